@@ -1,0 +1,63 @@
+/**
+ * Typed errors of apt-repo and apt-ops. Each names the file, key or package it concerns; they are
+ * caught once, at the CLI edge, printed as one line, and mapped to an exit code.
+ *
+ * Exit codes (documented in README): 0 ok, 1 failure, 2 usage error, 3 lock held by another writer,
+ * 4 nothing to do (only where a script needs to tell it apart).
+ */
+export class AptRepoError extends Error {
+  /** Process exit code the CLI uses for this error. */
+  readonly exitCode: number = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A `.deb` file that cannot be read: not an ar archive, truncated, no control member, bad control fields. */
+export class DebError extends AptRepoError {
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+/** A Debian version string that does not follow Debian Policy §5.6.12. */
+export class VersionError extends AptRepoError {
+  constructor(readonly version: string, readonly reason: string) {
+    super(`invalid version '${version}': ${reason}`);
+  }
+}
+
+/** A configuration file or key with a wrong or missing value (`key` names it: a path, or path:key). */
+export class ConfigError extends AptRepoError {
+  constructor(readonly key: string, readonly reason: string) {
+    super(`${key}: ${reason}`);
+  }
+}
+
+/** Wrong command-line usage: unknown package, bad argument combination. */
+export class UsageError extends AptRepoError {
+  override readonly exitCode: number = 2;
+}
+
+/** Another writer holds the channel lock (`lockFile`) and waiting was not allowed or timed out. */
+export class LockError extends AptRepoError {
+  override readonly exitCode: number = 3;
+  constructor(readonly lockFile: string, reason: string) {
+    super(`${lockFile}: ${reason}`);
+  }
+}
+
+/** The same package name, version and architecture already exists with different content. */
+export class ConflictError extends AptRepoError {
+  constructor(readonly file: string, reason: string) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+/** A repository whose pool, indexes and signatures do not agree; `problems` lists each one. */
+export class VerifyError extends AptRepoError {
+  constructor(readonly root: string, readonly problems: string[]) {
+    super(`${root}: ${problems.length} problem(s) found:\n  ${problems.join('\n  ')}`);
+  }
+}
