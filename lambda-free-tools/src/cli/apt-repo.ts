@@ -1,0 +1,61 @@
+/**
+ * apt-repo: the indexer that runs on the repository server. Declares the global options and the
+ * commands; each command lives in ./commands/<name>.ts and exports `register(program)`.
+ * Exit codes: 0 ok, 1 failure, 2 usage error, 3 lock held by another writer.
+ */
+import { Command, CommanderError } from 'commander';
+import { AptRepoError } from '../errors';
+import * as init from './commands/init';
+import * as keygen from './commands/keygen';
+import * as publish from './commands/publish';
+import * as verify from './commands/verify';
+import * as generations from './commands/generations';
+import * as ingest from './commands/ingest';
+import * as pending from './commands/pending';
+import * as promote from './commands/promote';
+import * as versions from './commands/versions';
+import * as remove from './commands/remove';
+import * as rollback from './commands/rollback';
+import * as backup from './commands/backup';
+import * as importCmd from './commands/import';
+
+/** Builds the commander program (exported for tests that parse arguments without a process). */
+export function buildProgram(): Command {
+  const program = new Command('apt-repo')
+    .description('Signed, multi-release, multi-version APT repositories: ingest, publish, promote, roll back.')
+    .option('--root <dir>', 'prefix under which every default path lives', '/')
+    .option('--channel <name>', 'channel to act on (preprod, prod, …)', 'preprod')
+    .option('--json', 'machine-readable output on stdout (no colours, no progress bar)', false)
+    .option('--debug', 'print stack traces on errors', false)
+    .exitOverride()
+    .showHelpAfterError();
+  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd]) m.register(program);
+  return program;
+}
+
+/** Runs the CLI on `argv` (process.argv form) and resolves to the exit code; never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const debug = argv.includes('--debug');
+    if (err instanceof AptRepoError) {
+      process.stderr.write(`apt-repo: ${err.message}\n`);
+      if (debug && err.stack) process.stderr.write(err.stack + '\n');
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(`apt-repo: ${e?.message ?? String(err)}\n`);
+    if (debug && e?.stack) process.stderr.write(e.stack + '\n');
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,102 @@
+/**
+ * Shapes shared by the repository modules (channel config, pool packages, generations).
+ * The on-disk layout follows the project's design: one web root per channel holding `pool/` and a
+ * `dists` symlink into `.generations/<id>/dists`.
+ */
+
+/** One row of the version-suffix routing table: a version matching `pattern` goes to `codenames`. */
+export interface RoutingRule {
+  /** A JavaScript regular expression source matched against the full version string. */
+  pattern: string;
+  /**
+   * Codenames the package goes to. `$1`-style references to the pattern's groups are expanded
+   * (so `\+deb(\d+)u\d+$` can map through `debianNumbers`), see repo/routing.ts.
+   */
+  codenames: string[];
+}
+
+/** A fully resolved channel: every path absolute, lists read from liste_dist/liste_arch. */
+export interface ChannelConfig {
+  /** Channel name, `[a-z0-9][a-z0-9-]*` (preprod, prod, …). */
+  name: string;
+  /** The --root prefix every default path is under ('/' in production). */
+  root: string;
+  /** <root>/etc/epiconcept/apt_repo/<name>: liste_dist, liste_arch, repo.yaml, signing-key.asc (0600). */
+  configDir: string;
+  /** <root>/srv/apt/<name>: the web root (pool/, dists symlink, .generations/, public keys). */
+  webRoot: string;
+  /** <root>/var/lib/apt-repo/<name>: index cache, lock, upload times. */
+  stateDir: string;
+  /** <root>/var/backups/apt-repo/<name>: where the nightly backup goes. */
+  backupDir: string;
+  /** <root>/srv/apt/incoming: drop zones, `<source>/[<codename>/]<file>.deb`. */
+  incomingDir: string;
+  /** <incomingDir>/rejected: refused uploads, each with `<file>.reason`. */
+  rejectedDir: string;
+  /** Codenames published (liste_dist), in file order. Never empty. */
+  codenames: string[];
+  /** Binary architectures published (liste_arch, without `all`). Never empty. */
+  architectures: string[];
+  /** Release fields; keep Origin, Label stable forever (apt asks users to confirm a change). */
+  origin: string;
+  label: string;
+  description: string;
+  /** The one component published. */
+  component: string;
+  /** Public key files in the web root: <keyName>-archive-keyring.asc and .gpg. */
+  keyName: string;
+  /** <configDir>/signing-key.asc, armored private key, mode 0600. */
+  signingKeyFile: string;
+  /** How many published generations to keep for rollback (>= 2). */
+  generationsKeep: number;
+  /** Days after which Release's Valid-Until lies; undefined: no Valid-Until. */
+  validUntilDays?: number;
+  /** Version-suffix routing table, tried in order (defaults in repo/routing.ts). */
+  routing: RoutingRule[];
+  /** For a downstream channel (prod): the channel promote takes packages from (preprod). */
+  upstream?: string;
+  /** How long a writer waits for the channel lock before failing with LockError, in ms. */
+  lockTimeoutMs: number;
+}
+
+/** Digests of a file, as Packages and Release name them; hex lower case. */
+export interface Digests {
+  MD5sum: string;
+  SHA1: string;
+  SHA256: string;
+  SHA512?: string;
+}
+
+/** One `.deb` of a channel's pool, with what the index needs. JSON-serialisable (cache, --json). */
+export interface PoolPackage {
+  /** Path relative to the web root, '/'-separated: 'pool/main/h/hello/hello_2.10-3_amd64.deb'. */
+  poolPath: string;
+  name: string;
+  version: string;
+  architecture: string;
+  /** Source package name (the Source field without its version, or the package name). */
+  source: string;
+  /** The control stanza's fields in file order, as [name, value] pairs (value as in the file, continuation lines included). */
+  control: [string, string][];
+  /** File size in bytes. */
+  size: number;
+  digests: Digests;
+  /** Codenames this package is published under, after routing. */
+  codenames: string[];
+  /** When the file entered this channel (ms since epoch): upload time for pending/versions. */
+  addedMs: number;
+}
+
+/** A published generation, as listed by `generations` and recorded in .generations/<id>/generation.json. */
+export interface GenerationInfo {
+  /** Sortable id, e.g. '20261121T051500Z-000001'. */
+  id: string;
+  /** ISO 8601 date of the publish. */
+  date: string;
+  /** Number of (package, version, architecture) entries per codename. */
+  packages: Record<string, number>;
+  /** Pool paths the generation's indexes reference (so gc never removes them while the generation is kept). */
+  poolPaths: string[];
+  /** True for the generation `dists` points at. */
+  current: boolean;
+}
