@@ -1,0 +1,133 @@
+import type { Stanza } from '../deb/control';
+import { compareVersions } from '../deb/version';
+import type { Digests } from '../repo/types';
+
+/**
+ * One package of a Packages index: the .deb's control stanza, its path from the repository root,
+ * its size in bytes and its digests.
+ */
+export interface PackagesEntry {
+  control: Stanza | [string, string][];
+  /** Path relative to the repository root, 'pool/main/h/hello/hello_2.10-3_amd64.deb'. */
+  filename: string;
+  size: number;
+  digests: Digests;
+}
+
+/**
+ * Field order of a Packages stanza, as dpkg-scanpackages writes it (dpkg 1.21,
+ * Dpkg::Control::FieldsCore, CTRL_INDEX_PKG). Fields not listed come after, sorted by name.
+ */
+const INDEX_PKG_ORDER = [
+  'Package', 'Package-Type', 'Source', 'Version', 'Kernel-Version', 'Built-For-Profiles',
+  'Auto-Built-Package', 'Architecture', 'Subarchitecture', 'Installer-Menu-Item', 'Build-Essential',
+  'Essential', 'Protected', 'Origin', 'Bugs', 'Maintainer', 'Installed-Size',
+  'Pre-Depends', 'Depends', 'Recommends', 'Suggests', 'Enhances', 'Conflicts', 'Breaks', 'Replaces',
+  'Provides', 'Built-Using', 'Static-Built-Using',
+  'Filename', 'Size', 'MD5sum', 'SHA1', 'SHA256',
+  // Not in dpkg's list (dpkg-scanpackages writes no SHA512); placed after SHA256 as apt-ftparchive
+  // and the Debian archive do, instead of among the unknown fields at the end.
+  'SHA512',
+  'Section', 'Priority', 'Multi-Arch', 'Homepage', 'Description', 'Tag', 'Task',
+];
+const RANK = new Map(INDEX_PKG_ORDER.map((name, i) => [name, i]));
+
+/** Known field names whose spelling is not the generic Word-Word capitalisation (Dpkg::Control::FieldsCore). */
+const SPECIAL_NAMES = new Map(
+  ['MD5sum', 'SHA1', 'SHA256', 'SHA512', 'NotAutomatic', 'ButAutomaticUpgrades', 'No-Support-for-Architecture-all'].map(
+    (n) => [n.toLowerCase(), n],
+  ),
+);
+
+/** Fields the index writes itself from the file; a control stanza's own copies are dropped, as dpkg-scanpackages overwrites them. */
+const FILE_FIELDS = new Set(['filename', 'size', 'md5sum', 'sha1', 'sha256', 'sha512']);
+
+/**
+ * A field name as dpkg writes it back: field names are case-insensitive (Debian Policy §5.1), and
+ * dpkg capitalises each '-'-separated word (`installed-size` → `Installed-Size`), except a few
+ * historical spellings (MD5sum, SHA1 …).
+ */
+export function canonicalFieldName(name: string): string {
+  const lower = name.toLowerCase();
+  return SPECIAL_NAMES.get(lower) ?? lower.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('-');
+}
+
+/**
+ * A field value as dpkg writes it: the first line without surrounding blanks, each continuation
+ * line with trailing blanks removed and its leading blank written as one space, an empty line as
+ * ' .' (deb822(5)). `value` holds continuation lines verbatim (leading blank included, see
+ * deb/control.ts); a line without a leading blank gets one.
+ */
+function renderField(name: string, value: string): string {
+  const [first, ...rest] = value.split('\n');
+  const head = first.trim();
+  let out = head === '' ? `${name}:\n` : `${name}: ${head}\n`;
+  for (const raw of rest) {
+    const line = raw.replace(/\s+$/, '');
+    if (line === '') out += ' .\n';
+    else out += /^\s/.test(line) ? ` ${line.slice(1)}\n` : ` ${line}\n`;
+  }
+  return out;
+}
+
+/**
+ * Renders one Packages stanza, field for field as `dpkg-scanpackages -m` writes it (dpkg-dev 1.21):
+ * field names canonicalised, fields ordered as dpkg's CTRL_INDEX_PKG list with unknown fields
+ * after it sorted by name, whitespace-only fields dropped, Filename, Size, MD5sum, SHA1, SHA256
+ * inserted after the relationship fields (and SHA512 after SHA256 when given, see INDEX_PKG_ORDER).
+ * Ends with '\n' (no blank line).
+ * @throws Error when filename holds whitespace or a newline (it would corrupt the index).
+ */
+export function renderPackagesStanza(e: PackagesEntry): string {
+  if (/\s/.test(e.filename) || e.filename === '') throw new Error(`Packages: invalid Filename ${JSON.stringify(e.filename)}`);
+  const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
+  // Keyed by lower-case name: a repeated name keeps its first place and its last value, as dpkg's hash does.
+  const fields = new Map<string, [string, string]>();
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    if (FILE_FIELDS.has(lower)) continue;
+    const prev = fields.get(lower);
+    if (prev) prev[1] = value;
+    else fields.set(lower, [canonicalFieldName(name), value]);
+  }
+  const added: [string, string][] = [
+    ['Filename', e.filename],
+    ['Size', String(e.size)],
+    ['MD5sum', e.digests.MD5sum],
+    ['SHA1', e.digests.SHA1],
+    ['SHA256', e.digests.SHA256],
+  ];
+  if (e.digests.SHA512) added.push(['SHA512', e.digests.SHA512]);
+  const all = [...[...fields.values()].filter(([, value]) => /\S/.test(value)), ...added];
+  all.sort(([a], [b]) => {
+    const ra = RANK.get(a);
+    const rb = RANK.get(b);
+    if (ra !== undefined && rb !== undefined) return ra - rb;
+    if (ra !== undefined) return -1;
+    if (rb !== undefined) return 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  return all.map(([name, value]) => renderField(name, value)).join('');
+}
+
+function field(e: PackagesEntry, name: string): string {
+  const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
+  for (const [n, v] of pairs) if (n.toLowerCase() === name) return v.trim();
+  return '';
+}
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Renders a whole Packages index: entries sorted by package name (byte order), then version
+ * (Debian order, deb/version.ts), then architecture, each stanza followed by one blank line, as
+ * dpkg-scanpackages writes it (so stanzas are separated by one blank line and the file ends with
+ * one). dpkg-scanpackages sorts versions as plain strings; Debian order is what apt shows and
+ * gives the same file whenever the two agree. No entries: ''.
+ * @throws VersionError (from compareVersions) for an entry with an invalid Version.
+ */
+export function renderPackagesIndex(entries: PackagesEntry[]): string {
+  const keyed = entries.map((e) => ({ e, name: field(e, 'package'), version: field(e, 'version'), arch: field(e, 'architecture') }));
+  keyed.sort((a, b) => byteOrder(a.name, b.name) || compareVersions(a.version, b.version) || byteOrder(a.arch, b.arch));
+  return keyed.map((k) => renderPackagesStanza(k.e) + '\n').join('');
+}
