@@ -1,0 +1,106 @@
+/**
+ * Control stanzas (deb822): DEBIAN/control, Packages and Release files. Follows deb822(5) and
+ * Debian Policy §5.1, and reads values the way dpkg-scanpackages (Dpkg::Control) does, so that an
+ * index written from them matches the one the Debian tools write:
+ * - the first line of a value loses its surrounding blanks; continuation lines (starting with a
+ *   space or tab) are kept verbatim, leading blanks and ' .' lines included, minus trailing blanks;
+ * - a line of blanks separates stanzas, like an empty line (deb822(5) allows it);
+ * - CR before LF is tolerated (it is trailing whitespace);
+ * - comment lines ('#' in column 1) are refused: deb822(5) allows them only in debian/control
+ *   (source packages), and dpkg-deb refuses them in DEBIAN/control.
+ */
+import { DebError } from '../errors';
+
+/** One stanza: field names as written, in file order; values as described in the module comment. */
+export type Stanza = Map<string, string>;
+
+/** deb822(5): a field name is US-ASCII '!'..'9' and ';'..'~', not starting with '#' or '-'. */
+const FIELD_NAME = /^[!-9;-~]+$/;
+
+/**
+ * Parses every stanza of `text` (empty stanzas between repeated blank lines are skipped).
+ * `source` names the file in errors. Throws DebError(source, 'line N: reason') for a comment line,
+ * a continuation line before any field, a line without a colon, an empty or invalid field name
+ * (deb822(5) charset, no leading '-'), or a field repeated in one stanza (names compared
+ * case-insensitively, as fields are).
+ */
+export function parseStanzas(text: string, source: string): Stanza[] {
+  const stanzas: Stanza[] = [];
+  let current: Stanza | undefined;
+  let seen = new Set<string>();
+  let field: string | undefined;
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  lines.forEach((raw, k) => {
+    const fail = (reason: string): never => {
+      throw new DebError(source, `line ${k + 1}: ${reason}`);
+    };
+    const line = raw.replace(/[ \t\r\n\f\v]+$/, '');
+    if (line === '') {
+      current = undefined;
+      field = undefined;
+      return;
+    }
+    if (line.startsWith('#')) fail('comment lines are not allowed here (deb822(5): only in debian/control)');
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (!current || field === undefined) fail('continuation line before any field');
+      current!.set(field!, current!.get(field!) + '\n' + line);
+      return;
+    }
+    const colon = line.indexOf(':');
+    if (colon < 0) fail(`expected 'Field: value', got '${line.slice(0, 40)}'`);
+    const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+    if (name === '') fail('empty field name');
+    if (!FIELD_NAME.test(name)) fail(`invalid field name '${name}' (deb822(5): printable US-ASCII, no space or colon)`);
+    if (name.startsWith('-')) fail(`field name '${name}' cannot start with a hyphen`);
+    if (!current) {
+      current = new Map();
+      seen = new Set();
+      stanzas.push(current);
+    }
+    if (seen.has(name.toLowerCase())) fail(`duplicate field '${name}'`);
+    seen.add(name.toLowerCase());
+    current.set(name, line.slice(colon + 1).replace(/^[ \t\r\f\v]+/, ''));
+    field = name;
+  });
+  return stanzas;
+}
+
+/**
+ * Parses text that must hold exactly one stanza (DEBIAN/control). Throws DebError(source, reason)
+ * for anything parseStanzas refuses, for no stanza at all, or for more than one.
+ */
+export function parseStanza(text: string, source: string): Stanza {
+  const stanzas = parseStanzas(text, source);
+  if (stanzas.length === 0) throw new DebError(source, 'no fields (empty control data)');
+  if (stanzas.length > 1) throw new DebError(source, `${stanzas.length} stanzas found, only one allowed`);
+  return stanzas[0];
+}
+
+/**
+ * Renders a stanza as `Name: value\n` per field, in map order, with no trailing blank line. A value
+ * whose first line is empty (e.g. Conffiles, or a Release checksum list) is written `Name:` directly
+ * followed by its continuation lines.
+ */
+export function renderStanza(s: Stanza): string {
+  let out = '';
+  for (const [name, value] of s) out += value === '' || value.startsWith('\n') ? `${name}:${value}\n` : `${name}: ${value}\n`;
+  return out;
+}
+
+/** The value of field `name`, matched case-insensitively (deb822(5)); undefined when absent. */
+export function getField(s: Stanza, name: string): string | undefined {
+  const v = s.get(name);
+  if (v !== undefined) return v;
+  const lower = name.toLowerCase();
+  for (const [k, value] of s) if (k.toLowerCase() === lower) return value;
+  return undefined;
+}
+
+/**
+ * True for a valid package name (Debian Policy §5.6.1): at least two characters, lower case
+ * letters, digits, '+', '-' and '.', starting with a letter or digit.
+ */
+export function isValidPackageName(n: string): boolean {
+  return /^[a-z0-9][a-z0-9+.-]+$/.test(n);
+}

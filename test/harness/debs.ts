@@ -1,0 +1,147 @@
+/**
+ * Test helpers that make real .deb files: built with `dpkg-deb` from a spec, or downloaded from the
+ * Debian archive with `apt-get download` (cached across runs).
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const projectRoot = path.resolve(__dirname, '..', '..');
+
+/** What buildDeb puts in DEBIAN/control and in the package's files. */
+export interface DebSpec {
+  name: string;
+  version: string;
+  /** Default 'all'. */
+  architecture?: string;
+  /** dpkg-deb -Z: default 'xz' (dpkg-deb's own default). */
+  compression?: 'gzip' | 'xz' | 'zstd' | 'none';
+  depends?: string;
+  /** More control fields, written after the standard ones, in object order. */
+  extraFields?: Record<string, string>;
+  /** Size of /usr/share/<name>/payload.bin, pseudo-random bytes (seeded by name and version). */
+  payloadBytes?: number;
+  /** Description field value, continuation lines included; default a one-line synopsis. */
+  description?: string;
+}
+
+/**
+ * Builds `<outDir>/<name>_<version without epoch>_<arch>.deb` with
+ * `dpkg-deb --root-owner-group -Z<compression> --build`, SOURCE_DATE_EPOCH fixed so the same spec
+ * gives the same bytes. The package holds /usr/share/doc/<name>/README and, with payloadBytes,
+ * /usr/share/<name>/payload.bin. Returns the .deb's path; throws dpkg-deb's error (with its stderr)
+ * when it refuses the control file.
+ */
+export function buildDeb(outDir: string, spec: DebSpec): string {
+  const arch = spec.architecture ?? 'all';
+  const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'build-deb-'));
+  try {
+    fs.mkdirSync(path.join(staging, 'DEBIAN'));
+    const fields: [string, string][] = [
+      ['Package', spec.name],
+      ['Version', spec.version],
+      ['Architecture', arch],
+      ['Maintainer', 'Test Harness <harness@example.org>'],
+    ];
+    if (spec.depends) fields.push(['Depends', spec.depends]);
+    fields.push(...Object.entries(spec.extraFields ?? {}));
+    fields.push(['Description', spec.description ?? `test package ${spec.name}`]);
+    fs.writeFileSync(path.join(staging, 'DEBIAN', 'control'), fields.map(([k, v]) => `${k}: ${v}\n`).join(''));
+    const doc = path.join(staging, 'usr', 'share', 'doc', spec.name);
+    fs.mkdirSync(doc, { recursive: true });
+    fs.writeFileSync(path.join(doc, 'README'), `${spec.name} ${spec.version}\n`);
+    if (spec.payloadBytes) writePayload(path.join(staging, 'usr', 'share', spec.name, 'payload.bin'), spec.payloadBytes, `${spec.name}_${spec.version}`);
+    fs.mkdirSync(outDir, { recursive: true });
+    const out = path.join(outDir, `${spec.name}_${spec.version.replace(/^[0-9]+:/, '')}_${arch}.deb`);
+    execFileSync('dpkg-deb', ['--root-owner-group', `-Z${spec.compression ?? 'xz'}`, '--build', staging, out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' },
+    });
+    return out;
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Writes `bytes` pseudo-random bytes (xorshift32 seeded from `seed`) 1 MiB at a time. */
+function writePayload(file: string, bytes: number, seed: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  let x = 2166136261;
+  for (const c of seed) x = Math.imul(x ^ c.charCodeAt(0), 16777619) >>> 0;
+  x ||= 1;
+  const fd = fs.openSync(file, 'w');
+  try {
+    const block = new Uint32Array(1 << 18);
+    for (let left = bytes; left > 0; left -= block.byteLength) {
+      for (let k = 0; k < block.length; k++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        block[k] = x >>> 0;
+      }
+      fs.writeSync(fd, Buffer.from(block.buffer, 0, Math.min(left, block.byteLength)));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+let updated = false;
+
+/**
+ * Downloads real packages (current version for this machine's architecture, or 'all') with
+ * `apt-get download` into `cacheDir` (default `<project>/.cache/debs`, kept across runs), skipping
+ * names already there. Runs `apt-get update` once when a download fails, then retries. Returns one
+ * path per name, in order (the newest file when several versions are cached). Throws apt-get's error
+ * when a package cannot be downloaded.
+ */
+export function fetchRealDebs(names: string[], cacheDir: string = path.join(projectRoot, '.cache', 'debs')): string[] {
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const cached = (name: string): string | undefined =>
+    fs
+      .readdirSync(cacheDir)
+      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
+      .map((f) => path.join(cacheDir, f))
+      .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+  const missing = names.filter((n) => !cached(n));
+  if (missing.length > 0) {
+    const download = (): void => {
+      execFileSync('apt-get', ['download', ...missing], { cwd: cacheDir, stdio: ['ignore', 'pipe', 'pipe'] });
+    };
+    try {
+      download();
+    } catch (e) {
+      if (updated) throw e;
+      execFileSync('apt-get', ['update'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      updated = true;
+      download();
+    }
+  }
+  return names.map((n) => {
+    const file = cached(n);
+    if (!file) throw new Error(`apt-get download left no ${n}_*.deb in ${cacheDir}`);
+    return file;
+  });
+}
+
+/**
+ * Assembles an ar archive in memory from `members` (for hand-made, often broken, .deb files):
+ * 'gnu' names end with '/', 'bsd' names go in front of the data as `#1/<len>`, 'dpkg' names are
+ * space padded as dpkg-deb writes them. Odd-sized members get the '\n' padding byte.
+ */
+export function arArchive(members: [string, Buffer | string][], style: 'dpkg' | 'gnu' | 'bsd' = 'dpkg'): Buffer {
+  const parts: Buffer[] = [Buffer.from('!<arch>\n')];
+  for (const [name, content] of members) {
+    let data = Buffer.from(content);
+    let field = style === 'gnu' ? `${name}/` : name;
+    if (style === 'bsd') {
+      field = `#1/${Buffer.byteLength(name)}`;
+      data = Buffer.concat([Buffer.from(name), data]);
+    }
+    const header = field.padEnd(16) + '0'.padEnd(12) + '0'.padEnd(6) + '0'.padEnd(6) + '100644'.padEnd(8) + String(data.length).padEnd(10) + '`\n';
+    parts.push(Buffer.from(header, 'latin1'), data);
+    if (data.length % 2) parts.push(Buffer.from('\n'));
+  }
+  return Buffer.concat(parts);
+}
