@@ -31,7 +31,11 @@ export function bundle(which: 'apt-repo' | 'apt-ops' = 'apt-repo'): Promise<stri
         format: 'cjs',
         logLevel: 'silent',
         external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+        // Same as scripts/build.mjs: openpgp's ES module needs import.meta.url inside a CommonJS bundle.
+        define: { 'import.meta.url': '__import_meta_url' },
+        banner: { js: 'var __import_meta_url = require("url").pathToFileURL(__filename).href;' },
       });
+      process.once('exit', () => fs.rmSync(outdir, { recursive: true, force: true }));
       return outfile;
     })();
     built.set(which, p);
