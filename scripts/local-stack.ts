@@ -1,0 +1,286 @@
+/**
+ * `npm run local`: a complete preprod + prod repository on this machine, without Pulumi and
+ * without Docker, built by the very steps the Pulumi program runs on a server.
+ *
+ * On Debian 12, as root:
+ * 1. installs what is missing (nginx, openssh-server, xz-utils, dpkg-dev) with apt-get;
+ * 2. starts a private sshd on a free port of 127.0.0.1 (test/harness/sshd.ts: its own host and
+ *    client keys, stopped at the end) and applies, over SSH, the plan of infra/plan.ts for a
+ *    preprod and a prod stack whose `root` is the sandbox (`./sandbox` by default), exactly as the
+ *    replay test does (test/harness/replay.ts);
+ * 3. leaves nginx running in the background on 127.0.0.1 (preprod 8081, prod 8082; plain HTTP,
+ *    allowed explicitly), with its pid in <sandbox>/run/nginx.pid;
+ * 4. drops a few real Debian packages into <sandbox>/srv/apt/incoming/build/ and runs the deployed
+ *    indexer's `ingest`, so preprod has something to promote;
+ * 5. prints each channel's client configuration and the next commands to try.
+ * Re-running changes nothing (the plan is idempotent; packages already in the pool are not dropped
+ * again) and prints the configuration again. `--stop` stops the background nginx.
+ *
+ * Environment: LOCAL_STACK_ROOT (sandbox, absolute or relative to the project),
+ * LOCAL_STACK_PREPROD_PORT, LOCAL_STACK_PROD_PORT (nginx ports).
+ * Operator-side state (signing keys, client credentials, client apt configuration) is kept in
+ * <project>/.cache/local-stack/ (mode 0700), so the keys do not change between runs.
+ * Exit code 0 on success, 1 with a one-line reason on failure, 2 for a wrong argument.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startSshd } from '../test/harness/sshd';
+import { fetchRealDebs } from '../test/harness/debs';
+import { renderAptConf } from '../test/harness/apt';
+import {
+  applyStacks,
+  clientConfig,
+  Replayer,
+  runningPid,
+  sandboxNginxPaths,
+  sandboxStack,
+  shellQuote,
+  startSandboxNginx,
+  stopPid,
+  type KeyMaterial,
+  type SandboxStack,
+} from '../test/harness/replay';
+import { channelLayout } from '../infra/layout';
+import { generateSigningKey, publicKeyFiles } from '../lambda-free-tools/src/sign/keys';
+import type { ClientCredential } from '../stacks/config';
+
+const projectRoot = path.resolve(__dirname, '..');
+const DEBIAN_PACKAGES = ['nginx', 'openssh-server', 'xz-utils', 'dpkg-dev'];
+/** Small real packages: hello, figlet, sl (this architecture) and cowsay (all). */
+const SAMPLE_PACKAGES = ['hello', 'cowsay', 'figlet', 'sl'];
+const CODENAMES = ['bookworm', 'bullseye'];
+
+/** A failure with a message meant for the operator (printed as one line). */
+class LocalStackError extends Error {}
+
+function log(msg: string): void {
+  process.stderr.write(`local-stack: ${msg}\n`);
+}
+
+function settings() {
+  const rootArg = process.env.LOCAL_STACK_ROOT ?? 'sandbox';
+  const port = (name: string, dflt: number) => {
+    const v = process.env[name];
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new LocalStackError(`${name}: '${v}' is not a port number 1-65535`);
+    return n;
+  };
+  const ports = { preprod: port('LOCAL_STACK_PREPROD_PORT', 8081), prod: port('LOCAL_STACK_PROD_PORT', 8082) };
+  if (ports.preprod === ports.prod) throw new LocalStackError('LOCAL_STACK_PREPROD_PORT and LOCAL_STACK_PROD_PORT must differ');
+  return {
+    root: path.resolve(projectRoot, rootArg),
+    ports,
+    stateDir: path.join(projectRoot, '.cache', 'local-stack'),
+    bundlePath: path.join(projectRoot, 'dist', 'apt-repo.cjs'),
+  };
+}
+
+/** Installs the Debian packages of DEBIAN_PACKAGES that dpkg does not list as installed. */
+function ensureDebianPackages(): void {
+  const missing = DEBIAN_PACKAGES.filter((p) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
+    return !(r.status === 0 && r.stdout.includes('install ok installed'));
+  });
+  if (!missing.length) return;
+  log(`installing ${missing.join(' ')} (apt-get)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], { stdio: ['ignore', 'inherit', 'inherit'], env });
+}
+
+/**
+ * The service user (aptrepo) and nginx's workers (www-data) reach the sandbox the way they reach
+ * / on a server: every parent directory must be searchable by others.
+ */
+function checkReachable(root: string): void {
+  for (let d = path.dirname(root); ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new LocalStackError(
+        `${d} is not searchable by other users (mode ${(st.mode & 0o777).toString(8)}): the service user aptrepo and nginx (www-data) could not reach ${root}; ` +
+          'clone the project elsewhere (e.g. under /srv or /opt) or set LOCAL_STACK_ROOT=/srv/apt-sandbox',
+      );
+    }
+    if (d === path.dirname(d)) break;
+  }
+}
+
+/** Reads the signing key of `channel` from the state dir, generating it (RSA-4096) on the first run. */
+async function signingKey(stateDir: string, channel: string): Promise<KeyMaterial> {
+  const file = path.join(stateDir, `${channel}-signing-key.asc`);
+  if (!fs.existsSync(file)) {
+    log(`generating the ${channel} signing key (RSA-4096, once)`);
+    const k = await generateSigningKey({ name: `Epiconcept APT ${channel} (local sandbox)`, email: `apt-${channel}@epiconcept.fr` });
+    fs.writeFileSync(file, k.privateArmored, { mode: 0o600 });
+  }
+  const privateArmored = fs.readFileSync(file, 'utf8');
+  const pub = await publicKeyFiles(privateArmored);
+  return { privateArmored, publicArmored: pub.armored, publicBinary: pub.binary };
+}
+
+/** The client credentials of the sandbox (two client servers), generated once. */
+function credentials(stateDir: string): ClientCredential[] {
+  const file = path.join(stateDir, 'credentials.json');
+  if (!fs.existsSync(file)) {
+    const make = (username: string) => ({ username, password: randomBytes(18).toString('base64url') });
+    fs.writeFileSync(file, JSON.stringify([make('local-client-1'), make('local-client-2')], null, 2) + '\n', { mode: 0o600 });
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as ClientCredential[];
+}
+
+/** Writes an isolated apt configuration (APT_CONFIG) for a channel's client under the state dir; returns its apt.conf path. */
+function writeClient(stateDir: string, s: SandboxStack, keyFile: string, cred: ClientCredential): string {
+  const dir = path.join(stateDir, `client-${s.config.channel}`);
+  for (const d of ['etc/apt/apt.conf.d', 'etc/apt/sources.list.d', 'etc/apt/trusted.gpg.d', 'etc/apt/auth.conf.d', 'etc/apt/preferences.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/log/apt']) {
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
+  }
+  const cc = clientConfig(s);
+  fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
+  fs.writeFileSync(path.join(dir, 'etc/apt/sources.list.d', `${s.config.keyName}.sources`), cc.sources[CODENAMES[0]].replace(cc.keyringPath, keyFile));
+  fs.writeFileSync(path.join(dir, 'etc/apt/auth.conf.d', `${s.config.keyName}.conf`), cc.authConf[cred.username], { mode: 0o600 });
+  const aptConf = path.join(dir, 'apt.conf');
+  fs.writeFileSync(aptConf, renderAptConf(dir, hostArchitecture(), []));
+  return aptConf;
+}
+
+function hostArchitecture(): string {
+  return execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+}
+
+async function stop(): Promise<void> {
+  const { root } = settings();
+  const pidFile = sandboxNginxPaths(root).pidFile;
+  const pid = runningPid(pidFile);
+  if (pid === undefined) {
+    log(`nginx is not running (no live pid in ${pidFile})`);
+    return;
+  }
+  await stopPid(pid);
+  log(`nginx (pid ${pid}) stopped`);
+}
+
+async function up(): Promise<void> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new LocalStackError('run as root: the plan installs files owned by root, aptrepo and www-data, as on the server');
+  const st = settings();
+  if (!fs.existsSync(st.bundlePath)) throw new LocalStackError(`${st.bundlePath} is missing: run npm run build first`);
+  ensureDebianPackages();
+  fs.mkdirSync(st.root, { recursive: true });
+  fs.chmodSync(st.root, 0o755);
+  checkReachable(st.root);
+  fs.mkdirSync(st.stateDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(st.stateDir, 0o700);
+
+  const creds = credentials(st.stateDir);
+  const keys = { preprod: await signingKey(st.stateDir, 'preprod'), prod: await signingKey(st.stateDir, 'prod') };
+  const sshd = await startSshd();
+  let replayer: Replayer | undefined;
+  try {
+    const ssh = { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey };
+    const common = { root: st.root, ssh, credentials: creds, allowedCidrs: ['127.0.0.0/8'], codenames: CODENAMES, architectures: [hostArchitecture()] };
+    const stacks = [
+      sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, st.bundlePath),
+      sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, st.bundlePath),
+    ];
+    replayer = await Replayer.connect(ssh);
+    log(`applying the plan of both stacks to ${st.root} over SSH (127.0.0.1:${sshd.port})`);
+    const runs = await applyStacks(replayer, stacks);
+    const changed = runs.filter((r) => r.changed).map((r) => r.name);
+    log(changed.length ? `changed: ${changed.join(', ')}` : 'no change: the sandbox already matches the plan');
+
+    const nginxPid = runningPid(sandboxNginxPaths(st.root).pidFile);
+    if (nginxPid === undefined) {
+      const n = await startSandboxNginx(st.root, stacks.map((s) => s.config.httpPort), { detached: true });
+      log(`nginx started in the background (pid ${n.pid}); stop it with: npm run local -- --stop`);
+    } else {
+      log(`nginx already running (pid ${nginxPid})`);
+    }
+
+    // Drop the sample packages that the preprod pool does not hold yet, then ingest them.
+    const pre = stacks[0].config;
+    const preLayout = channelLayout(pre);
+    const debs = fetchRealDebs(SAMPLE_PACKAGES);
+    const inPool = (await replayer.exec(`find ${shellQuote(path.join(preLayout.webRoot, 'pool'))} -name '*.deb' -printf '%f\\n'`)).stdout.split('\n');
+    const toDrop = debs.filter((d) => !inPool.includes(path.basename(d)));
+    if (toDrop.length) {
+      for (const d of toDrop) await replayer.uploadFile(d, path.join(preLayout.incomingDir, 'build', path.basename(d)));
+      const ingest = [pre.nodePath, pre.indexerPath, '--root', pre.root, '--channel', 'preprod', 'ingest', '--settle-ms', '0'];
+      // As the service user, like the ingest unit (User=aptrepo), so the pool stays its own.
+      const r = await replayer.exec(['runuser', '-u', pre.serviceUser, '--', ...ingest].map(shellQuote).join(' '));
+      if (r.code !== 0) throw new LocalStackError(`ingest failed (${r.code}): ${r.stderr.trim()}`);
+      process.stderr.write(r.stdout);
+    } else {
+      log('sample packages already in preprod');
+    }
+    printConfiguration(st, stacks, creds);
+  } finally {
+    replayer?.dispose();
+    await sshd.stop();
+  }
+}
+
+function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStack[], creds: ClientCredential[]): void {
+  const rel = (p: string) => {
+    const r = path.relative(process.cwd(), p);
+    return r.startsWith('..') || path.isAbsolute(r) ? p : `./${r}`;
+  };
+  const out: string[] = [];
+  const aptConfs: Record<string, string> = {};
+  for (const s of stacks) {
+    const c = s.config;
+    const cc = clientConfig(s);
+    const l = channelLayout(c);
+    aptConfs[c.channel] = writeClient(st.stateDir, s, l.publicKeyGpg, creds[0]);
+    out.push(
+      `== ${c.channel}: ${cc.url}`,
+      `public key (Signed-By): ${l.publicKeyGpg}  (served at ${cc.keyUrls.gpg}; clients install it as ${cc.keyringPath})`,
+      'sources.list line:',
+      `  ${cc.sourcesList[CODENAMES[0]].trimEnd()}`,
+      `/etc/apt/sources.list.d/${c.keyName}.sources:`,
+      ...cc.sources[CODENAMES[0]].trimEnd().split('\n').map((x) => `  ${x}`),
+      `/etc/apt/auth.conf.d/${c.keyName}.conf (mode 0600):`,
+      `  ${cc.authConf[creds[0].username].trimEnd()}`,
+      `isolated apt client for this machine (sources, key and credentials above): APT_CONFIG=${rel(aptConfs[c.channel])}`,
+      '',
+    );
+  }
+  const cli = `node ${rel(path.join(projectRoot, 'dist', 'apt-repo.cjs'))} --root ${rel(st.root)}`;
+  // Commands that write run as the service user, as on the server, so the pool stays its own.
+  const asService = `runuser -u ${stacks[0].config.serviceUser} -- `;
+  out.push(
+    'next:',
+    `  ${cli} --channel preprod pending`,
+    `  ${asService}${cli} --channel prod promote hello`,
+    `  APT_CONFIG=${rel(aptConfs.prod)} apt-get update`,
+    `  APT_CONFIG=${rel(aptConfs.prod)} apt-cache policy hello`,
+    `  APT_CONFIG=${rel(aptConfs.prod)} apt-get install -s hello`,
+    'stop nginx: npm run local -- --stop',
+  );
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = argv.slice(2);
+  const unknown = args.filter((a) => a !== '--stop');
+  if (unknown.length) {
+    process.stderr.write(`local-stack: unknown argument ${unknown[0]} (usage: local-stack [--stop])\n`);
+    return 2;
+  }
+  try {
+    if (args.includes('--stop')) await stop();
+    else await up();
+    return 0;
+  } catch (err) {
+    process.stderr.write(`local-stack: ${(err as Error).message}\n`);
+    if (!(err instanceof LocalStackError) && process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

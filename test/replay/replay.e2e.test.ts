@@ -1,0 +1,289 @@
+/**
+ * Replay of the Pulumi program without the Pulumi CLI: the steps infra/plan.ts builds for a preprod
+ * and a prod stack are applied for real over SSH (a test sshd on 127.0.0.1, every path under a
+ * temp root), twice; then a real nginx serves the vhosts the plan wrote, and a real, isolated
+ * apt-get uses the client files the program renders — with and without credentials, from an
+ * allowed and a denied source address — and finally a package goes through the channels flow:
+ * dropped into incoming/ci, ingested into preprod, promoted to prod, installed by apt from prod.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { startSshd, type SshdServer } from '../harness/sshd';
+import { findFreePort, httpGet } from '../harness/nginx';
+import { createAptClient, type AptClient } from '../harness/apt';
+import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { buildDeb } from '../harness/debs';
+import {
+  applyStacks,
+  clientConfig,
+  diffSnapshots,
+  orderSteps,
+  planDigest,
+  Replayer,
+  sandboxStack,
+  shellQuote,
+  startSandboxNginx,
+  type KeyMaterial,
+  type SandboxNginx,
+  type SandboxStack,
+  type SandboxStackOptions,
+} from '../harness/replay';
+import { buildPlan } from '../../infra/plan';
+import { channelLayout } from '../../infra/layout';
+import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
+
+jest.setTimeout(600_000);
+
+const CREDENTIALS = [
+  { username: 'web-front-1', password: 'Front1-password-0123' },
+  { username: 'db-replica-2', password: 'Replica2-password-4567' },
+];
+const CODENAMES = ['bookworm', 'bullseye'];
+/** Paths that legitimately change while nginx runs (logs, pid, temp files), or that `nginx -t` touches. */
+const VOLATILE = ['var/log', 'run', 'var/lib/nginx', 'etc/nginx/nginx.conf', 'var/lib/apt-repo/staging/*/nginx-test'];
+
+describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () => {
+  let sshd: SshdServer;
+  let root: string;
+  let work: string;
+  let replayer: Replayer;
+  let bundlePath: string;
+  let keys: Record<string, KeyMaterial>;
+  let options: Record<string, SandboxStackOptions>;
+  let stacks: SandboxStack[];
+  let nginx: SandboxNginx | undefined;
+  const clients: AptClient[] = [];
+
+  const stackOptions = (channel: string, httpPort: number, over: Partial<SandboxStackOptions> = {}): SandboxStackOptions => ({
+    root,
+    channel,
+    ...(channel === 'prod' ? { upstream: 'preprod' } : {}),
+    ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+    httpPort,
+    credentials: CREDENTIALS,
+    allowedCidrs: ['127.0.0.1/32'],
+    codenames: CODENAMES,
+    architectures: ['amd64'],
+    ...over,
+  });
+  const makeStacks = () => ['preprod', 'prod'].map((ch) => sandboxStack(options[ch], keys[ch], bundlePath));
+  const stack = (channel: string) => stacks.find((s) => s.config.channel === channel)!;
+  /** Runs a command on the server as root over the same SSH connection; throws on a non-zero exit. */
+  const remote = async (command: string) => {
+    const r = await replayer.exec(command);
+    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  /** Runs the indexer a channel's stack deployed, as the service user (what the systemd units do). */
+  const indexer = (channel: string, args: string[]) => {
+    const c = stack(channel).config;
+    return remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', channel, ...args].map(shellQuote).join(' '));
+  };
+  /** An isolated apt client of `channel` configured with the rendered client files (Signed-By rewritten to a local copy of the key). */
+  const aptClientFor = (channel: string, credentialIndex: number | undefined, keyFile: string) => {
+    const cc = clientConfig(stack(channel));
+    const sources = cc.sources.bookworm.replace(cc.keyringPath, keyFile);
+    const client = createAptClient({ sources, ...(credentialIndex !== undefined ? { authConf: cc.authConf[CREDENTIALS[credentialIndex].username] } : {}) });
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    root = mkTemp('replay-root');
+    work = mkTemp('replay-work');
+    // The service user and nginx's workers (www-data) must reach the sandbox, as they reach / on a server.
+    fs.chmodSync(root, 0o755);
+    bundlePath = await bundle('apt-repo');
+    keys = {};
+    for (const ch of ['preprod', 'prod']) keys[ch] = await generateSigningKey({ name: `Replay ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
+    const [p1, p2] = [await findFreePort(), await findFreePort()];
+    options = { preprod: stackOptions('preprod', p1), prod: stackOptions('prod', p2) };
+    stacks = makeStacks();
+    replayer = await Replayer.connect(options.preprod.ssh);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.dispose();
+    await nginx?.stop();
+    replayer?.dispose();
+    await sshd?.stop();
+    if (root) rmTemp(root);
+    if (work) rmTemp(work);
+  });
+
+  test('orderSteps follows dependsOn and refuses unknown dependencies and cycles', () => {
+    const s = (name: string, dependsOn: string[]) => ({ name, dependsOn });
+    expect(orderSteps([s('c', ['b']), s('a', []), s('b', ['a'])]).map((x) => x.name)).toEqual(['a', 'b', 'c']);
+    expect(() => orderSteps([s('a', ['z'])])).toThrow(/unknown step 'z'/);
+    expect(() => orderSteps([s('a', ['b']), s('b', ['a'])])).toThrow(/cycle/);
+    for (const st of stacks) {
+      const ordered = orderSteps(st.steps).map((x) => x.name);
+      for (const step of st.steps) for (const d of step.dependsOn) expect(ordered.indexOf(d)).toBeLessThan(ordered.indexOf(step.name));
+    }
+  });
+
+  test('the plan is deterministic and no secret is in a script, a staged file or a trigger', () => {
+    for (const st of stacks) {
+      expect(planDigest(buildPlan(st.config, st.material))).toBe(planDigest(st.steps));
+      const visible = JSON.stringify(st.steps.map((x) => ({ script: x.script, files: x.files, triggers: x.triggers })));
+      const secrets = [
+        ...CREDENTIALS.map((c) => c.password),
+        ...st.material.htpasswd.split('\n').filter(Boolean).map((l) => l.split(':')[1]),
+        st.material.signingKeyArmored.split('\n').slice(3, 6).join('\n'),
+      ];
+      for (const secret of secrets) expect(visible).not.toContain(secret);
+    }
+  });
+
+  test('applying both stacks twice: the first run changes the host, the second changes nothing', async () => {
+    const first = await applyStacks(replayer, stacks);
+    expect(first.filter((r) => r.changed).map((r) => r.name)).toEqual(expect.arrayContaining(['preprod/dirs', 'preprod/publish', 'preprod/vhost', 'prod/dirs', 'prod/publish', 'prod/vhost']));
+    const before = await replayer.snapshotTree(root, VOLATILE);
+    const second = await applyStacks(replayer, stacks);
+    expect(second.filter((r) => r.changed).map((r) => r.name)).toEqual([]);
+    const after = await replayer.snapshotTree(root, VOLATILE);
+    expect(diffSnapshots(before, after)).toEqual([]);
+    // The snapshot saw the tree the plan built: a published channel and its vhost.
+    for (const ch of ['preprod', 'prod']) {
+      const l = channelLayout(stack(ch).config);
+      const rel = (p: string) => './' + path.relative(root, p);
+      expect(before.get(rel(path.join(l.webRoot, 'dists')))).toMatch(/^l /);
+      expect(before.get(rel(l.signingKeyFile))).toMatch(/^f 600 aptrepo aptrepo /);
+      expect(before.get(rel(l.htpasswdFile))).toMatch(/^f 640 root www-data /);
+      expect(before.get(rel(l.vhostLink))).toMatch(/^l /);
+      expect(before.get(rel(path.join(l.systemdDir, `apt-repo-backup-${ch}.timer`)))).toMatch(/^f 644 root root /);
+    }
+    expect(before.get('./etc/systemd/system/apt-repo-ingest-preprod.path')).toMatch(/^f 644 root root /);
+    expect(before.get('./etc/systemd/system/apt-repo-ingest-prod.path')).toBeUndefined();
+    // Secrets exist only where they belong: the private keys in the config dirs (0600), nowhere in staging.
+    for (const ch of ['preprod', 'prod']) {
+      const keyLine = keys[ch].privateArmored.split('\n').find((x) => x.length >= 60)!;
+      const hits = await remote(`grep -rlF -e ${shellQuote(keyLine)} ${shellQuote(root)} || true`);
+      expect(hits.split('\n').filter(Boolean)).toEqual([channelLayout(stack(ch).config).signingKeyFile]);
+    }
+    const hash = stack('preprod').material.htpasswd.split('\n')[0].split(':')[1];
+    const passwords = await remote(`grep -rlF -e ${shellQuote(CREDENTIALS[0].password)} -e ${shellQuote(hash)} ${shellQuote(root)} || true`);
+    // The same credentials are valid for both channels (the salt derives from the credential): both htpasswd files, nothing else.
+    expect(passwords.split('\n').filter(Boolean).sort()).toEqual(['preprod', 'prod'].map((ch) => channelLayout(stack(ch).config).htpasswdFile).sort());
+  });
+
+  test('nginx serves the vhosts the plan wrote; apt works with credentials from an allowed address', async () => {
+    nginx = await startSandboxNginx(root, stacks.map((s) => s.config.httpPort));
+    for (const ch of ['preprod', 'prod']) {
+      const cc = clientConfig(stack(ch));
+      const key = await httpGet(cc.keyUrls.gpg, { auth: CREDENTIALS[0] });
+      expect(key.status).toBe(200);
+      expect(key.bytes.equals(Buffer.from(keys[ch].publicBinary))).toBe(true);
+      const keyFile = path.join(work, `${ch}.gpg`);
+      fs.writeFileSync(keyFile, key.bytes);
+      for (const i of [0, 1]) {
+        const client = aptClientFor(ch, i, keyFile);
+        const u = await client.update();
+        expect(u.stderr).not.toMatch(/^(E|W):/m);
+        expect(u.code).toBe(0);
+      }
+    }
+  });
+
+  test('without or with wrong credentials: 401; from a denied address: 403', async () => {
+    for (const ch of ['preprod', 'prod']) {
+      const cc = clientConfig(stack(ch));
+      const release = `${cc.url}dists/bookworm/InRelease`;
+      expect((await httpGet(release, { auth: CREDENTIALS[1] })).status).toBe(200);
+      expect((await httpGet(release)).status).toBe(401);
+      expect((await httpGet(release, { auth: { username: CREDENTIALS[0].username, password: CREDENTIALS[1].password } })).status).toBe(401);
+      expect((await httpGet(release, { auth: CREDENTIALS[0], localAddress: '127.0.0.2' })).status).toBe(403);
+      // apt itself: without credentials update fails (apt reports it as an unsigned/unauthorised repository).
+      const anonymous = aptClientFor(ch, undefined, path.join(work, `${ch}.gpg`));
+      const r = await anonymous.update();
+      expect(`${r.stdout}${r.stderr}`).toMatch(/401/);
+    }
+  });
+
+  test('the key directory, dotfiles (.generations), the htpasswd file and unknown paths are never served', async () => {
+    for (const ch of ['preprod', 'prod']) {
+      const st = stack(ch);
+      const cc = clientConfig(st);
+      const l = channelLayout(st.config);
+      const generations = await remote(`ls ${shellQuote(path.join(l.webRoot, '.generations'))}`);
+      const someGeneration = generations.split('\n').filter(Boolean)[0];
+      expect(someGeneration).toBeTruthy();
+      const forbidden = [
+        '.generations/',
+        `.generations/${someGeneration}/dists/bookworm/Release`,
+        'dists/.hidden',
+        'pool/.x',
+        'etc/epiconcept/apt_repo/',
+        `etc/epiconcept/apt_repo/${ch}/signing-key.asc`,
+        path.relative(root, l.signingKeyFile),
+        path.relative(root, l.htpasswdFile),
+        `${ch}.htpasswd`,
+        'signing-key.asc',
+        'repo.yaml',
+        'pool/..%2f..%2f..%2fetc/epiconcept/apt_repo/preprod/signing-key.asc',
+        'dists/..%2f..%2f..%2f..%2fetc/nginx/apt-repo/preprod.htpasswd',
+      ];
+      for (const p of forbidden) {
+        const r = await httpGet(cc.url + p, { auth: CREDENTIALS[0] });
+        expect({ p, status: r.status }).toEqual({ p, status: expect.any(Number) });
+        expect([400, 403, 404]).toContain(r.status);
+        expect(r.body).not.toContain('PRIVATE KEY');
+        expect(r.body).not.toContain('$6$');
+      }
+    }
+  });
+
+  test('channels flow: a .deb dropped into incoming/ci is ingested into preprod, promoted, and installed from prod', async () => {
+    const pre = channelLayout(stack('preprod').config);
+    const deb = buildDeb(work, { name: 'replay-demo', version: '1.2-1', description: 'replay test package' });
+    await replayer.uploadFile(deb, path.join(pre.incomingDir, 'ci', path.basename(deb)));
+    await indexer('preprod', ['ingest', '--settle-ms', '0']);
+    const pending = await indexer('prod', ['pending']);
+    expect(pending).toContain('replay-demo');
+
+    const preKey = path.join(work, 'preprod.gpg');
+    const prodKey = path.join(work, 'prod.gpg');
+    const preClient = aptClientFor('preprod', 0, preKey);
+    expect((await preClient.update()).code).toBe(0);
+    expect((await preClient.madison('replay-demo')).stdout).toContain('1.2-1');
+    const prodClient = aptClientFor('prod', 1, prodKey);
+    expect((await prodClient.update()).code).toBe(0);
+    expect((await prodClient.madison('replay-demo')).stdout).not.toContain('1.2-1');
+
+    await indexer('prod', ['promote', 'replay-demo']);
+    expect((await prodClient.update()).code).toBe(0);
+    expect((await prodClient.madison('replay-demo')).stdout).toContain('1.2-1');
+    const got = await prodClient.download('replay-demo=1.2-1');
+    expect(got.code).toBe(0);
+    expect(got.files.map((f) => path.basename(f))).toEqual(['replay-demo_1.2-1_all.deb']);
+    expect(fs.readFileSync(got.files[0]).equals(fs.readFileSync(deb))).toBe(true);
+    const sim = await prodClient.installSimulate('replay-demo=1.2-1');
+    expect(sim.code).toBe(0);
+    expect(sim.stdout).toMatch(/Inst replay-demo \(1\.2-1 /);
+  });
+
+  test("promote hard-links prod's pool file to preprod's (one inode, no duplicate bytes)", async () => {
+    // The .deb was uploaded by another user than the service user (root here, a CI account on the
+    // server): with fs.protected_hardlinks=1 (Debian's default) the service user can only link files it owns.
+    const pre = channelLayout(stack('preprod').config);
+    const prod = channelLayout(stack('prod').config);
+    const links = await remote(`find ${shellQuote(pre.webRoot)} ${shellQuote(prod.webRoot)} -name 'replay-demo_1.2-1_all.deb' -printf '%i %n\\n'`);
+    const [a, b] = links.trim().split('\n');
+    expect(a).toBe(b);
+  });
+
+  test('re-applying after a config change converges, reloads the running nginx, and is again a no-op', async () => {
+    // Allow 127.0.0.2 in preprod: the vhost changes, the plan must reload the sandbox's nginx.
+    options.preprod = { ...options.preprod, allowedCidrs: ['127.0.0.1/32', '127.0.0.2/32'] };
+    stacks = makeStacks();
+    const cc = clientConfig(stack('preprod'));
+    const release = `${cc.url}dists/bookworm/InRelease`;
+    expect((await httpGet(release, { auth: CREDENTIALS[0], localAddress: '127.0.0.2' })).status).toBe(403);
+    const runs = await applyStacks(replayer, stacks);
+    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual(['preprod/vhost']);
+    expect((await httpGet(release, { auth: CREDENTIALS[0], localAddress: '127.0.0.2' })).status).toBe(200);
+    const again = await applyStacks(replayer, stacks);
+    expect(again.filter((r) => r.changed).map((r) => r.name)).toEqual([]);
+  });
+});
