@@ -1,0 +1,99 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { buildDeb } from '../../../test/harness/debs';
+import { mkTemp, rmTemp } from '../../../test/harness/cli';
+import { initChannel, loadChannel } from './channel';
+import { ingest, sha256File } from './ingest';
+import { backup, checkBackup, readManifest, restore } from './backup';
+import { currentGeneration } from './generations';
+import { lockFileOf } from './lock';
+import { AptRepoError, UsageError } from '../errors';
+import { generateSigningKey } from '../sign/keys';
+import type { ChannelConfig } from './types';
+
+let tmp: string;
+let root: string;
+let ch: ChannelConfig;
+
+/** sha256 of every file and target of every symlink below `dir`, by relative path. */
+async function tree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(path.join(dir, r))}`;
+      else if (e.isDirectory()) await walk(r);
+      else out[r] = `${(fs.statSync(path.join(dir, r)).mode & 0o777).toString(8)} ${await sha256File(path.join(dir, r))}`;
+    }
+  };
+  await walk('');
+  return out;
+}
+
+beforeEach(async () => {
+  tmp = mkTemp('backup-test');
+  root = path.join(tmp, 'root');
+  ch = await initChannel({ root, channel: 'preprod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64'] });
+  const key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
+  fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+  fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`), key.publicArmored, { mode: 0o644 });
+  fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`), key.publicBinary, { mode: 0o644 });
+  buildDeb(path.join(ch.incomingDir, 'ci'), { name: 'app', version: '1.0' });
+  buildDeb(path.join(ch.incomingDir, 'ci', 'bookworm'), { name: 'php-app', version: '2.0', architecture: 'amd64' });
+  await ingest(ch, { settleMs: 0 });
+});
+afterEach(() => rmTemp(tmp));
+
+test('backup holds config (key 0600), state without the lock, pool (hard links), the current generation, dists, keys and a manifest', async () => {
+  fs.writeFileSync(lockFileOf(ch) + '.stale.1.x', 'leftover');
+  const to = path.join(tmp, 'bk');
+  const r = await backup(ch, to);
+  const gen = await currentGeneration(ch);
+  expect(r.generation).toBe(gen);
+  expect(r.linked).toBeGreaterThanOrEqual(2);
+  expect(fs.statSync(path.join(to, 'config/signing-key.asc')).mode & 0o777).toBe(0o600);
+  expect(fs.readdirSync(path.join(to, 'state')).some((n) => n.startsWith('lock'))).toBe(false);
+  expect(fs.existsSync(path.join(to, 'state/added.json'))).toBe(true);
+  expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).toBe(fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino);
+  expect(fs.readlinkSync(path.join(to, 'web/dists'))).toBe(`.generations/${gen}/dists`);
+  expect(fs.readdirSync(path.join(to, 'web/.generations'))).toEqual([gen]);
+  const m = await readManifest(to);
+  expect(m.channel).toBe('preprod');
+  const files = m.entries.filter((e) => e.type === 'file').map((e) => e.path);
+  expect(files).toEqual(expect.arrayContaining(['config/liste_dist', 'config/signing-key.asc', 'web/epiconcept-preprod-archive-keyring.asc', 'web/epiconcept-preprod-archive-keyring.gpg', `web/.generations/${gen}/dists/bookworm/InRelease`]));
+  expect(await checkBackup(to, m)).toEqual([]);
+  await expect(backup(ch, to)).rejects.toThrow(UsageError);
+  await expect(backup(ch, path.join(ch.stateDir, 'bk'))).rejects.toThrow(/itself backed up/);
+});
+
+test('restore into an empty root gives byte-identical published files and a clean verify; a damaged backup restores nothing', async () => {
+  const to = path.join(tmp, 'bk');
+  await backup(ch, to);
+  const root2 = path.join(tmp, 'root2');
+  const r = await restore(root2, 'preprod', to);
+  expect(r.problems).toEqual([]);
+  const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
+  expect(ch2.webRoot).toBe(path.join(root2, 'srv/apt/preprod'));
+  const before = await tree(ch.webRoot);
+  const after = await tree(ch2.webRoot);
+  // Only the served generation is backed up: compare what clients can reach.
+  const gen = (await currentGeneration(ch))!;
+  const served = (t: Record<string, string>) => Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith('.generations/') || k.startsWith(`.generations/${gen}/`)));
+  expect(served(after)).toEqual(served(before));
+  expect(fs.statSync(ch2.signingKeyFile).mode & 0o777).toBe(0o600);
+  expect(fs.readFileSync(ch2.signingKeyFile, 'utf8')).toBe(fs.readFileSync(ch.signingKeyFile, 'utf8'));
+
+  // Second restore into the same root: the pool has files now.
+  await expect(restore(root2, 'preprod', to)).rejects.toThrow(/--force/);
+  expect((await restore(root2, 'preprod', to, { force: true })).problems).toEqual([]);
+  await expect(restore(path.join(tmp, 'root3'), 'prod', to)).rejects.toThrow(/--channel preprod/);
+
+  fs.appendFileSync(path.join(to, 'config/liste_dist'), 'sid\n');
+  await expect(restore(path.join(tmp, 'root4'), 'preprod', to)).rejects.toThrow(AptRepoError);
+  expect(fs.existsSync(path.join(tmp, 'root4'))).toBe(false);
+});
+
+test('a folder without manifest is not a backup', async () => {
+  fs.mkdirSync(path.join(tmp, 'half'));
+  await expect(restore(path.join(tmp, 'r'), 'preprod', path.join(tmp, 'half'))).rejects.toThrow(/manifest/);
+});

@@ -1,0 +1,152 @@
+/**
+ * The pool index cache (`<stateDir>/cache.json`): what readDeb found in each pool file, keyed by
+ * pool path + size + mtime + inode, so that a republish reads only new or changed files and merely
+ * stats the others. Also the atomic file writer the state files share.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Digests } from './types';
+
+/** What the cache keeps for one pool file. */
+export interface CacheEntry {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  control: [string, string][];
+  digests: Digests;
+  /** The file's Packages stanza as publish last rendered it (valid while the file's stanzaKey matches). */
+  stanza?: string;
+}
+
+interface CacheFile {
+  version: 1;
+  /** Identifies the stanza renderer the `stanza` fields came from (see PoolCache.load). */
+  stanzaKey?: string;
+  entries: Record<string, CacheEntry>;
+}
+
+/**
+ * Writes `data` to `file` atomically: a temp file beside it, created with mode `mode` (exactly:
+ * the umask is undone with fchmod before any byte is written), fsync, rename over, fsync of the
+ * directory. A crash leaves either the old or the new content.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  try {
+    fs.fchmodSync(fd, mode);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(path.dirname(file));
+}
+
+/** fsyncs a directory so that a rename or a new entry in it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The cache of one channel. `get` answers only when size, mtime and inode all match the file's
+ * current stat; `set` records a fresh read; `save` writes only the entries used since loading
+ * (so removed pool files drop out) and only when something changed.
+ */
+export class PoolCache {
+  private readonly used = new Map<string, CacheEntry>();
+  private dirty = false;
+
+  private constructor(readonly file: string, private readonly old: Record<string, CacheEntry>, private readonly stanzaKey: string | undefined) {}
+
+  /**
+   * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
+   * `stanzaKey` identifies the caller's stanza renderer: stanzas stored under another key are
+   * dropped (a new renderer must not serve old text); without a key, stored stanzas are kept as they are.
+   */
+  static load(stateDir: string, stanzaKey?: string): PoolCache {
+    const file = path.join(stateDir, 'cache.json');
+    let entries: Record<string, CacheEntry> = {};
+    let key = stanzaKey;
+    try {
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
+      if (parsed && parsed.version === 1 && parsed.entries && typeof parsed.entries === 'object') {
+        entries = parsed.entries;
+        if (stanzaKey === undefined) key = parsed.stanzaKey;
+        else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
+      }
+    } catch {
+      // A damaged cache only costs a full re-read.
+    }
+    return new PoolCache(file, entries, key);
+  }
+
+  /** The stored Packages stanza of `poolPath`, if its entry was validated by get/set in this run and has one. */
+  stanza(poolPath: string): string | undefined {
+    return this.used.get(poolPath)?.stanza;
+  }
+
+  /** Stores the rendered Packages stanza of a pool file validated by get/set in this run. */
+  setStanza(poolPath: string, stanza: string): void {
+    const e = this.used.get(poolPath);
+    if (e && e.stanza !== stanza) {
+      e.stanza = stanza;
+      this.dirty = true;
+    }
+  }
+
+  /** The cached entry for `poolPath` if `stat` matches it (size, mtimeMs, ino), else undefined. */
+  get(poolPath: string, stat: fs.Stats): CacheEntry | undefined {
+    const e = this.old[poolPath];
+    if (!e || e.size !== stat.size || e.mtimeMs !== stat.mtimeMs || e.ino !== stat.ino) return undefined;
+    this.used.set(poolPath, e);
+    return e;
+  }
+
+  /** Records what was read from `poolPath` with the stat taken before reading it. */
+  set(poolPath: string, stat: fs.Stats, entry: Omit<CacheEntry, 'size' | 'mtimeMs' | 'ino'>): void {
+    this.used.set(poolPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, control: entry.control, digests: entry.digests });
+    this.dirty = true;
+  }
+
+  /** Writes the cache atomically if it changed (new reads, or pool files gone since the last save). */
+  save(): void {
+    if (!this.dirty && this.used.size === Object.keys(this.old).length) return;
+    const entries: Record<string, CacheEntry> = {};
+    for (const k of [...this.used.keys()].sort()) entries[k] = this.used.get(k)!;
+    const body: CacheFile = { version: 1, stanzaKey: this.stanzaKey, entries };
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    writeFileAtomic(this.file, JSON.stringify(body));
+  }
+}
+
+/**
+ * Creates `dir` and any missing parents with exactly `mode` (mkdir's mode is filtered by the
+ * umask: a root shell with umask 077 would make directories nginx cannot enter). Existing
+ * directories are left as they are.
+ */
+export function mkdirWithMode(dir: string, mode: number): void {
+  if (fs.existsSync(dir)) return;
+  mkdirWithMode(path.dirname(dir), mode);
+  try {
+    fs.mkdirSync(dir, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return;
+  }
+  fs.chmodSync(dir, mode);
+}

@@ -1,0 +1,265 @@
+/**
+ * Channel configuration: where a channel's files live and what it publishes.
+ *
+ * Files, under `<root>/etc/epiconcept/apt_repo/<channel>/`:
+ * - `liste_dist`: codenames, one per line (`#` comments and blank lines ignored);
+ * - `liste_arch`: binary architectures, same format (`all` is implied and may not be listed);
+ * - `repo.yaml` (optional): Release fields, paths, routing table, limits (see RepoYaml below);
+ * - `signing-key.asc`: the armored private key (0600), written by `apt-repo keygen`.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { z as zod } from 'zod';
+import { ConfigError } from '../errors';
+import { mkdirWithMode } from './cache';
+import { DEFAULT_ROUTING } from './routing';
+import type { ChannelConfig } from './types';
+
+/** Binary architecture names dpkg knows for Debian/Ubuntu (dpkg-architecture -L, Linux ports). */
+export const KNOWN_ARCHITECTURES = [
+  'amd64', 'arm64', 'armel', 'armhf', 'i386', 'mips64el', 'mipsel', 'mips', 'ppc64el', 'ppc64', 'powerpc', 's390x',
+  'riscv64', 'loong64', 'alpha', 'hppa', 'ia64', 'm68k', 'sh4', 'sparc64', 'x32', 'hurd-i386', 'hurd-amd64',
+];
+
+const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/** Codenames are dist directory names and Release fields: keep them to lower-case words. */
+const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
+
+/** Default paths of a channel (all absolute, under `root`). */
+export interface ChannelPaths {
+  configDir: string;
+  webRoot: string;
+  stateDir: string;
+  backupDir: string;
+  incomingDir: string;
+  rejectedDir: string;
+  signingKeyFile: string;
+}
+
+/**
+ * The default paths of channel `name` under the prefix `root` ('/' in production):
+ * configDir `<root>/etc/epiconcept/apt_repo/<name>`, webRoot `<root>/srv/apt/<name>`,
+ * stateDir `<root>/var/lib/apt-repo/<name>`, backupDir `<root>/var/backups/apt-repo/<name>`,
+ * incomingDir `<root>/srv/apt/incoming` (shared by channels), rejectedDir `<incomingDir>/rejected`,
+ * signingKeyFile `<configDir>/signing-key.asc`.
+ */
+export function channelPaths(root: string, name: string): ChannelPaths {
+  const r = path.resolve(root);
+  const configDir = path.join(r, 'etc/epiconcept/apt_repo', name);
+  const incomingDir = path.join(r, 'srv/apt/incoming');
+  return {
+    configDir,
+    webRoot: path.join(r, 'srv/apt', name),
+    stateDir: path.join(r, 'var/lib/apt-repo', name),
+    backupDir: path.join(r, 'var/backups/apt-repo', name),
+    incomingDir,
+    rejectedDir: path.join(incomingDir, 'rejected'),
+    signingKeyFile: path.join(configDir, 'signing-key.asc'),
+  };
+}
+
+/**
+ * The repo.yaml schema: every key optional; unknown keys are refused (a typo must not be ignored
+ * silently). Built on first use: zod and yaml are loaded only for a repo.yaml that has settings,
+ * which keeps them off the start-up path of every command (see readRepoYaml).
+ */
+function buildSchema(z: typeof zod) {
+  const absPath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path');
+  const RoutingRuleSchema = z.strictObject({
+    pattern: z.string().min(1).refine((p) => {
+      try { new RegExp(p); return true; } catch { return false; }
+    }, 'is not a valid regular expression'),
+    codenames: z.array(z.string().min(1)).min(1),
+  });
+  return z.strictObject({
+    origin: z.string().min(1).optional(),
+    label: z.string().min(1).optional(),
+    description: z.string().optional(),
+    component: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'must be a component name such as main').optional(),
+    keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a file-name word').optional(),
+    webRoot: absPath.optional(),
+    stateDir: absPath.optional(),
+    backupDir: absPath.optional(),
+    incomingDir: absPath.optional(),
+    generationsKeep: z.number().int().min(2).optional(),
+    validUntilDays: z.number().int().min(1).optional(),
+    routing: z.array(RoutingRuleSchema).optional(),
+    upstream: z.string().regex(NAME_RE, 'must be a channel name').optional(),
+    lockTimeoutSeconds: z.number().min(0).optional(),
+  });
+}
+let schema: ReturnType<typeof buildSchema> | undefined;
+function repoYamlSchema(): ReturnType<typeof buildSchema> {
+  schema ??= buildSchema((require('zod') as { z: typeof zod }).z);
+  return schema;
+}
+/** The settings repo.yaml may hold. */
+export type RepoYaml = zod.infer<ReturnType<typeof buildSchema>>;
+
+/** Reads a list file (liste_dist, liste_arch): one item per line, `#` comments and blank lines ignored. */
+export function parseList(text: string): string[] {
+  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l.length > 0);
+}
+
+function readOptional(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ConfigError(file, `cannot read: ${(e as Error).message}`);
+  }
+}
+
+function readList(file: string, what: string, validate: (item: string) => string | undefined): string[] {
+  const text = readOptional(file);
+  if (text === undefined) throw new ConfigError(file, `missing (one ${what} per line; run \`apt-repo init\`)`);
+  const items = parseList(text);
+  if (items.length === 0) throw new ConfigError(file, `no ${what} listed`);
+  const seen = new Set<string>();
+  for (const item of items) {
+    const why = validate(item);
+    if (why) throw new ConfigError(`${file}:${item}`, why);
+    if (seen.has(item)) throw new ConfigError(`${file}:${item}`, `listed twice`);
+    seen.add(item);
+  }
+  return items;
+}
+
+function readRepoYaml(file: string): RepoYaml {
+  const text = readOptional(file);
+  // Only comments (as `apt-repo init` writes it): nothing to parse.
+  if (text === undefined || !text.split('\n').some((l) => /^\s*[^#\s]/.test(l))) return {};
+  let raw: unknown;
+  try {
+    raw = (require('yaml') as typeof import('yaml')).parse(text);
+  } catch (e) {
+    throw new ConfigError(file, `not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (raw === null || raw === undefined) return {};
+  const RepoYaml = repoYamlSchema();
+  const r = RepoYaml.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    if (issue.code === 'unrecognized_keys') {
+      throw new ConfigError(`${file}:${issue.keys.join(',')}`, `unknown key (known: ${Object.keys(RepoYaml.shape).join(', ')})`);
+    }
+    const key = issue.path.length ? issue.path.join('.') : '(top level)';
+    throw new ConfigError(`${file}:${key}`, issue.message);
+  }
+  return r.data;
+}
+
+/**
+ * Loads channel `channel` under prefix `root`: validates the channel name, reads repo.yaml
+ * (optional), liste_dist and liste_arch, and returns a fully resolved ChannelConfig (defaults:
+ * origin 'Epiconcept', label 'Epiconcept <channel>', component 'main', keyName
+ * 'epiconcept-<channel>', generationsKeep 5, lock timeout 120 s, routing DEFAULT_ROUTING).
+ * Throws ConfigError naming the file (and key or item) for a missing or empty list, an unknown
+ * architecture, a malformed codename, `all` in liste_arch, or a bad or unknown repo.yaml key.
+ */
+export async function loadChannel(opts: { root: string; channel: string }): Promise<ChannelConfig> {
+  const { channel } = opts;
+  if (!NAME_RE.test(channel)) throw new ConfigError('--channel', `'${channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
+  const paths = channelPaths(opts.root, channel);
+  const yamlFile = path.join(paths.configDir, 'repo.yaml');
+  const y = readRepoYaml(yamlFile);
+  const codenames = readList(path.join(paths.configDir, 'liste_dist'), 'codename', (c) =>
+    CODENAME_RE.test(c) ? undefined : 'not a codename (lower-case letters, digits and dashes)');
+  const architectures = readList(path.join(paths.configDir, 'liste_arch'), 'architecture', (a) => {
+    if (a === 'all') return "'all' is implied: Architecture: all packages go into every binary-<arch> index";
+    return KNOWN_ARCHITECTURES.includes(a) ? undefined : `unknown architecture (known: ${KNOWN_ARCHITECTURES.join(' ')})`;
+  });
+  const incomingDir = y.incomingDir ?? paths.incomingDir;
+  return {
+    name: channel,
+    root: path.resolve(opts.root),
+    configDir: paths.configDir,
+    webRoot: y.webRoot ?? paths.webRoot,
+    stateDir: y.stateDir ?? paths.stateDir,
+    backupDir: y.backupDir ?? paths.backupDir,
+    incomingDir,
+    rejectedDir: path.join(incomingDir, 'rejected'),
+    codenames,
+    architectures,
+    origin: y.origin ?? 'Epiconcept',
+    label: y.label ?? `Epiconcept ${channel}`,
+    description: y.description ?? `Epiconcept packages (${channel})`,
+    component: y.component ?? 'main',
+    keyName: y.keyName ?? `epiconcept-${channel}`,
+    signingKeyFile: paths.signingKeyFile,
+    generationsKeep: y.generationsKeep ?? 5,
+    validUntilDays: y.validUntilDays,
+    routing: y.routing ?? DEFAULT_ROUTING,
+    upstream: y.upstream,
+    lockTimeoutMs: Math.round((y.lockTimeoutSeconds ?? 120) * 1000),
+  };
+}
+
+function writeIfAbsent(file: string, content: string, mode: number): boolean {
+  try {
+    fs.writeFileSync(file, content, { flag: 'wx', mode });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/**
+ * Creates whatever is missing of channel `channel` under `root`, never overwriting: configDir
+ * (0750), liste_dist (default `bookworm`), liste_arch (default `amd64`), repo.yaml (with the given
+ * upstream/origin/label, if any), webRoot/pool, stateDir, backupDir, incomingDir, rejectedDir.
+ * Then loads and returns the channel (so it throws ConfigError like loadChannel when existing
+ * files are invalid).
+ */
+export async function initChannel(opts: {
+  root: string; channel: string; codenames?: string[]; architectures?: string[]; upstream?: string; origin?: string; label?: string;
+}): Promise<ChannelConfig> {
+  if (!NAME_RE.test(opts.channel)) throw new ConfigError('--channel', `'${opts.channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
+  if (opts.upstream !== undefined && !NAME_RE.test(opts.upstream)) throw new ConfigError('--upstream', `'${opts.upstream}' is not a channel name`);
+  const paths = channelPaths(opts.root, opts.channel);
+  const codenames = opts.codenames?.length ? opts.codenames : ['bookworm'];
+  const architectures = opts.architectures?.length ? opts.architectures : ['amd64'];
+  // Checked before anything is written, so a typo does not leave a broken liste_* behind.
+  for (const c of codenames) if (!CODENAME_RE.test(c)) throw new ConfigError(`codenames:${c}`, 'not a codename (lower-case letters, digits and dashes)');
+  for (const a of architectures) {
+    if (!KNOWN_ARCHITECTURES.includes(a)) throw new ConfigError(`architectures:${a}`, `unknown architecture (known: ${KNOWN_ARCHITECTURES.join(' ')}; 'all' is implied)`);
+  }
+  // Parents get the usual 0755 (a service user must reach its own channel's directory).
+  mkdirWithMode(path.dirname(paths.configDir), 0o755);
+  mkdirWithMode(paths.configDir, 0o750);
+  // An existing configDir may have been made by hand with a wider mode: it holds the private key.
+  fs.chmodSync(paths.configDir, 0o750);
+  writeIfAbsent(path.join(paths.configDir, 'liste_dist'), codenames.join('\n') + '\n', 0o644);
+  writeIfAbsent(path.join(paths.configDir, 'liste_arch'), architectures.join('\n') + '\n', 0o644);
+  const yamlLines = [
+    `# apt-repo settings of channel ${opts.channel}. Every key is optional; the defaults are shown commented out.`,
+    '# Keep origin and label stable forever: apt asks every client to confirm a change.',
+    opts.origin ? `origin: ${JSON.stringify(opts.origin)}` : '# origin: Epiconcept',
+    opts.label ? `label: ${JSON.stringify(opts.label)}` : `# label: Epiconcept ${opts.channel}`,
+    `# description: Epiconcept packages (${opts.channel})`,
+    '# component: main',
+    `# keyName: epiconcept-${opts.channel}          # <webRoot>/<keyName>-archive-keyring.asc|.gpg`,
+    '# generationsKeep: 5                  # published generations kept for rollback (>= 2)',
+    '# validUntilDays: 30                  # Release Valid-Until (default: none)',
+    '# lockTimeoutSeconds: 120',
+    '# webRoot: /srv/apt/<channel>         # absolute paths, used as given',
+    '# stateDir: /var/lib/apt-repo/<channel>',
+    '# backupDir: /var/backups/apt-repo/<channel>',
+    '# incomingDir: /srv/apt/incoming',
+    '# routing:                            # replaces the default version-suffix table (+debNuM, +<codename>N, ~bpoN …)',
+    "#   - pattern: '\\+php(\\d+)$'           # JavaScript regular expression over the full version",
+    '#     codenames: [bookworm, trixie]   # $1 … expand to groups; a number maps to the Debian codename',
+  ];
+  if (opts.upstream) yamlLines.push(`upstream: ${opts.upstream}`);
+  else yamlLines.push('# upstream: preprod                   # the channel promote takes packages from');
+  writeIfAbsent(path.join(paths.configDir, 'repo.yaml'), yamlLines.join('\n') + '\n', 0o644);
+  const ch = await loadChannel(opts);
+  // The web root must be readable by nginx whatever the umask; the backups hold the whole channel.
+  mkdirWithMode(path.join(ch.webRoot, 'pool'), 0o755);
+  mkdirWithMode(ch.stateDir, 0o755);
+  mkdirWithMode(ch.backupDir, 0o750);
+  mkdirWithMode(ch.incomingDir, 0o755);
+  mkdirWithMode(ch.rejectedDir, 0o755);
+  return ch;
+}

@@ -1,0 +1,161 @@
+/**
+ * import: brings the packages of today's flat repository (one pool, `dists/*` holding copies of one
+ * Packages file) into a channel. Every `.deb` below the folder is read; identical files (same
+ * SHA256) are taken once; two different files claiming the same package, version and architecture
+ * are both skipped and reported (nobody can tell which one clients got); the rest is copied into the
+ * pool at its canonical path (no codename folder: routing by version suffix applies at publish) and
+ * published once. Idempotent: a second run finds everything present and publishes nothing.
+ */
+import { promises as fsp, Stats } from 'fs';
+import * as path from 'path';
+import { UsageError } from '../errors';
+import { readDeb } from '../deb/debfile';
+import { getField } from '../deb/control';
+import { withChannelLock } from './lock';
+import { poolPathFor, recordAdded, scanPool } from './pool';
+import { publishLocked, PublishResult } from './publish';
+import { errText, keyOf, placeFile, sha256File, sourceName } from './ingest';
+import type { ChannelConfig } from './types';
+import type { Progress } from '../cli/context';
+
+/** What happened to one package identity (or one unreadable file) of the imported folder. */
+export interface ImportEntry {
+  status: 'imported' | 'present' | 'conflict' | 'invalid';
+  /** Files (relative to the imported folder) that carry this identity, or the invalid file. */
+  files: string[];
+  package?: string;
+  version?: string;
+  architecture?: string;
+  poolPath?: string;
+  reason?: string;
+}
+
+/** Result of importRepository(). */
+export interface ImportResult {
+  entries: ImportEntry[];
+  publish?: PublishResult;
+}
+
+/** Exit code of an import: 1 when a conflict or an unreadable .deb was found, else 0. */
+export function importExitCode(r: ImportResult): number {
+  return r.entries.some((e) => e.status === 'conflict' || e.status === 'invalid') ? 1 : 0;
+}
+
+interface Found {
+  rel: string;
+  abs: string;
+  stat: Stats;
+  name: string;
+  version: string;
+  architecture: string;
+  source: string;
+  sha256: string;
+}
+
+/**
+ * Imports every `.deb` below `dir` (recursively; symlinks to files are read, symlinked folders are
+ * not entered, hidden names are skipped) into `ch`, under the channel lock, then publishes once if
+ * anything was copied. Upload time recorded = the source file's mtime (keeps history for `pending`).
+ * Throws UsageError when `dir` is not a folder or lies inside the channel's web root.
+ */
+export async function importRepository(ch: ChannelConfig, dir: string, opts: { progress?: Progress; now?: Date } = {}): Promise<ImportResult> {
+  const from = path.resolve(dir);
+  const st = await fsp.stat(from).catch(() => undefined);
+  if (!st?.isDirectory()) throw new UsageError(`import ${dir}: not a folder`);
+  const rel = path.relative(path.resolve(ch.webRoot), from);
+  if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new UsageError(`import ${dir}: inside the channel's own web root ${ch.webRoot}`);
+
+  return withChannelLock(ch, async () => {
+    const files = await findDebs(from);
+    const entries: ImportEntry[] = [];
+    const groups = new Map<string, Found[]>();
+    opts.progress?.start(files.length, 'import: reading');
+    for (const f of files) {
+      opts.progress?.tick();
+      const abs = path.join(from, f);
+      try {
+        const stat = await fsp.stat(abs);
+        // A FIFO would block readDeb forever; a folder named *.deb is not a package.
+        if (!stat.isFile()) throw new Error('not a regular file');
+        const info = await readDeb(abs);
+        const name = getField(info.control, 'Package') ?? '';
+        const version = getField(info.control, 'Version') ?? '';
+        const architecture = getField(info.control, 'Architecture') ?? '';
+        const found: Found = { rel: f, abs, stat, name, version, architecture, source: sourceName(getField(info.control, 'Source'), name), sha256: info.digests.SHA256 };
+        const k = keyOf(name, version, architecture);
+        groups.set(k, [...(groups.get(k) ?? []), found]);
+      } catch (err) {
+        entries.push({ status: 'invalid', files: [f], reason: errText(err) });
+      }
+    }
+    opts.progress?.stop();
+
+    const pool = await scanPool(ch);
+    const inPool = new Map<string, { poolPath: string; sha256: string }[]>();
+    for (const p of pool.packages) {
+      const k = keyOf(p.name, p.version, p.architecture);
+      inPool.set(k, [...(inPool.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256 }]);
+    }
+    const added: Record<string, number> = {};
+    for (const [k, group] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      const first = group[0];
+      const base = { files: group.map((g) => g.rel).sort(), package: first.name, version: first.version, architecture: first.architecture };
+      const shas = [...new Set(group.map((g) => g.sha256))];
+      if (shas.length > 1) {
+        entries.push({ ...base, status: 'conflict', reason: `${shas.length} different files (SHA256 ${shas.map((s) => s.slice(0, 12)).join(', ')}) claim ${first.name} ${first.version} ${first.architecture}; none imported` });
+        continue;
+      }
+      const poolPath = poolPathFor(first, ch.component);
+      const existing = inPool.get(k) ?? [];
+      const other = existing.find((e) => e.sha256 !== first.sha256);
+      if (other) {
+        entries.push({ ...base, status: 'conflict', poolPath: other.poolPath, reason: `pool file ${other.poolPath} has the same package, version and architecture with different content; not imported` });
+        continue;
+      }
+      const same = existing.find((e) => e.sha256 === first.sha256);
+      if (same) {
+        entries.push({ ...base, status: 'present', poolPath: same.poolPath });
+        continue;
+      }
+      const dest = path.join(ch.webRoot, poolPath);
+      const there = await sha256File(dest).catch(() => undefined);
+      if (there !== undefined) {
+        // An unreadable file sits at the path (scanPool could not list it): never overwrite it.
+        entries.push({ ...base, status: there === first.sha256 ? 'present' : 'conflict', poolPath, reason: there === first.sha256 ? undefined : `pool file ${poolPath} exists with other content` });
+        continue;
+      }
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      await placeFile(first.abs, dest, 'copy');
+      await fsp.chmod(dest, 0o644);
+      if ((await sha256File(dest)) !== first.sha256) {
+        await fsp.rm(dest, { force: true });
+        entries.push({ ...base, status: 'invalid', reason: `${first.rel} changed while being copied; not imported` });
+        continue;
+      }
+      added[poolPath] = Math.round(first.stat.mtimeMs);
+      entries.push({ ...base, status: 'imported', poolPath });
+    }
+    const result: ImportResult = { entries };
+    if (Object.keys(added).length) {
+      await recordAdded(ch, added);
+      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
+    }
+    return result;
+  });
+}
+
+/** Every `*.deb` below `root` ('/'-separated relative paths, sorted); symlinked folders are not entered. */
+async function findDebs(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await fsp.readdir(path.join(root, rel), { withFileTypes: true });
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (e.name.endsWith('.deb') && (e.isFile() || e.isSymbolicLink())) out.push(r);
+    }
+  };
+  await walk('');
+  return out.sort();
+}

@@ -1,0 +1,207 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import { buildDeb } from '../../../test/harness/debs';
+import { mkTemp, rmTemp } from '../../../test/harness/cli';
+import { initChannel } from './channel';
+import { generateSigningKey } from '../sign/keys';
+import { ingest, ingestExitCode, keyOf, placeFile, sha256File, utcStamp } from './ingest';
+import { readAdded } from './pool';
+import { currentGeneration } from './generations';
+import { verifyChannel } from './verify';
+import { UsageError } from '../errors';
+import type { ChannelConfig } from './types';
+
+let root: string;
+let ch: ChannelConfig;
+let debs: string;
+let keyCache: Awaited<ReturnType<typeof generateSigningKey>> | undefined;
+
+async function channel(name: string, upstream?: string): Promise<ChannelConfig> {
+  const c = await initChannel({ root, channel: name, codenames: ['bookworm', 'bullseye'], architectures: ['amd64'], upstream });
+  keyCache ??= await generateSigningKey({ name: 'Test', email: 'test@example.org', type: 'ed25519' });
+  fs.writeFileSync(c.signingKeyFile, keyCache.privateArmored, { mode: 0o600 });
+  fs.writeFileSync(path.join(c.webRoot, `${c.keyName}-archive-keyring.asc`), keyCache.publicArmored);
+  fs.writeFileSync(path.join(c.webRoot, `${c.keyName}-archive-keyring.gpg`), keyCache.publicBinary);
+  return c;
+}
+
+function drop(rel: string, src: string): string {
+  const dest = path.join(ch.incomingDir, rel);
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.copyFileSync(src, dest);
+  return dest;
+}
+
+beforeEach(async () => {
+  root = mkTemp('ingest-test');
+  debs = path.join(root, 'build');
+  ch = await channel('preprod');
+});
+afterEach(() => rmTemp(root));
+
+describe('ingest', () => {
+  test('moves valid debs into the pool (codename folder kept), records upload times, publishes once, verify clean', async () => {
+    drop('ci/hello_1.0-1_all.deb', buildDeb(debs, { name: 'hello', version: '1.0-1' }));
+    drop('php/bookworm/php-app_2.0_amd64.deb', buildDeb(debs, { name: 'php-app', version: '2.0', architecture: 'amd64', extraFields: { Source: 'php-src (2.0)' } }));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries.map((e) => [e.status, e.file, e.poolPath])).toEqual([
+      ['accepted', 'ci/hello_1.0-1_all.deb', 'pool/main/h/hello/hello_1.0-1_all.deb'],
+      ['accepted', 'php/bookworm/php-app_2.0_amd64.deb', 'pool/main/p/php-src/bookworm/php-app_2.0_amd64.deb'],
+    ]);
+    expect(r.entries[1].codenames).toEqual(['bookworm']);
+    expect(r.entries[0].codenames).toEqual(['bookworm', 'bullseye']);
+    expect(ingestExitCode(r)).toBe(0);
+    expect(fs.existsSync(path.join(ch.incomingDir, 'ci/hello_1.0-1_all.deb'))).toBe(false);
+    expect(fs.statSync(path.join(ch.webRoot, 'pool/main/h/hello/hello_1.0-1_all.deb')).mode & 0o777).toBe(0o644);
+    expect(Object.keys(readAdded(ch)).sort()).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb', 'pool/main/p/php-src/bookworm/php-app_2.0_amd64.deb']);
+    expect(r.generation).toBeDefined();
+    expect(await currentGeneration(ch)).toBe(r.generation);
+    expect(r.publish?.packages).toEqual({ bookworm: 2, bullseye: 1 });
+    expect(await verifyChannel(ch)).toEqual([]);
+  });
+
+  test('rejects garbage, a folder and a FIFO named .deb, a symlink, an unknown codename folder and a foreign architecture, each with a .reason', async () => {
+    const outside = path.join(root, 'secret.deb');
+    fs.copyFileSync(buildDeb(debs, { name: 'outside', version: '1' }), outside);
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/garbage.deb'), 'not an ar archive at all\n');
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci/folder.deb'));
+    execFileSync('mkfifo', [path.join(ch.incomingDir, 'ci/pipe.deb')]);
+    fs.symlinkSync(outside, path.join(ch.incomingDir, 'ci/link.deb'));
+    drop('ci/sid/aa_1_all.deb', buildDeb(debs, { name: 'aa', version: '1' }));
+    drop('ci/bb_1_arm64.deb', buildDeb(debs, { name: 'bb', version: '1', architecture: 'arm64' }));
+    const before = await sha256File(outside);
+    const r = await ingest(ch, { settleMs: 0 });
+    const byFile = Object.fromEntries(r.entries.map((e) => [e.file, e]));
+    expect(r.entries.every((e) => e.status === 'rejected')).toBe(true);
+    expect(Object.keys(byFile).sort()).toEqual(['ci/bb_1_arm64.deb', 'ci/folder.deb', 'ci/garbage.deb', 'ci/link.deb', 'ci/pipe.deb', 'ci/sid/aa_1_all.deb']);
+    expect(byFile['ci/link.deb'].reason).toMatch(/symbolic link/);
+    expect(byFile['ci/folder.deb'].reason).toMatch(/not a regular file \(directory\)/);
+    expect(byFile['ci/pipe.deb'].reason).toMatch(/not a regular file \(FIFO\)/);
+    expect(byFile['ci/sid/aa_1_all.deb'].reason).toMatch(/codename folder 'sid' is not in liste_dist/);
+    expect(byFile['ci/bb_1_arm64.deb'].reason).toMatch(/architecture arm64 is not in liste_arch/);
+    expect(byFile['ci/garbage.deb'].reason).toBeTruthy();
+    for (const e of r.entries) {
+      expect(e.movedTo).toBeDefined();
+      expect(path.dirname(e.movedTo!)).toBe(ch.rejectedDir);
+      expect(path.basename(e.movedTo!)).toMatch(/^\d{8}T\d{6}Z-/);
+      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toBe(`${e.reason}\n`);
+      expect(fs.existsSync(path.join(ch.incomingDir, e.file))).toBe(false);
+    }
+    // The symlink was moved as a link: its target is untouched and still where it was.
+    expect(fs.lstatSync(byFile['ci/link.deb'].movedTo!).isSymbolicLink()).toBe(true);
+    expect(await sha256File(outside)).toBe(before);
+    expect(ingestExitCode(r)).toBe(1);
+    expect(r.generation).toBeUndefined();
+    expect(fs.readdirSync(path.join(ch.webRoot, 'pool'))).toEqual([]);
+  });
+
+  test('skips temporary names, non-debs and files changed within the settle time, leaving them for the next run', async () => {
+    drop('ci/.hidden.deb', buildDeb(debs, { name: 'hh', version: '1' }));
+    drop('ci/up.deb.part', buildDeb(debs, { name: 'pp', version: '1' }));
+    drop('ci/notes.txt', buildDeb(debs, { name: 'nn', version: '1' }));
+    drop('ci/fresh_1_all.deb', buildDeb(debs, { name: 'fresh', version: '1' }));
+    const r = await ingest(ch, { settleMs: 60_000, recheckMs: 0 });
+    expect(r.entries.map((e) => [e.status, e.file])).toEqual([
+      ['skipped', 'ci/.hidden.deb'], ['skipped', 'ci/fresh_1_all.deb'], ['skipped', 'ci/notes.txt'], ['skipped', 'ci/up.deb.part'],
+    ]);
+    expect(r.entries[1].reason).toMatch(/changed less than 60000 ms ago/);
+    for (const e of r.entries) expect(fs.existsSync(path.join(ch.incomingDir, e.file))).toBe(true);
+    expect(ingestExitCode(r)).toBe(0);
+    // Next run, once settled: taken.
+    const again = await ingest(ch, { settleMs: 0 });
+    expect(again.entries.find((e) => e.file === 'ci/fresh_1_all.deb')?.status).toBe('accepted');
+  });
+
+  test('a file still growing between the two looks is skipped', async () => {
+    const f = drop('ci/grow_1_all.deb', buildDeb(debs, { name: 'grow', version: '1' }));
+    const timer = setTimeout(() => fs.appendFileSync(f, 'x'), 50);
+    const r = await ingest(ch, { settleMs: 0, recheckMs: 1500 });
+    clearTimeout(timer);
+    expect(r.entries).toEqual([{ status: 'skipped', file: 'ci/grow_1_all.deb', reason: expect.stringMatching(/still being written/) }]);
+    expect(fs.existsSync(f)).toBe(true);
+  });
+
+  test('identical re-upload is removed as present; same name, version and architecture with other bytes is rejected naming the pool file', async () => {
+    const v1 = buildDeb(debs, { name: 'dup', version: '1.0' });
+    drop('ci/dup_1.0_all.deb', v1);
+    await ingest(ch, { settleMs: 0 });
+    const gen = await currentGeneration(ch);
+    drop('build/dup_1.0_all.deb', v1);
+    const other = buildDeb(path.join(root, 'other'), { name: 'dup', version: '1.0', description: 'different bytes' });
+    drop('ci/dup_1.0_all.deb', other);
+    const r = await ingest(ch, { settleMs: 0 });
+    const byFile = Object.fromEntries(r.entries.map((e) => [e.file, e]));
+    expect(byFile['build/dup_1.0_all.deb'].status).toBe('present');
+    expect(byFile['build/dup_1.0_all.deb'].reason).toMatch(/already present/);
+    expect(fs.existsSync(path.join(ch.incomingDir, 'build/dup_1.0_all.deb'))).toBe(false);
+    expect(byFile['ci/dup_1.0_all.deb'].status).toBe('rejected');
+    expect(byFile['ci/dup_1.0_all.deb'].reason).toContain('pool/main/d/dup/dup_1.0_all.deb');
+    expect(await sha256File(path.join(ch.webRoot, 'pool/main/d/dup/dup_1.0_all.deb'))).toBe(await sha256File(v1));
+    expect(await currentGeneration(ch)).toBe(gen); // nothing accepted: no publish
+  });
+
+  test('the same version in two codename folders with different bytes is fine; a third copy overlapping a codename is not', async () => {
+    drop('php/bookworm/pp_1_all.deb', buildDeb(path.join(root, 'b1'), { name: 'pp', version: '1', description: 'bookworm build' }));
+    drop('php/bullseye/pp_1_all.deb', buildDeb(path.join(root, 'b2'), { name: 'pp', version: '1', description: 'bullseye build' }));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries.map((e) => e.status)).toEqual(['accepted', 'accepted']);
+    drop('ci/pp_1_all.deb', buildDeb(path.join(root, 'b3'), { name: 'pp', version: '1', description: 'every codename' }));
+    const r2 = await ingest(ch, { settleMs: 0 });
+    expect(r2.entries[0].status).toBe('rejected');
+    expect(r2.entries[0].reason).toMatch(/conflicts with pool file pool\/main\/p\/pp\/bookworm\/pp_1_all.deb/);
+  });
+
+  test('--source limits the run; an unknown source or a downstream channel is a usage error', async () => {
+    drop('ci/aa_1_all.deb', buildDeb(debs, { name: 'aa', version: '1' }));
+    drop('php/bb_1_all.deb', buildDeb(debs, { name: 'bb', version: '1' }));
+    const r = await ingest(ch, { settleMs: 0, source: 'php' });
+    expect(r.entries.map((e) => e.file)).toEqual(['php/bb_1_all.deb']);
+    await expect(ingest(ch, { source: 'nope' })).rejects.toThrow(UsageError);
+    await expect(ingest(ch, { source: '../etc' })).rejects.toThrow(UsageError);
+    const prod = await channel('prod', 'preprod');
+    await expect(ingest(prod, { settleMs: 0 })).rejects.toThrow(/promote/);
+  });
+
+  test('a rejected file that cannot be moved is reported and left in place', async () => {
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    // rejectedDir occupied by a plain file: mkdir/rename into it fails.
+    fs.rmSync(ch.rejectedDir, { recursive: true, force: true });
+    fs.writeFileSync(ch.rejectedDir, 'in the way');
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries[0].status).toBe('rejected');
+    expect(r.entries[0].movedTo).toBeUndefined();
+    expect(r.entries[0].reason).toMatch(/left in place/);
+    expect(fs.existsSync(path.join(ch.incomingDir, 'ci/bad.deb'))).toBe(true);
+    expect(ingestExitCode(r)).toBe(1);
+  });
+});
+
+describe('file helpers', () => {
+  test('keyOf treats an explicit epoch 0 as the same version', () => {
+    expect(keyOf('a', '0:1.0', 'all')).toBe(keyOf('a', '1.0', 'all'));
+    expect(keyOf('a', '1:1.0', 'all')).not.toBe(keyOf('a', '1.0', 'all'));
+  });
+  test('utcStamp is a sortable UTC stamp', () => {
+    expect(utcStamp(new Date('2026-11-21T05:15:00.123Z'))).toBe('20261121T051500Z');
+  });
+  test('placeFile never replaces an existing file and links share the inode', async () => {
+    const a = path.join(root, 'a');
+    const b = path.join(root, 'b');
+    fs.writeFileSync(a, 'A');
+    fs.writeFileSync(b, 'B');
+    await expect(placeFile(a, b, 'move')).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(placeFile(a, b, 'copy')).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(placeFile(a, b, 'link')).rejects.toMatchObject({ code: 'EEXIST' });
+    expect(fs.readFileSync(b, 'utf8')).toBe('B');
+    const c = path.join(root, 'c');
+    expect(await placeFile(a, c, 'link')).toBe('linked');
+    expect(fs.statSync(c).ino).toBe(fs.statSync(a).ino);
+    const d = path.join(root, 'd');
+    expect(await placeFile(a, d, 'copy')).toBe('copied');
+    expect(fs.statSync(d).ino).not.toBe(fs.statSync(a).ino);
+    expect(fs.readdirSync(root).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+});

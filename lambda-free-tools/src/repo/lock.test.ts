@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { LockError } from '../errors';
+import { lockFileOf, withChannelLock } from './lock';
+
+let stateDir: string;
+const children: ChildProcess[] = [];
+beforeEach(() => { stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-test-')); });
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+/** Starts a separate process that takes the lock and holds it until killed; resolves once it holds it. */
+function holdInChild(): Promise<ChildProcess> {
+  const code = `require(${JSON.stringify(path.join(__dirname, 'lock.ts'))}).withChannelLock({ stateDir: ${JSON.stringify(stateDir)}, lockTimeoutMs: 60000 },
+    () => { process.stdout.write('held\\n'); return new Promise(() => setInterval(() => {}, 1000)); });`;
+  const child = spawn(process.execPath, ['-r', 'ts-node/register', '-e', code], {
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }, cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => { if (String(d).includes('held')) resolve(child); });
+    child.on('exit', (c) => reject(new Error(`lock holder exited with ${c}`)));
+  });
+}
+
+test('writers in one process take turns', async () => {
+  const ch = { stateDir, lockTimeoutMs: 10_000 };
+  const events: string[] = [];
+  let releaseA!: () => void;
+  const a = withChannelLock(ch, async () => { events.push('a-start'); await new Promise<void>((r) => (releaseA = r)); events.push('a-end'); });
+  await new Promise((r) => setTimeout(r, 50));
+  const b = withChannelLock(ch, async () => { events.push('b-start'); });
+  await new Promise((r) => setTimeout(r, 150));
+  expect(events).toEqual(['a-start']);
+  releaseA();
+  await Promise.all([a, b]);
+  expect(events).toEqual(['a-start', 'a-end', 'b-start']);
+  expect(fs.existsSync(lockFileOf(ch))).toBe(false);
+});
+
+test('the lock is released when the work throws', async () => {
+  const ch = { stateDir, lockTimeoutMs: 0 };
+  await expect(withChannelLock(ch, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+  await expect(withChannelLock(ch, async () => 42)).resolves.toBe(42);
+});
+
+test('a live holder in another process makes a waiter fail with LockError naming the file and pid', async () => {
+  const child = await holdInChild();
+  const ch = { stateDir, lockTimeoutMs: 300 };
+  const err = await withChannelLock(ch, async () => 'got it').catch((e) => e);
+  expect(err).toBeInstanceOf(LockError);
+  expect((err as LockError).lockFile).toBe(lockFileOf(ch));
+  expect((err as LockError).message).toContain(`pid ${child.pid}`);
+  expect((err as LockError).exitCode).toBe(3);
+});
+
+test('a SIGKILLed holder\'s lock is reclaimed', async () => {
+  const child = await holdInChild();
+  const exited = new Promise((r) => child.on('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  expect(fs.existsSync(lockFileOf({ stateDir }))).toBe(true);
+  await expect(withChannelLock({ stateDir, lockTimeoutMs: 0 }, async () => 'reclaimed')).resolves.toBe('reclaimed');
+  expect(fs.existsSync(lockFileOf({ stateDir }))).toBe(false);
+});
+
+test('a lock whose pid now belongs to another process (pid reuse) is reclaimed', async () => {
+  fs.writeFileSync(lockFileOf({ stateDir }), JSON.stringify({ pid: process.pid, host: os.hostname(), start: '1', since: 'long ago' }));
+  await expect(withChannelLock({ stateDir, lockTimeoutMs: 0 }, async () => 'ok')).resolves.toBe('ok');
+});
+
+test('a lock taken on another host is never reclaimed', async () => {
+  fs.writeFileSync(lockFileOf({ stateDir }), JSON.stringify({ pid: 999999, host: 'elsewhere', start: '1', since: 'x' }));
+  await expect(withChannelLock({ stateDir, lockTimeoutMs: 0 }, async () => 'ok')).rejects.toBeInstanceOf(LockError);
+});

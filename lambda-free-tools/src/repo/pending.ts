@@ -1,0 +1,127 @@
+/**
+ * pending: what the upstream channel (preprod) holds that its downstream channel (prod) does not,
+ * i.e. what `promote` can take. Read-only: needs no lock, since pool files only ever appear by an
+ * atomic rename/link and are never rewritten in place.
+ */
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { ConfigError, UsageError } from '../errors';
+import { loadChannel } from './channel';
+import { scanPool } from './pool';
+import { routeCodenames } from './routing';
+import { keyOf } from './ingest';
+import { compareVersions } from '../deb/version';
+import type { ChannelConfig, PoolPackage } from './types';
+
+/** One package of the upstream pool missing from the downstream pool. */
+export interface PendingRow {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Codenames it would be published under in the downstream channel (its liste_dist and routing). */
+  codenames: string[];
+  /** Upload time into the upstream channel, ms since epoch. */
+  addedMs: number;
+  /** Pool path in the upstream channel. */
+  poolPath: string;
+  sha256: string;
+  /** Set when the downstream pool has the same name, version and architecture with other content: promote will refuse it. */
+  conflict?: string;
+}
+
+/** An upstream (preprod) and downstream (prod) channel pair. */
+export interface ChannelPair {
+  upstream: ChannelConfig;
+  downstream: ChannelConfig;
+}
+
+/** `<root>/etc/epiconcept/apt_repo`: where every channel's configDir lives. */
+export function channelsConfigRoot(root: string): string {
+  return path.join(root, 'etc', 'epiconcept', 'apt_repo');
+}
+
+/** Names of the channels configured under `root` (the folders of channelsConfigRoot), sorted. */
+export async function listChannelNames(root: string): Promise<string[]> {
+  try {
+    const ds = await fsp.readdir(channelsConfigRoot(root), { withFileTypes: true });
+    return ds.filter((d) => d.isDirectory() && /^[a-z0-9][a-z0-9-]*$/.test(d.name)).map((d) => d.name).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * Finds the channel pair for `channel` under `root`: a channel with an upstream is the downstream
+ * side; 'prod' without an upstream key takes 'preprod'; any other channel is the upstream side of
+ * the channel whose `upstream` names it (or of 'prod' when none does).
+ * Throws UsageError when the other side is not configured, ConfigError from loadChannel.
+ */
+export async function resolveChannelPair(root: string, channel: string): Promise<ChannelPair> {
+  const ch = await loadChannel({ root, channel });
+  const names = await listChannelNames(root);
+  if (ch.upstream || ch.name === 'prod') {
+    const up = ch.upstream ?? 'preprod';
+    if (!names.includes(up)) throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);
+    return { upstream: await loadChannel({ root, channel: up }), downstream: ch };
+  }
+  for (const n of names) {
+    if (n === ch.name) continue;
+    const other = await loadChannel({ root, channel: n });
+    if (other.upstream === ch.name) return { upstream: ch, downstream: other };
+  }
+  if (!names.includes('prod')) throw new UsageError(`no channel takes packages from ${ch.name} (none has upstream: ${ch.name}, and no 'prod' under ${channelsConfigRoot(root)})`);
+  const prod = await loadChannel({ root, channel: 'prod' });
+  if (prod.upstream && prod.upstream !== ch.name) throw new ConfigError(path.join(prod.configDir, 'repo.yaml'), `upstream is ${prod.upstream}, not ${ch.name}`);
+  return { upstream: ch, downstream: prod };
+}
+
+/**
+ * Compares two already scanned pools: every upstream package whose (name, version, architecture)
+ * with the same SHA256 is absent downstream (at its pool path, or at another path covering every
+ * codename it would get there). A downstream file of the same identity with other content at the
+ * same path or in a common codename is flagged `conflict` (promote refuses it). Sorted by name, then
+ * Debian version order (newest first), then architecture.
+ */
+export function diffPools(
+  upstream: PoolPackage[],
+  downstream: PoolPackage[],
+  downstreamChannel: Pick<ChannelConfig, 'codenames' | 'routing'>,
+): PendingRow[] {
+  const down = new Map<string, PoolPackage[]>();
+  for (const p of downstream) {
+    const k = keyOf(p.name, p.version, p.architecture);
+    down.set(k, [...(down.get(k) ?? []), p]);
+  }
+  const rows: PendingRow[] = [];
+  for (const p of upstream) {
+    const codenames = routeCodenames(p.version, p.poolPath, downstreamChannel);
+    const same = down.get(keyOf(p.name, p.version, p.architecture)) ?? [];
+    // Live already: the same bytes at the same pool path, or covering every codename it would get.
+    if (same.some((d) => d.digests.SHA256 === p.digests.SHA256 && (d.poolPath === p.poolPath || codenames.every((c) => d.codenames.includes(c))))) continue;
+    const clash = same.find((d) => d.digests.SHA256 !== p.digests.SHA256 && (d.poolPath === p.poolPath || d.codenames.some((c) => codenames.includes(c))));
+    rows.push({
+      name: p.name,
+      version: p.version,
+      architecture: p.architecture,
+      codenames,
+      addedMs: p.addedMs,
+      poolPath: p.poolPath,
+      sha256: p.digests.SHA256,
+      ...(clash ? { conflict: clash.poolPath } : {}),
+    });
+  }
+  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : compareVersions(b.version, a.version) || (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0)));
+}
+
+/**
+ * Lists the packages of `pair.upstream`'s pool not in `pair.downstream`'s pool (matched by name,
+ * version, architecture and SHA256). Pool problems (unreadable debs) are returned, not thrown.
+ */
+export async function pendingPackages(pair: ChannelPair): Promise<{ rows: PendingRow[]; problems: string[] }> {
+  const [up, down] = await Promise.all([scanPool(pair.upstream), scanPool(pair.downstream)]);
+  return {
+    rows: diffPools(up.packages, down.packages, pair.downstream),
+    problems: [...up.problems, ...down.problems].map((e) => e.message),
+  };
+}

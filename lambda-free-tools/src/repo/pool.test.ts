@@ -1,0 +1,83 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildDeb } from '../../../test/harness/debs';
+import { VersionError } from '../errors';
+import { initChannel } from './channel';
+import { listPoolFiles, poolPathFor, poolPrefix, recordAdded, scanPool } from './pool';
+import type { ChannelConfig } from './types';
+
+let root: string;
+let ch: ChannelConfig;
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-test-'));
+  ch = await initChannel({ root, channel: 'preprod', codenames: ['bullseye', 'bookworm'] });
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function place(spec: Parameters<typeof buildDeb>[1], poolPath: string): string {
+  const dest = path.join(ch.webRoot, poolPath);
+  const built = buildDeb(path.dirname(dest), { compression: 'gzip', ...spec });
+  if (built !== dest) fs.renameSync(built, dest);
+  return poolPath;
+}
+
+test('poolPathFor follows the Debian pool layout', () => {
+  expect(poolPathFor({ name: 'hello', version: '2.10-3', architecture: 'amd64', source: 'hello' }, 'main')).toBe('pool/main/h/hello/hello_2.10-3_amd64.deb');
+  expect(poolPathFor({ name: 'libfoo1', version: '1:1.2', architecture: 'arm64', source: 'libfoo' }, 'main')).toBe('pool/main/libf/libfoo/libfoo1_1.2_arm64.deb');
+  expect(poolPathFor({ name: 'demo', version: '1.0+deb12u1', architecture: 'all', source: 'demo' }, 'main', 'bookworm')).toBe('pool/main/d/demo/bookworm/demo_1.0+deb12u1_all.deb');
+  expect(poolPrefix('lib')).toBe('l');
+  expect(() => poolPathFor({ name: 'x', version: 'not a version', architecture: 'all', source: 'x' }, 'main')).toThrow(VersionError);
+});
+
+test('scanPool reads control, size and digests, routes, reports bad files, and then serves from the cache', async () => {
+  place({ name: 'demo', version: '1.0', extraFields: { Source: 'demo-src (0.9)' } }, 'pool/main/d/demo-src/demo_1.0_all.deb');
+  place({ name: 'php-app', version: '2.0+deb11u1' }, 'pool/main/p/php-app/php-app_2.0+deb11u1_all.deb');
+  place({ name: 'folder', version: '3.0' }, 'pool/main/f/folder/bookworm/folder_3.0_all.deb');
+  fs.writeFileSync(path.join(ch.webRoot, 'pool/main/d/demo-src/broken_1.0_all.deb'), 'garbage');
+  fs.writeFileSync(path.join(ch.webRoot, 'pool/main/d/demo-src/.demo_2.0_all.deb.tmp'), 'in flight');
+  fs.writeFileSync(path.join(ch.webRoot, 'pool/main/d/demo-src/README'), 'not a deb');
+
+  const first = await scanPool(ch);
+  expect(first.debsRead).toBe(4);
+  expect(first.problems.map((p) => p.file)).toEqual([path.join(ch.webRoot, 'pool/main/d/demo-src/broken_1.0_all.deb')]);
+  const byName = new Map(first.packages.map((p) => [p.name, p]));
+  const demo = byName.get('demo')!;
+  expect(demo).toMatchObject({ version: '1.0', architecture: 'all', source: 'demo-src', codenames: ['bullseye', 'bookworm'] });
+  expect(demo.size).toBe(fs.statSync(path.join(ch.webRoot, demo.poolPath)).size);
+  expect(demo.digests.SHA256).toMatch(/^[0-9a-f]{64}$/);
+  expect(demo.control[0]).toEqual(['Package', 'demo']);
+  expect(byName.get('php-app')!.codenames).toEqual(['bullseye']);
+  expect(byName.get('folder')!.codenames).toEqual(['bookworm']);
+
+  const second = await scanPool(ch);
+  expect(second.debsRead).toBe(1); // only the broken file, which is never cached
+  expect(second.packages).toEqual(first.packages);
+});
+
+test('a file whose mtime changes is read again; a removed file drops out of the cache', async () => {
+  const p = place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
+  const q = place({ name: 'other', version: '1.0' }, 'pool/main/o/other/other_1.0_all.deb');
+  await scanPool(ch);
+  fs.utimesSync(path.join(ch.webRoot, p), new Date(), new Date(Date.now() + 5000));
+  expect((await scanPool(ch)).debsRead).toBe(1);
+  fs.rmSync(path.join(ch.webRoot, q));
+  await scanPool(ch);
+  const cache = JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'cache.json'), 'utf8'));
+  expect(Object.keys(cache.entries)).toEqual([p]);
+});
+
+test('recordAdded times feed addedMs; the file mtime is the fallback', async () => {
+  const p = place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
+  const q = place({ name: 'other', version: '1.0' }, 'pool/main/o/other/other_1.0_all.deb');
+  await recordAdded(ch, { [p]: 1234567890000, 'pool/main/g/gone/gone_1_all.deb': 1 });
+  const { packages } = await scanPool(ch);
+  expect(packages.find((x) => x.poolPath === p)!.addedMs).toBe(1234567890000);
+  expect(packages.find((x) => x.poolPath === q)!.addedMs).toBe(Math.round(fs.statSync(path.join(ch.webRoot, q)).mtimeMs));
+  expect(Object.keys(JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'added.json'), 'utf8')))).toEqual([p]);
+});
+
+test('listPoolFiles on a channel without a pool is empty', () => {
+  fs.rmSync(path.join(ch.webRoot, 'pool'), { recursive: true });
+  expect(listPoolFiles(ch.webRoot)).toEqual([]);
+});

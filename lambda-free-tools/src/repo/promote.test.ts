@@ -1,0 +1,144 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { buildDeb } from '../../../test/harness/debs';
+import { mkTemp, rmTemp } from '../../../test/harness/cli';
+import { initChannel } from './channel';
+import { ingest } from './ingest';
+import { resolveChannelPair, ChannelPair } from './pending';
+import { parsePackageSpec, promote } from './promote';
+import { currentGeneration } from './generations';
+import { verifyChannel } from './verify';
+import { readAdded } from './pool';
+import { ConflictError, UsageError } from '../errors';
+import { generateSigningKey } from '../sign/keys';
+import type { ChannelConfig } from './types';
+
+let root: string;
+let preprod: ChannelConfig;
+let prod: ChannelConfig;
+let pair: ChannelPair;
+let key: Awaited<ReturnType<typeof generateSigningKey>>;
+
+function pool(ch: ChannelConfig): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(path.join(d, e.name));
+      else out.push(path.relative(ch.webRoot, path.join(d, e.name)));
+    }
+  };
+  walk(path.join(ch.webRoot, 'pool'));
+  return out.sort();
+}
+
+beforeAll(async () => {
+  key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
+});
+
+beforeEach(async () => {
+  root = mkTemp('promote-test');
+  preprod = await initChannel({ root, channel: 'preprod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64'] });
+  prod = await initChannel({ root, channel: 'prod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64'], upstream: 'preprod' });
+  for (const ch of [preprod, prod]) {
+    fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+    fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`), key.publicArmored);
+  }
+  const ci = path.join(preprod.incomingDir, 'ci');
+  buildDeb(ci, { name: 'app', version: '1.0' });
+  buildDeb(ci, { name: 'app', version: '1.10' });
+  buildDeb(ci, { name: 'app', version: '1.9' });
+  buildDeb(ci, { name: 'tool', version: '2', architecture: 'amd64' });
+  buildDeb(path.join(ci, 'bullseye'), { name: 'legacy', version: '3' });
+  buildDeb(ci, { name: 'php-x', version: '1.0-1+deb12u1' });
+  const r = await ingest(preprod, { settleMs: 0 });
+  expect(r.entries.every((e) => e.status === 'accepted')).toBe(true);
+  pair = await resolveChannelPair(root, 'prod');
+});
+afterEach(() => rmTemp(root));
+
+describe('promote', () => {
+  test('without a version takes the newest pending one; with one, exactly it; prod shares the inode and is published', async () => {
+    const warn = jest.fn();
+    const r = await promote(pair, [parsePackageSpec('app'), parsePackageSpec('tool=2')], { warn });
+    expect(r.promoted.map((p) => [p.name, p.version, p.architecture, p.how, p.codenames])).toEqual([
+      ['app', '1.10', 'all', 'linked', ['bookworm', 'bullseye']],
+      ['tool', '2', 'amd64', 'linked', ['bookworm', 'bullseye']],
+    ]);
+    expect(warn).not.toHaveBeenCalled();
+    for (const p of r.promoted) {
+      expect(fs.statSync(path.join(prod.webRoot, p.poolPath)).ino).toBe(fs.statSync(path.join(preprod.webRoot, p.poolPath)).ino);
+    }
+    expect(r.publish?.packages).toEqual({ bookworm: 2, bullseye: 2 });
+    expect(await currentGeneration(prod)).toBe(r.publish?.generation);
+    expect(Object.keys(readAdded(prod)).sort()).toEqual(r.promoted.map((p) => p.poolPath).sort());
+    expect(await verifyChannel(prod)).toEqual([]);
+    // Next one without version: 1.9 is now the newest pending.
+    const r2 = await promote(pair, [parsePackageSpec('app')]);
+    expect(r2.promoted.map((p) => p.version)).toEqual(['1.9']);
+  });
+
+  test('promoting again is a no-op reported as present, without a publish', async () => {
+    await promote(pair, [parsePackageSpec('app=1.0')]);
+    const gen = await currentGeneration(prod);
+    const r = await promote(pair, [parsePackageSpec('app=1.0')]);
+    expect(r.promoted.map((p) => p.how)).toEqual(['present']);
+    expect(r.publish).toBeUndefined();
+    expect(await currentGeneration(prod)).toBe(gen);
+  });
+
+  test('--dry-run changes nothing', async () => {
+    const r = await promote(pair, [], { allPending: true, dryRun: true });
+    expect(r.promoted).toHaveLength(6);
+    expect(r.promoted.every((p) => p.how === 'planned')).toBe(true);
+    expect(pool(prod)).toEqual([]);
+    expect(await currentGeneration(prod)).toBeUndefined();
+  });
+
+  test('--codename restricts to what is routed there and must be published by prod', async () => {
+    const r = await promote(pair, [], { allPending: true, codename: 'bullseye', dryRun: true });
+    // legacy (bullseye folder) and every unrouted package; php-x (+deb12u1) goes to bookworm only.
+    expect(r.promoted.map((p) => p.name).sort()).toEqual(['app', 'app', 'app', 'legacy', 'tool']);
+    await expect(promote(pair, [], { allPending: true, codename: 'sid' })).rejects.toThrow(/does not publish it/);
+    await expect(promote(pair, [parsePackageSpec('php-x=1.0-1+deb12u1')], { codename: 'bullseye' })).rejects.toThrow(UsageError);
+    const b = await promote(pair, [parsePackageSpec('legacy')], { codename: 'bullseye' });
+    expect(b.promoted.map((p) => [p.name, p.codenames])).toEqual([['legacy', ['bullseye']]]);
+  });
+
+  test('packages routed to no codename of prod: refused when named, skipped with a warning by --all-pending', async () => {
+    fs.writeFileSync(path.join(prod.configDir, 'liste_dist'), 'bullseye\n');
+    const p2 = await resolveChannelPair(root, 'prod');
+    await expect(promote(p2, [parsePackageSpec('php-x=1.0-1+deb12u1')])).rejects.toThrow(/php-x=1.0-1\+deb12u1 is not routed to any codename of prod \(liste_dist: bullseye\) \(routed to: none\)/);
+    await expect(promote(p2, [parsePackageSpec('php-x')])).rejects.toThrow(/php-x has no version routed/);
+    const warn = jest.fn();
+    const r = await promote(p2, [], { allPending: true, dryRun: true, warn });
+    expect(r.promoted.map((p) => p.name).sort()).toEqual(['app', 'app', 'app', 'legacy', 'tool']);
+    expect(warn).toHaveBeenCalledWith('php-x 1.0-1+deb12u1 all: routed to no codename of prod; left in preprod');
+    expect(r.warnings).toEqual(['php-x 1.0-1+deb12u1 all: routed to no codename of prod; left in preprod']);
+  });
+
+  test('absent package or version, bad spec, nothing asked: usage errors, nothing changed', async () => {
+    await expect(promote(pair, [parsePackageSpec('nope')])).rejects.toThrow(/not in preprod's pool/);
+    await expect(promote(pair, [parsePackageSpec('app'), parsePackageSpec('app=9.9')])).rejects.toThrow(/app=9.9 is not in preprod's pool \(versions there: 1.10, 1.9, 1.0\)/);
+    await expect(promote(pair, [])).rejects.toThrow(UsageError);
+    expect(() => parsePackageSpec('Bad_Name')).toThrow(UsageError);
+    expect(() => parsePackageSpec('app=not a version')).toThrow(UsageError);
+    expect(() => parsePackageSpec('app', true)).toThrow(/app=<version>/);
+    expect(parsePackageSpec('app=1:2.0-1')).toEqual({ name: 'app', version: '1:2.0-1' });
+    expect(pool(prod)).toEqual([]);
+  });
+
+  test('same identity with other bytes in prod is a conflict; nothing promoted', async () => {
+    const other = buildDeb(path.join(root, 'other'), { name: 'tool', version: '2', architecture: 'amd64', description: 'other bytes' });
+    const dest = path.join(prod.webRoot, 'pool/main/t/tool/tool_2_amd64.deb');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.copyFileSync(other, dest);
+    await expect(promote(pair, [parsePackageSpec('app'), parsePackageSpec('tool')])).rejects.toThrow(ConflictError);
+    expect(pool(prod)).toEqual(['pool/main/t/tool/tool_2_amd64.deb']);
+  });
+
+  test('a failed publish takes the new links back out', async () => {
+    fs.rmSync(prod.signingKeyFile);
+    await expect(promote(pair, [parsePackageSpec('app')])).rejects.toThrow(/signing key/);
+    expect(pool(prod)).toEqual([]);
+  });
+});

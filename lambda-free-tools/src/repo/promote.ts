@@ -1,0 +1,220 @@
+/**
+ * promote: makes chosen packages of the upstream channel (preprod) live in its downstream channel
+ * (prod). Each pool file is hard-linked to the same pool path in prod (one inode, no duplicate
+ * bytes), then prod is published once, all under prod's lock.
+ *
+ * Why no preprod lock: promote only reads preprod's pool, and a pool file is immutable once in
+ * place (it arrives by an atomic rename/link, a same-name different-content file is refused, and
+ * remove moves it away whole). So the scan sees every file either complete or not at all; a file
+ * removed between the scan and the link makes the link fail with a clear error, and the link
+ * (same inode) or the hash check of a copy guarantees prod gets exactly the bytes that were scanned.
+ */
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { AptRepoError, ConflictError, UsageError } from '../errors';
+import { compareVersions, isValidVersion } from '../deb/version';
+import { isValidPackageName } from '../deb/control';
+import { withChannelLock } from './lock';
+import { recordAdded, scanPool } from './pool';
+import { publishLocked, PublishResult } from './publish';
+import { routeCodenames } from './routing';
+import { diffPools, ChannelPair, PendingRow } from './pending';
+import { errText, placeFile, sha256File } from './ingest';
+import type { PoolPackage } from './types';
+import type { Progress } from '../cli/context';
+
+/** A package named on the command line: `name` or `name=version`. */
+export interface PackageSpec {
+  name: string;
+  version?: string;
+}
+
+/**
+ * Parses `name[=version]` (Debian Policy §5.6.1 names, §5.6.12 versions).
+ * Throws UsageError for a bad name or version, or a missing version when `requireVersion`.
+ */
+export function parsePackageSpec(spec: string, requireVersion = false): PackageSpec {
+  const eq = spec.indexOf('=');
+  const name = eq < 0 ? spec : spec.slice(0, eq);
+  const version = eq < 0 ? undefined : spec.slice(eq + 1);
+  if (!isValidPackageName(name)) throw new UsageError(`'${spec}': '${name}' is not a valid package name (Debian Policy §5.6.1)`);
+  if (version !== undefined && !isValidVersion(version)) throw new UsageError(`'${spec}': '${version}' is not a valid Debian version (Debian Policy §5.6.12)`);
+  if (requireVersion && version === undefined) throw new UsageError(`'${spec}': give the version as ${name}=<version>`);
+  return version === undefined ? { name } : { name, version };
+}
+
+/** One pool file made live (or, with dryRun, that would be). */
+export interface PromotedItem {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Codenames it is published under in the downstream channel. */
+  codenames: string[];
+  poolPath: string;
+  /** 'linked' (hard link), 'copied' (other filesystem), 'present' (already there, same content), 'planned' (dry run). */
+  how: 'linked' | 'copied' | 'present' | 'planned';
+}
+
+/** Result of promote(). `publish` is unset when nothing changed (dry run or all present). */
+export interface PromoteResult {
+  promoted: PromotedItem[];
+  dryRun: boolean;
+  warnings: string[];
+  publish?: PublishResult;
+}
+
+/** Options of promote(). */
+export interface PromoteOptions {
+  /** Every pending package (combined with the named ones). */
+  allPending?: boolean;
+  /** Only packages routed to this codename of the downstream channel. */
+  codename?: string;
+  dryRun?: boolean;
+  progress?: Progress;
+  now?: Date;
+  /** Where warnings go as they happen (default: stderr). */
+  warn?: (msg: string) => void;
+}
+
+/**
+ * Promotes `specs` (and every pending package with allPending) from pair.upstream to pair.downstream.
+ * A spec without version takes the newest pending version (Debian order), every architecture of it.
+ * Selection errors are UsageError and nothing is changed: no spec and no allPending, a package or
+ * version absent from the upstream pool, a codename the downstream channel does not publish, a named
+ * version not routed to --codename (or, without it, to no codename of the downstream channel; with
+ * allPending such packages are skipped with a warning). Same name/version/architecture with other content downstream:
+ * ConflictError, nothing changed. Links are undone when the publish fails (the error is rethrown).
+ */
+export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: PromoteOptions = {}): Promise<PromoteResult> {
+  const { upstream, downstream } = pair;
+  if (specs.length === 0 && !opts.allPending) throw new UsageError('promote: name packages (pkg or pkg=version) or give --all-pending');
+  if (opts.codename !== undefined && !downstream.codenames.includes(opts.codename)) {
+    throw new UsageError(`--codename ${opts.codename}: channel ${downstream.name} does not publish it (liste_dist: ${downstream.codenames.join(', ')})`);
+  }
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: warning: ${m}\n`));
+  return withChannelLock(downstream, async () => {
+    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream)]);
+    const pending = diffPools(up.packages, down.packages, downstream);
+    const notes: string[] = [];
+    const chosen = select(pair, up.packages, pending, specs, opts, notes);
+    const conflicts = chosen.filter((r) => r.conflict);
+    if (conflicts.length) {
+      throw new ConflictError(path.join(downstream.webRoot, conflicts[0].conflict!), `${downstream.name} already has ${conflicts.map((c) => `${c.name} ${c.version} ${c.architecture}`).join(', ')} with different content than ${upstream.name}; nothing promoted`);
+    }
+    const result: PromoteResult = { promoted: [], dryRun: Boolean(opts.dryRun), warnings: [] };
+    for (const n of notes) {
+      result.warnings.push(n);
+      warn(n);
+    }
+    if (opts.dryRun) {
+      result.promoted = chosen.map((r) => item(r, 'planned'));
+      return result;
+    }
+    const made: string[] = [];
+    const added: Record<string, number> = {};
+    try {
+      opts.progress?.start(chosen.length, 'promote');
+      for (const r of chosen) {
+        opts.progress?.tick();
+        const how = r.live ? 'present' : await linkOne(pair, r, (m) => { result.warnings.push(m); warn(m); });
+        if (how !== 'present') {
+          made.push(path.join(downstream.webRoot, r.poolPath));
+          added[r.poolPath] = Date.now();
+        }
+        result.promoted.push(item(r, how));
+      }
+      opts.progress?.stop();
+      if (made.length === 0) return result;
+      await recordAdded(downstream, added);
+      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress });
+      return result;
+    } catch (err) {
+      opts.progress?.stop();
+      for (const f of made) await fsp.rm(f, { force: true });
+      throw err;
+    }
+  });
+}
+
+function item(r: PendingRow, how: PromotedItem['how']): PromotedItem {
+  return { name: r.name, version: r.version, architecture: r.architecture, codenames: r.codenames, poolPath: r.poolPath, how };
+}
+
+type Chosen = PendingRow & { live?: boolean };
+
+/** Turns specs into pool rows to promote; UsageError for anything absent. */
+function select(pair: ChannelPair, up: PoolPackage[], pending: PendingRow[], specs: PackageSpec[], opts: PromoteOptions, notes: string[]): Chosen[] {
+  const { upstream, downstream } = pair;
+  const routed = (r: { version: string; poolPath: string }) => routeCodenames(r.version, r.poolPath, downstream);
+  // A package routed to no codename the downstream channel publishes would sit in its pool unseen.
+  const inCodename = (r: { version: string; poolPath: string }) => (opts.codename === undefined ? routed(r).length > 0 : routed(r).includes(opts.codename));
+  const where = opts.codename ?? `any codename of ${downstream.name} (liste_dist: ${downstream.codenames.join(', ')})`;
+  // Not pending = already live downstream with the same bytes (maybe at another pool path).
+  const rowOf = (p: PoolPackage): Chosen => ({ live: true, name: p.name, version: p.version, architecture: p.architecture, codenames: routed(p), addedMs: p.addedMs, poolPath: p.poolPath, sha256: p.digests.SHA256 });
+  const out = new Map<string, Chosen>();
+  const add = (r: Chosen) => out.set(r.poolPath, r);
+  if (opts.allPending) {
+    for (const r of pending) {
+      if (inCodename(r)) add(r);
+      else if (opts.codename === undefined) notes.push(`${r.name} ${r.version} ${r.architecture}: routed to no codename of ${downstream.name}; left in ${upstream.name}`);
+    }
+  }
+  for (const s of specs) {
+    const all = up.filter((p) => p.name === s.name);
+    if (all.length === 0) throw new UsageError(`package ${s.name} is not in ${upstream.name}'s pool`);
+    const known = [...new Set(all.map((p) => p.version))].sort((a, b) => compareVersions(b, a));
+    if (s.version !== undefined) {
+      const wanted = all.filter((p) => p.version === s.version);
+      if (wanted.length === 0) throw new UsageError(`${s.name}=${s.version} is not in ${upstream.name}'s pool (versions there: ${known.join(', ')})`);
+      const inC = wanted.filter(inCodename);
+      if (inC.length === 0) throw new UsageError(`${s.name}=${s.version} is not routed to ${where} (routed to: ${routed(wanted[0]).join(', ') || 'none'})`);
+      for (const p of inC) {
+        const pend = pending.find((r) => r.poolPath === p.poolPath);
+        // Already live with the same bytes: reported as present, so promote is idempotent.
+        add(pend ?? rowOf(p));
+      }
+      continue;
+    }
+    const pend = pending.filter((r) => r.name === s.name && inCodename(r));
+    if (pend.length === 0) {
+      // Nothing pending: the newest version is already live; report it as present rather than fail.
+      const cands = all.filter(inCodename);
+      if (cands.length === 0) throw new UsageError(`${s.name} has no version routed to ${where}`);
+      const top = cands.reduce((m, p) => (compareVersions(p.version, m) > 0 ? p.version : m), cands[0].version);
+      cands.filter((p) => p.version === top).forEach((p) => add(rowOf(p)));
+      continue;
+    }
+    const newest = pend.reduce((m, r) => (compareVersions(r.version, m) > 0 ? r.version : m), pend[0].version);
+    pend.filter((r) => r.version === newest).forEach(add);
+  }
+  return [...out.values()].sort((a, b) => (a.poolPath < b.poolPath ? -1 : 1));
+}
+
+/** Hard-links (or copies, with a warning) one upstream pool file into the downstream pool. */
+async function linkOne(pair: ChannelPair, r: PendingRow, warn: (m: string) => void): Promise<PromotedItem['how']> {
+  const src = path.join(pair.upstream.webRoot, r.poolPath);
+  const dest = path.join(pair.downstream.webRoot, r.poolPath);
+  const [sst, dst] = await Promise.all([fsp.stat(src).catch(() => undefined), fsp.lstat(dest).catch(() => undefined)]);
+  if (!sst) throw new AptRepoError(`${src}: vanished from ${pair.upstream.name}'s pool while promoting (removed?); nothing promoted, try again`);
+  if (dst) {
+    if (dst.ino === sst.ino && dst.dev === sst.dev) return 'present';
+    const sha = await sha256File(dest);
+    if (sha === r.sha256) return 'present';
+    throw new ConflictError(dest, `exists in ${pair.downstream.name}'s pool with other content than ${src}`);
+  }
+  await fsp.mkdir(path.dirname(dest), { recursive: true });
+  let how: 'linked' | 'renamed' | 'copied';
+  try {
+    how = await placeFile(src, dest, 'link');
+  } catch (err) {
+    throw new AptRepoError(`${dest}: cannot link from ${src}: ${errText(err)}`);
+  }
+  if (how === 'linked') return 'linked';
+  const sha = await sha256File(dest);
+  if (sha !== r.sha256) {
+    await fsp.rm(dest, { force: true });
+    throw new AptRepoError(`${src}: changed while being copied to ${dest} (SHA256 ${sha}, scanned ${r.sha256})`);
+  }
+  warn(`${dest}: copied, not hard-linked (${pair.upstream.webRoot} and ${pair.downstream.webRoot} are on different filesystems or links are not allowed): the bytes are stored twice`);
+  return 'copied';
+}

@@ -1,0 +1,242 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildDeb } from '../../../test/harness/debs';
+import { parseStanzas, getField } from '../deb/control';
+import { AptRepoError, ConfigError, ConflictError } from '../errors';
+import { generateSigningKey } from '../sign/keys';
+import { initChannel, loadChannel } from './channel';
+import { currentGeneration, listGenerations } from './generations';
+import { poolPathFor } from './pool';
+import { publish, renderIndexes, STANZA_KEY } from './publish';
+import { renderPackagesIndex } from '../index/packages';
+import type { PoolPackage } from './types';
+import type { ChannelConfig } from './types';
+import { verifyChannel } from './verify';
+
+let root: string;
+let ch: ChannelConfig;
+let keyring: string;
+let key: Awaited<ReturnType<typeof generateSigningKey>>;
+
+beforeAll(async () => {
+  // ed25519 (legacy v4) keys are generated in milliseconds; gpgv checks them like RSA ones.
+  key = await generateSigningKey({ name: 'Publish Test', email: 'test@example.org', type: 'ed25519' });
+});
+
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'publish-test-'));
+  ch = await setup(['bullseye', 'bookworm'], ['amd64', 'arm64']);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+async function setup(codenames: string[], architectures: string[], yaml?: string): Promise<ChannelConfig> {
+  const c = await initChannel({ root, channel: 'preprod', codenames, architectures });
+  if (yaml) {
+    fs.writeFileSync(path.join(c.configDir, 'repo.yaml'), yaml);
+  }
+  fs.writeFileSync(c.signingKeyFile, key.privateArmored, { mode: 0o600 });
+  fs.writeFileSync(path.join(c.webRoot, `${c.keyName}-archive-keyring.asc`), key.publicArmored);
+  fs.writeFileSync(path.join(c.webRoot, `${c.keyName}-archive-keyring.gpg`), key.publicBinary);
+  keyring = path.join(c.webRoot, `${c.keyName}-archive-keyring.gpg`);
+  return loadChannel({ root, channel: 'preprod' });
+}
+
+/** Builds a .deb and places it in the pool where ingest would; returns its pool path. */
+function addDeb(spec: Parameters<typeof buildDeb>[1], opts: { codename?: string; as?: string } = {}): string {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'publish-deb-'));
+  try {
+    const built = buildDeb(tmp, { compression: 'gzip', ...spec });
+    const poolPath = opts.as ?? poolPathFor({ name: spec.name, version: spec.version, architecture: spec.architecture ?? 'all', source: spec.name }, 'main', opts.codename);
+    fs.mkdirSync(path.dirname(path.join(ch.webRoot, poolPath)), { recursive: true });
+    fs.copyFileSync(built, path.join(ch.webRoot, poolPath));
+    return poolPath;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function packagesOf(codename: string, arch: string): { name: string; version: string; filename: string }[] {
+  const text = fs.readFileSync(path.join(ch.webRoot, 'dists', codename, 'main', `binary-${arch}`, 'Packages'), 'utf8');
+  return parseStanzas(text, 'Packages').map((s) => ({ name: getField(s, 'Package')!, version: getField(s, 'Version')!, filename: getField(s, 'Filename')! }));
+}
+
+test('publish routes, keeps every version, puts arch all in every binary-<arch>, and verifies clean (openpgp and gpgv)', async () => {
+  addDeb({ name: 'demo', version: '1.0-1' });
+  addDeb({ name: 'demo', version: '1.1-1' });
+  addDeb({ name: 'tool', version: '2.0-1', architecture: 'amd64' });
+  addDeb({ name: 'tool', version: '2.0-1', architecture: 'arm64' });
+  addDeb({ name: 'php-app', version: '3.0-1+deb11u1' });
+  addDeb({ name: 'php-app', version: '3.0-1+deb12u1' });
+  addDeb({ name: 'folder', version: '1.0' }, { codename: 'bookworm' });
+  addDeb({ name: 'old', version: '1.0-1+deb9u1' });
+
+  const r = await publish(ch, { now: new Date('2026-11-21T05:30:00Z') });
+  expect(r.generation).toMatch(/^20261121T053000Z-000001$/);
+  expect(r.debsRead).toBe(8);
+  expect(r.packages).toEqual({ bullseye: 5, bookworm: 6 });
+  expect(r.problems).toHaveLength(1);
+  expect(r.problems[0]).toMatch(/old_1\.0-1\+deb9u1_all\.deb: version 1\.0-1\+deb9u1 routes to stretch, not in liste_dist/);
+
+  const names = (c: string, a: string) => packagesOf(c, a).map((p) => `${p.name}=${p.version}`);
+  expect(names('bookworm', 'amd64')).toEqual(['demo=1.0-1', 'demo=1.1-1', 'folder=1.0', 'php-app=3.0-1+deb12u1', 'tool=2.0-1']);
+  expect(names('bookworm', 'arm64')).toEqual(['demo=1.0-1', 'demo=1.1-1', 'folder=1.0', 'php-app=3.0-1+deb12u1', 'tool=2.0-1']);
+  expect(names('bullseye', 'amd64')).toEqual(['demo=1.0-1', 'demo=1.1-1', 'php-app=3.0-1+deb11u1', 'tool=2.0-1']);
+  expect(packagesOf('bookworm', 'arm64').find((p) => p.name === 'tool')!.filename).toBe('pool/main/t/tool/tool_2.0-1_arm64.deb');
+  expect(fs.existsSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-all'))).toBe(false);
+
+  // The same entries as the Debian tool finds (it reads every .deb itself).
+  const scanned = execFileSync('apt-ftparchive', ['packages', 'pool/main/d'], { cwd: ch.webRoot, encoding: 'utf8' });
+  const sha = (text: string) => parseStanzas(text, 'x').map((s) => `${getField(s, 'Filename')} ${getField(s, 'Size')} ${getField(s, 'SHA256')}`).sort();
+  const ours = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+  expect(sha(ours).filter((l) => l.startsWith('pool/main/d/'))).toEqual(sha(scanned));
+
+  const release = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/Release'), 'utf8');
+  expect(release).toMatch(/^Origin: Epiconcept$/m);
+  expect(release).toMatch(/^Suite: bookworm$/m);
+  expect(release).toMatch(/^Codename: bookworm$/m);
+  expect(release).toMatch(/^Architectures: amd64 arm64$/m);
+  for (const f of ['InRelease', 'Release.gpg']) {
+    const args = f === 'InRelease' ? [path.join(ch.webRoot, 'dists/bookworm/InRelease')] : [path.join(ch.webRoot, 'dists/bookworm/Release.gpg'), path.join(ch.webRoot, 'dists/bookworm/Release')];
+    execFileSync('gpgv', ['--keyring', keyring, ...args], { stdio: 'pipe' });
+  }
+  expect(await verifyChannel(ch)).toEqual([]);
+  expect(fs.readlinkSync(path.join(ch.webRoot, 'dists'))).toBe(`.generations/${r.generation}/dists`);
+  const [g] = await listGenerations(ch);
+  expect(g).toMatchObject({ id: r.generation, current: true, packages: r.packages });
+  expect(g.poolPaths).toContain('pool/main/f/folder/bookworm/folder_1.0_all.deb');
+  expect(g.poolPaths).not.toContain('pool/main/o/old/old_1.0-1+deb9u1_all.deb');
+});
+
+test('a republish after adding one package reads only that package', async () => {
+  for (let i = 0; i < 6; i++) addDeb({ name: `pkg${i}`, version: '1.0' });
+  const first = await publish(ch);
+  expect(first.debsRead).toBe(6);
+  addDeb({ name: 'newcomer', version: '0.1' });
+  const cached = JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'cache.json'), 'utf8'));
+  expect(cached.stanzaKey).toBe(STANZA_KEY);
+  expect(Object.values(cached.entries).every((e) => typeof (e as { stanza?: string }).stanza === 'string')).toBe(true);
+  const before = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+  const second = await publish(ch);
+  expect(second.debsRead).toBe(1);
+  // Cached stanzas give the same text as rendering afresh: the old index plus the new stanza.
+  const after = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+  expect(after.replace(/Package: newcomer\n[^]*?\n\n/, '')).toBe(before);
+  expect(second.packages.bookworm).toBe(7);
+  expect(packagesOf('bookworm', 'amd64').map((p) => p.name)).toContain('newcomer');
+  // A file replaced in place (new inode, same name) is read again, not served from the cache.
+  addDeb({ name: 'pkg0', version: '1.0', description: 'rebuilt with another description' });
+  const third = await publish(ch);
+  expect(third.debsRead).toBe(1);
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+
+test('the same name, version and architecture with different content is refused, naming both files, and nothing changes', async () => {
+  addDeb({ name: 'demo', version: '1.0' });
+  const ok = await publish(ch);
+  const a = addDeb({ name: 'clash', version: '1.0', description: 'first build' });
+  const b = addDeb({ name: 'clash', version: '1.0', description: 'second build' }, { codename: 'bookworm' });
+  const err = await publish(ch).catch((e) => e);
+  expect(err).toBeInstanceOf(ConflictError);
+  expect(err.message).toContain(path.join(ch.webRoot, a));
+  expect(err.message).toContain(path.join(ch.webRoot, b));
+  expect(await currentGeneration(ch)).toBe(ok.generation);
+  expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ok.generation]);
+  expect(fs.readdirSync(path.join(ch.webRoot, '.generations'))).toEqual([ok.generation]);
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+
+test('different content under one identity in disjoint codenames is fine; identical copies are listed once', async () => {
+  addDeb({ name: 'split', version: '1.0', description: 'bullseye build' }, { codename: 'bullseye' });
+  addDeb({ name: 'split', version: '1.0', description: 'bookworm build' }, { codename: 'bookworm' });
+  const first = addDeb({ name: 'twin', version: '1.0' });
+  const copy = 'pool/main/t/twin/copy/twin_1.0_all.deb';
+  fs.mkdirSync(path.dirname(path.join(ch.webRoot, copy)), { recursive: true });
+  fs.linkSync(path.join(ch.webRoot, first), path.join(ch.webRoot, copy));
+  const r = await publish(ch);
+  expect(r.packages).toEqual({ bullseye: 2, bookworm: 2 });
+  expect(packagesOf('bookworm', 'amd64').filter((p) => p.name === 'twin')).toHaveLength(1);
+  expect(packagesOf('bullseye', 'amd64').find((p) => p.name === 'split')!.filename).toBe('pool/main/s/split/bullseye/split_1.0_all.deb');
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+
+test('invalid pool files stop the publish, each named; --skip-invalid publishes the rest and reports them', async () => {
+  addDeb({ name: 'good', version: '1.0' });
+  const ok = await publish(ch);
+  const notDeb = path.join(ch.webRoot, 'pool/main/b/bad/bad_1.0_all.deb');
+  const truncated = path.join(ch.webRoot, 'pool/main/t/trunc/trunc_1.0_all.deb');
+  fs.mkdirSync(path.dirname(notDeb), { recursive: true });
+  fs.mkdirSync(path.dirname(truncated), { recursive: true });
+  fs.writeFileSync(notDeb, 'this is not an ar archive\n');
+  const full = fs.readFileSync(path.join(ch.webRoot, addDeb({ name: 'whole', version: '1.0' })));
+  fs.writeFileSync(truncated, full.subarray(0, 300));
+  const err = await publish(ch).catch((e) => e);
+  expect(err).toBeInstanceOf(AptRepoError);
+  expect(err.message).toContain(notDeb);
+  expect(err.message).toContain(truncated);
+  expect(err.message).toMatch(/2 invalid pool file/);
+  expect(await currentGeneration(ch)).toBe(ok.generation);
+
+  const r = await publish(ch, { skipInvalid: true });
+  expect(r.problems.filter((p) => p.includes('skipped invalid'))).toHaveLength(2);
+  expect(r.packages.bookworm).toBe(2);
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+
+test('old generations are pruned to generationsKeep, by-hash keeps older indexes reachable', async () => {
+  ch = await setup(['bookworm'], ['amd64'], 'generationsKeep: 2\n');
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    addDeb({ name: `p${i}`, version: '1.0' });
+    ids.push((await publish(ch)).generation);
+  }
+  expect(fs.readdirSync(path.join(ch.webRoot, '.generations')).sort()).toEqual(ids.slice(2));
+  expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ids[3], ids[2]]);
+  const byHash = fs.readdirSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/by-hash/SHA256'));
+  expect(byHash.length).toBeGreaterThan(3);
+});
+
+test('an incomplete generation left by a crash is ignored and cleaned by the next publish', async () => {
+  addDeb({ name: 'demo', version: '1.0' });
+  const ok = await publish(ch);
+  const junk = path.join(ch.webRoot, '.generations/20261121T000000Z-000042');
+  fs.mkdirSync(path.join(junk, 'dists/bookworm'), { recursive: true });
+  expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ok.generation]);
+  const next = await publish(ch);
+  expect(next.generation).toMatch(/-000043$/);
+  expect(fs.existsSync(junk)).toBe(false);
+});
+
+test('a missing signing key is a ConfigError telling to run keygen, and nothing is published', async () => {
+  fs.rmSync(ch.signingKeyFile);
+  addDeb({ name: 'demo', version: '1.0' });
+  const err = await publish(ch).catch((e) => e);
+  expect(err).toBeInstanceOf(ConfigError);
+  expect(err.message).toContain(ch.signingKeyFile);
+  expect(err.message).toContain('keygen');
+  expect(fs.existsSync(path.join(ch.webRoot, 'dists'))).toBe(false);
+  expect(fs.existsSync(path.join(ch.webRoot, '.generations')) ? fs.readdirSync(path.join(ch.webRoot, '.generations')) : []).toEqual([]);
+});
+
+test('renderIndexes gives the same bytes as renderPackagesIndex on each index', () => {
+  const mk = (name: string, version: string, architecture: string, extra: [string, string][] = []): PoolPackage => ({
+    poolPath: `pool/main/${name[0]}/${name}/${name}_${version}_${architecture}.deb`, name, version, architecture, source: name,
+    control: [['Package', name], ['Version', version], ['Architecture', architecture], ['Maintainer', 'M <m@example.org>'], ...extra, ['Description', 'd\n more']],
+    size: 100 + version.length, digests: { MD5sum: 'a'.repeat(32), SHA1: 'b'.repeat(40), SHA256: 'c'.repeat(64) }, codenames: [], addedMs: 0,
+  });
+  const all = [
+    mk('zeta', '1.10', 'all'), mk('zeta', '1.9', 'all'), mk('alpha', '1.0', 'amd64'), mk('alpha', '1.0~rc1', 'amd64'),
+    mk('alpha', '1.0', 'arm64'), mk('Beta', '2:0.1', 'all', [['Depends', 'alpha']]), mk('alpha', '1:0.5', 'amd64'),
+  ];
+  const perCodename = new Map([['bookworm', all], ['bullseye', all.slice(2)]]);
+  const out = renderIndexes(perCodename, ['amd64', 'arm64']);
+  for (const [codename, list] of perCodename) {
+    for (const arch of ['amd64', 'arm64']) {
+      const entries = list.filter((p) => p.architecture === arch || p.architecture === 'all')
+        .map((p) => ({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }));
+      expect(out.get(codename)!.get(arch)).toBe(renderPackagesIndex(entries));
+    }
+  }
+  expect(out.get('bullseye')!.get('arm64')).toMatch(/^Package: Beta\n/);
+});

@@ -1,0 +1,293 @@
+/**
+ * Publishing a channel: read the pool, route each package to its codenames, write a new signed
+ * generation of `dists` (Packages, Packages.gz, Packages.xz, by-hash, Release, InRelease,
+ * Release.gpg per codename), make it durable, flip `dists` to it, prune old generations.
+ * Layout and Release contents: https://wiki.debian.org/DebianRepository/Format.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { AptRepoError, ConfigError, ConflictError } from '../errors';
+import { compareVersions, parseVersion } from '../deb/version';
+import { renderPackagesStanza } from '../index/packages';
+import { writeDistribution } from '../index/dist';
+import { loadSigner, type Signer } from '../sign/sign';
+import type { Progress } from '../cli/context';
+import {
+  currentGeneration, generationDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
+} from './generations';
+import { mkdirWithMode, PoolCache } from './cache';
+import { withChannelLock } from './lock';
+import { scanPool } from './pool';
+import { suffixCodenames } from './routing';
+import type { ChannelConfig, PoolPackage } from './types';
+
+/**
+ * What a publish did. `packages`: entries per codename (one per name, version and architecture);
+ * `problems`: warnings (packages routed nowhere, architectures not published, invalid files skipped
+ * with --skip-invalid); `debsRead`: pool files actually read (the others came from the cache).
+ */
+export interface PublishResult {
+  generation: string;
+  packages: Record<string, number>;
+  problems: string[];
+  debsRead: number;
+}
+
+const identities = new WeakMap<PoolPackage, string>();
+/** The identity apt gives a binary package: name, version (epoch 0 made explicit) and architecture. */
+function identity(p: PoolPackage): string {
+  let id = identities.get(p);
+  if (id === undefined) {
+    const v = parseVersion(p.version);
+    id = `${p.name}\u0000${v.epoch}:${v.upstream}-${v.revision}\u0000${p.architecture}`;
+    identities.set(p, id);
+  }
+  return id;
+}
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Identifies the stanza renderer, so that stanzas cached by another version of apt-repo are never
+ * reused: a digest of renderPackagesStanza's source and of its output for a sample exercising
+ * field order, name canonicalisation, continuation lines and unknown fields.
+ */
+export const STANZA_KEY: string = createHash('sha256')
+  .update(renderPackagesStanza.toString())
+  .update(renderPackagesStanza({
+    control: [['package', 'sample'], ['Version', '1:2.0-1'], ['Architecture', 'all'], ['Description', 'one\n line\n .\n more  '],
+      ['X-Custom-field', 'v'], ['depends', 'a, b'], ['Installed-Size', '3'], ['Section', 'misc'], ['Priority', 'optional'],
+      ['Size', '9'], ['Multi-Arch', 'foreign'], ['Homepage', 'https://example.org'], ['Maintainer', 'M <m@example.org>'], ['Empty', ' ']],
+    filename: 'pool/main/s/sample/sample_2.0-1_all.deb', size: 1,
+    digests: { MD5sum: '0'.repeat(32), SHA1: '1'.repeat(40), SHA256: '2'.repeat(64) },
+  }))
+  .digest('hex').slice(0, 16);
+
+/**
+ * The Packages text of every (codename, architecture), rendering each package's stanza once
+ * however many indexes list it (arch-all packages are in every binary-<arch> of every codename).
+ * Same bytes as index/packages.ts renderPackagesIndex on each index's entries: entries sorted by
+ * name (byte order), Debian version order, architecture; each stanza followed by a blank line.
+ * With `cache` (loaded with STANZA_KEY), stanzas rendered by an earlier publish are reused and new
+ * ones stored, so a republish renders only new files.
+ */
+export function renderIndexes(perCodename: Map<string, PoolPackage[]>, architectures: string[], cache?: PoolCache): Map<string, Map<string, string>> {
+  const unique = new Set<PoolPackage>();
+  for (const list of perCodename.values()) for (const p of list) unique.add(p);
+  const sorted = [...unique].sort((a, b) => byteOrder(a.name, b.name) || compareVersions(a.version, b.version) || byteOrder(a.architecture, b.architecture));
+  const stanzas = new Map<PoolPackage, string>();
+  for (const p of sorted) {
+    let stanza = cache?.stanza(p.poolPath);
+    if (stanza === undefined) {
+      stanza = renderPackagesStanza({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }) + '\n';
+      cache?.setStanza(p.poolPath, stanza);
+    }
+    stanzas.set(p, stanza);
+  }
+  const out = new Map<string, Map<string, string>>();
+  for (const [codename, list] of perCodename) {
+    const members = new Set(list);
+    const byArch = new Map<string, string>();
+    for (const arch of architectures) {
+      const parts: string[] = [];
+      for (const p of sorted) if (members.has(p) && (p.architecture === arch || p.architecture === 'all')) parts.push(stanzas.get(p)!);
+      byArch.set(arch, parts.join(''));
+    }
+    out.set(codename, byArch);
+  }
+  return out;
+}
+
+/**
+ * Finds files that claim the same name, version and architecture in a common codename with
+ * different content (SHA256): apt would see two different packages under one identity and
+ * fail with a hash mismatch, so publishing refuses instead of picking one.
+ */
+export function findConflicts(packages: PoolPackage[], webRoot: string): string[] {
+  const groups = new Map<string, PoolPackage[]>();
+  for (const p of packages) {
+    const k = identity(p);
+    const g = groups.get(k);
+    if (g) g.push(p);
+    else groups.set(k, [p]);
+  }
+  const out: string[] = [];
+  for (const g of groups.values()) {
+    for (let i = 0; i < g.length; i++) {
+      for (let j = i + 1; j < g.length; j++) {
+        const a = g[i];
+        const b = g[j];
+        if (a.digests.SHA256 === b.digests.SHA256) continue;
+        const common = a.codenames.filter((c) => b.codenames.includes(c));
+        if (common.length === 0) continue;
+        out.push(`${path.join(webRoot, a.poolPath)} and ${path.join(webRoot, b.poolPath)}: both ${a.name} ${a.version} ${a.architecture} in ${common.join(', ')} with different content (SHA256 ${a.digests.SHA256.slice(0, 12)}… vs ${b.digests.SHA256.slice(0, 12)}…)`);
+      }
+    }
+  }
+  return out;
+}
+
+/** Loads the channel's signer; ConfigError when the key file is missing (run `apt-repo keygen`). */
+export async function channelSigner(ch: ChannelConfig): Promise<Signer> {
+  let armored: string;
+  try {
+    armored = fs.readFileSync(ch.signingKeyFile, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(ch.signingKeyFile, `no signing key: run \`apt-repo --channel ${ch.name} keygen\` first`);
+    }
+    throw new ConfigError(ch.signingKeyFile, `cannot read the signing key: ${(e as Error).message}`);
+  }
+  return loadSigner(armored, undefined, ch.signingKeyFile);
+}
+
+/** The inodes of every file under `dir` (none when it does not exist). */
+function inodesUnder(dir: string | undefined, out = new Set<number>()): Set<number> {
+  if (!dir) return out;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const d of entries) {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) inodesUnder(p, out);
+    else if (d.isFile()) out.add(fs.statSync(p).ino);
+  }
+  return out;
+}
+
+/**
+ * fsyncs every file and directory under `dir` (and makes each directory 0755), so the generation is
+ * on disk before generation.json marks it complete. Files in `durable` (inodes hard-linked from
+ * the previous generation, fsynced when that one was written) are skipped: their new names are
+ * made durable by their directory's fsync. The fsyncs run concurrently (libuv's thread pool):
+ * their order does not matter, only that all are done before the caller goes on.
+ */
+async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
+  const targets: string[] = [];
+  const walk = (d: string) => {
+    targets.push(d);
+    // Served by nginx: whatever the umask of the publishing shell, the tree must be readable.
+    if ((fs.statSync(d).mode & 0o755) !== 0o755) fs.chmodSync(d, 0o755);
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) targets.push(p);
+    }
+  };
+  walk(dir);
+  await Promise.all(targets.map(async (p) => {
+    const fh = await fs.promises.open(p, 'r');
+    try {
+      // `durable` holds file inodes only, so every directory is synced.
+      if (!durable.has((await fh.stat()).ino)) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }));
+}
+
+/**
+ * Publishes channel `ch`; the caller holds the channel lock (see publish).
+ * For every codename of liste_dist and every architecture of liste_arch, the Packages index lists
+ * every version of every package routed to that codename whose Architecture is that architecture
+ * or `all` (no binary-all index: apt < 1.1 ignores it). Suite = codename. Identical files (same
+ * SHA256) under the same identity are listed once.
+ * Steps, each crash-safe: the new generation is written under `.generations/<id>/`, fsynced,
+ * marked complete by generation.json, then `dists` is flipped and old generations are pruned.
+ * Throws, leaving the current generation serving:
+ * - AptRepoError listing every invalid pool file (unless opts.skipInvalid: then they are skipped
+ *   and reported in `problems`);
+ * - ConflictError naming both files of every conflict (see findConflicts);
+ * - ConfigError when the signing key is missing or bad.
+ */
+export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {}): Promise<PublishResult> {
+  const now = opts.now ?? new Date();
+  const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
+  const scan = await scanPool(ch, { progress: opts.progress, cache });
+  const problems: string[] = [];
+  if (scan.problems.length > 0) {
+    if (!opts.skipInvalid) {
+      cache.save(); // what was read stays read for the retry
+      throw new AptRepoError(`${scan.problems.length} invalid pool file(s); nothing published (remove or replace them, or publish --skip-invalid):\n  ` +
+        scan.problems.map((e) => e.message).join('\n  '));
+    }
+    for (const e of scan.problems) problems.push(`skipped invalid pool file ${e.message}`);
+  }
+  const conflicts = findConflicts(scan.packages, ch.webRoot);
+  if (conflicts.length > 0) {
+    cache.save();
+    const first = conflicts[0];
+    throw new ConflictError(first.slice(0, first.indexOf(' and ')), `${conflicts.length} conflict(s); nothing published:\n  ${conflicts.join('\n  ')}`);
+  }
+  const published = new Set(ch.architectures);
+  for (const p of scan.packages) {
+    const file = path.join(ch.webRoot, p.poolPath);
+    if (p.codenames.length === 0) {
+      const wanted = suffixCodenames(p.version, ch.routing) ?? [];
+      problems.push(`${file}: version ${p.version} routes to ${wanted.join(', ') || 'no known codename'}, not in liste_dist; not published`);
+    } else if (p.architecture !== 'all' && !published.has(p.architecture)) {
+      problems.push(`${file}: architecture ${p.architecture} is not in liste_arch; not published`);
+    }
+  }
+
+  let signer: Signer;
+  try {
+    signer = await channelSigner(ch);
+  } catch (e) {
+    cache.save();
+    throw e;
+  }
+  const byIdentity = new Map<string, Map<string, PoolPackage>>();
+  for (const c of ch.codenames) byIdentity.set(c, new Map());
+  for (const p of scan.packages) {
+    if (p.architecture !== 'all' && !published.has(p.architecture)) continue;
+    const k = identity(p);
+    for (const c of p.codenames) {
+      const m = byIdentity.get(c)!;
+      // Same identity and same content (copies, hard links): keep the first pool path in sort order.
+      if (!m.has(k)) m.set(k, p);
+    }
+  }
+  const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
+  const indexes = renderIndexes(perCodename, ch.architectures, cache);
+  cache.save();
+
+  const previous = await currentGeneration(ch);
+  const id = newGenerationId(ch, now);
+  const genDir = generationDir(ch, id);
+  const distsDir = path.join(genDir, 'dists');
+  mkdirWithMode(distsDir, 0o755);
+  const packages: Record<string, number> = {};
+  const poolPaths = new Set<string>();
+  try {
+    const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
+    const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
+    await Promise.all(ch.codenames.map((codename) => {
+      const pkgs = perCodename.get(codename)!;
+      packages[codename] = pkgs.length;
+      for (const p of pkgs) poolPaths.add(p.poolPath);
+      return writeDistribution(distsDir, {
+        codename, suite: codename, component: ch.component, architectures: ch.architectures, packages: indexes.get(codename)!,
+        meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
+      }, signer, { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined });
+    }));
+    await fsyncTree(genDir, inodesUnder(previousDistsDir));
+    writeGenerationInfo(ch, { id, date: now.toISOString(), packages, poolPaths: [...poolPaths].sort() });
+  } catch (e) {
+    // An incomplete generation is harmless (never pointed at), but do not leave it behind.
+    fs.rmSync(genDir, { recursive: true, force: true });
+    throw e;
+  }
+  await switchGeneration(ch, id);
+  await pruneGenerations(ch, ch.generationsKeep);
+  return { generation: id, packages, problems, debsRead: scan.debsRead };
+}
+
+/** Takes the channel lock (see withChannelLock) and publishes (see publishLocked). */
+export async function publish(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {}): Promise<PublishResult> {
+  return withChannelLock(ch, () => publishLocked(ch, opts));
+}

@@ -1,0 +1,186 @@
+/**
+ * remove and gc. `remove` takes a version out of a channel: its pool files move to
+ * `<stateDir>/trash/<poolPath>` (not deleted: a kept generation may still list them, and rollback
+ * to that generation puts them back), then the channel is republished. `gc` deletes the trash files
+ * that no kept generation references any more.
+ */
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { AptRepoError, UsageError } from '../errors';
+import { withChannelLock } from './lock';
+import { scanPool } from './pool';
+import { publishLocked, PublishResult } from './publish';
+import { listGenerations } from './generations';
+import { errText, placeFile, sha256File } from './ingest';
+import type { PackageSpec } from './promote';
+import type { ChannelConfig } from './types';
+
+/** `<stateDir>/trash`: removed pool files, at their pool path. */
+export function trashDir(ch: ChannelConfig): string {
+  return path.join(ch.stateDir, 'trash');
+}
+
+/** One pool file moved to the trash. */
+export interface RemovedFile {
+  name: string;
+  version: string;
+  architecture: string;
+  poolPath: string;
+  /** Absolute path in the trash. */
+  trashPath: string;
+}
+
+/** Result of removePackage(). */
+export interface RemoveResult {
+  removed: RemovedFile[];
+  publish: PublishResult;
+}
+
+/**
+ * Removes every pool file of `spec.name` at version `spec.version` (all architectures) from `ch`
+ * under its lock, then republishes. Throws UsageError when the version is absent, when no version
+ * is given, or when `ch` has an upstream (prod: what is live there is what clients run) and
+ * `force` is not set. If the publish fails the files are put back and the error rethrown.
+ */
+export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: { force?: boolean; now?: Date } = {}): Promise<RemoveResult> {
+  if (spec.version === undefined) throw new UsageError(`remove: give the version as ${spec.name}=<version>`);
+  if (ch.upstream && !opts.force) {
+    throw new UsageError(`channel ${ch.name} takes packages from ${ch.upstream}: removing ${spec.name}=${spec.version} unpublishes it for every client; add --force to do it anyway`);
+  }
+  return withChannelLock(ch, async () => {
+    const { packages } = await scanPool(ch);
+    const matching = packages.filter((p) => p.name === spec.name && p.version === spec.version);
+    if (matching.length === 0) {
+      const others = packages.filter((p) => p.name === spec.name).map((p) => p.version);
+      throw new UsageError(`${spec.name}=${spec.version} is not in ${ch.name}'s pool${others.length ? ` (versions there: ${[...new Set(others)].join(', ')})` : ''}`);
+    }
+    const removed: RemovedFile[] = [];
+    try {
+      for (const p of matching) {
+        const trashPath = await moveToTrash(ch, p.poolPath);
+        removed.push({ name: p.name, version: p.version, architecture: p.architecture, poolPath: p.poolPath, trashPath });
+      }
+      const publish = await publishLocked(ch, { now: opts.now });
+      return { removed, publish };
+    } catch (err) {
+      await restoreFromTrash(ch, removed.map((r) => r.poolPath)).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/**
+ * Moves `<webRoot>/<poolPath>` to `<trash>/<poolPath>` and resolves to the trash path. When the trash
+ * already holds that path: same bytes → the pool file is just dropped; other bytes (removed, then a
+ * different file re-uploaded under the same name and removed again) → the older trash file is kept
+ * as `<path>.<ms>` so the newest removal is the one rollback restores.
+ */
+export async function moveToTrash(ch: ChannelConfig, poolPath: string): Promise<string> {
+  const src = path.join(ch.webRoot, poolPath);
+  const dest = path.join(trashDir(ch), poolPath);
+  await fsp.mkdir(path.dirname(dest), { recursive: true });
+  const old = await fsp.lstat(dest).catch(() => undefined);
+  if (old) {
+    if ((await sha256File(dest)) === (await sha256File(src))) {
+      await fsp.unlink(src);
+      return dest;
+    }
+    await fsp.rename(dest, `${dest}.${Date.now()}`);
+  }
+  await placeFile(src, dest, 'move');
+  return dest;
+}
+
+/**
+ * Puts trash files back at their pool paths, for rollback. A pool path already present in the pool
+ * is left alone. Resolves to what was (with dryRun: would be) restored and what is in neither the
+ * pool nor the trash. Caller holds the lock.
+ */
+export async function restoreFromTrash(ch: ChannelConfig, poolPaths: string[], opts: { dryRun?: boolean } = {}): Promise<{ restored: string[]; missing: string[] }> {
+  const restored: string[] = [];
+  const missing: string[] = [];
+  for (const poolPath of poolPaths) {
+    const dest = path.join(ch.webRoot, poolPath);
+    if (await exists(dest)) continue;
+    const src = path.join(trashDir(ch), poolPath);
+    if (!(await exists(src))) {
+      missing.push(poolPath);
+      continue;
+    }
+    if (!opts.dryRun) {
+      await fsp.mkdir(path.dirname(dest), { recursive: true });
+      await placeFile(src, dest, 'move');
+    }
+    restored.push(poolPath);
+  }
+  return { restored, missing };
+}
+
+/** Result of gc(): trash files deleted, and those kept because a kept generation lists them. */
+export interface GcResult {
+  deleted: string[];
+  kept: string[];
+}
+
+/**
+ * Deletes the trash files of `ch` that no kept generation (listGenerations) references, under the
+ * lock, and prunes empty trash folders. Paths in the result are relative to the trash folder.
+ */
+export async function gc(ch: ChannelConfig): Promise<GcResult> {
+  return withChannelLock(ch, async () => {
+    const referenced = new Set<string>();
+    for (const g of await listGenerations(ch)) for (const p of g.poolPaths) referenced.add(p);
+    const result: GcResult = { deleted: [], kept: [] };
+    const root = trashDir(ch);
+    for (const rel of await walkFiles(root)) {
+      if (referenced.has(rel)) {
+        result.kept.push(rel);
+        continue;
+      }
+      try {
+        await fsp.unlink(path.join(root, rel));
+      } catch (err) {
+        throw new AptRepoError(`${path.join(root, rel)}: cannot delete: ${errText(err)}`);
+      }
+      result.deleted.push(rel);
+    }
+    await pruneEmptyDirs(root, false);
+    return result;
+  });
+}
+
+/** Every non-directory below `root`, as '/'-separated paths relative to it, sorted; [] if root is missing. */
+export async function walkFiles(root: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(dir: string, rel: string): Promise<void> {
+    let entries;
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(path.join(dir, e.name), r);
+      else out.push(r);
+    }
+  }
+  await walk(root, '');
+  return out.sort();
+}
+
+async function pruneEmptyDirs(dir: string, removeSelf: boolean): Promise<void> {
+  let entries;
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) await pruneEmptyDirs(path.join(dir, e.name), true);
+  if (removeSelf && (await fsp.readdir(dir)).length === 0) await fsp.rmdir(dir).catch(() => undefined);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fsp.lstat(p).then(() => true, () => false);
+}

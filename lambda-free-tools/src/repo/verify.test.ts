@@ -1,0 +1,116 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildDeb } from '../../../test/harness/debs';
+import { generateSigningKey } from '../sign/keys';
+import { initChannel, loadChannel } from './channel';
+import { currentGeneration, generationDir } from './generations';
+import { poolPathFor } from './pool';
+import { publish } from './publish';
+import type { ChannelConfig } from './types';
+import { verifyChannel } from './verify';
+
+let root: string;
+let ch: ChannelConfig;
+let debs: string;
+let key: Awaited<ReturnType<typeof generateSigningKey>>;
+let other: Awaited<ReturnType<typeof generateSigningKey>>;
+const built: string[] = [];
+
+beforeAll(async () => {
+  key = await generateSigningKey({ name: 'Verify Test', email: 'test@example.org', type: 'ed25519' });
+  other = await generateSigningKey({ name: 'Someone Else', email: 'other@example.org', type: 'ed25519' });
+  debs = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-debs-'));
+  built.push(buildDeb(debs, { name: 'demo', version: '1.0-1', compression: 'gzip', payloadBytes: 2000 }));
+  built.push(buildDeb(debs, { name: 'tool', version: '2.0', architecture: 'amd64', compression: 'gzip' }));
+});
+afterAll(() => fs.rmSync(debs, { recursive: true, force: true }));
+
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-test-'));
+  ch = await initChannel({ root, channel: 'preprod', codenames: ['bookworm', 'trixie'], architectures: ['amd64'] });
+  fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+  fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`), key.publicArmored);
+  fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`), key.publicBinary);
+  for (const [file, name, version, architecture] of [[built[0], 'demo', '1.0-1', 'all'], [built[1], 'tool', '2.0', 'amd64']]) {
+    const dest = path.join(ch.webRoot, poolPathFor({ name, version, architecture, source: name }, 'main'));
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.copyFileSync(file, dest);
+  }
+  await publish(ch);
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const dist = (f: string) => path.join(fs.realpathSync(path.join(ch.webRoot, 'dists')), 'bookworm', f);
+const demo = () => path.join(ch.webRoot, 'pool/main/d/demo/demo_1.0-1_all.deb');
+
+test('a pool file changed in place (same size, same mtime) is caught by re-hashing', async () => {
+  const st = fs.statSync(demo());
+  const buf = fs.readFileSync(demo());
+  buf[buf.length - 10] ^= 0xff;
+  fs.writeFileSync(demo(), buf);
+  fs.utimesSync(demo(), st.atime, st.mtime);
+  const problems = await verifyChannel(ch);
+  expect(problems.some((p) => p.startsWith(demo()) && /SHA256 [0-9a-f]+, expected/.test(p))).toBe(true);
+});
+
+test('a pool file the web server cannot read is reported', async () => {
+  fs.chmodSync(demo(), 0o600);
+  expect(await verifyChannel(ch)).toEqual([`${demo()}: mode 0600 is not world-readable; the web server cannot serve it`]);
+});
+
+test('a missing pool file is reported with the index entry that names it', async () => {
+  fs.rmSync(demo());
+  const problems = await verifyChannel(ch);
+  expect(problems.some((p) => p.startsWith(`${demo()}: missing (named by ${dist('main/binary-amd64/Packages')}`))).toBe(true);
+});
+
+test('an index that no longer matches Release is reported', async () => {
+  fs.appendFileSync(dist('main/binary-amd64/Packages'), '\n');
+  const problems = await verifyChannel(ch);
+  expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^${dist('main/binary-amd64/Packages').replace(/[.+]/g, '\\$&')}: size`)));
+  expect(problems.some((p) => p.includes('Packages.gz: does not decompress to'))).toBe(true);
+});
+
+test('a tampered InRelease and a Release.gpg from another key are reported (and gpgv agrees)', async () => {
+  const inRelease = fs.readFileSync(dist('InRelease'), 'utf8');
+  fs.writeFileSync(dist('InRelease'), inRelease.replace('Codename: bookworm', 'Codename: bookwurm'));
+  const signer = await (await import('../sign/sign')).loadSigner(other.privateArmored);
+  fs.writeFileSync(dist('Release.gpg'), (await signer.sign(fs.readFileSync(dist('Release'), 'utf8'))).releaseGpg);
+  const problems = await verifyChannel(ch);
+  expect(problems.some((p) => p.startsWith(`${dist('InRelease')}: signature does not verify`))).toBe(true);
+  expect(problems.some((p) => p.startsWith(`${dist('Release.gpg')}: detached signature does not verify`))).toBe(true);
+  const keyring = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`);
+  expect(() => execFileSync('gpgv', ['--keyring', keyring, dist('InRelease')], { stdio: 'pipe' })).toThrow();
+  expect(() => execFileSync('gpgv', ['--keyring', keyring, dist('Release.gpg'), dist('Release')], { stdio: 'pipe' })).toThrow();
+});
+
+test('a web-root public key that is not the signing key is reported', async () => {
+  fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`), other.publicArmored);
+  const problems = await verifyChannel(ch);
+  expect(problems.some((p) => p.includes('is not the signing key'))).toBe(true);
+  expect(problems.some((p) => p.includes('InRelease: signature does not verify'))).toBe(true);
+});
+
+test('dists pointing at an incomplete generation, a missing codename, and no dists at all are reported', async () => {
+  const id = (await currentGeneration(ch))!;
+  fs.rmSync(path.join(generationDir(ch, id), 'generation.json'));
+  fs.rmSync(path.join(generationDir(ch, id), 'dists/trixie'), { recursive: true });
+  const problems = await verifyChannel(ch);
+  expect(problems).toContainEqual(expect.stringContaining('incomplete generation'));
+  expect(problems).toContainEqual(expect.stringContaining('trixie/Release: missing'));
+  fs.rmSync(path.join(ch.webRoot, 'dists'));
+  expect(await verifyChannel(await loadChannel({ root, channel: 'preprod' }))).toEqual([expect.stringContaining('nothing published yet')]);
+});
+
+test('an expired Valid-Until and text after the InRelease signature are reported', async () => {
+  fs.writeFileSync(path.join(ch.configDir, 'repo.yaml'), 'validUntilDays: 1\n');
+  ch = await loadChannel({ root, channel: 'preprod' });
+  await publish(ch, { now: new Date(Date.now() - 3 * 86_400_000) });
+  fs.appendFileSync(dist('InRelease'), 'trailing\n');
+  const problems = await verifyChannel(ch);
+  expect(problems).toContainEqual(expect.stringMatching(/bookworm\/Release: Valid-Until .* has passed$/));
+  expect(problems).toContain(`${dist('InRelease')}: text after -----END PGP SIGNATURE----- (apt refuses it)`);
+});

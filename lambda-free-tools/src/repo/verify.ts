@@ -1,0 +1,255 @@
+/**
+ * Verifying a published channel the way a client would depend on it: `dists` resolves to a
+ * complete generation; every Release is signed (InRelease, Release.gpg) by the channel's public
+ * key; every index file matches Release (size and every listed digest), with its by-hash copy;
+ * compressed indexes hold the same text as Packages; every Packages entry's pool file exists with
+ * the listed size and digests (really re-hashed: this is the check, the cache is not trusted).
+ * Formats: https://wiki.debian.org/DebianRepository/Format; signatures: RFC 4880 (v4 keys).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { spawnSync } from 'child_process';
+import * as openpgp from 'openpgp';
+import { parseStanzas, getField } from '../deb/control';
+import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
+import { digestFile } from '../index/digests';
+import { currentGeneration, generationDir, readGenerationInfo } from './generations';
+import type { ChannelConfig, Digests } from './types';
+
+const HASH_CONCURRENCY = 8;
+const DIGEST_NAMES: (keyof Digests)[] = ['MD5sum', 'SHA1', 'SHA256', 'SHA512'];
+
+/** The Release header fields (before the checksum blocks), as name → value. */
+function releaseFields(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+    if (m && m[2] !== '') out.set(m[1].toLowerCase(), m[2]);
+  }
+  return out;
+}
+
+/** Reads the channel's public key from the web root (`.asc`, else `.gpg`); undefined with a problem when missing or unreadable. */
+async function readPublicKey(ch: ChannelConfig, problems: string[]): Promise<openpgp.PublicKey | undefined> {
+  const asc = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`);
+  const gpg = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`);
+  try {
+    if (fs.existsSync(asc)) return await openpgp.readKey({ armoredKey: fs.readFileSync(asc, 'utf8') });
+    if (fs.existsSync(gpg)) return await openpgp.readKey({ binaryKey: fs.readFileSync(gpg) });
+    problems.push(`${asc}: missing (public key; run \`apt-repo keygen\`)`);
+  } catch (e) {
+    problems.push(`${fs.existsSync(asc) ? asc : gpg}: not a valid OpenPGP public key: ${(e as Error).message}`);
+  }
+  return undefined;
+}
+
+/** Runs `fn` over `items`, `limit` at a time. */
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+async function verifyInRelease(file: string, release: string, key: openpgp.PublicKey): Promise<string | undefined> {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    // apt refuses any data after the signature block (apt's OpenMaybeClearSignedFile).
+    if (!/-----END PGP SIGNATURE-----\r?\n?$/.test(text)) return `${file}: text after -----END PGP SIGNATURE----- (apt refuses it)`;
+    const message = await openpgp.readCleartextMessage({ cleartextMessage: text });
+    const r = await openpgp.verify({ message, verificationKeys: key, expectSigned: true });
+    const signed = String(r.data);
+    if (signed !== release && signed + '\n' !== release) return `${file}: signed text differs from Release`;
+  } catch (e) {
+    return `${file}: signature does not verify with the channel's public key: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+async function verifyReleaseGpg(file: string, release: Buffer, key: openpgp.PublicKey): Promise<string | undefined> {
+  try {
+    const signature = await openpgp.readSignature({ armoredSignature: fs.readFileSync(file, 'utf8') });
+    const message = await openpgp.createMessage({ binary: release });
+    await openpgp.verify({ message, signature, verificationKeys: key, expectSigned: true });
+  } catch (e) {
+    return `${file}: detached signature does not verify with the channel's public key: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/** Decompresses an index file (`.gz` with zlib, `.xz` with the system xz) for comparison with Packages. */
+function decompress(file: string): Buffer {
+  if (file.endsWith('.gz')) return zlib.gunzipSync(fs.readFileSync(file));
+  const r = spawnSync('xz', ['-dc', file], { maxBuffer: 1 << 30 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`xz -dc failed: ${r.stderr.toString().trim()}`);
+  return r.stdout;
+}
+
+function compareDigests(what: string, expected: Partial<Digests>, size: number, actual: { size: number; digests: Digests }): string[] {
+  const out: string[] = [];
+  if (size !== actual.size) out.push(`${what}: size ${actual.size}, expected ${size}`);
+  for (const n of DIGEST_NAMES) {
+    const want = expected[n];
+    if (want && want !== actual.digests[n]) out.push(`${what}: ${n} ${actual.digests[n]}, expected ${want}`);
+  }
+  return out;
+}
+
+/**
+ * Checks one published channel and returns the problems found, one line each naming the file
+ * (empty: the repository is consistent). Never throws for repository content; reads only.
+ * Does not take the lock (a long check must not block publishing); a generation pruned while this
+ * runs shows up as missing files.
+ */
+export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
+  const problems: string[] = [];
+  let id: string | undefined;
+  try {
+    id = await currentGeneration(ch);
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  if (!id) return [`${path.join(ch.webRoot, 'dists')}: missing (nothing published yet; run \`apt-repo publish\`)`];
+  if (!readGenerationInfo(ch, id)) problems.push(`${generationDir(ch, id)}: incomplete generation (no valid generation.json)`);
+  const distsDir = path.join(generationDir(ch, id), 'dists');
+  if (!fs.existsSync(distsDir)) return [...problems, `${path.join(ch.webRoot, 'dists')}: points at missing ${distsDir}`];
+
+  const key = await readPublicKey(ch, problems);
+  await checkKeyMatchesSigningKey(ch, key, problems);
+
+  /** Pool file → the index entries that name it (each with the file they came from). */
+  const wanted = new Map<string, { index: string; size: number; digests: Partial<Digests> }[]>();
+
+  for (const codename of ch.codenames) {
+    const dir = path.join(distsDir, codename);
+    const releaseFile = path.join(dir, 'Release');
+    let releaseBuf: Buffer;
+    try {
+      releaseBuf = fs.readFileSync(releaseFile);
+    } catch {
+      problems.push(`${releaseFile}: missing (codename ${codename} of liste_dist not published)`);
+      continue;
+    }
+    const release = releaseBuf.toString('utf8');
+    const fields = releaseFields(release);
+    if (fields.get('codename') !== codename) problems.push(`${releaseFile}: Codename is '${fields.get('codename') ?? ''}', expected '${codename}'`);
+    const archs = (fields.get('architectures') ?? '').split(/\s+/);
+    for (const a of ch.architectures) if (!archs.includes(a)) problems.push(`${releaseFile}: Architectures does not list ${a}`);
+    const validUntil = fields.get('valid-until');
+    if (validUntil && !(Date.parse(validUntil.replace(/ UTC$/, ' GMT')) > Date.now())) problems.push(`${releaseFile}: Valid-Until ${validUntil} has passed`);
+    if (key) {
+      const inRelease = path.join(dir, 'InRelease');
+      const releaseGpg = path.join(dir, 'Release.gpg');
+      if (!fs.existsSync(inRelease)) problems.push(`${inRelease}: missing`);
+      else { const p = await verifyInRelease(inRelease, release, key); if (p) problems.push(p); }
+      if (!fs.existsSync(releaseGpg)) problems.push(`${releaseGpg}: missing`);
+      else { const p = await verifyReleaseGpg(releaseGpg, releaseBuf, key); if (p) problems.push(p); }
+    }
+
+    const listed = parseReleaseFiles(release);
+    if (!listed.some((f) => f.digests.SHA256)) problems.push(`${releaseFile}: lists no SHA256 checksums`);
+    const byPath = new Map<string, IndexFileEntry>(listed.map((f) => [f.path, f]));
+    for (const f of listed) {
+      const file = path.join(dir, f.path);
+      let actual: { size: number; digests: Digests };
+      try {
+        actual = await digestFile(file);
+      } catch {
+        problems.push(`${file}: listed in ${releaseFile} but missing`);
+        continue;
+      }
+      problems.push(...compareDigests(file, f.digests, f.size, actual));
+      if (f.digests.SHA256) {
+        const byHash = path.join(path.dirname(file), 'by-hash', 'SHA256', f.digests.SHA256);
+        const st = fs.statSync(byHash, { throwIfNoEntry: false });
+        if (!st) problems.push(`${byHash}: missing (by-hash copy of ${f.path})`);
+        else if (st.ino !== fs.statSync(file).ino && (await digestFile(byHash)).digests.SHA256 !== f.digests.SHA256) {
+          problems.push(`${byHash}: content differs from its name`);
+        }
+      }
+    }
+
+    for (const arch of ch.architectures) {
+      const rel = `${ch.component}/binary-${arch}/Packages`;
+      const packagesFile = path.join(dir, rel);
+      if (!byPath.has(rel)) problems.push(`${releaseFile}: does not list ${rel}`);
+      let text: string;
+      try {
+        text = fs.readFileSync(packagesFile, 'utf8');
+      } catch {
+        problems.push(`${packagesFile}: missing`);
+        continue;
+      }
+      for (const ext of ['.gz', '.xz']) {
+        const c = packagesFile + ext;
+        if (!fs.existsSync(c)) continue;
+        try {
+          if (decompress(c).toString('utf8') !== text) problems.push(`${c}: does not decompress to ${packagesFile}`);
+        } catch (e) {
+          problems.push(`${c}: cannot decompress: ${(e as Error).message}`);
+        }
+      }
+      let stanzas;
+      try {
+        stanzas = parseStanzas(text, packagesFile);
+      } catch (e) {
+        problems.push((e as Error).message);
+        continue;
+      }
+      stanzas.forEach((s, i) => {
+        const where = `${packagesFile} entry ${i + 1} (${getField(s, 'Package') ?? '?'} ${getField(s, 'Version') ?? '?'})`;
+        const filename = getField(s, 'Filename');
+        const size = Number(getField(s, 'Size'));
+        const a = getField(s, 'Architecture');
+        if (a !== arch && a !== 'all') problems.push(`${where}: Architecture ${a ?? '(none)'} in binary-${arch}`);
+        if (!filename || !/^pool\//.test(filename) || filename.split('/').includes('..') || !Number.isInteger(size)) {
+          problems.push(`${where}: bad Filename or Size`);
+          return;
+        }
+        const digests: Partial<Digests> = {};
+        for (const n of DIGEST_NAMES) { const v = getField(s, n); if (v) digests[n] = v; }
+        if (!digests.SHA256) problems.push(`${where}: no SHA256`);
+        const list = wanted.get(filename) ?? [];
+        list.push({ index: where, size, digests });
+        wanted.set(filename, list);
+      });
+    }
+  }
+
+  await forEachLimited([...wanted.keys()].sort(), HASH_CONCURRENCY, async (filename) => {
+    const file = path.join(ch.webRoot, filename);
+    let actual: { size: number; digests: Digests };
+    try {
+      actual = await digestFile(file);
+    } catch {
+      problems.push(`${file}: missing (named by ${wanted.get(filename)![0].index})`);
+      return;
+    }
+    for (const w of wanted.get(filename)!) problems.push(...compareDigests(`${file} (named by ${w.index})`, w.digests, w.size, actual));
+    // nginx runs as another user: a file others cannot read is a 403 for every client.
+    const mode = fs.statSync(file).mode & 0o777;
+    if ((mode & 0o004) === 0) problems.push(`${file}: mode ${mode.toString(8).padStart(4, '0')} is not world-readable; the web server cannot serve it`);
+  });
+  return problems;
+}
+
+/** Reports a web-root public key that is not the signing key's (clients would reject the next publish). */
+async function checkKeyMatchesSigningKey(ch: ChannelConfig, key: openpgp.PublicKey | undefined, problems: string[]): Promise<void> {
+  if (!key) return;
+  let armored: string;
+  try {
+    armored = fs.readFileSync(ch.signingKeyFile, 'utf8');
+  } catch {
+    return; // verify may run where the private key is not readable; signatures are still checked
+  }
+  try {
+    const priv = await openpgp.readPrivateKey({ armoredKey: armored });
+    if (priv.getFingerprint() !== key.getFingerprint()) {
+      problems.push(`${path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`)}: fingerprint ${key.getFingerprint().toUpperCase()} is not the signing key's (${priv.getFingerprint().toUpperCase()})`);
+    }
+  } catch (e) {
+    problems.push(`${ch.signingKeyFile}: not a valid private key: ${(e as Error).message}`);
+  }
+}
