@@ -1,0 +1,48 @@
+/**
+ * One APT channel on the server (preprod, prod): directories, liste_dist/liste_arch/repo.yaml,
+ * signing key, htpasswd, TLS, the indexer bundle and a first publish, the nginx vhost, the ingest
+ * units — the channel steps of infra/plan.ts attached to remote resources — and what clients need.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import type { ClientCredential, StackConfig } from '../stacks/config';
+import { channelUrl, renderAuthConf, renderClientFiles, type ClientFiles } from './clientFiles';
+import { STEP_OWNERS } from './plan';
+import { attachSteps, type Connection, type PlanSource } from './remoteSteps';
+
+/** Arguments of Channel. */
+export interface ChannelArgs {
+  config: StackConfig;
+  connection: Connection;
+  plan: PlanSource;
+  /** Commands attached so far, by step name ('host-base' must be there). */
+  done: Map<string, pulumi.Resource>;
+  /** The armored public key (published as .asc/.gpg by the plan). */
+  publicKeyArmored: pulumi.Input<string>;
+  /** Client credentials (secret), for the auth.conf.d entries. */
+  clientCredentials: pulumi.Input<ClientCredential[]>;
+}
+
+/** A deployed channel. */
+export class Channel extends pulumi.ComponentResource {
+  /** https://apt-<channel>.<domain>/ (or http:// with tls none). */
+  readonly url: pulumi.Output<string>;
+  readonly publicKeyArmored: pulumi.Output<string>;
+  /** sources.list lines and deb822 stanzas per codename. */
+  readonly clientFiles: pulumi.Output<ClientFiles>;
+  /** auth.conf.d entries per user name: secret. */
+  readonly authConf: pulumi.Output<Record<string, string>>;
+
+  /** Throws Error when the host base step is not attached yet. */
+  constructor(name: string, args: ChannelArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('apt-repo:index:Channel', name, {}, opts);
+    const cfg = args.config;
+    if (!args.done.has('host-base')) throw new Error(`Channel ${name}: attach the host base first`);
+    attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.channel, done: args.done });
+    const url = channelUrl(cfg.serverName, cfg.tls.mode !== 'none', cfg.httpPort, cfg.httpsPort);
+    this.url = pulumi.output(url);
+    this.publicKeyArmored = pulumi.output(args.publicKeyArmored);
+    this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: cfg.codenames, component: 'main', keyName: cfg.keyName }));
+    this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
+    this.registerOutputs({ url: this.url, publicKeyArmored: this.publicKeyArmored, clientFiles: this.clientFiles, authConf: this.authConf });
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Where a channel's files live on the server, from the stack config: the repository paths of
+ * lambda-free-tools/src/repo/types.ts ChannelConfig, plus the web server's and systemd's files.
+ * Every path is under the config's `root` (the sandbox prefix in tests, '/' in production).
+ */
+import * as path from 'path';
+import type { StackConfig } from '../stacks/config';
+
+/** Absolute server paths of one channel. */
+export interface ChannelLayout {
+  configDir: string;
+  webRoot: string;
+  stateDir: string;
+  backupDir: string;
+  incomingDir: string;
+  rejectedDir: string;
+  signingKeyFile: string;
+  publicKeyAsc: string;
+  publicKeyGpg: string;
+  /** Where copy resources put files before a step installs them (owned by the SSH user). */
+  stagingDir: string;
+  indexerDir: string;
+  indexerPath: string;
+  nginxDir: string;
+  vhostFile: string;
+  vhostLink: string;
+  htpasswdFile: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  acmeRoot: string;
+  logDir: string;
+  systemdDir: string;
+}
+
+/** Computes the layout of `cfg`'s channel (pure). */
+export function channelLayout(cfg: StackConfig): ChannelLayout {
+  const r = (...p: string[]) => path.posix.join(cfg.root, ...p);
+  const configDir = r('etc/epiconcept/apt_repo', cfg.channel);
+  const nginxDir = r('etc/nginx');
+  const certbotLive = r('etc/letsencrypt/live', cfg.serverName);
+  return {
+    configDir,
+    webRoot: cfg.webRoot,
+    stateDir: r('var/lib/apt-repo', cfg.channel),
+    backupDir: r('var/backups/apt-repo', cfg.channel),
+    incomingDir: cfg.incomingDir,
+    rejectedDir: path.posix.join(cfg.incomingDir, 'rejected'),
+    signingKeyFile: path.posix.join(configDir, 'signing-key.asc'),
+    publicKeyAsc: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.asc`),
+    publicKeyGpg: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.gpg`),
+    stagingDir: r('var/lib/apt-repo/staging', cfg.channel),
+    indexerDir: path.posix.dirname(cfg.indexerPath),
+    indexerPath: cfg.indexerPath,
+    nginxDir,
+    vhostFile: path.posix.join(nginxDir, 'sites-available', `apt-${cfg.channel}.conf`),
+    vhostLink: path.posix.join(nginxDir, 'sites-enabled', `apt-${cfg.channel}.conf`),
+    htpasswdFile: path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.htpasswd`),
+    tlsCertFile: cfg.tls.mode === 'certbot' ? path.posix.join(certbotLive, 'fullchain.pem') : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.crt`),
+    tlsKeyFile: cfg.tls.mode === 'certbot' ? path.posix.join(certbotLive, 'privkey.pem') : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.key`),
+    acmeRoot: r('var/www/acme'),
+    logDir: r('var/log/nginx'),
+    systemdDir: r('etc/systemd/system'),
+  };
+}

@@ -1,0 +1,212 @@
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { parseStackConfig, type RawConfig, type StackConfig } from '../stacks/config';
+import { renderHtpasswd } from './htpasswd';
+import { backupPaths, buildPlan, fileSha256, inlineLocalFiles, withoutSecrets, type PlanMaterial, type PlanStep } from './plan';
+
+const SSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+const SIGNING_KEY = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGVfake-private-key-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
+const PASSWORD = 'correct-horse-battery-staple';
+const TLS_KEY = '-----BEGIN PRIVATE KEY-----\nfake-tls-key\n-----END PRIVATE KEY-----\n';
+
+function config(over: RawConfig = {}, stack = 'preprod'): StackConfig {
+  return parseStackConfig(
+    {
+      domain: 'example.org',
+      sshHost: 'repo.example.org',
+      sshHostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q',
+      sshPrivateKey: SSH_KEY,
+      codenames: JSON.stringify(['bookworm', 'bullseye']),
+      architectures: JSON.stringify(['amd64', 'arm64']),
+      allowedCidrs: JSON.stringify(['127.0.0.1', '10.0.0.0/8']),
+      clientCredentials: JSON.stringify([{ username: 'web1', password: PASSWORD }]),
+      tls: JSON.stringify({ mode: 'files', certFile: 'c.pem', keyFile: 'k.pem' }),
+      ...over,
+    },
+    stack,
+  ).config;
+}
+
+function material(over: Partial<PlanMaterial> = {}): PlanMaterial {
+  return {
+    signingKeyArmored: SIGNING_KEY,
+    publicKeyArmored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsFNBGVfake\n-----END PGP PUBLIC KEY BLOCK-----\n',
+    publicKeyBinaryBase64: Buffer.from('binary-public-key').toString('base64'),
+    htpasswd: renderHtpasswd([{ username: 'web1', password: PASSWORD }]),
+    bundlePath: '/build/dist/apt-repo.cjs',
+    bundleSha256: 'a'.repeat(64),
+    tlsCert: '-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n',
+    tlsKey: TLS_KEY,
+    ...over,
+  };
+}
+
+const byName = (steps: PlanStep[]) => Object.fromEntries(steps.map((s) => [s.name, s]));
+
+describe('buildPlan: structure', () => {
+  it('lists the steps of an ingesting channel with their dependencies', () => {
+    const steps = buildPlan(config(), material());
+    expect(steps.map((s) => [s.name, s.dependsOn])).toEqual([
+      ['host-base', []],
+      ['dirs', ['host-base']],
+      ['config', ['dirs']],
+      ['signing-key', ['dirs']],
+      ['htpasswd', ['dirs']],
+      ['tls', ['dirs']],
+      ['indexer', ['dirs']],
+      ['publish', ['config', 'signing-key', 'indexer']],
+      ['vhost', ['signing-key', 'publish', 'htpasswd', 'tls']],
+      ['ingest-units', ['indexer']],
+      ['backup-units', ['indexer']],
+    ]);
+    // Every dependency names an earlier step.
+    steps.forEach((s, i) => s.dependsOn.forEach((d) => expect(steps.slice(0, i).map((x) => x.name)).toContain(d)));
+    expect(byName(steps).indexer.triggers).toEqual(['a'.repeat(64)]);
+  });
+
+  it('leaves out ingest for a downstream channel, htpasswd without credentials, tls without TLS', () => {
+    const prod = buildPlan(config({ upstream: 'preprod', clientCredentials: '[]' }, 'prod'), material());
+    expect(prod.map((s) => s.name)).not.toContain('ingest-units');
+    expect(prod.map((s) => s.name)).not.toContain('htpasswd');
+    const plain = buildPlan(config({ tls: JSON.stringify({ mode: 'none' }), allowPlainHttp: 'true' }), material());
+    expect(plain.map((s) => s.name)).not.toContain('tls');
+    expect(byName(plain).vhost.dependsOn).toEqual(['signing-key', 'publish', 'htpasswd']);
+  });
+
+  it('runs certbot only while no certificate exists', () => {
+    const steps = buildPlan(config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }), material({ tlsCert: undefined, tlsKey: undefined }));
+    const tls = byName(steps).tls;
+    expect(tls.script).toContain("if [ ! -s '\\''/etc/letsencrypt/live/apt-preprod.example.org/fullchain.pem'\\'' ]; then");
+    expect(tls.script).toContain('certbot certonly --webroot');
+    expect(tls.secretStdin).toBeUndefined();
+  });
+
+  it('refuses tls files without their content', () => {
+    expect(() => buildPlan(config(), material({ tlsKey: undefined }))).toThrow(/certificate or key content is missing/);
+  });
+
+  it('enables units and reloads nginx only with services: systemd', () => {
+    const sys = byName(buildPlan(config(), material()));
+    expect(sys['backup-units'].script).toContain('systemctl enable');
+    expect(sys.vhost.script).toContain('systemctl reload-or-restart nginx');
+    const none = byName(buildPlan(config({ root: '/tmp/sandbox' }), material()));
+    expect(none['backup-units'].script).not.toContain('systemctl');
+    expect(none.vhost.script).not.toContain('systemctl');
+  });
+
+  it('wraps scripts in sudo for a non-root SSH user', () => {
+    const steps = buildPlan(config({ sshUser: 'deploy' }), material());
+    for (const s of steps) expect(s.script.startsWith("sudo -n bash -c '")).toBe(true);
+  });
+});
+
+describe('buildPlan: secrets and determinism', () => {
+  it('never puts a secret in a script or a file; secrets only travel on stdin', () => {
+    const m = material();
+    const steps = buildPlan(config(), m);
+    const blind = buildPlan(config(), withoutSecrets(m));
+    expect(blind.map((s) => [s.name, s.script, s.files])).toEqual(steps.map((s) => [s.name, s.script, s.files]));
+    const hash = m.htpasswd.split(':')[1].trim();
+    const visible = JSON.stringify(steps.map((s) => [s.script, s.files, s.triggers]));
+    for (const secret of [SIGNING_KEY, 'fake-private-key-material', PASSWORD, hash, 'fake-tls-key']) expect(visible).not.toContain(secret);
+    for (const s of steps) for (const f of s.files) expect(f.secret).toBe(false);
+    const stdin = Object.fromEntries(steps.filter((s) => s.secretStdin !== undefined).map((s) => [s.name, s.secretStdin]));
+    expect(Object.keys(stdin).sort()).toEqual(['htpasswd', 'signing-key', 'tls']);
+    expect(Buffer.from(stdin['signing-key']!.trim(), 'base64').toString()).toBe(SIGNING_KEY);
+    expect(Buffer.from(stdin.htpasswd!.trim(), 'base64').toString()).toBe(m.htpasswd);
+  });
+
+  it('gives the same plan for the same inputs', () => {
+    expect(buildPlan(config(), material())).toEqual(buildPlan(config(), material()));
+  });
+
+  it('keeps every path under a sandbox root', () => {
+    const root = '/tmp/sandbox-root';
+    const steps = buildPlan(config({ root }), material());
+    for (const s of steps) {
+      for (const f of s.files) expect(f.remotePath.startsWith(root + '/')).toBe(true);
+      const quoted = [...s.script.matchAll(/'\\''(\/[^']*)'\\''/g)].map((m) => m[1]);
+      expect(quoted.length).toBeGreaterThan(0);
+      for (const p of quoted) if (p !== '/usr/sbin/nologin') expect([s.name, p, p === root || p.startsWith(root + '/')]).toEqual([s.name, p, true]);
+    }
+    expect(backupPaths(config({ root }))).toEqual([`${root}/etc/epiconcept/apt_repo/preprod`, `${root}/srv/apt/preprod`, `${root}/var/lib/apt-repo/preprod`, `${root}/srv/apt/incoming`]);
+  });
+});
+
+/**
+ * Applies a plan on this machine the way the resources do (files copied to their staging path,
+ * script run with its stdin) and returns, per step, whether it printed CHANGED.
+ */
+function applyLocally(steps: PlanStep[]): Record<string, boolean> {
+  const changed: Record<string, boolean> = {};
+  for (const s of inlineLocalFiles(steps)) {
+    for (const f of s.files) fs.writeFileSync(f.remotePath, f.content);
+    const r = spawnSync('sh', ['-c', s.script], { input: s.secretStdin ?? '', encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`step ${s.name} failed (${r.status}): ${r.stderr}`);
+    changed[s.name] = r.stdout.split('\n').some((l) => l.trim() === 'CHANGED');
+  }
+  return changed;
+}
+
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+(asRoot ? describe : describe.skip)('buildPlan: scripts run for real in a sandbox root', () => {
+  let dir: string;
+  let root: string;
+  let bundle: string;
+  let m: PlanMaterial;
+  let cfg: StackConfig;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-test-'));
+    root = path.join(dir, 'root');
+    fs.mkdirSync(root);
+    // A stand-in indexer: `publish` records each call, so the test can count publishes.
+    bundle = path.join(dir, 'apt-repo.cjs');
+    fs.writeFileSync(bundle, `const fs=require('fs');const a=process.argv;const r=a[a.indexOf('--root')+1],c=a[a.indexOf('--channel')+1];
+if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recursive:true});fs.appendFileSync(d+'/publishes','x');}\n`);
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    m = material({ bundlePath: bundle, bundleSha256: fileSha256(bundle), tlsCert: fs.readFileSync(cert, 'utf8'), tlsKey: fs.readFileSync(key, 'utf8') });
+    cfg = config({ root, installPackages: 'false', serviceUser: 'root', nodePath: process.execPath, listenAddress: '127.0.0.1', httpPort: '8080', httpsPort: '8443' });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('installs everything with the right modes, then a second run changes nothing', () => {
+    const first = applyLocally(buildPlan(cfg, m));
+    for (const name of ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units', 'backup-units']) expect([name, first[name]]).toEqual([name, true]);
+    const stat = (p: string) => {
+      const s = fs.statSync(path.join(root, p));
+      return (s.mode & 0o7777).toString(8);
+    };
+    expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc'), 'utf8')).toBe(SIGNING_KEY);
+    expect(stat('etc/epiconcept/apt_repo/preprod/signing-key.asc')).toBe('600');
+    expect(stat('etc/nginx/apt-repo/preprod.key')).toBe('600');
+    expect(stat('etc/nginx/apt-repo/preprod.htpasswd')).toBe('640');
+    expect(stat('srv/apt/incoming')).toBe('2775');
+    expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/liste_dist'), 'utf8')).toMatch(/\nbookworm\nbullseye\n$/);
+    expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/epiconcept-preprod-archive-keyring.gpg'), 'utf8')).toBe('binary-public-key');
+    expect(fs.readlinkSync(path.join(root, 'etc/nginx/sites-enabled/apt-preprod.conf'))).toBe(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'));
+    expect(fs.existsSync(path.join(root, 'etc/systemd/system/apt-repo-backup-preprod.timer'))).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('x');
+
+    const second = applyLocally(buildPlan(cfg, m));
+    expect(Object.entries(second).filter(([, c]) => c)).toEqual([]);
+    expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('x');
+  });
+
+  it('re-runs only what a config change touches, and publishes again', () => {
+    const changed = applyLocally(buildPlan({ ...cfg, codenames: ['bookworm'] }, m));
+    expect(Object.entries(changed).filter(([, c]) => c).map(([n]) => n)).toEqual(['config', 'publish', 'ingest-units']);
+    expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('xx');
+  });
+
+  it('refuses a vhost nginx rejects before it replaces the live one', () => {
+    const live = fs.readFileSync(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'), 'utf8');
+    const broken = buildPlan(cfg, m).map((s) => (s.name === 'vhost' ? { ...s, files: s.files.map((f) => (f.remotePath.endsWith('vhost.site.conf') ? { ...f, content: 'server { nonsense; }\n' } : f)) } : s));
+    expect(() => applyLocally(broken)).toThrow(/step vhost failed/);
+    expect(fs.readFileSync(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'), 'utf8')).toBe(live);
+  });
+});

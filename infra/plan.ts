@@ -1,0 +1,377 @@
+/**
+ * The plan: every remote step the Pulumi program performs on the server, as plain data, decided
+ * by pure functions (the components in this folder only attach steps to remote.Command and
+ * remote.CopyToRemote resources).
+ *
+ * How a step is applied (what the components do, and what a replay must do the same way):
+ * 1. After every step named in `dependsOn` has succeeded, each entry of `files` is copied to its
+ *    `remotePath` (a staging path under `<root>/var/lib/apt-repo/staging/<channel>/`, owned by the
+ *    SSH user) as the SSH user, as-is: mode and owner are left to the server, nothing is deleted.
+ *    A file with `localPath` is copied from that local file (the indexer bundle, too big for a
+ *    string input); its `content` is empty — use `inlineLocalFiles` to fill it for a replay that
+ *    uploads strings.
+ * 2. `script` is sent as the SSH exec command text (what remote.Command's `create` is): a single
+ *    `bash -c '…'` (through `sudo -n` for a non-root SSH user), with `secretStdin` on its stdin.
+ *    Secret contents (the signing key, the htpasswd, the TLS key) travel ONLY on stdin, one base64
+ *    line per secret file, in the order the script reads them; `files` never holds a secret (so
+ *    `secret` is always false: no copy resource and no staged file ever carries one), and no
+ *    secret is ever part of `script` (the plan is built twice, with and without the secrets, and
+ *    the scripts must be identical: see plan.test.ts).
+ * 3. The script prints a line `CHANGED` when it changed anything on the server; a second run with
+ *    the same inputs prints nothing and changes nothing (files are installed only when content,
+ *    mode or owner differ, nginx is reloaded only when its config changed, the first publish only
+ *    runs when nothing is published yet or the channel config / indexer / key changed).
+ * `triggers` replace the resource when they change (the indexer's SHA-256).
+ *
+ * Every path honours the config's `root`: with a sandbox root (a temp directory) the scripts work
+ * as root on Debian 12 without touching the host's own files, except for two host-wide actions
+ * that the config controls explicitly:
+ * - `installPackages` (default true): apt-get install of the missing packages;
+ * - `services` ('systemd' by default when root is '/', else 'none'): with 'systemd', units are
+ *   enabled and started (`systemctl daemon-reload`, `enable --now`) and nginx is checked with
+ *   `nginx -t` and reloaded; with 'none', unit files are only installed under the root, and nginx
+ *   is reloaded only when a master runs with `<root>/run/nginx.pid` (a container's nginx).
+ * In every mode the vhost is first checked alone with `nginx -t` against a minimal nginx.conf
+ * (renderNginxTestConf), before it replaces the live file.
+ * The service user (`serviceUser`, default aptrepo) is created when missing; `publish` runs as
+ * that user (runuser), so a sandbox root's parent directories must be traversable by it (mkdtemp
+ * makes 0700 directories: chmod 0755 the sandbox's parent). infra/sandboxPlan.ts builds such a
+ * plan for a sandbox (no packages, no systemd, bundle inlined).
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { StackConfig } from '../stacks/config';
+import { renderHostBaseScript } from './hostBaseScript';
+import { channelLayout, type ChannelLayout } from './layout';
+import { renderListes, renderRepoYaml } from './repoFiles';
+import { shq, wrapScript } from './shell';
+import { renderSystemdUnits, unitNames, watchedDirs } from './systemd';
+import { renderNginxTestConf, renderVhost } from './vhost';
+
+/** A file a step needs on the server before its script runs (copied to a staging path). */
+export interface PlanFile {
+  remotePath: string;
+  content: string;
+  /** Mode and owner the script installs the file's final copy with (informational for staging). */
+  mode: string;
+  owner: string;
+  /** Always false: secrets travel on stdin (see the module comment). */
+  secret: boolean;
+  /** When set, the file is copied from this local path and `content` is ''. */
+  localPath?: string;
+}
+
+/** One remote step. */
+export interface PlanStep {
+  name: string;
+  dependsOn: string[];
+  files: PlanFile[];
+  /** The command text: `bash -c '<set -eu, idempotent body>'`; never holds a secret. */
+  script: string;
+  /** Base64 lines of the secret files, read by the script in order; undefined when none. */
+  secretStdin?: string;
+  triggers: string[];
+}
+
+/** What the steps carry besides the config: keys, credentials file, bundle, certificate. */
+export interface PlanMaterial {
+  /** Armored OpenPGP private key (secret). */
+  signingKeyArmored: string;
+  publicKeyArmored: string;
+  /** The binary (non-armored) public key, base64. */
+  publicKeyBinaryBase64: string;
+  /** htpasswd file text (secret); '' when there are no client credentials. */
+  htpasswd: string;
+  /** Local path of dist/apt-repo.cjs and its SHA-256 (hex). */
+  bundlePath: string;
+  bundleSha256: string;
+  /** PEM certificate chain and key (secret) when tls.mode is 'files'. */
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** Names of the steps, in the order the plan lists them. */
+export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units', 'backup-units'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+/** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
+export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
+  hostBase: ['host-base'],
+  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units'],
+  backups: ['backup-units'],
+};
+
+const b64line = (s: string | Buffer) => Buffer.from(s).toString('base64') + '\n';
+
+class StepBuilder {
+  readonly files: PlanFile[] = [];
+  constructor(private readonly layout: ChannelLayout, private readonly step: string) {}
+
+  /** Stages `content` and returns the shell-quoted staging path. */
+  stage(fileName: string, content: string, mode: string, owner: string, localPath?: string): string {
+    const remotePath = path.posix.join(this.layout.stagingDir, `${this.step}.${fileName}`);
+    this.files.push({ remotePath, content, mode, owner, secret: false, ...(localPath ? { localPath } : {}) });
+    return shq(remotePath);
+  }
+}
+
+function step(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: string, files: PlanFile[] = [], secretStdin?: string, triggers: string[] = []): PlanStep {
+  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers };
+}
+
+function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
+  const u = shq(cfg.serviceUser);
+  const d = (p: string, mode: string, owner: string, group: string) => `ensure_dir ${shq(p)} ${mode} ${owner} ${group}`;
+  return [
+    `ssh_group=$(id -gn ${shq(cfg.ssh.user)})`,
+    d(l.configDir, '0750', 'root', u),
+    d(l.webRoot, '0755', u, u),
+    d(path.posix.join(l.webRoot, 'pool'), '0755', u, u),
+    d(l.stateDir, '0750', u, u),
+    d(l.backupDir, '0750', u, u),
+    // setgid: uploaders in the service user's group drop files the indexer can move.
+    d(l.incomingDir, '2775', u, u),
+    d(l.rejectedDir, '2775', u, u),
+    ...watchedDirs(cfg, l).map((w) => d(w, '2775', u, u)),
+    d(l.indexerDir, '0755', 'root', 'root'),
+    d(l.stagingDir, '0700', shq(cfg.ssh.user), '"$ssh_group"'),
+    d(path.posix.join(l.stagingDir, 'nginx-test'), '0700', 'root', 'root'),
+  ].join('\n');
+}
+
+/** The bash lines that reload nginx after `changedVar` was set to 1, per `cfg.services`. */
+function nginxReload(cfg: StackConfig, changedVar: string): string {
+  if (cfg.services === 'systemd') {
+    return [
+      `if [ "$${changedVar}" = 1 ]; then`,
+      '  nginx -t -q',
+      '  systemctl reload-or-restart nginx',
+      'fi',
+      'if ! systemctl is-active --quiet nginx; then systemctl start nginx; mark_changed; fi',
+    ].join('\n');
+  }
+  // Without systemd, the nginx to reload is the one whose configuration lives under the root (the
+  // sandbox's own, never the host's /etc/nginx when root is not '/').
+  const pid = shq(path.posix.join(cfg.root, 'run/nginx.pid'));
+  const conf = shq(path.posix.join(cfg.root, 'etc/nginx/nginx.conf'));
+  return [`if [ "$${changedVar}" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then`, `  nginx -t -q -c ${conf}`, `  nginx -s reload -c ${conf}`, 'fi'].join('\n');
+}
+
+function unitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { name: string; content: string }[], enable: string[]): string {
+  const lines = ['units_changed=0'];
+  for (const u of units) {
+    const staged = b.stage(u.name, u.content, '0644', 'root');
+    lines.push(`install_file ${staged} ${shq(path.posix.join(l.systemdDir, u.name))} 0644 root root`, 'if [ "$FILE_CHANGED" = 1 ]; then units_changed=1; fi');
+  }
+  if (cfg.services === 'systemd') {
+    lines.push('if [ "$units_changed" = 1 ]; then systemctl daemon-reload; fi');
+    for (const e of enable) {
+      lines.push(
+        `if ! systemctl is-enabled --quiet ${shq(e)}; then systemctl enable ${shq(e)}; mark_changed; fi`,
+        `if ! systemctl is-active --quiet ${shq(e)}; then systemctl start ${shq(e)}; mark_changed; fi`,
+      );
+    }
+    // A changed timer or path unit takes its new settings only once restarted.
+    lines.push(`if [ "$units_changed" = 1 ]; then systemctl restart ${enable.map(shq).join(' ')}; fi`);
+  } else {
+    lines.push(`# services: none — units installed under ${cfg.root}, not enabled.`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Builds the plan of `cfg`'s channel from the stack config and `material`.
+ * Steps (dependsOn in brackets): host-base; dirs [host-base]; config [dirs]; signing-key [dirs];
+ * htpasswd [dirs] (only with client credentials); tls [dirs] (tls.mode files; certbot: [dirs, htpasswd?]); indexer
+ * [dirs]; publish [config, signing-key, indexer]; vhost [signing-key, publish, htpasswd?, tls?];
+ * ingest-units [indexer] (channels without upstream); backup-units [indexer].
+ * Pure: same inputs, same plan (no time, no randomness). Throws Error when tls.mode is 'files'
+ * and material lacks tlsCert/tlsKey.
+ */
+export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] {
+  const l = channelLayout(cfg);
+  const u = shq(cfg.serviceUser);
+  const steps: PlanStep[] = [];
+
+  steps.push(step(cfg, 'host-base', [], renderHostBaseScript(cfg)));
+  steps.push(step(cfg, 'dirs', ['host-base'], dirsBody(cfg, l)));
+
+  {
+    const b = new StepBuilder(l, 'config');
+    const { listeDist, listeArch } = renderListes(cfg.codenames, cfg.architectures);
+    const body = [
+      `install_file ${b.stage('liste_dist', listeDist, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_dist'))} 0644 root root`,
+      `install_file ${b.stage('liste_arch', listeArch, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_arch'))} 0644 root root`,
+      `install_file ${b.stage('repo.yaml', renderRepoYaml(cfg, l), '0644', 'root')} ${shq(path.posix.join(l.configDir, 'repo.yaml'))} 0644 root root`,
+    ].join('\n');
+    steps.push(step(cfg, 'config', ['dirs'], body, b.files));
+  }
+
+  {
+    const b = new StepBuilder(l, 'signing-key');
+    const asc = b.stage('public.asc', material.publicKeyArmored, '0644', cfg.serviceUser);
+    const gpgB64 = b.stage('public.gpg.b64', material.publicKeyBinaryBase64 + '\n', '0644', cfg.serviceUser);
+    const body = [
+      '# stdin: the armored private key, base64 on one line.',
+      'read_secret "$APT_REPO_TMP/signing-key.asc"',
+      `install_file "$APT_REPO_TMP/signing-key.asc" ${shq(l.signingKeyFile)} 0600 ${u} ${u}`,
+      `install_file ${asc} ${shq(l.publicKeyAsc)} 0644 ${u} ${u}`,
+      `base64 -d ${gpgB64} > "$APT_REPO_TMP/public.gpg"`,
+      `install_file "$APT_REPO_TMP/public.gpg" ${shq(l.publicKeyGpg)} 0644 ${u} ${u}`,
+    ].join('\n');
+    steps.push(step(cfg, 'signing-key', ['dirs'], body, b.files, b64line(material.signingKeyArmored)));
+  }
+
+  const vhostDeps: StepName[] = ['signing-key', 'publish'];
+  if (cfg.usernames.length > 0) {
+    const body = [
+      '# stdin: the htpasswd file, base64 on one line.',
+      'read_secret "$APT_REPO_TMP/htpasswd"',
+      `install_file "$APT_REPO_TMP/htpasswd" ${shq(l.htpasswdFile)} 0640 root www-data`,
+    ].join('\n');
+    steps.push(step(cfg, 'htpasswd', ['dirs'], body, [], b64line(material.htpasswd)));
+    vhostDeps.push('htpasswd');
+  }
+
+  if (cfg.tls.mode === 'files') {
+    if (!material.tlsCert || !material.tlsKey) throw new Error(`plan ${cfg.channel}: tls.mode is files but the certificate or key content is missing`);
+    const b = new StepBuilder(l, 'tls');
+    const body = [
+      `install_file ${b.stage('cert.pem', material.tlsCert, '0644', 'root')} ${shq(l.tlsCertFile)} 0644 root root`,
+      'tls_changed=$FILE_CHANGED',
+      '# stdin: the PEM private key, base64 on one line.',
+      'read_secret "$APT_REPO_TMP/tls.key"',
+      `install_file "$APT_REPO_TMP/tls.key" ${shq(l.tlsKeyFile)} 0600 root root`,
+      'if [ "$FILE_CHANGED" = 1 ]; then tls_changed=1; fi',
+      '# nginx reads certificates at (re)load only; before the vhost exists there is nothing to reload.',
+      `if [ ! -e ${shq(l.vhostLink)} ]; then tls_changed=0; fi`,
+      nginxReload(cfg, 'tls_changed'),
+    ].join('\n');
+    steps.push(step(cfg, 'tls', ['dirs'], body, b.files, b64line(material.tlsKey)));
+    vhostDeps.push('tls');
+  } else if (cfg.tls.mode === 'certbot') {
+    const b = new StepBuilder(l, 'tls');
+    // Before the first certificate exists the full vhost cannot load: serve only the challenge.
+    const bootstrap = renderVhost({
+      channel: cfg.channel, serverName: cfg.serverName, webRoot: l.webRoot, keyName: cfg.keyName, allowedCidrs: cfg.allowedCidrs,
+      ...(cfg.usernames.length ? { htpasswdFile: l.htpasswdFile } : {}),
+      acmeRoot: l.acmeRoot, allowPlainHttp: true, httpPort: cfg.httpPort, httpsPort: cfg.httpsPort, logDir: l.logDir,
+      ...(cfg.listenAddress ? { listenAddress: cfg.listenAddress } : {}),
+    });
+    const body = [
+      `if [ ! -s ${shq(l.tlsCertFile)} ]; then`,
+      `  install_file ${b.stage('bootstrap.conf', bootstrap, '0644', 'root')} ${shq(l.vhostFile)} 0644 root root`,
+      `  ln -sfn ${shq(l.vhostFile)} ${shq(l.vhostLink)}`,
+      '  nginx -t -q',
+      '  systemctl reload-or-restart nginx',
+      `  certbot certonly --webroot -w ${shq(l.acmeRoot)} -d ${shq(cfg.serverName)} --email ${shq(cfg.tls.email)} --agree-tos --non-interactive --no-eff-email --deploy-hook 'systemctl reload nginx' >&2`,
+      '  mark_changed',
+      'fi',
+    ].join('\n');
+    steps.push(step(cfg, 'tls', cfg.usernames.length ? ['dirs', 'htpasswd'] : ['dirs'], body, b.files));
+    vhostDeps.push('tls');
+  }
+
+  {
+    const b = new StepBuilder(l, 'indexer');
+    const staged = b.stage('apt-repo.cjs', '', '0644', 'root', material.bundlePath);
+    const body = [
+      `echo ${shq(`${material.bundleSha256}  ${l.stagingDir}/indexer.apt-repo.cjs`)} | sha256sum -c --quiet -`,
+      `install_file ${staged} ${shq(l.indexerPath)} 0644 root root`,
+    ].join('\n');
+    steps.push(step(cfg, 'indexer', ['dirs'], body, b.files, undefined, [material.bundleSha256]));
+  }
+
+  {
+    const stamp = shq(path.posix.join(l.stateDir, 'pulumi-publish.sha256'));
+    const inputs = [path.posix.join(l.configDir, 'repo.yaml'), path.posix.join(l.configDir, 'liste_dist'), path.posix.join(l.configDir, 'liste_arch'), l.indexerPath, l.signingKeyFile].map(shq).join(' ');
+    const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
+    const body = [
+      '# Publish once, and again when the channel config, the indexer or the key changed.',
+      `want=$(cat ${inputs} | sha256sum | cut -d' ' -f1)`,
+      `if [ ! -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] || [ "$(cat ${stamp} 2>/dev/null || true)" != "$want" ]; then`,
+      `  runuser -u ${u} -- ${indexer} publish >&2`,
+      `  printf '%s\\n' "$want" > ${stamp}`,
+      `  chown ${u}:${u} ${stamp}`,
+      '  mark_changed',
+      'fi',
+    ].join('\n');
+    steps.push(step(cfg, 'publish', ['config', 'signing-key', 'indexer'], body));
+  }
+
+  {
+    const b = new StepBuilder(l, 'vhost');
+    const vhost = renderVhost({
+      channel: cfg.channel,
+      serverName: cfg.serverName,
+      webRoot: l.webRoot,
+      keyName: cfg.keyName,
+      allowedCidrs: cfg.allowedCidrs,
+      ...(cfg.usernames.length ? { htpasswdFile: l.htpasswdFile } : {}),
+      ...(cfg.tls.mode !== 'none' ? { tls: { certificate: l.tlsCertFile, key: l.tlsKeyFile } } : {}),
+      ...(cfg.tls.mode === 'certbot' ? { acmeRoot: l.acmeRoot } : {}),
+      allowPlainHttp: cfg.allowPlainHttp,
+      httpPort: cfg.httpPort,
+      httpsPort: cfg.httpsPort,
+      ...(cfg.listenAddress ? { listenAddress: cfg.listenAddress } : {}),
+      logDir: l.logDir,
+    });
+    const staged = b.stage('site.conf', vhost, '0644', 'root');
+    const testDir = path.posix.join(l.stagingDir, 'nginx-test');
+    const testConf = b.stage('nginx-test.conf', renderNginxTestConf(path.posix.join(l.stagingDir, 'vhost.site.conf'), testDir), '0644', 'root');
+    const body = [
+      '# Check the new vhost alone before it replaces the live one.',
+      `nginx -t -q -c ${testConf} -p ${shq(testDir + '/')} -e ${shq(testDir + '/error.log')}`,
+      `install_file ${staged} ${shq(l.vhostFile)} 0644 root root`,
+      'vhost_changed=$FILE_CHANGED',
+      `if [ "$(readlink ${shq(l.vhostLink)} || true)" != ${shq(l.vhostFile)} ]; then`,
+      `  ln -sfn ${shq(l.vhostFile)} ${shq(l.vhostLink)}`,
+      '  vhost_changed=1',
+      '  mark_changed',
+      'fi',
+      nginxReload(cfg, 'vhost_changed'),
+    ].join('\n');
+    steps.push(step(cfg, 'vhost', vhostDeps, body, b.files));
+  }
+
+  const units = renderSystemdUnits(cfg, l);
+  const names = unitNames(cfg);
+  if (names.ingest) {
+    const b = new StepBuilder(l, 'ingest-units');
+    const mine = units.filter((x) => x.name.startsWith(`apt-repo-ingest-${cfg.channel}.`));
+    steps.push(step(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.ingest.path, names.ingest.timer]), b.files));
+  }
+  {
+    const b = new StepBuilder(l, 'backup-units');
+    const mine = units.filter((x) => x.name.startsWith(`apt-repo-backup-${cfg.channel}.`));
+    steps.push(step(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.backup.timer]), b.files));
+  }
+  return steps;
+}
+
+/** Material with every secret replaced by a fixed placeholder (and the public parts kept): building the plan with it gives the scripts and files, never a secret. */
+export function withoutSecrets(m: PlanMaterial): PlanMaterial {
+  return {
+    ...m,
+    signingKeyArmored: '(secret)',
+    htpasswd: '(secret)',
+    ...(m.tlsKey !== undefined ? { tlsKey: '(secret)' } : {}),
+  };
+}
+
+/** SHA-256 (hex) of a local file (the bundle: a few MB, read at once). Throws the fs error when it is missing. */
+export function fileSha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Copies of `steps` where every file with `localPath` has its `content` read from it (UTF-8), for a replay that uploads strings. */
+export function inlineLocalFiles(steps: PlanStep[]): PlanStep[] {
+  return steps.map((s) => ({ ...s, files: s.files.map((f) => (f.localPath ? { ...f, content: fs.readFileSync(f.localPath, 'utf8') } : f)) }));
+}
+
+/** The paths that hold everything needed to restore the channel identically (stack output). */
+export function backupPaths(cfg: StackConfig): string[] {
+  const l = channelLayout(cfg);
+  return [l.configDir, l.webRoot, l.stateDir, ...(cfg.upstream ? [] : [l.incomingDir])];
+}

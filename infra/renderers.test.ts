@@ -1,0 +1,85 @@
+import { parse } from 'yaml';
+import { parseStackConfig, type RawConfig } from '../stacks/config';
+import { channelUrl, renderAuthConf, renderClientFiles } from './clientFiles';
+import { renderHostBaseScript } from './hostBaseScript';
+import { channelLayout } from './layout';
+import { renderListes, renderRepoYaml } from './repoFiles';
+import { renderSystemdUnits } from './systemd';
+
+function config(over: RawConfig = {}, stack = 'preprod') {
+  return parseStackConfig(
+    {
+      domain: 'example.org',
+      sshHost: 'h',
+      sshHostKey: 'ssh-ed25519 AAAA',
+      sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
+      codenames: '["bookworm","bullseye"]',
+      architectures: '["amd64"]',
+      allowedCidrs: '["10.0.0.0/8"]',
+      tls: '{"mode":"certbot","email":"ops@example.org"}',
+      ...over,
+    },
+    stack,
+  ).config;
+}
+
+describe('renderListes / renderRepoYaml', () => {
+  it('writes one item per line and the explicit paths repo/channel.ts reads', () => {
+    const { listeDist, listeArch } = renderListes(['bookworm', 'bullseye'], ['amd64', 'arm64']);
+    expect(listeDist.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual(['bookworm', 'bullseye']);
+    expect(listeArch.endsWith('amd64\narm64\n')).toBe(true);
+    const cfg = config({ root: '/sb', upstream: 'preprod', validUntilDays: '10', tls: '{"mode":"none"}', allowPlainHttp: 'true' }, 'prod');
+    const doc = parse(renderRepoYaml(cfg, channelLayout(cfg)));
+    expect(doc).toEqual({
+      origin: 'Epiconcept', label: 'Epiconcept prod', description: 'Epiconcept packages, prod channel', component: 'main', keyName: 'epiconcept-prod',
+      webRoot: '/sb/srv/apt/prod', stateDir: '/sb/var/lib/apt-repo/prod', backupDir: '/sb/var/backups/apt-repo/prod', incomingDir: '/sb/srv/apt/incoming',
+      generationsKeep: 5, validUntilDays: 10, upstream: 'preprod',
+    });
+  });
+});
+
+describe('renderSystemdUnits', () => {
+  it('watches the drop zones and runs ingest and backup as the service user', () => {
+    const cfg = config({ ingestSources: '["ci"]' });
+    const units = Object.fromEntries(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => [u.name, u.content]));
+    expect(Object.keys(units)).toEqual(['apt-repo-ingest-preprod.service', 'apt-repo-ingest-preprod.path', 'apt-repo-ingest-preprod.timer', 'apt-repo-backup-preprod.service', 'apt-repo-backup-preprod.timer']);
+    expect(units['apt-repo-ingest-preprod.path'].match(/^PathChanged=.*$/gm)).toEqual([
+      'PathChanged=/srv/apt/incoming', 'PathChanged=/srv/apt/incoming/ci', 'PathChanged=/srv/apt/incoming/ci/bookworm', 'PathChanged=/srv/apt/incoming/ci/bullseye',
+    ]);
+    expect(units['apt-repo-ingest-preprod.service']).toContain('ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod ingest\n');
+    expect(units['apt-repo-ingest-preprod.service']).toContain('User=aptrepo\n');
+    expect(units['apt-repo-backup-preprod.service']).toContain('backup --to /var/backups/apt-repo/preprod\n');
+    expect(units['apt-repo-backup-preprod.timer']).toContain('OnCalendar=*-*-* 02:30:00\n');
+  });
+
+  it('has no ingest units for a downstream channel', () => {
+    const cfg = config({ upstream: 'preprod' }, 'prod');
+    expect(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => u.name)).toEqual(['apt-repo-backup-prod.service', 'apt-repo-backup-prod.timer']);
+  });
+});
+
+describe('renderClientFiles / renderAuthConf', () => {
+  it('renders a one-line entry and a deb822 stanza per codename with Signed-By', () => {
+    const url = channelUrl('apt-prod.example.org', true, 80, 443);
+    expect(url).toBe('https://apt-prod.example.org/');
+    const files = renderClientFiles({ url, codenames: ['bookworm'], component: 'main', keyName: 'epiconcept-prod' });
+    expect(files.sourcesList.bookworm).toBe('deb [signed-by=/usr/share/keyrings/epiconcept-prod-archive-keyring.gpg] https://apt-prod.example.org/ bookworm main\n');
+    expect(files.sources.bookworm).toBe('Types: deb\nURIs: https://apt-prod.example.org/\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/epiconcept-prod-archive-keyring.gpg\n');
+  });
+
+  it('writes auth.conf entries without scheme for HTTPS, with http:// and the port for plain HTTP', () => {
+    expect(renderAuthConf('https://apt-prod.example.org/', [{ username: 'u', password: 'p' }])).toEqual({ u: 'machine apt-prod.example.org login u password p\n' });
+    expect(renderAuthConf(channelUrl('h.example.org', false, 8080, 443), [{ username: 'u', password: 'p' }])).toEqual({ u: 'machine http://h.example.org:8080 login u password p\n' });
+  });
+});
+
+describe('renderHostBaseScript', () => {
+  it('installs only missing packages (certbot only when used) and creates the service user', () => {
+    const s = renderHostBaseScript(config());
+    expect(s).toContain('for p in nginx nodejs xz-utils certbot; do');
+    expect(s).toContain("useradd --system --user-group");
+    expect(renderHostBaseScript(config({ tls: '{"mode":"none"}', allowPlainHttp: 'true' }))).toContain('for p in nginx nodejs xz-utils; do');
+    expect(renderHostBaseScript(config({ installPackages: 'false' }))).not.toContain('apt-get');
+    expect(renderHostBaseScript(config({ remotePrefix: 'sudo -n -u aptrepo' }))).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
+  });
+});

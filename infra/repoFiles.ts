@@ -1,0 +1,39 @@
+/**
+ * The channel's configuration files that apt-repo reads (lambda-free-tools/src/repo/channel.ts
+ * loadChannel): liste_dist and liste_arch (one item per line, '#' comments) and repo.yaml.
+ */
+import { stringify } from 'yaml';
+import type { StackConfig } from '../stacks/config';
+import type { ChannelLayout } from './layout';
+
+const HEADER = '# Managed by the apt-repo Pulumi stack: edit the stack config, not this file.\n';
+
+/** Renders liste_dist (codenames) and liste_arch (architectures), in config order. */
+export function renderListes(codenames: string[], architectures: string[]): { listeDist: string; listeArch: string } {
+  return {
+    listeDist: `${HEADER}${codenames.join('\n')}\n`,
+    listeArch: `${HEADER}${architectures.join('\n')}\n`,
+  };
+}
+
+/**
+ * Renders repo.yaml with the Release fields and the explicit paths of `layout` (absolute, so the
+ * indexer uses them as given whatever its --root). Keys follow repo/channel.ts's schema.
+ */
+export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string {
+  const doc: Record<string, unknown> = {
+    origin: cfg.origin,
+    label: cfg.label,
+    description: cfg.description,
+    component: 'main',
+    keyName: cfg.keyName,
+    webRoot: layout.webRoot,
+    stateDir: layout.stateDir,
+    backupDir: layout.backupDir,
+    incomingDir: layout.incomingDir,
+    generationsKeep: cfg.generationsKeep,
+  };
+  if (cfg.validUntilDays) doc.validUntilDays = cfg.validUntilDays;
+  if (cfg.upstream) doc.upstream = cfg.upstream;
+  return HEADER + stringify(doc);
+}

@@ -1,0 +1,154 @@
+/**
+ * The nginx virtual host of one channel (nginx 1.22, Debian 12: ngx_http_core_module,
+ * ngx_http_access_module, ngx_http_auth_basic_module, ngx_http_autoindex_module,
+ * ngx_http_ssl_module).
+ *
+ * Access is the IP allowlist AND basic auth (`satisfy all`, nginx's default). Only the public key
+ * files and the trees apt reads (/dists/, /pool/) are served, with directory listings; dotfiles
+ * (e.g. .generations) and every other path are denied.
+ */
+
+/** What the vhost needs; every path is a real path on the server. */
+export interface VhostSpec {
+  channel: string;
+  serverName: string;
+  webRoot: string;
+  /** The channel's public key files are `<keyName>-archive-keyring.asc|.gpg` in the web root. */
+  keyName: string;
+  /** CIDR blocks or addresses allowed (already validated and normalised). */
+  allowedCidrs: string[];
+  /** htpasswd file; undefined: no basic auth. */
+  htpasswdFile?: string;
+  /** Certificate chain and key (PEM); undefined: no HTTPS server. */
+  tls?: { certificate: string; key: string };
+  /** Directory served at /.well-known/acme-challenge/ on the HTTP port (certbot --webroot). */
+  acmeRoot?: string;
+  /** Serve the repository over plain HTTP too (else the HTTP port only redirects to HTTPS). */
+  allowPlainHttp: boolean;
+  httpPort: number;
+  httpsPort: number;
+  /** Listen on this address only; undefined: every IPv4 and IPv6 address. */
+  listenAddress?: string;
+  /** Directory of the access and error logs. */
+  logDir: string;
+}
+
+function listen(port: number, address: string | undefined, ssl: boolean): string[] {
+  const flags = ssl ? ' ssl' : '';
+  if (address) return [`listen ${address.includes(':') ? `[${address}]` : address}:${port}${flags};`];
+  return [`listen ${port}${flags};`, `listen [::]:${port}${flags};`];
+}
+
+function repositoryBody(v: VhostSpec): string[] {
+  const lines = [
+    `root ${v.webRoot};`,
+    'autoindex off;',
+    ...v.allowedCidrs.map((c) => `allow ${c};`),
+    'deny all;',
+  ];
+  if (v.htpasswdFile) lines.push(`auth_basic "APT ${v.channel}";`, `auth_basic_user_file ${v.htpasswdFile};`);
+  lines.push(
+    '',
+    '# Dotfiles (.generations, editor leftovers) are never served, whatever the location.',
+    'location ~ /\\. {',
+    '    deny all;',
+    '}',
+    '',
+    '# The indexes and the pool: what apt fetches, browsable by operators.',
+    'location /dists/ {',
+    '    autoindex on;',
+    '    location ~ /\\. { deny all; }',
+    '}',
+    'location /pool/ {',
+    '    autoindex on;',
+    '    location ~ /\\. { deny all; }',
+    '}',
+    '',
+    '# The public key, armored and binary (apt Signed-By takes either, chosen by extension).',
+    `location = /${v.keyName}-archive-keyring.asc {`,
+    '    default_type text/plain;',
+    '}',
+    `location = /${v.keyName}-archive-keyring.gpg {`,
+    '    default_type application/octet-stream;',
+    '}',
+    '',
+    '# Everything else.',
+    'location / {',
+    '    deny all;',
+    '}',
+  );
+  return lines;
+}
+
+function acmeLocation(acmeRoot: string): string[] {
+  return [
+    '# certbot --webroot answers its challenge here, from any address and without auth.',
+    'location ^~ /.well-known/acme-challenge/ {',
+    `    root ${acmeRoot};`,
+    '    allow all;',
+    '    auth_basic off;',
+    '    default_type text/plain;',
+    '}',
+  ];
+}
+
+function server(lines: string[]): string {
+  return ['server {', ...lines.map((l) => (l ? `    ${l}` : '')), '}'].join('\n');
+}
+
+/**
+ * Renders the vhost file (one or two `server` blocks) for `v`.
+ * - HTTPS (when `tls`): the repository, TLS 1.2/1.3 only.
+ * - HTTP: the repository too when `allowPlainHttp`, else a redirect to HTTPS; the ACME challenge
+ *   location when `acmeRoot` is set.
+ * Throws Error when neither HTTPS nor plain HTTP would serve the repository.
+ */
+export function renderVhost(v: VhostSpec): string {
+  if (!v.tls && !v.allowPlainHttp) throw new Error(`vhost ${v.serverName}: no TLS and plain HTTP not allowed: nothing would serve the repository`);
+  const log = (kind: string) => `${kind}_log ${v.logDir}/apt-${v.channel}.${kind === 'access' ? 'access' : 'error'}.log;`;
+  const blocks: string[] = [];
+  const http: string[] = [...listen(v.httpPort, v.listenAddress, false), `server_name ${v.serverName};`, log('access'), log('error'), ''];
+  if (v.acmeRoot) http.push(...acmeLocation(v.acmeRoot), '');
+  if (v.allowPlainHttp) http.push(...repositoryBody(v));
+  else http.push('location / {', `    return 301 https://$host${v.httpsPort === 443 ? '' : `:${v.httpsPort}`}$request_uri;`, '}');
+  blocks.push(server(http));
+  if (v.tls) {
+    blocks.push(
+      server([
+        ...listen(v.httpsPort, v.listenAddress, true),
+        `server_name ${v.serverName};`,
+        log('access'),
+        log('error'),
+        `ssl_certificate ${v.tls.certificate};`,
+        `ssl_certificate_key ${v.tls.key};`,
+        'ssl_protocols TLSv1.2 TLSv1.3;',
+        '',
+        ...repositoryBody(v),
+      ]),
+    );
+  }
+  return `# Managed by the apt-repo Pulumi stack (channel ${v.channel}): local changes are overwritten.\n${blocks.join('\n\n')}\n`;
+}
+
+/**
+ * A minimal nginx.conf that includes only `vhostFile`, with pid, temp and log paths under `tmpDir`,
+ * so `nginx -t -c <file> -p <tmpDir> -e <tmpDir>/error.log` checks the vhost (syntax, certificate
+ * and key loading) without the host's other sites and without binding ports.
+ */
+export function renderNginxTestConf(vhostFile: string, tmpDir: string): string {
+  return [
+    `pid ${tmpDir}/nginx.pid;`,
+    `error_log ${tmpDir}/error.log;`,
+    'events {}',
+    'http {',
+    `    access_log ${tmpDir}/access.log;`,
+    `    client_body_temp_path ${tmpDir}/body;`,
+    `    proxy_temp_path ${tmpDir}/proxy;`,
+    `    fastcgi_temp_path ${tmpDir}/fastcgi;`,
+    `    uwsgi_temp_path ${tmpDir}/uwsgi;`,
+    `    scgi_temp_path ${tmpDir}/scgi;`,
+    `    include ${vhostFile};`,
+    '}',
+    '',
+  ].join('\n');
+}

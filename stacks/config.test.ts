@@ -1,0 +1,111 @@
+import { ConfigError } from '../lambda-free-tools/src/errors';
+import { parseStackConfig, type RawConfig } from './config';
+
+const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
+
+function base(over: RawConfig = {}): RawConfig {
+  return {
+    domain: 'epiconcept.fr',
+    sshHost: 'repo.example.org',
+    sshHostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q root@repo',
+    sshPrivateKey: KEY,
+    codenames: JSON.stringify(['bookworm', 'bullseye']),
+    architectures: JSON.stringify(['amd64']),
+    allowedCidrs: JSON.stringify(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']),
+    clientCredentials: JSON.stringify([{ username: 'web1', password: 'a-long-password-1' }]),
+    tls: JSON.stringify({ mode: 'files', certFile: 'certs/apt.pem', keyFile: 'certs/apt.key' }),
+    ...over,
+  };
+}
+
+function errorOf(raw: RawConfig, stack = 'preprod'): ConfigError {
+  try {
+    parseStackConfig(raw, stack);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseStackConfig', () => {
+  it('fills the defaults from the stack name and the root', () => {
+    const { config, secrets } = parseStackConfig(base(), 'preprod');
+    expect(config).toMatchObject({
+      channel: 'preprod',
+      serverName: 'apt-preprod.epiconcept.fr',
+      ssh: { host: 'repo.example.org', port: 22, user: 'root' },
+      root: '/',
+      webRoot: '/srv/apt/preprod',
+      indexerPath: '/opt/apt-repo/preprod/apt-repo.cjs',
+      incomingDir: '/srv/apt/incoming',
+      nodePath: 'node',
+      remotePrefix: '',
+      allowedCidrs: ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32'],
+      usernames: ['web1'],
+      httpPort: 80,
+      httpsPort: 443,
+      services: 'systemd',
+      keyName: 'epiconcept-preprod',
+      generationsKeep: 5,
+    });
+    expect(secrets.clientCredentials).toEqual([{ username: 'web1', password: 'a-long-password-1' }]);
+    expect(JSON.stringify(config)).not.toContain('a-long-password-1');
+    expect(JSON.stringify(config)).not.toContain('PRIVATE KEY');
+  });
+
+  it('puts every default path under a sandbox root and turns services off there', () => {
+    const { config } = parseStackConfig(base({ root: '/tmp/sandbox', sshPort: '2222' }), 'prod');
+    expect(config.webRoot).toBe('/tmp/sandbox/srv/apt/prod');
+    expect(config.indexerPath).toBe('/tmp/sandbox/opt/apt-repo/prod/apt-repo.cjs');
+    expect(config.incomingDir).toBe('/tmp/sandbox/srv/apt/incoming');
+    expect(config.services).toBe('none');
+    expect(config.ssh.port).toBe(2222);
+  });
+
+  it.each<[string, RawConfig, RegExp, string?]>([
+    ['apt-repo:allowedCidrs.1', { allowedCidrs: JSON.stringify(['10.0.0.0/8', '10.0.0.300/32']) }, /not an IPv4 or IPv6 address/],
+    ['apt-repo:allowedCidrs.0', { allowedCidrs: JSON.stringify(['10.1.2.3/8']) }, /bits set after the \/8 prefix/],
+    ['apt-repo:allowedCidrs.0', { allowedCidrs: JSON.stringify(['10.0.0.0/33']) }, /longer than 32 bits/],
+    ['apt-repo:allowedCidrs', { allowedCidrs: '[]' }, /at least one CIDR/],
+    ['apt-repo:architectures.1', { architectures: JSON.stringify(['amd64', 'amd46']) }, /unknown architecture 'amd46'/],
+    ['apt-repo:codenames', { codenames: '[]' }, /at least one codename/],
+    ['apt-repo:codenames', { codenames: '[bookworm' }, /not valid JSON/],
+    ['apt-repo:allowPlainHttp', { tls: JSON.stringify({ mode: 'none' }) }, /basic auth credentials would cross the network in clear/],
+    ['apt-repo:sshHost', { sshHost: undefined }, /is required/],
+    ['apt-repo:sshHostKey', { sshHostKey: undefined }, /is required/],
+    ['apt-repo:sshHostKey', { sshHostKey: 'not a key' }, /public host key line/],
+    ['apt-repo:sshPrivateKey', { sshPrivateKey: undefined }, /required/],
+    ['apt-repo:domain', { domain: undefined }, /required/],
+    ['apt-repo:sshPort', { sshPort: '70000' }, /port 1-65535/],
+    ['apt-repo:root', { root: 'relative/dir' }, /absolute path/],
+    ['apt-repo:tls.mode', { tls: JSON.stringify({ mode: 'letsencrypt' }) }, /mode: 'files'/],
+    ['apt-repo:tls.certFile', { tls: JSON.stringify({ mode: 'files', keyFile: 'k' }) }, /is required: expected the path of the PEM certificate chain/],
+    ['apt-repo:tls.email', { tls: JSON.stringify({ mode: 'certbot', email: 'nope' }) }, /e-mail/],
+    ['apt-repo:clientCredentials.0.password', { clientCredentials: JSON.stringify([{ username: 'a', password: 'short' }]) }, /at least 12/],
+    ['apt-repo:clientCredentials', { clientCredentials: JSON.stringify([{ username: 'a', password: 'a-long-password-1' }, { username: 'a', password: 'a-long-password-2' }]) }, /appears twice/],
+    ['apt-repo:upstream', { upstream: 'preprod' }, /cannot be the channel itself/],
+    ['apt-repo:generationsKeep', { generationsKeep: '1' }, /at least 2/],
+    ['apt-repo:channel', {}, /stack name 'My_Stack' is not a channel name/, 'My_Stack'],
+    ['apt-repo:colour', { colour: 'blue' }, /unknown key/],
+    // A default for `stack` keeps the callback's arity at 3: jest would take a 4th parameter for `done`.
+  ])('%s: %s', (key, over, reason, stack = 'preprod') => {
+    const e = errorOf(base(over), stack);
+    expect(e.key).toBe(key);
+    expect(e.reason).toMatch(reason);
+  });
+
+  it('allows plain HTTP only when asked, and never echoes a secret in an error', () => {
+    const { config } = parseStackConfig(base({ tls: JSON.stringify({ mode: 'none' }), allowPlainHttp: 'true' }), 'preprod');
+    expect(config.allowPlainHttp).toBe(true);
+    const e = errorOf(base({ clientCredentials: '{"username":"a","password":"hunter2-is-not-json' }));
+    expect(e.key).toBe('apt-repo:clientCredentials');
+    expect(e.message).not.toContain('hunter2');
+  });
+
+  it('lets the dev stack go without sshHost and sshHostKey', () => {
+    const { config } = parseStackConfig(base({ sshHost: undefined, sshHostKey: undefined, devContainer: JSON.stringify({ authorizedKey: 'ssh-ed25519 AAAAC3Nza dev' }) }), 'dev');
+    expect(config.ssh).toEqual({ host: '127.0.0.1', port: 2222, user: 'root' });
+    expect(config.devContainer?.httpsPort).toBe(8443);
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * Stack configuration of the `apt-repo` Pulumi project, read once and validated with zod.
+ *
+ * Every key lives in the `apt-repo` namespace (`apt-repo:<key>` in Pulumi.<stack>.yaml). A wrong
+ * value fails with a ConfigError naming the key and what was expected. Plain keys read by apt-ops
+ * straight from the stack file keep their names: sshHost, sshPort, sshUser, sshHostKey, indexerPath,
+ * nodePath, remotePrefix, root, channel, incomingDir, webRoot.
+ *
+ * Secrets (sshPrivateKey, clientCredentials, signingKey) are validated here as plain values and
+ * returned apart from the rest (`StackSecrets`), so nothing that takes a StackConfig can leak them.
+ */
+import { isIP } from 'net';
+import * as path from 'path';
+import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
+import { ConfigError } from '../lambda-free-tools/src/errors';
+import { KNOWN_ARCHITECTURES } from '../lambda-free-tools/src/repo/channel';
+import { parseCidr } from '../infra/cidr';
+
+/** The Pulumi config namespace (the project name). */
+export const CONFIG_NAMESPACE = 'apt-repo';
+
+/** Binary architectures dpkg knows (shared with the indexer's liste_arch check); `all` is implied, never listed. */
+export { KNOWN_ARCHITECTURES };
+
+/** Keys whose value is a secret: set with `pulumi config set --secret`. */
+export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] as const;
+
+/** Keys holding JSON (lists and objects) rather than a scalar string. */
+const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer']);
+
+const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
+const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const absolutePath = z.string().refine((p) => path.posix.isAbsolute(p) && !p.split('/').includes('..'), 'expected an absolute path without ..');
+const port = z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535');
+const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')], { error: 'expected true or false' });
+const hostLine = z.string().trim().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( .*)?$/, "expected the server's public host key line, e.g. 'ssh-ed25519 AAAA…' (from /etc/ssh/ssh_host_ed25519_key.pub)");
+
+const credential = z.strictObject({
+  username: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'expected a user name of letters, digits, . _ @ - (no colon, no space)'),
+  password: z.string().min(12, 'expected a password of at least 12 characters').refine((p) => !/[\n\r\0]/.test(p) && !/\s/.test(p), 'a password cannot hold white space (apt auth.conf splits on it)'),
+});
+
+const tls = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('files'), certFile: z.string({ error: 'expected the path of the PEM certificate chain' }).min(1, 'expected the path of the PEM certificate chain'), keyFile: z.string({ error: 'expected the path of the PEM private key' }).min(1, 'expected the path of the PEM private key') }),
+  z.strictObject({ mode: z.literal('certbot'), email: z.email('expected the e-mail address certbot registers with') }),
+  z.strictObject({ mode: z.literal('none') }),
+], { error: "expected { mode: 'files', certFile, keyFile } | { mode: 'certbot', email } | { mode: 'none' }" });
+
+const devContainer = z.strictObject({
+  sshPort: port.default(2222),
+  httpPort: port.default(8080),
+  httpsPort: port.default(8443),
+  imageName: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name').default('apt-repo-dev:bookworm'),
+  /** The SSH public key authorised for root in the container (the pair of sshPrivateKey). */
+  authorizedKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/]+={0,2}( .*)?$/, 'expected an OpenSSH public key line'),
+});
+
+/** The raw schema: one entry per key, defaults that do not depend on other keys. */
+const RawSchema = z.strictObject({
+  channel: z.string().regex(NAME_RE, 'expected a channel name [a-z0-9][a-z0-9-]*').optional(),
+  domain: z.string({ error: 'expected a DNS domain (e.g. epiconcept.fr)' }).regex(HOSTNAME_RE, 'expected a DNS domain (e.g. epiconcept.fr)'),
+  serverName: z.string().regex(HOSTNAME_RE, 'expected a host name').optional(),
+  sshHost: z.string().regex(/^[A-Za-z0-9_.:%\[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -').optional(),
+  sshPort: port.default(22),
+  sshUser: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a user name').default('root'),
+  sshHostKey: hostLine.optional(),
+  sshPrivateKey: z.string({ error: 'expected the SSH private key (set it with --secret)' }).refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), 'expected an OpenSSH or PEM private key'),
+  root: absolutePath.default('/'),
+  webRoot: absolutePath.optional(),
+  indexerPath: absolutePath.optional(),
+  nodePath: z.string().regex(/^\S+$/, 'expected a command name or path without spaces').default('node'),
+  remotePrefix: z.string().regex(/^[^\0\n]*$/, 'expected one line').default(''),
+  incomingDir: absolutePath.optional(),
+  codenames: z.array(z.string().regex(CODENAME_RE, 'expected a codename such as bookworm'), { error: 'expected a list of codenames' }).min(1, 'expected at least one codename'),
+  architectures: z.array(z.string().refine((a) => KNOWN_ARCHITECTURES.includes(a), { error: (i) => `unknown architecture '${String(i.input)}' (known: ${KNOWN_ARCHITECTURES.join(' ')})` }), { error: 'expected a list of architectures' }).min(1, 'expected at least one architecture'),
+  allowedCidrs: z.array(z.string(), { error: 'expected a list of CIDR blocks' }).min(1, "expected at least one CIDR block (use '0.0.0.0/0' and '::/0' to allow every address)"),
+  clientCredentials: z.array(credential, { error: 'expected a list of { username, password }' }).default([]),
+  tls: tls.default({ mode: 'none' }),
+  allowPlainHttp: bool.default(false),
+  httpPort: port.default(80),
+  httpsPort: port.default(443),
+  listenAddress: z.string().refine((a) => isIP(a) !== 0, 'expected an IP address').optional(),
+  signingKey: z.string().refine((k) => k.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----'), 'expected an armored OpenPGP private key').optional(),
+  upstream: z.string().regex(NAME_RE, 'expected a channel name').optional(),
+  origin: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').default('Epiconcept'),
+  label: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').optional(),
+  description: z.string().regex(/^[^\n]*$/, 'expected one line').optional(),
+  keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a file-name word').optional(),
+  keyEmail: z.email('expected an e-mail address').optional(),
+  generationsKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(2, 'expected at least 2 (the current generation and one to roll back to)').default(5),
+  validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
+  serviceUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a system user name').default('aptrepo'),
+  services: z.enum(['systemd', 'none'], { error: "expected 'systemd' or 'none'" }).optional(),
+  installPackages: bool.default(true),
+  backupSchedule: z.string().regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression').default('*-*-* 02:30:00'),
+  ingestSources: z.array(z.string().regex(NAME_RE, 'expected a drop-zone name [a-z0-9][a-z0-9-]*')).default(['build', 'ci', 'php']),
+  devContainer: devContainer.optional(),
+});
+
+/** TLS settings after validation; files are paths on the machine running `pulumi up`. */
+export type TlsConfig = { mode: 'files'; certFile: string; keyFile: string } | { mode: 'certbot'; email: string } | { mode: 'none' };
+
+/** A client server's basic-auth credential. */
+export interface ClientCredential {
+  username: string;
+  password: string;
+}
+
+/** The validated, non-secret stack configuration. Paths are real paths on the server (root already applied). */
+export interface StackConfig {
+  /** The Pulumi stack name. */
+  stack: string;
+  channel: string;
+  domain: string;
+  /** apt-<channel>.<domain> unless overridden. */
+  serverName: string;
+  ssh: { host: string; port: number; user: string; hostKey?: string };
+  root: string;
+  webRoot: string;
+  indexerPath: string;
+  nodePath: string;
+  remotePrefix: string;
+  incomingDir: string;
+  codenames: string[];
+  architectures: string[];
+  /** Normalised CIDR blocks, in config order. */
+  allowedCidrs: string[];
+  /** User names of clientCredentials (not secret); empty: no basic auth. */
+  usernames: string[];
+  tls: TlsConfig;
+  allowPlainHttp: boolean;
+  httpPort: number;
+  httpsPort: number;
+  listenAddress?: string;
+  upstream?: string;
+  origin: string;
+  label: string;
+  description: string;
+  keyName: string;
+  keyEmail: string;
+  generationsKeep: number;
+  validUntilDays?: number;
+  /** System user owning the repository files and running the indexer units. */
+  serviceUser: string;
+  /** 'systemd': enable units and reload nginx; 'none': install files only (sandbox, container). */
+  services: 'systemd' | 'none';
+  /** Install missing Debian packages in the host base step. */
+  installPackages: boolean;
+  /** OnCalendar expression of the nightly backup (systemd.time(7)). */
+  backupSchedule: string;
+  /** Drop-zone folders under incomingDir the ingest path unit watches. */
+  ingestSources: string[];
+  /** Set on the `dev` stack: the server is a local Docker container. */
+  devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; authorizedKey: string };
+}
+
+/** The secret values, validated; wrap them with pulumi.secret before use. */
+export interface StackSecrets {
+  sshPrivateKey: string;
+  clientCredentials: ClientCredential[];
+  signingKey?: string;
+}
+
+/** Raw config as Pulumi stores it: key (without namespace) → string value (JSON for lists/objects). */
+export type RawConfig = Record<string, string | undefined>;
+
+function describeIssue(issue: z.core.$ZodIssue): { key: string; reason: string } {
+  const [first, ...rest] = issue.path.map(String);
+  const key = `${CONFIG_NAMESPACE}:${first ?? '(top level)'}${rest.length ? '.' + rest.join('.') : ''}`;
+  if (issue.code === 'unrecognized_keys') {
+    return { key: `${CONFIG_NAMESPACE}:${issue.keys.join(',')}`, reason: `unknown key (known: ${Object.keys(RawSchema.shape).join(', ')})` };
+  }
+  // A missing key reports zod's "expected string, received undefined": say it plainly.
+  if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
+    return { key, reason: `is required: ${issue.message}` };
+  }
+  return { key, reason: issue.message };
+}
+
+/**
+ * Validates raw stack config (`raw`: key without namespace → string as Pulumi stores it) for the
+ * stack `stack`, fills the defaults and derives the paths. Returns the non-secret config and the
+ * secrets apart. Throws ConfigError(`apt-repo:<key>`, reason) on the first wrong value, with the
+ * reason saying what was expected; secret values never appear in a message.
+ */
+export function parseStackConfig(raw: RawConfig, stack: string): { config: StackConfig; secrets: StackSecrets } {
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined || v === '') continue;
+    if (OBJECT_KEYS.has(k)) {
+      try {
+        input[k] = JSON.parse(v);
+      } catch {
+        throw new ConfigError(`${CONFIG_NAMESPACE}:${k}`, SECRET_KEYS.includes(k as (typeof SECRET_KEYS)[number]) ? 'is not valid JSON' : `is not valid JSON: ${v.slice(0, 80)}`);
+      }
+    } else {
+      input[k] = v;
+    }
+  }
+  const parsed = RawSchema.safeParse(input);
+  if (!parsed.success) {
+    const { key, reason } = describeIssue(parsed.error.issues[0]);
+    throw new ConfigError(key, reason);
+  }
+  const r = parsed.data;
+  const fail = (key: string, reason: string): never => {
+    throw new ConfigError(`${CONFIG_NAMESPACE}:${key}`, reason);
+  };
+
+  const channel = r.channel ?? stack;
+  if (!NAME_RE.test(channel)) fail('channel', `not set, and the stack name '${stack}' is not a channel name [a-z0-9][a-z0-9-]*`);
+  const allowedCidrs = r.allowedCidrs.map((c, i) => {
+    const p = parseCidr(c);
+    return typeof p === 'string' ? fail(`allowedCidrs.${i}`, p) : p.text;
+  });
+  const sshHost = r.sshHost ?? (r.devContainer ? '127.0.0.1' : undefined);
+  if (!sshHost) fail('sshHost', 'is required: expected the host name or IP address of the repository server');
+  if (!r.sshHostKey && !r.devContainer) fail('sshHostKey', "is required: expected the server's public host key line (ssh-keyscan -t ed25519 <host>), so the SSH connection is checked");
+  const users = r.clientCredentials.map((c) => c.username);
+  const dup = users.find((u, i) => users.indexOf(u) !== i);
+  if (dup) fail('clientCredentials', `user name '${dup}' appears twice`);
+  if (r.tls.mode === 'none' && !r.allowPlainHttp) {
+    fail(
+      'allowPlainHttp',
+      r.clientCredentials.length
+        ? 'tls.mode is none: basic auth credentials would cross the network in clear over plain HTTP; set tls (files or certbot) or allowPlainHttp: true'
+        : 'tls.mode is none: serving plain HTTP needs allowPlainHttp: true',
+    );
+  }
+  if (r.upstream && r.upstream === channel) fail('upstream', `cannot be the channel itself ('${channel}')`);
+  if (r.httpPort === r.httpsPort) fail('httpsPort', `must differ from httpPort (${r.httpPort})`);
+  const root = path.posix.normalize(r.root);
+  const under = (...parts: string[]) => path.posix.join(root, ...parts);
+  // A container runs sshd as its first process, without systemd.
+  const services = r.services ?? (root === '/' && !r.devContainer ? 'systemd' : 'none');
+  if (r.devContainer && services === 'systemd') fail('services', "the dev container has no systemd: use 'none'");
+  if (r.tls.mode === 'certbot' && services !== 'systemd') fail('tls.mode', "certbot needs services: systemd (nginx running on the host) and root '/'");
+
+  const config: StackConfig = {
+    stack,
+    channel,
+    domain: r.domain,
+    serverName: r.serverName ?? `apt-${channel}.${r.domain}`,
+    ssh: { host: sshHost as string, port: r.devContainer && !raw.sshPort ? r.devContainer.sshPort : r.sshPort, user: r.sshUser, ...(r.sshHostKey ? { hostKey: r.sshHostKey } : {}) },
+    root,
+    webRoot: r.webRoot ?? under('srv/apt', channel),
+    indexerPath: r.indexerPath ?? under('opt/apt-repo', channel, 'apt-repo.cjs'),
+    nodePath: r.nodePath,
+    remotePrefix: r.remotePrefix,
+    incomingDir: r.incomingDir ?? under('srv/apt/incoming'),
+    codenames: r.codenames,
+    architectures: r.architectures,
+    allowedCidrs,
+    usernames: users,
+    tls: r.tls as TlsConfig,
+    allowPlainHttp: r.allowPlainHttp,
+    httpPort: r.httpPort,
+    httpsPort: r.httpsPort,
+    ...(r.listenAddress ? { listenAddress: r.listenAddress } : {}),
+    ...(r.upstream ? { upstream: r.upstream } : {}),
+    origin: r.origin,
+    label: r.label ?? `${r.origin} ${channel}`,
+    description: r.description ?? `${r.origin} packages, ${channel} channel`,
+    keyName: r.keyName ?? `${r.origin.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${channel}`,
+    keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
+    generationsKeep: r.generationsKeep,
+    ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
+    serviceUser: r.serviceUser,
+    services,
+    installPackages: r.installPackages,
+    backupSchedule: r.backupSchedule,
+    ingestSources: r.ingestSources,
+    ...(r.devContainer ? { devContainer: r.devContainer } : {}),
+  };
+  const secrets: StackSecrets = {
+    sshPrivateKey: r.sshPrivateKey,
+    clientCredentials: r.clientCredentials,
+    ...(r.signingKey ? { signingKey: r.signingKey } : {}),
+  };
+  return { config, secrets };
+}
+
+/** Every key the schema knows (for reading them from Pulumi config one by one). */
+export const CONFIG_KEYS: string[] = Object.keys(RawSchema.shape);
+
+/**
+ * Reads every `apt-repo:*` key of the current stack (pulumi.runtime.allConfig, so an unknown key is
+ * refused too) and validates it with parseStackConfig. Throws ConfigError as parseStackConfig does.
+ */
+export function loadStackConfig(): { config: StackConfig; secrets: StackSecrets } {
+  const raw: RawConfig = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (k.startsWith(`${CONFIG_NAMESPACE}:`)) raw[k.slice(CONFIG_NAMESPACE.length + 1)] = v;
+  }
+  return parseStackConfig(raw, pulumi.getStack());
+}

@@ -1,0 +1,340 @@
+/**
+ * The program under pulumi.runtime.setMocks, per stack (preprod, prod, dev): which resources exist,
+ * what they depend on, what is secret, and that two evaluations give the same inputs.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+const SIG = '4dabf18193072939515e22adb298388d';
+const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
+
+const SSH_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-ssh-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
+const MOCK_PGP_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nmock-generated-private-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
+const PASSWORDS = ['preprod-client-password-1', 'preprod-client-password-2'];
+
+/** One registered resource, as the engine would receive it. */
+interface Registered {
+  type: string;
+  name: string;
+  parent: string;
+  deps: string[];
+  /** Inputs as serialized on the wire (secrets wrapped in the secret signature). */
+  raw: Record<string, unknown>;
+  additionalSecretOutputs: string[];
+  protect: boolean;
+}
+
+const nameOf = (urn: string) => urn.split('::').pop() ?? urn;
+
+/** Replaces every secret value of serialized inputs with '[secret]'. */
+function redact(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redact);
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    if (o[SIG] === SECRET_SIG) return '[secret]';
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, redact(x)]));
+  }
+  return v;
+}
+const isSecret = (v: unknown) => !!v && typeof v === 'object' && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
+const unwrap = (v: unknown): unknown => (isSecret(v) ? (v as { value: unknown }).value : v);
+
+let tmp: string;
+let bundle: string;
+let certFile: string;
+let keyFile: string;
+let tlsKeyText: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-test-'));
+  bundle = path.join(tmp, 'apt-repo.cjs');
+  fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle");\n');
+  certFile = path.join(tmp, 'cert.pem');
+  keyFile = path.join(tmp, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.epiconcept.fr', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  tlsKeyText = fs.readFileSync(keyFile, 'utf8');
+  process.env.APT_REPO_BUNDLE = bundle;
+});
+afterAll(() => {
+  delete process.env.APT_REPO_BUNDLE;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function stackConfig(stack: string, over: Record<string, string | undefined> = {}): Record<string, string> {
+  const base: Record<string, string | undefined> = {
+    domain: 'epiconcept.fr',
+    sshHost: 'apt.epiconcept.fr',
+    sshHostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q',
+    sshPrivateKey: SSH_PRIVATE_KEY,
+    codenames: JSON.stringify(['bookworm', 'bullseye', 'buster']),
+    architectures: JSON.stringify(['amd64']),
+    allowedCidrs: JSON.stringify(['10.0.0.0/8', '192.0.2.0/24']),
+    clientCredentials: JSON.stringify(PASSWORDS.map((p, i) => ({ username: `web${i + 1}`, password: p }))),
+    tls: JSON.stringify({ mode: 'files', certFile, keyFile }),
+    ...(stack === 'prod' ? { upstream: 'preprod' } : {}),
+    ...over,
+  };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) out[`apt-repo:${k}`] = v;
+  return out;
+}
+
+/** Mocks: the generated key resource returns a fixed key, the image a digest, everything else its inputs. */
+const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
+  newResource(args) {
+    if (args.type.startsWith('pulumi-nodejs:dynamic')) {
+      return {
+        id: 'MOCKFINGERPRINT',
+        state: {
+          ...args.inputs,
+          privateArmored: MOCK_PGP_PRIVATE,
+          publicArmored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmock-public\n-----END PGP PUBLIC KEY BLOCK-----\n',
+          publicBinaryBase64: Buffer.from('mock-binary-public').toString('base64'),
+          fingerprint: 'MOCKFINGERPRINT',
+        },
+      };
+    }
+    return { id: `${args.name}-id`, state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) } };
+  },
+  call(args) {
+    return args.inputs;
+  },
+};
+
+/** Evaluates stacks/index.ts under mocks for `stack` with `config`; resolves to the registered resources and the exports. */
+async function evaluate(stack: string, config: Record<string, string>): Promise<{ resources: Registered[]; exports: Record<string, unknown> }> {
+  const resources: Registered[] = [];
+  let pulumi: typeof import('@pulumi/pulumi') | undefined;
+  let program: Record<string, unknown> | undefined;
+  let settings: { waitForRPCs(): Promise<void> } | undefined;
+  let failure: unknown;
+  jest.isolateModules(() => {
+    // Pulumi's closure serializer needs Node's own require cache, which jest replaces: a dynamic
+    // provider would never finish serializing here. signingKeyProvider.test.ts checks the real one.
+    jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
+      serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
+    }));
+    pulumi = require('@pulumi/pulumi');
+    settings = require('@pulumi/pulumi/runtime/settings');
+    void pulumi!.runtime.setMocks(
+      MOCKS,
+      'apt-repo',
+      stack,
+      false,
+    );
+    const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: any) => {
+      resources.push({
+        type: req.getType(),
+        name: req.getName(),
+        parent: req.getParent(),
+        deps: req.getDependenciesList(),
+        raw: req.getObject()?.toJavaScript() ?? {},
+        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        protect: req.getProtect(),
+      });
+      return original(req, cb);
+    };
+    pulumi!.runtime.setAllConfig(config, Object.keys(config).filter((k) => ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials', 'apt-repo:signingKey'].includes(k)));
+    try {
+      program = require('./index');
+    } catch (e) {
+      failure = e;
+    }
+  });
+  if (failure) throw failure;
+  const exports: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(program!)) {
+    exports[k] = pulumi!.Output.isInstance(v) ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x))) : v;
+  }
+  await settings!.waitForRPCs();
+  return { resources, exports };
+}
+
+const commands = (rs: Registered[]) => rs.filter((r) => r.type === 'command:remote:Command');
+const byName = (rs: Registered[]) => new Map(rs.map((r) => [r.name, r]));
+
+describe('preprod stack', () => {
+  let resources: Registered[];
+  let exports: Record<string, unknown>;
+  beforeAll(async () => {
+    ({ resources, exports } = await evaluate('preprod', stackConfig('preprod')));
+  });
+
+  it('creates the components, the generated key and one command per plan step', () => {
+    const components = resources.filter((r) => r.type.startsWith('apt-repo:index:')).map((r) => `${r.type} ${r.name}`);
+    expect(components).toEqual(['apt-repo:index:SigningKey preprod-signing-key', 'apt-repo:index:HostBase preprod-host-base', 'apt-repo:index:Channel preprod', 'apt-repo:index:Backups preprod-backups']);
+    const key = resources.find((r) => r.type.startsWith('pulumi-nodejs:dynamic'))!;
+    expect(key.name).toBe('preprod-signing-key-generated');
+    expect(key.protect).toBe(true);
+    expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
+    expect(commands(resources).map((r) => r.name).sort()).toEqual([
+      'preprod-backups-backup-units', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
+      'preprod-ingest-units', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost',
+    ]);
+    const copies = resources.filter((r) => r.type === 'command:remote:CopyToRemote').map((r) => r.name);
+    expect(copies).toContain('preprod-indexer-copy-apt-repo.cjs');
+    expect(copies).toContain('preprod-vhost-copy-site.conf');
+    // Every child is parented to its component.
+    for (const r of [...commands(resources), ...resources.filter((x) => x.type === 'command:remote:CopyToRemote')]) expect(nameOf(r.parent)).toMatch(/^preprod/);
+  });
+
+  it('orders the commands by the plan and waits for the copied files', () => {
+    const m = byName(resources);
+    const deps = (n: string) => m.get(n)!.deps.map(nameOf).sort();
+    expect(deps('preprod-host-base-host-base')).toEqual([]);
+    expect(deps('preprod-dirs')).toEqual(['preprod-host-base-host-base']);
+    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signing-key']);
+    // Only the steps that carry the key wait for the key resource.
+    expect(deps('preprod-signing-key')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-signing-key-generated']));
+    expect(deps('preprod-config')).toEqual(['preprod-config-copy-liste_arch', 'preprod-config-copy-liste_dist', 'preprod-config-copy-repo.yaml', 'preprod-dirs']);
+    expect(deps('preprod-indexer')).toEqual(['preprod-dirs', 'preprod-indexer-copy-apt-repo.cjs']);
+    expect(deps('preprod-vhost')).toEqual(expect.arrayContaining(['preprod-htpasswd', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost-copy-site.conf']));
+    expect(deps('preprod-indexer-copy-apt-repo.cjs')).toEqual(['preprod-dirs']);
+    expect(deps('preprod-backups-backup-units')).toEqual(expect.arrayContaining(['preprod-indexer']));
+    // The bundle is copied from its file, and a new bundle replaces the indexer command.
+    const copy = m.get('preprod-indexer-copy-apt-repo.cjs')!.raw.source as Record<string, unknown>;
+    expect(copy.path).toBe(bundle);
+    expect(unwrap(m.get('preprod-indexer')!.raw.triggers)).toHaveLength(1);
+  });
+
+  it('keeps connection, stdin and secret outputs secret, and no secret anywhere else', () => {
+    const remote = resources.filter((r) => r.type.startsWith('command:remote:'));
+    for (const r of remote) {
+      expect([r.name, isSecret(r.raw.connection)]).toEqual([r.name, true]);
+      const conn = unwrap(r.raw.connection) as Record<string, unknown>;
+      expect(conn.hostKey).toBe('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q');
+      expect(conn.privateKey).toBe(SSH_PRIVATE_KEY);
+    }
+    const withStdin = commands(resources).filter((r) => r.raw.stdin !== undefined);
+    expect(withStdin.map((r) => r.name).sort()).toEqual(['preprod-htpasswd', 'preprod-signing-key', 'preprod-tls']);
+    for (const r of withStdin) {
+      expect(isSecret(r.raw.stdin)).toBe(true);
+      expect(r.additionalSecretOutputs).toEqual(expect.arrayContaining(['stdout', 'stderr']));
+    }
+    const htpasswd = Buffer.from(String(unwrap(byName(resources).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
+    const hashes = htpasswd.trim().split('\n').map((l) => l.split(':')[1]);
+    expect(hashes).toHaveLength(2);
+    const secrets = [SSH_PRIVATE_KEY, 'ssh-private-material', MOCK_PGP_PRIVATE, 'mock-generated-private-material', ...PASSWORDS, ...hashes, tlsKeyText.split('\n')[1]];
+    for (const r of resources) {
+      const visible = JSON.stringify(redact(r.raw));
+      for (const s of secrets) expect([r.name, visible.includes(s)]).toEqual([r.name, false]);
+    }
+    // The command texts themselves (create/update/delete), checked explicitly.
+    for (const r of commands(resources)) {
+      expect(r.raw.delete).toBeUndefined();
+      expect(r.raw.update).toBeUndefined();
+      const text = String(unwrap(r.raw.create));
+      expect(text.startsWith("bash -c '")).toBe(true);
+      for (const s of secrets) expect(text.includes(s)).toBe(false);
+    }
+  });
+
+  it('exports the channel URL, the public key, client files, auth.conf (secret) and backup paths', () => {
+    expect(exports.url).toBe('https://apt-preprod.epiconcept.fr/');
+    expect(String(exports.publicKey)).toContain('mock-public');
+    expect((exports.clientFiles as { sourcesList: Record<string, string> }).sourcesList.bookworm).toBe(
+      'deb [signed-by=/usr/share/keyrings/epiconcept-preprod-archive-keyring.gpg] https://apt-preprod.epiconcept.fr/ bookworm main\n',
+    );
+    expect(exports.authConf).toEqual({
+      web1: `machine apt-preprod.epiconcept.fr login web1 password ${PASSWORDS[0]}\n`,
+      web2: `machine apt-preprod.epiconcept.fr login web2 password ${PASSWORDS[1]}\n`,
+    });
+    expect(exports.backupPaths).toEqual(['/etc/epiconcept/apt_repo/preprod', '/srv/apt/preprod', '/var/lib/apt-repo/preprod', '/srv/apt/incoming']);
+  });
+
+  it('marks the auth.conf output secret', async () => {
+    let pulumi: typeof import('@pulumi/pulumi') | undefined;
+    let program: { authConf: import('@pulumi/pulumi').Output<unknown>; url: import('@pulumi/pulumi').Output<unknown> } | undefined;
+    jest.isolateModules(() => {
+      pulumi = require('@pulumi/pulumi');
+      jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
+        serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
+      }));
+      void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', 'preprod', false);
+      pulumi!.runtime.setAllConfig(stackConfig('preprod', { signingKey: undefined }), ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials']);
+      program = require('./index');
+    });
+    expect(await pulumi!.isSecret(program!.authConf)).toBe(true);
+    expect(await pulumi!.isSecret(program!.url)).toBe(false);
+  });
+
+  it('gives identical inputs on a second evaluation', async () => {
+    const again = await evaluate('preprod', stackConfig('preprod'));
+    const view = (rs: Registered[]) => rs.map((r) => [r.type, r.name, r.deps, r.raw]);
+    expect(view(again.resources)).toEqual(view(resources));
+  });
+});
+
+describe('prod stack', () => {
+  it('has no ingest units, uses the signing key from config, and pins the upstream', async () => {
+    const keyDir = fs.mkdtempSync(path.join(tmp, 'key-'));
+    // A real key so that the public parts can be derived from it.
+    const { generateSigningKey } = await import('../lambda-free-tools/src/sign/keys');
+    const key = await generateSigningKey({ name: 'test prod', email: 'apt-prod@example.org', type: 'ed25519' });
+    fs.rmSync(keyDir, { recursive: true });
+    const { resources, exports } = await evaluate('prod', stackConfig('prod', { signingKey: key.privateArmored }));
+    expect(resources.some((r) => r.type.startsWith('pulumi-nodejs:dynamic'))).toBe(false);
+    expect(commands(resources).map((r) => r.name)).not.toContain('prod-ingest-units');
+    expect(exports.keyFingerprint).toBe(key.fingerprint);
+    expect(exports.publicKey).toBe(key.publicArmored);
+    const stdin = unwrap(byName(resources).get('prod-signing-key')!.raw.stdin);
+    expect(Buffer.from(String(stdin).trim(), 'base64').toString()).toBe(key.privateArmored);
+    for (const r of resources) expect(JSON.stringify(redact(r.raw)).includes(key.privateArmored.split('\n')[3])).toBe(false);
+    expect(exports.backupPaths).toEqual(['/etc/epiconcept/apt_repo/prod', '/srv/apt/prod', '/var/lib/apt-repo/prod']);
+  });
+});
+
+describe('dev stack', () => {
+  it('builds a Debian 12 container with sshd and runs the same plan against it', async () => {
+    const { resources } = await evaluate(
+      'dev',
+      stackConfig('dev', {
+        sshHost: undefined,
+        sshHostKey: undefined,
+        tls: JSON.stringify({ mode: 'none' }),
+        allowPlainHttp: 'true',
+        allowedCidrs: JSON.stringify(['0.0.0.0/0', '::/0']),
+        devContainer: JSON.stringify({ authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey dev@laptop', sshPort: 2200 }),
+      }),
+    );
+    const m = byName(resources);
+    const image = m.get('dev-image')!;
+    expect(image.type).toBe('docker:index/image:Image');
+    const dockerfile = fs.readFileSync(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile), 'utf8');
+    expect(dockerfile).toContain('FROM debian:bookworm');
+    expect(dockerfile).toContain('openssh-server');
+    expect(dockerfile).toContain("printf '%s\\n' 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey dev@laptop' > /root/.ssh/authorized_keys");
+    fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
+    const container = m.get('dev-container')!;
+    expect(unwrap(container.raw.ports)).toEqual(expect.arrayContaining([expect.objectContaining({ internal: 22, external: 2200, ip: '127.0.0.1' })]));
+    expect(m.get('dev-host-base-host-base')!.deps.map(nameOf)).toEqual(['dev-container']);
+    const conn = unwrap(m.get('dev-dirs')!.raw.connection) as Record<string, unknown>;
+    expect(conn).toMatchObject({ host: '127.0.0.1', port: 2200, user: 'root' });
+    // No systemd in the container: units installed, never enabled.
+    expect(String(unwrap(m.get('dev-backups-backup-units')!.raw.create))).not.toContain('systemctl');
+  });
+});
+
+describe('config errors stop the program with the key name', () => {
+  it.each<[string, Record<string, string | undefined>, RegExp]>([
+    ['apt-repo:allowedCidrs.0', { allowedCidrs: '["10.0.0.1/8"]' }, /bits set/],
+    ['apt-repo:architectures.0', { architectures: '["x86"]' }, /unknown architecture 'x86'/],
+    ['apt-repo:codenames', { codenames: '[]' }, /at least one codename/],
+    ['apt-repo:allowPlainHttp', { tls: '{"mode":"none"}' }, /in clear over plain HTTP/],
+    ['apt-repo:sshHost', { sshHost: undefined }, /is required/],
+    ['apt-repo:tls.certFile', { tls: JSON.stringify({ mode: 'files', certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' }) }, /cannot read \/nonexistent\/cert.pem/],
+  ])('%s', async (key, over, reason) => {
+    const err = await evaluate('preprod', stackConfig('preprod', over)).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.name).toBe('ConfigError');
+    expect((err as Error & { key?: string }).key).toBe(key);
+    expect(err?.message).toMatch(reason);
+    for (const p of PASSWORDS) expect(err?.message).not.toContain(p);
+  });
+});
