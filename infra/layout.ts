@@ -5,6 +5,7 @@
  */
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
+import { channelPaths } from '../lambda-free-tools/src/repo/channel';
 
 /** Absolute server paths of one channel. */
 export interface ChannelLayout {
@@ -35,17 +36,19 @@ export interface ChannelLayout {
 /** Computes the layout of `cfg`'s channel (pure). */
 export function channelLayout(cfg: StackConfig): ChannelLayout {
   const r = (...p: string[]) => path.posix.join(cfg.root, ...p);
-  const configDir = r('etc/epiconcept/apt_repo', cfg.channel);
+  // The repository's own paths come from the indexer's defaults, so the server layout the stack
+  // creates is the one apt-repo looks for; webRoot and incomingDir may be moved by stack config.
+  const repo = channelPaths(cfg.root, cfg.channel);
   const nginxDir = r('etc/nginx');
   const certbotLive = r('etc/letsencrypt/live', cfg.serverName);
   return {
-    configDir,
+    configDir: repo.configDir,
     webRoot: cfg.webRoot,
-    stateDir: r('var/lib/apt-repo', cfg.channel),
-    backupDir: r('var/backups/apt-repo', cfg.channel),
+    stateDir: repo.stateDir,
+    backupDir: repo.backupDir,
     incomingDir: cfg.incomingDir,
     rejectedDir: path.posix.join(cfg.incomingDir, 'rejected'),
-    signingKeyFile: path.posix.join(configDir, 'signing-key.asc'),
+    signingKeyFile: repo.signingKeyFile,
     publicKeyAsc: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.asc`),
     publicKeyGpg: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.gpg`),
     stagingDir: r('var/lib/apt-repo/staging', cfg.channel),
