@@ -5,6 +5,10 @@ import { build } from 'esbuild';
 // import.meta is empty, so give it the bundle's own URL.
 const importMetaUrl = 'var __import_meta_url = require("url").pathToFileURL(__filename).href;';
 const banner = { js: `#!/usr/bin/env node\n${importMetaUrl}` };
+// No minify: measured on `apt-repo --help` (node 20), the minified bundle (1.3 MB instead of 2.5 MB)
+// loads no faster (124 ms either way, best of 15): V8 parses the function bodies lazily in both, and
+// minified code wraps more functions in parentheses, which V8 compiles eagerly. What cut the load
+// time is evaluating less: each command imports its implementation when it runs (cli/commands/*).
 const common = {
   bundle: true, platform: 'node', target: 'node18', format: 'cjs', sourcemap: false, legalComments: 'none', logLevel: 'warning',
   define: { 'import.meta.url': '__import_meta_url' }, banner,

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { AptRepoError } from '../errors';
+import { serveReadWorker, setReadWorkerEntry } from '../deb/parallel';
 import * as init from './commands/init';
 import * as keygen from './commands/keygen';
 import * as publish from './commands/publish';
@@ -57,5 +58,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv).then((code) => { process.exitCode = code; });
+  // The bundle is also the code of the worker threads that read .deb files (deb/parallel.ts).
+  if (!serveReadWorker()) {
+    // Not when run from the TypeScript sources (ts-node): a worker cannot load a .ts file.
+    if (/\.c?js$/.test(__filename)) setReadWorkerEntry(__filename);
+    main(process.argv).then((code) => { process.exitCode = code; });
+  }
 }

@@ -6,12 +6,8 @@
  */
 import { createHash, Hash } from 'crypto';
 import * as fs from 'fs';
-import { ReadableStream } from 'stream/web';
-import { promisify } from 'util';
+import type { ReadableStream } from 'stream/web';
 import * as zlib from 'zlib';
-import * as tar from 'tar-stream';
-import { Decompress as ZstdDecompress } from 'fzstd';
-import { XzReadableStream } from 'xz-decompress';
 import { DebError, VersionError } from '../errors';
 import type { Digests } from '../repo/types';
 import { ArMember, ArReader } from './ar';
@@ -37,7 +33,13 @@ const MAX_CONTROL_BYTES = 64 << 20;
 /** Read size: large reads keep the per-chunk overhead (system calls, hashing, parsing) small. */
 const CHUNK_SIZE = 1 << 20;
 
-const gunzip = promisify(zlib.gunzip);
+/**
+ * The read buffer, shared by every readDeb of this thread: the read loop is synchronous (no await
+ * between a read and the hashing/parsing of its bytes), so two calls never use it at once. One
+ * buffer for the process instead of one per file: reading 10,000 small files allocated 10 GiB of
+ * short-lived buffers, and the garbage collection of that dominated the run.
+ */
+let sharedBuffer: Buffer | undefined;
 
 /**
  * Reads `file` once, streaming: computes its size and `opts.digests` (default MD5sum, SHA1,
@@ -55,14 +57,15 @@ export async function readDeb(file: string, opts: { digests?: DigestName[] } = {
   const layout = new DebLayout(file);
   const ar = new ArReader(file, layout);
   let size = 0;
-  // One buffer reused for every read: memory stays flat however large the file, with no garbage
-  // for the GC to catch up with (a read stream allocates a new buffer per chunk).
-  const buffer = Buffer.allocUnsafe(CHUNK_SIZE);
-  let handle: fs.promises.FileHandle | undefined;
+  // Synchronous reads: with the file in the page cache a read is a copy, and the thread-pool round
+  // trip of an asynchronous read cost more than the copy. Parallelism comes from worker threads
+  // (deb/parallel.ts), not from overlapping reads on one thread.
+  const buffer = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK_SIZE));
+  let fd: number | undefined;
   try {
-    handle = await fs.promises.open(file, 'r');
+    fd = fs.openSync(file, 'r');
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK_SIZE, null);
+      const bytesRead = fs.readSync(fd, buffer, 0, CHUNK_SIZE, null);
       if (bytesRead === 0) break;
       const chunk = buffer.subarray(0, bytesRead);
       size += bytesRead;
@@ -72,7 +75,7 @@ export async function readDeb(file: string, opts: { digests?: DigestName[] } = {
   } catch (e) {
     throw readError(file, e);
   } finally {
-    await handle?.close();
+    if (fd !== undefined) fs.closeSync(fd);
   }
   ar.end();
   const control = await layout.control();
@@ -182,7 +185,8 @@ async function decompress(file: string, name: string, data: Buffer): Promise<Buf
   };
   if (name.endsWith('.gz')) {
     try {
-      return await gunzip(data, { maxOutputLength: MAX_CONTROL_BYTES });
+      // Synchronous: a control member is a few KiB, far less than a thread-pool round trip costs.
+      return zlib.gunzipSync(data, { maxOutputLength: MAX_CONTROL_BYTES });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') tooLarge();
       return corrupt(e);
@@ -197,7 +201,9 @@ async function decompress(file: string, name: string, data: Buffer): Promise<Buf
   };
   if (name.endsWith('.zst')) {
     try {
-      const z = new ZstdDecompress((chunk) => add(chunk));
+      // Loaded on first use, like xz-decompress: most commands never open a .deb.
+      const { Decompress } = require('fzstd') as typeof import('fzstd');
+      const z = new Decompress((chunk) => add(chunk));
       z.push(data, true);
     } catch (e) {
       if (e instanceof DebError) throw e;
@@ -206,7 +212,9 @@ async function decompress(file: string, name: string, data: Buffer): Promise<Buf
     return Buffer.concat(out);
   }
   if (name.endsWith('.xz')) {
-    const input = new ReadableStream<Uint8Array>({
+    const { XzReadableStream } = require('xz-decompress') as typeof import('xz-decompress');
+    const { ReadableStream: WebReadableStream } = require('stream/web') as typeof import('stream/web');
+    const input = new WebReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(new Uint8Array(data.buffer, data.byteOffset, data.length));
         controller.close();
@@ -230,8 +238,12 @@ async function decompress(file: string, name: string, data: Buffer): Promise<Buf
   return data;
 }
 
-/** Finds `./control` (a regular file) in the control tar and returns it as UTF-8 text. */
+/**
+ * Finds `./control` (a regular file) in the uncompressed control tar and returns it as UTF-8 text,
+ * with tar-stream (loaded on first use). Throws DebError for a corrupt tar or a missing ./control.
+ */
 async function controlFromTar(file: string, name: string, data: Buffer): Promise<string> {
+  const tar = require('tar-stream') as typeof import('tar-stream');
   const extract = tar.extract();
   let control: Buffer | undefined;
   try {

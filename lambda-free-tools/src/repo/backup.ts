@@ -27,7 +27,7 @@
 import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { z } from 'zod';
+import type { z as zod } from 'zod';
 import { AptRepoError, UsageError } from '../errors';
 import { channelPaths, loadChannel } from './channel';
 import { withChannelLock } from './lock';
@@ -37,20 +37,31 @@ import { verifyChannel } from './verify';
 import { durableCopy, errText, placeFile, sha256File } from './ingest';
 import type { ChannelConfig } from './types';
 
-const FileEntry = z.strictObject({ path: z.string(), type: z.literal('file'), mode: z.number().int(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
-const DirEntry = z.strictObject({ path: z.string(), type: z.literal('dir'), mode: z.number().int() });
-const LinkEntry = z.strictObject({ path: z.string(), type: z.literal('symlink'), target: z.string() });
-const Entry = z.discriminatedUnion('type', [FileEntry, DirEntry, LinkEntry]);
-const Manifest = z.strictObject({
-  format: z.literal(1),
-  channel: z.string(),
-  createdAt: z.string(),
-  generation: z.string().optional(),
-  entries: z.array(Entry),
-});
+/**
+ * The manifest schema, built on first use: zod is loaded (`require`, the same CommonJS copy
+ * repo/channel.ts loads, so the bundle holds one zod) only by the commands that read a manifest.
+ */
+function buildManifestSchema(z: typeof zod) {
+  const FileEntry = z.strictObject({ path: z.string(), type: z.literal('file'), mode: z.number().int(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+  const DirEntry = z.strictObject({ path: z.string(), type: z.literal('dir'), mode: z.number().int() });
+  const LinkEntry = z.strictObject({ path: z.string(), type: z.literal('symlink'), target: z.string() });
+  const Entry = z.discriminatedUnion('type', [FileEntry, DirEntry, LinkEntry]);
+  return z.strictObject({
+    format: z.literal(1),
+    channel: z.string(),
+    createdAt: z.string(),
+    generation: z.string().optional(),
+    entries: z.array(Entry),
+  });
+}
+let manifestSchema: ReturnType<typeof buildManifestSchema> | undefined;
+function Manifest(): ReturnType<typeof buildManifestSchema> {
+  manifestSchema ??= buildManifestSchema((require('zod') as { z: typeof zod }).z);
+  return manifestSchema;
+}
 /** `manifest.json` of a backup: every file (mode, size, SHA256), folder (mode) and symlink (target), relative to the backup folder. */
-export type BackupManifest = z.infer<typeof Manifest>;
-type ManifestEntry = z.infer<typeof Entry>;
+export type BackupManifest = zod.infer<ReturnType<typeof buildManifestSchema>>;
+type ManifestEntry = BackupManifest['entries'][number];
 
 /** Result of backup(). */
 export interface BackupResult {
@@ -154,7 +165,7 @@ export async function readManifest(dir: string): Promise<BackupManifest> {
   } catch (err) {
     throw new AptRepoError(`${file}: cannot read the backup manifest (${errText(err)}); an interrupted backup has none`);
   }
-  const r = Manifest.safeParse(raw);
+  const r = Manifest().safeParse(raw);
   if (!r.success) throw new AptRepoError(`${file}: not a backup manifest: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
   for (const e of r.data.entries) {
     if (path.isAbsolute(e.path) || e.path.split('/').includes('..') || !/^(config|state|web)(\/|$)/.test(e.path)) {

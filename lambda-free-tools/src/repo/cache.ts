@@ -109,9 +109,10 @@ export class PoolCache {
     }
   }
 
-  /** The cached entry for `poolPath` if `stat` matches it (size, mtimeMs, ino), else undefined. */
+  /** The cached entry for `poolPath` (set in this run, or loaded) if `stat` matches it (size, mtimeMs, ino), else undefined. */
   get(poolPath: string, stat: fs.Stats): CacheEntry | undefined {
-    const e = this.old[poolPath];
+    // An entry set in this run (a file read by ingest) counts as well as a loaded one.
+    const e = this.used.get(poolPath) ?? this.old[poolPath];
     if (!e || e.size !== stat.size || e.mtimeMs !== stat.mtimeMs || e.ino !== stat.ino) return undefined;
     this.used.set(poolPath, e);
     return e;

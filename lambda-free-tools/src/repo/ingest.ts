@@ -27,7 +27,8 @@ import { getField } from '../deb/control';
 import { parseVersion } from '../deb/version';
 import { withChannelLock } from './lock';
 import { poolPathFor, recordAdded, scanPool } from './pool';
-import { publishLocked, PublishResult } from './publish';
+import { publishLocked, PublishResult, STANZA_KEY } from './publish';
+import { PoolCache } from './cache';
 import { routeCodenames } from './routing';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -131,18 +132,22 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
   if (recheckMs > 0 && [...regular].some((c) => c.first?.isFile())) await sleep(recheckMs);
 
   return withChannelLock(ch, async () => {
-    const pool = await scanPool(ch);
+    // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
+    const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
+    const pool = await scanPool(ch, { cache });
     const byKey: PoolIndex = new Map();
     for (const p of pool.packages) {
       const k = keyOf(p.name, p.version, p.architecture);
       byKey.set(k, [...(byKey.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256, codenames: p.codenames }]);
     }
     const added: Record<string, number> = {};
+    // Pool folders that received files: fsynced once each before the publish (see placeFile).
+    const dirsToSync = new Set<string>();
     opts.progress?.start(ready.length, 'ingest');
     for (const c of ready) {
       opts.progress?.tick();
       try {
-        const entry = await ingestOne(ch, c, byKey, added);
+        const entry = await ingestOne(ch, c, byKey, added, cache, dirsToSync);
         if (entry) entries.push(entry);
       } catch (err) {
         // An environment failure (permissions, disk full), not a bad upload: leave the file for the next run.
@@ -152,10 +157,14 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     opts.progress?.stop();
     const result: IngestResult = { entries: sortEntries(entries) };
     const accepted = Object.keys(added);
-    if (accepted.length === 0) return result;
+    await Promise.all([...dirsToSync].map((d) => fsyncDir(d)));
+    if (accepted.length === 0) {
+      cache.save();
+      return result;
+    }
     await recordAdded(ch, added);
     try {
-      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
+      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache });
     } catch (err) {
       throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (the previous index still serves): ${(err as Error).message}`);
     }
@@ -174,6 +183,8 @@ async function ingestOne(
   c: Candidate,
   byKey: PoolIndex,
   added: Record<string, number>,
+  cache: PoolCache,
+  dirsToSync: Set<string>,
 ): Promise<IngestEntry | undefined> {
   let st: Stats;
   try {
@@ -244,7 +255,7 @@ async function ingestOne(
   // file belongs to the indexer: the uploader can no longer change a published file, and promote can
   // hard-link it under fs.protected_hardlinks (a rename would keep the uploader as owner).
   const foreign = process.getuid !== undefined && process.getuid() !== 0 && st.uid !== process.getuid();
-  const how = await placeFile(c.abs, dest, foreign ? 'copy' : 'move');
+  const how = await placeFile(c.abs, dest, foreign ? 'copy' : 'move', dirsToSync);
   if (foreign) await fsp.unlink(c.abs);
   const placed = await fsp.lstat(dest);
   // The bytes in the pool must be the ones read: same inode, size and mtime after a rename (rename
@@ -254,6 +265,9 @@ async function ingestOne(
     return { ...base, ...(await reject(ch, { ...c, abs: dest }, 'replaced or changed while being ingested')) };
   }
   await settlePoolFile(dest, placed);
+  // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode
+  // (a rename keeps them; a copy was hash-checked above).
+  cache.set(poolPath, placed, { control: Array.from(info.control.entries()), digests: info.digests });
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
   added[poolPath] = Date.now();
   return { ...base, status: 'accepted', poolPath, codenames };
@@ -423,9 +437,11 @@ export async function sha256File(file: string): Promise<string> {
  * - 'link': link(2), so both names share one inode (prod ↔ preprod); where hard links are impossible
  *   (EXDEV, or EPERM under fs.protected_hardlinks) a durable copy;
  * - 'copy': a durable copy.
- * Resolves to what was done.
+ * With `dirsToSync`, a rename's folder is added to the set instead of being fsynced at once: the
+ * caller fsyncs each folder once, before anything refers to the file (ingest of 1,000 files into one
+ * folder: one fsync instead of 1,000). Resolves to what was done.
  */
-export async function placeFile(src: string, dest: string, how: 'move' | 'link' | 'copy'): Promise<'renamed' | 'linked' | 'copied'> {
+export async function placeFile(src: string, dest: string, how: 'move' | 'link' | 'copy', dirsToSync?: Set<string>): Promise<'renamed' | 'linked' | 'copied'> {
   if (how === 'link') {
     try {
       await fsp.link(src, dest);
@@ -441,7 +457,8 @@ export async function placeFile(src: string, dest: string, how: 'move' | 'link' 
     await assertFree(dest);
     try {
       await fsp.rename(src, dest);
-      await fsyncDir(path.dirname(dest));
+      if (dirsToSync) dirsToSync.add(path.dirname(dest));
+      else await fsyncDir(path.dirname(dest));
       return 'renamed';
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;

@@ -6,15 +6,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DebError } from '../errors';
-import { readDeb } from '../deb/debfile';
+import { readDebs } from '../deb/parallel';
 import { parseVersion } from '../deb/version';
 import type { Progress } from '../cli/context';
 import { PoolCache, writeFileAtomic } from './cache';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Digests, PoolPackage } from './types';
-
-/** How many .deb files are read at once: enough to overlap I/O with hashing, few enough for small servers. */
-const READ_CONCURRENCY = 8;
 
 /**
  * The pool directory prefix of a source package: its first letter, or `lib` + the fourth letter
@@ -87,6 +84,9 @@ export async function recordAdded(ch: ChannelConfig, added: Record<string, numbe
 }
 
 function fieldOf(control: [string, string][], name: string): string | undefined {
+  // Field names are case-insensitive (Policy §5.1), but nearly always written as `name` is: try
+  // that first (this runs for every pool file of every scan).
+  for (const [k, v] of control) if (k === name) return v;
   const lower = name.toLowerCase();
   for (const [k, v] of control) if (k.toLowerCase() === lower) return v;
   return undefined;
@@ -101,8 +101,8 @@ export interface PoolScan {
 
 /**
  * Reads every .deb of the channel's pool: stats each file, takes control fields, size and digests
- * from the cache when size, mtime and inode match, reads the others with readDeb (READ_CONCURRENCY
- * at a time), routes each package (routeCodenames) and saves the cache. A file that cannot be read
+ * from the cache when size, mtime and inode match, reads the others with readDeb (on every core,
+ * deb/parallel.ts), routes each package (routeCodenames) and saves the cache. A file that cannot be read
  * becomes a DebError in `problems` (never thrown). Packages come sorted by pool path.
  * Fills addedMs from recordAdded's file, else the file's mtime. With `opts.cache` (publish, which
  * adds rendered stanzas to it), that cache is used and the caller saves it.
@@ -148,23 +148,21 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     }
   }
 
-  let next = 0;
-  const worker = async () => {
-    while (next < toRead.length) {
-      const { i, stat } = toRead[next++];
-      const file = path.join(ch.webRoot, files[i]);
-      try {
-        const info = await readDeb(file);
-        const control = Array.from(info.control.entries());
-        cache.set(files[i], stat, { control, digests: info.digests });
-        results[i] = build(i, stat, control, info.size, info.digests);
-      } catch (e) {
-        results[i] = e instanceof DebError ? e : new DebError(file, (e as Error).message);
+  const readFiles = toRead.map(({ i }) => path.join(ch.webRoot, files[i]));
+  await readDebs(readFiles, {
+    bytes: toRead.reduce((sum, r) => sum + r.stat.size, 0),
+    onResult: (k, r) => {
+      const { i, stat } = toRead[k];
+      if (r instanceof Error) {
+        results[i] = r instanceof DebError ? r : new DebError(readFiles[k], r.message);
+      } else {
+        const control = Array.from(r.control.entries());
+        cache.set(files[i], stat, { control, digests: r.digests });
+        results[i] = build(i, stat, control, r.size, r.digests);
       }
       progress?.tick();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, toRead.length) }, worker));
+    },
+  });
   progress?.stop();
   if (!opts.cache) cache.save();
 

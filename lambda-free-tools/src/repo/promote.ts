@@ -16,7 +16,8 @@ import { compareVersions, isValidVersion } from '../deb/version';
 import { isValidPackageName } from '../deb/control';
 import { withChannelLock } from './lock';
 import { recordAdded, scanPool } from './pool';
-import { publishLocked, PublishResult } from './publish';
+import { publishLocked, PublishResult, STANZA_KEY } from './publish';
+import { PoolCache } from './cache';
 import { routeCodenames } from './routing';
 import { diffPools, ChannelPair, PendingRow } from './pending';
 import { errText, placeFile, sha256File } from './ingest';
@@ -93,7 +94,10 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
   }
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: warning: ${m}\n`));
   return withChannelLock(downstream, async () => {
-    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream)]);
+    // The downstream cache is filled with what the upstream scan knows of each promoted file (the
+    // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
+    const downCache = PoolCache.load(downstream.stateDir, STANZA_KEY);
+    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache })]);
     const pending = diffPools(up.packages, down.packages, downstream);
     const notes: string[] = [];
     const chosen = select(pair, up.packages, pending, specs, opts, notes);
@@ -107,9 +111,11 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
       warn(n);
     }
     if (opts.dryRun) {
+      downCache.save();
       result.promoted = chosen.map((r) => item(r, 'planned'));
       return result;
     }
+    const upByPath = new Map(up.packages.map((p) => [p.poolPath, p]));
     const made: string[] = [];
     const added: Record<string, number> = {};
     try {
@@ -118,15 +124,21 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
         opts.progress?.tick();
         const how = r.live ? 'present' : await linkOne(pair, r, (m) => { result.warnings.push(m); warn(m); });
         if (how !== 'present') {
-          made.push(path.join(downstream.webRoot, r.poolPath));
+          const dest = path.join(downstream.webRoot, r.poolPath);
+          made.push(dest);
           added[r.poolPath] = Date.now();
+          const known = upByPath.get(r.poolPath);
+          if (known) downCache.set(r.poolPath, await fsp.stat(dest), { control: known.control, digests: known.digests });
         }
         result.promoted.push(item(r, how));
       }
       opts.progress?.stop();
-      if (made.length === 0) return result;
+      if (made.length === 0) {
+        downCache.save();
+        return result;
+      }
       await recordAdded(downstream, added);
-      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress });
+      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache });
       return result;
     } catch (err) {
       opts.progress?.stop();

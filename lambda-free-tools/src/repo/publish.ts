@@ -11,7 +11,7 @@ import { AptRepoError, ConfigError, ConflictError } from '../errors';
 import { compareVersions, parseVersion } from '../deb/version';
 import { renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
-import { loadSigner, type Signer } from '../sign/sign';
+import type { Signer } from '../sign/sign';
 import type { Progress } from '../cli/context';
 import {
   currentGeneration, generationDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
@@ -139,6 +139,8 @@ export async function channelSigner(ch: ChannelConfig): Promise<Signer> {
     }
     throw new ConfigError(ch.signingKeyFile, `cannot read the signing key: ${(e as Error).message}`);
   }
+  // Loaded here, not at the top: openpgp is the largest module, and only commands that sign need it.
+  const { loadSigner } = await import('../sign/sign');
   return loadSigner(armored, undefined, ch.signingKeyFile);
 }
 
@@ -203,10 +205,12 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
  *   and reported in `problems`);
  * - ConflictError naming both files of every conflict (see findConflicts);
  * - ConfigError when the signing key is missing or bad.
+ * `opts.cache`: a PoolCache the caller loaded with STANZA_KEY and filled (ingest: the files it has
+ * just read), so they are not read again; saved by publishLocked.
  */
-export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {}): Promise<PublishResult> {
+export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {}): Promise<PublishResult> {
   const now = opts.now ?? new Date();
-  const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
+  const cache = opts.cache ?? PoolCache.load(ch.stateDir, STANZA_KEY);
   const scan = await scanPool(ch, { progress: opts.progress, cache });
   const problems: string[] = [];
   if (scan.problems.length > 0) {

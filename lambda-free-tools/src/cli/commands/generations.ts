@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { action, table } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { listGenerations } from '../../repo/generations';
 
 /** Registers `generations` on the apt-repo program. */
 export function register(program: Command): void {
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .command('generations')
     .description('list the published generations (newest first; * marks the one served)')
     .action(action<object>(async (_args, o) => {
+      const { listGenerations } = await import('../../repo/generations');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const gens = await listGenerations(ch);
       // poolPaths can be thousands of lines: --json gives counts, not the list.

@@ -6,7 +6,6 @@
 import type { Command } from 'commander';
 import { action, progressFor, table } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { importExitCode, importRepository } from '../../repo/import';
 
 /** Registers `import` on the apt-repo program. */
 export function register(program: Command): void {
@@ -15,6 +14,7 @@ export function register(program: Command): void {
     .description('import every .deb below a folder (an existing flat repository) into the channel and publish once')
     .argument('<dir>', 'folder to read (recursively)')
     .action(action<object>(async (args, o) => {
+      const { importExitCode, importRepository } = await import('../../repo/import');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await importRepository(ch, args[0], { progress: progressFor(o) });
       for (const p of r.publish?.problems ?? []) process.stderr.write(`apt-repo: warning: ${p}\n`);

@@ -12,9 +12,6 @@ import type { Command } from 'commander';
 import { action, table } from '../context';
 import { UsageError } from '../../errors';
 import { loadChannel } from '../../repo/channel';
-import { mkdirWithMode, writeFileAtomic } from '../../repo/cache';
-import { withChannelLock } from '../../repo/lock';
-import { generateSigningKey } from '../../sign/keys';
 
 /** Registers `keygen` on the apt-repo program. */
 export function register(program: Command): void {
@@ -26,6 +23,9 @@ export function register(program: Command): void {
     .option('--type <type>', 'rsa4096 (default; every apt/gpgv back to jessie) or ed25519 (v4 EdDSA; not jessie)', 'rsa4096')
     .option('--force', 'replace an existing key (clients must then get the new public key)', false)
     .action(action<{ name?: string; email?: string; type: string; force: boolean }>(async (_args, o) => {
+      const { mkdirWithMode, writeFileAtomic } = await import('../../repo/cache');
+      const { withChannelLock } = await import('../../repo/lock');
+      const { generateSigningKey } = await import('../../sign/keys');
       if (o.type !== 'rsa4096' && o.type !== 'ed25519') throw new UsageError(`--type must be rsa4096 or ed25519, not '${o.type}'`);
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       return withChannelLock(ch, async () => {

@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { action, table } from '../context';
-import { pendingPackages, resolveChannelPair } from '../../repo/pending';
 
 /** Registers `pending` on the apt-repo program. */
 export function register(program: Command): void {
@@ -12,6 +11,7 @@ export function register(program: Command): void {
     .command('pending')
     .description('list what the upstream channel (preprod) holds that the downstream channel (prod) does not')
     .action(action<object>(async (_args, o) => {
+      const { pendingPackages, resolveChannelPair } = await import('../../repo/pending');
       const pair = await resolveChannelPair(o.root, o.channel);
       const { rows, problems } = await pendingPackages(pair);
       for (const p of problems) process.stderr.write(`apt-repo: warning: ${p}\n`);

@@ -5,8 +5,6 @@
  */
 import type { Command } from 'commander';
 import { action, progressFor, table } from '../context';
-import { resolveChannelPair } from '../../repo/pending';
-import { parsePackageSpec, promote } from '../../repo/promote';
 import { UsageError } from '../../errors';
 
 /** Registers `promote` on the apt-repo program. */
@@ -19,6 +17,8 @@ export function register(program: Command): void {
     .option('--codename <codename>', 'only packages published under this codename')
     .option('--dry-run', 'show what would go live, change nothing', false)
     .action(action<{ allPending: boolean; codename?: string; dryRun: boolean }>(async (args, o) => {
+      const { resolveChannelPair } = await import('../../repo/pending');
+      const { parsePackageSpec, promote } = await import('../../repo/promote');
       const pair = await resolveChannelPair(o.root, o.channel);
       if (pair.downstream.name !== o.channel) {
         throw new UsageError(`promote runs on the channel that receives packages: --channel ${pair.downstream.name} (it takes them from ${pair.upstream.name})`);

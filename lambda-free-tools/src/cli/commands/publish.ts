@@ -8,7 +8,6 @@
 import type { Command } from 'commander';
 import { action, progressFor, table } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { publish } from '../../repo/publish';
 
 /** Registers `publish` on the apt-repo program. */
 export function register(program: Command): void {
@@ -17,6 +16,7 @@ export function register(program: Command): void {
     .description('regenerate, sign and publish the indexes of every codename (atomic switch to a new generation)')
     .option('--skip-invalid', 'publish the valid pool files and report the invalid ones instead of failing', false)
     .action(action<{ skipInvalid: boolean }>(async (_args, o) => {
+      const { publish } = await import('../../repo/publish');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await publish(ch, { skipInvalid: o.skipInvalid, progress: progressFor(o) });
       for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);

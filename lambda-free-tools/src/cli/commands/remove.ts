@@ -6,8 +6,6 @@
 import type { Command } from 'commander';
 import { action, table } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { parsePackageSpec } from '../../repo/promote';
-import { gc, removePackage } from '../../repo/remove';
 
 /** Registers `remove` and `gc` on the apt-repo program. */
 export function register(program: Command): void {
@@ -17,6 +15,8 @@ export function register(program: Command): void {
     .argument('<spec>', 'pkg=version')
     .option('--force', 'allowed in a channel with an upstream (prod)', false)
     .action(action<{ force: boolean }>(async (args, o) => {
+      const { parsePackageSpec } = await import('../../repo/promote');
+      const { gc, removePackage } = await import('../../repo/remove');
       const spec = parsePackageSpec(args[0], true);
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await removePackage(ch, spec, { force: o.force });
@@ -29,6 +29,7 @@ export function register(program: Command): void {
     .command('gc')
     .description('delete removed pool files that no kept generation lists any more')
     .action(action<object>(async (_args, o) => {
+      const { gc } = await import('../../repo/remove');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await gc(ch);
       const human = `deleted ${r.deleted.length} trash file(s); kept ${r.kept.length} still listed by a kept generation` +

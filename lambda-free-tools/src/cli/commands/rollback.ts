@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { action } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { rollback } from '../../repo/rollback';
 
 /** Registers `rollback` on the apt-repo program. */
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .description('switch dists back to the previous generation (or --to <id>, see `generations`)')
     .option('--to <id>', 'generation id to serve')
     .action(action<{ to?: string }>(async (_args, o) => {
+      const { rollback } = await import('../../repo/rollback');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await rollback(ch, { to: o.to });
       const human = `${ch.name} now serves generation ${r.to} (was ${r.from ?? 'none'})` +

@@ -5,8 +5,6 @@
 import type { Command } from 'commander';
 import { action } from '../context';
 import { loadChannel } from '../../repo/channel';
-import { verifyChannel } from '../../repo/verify';
-import { currentGeneration } from '../../repo/generations';
 
 /** Registers `verify` on the apt-repo program. */
 export function register(program: Command): void {
@@ -14,6 +12,8 @@ export function register(program: Command): void {
     .command('verify')
     .description('check that every index matches Release, signatures verify and every pool file has the listed hashes')
     .action(action<object>(async (_args, o) => {
+      const { verifyChannel } = await import('../../repo/verify');
+      const { currentGeneration } = await import('../../repo/generations');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const problems = await verifyChannel(ch);
       const generation = await currentGeneration(ch).catch(() => undefined);

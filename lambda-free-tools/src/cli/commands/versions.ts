@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { action, table } from '../context';
-import { packageVersions } from '../../repo/versions';
 
 /** Registers `versions` on the apt-repo program. */
 export function register(program: Command): void {
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .description('list every version of a package in every channel, newest first')
     .argument('<package>', 'package name')
     .action(action<object>(async (args, o) => {
+      const { packageVersions } = await import('../../repo/versions');
       const rows = await packageVersions(o.root, args[0]);
       const human = table(['version', 'channels', 'arch', 'codenames'], rows.map((r) => [
         r.version, r.channels.join(' '), r.architectures.join(' '),
