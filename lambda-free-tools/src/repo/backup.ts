@@ -34,7 +34,7 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir } from './generations';
 import { verifyChannel } from './verify';
-import { durableCopy, errText, placeFile, sha256File } from './ingest';
+import { durableCopy, errText, placeFile, sha256File } from './files';
 import type { ChannelConfig } from './types';
 
 /**

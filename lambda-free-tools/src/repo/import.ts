@@ -14,7 +14,8 @@ import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
 import { poolPathFor, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
-import { errText, keyOf, placeFile, sha256File, sourceName } from './ingest';
+import { errText, placeFile, sha256File } from './files';
+import { keyOf, sourceName } from './pool';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
 

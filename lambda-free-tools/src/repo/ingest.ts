@@ -14,21 +14,17 @@
  *      and again after reading the file; any change means a writer is still busy: skipped.
  * A skipped file stays where it is and is taken by the next run. Both delays are options (the CLI's
  * `--settle-ms`), so tests can run with 0.
- *
- * The helpers for placing files durably (`placeFile`, `durableCopy`, `sha256File`) are shared by
- * promote, remove, import and backup.
  */
-import { createHash, randomBytes } from 'crypto';
-import { createReadStream, constants as fsConstants, promises as fsp, Stats } from 'fs';
+import { constants as fsConstants, promises as fsp, Stats } from 'fs';
 import * as path from 'path';
 import { AptRepoError, DebError, UsageError } from '../errors';
 import { readDeb } from '../deb/debfile';
 import { getField } from '../deb/control';
-import { parseVersion } from '../deb/version';
 import { withChannelLock } from './lock';
-import { poolPathFor, recordAdded, scanPool } from './pool';
+import { keyOf, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
+import { durableCopy, errText, placeFile, sha256File } from './files';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
-import { PoolCache } from './cache';
+import { fsyncDir, PoolCache } from './cache';
 import { routeCodenames } from './routing';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -373,33 +369,6 @@ function sortEntries(entries: IngestEntry[]): IngestEntry[] {
   return entries.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 }
 
-/**
- * Key of a (package, version, architecture) triple: the identity apt gives a .deb. The version is
- * normalised (epoch 0 and an empty revision made explicit), since apt treats `1.0` and `0:1.0` as one.
- */
-export function keyOf(name: string, version: string, architecture: string): string {
-  let v = version;
-  try {
-    const p = parseVersion(version);
-    v = `${p.epoch}:${p.upstream}-${p.revision}`;
-  } catch {
-    // An invalid version never reaches the pool (readDeb refuses it); keep the raw text.
-  }
-  return `${name}\u0000${v}\u0000${architecture}`;
-}
-
-/** The Source field without its optional `(version)`, or the package name (Debian Policy §5.6.1). */
-export function sourceName(sourceField: string | undefined, name: string): string {
-  const s = sourceField?.trim().split(/\s+/)[0];
-  return s ? s : name;
-}
-
-/** Human text of a Node fs error (code and message, no stack). */
-export function errText(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e?.message ?? String(err);
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -421,105 +390,6 @@ async function uniquePath(p: string): Promise<string> {
   }
 }
 
-/** Hex SHA256 of a file, streamed. Throws the fs error (ENOENT …). */
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await new Promise<void>((resolve, reject) => {
-    createReadStream(file).on('error', reject).on('data', (d) => h.update(d)).on('end', () => resolve());
-  });
-  return h.digest('hex');
-}
-
-/**
- * Puts the regular file `src` at `dest` (whose parent exists), never replacing an existing `dest`
- * (throws an EEXIST error instead):
- * - 'move': rename(2); across filesystems (EXDEV) a durable copy then unlink of `src`;
- * - 'link': link(2), so both names share one inode (prod ↔ preprod); where hard links are impossible
- *   (EXDEV, or EPERM under fs.protected_hardlinks) a durable copy;
- * - 'copy': a durable copy.
- * With `dirsToSync`, a rename's folder is added to the set instead of being fsynced at once: the
- * caller fsyncs each folder once, before anything refers to the file (ingest of 1,000 files into one
- * folder: one fsync instead of 1,000). Resolves to what was done.
- */
-export async function placeFile(src: string, dest: string, how: 'move' | 'link' | 'copy', dirsToSync?: Set<string>): Promise<'renamed' | 'linked' | 'copied'> {
-  if (how === 'link') {
-    try {
-      await fsp.link(src, dest);
-      return 'linked';
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'EPERM') throw err;
-    }
-    await durableCopy(src, dest);
-    return 'copied';
-  }
-  if (how === 'move') {
-    await assertFree(dest);
-    try {
-      await fsp.rename(src, dest);
-      if (dirsToSync) dirsToSync.add(path.dirname(dest));
-      else await fsyncDir(path.dirname(dest));
-      return 'renamed';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    }
-    await durableCopy(src, dest);
-    await fsp.unlink(src);
-    return 'copied';
-  }
-  await durableCopy(src, dest);
-  return 'copied';
-}
-
-/**
- * Copies `src` to `dest` so that a crash never leaves a partial `dest`: copy to a temp name beside
- * it, fsync, rename into place (refusing to replace an existing `dest`: EEXIST), fsync the folder.
- * File mode is copied.
- */
-export async function durableCopy(src: string, dest: string): Promise<void> {
-  await assertFree(dest);
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  try {
-    await fsp.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
-    const fh = await fsp.open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await assertFree(dest);
-    await fsp.rename(tmp, dest);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(path.dirname(dest));
-}
-
-async function assertFree(dest: string): Promise<void> {
-  try {
-    await fsp.lstat(dest);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  const e = new Error(`EEXIST: file already exists, ${dest}`) as NodeJS.ErrnoException;
-  e.code = 'EEXIST';
-  throw e;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is still atomic.
-  }
-}
 
 /** Moves any kind of entry (file, symlink, folder, FIFO) without following it. */
 async function moveAnything(src: string, dest: string): Promise<void> {

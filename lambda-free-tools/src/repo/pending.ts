@@ -9,7 +9,7 @@ import { ConfigError, UsageError } from '../errors';
 import { loadChannel } from './channel';
 import { scanPool } from './pool';
 import { routeCodenames } from './routing';
-import { keyOf } from './ingest';
+import { keyOf } from './pool';
 import { compareVersions } from '../deb/version';
 import type { ChannelConfig, PoolPackage } from './types';
 

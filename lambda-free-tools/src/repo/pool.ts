@@ -122,7 +122,7 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     const version = fieldOf(control, 'Version');
     const architecture = fieldOf(control, 'Architecture');
     if (!name || !version || !architecture) return new DebError(path.join(ch.webRoot, poolPath), 'control has no Package, Version or Architecture');
-    const source = (fieldOf(control, 'Source') ?? name).replace(/\s*\(.*$/, '').trim() || name;
+    const source = sourceName(fieldOf(control, 'Source'), name);
     return {
       poolPath, name, version, architecture, source, control, size, digests,
       codenames: routeCodenames(version, poolPath, ch),
@@ -173,4 +173,25 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     else if (r) packages.push(r);
   }
   return { packages, problems, debsRead: toRead.length };
+}
+
+/**
+ * Key of a (package, version, architecture) triple: the identity apt gives a .deb. The version is
+ * normalised (epoch 0 and an empty revision made explicit), since apt treats `1.0` and `0:1.0` as one.
+ */
+export function keyOf(name: string, version: string, architecture: string): string {
+  let v = version;
+  try {
+    const p = parseVersion(version);
+    v = `${p.epoch}:${p.upstream}-${p.revision}`;
+  } catch {
+    // An invalid version never reaches the pool (readDeb refuses it); keep the raw text.
+  }
+  return `${name}\u0000${v}\u0000${architecture}`;
+}
+
+/** The Source field without its optional `(version)`, or the package name (Debian Policy §5.6.1). */
+export function sourceName(sourceField: string | undefined, name: string): string {
+  const s = sourceField?.trim().split(/\s+/)[0];
+  return s ? s : name;
 }

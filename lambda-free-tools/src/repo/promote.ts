@@ -20,7 +20,7 @@ import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { routeCodenames } from './routing';
 import { diffPools, ChannelPair, PendingRow } from './pending';
-import { errText, placeFile, sha256File } from './ingest';
+import { errText, placeFile, sha256File } from './files';
 import type { PoolPackage } from './types';
 import type { Progress } from '../cli/context';
 

@@ -11,7 +11,7 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
 import { listGenerations } from './generations';
-import { errText, placeFile, sha256File } from './ingest';
+import { errText, placeFile, sha256File } from './files';
 import type { PackageSpec } from './promote';
 import type { ChannelConfig } from './types';
 
