@@ -51,6 +51,8 @@ const DEBIAN_PACKAGES = ['nginx', 'openssh-server', 'xz-utils', 'dpkg-dev'];
 /** Small real packages: hello, figlet, sl (this architecture) and cowsay (all). */
 const SAMPLE_PACKAGES = ['hello', 'cowsay', 'figlet', 'sl'];
 const CODENAMES = ['bookworm', 'bullseye'];
+/** The sandbox when the project's own folder is not reachable by other users. */
+const FALLBACK_ROOT = '/srv/apt-local-stack';
 
 /** A failure with a message meant for the operator (printed as one line). */
 class LocalStackError extends Error {}
@@ -59,7 +61,14 @@ function log(msg: string): void {
   process.stderr.write(`local-stack: ${msg}\n`);
 }
 
-function settings() {
+let settingsCache: ReturnType<typeof readSettings> | undefined;
+
+/** The run's settings, read once from the environment. */
+function settings(): ReturnType<typeof readSettings> {
+  return (settingsCache ??= readSettings());
+}
+
+function readSettings() {
   const rootArg = process.env.LOCAL_STACK_ROOT ?? 'sandbox';
   const port = (name: string, dflt: number) => {
     const v = process.env[name];
@@ -70,8 +79,15 @@ function settings() {
   };
   const ports = { preprod: port('LOCAL_STACK_PREPROD_PORT', 8081), prod: port('LOCAL_STACK_PROD_PORT', 8082) };
   if (ports.preprod === ports.prod) throw new LocalStackError('LOCAL_STACK_PREPROD_PORT and LOCAL_STACK_PROD_PORT must differ');
+  let root = path.resolve(projectRoot, rootArg);
+  // A project cloned under a private home (/root is 0700) cannot host the sandbox: aptrepo and
+  // nginx's workers must reach it. Without an explicit LOCAL_STACK_ROOT, use a folder under /srv.
+  if (process.env.LOCAL_STACK_ROOT === undefined && unreachableParent(root) !== undefined) {
+    root = FALLBACK_ROOT;
+    log(`${projectRoot} is not reachable by other users: the sandbox goes to ${root} (set LOCAL_STACK_ROOT to choose)`);
+  }
   return {
-    root: path.resolve(projectRoot, rootArg),
+    root,
     ports,
     stateDir: path.join(projectRoot, '.cache', 'local-stack'),
     bundlePath: path.join(projectRoot, 'dist', 'apt-repo.cjs'),
@@ -93,19 +109,24 @@ function ensureDebianPackages(): void {
 
 /**
  * The service user (aptrepo) and nginx's workers (www-data) reach the sandbox the way they reach
- * / on a server: every parent directory must be searchable by others.
+ * / on a server: every parent directory must be searchable by others. Returns the first existing
+ * parent of `root` that is not, or undefined when all are.
  */
-function checkReachable(root: string): void {
+function unreachableParent(root: string): string | undefined {
   for (let d = path.dirname(root); ; d = path.dirname(d)) {
-    const st = fs.statSync(d);
-    if ((st.mode & 0o001) === 0) {
-      throw new LocalStackError(
-        `${d} is not searchable by other users (mode ${(st.mode & 0o777).toString(8)}): the service user aptrepo and nginx (www-data) could not reach ${root}; ` +
-          'clone the project elsewhere (e.g. under /srv or /opt) or set LOCAL_STACK_ROOT=/srv/apt-sandbox',
-      );
-    }
-    if (d === path.dirname(d)) break;
+    if (fs.existsSync(d) && (fs.statSync(d).mode & 0o001) === 0) return d;
+    if (d === path.dirname(d)) return undefined;
   }
+}
+
+/** Throws a LocalStackError naming the first parent of `root` other users cannot search. */
+function checkReachable(root: string): void {
+  const d = unreachableParent(root);
+  if (d === undefined) return;
+  throw new LocalStackError(
+    `${d} is not searchable by other users (mode ${(fs.statSync(d).mode & 0o777).toString(8)}): the service user aptrepo and nginx (www-data) could not reach ${root}; ` +
+      'clone the project elsewhere (e.g. under /srv or /opt) or set LOCAL_STACK_ROOT=/srv/apt-sandbox',
+  );
 }
 
 /** Reads the signing key of `channel` from the state dir, generating it (RSA-4096) on the first run. */
