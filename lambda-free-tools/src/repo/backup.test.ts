@@ -2,13 +2,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
-import { initChannel, loadChannel } from './channel';
+import { channelPaths, initChannel, loadChannel } from './channel';
 import { ingest } from './ingest';
 import { sha256File } from './files';
 import { backup, checkBackup, readManifest, restore } from './backup';
 import { currentGeneration } from './generations';
-import { lockFileOf } from './lock';
-import { AptRepoError, UsageError } from '../errors';
+import { lockFileOf, withChannelLock } from './lock';
+import { AptRepoError, LockError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
 import type { ChannelConfig } from './types';
 
@@ -97,4 +97,18 @@ test('restore into an empty root gives byte-identical published files and a clea
 test('a folder without manifest is not a backup', async () => {
   fs.mkdirSync(path.join(tmp, 'half'));
   await expect(restore(path.join(tmp, 'r'), 'preprod', path.join(tmp, 'half'))).rejects.toThrow(/manifest/);
+});
+
+test('restore takes the channel lock before writing anything, the config included', async () => {
+  fs.appendFileSync(path.join(ch.configDir, 'repo.yaml'), '\nlockTimeoutSeconds: 0\n');
+  const to = path.join(tmp, 'bk');
+  await backup(ch, to);
+  const root2 = path.join(tmp, 'root2');
+  const target = channelPaths(root2, 'preprod');
+  await withChannelLock({ stateDir: target.stateDir, lockTimeoutMs: 0 }, async () => {
+    await expect(restore(root2, 'preprod', to)).rejects.toThrow(LockError);
+  });
+  expect(fs.existsSync(target.configDir)).toBe(false);
+  expect(fs.existsSync(target.webRoot)).toBe(false);
+  expect((await restore(root2, 'preprod', to)).problems).toEqual([]);
 });

@@ -208,9 +208,9 @@ export interface RestoreResult {
 /**
  * Restores the backup in `dir` into channel `channel` under `root`: checks the whole backup first
  * (nothing is written if a file is missing or altered), refuses when the channel's web root already
- * has pool files (unless `force`: then backup files replace differing ones), writes configDir, then
- * under the lock stateDir, pool, the generation, the public keys, and flips `dists` to the backed-up
- * generation. Paths come from the restored repo.yaml (defaults under `root`). Resolves with
+ * has pool files (unless `force`: then backup files replace differing ones), then under the lock
+ * writes configDir, stateDir, pool, the generation, the public keys, and flips `dists` to the
+ * backed-up generation. Paths come from the restored repo.yaml (defaults under `root`). Resolves with
  * verifyChannel's problems (empty = published files are back byte for byte).
  * Throws UsageError for a channel name other than the backup's or a non-empty pool without force,
  * AptRepoError for a damaged backup.
@@ -223,10 +223,6 @@ export async function restore(root: string, channel: string, dir: string, opts: 
   if (damaged.length) throw new AptRepoError(`${from}: backup damaged, nothing restored:\n  ${damaged.join('\n  ')}`);
 
   const target = await resolveTargetPaths(root, channel, from);
-  const poolFiles = await countFiles(path.join(target.webRoot, 'pool'));
-  if (poolFiles > 0 && !opts.force) {
-    throw new UsageError(`${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`);
-  }
   const byPrefix = (prefix: string) => manifest.entries.filter((e) => e.path === prefix || e.path.startsWith(prefix + '/'));
   let files = 0;
   const put = async (entries: ManifestEntry[], prefix: string, destRoot: string, how: 'link' | 'copy') => {
@@ -260,12 +256,18 @@ export async function restore(root: string, channel: string, dir: string, opts: 
     for (const d of dirs.reverse()) await fsp.chmod(d.dest, d.mode);
   };
 
-  await put(byPrefix('config'), 'config', target.configDir, 'copy');
-  const ch = await loadChannel({ root, channel });
-  if (path.resolve(ch.webRoot) !== path.resolve(target.webRoot)) {
-    throw new AptRepoError(`${ch.configDir}: web root resolved to ${ch.webRoot} after restoring the config, expected ${target.webRoot}`);
-  }
-  return withChannelLock(ch, async () => {
+  // The lock is taken before the config is written: a writer of the channel running meanwhile must
+  // not see a config (signing key, liste_dist) from the backup and a pool from before it.
+  return withChannelLock(target, async () => {
+    const poolFiles = await countFiles(path.join(target.webRoot, 'pool'));
+    if (poolFiles > 0 && !opts.force) {
+      throw new UsageError(`${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`);
+    }
+    await put(byPrefix('config'), 'config', target.configDir, 'copy');
+    const ch = await loadChannel({ root, channel });
+    if (path.resolve(ch.webRoot) !== path.resolve(target.webRoot) || path.resolve(ch.stateDir) !== path.resolve(target.stateDir)) {
+      throw new AptRepoError(`${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`);
+    }
     await put(byPrefix('state').filter((e) => !isLockName(path.basename(e.path)) || e.path === 'state'), 'state', ch.stateDir, 'copy');
     const web = byPrefix('web').filter((e) => e.path !== 'web');
     await fsp.mkdir(ch.webRoot, { recursive: true });
@@ -278,9 +280,10 @@ export async function restore(root: string, channel: string, dir: string, opts: 
 
 /**
  * The configDir, webRoot and stateDir the restored channel will have: the backup's repo.yaml is
- * loaded in a scratch root, so absolute paths it sets are kept and defaults move under `root`.
+ * loaded in a scratch root, so absolute paths it sets are kept and defaults move under `root`; and
+ * the lock timeout it sets.
  */
-async function resolveTargetPaths(root: string, channel: string, from: string): Promise<{ configDir: string; webRoot: string; stateDir: string }> {
+async function resolveTargetPaths(root: string, channel: string, from: string): Promise<{ configDir: string; webRoot: string; stateDir: string; lockTimeoutMs: number }> {
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'apt-repo-restore-'));
   try {
     const cfg = channelPaths(scratch, channel).configDir;
@@ -295,6 +298,7 @@ async function resolveTargetPaths(root: string, channel: string, from: string): 
       configDir: real.configDir,
       webRoot: scratchCh.webRoot === scratchDefaults.webRoot ? real.webRoot : scratchCh.webRoot,
       stateDir: scratchCh.stateDir === scratchDefaults.stateDir ? real.stateDir : scratchCh.stateDir,
+      lockTimeoutMs: scratchCh.lockTimeoutMs,
     };
   } finally {
     await fsp.rm(scratch, { recursive: true, force: true });

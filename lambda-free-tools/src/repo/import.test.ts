@@ -73,3 +73,14 @@ test('not a folder, or the web root itself: usage error', async () => {
   await expect(importRepository(ch, path.join(root, 'missing'))).rejects.toThrow(UsageError);
   await expect(importRepository(ch, path.join(ch.webRoot, 'pool'))).rejects.toThrow(UsageError);
 });
+
+test('a failed publish says the files are in the pool and that publish, not a new import, finishes the job', async () => {
+  const keyText = fs.readFileSync(ch.signingKeyFile);
+  fs.rmSync(ch.signingKeyFile);
+  await expect(importRepository(ch, path.join(old, 'debs'))).rejects.toThrow(
+    new RegExp(`^3 file\\(s\\) were copied into ${ch.webRoot}/pool but publishing failed: .*signing key.*; fix the cause, then run \`apt-repo --channel preprod publish\``, 's'),
+  );
+  fs.writeFileSync(ch.signingKeyFile, keyText, { mode: 0o600 });
+  const again = await importRepository(ch, path.join(old, 'debs'));
+  expect(again.entries.every((e) => e.status === 'present')).toBe(true);
+});

@@ -8,7 +8,7 @@
  */
 import { promises as fsp, Stats } from 'fs';
 import * as path from 'path';
-import { UsageError } from '../errors';
+import { AptRepoError, UsageError } from '../errors';
 import { readDeb } from '../deb/debfile';
 import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
@@ -57,7 +57,8 @@ interface Found {
  * Imports every `.deb` below `dir` (recursively; symlinks to files are read, symlinked folders are
  * not entered, hidden names are skipped) into `ch`, under the channel lock, then publishes once if
  * anything was copied. Upload time recorded = the source file's mtime (keeps history for `pending`).
- * Throws UsageError when `dir` is not a folder or lies inside the channel's web root.
+ * Throws UsageError when `dir` is not a folder or lies inside the channel's web root, AptRepoError
+ * when the publish fails (the copied files stay in the pool; the message says to run publish).
  */
 export async function importRepository(ch: ChannelConfig, dir: string, opts: { progress?: Progress; now?: Date } = {}): Promise<ImportResult> {
   const from = path.resolve(dir);
@@ -137,9 +138,15 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       entries.push({ ...base, status: 'imported', poolPath });
     }
     const result: ImportResult = { entries };
-    if (Object.keys(added).length) {
+    const copied = Object.keys(added).length;
+    if (copied) {
       await recordAdded(ch, added);
-      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
+      try {
+        result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
+      } catch (err) {
+        // The files are in the pool now: a second import finds them present and publishes nothing.
+        throw new AptRepoError(`${copied} file(s) were copied into ${ch.webRoot}/pool but publishing failed: ${errText(err)}; fix the cause, then run \`apt-repo --channel ${ch.name} publish\` (a new import would find them present and not publish)`);
+      }
     }
     return result;
   });

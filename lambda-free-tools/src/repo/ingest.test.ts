@@ -8,7 +8,9 @@ import { generateSigningKey } from '../sign/keys';
 import { ingest, ingestExitCode, utcStamp } from './ingest';
 import { placeFile, sha256File } from './files';
 import { keyOf } from './pool';
+import { removePackage } from './remove';
 import { readAdded } from './pool';
+import * as generations from './generations';
 import { currentGeneration } from './generations';
 import { verifyChannel } from './verify';
 import { UsageError } from '../errors';
@@ -43,6 +45,23 @@ beforeEach(async () => {
 afterEach(() => rmTemp(root));
 
 describe('ingest', () => {
+  test('refuses new bytes under a removed version (still in the trash), accepts the same bytes back', async () => {
+    const original = buildDeb(debs, { name: 'once', version: '1.0-1', description: 'first build' });
+    drop('ci/once_1.0-1_all.deb', original);
+    expect((await ingest(ch, { settleMs: 0 })).entries[0].status).toBe('accepted');
+    await removePackage(ch, { name: 'once', version: '1.0-1' });
+    const rebuilt = buildDeb(path.join(debs, 'rebuilt'), { name: 'once', version: '1.0-1', description: 'second build' });
+    drop('ci/once_1.0-1_all.deb', rebuilt);
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries[0].status).toBe('rejected');
+    expect(r.entries[0].reason).toMatch(/once 1.0-1 \(all\) was removed with different content/);
+    expect(ingestExitCode(r)).toBe(1);
+    expect(fs.existsSync(path.join(ch.webRoot, 'pool/main/o/once/once_1.0-1_all.deb'))).toBe(false);
+    drop('ci/once_1.0-1_all.deb', original);
+    expect((await ingest(ch, { settleMs: 0 })).entries[0].status).toBe('accepted');
+    expect(await verifyChannel(ch)).toEqual([]);
+  });
+
   test('moves valid debs into the pool (codename folder kept), records upload times, publishes once, verify clean', async () => {
     drop('ci/hello_1.0-1_all.deb', buildDeb(debs, { name: 'hello', version: '1.0-1' }));
     drop('php/bookworm/php-app_2.0_amd64.deb', buildDeb(debs, { name: 'php-app', version: '2.0', architecture: 'amd64', extraFields: { Source: 'php-src (2.0)' } }));
@@ -177,6 +196,42 @@ describe('ingest', () => {
     expect(r.entries[0].movedTo).toBeUndefined();
     expect(r.entries[0].reason).toMatch(/left in place/);
     expect(fs.existsSync(path.join(ch.incomingDir, 'ci/bad.deb'))).toBe(true);
+    expect(ingestExitCode(r)).toBe(1);
+  });
+
+  test('a publish that fails after switching says the new generation serves the files', async () => {
+    drop('ci/hello_1_all.deb', buildDeb(debs, { name: 'hello', version: '1' }));
+    const prune = jest.spyOn(generations, 'pruneGenerations').mockRejectedValueOnce(new Error('EACCES: cannot prune'));
+    let err: Error | undefined;
+    try {
+      await ingest(ch, { settleMs: 0 });
+    } catch (e) {
+      err = e as Error;
+    } finally {
+      prune.mockRestore();
+    }
+    const gen = await currentGeneration(ch);
+    expect(gen).toBeDefined();
+    expect(err?.message).toContain(`1 file(s) were moved into ${ch.webRoot}/pool but publishing failed (generation ${gen} serves them, but publish did not finish): EACCES: cannot prune`);
+  });
+
+  test('a rejected file whose .reason cannot be written is reported where it went, not as left in place', async () => {
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    const write = jest.spyOn(fs.promises, 'writeFile').mockRejectedValueOnce(new Error('ENOSPC: no space left on device'));
+    let r;
+    try {
+      r = await ingest(ch, { settleMs: 0 });
+    } finally {
+      write.mockRestore();
+    }
+    const e = r.entries[0];
+    expect(e.status).toBe('rejected');
+    expect(e.movedTo).toBeDefined();
+    expect(fs.readFileSync(e.movedTo!, 'utf8')).toBe('garbage');
+    expect(e.reason).toContain(`moved to ${e.movedTo} but ${e.movedTo}.reason could not be written (ENOSPC`);
+    expect(e.reason).not.toMatch(/left in place/);
+    expect(fs.existsSync(path.join(ch.incomingDir, 'ci/bad.deb'))).toBe(false);
     expect(ingestExitCode(r)).toBe(1);
   });
 });

@@ -23,8 +23,10 @@ import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
 import { keyOf, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
 import { durableCopy, errText, placeFile, sha256File } from './files';
+import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { fsyncDir, PoolCache } from './cache';
+import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -159,10 +161,14 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       return result;
     }
     await recordAdded(ch, added);
+    const served = await currentGeneration(ch);
     try {
       result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache });
     } catch (err) {
-      throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (the previous index still serves): ${(err as Error).message}`);
+      // A failure after the switch (pruning old generations) leaves the new index serving.
+      const now = await currentGeneration(ch).catch(() => served);
+      const state = now === served ? 'the previous index still serves' : `generation ${now} serves them, but publish did not finish`;
+      throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`);
     }
     result.generation = result.publish.generation;
     return result;
@@ -235,6 +241,13 @@ async function ingestOne(
     if (existing === info.digests.SHA256) return present(c, base, poolPath);
     return { ...base, ...(await reject(ch, c, `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`)) };
   }
+  // A version withdrawn by `remove` stays in the trash while a kept generation may list it: new
+  // bytes under the same identity would make a rollback serve an index whose hashes no longer
+  // match the pool, and clients that cached the old file would get different content.
+  const trashed = await sha256File(path.join(trashDir(ch), poolPath)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+  if (trashed !== undefined && trashed !== info.digests.SHA256) {
+    return { ...base, ...(await reject(ch, c, `${name} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
+  }
   // The same identity elsewhere in the pool (another codename folder): apt must never see two
   // different files under one identity in a codename, but identical bytes already covering every
   // codename of this drop are a no-op.
@@ -277,15 +290,20 @@ async function present(c: Candidate, base: Omit<IngestEntry, 'status'>, poolPath
 /** Moves a rejected file to `<rejectedDir>/<stamp>-<name>` and writes `<that>.reason`; never deletes it. */
 async function reject(ch: ChannelConfig, c: Candidate, reason: string): Promise<IngestEntry> {
   const line = reason.replace(/[\r\n]+/g, ' ');
+  let dest: string;
   try {
     await fsp.mkdir(ch.rejectedDir, { recursive: true });
-    const dest = await uniquePath(path.join(ch.rejectedDir, `${utcStamp(new Date())}-${path.basename(c.abs)}`));
+    dest = await uniquePath(path.join(ch.rejectedDir, `${utcStamp(new Date())}-${path.basename(c.abs)}`));
     await moveAnything(c.abs, dest);
-    await fsp.writeFile(`${dest}.reason`, line + '\n', { mode: 0o644 });
-    return { status: 'rejected', file: c.rel, reason: line, movedTo: dest };
   } catch (err) {
     return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place` };
   }
+  try {
+    await fsp.writeFile(`${dest}.reason`, line + '\n', { mode: 0o644 });
+  } catch (err) {
+    return { status: 'rejected', file: c.rel, reason: `${line}; moved to ${dest} but ${dest}.reason could not be written (${errText(err)})`, movedTo: dest };
+  }
+  return { status: 'rejected', file: c.rel, reason: line, movedTo: dest };
 }
 
 /** Lists the drop folders' candidates; names that are not ours to take are reported as skipped. */

@@ -6,6 +6,7 @@ import { initChannel } from './channel';
 import { ingest } from './ingest';
 import { resolveChannelPair, ChannelPair } from './pending';
 import { parsePackageSpec, promote } from './promote';
+import * as generations from './generations';
 import { currentGeneration } from './generations';
 import { verifyChannel } from './verify';
 import { readAdded } from './pool';
@@ -134,6 +135,18 @@ describe('promote', () => {
     fs.copyFileSync(other, dest);
     await expect(promote(pair, [parsePackageSpec('app'), parsePackageSpec('tool')])).rejects.toThrow(ConflictError);
     expect(pool(prod)).toEqual(['pool/main/t/tool/tool_2_amd64.deb']);
+  });
+
+  test('a failure after the new generation is served (pruning) keeps the links it lists', async () => {
+    const spy = jest.spyOn(generations, 'pruneGenerations').mockRejectedValueOnce(new Error('EACCES: cannot prune'));
+    try {
+      await expect(promote(pair, [parsePackageSpec('app')])).rejects.toThrow(/cannot prune/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await currentGeneration(prod)).toBeDefined();
+    expect(pool(prod)).toEqual(['pool/main/a/app/app_1.10_all.deb']);
+    expect(await verifyChannel(prod)).toEqual([]);
   });
 
   test('a failed publish takes the new links back out', async () => {

@@ -18,6 +18,7 @@ import { withChannelLock } from './lock';
 import { recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
+import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
 import { diffPools, ChannelPair, PendingRow } from './pending';
 import { errText, placeFile, sha256File } from './files';
@@ -84,7 +85,8 @@ export interface PromoteOptions {
  * version absent from the upstream pool, a codename the downstream channel does not publish, a named
  * version not routed to --codename (or, without it, to no codename of the downstream channel; with
  * allPending such packages are skipped with a warning). Same name/version/architecture with other content downstream:
- * ConflictError, nothing changed. Links are undone when the publish fails (the error is rethrown).
+ * ConflictError, nothing changed. Links are undone when the publish fails before its new generation
+ * is served (the error is rethrown).
  */
 export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: PromoteOptions = {}): Promise<PromoteResult> {
   const { upstream, downstream } = pair;
@@ -118,6 +120,7 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const upByPath = new Map(up.packages.map((p) => [p.poolPath, p]));
     const made: string[] = [];
     const added: Record<string, number> = {};
+    const served = await currentGeneration(downstream);
     try {
       opts.progress?.start(chosen.length, 'promote');
       for (const r of chosen) {
@@ -142,7 +145,11 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
       return result;
     } catch (err) {
       opts.progress?.stop();
-      for (const f of made) await fsp.rm(f, { force: true });
+      // A failure after the switch (pruning old generations) leaves the new generation live: its
+      // indexes list these files, so they must stay.
+      if ((await currentGeneration(downstream).catch(() => undefined)) === served) {
+        for (const f of made) await fsp.rm(f, { force: true });
+      }
       throw err;
     }
   });

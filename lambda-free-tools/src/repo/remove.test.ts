@@ -6,6 +6,7 @@ import { initChannel } from './channel';
 import { ingest } from './ingest';
 import { sha256File } from './files';
 import { gc, moveToTrash, removePackage, restoreFromTrash, trashDir, walkFiles } from './remove';
+import * as generations from './generations';
 import { currentGeneration, listGenerations } from './generations';
 import { publish } from './publish';
 import { verifyChannel } from './verify';
@@ -97,4 +98,31 @@ test('trash keeps the newest removal of a path; restoreFromTrash puts files back
   const done = await restoreFromTrash(ch, [p]);
   expect(done.restored).toEqual([p]);
   expect(fs.readFileSync(path.join(ch.webRoot, p), 'utf8')).toBe('replacement');
+});
+
+test('a failure after the new generation is served (pruning) keeps the removal: the files stay in the trash', async () => {
+  const spy = jest.spyOn(generations, 'pruneGenerations').mockRejectedValueOnce(new Error('EACCES: cannot prune'));
+  try {
+    await expect(removePackage(ch, { name: 'app', version: '2.0' })).rejects.toThrow(/cannot prune/);
+  } finally {
+    spy.mockRestore();
+  }
+  const served = (await listGenerations(ch)).find((g) => g.current)!;
+  expect(served.poolPaths).not.toContain('pool/main/a/app/app_2.0_amd64.deb');
+  expect(fs.existsSync(path.join(ch.webRoot, 'pool/main/a/app/app_2.0_amd64.deb'))).toBe(false);
+  expect(fs.existsSync(path.join(trashDir(ch), 'pool/main/a/app/app_2.0_amd64.deb'))).toBe(true);
+});
+
+test('gc keeps an older trash copy of a pool path that a kept generation lists', async () => {
+  const p = 'pool/main/a/app/app_2.0_amd64.deb';
+  // Published in the current generation, removed, then other bytes under the same name removed again.
+  await moveToTrash(ch, p);
+  fs.writeFileSync(path.join(ch.webRoot, p), 'replacement');
+  await moveToTrash(ch, p);
+  expect((await listGenerations(ch)).some((g) => g.poolPaths.includes(p))).toBe(true);
+  const before = await walkFiles(trashDir(ch));
+  expect(before).toHaveLength(2);
+  const r = await gc(ch);
+  expect(r.deleted).toEqual([]);
+  expect(await walkFiles(trashDir(ch))).toEqual(before);
 });

@@ -10,7 +10,7 @@ import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
-import { listGenerations } from './generations';
+import { currentGeneration, listGenerations } from './generations';
 import { errText, placeFile, sha256File } from './files';
 import type { PackageSpec } from './promote';
 import type { ChannelConfig } from './types';
@@ -40,7 +40,8 @@ export interface RemoveResult {
  * Removes every pool file of `spec.name` at version `spec.version` (all architectures) from `ch`
  * under its lock, then republishes. Throws UsageError when the version is absent, when no version
  * is given, or when `ch` has an upstream (prod: what is live there is what clients run) and
- * `force` is not set. If the publish fails the files are put back and the error rethrown.
+ * `force` is not set. If the publish fails before its new generation is served, the files are put
+ * back; the error is rethrown.
  */
 export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: { force?: boolean; now?: Date } = {}): Promise<RemoveResult> {
   if (spec.version === undefined) throw new UsageError(`remove: give the version as ${spec.name}=<version>`);
@@ -55,6 +56,7 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
       throw new UsageError(`${spec.name}=${spec.version} is not in ${ch.name}'s pool${others.length ? ` (versions there: ${[...new Set(others)].join(', ')})` : ''}`);
     }
     const removed: RemovedFile[] = [];
+    const served = await currentGeneration(ch);
     try {
       for (const p of matching) {
         const trashPath = await moveToTrash(ch, p.poolPath);
@@ -63,7 +65,11 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
       const publish = await publishLocked(ch, { now: opts.now });
       return { removed, publish };
     } catch (err) {
-      await restoreFromTrash(ch, removed.map((r) => r.poolPath)).catch(() => undefined);
+      // Once the new generation is served (a failure while pruning old ones), the removal stands:
+      // putting the files back would make the next publish list the version again.
+      if ((await currentGeneration(ch).catch(() => undefined)) === served) {
+        await restoreFromTrash(ch, removed.map((r) => r.poolPath)).catch(() => undefined);
+      }
       throw err;
     }
   });
@@ -123,8 +129,9 @@ export interface GcResult {
 }
 
 /**
- * Deletes the trash files of `ch` that no kept generation (listGenerations) references, under the
- * lock, and prunes empty trash folders. Paths in the result are relative to the trash folder.
+ * Deletes the trash files of `ch` that no kept generation (listGenerations) references (an older
+ * `<poolPath>.<ms>` counts as referenced with its pool path), under the lock, and prunes empty
+ * trash folders. Paths in the result are relative to the trash folder.
  */
 export async function gc(ch: ChannelConfig): Promise<GcResult> {
   return withChannelLock(ch, async () => {
@@ -133,7 +140,10 @@ export async function gc(ch: ChannelConfig): Promise<GcResult> {
     const result: GcResult = { deleted: [], kept: [] };
     const root = trashDir(ch);
     for (const rel of await walkFiles(root)) {
-      if (referenced.has(rel)) {
+      // `<poolPath>.<ms>` holds earlier bytes of poolPath (see moveToTrash): the kept generation that
+      // lists poolPath may mean those bytes.
+      const aside = /^(.+\.deb)\.\d+$/.exec(rel);
+      if (referenced.has(rel) || (aside && referenced.has(aside[1]))) {
         result.kept.push(rel);
         continue;
       }

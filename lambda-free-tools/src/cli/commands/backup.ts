@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .description('copy the channel (config with signing key, state, pool, current generation, public keys) into a new folder, with a SHA256 manifest')
     .requiredOption('--to <dir>', 'new or empty folder')
     .action(action<{ to: string }>(async (_args, o) => {
-      const { backup, restore } = await import('../../repo/backup');
+      const { backup } = await import('../../repo/backup');
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await backup(ch, o.to);
       const human = `backed up ${ch.name} (generation ${r.generation ?? 'none'}) into ${r.dir}: ${r.files} file(s), ${r.bytes} bytes, ${r.linked} hard-linked`;

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option('--force', 'allowed in a channel with an upstream (prod)', false)
     .action(action<{ force: boolean }>(async (args, o) => {
       const { parsePackageSpec } = await import('../../repo/promote');
-      const { gc, removePackage } = await import('../../repo/remove');
+      const { removePackage } = await import('../../repo/remove');
       const spec = parsePackageSpec(args[0], true);
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       const r = await removePackage(ch, spec, { force: o.force });
