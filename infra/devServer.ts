@@ -5,7 +5,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as docker from '@pulumi/docker';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
 import { renderDevDockerfile } from './devDockerfile';
@@ -16,7 +15,7 @@ export interface DevServerArgs {
   /** Ports nginx listens on inside the container (the stack's httpPort/httpsPort). */
   httpPort: number;
   httpsPort: number;
-  /** Build context directory; default: <os.tmpdir()>/apt-repo-dev-<name>. */
+  /** Build context directory; default: <project>/.cache/dev-server-<name> (private, 0700). */
   buildDir?: string;
 }
 
@@ -34,8 +33,10 @@ export class DevServer extends pulumi.ComponentResource {
   constructor(name: string, args: DevServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:DevServer', name, {}, opts);
     const dockerfile = renderDevDockerfile(args.devContainer.authorizedKey);
-    const buildDir = args.buildDir ?? path.join(os.tmpdir(), `apt-repo-dev-${name}`);
-    fs.mkdirSync(buildDir, { recursive: true });
+    // Not a fixed name in the shared /tmp: another local user could create it first and own the
+    // build context (swap the Dockerfile, add an authorized key to the image).
+    const buildDir = args.buildDir ?? path.resolve(__dirname, '..', '.cache', `dev-server-${name}`);
+    fs.mkdirSync(buildDir, { recursive: true, mode: 0o700 });
     const file = path.join(buildDir, 'Dockerfile');
     if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== dockerfile) fs.writeFileSync(file, dockerfile);
     const image = new docker.Image(

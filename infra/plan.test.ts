@@ -83,6 +83,26 @@ describe('buildPlan: structure', () => {
     expect(tls.secretStdin).toBeUndefined();
   });
 
+  it('serves only the ACME challenge, never the repository, while certbot has no certificate', () => {
+    const steps = buildPlan(config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }), material({ tlsCert: undefined, tlsKey: undefined }));
+    const bootstrap = byName(steps).tls.files.find((f) => f.remotePath.endsWith('tls.bootstrap.conf'))!;
+    expect(bootstrap.content).toMatch(/location \^~ \/\.well-known\/acme-challenge\/ \{\n\s+root \/var\/www\/acme;/);
+    expect(bootstrap.content).toMatch(/location \/ \{\n\s+deny all;/);
+    for (const served of ['root /srv/apt/preprod', 'location /dists/', 'location /pool/', 'auth_basic_user_file']) expect([served, bootstrap.content.includes(served)]).toEqual([served, false]);
+  });
+
+  it('changes the command text of a step when a file it installs changes, so the step runs again', () => {
+    const base = byName(buildPlan(config(), material()));
+    const narrower = byName(buildPlan(config({ allowedCidrs: JSON.stringify(['127.0.0.1']) }), material()));
+    expect(narrower.vhost.script).not.toBe(base.vhost.script);
+    const renewed = byName(buildPlan(config(), material({ tlsCert: '-----BEGIN CERTIFICATE-----\nrenewed\n-----END CERTIFICATE-----\n' })));
+    expect(renewed.tls.script).not.toBe(base.tls.script);
+    const fewer = byName(buildPlan(config({ codenames: JSON.stringify(['bookworm']) }), material()));
+    expect(fewer.config.script).not.toBe(base.config.script);
+    // Steps whose files did not change keep their text (a second `pulumi up` stays a no-op).
+    expect(narrower['backup-units'].script).toBe(base['backup-units'].script);
+  });
+
   it('refuses tls files without their content', () => {
     expect(() => buildPlan(config(), material({ tlsKey: undefined }))).toThrow(/certificate or key content is missing/);
   });
@@ -208,5 +228,34 @@ if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recur
     const broken = buildPlan(cfg, m).map((s) => (s.name === 'vhost' ? { ...s, files: s.files.map((f) => (f.remotePath.endsWith('vhost.site.conf') ? { ...f, content: 'server { nonsense; }\n' } : f)) } : s));
     expect(() => applyLocally(broken)).toThrow(/step vhost failed/);
     expect(fs.readFileSync(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'), 'utf8')).toBe(live);
+  });
+});
+
+(asRoot ? describe : describe.skip)('buildPlan: the publish step and a non-root service user', () => {
+  let dir: string;
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("never writes or chowns a file outside the service user's reach through a link it planted", () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-publish-'));
+    fs.chmodSync(dir, 0o755);
+    const root = path.join(dir, 'root');
+    const cfg = config({ root, installPackages: 'false', serviceUser: 'nobody', nodePath: process.execPath });
+    const publish = byName(buildPlan(cfg, material())).publish;
+    const under = (p: string) => path.join(root, p);
+    for (const d of ['etc/epiconcept/apt_repo/preprod', 'opt/apt-repo/preprod', 'srv/apt/preprod', 'var/lib/apt-repo/preprod']) fs.mkdirSync(under(d), { recursive: true, mode: 0o755 });
+    for (const f of ['repo.yaml', 'liste_dist', 'liste_arch', 'signing-key.asc']) fs.writeFileSync(under(`etc/epiconcept/apt_repo/preprod/${f}`), f);
+    fs.writeFileSync(under('opt/apt-repo/preprod/apt-repo.cjs'), "require('fs').mkdirSync(process.argv[process.argv.indexOf('--root')+1]+'/srv/apt/preprod/dists');\n");
+    fs.chownSync(under('srv/apt/preprod'), 65534, 65534);
+    fs.chownSync(under('var/lib/apt-repo/preprod'), 65534, 65534);
+    // The service user (say, through a hostile .deb) replaced its stamp with a link to a root file.
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'root data\n', { mode: 0o644 });
+    const stamp = under('var/lib/apt-repo/preprod/pulumi-publish.sha256');
+    fs.symlinkSync(victim, stamp);
+    fs.lchownSync(stamp, 65534, 65534);
+    spawnSync('sh', ['-c', publish.script], { encoding: 'utf8' });
+    expect(fs.existsSync(under('srv/apt/preprod/dists'))).toBe(true);
+    const st = fs.statSync(victim);
+    expect([fs.readFileSync(victim, 'utf8'), st.uid]).toEqual(['root data\n', 0]);
   });
 });

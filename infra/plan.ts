@@ -9,7 +9,8 @@
  *    SSH user) as the SSH user, as-is: mode and owner are left to the server, nothing is deleted.
  *    A file with `localPath` is copied from that local file (the indexer bundle, too big for a
  *    string input); its `content` is empty — use `inlineLocalFiles` to fill it for a replay that
- *    uploads strings.
+ *    uploads strings. The script names each staged file's SHA-256 in a comment, so a changed file
+ *    changes the command text and the step runs again (a command never re-runs for a dependency).
  * 2. `script` is sent as the SSH exec command text (what remote.Command's `create` is): a single
  *    `bash -c '…'` (through `sudo -n` for a non-root SSH user), with `secretStdin` on its stdin.
  *    Secret contents (the signing key, the htpasswd, the TLS key) travel ONLY on stdin, one base64
@@ -47,7 +48,7 @@ import { channelLayout, type ChannelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';
 import { shq, wrapScript } from './shell';
 import { renderSystemdUnits, unitNames, watchedDirs } from './systemd';
-import { renderNginxTestConf, renderVhost } from './vhost';
+import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost } from './vhost';
 
 /** A file a step needs on the server before its script runs (copied to a staging path). */
 export interface PlanFile {
@@ -117,7 +118,12 @@ class StepBuilder {
 }
 
 function step(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: string, files: PlanFile[] = [], secretStdin?: string, triggers: string[] = []): PlanStep {
-  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers };
+  // A remote.Command runs again only when its own inputs change, never when a copy it depends on
+  // does: naming each staged file's digest in the script makes a new vhost, unit or certificate
+  // re-run the step that installs it. (The bundle, copied from localPath, has its digest checked
+  // and as a trigger already.)
+  const digests = files.filter((f) => !f.localPath).map((f) => `# staged ${path.posix.basename(f.remotePath)} sha256 ${crypto.createHash('sha256').update(f.content).digest('hex')}\n`);
+  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers };
 }
 
 function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
@@ -252,11 +258,10 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     vhostDeps.push('tls');
   } else if (cfg.tls.mode === 'certbot') {
     const b = new StepBuilder(l, 'tls');
-    // Before the first certificate exists the full vhost cannot load: serve only the challenge.
-    const bootstrap = renderVhost({
-      channel: cfg.channel, serverName: cfg.serverName, webRoot: l.webRoot, keyName: cfg.keyName, allowedCidrs: cfg.allowedCidrs,
-      ...(cfg.usernames.length ? { htpasswdFile: l.htpasswdFile } : {}),
-      acmeRoot: l.acmeRoot, allowPlainHttp: true, httpPort: cfg.httpPort, httpsPort: cfg.httpsPort, logDir: l.logDir,
+    // Before the first certificate exists the full vhost cannot load: serve only the challenge
+    // (never the repository over plain HTTP, which would take basic auth in clear).
+    const bootstrap = renderAcmeBootstrapVhost({
+      channel: cfg.channel, serverName: cfg.serverName, acmeRoot: l.acmeRoot, httpPort: cfg.httpPort, logDir: l.logDir,
       ...(cfg.listenAddress ? { listenAddress: cfg.listenAddress } : {}),
     });
     const body = [
@@ -292,8 +297,9 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       `want=$(cat ${inputs} | sha256sum | cut -d' ' -f1)`,
       `if [ ! -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] || [ "$(cat ${stamp} 2>/dev/null || true)" != "$want" ]; then`,
       `  runuser -u ${u} -- ${indexer} publish >&2`,
-      `  printf '%s\\n' "$want" > ${stamp}`,
-      `  chown ${u}:${u} ${stamp}`,
+      // Written as the service user: the state folder is its own, and a link it put there must
+      // not make root write (or chown) another file.
+      `  printf '%s\\n' "$want" | runuser -u ${u} -- tee ${stamp} >/dev/null`,
       '  mark_changed',
       'fi',
     ].join('\n');

@@ -12,7 +12,8 @@ export function shq(s: string): string {
 
 /**
  * Helpers every step script starts with (bash). Arguments are always quoted by the caller.
- * - `ensure_dir PATH MODE OWNER GROUP`: mkdir -p, then chmod/chown only when they differ.
+ * - `ensure_dir PATH MODE OWNER GROUP`: mkdir -p, then chmod/chown only when they differ; fails
+ *   when PATH is a symbolic link not owned by root (chown/chmod would change its target).
  * - `install_file SRC DEST MODE OWNER GROUP`: copies SRC over DEST (atomically, by rename) only
  *   when content, mode or owner differ; sets FILE_CHANGED to 1 when it did, 0 otherwise.
  * - `read_secret DEST`: reads one base64 line from stdin into DEST (mode 0600), the way secret
@@ -27,6 +28,9 @@ mark_changed() { APT_REPO_CHANGED=1; }
 finish() { if [ "$APT_REPO_CHANGED" = 1 ]; then echo CHANGED; fi; }
 want_meta() { printf '%o %s %s' "0$1" "$2" "$3"; }
 ensure_dir() {
+  # chown/chmod follow a symlink: one planted by another user in a group-writable folder (incoming)
+  # would hand its target to the service user. A link root made (/srv/apt on a data disk) is fine.
+  if [ -L "$1" ] && [ "$(stat -c %u "$1")" != 0 ]; then echo "apt-repo: $1 is a symbolic link owned by another user than root" >&2; exit 1; fi
   if [ ! -d "$1" ]; then mkdir -p "$1"; mark_changed; fi
   if [ "$(stat -c '%a %U %G' "$1")" != "$(want_meta "$2" "$3" "$4")" ]; then
     chown "$3:$4" "$1"; chmod "$2" "$1"; mark_changed

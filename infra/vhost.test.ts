@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { httpGet, startNginx, type NginxServer } from '../test/harness/nginx';
 import { renderHtpasswd } from './htpasswd';
-import { renderNginxTestConf, renderVhost, type VhostSpec } from './vhost';
+import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost, type VhostSpec } from './vhost';
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -84,6 +84,24 @@ describe('renderVhost with the real nginx', () => {
     const bad = spawnSync(NGINX, ['-t', '-q', '-c', path.join(t, 'nginx.conf'), '-p', t + '/', '-e', path.join(t, 'error.log')], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('nope.pem');
+  });
+
+  describe('the ACME bootstrap vhost (certbot, before the first certificate)', () => {
+    let nginx: NginxServer;
+    beforeAll(async () => {
+      fs.mkdirSync(path.join(dir, 'acme/.well-known/acme-challenge'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'acme/.well-known/acme-challenge/tok'), 'tok.thumb');
+      nginx = await startNginx({ serverBlocks: (port, addr) => renderAcmeBootstrapVhost({ channel: 'preprod', serverName: 'apt-preprod.example.org', acmeRoot: path.join(dir, 'acme'), httpPort: port, listenAddress: addr, logDir: path.join(dir, 'log') }) });
+    });
+    afterAll(() => nginx?.stop());
+
+    it('answers the challenge from any address and serves nothing of the repository', async () => {
+      const challenge = await httpGet(`${nginx.url}/.well-known/acme-challenge/tok`, { localAddress: '127.0.0.3' });
+      expect([challenge.status, challenge.body]).toEqual([200, 'tok.thumb']);
+      for (const p of ['/dists/bookworm/Release', '/dists/', '/example-preprod-archive-keyring.asc', '/']) {
+        expect([p, (await httpGet(`${nginx.url}${p}`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status]).toEqual([p, 403]);
+      }
+    });
   });
 
   describe('serving (plain HTTP, allowlist + basic auth)', () => {

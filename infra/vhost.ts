@@ -131,6 +131,28 @@ export function renderVhost(v: VhostSpec): string {
 }
 
 /**
+ * Renders the vhost that serves only certbot's ACME challenge on the HTTP port, used while no
+ * certificate exists yet (the full vhost cannot load without one). Every other path is denied, so
+ * the repository, and basic-auth credentials, never go over plain HTTP unless `allowPlainHttp`
+ * says so in the full vhost.
+ */
+export function renderAcmeBootstrapVhost(v: Pick<VhostSpec, 'channel' | 'serverName' | 'httpPort' | 'listenAddress' | 'logDir'> & { acmeRoot: string }): string {
+  const lines = [
+    ...listen(v.httpPort, v.listenAddress, false),
+    `server_name ${v.serverName};`,
+    `access_log ${v.logDir}/apt-${v.channel}.access.log;`,
+    `error_log ${v.logDir}/apt-${v.channel}.error.log;`,
+    '',
+    ...acmeLocation(v.acmeRoot),
+    '',
+    'location / {',
+    '    deny all;',
+    '}',
+  ];
+  return `# Managed by the apt-repo Pulumi stack (channel ${v.channel}): ACME bootstrap until the certificate exists.\n${server(lines)}\n`;
+}
+
+/**
  * A minimal nginx.conf that includes only `vhostFile`, with pid, temp and log paths under `tmpDir`,
  * so `nginx -t -c <file> -p <tmpDir> -e <tmpDir>/error.log` checks the vhost (syntax, certificate
  * and key loading) without the host's other sites and without binding ports.

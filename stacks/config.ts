@@ -33,7 +33,13 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
 const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-const absolutePath = z.string().refine((p) => path.posix.isAbsolute(p) && !p.split('/').includes('..'), 'expected an absolute path without ..');
+// Paths go unquoted into the nginx vhost (where white space, ';', '{', '$' are syntax) and systemd
+// units (where '%' is a specifier and '$' a variable): only characters neither interprets.
+const SAFE_PATH_RE = /^[A-Za-z0-9._@+\/-]+$/;
+const absolutePath = z
+  .string()
+  .refine((p) => path.posix.isAbsolute(p) && !p.split('/').includes('..'), 'expected an absolute path without ..')
+  .refine((p) => SAFE_PATH_RE.test(p), 'expected a path of letters, digits and . _ - + @ / only (it is written unquoted into the nginx vhost and systemd units)');
 const port = z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535');
 const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')], { error: 'expected true or false' });
 const hostLine = z.string().trim().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( .*)?$/, "expected the server's public host key line, e.g. 'ssh-ed25519 AAAA…' (from /etc/ssh/ssh_host_ed25519_key.pub)");
@@ -71,7 +77,7 @@ const RawSchema = z.strictObject({
   root: absolutePath.default('/'),
   webRoot: absolutePath.optional(),
   indexerPath: absolutePath.optional(),
-  nodePath: z.string().regex(/^\S+$/, 'expected a command name or path without spaces').default('node'),
+  nodePath: z.string().regex(SAFE_PATH_RE, 'expected a command name or path of letters, digits and . _ - + @ / (it is written unquoted into systemd units)').default('node'),
   remotePrefix: z.string().regex(/^[^\0\n]*$/, 'expected one line').default(''),
   incomingDir: absolutePath.optional(),
   codenames: z.array(z.string().regex(CODENAME_RE, 'expected a codename such as bookworm'), { error: 'expected a list of codenames' }).min(1, 'expected at least one codename'),

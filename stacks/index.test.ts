@@ -289,7 +289,24 @@ describe('prod stack', () => {
 });
 
 describe('dev stack', () => {
+  // Another local user may have made a shared, predictable /tmp path first: the program must not
+  // write through their link, nor build from a context they own.
+  const shared = path.join(os.tmpdir(), 'apt-repo-dev-dev');
+  let victim = '';
+  let planted = false;
+  afterAll(() => {
+    if (planted) fs.rmSync(shared, { recursive: true, force: true });
+    if (victim) fs.rmSync(victim, { recursive: true, force: true });
+  });
+
   it('builds a Debian 12 container with sshd and runs the same plan against it', async () => {
+    victim = fs.mkdtempSync(path.join(os.tmpdir(), 'dev-victim-'));
+    fs.writeFileSync(path.join(victim, 'file'), 'mine\n');
+    planted = !fs.existsSync(shared);
+    if (planted) {
+      fs.mkdirSync(shared, { mode: 0o777 });
+      fs.symlinkSync(path.join(victim, 'file'), path.join(shared, 'Dockerfile'));
+    }
     const { resources } = await evaluate(
       'dev',
       stackConfig('dev', {
@@ -308,6 +325,9 @@ describe('dev stack', () => {
     expect(dockerfile).toContain('FROM debian:bookworm');
     expect(dockerfile).toContain('openssh-server');
     expect(dockerfile).toContain("printf '%s\\n' 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey dev@laptop' > /root/.ssh/authorized_keys");
+    const context = String((unwrap(image.raw.build) as { context: string }).context);
+    expect(fs.statSync(context).mode & 0o077).toBe(0);
+    expect(fs.readFileSync(path.join(victim, 'file'), 'utf8')).toBe('mine\n');
     fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
     const container = m.get('dev-container')!;
     expect(unwrap(container.raw.ports)).toEqual(expect.arrayContaining([expect.objectContaining({ internal: 22, external: 2200, ip: '127.0.0.1' })]));
