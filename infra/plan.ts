@@ -36,8 +36,8 @@
  * (renderNginxTestConf), before it replaces the live file.
  * The service user (`serviceUser`, default aptrepo) is created when missing; `publish` runs as
  * that user (runuser), so a sandbox root's parent directories must be traversable by it (mkdtemp
- * makes 0700 directories: chmod 0755 the sandbox's parent). infra/sandboxPlan.ts builds such a
- * plan for a sandbox (no packages, no systemd, bundle inlined).
+ * makes 0700 directories: chmod 0755 the sandbox's parent). test/harness/replay.ts builds such a
+ * plan for a sandbox (no packages, no systemd, bundle inlined) for the replay test and the local stack.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
