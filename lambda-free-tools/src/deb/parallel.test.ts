@@ -61,3 +61,17 @@ test('publish through the bundle reads with worker threads and writes the same P
   expect(inProcess.match(/^Package: /gm)).toHaveLength(40);
   expect(twoWorkers).toBe(inProcess);
 }, 120000);
+
+test('an error thrown by onResult rejects readDebs; it is never passed back as the file\'s result', async () => {
+  const calls: [number, DebInfo | Error][] = [];
+  const boom = new Error('callback failed');
+  const err = await readDebs(files.slice(0, 3), {
+    onResult: (i, r) => {
+      calls.push([i, r]);
+      if (i === 1) throw boom;
+    },
+  }).catch((e: unknown) => e);
+  expect(err).toBe(boom);
+  expect(calls.map(([i]) => i)).toEqual([0, 1]);
+  expect(calls.every(([, r]) => !(r instanceof Error))).toBe(true);
+});

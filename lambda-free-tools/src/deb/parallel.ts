@@ -59,8 +59,8 @@ function workerCount(files: number, bytes: number): number {
  * a worker entry (setReadWorkerEntry) and the job is large enough. `bytes` is their total size (to
  * size the job; 0 if unknown). `onResult(i, r)` is called as each file completes (any order, on
  * the calling thread). Each result is the DebInfo or the error readDeb threw (DebError for a bad
- * file; other errors come back as plain Errors). Never rejects because of a file; rejects only if
- * a worker thread itself fails.
+ * file; other errors come back as plain Errors). Never rejects because of a file; rejects if
+ * a worker thread itself fails or with what `onResult` throws.
  */
 export async function readDebs(
   files: string[],
@@ -72,7 +72,7 @@ export async function readDebs(
   const workers: Promise<void>[] = [];
   for (let w = 0; w < n; w++) {
     const data: ReadWorkerData = { aptRepoReadWorker: true, files, digests: opts.digests, next };
-    workers.push(new Promise<void>((resolve, reject) => {
+    const running = new Promise<void>((resolve, reject) => {
       const worker = new Worker(entryFile!, { workerData: data });
       let done = false;
       worker.on('message', (m: WorkerMessage) => {
@@ -84,17 +84,24 @@ export async function readDebs(
       });
       worker.on('error', reject);
       worker.on('exit', (code) => (done ? resolve() : reject(new Error(`read worker exited with code ${code} before finishing`))));
-    }));
+    });
+    // A worker may fail while this thread is still reading, long before Promise.all below looks at
+    // it: without a handler now, Node would call it an unhandled rejection and end the process.
+    running.catch(() => undefined);
+    workers.push(running);
   }
   // The calling thread reads too; awaiting each file lets the workers' messages in between.
   for (;;) {
     const i = Atomics.add(counter, 0, 1);
     if (i >= files.length) break;
+    let r: DebInfo | Error;
     try {
-      opts.onResult(i, await readDeb(files[i], { digests: opts.digests }));
+      r = await readDeb(files[i], { digests: opts.digests });
     } catch (e) {
-      opts.onResult(i, e as Error);
+      r = e as Error;
     }
+    // Outside the try: an error of the callback is the caller's, not the file's.
+    opts.onResult(i, r);
   }
   await Promise.all(workers);
 }

@@ -30,9 +30,9 @@ function processStart(pid: number): string | null | undefined {
     // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return fields[19] ?? null;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    // No /proc (not Linux): fall back to signal 0.
+  } catch {
+    // No /proc entry: the process is gone, or /proc hides other users' processes (mount option
+    // hidepid=1|2), or there is no /proc (not Linux). Signal 0 tells them apart: EPERM means alive.
     try {
       process.kill(pid, 0);
       return null;
@@ -42,14 +42,22 @@ function processStart(pid: number): string | null | undefined {
   }
 }
 
-function readHolder(file: string): Holder | undefined {
+/** The holder recorded in `file` and the file's exact text (undefined when the file does not exist). */
+function readHolder(file: string): (Holder & { raw: string }) | undefined {
+  let raw: string;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Holder;
+    raw = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    // Unparseable content cannot come from this module (the file is linked in complete): treat as
-    // a dead holder so a damaged lock never blocks the channel forever.
-    return { pid: 0, host: os.hostname(), start: null, since: '' };
+    // Never taken for a dead holder: an unreadable lock may well be a live one.
+    throw new LockError(file, `cannot read: ${(e as Error).message}`);
+  }
+  try {
+    return { ...(JSON.parse(raw) as Holder), raw };
+  } catch {
+    // Unparseable content cannot come from this module (the file is linked in complete; only a
+    // power loss can leave it empty): treat as a dead holder so it never blocks the channel forever.
+    return { pid: 0, host: os.hostname(), start: null, since: '', raw };
   }
 }
 
@@ -94,10 +102,7 @@ export async function withChannelLock<T>(ch: Pick<ChannelConfig, 'stateDir' | 'l
       }
       const holder = readHolder(file);
       if (holder === undefined) continue; // released between link and read: try again at once
-      if (isStale(holder)) {
-        reclaim(file, holder);
-        continue;
-      }
+      if (isStale(holder) && reclaim(file, holder.raw)) continue;
       if (Date.now() >= deadline) {
         throw new LockError(file, `held by pid ${holder.pid} on ${holder.host} since ${holder.since}` +
           (ch.lockTimeoutMs > 0 ? ` (waited ${Math.round(ch.lockTimeoutMs / 1000)} s)` : ''));
@@ -118,21 +123,33 @@ export async function withChannelLock<T>(ch: Pick<ChannelConfig, 'stateDir' | 'l
 }
 
 /**
- * Removes a stale lock. Renaming it aside first means two waiters reclaiming at once cannot both
- * delete: the loser's rename fails (ENOENT), or moves a fresh lock, which it then puts back.
+ * Removes a stale lock whose exact text is `staleRaw`; returns false when another waiter is
+ * reclaiming at the same moment (the caller waits and looks again).
+ * Check-then-unlink is a race between waiters (one could delete the lock another has just taken
+ * after removing the stale one), so it runs under a reclaim mutex `<lock>.reclaim`, taken with
+ * link(2) like the lock: only the lock's owner and a mutex holder ever remove the lock, and the
+ * owner of a stale lock is dead, so a text still equal to `staleRaw` under the mutex is the stale
+ * lock itself (a live process never writes the text of a dead one: its pid or start time differ).
+ * A mutex left by a dead process (a crash inside these few system calls) is removed like a lock.
  */
-function reclaim(file: string, stale: Holder): void {
-  const aside = `${file}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
+function reclaim(file: string, staleRaw: string): boolean {
+  const mutex = `${file}.reclaim`;
+  const tmp = `${mutex}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() }), { mode: 0o644 });
   try {
-    fs.renameSync(file, aside);
+    fs.linkSync(tmp, mutex);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const other = readHolder(mutex);
+    if (other && isStale(other)) fs.rmSync(mutex, { force: true });
+    return false;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
-  const moved = readHolder(aside);
-  if (moved && (moved.pid !== stale.pid || moved.since !== stale.since)) {
-    // We moved someone else's fresh lock: restore it unless yet another writer got in meanwhile.
-    try { fs.linkSync(aside, file); } catch { /* a newer lock exists; ours to drop */ }
+  try {
+    if (readHolder(file)?.raw === staleRaw) fs.rmSync(file, { force: true });
+  } finally {
+    fs.rmSync(mutex, { force: true });
   }
-  fs.rmSync(aside, { force: true });
+  return true;
 }

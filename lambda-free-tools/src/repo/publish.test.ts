@@ -240,3 +240,37 @@ test('renderIndexes gives the same bytes as renderPackagesIndex on each index', 
   }
   expect(out.get('bullseye')!.get('arm64')).toMatch(/^Package: Beta\n/);
 });
+
+test('the new generation\'s directory entries are fsynced before dists is flipped to it', async () => {
+  addDeb({ name: 'demo', version: '1.0-1' });
+  // The module object itself: `import * as fs` gives a read-only view of it that cannot be spied on.
+  const nodeFs = require('fs') as typeof fs;
+  const events: string[] = [];
+  const synced = new Map<number, string>();
+  const realOpen = nodeFs.openSync;
+  const realFsync = nodeFs.fsyncSync;
+  const realRename = nodeFs.renameSync;
+  jest.spyOn(nodeFs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode | null) => {
+    const fd = realOpen(p, flags ?? 'r', mode);
+    synced.set(fd, String(p));
+    return fd;
+  }) as typeof fs.openSync);
+  jest.spyOn(nodeFs, 'fsyncSync').mockImplementation((fd: number) => {
+    events.push(`fsync ${synced.get(fd)}`);
+    realFsync(fd);
+  });
+  jest.spyOn(nodeFs, 'renameSync').mockImplementation((a: fs.PathLike, b: fs.PathLike) => {
+    events.push(`rename ${String(b)}`);
+    realRename(a, b);
+  });
+  try {
+    await publish(ch);
+  } finally {
+    jest.restoreAllMocks();
+  }
+  const flip = events.indexOf(`rename ${path.join(ch.webRoot, 'dists')}`);
+  expect(flip).toBeGreaterThan(0);
+  expect(events.slice(0, flip)).toContain(`fsync ${path.join(ch.webRoot, '.generations')}`);
+  // A first publish also created .generations itself.
+  expect(events.slice(0, flip)).toContain(`fsync ${ch.webRoot}`);
+});

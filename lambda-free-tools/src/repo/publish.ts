@@ -14,9 +14,9 @@ import { writeDistribution } from '../index/dist';
 import type { Signer } from '../sign/sign';
 import type { Progress } from '../cli/context';
 import {
-  currentGeneration, generationDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
+  currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
 } from './generations';
-import { mkdirWithMode, PoolCache } from './cache';
+import { fsyncDir, mkdirWithMode, PoolCache } from './cache';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { suffixCodenames } from './routing';
@@ -281,6 +281,11 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     }));
     await fsyncTree(genDir, inodesUnder(previousDistsDir));
     writeGenerationInfo(ch, { id, date: now.toISOString(), packages, poolPaths: [...poolPaths].sort() });
+    // The generation's own entry in .generations (and, on a first publish, .generations' entry in
+    // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
+    // directory that never reached the disk.
+    fsyncDir(generationsDir(ch));
+    if (!previous) fsyncDir(ch.webRoot);
   } catch (e) {
     // An incomplete generation is harmless (never pointed at), but do not leave it behind.
     fs.rmSync(genDir, { recursive: true, force: true });

@@ -114,3 +114,11 @@ test('an expired Valid-Until and text after the InRelease signature are reported
   expect(problems).toContainEqual(expect.stringMatching(/bookworm\/Release: Valid-Until .* has passed$/));
   expect(problems).toContain(`${dist('InRelease')}: text after -----END PGP SIGNATURE----- (apt refuses it)`);
 });
+
+test('a missing by-hash/SHA512 copy is reported: apt fetches by the strongest hash Release lists', async () => {
+  const release = fs.readFileSync(dist('Release'), 'utf8');
+  const sha512 = release.split('SHA512:\n')[1].split('\n').find((l) => l.endsWith(' main/binary-amd64/Packages.xz'))!.trim().split(/\s+/)[0];
+  const byHash = path.join(path.dirname(dist('main/binary-amd64/Packages.xz')), 'by-hash', 'SHA512', sha512);
+  fs.rmSync(byHash);
+  expect(await verifyChannel(ch)).toEqual([`${byHash}: missing (by-hash copy of main/binary-amd64/Packages.xz)`]);
+});

@@ -161,11 +161,14 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
         continue;
       }
       problems.push(...compareDigests(file, f.digests, f.size, actual));
-      if (f.digests.SHA256) {
-        const byHash = path.join(path.dirname(file), 'by-hash', 'SHA256', f.digests.SHA256);
+      // apt fetches by-hash/<strongest hash Release lists>/<digest>: SHA512 when listed, else SHA256.
+      for (const h of ['SHA256', 'SHA512'] as const) {
+        const digest = f.digests[h];
+        if (!digest) continue;
+        const byHash = path.join(path.dirname(file), 'by-hash', h, digest);
         const st = fs.statSync(byHash, { throwIfNoEntry: false });
         if (!st) problems.push(`${byHash}: missing (by-hash copy of ${f.path})`);
-        else if (st.ino !== fs.statSync(file).ino && (await digestFile(byHash)).digests.SHA256 !== f.digests.SHA256) {
+        else if (st.ino !== fs.statSync(file).ino && (await digestFile(byHash)).digests[h] !== digest) {
           problems.push(`${byHash}: content differs from its name`);
         }
       }
