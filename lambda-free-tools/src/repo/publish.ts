@@ -8,7 +8,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, ConfigError, ConflictError } from '../errors';
-import { compareVersions, parseVersion } from '../deb/version';
+import { compareVersions } from '../deb/version';
 import { renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
 import type { Signer } from '../sign/sign';
@@ -18,7 +18,7 @@ import {
 } from './generations';
 import { fsyncDir, mkdirWithMode, PoolCache } from './cache';
 import { withChannelLock } from './lock';
-import { scanPool } from './pool';
+import { keyOf, scanPool } from './pool';
 import { suffixCodenames } from './routing';
 import type { ChannelConfig, PoolPackage } from './types';
 
@@ -35,12 +35,11 @@ export interface PublishResult {
 }
 
 const identities = new WeakMap<PoolPackage, string>();
-/** The identity apt gives a binary package: name, version (epoch 0 made explicit) and architecture. */
+/** The identity apt gives a binary package (pool.ts keyOf), memoised per scanned package. */
 function identity(p: PoolPackage): string {
   let id = identities.get(p);
   if (id === undefined) {
-    const v = parseVersion(p.version);
-    id = `${p.name}\u0000${v.epoch}:${v.upstream}-${v.revision}\u0000${p.architecture}`;
+    id = keyOf(p.name, p.version, p.architecture);
     identities.set(p, id);
   }
   return id;
