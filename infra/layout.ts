@@ -5,17 +5,10 @@
  */
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
-import { channelPaths } from '../lambda-free-tools/src/repo/channel';
+import { channelPaths, type ChannelPaths } from '../lambda-free-tools/src/repo/channel';
 
-/** Absolute server paths of one channel. */
-export interface ChannelLayout {
-  configDir: string;
-  webRoot: string;
-  stateDir: string;
-  backupDir: string;
-  incomingDir: string;
-  rejectedDir: string;
-  signingKeyFile: string;
+/** Absolute server paths of one channel: the repository's (ChannelPaths) and the web server's and systemd's. */
+export interface ChannelLayout extends ChannelPaths {
   publicKeyAsc: string;
   publicKeyGpg: string;
   /** Where copy resources put files before a step installs them (owned by the SSH user). */

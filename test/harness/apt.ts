@@ -10,11 +10,10 @@
  * The one system file kept is dpkg's status (Dir::State::status), so `install -s` resolves
  * dependencies against what is really installed.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { RunResult } from './cli';
+import { runProcess, type RunResult } from './cli';
 
 export type { RunResult } from './cli';
 
@@ -142,18 +141,6 @@ export function renderAptConf(dir: string, arch: string, foreign: string[], extr
   ].join('\n');
 }
 
-function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
 const PROGRAMS = new Set(['apt-get', 'apt-cache', 'apt-config', 'apt', 'apt-mark']);
 
 /**
@@ -208,8 +195,8 @@ export function createAptClient(opts: AptClientOptions): AptClient {
   const split = (spec: string | string[]) => (Array.isArray(spec) ? spec : spec.split(/\s+/).filter(Boolean));
   const run = (args: string[], o: { cwd?: string } = {}) => {
     const [first, ...rest] = args;
-    if (first !== undefined && (PROGRAMS.has(first) || path.isAbsolute(first))) return runProcess(first, rest, env, o.cwd ?? dir);
-    return runProcess('apt-get', args, env, o.cwd ?? dir);
+    if (first !== undefined && (PROGRAMS.has(first) || path.isAbsolute(first))) return runProcess(first, rest, { env, cwd: o.cwd ?? dir });
+    return runProcess('apt-get', args, { env, cwd: o.cwd ?? dir });
   };
   const listDebs = () =>
     fs.readdirSync(downloadDir).filter((f) => f.endsWith('.deb')).sort().map((f) => path.join(downloadDir, f));

@@ -60,15 +60,24 @@ export async function runCli(
   opts: { which?: 'apt-repo' | 'apt-ops'; env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {},
 ): Promise<RunResult> {
   const file = await bundle(opts.which ?? 'apt-repo');
+  return runProcess(process.execPath, [file, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, input: opts.input ?? '' });
+}
+
+/**
+ * Runs `cmd args` and resolves with its exit code (null when a signal killed it), signal and
+ * captured output; `input` (if given) is written to stdin, else stdin is closed. Rejects only when
+ * the program cannot be started.
+ */
+export function runProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }
 

@@ -25,16 +25,8 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 /** Codenames are dist directory names and Release fields: keep them to lower-case words. */
 const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
 
-/** Default paths of a channel (all absolute, under `root`). */
-export interface ChannelPaths {
-  configDir: string;
-  webRoot: string;
-  stateDir: string;
-  backupDir: string;
-  incomingDir: string;
-  rejectedDir: string;
-  signingKeyFile: string;
-}
+/** Default paths of a channel (all absolute, under `root`); see ChannelConfig for each. */
+export type ChannelPaths = Pick<ChannelConfig, 'configDir' | 'webRoot' | 'stateDir' | 'backupDir' | 'incomingDir' | 'rejectedDir' | 'signingKeyFile'>;
 
 /**
  * The default paths of channel `name` under the prefix `root` ('/' in production):
