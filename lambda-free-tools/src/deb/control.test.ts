@@ -5,18 +5,8 @@
 import { execFileSync } from 'child_process';
 import { DebError } from '../errors';
 import { getField, isValidPackageName, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
+import { prng } from '../../../test/harness/prng';
 
-/** mulberry32, seeded: the generated stanzas are the same on every run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseStanzas', () => {
   test('keeps names as written, file order, continuation lines verbatim', () => {

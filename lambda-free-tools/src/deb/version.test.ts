@@ -8,18 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { VersionError } from '../errors';
 import { compareVersions, isValidVersion, parseVersion } from './version';
+import { prng } from '../../../test/harness/prng';
 
-/** mulberry32: a small seeded PRNG so the generated cases are the same on every run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(0x5eed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
