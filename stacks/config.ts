@@ -14,7 +14,7 @@ import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { ConfigError } from '../lambda-free-tools/src/errors';
-import { KNOWN_ARCHITECTURES } from '../lambda-free-tools/src/repo/channel';
+import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_RE } from '../lambda-free-tools/src/repo/channel';
 import { parseCidr } from '../infra/cidr';
 
 /** The Pulumi config namespace (the project name). */
@@ -29,8 +29,6 @@ export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] 
 /** Keys holding JSON (lists and objects) rather than a scalar string. */
 const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer']);
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
-const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
 const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 // Paths go unquoted into the nginx vhost (where white space, ';', '{', '$' are syntax) and systemd

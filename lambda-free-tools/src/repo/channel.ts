@@ -21,12 +21,18 @@ export const KNOWN_ARCHITECTURES = [
   'riscv64', 'loong64', 'alpha', 'hppa', 'ia64', 'm68k', 'sh4', 'sparc64', 'x32', 'hurd-i386', 'hurd-amd64',
 ];
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/** A channel name (also a drop-folder name): lower-case letters, digits and '-'. */
+export const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 /** Codenames are dist directory names and Release fields: keep them to lower-case words. */
-const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
+export const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
 
 /** Default paths of a channel (all absolute, under `root`); see ChannelConfig for each. */
 export type ChannelPaths = Pick<ChannelConfig, 'configDir' | 'webRoot' | 'stateDir' | 'backupDir' | 'incomingDir' | 'rejectedDir' | 'signingKeyFile'>;
+
+/** `<root>/etc/epiconcept/apt_repo`: the folder holding every channel's configDir. */
+export function channelsConfigRoot(root: string): string {
+  return path.join(path.resolve(root), 'etc/epiconcept/apt_repo');
+}
 
 /**
  * The default paths of channel `name` under the prefix `root` ('/' in production):
@@ -37,7 +43,7 @@ export type ChannelPaths = Pick<ChannelConfig, 'configDir' | 'webRoot' | 'stateD
  */
 export function channelPaths(root: string, name: string): ChannelPaths {
   const r = path.resolve(root);
-  const configDir = path.join(r, 'etc/epiconcept/apt_repo', name);
+  const configDir = path.join(channelsConfigRoot(r), name);
   const incomingDir = path.join(r, 'srv/apt/incoming');
   return {
     configDir,

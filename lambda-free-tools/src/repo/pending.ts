@@ -6,7 +6,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { ConfigError, UsageError } from '../errors';
-import { loadChannel } from './channel';
+import { channelsConfigRoot, loadChannel, NAME_RE } from './channel';
 import { scanPool } from './pool';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
@@ -35,16 +35,11 @@ export interface ChannelPair {
   downstream: ChannelConfig;
 }
 
-/** `<root>/etc/epiconcept/apt_repo`: where every channel's configDir lives. */
-export function channelsConfigRoot(root: string): string {
-  return path.join(root, 'etc', 'epiconcept', 'apt_repo');
-}
-
 /** Names of the channels configured under `root` (the folders of channelsConfigRoot), sorted. */
 export async function listChannelNames(root: string): Promise<string[]> {
   try {
     const ds = await fsp.readdir(channelsConfigRoot(root), { withFileTypes: true });
-    return ds.filter((d) => d.isDirectory() && /^[a-z0-9][a-z0-9-]*$/.test(d.name)).map((d) => d.name).sort();
+    return ds.filter((d) => d.isDirectory() && NAME_RE.test(d.name)).map((d) => d.name).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

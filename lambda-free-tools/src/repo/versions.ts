@@ -8,7 +8,8 @@ import { compareVersions } from '../deb/version';
 import { isValidPackageName } from '../deb/control';
 import { loadChannel } from './channel';
 import { scanPool } from './pool';
-import { channelsConfigRoot, listChannelNames } from './pending';
+import { channelsConfigRoot } from './channel';
+import { listChannelNames } from './pending';
 
 /** Where one version lives in one channel. */
 export interface VersionInChannel {
