@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PoolCache, writeFileAtomic } from './cache';
+import { PoolCache } from './cache';
+import { writeFileAtomic } from './files';
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-test-')); });

@@ -1,10 +1,11 @@
 /**
  * The pool index cache (`<stateDir>/cache.json`): what readDeb found in each pool file, keyed by
  * pool path + size + mtime + inode, so that a republish reads only new or changed files and merely
- * stats the others. Also the atomic file writer the state files share.
+ * stats the others.
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from './files';
 import type { Digests } from './types';
 
 /** What the cache keeps for one pool file. */
@@ -23,43 +24,6 @@ interface CacheFile {
   /** Identifies the stanza renderer the `stanza` fields came from (see PoolCache.load). */
   stanzaKey?: string;
   entries: Record<string, CacheEntry>;
-}
-
-/**
- * Writes `data` to `file` atomically: a temp file beside it, created with mode `mode` (exactly:
- * the umask is undone with fchmod before any byte is written), fsync, rename over, fsync of the
- * directory. A crash leaves either the old or the new content.
- */
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
-  try {
-    fs.fchmodSync(fd, mode);
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(path.dirname(file));
-}
-
-/** fsyncs a directory so that a rename or a new entry in it survives a crash. */
-export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /**
@@ -133,21 +97,4 @@ export class PoolCache {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     writeFileAtomic(this.file, JSON.stringify(body));
   }
-}
-
-/**
- * Creates `dir` and any missing parents with exactly `mode` (mkdir's mode is filtered by the
- * umask: a root shell with umask 077 would make directories nginx cannot enter). Existing
- * directories are left as they are.
- */
-export function mkdirWithMode(dir: string, mode: number): void {
-  if (fs.existsSync(dir)) return;
-  mkdirWithMode(path.dirname(dir), mode);
-  try {
-    fs.mkdirSync(dir, { mode });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    return;
-  }
-  fs.chmodSync(dir, mode);
 }

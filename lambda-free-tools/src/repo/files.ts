@@ -1,11 +1,12 @@
 /**
- * Placing files in a pool so that a crash never leaves a partial file under a published name, and
- * never replaces an existing one: shared by ingest, promote, remove, import and backup.
+ * Writing and placing files so that a crash never leaves a partial file under a published name,
+ * and never replaces an existing one: the state files (cache, generation.json, upload times, keys)
+ * and the pool files of ingest, promote, remove, import and backup.
  */
 import { createHash, randomBytes } from 'crypto';
+import * as fs from 'fs';
 import { createReadStream, constants as fsConstants, promises as fsp } from 'fs';
 import * as path from 'path';
-import { fsyncDir } from './cache';
 
 /** Human text of a Node fs error (code and message, no stack). */
 export function errText(err: unknown): string {
@@ -98,4 +99,58 @@ async function assertFree(dest: string): Promise<void> {
   const e = new Error(`EEXIST: file already exists, ${dest}`) as NodeJS.ErrnoException;
   e.code = 'EEXIST';
   throw e;
+}
+
+/**
+ * Writes `data` to `file` atomically: a temp file beside it, created with mode `mode` (exactly:
+ * the umask is undone with fchmod before any byte is written), fsync, rename over, fsync of the
+ * directory. A crash leaves either the old or the new content.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  try {
+    fs.fchmodSync(fd, mode);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fs.closeSync(fd);
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(path.dirname(file));
+}
+
+/** fsyncs a directory so that a rename or a new entry in it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Creates `dir` and any missing parents with exactly `mode` (mkdir's mode is filtered by the
+ * umask: a root shell with umask 077 would make directories nginx cannot enter). Existing
+ * directories are left as they are.
+ */
+export function mkdirWithMode(dir: string, mode: number): void {
+  if (fs.existsSync(dir)) return;
+  mkdirWithMode(path.dirname(dir), mode);
+  try {
+    fs.mkdirSync(dir, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return;
+  }
+  fs.chmodSync(dir, mode);
 }

@@ -9,7 +9,8 @@ import { DebError } from '../errors';
 import { readDebs } from '../deb/parallel';
 import { parseVersion } from '../deb/version';
 import type { Progress } from '../cli/context';
-import { PoolCache, writeFileAtomic } from './cache';
+import { PoolCache } from './cache';
+import { writeFileAtomic } from './files';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Digests, PoolPackage } from './types';
 

@@ -16,7 +16,8 @@ import type { Progress } from '../cli/context';
 import {
   currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
 } from './generations';
-import { fsyncDir, mkdirWithMode, PoolCache } from './cache';
+import { PoolCache } from './cache';
+import { fsyncDir, mkdirWithMode } from './files';
 import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
 import { suffixCodenames } from './routing';
