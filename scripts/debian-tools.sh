@@ -7,6 +7,7 @@ set -euo pipefail
 declare -A need=(
   [nginx]=nginx [sshd]=openssh-server [ssh-keygen]=openssh-client [dpkg-scanpackages]=dpkg-dev
   [apt-ftparchive]=apt-utils [gpgv]=gpgv [gpg]=gnupg [xz]=xz-utils [zstd]=zstd [openssl]=openssl
+  [sudo]=sudo [visudo]=sudo [systemd-analyze]=systemd [perl]=perl-base
 )
 missing=()
 for cmd in "${!need[@]}"; do
