@@ -19,6 +19,7 @@ import * as remove from './commands/remove';
 import * as rollback from './commands/rollback';
 import * as backup from './commands/backup';
 import * as importCmd from './commands/import';
+import * as sign from './commands/sign';
 
 /** Builds the commander program (exported for tests that parse arguments without a process). */
 export function buildProgram(): Command {
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors', false)
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd]) m.register(program);
+  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign]) m.register(program);
   return program;
 }
 

@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import { join } from 'path';
 import { AptRepoError, ConfigError } from '../errors';
 import type { Digests } from '../repo/types';
-import type { Signer } from '../sign/sign';
+import type { ReleaseSigner } from '../sign/sign';
 import { gzipBuffer, xzBuffer } from './compress';
 import { digestsOf } from './digests';
 import { IndexFileEntry, parseReleaseFiles, ReleaseMeta, renderRelease } from './release';
@@ -278,7 +278,7 @@ async function writeIndexFolder(
 export async function writeDistribution(
   distsDir: string,
   input: DistributionInput,
-  signer: Signer,
+  signer: ReleaseSigner,
   opts: { previousDistsDir?: string; byHashKeep?: number } = {},
 ): Promise<IndexFileEntry[]> {
   const { codename, component, architectures } = input;

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError } from '../errors';
-import { channelPaths, initChannel, loadChannel, parseList } from './channel';
+import { channelPaths, defaultSignerSocket, initChannel, loadChannel, parseList } from './channel';
 import { DEFAULT_ROUTING } from './routing';
 
 let root: string;
@@ -63,6 +63,19 @@ test('repo.yaml settings are applied', async () => {
   const ch = await loadChannel({ root, channel: 'preprod' });
   expect(ch).toMatchObject({ origin: 'Example', label: 'Example preprod', webRoot: '/var/www/apt', generationsKeep: 3, validUntilDays: 10, lockTimeoutMs: 2500 });
   expect(ch.routing).toEqual([{ pattern: '\\+php(\\d+)$', codenames: ['bookworm'] }]);
+});
+
+test('repo.yaml signerSocket: absent means in-process signing, set means the signing service', async () => {
+  const ch = await initChannel({ root, channel: 'preprod' });
+  expect(ch.signerSocket).toBeUndefined();
+  // The line init writes stays a comment: init alone keeps in-process signing (init + keygen + publish).
+  expect(fs.readFileSync(path.join(cfg(), 'repo.yaml'), 'utf8')).toMatch(/^# signerSocket: \/run\/apt-repo\/sign-preprod\/sign\.sock/m);
+  fs.appendFileSync(path.join(cfg(), 'repo.yaml'), `signerSocket: ${defaultSignerSocket(root, 'preprod')}\n`);
+  expect((await loadChannel({ root, channel: 'preprod' })).signerSocket).toBe(path.join(root, 'run/apt-repo/sign-preprod/sign.sock'));
+  write(path.join(cfg(), 'repo.yaml'), 'signerSocket: run/sign.sock\n');
+  const e = await configError(loadChannel({ root, channel: 'preprod' }));
+  expect(e.key).toBe(`${path.join(cfg(), 'repo.yaml')}:signerSocket`);
+  expect(e.message).toMatch(/absolute/);
 });
 
 describe('configuration errors name the file and key', () => {

@@ -57,6 +57,15 @@ export function channelPaths(root: string, name: string): ChannelPaths {
 }
 
 /**
+ * Where the signing service of channel `name` listens by default (the Pulumi program writes it
+ * into repo.yaml as `signerSocket`): `<root>/run/apt-repo/sign-<name>/sign.sock`. Its folder is
+ * mode 0750, owner the signer's account, group the channel's service user.
+ */
+export function defaultSignerSocket(root: string, name: string): string {
+  return path.join(path.resolve(root), 'run/apt-repo', `sign-${name}`, 'sign.sock');
+}
+
+/**
  * The repo.yaml schema: every key optional; unknown keys are refused (a typo must not be ignored
  * silently). Built on first use: zod and yaml are loaded only for a repo.yaml that has settings,
  * which keeps them off the start-up path of every command (see readRepoYaml).
@@ -79,6 +88,7 @@ function buildSchema(z: typeof zod) {
     stateDir: absPath.optional(),
     backupDir: absPath.optional(),
     incomingDir: absPath.optional(),
+    signerSocket: absPath.optional(),
     generationsKeep: z.number().int().min(2).optional(),
     validUntilDays: z.number().int().min(1).optional(),
     routing: z.array(RoutingRuleSchema).optional(),
@@ -185,6 +195,7 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
     component: y.component ?? 'main',
     keyName: y.keyName ?? `epiconcept-${channel}`,
     signingKeyFile: paths.signingKeyFile,
+    signerSocket: y.signerSocket,
     generationsKeep: y.generationsKeep ?? 5,
     validUntilDays: y.validUntilDays,
     routing: y.routing ?? DEFAULT_ROUTING,
@@ -245,6 +256,7 @@ export async function initChannel(opts: {
     '# stateDir: /var/lib/apt-repo/<channel>',
     '# backupDir: /var/backups/apt-repo/<channel>',
     '# incomingDir: /srv/apt/incoming',
+    `# signerSocket: /run/apt-repo/sign-${opts.channel}/sign.sock   # sign through the signing service (the indexer never reads the key)`,
     '# routing:                            # replaces the default version-suffix table (+debNuM, +<codename>N, ~bpoN …)',
     "#   - pattern: '\\+php(\\d+)$'           # JavaScript regular expression over the full version",
     '#     codenames: [bookworm, trixie]   # $1 … expand to groups; a number maps to the Debian codename',

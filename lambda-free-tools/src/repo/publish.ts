@@ -11,7 +11,7 @@ import { AptRepoError, ConfigError, ConflictError } from '../errors';
 import { compareVersions } from '../deb/version';
 import { renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
-import type { Signer } from '../sign/sign';
+import type { ReleaseSigner } from '../sign/sign';
 import type { Progress } from '../cli/context';
 import {
   currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
@@ -128,8 +128,18 @@ export function findConflicts(packages: PoolPackage[], webRoot: string): string[
   return out;
 }
 
-/** Loads the channel's signer; ConfigError when the key file is missing (run `apt-repo keygen`). */
-export async function channelSigner(ch: ChannelConfig): Promise<Signer> {
+/**
+ * The channel's Release signer. With repo.yaml `signerSocket`: the signing service at that socket
+ * (sign/client.ts), one connection per Release; the key file is never opened, and a service that
+ * is down or refuses fails the publish with a SignerError naming the socket, before `dists` flips.
+ * Without it: the key in `signingKeyFile`, loaded in this process.
+ * @throws ConfigError when the key file is missing (run `apt-repo keygen`), unreadable or invalid.
+ */
+export async function channelSigner(ch: ChannelConfig): Promise<ReleaseSigner> {
+  if (ch.signerSocket !== undefined) {
+    const { socketSigner } = await import('../sign/client');
+    return socketSigner(ch.signerSocket);
+  }
   let armored: string;
   try {
     armored = fs.readFileSync(ch.signingKeyFile, 'utf8');
@@ -238,7 +248,7 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     }
   }
 
-  let signer: Signer;
+  let signer: ReleaseSigner;
   try {
     signer = await channelSigner(ch);
   } catch (e) {

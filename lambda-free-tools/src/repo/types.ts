@@ -45,8 +45,13 @@ export interface ChannelConfig {
   component: string;
   /** Public key files in the web root: <keyName>-archive-keyring.asc and .gpg. */
   keyName: string;
-  /** <configDir>/signing-key.asc, armored private key, mode 0600. */
+  /** <configDir>/signing-key.asc, armored private key, mode 0600 (owned by the signer's account). */
   signingKeyFile: string;
+  /**
+   * repo.yaml `signerSocket`: the Unix socket of the signing service (sign/service.ts). When set,
+   * publish signs through it and never opens signingKeyFile; unset: publish signs in-process.
+   */
+  signerSocket?: string;
   /** How many published generations to keep for rollback (>= 2). */
   generationsKeep: number;
   /** Days after which Release's Valid-Until lies; undefined: no Valid-Until. */

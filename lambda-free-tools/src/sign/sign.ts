@@ -2,16 +2,27 @@ import * as openpgp from 'openpgp';
 import { ConfigError } from '../errors';
 import { OPENPGP_CONFIG, readPrivate } from './keys';
 
-/** Signs Release files with one archive key. */
-export interface Signer {
+/** A signed Release: the two files apt fetches beside Release. */
+export interface SignedRelease {
+  /** The cleartext-signed Release (RFC 4880 §7), ending right after '-----END PGP SIGNATURE-----\n'. */
+  inRelease: string;
+  /** An armored detached signature of the exact Release bytes (apt refuses a binary Release.gpg). */
+  releaseGpg: string;
+}
+
+/**
+ * Whatever signs Release files for publish: the in-process Signer below, or the signing service
+ * reached over its socket (sign/client.ts), which never lets the indexer see the key.
+ */
+export interface ReleaseSigner {
+  /** Signs a Release text (see SignedRelease). */
+  sign(releaseText: string): Promise<SignedRelease>;
+}
+
+/** Signs Release files with one archive key held in this process. */
+export interface Signer extends ReleaseSigner {
   /** 40 hex digits, upper case. */
   fingerprint: string;
-  /**
-   * Signs a Release text. Returns `inRelease`, the cleartext-signed Release (RFC 4880 §7), and
-   * `releaseGpg`, an armored detached signature of the exact Release bytes (apt refuses a binary
-   * Release.gpg). Both end right after '-----END PGP SIGNATURE-----\n'.
-   */
-  sign(releaseText: string): Promise<{ inRelease: string; releaseGpg: string }>;
 }
 
 /** Public-key algorithms Debian's gpgv checks (RSA, legacy v4 EdDSA, ECDSA); not RFC 9580's Ed25519/Ed448. */
