@@ -61,3 +61,14 @@ export class VerifyError extends AptRepoError {
     super(`${root}: ${problems.length} problem(s) found:\n  ${problems.join('\n  ')}`);
   }
 }
+
+/**
+ * A path that would leave its trusted base folder or pass through a link nobody trusted: an
+ * absolute or `..` path, an empty or `.` segment, a control character, a symbolic link on the way,
+ * or a folder that is not ours to write. `file` names the path, `reason` what is wrong with it.
+ */
+export class UnsafePathError extends AptRepoError {
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
+  }
+}

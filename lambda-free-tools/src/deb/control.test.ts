@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'child_process';
 import { DebError } from '../errors';
-import { getField, isValidPackageName, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
+import { getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
 import { prng } from '../../../test/harness/prng';
 
 
@@ -119,5 +119,24 @@ describe('isValidPackageName', () => {
   test('follows Debian Policy §5.6.1', () => {
     for (const n of ['hello', 'libc6', 'g++', 'lib.x-y+z', '0ad', 'ab']) expect([n, isValidPackageName(n)]).toEqual([n, true]);
     for (const n of ['a', '', 'Hello', '-x', '.x', '+x', 'a_b', 'a b', 'é1', 'a:b']) expect([n, isValidPackageName(n)]).toEqual([n, false]);
+  });
+});
+
+describe('fields that reach a path (issue 8)', () => {
+  test('parseSourceField takes `name` and `name (version)` only', () => {
+    expect(parseSourceField('hello')).toEqual({ name: 'hello' });
+    expect(parseSourceField('hello (1:2.0-1)')).toEqual({ name: 'hello', version: '1:2.0-1' });
+    for (const bad of ['../../../prod/pool/main/e/evil', 'a/b', '..', 'ab (1/2)', 'ab (1.0', 'ab (1.0) x', 'ab\n ../x', 'ab\u0000', 'AB', 'a', 'ab (../1)', 'ab ()', '']) {
+      expect([bad, parseSourceField(bad)]).toEqual([bad, undefined]);
+    }
+  });
+
+  test('isValidArchitecture: one architecture or all, never a path', () => {
+    for (const ok of ['amd64', 'all', 'arm64', 'kfreebsd-amd64', 'x32']) expect([ok, isValidArchitecture(ok)]).toEqual([ok, true]);
+    for (const bad of ['any', '../amd64', 'amd64/x', 'amd64 i386', 'amd64\n', '-amd64', 'amd64-', 'AMD64', '', 'a\u0000']) expect([bad, isValidArchitecture(bad)]).toEqual([bad, false]);
+  });
+
+  test('isValidPackageName refuses a path, NUL and newline', () => {
+    for (const bad of ['../x', 'a/b', '..', 'ab\u0000', 'ab\ncd', '.ab']) expect([bad, isValidPackageName(bad)]).toEqual([bad, false]);
   });
 });

@@ -10,6 +10,7 @@
  *   (source packages), and dpkg-deb refuses them in DEBIAN/control.
  */
 import { DebError } from '../errors';
+import { isValidVersion } from './version';
 
 /** One stanza: field names as written, in file order; values as described in the module comment. */
 export type Stanza = Map<string, string>;
@@ -103,4 +104,27 @@ export function getField(s: Stanza, name: string): string | undefined {
  */
 export function isValidPackageName(n: string): boolean {
   return /^[a-z0-9][a-z0-9+.-]+$/.test(n);
+}
+
+/**
+ * Splits a binary package's Source field (Debian Policy §5.6.1: `name` or `name (version)`, the
+ * version being the source's when it differs from the binary's) into its name and optional
+ * version. Returns undefined for anything else: a name that isValidPackageName refuses, a version
+ * that is not valid (§5.6.12: no `/`, whitespace or control character), text after the version,
+ * or a second line.
+ */
+export function parseSourceField(value: string): { name: string; version?: string } | undefined {
+  const m = /^([^\s()]+)(?:[ \t]+\(([^()\s]+)\))?$/.exec(value);
+  if (!m || !isValidPackageName(m[1])) return undefined;
+  if (m[2] !== undefined && !isValidVersion(m[2])) return undefined;
+  return m[2] === undefined ? { name: m[1] } : { name: m[1], version: m[2] };
+}
+
+/**
+ * True for the Architecture of one binary package (Debian Policy §5.6.8): `all`, or one Debian
+ * architecture name as dpkg-architecture(1) spells them (`amd64`, `arm64`, `kfreebsd-amd64` …:
+ * lower-case letters and digits, '-' inside). `any` and lists are for source packages only.
+ */
+export function isValidArchitecture(a: string): boolean {
+  return a !== 'any' && /^[a-z0-9]+(-[a-z0-9]+)*$/.test(a);
 }

@@ -126,6 +126,30 @@ describe('readDeb on hand-made archives', () => {
   });
 });
 
+describe('readDeb control fields that reach a path', () => {
+  test('accepts Source as `name` or `name (version)` (Debian Policy §5.6.1)', async () => {
+    for (const [i, source] of ['hello-src', 'hello-src (1:2.0-1~bpo1)', 'lib+x.y (2.0)'].entries()) {
+      const file = path.join(dir, `source-ok-${i}.deb`);
+      fs.writeFileSync(file, await handMade(`Package: hand-made\nSource: ${source}\nVersion: 1.0-1\nArchitecture: amd64\n`));
+      expect((await readDeb(file)).control.get('Source')).toBe(source);
+    }
+  });
+
+  test('reads from a descriptor the caller opened, and leaves it open', async () => {
+    const file = path.join(dir, 'by-fd.deb');
+    fs.writeFileSync(file, await handMade(CONTROL));
+    const fd = fs.openSync(file, 'r');
+    try {
+      const info = await readDeb('shown-name.deb', { fd });
+      expect(info.control.get('Package')).toBe('hand-made');
+      expect(info.size).toBe(fs.statSync(file).size);
+      expect(fs.fstatSync(fd).isFile()).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+});
+
 describe('readDeb refuses bad input', () => {
   test('every bad input gives DebError naming the file, leaves no fd open and no unhandled rejection', async () => {
     const good = fs.readFileSync(buildDeb(dir, { name: 'good', version: '1.0', compression: 'gzip', payloadBytes: 5000 }));
@@ -166,11 +190,27 @@ describe('readDeb refuses bad input', () => {
       ['no-package.deb', await withControl('control.tar.gz', await gz('Version: 1\nArchitecture: all\n')), /control file has no Package field/],
       ['no-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nArchitecture: all\n')), /control file has no Version field/],
       ['no-arch.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\n')), /control file has no Architecture field/],
-      ['bad-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1_0\nArchitecture: all\n')), /invalid Version field: invalid version '1_0'/],
-      ['bad-name.deb', await withControl('control.tar.gz', await gz('Package: Big_Name\nVersion: 1\nArchitecture: all\n')), /invalid package name 'Big_Name'/],
-      ['bad-arch.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: x86 64\n')), /invalid architecture 'x86 64'/],
+      ['bad-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1_0\nArchitecture: all\n')), /invalid Version field "1_0": invalid character/],
+      ['bad-name.deb', await withControl('control.tar.gz', await gz('Package: Big_Name\nVersion: 1\nArchitecture: all\n')), /invalid Package field "Big_Name"/],
+      ['bad-arch.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: x86 64\n')), /invalid Architecture field "x86 64"/],
+      // Hostile values that would reach a pool path or a file name (issue 8).
+      ['source-dotdot.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ../../../prod/pool/main/e/evil\nVersion: 1\nArchitecture: all\n')), /invalid Source field "\.\.\/\.\.\/\.\.\/prod/],
+      ['source-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: a/b\nVersion: 1\nArchitecture: all\n')), /invalid Source field "a\/b"/],
+      ['source-bad-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1/../2)\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab \(1\/\.\.\/2\)"/],
+      ['source-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\n ../x\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab\\n \.\.\/x"/],
+      ['source-nul.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\u0000x\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab\\u0000x"/],
+      ['source-trailing.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1.0) x\nVersion: 1\nArchitecture: all\n')), /invalid Source field/],
+      ['package-slash.deb', await withControl('control.tar.gz', await gz('Package: ../ab\nVersion: 1\nArchitecture: all\n')), /invalid Package field "\.\.\/ab"/],
+      ['package-nul.deb', await withControl('control.tar.gz', await gz('Package: ab\u0000\nVersion: 1\nArchitecture: all\n')), /invalid Package field "ab\\u0000"/],
+      ['version-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1/../../x\nArchitecture: all\n')), /invalid Version field "1\/\.\.\/\.\.\/x"/],
+      ['version-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\n x\nArchitecture: all\n')), /invalid Version field "1\\n x"/],
+      ['arch-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: ../amd64\n')), /invalid Architecture field "\.\.\/amd64"/],
+      ['arch-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: amd64\n /x\n')), /invalid Architecture field "amd64\\n \/x"/],
       ['a-directory.deb', null, /is a directory/],
+      ['a-symlink.deb', null, /symbolic link \(never followed\)/],
     ];
+    fs.writeFileSync(path.join(dir, 'link-target.deb'), good);
+    fs.symlinkSync(path.join(dir, 'link-target.deb'), path.join(dir, 'a-symlink.deb'));
     // Files of the test directory this process holds open (checked right after each read, before
     // a garbage collection could close a leaked handle).
     const openHere = (): string[] =>

@@ -11,7 +11,7 @@ import * as zlib from 'zlib';
 import { DebError, VersionError } from '../errors';
 import type { Digests } from '../repo/types';
 import { ArMember, ArReader } from './ar';
-import { getField, isValidPackageName, parseStanza, Stanza } from './control';
+import { getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, Stanza } from './control';
 import { parseVersion } from './version';
 
 /** Digest names as Packages and Release files spell them. */
@@ -43,7 +43,9 @@ let sharedBuffer: Buffer | undefined;
 
 /**
  * Reads `file` once, streaming: computes its size and `opts.digests` (default MD5sum, SHA1,
- * SHA256) over every byte, and parses DEBIAN/control from the control member.
+ * SHA256) over every byte, and parses DEBIAN/control from the control member. `file` is opened
+ * without following a symlink; with `opts.fd` (a regular file the caller opened safely), that
+ * descriptor is read from offset 0 instead, `file` only names it in errors, and it is left open.
  * Throws DebError(file, reason) for: a missing, unreadable or directory path; an empty file; not an
  * ar archive; a truncated header or member; debian-binary missing, not first or not `2.x`; no
  * control or data member, or an unexpected member; an unsupported control compression; corrupt
@@ -51,7 +53,7 @@ let sharedBuffer: Buffer | undefined;
  * Version or Architecture field; an invalid package name (Policy §5.6.1), version (§5.6.12) or
  * architecture. The file descriptor is closed before the promise settles.
  */
-export async function readDeb(file: string, opts: { digests?: DigestName[] } = {}): Promise<DebInfo> {
+export async function readDeb(file: string, opts: { digests?: DigestName[]; fd?: number } = {}): Promise<DebInfo> {
   const names = opts.digests ?? ['MD5sum', 'SHA1', 'SHA256'];
   const hashes: [DigestName, Hash][] = names.map((n) => [n, createHash(ALGORITHMS[n])]);
   const layout = new DebLayout(file);
@@ -63,10 +65,18 @@ export async function readDeb(file: string, opts: { digests?: DigestName[] } = {
   const buffer = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK_SIZE));
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
-    for (;;) {
-      const bytesRead = fs.readSync(fd, buffer, 0, CHUNK_SIZE, null);
+    if (opts.fd === undefined) {
+      // O_NOFOLLOW: a pool or drop-folder entry that is a symlink is never read through;
+      // O_NONBLOCK: a FIFO must not block the read.
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      const st = fs.fstatSync(fd);
+      if (st.isDirectory()) throw new DebError(file, 'is a directory, not a .deb file');
+      if (!st.isFile()) throw new DebError(file, 'not a regular file');
+    }
+    for (let pos = 0; ;) {
+      const bytesRead = fs.readSync(opts.fd ?? fd!, buffer, 0, CHUNK_SIZE, pos);
       if (bytesRead === 0) break;
+      pos += bytesRead;
       const chunk = buffer.subarray(0, bytesRead);
       size += bytesRead;
       for (const [, h] of hashes) h.update(chunk);
@@ -75,7 +85,7 @@ export async function readDeb(file: string, opts: { digests?: DigestName[] } = {
   } catch (e) {
     throw readError(file, e);
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (fd !== undefined && opts.fd === undefined) fs.closeSync(fd);
   }
   ar.end();
   const control = await layout.control();
@@ -90,6 +100,7 @@ function readError(file: string, e: unknown): Error {
   if (code === 'ENOENT') return new DebError(file, 'no such file');
   if (code === 'EISDIR') return new DebError(file, 'is a directory, not a .deb file');
   if (code === 'EACCES' || code === 'EPERM') return new DebError(file, 'permission denied');
+  if (code === 'ELOOP') return new DebError(file, 'symbolic link (never followed)');
   if (e instanceof Error && code) return new DebError(file, `cannot read: ${e.message}`);
   return e as Error;
 }
@@ -265,7 +276,18 @@ async function controlFromTar(file: string, name: string, data: Buffer): Promise
   return control.toString('utf8');
 }
 
-/** Checks the fields every binary package needs (Policy §5.3), naming the file and field. */
+/** A control value shown in a message: quoted, control characters escaped, cut at 80 characters. */
+function shown(v: string): string {
+  return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+}
+
+/**
+ * Checks the fields every binary package needs (Policy §5.3) and every field that becomes part of a
+ * pool path or file name, naming the file and the field: Package (§5.6.1), Version (§5.6.12),
+ * Architecture (§5.6.8, one architecture or `all`) and, when present, Source (§5.6.1: `name` or
+ * `name (version)`). Package data is hostile: a `/`, `..`, NUL or newline in any of them is refused
+ * here, before anything builds a path from it.
+ */
 function checkControl(file: string, s: Stanza): void {
   const fail = (reason: string): never => {
     throw new DebError(file, reason);
@@ -278,13 +300,16 @@ function checkControl(file: string, s: Stanza): void {
   const name = required('Package');
   const version = required('Version');
   const architecture = required('Architecture');
-  if (!isValidPackageName(name)) fail(`invalid package name '${name}' (Debian Policy §5.6.1)`);
+  if (!isValidPackageName(name)) fail(`invalid Package field ${shown(name)} (Debian Policy §5.6.1: lower-case letters, digits, + - . only, at least two characters, starting with a letter or digit)`);
   try {
     parseVersion(version);
   } catch (e) {
-    if (e instanceof VersionError) fail(`invalid Version field: ${e.message}`);
+    if (e instanceof VersionError) fail(`invalid Version field ${shown(version)}: ${e.reason} (Debian Policy §5.6.12)`);
     throw e;
   }
-  // dpkg-architecture(1) names: lower-case letters, digits and '-'; 'all' for architecture-independent.
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(architecture)) fail(`invalid architecture '${architecture}'`);
+  if (!isValidArchitecture(architecture)) fail(`invalid Architecture field ${shown(architecture)} (Debian Policy §5.6.8: one architecture name, or all)`);
+  const source = getField(s, 'Source');
+  if (source !== undefined && !parseSourceField(source)) {
+    fail(`invalid Source field ${shown(source)} (Debian Policy §5.6.1: a source package name, optionally followed by ' (version)')`);
+  }
 }

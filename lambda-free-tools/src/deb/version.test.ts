@@ -164,3 +164,9 @@ describe('parseVersion / isValidVersion', () => {
     expect(dpkgSays.filter((s) => s === 'bad').length).toBeGreaterThan(20);
   }, 120000);
 });
+
+describe('parseVersion refuses what would break a pool path (issue 8)', () => {
+  test.each(['1/../../x', '1.0/2', '1\u0000', '1\n2', '1 2', '1\t2', '../1', '1.0-1/x'])('%j', (v) => {
+    expect(() => parseVersion(v)).toThrow(VersionError);
+  });
+});
