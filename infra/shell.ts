@@ -11,38 +11,119 @@ export function shq(s: string): string {
 }
 
 /**
- * Helpers every step script starts with (bash). Arguments are always quoted by the caller.
- * - `ensure_dir PATH MODE OWNER GROUP`: mkdir -p, then chmod/chown only when they differ; fails
- *   when PATH is a symbolic link not owned by root (chown/chmod would change its target).
- * - `install_file SRC DEST MODE OWNER GROUP`: copies SRC over DEST (atomically, by rename) only
- *   when content, mode or owner differ; sets FILE_CHANGED to 1 when it did, 0 otherwise.
+ * Helpers every step script starts with (bash). Arguments are always quoted by the caller; paths
+ * are absolute.
+ *
+ * The scripts run as root over folders that other users can write (the drop folders, the web root
+ * of the service user), so no helper follows a link it did not create, and none checks a path and
+ * then uses it again by name (another user could swap it in between with rename(2), e.g.
+ * renameat2 RENAME_EXCHANGE): every change is made to the current directory (an inode that cannot
+ * be swapped), found by `enter_dir`, or inside a private folder and then renamed into place.
+ * - `enter_dir PATH CREATE`: makes PATH the current directory, one component at a time from `/`
+ *   (creating missing ones when CREATE is 1). A symbolic link is followed only while every folder
+ *   above it can be changed by root (or the script's user) alone and the link belongs to root: a
+ *   link root made (/srv/apt on a data disk) is fine. Past the first folder another user can write
+ *   (owner not root, or group/other-writable without the sticky bit protecting root's entry), a
+ *   link is refused, and after each step the real current directory (getcwd(3), coreutils
+ *   `pwd -P`; bash's own `pwd -P` re-reads the path) must be the expected one: a swap at any
+ *   moment ends the script (exit 1, naming the path). Sets APT_REPO_HERE to the canonical path.
+ * - `ensure_dir PATH MODE OWNER GROUP`: enter_dir PATH 1, then chown/chmod `.` only when mode or
+ *   owner differ (mode with a leading 0 so that chmod also clears set-group-ID on a directory,
+ *   coreutils "Directory Setuid and Setgid").
+ * - `install_file SRC DEST MODE OWNER GROUP`: when content, mode or owner differ, copies SRC into
+ *   a private folder (mktemp -d, 0700) made inside DEST's folder, gives it mode and owner there,
+ *   and renames it over DEST (rename(2) replaces the last component, never follows it; same file
+ *   system by construction, so GNU mv never falls back to copying); sets FILE_CHANGED to 1 when it
+ *   did, 0 otherwise. DEST's folder must exist.
  * - `read_secret DEST`: reads one base64 line from stdin into DEST (mode 0600), the way secret
  *   files reach a step (never through the command text).
  * - `mark_changed`, and `finish`, which prints `CHANGED` when anything changed.
+ * ensure_dir and install_file leave the current directory at `/`.
  */
 export const SCRIPT_PRELUDE = `set -eu
 umask 022
 export LC_ALL=C
 APT_REPO_CHANGED=0
+APT_REPO_UID=$(id -u)
 mark_changed() { APT_REPO_CHANGED=1; }
 finish() { if [ "$APT_REPO_CHANGED" = 1 ]; then echo CHANGED; fi; }
 want_meta() { printf '%o %s %s' "0$1" "$2" "$3"; }
+apt_repo_refuse() { echo "apt-repo: $1" >&2; exit 1; }
+# True when only root (or this script's user) can replace the entry $1 of the current directory.
+entry_fixed() {
+  local meta owner mode
+  meta=$(stat -c '%u %a' .)
+  owner=\${meta% *}
+  mode=$((8#\${meta#* }))
+  case $owner in 0|"$APT_REPO_UID") ;; *) return 1 ;; esac
+  if [ $((mode & 8#022)) = 0 ]; then return 0; fi
+  # Sticky (/tmp): others may add entries but never rename or remove one they do not own.
+  if [ $((mode & 8#1000)) = 0 ]; then return 1; fi
+  owner=$(stat -c %u -- "$1" 2>/dev/null) || return 1
+  case $owner in 0|"$APT_REPO_UID") return 0 ;; *) return 1 ;; esac
+}
+enter_dir() {
+  local want=$1 create=$2 comp here=/ next fixed=1
+  local -a parts
+  case $want in /*) ;; *) apt_repo_refuse "$want is not an absolute path" ;; esac
+  case $want in *$'\\n'*) apt_repo_refuse "a path holding a line break is refused" ;; esac
+  IFS=/ read -r -a parts <<<"$want"
+  cd /
+  for comp in "\${parts[@]}"; do
+    case $comp in '' | .) continue ;; ..) apt_repo_refuse "$want: '..' is not allowed" ;; esac
+    if [ ! -e "$comp" ] && [ ! -L "$comp" ]; then
+      if [ "$create" != 1 ]; then apt_repo_refuse "$want: \${here%/}/$comp does not exist"; fi
+      # mkdir never follows a link; losing a race to another creator is checked below.
+      if mkdir -- "$comp" 2>/dev/null; then mark_changed; fi
+    fi
+    if [ "$fixed" = 1 ] && ! entry_fixed "$comp"; then fixed=0; fi
+    if [ -L "$comp" ]; then
+      if [ "$fixed" = 0 ]; then apt_repo_refuse "$want: \${here%/}/$comp is a symbolic link in a folder another user can write: not following it"; fi
+      case $(stat -c %u -- "$comp") in 0|"$APT_REPO_UID") ;; *) apt_repo_refuse "$want: \${here%/}/$comp is a symbolic link owned by another user than root: not following it" ;; esac
+    fi
+    cd -P -- "$comp" 2>/dev/null || apt_repo_refuse "$want: \${here%/}/$comp is not a directory"
+    next=$(/bin/pwd -P)
+    if [ "$fixed" = 0 ] && [ "$next" != "\${here%/}/$comp" ]; then
+      apt_repo_refuse "$want: \${here%/}/$comp was replaced while in use (reached $next): not changing it"
+    fi
+    here=$next
+  done
+  APT_REPO_HERE=$here
+}
 ensure_dir() {
-  # chown/chmod follow a symlink: one planted by another user in a group-writable folder (incoming)
-  # would hand its target to the service user. A link root made (/srv/apt on a data disk) is fine.
-  if [ -L "$1" ] && [ "$(stat -c %u "$1")" != 0 ]; then echo "apt-repo: $1 is a symbolic link owned by another user than root" >&2; exit 1; fi
-  if [ ! -d "$1" ]; then mkdir -p "$1"; mark_changed; fi
-  if [ "$(stat -c '%a %U %G' "$1")" != "$(want_meta "$2" "$3" "$4")" ]; then
-    chown "$3:$4" "$1"; chmod "$2" "$1"; mark_changed
+  enter_dir "$1" 1
+  if [ "$(stat -c '%a %U %G' .)" != "$(want_meta "$2" "$3" "$4")" ]; then
+    chown -h -- "$3:$4" .
+    chmod -- "0$2" .
+    mark_changed
   fi
+  cd /
 }
 install_file() {
   FILE_CHANGED=0
-  if [ -f "$2" ] && [ ! -L "$2" ] && cmp -s "$1" "$2" && [ "$(stat -c '%a %U %G' "$2")" = "$(want_meta "$3" "$4" "$5")" ]; then
+  local src=$1 name=\${2##*/} stage
+  case $src in /*) ;; *) src=$PWD/$src ;; esac
+  case $name in '' | . | ..) apt_repo_refuse "$2 is not a file path" ;; esac
+  enter_dir "\${2%/*}/" 0
+  if [ -f "$name" ] && [ ! -L "$name" ] && [ "$(stat -c '%a %U %G' -- "$name")" = "$(want_meta "$3" "$4" "$5")" ] && cmp -s -- "$src" "$name"; then
+    cd /
     return 0
   fi
-  install -m "$3" -o "$4" -g "$5" "$1" "$2.apt-repo-new"
-  mv -f "$2.apt-repo-new" "$2"
+  stage=$(mktemp -d ./.apt-repo-stage.XXXXXX)
+  cd -P -- "$stage"
+  case "$(/bin/pwd -P) $(stat -c '%u %a' .)" in
+    "\${APT_REPO_HERE%/}/\${stage#./} $APT_REPO_UID 700" | "\${APT_REPO_HERE%/}/\${stage#./} $APT_REPO_UID 2700") ;;
+    *) apt_repo_refuse "$2: the staging folder $stage was replaced while in use: not installing" ;;
+  esac
+  (umask 077 && cat -- "$src" >new)
+  chown -h -- "$4:$5" new
+  chmod -- "0$3" new
+  # Relative to the private folder: its parent cannot change (moving a folder to another parent
+  # needs write access to the folder itself, which only root has).
+  mv -f -T -- new "../$name"
+  cd -P ..
+  rmdir -- "$stage" 2>/dev/null || true
+  cd /
   FILE_CHANGED=1
   mark_changed
 }
