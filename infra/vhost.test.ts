@@ -1,10 +1,42 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
-import { httpGet, startNginx, type NginxServer } from '../test/harness/nginx';
+import { findFreePort, httpGet, startNginx, type HttpResponse, type NginxServer } from '../test/harness/nginx';
 import { renderHtpasswd } from './htpasswd';
-import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost, type VhostSpec } from './vhost';
+import { HSTS_MAX_AGE, renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost, TLS12_CIPHERS, type VhostSpec } from './vhost';
+
+const NOBODY = 65534;
+const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** GET over HTTPS from 127.0.0.1 without checking the (self-signed) certificate; no redirects followed. */
+function httpsGet(url: string, opts: { auth?: { username: string; password: string }; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { rejectUnauthorized: false, agent: false, headers: opts.headers, ...(opts.auth ? { auth: `${opts.auth.username}:${opts.auth.password}` } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, body: bytes.toString('utf8'), bytes, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Whether a TLS handshake with `openssl s_client` and these options succeeds (the client offers only what they allow). */
+function handshake(port: number, args: string[]): boolean {
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'apt-preprod.example.org', ...args], { input: '', encoding: 'utf8', timeout: 10000 });
+  return r.status === 0 && /Cipher is (?!\(NONE\))/.test(r.stdout);
+}
+
+/** The Server header and error pages carry no nginx version. */
+function expectNoVersion(r: HttpResponse): void {
+  expect(r.headers.server).toBe('nginx');
+  expect(r.body).not.toMatch(/nginx\/\d/);
+}
 
 const NGINX = '/usr/sbin/nginx';
 
@@ -33,10 +65,44 @@ describe('renderVhost (text)', () => {
     expect(text).toMatch(/location \/pool\/ \{\n\s+autoindex on;/);
     expect(text).toMatch(/location \/ \{\n\s+deny all;/);
     // Without allowPlainHttp the HTTP server only redirects.
-    const http = text.split('\n\nserver {')[0];
-    expect(http).toContain('return 301 https://$host$request_uri;');
+    const [http, tls] = text.split('\n\nserver {');
+    expect(http).toContain('return 301 https://apt-preprod.example.org$request_uri;');
+    expect(text).not.toContain('$host');
     expect(http).not.toContain('root /x/www');
-    expect(text).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    expect(tls).toContain('ssl_protocols TLSv1.2 TLSv1.3;');
+    // HSTS on the HTTPS server only (a browser ignores it over HTTP, RFC 6797 section 8.1).
+    expect(tls).toContain(`add_header Strict-Transport-Security "max-age=${HSTS_MAX_AGE}" always;`);
+    expect(http).not.toContain('Strict-Transport-Security');
+    expect(tls).toContain('ssl_prefer_server_ciphers off;');
+  });
+
+  it('hardens every server block: no version, no symlink to a file of another owner', () => {
+    const texts = [
+      renderVhost(spec('/x', { tls: { certificate: '/c.pem', key: '/k.pem' }, acmeRoot: '/acme' })),
+      renderVhost(spec('/x', { allowPlainHttp: true })),
+      renderAcmeBootstrapVhost({ channel: 'preprod', serverName: 'apt-preprod.example.org', acmeRoot: '/acme', httpPort: 80, logDir: '/log' }),
+    ];
+    for (const text of texts) {
+      const blocks = text.split(/^server \{$/m).slice(1);
+      expect(blocks.length).toBeGreaterThan(0);
+      for (const b of blocks) {
+        expect(b).toMatch(/^    server_tokens off;$/m);
+        expect(b).toMatch(/^    disable_symlinks if_not_owner from=\$document_root;$/m);
+      }
+    }
+  });
+
+  it('offers TLS 1.2 suites with ECDHE key exchange and AEAD ciphers only', () => {
+    const text = renderVhost(spec('/x', { tls: { certificate: '/c.pem', key: '/k.pem' } }));
+    const line = text.split('\n').find((l) => l.includes('ssl_ciphers'));
+    expect(line?.trim()).toBe(`ssl_ciphers ${TLS12_CIPHERS.join(':')};`);
+    for (const c of TLS12_CIPHERS) expect(c).toMatch(/^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    // openssl agrees: every suite the string selects is ECDHE with AEAD, and none is TLS 1.0/1.1-only.
+    const r = spawnSync('openssl', ['ciphers', '-v', TLS12_CIPHERS.join(':')], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const tls12 = r.stdout.trim().split('\n').filter((l) => !/TLSv1\.3/.test(l));
+    expect(tls12).toHaveLength(TLS12_CIPHERS.length);
+    for (const l of tls12) expect(l).toMatch(/TLSv1\.2 +Kx=ECDH +Au=(RSA|ECDSA) +Enc=(AESGCM|CHACHA20\/POLY1305)\(\d+\) +Mac=AEAD/);
   });
 
   it('refuses a vhost that would serve nothing', () => {
@@ -48,7 +114,7 @@ describe('renderVhost (text)', () => {
     expect(text).toContain('listen 127.0.0.1:8080;');
     expect(text).toContain('listen 127.0.0.1:8443 ssl;');
     expect(text).not.toContain('[::]');
-    expect(text).toContain('return 301 https://$host:8443$request_uri;');
+    expect(text).toContain('return 301 https://apt-preprod.example.org:8443$request_uri;');
   });
 });
 
@@ -56,14 +122,25 @@ describe('renderVhost with the real nginx', () => {
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhost-test-'));
-    for (const d of ['www/dists/bookworm', 'www/pool/main/h/hello', 'www/.generations/1', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'www/dists/bookworm/Release'), 'Origin: test\n');
-    fs.writeFileSync(path.join(dir, 'www/dists/.hidden'), 'no\n');
+    // The layout publish makes: dists -> .generations/<id>/dists, owned like its target by the
+    // service user (nobody here); the htpasswd file belongs to root.
+    for (const d of ['www/.generations/1/dists/bookworm', 'www/pool/main/h/hello', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'www/.generations/1/dists/bookworm/Release'), 'Origin: test\n');
+    fs.writeFileSync(path.join(dir, 'www/.generations/1/dists/.hidden'), 'no\n');
+    fs.symlinkSync('.generations/1/dists', path.join(dir, 'www/dists'));
     fs.writeFileSync(path.join(dir, 'www/pool/main/h/hello/hello_1_all.deb'), 'deb');
     fs.writeFileSync(path.join(dir, 'www/.generations/1/secret'), 'no\n');
     fs.writeFileSync(path.join(dir, 'www/example-preprod-archive-keyring.asc'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\n');
     fs.writeFileSync(path.join(dir, 'www/other.txt'), 'no\n');
-    fs.writeFileSync(path.join(dir, 'htpasswd'), renderHtpasswd([{ username: 'client1', password: 'correct-horse-battery' }]));
+    fs.writeFileSync(path.join(dir, 'htpasswd'), renderHtpasswd([{ username: 'client1', password: 'correct-horse-battery' }]), { mode: 0o640 });
+    // Links another user planted in the web root, towards files that are not theirs.
+    fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/pool/main/h/hello/leak_1_all.deb'));
+    fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/example-preprod-archive-keyring.gpg'));
+    fs.symlinkSync(path.join(dir, 'www/.generations/1/dists'), path.join(dir, 'www/pool/main/h/hello/dists-copy'));
+    if (asRoot) {
+      execFileSync('chown', ['-R', '-h', `${NOBODY}:${NOBODY}`, path.join(dir, 'www')]);
+      fs.lchownSync(path.join(dir, 'www/pool/main/h/hello/dists-copy'), 0, 0);
+    }
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -126,6 +203,25 @@ describe('renderVhost with the real nginx', () => {
       expect((await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth, localAddress: '127.0.0.3' })).status).toBe(403);
     });
 
+    it('serves dists through the generation link, but no link towards a file of another owner', async () => {
+      expect(asRoot).toBe(true); // the owners below need chown
+      const ok = await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth });
+      expect([ok.status, ok.body]).toEqual([200, 'Origin: test\n']);
+      for (const p of ['/pool/main/h/hello/leak_1_all.deb', '/example-preprod-archive-keyring.gpg', '/pool/main/h/hello/dists-copy/bookworm/Release']) {
+        const r = await httpGet(`${nginx.url}${p}`, { auth });
+        expect([p, r.status]).toEqual([p, 403]);
+        expect(r.body).not.toContain('client1:');
+        expectNoVersion(r);
+      }
+    });
+
+    it('never tells its version, whatever the status', async () => {
+      expectNoVersion(await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth }));
+      expectNoVersion(await httpGet(`${nginx.url}/dists/bookworm/Release`));
+      expectNoVersion(await httpGet(`${nginx.url}/other.txt`, { auth }));
+      expectNoVersion(await httpGet(`${nginx.url}/pool/main/h/hello/none.deb`, { auth }));
+    });
+
     it('lists /dists/ and /pool/, serves the key, and denies dotfiles and everything else', async () => {
       const listing = await httpGet(`${nginx.url}/dists/`, { auth });
       expect(listing.status).toBe(200);
@@ -134,6 +230,55 @@ describe('renderVhost with the real nginx', () => {
       expect((await httpGet(`${nginx.url}/example-preprod-archive-keyring.asc`, { auth })).status).toBe(200);
       for (const p of ['/', '/other.txt', '/.generations/1/secret', '/dists/.hidden', '/pool/../other.txt']) {
         expect([p, (await httpGet(`${nginx.url}${p}`, { auth })).status]).toEqual([p, 403]);
+      }
+    });
+  });
+
+  describe('serving over HTTPS, with the HTTP port redirecting', () => {
+    let nginx: NginxServer;
+    let httpPort: number;
+    const auth = { username: 'client1', password: 'correct-horse-battery' };
+    beforeAll(async () => {
+      const cert = path.join(dir, 'tls-cert.pem');
+      const key = path.join(dir, 'tls-key.pem');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      httpPort = await findFreePort();
+      nginx = await startNginx({ serverBlocks: (port, addr) => renderVhost(spec(dir, { tls: { certificate: cert, key }, httpPort, httpsPort: port, listenAddress: addr })) });
+    });
+    afterAll(() => nginx?.stop());
+
+    it('serves the repository with HSTS and without a version', async () => {
+      const r = await httpsGet(`https://127.0.0.1:${nginx.port}/dists/bookworm/Release`, { auth });
+      expect([r.status, r.body]).toEqual([200, 'Origin: test\n']);
+      expect(r.headers['strict-transport-security']).toBe(`max-age=${HSTS_MAX_AGE}`);
+      expectNoVersion(r);
+      const denied = await httpsGet(`https://127.0.0.1:${nginx.port}/pool/main/h/hello/leak_1_all.deb`, { auth });
+      expect(denied.status).toBe(403);
+      expect(denied.headers['strict-transport-security']).toBe(`max-age=${HSTS_MAX_AGE}`);
+    });
+
+    it('redirects HTTP to the configured server name, whatever Host the client sent', async () => {
+      for (const host of ['evil.example.net', `127.0.0.1:${httpPort}`, 'apt-preprod.example.org']) {
+        const r = await httpGet(`http://127.0.0.1:${httpPort}/dists/bookworm/Release?x=1`, { headers: { Host: host } });
+        expect([host, r.status, r.headers.location]).toEqual([host, 301, `https://apt-preprod.example.org:${nginx.port}/dists/bookworm/Release?x=1`]);
+        expectNoVersion(r);
+      }
+    });
+
+    it('accepts TLS 1.3 and TLS 1.2 with ECDHE + AEAD only', () => {
+      expect(handshake(nginx.port, ['-tls1_3'])).toBe(true);
+      expect(handshake(nginx.port, ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'])).toBe(true);
+      expect(handshake(nginx.port, ['-tls1_2', '-cipher', 'ECDHE-RSA-CHACHA20-POLY1305'])).toBe(true);
+      // Static RSA key exchange, CBC, DHE, and the old protocols are refused (the client offers them
+      // at security level 0 so that only the server decides).
+      for (const args of [
+        ['-tls1_2', '-cipher', 'AES128-GCM-SHA256:AES256-GCM-SHA384@SECLEVEL=0'],
+        ['-tls1_2', '-cipher', 'AES128-SHA:AES256-SHA256@SECLEVEL=0'],
+        ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384@SECLEVEL=0'],
+        ['-tls1_2', '-cipher', 'DHE-RSA-AES128-GCM-SHA256@SECLEVEL=0'],
+        ['-tls1_1', '-cipher', 'ALL@SECLEVEL=0'],
+      ]) {
+        expect([args.join(' '), handshake(nginx.port, args)]).toEqual([args.join(' '), false]);
       }
     });
   });

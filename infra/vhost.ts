@@ -6,6 +6,15 @@
  * Access is the IP allowlist AND basic auth (`satisfy all`, nginx's default). Only the public key
  * files and the trees apt reads (/dists/, /pool/) are served, with directory listings; dotfiles
  * (e.g. .generations) and every other path are denied.
+ *
+ * Hardening (issue 8): every server block says `server_tokens off` itself (no nginx version in the
+ * Server header or error pages, whatever nginx.conf says) and serves a symbolic link only when the
+ * link and its target have the same owner (`disable_symlinks if_not_owner`, checked below the
+ * document root): the `dists` -> .generations/<id>/dists flip, made by the service user, works; a
+ * link planted towards a file of another owner (the htpasswd file, a private key) is refused with
+ * 403. HTTPS takes the Mozilla "intermediate" profile (TLS 1.2 with ECDHE and AEAD suites only,
+ * TLS 1.3; the client picks, ssl_prefer_server_ciphers off) and sends HSTS; the HTTP port redirects
+ * to the configured server name, never to the Host header a client sent.
  */
 
 /** What the vhost needs; every path is a real path on the server. */
@@ -37,6 +46,32 @@ function listen(port: number, address: string | undefined, ssl: boolean): string
   const flags = ssl ? ' ssl' : '';
   if (address) return [`listen ${address.includes(':') ? `[${address}]` : address}:${port}${flags};`];
   return [`listen ${port}${flags};`, `listen [::]:${port}${flags};`];
+}
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange (forward secrecy) with AES-GCM or ChaCha20-Poly1305 (AEAD)
+ * only; no static RSA, no CBC, no DHE (Mozilla Server Side TLS, "intermediate", version 5.7).
+ * TLS 1.3 suites are all AEAD and not set by ssl_ciphers.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+];
+
+/** max-age of the Strict-Transport-Security header: two years (RFC 6797 section 6.1.1). */
+export const HSTS_MAX_AGE = 63072000;
+
+/** Directives every server block carries, whatever the host's nginx.conf says. */
+function hardening(): string[] {
+  return [
+    'server_tokens off;',
+    '# A symbolic link is served only when it and its target have the same owner (the dists flip).',
+    'disable_symlinks if_not_owner from=$document_root;',
+  ];
 }
 
 function repositoryBody(v: VhostSpec): string[] {
@@ -98,19 +133,21 @@ function server(lines: string[]): string {
 
 /**
  * Renders the vhost file (one or two `server` blocks) for `v`.
- * - HTTPS (when `tls`): the repository, TLS 1.2/1.3 only.
- * - HTTP: the repository too when `allowPlainHttp`, else a redirect to HTTPS; the ACME challenge
- *   location when `acmeRoot` is set.
+ * - HTTPS (when `tls`): the repository, TLS 1.2 (ECDHE + AEAD suites) and 1.3, HSTS.
+ * - HTTP: the repository too when `allowPlainHttp`, else a redirect to `https://<serverName>`; the
+ *   ACME challenge location when `acmeRoot` is set.
+ * Both carry server_tokens off and disable_symlinks if_not_owner.
  * Throws Error when neither HTTPS nor plain HTTP would serve the repository.
  */
 export function renderVhost(v: VhostSpec): string {
   if (!v.tls && !v.allowPlainHttp) throw new Error(`vhost ${v.serverName}: no TLS and plain HTTP not allowed: nothing would serve the repository`);
   const log = (kind: string) => `${kind}_log ${v.logDir}/apt-${v.channel}.${kind === 'access' ? 'access' : 'error'}.log;`;
   const blocks: string[] = [];
-  const http: string[] = [...listen(v.httpPort, v.listenAddress, false), `server_name ${v.serverName};`, log('access'), log('error'), ''];
+  const http: string[] = [...listen(v.httpPort, v.listenAddress, false), `server_name ${v.serverName};`, log('access'), log('error'), ...hardening(), ''];
   if (v.acmeRoot) http.push(...acmeLocation(v.acmeRoot), '');
   if (v.allowPlainHttp) http.push(...repositoryBody(v));
-  else http.push('location / {', `    return 301 https://$host${v.httpsPort === 443 ? '' : `:${v.httpsPort}`}$request_uri;`, '}');
+  // The configured name, not $host: a client's Host header never chooses where it is sent.
+  else http.push('location / {', `    return 301 https://${v.serverName}${v.httpsPort === 443 ? '' : `:${v.httpsPort}`}$request_uri;`, '}');
   blocks.push(server(http));
   if (v.tls) {
     blocks.push(
@@ -119,9 +156,15 @@ export function renderVhost(v: VhostSpec): string {
         `server_name ${v.serverName};`,
         log('access'),
         log('error'),
+        ...hardening(),
         `ssl_certificate ${v.tls.certificate};`,
         `ssl_certificate_key ${v.tls.key};`,
         'ssl_protocols TLSv1.2 TLSv1.3;',
+        `ssl_ciphers ${TLS12_CIPHERS.join(':')};`,
+        'ssl_prefer_server_ciphers off;',
+        // Tickets would reuse one key for every session until nginx restarts (no forward secrecy).
+        'ssl_session_tickets off;',
+        `add_header Strict-Transport-Security "max-age=${HSTS_MAX_AGE}" always;`,
         '',
         ...repositoryBody(v),
       ]),
@@ -142,6 +185,7 @@ export function renderAcmeBootstrapVhost(v: Pick<VhostSpec, 'channel' | 'serverN
     `server_name ${v.serverName};`,
     `access_log ${v.logDir}/apt-${v.channel}.access.log;`,
     `error_log ${v.logDir}/apt-${v.channel}.error.log;`,
+    ...hardening(),
     '',
     ...acmeLocation(v.acmeRoot),
     '',
