@@ -142,6 +142,10 @@ describe('renderPackagesStanza / renderPackagesIndex against dpkg-scanpackages -
 
   it('rejects a Filename that would corrupt the index', () => {
     expect(() => renderPackagesStanza({ ...entries[0], filename: 'pool/a b.deb' })).toThrow(/Filename/);
+    // A path that leaves the repository root or hides a control character (issue 8).
+    for (const filename of ['/etc/shadow', 'pool/../../prod/x.deb', 'pool/./x.deb', 'pool//x.deb', 'pool/x\u0000.deb', 'pool/x\u001b.deb']) {
+      expect(() => renderPackagesStanza({ ...entries[0], filename })).toThrow(/invalid Filename/);
+    }
   });
 });
 

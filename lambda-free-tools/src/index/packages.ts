@@ -76,10 +76,15 @@ function renderField(name: string, value: string): string {
  * after it sorted by name, whitespace-only fields dropped, Filename, Size, MD5sum, SHA1, SHA256
  * inserted after the relationship fields (and SHA512 after SHA256 when given, see INDEX_PKG_ORDER).
  * Ends with '\n' (no blank line).
- * @throws Error when filename holds whitespace or a newline (it would corrupt the index).
+ * @throws Error when filename holds whitespace or a control character (it would corrupt the
+ * index), is absolute, or has an empty, `.` or `..` segment.
  */
 export function renderPackagesStanza(e: PackagesEntry): string {
-  if (/\s/.test(e.filename) || e.filename === '') throw new Error(`Packages: invalid Filename ${JSON.stringify(e.filename)}`);
+  // Filename is a path clients fetch below the repository root: no whitespace or control
+  // character (it would corrupt the index), no absolute path and no '.', '..' or empty segment.
+  if (e.filename === '' || /[\s\u0000-\u001f\u007f]/.test(e.filename) || e.filename.startsWith('/') || e.filename.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw new Error(`Packages: invalid Filename ${JSON.stringify(e.filename)}`);
+  }
   const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
   // Keyed by lower-case name: a repeated name keeps its first place and its last value, as dpkg's hash does.
   const fields = new Map<string, [string, string]>();

@@ -24,17 +24,18 @@
  * is on the same filesystem (they are never rewritten in place), copies otherwise; config and state
  * files are always copied.
  */
-import { promises as fsp } from 'fs';
+import * as fs from 'fs';
+import { promises as fsp, Stats } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { z as zod } from 'zod';
-import { AptRepoError, UsageError } from '../errors';
+import { AptRepoError, UnsafePathError, UsageError } from '../errors';
 import { channelPaths, loadChannel } from './channel';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir } from './generations';
 import { verifyChannel } from './verify';
-import { durableCopy, errText, placeFile, sha256File } from './files';
+import { checkRelPath, confine, durableCopy, errText, placeFile, SafeDir, sha256File } from './files';
 import type { ChannelConfig } from './types';
 
 /**
@@ -71,6 +72,13 @@ export interface BackupResult {
   bytes: number;
   /** Files stored as hard links (no extra space). */
   linked: number;
+  /** Files left out: the private key when this user cannot read it (signer separation). */
+  skipped: string[];
+}
+
+/** True for the one symlink a backup holds: `web/dists` pointing at `.generations/<id>/dists`. */
+function isDistsLink(entryPath: string, target: string): boolean {
+  return (entryPath === 'web/dists' || entryPath === 'dists') && /^\.generations\/[A-Za-z0-9][A-Za-z0-9._-]*\/dists$/.test(target);
 }
 
 /** Names in stateDir that belong to a running writer, not to the channel's state. */
@@ -81,11 +89,15 @@ function isLockName(name: string): boolean {
 /**
  * Backs channel `ch` up into `dir` (absent or empty) under the channel lock: configDir, stateDir
  * (minus the lock), pool, the current generation, the `dists` symlink, the public keys and
- * manifest.json (written last; a folder without it is an interrupted backup).
+ * manifest.json (written last; a folder without it is an interrupted backup). A symbolic link
+ * anywhere in these trees other than `dists` is refused (UnsafePathError): never followed nor
+ * copied. When the private key is not readable by the running user (it belongs to the signer
+ * user), it is left out with one line through `opts.warn` (default stderr) and listed in `skipped`.
  * Throws UsageError when `dir` is not empty or lies inside a folder being backed up, AptRepoError
  * on a read or write failure.
  */
-export async function backup(ch: ChannelConfig, dir: string): Promise<BackupResult> {
+export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg: string) => void } = {}): Promise<BackupResult> {
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: ${m}\n`));
   const to = path.resolve(dir);
   for (const inside of [ch.configDir, ch.stateDir, ch.webRoot]) {
     const rel = path.relative(path.resolve(inside), to);
@@ -97,15 +109,15 @@ export async function backup(ch: ChannelConfig, dir: string): Promise<BackupResu
   return withChannelLock(ch, async () => {
     const generation = await currentGeneration(ch);
     const entries: ManifestEntry[] = [];
-    const result: BackupResult = { dir: to, generation, files: 0, bytes: 0, linked: 0 };
+    const result: BackupResult = { dir: to, generation, files: 0, bytes: 0, linked: 0, skipped: [] };
     const known = new Map<string, string>();
     for (const p of (await scanPool(ch)).packages) known.set(p.poolPath, p.digests.SHA256);
 
     const copyTree = async (srcRoot: string, rel: string, destRel: string, how: 'link' | 'copy', skip: (name: string) => boolean, shaOf?: (rel: string) => string | undefined) => {
-      const src = path.join(srcRoot, rel);
+      const src = rel ? confine(srcRoot, rel) : srcRoot;
       const st = await fsp.lstat(src).catch(() => undefined);
       if (!st) return;
-      const dest = path.join(to, destRel);
+      const dest = confine(to, destRel);
       if (st.isDirectory()) {
         await fsp.mkdir(dest, { recursive: true });
         entries.push({ path: destRel, type: 'dir', mode: st.mode & 0o7777 });
@@ -115,18 +127,36 @@ export async function backup(ch: ChannelConfig, dir: string): Promise<BackupResu
         }
         await fsp.chmod(dest, st.mode & 0o7777);
       } else if (st.isSymbolicLink()) {
+        // confine() refuses links: reached only for the `dists` link, the one this program makes.
         const target = await fsp.readlink(src);
+        if (!isDistsLink(destRel, target)) throw new UnsafePathError(src, 'symbolic link (never followed nor backed up; remove it)');
         await fsp.symlink(target, dest);
         entries.push({ path: destRel, type: 'symlink', target });
       } else if (st.isFile()) {
-        const done = await placeFile(src, dest, how);
+        let done;
+        try {
+          done = await placeFile({ base: srcRoot, rel }, { base: to, rel: destRel }, how, { mode: st.mode & 0o777 });
+        } catch (err) {
+          // Signer separation: the private key belongs to the signer user; the indexer backs up the rest.
+          if ((err as NodeJS.ErrnoException).code === 'EACCES' && path.resolve(src) === path.resolve(ch.signingKeyFile)) {
+            warn(`${src}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`);
+            result.skipped.push(src);
+            return;
+          }
+          throw err;
+        }
         if (done === 'linked') result.linked++;
-        else await fsp.chmod(dest, st.mode & 0o7777);
-        const sha256 = shaOf?.(rel) ?? (await sha256File(dest));
+        const sha256 = shaOf?.(rel) ?? (await sha256File({ base: to, rel: destRel }));
         entries.push({ path: destRel, type: 'file', mode: st.mode & 0o7777, size: st.size, sha256 });
         result.files++;
         result.bytes += st.size;
       }
+    };
+    const copyDistsLink = async () => {
+      const target = await fsp.readlink(path.join(ch.webRoot, 'dists'));
+      if (!isDistsLink('web/dists', target)) throw new UnsafePathError(path.join(ch.webRoot, 'dists'), `points at ${JSON.stringify(target)}, not at .generations/<id>/dists`);
+      await fsp.symlink(target, path.join(to, 'web/dists'));
+      entries.push({ path: 'web/dists', type: 'symlink', target });
     };
     const none = () => false;
     const hidden = (n: string) => n.startsWith('.');
@@ -142,16 +172,21 @@ export async function backup(ch: ChannelConfig, dir: string): Promise<BackupResu
         await fsp.mkdir(path.join(to, 'web/.generations'), { recursive: true });
         entries.push({ path: 'web/.generations', type: 'dir', mode: 0o755 });
         await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, generation)), `web/.generations/${generation}`, 'link', none);
-        await copyTree(ch.webRoot, 'dists', 'web/dists', 'copy', none);
+        await copyDistsLink();
       }
       for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, 'copy', none);
     } catch (err) {
       throw new AptRepoError(`backup of ${ch.name} into ${to} failed: ${errText(err)} (the folder is incomplete: no manifest.json)`);
     }
     const manifest: BackupManifest = { format: 1, channel: ch.name, createdAt: new Date().toISOString(), generation, entries };
-    const tmp = path.join(to, '.manifest.json.tmp');
-    await fsp.writeFile(tmp, JSON.stringify(manifest, null, 1) + '\n', { mode: 0o600 });
-    await fsp.rename(tmp, path.join(to, 'manifest.json'));
+    const out = SafeDir.openAbs(to);
+    try {
+      out.createFile('.manifest.json.tmp', JSON.stringify(manifest, null, 1) + '\n', 0o600);
+      out.rename('.manifest.json.tmp', out, 'manifest.json');
+      out.sync();
+    } finally {
+      out.close();
+    }
     return result;
   });
 }
@@ -168,8 +203,16 @@ export async function readManifest(dir: string): Promise<BackupManifest> {
   const r = Manifest().safeParse(raw);
   if (!r.success) throw new AptRepoError(`${file}: not a backup manifest: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
   for (const e of r.data.entries) {
-    if (path.isAbsolute(e.path) || e.path.split('/').includes('..') || !/^(config|state|web)(\/|$)/.test(e.path)) {
+    try {
+      checkRelPath(e.path);
+    } catch (err) {
+      throw new AptRepoError(`${file}: entry path ${JSON.stringify(e.path)}: ${(err as UnsafePathError).reason}`);
+    }
+    if (!/^(config|state|web)(\/|$)/.test(e.path)) {
       throw new AptRepoError(`${file}: entry path '${e.path}' is outside config/, state/ or web/`);
+    }
+    if (e.type === 'symlink' && !isDistsLink(e.path, e.target)) {
+      throw new AptRepoError(`${file}: symlink entry ${JSON.stringify(e.path)} -> ${JSON.stringify(e.target)}: only web/dists -> .generations/<id>/dists is restored`);
     }
   }
   return r.data;
@@ -183,12 +226,21 @@ export async function checkBackup(dir: string, manifest: BackupManifest): Promis
   const problems: string[] = [];
   for (const e of manifest.entries) {
     const p = path.join(dir, e.path);
-    const st = await fsp.lstat(p).catch(() => undefined);
+    let st: Stats | undefined;
+    try {
+      // Every component below the backup folder is lstat'ed: a link on the way is a problem.
+      const parent = e.path.includes('/') ? e.path.slice(0, e.path.lastIndexOf('/')) : '';
+      if (parent) confine(dir, parent);
+      st = await fsp.lstat(p).catch(() => undefined);
+    } catch (err) {
+      problems.push(`${p}: ${(err as Error).message}`);
+      continue;
+    }
     if (!st) {
       problems.push(`${p}: missing`);
     } else if (e.type === 'dir' ? !st.isDirectory() : e.type === 'symlink' ? !st.isSymbolicLink() : !st.isFile()) {
       problems.push(`${p}: not a ${e.type}`);
-    } else if (e.type === 'file' && (st.size !== e.size || (await sha256File(p)) !== e.sha256)) {
+    } else if (e.type === 'file' && (st.size !== e.size || (await sha256File({ base: dir, rel: e.path })) !== e.sha256)) {
       problems.push(`${p}: content differs from the manifest (size or SHA256)`);
     } else if (e.type === 'symlink' && (await fsp.readlink(p)) !== e.target) {
       problems.push(`${p}: symlink target differs from the manifest`);
@@ -226,34 +278,49 @@ export async function restore(root: string, channel: string, dir: string, opts: 
   const byPrefix = (prefix: string) => manifest.entries.filter((e) => e.path === prefix || e.path.startsWith(prefix + '/'));
   let files = 0;
   const put = async (entries: ManifestEntry[], prefix: string, destRoot: string, how: 'link' | 'copy') => {
-    const dirs: { dest: string; mode: number }[] = [];
+    const dirs: { rel: string; mode: number }[] = [];
+    fs.mkdirSync(destRoot, { recursive: true });
     for (const e of entries) {
       const rel = e.path === prefix ? '' : e.path.slice(prefix.length + 1);
-      const dest = path.join(destRoot, rel);
-      const src = path.join(from, e.path);
       if (e.type === 'dir') {
-        await fsp.mkdir(dest, { recursive: true });
-        dirs.push({ dest, mode: e.mode });
-      } else if (e.type === 'symlink') {
-        await fsp.mkdir(path.dirname(dest), { recursive: true });
-        const tmp = `${dest}.restore-tmp-${process.pid}`;
-        await fsp.rm(tmp, { force: true });
-        await fsp.symlink(e.target, tmp);
-        await fsp.rename(tmp, dest);
-      } else {
-        await fsp.mkdir(path.dirname(dest), { recursive: true });
-        const old = await fsp.lstat(dest).catch(() => undefined);
-        if (old) {
-          if (old.isFile() && old.size === e.size && (await sha256File(dest)) === e.sha256) continue;
-          await fsp.rm(dest, { recursive: true, force: true });
-        }
-        const done = await placeFile(src, dest, how);
-        if (done !== 'linked') await fsp.chmod(dest, e.mode);
-        files++;
+        // Every folder below destRoot is opened without following links (created when missing).
+        SafeDir.open(destRoot, rel, { create: 0o755 }).close();
+        dirs.push({ rel, mode: e.mode });
+        continue;
       }
+      const segments = checkRelPath(rel);
+      const name = segments.pop()!;
+      const parent = SafeDir.open(destRoot, segments.join('/'), { create: 0o755 });
+      try {
+        if (e.type === 'symlink') {
+          // Only web/dists (readManifest checked it): a new link beside it, renamed over.
+          const tmp = `.${name}.restore-tmp-${process.pid}`;
+          if (parent.lstat(tmp)) parent.unlink(tmp);
+          fs.symlinkSync(e.target, parent.entry(tmp));
+          parent.rename(tmp, parent, name);
+          continue;
+        }
+        const old = parent.lstat(name);
+        if (old) {
+          if (old.isFile() && old.size === e.size && (await sha256File({ base: destRoot, rel })) === e.sha256) continue;
+          if (old.isDirectory()) await fsp.rm(confine(destRoot, rel), { recursive: true, force: true });
+          else parent.unlink(name);
+        }
+      } finally {
+        parent.close();
+      }
+      await placeFile({ base: from, rel: e.path }, { base: destRoot, rel }, how, { mode: e.mode & 0o777 });
+      files++;
     }
     // Folder modes last: a 0500 folder must not stop us writing into it.
-    for (const d of dirs.reverse()) await fsp.chmod(d.dest, d.mode);
+    for (const d of dirs.reverse()) {
+      const dir = SafeDir.open(destRoot, d.rel);
+      try {
+        fs.fchmodSync(dir.fd, d.mode);
+      } finally {
+        dir.close();
+      }
+    }
   };
 
   // The lock is taken before the config is written: a writer of the channel running meanwhile must
@@ -289,7 +356,7 @@ async function resolveTargetPaths(root: string, channel: string, from: string): 
     const cfg = channelPaths(scratch, channel).configDir;
     await fsp.mkdir(cfg, { recursive: true });
     for (const name of await fsp.readdir(path.join(from, 'config'))) {
-      if (['repo.yaml', 'liste_dist', 'liste_arch'].includes(name)) await durableCopy(path.join(from, 'config', name), path.join(cfg, name));
+      if (['repo.yaml', 'liste_dist', 'liste_arch'].includes(name)) await durableCopy({ base: from, rel: `config/${name}` }, { base: cfg, rel: name });
     }
     const scratchCh = await loadChannel({ root: scratch, channel });
     const real = channelPaths(root, channel);

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from './files';
+import { isPoolPath } from './pool';
 import type { Digests } from './types';
 
 /** What the cache keeps for one pool file. */
@@ -39,6 +40,8 @@ export class PoolCache {
 
   /**
    * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
+   * Entries whose key is not a pool path (isPoolPath) are dropped; scanPool checks the control
+   * fields of an entry again before using them.
    * `stanzaKey` identifies the caller's stanza renderer: stanzas stored under another key are
    * dropped (a new renderer must not serve old text); without a key, stored stanzas are kept as they are.
    */
@@ -49,7 +52,8 @@ export class PoolCache {
     try {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
       if (parsed && parsed.version === 1 && parsed.entries && typeof parsed.entries === 'object') {
-        entries = parsed.entries;
+        // Keys are read back from a file: only pool paths are kept (see isPoolPath).
+        entries = Object.fromEntries(Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k) && e && typeof e === 'object'));
         if (stanzaKey === undefined) key = parsed.stanzaKey;
         else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
       }

@@ -1,12 +1,24 @@
 /**
- * Writing and placing files so that a crash never leaves a partial file under a published name,
- * and never replaces an existing one: the state files (cache, generation.json, upload times, keys)
- * and the pool files of ingest, promote, remove, import and backup.
+ * The one file-system module of the writers (ingest, promote, remove, import, backup, publish's
+ * state files): placing files so that a crash never leaves a partial file under a published name and
+ * an existing one is never replaced, and with one symlink policy, since uploads are hostile:
+ *
+ * - a path built from package data is a trusted base folder plus a relative '/'-path checked by
+ *   `checkRelPath` (no absolute path, no `..`, `.` or empty segment, no control character);
+ * - every folder below the base is opened with O_DIRECTORY|O_NOFOLLOW, one component at a time,
+ *   and the operations then name entries through that folder's descriptor
+ *   (`/proc/self/fd/<fd>/<name>`, Linux's openat(2) equivalent for a program without openat): a
+ *   folder swapped for a symlink after a check is refused, never followed, and nothing is resolved
+ *   twice between a check and its use;
+ * - files are created with O_CREAT|O_EXCL|O_NOFOLLOW (temp names too) and fstat'ed after opening;
+ *   a file is put under its final name with link(2), which fails on any existing entry, so a
+ *   planted name is never written through nor replaced.
  */
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
-import { createReadStream, constants as fsConstants, promises as fsp } from 'fs';
+import { constants as C } from 'fs';
 import * as path from 'path';
+import { AptRepoError, UnsafePathError } from '../errors';
 
 /** Human text of a Node fs error (code and message, no stack). */
 export function errText(err: unknown): string {
@@ -14,123 +26,514 @@ export function errText(err: unknown): string {
   return e?.message ?? String(err);
 }
 
-/** Hex SHA256 of a file, streamed. Throws the fs error (ENOENT …). */
-export async function sha256File(file: string): Promise<string> {
+/** The set-group-ID bit of a mode (inode(7)); not in Node's fs.constants. */
+const S_ISGID = 0o2000;
+
+/** Control characters (C0, DEL): never part of a name we create or follow. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Checks `rel`, a '/'-separated path relative to a trusted folder, and returns its segments.
+ * Throws UnsafePathError(rel, reason) for an empty or absolute path, a control character (NUL,
+ * newline …), or an empty, `.` or `..` segment.
+ */
+export function checkRelPath(rel: string): string[] {
+  const fail = (reason: string): never => {
+    throw new UnsafePathError(JSON.stringify(rel), reason);
+  };
+  if (typeof rel !== 'string' || rel === '') fail('empty path');
+  if (CONTROL.test(rel)) fail('control character in path');
+  if (rel.startsWith('/')) fail('absolute path where a relative one was expected');
+  const segments = rel.split('/');
+  for (const s of segments) {
+    if (s === '') fail('empty path segment');
+    if (s === '.' || s === '..') fail(`'${s}' segment (a path must stay below its folder)`);
+  }
+  return segments;
+}
+
+/**
+ * Checks `name` as one entry of a folder: not empty, `.` or `..`, without '/' or NUL. Other control
+ * characters are allowed here: names found in a listing (an upload's name) must still be movable.
+ */
+function checkName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\u0000')) {
+    throw new UnsafePathError(JSON.stringify(name), 'not a single file name');
+  }
+}
+
+/**
+ * `<base>/<rel>`, confined: `rel` passes checkRelPath, and every existing component below `base`
+ * (lstat'ed one at a time, never followed) is a real folder, except the last, which may be a file;
+ * a missing component ends the walk (what follows does not exist either). `base` itself is trusted
+ * (it comes from the channel's configuration). Throws UnsafePathError naming the path for a bad
+ * `rel`, a symbolic link on the way (the last component included) or a file where a folder is needed.
+ */
+export function confine(base: string, rel: string): string {
+  const segments = checkRelPath(rel);
+  let cur = base;
+  for (let i = 0; i < segments.length; i++) {
+    cur = path.join(cur, segments[i]);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(cur);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
+      throw e;
+    }
+    if (st.isSymbolicLink()) throw new UnsafePathError(cur, 'symbolic link (never followed)');
+    if (i < segments.length - 1 && !st.isDirectory()) throw new UnsafePathError(cur, 'not a folder');
+  }
+  return path.join(base, ...segments);
+}
+
+let procChecked = false;
+/** `/proc/self/fd/<fd>/<name>`: `name` looked up in the folder open as `fd`, not by its path. */
+function at(fd: number, name: string): string {
+  if (!procChecked) {
+    if (!fs.existsSync('/proc/self/fd')) throw new AptRepoError('/proc/self/fd is missing: apt-repo needs Linux /proc to work on folders without following links');
+    procChecked = true;
+  }
+  return name === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function eexist(file: string): NodeJS.ErrnoException {
+  const e = new Error(`EEXIST: file already exists, ${file}`) as NodeJS.ErrnoException;
+  e.code = 'EEXIST';
+  return e;
+}
+
+/**
+ * A folder opened without following links (O_DIRECTORY|O_NOFOLLOW on every component below its
+ * trusted base). Entries are named through its descriptor, so what it refers to cannot be swapped
+ * for a symlink after it was opened. `path` is for messages only. Close it with `close()`.
+ */
+export class SafeDir {
+  private constructor(readonly fd: number, readonly path: string) {}
+
+  /**
+   * Opens `<base>/<rel>` (`rel` '' or '.' for the base itself). `base` is trusted and may itself be
+   * reached through links; every component of `rel` must be a real folder. With `create`, missing
+   * folders are made with mode `create` (exactly, plus the setgid bit when their parent has it, so
+   * a setgid pool keeps its group). With `owned`, the opened folder must belong to the running user.
+   * Throws UnsafePathError for a bad `rel`, a symlink or non-folder on the way, or a folder of
+   * another owner; the fs error (ENOENT …) otherwise.
+   */
+  static open(base: string, rel: string, opts: { create?: number; owned?: boolean } = {}): SafeDir {
+    let fd = fs.openSync(base, C.O_RDONLY | C.O_DIRECTORY);
+    let shown = base;
+    try {
+      for (const seg of rel === '' || rel === '.' ? [] : checkRelPath(rel)) {
+        shown = path.join(shown, seg);
+        const next = openSubdir(fd, seg, shown, opts.create);
+        fs.closeSync(fd);
+        fd = next;
+      }
+      if (opts.owned) checkOwned(fd, shown);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return new SafeDir(fd, shown);
+  }
+
+  /**
+   * Opens the folder `abs` whose parents are trusted (configuration paths) but whose last component
+   * must not be a symlink (the rejected folder, a state folder): see `open` for the options.
+   */
+  static openAbs(abs: string, opts: { create?: number; owned?: boolean } = {}): SafeDir {
+    return SafeDir.open(path.dirname(abs), path.basename(abs), opts);
+  }
+
+  /** The entry `name` (one segment, checked) as a path that resolves through this folder's descriptor. */
+  entry(name: string): string {
+    checkName(name);
+    return at(this.fd, name);
+  }
+
+  /** lstat of entry `name`; undefined when it does not exist. */
+  lstat(name: string): fs.Stats | undefined {
+    return lstatOrUndefined(this.entry(name));
+  }
+
+  /** fstat of the folder itself. */
+  stat(): fs.Stats {
+    return fs.fstatSync(this.fd);
+  }
+
+  /** The entries of the folder, sorted by name (byte order), with their types (not followed). */
+  list(): fs.Dirent[] {
+    return fs.readdirSync(at(this.fd, ''), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The sub-folder `name`, opened without following a link (see `open`). */
+  sub(name: string, opts: { create?: number } = {}): SafeDir {
+    checkName(name);
+    return new SafeDir(openSubdir(this.fd, name, path.join(this.path, name), opts.create), path.join(this.path, name));
+  }
+
+  /**
+   * Opens the existing regular file `name` for reading, never following a link nor blocking on a
+   * FIFO; resolves to the descriptor and its fstat. Throws UnsafePathError for a symlink or a
+   * non-regular file (the descriptor is then closed).
+   */
+  openFile(name: string): { fd: number; stat: fs.Stats } {
+    let fd: number;
+    try {
+      fd = fs.openSync(this.entry(name), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafePathError(path.join(this.path, name), 'symbolic link (never followed)');
+      throw e;
+    }
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) {
+      fs.closeSync(fd);
+      throw new UnsafePathError(path.join(this.path, name), 'not a regular file');
+    }
+    return { fd, stat };
+  }
+
+  /**
+   * Creates the new file `name` with `data` and exactly `mode` (O_CREAT|O_EXCL|O_NOFOLLOW, so an
+   * existing entry, a planted symlink included, is an EEXIST error and is never written through),
+   * fsynced. A failure after the create removes the file.
+   */
+  createFile(name: string, data: string | Uint8Array, mode: number): void {
+    const p = this.entry(name);
+    const fd = fs.openSync(p, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.nlink !== 1) throw new UnsafePathError(path.join(this.path, name), 'not the file just created');
+      fs.fchmodSync(fd, mode);
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      fs.rmSync(p, { force: true });
+      throw e;
+    }
+    fs.closeSync(fd);
+  }
+
+  /** Removes entry `name` (never a folder); with `ino`, only when it is still that inode. Resolves whether it was removed. */
+  unlink(name: string, ino?: number): boolean {
+    const st = this.lstat(name);
+    if (!st || (ino !== undefined && st.ino !== ino)) return false;
+    fs.unlinkSync(this.entry(name));
+    return true;
+  }
+
+  /** Renames entry `from` of this folder to `to` of `dest` (neither is followed: rename(2) acts on the entries). */
+  rename(from: string, dest: SafeDir, to: string): void {
+    fs.renameSync(this.entry(from), dest.entry(to));
+  }
+
+  /** fsyncs the folder (a new entry in it survives a crash). */
+  sync(): void {
+    fs.fsyncSync(this.fd);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+function openSubdir(parentFd: number, name: string, shown: string, create: number | undefined): number {
+  const p = at(parentFd, name);
+  const open = () => fs.openSync(p, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  try {
+    return open();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrUndefined(p)?.isSymbolicLink())) throw new UnsafePathError(shown, 'symbolic link (never followed)');
+    if (code === 'ENOTDIR') throw new UnsafePathError(shown, 'not a folder');
+    if (code !== 'ENOENT' || create === undefined) throw e;
+  }
+  try {
+    fs.mkdirSync(p, create);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return openSubdir(parentFd, name, shown, undefined);
+  }
+  const fd = open();
+  try {
+    fs.fchmodSync(fd, create | (fs.fstatSync(parentFd).mode & S_ISGID));
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+function checkOwned(fd: number, shown: string): void {
+  const uid = process.geteuid?.();
+  const st = fs.fstatSync(fd);
+  if (uid !== undefined && st.uid !== uid) throw new UnsafePathError(shown, `owned by uid ${st.uid}, not by the running user (uid ${uid}): refusing to write into it`);
+}
+
+/** A file named by a trusted base folder and a relative '/'-path below it (checked by checkRelPath). */
+export interface Confined {
+  base: string;
+  rel: string;
+}
+
+/** `<base>/<rel>` for messages. */
+export function shownPath(c: Confined): string {
+  return path.join(c.base, c.rel);
+}
+
+function openParent(c: Confined, create?: number): { dir: SafeDir; name: string } {
+  const segments = checkRelPath(c.rel);
+  const name = segments.pop()!;
+  return { dir: SafeDir.open(c.base, segments.join('/'), { create }), name };
+}
+
+/** Hex SHA256 of an open file descriptor, read from offset 0. */
+export function sha256Fd(fd: number): string {
   const h = createHash('sha256');
-  await new Promise<void>((resolve, reject) => {
-    createReadStream(file).on('error', reject).on('data', (d) => h.update(d)).on('end', () => resolve());
-  });
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; ;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    h.update(buf.subarray(0, n));
+    pos += n;
+  }
   return h.digest('hex');
 }
 
 /**
- * Puts the regular file `src` at `dest` (whose parent exists), never replacing an existing `dest`
- * (throws an EEXIST error instead):
- * - 'move': rename(2); across filesystems (EXDEV) a durable copy then unlink of `src`;
+ * Hex SHA256 of a regular file: `file` an absolute path (its last component is never followed), or
+ * a Confined path (no component followed). Throws the fs error (ENOENT …) or UnsafePathError for a
+ * symlink or a non-regular file.
+ */
+export async function sha256File(file: string | Confined): Promise<string> {
+  const c = typeof file === 'string' ? { base: path.dirname(file), rel: path.basename(file) } : file;
+  const { dir, name } = openParent(c);
+  try {
+    const { fd } = dir.openFile(name);
+    try {
+      return sha256Fd(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    dir.close();
+  }
+}
+
+/** Options of placeFile and copyFdTo. */
+export interface PlaceOptions {
+  /** Mode of the placed file (a copy is created with it; a moved or linked file is fchmod'ed when ours); default: the source's. */
+  mode?: number;
+  /** Mode of folders created on the way to the destination (default 0755; setgid kept from the parent). */
+  dirMode?: number;
+  /**
+   * A move's destination folder is added here instead of being fsynced at once: the caller fsyncs
+   * each folder once, before anything refers to the file (ingest of 1,000 files into one folder).
+   */
+  dirsToSync?: Set<string>;
+}
+
+/**
+ * Puts the regular file `src` at `dest`, both confined (no component followed, folders of `dest`
+ * created as needed), never replacing an existing `dest` (EEXIST error):
+ * - 'move': link(2) then unlink of `src` (the same inode under the new name); where that link is
+ *   refused (EPERM under fs.protected_hardlinks) a rename(2) after checking `dest` is free; across
+ *   filesystems (EXDEV) a durable copy, then unlink of `src`;
  * - 'link': link(2), so both names share one inode (prod ↔ preprod); where hard links are impossible
  *   (EXDEV, or EPERM under fs.protected_hardlinks) a durable copy;
- * - 'copy': a durable copy.
- * With `dirsToSync`, a rename's folder is added to the set instead of being fsynced at once: the
- * caller fsyncs each folder once, before anything refers to the file (ingest of 1,000 files into one
- * folder: one fsync instead of 1,000). Resolves to what was done.
+ * - 'copy': a durable copy (copyFdTo).
+ * Throws UnsafePathError when `src` is a symlink or not a regular file, or a path is not confined.
+ * Resolves to what was done.
  */
-export async function placeFile(src: string, dest: string, how: 'move' | 'link' | 'copy', dirsToSync?: Set<string>): Promise<'renamed' | 'linked' | 'copied'> {
-  if (how === 'link') {
-    try {
-      await fsp.link(src, dest);
-      return 'linked';
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EXDEV' && code !== 'EPERM') throw err;
-    }
-    await durableCopy(src, dest);
-    return 'copied';
-  }
-  if (how === 'move') {
-    await assertFree(dest);
-    try {
-      await fsp.rename(src, dest);
-      if (dirsToSync) dirsToSync.add(path.dirname(dest));
-      else await fsyncDir(path.dirname(dest));
-      return 'renamed';
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    }
-    await durableCopy(src, dest);
-    await fsp.unlink(src);
-    return 'copied';
-  }
-  await durableCopy(src, dest);
-  return 'copied';
-}
-
-/**
- * Copies `src` to `dest` so that a crash never leaves a partial `dest`: copy to a temp name beside
- * it, fsync, rename into place (refusing to replace an existing `dest`: EEXIST), fsync the folder.
- * File mode is copied.
- */
-export async function durableCopy(src: string, dest: string): Promise<void> {
-  await assertFree(dest);
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+export async function placeFile(src: Confined, dest: Confined, how: 'move' | 'link' | 'copy', opts: PlaceOptions = {}): Promise<'renamed' | 'linked' | 'copied'> {
+  const s = openParent(src);
   try {
-    await fsp.copyFile(src, tmp, fsConstants.COPYFILE_EXCL);
-    const fh = await fsp.open(tmp, 'r+');
+    const sst = s.dir.lstat(s.name);
+    if (!sst) {
+      const e = new Error(`ENOENT: no such file, ${shownPath(src)}`) as NodeJS.ErrnoException;
+      e.code = 'ENOENT';
+      throw e;
+    }
+    if (sst.isSymbolicLink()) throw new UnsafePathError(shownPath(src), 'symbolic link (never followed)');
+    if (!sst.isFile()) throw new UnsafePathError(shownPath(src), 'not a regular file');
+    const d = openParent(dest, opts.dirMode ?? 0o755);
     try {
-      await fh.sync();
+      if (d.dir.lstat(d.name)) throw eexist(shownPath(dest));
+      if (how !== 'copy') {
+        let done: 'renamed' | 'linked' | undefined;
+        try {
+          fs.linkSync(s.dir.entry(s.name), d.dir.entry(d.name));
+          if (how === 'move') s.dir.unlink(s.name, sst.ino);
+          done = how === 'move' ? 'renamed' : 'linked';
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EXDEV' && code !== 'EPERM') throw err;
+          if (code === 'EPERM' && how === 'move') {
+            if (d.dir.lstat(d.name)) throw eexist(shownPath(dest));
+            s.dir.rename(s.name, d.dir, d.name);
+            done = 'renamed';
+          }
+        }
+        if (done) {
+          if (opts.mode !== undefined && done === 'renamed') setModeIfOurs(d.dir, d.name, opts.mode);
+          if (done === 'renamed' && opts.dirsToSync) opts.dirsToSync.add(d.dir.path);
+          else d.dir.sync();
+          return done;
+        }
+      }
+      const { fd } = s.dir.openFile(s.name);
+      try {
+        const st = fs.fstatSync(fd);
+        if (st.ino !== sst.ino) throw new UnsafePathError(shownPath(src), 'replaced while being placed');
+        copyInto(fd, d.dir, d.name, opts.mode ?? st.mode & 0o777);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (how === 'move') s.dir.unlink(s.name, sst.ino);
+      return 'copied';
     } finally {
-      await fh.close();
+      d.dir.close();
     }
-    await assertFree(dest);
-    await fsp.rename(tmp, dest);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
+  } finally {
+    s.dir.close();
   }
-  await fsyncDir(path.dirname(dest));
 }
 
-async function assertFree(dest: string): Promise<void> {
+function setModeIfOurs(dir: SafeDir, name: string, mode: number): void {
+  const { fd, stat } = dir.openFile(name);
   try {
-    await fsp.lstat(dest);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    if (process.geteuid === undefined || stat.uid === process.geteuid() || process.geteuid() === 0) fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
   }
-  const e = new Error(`EEXIST: file already exists, ${dest}`) as NodeJS.ErrnoException;
-  e.code = 'EEXIST';
-  throw e;
 }
 
 /**
- * Writes `data` to `file` atomically: a temp file beside it, created with mode `mode` (exactly:
- * the umask is undone with fchmod before any byte is written), fsync, rename over, fsync of the
- * directory. A crash leaves either the old or the new content.
+ * Copies the bytes of the open regular file `srcFd` (from offset 0) to the new file `dest`
+ * (confined, folders created with `opts.dirMode`), durably: a temp name beside it created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW and exactly `opts.mode` (default 0644), fsync, link(2) to the final name
+ * (EEXIST if it exists: never replaced), unlink of the temp name, fsync of the folder.
+ */
+export async function copyFdTo(srcFd: number, dest: Confined, opts: PlaceOptions = {}): Promise<void> {
+  const d = openParent(dest, opts.dirMode ?? 0o755);
+  try {
+    if (d.dir.lstat(d.name)) throw eexist(shownPath(dest));
+    copyInto(srcFd, d.dir, d.name, opts.mode ?? 0o644);
+  } finally {
+    d.dir.close();
+  }
+}
+
+function copyInto(srcFd: number, dir: SafeDir, name: string, mode: number): void {
+  const tmp = `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmpPath = dir.entry(tmp);
+  const out = fs.openSync(tmpPath, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+  try {
+    const st = fs.fstatSync(out);
+    if (!st.isFile() || st.nlink !== 1) throw new UnsafePathError(path.join(dir.path, tmp), 'not the file just created');
+    fs.fchmodSync(out, mode);
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let pos = 0; ;) {
+      const n = fs.readSync(srcFd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      for (let off = 0; off < n;) off += fs.writeSync(out, buf, off, n - off);
+      pos += n;
+    }
+    fs.fsyncSync(out);
+    fs.closeSync(out);
+    fs.linkSync(tmpPath, dir.entry(name));
+  } catch (e) {
+    try {
+      fs.closeSync(out);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(tmpPath, { force: true });
+    throw e;
+  }
+  fs.unlinkSync(tmpPath);
+  dir.sync();
+}
+
+/**
+ * Moves entry `name` of `src` (any type: file, symlink, folder, FIFO; never followed) to `destName`
+ * in `dest`, which must be free (EEXIST otherwise; checked just before, so an entry planted in a
+ * folder others can write would be replaced by the rename, never written through). Across
+ * filesystems (EXDEV) a regular file is copied (copyFdTo rules) and a symlink re-created, then
+ * the source is unlinked; other types fail there.
+ */
+export function moveEntry(src: SafeDir, name: string, dest: SafeDir, destName: string): void {
+  if (dest.lstat(destName)) throw eexist(path.join(dest.path, destName));
+  try {
+    src.rename(name, dest, destName);
+    dest.sync();
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+  }
+  const st = src.lstat(name);
+  if (!st) throw new UnsafePathError(path.join(src.path, name), 'vanished while being moved');
+  if (st.isSymbolicLink()) {
+    fs.symlinkSync(fs.readlinkSync(src.entry(name)), dest.entry(destName));
+  } else if (st.isFile()) {
+    const { fd } = src.openFile(name);
+    try {
+      copyInto(fd, dest, destName, st.mode & 0o777);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } else {
+    throw new UnsafePathError(path.join(src.path, name), 'cannot move this kind of entry across filesystems');
+  }
+  src.unlink(name, st.ino);
+}
+
+/**
+ * Copies the regular file `src` to the new file `dest` (see placeFile 'copy'); never replaces an
+ * existing `dest` (EEXIST). Mode: `mode`, else the source's.
+ */
+export async function durableCopy(src: Confined, dest: Confined, mode?: number): Promise<void> {
+  await placeFile(src, dest, 'copy', { mode });
+}
+
+/**
+ * Writes `data` to `file` atomically: a temp file beside it created with O_CREAT|O_EXCL|O_NOFOLLOW
+ * and exactly `mode` (the umask is undone with fchmod before any byte is written), fsync, rename
+ * over `file` (replacing the entry, never writing through a link at that name), fsync of the
+ * folder. The folder (last component of its path) must not be a symlink: UnsafePathError.
+ * A crash leaves either the old or the new content.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  const dir = SafeDir.openAbs(path.dirname(file));
   try {
-    fs.fchmodSync(fd, mode);
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
+    const name = path.basename(file);
+    const tmp = `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    dir.createFile(tmp, data, mode);
+    try {
+      dir.rename(tmp, dir, name);
+    } catch (e) {
+      dir.unlink(tmp);
+      throw e;
+    }
+    dir.sync();
+  } finally {
+    dir.close();
   }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(path.dirname(file));
 }
 
 /** fsyncs a directory so that a rename or a new entry in it survives a crash. */
 export function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
+  const fd = fs.openSync(dir, C.O_RDONLY | C.O_DIRECTORY);
   try {
     fs.fsyncSync(fd);
   } finally {
@@ -141,7 +544,7 @@ export function fsyncDir(dir: string): void {
 /**
  * Creates `dir` and any missing parents with exactly `mode` (mkdir's mode is filtered by the
  * umask: a root shell with umask 077 would make directories nginx cannot enter). Existing
- * directories are left as they are.
+ * directories are left as they are. For configured (trusted) paths only.
  */
 export function mkdirWithMode(dir: string, mode: number): void {
   if (fs.existsSync(dir)) return;
@@ -153,4 +556,41 @@ export function mkdirWithMode(dir: string, mode: number): void {
     return;
   }
   fs.chmodSync(dir, mode);
+}
+
+/**
+ * Every entry below `root` that is not a folder, as '/'-separated paths relative to it, sorted
+ * (byte order); folders are entered without following links. `onLink` receives each symbolic link
+ * (they are not listed); `skip` filters names. [] when `root` is missing.
+ */
+export function walkNoFollow(root: string, opts: { skip?: (name: string) => boolean; onLink?: (rel: string) => void } = {}): string[] {
+  const out: string[] = [];
+  let top: SafeDir;
+  try {
+    top = SafeDir.openAbs(root);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
+    throw e;
+  }
+  const walk = (dir: SafeDir, rel: string) => {
+    for (const d of dir.list()) {
+      if (opts.skip?.(d.name)) continue;
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isSymbolicLink()) opts.onLink?.(r);
+      else if (d.isDirectory()) {
+        const sub = dir.sub(d.name);
+        try {
+          walk(sub, r);
+        } finally {
+          sub.close();
+        }
+      } else out.push(r);
+    }
+  };
+  try {
+    walk(top, '');
+  } finally {
+    top.close();
+  }
+  return out.sort();
 }

@@ -12,9 +12,9 @@ import { AptRepoError, UsageError } from '../errors';
 import { readDeb } from '../deb/debfile';
 import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
-import { poolPathFor, recordAdded, scanPool } from './pool';
+import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
-import { errText, placeFile, sha256File } from './files';
+import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from './files';
 import { keyOf, sourceName } from './pool';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -54,8 +54,8 @@ interface Found {
 }
 
 /**
- * Imports every `.deb` below `dir` (recursively; symlinks to files are read, symlinked folders are
- * not entered, hidden names are skipped) into `ch`, under the channel lock, then publishes once if
+ * Imports every `.deb` below `dir` (recursively; symlinks are reported invalid and never followed,
+ * symlinked folders are not entered, hidden names are skipped) into `ch`, under the channel lock, then publishes once if
  * anything was copied. Upload time recorded = the source file's mtime (keeps history for `pending`).
  * Throws UsageError when `dir` is not a folder or lies inside the channel's web root, AptRepoError
  * when the publish fails (the copied files stay in the pool; the message says to run publish).
@@ -76,8 +76,9 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       opts.progress?.tick();
       const abs = path.join(from, f);
       try {
-        const stat = await fsp.stat(abs);
-        // A FIFO would block readDeb forever; a folder named *.deb is not a package.
+        // Never through a link (a link's target is not this repository's file); a FIFO would block
+        // readDeb, and a folder named *.deb is not a package.
+        const stat = await fsp.lstat(confine(from, f));
         if (!stat.isFile()) throw new Error('not a regular file');
         const info = await readDeb(abs);
         const name = getField(info.control, 'Package') ?? '';
@@ -107,7 +108,13 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
         entries.push({ ...base, status: 'conflict', reason: `${shas.length} different files (SHA256 ${shas.map((s) => s.slice(0, 12)).join(', ')}) claim ${first.name} ${first.version} ${first.architecture}; none imported` });
         continue;
       }
-      const poolPath = poolPathFor(first, ch.component);
+      let poolPath: string;
+      try {
+        poolPath = poolPathFor(first, ch.component);
+      } catch (err) {
+        entries.push({ ...base, status: 'invalid', reason: errText(err) });
+        continue;
+      }
       const existing = inPool.get(k) ?? [];
       const other = existing.find((e) => e.sha256 !== first.sha256);
       if (other) {
@@ -119,18 +126,16 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
         entries.push({ ...base, status: 'present', poolPath: same.poolPath });
         continue;
       }
-      const dest = path.join(ch.webRoot, poolPath);
+      const dest: Confined = { base: ch.webRoot, rel: poolPath };
       const there = await sha256File(dest).catch(() => undefined);
       if (there !== undefined) {
         // An unreadable file sits at the path (scanPool could not list it): never overwrite it.
         entries.push({ ...base, status: there === first.sha256 ? 'present' : 'conflict', poolPath, reason: there === first.sha256 ? undefined : `pool file ${poolPath} exists with other content` });
         continue;
       }
-      await fsp.mkdir(path.dirname(dest), { recursive: true });
-      await placeFile(first.abs, dest, 'copy');
-      await fsp.chmod(dest, 0o644);
+      await placeFile({ base: from, rel: first.rel }, dest, 'copy', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
       if ((await sha256File(dest)) !== first.sha256) {
-        await fsp.rm(dest, { force: true });
+        await fsp.rm(confine(dest.base, dest.rel), { force: true });
         entries.push({ ...base, status: 'invalid', reason: `${first.rel} changed while being copied; not imported` });
         continue;
       }
@@ -152,18 +157,12 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
   });
 }
 
-/** Every `*.deb` below `root` ('/'-separated relative paths, sorted); symlinked folders are not entered. */
+/**
+ * Every `*.deb` below `root` ('/'-separated relative paths, sorted; hidden names skipped), symlinks
+ * included (importRepository reports them as invalid: never followed); symlinked folders are not entered.
+ */
 async function findDebs(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await fsp.readdir(path.join(root, rel), { withFileTypes: true });
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(r);
-      else if (e.name.endsWith('.deb') && (e.isFile() || e.isSymbolicLink())) out.push(r);
-    }
-  };
-  await walk('');
-  return out.sort();
+  const links: string[] = [];
+  const files = walkNoFollow(root, { skip: (n) => n.startsWith('.'), onLink: (r) => links.push(r) });
+  return [...files, ...links].filter((r) => r.endsWith('.deb')).sort();
 }

@@ -6,7 +6,7 @@ import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { generateSigningKey } from '../sign/keys';
 import { ingest, ingestExitCode, utcStamp } from './ingest';
-import { placeFile, sha256File } from './files';
+import { sha256File } from './files';
 import { keyOf } from './pool';
 import { removePackage } from './remove';
 import { readAdded } from './pool';
@@ -74,7 +74,7 @@ describe('ingest', () => {
     expect(r.entries[0].codenames).toEqual(['bookworm', 'bullseye']);
     expect(ingestExitCode(r)).toBe(0);
     expect(fs.existsSync(path.join(ch.incomingDir, 'ci/hello_1.0-1_all.deb'))).toBe(false);
-    expect(fs.statSync(path.join(ch.webRoot, 'pool/main/h/hello/hello_1.0-1_all.deb')).mode & 0o777).toBe(0o644);
+    expect(fs.statSync(path.join(ch.webRoot, 'pool/main/h/hello/hello_1.0-1_all.deb')).mode & 0o777).toBe(0o664);
     expect(Object.keys(readAdded(ch)).sort()).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb', 'pool/main/p/php-src/bookworm/php-app_2.0_amd64.deb']);
     expect(r.generation).toBeDefined();
     expect(await currentGeneration(ch)).toBe(r.generation);
@@ -107,7 +107,9 @@ describe('ingest', () => {
       expect(e.movedTo).toBeDefined();
       expect(path.dirname(e.movedTo!)).toBe(ch.rejectedDir);
       expect(path.basename(e.movedTo!)).toMatch(/^\d{8}T\d{6}Z-/);
-      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toBe(`${e.reason}\n`);
+      const [r1, f1, t1, ...rest] = fs.readFileSync(`${e.movedTo}.reason`, 'utf8').split('\n');
+      expect([r1, f1, rest]).toEqual([`reason: ${e.reason}`, `file: ${e.file}`, ['']]);
+      expect(t1).toMatch(/^time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       expect(fs.existsSync(path.join(ch.incomingDir, e.file))).toBe(false);
     }
     // The symlink was moved as a link: its target is untouched and still where it was.
@@ -215,10 +217,20 @@ describe('ingest', () => {
     expect(err?.message).toContain(`1 file(s) were moved into ${ch.webRoot}/pool but publishing failed (generation ${gen} serves them, but publish did not finish): EACCES: cannot prune`);
   });
 
-  test('a rejected file whose .reason cannot be written is reported where it went, not as left in place', async () => {
+  test('a rejected file whose .reason cannot be written is left in place, with no partial .reason', async () => {
     fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
     fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
-    const write = jest.spyOn(fs.promises, 'writeFile').mockRejectedValueOnce(new Error('ENOSPC: no space left on device'));
+    const realFs = require('fs') as typeof fs;
+    const real = realFs.writeFileSync;
+    // The .reason is the first file ingest writes through a descriptor (SafeDir.createFile).
+    let failed = false;
+    const write = jest.spyOn(realFs, 'writeFileSync').mockImplementation((file, ...rest) => {
+      if (typeof file === 'number' && !failed) {
+        failed = true;
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return real(file, ...rest);
+    });
     let r;
     try {
       r = await ingest(ch, { settleMs: 0 });
@@ -227,11 +239,10 @@ describe('ingest', () => {
     }
     const e = r.entries[0];
     expect(e.status).toBe('rejected');
-    expect(e.movedTo).toBeDefined();
-    expect(fs.readFileSync(e.movedTo!, 'utf8')).toBe('garbage');
-    expect(e.reason).toContain(`moved to ${e.movedTo} but ${e.movedTo}.reason could not be written (ENOSPC`);
-    expect(e.reason).not.toMatch(/left in place/);
-    expect(fs.existsSync(path.join(ch.incomingDir, 'ci/bad.deb'))).toBe(false);
+    expect(e.movedTo).toBeUndefined();
+    expect(e.reason).toMatch(/could not be moved to .*\(ENOSPC.*left in place/);
+    expect(fs.readFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'utf8')).toBe('garbage');
+    expect(fs.readdirSync(ch.rejectedDir)).toEqual([]);
     expect(ingestExitCode(r)).toBe(1);
   });
 });
@@ -244,21 +255,5 @@ describe('file helpers', () => {
   test('utcStamp is a sortable UTC stamp', () => {
     expect(utcStamp(new Date('2026-11-21T05:15:00.123Z'))).toBe('20261121T051500Z');
   });
-  test('placeFile never replaces an existing file and links share the inode', async () => {
-    const a = path.join(root, 'a');
-    const b = path.join(root, 'b');
-    fs.writeFileSync(a, 'A');
-    fs.writeFileSync(b, 'B');
-    await expect(placeFile(a, b, 'move')).rejects.toMatchObject({ code: 'EEXIST' });
-    await expect(placeFile(a, b, 'copy')).rejects.toMatchObject({ code: 'EEXIST' });
-    await expect(placeFile(a, b, 'link')).rejects.toMatchObject({ code: 'EEXIST' });
-    expect(fs.readFileSync(b, 'utf8')).toBe('B');
-    const c = path.join(root, 'c');
-    expect(await placeFile(a, c, 'link')).toBe('linked');
-    expect(fs.statSync(c).ino).toBe(fs.statSync(a).ino);
-    const d = path.join(root, 'd');
-    expect(await placeFile(a, d, 'copy')).toBe('copied');
-    expect(fs.statSync(d).ino).not.toBe(fs.statSync(a).ino);
-    expect(fs.readdirSync(root).filter((n) => n.includes('.tmp-'))).toEqual([]);
-  });
+
 });

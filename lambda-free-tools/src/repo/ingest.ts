@@ -15,14 +15,16 @@
  * A skipped file stays where it is and is taken by the next run. Both delays are options (the CLI's
  * `--settle-ms`), so tests can run with 0.
  */
-import { constants as fsConstants, promises as fsp, Stats } from 'fs';
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
+import { promises as fsp, Stats } from 'fs';
 import * as path from 'path';
-import { AptRepoError, DebError, UsageError } from '../errors';
+import { AptRepoError, DebError, UnsafePathError, UsageError } from '../errors';
 import { readDeb } from '../deb/debfile';
 import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
-import { keyOf, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
-import { durableCopy, errText, fsyncDir, placeFile, sha256File } from './files';
+import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
+import { confine, Confined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from './files';
 import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
@@ -90,10 +92,12 @@ interface Candidate {
  * Valid files go to `poolPathFor(control, ch.component, codename-folder)` by rename (copy + fsync +
  * unlink across filesystems) and get their upload time recorded; a file identical (SHA256) to the
  * pool file of the same name, version and architecture is removed from incoming ("present");
- * different content is rejected naming the pool file; symlinks, non-regular files, unreadable or
- * invalid debs, unknown codename folders and architectures outside liste_arch are rejected into
- * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (one line). One publishLocked at the end
- * when anything was accepted.
+ * different content is rejected naming the pool file; symlinks, hard links, non-regular files,
+ * unreadable or invalid debs (readDeb checks every control field that reaches a path), unknown
+ * codename folders and architectures outside liste_arch are rejected into
+ * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (see reject). Drop and codename folders
+ * that are symlinks are skipped, never followed. Pool files get mode 0664 (POOL_FILE_MODE), new pool
+ * folders 0755 (setgid kept). One publishLocked at the end when anything was accepted.
  * Throws UsageError for a channel with an upstream or an unknown --source, LockError when the lock
  * is held too long, and AptRepoError when the publish fails (the accepted files then stay in the pool).
  */
@@ -188,187 +192,340 @@ async function ingestOne(
   cache: PoolCache,
   dirsToSync: Set<string>,
 ): Promise<IngestEntry | undefined> {
-  let st: Stats;
+  const name = path.posix.basename(c.rel);
+  let dir: SafeDir;
   try {
-    st = await fsp.lstat(c.abs);
-  } catch {
-    return undefined; // taken by a concurrent ingest between our looks
+    // The drop folder, opened without following links: a folder swapped for a symlink since the
+    // listing is refused here, and every later step names the file through this descriptor.
+    dir = SafeDir.open(ch.incomingDir, path.posix.dirname(c.rel));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return { status: 'rejected', file: c.rel, reason: `${errText(err)}; left in place` };
   }
+  try {
+    return await ingestFrom(ch, c, dir, name, byKey, added, cache, dirsToSync);
+  } finally {
+    dir.close();
+  }
+}
+
+async function ingestFrom(
+  ch: ChannelConfig,
+  c: Candidate,
+  dir: SafeDir,
+  name: string,
+  byKey: PoolIndex,
+  added: Record<string, number>,
+  cache: PoolCache,
+  dirsToSync: Set<string>,
+): Promise<IngestEntry | undefined> {
+  const st = dir.lstat(name);
+  if (!st) return undefined; // taken by a concurrent ingest between our looks
   if (c.rejectReason) return reject(ch, c, c.rejectReason);
   if (st.isSymbolicLink()) return reject(ch, c, 'symbolic link (never followed; drop the file itself)');
   if (!st.isFile()) return reject(ch, c, `not a regular file (${fileKind(st)})`);
+  // A second name elsewhere would let its owner change the bytes after they were checked.
+  if (st.nlink > 1) return reject(ch, c, `hard link (${st.nlink} names): drop a fresh file`);
   if (c.first && changed(c.first, st)) return { status: 'skipped', file: c.rel, reason: 'still being written (size or time changed)' };
 
-  // O_NONBLOCK: a FIFO swapped in after lstat must not block us; O_NOFOLLOW: nor a symlink.
+  let opened: { fd: number; stat: Stats };
   try {
-    const fh = await fsp.open(c.abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-    const fst = await fh.stat();
-    await fh.close();
-    if (!fst.isFile() || fst.ino !== st.ino) return { status: 'skipped', file: c.rel, reason: 'replaced while being read' };
+    opened = dir.openFile(name);
   } catch (err) {
-    return reject(ch, c, `cannot be read: ${errText(err)}`);
+    return reject(ch, c, `cannot be read: ${err instanceof UnsafePathError ? err.reason : errText(err)}`);
   }
+  try {
+    const fst = opened.stat;
+    if (fst.ino !== st.ino) return { status: 'skipped', file: c.rel, reason: 'replaced while being read' };
+    if (fst.nlink > 1) return reject(ch, c, `hard link (${fst.nlink} names): drop a fresh file`);
+    return await ingestOpened(ch, c, dir, name, opened.fd, st, byKey, added, cache, dirsToSync);
+  } finally {
+    fs.closeSync(opened.fd);
+  }
+}
 
+async function ingestOpened(
+  ch: ChannelConfig,
+  c: Candidate,
+  dir: SafeDir,
+  name: string,
+  fd: number,
+  st: Stats,
+  byKey: PoolIndex,
+  added: Record<string, number>,
+  cache: PoolCache,
+  dirsToSync: Set<string>,
+): Promise<IngestEntry | undefined> {
   let info;
   try {
-    info = await readDeb(c.abs);
+    info = await readDeb(c.abs, { fd });
   } catch (err) {
     return reject(ch, c, err instanceof DebError ? err.reason : `cannot be read: ${errText(err)}`);
   }
-  try {
-    const after = await fsp.lstat(c.abs);
-    if (changed(st, after)) return { status: 'skipped', file: c.rel, reason: 'changed while being read' };
-  } catch {
-    return undefined;
-  }
+  const after = dir.lstat(name);
+  if (!after) return undefined;
+  if (changed(st, after)) return { status: 'skipped', file: c.rel, reason: 'changed while being read' };
 
-  const name = getField(info.control, 'Package') ?? '';
+  // readDeb checked these fields (Debian Policy §5.6.1, §5.6.8, §5.6.12) before any becomes a path.
+  const pkg = getField(info.control, 'Package') ?? '';
   const version = getField(info.control, 'Version') ?? '';
   const architecture = getField(info.control, 'Architecture') ?? '';
-  const source = sourceName(getField(info.control, 'Source'), name);
-  const base = { file: c.rel, package: name, version, architecture };
+  const base = { file: c.rel, package: pkg, version, architecture };
+  let poolPath: string;
+  try {
+    poolPath = poolPathFor({ name: pkg, version, architecture, source: sourceName(getField(info.control, 'Source'), pkg) }, ch.component, c.codename);
+  } catch (err) {
+    return { ...base, ...(await reject(ch, c, err instanceof DebError ? err.reason : errText(err))) };
+  }
   if (architecture !== 'all' && !ch.architectures.includes(architecture)) {
     return { ...base, ...(await reject(ch, c, `architecture ${architecture} is not in liste_arch (${ch.architectures.join(', ')})`)) };
   }
-  const poolPath = poolPathFor({ name, version, architecture, source }, ch.component, c.codename);
   const codenames = routeCodenames(version, poolPath, ch);
   if (codenames.length === 0) {
     return { ...base, ...(await reject(ch, c, `version ${version} routes to no codename of liste_dist (${ch.codenames.join(', ')})`)) };
   }
-  const dest = path.join(ch.webRoot, poolPath);
+  const dest: Confined = { base: ch.webRoot, rel: poolPath };
   const existing = await sha256File(dest).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (existing !== undefined) {
-    if (existing === info.digests.SHA256) return present(c, base, poolPath);
+    if (existing === info.digests.SHA256) return present(c, dir, name, st, base, poolPath);
     return { ...base, ...(await reject(ch, c, `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`)) };
   }
   // A version withdrawn by `remove` stays in the trash while a kept generation may list it: new
   // bytes under the same identity would make a rollback serve an index whose hashes no longer
   // match the pool, and clients that cached the old file would get different content.
-  const trashed = await sha256File(path.join(trashDir(ch), poolPath)).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+  const trashed = await sha256File({ base: trashDir(ch), rel: poolPath }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (trashed !== undefined && trashed !== info.digests.SHA256) {
-    return { ...base, ...(await reject(ch, c, `${name} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
+    return { ...base, ...(await reject(ch, c, `${pkg} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
   }
   // The same identity elsewhere in the pool (another codename folder): apt must never see two
   // different files under one identity in a codename, but identical bytes already covering every
   // codename of this drop are a no-op.
-  const key = keyOf(name, version, architecture);
+  const key = keyOf(pkg, version, architecture);
   const same = byKey.get(key) ?? [];
   const clash = same.find((k) => k.sha256 !== info.digests.SHA256 && k.codenames.some((cn) => codenames.includes(cn)));
   if (clash) {
     return { ...base, ...(await reject(ch, c, `conflicts with pool file ${clash.poolPath}: same package, version and architecture in ${clash.codenames.filter((cn) => codenames.includes(cn)).join(', ')}, different content (SHA256 ${info.digests.SHA256} vs ${clash.sha256})`)) };
   }
   const covering = same.find((k) => k.sha256 === info.digests.SHA256 && codenames.every((cn) => k.codenames.includes(cn)));
-  if (covering) return present(c, base, covering.poolPath);
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  // An upload owned by another user (the CI account) is copied rather than renamed, so that the pool
-  // file belongs to the indexer: the uploader can no longer change a published file, and promote can
-  // hard-link it under fs.protected_hardlinks (a rename would keep the uploader as owner).
-  const foreign = process.getuid !== undefined && process.getuid() !== 0 && st.uid !== process.getuid();
-  const how = await placeFile(c.abs, dest, foreign ? 'copy' : 'move', dirsToSync);
-  if (foreign) await fsp.unlink(c.abs);
-  const placed = await fsp.lstat(dest);
-  // The bytes in the pool must be the ones read: same inode, size and mtime after a rename (rename
-  // itself changes ctime), same SHA256 after a copy.
-  const intact = placed.isFile() && (how === 'renamed' ? placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs : (await sha256File(dest)) === info.digests.SHA256);
-  if (!intact) {
-    return { ...base, ...(await reject(ch, { ...c, abs: dest }, 'replaced or changed while being ingested')) };
+  if (covering) return present(c, dir, name, st, base, covering.poolPath);
+
+  // An upload owned by another user (the upload account) is copied from the descriptor that was
+  // read, so that the pool file belongs to the indexer: the uploader can no longer change a
+  // published file, and prod's indexer can hard-link it (mode 0664, see contracts: pool group).
+  const ours = process.geteuid !== undefined && st.uid === process.geteuid();
+  const place = { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE, dirsToSync };
+  if (ours) {
+    await placeFile({ base: ch.incomingDir, rel: c.rel }, dest, 'move', place);
+  } else {
+    await copyFdTo(fd, dest, place);
+    // The uploader still owns the source inode and could write it while it was copied.
+    if ((await sha256File(dest)) !== info.digests.SHA256) {
+      unlinkConfined(dest);
+      return { ...base, status: 'skipped', reason: 'changed while being copied into the pool; left for the next run' };
+    }
+    dir.unlink(name, st.ino);
   }
-  await settlePoolFile(dest, placed);
-  // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode
-  // (a rename keeps them; a copy was hash-checked above).
+  const placed = fs.lstatSync(confine(ch.webRoot, poolPath));
+  // A moved file must be the inode that was read (same size and mtime; the move changes ctime).
+  if (ours && !(placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs)) {
+    throw new AptRepoError(`${path.join(ch.webRoot, poolPath)}: not the file that was read after moving it into the pool`);
+  }
+  // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode.
   cache.set(poolPath, placed, { control: Array.from(info.control.entries()), digests: info.digests });
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
   added[poolPath] = Date.now();
   return { ...base, status: 'accepted', poolPath, codenames };
 }
 
-async function present(c: Candidate, base: Omit<IngestEntry, 'status'>, poolPath: string): Promise<IngestEntry> {
-  await fsp.unlink(c.abs);
+/** Removes the pool file `c` (never following a link on the way). */
+function unlinkConfined(c: Confined): void {
+  const segments = c.rel.split('/');
+  const name = segments.pop()!;
+  const dir = SafeDir.open(c.base, segments.join('/'));
+  try {
+    dir.unlink(name);
+  } finally {
+    dir.close();
+  }
+}
+
+async function present(c: Candidate, dir: SafeDir, name: string, st: Stats, base: Omit<IngestEntry, 'status'>, poolPath: string): Promise<IngestEntry> {
+  dir.unlink(name, st.ino);
   return { ...base, status: 'present', poolPath, reason: `already present (${poolPath}, same SHA256)` };
 }
 
-/** Moves a rejected file to `<rejectedDir>/<stamp>-<name>` and writes `<that>.reason`; never deletes it. */
-async function reject(ch: ChannelConfig, c: Candidate, reason: string): Promise<IngestEntry> {
-  const line = reason.replace(/[\r\n]+/g, ' ');
-  let dest: string;
-  try {
-    await fsp.mkdir(ch.rejectedDir, { recursive: true });
-    dest = await uniquePath(path.join(ch.rejectedDir, `${utcStamp(new Date())}-${path.basename(c.abs)}`));
-    await moveAnything(c.abs, dest);
-  } catch (err) {
-    return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place` };
-  }
-  try {
-    await fsp.writeFile(`${dest}.reason`, line + '\n', { mode: 0o644 });
-  } catch (err) {
-    return { status: 'rejected', file: c.rel, reason: `${line}; moved to ${dest} but ${dest}.reason could not be written (${errText(err)})`, movedTo: dest };
-  }
-  return { status: 'rejected', file: c.rel, reason: line, movedTo: dest };
+/** One line of text: control characters (newline, NUL …) written as `\xNN`. */
+function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** Lists the drop folders' candidates; names that are not ours to take are reported as skipped. */
+/** An upload's name as part of a rejected name: characters other than letters, digits and `._+-~` become `_`. */
+function safeFileName(n: string): string {
+  return n.replace(/[^A-Za-z0-9._+~-]/g, '_').replace(/^\./, '_').slice(0, 200) || '_';
+}
+
+/**
+ * Moves a rejected entry (never followed) to `<rejectedDir>/<UTC stamp>-<name>` with
+ * `<that>.reason` beside it (contracts.md: `reason:`, `file:` relative to incomingDir, `time:`
+ * ISO 8601 UTC); never deletes it. The rejected folder must be a real folder owned by the running
+ * user (created 0755 when missing). The `.reason` is created first with O_EXCL|O_NOFOLLOW; when
+ * that name or the target name is taken (a planted file or symlink), another name with a random
+ * part is chosen: nothing is ever written through an existing entry.
+ */
+async function reject(ch: ChannelConfig, c: Candidate, reason: string): Promise<IngestEntry> {
+  const line = oneLine(reason);
+  const now = new Date();
+  const dirs: SafeDir[] = [];
+  try {
+    const src = SafeDir.open(ch.incomingDir, path.posix.dirname(c.rel));
+    dirs.push(src);
+    const rej = SafeDir.openAbs(ch.rejectedDir, { create: 0o755, owned: true });
+    dirs.push(rej);
+    const text = `reason: ${line}\nfile: ${oneLine(c.rel)}\ntime: ${now.toISOString()}\n`;
+    const stem = safeFileName(path.posix.basename(c.rel));
+    let dest: string | undefined;
+    for (let i = 0; i < 20 && dest === undefined; i++) {
+      const candidate = i === 0 ? `${utcStamp(now)}-${stem}` : `${utcStamp(now)}-${randomBytes(6).toString('hex')}-${stem}`;
+      if (rej.lstat(candidate)) continue;
+      try {
+        rej.createFile(`${candidate}.reason`, text, 0o644);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
+      }
+      dest = candidate;
+    }
+    if (dest === undefined) throw new AptRepoError('no free name in the rejected folder');
+    try {
+      moveEntry(src, path.posix.basename(c.rel), rej, dest);
+    } catch (err) {
+      rej.unlink(`${dest}.reason`);
+      throw err;
+    }
+    return { status: 'rejected', file: c.rel, reason: line, movedTo: path.join(ch.rejectedDir, dest) };
+  } catch (err) {
+    return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place` };
+  } finally {
+    for (const d of dirs) d.close();
+  }
+}
+
+/** Drop folder and codename folder names: letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit. */
+const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+
+/**
+ * Lists the drop folders' candidates, opening every folder without following links; names that
+ * are not ours to take are reported as skipped: a source or codename folder that is a symlink
+ * (never followed) or whose name is not a plain name, temporary names, non-debs.
+ */
 async function findCandidates(ch: ChannelConfig, onlySource: string | undefined, entries: IngestEntry[]): Promise<Candidate[]> {
-  if (onlySource !== undefined && (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(onlySource))) {
+  if (onlySource !== undefined && !FOLDER_NAME.test(onlySource)) {
     throw new UsageError(`--source '${onlySource}': a drop folder name (letters, digits, . _ + -)`);
   }
-  const top = await readDirOrEmpty(ch.incomingDir);
-  if (onlySource !== undefined && !top.some((d) => d.name === onlySource && d.isDirectory())) {
-    throw new UsageError(`--source ${onlySource}: no folder ${path.join(ch.incomingDir, onlySource)}`);
+  let top: SafeDir;
+  try {
+    top = SafeDir.open(ch.incomingDir, '');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (onlySource !== undefined) throw new UsageError(`--source ${onlySource}: no folder ${path.join(ch.incomingDir, onlySource)}`);
+    return [];
   }
-  const rejected = path.resolve(ch.rejectedDir);
   const out: Candidate[] = [];
-  for (const d of top) {
-    if (d.name.startsWith('.')) continue;
-    const abs = path.join(ch.incomingDir, d.name);
-    if (path.resolve(abs) === rejected) continue;
-    if (onlySource !== undefined && d.name !== onlySource) continue;
-    if (!d.isDirectory()) {
-      if (onlySource === undefined) entries.push({ status: 'skipped', file: d.name, reason: 'not inside a <source>/ drop folder' });
-      continue;
+  try {
+    const listing = top.list();
+    if (onlySource !== undefined && !listing.some((d) => d.name === onlySource && (d.isDirectory() || d.isSymbolicLink()))) {
+      throw new UsageError(`--source ${onlySource}: no folder ${path.join(ch.incomingDir, onlySource)}`);
     }
-    for (const e of await readDirOrEmpty(abs)) {
-      const rel = `${d.name}/${e.name}`;
-      const eAbs = path.join(abs, e.name);
-      if (isTemporaryName(e.name)) {
-        entries.push({ status: 'skipped', file: rel, reason: 'temporary upload name (.part or dot file)' });
-      } else if (e.name.endsWith('.deb')) {
-        out.push({ abs: eAbs, rel, source: d.name });
-      } else if (e.isDirectory()) {
-        const known = ch.codenames.includes(e.name);
-        for (const f of await readDirOrEmpty(eAbs)) {
-          const fRel = `${rel}/${f.name}`;
-          if (isTemporaryName(f.name)) {
-            entries.push({ status: 'skipped', file: fRel, reason: 'temporary upload name (.part or dot file)' });
-          } else if (f.name.endsWith('.deb')) {
-            out.push({
-              abs: path.join(eAbs, f.name), rel: fRel, source: d.name, codename: e.name,
-              rejectReason: known ? undefined : `codename folder '${e.name}' is not in liste_dist (${ch.codenames.join(', ')})`,
-            });
-          } else {
-            entries.push({ status: 'skipped', file: fRel, reason: f.isDirectory() ? 'folder below a codename folder (not looked into)' : 'not a .deb' });
-          }
-        }
-      } else if (e.isSymbolicLink()) {
-        entries.push({ status: 'skipped', file: rel, reason: 'symbolic link that is not a .deb (not followed)' });
-      } else {
-        entries.push({ status: 'skipped', file: rel, reason: 'not a .deb' });
+    const rejected = path.resolve(ch.rejectedDir);
+    for (const d of listing) {
+      if (d.name.startsWith('.')) continue;
+      if (path.resolve(ch.incomingDir, d.name) === rejected) continue;
+      if (onlySource !== undefined && d.name !== onlySource) continue;
+      const shown = oneLine(d.name);
+      if (d.isSymbolicLink()) {
+        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link instead of a drop folder (never followed)' });
+        continue;
       }
+      if (!d.isDirectory()) {
+        if (onlySource === undefined) entries.push({ status: 'skipped', file: shown, reason: 'not inside a <source>/ drop folder' });
+        continue;
+      }
+      if (!FOLDER_NAME.test(d.name)) {
+        entries.push({ status: 'skipped', file: shown, reason: 'drop folder name not allowed (letters, digits, . _ + -); not looked into' });
+        continue;
+      }
+      await listDropFolder(ch, top, d.name, entries, out);
     }
+  } finally {
+    top.close();
   }
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
 }
 
-function isTemporaryName(n: string): boolean {
-  return n.startsWith('.') || n.endsWith('.part');
+async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, entries: IngestEntry[], out: Candidate[]): Promise<void> {
+  let dir: SafeDir;
+  try {
+    dir = top.sub(source);
+  } catch (err) {
+    entries.push({ status: 'skipped', file: source, reason: `${errText(err)}; not looked into` });
+    return;
+  }
+  try {
+    for (const e of dir.list()) {
+      const rel = `${source}/${e.name}`;
+      const shown = oneLine(rel);
+      if (isTemporaryName(e.name)) {
+        entries.push({ status: 'skipped', file: shown, reason: 'temporary upload name (.part or dot file)' });
+      } else if (e.name.endsWith('.deb')) {
+        out.push({ abs: path.join(ch.incomingDir, rel), rel, source });
+      } else if (e.isSymbolicLink()) {
+        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)' });
+      } else if (e.isDirectory()) {
+        if (!FOLDER_NAME.test(e.name)) {
+          entries.push({ status: 'skipped', file: shown, reason: 'codename folder name not allowed (letters, digits, . _ + -); not looked into' });
+          continue;
+        }
+        listCodenameFolder(ch, dir, source, e.name, entries, out);
+      } else {
+        entries.push({ status: 'skipped', file: shown, reason: 'not a .deb' });
+      }
+    }
+  } finally {
+    dir.close();
+  }
 }
 
-async function readDirOrEmpty(dir: string) {
+function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, codename: string, entries: IngestEntry[], out: Candidate[]): void {
+  const rel = `${source}/${codename}`;
+  let dir: SafeDir;
   try {
-    return (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    dir = parent.sub(codename);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    entries.push({ status: 'skipped', file: rel, reason: `${errText(err)}; not looked into` });
+    return;
   }
+  const known = ch.codenames.includes(codename);
+  try {
+    for (const f of dir.list()) {
+      const fRel = `${rel}/${f.name}`;
+      if (isTemporaryName(f.name)) {
+        entries.push({ status: 'skipped', file: oneLine(fRel), reason: 'temporary upload name (.part or dot file)' });
+      } else if (f.name.endsWith('.deb')) {
+        out.push({
+          abs: path.join(ch.incomingDir, fRel), rel: fRel, source, codename,
+          rejectReason: known ? undefined : `codename folder '${codename}' is not in liste_dist (${ch.codenames.join(', ')})`,
+        });
+      } else {
+        entries.push({ status: 'skipped', file: oneLine(fRel), reason: f.isDirectory() ? 'folder below a codename folder (not looked into)' : f.isSymbolicLink() ? 'symbolic link (never followed)' : 'not a .deb' });
+      }
+    }
+  } finally {
+    dir.close();
+  }
+}
+
+function isTemporaryName(n: string): boolean {
+  return n.startsWith('.') || n.endsWith('.part');
 }
 
 function changed(a: Stats, b: Stats): boolean {
@@ -394,55 +551,4 @@ function sleep(ms: number): Promise<void> {
 /** `20261121T051500Z`: a UTC timestamp usable in file names, sortable. */
 export function utcStamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** `p` if free, else `p-1`, `p-2`, … (first free one). */
-async function uniquePath(p: string): Promise<string> {
-  for (let i = 0; ; i++) {
-    const candidate = i === 0 ? p : `${p}-${i}`;
-    try {
-      await fsp.lstat(candidate);
-    } catch {
-      return candidate;
-    }
-  }
-}
-
-
-/** Moves any kind of entry (file, symlink, folder, FIFO) without following it. */
-async function moveAnything(src: string, dest: string): Promise<void> {
-  try {
-    await fsp.rename(src, dest);
-    return;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-  }
-  const st = await fsp.lstat(src);
-  if (st.isSymbolicLink()) {
-    await fsp.symlink(await fsp.readlink(src), dest);
-  } else if (st.isFile()) {
-    await durableCopy(src, dest);
-  } else {
-    throw new Error(`cannot move a ${fileKind(st)} across filesystems`);
-  }
-  await fsp.unlink(src);
-}
-
-/**
- * Makes a file that entered the pool world-readable (nginx serves it) and, when we can (root),
- * owned by us, so the uploader can no longer change a published file.
- */
-async function settlePoolFile(dest: string, st: Stats): Promise<void> {
-  try {
-    if (process.getuid && process.getgid && (st.uid !== process.getuid() || st.gid !== process.getgid())) {
-      await fsp.chown(dest, process.getuid(), process.getgid());
-    }
-  } catch {
-    // Not root: the file keeps its uploader as owner (documented in README).
-  }
-  try {
-    await fsp.chmod(dest, 0o644);
-  } catch {
-    // Not ours to chmod; nginx must still be able to read it (checked by verify).
-  }
 }

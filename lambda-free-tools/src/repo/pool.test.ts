@@ -27,7 +27,7 @@ test('poolPathFor follows the Debian pool layout', () => {
   expect(poolPathFor({ name: 'libfoo1', version: '1:1.2', architecture: 'arm64', source: 'libfoo' }, 'main')).toBe('pool/main/libf/libfoo/libfoo1_1.2_arm64.deb');
   expect(poolPathFor({ name: 'demo', version: '1.0+deb12u1', architecture: 'all', source: 'demo' }, 'main', 'bookworm')).toBe('pool/main/d/demo/bookworm/demo_1.0+deb12u1_all.deb');
   expect(poolPrefix('lib')).toBe('l');
-  expect(() => poolPathFor({ name: 'x', version: 'not a version', architecture: 'all', source: 'x' }, 'main')).toThrow(VersionError);
+  expect(() => poolPathFor({ name: 'xx', version: 'not a version', architecture: 'all', source: 'xx' }, 'main')).toThrow(VersionError);
 });
 
 test('scanPool reads control, size and digests, routes, reports bad files, and then serves from the cache', async () => {

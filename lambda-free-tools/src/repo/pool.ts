@@ -7,12 +7,22 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DebError } from '../errors';
 import { readDebs } from '../deb/parallel';
-import { parseVersion } from '../deb/version';
+import { isValidVersion, parseVersion } from '../deb/version';
+import { isValidArchitecture, isValidPackageName, parseSourceField } from '../deb/control';
 import type { Progress } from '../cli/context';
 import { PoolCache } from './cache';
-import { writeFileAtomic } from './files';
+import { checkRelPath, walkNoFollow, writeFileAtomic } from './files';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Digests, PoolPackage } from './types';
+
+/**
+ * Mode of a pool file: group read+write so that the other channel's indexer (same pool group, see
+ * the project's contracts) may hard-link it under fs.protected_hardlinks, which requires owning the
+ * file or being able to read and write it.
+ */
+export const POOL_FILE_MODE = 0o664;
+/** Mode of a new pool folder: never group-writable (the setgid bit of its parent is kept). */
+export const POOL_DIR_MODE = 0o755;
 
 /**
  * The pool directory prefix of a source package: its first letter, or `lib` + the fourth letter
@@ -25,47 +35,81 @@ export function poolPrefix(source: string): string {
 /**
  * The pool path (relative to the web root, '/'-separated) of a package:
  * `pool/<component>/<prefix>/<source>/[<codename>/]<name>_<version without epoch>_<arch>.deb`
- * (the file name dpkg-name gives). Throws VersionError for an invalid version.
+ * (the file name dpkg-name gives). Every part is checked before it becomes a path, since package
+ * data is hostile: throws DebError(name, reason) for a name or source that is not a package name
+ * (Debian Policy §5.6.1), an architecture that is not one (§5.6.8), a component or codename that is
+ * not a plain name, and VersionError for an invalid version (§5.6.12). The result passes checkRelPath.
  */
 export function poolPathFor(p: { name: string; version: string; architecture: string; source: string }, component: string, codename?: string): string {
+  const fail = (reason: string): never => {
+    throw new DebError(JSON.stringify(p.name), reason);
+  };
+  if (!isValidPackageName(p.name)) fail(`invalid package name ${JSON.stringify(p.name)} (Debian Policy §5.6.1)`);
+  if (!isValidPackageName(p.source)) fail(`invalid source package name ${JSON.stringify(p.source)} (Debian Policy §5.6.1)`);
+  if (!isValidArchitecture(p.architecture)) fail(`invalid architecture ${JSON.stringify(p.architecture)} (Debian Policy §5.6.8)`);
+  if (!SAFE_NAME.test(component)) fail(`invalid component ${JSON.stringify(component)}`);
+  if (codename !== undefined && !SAFE_NAME.test(codename)) fail(`invalid codename folder ${JSON.stringify(codename)}`);
   const v = parseVersion(p.version);
   const noEpoch = v.revision ? `${v.upstream}-${v.revision}` : v.upstream;
   const dir = ['pool', component, poolPrefix(p.source), p.source, ...(codename ? [codename] : [])].join('/');
-  return `${dir}/${p.name}_${noEpoch}_${p.architecture}.deb`;
+  const out = `${dir}/${p.name}_${noEpoch}_${p.architecture}.deb`;
+  checkRelPath(out);
+  return out;
 }
 
-/** Lists every `*.deb` under `<webRoot>/pool` (following no directory symlinks; hidden names skipped), as sorted pool paths. */
+/** A component or codename as a folder name: letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit. */
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+
+/**
+ * True for a pool path as the pool can hold it: `pool/…/<file>.deb`, passing checkRelPath (no
+ * absolute path, `..`, `.` or empty segment, no control character) and without whitespace. Used
+ * on pool paths read back from files (caches, added.json, generation.json, backup manifests).
+ */
+export function isPoolPath(p: unknown): p is string {
+  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith('.deb') || /\s/.test(p)) return false;
+  try {
+    checkRelPath(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What listPoolFiles finds: the `.deb` files, and the symbolic links (never published, never followed). */
+export interface PoolListing {
+  files: string[];
+  links: string[];
+}
+
+/**
+ * Lists every `*.deb` under `<webRoot>/pool` as sorted pool paths, entering no symlinked folder;
+ * hidden names (temp files of a writer in progress) are skipped. Symbolic links anywhere in the
+ * pool are returned apart in `links`: a link's target is never published.
+ */
+export function listPoolEntries(webRoot: string): PoolListing {
+  const links: string[] = [];
+  const files = walkNoFollow(path.join(webRoot, 'pool'), { skip: (n) => n.startsWith('.'), onLink: (r) => links.push(`pool/${r}`) })
+    .filter((r) => r.endsWith('.deb'))
+    .map((r) => `pool/${r}`);
+  return { files, links: links.sort() };
+}
+
+/** The pool's `.deb` files (see listPoolEntries; symbolic links are not listed). */
 export function listPoolFiles(webRoot: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(path.join(webRoot, rel), { withFileTypes: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    for (const d of entries) {
-      // Hidden names are temp files of ingest/promote in progress.
-      if (d.name.startsWith('.')) continue;
-      const r = `${rel}/${d.name}`;
-      if (d.isDirectory()) walk(r);
-      else if ((d.isFile() || d.isSymbolicLink()) && d.name.endsWith('.deb')) out.push(r);
-    }
-  };
-  walk('pool');
-  return out.sort();
+  return listPoolEntries(webRoot).files;
 }
 
 function addedFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
   return path.join(ch.stateDir, 'added.json');
 }
 
-/** The recorded upload times (pool path → ms since epoch); empty when none were recorded. */
+/** The recorded upload times (pool path → ms since epoch); empty when none were recorded. Entries that are not pool paths are dropped. */
 export function readAdded(ch: Pick<ChannelConfig, 'stateDir'>): Record<string, number> {
   try {
     const v = JSON.parse(fs.readFileSync(addedFile(ch), 'utf8')) as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, number>) : {};
+    if (!v || typeof v !== 'object') return {};
+    // Read back from a file: only pool paths and numbers are kept.
+    return Object.fromEntries(Object.entries(v).filter(([k, t]) => isPoolPath(k) && typeof t === 'number'));
   } catch {
     return {};
   }
@@ -79,7 +123,7 @@ export function readAdded(ch: Pick<ChannelConfig, 'stateDir'>): Record<string, n
 export async function recordAdded(ch: ChannelConfig, added: Record<string, number>): Promise<void> {
   const all = { ...readAdded(ch), ...added };
   const kept: Record<string, number> = {};
-  for (const k of Object.keys(all).sort()) if (fs.existsSync(path.join(ch.webRoot, k))) kept[k] = all[k];
+  for (const k of Object.keys(all).sort()) if (fs.lstatSync(path.join(ch.webRoot, k), { throwIfNoEntry: false })?.isFile()) kept[k] = all[k];
   fs.mkdirSync(ch.stateDir, { recursive: true });
   writeFileAtomic(addedFile(ch), JSON.stringify(kept));
 }
@@ -109,7 +153,7 @@ export interface PoolScan {
  * adds rendered stanzas to it), that cache is used and the caller saves it.
  */
 export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; cache?: PoolCache } = {}): Promise<PoolScan> {
-  const files = listPoolFiles(ch.webRoot);
+  const { files, links } = listPoolEntries(ch.webRoot);
   const cache = opts.cache ?? PoolCache.load(ch.stateDir);
   const added = readAdded(ch);
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
@@ -123,7 +167,13 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     const version = fieldOf(control, 'Version');
     const architecture = fieldOf(control, 'Architecture');
     if (!name || !version || !architecture) return new DebError(path.join(ch.webRoot, poolPath), 'control has no Package, Version or Architecture');
-    const source = sourceName(fieldOf(control, 'Source'), name);
+    // Control fields may come from the cache file: checked again as readDeb checks them.
+    if (!isValidPackageName(name) || !isValidVersion(version) || !isValidArchitecture(architecture)) {
+      return new DebError(path.join(ch.webRoot, poolPath), 'invalid Package, Version or Architecture field');
+    }
+    const sourceField = fieldOf(control, 'Source');
+    if (sourceField !== undefined && !parseSourceField(sourceField)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Source field ${JSON.stringify(sourceField)}`);
+    const source = sourceName(sourceField, name);
     return {
       poolPath, name, version, architecture, source, control, size, digests,
       codenames: routeCodenames(version, poolPath, ch),
@@ -134,7 +184,8 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
   for (let i = 0; i < files.length; i++) {
     let stat: fs.Stats;
     try {
-      stat = fs.statSync(path.join(ch.webRoot, files[i]));
+      stat = fs.lstatSync(path.join(ch.webRoot, files[i]));
+      if (!stat.isFile()) throw new Error('not a regular file');
     } catch (e) {
       results[i] = new DebError(path.join(ch.webRoot, files[i]), `cannot stat: ${(e as Error).message}`);
       progress?.tick();
@@ -168,7 +219,7 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
   if (!opts.cache) cache.save();
 
   const packages: PoolPackage[] = [];
-  const problems: DebError[] = [];
+  const problems: DebError[] = links.map((l) => new DebError(path.join(ch.webRoot, l), 'symbolic link in the pool (never followed nor published; remove it)'));
   for (const r of results) {
     if (r instanceof DebError) problems.push(r);
     else if (r) packages.push(r);
@@ -191,8 +242,14 @@ export function keyOf(name: string, version: string, architecture: string): stri
   return `${name}\u0000${v}\u0000${architecture}`;
 }
 
-/** The Source field without its optional `(version)`, or the package name (Debian Policy §5.6.1). */
+/**
+ * The source package name of a binary package: the Source field without its optional
+ * ` (version)`, or the package name when there is no Source field (Debian Policy §5.6.1).
+ * Throws DebError for a Source field that parseSourceField refuses (a path, a newline …).
+ */
 export function sourceName(sourceField: string | undefined, name: string): string {
-  const s = sourceField?.trim().split(/\s+/)[0];
-  return s ? s : name;
+  if (sourceField === undefined || sourceField.trim() === '') return name;
+  const parsed = parseSourceField(sourceField.trim());
+  if (!parsed) throw new DebError(JSON.stringify(name), `invalid Source field ${JSON.stringify(sourceField)} (Debian Policy §5.6.1)`);
+  return parsed.name;
 }

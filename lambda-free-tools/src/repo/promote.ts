@@ -11,17 +11,17 @@
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { AptRepoError, ConflictError, UsageError } from '../errors';
+import { AptRepoError, ConflictError, UnsafePathError, UsageError } from '../errors';
 import { compareVersions, isValidVersion } from '../deb/version';
 import { isValidPackageName } from '../deb/control';
 import { withChannelLock } from './lock';
-import { recordAdded, scanPool } from './pool';
+import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
 import { diffPools, ChannelPair, PendingRow } from './pending';
-import { errText, placeFile, sha256File } from './files';
+import { confine, Confined, errText, placeFile, sha256File } from './files';
 import type { PoolPackage } from './types';
 import type { Progress } from '../cli/context';
 
@@ -121,17 +121,25 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const made: string[] = [];
     const added: Record<string, number> = {};
     const served = await currentGeneration(downstream);
+    let copyWarned = false;
     try {
       opts.progress?.start(chosen.length, 'promote');
       for (const r of chosen) {
         opts.progress?.tick();
-        const how = r.live ? 'present' : await linkOne(pair, r, (m) => { result.warnings.push(m); warn(m); });
+        const how = r.live ? 'present' : await linkOne(pair, r);
+        if (how === 'copied' && !copyWarned) {
+          // Once per run: every file of this run is in the same situation.
+          copyWarned = true;
+          const m = `copied, not hard-linked, into ${downstream.webRoot}/pool (${upstream.webRoot} and ${downstream.webRoot} are on different filesystems, or fs.protected_hardlinks refused the link: pool files must be mode 0664 in the shared pool group): the bytes are stored twice`;
+          result.warnings.push(m);
+          warn(m);
+        }
         if (how !== 'present') {
-          const dest = path.join(downstream.webRoot, r.poolPath);
+          const dest = confine(downstream.webRoot, r.poolPath);
           made.push(dest);
           added[r.poolPath] = Date.now();
           const known = upByPath.get(r.poolPath);
-          if (known) downCache.set(r.poolPath, await fsp.stat(dest), { control: known.control, digests: known.digests });
+          if (known) downCache.set(r.poolPath, await fsp.lstat(dest), { control: known.control, digests: known.digests });
         }
         result.promoted.push(item(r, how));
       }
@@ -209,31 +217,36 @@ function select(pair: ChannelPair, up: PoolPackage[], pending: PendingRow[], spe
   return [...out.values()].sort((a, b) => (a.poolPath < b.poolPath ? -1 : 1));
 }
 
-/** Hard-links (or copies, with a warning) one upstream pool file into the downstream pool. */
-async function linkOne(pair: ChannelPair, r: PendingRow, warn: (m: string) => void): Promise<PromotedItem['how']> {
-  const src = path.join(pair.upstream.webRoot, r.poolPath);
-  const dest = path.join(pair.downstream.webRoot, r.poolPath);
-  const [sst, dst] = await Promise.all([fsp.stat(src).catch(() => undefined), fsp.lstat(dest).catch(() => undefined)]);
+/**
+ * Hard-links (or copies) one upstream pool file into the downstream pool. Both paths are confined
+ * under their web roots (the pool path is checked, no component followed); a copy is hash-checked.
+ * Resolves to what was done.
+ */
+async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['how']> {
+  if (!isPoolPath(r.poolPath)) throw new UnsafePathError(JSON.stringify(r.poolPath), 'not a pool path');
+  const srcC: Confined = { base: pair.upstream.webRoot, rel: r.poolPath };
+  const destC: Confined = { base: pair.downstream.webRoot, rel: r.poolPath };
+  const src = confine(srcC.base, srcC.rel);
+  const dest = confine(destC.base, destC.rel);
+  const [sst, dst] = await Promise.all([fsp.lstat(src).catch(() => undefined), fsp.lstat(dest).catch(() => undefined)]);
   if (!sst) throw new AptRepoError(`${src}: vanished from ${pair.upstream.name}'s pool while promoting (removed?); nothing promoted, try again`);
   if (dst) {
     if (dst.ino === sst.ino && dst.dev === sst.dev) return 'present';
-    const sha = await sha256File(dest);
+    const sha = await sha256File(destC);
     if (sha === r.sha256) return 'present';
     throw new ConflictError(dest, `exists in ${pair.downstream.name}'s pool with other content than ${src}`);
   }
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
   let how: 'linked' | 'renamed' | 'copied';
   try {
-    how = await placeFile(src, dest, 'link');
+    how = await placeFile(srcC, destC, 'link', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
   } catch (err) {
     throw new AptRepoError(`${dest}: cannot link from ${src}: ${errText(err)}`);
   }
   if (how === 'linked') return 'linked';
-  const sha = await sha256File(dest);
+  const sha = await sha256File(destC);
   if (sha !== r.sha256) {
     await fsp.rm(dest, { force: true });
     throw new AptRepoError(`${src}: changed while being copied to ${dest} (SHA256 ${sha}, scanned ${r.sha256})`);
   }
-  warn(`${dest}: copied, not hard-linked (${pair.upstream.webRoot} and ${pair.downstream.webRoot} are on different filesystems or links are not allowed): the bytes are stored twice`);
   return 'copied';
 }

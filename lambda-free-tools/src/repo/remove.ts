@@ -4,14 +4,15 @@
  * to that generation puts them back), then the channel is republished. `gc` deletes the trash files
  * that no kept generation references any more.
  */
+import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { AptRepoError, UsageError } from '../errors';
+import { AptRepoError, UnsafePathError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
-import { scanPool } from './pool';
+import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
 import { currentGeneration, listGenerations } from './generations';
-import { errText, placeFile, sha256File } from './files';
+import { confine, Confined, errText, placeFile, SafeDir, sha256File, walkNoFollow } from './files';
 import type { PackageSpec } from './promote';
 import type { ChannelConfig } from './types';
 
@@ -79,47 +80,63 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
  * Moves `<webRoot>/<poolPath>` to `<trash>/<poolPath>` and resolves to the trash path. When the trash
  * already holds that path: same bytes → the pool file is just dropped; other bytes (removed, then a
  * different file re-uploaded under the same name and removed again) → the older trash file is kept
- * as `<path>.<ms>` so the newest removal is the one rollback restores.
+ * as `<path>.<ms>` so the newest removal is the one rollback restores. Both sides are confined
+ * (the pool path is checked, no component followed): UnsafePathError otherwise.
  */
 export async function moveToTrash(ch: ChannelConfig, poolPath: string): Promise<string> {
-  const src = path.join(ch.webRoot, poolPath);
-  const dest = path.join(trashDir(ch), poolPath);
-  await fsp.mkdir(path.dirname(dest), { recursive: true });
-  const old = await fsp.lstat(dest).catch(() => undefined);
+  checkPoolPath(poolPath);
+  const src: Confined = { base: ch.webRoot, rel: poolPath };
+  const dest: Confined = { base: trashDir(ch), rel: poolPath };
+  fs.mkdirSync(trashDir(ch), { recursive: true });
+  const destPath = confine(dest.base, dest.rel);
+  const old = await fsp.lstat(destPath).catch(() => undefined);
   if (old) {
     if ((await sha256File(dest)) === (await sha256File(src))) {
-      await fsp.unlink(src);
-      return dest;
+      unlinkConfined(src);
+      return destPath;
     }
-    await fsp.rename(dest, `${dest}.${Date.now()}`);
+    await placeFile(dest, { base: dest.base, rel: `${poolPath}.${Date.now()}` }, 'move');
   }
-  await placeFile(src, dest, 'move');
-  return dest;
+  await placeFile(src, dest, 'move', { dirMode: 0o755 });
+  return destPath;
 }
 
 /**
  * Puts trash files back at their pool paths, for rollback. A pool path already present in the pool
  * is left alone. Resolves to what was (with dryRun: would be) restored and what is in neither the
- * pool nor the trash. Caller holds the lock.
+ * pool nor the trash. Pool paths come from generation.json files: each is checked (isPoolPath) and
+ * confined; UnsafePathError for one that is not. Caller holds the lock.
  */
 export async function restoreFromTrash(ch: ChannelConfig, poolPaths: string[], opts: { dryRun?: boolean } = {}): Promise<{ restored: string[]; missing: string[] }> {
   const restored: string[] = [];
   const missing: string[] = [];
   for (const poolPath of poolPaths) {
-    const dest = path.join(ch.webRoot, poolPath);
-    if (await exists(dest)) continue;
-    const src = path.join(trashDir(ch), poolPath);
-    if (!(await exists(src))) {
+    checkPoolPath(poolPath);
+    if (await exists(confine(ch.webRoot, poolPath))) continue;
+    if (!(await exists(confine(trashDir(ch), poolPath)))) {
       missing.push(poolPath);
       continue;
     }
-    if (!opts.dryRun) {
-      await fsp.mkdir(path.dirname(dest), { recursive: true });
-      await placeFile(src, dest, 'move');
-    }
+    if (!opts.dryRun) await placeFile({ base: trashDir(ch), rel: poolPath }, { base: ch.webRoot, rel: poolPath }, 'move', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
     restored.push(poolPath);
   }
   return { restored, missing };
+}
+
+function checkPoolPath(poolPath: string): void {
+  if (!isPoolPath(poolPath)) throw new UnsafePathError(JSON.stringify(poolPath), 'not a pool path (pool/…/<file>.deb, no .. or control character)');
+}
+
+/** Removes the file `c` (never following a link on the way). */
+function unlinkConfined(c: Confined): void {
+  const segments = c.rel.split('/');
+  const name = segments.pop()!;
+  const dir = SafeDir.open(c.base, segments.join('/'));
+  try {
+    dir.unlink(name);
+  } finally {
+    dir.close();
+  }
 }
 
 /** Result of gc(): trash files deleted, and those kept because a kept generation lists them. */
@@ -148,7 +165,7 @@ export async function gc(ch: ChannelConfig): Promise<GcResult> {
         continue;
       }
       try {
-        await fsp.unlink(path.join(root, rel));
+        unlinkConfined({ base: root, rel });
       } catch (err) {
         throw new AptRepoError(`${path.join(root, rel)}: cannot delete: ${errText(err)}`);
       }
@@ -159,25 +176,11 @@ export async function gc(ch: ChannelConfig): Promise<GcResult> {
   });
 }
 
-/** Every non-directory below `root`, as '/'-separated paths relative to it, sorted; [] if root is missing. */
+/** Every non-directory below `root`, as '/'-separated paths relative to it, sorted; folders are entered without following links; [] if root is missing. */
 export async function walkFiles(root: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(dir: string, rel: string): Promise<void> {
-    let entries;
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    for (const e of entries) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) await walk(path.join(dir, e.name), r);
-      else out.push(r);
-    }
-  }
-  await walk(root, '');
-  return out.sort();
+  const links: string[] = [];
+  const files = walkNoFollow(root, { onLink: (r) => links.push(r) });
+  return [...files, ...links].sort();
 }
 
 async function pruneEmptyDirs(dir: string, removeSelf: boolean): Promise<void> {

@@ -15,6 +15,8 @@ import { parseStanzas, getField } from '../deb/control';
 import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
 import { currentGeneration, generationDir, readGenerationInfo } from './generations';
+import { confine } from './files';
+import { isPoolPath, listPoolEntries } from './pool';
 import type { ChannelConfig, Digests } from './types';
 
 const HASH_CONCURRENCY = 8;
@@ -207,7 +209,7 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
         const size = Number(getField(s, 'Size'));
         const a = getField(s, 'Architecture');
         if (a !== arch && a !== 'all') problems.push(`${where}: Architecture ${a ?? '(none)'} in binary-${arch}`);
-        if (!filename || !/^pool\//.test(filename) || filename.split('/').includes('..') || !Number.isInteger(size)) {
+        if (!isPoolPath(filename) || !Number.isInteger(size)) {
           problems.push(`${where}: bad Filename or Size`);
           return;
         }
@@ -221,9 +223,23 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
     }
   }
 
+  // A link in the pool is never published; its target might be anything (issue 8).
+  try {
+    for (const l of listPoolEntries(ch.webRoot).links) problems.push(`${path.join(ch.webRoot, l)}: symbolic link in the pool (never followed nor published; remove it)`);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+
   await forEachLimited([...wanted.keys()].sort(), HASH_CONCURRENCY, async (filename) => {
-    const file = path.join(ch.webRoot, filename);
+    let file = path.join(ch.webRoot, filename);
     let actual: { size: number; digests: Digests };
+    try {
+      // Confined under the web root: a link on the way (or the file itself a link) is never followed.
+      file = confine(ch.webRoot, filename);
+    } catch (e) {
+      problems.push(`${(e as Error).message} (named by ${wanted.get(filename)![0].index})`);
+      return;
+    }
     try {
       actual = await digestFile(file);
     } catch {
@@ -232,7 +248,7 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
     }
     for (const w of wanted.get(filename)!) problems.push(...compareDigests(`${file} (named by ${w.index})`, w.digests, w.size, actual));
     // nginx runs as another user: a file others cannot read is a 403 for every client.
-    const mode = fs.statSync(file).mode & 0o777;
+    const mode = fs.lstatSync(file).mode & 0o777;
     if ((mode & 0o004) === 0) problems.push(`${file}: mode ${mode.toString(8).padStart(4, '0')} is not world-readable; the web server cannot serve it`);
   });
   return problems;
