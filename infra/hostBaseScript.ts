@@ -1,19 +1,20 @@
 /**
- * The host-wide part of the server: Debian packages, the system user, the parent directories.
+ * The host-wide part of the server: Debian packages, the accounts, the parent directories.
  * Shared by every channel's stack, so it only adds (never removes, never downgrades a mode chosen
  * by a package) and is never undone by destroying a stack.
  */
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
+import { renderAccountsScript } from './accounts';
 import { shq } from './shell';
 
 /**
  * Debian packages the server needs: nginx, Debian 12's nodejs (18) for the indexer, xz-utils for
  * Packages.xz; certbot when it manages the certificate; sudo when the SSH user is not root or
- * apt-ops runs the indexer through sudo (remotePrefix).
+ * apt-ops runs the indexer through sudo (remotePrefix) or operators are listed (their sudo rule).
  */
-export function hostPackages(cfg: Pick<StackConfig, 'tls' | 'ssh' | 'remotePrefix'>): string[] {
-  const sudo = cfg.ssh.user !== 'root' || /^\s*sudo\b/.test(cfg.remotePrefix);
+export function hostPackages(cfg: Pick<StackConfig, 'tls' | 'ssh' | 'remotePrefix' | 'operators'>): string[] {
+  const sudo = cfg.ssh.user !== 'root' || /^\s*sudo\b/.test(cfg.remotePrefix) || cfg.operators.length > 0;
   return ['nginx', 'nodejs', 'xz-utils', ...(cfg.tls.mode === 'certbot' ? ['certbot'] : []), ...(sudo ? ['sudo'] : [])];
 }
 
@@ -21,7 +22,7 @@ export function hostPackages(cfg: Pick<StackConfig, 'tls' | 'ssh' | 'remotePrefi
  * Renders the body of the host base step (bash, run after SCRIPT_PRELUDE):
  * - installs the missing packages only (`dpkg-query` first, so a second run never calls apt-get);
  *   skipped when `cfg.installPackages` is false (a sandbox that already has the tools);
- * - creates the system user `cfg.serviceUser` (with its group) when missing;
+ * - creates the groups and users of infra/accounts.ts (indexer, signer, uploaders, operators);
  * - creates the parent directories under `cfg.root`; directories a package owns (/etc/nginx/…,
  *   /var/log/nginx) are created only when missing and never chmod-ed.
  */
@@ -42,15 +43,10 @@ export function renderHostBaseScript(cfg: StackConfig): string {
       'fi',
     );
   }
-  lines.push(
-    `if ! getent passwd ${shq(cfg.serviceUser)} >/dev/null; then`,
-    `  useradd --system --user-group --no-create-home --home-dir ${r('var/lib/apt-repo')} --shell /usr/sbin/nologin ${shq(cfg.serviceUser)}`,
-    '  mark_changed',
-    'fi',
-    'make_dir() { if [ ! -d "$1" ]; then mkdir -p "$1"; mark_changed; fi; }',
-  );
-  for (const d of ['etc/nginx/sites-available', 'etc/nginx/sites-enabled', 'var/log/nginx', 'etc/systemd/system']) lines.push(`make_dir ${r(d)}`);
-  for (const d of ['etc/epiconcept', 'etc/epiconcept/apt_repo', 'srv/apt', 'var/lib/apt-repo', 'var/lib/apt-repo/staging', 'var/backups/apt-repo', 'opt/apt-repo', 'etc/nginx/apt-repo', 'var/www/acme']) {
+  lines.push('make_dir() { if [ ! -d "$1" ]; then mkdir -p "$1"; mark_changed; fi; }');
+  lines.push(renderAccountsScript(cfg));
+  for (const d of ['etc/nginx/sites-available', 'etc/nginx/sites-enabled', 'var/log/nginx', 'etc/systemd/system', 'etc/tmpfiles.d', 'etc/ssh/sshd_config.d']) lines.push(`make_dir ${r(d)}`);
+  for (const d of ['etc/epiconcept', 'etc/epiconcept/apt_repo', 'srv/apt', 'var/lib/apt-repo', 'var/lib/apt-repo/staging', 'var/backups/apt-repo', 'opt/apt-repo', 'etc/nginx/apt-repo', 'var/www/acme', 'var/log/apt-repo', 'etc/ssh/apt-repo-keys', 'run/apt-repo']) {
     lines.push(`ensure_dir ${r(d)} 0755 root root`);
   }
   return lines.join('\n') + '\n';

@@ -3,6 +3,7 @@
  * lambda-free-tools/src/repo/types.ts ChannelConfig, plus the web server's and systemd's files.
  * Every path is under the config's `root` (the sandbox prefix in tests, '/' in production).
  */
+import * as crypto from 'crypto';
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
 import { channelPaths, type ChannelPaths } from '../lambda-free-tools/src/repo/channel';
@@ -24,6 +25,28 @@ export interface ChannelLayout extends ChannelPaths {
   acmeRoot: string;
   logDir: string;
   systemdDir: string;
+  /** `<root>/run/apt-repo/sign-<channel>`: the signer's socket folder (0750 signerUser:serviceUser). */
+  signerSocketDir: string;
+  /** `<signerSocketDir>/sign.sock`: repo.yaml `signerSocket`. */
+  signerSocket: string;
+  /** Pid file of `sign-server` on hosts without systemd (in the socket folder, written by the signer). */
+  signerPidFile: string;
+  /** Root-owned record of what the running `sign-server` was started from (hosts without systemd). */
+  signerStamp: string;
+  /** Where `sign-server` logs (opened by root, appended to by the signer): one line per signature. */
+  signerLog: string;
+  /** `<root>/etc/tmpfiles.d/apt-repo-<channel>.conf`: recreates the socket folder at boot (/run is a tmpfs). */
+  tmpfilesFile: string;
+  /** `<root>/etc/ssh/sshd_config.d/apt-repo-<channel>.conf`: the Match blocks of uploaders and operators. */
+  sshdDropIn: string;
+  /** `<root>/etc/ssh/apt-repo-keys`: root-owned AuthorizedKeysFile folder, one file per account (`%u`). */
+  authorizedKeysDir: string;
+  /**
+   * The operators' sudo rule: `/etc/sudoers.d/apt-repo-<channel>` (sudo reads only /etc/sudoers, so
+   * this path ignores `root`); with a sandbox root, `apt-repo-<channel>-<8 hex of SHA-256(root)>` so
+   * that parallel sandboxes never share a file.
+   */
+  sudoersFile: string;
 }
 
 /** Computes the layout of `cfg`'s channel (pure). */
@@ -56,5 +79,14 @@ export function channelLayout(cfg: StackConfig): ChannelLayout {
     acmeRoot: r('var/www/acme'),
     logDir: r('var/log/nginx'),
     systemdDir: r('etc/systemd/system'),
+    signerSocketDir: r('run/apt-repo', `sign-${cfg.channel}`),
+    signerSocket: r('run/apt-repo', `sign-${cfg.channel}`, 'sign.sock'),
+    signerPidFile: r('run/apt-repo', `sign-${cfg.channel}`, 'sign-server.pid'),
+    signerStamp: r('run/apt-repo', `sign-${cfg.channel}.inputs`),
+    signerLog: r('var/log/apt-repo', `sign-${cfg.channel}.log`),
+    tmpfilesFile: r('etc/tmpfiles.d', `apt-repo-${cfg.channel}.conf`),
+    sshdDropIn: r('etc/ssh/sshd_config.d', `apt-repo-${cfg.channel}.conf`),
+    authorizedKeysDir: r('etc/ssh/apt-repo-keys'),
+    sudoersFile: `/etc/sudoers.d/apt-repo-${cfg.channel}${cfg.root === '/' ? '' : '-' + crypto.createHash('sha256').update(cfg.root).digest('hex').slice(0, 8)}`,
   };
 }

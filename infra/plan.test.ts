@@ -56,14 +56,62 @@ describe('buildPlan: structure', () => {
       ['htpasswd', ['dirs']],
       ['tls', ['dirs']],
       ['indexer', ['dirs']],
-      ['publish', ['config', 'signing-key', 'indexer']],
+      ['signer', ['config', 'signing-key', 'indexer']],
+      ['publish', ['config', 'signing-key', 'indexer', 'signer']],
       ['vhost', ['signing-key', 'publish', 'htpasswd', 'tls']],
+      ['ssh-access', ['dirs']],
+      ['sudoers', ['dirs']],
       ['ingest-units', ['indexer']],
       ['backup-units', ['indexer']],
     ]);
     // Every dependency names an earlier step.
     steps.forEach((s, i) => s.dependsOn.forEach((d) => expect(steps.slice(0, i).map((x) => x.name)).toContain(d)));
     expect(byName(steps).indexer.triggers).toEqual(['a'.repeat(64)]);
+    // A new bundle restarts a running sign-server (hosts without systemd).
+    expect(byName(steps).signer.triggers).toEqual(['a'.repeat(64)]);
+  });
+
+  it('gives the private key to the signer alone, and the socket folder to the indexer group only', () => {
+    const steps = byName(buildPlan(config(), material()));
+    expect(steps['signing-key'].script).toContain("install_file \"$APT_REPO_TMP/signing-key.asc\" '\\''/etc/epiconcept/apt_repo/preprod/signing-key.asc'\\'' 0600 '\\''aptsign-preprod'\\'' '\\''aptsign-preprod'\\''");
+    const dirs = steps.dirs.script;
+    expect(dirs).toContain("ensure_dir '\\''/etc/epiconcept/apt_repo/preprod'\\'' 0755 root root");
+    expect(dirs).toContain("ensure_dir '\\''/run/apt-repo/sign-preprod'\\'' 0750 '\\''aptsign-preprod'\\'' '\\''aptrepo-preprod'\\''");
+    expect(dirs).toContain("ensure_dir '\\''/srv/apt/preprod/pool'\\'' 2755 '\\''aptrepo-preprod'\\'' '\\''aptrepo'\\''");
+    expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming'\\'' 0755 root root");
+    expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming/rejected'\\'' 0755 '\\''aptrepo-preprod'\\'' '\\''aptrepo-preprod'\\''");
+    expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming/ci/bookworm'\\'' 3775 '\\''aptrepo-preprod'\\'' '\\''aptupload'\\''");
+    // prod never touches the drop zones.
+    const prod = byName(buildPlan(config({ upstream: 'preprod' }, 'prod'), material()));
+    expect(prod.dirs.script).not.toContain('/srv/apt/incoming');
+  });
+
+  it('runs the signer as a socket unit with systemd, as sign-server without', () => {
+    const sys = byName(buildPlan(config(), material())).signer;
+    expect(sys.files.map((f) => f.remotePath.split('/').pop())).toEqual(['signer.tmpfiles.conf', 'signer.apt-repo-sign-preprod.socket', 'signer.apt-repo-sign-preprod@.service']);
+    expect(sys.script).toContain("systemctl enable '\\''apt-repo-sign-preprod.socket'\\''");
+    const none = byName(buildPlan(config({ root: '/tmp/sb' }), material())).signer;
+    expect(none.files).toEqual([]);
+    expect(none.script).toContain("setpriv --reuid='\\''aptsign-preprod'\\'' --regid='\\''aptsign-preprod'\\'' --init-groups --inh-caps=-all");
+    expect(none.script).toContain("'\\''sign-server'\\'' '\\''--socket'\\'' '\\''/tmp/sb/run/apt-repo/sign-preprod/sign.sock'\\''");
+  });
+
+  it('provisions SSH access: key files with our options, the sshd drop-in checked before it is installed', () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q ci@build';
+    const cfg = config({ nodePath: '/usr/bin/node', uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [key] }]), operators: JSON.stringify([{ name: 'alice', authorizedKeys: [key] }]) });
+    const steps = byName(buildPlan(cfg, material()));
+    const files = Object.fromEntries(steps['ssh-access'].files.map((f) => [f.remotePath.split('/').pop(), f.content]));
+    expect(files['ssh-access.keys-ci-upload']).toMatch(new RegExp(`\\nrestrict ${key.replace(/[+.]/g, '\\$&')}\\n$`));
+    expect(files['ssh-access.keys-alice']).toContain(`\nrestrict,pty ${key}\n`);
+    expect(files['ssh-access.sshd.conf']).toMatch(/^Match Group aptupload\n(    .*\n)*    ChrootDirectory \/srv\/apt\/incoming\n    ForceCommand internal-sftp -u 0022\n/m);
+    const script = steps['ssh-access'].script;
+    expect(script.indexOf('sshd -t -f')).toBeLessThan(script.indexOf("/etc/ssh/sshd_config.d/apt-repo-preprod.conf'\\'' 0644 root root"));
+    expect(script).toContain('systemctl try-reload-or-restart ssh.service');
+    const sudoers = steps.sudoers;
+    expect(sudoers.files[0].content).toContain('alice ALL = (aptrepo-preprod) NOPASSWD: /usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod *\n');
+    expect(sudoers.script.indexOf('visudo -cqf')).toBeLessThan(sudoers.script.indexOf('install_file "$APT_REPO_TMP/sudoers"'));
+    // No operators: an earlier rule is removed.
+    expect(byName(buildPlan(config(), material())).sudoers.script).toContain("rm -f '\\''/etc/sudoers.d/apt-repo-preprod'\\''");
   });
 
   it('leaves out ingest for a downstream channel, htpasswd without credentials, tls without TLS', () => {
@@ -149,7 +197,8 @@ describe('buildPlan: secrets and determinism', () => {
       for (const f of s.files) expect(f.remotePath.startsWith(root + '/')).toBe(true);
       const quoted = [...s.script.matchAll(/'\\''(\/[^']*)'\\''/g)].map((m) => m[1]);
       expect(quoted.length).toBeGreaterThan(0);
-      for (const p of quoted) if (p !== '/usr/sbin/nologin') expect([s.name, p, p === root || p.startsWith(root + '/')]).toEqual([s.name, p, true]);
+      // sudo reads /etc/sudoers.d only: the sandbox's rule has a name of its own there.
+      for (const p of quoted) if (p !== '/usr/sbin/nologin' && !/^\/etc\/sudoers\.d\/apt-repo-preprod-[0-9a-f]{8}$/.test(p)) expect([s.name, p, p === root || p.startsWith(root + '/')]).toEqual([s.name, p, true]);
     }
     expect(backupPaths(config({ root }))).toEqual([`${root}/etc/epiconcept/apt_repo/preprod`, `${root}/srv/apt/preprod`, `${root}/var/lib/apt-repo/preprod`, `${root}/srv/apt/incoming`]);
   });
@@ -170,6 +219,16 @@ function applyLocally(steps: PlanStep[]): Record<string, boolean> {
   return changed;
 }
 
+/** Stops the sign-server a sandbox plan started (its pid file is under <root>/run). */
+function stopSigner(root: string): void {
+  try {
+    const pid = Number(fs.readFileSync(path.join(root, 'run/apt-repo/sign-preprod/sign-server.pid'), 'utf8'));
+    if (pid > 1) process.kill(pid, 'SIGTERM');
+  } catch {
+    // not started, or already gone
+  }
+}
+
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 (asRoot ? describe : describe.skip)('buildPlan: scripts run for real in a sandbox root', () => {
   let dir: string;
@@ -180,32 +239,52 @@ const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-test-'));
+    // The service and signer users reach the sandbox as they reach / on a server.
+    fs.chmodSync(dir, 0o755);
     root = path.join(dir, 'root');
     fs.mkdirSync(root);
-    // A stand-in indexer: `publish` records each call, so the test can count publishes.
+    // A stand-in indexer: `publish` records each call, so the test can count publishes;
+    // `sign-server` listens on its socket and writes its pid file, as the real one does.
     bundle = path.join(dir, 'apt-repo.cjs');
-    fs.writeFileSync(bundle, `const fs=require('fs');const a=process.argv;const r=a[a.indexOf('--root')+1],c=a[a.indexOf('--channel')+1];
-if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recursive:true});fs.appendFileSync(d+'/publishes','x');}\n`);
+    fs.writeFileSync(bundle, `const fs=require('fs');const a=process.argv;const o=(n)=>a[a.indexOf(n)+1];const r=o('--root'),c=o('--channel');
+if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recursive:true});fs.appendFileSync(d+'/publishes','x');}
+if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).listen(o('--socket'),()=>fs.writeFileSync(o('--pidfile'),process.pid+'\\n'));}\n`);
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
     m = material({ bundlePath: bundle, bundleSha256: fileSha256(bundle), tlsCert: fs.readFileSync(cert, 'utf8'), tlsKey: fs.readFileSync(key, 'utf8') });
-    cfg = config({ root, installPackages: 'false', serviceUser: 'root', nodePath: process.execPath, listenAddress: '127.0.0.1', httpPort: '8080', httpsPort: '8443' });
+    cfg = config({ root, installPackages: 'false', nodePath: process.execPath, listenAddress: '127.0.0.1', httpPort: '8080', httpsPort: '8443' });
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    stopSigner(root);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('installs everything with the right modes, then a second run changes nothing', () => {
     const first = applyLocally(buildPlan(cfg, m));
-    for (const name of ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units', 'backup-units']) expect([name, first[name]]).toEqual([name, true]);
+    for (const name of ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'ingest-units', 'backup-units']) expect([name, first[name]]).toEqual([name, true]);
     const stat = (p: string) => {
       const s = fs.statSync(path.join(root, p));
       return (s.mode & 0o7777).toString(8);
     };
+    const owner = (p: string) => execFileSync('stat', ['-c', '%a %U %G', path.join(root, p)], { encoding: 'utf8' }).trim();
+    expect(owner('etc/epiconcept/apt_repo/preprod/signing-key.asc')).toBe('600 aptsign-preprod aptsign-preprod');
+    expect(owner('etc/epiconcept/apt_repo/preprod')).toBe('755 root root');
+    expect(owner('run/apt-repo/sign-preprod')).toBe('750 aptsign-preprod aptrepo-preprod');
+    expect(owner('srv/apt/preprod/pool')).toBe('2755 aptrepo-preprod aptrepo');
+    expect(owner('srv/apt/incoming/ci/bookworm')).toBe('3775 aptrepo-preprod aptupload');
+    expect(owner('srv/apt/incoming/rejected')).toBe('755 aptrepo-preprod aptrepo-preprod');
+    expect(owner('etc/ssh/sshd_config.d/apt-repo-preprod.conf')).toBe('644 root root');
+    // The sign-server runs as the signer, and the indexer user cannot read the key.
+    const pid = fs.readFileSync(path.join(root, 'run/apt-repo/sign-preprod/sign-server.pid'), 'utf8').trim();
+    expect(execFileSync('ps', ['-o', 'user=', '-p', pid], { encoding: 'utf8' }).trim()).toBe('aptsign-preprod');
+    const read = spawnSync('runuser', ['-u', 'aptrepo-preprod', '--', 'cat', path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc')], { encoding: 'utf8' });
+    expect([read.status, read.stderr]).toEqual([1, expect.stringContaining('Permission denied')]);
     expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc'), 'utf8')).toBe(SIGNING_KEY);
     expect(stat('etc/epiconcept/apt_repo/preprod/signing-key.asc')).toBe('600');
     expect(stat('etc/nginx/apt-repo/preprod.key')).toBe('600');
     expect(stat('etc/nginx/apt-repo/preprod.htpasswd')).toBe('640');
-    expect(stat('srv/apt/incoming')).toBe('2775');
+    expect(stat('srv/apt/incoming')).toBe('755');
     expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/liste_dist'), 'utf8')).toMatch(/\nbookworm\nbullseye\n$/);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/epiconcept-preprod-archive-keyring.gpg'), 'utf8')).toBe('binary-public-key');
     expect(fs.readlinkSync(path.join(root, 'etc/nginx/sites-enabled/apt-preprod.conf'))).toBe(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'));
@@ -219,7 +298,8 @@ if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recur
 
   it('re-runs only what a config change touches, and publishes again', () => {
     const changed = applyLocally(buildPlan({ ...cfg, codenames: ['bookworm'] }, m));
-    expect(Object.entries(changed).filter(([, c]) => c).map(([n]) => n)).toEqual(['config', 'publish', 'ingest-units']);
+    // The signer restarts: what it checks a Release against (liste_dist) changed.
+    expect(Object.entries(changed).filter(([, c]) => c).map(([n]) => n)).toEqual(['config', 'signer', 'publish', 'ingest-units']);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('xx');
   });
 
@@ -239,20 +319,23 @@ if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recur
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-publish-'));
     fs.chmodSync(dir, 0o755);
     const root = path.join(dir, 'root');
-    const cfg = config({ root, installPackages: 'false', serviceUser: 'nobody', nodePath: process.execPath });
+    // A service user of this test's own (the plan refuses base system accounts such as nobody).
+    if (spawnSync('getent', ['passwd', 'aptrepo-plantest']).status !== 0) execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'aptrepo-plantest']);
+    const uid = Number(execFileSync('id', ['-u', 'aptrepo-plantest'], { encoding: 'utf8' }));
+    const cfg = config({ root, installPackages: 'false', serviceUser: 'aptrepo-plantest', nodePath: process.execPath });
     const publish = byName(buildPlan(cfg, material())).publish;
     const under = (p: string) => path.join(root, p);
     for (const d of ['etc/epiconcept/apt_repo/preprod', 'opt/apt-repo/preprod', 'srv/apt/preprod', 'var/lib/apt-repo/preprod']) fs.mkdirSync(under(d), { recursive: true, mode: 0o755 });
     for (const f of ['repo.yaml', 'liste_dist', 'liste_arch', 'signing-key.asc']) fs.writeFileSync(under(`etc/epiconcept/apt_repo/preprod/${f}`), f);
     fs.writeFileSync(under('opt/apt-repo/preprod/apt-repo.cjs'), "require('fs').mkdirSync(process.argv[process.argv.indexOf('--root')+1]+'/srv/apt/preprod/dists');\n");
-    fs.chownSync(under('srv/apt/preprod'), 65534, 65534);
-    fs.chownSync(under('var/lib/apt-repo/preprod'), 65534, 65534);
+    fs.chownSync(under('srv/apt/preprod'), uid, uid);
+    fs.chownSync(under('var/lib/apt-repo/preprod'), uid, uid);
     // The service user (say, through a hostile .deb) replaced its stamp with a link to a root file.
     const victim = path.join(dir, 'victim');
     fs.writeFileSync(victim, 'root data\n', { mode: 0o644 });
     const stamp = under('var/lib/apt-repo/preprod/pulumi-publish.sha256');
     fs.symlinkSync(victim, stamp);
-    fs.lchownSync(stamp, 65534, 65534);
+    fs.lchownSync(stamp, uid, uid);
     spawnSync('sh', ['-c', publish.script], { encoding: 'utf8' });
     expect(fs.existsSync(under('srv/apt/preprod/dists'))).toBe(true);
     const st = fs.statSync(victim);

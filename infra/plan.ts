@@ -47,7 +47,9 @@ import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout, type ChannelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';
 import { shq, wrapScript } from './shell';
-import { renderSystemdUnits, unitNames, watchedDirs } from './systemd';
+import { authorizedKeyFiles, renderSshdDropIn } from './sshd';
+import { renderSudoers } from './sudoers';
+import { renderSignerUnits, renderSystemdUnits, unitNames, watchedDirs } from './systemd';
 import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost } from './vhost';
 
 /** A file a step needs on the server before its script runs (copied to a staging path). */
@@ -93,13 +95,13 @@ export interface PlanMaterial {
 }
 
 /** Names of the steps, in the order the plan lists them. */
-export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units', 'backup-units'] as const;
+export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'backup-units'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
 export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
   hostBase: ['host-base'],
-  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'publish', 'vhost', 'ingest-units'],
+  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units'],
   backups: ['backup-units'],
 };
 
@@ -129,21 +131,37 @@ function step(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: str
 function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
   const u = shq(cfg.serviceUser);
   const d = (p: string, mode: string, owner: string, group: string) => `ensure_dir ${shq(p)} ${mode} ${owner} ${group}`;
-  return [
+  const lines = [
     `ssh_group=$(id -gn ${shq(cfg.ssh.user)})`,
-    d(l.configDir, '0750', 'root', u),
+    // Not secret (repo.yaml, liste_dist, liste_arch); the private key inside is the signer's, 0600.
+    d(l.configDir, '0755', 'root', 'root'),
     d(l.webRoot, '0755', u, u),
-    d(path.posix.join(l.webRoot, 'pool'), '0755', u, u),
+    // setgid: pool files and folders get the shared pool group, so prod's indexer may hard-link
+    // preprod's files (0664); the folders themselves are never group-writable.
+    d(path.posix.join(l.webRoot, 'pool'), '2755', u, shq(cfg.poolGroup)),
     d(l.stateDir, '0750', u, u),
     d(l.backupDir, '0750', u, u),
-    // setgid: uploaders in the service user's group drop files the indexer can move.
-    d(l.incomingDir, '2775', u, u),
-    d(l.rejectedDir, '2775', u, u),
-    ...watchedDirs(cfg, l).map((w) => d(w, '2775', u, u)),
+  ];
+  if (!cfg.upstream) {
+    const up = shq(cfg.uploadGroup);
+    lines.push(
+      // The uploaders' chroot: sshd wants it and every parent root-owned and not group/other-writable.
+      d(l.incomingDir, '0755', 'root', 'root'),
+      // Uploaders read the reasons of their refused files, never write there.
+      d(l.rejectedDir, '0755', u, u),
+      // Drop folders: uploaders create files (setgid: group uploadGroup); sticky: only a file's
+      // owner, or the indexer that owns the folder, may rename or delete it.
+      ...watchedDirs(cfg, l).map((w) => d(w, '3775', u, up)),
+    );
+  }
+  lines.push(
     d(l.indexerDir, '0755', 'root', 'root'),
+    // Only the channel's indexer (its group) may connect to the signer.
+    d(l.signerSocketDir, '0750', shq(cfg.signerUser), u),
     d(l.stagingDir, '0700', shq(cfg.ssh.user), '"$ssh_group"'),
     d(path.posix.join(l.stagingDir, 'nginx-test'), '0700', 'root', 'root'),
-  ].join('\n');
+  );
+  return lines.join('\n');
 }
 
 /** The bash lines that reload nginx after `changedVar` was set to 1, per `cfg.services`. */
@@ -186,6 +204,133 @@ function unitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { 
   return lines.join('\n');
 }
 
+/** The files whose change must reach the signer and the publish: channel config, indexer, key. */
+function signerInputs(l: ChannelLayout): string {
+  return [path.posix.join(l.configDir, 'repo.yaml'), path.posix.join(l.configDir, 'liste_dist'), path.posix.join(l.configDir, 'liste_arch'), l.indexerPath, l.signingKeyFile].map(shq).join(' ');
+}
+
+/**
+ * The signer with systemd: the socket unit and its template service, the tmpfiles.d entry (applied
+ * at once: /run/apt-repo/sign-<channel> must exist before the socket starts), the socket enabled
+ * and started, restarted when a unit changed. Each request starts the indexer afresh, so a new
+ * bundle needs no restart.
+ */
+function signerUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { name: string; content: string }[], tmpfiles: string): string {
+  return [
+    `install_file ${b.stage('tmpfiles.conf', tmpfiles, '0644', 'root')} ${shq(l.tmpfilesFile)} 0644 root root`,
+    `systemd-tmpfiles --create ${shq(l.tmpfilesFile)}`,
+    unitsBody(cfg, l, b, units, [unitNames(cfg).signer.socket]),
+  ].join('\n');
+}
+
+/**
+ * The signer without systemd (a sandbox, a container): `apt-repo sign-server` started as signerUser
+ * in its own session (setpriv, no capability, the environment reset), logging to a root-owned file,
+ * when it is not running or when what it was started from (channel config, indexer, key: recorded
+ * in a root-owned stamp) changed; the old one is stopped first. The pid file is the signer's own:
+ * a pid is only trusted when /proc says that process belongs to signerUser.
+ */
+function signerServerBody(cfg: StackConfig, l: ChannelLayout): string {
+  const s = shq(cfg.signerUser);
+  const pid = shq(l.signerPidFile);
+  const sock = shq(l.signerSocket);
+  const server = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel, 'sign-server', '--socket', l.signerSocket, '--pidfile', l.signerPidFile].map(shq).join(' ');
+  return [
+    `want=$(cat ${signerInputs(l)} | sha256sum | cut -d' ' -f1)`,
+    'signer_pid() {',
+    `  p=$(head -c 16 ${pid} 2>/dev/null | tr -cd 0-9 || true)`,
+    `  if [ -n "$p" ] && [ "$p" -gt 1 ] && [ "$(stat -c %U "/proc/$p" 2>/dev/null || true)" = ${s} ]; then echo "$p"; fi`,
+    '}',
+    'running=$(signer_pid)',
+    `if [ -z "$running" ] || [ ! -S ${sock} ] || [ "$(cat ${shq(l.signerStamp)} 2>/dev/null || true)" != "$want" ]; then`,
+    '  if [ -n "$running" ]; then',
+    '    kill "$running" 2>/dev/null || true',
+    '    for _ in $(seq 50); do [ -d "/proc/$running" ] || break; sleep 0.1; done',
+    '  fi',
+    `  rm -f ${sock} ${pid}`,
+    `  setsid env -i PATH=/usr/local/bin:/usr/bin:/bin setpriv --reuid=${s} --regid=${s} --init-groups --inh-caps=-all ${server} </dev/null >>${shq(l.signerLog)} 2>&1 &`,
+    `  for _ in $(seq 100); do [ -S ${sock} ] && [ -n "$(signer_pid)" ] && break; sleep 0.1; done`,
+    `  if [ ! -S ${sock} ] || [ -z "$(signer_pid)" ]; then echo "apt-repo: the signer did not start; its log ${l.signerLog} ends with:" >&2; tail -n 20 ${shq(l.signerLog)} >&2; exit 1; fi`,
+    `  printf '%s\\n' "$want" > ${shq(l.signerStamp)}`,
+    '  mark_changed',
+    'fi',
+  ].join('\n');
+}
+
+/**
+ * SSH access: one root-owned key file per account (0644 in a 0755 root folder), key files of
+ * users in neither group removed (no Match block would apply to them anyway), then the sshd
+ * drop-in, checked alone with `sshd -t` (a throw-away host key) from a root-only copy before it
+ * replaces the live file. With systemd the whole configuration is checked again (the previous
+ * drop-in is put back when that fails), the Match blocks are proved to apply (`sshd -T` for the
+ * first uploader: chroot and forced command), and sshd is reloaded; without it, the sshd whose pid
+ * is in <root>/run/sshd.pid (a test's or a container's) gets SIGHUP.
+ */
+function sshAccessBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): string {
+  const lines = ['sshd_changed=0'];
+  for (const k of authorizedKeyFiles(cfg, l)) {
+    lines.push(`install_file ${b.stage(`keys-${k.account}`, k.content, '0644', 'root')} ${shq(k.file)} 0644 root root`);
+  }
+  const groups = [cfg.operatorGroup, ...(cfg.upstream ? [] : [cfg.uploadGroup])];
+  lines.push(
+    `for f in ${shq(l.authorizedKeysDir)}/*; do`,
+    '  [ -f "$f" ] || continue',
+    '  u=$(basename "$f")',
+    `  if ! id -nG "$u" 2>/dev/null | tr ' ' '\\n' | grep -qx -e ${groups.map(shq).join(' -e ')}; then rm -f "$f"; mark_changed; fi`,
+    'done',
+    `(umask 077; cat ${b.stage('sshd.conf', renderSshdDropIn(cfg, l), '0644', 'root')} > "$APT_REPO_TMP/sshd.conf")`,
+    'mkdir -m 0700 "$APT_REPO_TMP/sshd-test"',
+    `ssh-keygen -q -t ed25519 -N '' -f "$APT_REPO_TMP/sshd-test/host_key" >/dev/null`,
+    `printf 'HostKey %s\\nInclude %s\\n' "$APT_REPO_TMP/sshd-test/host_key" "$APT_REPO_TMP/sshd.conf" > "$APT_REPO_TMP/sshd-test/sshd_config"`,
+    // sshd -t refuses to run without its privilege separation folder.
+    '[ -d /run/sshd ] || mkdir -m 0755 /run/sshd',
+    'sshd -t -f "$APT_REPO_TMP/sshd-test/sshd_config"',
+    `if [ -f ${shq(l.sshdDropIn)} ]; then cp -p ${shq(l.sshdDropIn)} "$APT_REPO_TMP/sshd.previous"; fi`,
+    `install_file "$APT_REPO_TMP/sshd.conf" ${shq(l.sshdDropIn)} 0644 root root`,
+    'sshd_changed=$FILE_CHANGED',
+  );
+  if (cfg.services === 'systemd') {
+    const first = cfg.upstream ? undefined : cfg.uploaders[0];
+    lines.push(
+      'if [ "$sshd_changed" = 1 ]; then',
+      '  if ! sshd -t; then',
+      `    if [ -f "$APT_REPO_TMP/sshd.previous" ]; then mv -f "$APT_REPO_TMP/sshd.previous" ${shq(l.sshdDropIn)}; else rm -f ${shq(l.sshdDropIn)}; fi`,
+      '    echo "apt-repo: sshd -t refused the configuration with the new drop-in; the previous one is back" >&2; exit 1',
+      '  fi',
+      ...(first
+        ? [
+            `  eff=$(sshd -T -C user=${shq(first.name)},host=localhost,addr=127.0.0.1)`,
+            `  if ! printf '%s\\n' "$eff" | grep -qx ${shq(`chrootdirectory ${l.incomingDir}`)} || ! printf '%s\\n' "$eff" | grep -qx 'forcecommand internal-sftp -u 0022'; then`,
+            `    echo "apt-repo: ${l.sshdDropIn} does not apply to ${first.name}: does /etc/ssh/sshd_config include sshd_config.d/*.conf before any Match block?" >&2; exit 1`,
+            '  fi',
+          ]
+        : []),
+      '  systemctl try-reload-or-restart ssh.service',
+      'fi',
+    );
+  } else {
+    const pid = shq(path.posix.join(cfg.root, 'run/sshd.pid'));
+    lines.push(`if [ "$sshd_changed" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then kill -HUP "$(cat ${pid})"; fi`);
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The operators' sudo rule (infra/sudoers.ts): copied to a root-only file, checked with
+ * `visudo -cf`, then installed 0440 by rename (a name with a dot, which sudo's includedir skips,
+ * until then). Without operators, a rule left from an earlier run is removed.
+ */
+function sudoersBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): string {
+  const rule = renderSudoers(cfg);
+  const dest = shq(l.sudoersFile);
+  if (!rule) return `if [ -e ${dest} ]; then rm -f ${dest}; mark_changed; fi`;
+  return [
+    `(umask 077; cat ${b.stage('sudoers', rule, '0440', 'root')} > "$APT_REPO_TMP/sudoers")`,
+    'visudo -cqf "$APT_REPO_TMP/sudoers"',
+    `install_file "$APT_REPO_TMP/sudoers" ${dest} 0440 root root`,
+  ].join('\n');
+}
+
 /**
  * Builds the plan of `cfg`'s channel from the stack config and `material`.
  * Steps (dependsOn in brackets): host-base; dirs [host-base]; config [dirs]; signing-key [dirs];
@@ -221,7 +366,8 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     const body = [
       '# stdin: the armored private key, base64 on one line.',
       'read_secret "$APT_REPO_TMP/signing-key.asc"',
-      `install_file "$APT_REPO_TMP/signing-key.asc" ${shq(l.signingKeyFile)} 0600 ${u} ${u}`,
+      // The signer's alone: the indexer (serviceUser), which parses uploads, cannot read it.
+      `install_file "$APT_REPO_TMP/signing-key.asc" ${shq(l.signingKeyFile)} 0600 ${shq(cfg.signerUser)} ${shq(cfg.signerUser)}`,
       `install_file ${asc} ${shq(l.publicKeyAsc)} 0644 ${u} ${u}`,
       `base64 -d ${gpgB64} > "$APT_REPO_TMP/public.gpg"`,
       `install_file "$APT_REPO_TMP/public.gpg" ${shq(l.publicKeyGpg)} 0644 ${u} ${u}`,
@@ -289,8 +435,15 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   }
 
   {
+    const b = new StepBuilder(l, 'signer');
+    const { units, tmpfiles } = renderSignerUnits(cfg, l);
+    const body = cfg.services === 'systemd' ? signerUnitsBody(cfg, l, b, units, tmpfiles) : signerServerBody(cfg, l);
+    steps.push(step(cfg, 'signer', ['config', 'signing-key', 'indexer'], body, b.files, undefined, [material.bundleSha256]));
+  }
+
+  {
     const stamp = shq(path.posix.join(l.stateDir, 'pulumi-publish.sha256'));
-    const inputs = [path.posix.join(l.configDir, 'repo.yaml'), path.posix.join(l.configDir, 'liste_dist'), path.posix.join(l.configDir, 'liste_arch'), l.indexerPath, l.signingKeyFile].map(shq).join(' ');
+    const inputs = signerInputs(l);
     const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
     const body = [
       '# Publish once, and again when the channel config, the indexer or the key changed.',
@@ -303,7 +456,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       '  mark_changed',
       'fi',
     ].join('\n');
-    steps.push(step(cfg, 'publish', ['config', 'signing-key', 'indexer'], body));
+    steps.push(step(cfg, 'publish', ['config', 'signing-key', 'indexer', 'signer'], body));
   }
 
   {
@@ -339,6 +492,15 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       nginxReload(cfg, 'vhost_changed'),
     ].join('\n');
     steps.push(step(cfg, 'vhost', vhostDeps, body, b.files));
+  }
+
+  {
+    const b = new StepBuilder(l, 'ssh-access');
+    steps.push(step(cfg, 'ssh-access', ['dirs'], sshAccessBody(cfg, l, b), b.files));
+  }
+  {
+    const b = new StepBuilder(l, 'sudoers');
+    steps.push(step(cfg, 'sudoers', ['dirs'], sudoersBody(cfg, l, b), b.files));
   }
 
   const units = renderSystemdUnits(cfg, l);

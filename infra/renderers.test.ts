@@ -33,7 +33,7 @@ describe('renderListes / renderRepoYaml', () => {
     expect(doc).toEqual({
       origin: 'Epiconcept', label: 'Epiconcept prod', description: 'Epiconcept packages, prod channel', component: 'main', keyName: 'epiconcept-prod',
       webRoot: '/sb/srv/apt/prod', stateDir: '/sb/var/lib/apt-repo/prod', backupDir: '/sb/var/backups/apt-repo/prod', incomingDir: '/sb/srv/apt/incoming',
-      generationsKeep: 5, validUntilDays: 10, upstream: 'preprod',
+      generationsKeep: 5, validUntilDays: 10, upstream: 'preprod', signerSocket: '/sb/run/apt-repo/sign-prod/sign.sock',
     });
   });
 });
@@ -47,7 +47,7 @@ describe('renderSystemdUnits', () => {
       'PathChanged=/srv/apt/incoming', 'PathChanged=/srv/apt/incoming/ci', 'PathChanged=/srv/apt/incoming/ci/bookworm', 'PathChanged=/srv/apt/incoming/ci/bullseye',
     ]);
     expect(units['apt-repo-ingest-preprod.service']).toContain('ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod ingest\n');
-    expect(units['apt-repo-ingest-preprod.service']).toContain('User=aptrepo\n');
+    expect(units['apt-repo-ingest-preprod.service']).toContain('User=aptrepo-preprod\n');
     expect(units['apt-repo-backup-preprod.service']).toContain('backup --to /var/backups/apt-repo/preprod\n');
     expect(units['apt-repo-backup-preprod.timer']).toContain('OnCalendar=*-*-* 02:30:00\n');
   });
@@ -81,5 +81,20 @@ describe('renderHostBaseScript', () => {
     expect(renderHostBaseScript(config({ tls: '{"mode":"none"}', allowPlainHttp: 'true' }))).toContain('for p in nginx nodejs xz-utils; do');
     expect(renderHostBaseScript(config({ installPackages: 'false' }))).not.toContain('apt-get');
     expect(renderHostBaseScript(config({ remotePrefix: 'sudo -n -u aptrepo' }))).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
+    expect(renderHostBaseScript(config({ nodePath: '/usr/bin/node', operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]) }))).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
+  });
+
+  it('creates the indexer and signer users, the uploaders (no shell, no password) and the operators (a shell)', () => {
+    const s = renderHostBaseScript(config({ nodePath: '/usr/bin/node', uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: ['ssh-ed25519 AAAA c'] }]), operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]) }));
+    for (const g of ['aptrepo', 'aptops', 'aptupload']) expect(s).toContain(`ensure_group '${g}'\n`);
+    expect(s).toContain("useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptrepo-preprod'\n");
+    expect(s).toContain("ensure_member 'aptrepo-preprod' 'aptrepo'\n");
+    expect(s).toContain("useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptsign-preprod'\n");
+    expect(s).toContain("--shell /usr/sbin/nologin --password '*' 'ci-upload'\n");
+    expect(s).toContain("ensure_member 'ci-upload' 'aptupload'\n");
+    expect(s).toContain("--shell /bin/bash --password '*' 'alice'\n");
+    expect(s).toContain("ensure_member 'alice' 'aptops'\n");
+    // prod has no drop folders: no upload group to manage.
+    expect(renderHostBaseScript(config({ upstream: 'preprod' }, 'prod'))).not.toContain('aptupload');
   });
 });

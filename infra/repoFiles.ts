@@ -32,6 +32,8 @@ export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string 
     backupDir: layout.backupDir,
     incomingDir: layout.incomingDir,
     generationsKeep: cfg.generationsKeep,
+    // publish asks the signer (another user) over this socket: the indexer never reads the key.
+    signerSocket: layout.signerSocket,
   };
   if (cfg.validUntilDays) doc.validUntilDays = cfg.validUntilDays;
   if (cfg.upstream) doc.upstream = cfg.upstream;

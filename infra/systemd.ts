@@ -1,7 +1,19 @@
 /**
- * systemd units of a channel (systemd.unit(5), systemd.service(5), systemd.path(5),
- * systemd.timer(5)): ingest when files land in the drop zones (upstream-less channels only, as
- * packages enter prod by promotion), and a nightly backup.
+ * systemd units of a channel (systemd.unit(5), systemd.service(5), systemd.exec(5),
+ * systemd.socket(5), systemd.path(5), systemd.timer(5), tmpfiles.d(5)):
+ * - ingest when files land in the drop zones (upstream-less channels only, as packages enter prod
+ *   by promotion), and a nightly backup, both as the channel's serviceUser;
+ * - the signer: a socket unit on `<root>/run/apt-repo/sign-<channel>/sign.sock` (Accept=yes) whose
+ *   template service runs `apt-repo sign --stdio` as signerUser, one instance per request, and a
+ *   tmpfiles.d entry that recreates the socket folder at boot (/run is a tmpfs).
+ * Every service is sandboxed (HARDENING below): `systemd-analyze security` rates each at most 3.0
+ * ("OK"; infra/systemd.test.ts checks the rendered files offline).
+ *
+ * Left out on purpose: MemoryDenyWriteExecute= (V8's JIT, hence node, needs writable and executable
+ * memory: the units would die at start-up), PrivateUsers= for the indexer units (the hard links
+ * promote makes rely on the pool group, which a user namespace leaves unmapped), and syscall deny
+ * lists beyond @system-service (a denied call node makes at start-up cannot be found before the
+ * unit fails on the server; the allow list already excludes @mount, @module, @reboot, @swap …).
  */
 import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
@@ -15,13 +27,49 @@ export interface UnitFile {
 
 const HEADER = '# Managed by the apt-repo Pulumi stack: local changes are overwritten.\n';
 
+/**
+ * The sandbox of every service (systemd.exec(5)). Paths a unit writes are opened with
+ * ReadWritePaths= per unit; everything else is read-only (ProtectSystem=strict), no network but
+ * Unix sockets, no capability, no device, no other process visible.
+ */
+const HARDENING = `NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+PrivateNetwork=yes
+PrivateIPC=yes
+PrivateMounts=yes
+IPAddressDeny=any
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+ProcSubset=pid
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+KeyringMode=private
+RemoveIPC=yes
+SystemCallFilter=@system-service
+SystemCallArchitectures=native
+SystemCallErrorNumber=EPERM
+`;
+
 function execLine(cfg: StackConfig, args: string[]): string {
   // systemd splits ExecStart on white space and honours double quotes; every word here is a path
   // or a plain word validated by the config schema.
   return [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel, ...args].join(' ');
 }
 
-function service(cfg: StackConfig, description: string, args: string[]): string {
+/** An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer). */
+function indexerService(cfg: StackConfig, description: string, args: string[], writes: string[]): string {
   return `${HEADER}[Unit]
 Description=${description}
 After=local-fs.target
@@ -32,16 +80,24 @@ User=${cfg.serviceUser}
 Group=${cfg.serviceUser}
 UMask=0022
 ExecStart=${execLine(cfg, args)}
+${HARDENING}RestrictAddressFamilies=AF_UNIX
+ReadWritePaths=${writes.join(' ')}
 `;
 }
 
-/** Names of the units of `cfg`'s channel: the ones to enable are the .path and .timer units. */
-export function unitNames(cfg: StackConfig): { ingest?: { service: string; path: string; timer: string }; backup: { service: string; timer: string } } {
+/** Names of the units of `cfg`'s channel: the ones to enable are the .path, .timer and .socket units. */
+export function unitNames(cfg: StackConfig): {
+  ingest?: { service: string; path: string; timer: string };
+  backup: { service: string; timer: string };
+  signer: { socket: string; service: string };
+} {
   const b = `apt-repo-backup-${cfg.channel}`;
   const i = `apt-repo-ingest-${cfg.channel}`;
+  const s = `apt-repo-sign-${cfg.channel}`;
   return {
     ...(cfg.upstream ? {} : { ingest: { service: `${i}.service`, path: `${i}.path`, timer: `${i}.timer` } }),
     backup: { service: `${b}.service`, timer: `${b}.timer` },
+    signer: { socket: `${s}.socket`, service: `${s}@.service` },
   };
 }
 
@@ -50,7 +106,8 @@ export function unitNames(cfg: StackConfig): { ingest?: { service: string; path:
  * zones (inotify sees one directory level, so each `<incoming>/<source>` and its codename folders
  * are listed), and a timer every 5 minutes that catches what inotify missed (a folder created
  * later). Renders the backup service and its timer (`cfg.backupSchedule`, Persistent=yes so a
- * missed night runs at boot).
+ * missed night runs at boot). The ingest service writes the web root, the state folder and the
+ * drop zones; the backup service the backup and state folders (the channel lock).
  */
 export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): UnitFile[] {
   const names = unitNames(cfg);
@@ -62,7 +119,7 @@ export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): Uni
       for (const c of cfg.codenames) watched.push(path.posix.join(layout.incomingDir, s, c));
     }
     units.push(
-      { name: names.ingest.service, content: service(cfg, `Ingest uploaded packages into APT channel ${cfg.channel}`, ['ingest']) },
+      { name: names.ingest.service, content: indexerService(cfg, `Ingest uploaded packages into APT channel ${cfg.channel}`, ['ingest'], [layout.webRoot, layout.stateDir, layout.incomingDir]) },
       {
         name: names.ingest.path,
         content: `${HEADER}[Unit]
@@ -93,7 +150,7 @@ WantedBy=timers.target
     );
   }
   units.push(
-    { name: names.backup.service, content: service(cfg, `Back up APT channel ${cfg.channel}`, ['backup', '--to', layout.backupDir]) },
+    { name: names.backup.service, content: indexerService(cfg, `Back up APT channel ${cfg.channel}`, ['backup', '--to', layout.backupDir], [layout.backupDir, layout.stateDir]) },
     {
       name: names.backup.timer,
       content: `${HEADER}[Unit]
@@ -111,6 +168,54 @@ WantedBy=timers.target
     },
   );
   return units;
+}
+
+/**
+ * Renders the signer's units: the socket (only serviceUser's group may connect: the folder is
+ * 0750 signerUser:serviceUser and the socket 0660), one service instance per connection
+ * (Accept=yes) with the connection as stdin and stdout, reading the key as signerUser with no
+ * network at all (PrivateNetwork, RestrictAddressFamilies=none: the socket is inherited, never
+ * opened), writing nothing (no ReadWritePaths); and the tmpfiles.d(5) lines for the folders under
+ * /run. A new indexer bundle takes effect at the next request, with no restart.
+ */
+export function renderSignerUnits(cfg: StackConfig, layout: ChannelLayout): { units: UnitFile[]; tmpfiles: string } {
+  const names = unitNames(cfg).signer;
+  const socket = `${HEADER}[Unit]
+Description=Signer of APT channel ${cfg.channel} (requests from ${cfg.serviceUser} only)
+
+[Socket]
+ListenStream=${layout.signerSocket}
+Accept=yes
+SocketUser=${cfg.signerUser}
+SocketGroup=${cfg.serviceUser}
+SocketMode=0660
+DirectoryMode=0750
+MaxConnections=16
+RemoveOnStop=yes
+
+[Install]
+WantedBy=sockets.target
+`;
+  const service = `${HEADER}[Unit]
+Description=Sign one Release of APT channel ${cfg.channel}
+CollectMode=inactive-or-failed
+
+[Service]
+User=${cfg.signerUser}
+Group=${cfg.signerUser}
+UMask=0077
+StandardInput=socket
+StandardOutput=socket
+StandardError=journal
+RuntimeMaxSec=60
+ExecStart=${execLine(cfg, ['sign', '--stdio'])}
+${HARDENING}RestrictAddressFamilies=none
+PrivateUsers=yes
+`;
+  const tmpfiles = `${HEADER}d ${path.posix.dirname(layout.signerSocketDir)} 0755 root root -
+d ${layout.signerSocketDir} 0750 ${cfg.signerUser} ${cfg.serviceUser} -
+`;
+  return { units: [{ name: names.socket, content: socket }, { name: names.service, content: service }], tmpfiles };
 }
 
 /** The directories the path unit watches must exist before it starts: returned for the dirs step. */

@@ -4,7 +4,12 @@
  * Every key lives in the `apt-repo` namespace (`apt-repo:<key>` in Pulumi.<stack>.yaml). A wrong
  * value fails with a ConfigError naming the key and what was expected. Plain keys read by apt-ops
  * straight from the stack file keep their names: sshHost, sshPort, sshUser, sshHostKey, indexerPath,
- * nodePath, remotePrefix, root, channel, incomingDir, webRoot.
+ * nodePath, remotePrefix, root, channel, incomingDir, webRoot, opsUser, uploadUser.
+ *
+ * Accounts (provisioned by infra/accounts.ts): serviceUser (the channel's indexer,
+ * default aptrepo-<channel>), signerUser (owns the private key, default aptsign-<channel>), the shared
+ * groups poolGroup (aptrepo), uploadGroup (aptupload) and operatorGroup (aptops), and the
+ * uploaders and operators with their SSH public keys.
  *
  * Secrets (sshPrivateKey, clientCredentials, signingKey) are validated here as plain values and
  * returned apart from the rest (`StackSecrets`), so nothing that takes a StackConfig can leak them.
@@ -27,7 +32,10 @@ export { KNOWN_ARCHITECTURES };
 export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] as const;
 
 /** Keys holding JSON (lists and objects) rather than a scalar string. */
-const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer']);
+const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer', 'uploaders', 'operators']);
+
+/** Accounts the stack must never create, join to a group or restrict (Debian's base system accounts). */
+const RESERVED_ACCOUNTS = ['root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy', 'www-data', 'backup', 'list', 'irc', 'gnats', 'nobody', 'nogroup', 'sshd', 'sudo', 'adm', 'staff', 'users', 'systemd-network', 'messagebus', '_apt'];
 
 const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -61,6 +69,23 @@ const devContainer = z.strictObject({
   /** The SSH public key authorised for root in the container (the pair of sshPrivateKey). */
   authorizedKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/]+={0,2}( .*)?$/, 'expected an OpenSSH public key line'),
 });
+
+// useradd(8)'s portable names (lower case, at most 32 characters): also sshd's Match and sudoers words.
+const ACCOUNT_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const accountName = (what: string) => z.string().regex(ACCOUNT_RE, `expected ${what}: [a-z_][a-z0-9_-]*, at most 32 characters`);
+/**
+ * One OpenSSH public key line (sshd(8) AUTHORIZED_KEYS FILE FORMAT) WITHOUT options: the stack writes
+ * the options itself (restrict, …), so a line must start with the key type. An optional comment of
+ * printable characters may follow.
+ */
+export const AUTHORIZED_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [\x20-\x7e]*)?$/;
+const sshAccount = (what: string) =>
+  z.strictObject({
+    name: accountName(`${what} user name`),
+    authorizedKeys: z
+      .array(z.string().regex(AUTHORIZED_KEY_RE, "expected one OpenSSH public key per line, without options: 'ssh-ed25519 AAAA… comment'"), { error: 'expected a list of public key lines' })
+      .min(1, 'expected at least one public key'),
+  }, { error: `expected { name, authorizedKeys: [ 'ssh-ed25519 AAAA…' ] }` });
 
 /** The raw schema: one entry per key, defaults that do not depend on other keys. */
 const RawSchema = z.strictObject({
@@ -96,7 +121,15 @@ const RawSchema = z.strictObject({
   keyEmail: z.email('expected an e-mail address').optional(),
   generationsKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(2, 'expected at least 2 (the current generation and one to roll back to)').default(5),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
-  serviceUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a system user name').default('aptrepo'),
+  serviceUser: accountName('a system user name').optional(),
+  poolGroup: accountName('a group name').default('aptrepo'),
+  signerUser: accountName('a system user name').optional(),
+  uploadGroup: accountName('a group name').default('aptupload'),
+  uploaders: z.array(sshAccount('an uploader'), { error: 'expected a list of { name, authorizedKeys }' }).default([]),
+  operatorGroup: accountName('a group name').default('aptops'),
+  operators: z.array(sshAccount('an operator'), { error: 'expected a list of { name, authorizedKeys }' }).default([]),
+  opsUser: accountName('a user name').optional(),
+  uploadUser: accountName('a user name').optional(),
   services: z.enum(['systemd', 'none'], { error: "expected 'systemd' or 'none'" }).optional(),
   installPackages: bool.default(true),
   backupSchedule: z.string().regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression').default('*-*-* 02:30:00'),
@@ -147,8 +180,24 @@ export interface StackConfig {
   keyEmail: string;
   generationsKeep: number;
   validUntilDays?: number;
-  /** System user owning the repository files and running the indexer units. */
+  /** System user owning the channel's repository files and running its indexer (aptrepo-<channel>). */
   serviceUser: string;
+  /** Shared group of every channel's serviceUser; group of the pool directories (aptrepo). */
+  poolGroup: string;
+  /** System user that owns the private key and runs the signer (aptsign-<channel>). */
+  signerUser: string;
+  /** Group of the upload accounts: chrooted SFTP into incomingDir (aptupload). */
+  uploadGroup: string;
+  /** Upload accounts (channels without upstream only): user name and public key lines. */
+  uploaders: SshAccount[];
+  /** Group of the operators' accounts (aptops). */
+  operatorGroup: string;
+  /** Operators: may run this channel's indexer as serviceUser through sudo. */
+  operators: SshAccount[];
+  /** The account apt-ops connects as (default: sshUser). */
+  opsUser: string;
+  /** The account apt-ops uploads as over SFTP (unset: apt-ops has no upload account). */
+  uploadUser?: string;
   /** 'systemd': enable units and reload nginx; 'none': install files only (sandbox, container). */
   services: 'systemd' | 'none';
   /** Install missing Debian packages in the host base step. */
@@ -159,6 +208,12 @@ export interface StackConfig {
   ingestSources: string[];
   /** Set on the `dev` stack: the server is a local Docker container. */
   devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; authorizedKey: string };
+}
+
+/** An SSH account the stack provisions: its name and its public key lines (no options). */
+export interface SshAccount {
+  name: string;
+  authorizedKeys: string[];
 }
 
 /** The secret values, validated; wrap them with pulumi.secret before use. */
@@ -242,6 +297,25 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   const services = r.services ?? (root === '/' && !r.devContainer ? 'systemd' : 'none');
   if (r.devContainer && services === 'systemd') fail('services', "the dev container has no systemd: use 'none'");
   if (r.tls.mode === 'certbot' && services !== 'systemd') fail('tls.mode', "certbot needs services: systemd (nginx running on the host) and root '/'");
+  const serviceUser = r.serviceUser ?? `aptrepo-${channel}`;
+  const signerUser = r.signerUser ?? `aptsign-${channel}`;
+  if (!ACCOUNT_RE.test(serviceUser)) fail('serviceUser', `not set, and aptrepo-${channel} is longer than 32 characters: set a shorter name`);
+  if (!ACCOUNT_RE.test(signerUser)) fail('signerUser', `not set, and aptsign-${channel} is longer than 32 characters: set a shorter name`);
+  if (r.upstream && r.uploaders.length) fail('uploaders', `a channel with an upstream ('${r.upstream}') takes packages by promotion only: list the upload accounts in the ${r.upstream} stack`);
+  if (r.operators.length && !path.posix.isAbsolute(r.nodePath)) fail('nodePath', `expected an absolute path (e.g. /usr/bin/node) when operators are set: sudoers(5) names commands by absolute path`);
+  {
+    // Users and groups share one name space here: every user also gets a group of its own name.
+    const names: [string, string][] = [
+      ['serviceUser', serviceUser], ['signerUser', signerUser], ['poolGroup', r.poolGroup], ['uploadGroup', r.uploadGroup], ['operatorGroup', r.operatorGroup],
+      ...r.uploaders.map((u, i): [string, string] => [`uploaders.${i}.name`, u.name]),
+      ...r.operators.map((o, i): [string, string] => [`operators.${i}.name`, o.name]),
+    ];
+    for (const [i, [key, name]] of names.entries()) {
+      const first = names.findIndex(([, n]) => n === name);
+      if (first !== i) fail(key, `'${name}' is already the name of ${names[first][0]}: accounts and groups need distinct names`);
+      if (RESERVED_ACCOUNTS.includes(name) || name === r.sshUser) fail(key, `'${name}' is a system or SSH account: choose a name of the stack's own`);
+    }
+  }
 
   const config: StackConfig = {
     stack,
@@ -272,7 +346,15 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
     generationsKeep: r.generationsKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
-    serviceUser: r.serviceUser,
+    serviceUser,
+    poolGroup: r.poolGroup,
+    signerUser,
+    uploadGroup: r.uploadGroup,
+    uploaders: r.uploaders,
+    operatorGroup: r.operatorGroup,
+    operators: r.operators,
+    opsUser: r.opsUser ?? r.sshUser,
+    ...(r.uploadUser ? { uploadUser: r.uploadUser } : {}),
     services,
     installPackages: r.installPackages,
     backupSchedule: r.backupSchedule,

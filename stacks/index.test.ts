@@ -173,7 +173,7 @@ describe('preprod stack', () => {
     expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
     expect(commands(resources).map((r) => r.name).sort()).toEqual([
       'preprod-backups-backup-units', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
-      'preprod-ingest-units', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost',
+      'preprod-ingest-units', 'preprod-publish', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
     ]);
     const copies = resources.filter((r) => r.type === 'command:remote:CopyToRemote').map((r) => r.name);
     expect(copies).toContain('preprod-indexer-copy-apt-repo.cjs');
@@ -187,7 +187,10 @@ describe('preprod stack', () => {
     const deps = (n: string) => m.get(n)!.deps.map(nameOf).sort();
     expect(deps('preprod-host-base-host-base')).toEqual([]);
     expect(deps('preprod-dirs')).toEqual(['preprod-host-base-host-base']);
-    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signing-key']);
+    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signer', 'preprod-signing-key']);
+    // The signer starts after its key and the indexer; with systemd it is a socket unit (copied files).
+    expect(deps('preprod-signer')).toEqual(expect.arrayContaining(['preprod-config', 'preprod-indexer', 'preprod-signing-key', 'preprod-signer-copy-apt-repo-sign-preprod.socket']));
+    expect(deps('preprod-ssh-access')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-ssh-access-copy-sshd.conf']));
     // Only the steps that carry the key wait for the key resource.
     expect(deps('preprod-signing-key')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-signing-key-generated']));
     expect(deps('preprod-config')).toEqual(['preprod-config-copy-liste_arch', 'preprod-config-copy-liste_dist', 'preprod-config-copy-repo.yaml', 'preprod-dirs']);

@@ -35,7 +35,7 @@ describe.each(['preprod', 'prod'])('Pulumi.%s.yaml', (stack) => {
   it('uses only known keys, and holds every plain key apt-ops reads', () => {
     const raw = rawConfig(stack);
     for (const k of Object.keys(raw)) expect(CONFIG_KEYS).toContain(k);
-    for (const k of ['sshHost', 'sshPort', 'sshUser', 'sshHostKey', 'indexerPath', 'nodePath', 'remotePrefix', 'root', 'channel', 'incomingDir']) expect(raw[k]).toBeDefined();
+    for (const k of ['sshHost', 'sshPort', 'sshUser', 'sshHostKey', 'indexerPath', 'nodePath', 'remotePrefix', 'root', 'channel', 'incomingDir', 'opsUser']) expect(raw[k]).toBeDefined();
     for (const k of ['sshPrivateKey', 'clientCredentials', 'signingKey']) expect(raw[k]).toBeUndefined();
   });
 
@@ -44,8 +44,19 @@ describe.each(['preprod', 'prod'])('Pulumi.%s.yaml', (stack) => {
     expect(() => parseStackConfig({ ...rawConfig(stack), ...SECRETS }, stack)).toThrow(/apt-repo:sshHostKey/);
   });
 
-  it('is valid once the host key and the secrets are set', () => {
-    const { config } = parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY }, stack);
+  it('is refused until the operator key placeholder is replaced', () => {
+    expect(() => parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY }, stack)).toThrow(/apt-repo:operators\.0\.authorizedKeys\.0/);
+  });
+
+  it('is valid once the host key, the operator key and the secrets are set', () => {
+    const { config } = parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY, operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [HOST_KEY + ' ci@example'] }]) }, stack);
+    // Nobody but `pulumi up` connects as root: apt-ops runs as an operator, through sudo.
+    expect(config.ssh.user).toBe('root');
+    expect(config.opsUser).toBe('apt-ops');
+    expect(config.operators.map((o) => o.name)).toContain(config.opsUser);
+    expect(config.remotePrefix).toBe(`sudo -n -u aptrepo-${stack}`);
+    expect(config.serviceUser).toBe(`aptrepo-${stack}`);
+    expect(config.signerUser).toBe(`aptsign-${stack}`);
     expect(config.serverName).toBe(`apt-${stack}.epiconcept.fr`);
     expect(config.channel).toBe(stack);
     expect(config.indexerPath).toBe(`/opt/apt-repo/${stack}/apt-repo.cjs`);

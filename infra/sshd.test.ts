@@ -1,0 +1,113 @@
+/** The sshd drop-in and the sudo rule, checked by the real tools: `sshd -t`/`sshd -T` and `visudo -cf`. */
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ConfigError } from '../lambda-free-tools/src/errors';
+import { parseStackConfig, type RawConfig } from '../stacks/config';
+import { channelLayout } from './layout';
+import { renderAuthorizedKeys, renderSshdDropIn } from './sshd';
+import { renderSudoers } from './sudoers';
+
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q ci@build';
+
+function config(over: RawConfig = {}, stack = 'preprod') {
+  return parseStackConfig(
+    {
+      domain: 'example.org', sshHost: 'h', sshHostKey: 'ssh-ed25519 AAAA', sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
+      codenames: '["bookworm"]', architectures: '["amd64"]', allowedCidrs: '["10.0.0.0/8"]', tls: '{"mode":"none"}', allowPlainHttp: 'true',
+      nodePath: '/usr/bin/node',
+      uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [KEY] }]),
+      operators: JSON.stringify([{ name: 'alice', authorizedKeys: [KEY] }, { name: 'bob', authorizedKeys: [KEY] }]),
+      ...over,
+    },
+    stack,
+  ).config;
+}
+
+describe('sshd drop-in', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshd-dropin-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_key')]);
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('is accepted by sshd -t, and chroots the upload group into SFTP only with every forwarding off', () => {
+    const cfg = config();
+    fs.writeFileSync(path.join(dir, 'apt-repo.conf'), renderSshdDropIn(cfg, channelLayout(cfg)));
+    // As Debian's sshd_config does: the drop-ins first, global settings after them.
+    fs.writeFileSync(path.join(dir, 'sshd_config'), `Include ${dir}/apt-repo.conf\nHostKey ${dir}/host_key\nUsePAM no\nX11Forwarding yes\nSubsystem sftp internal-sftp\n`);
+    execFileSync('sshd', ['-t', '-f', path.join(dir, 'sshd_config')]);
+    // sshd -T resolves the Match blocks for a connection; `nogroup` stands for the upload group
+    // (the user `nobody` is in it), as the group must exist for the check.
+    fs.writeFileSync(path.join(dir, 'apt-repo.conf'), renderSshdDropIn(config({ uploadGroup: 'nogroup-test' }), channelLayout(cfg)).replace('Match Group nogroup-test', 'Match Group nogroup'));
+    const eff = (user: string) => execFileSync('sshd', ['-T', '-f', path.join(dir, 'sshd_config'), '-C', `user=${user},host=localhost,addr=127.0.0.1`], { encoding: 'utf8' }).split('\n');
+    const upl = eff('nobody');
+    for (const line of ['chrootdirectory /srv/apt/incoming', 'forcecommand internal-sftp -u 0022', 'allowtcpforwarding no', 'allowstreamlocalforwarding no', 'allowagentforwarding no', 'x11forwarding no', 'permittunnel no', 'permittty no', 'authorizedkeysfile /etc/ssh/apt-repo-keys/%u']) {
+      expect(upl).toContain(line);
+    }
+    // Anyone else keeps the global settings.
+    const other = eff('root');
+    expect(other).toContain('chrootdirectory none');
+    expect(other).toContain('x11forwarding yes');
+  });
+
+  it('writes the key options itself', () => {
+    expect(renderAuthorizedKeys('preprod', { name: 'ci-upload', authorizedKeys: [KEY] }, 'uploader')).toMatch(/\nrestrict ssh-ed25519 \S+ ci@build\n$/);
+    expect(renderAuthorizedKeys('preprod', { name: 'alice', authorizedKeys: [KEY] }, 'operator')).toMatch(/\nrestrict,pty ssh-ed25519 /);
+  });
+
+  it('leaves the upload block out on a channel with an upstream', () => {
+    const prod = config({ upstream: 'preprod', uploaders: '[]' }, 'prod');
+    const text = renderSshdDropIn(prod, channelLayout(prod));
+    expect(text).not.toContain('aptupload');
+    expect(text).toContain('Match Group aptops\n');
+  });
+});
+
+describe('sudo rule', () => {
+  it('passes visudo -cf and names the channel indexer only, as the service user', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sudoers-'));
+    try {
+      const file = path.join(dir, 'rule');
+      fs.writeFileSync(file, renderSudoers(config()), { mode: 0o440 });
+      const r = spawnSync('visudo', ['-cf', file], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(fs.readFileSync(file, 'utf8')).toContain('alice, bob ALL = (aptrepo-preprod) NOPASSWD: /usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod *\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(renderSudoers(config({ operators: '[]' }))).toBe('');
+  });
+});
+
+describe('account keys in the stack config', () => {
+  it('defaults: per-channel indexer and signer users, shared groups, apt-ops as the SSH user', () => {
+    const c = config({ uploaders: '[]', operators: '[]' });
+    expect([c.serviceUser, c.signerUser, c.poolGroup, c.uploadGroup, c.operatorGroup, c.opsUser, c.uploadUser]).toEqual(['aptrepo-preprod', 'aptsign-preprod', 'aptrepo', 'aptupload', 'aptops', 'root', undefined]);
+    expect(config({ sshUser: 'deploy', uploadUser: 'ci-upload' }).opsUser).toBe('deploy');
+  });
+
+  it.each<[string, RawConfig, RegExp]>([
+    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`command="/bin/sh" ${KEY}`] }]) }, /without options/],
+    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`${KEY}\n${KEY}`] }]) }, /one OpenSSH public key per line/],
+    ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'Bad Name', authorizedKeys: [KEY] }]) }, /user name/],
+    ['apt-repo:uploaders', { upstream: 'staging' }, /promotion only/],
+    ['apt-repo:nodePath', { nodePath: 'node' }, /absolute path/],
+    ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'root', authorizedKeys: [KEY] }]) }, /system or SSH account/],
+    ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [KEY] }]) }, /already the name of uploaders.0.name/],
+    ['apt-repo:poolGroup', { serviceUser: 'aptrepo' }, /already the name of serviceUser/],
+  ])('%s is refused', (key, over, reason) => {
+    let err: unknown;
+    try {
+      config(over);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError & { key: string }).key).toBe(key);
+    expect((err as Error).message).toMatch(reason);
+  });
+});
