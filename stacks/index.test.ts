@@ -81,9 +81,28 @@ function stackConfig(stack: string, over: Record<string, string | undefined> = {
   return out;
 }
 
-/** Mocks: the generated key resource returns a fixed key, the image a digest, everything else its inputs. */
+const SALTS_TYPE = 'pulumi-nodejs:dynamic/apt-repo:HtpasswdSalts';
+/**
+ * The engine's state of the HtpasswdSalts resources by name, kept between evaluations as between two
+ * `pulumi up`: the real provider decides (create, or diff then update) as the engine would have it.
+ * A new Map is a new stack state.
+ */
+let saltState = new Map<string, import('../infra/htpasswdSalts').HtpasswdSaltsOutputs>();
+async function saltsResource(name: string, inputs: Record<string, unknown>) {
+  const { htpasswdSaltsProvider } = await import('../infra/htpasswdSalts');
+  const news = { credentials: unwrap(inputs.credentials) as import('../stacks/config').ClientCredential[] };
+  const olds = saltState.get(name);
+  let outs = olds;
+  if (!olds) outs = (await htpasswdSaltsProvider.create(news)).outs;
+  else if ((await htpasswdSaltsProvider.diff('htpasswd-salts', olds, news)).changes) outs = (await htpasswdSaltsProvider.update('htpasswd-salts', olds, news)).outs as typeof olds;
+  saltState.set(name, outs!);
+  return { id: 'htpasswd-salts', state: { ...outs } };
+}
+
+/** Mocks: the generated key resource returns a fixed key, the salts come from saltState, the image a digest, everything else its inputs. */
 const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
   newResource(args) {
+    if (args.type === SALTS_TYPE) return saltsResource(args.name, args.inputs);
     if (args.type.startsWith('pulumi-nodejs:dynamic')) {
       return {
         id: 'MOCKFINGERPRINT',
@@ -167,7 +186,7 @@ describe('preprod stack', () => {
   it('creates the components, the generated key and one command per plan step', () => {
     const components = resources.filter((r) => r.type.startsWith('apt-repo:index:')).map((r) => `${r.type} ${r.name}`);
     expect(components).toEqual(['apt-repo:index:SigningKey preprod-signing-key', 'apt-repo:index:HostBase preprod-host-base', 'apt-repo:index:Channel preprod', 'apt-repo:index:Backups preprod-backups']);
-    const key = resources.find((r) => r.type.startsWith('pulumi-nodejs:dynamic'))!;
+    const key = resources.find((r) => r.type === 'pulumi-nodejs:dynamic/apt-repo:SigningKey')!;
     expect(key.name).toBe('preprod-signing-key-generated');
     expect(key.protect).toBe(true);
     expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
@@ -270,6 +289,33 @@ describe('preprod stack', () => {
     const view = (rs: Registered[]) => rs.map((r) => [r.type, r.name, r.deps, r.raw]);
     expect(view(again.resources)).toEqual(view(resources));
   });
+
+  it('salts the htpasswd at random, once, in a secret kept in the state', async () => {
+    const htpasswdOf = (rs: Registered[]) => Buffer.from(String(unwrap(byName(rs).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
+    const saltsOf = (text: string) => text.trimEnd().split('\n').map((l) => l.split('$')[2]);
+    const salts = resources.find((r) => r.type === SALTS_TYPE)!;
+    expect(salts.name).toBe('preprod-htpasswd-salts');
+    expect(isSecret(salts.raw.credentials)).toBe(true);
+    expect(salts.additionalSecretOutputs.sort()).toEqual(['credentials', 'salts']);
+    expect(byName(resources).get('preprod-htpasswd')!.deps.map(nameOf)).toContain('preprod-htpasswd-salts');
+    const first = htpasswdOf(resources);
+    // The same state: the same text (a second `pulumi up` changes nothing).
+    expect(htpasswdOf((await evaluate('preprod', stackConfig('preprod'))).resources)).toBe(first);
+    // A changed password: a new salt for that user only.
+    const changed = htpasswdOf((await evaluate('preprod', stackConfig('preprod', { clientCredentials: JSON.stringify([{ username: 'web1', password: PASSWORDS[0] }, { username: 'web2', password: 'a-new-password-for-web2' }]) }))).resources);
+    expect(saltsOf(changed)[0]).toBe(saltsOf(first)[0]);
+    expect(saltsOf(changed)[1]).not.toBe(saltsOf(first)[1]);
+    // Another stack (a fresh state) with the same passwords: unrelated salts.
+    const kept = saltState;
+    saltState = new Map();
+    try {
+      const other = htpasswdOf((await evaluate('preprod', stackConfig('preprod'))).resources);
+      expect(saltsOf(other)[0]).not.toBe(saltsOf(first)[0]);
+      expect(saltsOf(other)[1]).not.toBe(saltsOf(first)[1]);
+    } finally {
+      saltState = kept;
+    }
+  });
 });
 
 describe('prod stack', () => {
@@ -280,7 +326,7 @@ describe('prod stack', () => {
     const key = await generateSigningKey({ name: 'test prod', email: 'apt-prod@example.org', type: 'ed25519' });
     fs.rmSync(keyDir, { recursive: true });
     const { resources, exports } = await evaluate('prod', stackConfig('prod', { signingKey: key.privateArmored }));
-    expect(resources.some((r) => r.type.startsWith('pulumi-nodejs:dynamic'))).toBe(false);
+    expect(resources.some((r) => r.type === 'pulumi-nodejs:dynamic/apt-repo:SigningKey')).toBe(false);
     expect(commands(resources).map((r) => r.name)).not.toContain('prod-ingest-units');
     expect(exports.keyFingerprint).toBe(key.fingerprint);
     expect(exports.publicKey).toBe(key.publicArmored);

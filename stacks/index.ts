@@ -5,6 +5,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { renderHtpasswd } from '../infra/htpasswd';
+import { HtpasswdSalts } from '../infra/htpasswdSalts';
 import { Backups } from '../infra/backups';
 import { Channel } from '../infra/channel';
 import { DevServer } from '../infra/devServer';
@@ -27,14 +28,16 @@ const key = new SigningKey(`${cfg.channel}-signing-key`, {
   ...(secrets.signingKey ? { provided: pulumi.secret(secrets.signingKey) } : {}),
 });
 const clientCredentials = pulumi.secret(secrets.clientCredentials);
+// Random salts drawn once and kept secret in the state: the htpasswd text is stable across runs.
+const htpasswdSalts = new HtpasswdSalts(`${cfg.channel}-htpasswd-salts`, { credentials: clientCredentials });
 
 const plan = planSource(
   cfg,
   { bundlePath: bundle.path, bundleSha256: bundle.sha256, ...(tls.cert ? { tlsCert: tls.cert } : {}) },
   pulumi.all([key.publicArmored, key.publicBinaryBase64]).apply(([publicKeyArmored, publicKeyBinaryBase64]) => ({ publicKeyArmored, publicKeyBinaryBase64 })),
-  pulumi.all([key.privateArmored, clientCredentials, tls.key]).apply(([signingKeyArmored, creds, tlsKey]) => ({
+  pulumi.all([key.privateArmored, clientCredentials, htpasswdSalts.salts, tls.key]).apply(([signingKeyArmored, creds, salts, tlsKey]) => ({
     signingKeyArmored,
-    htpasswd: renderHtpasswd(creds),
+    htpasswd: renderHtpasswd(creds, salts),
     ...(tlsKey ? { tlsKey } : {}),
   })),
 );
