@@ -112,3 +112,76 @@ test('restore takes the channel lock before writing anything, the config include
   expect(fs.existsSync(target.webRoot)).toBe(false);
   expect((await restore(root2, 'preprod', to)).problems).toEqual([]);
 });
+
+describe('backup and restore never follow a link (issue 8)', () => {
+  test('a symlink in the pool is refused by backup (never copied nor followed)', async () => {
+    const victim = path.join(tmp, 'victim.asc');
+    fs.writeFileSync(victim, 'secret');
+    fs.symlinkSync(victim, path.join(ch.webRoot, 'pool/main/a/app/evil_1_all.deb'));
+    await expect(backup(ch, path.join(tmp, 'bk'))).rejects.toThrow(/evil_1_all.deb: symbolic link/);
+    expect(fs.existsSync(path.join(tmp, 'bk/manifest.json'))).toBe(false);
+  });
+
+  test('readManifest refuses paths that leave the backup and symlinks other than web/dists', async () => {
+    const to = path.join(tmp, 'bk');
+    await backup(ch, to);
+    const m = JSON.parse(fs.readFileSync(path.join(to, 'manifest.json'), 'utf8'));
+    const write = (entries: unknown[]) => fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify({ ...m, entries: [...m.entries, ...entries] }));
+    write([{ path: 'web/pool/x\u0000.deb', type: 'dir', mode: 493 }]);
+    await expect(readManifest(to)).rejects.toThrow(/control character/);
+    write([{ path: 'web//pool', type: 'dir', mode: 493 }]);
+    await expect(readManifest(to)).rejects.toThrow(/empty path segment/);
+    write([{ path: 'web/pool/main/evil', type: 'symlink', target: '/etc' }]);
+    await expect(readManifest(to)).rejects.toThrow(/only web\/dists -> .generations\/<id>\/dists is restored/);
+    write([]);
+    expect((await readManifest(to)).entries.length).toBe(m.entries.length);
+  });
+
+  test('a symlinked folder in the backup tree is a problem; restore writes nothing', async () => {
+    const to = path.join(tmp, 'bk');
+    await backup(ch, to);
+    const copy = path.join(tmp, 'copy-of-a');
+    fs.cpSync(path.join(to, 'web/pool/main/a'), copy, { recursive: true });
+    fs.rmSync(path.join(to, 'web/pool/main/a'), { recursive: true });
+    fs.symlinkSync(copy, path.join(to, 'web/pool/main/a'));
+    const problems = await checkBackup(to, await readManifest(to));
+    expect(problems.some((p) => /web\/pool\/main\/a: symbolic link/.test(p))).toBe(true);
+    await expect(restore(path.join(tmp, 'root2'), 'preprod', to)).rejects.toThrow(/backup damaged/);
+    expect(fs.existsSync(path.join(tmp, 'root2'))).toBe(false);
+  });
+
+  test('restore --force never writes through a symlinked folder of the target', async () => {
+    const to = path.join(tmp, 'bk');
+    await backup(ch, to);
+    const victimDir = path.join(tmp, 'victim');
+    fs.mkdirSync(victimDir);
+    fs.rmSync(path.join(ch.webRoot, 'pool/main/a'), { recursive: true });
+    fs.symlinkSync(victimDir, path.join(ch.webRoot, 'pool/main/a'));
+    await expect(restore(root, 'preprod', to, { force: true })).rejects.toThrow(/pool\/main\/a: symbolic link/);
+    expect(fs.readdirSync(victimDir)).toEqual([]);
+  });
+
+  test('a private key this user cannot read (the signer\'s) is skipped with one line; restore restores the rest', async () => {
+    const realFs = require('fs') as typeof fs;
+    const real = realFs.openSync;
+    const open = jest.spyOn(realFs, 'openSync').mockImplementation((p, ...rest) => {
+      if (String(p).endsWith('/signing-key.asc')) throw Object.assign(new Error(`EACCES: permission denied, open '${String(p)}'`), { code: 'EACCES' });
+      return real(p, ...rest);
+    });
+    const warnings: string[] = [];
+    let r;
+    try {
+      r = await backup(ch, path.join(tmp, 'bk'), { warn: (m) => warnings.push(m) });
+    } finally {
+      open.mockRestore();
+    }
+    expect(warnings).toEqual([`${ch.signingKeyFile}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`]);
+    expect(r.skipped).toEqual([ch.signingKeyFile]);
+    expect(fs.existsSync(path.join(tmp, 'bk/config/signing-key.asc'))).toBe(false);
+    const root2 = path.join(tmp, 'root2');
+    expect((await restore(root2, 'preprod', path.join(tmp, 'bk'))).problems).toEqual([]);
+    const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
+    expect(fs.existsSync(ch2.signingKeyFile)).toBe(false);
+    expect(fs.readdirSync(path.join(ch2.webRoot, 'pool/main/a/app'))).toEqual(['app_1.0_all.deb']);
+  });
+});

@@ -59,3 +59,18 @@ test('stored stanzas are kept for the same renderer key and dropped for another'
   expect(other.get('pool/x.deb', st)).toMatchObject({ control: [['Package', 'x']] });
   expect(other.stanza('pool/x.deb')).toBeUndefined();
 });
+
+test('entries whose key is not a pool path are dropped on load (issue 8)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-keys-'));
+  try {
+    const entry = { size: 1, mtimeMs: 1, ino: 1, control: [], digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' } };
+    fs.writeFileSync(path.join(dir, 'cache.json'), JSON.stringify({ version: 1, entries: { 'pool/main/a/a/a_1_all.deb': entry, '../../../etc/shadow': entry, 'pool/../../x.deb': entry } }));
+    const stat = { size: 1, mtimeMs: 1, ino: 1 } as fs.Stats;
+    const cache = PoolCache.load(dir);
+    expect(cache.get('pool/main/a/a/a_1_all.deb', stat)).toBeDefined();
+    expect(cache.get('../../../etc/shadow', stat)).toBeUndefined();
+    expect(cache.get('pool/../../x.deb', stat)).toBeUndefined();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

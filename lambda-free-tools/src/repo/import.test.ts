@@ -84,3 +84,15 @@ test('a failed publish says the files are in the pool and that publish, not a ne
   const again = await importRepository(ch, path.join(old, 'debs'));
   expect(again.entries.every((e) => e.status === 'present')).toBe(true);
 });
+
+test('a symlink in the imported folder is reported invalid and never followed (issue 8)', async () => {
+  const from = path.join(root, 'old-repo-links');
+  fs.mkdirSync(from, { recursive: true });
+  const elsewhere = path.join(root, 'elsewhere');
+  const target = buildDeb(elsewhere, { name: 'linked', version: '1.0' });
+  fs.symlinkSync(target, path.join(from, 'linked_1.0_all.deb'));
+  const r = await importRepository(ch, from);
+  expect(r.entries.map((e) => [e.status, e.files])).toEqual([['invalid', ['linked_1.0_all.deb']]]);
+  expect(r.entries[0].reason).toMatch(/symbolic link/);
+  expect(fs.readdirSync(path.join(ch.webRoot, 'pool'))).toEqual([]);
+});

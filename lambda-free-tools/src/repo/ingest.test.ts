@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFileSync } from 'child_process';
-import { buildDeb } from '../../../test/harness/debs';
+import * as zlib from 'zlib';
+import { pack } from 'tar-stream';
+import { arArchive, buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { generateSigningKey } from '../sign/keys';
@@ -13,6 +15,7 @@ import { readAdded } from './pool';
 import * as generations from './generations';
 import { currentGeneration } from './generations';
 import { verifyChannel } from './verify';
+import { publish } from './publish';
 import { UsageError } from '../errors';
 import type { ChannelConfig } from './types';
 
@@ -256,4 +259,152 @@ describe('file helpers', () => {
     expect(utcStamp(new Date('2026-11-21T05:15:00.123Z'))).toBe('20261121T051500Z');
   });
 
+});
+
+/** A .deb whose control text is exactly `control` (no validation, on purpose: hostile fields). */
+async function rawDeb(control: string): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: './control', mode: 0o644 }, control);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
+}
+
+/** Every file (content) and symlink (target) below `dir`, by relative path. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(path.join(dir, r))}`;
+      else if (e.isDirectory()) walk(r);
+      else out[r] = fs.readFileSync(path.join(dir, r)).toString('base64');
+    }
+  };
+  walk('');
+  return out;
+}
+
+describe('ingest against a hostile uploader (issue 8)', () => {
+  let prod: ChannelConfig;
+  let prodBefore: Record<string, string>;
+  let victim: string;
+  beforeEach(async () => {
+    prod = await channel('prod', 'preprod');
+    victim = path.join(prod.webRoot, `${prod.keyName}-archive-keyring.asc`);
+    prodBefore = snapshot(prod.webRoot);
+  });
+  const prodUnchanged = () => expect(snapshot(prod.webRoot)).toEqual(prodBefore);
+
+  test.each([
+    ['Source with ../ into prod', 'Package: evil\nSource: ../../../prod/pool/main/e/evil\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    ['Source with a slash', 'Package: evil\nSource: a/b\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    ['Source version with ../', 'Package: evil\nSource: evil (1/../../x)\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    ['Source with a newline', 'Package: evil\nSource: evil\n ../../../prod\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    ['Source with NUL', 'Package: evil\nSource: ev\u0000il\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    ['Package with ../', 'Package: ../../../../prod/pool/main/e/evil/x\nVersion: 1.0\nArchitecture: all\n', /invalid Package field/],
+    ['Package with NUL', 'Package: evil\u0000\nVersion: 1.0\nArchitecture: all\n', /invalid Package field/],
+    ['Version with ../', 'Package: evil\nVersion: 1/../../../../../prod/x\nArchitecture: all\n', /invalid Version field/],
+    ['Version with a newline', 'Package: evil\nVersion: 1.0\n /../x\nArchitecture: all\n', /invalid Version field/],
+    ['Architecture with ../', 'Package: evil\nVersion: 1.0\nArchitecture: all/../../../../../../prod/x\n', /invalid Architecture field/],
+  ])('%s: rejected naming the field, nothing lands in either pool', async (_label, control, reason) => {
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/evil.deb'), await rawDeb(control));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries.map((e) => [e.status, e.file])).toEqual([['rejected', 'ci/evil.deb']]);
+    expect(r.entries[0].reason).toMatch(reason);
+    expect(r.entries[0].movedTo).toBeDefined();
+    expect(fs.readFileSync(`${r.entries[0].movedTo}.reason`, 'utf8').split('\n')[0]).toMatch(reason);
+    expect(fs.readdirSync(path.join(ch.webRoot, 'pool'))).toEqual([]);
+    prodUnchanged();
+  });
+
+  test('a dropped file with a second hard link is rejected', async () => {
+    const f = drop('ci/hl_1.0_all.deb', buildDeb(debs, { name: 'hl', version: '1.0' }));
+    fs.linkSync(f, path.join(root, 'kept-by-uploader.deb'));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries.map((e) => [e.status, e.reason])).toEqual([['rejected', 'hard link (2 names): drop a fresh file']]);
+    expect(fs.readdirSync(path.join(ch.webRoot, 'pool'))).toEqual([]);
+  });
+
+  test('a symlinked drop folder or codename folder is skipped with a reason, its target untouched', async () => {
+    const elsewhere = path.join(root, 'elsewhere');
+    buildDeb(elsewhere, { name: 'far', version: '1.0' });
+    const before = snapshot(elsewhere);
+    fs.symlinkSync(elsewhere, path.join(ch.incomingDir, 'linked-source'));
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(ch.incomingDir, 'ci/bookworm'));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries.map((e) => [e.status, e.file, e.reason])).toEqual([
+      ['skipped', 'ci/bookworm', 'symbolic link that is not a .deb (never followed, not even as a codename folder)'],
+      ['skipped', 'linked-source', 'symbolic link instead of a drop folder (never followed)'],
+    ]);
+    expect(snapshot(elsewhere)).toEqual(before);
+    expect(fs.readdirSync(path.join(ch.webRoot, 'pool'))).toEqual([]);
+  });
+
+  test('symlinks planted at the rejected and .reason names of the next 10 seconds are never written through', async () => {
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    fs.mkdirSync(ch.rejectedDir, { recursive: true });
+    const now = Date.now();
+    for (let s = -1; s <= 10; s++) {
+      const stamp = utcStamp(new Date(now + s * 1000));
+      fs.symlinkSync(victim, path.join(ch.rejectedDir, `${stamp}-bad.deb.reason`));
+      fs.symlinkSync(victim, path.join(ch.rejectedDir, `${stamp}-bad.deb`));
+    }
+    const r = await ingest(ch, { settleMs: 0 });
+    const e = r.entries[0];
+    expect(e.status).toBe('rejected');
+    expect(e.movedTo).toBeDefined();
+    expect(fs.lstatSync(e.movedTo!).isFile()).toBe(true);
+    expect(fs.readFileSync(e.movedTo!, 'utf8')).toBe('garbage');
+    expect(fs.lstatSync(`${e.movedTo}.reason`).isFile()).toBe(true);
+    expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toMatch(/^reason: not an ar archive/);
+    prodUnchanged();
+  });
+
+  test('a rejected folder that is a symlink (or not ours) is never written into: the file stays in place', async () => {
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    fs.rmSync(ch.rejectedDir, { recursive: true, force: true });
+    fs.symlinkSync(prod.webRoot, ch.rejectedDir);
+    let r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries[0].status).toBe('rejected');
+    expect(r.entries[0].reason).toMatch(/symbolic link.*left in place/);
+    expect(fs.existsSync(path.join(ch.incomingDir, 'ci/bad.deb'))).toBe(true);
+    prodUnchanged();
+    if (process.geteuid?.() === 0) {
+      fs.unlinkSync(ch.rejectedDir);
+      fs.mkdirSync(ch.rejectedDir);
+      fs.chownSync(ch.rejectedDir, 65534, 65534);
+      r = await ingest(ch, { settleMs: 0 });
+      expect(r.entries[0].reason).toMatch(/owned by uid 65534, not by the running user.*left in place/);
+      expect(fs.readdirSync(ch.rejectedDir)).toEqual([]);
+    }
+  });
+
+  test('a pool folder swapped for a symlink into prod is refused: nothing lands in prod', async () => {
+    fs.mkdirSync(path.join(ch.webRoot, 'pool/main'), { recursive: true });
+    fs.mkdirSync(path.join(prod.webRoot, 'pool/main/e'), { recursive: true });
+    prodBefore = snapshot(prod.webRoot);
+    fs.symlinkSync(path.join(prod.webRoot, 'pool/main/e'), path.join(ch.webRoot, 'pool/main/e'));
+    drop('ci/evil_1.0_all.deb', buildDeb(debs, { name: 'evil', version: '1.0' }));
+    const r = await ingest(ch, { settleMs: 0 });
+    expect(r.entries[0].status).toBe('rejected');
+    expect(r.entries[0].reason).toMatch(/symbolic link.*left in place/);
+    prodUnchanged();
+  });
+
+  test('a symlink in the pool is a problem: never published, never followed', async () => {
+    drop('ci/ok_1.0_all.deb', buildDeb(debs, { name: 'ok', version: '1.0' }));
+    await ingest(ch, { settleMs: 0 });
+    const outside = path.join(root, 'outside_1.0_all.deb');
+    fs.copyFileSync(buildDeb(debs, { name: 'outside', version: '1.0' }), outside);
+    fs.symlinkSync(outside, path.join(ch.webRoot, 'pool/main/o/ok/outside_1.0_all.deb'));
+    await expect(publish(ch)).rejects.toThrow(/outside_1.0_all.deb: symbolic link in the pool/);
+    expect(fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8')).not.toMatch(/outside/);
+    expect((await verifyChannel(ch)).join('\n')).toMatch(/outside_1.0_all.deb: symbolic link in the pool/);
+  });
 });

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { buildDeb } from '../../../test/harness/debs';
 import { VersionError } from '../errors';
 import { initChannel } from './channel';
-import { listPoolFiles, poolPathFor, poolPrefix, recordAdded, scanPool } from './pool';
+import { isPoolPath, listPoolEntries, listPoolFiles, poolPathFor, poolPrefix, readAdded, recordAdded, scanPool, sourceName } from './pool';
 import type { ChannelConfig } from './types';
 
 let root: string;
@@ -80,4 +80,60 @@ test('recordAdded times feed addedMs; the file mtime is the fallback', async () 
 test('listPoolFiles on a channel without a pool is empty', () => {
   fs.rmSync(path.join(ch.webRoot, 'pool'), { recursive: true });
   expect(listPoolFiles(ch.webRoot)).toEqual([]);
+});
+
+describe('hostile data never becomes a path (issue 8)', () => {
+  test('poolPathFor refuses a name, source, architecture or codename that is not a plain name', () => {
+    const ok = { name: 'evil', version: '1.0', architecture: 'all', source: 'evil' };
+    expect(() => poolPathFor({ ...ok, source: '../../../prod/pool/main/e/evil' }, 'main')).toThrow(/invalid source package name/);
+    expect(() => poolPathFor({ ...ok, name: 'a/../../b' }, 'main')).toThrow(/invalid package name/);
+    expect(() => poolPathFor({ ...ok, architecture: '../x' }, 'main')).toThrow(/invalid architecture/);
+    expect(() => poolPathFor({ ...ok, version: '1/../../x' }, 'main')).toThrow(VersionError);
+    expect(() => poolPathFor(ok, 'main', '..')).toThrow(/invalid codename folder/);
+    expect(() => poolPathFor(ok, '../main')).toThrow(/invalid component/);
+  });
+
+  test('sourceName refuses a Source field that is not `name [(version)]`', () => {
+    expect(sourceName(undefined, 'bin')).toBe('bin');
+    expect(sourceName('src (1.0-1)', 'bin')).toBe('src');
+    expect(() => sourceName('../../x', 'bin')).toThrow(/invalid Source field/);
+    expect(() => sourceName('src\n ../x', 'bin')).toThrow(/invalid Source field/);
+  });
+
+  test('isPoolPath accepts only pool/…/*.deb without .., control characters or whitespace', () => {
+    expect(isPoolPath('pool/main/h/hello/hello_1.0_all.deb')).toBe(true);
+    for (const bad of ['../x.deb', 'pool/../../x.deb', '/pool/x.deb', 'pool/x .deb', 'pool/x\u0000.deb', 'pool//x.deb', 'dists/x.deb', 'pool/x.txt', 42]) {
+      expect([bad, isPoolPath(bad)]).toEqual([bad, false]);
+    }
+  });
+
+  test('symlinks in the pool are listed apart and become problems, their target never read', async () => {
+    const p = place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside);
+    const target = buildDeb(outside, { name: 'outside', version: '1.0', compression: 'gzip' });
+    fs.symlinkSync(target, path.join(ch.webRoot, 'pool/main/d/demo/outside_1.0_all.deb'));
+    fs.symlinkSync(outside, path.join(ch.webRoot, 'pool/main/o'));
+    expect(listPoolEntries(ch.webRoot)).toEqual({ files: [p], links: ['pool/main/d/demo/outside_1.0_all.deb', 'pool/main/o'] });
+    const scan = await scanPool(ch);
+    expect(scan.packages.map((x) => x.name)).toEqual(['demo']);
+    expect(scan.problems.map((e) => e.message)).toEqual([
+      `${path.join(ch.webRoot, 'pool/main/d/demo/outside_1.0_all.deb')}: symbolic link in the pool (never followed nor published; remove it)`,
+      `${path.join(ch.webRoot, 'pool/main/o')}: symbolic link in the pool (never followed nor published; remove it)`,
+    ]);
+  });
+
+  test('paths and control fields read back from added.json and cache.json are checked', async () => {
+    const p = place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
+    fs.writeFileSync(path.join(ch.stateDir, 'added.json'), JSON.stringify({ [p]: 5, '../../../etc/x.deb': 6, 'pool/../x.deb': 7 }));
+    expect(readAdded(ch)).toEqual({ [p]: 5 });
+    await scanPool(ch);
+    const cacheFile = path.join(ch.stateDir, 'cache.json');
+    const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8'));
+    cache.entries[p].control = cache.entries[p].control.map(([k, v]: [string, string]) => [k, k === 'Package' ? '../../evil' : v]);
+    fs.writeFileSync(cacheFile, JSON.stringify(cache));
+    const scan = await scanPool(ch);
+    expect(scan.packages).toEqual([]);
+    expect(scan.problems[0].message).toMatch(/invalid Package, Version or Architecture field/);
+  });
 });

@@ -155,3 +155,20 @@ describe('promote', () => {
     expect(pool(prod)).toEqual([]);
   });
 });
+
+describe('promote confines both pools (issue 8)', () => {
+  test('a folder of prod\'s pool swapped for a symlink is refused: the link target gets nothing', async () => {
+    const victimDir = path.join(root, 'victim');
+    fs.mkdirSync(victimDir);
+    fs.mkdirSync(path.join(prod.webRoot, 'pool/main'), { recursive: true });
+    fs.symlinkSync(victimDir, path.join(prod.webRoot, 'pool/main/t'));
+    await expect(promote(pair, [{ name: 'tool' }])).rejects.toThrow(/pool\/main\/t: symbolic link/);
+    expect(fs.readdirSync(victimDir)).toEqual([]);
+    expect(fs.existsSync(path.join(prod.webRoot, 'dists'))).toBe(false);
+  });
+
+  test('promoted files keep the pool file mode 0664 (prod\'s indexer may hard-link them)', async () => {
+    await promote(pair, [{ name: 'tool' }]);
+    expect(fs.statSync(path.join(prod.webRoot, 'pool/main/t/tool/tool_2_amd64.deb')).mode & 0o777).toBe(0o664);
+  });
+});

@@ -126,3 +126,17 @@ test('gc keeps an older trash copy of a pool path that a kept generation lists',
   expect(r.deleted).toEqual([]);
   expect(await walkFiles(trashDir(ch))).toEqual(before);
 });
+
+test('pool paths read back from generations are checked and confined: a hostile one is refused (issue 8)', async () => {
+  const victimDir = path.join(root, 'victim');
+  fs.mkdirSync(victimDir);
+  fs.writeFileSync(path.join(victimDir, 'x.deb'), 'victim');
+  await expect(restoreFromTrash(ch, ['pool/../../../victim/x.deb'])).rejects.toThrow(/not a pool path/);
+  await expect(moveToTrash(ch, '../victim/x.deb')).rejects.toThrow(/not a pool path/);
+  // A trash folder swapped for a symlink is never written through.
+  fs.mkdirSync(path.join(trashDir(ch), 'pool/main'), { recursive: true });
+  fs.symlinkSync(victimDir, path.join(trashDir(ch), 'pool/main/a'));
+  await expect(removePackage(ch, { name: 'app', version: '1.0' })).rejects.toThrow(/symbolic link/);
+  expect(fs.readdirSync(victimDir)).toEqual(['x.deb']);
+  expect(fs.readFileSync(path.join(victimDir, 'x.deb'), 'utf8')).toBe('victim');
+});

@@ -122,3 +122,17 @@ test('a missing by-hash/SHA512 copy is reported: apt fetches by the strongest ha
   fs.rmSync(byHash);
   expect(await verifyChannel(ch)).toEqual([`${byHash}: missing (by-hash copy of main/binary-amd64/Packages.xz)`]);
 });
+
+test('a symlink in the pool is a problem, and a Filename is never followed through a link (issue 8)', async () => {
+  const outside = path.join(root, 'outside');
+  fs.mkdirSync(outside);
+  fs.copyFileSync(built[1], path.join(outside, 'tool_2.0_amd64.deb'));
+  // The published tool entry now resolves through a symlinked folder to a file with the same bytes.
+  fs.rmSync(path.join(ch.webRoot, 'pool/main/t'), { recursive: true });
+  fs.mkdirSync(path.join(outside, 'tool'));
+  fs.renameSync(path.join(outside, 'tool_2.0_amd64.deb'), path.join(outside, 'tool/tool_2.0_amd64.deb'));
+  fs.symlinkSync(outside, path.join(ch.webRoot, 'pool/main/t'));
+  const problems = await verifyChannel(ch);
+  expect(problems).toContain(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link in the pool (never followed nor published; remove it)`);
+  expect(problems.some((p) => p.startsWith(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link (never followed) (named by `))).toBe(true);
+});
