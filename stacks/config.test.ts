@@ -113,3 +113,117 @@ describe('parseStackConfig', () => {
     expect(config.devContainer?.httpsPort).toBe(8443);
   });
 });
+
+describe('parseStackConfig refuses control characters and unit prefixes (injection)', () => {
+  const KEY_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q ci@build';
+  /** A valid value for every scalar key: a control character is added to it. */
+  const SCALARS: Record<string, string> = {
+    channel: 'preprod',
+    domain: 'epiconcept.fr',
+    serverName: 'apt.example.org',
+    sshHost: 'repo.example.org',
+    sshPort: '22',
+    sshUser: 'deploy',
+    sshHostKey: KEY_LINE,
+    root: '/',
+    webRoot: '/srv/apt/preprod',
+    indexerPath: '/opt/apt-repo/preprod/apt-repo.cjs',
+    nodePath: '/usr/bin/node',
+    remotePrefix: 'sudo -n',
+    incomingDir: '/srv/apt/incoming',
+    allowPlainHttp: 'false',
+    httpPort: '80',
+    httpsPort: '443',
+    listenAddress: '127.0.0.1',
+    upstream: 'staging',
+    origin: 'Epiconcept',
+    label: 'Epiconcept preprod',
+    description: 'Epiconcept packages',
+    keyName: 'epiconcept-preprod',
+    keyEmail: 'apt-preprod@epiconcept.fr',
+    generationsKeep: '5',
+    validUntilDays: '7',
+    serviceUser: 'aptrepo-preprod',
+    poolGroup: 'aptrepo',
+    signerUser: 'aptsign-preprod',
+    uploadGroup: 'aptupload',
+    operatorGroup: 'aptops',
+    opsUser: 'ops',
+    uploadUser: 'ci',
+    services: 'systemd',
+    installPackages: 'true',
+    backupSchedule: '*-*-* 02:30:00',
+  };
+  /** JSON keys: the value with a control character at `path`. */
+  const NESTED: [string, string, unknown][] = [
+    ['codenames.1', 'codenames', ['bookworm', 'bullseye\r']],
+    ['architectures.0', 'architectures', ['amd64\r']],
+    ['allowedCidrs.0', 'allowedCidrs', ['10.0.0.0/8\r']],
+    ['clientCredentials.0.username', 'clientCredentials', [{ username: 'web1\r', password: 'a-long-password-1' }]],
+    ['clientCredentials.0.password', 'clientCredentials', [{ username: 'web1', password: 'a-long-\rpassword-1' }]],
+    ['tls.certFile', 'tls', { mode: 'files', certFile: 'certs/apt.pem\r', keyFile: 'certs/apt.key' }],
+    ['tls.email', 'tls', { mode: 'certbot', email: 'ops@epiconcept.fr\r' }],
+    ['ingestSources.2', 'ingestSources', ['build', 'ci', 'php\r']],
+    ['devContainer.authorizedKey', 'devContainer', { authorizedKey: `${KEY_LINE}\r` }],
+    ['uploaders.0.name', 'uploaders', [{ name: 'ci\r', authorizedKeys: [KEY_LINE] }]],
+    ['uploaders.0.authorizedKeys.0', 'uploaders', [{ name: 'ci', authorizedKeys: [`${KEY_LINE}\rcommand="sh"`] }]],
+    ['operators.0.authorizedKeys.0', 'operators', [{ name: 'alice', authorizedKeys: [`${KEY_LINE}\n`] }]],
+  ];
+
+  it.each(Object.keys(SCALARS))('%s: a carriage return is refused, naming the key', (key) => {
+    const e = errorOf(base({ [key]: `${SCALARS[key]}\rPersistent=false` }));
+    expect(e.key).toBe(`apt-repo:${key}`);
+    expect(e.reason).toMatch(/control character \(U\+000D\)/);
+  });
+
+  it.each(NESTED)('%s: a control character is refused, naming the key', (at, key, value) => {
+    const e = errorOf(base({ [key]: JSON.stringify(value) }));
+    expect(e.key).toBe(`apt-repo:${at}`);
+    expect(e.reason).toMatch(/control character \(U\+000[AD]\)/);
+  });
+
+  it.each([
+    ['NUL', '\0', '0000'],
+    ['tab', '\t', '0009'],
+    ['line feed', '\n', '000A'],
+    ['escape', '\x1b', '001B'],
+    ['delete', '\x7f', '007F'],
+  ])('refuses a %s too (backupSchedule)', (_name, ch, code) => {
+    const e = errorOf(base({ backupSchedule: `*-*-* 02:30:00${ch}` }));
+    expect([e.key, e.reason]).toEqual(['apt-repo:backupSchedule', `holds a control character (U+${code}): only printable text is allowed`]);
+  });
+
+  it('lets armored keys keep their line breaks, but nothing else, and never echoes a secret', () => {
+    expect(() => parseStackConfig(base({ sshPrivateKey: KEY.replace(/\n/g, '\r\n') }), 'preprod')).not.toThrow();
+    const e = errorOf(base({ sshPrivateKey: KEY.replace('AAAA', 'AA\x1bAA') }));
+    expect(e.key).toBe('apt-repo:sshPrivateKey');
+    expect(e.message).not.toContain('AA\x1bAA');
+    const p = errorOf(base({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'secret-\x07-password' }]) }));
+    expect(p.key).toBe('apt-repo:clientCredentials.0.password');
+    expect(p.message).not.toContain('secret-');
+  });
+
+  it.each([
+    ['nodePath', '+/usr/bin/node'],
+    ['nodePath', '-/usr/bin/node'],
+    ['nodePath', '@/usr/bin/node'],
+    ['nodePath', '!/usr/bin/node'],
+    ['nodePath', ':/usr/bin/node'],
+    ['nodePath', '-node'],
+    ['nodePath', ' /usr/bin/node'],
+    ['indexerPath', '+/opt/apt-repo/apt-repo.cjs'],
+    ['indexerPath', '-/opt/apt-repo/apt-repo.cjs'],
+    ['webRoot', '@/srv/apt/preprod'],
+    ['root', '!/'],
+    ['incomingDir', ':/srv/apt/incoming'],
+  ])('%s %j: a systemd ExecStart= prefix is refused', (key, value) => {
+    const e = errorOf(base({ [key]: value }));
+    expect(e.key).toBe(`apt-repo:${key}`);
+    expect(e.reason).toMatch(/cannot start with \+ - @ ! : or white space/);
+  });
+
+  it('still takes a plain command name or absolute path for nodePath', () => {
+    expect(parseStackConfig(base({ nodePath: 'node' }), 'preprod').config.nodePath).toBe('node');
+    expect(parseStackConfig(base({ nodePath: '/usr/local/bin/node-18' }), 'preprod').config.nodePath).toBe('/usr/local/bin/node-18');
+  });
+});

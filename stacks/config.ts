@@ -42,8 +42,13 @@ const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])
 // Paths go unquoted into the nginx vhost (where white space, ';', '{', '$' are syntax) and systemd
 // units (where '%' is a specifier and '$' a variable): only characters neither interprets.
 const SAFE_PATH_RE = /^[A-Za-z0-9._@+\/-]+$/;
+// systemd reads a leading @ - : + ! (and white space) of an ExecStart= command as flags, not as part
+// of the path (systemd.service(5), "Command lines"): "+" would run it with full privileges.
+const UNIT_PREFIX_RE = /^[-+@!:\s]/;
+const UNIT_PREFIX_REASON = 'cannot start with + - @ ! : or white space (systemd reads them as ExecStart= prefixes, e.g. + runs the command with full privileges)';
 const absolutePath = z
   .string()
+  .refine((p) => !UNIT_PREFIX_RE.test(p), UNIT_PREFIX_REASON)
   .refine((p) => path.posix.isAbsolute(p) && !p.split('/').includes('..'), 'expected an absolute path without ..')
   .refine((p) => SAFE_PATH_RE.test(p), 'expected a path of letters, digits and . _ - + @ / only (it is written unquoted into the nginx vhost and systemd units)');
 const port = z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535');
@@ -100,7 +105,7 @@ const RawSchema = z.strictObject({
   root: absolutePath.default('/'),
   webRoot: absolutePath.optional(),
   indexerPath: absolutePath.optional(),
-  nodePath: z.string().regex(SAFE_PATH_RE, 'expected a command name or path of letters, digits and . _ - + @ / (it is written unquoted into systemd units)').default('node'),
+  nodePath: z.string().refine((p) => !UNIT_PREFIX_RE.test(p), UNIT_PREFIX_REASON).regex(SAFE_PATH_RE, 'expected a command name or path of letters, digits and . _ - + @ / (it is written unquoted into systemd units)').default('node'),
   remotePrefix: z.string().regex(/^[^\0\n]*$/, 'expected one line').default(''),
   incomingDir: absolutePath.optional(),
   codenames: z.array(z.string().regex(CODENAME_RE, 'expected a codename such as bookworm'), { error: 'expected a list of codenames' }).min(1, 'expected at least one codename'),
@@ -239,6 +244,26 @@ function describeIssue(issue: z.core.$ZodIssue): { key: string; reason: string }
   return { key, reason: issue.message };
 }
 
+/** Keys holding an armored key block: line breaks (LF, CR LF) allowed, no other control character. */
+const MULTILINE_KEYS = new Set(['sshPrivateKey', 'signingKey']);
+const CONTROL_RE = /[\0-\x1f\x7f]/;
+const CONTROL_BUT_LINE_BREAK_RE = /[\0-\x09\x0b\x0c\x0e-\x1f\x7f]/;
+
+/** The first string under `v` (a config value, parsed JSON included) that `re` matches: its key path and the character's code. */
+function findControlCharacter(v: unknown, re: RegExp, at: string[]): { at: string[]; code: number } | undefined {
+  if (typeof v === 'string') {
+    const m = re.exec(v);
+    return m ? { at, code: m[0].charCodeAt(0) } : undefined;
+  }
+  if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const found = findControlCharacter(x, re, [...at, k]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Validates raw stack config (`raw`: key without namespace → string as Pulumi stores it) for the
  * stack `stack`, fills the defaults and derives the paths. Returns the non-secret config and the
@@ -257,6 +282,14 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
       }
     } else {
       input[k] = v;
+    }
+  }
+  // Every string, whatever its key (those added later too): a control character is never wanted,
+  // and a CR or LF in a value written into a systemd unit or a config file injects a line.
+  for (const [k, v] of Object.entries(input)) {
+    const bad = findControlCharacter(v, MULTILINE_KEYS.has(k) ? CONTROL_BUT_LINE_BREAK_RE : CONTROL_RE, [k]);
+    if (bad) {
+      throw new ConfigError(`${CONFIG_NAMESPACE}:${bad.at.join('.')}`, `holds a control character (U+${bad.code.toString(16).toUpperCase().padStart(4, '0')}): only printable text is allowed`);
     }
   }
   const parsed = RawSchema.safeParse(input);
