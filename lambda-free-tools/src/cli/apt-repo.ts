@@ -20,6 +20,7 @@ import * as rollback from './commands/rollback';
 import * as backup from './commands/backup';
 import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
+import * as status from './commands/status';
 
 /** Builds the commander program (exported for tests that parse arguments without a process). */
 export function buildProgram(): Command {
@@ -31,7 +32,7 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces on errors', false)
     .exitOverride()
     .showHelpAfterError();
-  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign]) m.register(program);
+  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign, status]) m.register(program);
   return program;
 }
 

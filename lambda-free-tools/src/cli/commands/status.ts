@@ -1,0 +1,60 @@
+/**
+ * `apt-repo status`: one look at the channel (repo/status.ts), as a short report, or with --json
+ * the ChannelStatus object apt-ops status reads (run as the channel's service user, so apt-ops
+ * never reads server files as root). Exit 0 even when some facts could not be read (they are
+ * listed under `problems`).
+ */
+import type { Command } from 'commander';
+import { action, table } from '../context';
+import { loadChannel } from '../../repo/channel';
+import type { ChannelStatus } from '../../repo/status';
+
+/** Human-readable size: 1536 → '1.5 KiB'. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * Renders a ChannelStatus as text, one fact per line, the rejected uploads as a table.
+ * `where` ends the first line (apt-ops: ' (stack prod) on host').
+ */
+export function renderChannelStatus(s: ChannelStatus, where = ''): string {
+  const lines: string[] = [];
+  lines.push(`channel       ${s.channel}${where}`);
+  lines.push(`web root      ${s.webRoot}: ${formatBytes(s.diskBytes)} (${s.diskBytes} bytes)`);
+  lines.push(`last publish  ${s.current ? `${s.current.date} (generation ${s.current.id}, ${s.generationsKept} kept)` : 'never'}`);
+  lines.push(`last added    ${s.lastAdded ?? 'unknown'} (newest package ingested or promoted)`);
+  const names = Object.keys(s.channels).sort((a, b) => (a === s.channel ? -1 : b === s.channel ? 1 : a < b ? -1 : 1));
+  for (const ch of names) {
+    const counts = Object.entries(s.channels[ch]);
+    lines.push(`packages      ${ch}: ${counts.length ? counts.map(([c, n]) => `${c} ${n}`).join(', ') : 'none published'}`);
+  }
+  if (s.pending !== undefined && s.pair) lines.push(`pending       ${s.pending} (in ${s.pair.upstream}, not in ${s.pair.downstream}: promote can take them)`);
+  lines.push(`lock          ${s.lock ? `held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.since}` : 'free'}`);
+  lines.push(`rejected      ${s.rejectedCount} in ${s.rejectedDir}${s.rejectedCount > s.rejected.length ? ` (newest ${s.rejected.length} shown)` : ''}`);
+  if (s.rejected.length) {
+    lines.push(table(['  FILE', 'SIZE', 'DATE', 'REASON'], s.rejected.map((x) => [`  ${x.file ?? x.name}`, x.size, x.date, x.reason ?? '(no .reason file)'])));
+  }
+  for (const p of s.problems) lines.push(`problem       ${p}`);
+  return lines.join('\n');
+}
+
+/** Registers `status` on the apt-repo program. */
+export function register(program: Command): void {
+  program
+    .command('status')
+    .description('served generation, disk use, last package added, pending count, rejected uploads with their reason, lock holder')
+    .action(action<object>(async (_args, o) => {
+      const { channelStatus } = await import('../../repo/status');
+      const ch = await loadChannel({ root: o.root, channel: o.channel });
+      const s = await channelStatus(o.root, ch);
+      return { data: s, human: renderChannelStatus(s) };
+    }));
+}

@@ -1,0 +1,72 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { initChannel } from './channel';
+import { channelStatus, diskUse, listRejected, lockHolder, parseReason } from './status';
+
+let root: string;
+beforeEach(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'status-test-')); });
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+describe('parseReason', () => {
+  test('reads the three-line format', () => {
+    expect(parseReason('reason: not an ar archive (no !<arch> header)\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n')).toEqual({
+      reason: 'not an ar archive (no !<arch> header)', file: 'ci/bookworm/broken_1.0_all.deb', time: '2026-11-21T05:38:45.000Z',
+    });
+  });
+  test('reads the older one-line format', () => {
+    expect(parseReason('not an ar archive\n')).toEqual({ reason: 'not an ar archive' });
+    expect(parseReason('')).toEqual({});
+  });
+  test('control characters never reach the report; a bad time is ignored', () => {
+    expect(parseReason('reason: a\x1b[31mb\rc\nfile: x\ntime: soon\n')).toEqual({ reason: 'a [31mb c', file: 'x' });
+  });
+});
+
+describe('listRejected', () => {
+  test('pairs each file with its .reason, newest first, and never follows a link', async () => {
+    const dir = path.join(root, 'rejected');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, '20261121T053845Z-broken_1.0_all.deb'), 'not ar\n');
+    fs.writeFileSync(path.join(dir, '20261121T053845Z-broken_1.0_all.deb.reason'), 'reason: not an ar archive\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n');
+    fs.writeFileSync(path.join(dir, '20261120T000000Z-old.deb'), 'x');
+    fs.writeFileSync(path.join(dir, '20261120T000000Z-old.deb.reason'), 'too old\n');
+    fs.utimesSync(path.join(dir, '20261120T000000Z-old.deb.reason'), new Date('2026-11-20T00:00:00Z'), new Date('2026-11-20T00:00:00Z'));
+    // A .reason that is a link to a secret: never read (what apt-ops status as root printed before).
+    const secret = path.join(root, 'shadow');
+    fs.writeFileSync(secret, 'root:$6$secret:19000:0:99999:7:::\n');
+    fs.writeFileSync(path.join(dir, '20261122T000000Z-planted.deb'), 'y');
+    fs.symlinkSync(secret, path.join(dir, '20261122T000000Z-planted.deb.reason'));
+    fs.writeFileSync(path.join(dir, '.20261122T000000Z-tmp.deb.part'), '');
+    const list = listRejected(dir);
+    expect(list.map((r) => r.name)).toEqual(['20261122T000000Z-planted.deb', '20261121T053845Z-broken_1.0_all.deb', '20261120T000000Z-old.deb']);
+    expect(list[0].reason).toBeUndefined();
+    expect(JSON.stringify(list)).not.toContain('secret');
+    expect(list[1]).toEqual({ name: '20261121T053845Z-broken_1.0_all.deb', file: 'ci/bookworm/broken_1.0_all.deb', size: 7, date: '2026-11-21T05:38:45.000Z', reason: 'not an ar archive' });
+    expect(list[2]).toEqual({ name: '20261120T000000Z-old.deb', file: undefined, size: 1, date: '2026-11-20T00:00:00.000Z', reason: 'too old' });
+    expect(listRejected(path.join(root, 'none'))).toEqual([]);
+  });
+});
+
+test('diskUse counts every inode once, like du -sb', () => {
+  const d = path.join(root, 'w');
+  fs.mkdirSync(d);
+  fs.writeFileSync(path.join(d, 'a'), Buffer.alloc(1000));
+  fs.linkSync(path.join(d, 'a'), path.join(d, 'b'));
+  const dirSize = fs.lstatSync(d).size;
+  expect(diskUse(d)).toBe(dirSize + 1000);
+});
+
+test('channelStatus of a fresh pair: nothing published, pending 0, lock free then held', async () => {
+  await initChannel({ root, channel: 'preprod' });
+  const prod = await initChannel({ root, channel: 'prod', upstream: 'preprod' });
+  const s = await channelStatus(root, prod);
+  expect(s).toMatchObject({
+    channel: 'prod', webRoot: prod.webRoot, generationsKept: 0, pair: { upstream: 'preprod', downstream: 'prod' }, pending: 0,
+    channels: { prod: {}, preprod: {} }, rejectedDir: prod.rejectedDir, rejectedCount: 0, rejected: [], problems: [],
+  });
+  expect(s.current).toBeUndefined();
+  expect(s.lock).toBeUndefined();
+  fs.writeFileSync(path.join(prod.stateDir, 'lock'), JSON.stringify({ pid: 77, host: 'repo', start: '1', since: '2026-11-21T05:00:00.000Z' }));
+  expect(lockHolder(prod)).toEqual({ pid: 77, host: 'repo', since: '2026-11-21T05:00:00.000Z' });
+});

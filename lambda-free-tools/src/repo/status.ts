@@ -1,0 +1,250 @@
+/**
+ * status: one look at a channel, gathered by the indexer itself (run as the channel's service
+ * user) so that apt-ops never reads server files as root: the served generation, disk use of the
+ * web root, the last package added, what is pending between the channel and its pair, the refused
+ * uploads with their `.reason`, and who holds the channel lock. Read-only, takes no lock.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { errText } from './files';
+import { listGenerations } from './generations';
+import { lockFileOf } from './lock';
+import { readAdded } from './pool';
+import type { ChannelConfig } from './types';
+
+/** One refused upload in `<incomingDir>/rejected`. */
+export interface RejectedUpload {
+  /** Its name in the rejected folder (`<UTC stamp>-<file name>`). */
+  name: string;
+  /** The path it was dropped under, relative to incomingDir (`.reason` line `file:`); undefined with an old one-line `.reason`. */
+  file?: string;
+  /** Size in bytes (of the entry itself: a symbolic link is never followed). */
+  size: number;
+  /** ISO 8601 time of the rejection: `.reason` line `time:`, else the `.reason` file's mtime, else the file's. */
+  date: string;
+  /** The `.reason` line `reason:` (or the first line of an old one-line `.reason`); undefined without a readable `.reason`. */
+  reason?: string;
+}
+
+/** Who holds the channel lock (`<stateDir>/lock`), as the lock file records it. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  /** ISO 8601 time the lock was taken. */
+  since: string;
+}
+
+/** What `apt-repo status --json` prints. */
+export interface ChannelStatus {
+  channel: string;
+  webRoot: string;
+  /** Apparent size of every file and folder under the web root, bytes, each inode once (like `du -sb`). */
+  diskBytes: number;
+  /** The generation `dists` points at (last publish); undefined before the first publish. */
+  current?: { id: string; date: string; packages: Record<string, number> };
+  generationsKept: number;
+  /** ISO date of the newest file added to the pool (ingest for preprod, promote for prod). */
+  lastAdded?: string;
+  /** The pair of channels pending compares, when the other side is configured. */
+  pair?: { upstream: string; downstream: string };
+  /** Packages promote could take (upstream pool not in downstream pool); undefined without a pair. */
+  pending?: number;
+  /** Package counts per codename of the current generation, for this channel and its pair. */
+  channels: Record<string, Record<string, number>>;
+  rejectedDir: string;
+  /** How many refused uploads the rejected folder holds. */
+  rejectedCount: number;
+  /** The newest refused uploads (at most REJECTED_SHOWN), newest first. */
+  rejected: RejectedUpload[];
+  /** The lock holder, when a writer holds the channel lock. */
+  lock?: LockHolder;
+  /** Facts that could not be gathered, one line each. */
+  problems: string[];
+}
+
+/** How many rejected uploads status lists (the count covers all of them). */
+export const REJECTED_SHOWN = 50;
+/** The most read of one `.reason` file, bytes. */
+const REASON_MAX_BYTES = 4096;
+
+/**
+ * Parses a `.reason` file: the three-line form `reason: <text>` / `file: <path as dropped>` /
+ * `time: <ISO 8601 UTC>` (any order, unknown lines ignored), or the older form whose first line is
+ * the reason. Control characters are replaced by spaces; the reason is cut at 500 characters.
+ */
+export function parseReason(text: string): { reason?: string; file?: string; time?: string } {
+  const clean = (s: string) => s.replace(/[\0-\x1f\x7f]/g, ' ').trim();
+  const lines = text.split('\n');
+  if (!/^reason: /.test(lines[0] ?? '')) {
+    const first = clean(lines[0] ?? '');
+    return first ? { reason: first.slice(0, 500) } : {};
+  }
+  const out: { reason?: string; file?: string; time?: string } = {};
+  for (const line of lines) {
+    const m = /^(reason|file|time): ([^\n]*)$/.exec(line);
+    if (!m || out[m[1] as 'reason'] !== undefined) continue;
+    const v = clean(m[2]);
+    if (m[1] === 'reason') out.reason = v.slice(0, 500);
+    else if (m[1] === 'file') out.file = v.slice(0, 1000);
+    else if (!Number.isNaN(Date.parse(v))) out.time = new Date(Date.parse(v)).toISOString();
+  }
+  return out;
+}
+
+/**
+ * Reads a small regular file without following a symbolic link (O_NOFOLLOW) and without blocking
+ * on a FIFO (O_NONBLOCK); at most `max` bytes. Undefined when it is not a readable regular file.
+ */
+function readSmallFile(file: string, max: number): { text: string; mtimeMs: number } | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const buf = Buffer.alloc(Math.min(max, st.size));
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    return { text: buf.subarray(0, n).toString('utf8'), mtimeMs: st.mtimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Lists `rejectedDir`: every entry but the `.reason` files and dot files, with its `.reason`
+ * (parseReason), newest first. Nothing is followed: entries are lstat'ed, `.reason` files opened
+ * with O_NOFOLLOW. A missing folder is an empty list.
+ */
+export function listRejected(rejectedDir: string): RejectedUpload[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(rejectedDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const all = new Set(names);
+  const out: RejectedUpload[] = [];
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    if (name.endsWith('.reason') && all.has(name.slice(0, -'.reason'.length))) continue;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(path.join(rejectedDir, name));
+    } catch {
+      continue; // removed meanwhile
+    }
+    const r = all.has(`${name}.reason`) ? readSmallFile(path.join(rejectedDir, `${name}.reason`), REASON_MAX_BYTES) : undefined;
+    const parsed = r ? parseReason(r.text) : {};
+    out.push({
+      name,
+      file: parsed.file,
+      size: st.size,
+      date: parsed.time ?? new Date(r?.mtimeMs ?? st.mtimeMs).toISOString(),
+      reason: parsed.reason,
+    });
+  }
+  return out.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.name < b.name ? -1 : 1));
+}
+
+/**
+ * Apparent size in bytes of everything under `dir` (files, folders, links), each inode counted
+ * once (hard links between generations and by-hash), without following links; like `du -sb`.
+ */
+export function diskUse(dir: string): number {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = (p: string) => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      return;
+    }
+    const id = `${st.dev}:${st.ino}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    total += st.size;
+    if (!st.isDirectory()) return;
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(p);
+    } catch {
+      return;
+    }
+    for (const e of entries) walk(path.join(p, e));
+  };
+  walk(dir);
+  return total;
+}
+
+/** The holder recorded in the channel's lock file, or undefined when the lock is free (or unreadable). */
+export function lockHolder(ch: Pick<ChannelConfig, 'stateDir'>): LockHolder | undefined {
+  const r = readSmallFile(lockFileOf(ch), REASON_MAX_BYTES);
+  if (!r) return undefined;
+  try {
+    const h = JSON.parse(r.text) as Partial<LockHolder>;
+    return { pid: Number(h.pid) || 0, host: String(h.host ?? ''), since: String(h.since ?? '') };
+  } catch {
+    return { pid: 0, host: '', since: '' };
+  }
+}
+
+/**
+ * Gathers the ChannelStatus of `ch` under `root`. The pair (pending, the other channel's counts)
+ * is looked up with repo/pending.ts; a channel without a configured pair has none. Facts that
+ * cannot be read go into `problems` rather than failing the whole report.
+ * @throws only for an unreadable web root listing of generations (the file system's error).
+ */
+export async function channelStatus(root: string, ch: ChannelConfig): Promise<ChannelStatus> {
+  const problems: string[] = [];
+  const gens = await listGenerations(ch);
+  const cur = gens.find((g) => g.current);
+  const channels: Record<string, Record<string, number>> = { [ch.name]: cur?.packages ?? {} };
+  const added = Object.values(readAdded(ch)).filter((v) => typeof v === 'number' && Number.isFinite(v));
+
+  let pair: ChannelStatus['pair'];
+  let pending: number | undefined;
+  try {
+    const { pendingPackages, resolveChannelPair } = await import('./pending');
+    const p = await resolveChannelPair(root, ch.name);
+    pair = { upstream: p.upstream.name, downstream: p.downstream.name };
+    const other = p.upstream.name === ch.name ? p.downstream : p.upstream;
+    channels[other.name] = (await listGenerations(other)).find((g) => g.current)?.packages ?? {};
+    const r = await pendingPackages(p);
+    pending = r.rows.length;
+    for (const x of r.problems) problems.push(`pending: ${x}`);
+  } catch (e) {
+    // No pair configured (a lone channel) is not a problem; anything else is reported.
+    if ((e as Error).name !== 'UsageError') problems.push(`pending: ${errText(e)}`);
+  }
+
+  let rejected: RejectedUpload[] = [];
+  try {
+    rejected = listRejected(ch.rejectedDir);
+  } catch (e) {
+    problems.push(`cannot list ${ch.rejectedDir}: ${errText(e)}`);
+  }
+
+  return {
+    channel: ch.name,
+    webRoot: ch.webRoot,
+    diskBytes: diskUse(ch.webRoot),
+    current: cur ? { id: cur.id, date: cur.date, packages: cur.packages } : undefined,
+    generationsKept: gens.length,
+    lastAdded: added.length ? new Date(Math.max(...added)).toISOString() : undefined,
+    pair,
+    pending,
+    channels,
+    rejectedDir: ch.rejectedDir,
+    rejectedCount: rejected.length,
+    rejected: rejected.slice(0, REJECTED_SHOWN),
+    lock: lockHolder(ch),
+    problems,
+  };
+}
