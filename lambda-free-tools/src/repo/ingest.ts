@@ -314,10 +314,12 @@ async function ingestOpened(
   // published file, and prod's indexer can hard-link it (mode 0664, see contracts: pool group).
   const ours = process.geteuid !== undefined && st.uid === process.geteuid();
   const place = { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE, dirsToSync };
+  let how: 'renamed' | 'linked' | 'copied';
   if (ours) {
-    await placeFile({ base: ch.incomingDir, rel: c.rel }, dest, 'move', place);
+    how = await placeFile({ base: ch.incomingDir, rel: c.rel }, dest, 'move', place);
   } else {
     await copyFdTo(fd, dest, place);
+    how = 'copied';
     // The uploader still owns the source inode and could write it while it was copied.
     if ((await sha256File(dest)) !== info.digests.SHA256) {
       unlinkConfined(dest);
@@ -326,10 +328,12 @@ async function ingestOpened(
     dir.unlink(name, st.ino);
   }
   const placed = fs.lstatSync(confine(ch.webRoot, poolPath));
-  // A moved file must be the inode that was read (same size and mtime; the move changes ctime).
-  if (ours && !(placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs)) {
-    throw new AptRepoError(`${path.join(ch.webRoot, poolPath)}: not the file that was read after moving it into the pool`);
-  }
+  // A moved file must be the inode that was read (same size and mtime; the move changes ctime); a
+  // copy made across filesystems, the bytes that were read.
+  const intact = how === 'copied'
+    ? placed.isFile() && (!ours || (await sha256File(dest)) === info.digests.SHA256)
+    : placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs;
+  if (!intact) throw new AptRepoError(`${path.join(ch.webRoot, poolPath)}: not the file that was read after placing it into the pool`);
   // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode.
   cache.set(poolPath, placed, { control: Array.from(info.control.entries()), digests: info.digests });
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
