@@ -127,11 +127,9 @@ export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg
         }
         await fsp.chmod(dest, st.mode & 0o7777);
       } else if (st.isSymbolicLink()) {
-        // confine() refuses links: reached only for the `dists` link, the one this program makes.
-        const target = await fsp.readlink(src);
-        if (!isDistsLink(destRel, target)) throw new UnsafePathError(src, 'symbolic link (never followed nor backed up; remove it)');
-        await fsp.symlink(target, dest);
-        entries.push({ path: destRel, type: 'symlink', target });
+        // confine() refuses links below the root; this is a backed-up folder that is itself a link
+        // (the `dists` link is copied by copyDistsLink).
+        throw new UnsafePathError(src, 'symbolic link (never followed nor backed up)');
       } else if (st.isFile()) {
         let done;
         try {
