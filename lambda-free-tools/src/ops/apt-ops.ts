@@ -2,8 +2,11 @@
  * apt-ops: the operator CLI. Runs the indexer (apt-repo) that a Pulumi stack deployed on the
  * repository server, over SSH, and uploads packages into its drop zone. Connection settings come
  * from `Pulumi.<stack>.yaml` (plain `apt-repo:*` keys), APT_OPS_* variables and flags.
- * Exit codes: 0 ok, 1 failure, 2 usage error, 3 lock held by another operator, 255 connection
- * failure; for indexer commands, the remote exit code.
+ * Accounts: commands connect as opsUser (else sshUser) and run the indexer through remotePrefix
+ * (`sudo -n -u aptrepo-<channel>`); `upload` with an uploadUser connects as that SFTP-only account.
+ * Exit codes: 0 ok, 1 failure (for upload: a file was rejected), 2 usage error, 3 lock held by
+ * another operator, 124 upload through uploadUser: a file was still in the drop folder after
+ * --wait seconds, 255 connection failure; for indexer commands, the remote exit code.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -12,7 +15,7 @@ import { connect, Connection } from './connect';
 import { runIndexer } from './remote';
 import { loadStackConfig, OpsConfig, OpsFlags } from './stackConfig';
 import { formatBytes, gatherStatus, renderStatus } from './status';
-import { ingestUploads, planUploads, renderIngestSummary, uploadExitCode, Uploader } from './upload';
+import { awaitIngest, dropExitCode, ingestUploads, planUploads, renderDropOutcomes, renderIngestSummary, uploadExitCode, Uploader, UploadItem } from './upload';
 
 /** Options every apt-ops command accepts (root program). */
 interface GlobalOpts extends OpsFlags {
@@ -34,7 +37,7 @@ function configOf(cmd: Command): { cfg: OpsConfig; g: GlobalOpts } {
   const stack = g.stack ?? process.env.APT_OPS_STACK;
   if (!stack) throw new UsageError('--stack <name> is required (or set APT_OPS_STACK)');
   const flags: OpsFlags = {
-    projectDir: g.projectDir, host: g.host, port: g.port, user: g.user, hostKey: g.hostKey, knownHosts: g.knownHosts, identity: g.identity,
+    projectDir: g.projectDir, host: g.host, port: g.port, user: g.user, uploadUser: g.uploadUser, hostKey: g.hostKey, knownHosts: g.knownHosts, identity: g.identity,
     indexer: g.indexer, node: g.node, remotePrefix: g.remotePrefix, root: g.root, channel: g.channel, incomingDir: g.incomingDir, webRoot: g.webRoot, timeout: g.timeout,
   };
   return { cfg: loadStackConfig({ stack, flags }), g };
@@ -58,36 +61,65 @@ async function passThrough(cmd: Command, remote: string[]): Promise<number> {
 }
 
 /**
- * `upload`: checks the files, sends them (progress bar on a terminal; Ctrl-C removes the `.part`
- * being written), ingests them and prints what ingest did. Resolves to the exit code.
+ * Sends `items` over `conn` (progress bar on a terminal; Ctrl-C or SIGTERM removes the `.part`
+ * being written and exits 130). `exec` false: SFTP only (upload account).
  */
-async function uploadCommand(cmd: Command, files: string[], o: { codename?: string; source: string }): Promise<number> {
+async function sendFiles(conn: Connection, cfg: OpsConfig, items: UploadItem[], g: GlobalOpts, exec: boolean): Promise<void> {
+  const showBar = !g.json && Boolean(process.stderr.isTTY);
+  const total = items.reduce((n, i) => n + i.size, 0);
+  const bar = showBar ? new SingleBar({ stream: process.stderr, format: '{file} [{bar}] {percentage}% {sentH}/{totalH}', hideCursor: true, clearOnComplete: false }) : undefined;
+  bar?.start(total, 0, { file: items[0].name, sentH: formatBytes(0), totalH: formatBytes(total) });
+  const uploader = new Uploader(conn, cfg, items, (sent, _t, file) => bar?.update(sent, { file, sentH: formatBytes(sent), totalH: formatBytes(total) }), { exec });
+  const onSignal = (sig: NodeJS.Signals) => {
+    bar?.stop();
+    void uploader.abort().finally(() => {
+      process.stderr.write(`apt-ops: upload interrupted by ${sig}; its temporary file was removed\n`);
+      conn.dispose();
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await uploader.run();
+  } finally {
+    bar?.stop();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * `upload` through the upload account (cfg.uploadUser): SFTP only, to chroot-relative paths
+ * `/<source>/[<codename>/]<file>`; then waits up to `waitSeconds` for the server's ingest to take
+ * each file and reports accepted, or rejected with its `.reason`. Never runs a remote command.
+ */
+async function uploadAsUploader(cfg: OpsConfig, g: GlobalOpts, files: string[], o: { codename?: string; source: string; wait: number }): Promise<number> {
+  const upCfg: OpsConfig = { ...cfg, user: cfg.uploadUser! };
+  const items = planUploads(files, { incomingDir: '/', source: o.source, codename: o.codename });
+  return withConnection(upCfg, async (conn) => {
+    await sendFiles(conn, upCfg, items, g, false);
+    const outcomes = await awaitIngest(conn, items, { waitMs: o.wait * 1000 });
+    const uploaded = items.map((i) => ({ file: i.local, remote: i.rel, size: i.size }));
+    if (g.json) process.stdout.write(JSON.stringify({ uploaded, outcomes }, null, 2) + '\n');
+    else process.stdout.write(renderDropOutcomes(outcomes, o.wait) + '\n');
+    return dropExitCode(outcomes);
+  });
+}
+
+/**
+ * `upload`: checks the files, sends them, has them ingested and prints what became of them.
+ * With an uploadUser, see uploadAsUploader; without, as the operator account: SFTP into
+ * `<incomingDir>/…`, then `ingest` through remotePrefix. Resolves to the exit code.
+ */
+async function uploadCommand(cmd: Command, files: string[], o: { codename?: string; source: string; wait: string }): Promise<number> {
   const { cfg, g } = configOf(cmd);
+  const wait = Number(o.wait);
+  if (!/^\d+(\.\d+)?$/.test(o.wait) || wait > 3600) throw new UsageError(`--wait '${o.wait}': expected a number of seconds from 0 to 3600`);
+  if (cfg.uploadUser) return uploadAsUploader(cfg, g, files, { codename: o.codename, source: o.source, wait });
   const items = planUploads(files, { incomingDir: cfg.incomingDir, source: o.source, codename: o.codename });
   return withConnection(cfg, async (conn) => {
-    const showBar = !g.json && Boolean(process.stderr.isTTY);
-    const total = items.reduce((n, i) => n + i.size, 0);
-    const bar = showBar ? new SingleBar({ stream: process.stderr, format: '{file} [{bar}] {percentage}% {sentH}/{totalH}', hideCursor: true, clearOnComplete: false }) : undefined;
-    bar?.start(total, 0, { file: items[0].name, sentH: formatBytes(0), totalH: formatBytes(total) });
-    const uploader = new Uploader(conn, cfg, items, (sent, _t, file) => bar?.update(sent, { file, sentH: formatBytes(sent), totalH: formatBytes(total) }));
-    const onSignal = (sig: NodeJS.Signals) => {
-      bar?.stop();
-      void uploader.abort().finally(() => {
-        process.stderr.write(`apt-ops: upload interrupted by ${sig}; its temporary file was removed\n`);
-        conn.dispose();
-        process.exit(130);
-      });
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      await uploader.run();
-    } finally {
-      bar?.stop();
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-    }
-
+    await sendFiles(conn, cfg, items, g, true);
     const ours = items.map((i) => i.rel);
     const outcome = await ingestUploads(conn, cfg, items, o.source, { stderr: writeErr });
     if (!outcome.ok) {
@@ -121,7 +153,8 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .option('--project-dir <dir>', 'the Pulumi project directory (default: nearest with a Pulumi.yaml)')
     .option('--host <host>', 'SSH host (apt-repo:sshHost)')
     .option('--port <port>', 'SSH port (apt-repo:sshPort, 22)')
-    .option('--user <user>', 'SSH user (apt-repo:sshUser, root)')
+    .option('--user <user>', 'SSH user commands connect as (apt-repo:opsUser, else apt-repo:sshUser, root)')
+    .option('--upload-user <user>', 'SFTP-only account upload connects as (apt-repo:uploadUser; unset: upload as --user, then ingest)')
     .option('--host-key <key>', "expected host key 'ssh-ed25519 AAAA…' (apt-repo:sshHostKey; else known_hosts)")
     .option('--known-hosts <file>', 'known_hosts file when no host key is pinned (~/.ssh/known_hosts)')
     .option('--identity <file>', 'private key file (env APT_OPS_IDENTITY; else ssh-agent via SSH_AUTH_SOCK)')
@@ -167,7 +200,8 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .argument('<files...>', '.deb files')
     .option('--codename <codename>', 'drop into the codename folder (publishes only there)')
     .addOption(new Option('--source <name>', 'drop folder under the incoming directory').default(DEFAULT_SOURCE))
-    .action(wrap(async (files: string[], o: { codename?: string; source: string }, cmd: Command) => uploadCommand(cmd, files, o)));
+    .option('--wait <seconds>', 'with an upload account: how long to wait for the server to take the files (exit 124 after)', '120')
+    .action(wrap(async (files: string[], o: { codename?: string; source: string; wait: string }, cmd: Command) => uploadCommand(cmd, files, o)));
   return program;
 }
 

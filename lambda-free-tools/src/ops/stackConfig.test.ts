@@ -55,6 +55,20 @@ describe('loadStackConfig', () => {
     expect(c.webRoot).toBe('/sandbox/srv/apt/staging');
   });
 
+  test('opsUser is the account commands connect as (sshUser is for pulumi up); uploadUser is optional', () => {
+    stackFile('preprod', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:sshUser: root\n  apt-repo:opsUser: alice\n  apt-repo:uploadUser: ci-upload\n');
+    expect(load('preprod')).toMatchObject({ user: 'alice', uploadUser: 'ci-upload' });
+    // The environment beats the file; --user beats everything; a missing opsUser falls back to sshUser.
+    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob', APT_OPS_UPLOAD_USER: 'other-ci' } })).toMatchObject({ user: 'bob', uploadUser: 'other-ci' });
+    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob' }, flags: { user: 'carol', uploadUser: 'flag-ci' } })).toMatchObject({ user: 'carol', uploadUser: 'flag-ci' });
+    stackFile('prod', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:sshUser: deploy\n');
+    const prod = load('prod');
+    expect(prod.user).toBe('deploy');
+    expect(prod.uploadUser).toBeUndefined();
+    stackFile('bad', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:uploadUser: "ci; rm -rf /"\n');
+    expect(() => load('bad')).toThrow(`${path.join(dir, 'Pulumi.bad.yaml')}: apt-repo:uploadUser: expected a user name`);
+  });
+
   test('environment overrides the file, flags override both', () => {
     stackFile('prod', 'config:\n  apt-repo:sshHost: file.example\n  apt-repo:sshPort: "2200"\n  apt-repo:sshUser: fileuser\n');
     const env = { APT_OPS_HOST: 'env.example', APT_OPS_PORT: '2201', APT_OPS_IDENTITY: '~/.ssh/ci_key', SSH_AUTH_SOCK: '/tmp/agent.sock', APT_OPS_PASSPHRASE: 'pw' };

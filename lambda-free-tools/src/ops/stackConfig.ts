@@ -19,7 +19,16 @@ export interface OpsConfig {
   host: string;
   /** TCP port, 1–65535. */
   port: number;
+  /**
+   * The account commands connect as: the operator account (stack key opsUser, which runs the
+   * indexer through remotePrefix, e.g. `sudo -n -u aptrepo-<channel>`), else sshUser.
+   */
   user: string;
+  /**
+   * The upload account (stack key uploadUser): when set, `upload` connects as it, writes over SFTP
+   * only, to paths relative to its chroot (incomingDir), and never runs a command.
+   */
+  uploadUser?: string;
   /** Pinned host key line ('ssh-ed25519 AAAA…'); undefined: known_hosts decides. */
   hostKey?: string;
   /** Where hostKey came from, for messages ('/p/Pulumi.prod.yaml: apt-repo:sshHostKey', '--host-key', …). */
@@ -56,6 +65,7 @@ export interface OpsFlags {
   host?: string;
   port?: string;
   user?: string;
+  uploadUser?: string;
   hostKey?: string;
   knownHosts?: string;
   identity?: string;
@@ -72,7 +82,7 @@ export interface OpsFlags {
 /** The Pulumi config namespace of the stack's plain settings. */
 export const CONFIG_NAMESPACE = 'apt-repo';
 
-type Field = 'host' | 'port' | 'user' | 'hostKey' | 'indexerPath' | 'nodePath' | 'remotePrefix' | 'root' | 'channel' | 'incomingDir' | 'webRoot' | 'knownHosts' | 'identity' | 'timeout';
+type Field = 'host' | 'port' | 'user' | 'opsUser' | 'uploadUser' | 'hostKey' | 'indexerPath' | 'nodePath' | 'remotePrefix' | 'root' | 'channel' | 'incomingDir' | 'webRoot' | 'knownHosts' | 'identity' | 'timeout';
 
 interface FieldSpec {
   /** Key under `config:` in the stack file (without namespace); undefined: not a stack setting. */
@@ -86,10 +96,15 @@ interface FieldSpec {
 const absolutePath = z.string().regex(/^\/[^\0\n]*$/, 'expected an absolute path (starting with /)');
 const nonEmptyWord = z.string().regex(/^[^\0\n]+$/, 'expected a non-empty value on one line').refine((s) => s.trim() === s, 'no leading or trailing spaces');
 
+const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'expected a user name');
+
 const FIELDS: Record<Field, FieldSpec> = {
   host: { yamlKey: 'sshHost', env: 'APT_OPS_HOST', flag: 'host', flagName: '--host', schema: z.string().regex(/^[A-Za-z0-9_.:%\[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -') },
   port: { yamlKey: 'sshPort', env: 'APT_OPS_PORT', flag: 'port', flagName: '--port', schema: z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535') },
-  user: { yamlKey: 'sshUser', env: 'APT_OPS_USER', flag: 'user', flagName: '--user', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'expected a user name') },
+  user: { yamlKey: 'sshUser', env: 'APT_OPS_USER', flag: 'user', flagName: '--user', schema: userName },
+  // The same --user flag: it names the account commands connect as, whichever key it replaces.
+  opsUser: { yamlKey: 'opsUser', env: 'APT_OPS_OPS_USER', flag: 'user', flagName: '--user', schema: userName },
+  uploadUser: { yamlKey: 'uploadUser', env: 'APT_OPS_UPLOAD_USER', flag: 'uploadUser', flagName: '--upload-user', schema: userName },
   hostKey: { yamlKey: 'sshHostKey', env: 'APT_OPS_HOST_KEY', flag: 'hostKey', flagName: '--host-key', schema: z.string().min(1, 'expected a public key line') },
   indexerPath: { yamlKey: 'indexerPath', env: 'APT_OPS_INDEXER', flag: 'indexer', flagName: '--indexer', schema: absolutePath },
   nodePath: { yamlKey: 'nodePath', env: 'APT_OPS_NODE', flag: 'node', flagName: '--node', schema: nonEmptyWord },
@@ -164,10 +179,13 @@ export function readStackFile(file: string): Record<string, string | number | bo
 /**
  * Resolves the apt-ops settings for `stack`.
  * Order (last wins): built-in defaults, `config: apt-repo:<key>` in `<projectDir>/Pulumi.<stack>.yaml`,
- * environment (APT_OPS_HOST, APT_OPS_PORT, APT_OPS_USER, APT_OPS_HOST_KEY, APT_OPS_INDEXER,
+ * environment (APT_OPS_HOST, APT_OPS_PORT, APT_OPS_USER, APT_OPS_OPS_USER, APT_OPS_UPLOAD_USER, APT_OPS_HOST_KEY, APT_OPS_INDEXER,
  * APT_OPS_NODE, APT_OPS_REMOTE_PREFIX, APT_OPS_ROOT, APT_OPS_CHANNEL, APT_OPS_INCOMING_DIR,
  * APT_OPS_WEB_ROOT, APT_OPS_KNOWN_HOSTS, APT_OPS_IDENTITY, APT_OPS_TIMEOUT, APT_OPS_PROJECT_DIR;
  * APT_OPS_PASSPHRASE; SSH_AUTH_SOCK), then flags.
+ * The account commands connect as is opsUser (flag --user, APT_OPS_OPS_USER, stack opsUser), else
+ * sshUser (APT_OPS_USER, stack sshUser); uploadUser (--upload-user, APT_OPS_UPLOAD_USER, stack
+ * uploadUser) has no default.
  * Defaults: port 22, user root, nodePath node, remotePrefix '', root '/', channel = stack name,
  * indexerPath <root>/opt/apt-repo/<channel>/apt-repo.cjs, incomingDir <root>/srv/apt/incoming,
  * webRoot <root>/srv/apt/<channel>, known_hosts ~/.ssh/known_hosts, timeout 20 s.
@@ -218,7 +236,9 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
   const host = value<string>('host').v;
   if (!host) throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:sshHost`, 'is not set (set it in the stack, or pass --host / APT_OPS_HOST)');
   const port = value<number>('port', () => 22).v!;
-  const user = value<string>('user', () => 'root').v!;
+  // opsUser (flag --user, APT_OPS_OPS_USER, stack opsUser), else sshUser (APT_OPS_USER, stack sshUser), else root.
+  const user = value<string>('opsUser', () => value<string>('user', () => 'root').v!).v!;
+  const uploadUser = value<string>('uploadUser').v;
   const hostKeyPick = value<string>('hostKey');
   if (hostKeyPick.v !== undefined) parsePublicKey(hostKeyPick.v, hostKeyPick.source);
   const root = value<string>('root', () => '/').v!;
@@ -243,6 +263,7 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
     host,
     port,
     user,
+    uploadUser,
     hostKey: hostKeyPick.v,
     hostKeySource: hostKeyPick.v !== undefined ? hostKeyPick.source : undefined,
     knownHostsFile: path.resolve(cwd, knownHosts.replace(/^~(?=\/)/, home)),

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { IngestEntry } from '../repo/ingest';
 import { UsageError } from '../errors';
-import { isSettling, planUploads, renderIngestSummary, summarizeIngest, uploadExitCode } from './upload';
+import { DropOutcome, dropExitCode, findReason, isSettling, planUploads, renderDropOutcomes, renderIngestSummary, summarizeIngest, uploadExitCode, WAIT_TIMEOUT_EXIT } from './upload';
 
 let dir: string;
 beforeAll(() => {
@@ -83,5 +83,64 @@ describe('ingest report', () => {
   test("other uploaders' skipped temp files are not printed", () => {
     const s = summarizeIngest([{ entries: [e('ci/.x.deb.part', 'skipped', { reason: 'temporary upload name (.part or dot file)' })] }], []);
     expect(renderIngestSummary(s, [])).toBe('');
+  });
+});
+
+describe('upload through the upload account', () => {
+  /** A stand-in for ssh2's SFTP session over a map of chroot paths to { text, mtime }. */
+  function fakeSftp(files: Record<string, { text: string; mtime: number }>) {
+    const reads: string[] = [];
+    return {
+      reads,
+      readdir(dir: string, cb: (e: Error | undefined, l?: unknown) => void) {
+        const list = Object.entries(files).filter(([p]) => p.startsWith(dir + '/')).map(([p, f]) => ({ filename: p.slice(dir.length + 1), attrs: { mtime: f.mtime, size: f.text.length } }));
+        cb(undefined, list);
+      },
+      readFile(p: string, cb: (e: Error | undefined, b?: Buffer) => void) {
+        reads.push(p);
+        cb(undefined, Buffer.from(files[p].text));
+      },
+    };
+  }
+
+  test('findReason takes the newest .reason naming the file as dropped, written since the upload', async () => {
+    const sftp = fakeSftp({
+      '/rejected/20261121T050000Z-broken.deb': { text: 'x', mtime: 1000 },
+      '/rejected/20261121T050000Z-broken.deb.reason': { text: 'reason: an old rejection\nfile: ci/broken.deb\ntime: 2026-11-21T05:00:00Z\n', mtime: 1000 },
+      '/rejected/20261121T060000Z-broken.deb.reason': { text: 'reason: not an ar archive\nfile: ci/bookworm/broken.deb\ntime: 2026-11-21T06:00:00Z\n', mtime: 2000 },
+      '/rejected/20261121T060001Z-broken.deb.reason': { text: 'reason: this one\nfile: ci/broken.deb\ntime: 2026-11-21T06:00:01Z\n', mtime: 2001 },
+    });
+    expect(await findReason(sftp, '/rejected', 'ci/broken.deb', 1999)).toEqual({ reason: 'this one', name: '20261121T060001Z-broken.deb' });
+    expect(await findReason(sftp, '/rejected', 'ci/bookworm/broken.deb', 1999)).toEqual({ reason: 'not an ar archive', name: '20261121T060000Z-broken.deb' });
+    // The old rejection of the same path is not this upload's.
+    expect(await findReason(sftp, '/rejected', 'ci/other.deb', 1999)).toBeUndefined();
+    expect(sftp.reads.some((p) => p.includes('T050000Z'))).toBe(false);
+  });
+
+  test('exit codes and report: 1 for a rejection, 124 for a file still waiting, 0 when all were taken', () => {
+    const ok: DropOutcome = { file: 'ci/a.deb', status: 'accepted' };
+    const rej: DropOutcome = { file: 'ci/b.deb', status: 'rejected', reason: 'not an ar archive' };
+    const wait: DropOutcome = { file: 'ci/c.deb', status: 'waiting' };
+    expect(dropExitCode([ok])).toBe(0);
+    expect(dropExitCode([ok, wait])).toBe(WAIT_TIMEOUT_EXIT);
+    expect(WAIT_TIMEOUT_EXIT).toBe(124);
+    expect(dropExitCode([ok, wait, rej])).toBe(1);
+    expect(renderDropOutcomes([ok, rej, wait], 5)).toBe([
+      'accepted  ci/a.deb',
+      'rejected  ci/b.deb: not an ar archive',
+      'waiting   ci/c.deb: still in the drop folder after 5 s (is the ingest service running?)',
+    ].join('\n'));
+  });
+
+  test('planUploads with the chroot as incomingDir gives chroot-relative paths', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-plan-'));
+    try {
+      const f = path.join(tmp, 'hello_1.0_all.deb');
+      fs.writeFileSync(f, 'x');
+      const [item] = planUploads([f], { incomingDir: '/', source: 'ci', codename: 'bookworm' });
+      expect(item).toMatchObject({ remoteTemp: '/ci/bookworm/.hello_1.0_all.deb.part', remoteFinal: '/ci/bookworm/hello_1.0_all.deb', rel: 'ci/bookworm/hello_1.0_all.deb' });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

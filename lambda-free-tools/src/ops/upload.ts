@@ -1,8 +1,12 @@
 /**
- * upload: puts local `.deb` files into the server's drop zone over SFTP and has the indexer ingest
- * them. Each file is written as `<incomingDir>/<source>/[<codename>/].<file>.part` (a name ingest
- * skips) and renamed into place only once complete, so a dropped connection never leaves a file
- * that ingest could take half-written.
+ * upload: puts local `.deb` files into the server's drop zone over SFTP. Each file is written as
+ * `<incomingDir>/<source>/[<codename>/].<file>.part` (a name ingest skips) and renamed into place
+ * only once complete, so a dropped connection never leaves a file that ingest could take half-written.
+ * Two ways, chosen by the stack's uploadUser:
+ * - with an upload account (SFTP only, chrooted into incomingDir): paths are chroot-relative
+ *   (`/<source>/[<codename>/]<file>`), no command is ever run; the server's ingest units take the
+ *   file, and awaitIngest watches it leave the drop folder and looks for its `.reason` in rejected/;
+ * - without: as the operator account, then `ingest` through remotePrefix (ingestUploads).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -27,6 +31,8 @@ export interface UploadItem {
   remoteFinal: string;
   /** The path relative to incomingDir, as ingest reports it: `<source>/[<codename>/]<name>`. */
   rel: string;
+  /** Once sent: the mtime the server gave the complete temporary file (server clock, seconds). */
+  serverMtime?: number;
 }
 
 /** Drop folder names ingest accepts (see repo/ingest.ts). */
@@ -90,7 +96,17 @@ export class Uploader {
   private current?: UploadItem;
   private aborted = false;
 
-  constructor(private readonly conn: Connection, private readonly cfg: Pick<OpsConfig, 'remotePrefix' | 'host'>, private readonly items: UploadItem[], private readonly progress?: UploadProgress) {}
+  /**
+   * @param opts.exec false for an SFTP-only upload account: no `mv` fallback (an error instead) when
+   *        the server cannot rename over an existing file.
+   */
+  constructor(
+    private readonly conn: Connection,
+    private readonly cfg: Pick<OpsConfig, 'remotePrefix' | 'host'>,
+    private readonly items: UploadItem[],
+    private readonly progress?: UploadProgress,
+    private readonly opts: { exec?: boolean } = {},
+  ) {}
 
   /**
    * Uploads every item: mkdir -p of the drop folder, write to the `.part` name, rename into place
@@ -122,6 +138,7 @@ export class Uploader {
         this.progress?.(done, total, item.name);
         try {
           await this.put(item, (sent) => this.progress?.(done + sent, total, item.name));
+          item.serverMtime = (await sftpCall<{ mtime: number }>((cb) => this.sftp.lstat(item.remoteTemp, cb))).mtime;
           await this.rename(item);
         } catch (e) {
           const err = this.failure(e, item);
@@ -171,8 +188,9 @@ export class Uploader {
     try {
       await sftpCall((cb) => this.sftp.rename(item.remoteTemp, item.remoteFinal, cb));
       return;
-    } catch {
+    } catch (e) {
       // SFTP v3 rename refuses to replace an existing file: fall back to mv, which does (-T: never into a folder of that name).
+      if (this.opts.exec === false) throw e;
     }
     const r = await runCapture(this.conn, this.cfg, ['mv', '-f', '-T', '--', item.remoteTemp, item.remoteFinal]);
     if (r.code !== 0) throw new Error(`mv failed: ${r.stderr.trim() || `exit ${r.code}`}`);
@@ -315,4 +333,110 @@ export async function removeRemoteFiles(conn: Connection, files: string[]): Prom
     sftp.end();
   }
   return n;
+}
+
+/** What became of one file uploaded through the upload account. */
+export interface DropOutcome {
+  /** `<source>/[<codename>/]<file>`, relative to incomingDir. */
+  file: string;
+  /** accepted: ingest took it (into the pool); rejected: moved to rejected/ with `reason`; waiting: still in the drop folder when the wait ended. */
+  status: 'accepted' | 'rejected' | 'waiting';
+  reason?: string;
+  /** Its name in rejected/, when rejected. */
+  rejectedAs?: string;
+}
+
+/** Exit code of `upload` when a file was still in the drop folder at the end of --wait (as timeout(1)). */
+export const WAIT_TIMEOUT_EXIT = 124;
+
+/** Exit code of an upload through the upload account: 1 when one was rejected, else 124 when one is still waiting, else 0. */
+export function dropExitCode(outcomes: readonly DropOutcome[]): number {
+  if (outcomes.some((o) => o.status === 'rejected')) return 1;
+  return outcomes.some((o) => o.status === 'waiting') ? WAIT_TIMEOUT_EXIT : 0;
+}
+
+/** Human report of an upload through the upload account, one line per file. */
+export function renderDropOutcomes(outcomes: readonly DropOutcome[], waitSeconds: number): string {
+  return outcomes.map((o) => {
+    if (o.status === 'accepted') return `accepted  ${o.file}`;
+    if (o.status === 'rejected') return `rejected  ${o.file}: ${o.reason ?? '(no reason recorded)'}`;
+    return `waiting   ${o.file}: still in the drop folder after ${waitSeconds} s (is the ingest service running?)`;
+  }).join('\n');
+}
+
+/**
+ * The `.reason` of `rel` in `rejected` (an SFTP path), written at or after `sinceSec` (server
+ * clock, seconds): the newest `.reason` whose `file:` line is `rel` (parseReason). Only `.reason`
+ * files modified since then are read, each at most 4 KiB.
+ */
+export async function findReason(sftp: any, rejected: string, rel: string, sinceSec: number): Promise<{ reason?: string; name: string } | undefined> {
+  const { parseReason } = await import('../repo/status');
+  let list: { filename: string; attrs: { mtime: number; size: number } }[];
+  try {
+    list = await sftpCall((cb) => sftp.readdir(rejected, cb));
+  } catch {
+    return undefined;
+  }
+  const recent = list.filter((e) => e.filename.endsWith('.reason') && e.attrs.mtime >= sinceSec && e.attrs.size <= 4096)
+    .sort((a, b) => b.attrs.mtime - a.attrs.mtime || (a.filename < b.filename ? 1 : -1));
+  for (const e of recent) {
+    let text: string;
+    try {
+      text = (await sftpCall<Buffer>((cb) => sftp.readFile(path.posix.join(rejected, e.filename), cb))).toString('utf8');
+    } catch {
+      continue;
+    }
+    const r = parseReason(text);
+    if (r.file === rel) return { reason: r.reason, name: e.filename.slice(0, -'.reason'.length) };
+  }
+  return undefined;
+}
+
+const isNoSuchFile = (e: unknown) => (e as { code?: number }).code === 2 || /No such file/i.test((e as Error)?.message ?? '');
+
+/**
+ * Waits, over SFTP only, until each uploaded file has left its drop folder (the server's ingest
+ * took it), at most `waitMs`, checking every `pollMs`; then reports it accepted, or rejected with
+ * the reason of its `.reason` in `<incomingDir>/rejected` (chroot path `/rejected`). Files still
+ * there at the end are 'waiting'.
+ * @param items as planned with incomingDir '/' (the upload account's chroot).
+ * @throws ConnectionError when the connection drops.
+ */
+export async function awaitIngest(conn: Connection, items: UploadItem[], opts: { waitMs: number; pollMs?: number; rejectedDir?: string }): Promise<DropOutcome[]> {
+  const pollMs = opts.pollMs ?? 1000;
+  const rejected = opts.rejectedDir ?? '/rejected';
+  const sftp: any = await conn.ssh.requestSFTP();
+  try {
+    // The server's clock: the mtime of each file once in place (a rejection comes after it).
+    const since = new Map<string, number>();
+    const left = new Set<UploadItem>();
+    const deadline = Date.now() + opts.waitMs;
+    for (;;) {
+      for (const item of items) {
+        if (left.has(item)) continue;
+        try {
+          const st = await sftpCall<{ mtime: number }>((cb) => sftp.lstat(item.remoteFinal, cb));
+          if (!since.has(item.rel)) since.set(item.rel, item.serverMtime ?? st.mtime);
+        } catch (e) {
+          if (conn.state().closed) throw new ConnectionError(conn.target, 'connection lost while waiting for the server to take the upload');
+          if (isNoSuchFile(e)) left.add(item);
+        }
+      }
+      if (left.size === items.length || Date.now() >= deadline) break;
+      await sleep(Math.min(pollMs, Math.max(1, deadline - Date.now())));
+    }
+    const out: DropOutcome[] = [];
+    for (const item of items) {
+      if (!left.has(item)) {
+        out.push({ file: item.rel, status: 'waiting' });
+        continue;
+      }
+      // Without a server time (not sent by Uploader, taken before the first look): the last 10 minutes.
+      const found = await findReason(sftp, rejected, item.rel, (item.serverMtime ?? since.get(item.rel) ?? Math.floor(Date.now() / 1000) - 600) - 1);
+      out.push(found ? { file: item.rel, status: 'rejected', reason: found.reason, rejectedAs: found.name } : { file: item.rel, status: 'accepted' });
+    }
+    return out;
+  } finally {
+    sftp.end();
+  }
 }
