@@ -206,7 +206,9 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     const rejectedDir = path.join(incoming(), 'rejected');
     for (const e of Object.values(byFile) as any[]) {
       if (e.status !== 'rejected') continue;
-      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toBe(`${e.reason}\n`);
+      // contracts.md: `reason:`, `file:` (relative to incomingDir), `time:` (ISO 8601 UTC).
+      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toMatch(new RegExp(`^reason: .+\\nfile: ${e.file}\\ntime: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`));
+      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8').split('\n')[0]).toBe(`reason: ${e.reason}`);
       expect(path.dirname(e.movedTo)).toBe(rejectedDir);
     }
     expect(sha256(outside)).toBe(outsideSha);
