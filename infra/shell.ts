@@ -51,19 +51,17 @@ want_meta() { printf '%o %s %s' "0$1" "$2" "$3"; }
 apt_repo_refuse() { echo "apt-repo: $1" >&2; exit 1; }
 # True when only root (or this script's user) can replace the entry $1 of the current directory.
 entry_fixed() {
-  local meta owner mode
-  meta=$(stat -c '%u %a' .)
-  owner=\${meta% *}
-  mode=$((8#\${meta#* }))
-  case $owner in 0|"$APT_REPO_UID") ;; *) return 1 ;; esac
-  if [ $((mode & 8#022)) = 0 ]; then return 0; fi
+  local m
+  m=$(stat -c '%u %a' -- . "$1" 2>/dev/null) || return 1
+  set -- $m
+  case $1 in 0|"$APT_REPO_UID") ;; *) return 1 ;; esac
+  if [ $((8#$2 & 8#022)) = 0 ]; then return 0; fi
   # Sticky (/tmp): others may add entries but never rename or remove one they do not own.
-  if [ $((mode & 8#1000)) = 0 ]; then return 1; fi
-  owner=$(stat -c %u -- "$1" 2>/dev/null) || return 1
-  case $owner in 0|"$APT_REPO_UID") return 0 ;; *) return 1 ;; esac
+  if [ $((8#$2 & 8#1000)) = 0 ]; then return 1; fi
+  case $3 in 0|"$APT_REPO_UID") return 0 ;; *) return 1 ;; esac
 }
 enter_dir() {
-  local want=$1 create=$2 comp here=/ next fixed=1
+  local want=$1 create=$2 comp here=/ next fixed=1 link
   local -a parts
   case $want in /*) ;; *) apt_repo_refuse "$want is not an absolute path" ;; esac
   case $want in *$'\\n'*) apt_repo_refuse "a path holding a line break is refused" ;; esac
@@ -77,11 +75,15 @@ enter_dir() {
       if mkdir -- "$comp" 2>/dev/null; then mark_changed; fi
     fi
     if [ "$fixed" = 1 ] && ! entry_fixed "$comp"; then fixed=0; fi
+    link=0
     if [ -L "$comp" ]; then
+      link=1
       if [ "$fixed" = 0 ]; then apt_repo_refuse "$want: \${here%/}/$comp is a symbolic link in a folder another user can write: not following it"; fi
       case $(stat -c %u -- "$comp") in 0|"$APT_REPO_UID") ;; *) apt_repo_refuse "$want: \${here%/}/$comp is a symbolic link owned by another user than root: not following it" ;; esac
     fi
     cd -P -- "$comp" 2>/dev/null || apt_repo_refuse "$want: \${here%/}/$comp is not a directory"
+    # Where nobody else can change anything, a plain folder is where its name says.
+    if [ "$fixed" = 1 ] && [ "$link" = 0 ]; then here=\${here%/}/$comp; continue; fi
     next=$(/bin/pwd -P)
     if [ "$fixed" = 0 ] && [ "$next" != "\${here%/}/$comp" ]; then
       apt_repo_refuse "$want: \${here%/}/$comp was replaced while in use (reached $next): not changing it"
