@@ -1,9 +1,15 @@
 /**
  * End to end: the bundled apt-ops drives the bundled apt-repo on a "server" that is a real sshd on
- * 127.0.0.1 with a temp dir as its root, configured only through Pulumi.<stack>.yaml files, the way
+ * 127.0.0.1 with a sandbox folder as its root, configured only through Pulumi.<stack>.yaml files, the way
  * an operator or a CI job uses it: upload → pending → promote → versions → rollback → generations,
- * status, host key refusal, a connection dropped mid-upload, two operators promoting at once.
+ * status (from `apt-repo status --json`), host key refusal, a connection dropped mid-upload, two
+ * operators promoting at once, and uploads through an SFTP-only upload account that sshd really
+ * chroots into incomingDir (a Match Group drop-in), accepted or rejected with its reason.
+ * The root lives under /srv/apt-ops-e2e, not /tmp: sshd's ChrootDirectory wants every folder of the
+ * path root-owned and writable by root only. The server's ingest units are emulated by the test,
+ * which runs `apt-repo ingest` every half second while an upload account's upload waits.
  */
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
@@ -13,8 +19,13 @@ import { startSshd, SshdServer } from '../../test/harness/sshd';
 import { loadChannel } from '../src/repo/channel';
 import { withChannelLock } from '../src/repo/lock';
 
+const UPLOADER = 'aptops-e2e-up';
+const UPLOAD_GROUP = 'aptupload-e2e';
+const SANDBOX_PARENT = '/srv/apt-ops-e2e';
+
 let sshd: SshdServer;
 let root: string;
+let uploaderKey: string;
 let project: string;
 let debs: string;
 /** Output of the runs the OPERATING.md samples come from (APT_OPS_E2E_SAMPLES=<file> writes them). */
@@ -67,10 +78,59 @@ function expectOk(r: RunResult): void {
   if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
 
+/** The upload account: a system user in the upload group, no shell, a key in a root-owned file. */
+function makeUploader(): void {
+  if (spawnSync('getent', ['group', UPLOAD_GROUP]).status !== 0) execFileSync('groupadd', ['--system', UPLOAD_GROUP]);
+  if (spawnSync('id', ['-u', UPLOADER]).status !== 0) {
+    execFileSync('useradd', ['--system', '--gid', UPLOAD_GROUP, '--no-create-home', '--home-dir', '/', '--shell', '/usr/sbin/nologin', UPLOADER]);
+  }
+  // Not locked ('!'): sshd without PAM refuses a locked account even for a key.
+  execFileSync('usermod', ['-p', '*', UPLOADER]);
+  uploaderKey = path.join(project, 'uploader_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'uploader@apt-ops-e2e', '-f', uploaderKey]);
+  const keys = path.join(root, 'etc/ssh/keys');
+  fs.mkdirSync(keys, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(keys, UPLOADER), `restrict ${fs.readFileSync(`${uploaderKey}.pub`, 'utf8')}`, { mode: 0o644 });
+  fs.mkdirSync(path.join(root, 'etc/ssh/sshd_config.d'), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(root, 'etc/ssh/sshd_config.d/upload.conf'), [
+    `Match Group ${UPLOAD_GROUP}`,
+    `    AuthorizedKeysFile ${keys}/%u`,
+    `    ChrootDirectory ${path.join(root, 'srv/apt/incoming')}`,
+    '    ForceCommand internal-sftp -u 0022',
+    '    AllowTcpForwarding no',
+    '    AllowStreamLocalForwarding no',
+    '    AllowAgentForwarding no',
+    '    X11Forwarding no',
+    '    PermitTunnel no',
+    '    PermitTTY no',
+    'Match all',
+    '',
+  ].join('\n'));
+}
+
+/** Runs `apt-repo ingest` of preprod every 500 ms (the server's ingest units) until the returned stop() resolves. */
+function ingestLoop(): () => Promise<void> {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await repo('preprod', ['--json', 'ingest', '--source', 'ci-upload', '--settle-ms', '500']);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+  };
+}
+
 beforeAll(async () => {
-  sshd = await startSshd();
-  root = mkTemp('apt-ops-e2e-root');
+  fs.mkdirSync(SANDBOX_PARENT, { recursive: true, mode: 0o755 });
+  fs.chmodSync(SANDBOX_PARENT, 0o755);
+  root = fs.mkdtempSync(path.join(SANDBOX_PARENT, 'root-'));
+  fs.chmodSync(root, 0o755);
   project = mkTemp('apt-ops-e2e-project');
+  makeUploader();
+  sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf') });
   debs = mkTemp('apt-ops-e2e-debs');
   const bundlePath = await bundle('apt-repo');
   for (const ch of ['preprod', 'prod']) {
@@ -82,6 +142,12 @@ beforeAll(async () => {
   expectOk(await repo('prod', ['init', '--codenames', 'bookworm,bullseye', '--architectures', 'amd64', '--upstream', 'preprod']));
   expectOk(await repo('preprod', ['keygen', '--type', 'ed25519']));
   expectOk(await repo('prod', ['keygen', '--type', 'ed25519']));
+  // The upload account's drop folder, as the Pulumi program makes it: setgid + sticky, group-writable.
+  for (const d of ['srv/apt/incoming/ci-upload', 'srv/apt/incoming/ci-upload/bookworm']) {
+    fs.mkdirSync(path.join(root, d));
+    execFileSync('chown', [`root:${UPLOAD_GROUP}`, path.join(root, d)]);
+    fs.chmodSync(path.join(root, d), 0o3775);
+  }
   fs.writeFileSync(path.join(project, 'Pulumi.yaml'), 'name: apt-repo\nruntime: nodejs\n');
   fs.writeFileSync(path.join(project, 'Pulumi.preprod.yaml'), stackYaml());
   fs.writeFileSync(path.join(project, 'Pulumi.prod.yaml'), stackYaml());
@@ -119,8 +185,11 @@ describe('apt-ops against a real sshd', () => {
     expectOk(s);
     const status = JSON.parse(s.stdout);
     expect(status.rejected).toHaveLength(1);
-    expect(status.rejected[0].file).toMatch(/broken_1\.0_all\.deb$/);
-    expect(status.rejected[0].reason).toBeTruthy();
+    // As dropped (the .reason's file: line), with the indexer's reason: read by the indexer, not over SFTP as root.
+    expect(status.rejected[0].file).toBe('ci/bookworm/broken_1.0_all.deb');
+    expect(status.rejected[0].name).toMatch(/^\d{8}T\d{6}Z-broken_1\.0_all\.deb$/);
+    expect(status.rejected[0].reason).toMatch(/^not an ar archive/);
+    expect(status.rejectedCount).toBe(1);
   });
 
   test('prod pending shows both versions (text and untouched JSON)', async () => {
@@ -180,7 +249,9 @@ describe('apt-ops against a real sshd', () => {
     expect(j.current.packages).toEqual({ bookworm: 2, bullseye: 2 });
     expect(j.channels).toEqual({ preprod: { bookworm: 2, bullseye: 2 }, prod: { bookworm: 1, bullseye: 1 } });
     expect(j.pending).toBe(1);
-    expect(Date.parse(j.lastIngest)).toBeGreaterThan(Date.now() - 3600_000);
+    expect(Date.parse(j.lastAdded)).toBeGreaterThan(Date.now() - 3600_000);
+    expect(j.lock).toBeUndefined();
+    expect(r.stdout).toMatch(/^lock\s+free$/m);
   });
 
   test('a wrong host key is refused with one line naming the host (exit 255)', async () => {
@@ -299,5 +370,64 @@ describe('apt-ops against a real sshd', () => {
     expectOk(await ops('prod', ['verify']));
     const names = JSON.parse((await ops('prod', ['--json', 'pending'])).stdout).pending.map((p: { name: string }) => p.name);
     for (const [r, n] of [[r1, 'concurrent-a'], [r2, 'concurrent-b']] as const) expect(names.includes(n)).toBe(r.code !== 0);
+  });
+
+  describe('through the upload account (SFTP only, chrooted into incomingDir)', () => {
+    const upload = (args: string[]) => ops('upload', ['--identity', uploaderKey, 'upload', '--source', 'ci-upload', ...args], { record: true });
+    beforeAll(() => {
+      fs.writeFileSync(path.join(project, 'Pulumi.upload.yaml'), stackYaml({ 'apt-repo:channel': 'preprod', 'apt-repo:uploadUser': UPLOADER }));
+    });
+
+    test('the account sees only incomingDir and cannot run a command', async () => {
+      const shell = spawnSync('ssh', ['-i', uploaderKey, '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
+        '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', `${UPLOADER}@${sshd.host}`, 'id'], { encoding: 'utf8', timeout: 20000 });
+      expect(shell.stdout).not.toMatch(/uid=/);
+    });
+
+    test('an accepted upload: sent to /ci-upload/, taken by ingest, reported accepted (exit 0)', async () => {
+      const deb = buildDeb(debs, { name: 'hello-up', version: '1.0-1' });
+      const stop = ingestLoop();
+      let r: RunResult;
+      try {
+        r = await upload([deb]);
+      } finally {
+        await stop();
+      }
+      expectOk(r);
+      expect(r.stdout.trim()).toBe('accepted  ci-upload/hello-up_1.0-1_all.deb');
+      expect(fs.existsSync(path.join(root, 'srv/apt/preprod/pool/main/h/hello-up/hello-up_1.0-1_all.deb'))).toBe(true);
+      expect(incomingFiles().filter((f) => f.startsWith('ci-upload/'))).toEqual([]);
+      // Written by the upload account itself (not root), through the chroot.
+      expect(sshd.log()).toMatch(new RegExp(`Accepted publickey for ${UPLOADER} `));
+    });
+
+    test('a rejected upload: exit 1 with the reason from rejected/*.reason; status lists it as dropped', async () => {
+      const bad = path.join(debs, 'broken-up_1.0_all.deb');
+      fs.writeFileSync(bad, 'still not an ar archive\n');
+      const stop = ingestLoop();
+      let r: RunResult;
+      try {
+        r = await upload([bad, '--codename', 'bookworm']);
+      } finally {
+        await stop();
+      }
+      expect(r.code).toBe(1);
+      expect(r.stdout.trim()).toMatch(/^rejected  ci-upload\/bookworm\/broken-up_1\.0_all\.deb: not an ar archive/);
+      const s = JSON.parse((await ops('preprod', ['--json', 'status'])).stdout);
+      const mine = s.rejected.find((x: { file?: string }) => x.file === 'ci-upload/bookworm/broken-up_1.0_all.deb');
+      expect(mine.reason).toMatch(/^not an ar archive/);
+      expect(r.stdout).toContain(mine.reason);
+    });
+
+    test('nobody takes the file: exit 124 after --wait, reported waiting', async () => {
+      const deb = buildDeb(debs, { name: 'late-up', version: '1.0-1' });
+      const t0 = Date.now();
+      const r = await upload([deb, '--wait', '2']);
+      expect(r.code).toBe(124);
+      expect(r.stdout.trim()).toBe('waiting   ci-upload/late-up_1.0-1_all.deb: still in the drop folder after 2 s (is the ingest service running?)');
+      expect(Date.now() - t0).toBeLessThan(30_000);
+      expect(incomingFiles()).toContain('ci-upload/late-up_1.0-1_all.deb');
+      fs.rmSync(path.join(root, 'srv/apt/incoming/ci-upload/late-up_1.0-1_all.deb'));
+    });
   });
 });
