@@ -6,7 +6,8 @@
  *   system users with their own group, no home, shell /usr/sbin/nologin;
  * - uploaders (channels without upstream): system users in uploadGroup, shell /usr/sbin/nologin,
  *   password field `*` (no password, and not the `!` of a locked account, which sshd refuses even
- *   for a key when it does not use PAM); members of uploadGroup no longer listed are taken out of it;
+ *   for a key when it does not use PAM). An uploader taken off the list loses its key file (the
+ *   ssh-access step), not its group: groups are host-wide, and several sandboxes share a test host;
  * - operators: users in operatorGroup with a shell and a home under `<root>/home`.
  * Idempotent: an account or membership is created only when missing; nothing is ever deleted.
  */
@@ -41,13 +42,6 @@ export function renderAccountsScript(cfg: StackConfig): string {
       // Home '/' is the chroot's root once sshd has chrooted into incomingDir.
       lines.push(...system(u.name, "--home-dir / --shell /usr/sbin/nologin --password '*'"), `ensure_member ${q(u.name)} ${q(cfg.uploadGroup)}`);
     }
-    // Revocation: an account taken off the list leaves the group, so no Match block applies to it
-    // any more, and its key file goes (ssh-access step); the account itself stays (never deleted).
-    lines.push(
-      `for m in $(getent group ${q(cfg.uploadGroup)} | cut -d: -f4 | tr ',' ' '); do`,
-      `  case " ${cfg.uploaders.map((u) => u.name).join(' ')} " in *" $m "*) ;; *) gpasswd -d "$m" ${q(cfg.uploadGroup)} >/dev/null; mark_changed ;; esac`,
-      'done',
-    );
   }
   if (cfg.operators.length) lines.push(`make_dir ${shq(path.posix.join(cfg.root, 'home'))}`);
   for (const o of cfg.operators) {

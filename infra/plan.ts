@@ -28,16 +28,24 @@
  * as root on Debian 12 without touching the host's own files, except for two host-wide actions
  * that the config controls explicitly:
  * - `installPackages` (default true): apt-get install of the missing packages;
+ * - the accounts (infra/accounts.ts: users and groups exist host-wide, whatever the root) and the
+ *   operators' sudo rule, which sudo only reads in /etc/sudoers.d (a sandbox root's rule has a name
+ *   of its own there: infra/layout.ts sudoersFile);
  * - `services` ('systemd' by default when root is '/', else 'none'): with 'systemd', units are
- *   enabled and started (`systemctl daemon-reload`, `enable --now`) and nginx is checked with
- *   `nginx -t` and reloaded; with 'none', unit files are only installed under the root, and nginx
- *   is reloaded only when a master runs with `<root>/run/nginx.pid` (a container's nginx).
+ *   enabled and started (`systemctl daemon-reload`, `enable --now`), the signer is a socket unit,
+ *   nginx is checked with `nginx -t` and reloaded and sshd with `sshd -t` and reloaded; with
+ *   'none', unit files are only installed under the root, the signer runs as `sign-server` started
+ *   by the step (pid file under <root>/run), nginx is reloaded only when a master runs with
+ *   `<root>/run/nginx.pid` and sshd only when one runs with `<root>/run/sshd.pid` (a container's,
+ *   or a test's that includes `<root>/etc/ssh/sshd_config.d/*.conf`).
  * In every mode the vhost is first checked alone with `nginx -t` against a minimal nginx.conf
- * (renderNginxTestConf), before it replaces the live file.
- * The service user (`serviceUser`, default aptrepo) is created when missing; `publish` runs as
- * that user (runuser), so a sandbox root's parent directories must be traversable by it (mkdtemp
- * makes 0700 directories: chmod 0755 the sandbox's parent). test/harness/replay.ts builds such a
- * plan for a sandbox (no packages, no systemd, bundle inlined) for the replay test and the local stack.
+ * (renderNginxTestConf), and the sshd drop-in alone with `sshd -t`, before it replaces the live file.
+ * Accounts (stacks/config.ts): `publish` runs as the channel's serviceUser (runuser) and signs
+ * through the signer's socket; the private key is signerUser's alone. A sandbox root's parent
+ * folders must be traversable by those users, and, for the uploaders' chroot into incomingDir,
+ * root-owned and writable by root only (not under /tmp: test/harness/replay.ts makeSandboxRoot).
+ * test/harness/replay.ts builds such a plan for a sandbox (no packages, no systemd, bundle inlined)
+ * for the replay test and the local stack.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -139,7 +147,8 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
     // setgid: pool files and folders get the shared pool group, so prod's indexer may hard-link
     // preprod's files (0664); the folders themselves are never group-writable.
     d(path.posix.join(l.webRoot, 'pool'), '2755', u, shq(cfg.poolGroup)),
-    d(l.stateDir, '0750', u, u),
+    // The pool group reads it too: prod's pending and promote read preprod's pool cache.
+    d(l.stateDir, '0750', u, shq(cfg.poolGroup)),
     d(l.backupDir, '0750', u, u),
   ];
   if (!cfg.upstream) {
@@ -258,8 +267,8 @@ function signerServerBody(cfg: StackConfig, l: ChannelLayout): string {
 }
 
 /**
- * SSH access: one root-owned key file per account (0644 in a 0755 root folder), key files of
- * users in neither group removed (no Match block would apply to them anyway), then the sshd
+ * SSH access: one root-owned key file per account (0644 in a 0755 root folder), the key files of
+ * accounts taken off the lists removed (revocation, see below), then the sshd
  * drop-in, checked alone with `sshd -t` (a throw-away host key) from a root-only copy before it
  * replaces the live file. With systemd the whole configuration is checked again (the previous
  * drop-in is put back when that fails), the Match blocks are proved to apply (`sshd -T` for the
@@ -271,12 +280,19 @@ function sshAccessBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): stri
   for (const k of authorizedKeyFiles(cfg, l)) {
     lines.push(`install_file ${b.stage(`keys-${k.account}`, k.content, '0644', 'root')} ${shq(k.file)} 0644 root root`);
   }
-  const groups = [cfg.operatorGroup, ...(cfg.upstream ? [] : [cfg.uploadGroup])];
+  // Key files of accounts this stack does not list: an operator's may be another channel's (kept);
+  // the channel that owns the drop folders revokes every other upload account's; another channel
+  // keeps them. A file whose user is in neither group does nothing (no Match block), and goes.
+  const listed = authorizedKeyFiles(cfg, l).map((k) => k.account);
+  const inGroup = (g: string) => `id -nG "$u" 2>/dev/null | tr ' ' '\\n' | grep -qx ${shq(g)}`;
   lines.push(
     `for f in ${shq(l.authorizedKeysDir)}/*; do`,
     '  [ -f "$f" ] || continue',
     '  u=$(basename "$f")',
-    `  if ! id -nG "$u" 2>/dev/null | tr ' ' '\\n' | grep -qx -e ${groups.map(shq).join(' -e ')}; then rm -f "$f"; mark_changed; fi`,
+    `  case " ${listed.join(' ')} " in *" $u "*) continue ;; esac`,
+    `  if ${inGroup(cfg.operatorGroup)}; then continue; fi`,
+    ...(cfg.upstream ? [`  if ${inGroup(cfg.uploadGroup)}; then continue; fi`] : []),
+    '  rm -f "$f"; mark_changed',
     'done',
     `(umask 077; cat ${b.stage('sshd.conf', renderSshdDropIn(cfg, l), '0644', 'root')} > "$APT_REPO_TMP/sshd.conf")`,
     'mkdir -m 0700 "$APT_REPO_TMP/sshd-test"',

@@ -55,8 +55,8 @@ describe('sshd drop-in', () => {
   });
 
   it('writes the key options itself', () => {
-    expect(renderAuthorizedKeys('preprod', { name: 'ci-upload', authorizedKeys: [KEY] }, 'uploader')).toMatch(/\nrestrict ssh-ed25519 \S+ ci@build\n$/);
-    expect(renderAuthorizedKeys('preprod', { name: 'alice', authorizedKeys: [KEY] }, 'operator')).toMatch(/\nrestrict,pty ssh-ed25519 /);
+    expect(renderAuthorizedKeys({ name: 'ci-upload', authorizedKeys: [KEY] }, 'uploader')).toMatch(/\nrestrict ssh-ed25519 \S+ ci@build\n$/);
+    expect(renderAuthorizedKeys({ name: 'alice', authorizedKeys: [KEY] }, 'operator')).toMatch(/\nrestrict,pty ssh-ed25519 /);
   });
 
   it('leaves the upload block out on a channel with an upstream', () => {
@@ -92,7 +92,7 @@ describe('account keys in the stack config', () => {
 
   it.each<[string, RawConfig, RegExp]>([
     ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`command="/bin/sh" ${KEY}`] }]) }, /without options/],
-    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`${KEY}\n${KEY}`] }]) }, /one OpenSSH public key per line/],
+    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`${KEY}\n${KEY}`] }]) }, /control character|one OpenSSH public key per line/],
     ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'Bad Name', authorizedKeys: [KEY] }]) }, /user name/],
     ['apt-repo:uploaders', { upstream: 'staging' }, /promotion only/],
     ['apt-repo:nodePath', { nodePath: 'node' }, /absolute path/],

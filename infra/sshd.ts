@@ -51,14 +51,18 @@ export function renderSshdDropIn(cfg: StackConfig, layout: ChannelLayout): strin
   return lines.join('\n');
 }
 
-/** Renders one account's key file: `<options> <key line>` per key, options from KEY_OPTIONS. */
-export function renderAuthorizedKeys(channel: string, account: SshAccount, kind: keyof typeof KEY_OPTIONS): string {
-  return HEADER(channel) + account.authorizedKeys.map((k) => `${KEY_OPTIONS[kind]} ${k.trim()}\n`).join('');
+/**
+ * Renders one account's key file: `<options> <key line>` per key, options from KEY_OPTIONS. The
+ * text does not name the channel: an operator of both channels has one file that both stacks
+ * write, identical when both list the same keys (else the last `pulumi up` wins).
+ */
+export function renderAuthorizedKeys(account: SshAccount, kind: keyof typeof KEY_OPTIONS): string {
+  return '# Managed by the apt-repo Pulumi stacks: local changes are overwritten.\n' + account.authorizedKeys.map((k) => `${KEY_OPTIONS[kind]} ${k.trim()}\n`).join('');
 }
 
 /** The key files of `cfg`'s accounts: path → content (uploaders only on channels without upstream). */
 export function authorizedKeyFiles(cfg: StackConfig, layout: ChannelLayout): { account: string; file: string; content: string }[] {
-  const out = cfg.operators.map((o) => ({ account: o.name, file: path.posix.join(layout.authorizedKeysDir, o.name), content: renderAuthorizedKeys(cfg.channel, o, 'operator') }));
-  if (!cfg.upstream) for (const u of cfg.uploaders) out.push({ account: u.name, file: path.posix.join(layout.authorizedKeysDir, u.name), content: renderAuthorizedKeys(cfg.channel, u, 'uploader') });
+  const out = cfg.operators.map((o) => ({ account: o.name, file: path.posix.join(layout.authorizedKeysDir, o.name), content: renderAuthorizedKeys(o, 'operator') }));
+  if (!cfg.upstream) for (const u of cfg.uploaders) out.push({ account: u.name, file: path.posix.join(layout.authorizedKeysDir, u.name), content: renderAuthorizedKeys(u, 'uploader') });
   return out;
 }

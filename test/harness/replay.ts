@@ -28,6 +28,7 @@ import { parseStackConfig, type ClientCredential, type RawConfig, type StackConf
 import { buildPlan, fileSha256, type PlanMaterial, type PlanStep } from '../../infra/plan';
 import { renderHtpasswd } from '../../infra/htpasswd';
 import { channelUrl, renderAuthConf, renderClientFiles } from '../../infra/clientFiles';
+import { channelLayout } from '../../infra/layout';
 import { trackChild } from './nginx';
 
 /** One remote step: structurally infra/plan.ts `PlanStep`, so the Replayer also plays hand-made steps. */
@@ -355,6 +356,46 @@ export async function applyStacks(replayer: Replayer, stacks: SandboxStack[]): P
   return runs;
 }
 
+/**
+ * Where sandbox roots go: sshd chroots the upload accounts into `<root>/srv/apt/incoming`, and
+ * requires every folder of that path to be root-owned and writable by root only — never true under
+ * /tmp (1777). A root-owned 0755 folder under /srv is.
+ */
+export const SANDBOX_PARENT = '/srv/apt-replay';
+
+/**
+ * Creates a fresh sandbox root `<SANDBOX_PARENT>/<prefix>-XXXXXX`, root-owned, mode 0755 (the
+ * service, signer and upload users, and nginx's workers, reach it as they reach / on a server).
+ * Must run as root. Throws the fs error otherwise.
+ */
+export function makeSandboxRoot(prefix: string): string {
+  fs.mkdirSync(SANDBOX_PARENT, { recursive: true, mode: 0o755 });
+  fs.chmodSync(SANDBOX_PARENT, 0o755);
+  const root = fs.mkdtempSync(path.join(SANDBOX_PARENT, `${prefix}-`));
+  fs.chmodSync(root, 0o755);
+  return root;
+}
+
+/**
+ * Stops the `sign-server` processes the plan started for `stacks` (services 'none'): SIGTERM to the
+ * pid in each channel's pid file, when that process is alive; resolves once they are gone (SIGKILL
+ * after 5 s).
+ */
+export async function stopSandboxSigners(stacks: Pick<SandboxStack, 'config'>[]): Promise<void> {
+  for (const s of stacks) {
+    const pid = runningPid(channelLayout(s.config).signerPidFile);
+    if (pid !== undefined) await stopPid(pid, 5000, 'SIGTERM');
+  }
+}
+
+/** Removes the sudoers rules the plan wrote for `stacks` in /etc/sudoers.d (sandbox roots name them apart). */
+export function removeSandboxSudoers(stacks: Pick<SandboxStack, 'config'>[]): void {
+  for (const s of stacks) {
+    const file = channelLayout(s.config).sudoersFile;
+    if (s.config.root !== '/') fs.rmSync(file, { force: true });
+  }
+}
+
 /** What a client of one channel installs: the rendered files of infra/clientFiles.ts plus where the key is served. */
 export interface ChannelClientConfig {
   url: string;
@@ -514,11 +555,11 @@ export async function startSandboxNginx(root: string, ports: number[], opts: { d
   return { pid, stop: () => stopPid(pid), errorLog };
 }
 
-/** Sends SIGQUIT to `pid`, SIGKILL after `graceMs`; resolves once the process is gone. */
-export async function stopPid(pid: number, graceMs = 5000): Promise<void> {
+/** Sends `signal` (SIGQUIT: nginx's graceful stop) to `pid`, SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopPid(pid: number, graceMs = 5000, signal: NodeJS.Signals = 'SIGQUIT'): Promise<void> {
   const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
   if (!alive()) return;
-  process.kill(pid, 'SIGQUIT');
+  process.kill(pid, signal);
   const deadline = Date.now() + graceMs;
   while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (alive()) process.kill(pid, 'SIGKILL');

@@ -33,13 +33,27 @@ export interface SshdServer {
   stop(): Promise<void>;
 }
 
+/** What a test sshd may take from a sandbox: the plan's drop-ins, and where to write its pid. */
+export interface SshdOptions {
+  /** Loopback address to listen on (default 127.0.0.1). */
+  listenAddress?: string;
+  /**
+   * An `Include` pattern (sshd_config(5)) read after the settings below, e.g. a sandbox's
+   * `<root>/etc/ssh/sshd_config.d/*.conf`: the Match blocks the plan writes for uploaders and
+   * operators then apply to this sshd. A pattern matching nothing is fine.
+   */
+  include?: string;
+  /** Where sshd writes its pid (default: in its temp directory). The plan, without systemd, sends SIGHUP to the pid in `<root>/run/sshd.pid` after changing its drop-in. */
+  pidFile?: string;
+}
+
 /** Renders sshd_config for a temp directory `dir` (host key, authorized_keys, pid file in it). */
-export function renderSshdConfig(dir: string, port: number, listenAddress: string): string {
+export function renderSshdConfig(dir: string, port: number, listenAddress: string, opts: Pick<SshdOptions, 'include' | 'pidFile'> = {}): string {
   return [
     `Port ${port}`,
     `ListenAddress ${listenAddress}`,
     `HostKey ${path.join(dir, 'ssh_host_ed25519_key')}`,
-    `PidFile ${path.join(dir, 'sshd.pid')}`,
+    `PidFile ${opts.pidFile ?? path.join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
     'PermitRootLogin prohibit-password',
     'PubkeyAuthentication yes',
@@ -54,17 +68,19 @@ export function renderSshdConfig(dir: string, port: number, listenAddress: strin
     'MaxStartups 64:30:128',
     // node-ssh putFile/getFile use the sftp subsystem.
     'Subsystem sftp internal-sftp',
+    // Last: a Match block ends with the file that opens it, so nothing above is affected.
+    ...(opts.include ? [`Include ${opts.include}`] : []),
     '',
   ].join('\n');
 }
 
 /**
  * Starts sshd on a free port of `listenAddress` (default '127.0.0.1'; any 127.0.0.0/8 address works
- * on Linux) and resolves once it accepts TCP connections.
+ * on Linux) and resolves once it accepts TCP connections; `include` and `pidFile` as SshdOptions says.
  * Creates /run/sshd (sshd's privilege separation directory) if missing. Retries with another
  * port if the chosen one was taken meanwhile (5 attempts). Rejects with sshd's log otherwise.
  */
-export async function startSshd(opts: { listenAddress?: string } = {}): Promise<SshdServer> {
+export async function startSshd(opts: SshdOptions = {}): Promise<SshdServer> {
   const host = opts.listenAddress ?? '127.0.0.1';
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sshd-'));
@@ -80,7 +96,7 @@ export async function startSshd(opts: { listenAddress?: string } = {}): Promise<
     for (let attempt = 0; attempt < 5; attempt++) {
       const port = await findFreePort(host);
       try {
-        return await startOnce(dir, host, port, { hostPublicKey, privateKey, privateKeyFile: clientKey });
+        return await startOnce(dir, host, port, { hostPublicKey, privateKey, privateKeyFile: clientKey }, opts);
       } catch (err) {
         lastError = err;
         if (!/Address already in use/.test((err as Error).message)) throw err;
@@ -98,9 +114,10 @@ async function startOnce(
   host: string,
   port: number,
   keys: { hostPublicKey: string; privateKey: string; privateKeyFile: string },
+  opts: SshdOptions,
 ): Promise<SshdServer> {
   const conf = path.join(dir, 'sshd_config');
-  fs.writeFileSync(conf, renderSshdConfig(dir, port, host));
+  fs.writeFileSync(conf, renderSshdConfig(dir, port, host, opts));
   let output = '';
   const child = spawn(SSHD, ['-D', '-e', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);

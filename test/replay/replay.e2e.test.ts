@@ -6,8 +6,11 @@
  * allowed and a denied source address — and finally a package goes through the channels flow:
  * dropped into incoming/ci, ingested into preprod, promoted to prod, installed by apt from prod.
  */
+import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
+import { NodeSSH } from 'node-ssh';
 import { startSshd, type SshdServer } from '../harness/sshd';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
@@ -17,12 +20,15 @@ import {
   applyStacks,
   clientConfig,
   diffSnapshots,
+  makeSandboxRoot,
   orderSteps,
   planDigest,
+  removeSandboxSudoers,
   Replayer,
   sandboxStack,
   shellQuote,
   startSandboxNginx,
+  stopSandboxSigners,
   type KeyMaterial,
   type SandboxNginx,
   type SandboxStack,
@@ -34,6 +40,12 @@ import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 
 jest.setTimeout(600_000);
 
+/** Runs `cmd` with `args` (no shell), 30 s at most; its status and output as text. */
+function spawnSyncText(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
 const CREDENTIALS = [
   { username: 'web-front-1', password: 'Front1-password-0123' },
   { username: 'db-replica-2', password: 'Replica2-password-4567' },
@@ -41,6 +53,9 @@ const CREDENTIALS = [
 const CODENAMES = ['bookworm', 'bullseye'];
 /** Paths that legitimately change while nginx runs (logs, pid, temp files), or that `nginx -t` touches. */
 const VOLATILE = ['var/log', 'run', 'var/lib/nginx', 'etc/nginx/nginx.conf', 'var/lib/apt-repo/staging/*/nginx-test'];
+/** The test's upload account (preprod) and operator (both channels): real users of this host, keys of the test. */
+const UPLOADER = 'replay-upl';
+const OPERATOR = 'replay-ops';
 
 describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () => {
   let sshd: SshdServer;
@@ -53,6 +68,8 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   let stacks: SandboxStack[];
   let nginx: SandboxNginx | undefined;
   const clients: AptClient[] = [];
+  /** Private key files of the uploader and the operator. */
+  let accountKeys: Record<string, string>;
 
   const stackOptions = (channel: string, httpPort: number, over: Partial<SandboxStackOptions> = {}): SandboxStackOptions => ({
     root,
@@ -64,6 +81,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     allowedCidrs: ['127.0.0.1/32'],
     codenames: CODENAMES,
     architectures: ['amd64'],
+    extra: {
+      operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${accountKeys[OPERATOR]}.pub`, 'utf8').trim()] }]),
+      ...(channel === 'prod' ? {} : { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] }]) }),
+    },
     ...over,
   });
   const makeStacks = () => ['preprod', 'prod'].map((ch) => sandboxStack(options[ch], keys[ch], bundlePath));
@@ -88,12 +109,30 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     return client;
   };
 
+  /** Connects to the test sshd as `user` with its key (node-ssh, as apt-ops would). */
+  const connectAs = async (user: string) => {
+    const ssh = new NodeSSH();
+    await ssh.connect({ host: sshd.host, port: sshd.port, username: user, privateKey: fs.readFileSync(accountKeys[user], 'utf8'), readyTimeout: 20000 });
+    return ssh;
+  };
+  /** OpenSSH's client as `user`, with the host key pinned; resolves with its exit status and output. */
+  const sshClientArgs = (user: string) => [
+    '-i', accountKeys[user], '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', `${user}@${sshd.host}`,
+  ];
+
   beforeAll(async () => {
-    sshd = await startSshd();
-    root = mkTemp('replay-root');
+    // sshd chroots the uploader into <root>/srv/apt/incoming: every folder above must be root's alone (not /tmp).
+    root = makeSandboxRoot('replay-root');
     work = mkTemp('replay-work');
-    // The service user and nginx's workers (www-data) must reach the sandbox, as they reach / on a server.
-    fs.chmodSync(root, 0o755);
+    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
+    // The test sshd takes the plan's Match blocks (uploaders, operators) and gets SIGHUP when they change.
+    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    fs.writeFileSync(path.join(work, 'known_hosts'), sshd.knownHostsLine + '\n');
+    accountKeys = {};
+    for (const user of [UPLOADER, OPERATOR]) {
+      accountKeys[user] = path.join(work, `${user}_ed25519`);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${user}@replay`, '-f', accountKeys[user]]);
+    }
     bundlePath = await bundle('apt-repo');
     keys = {};
     for (const ch of ['preprod', 'prod']) keys[ch] = await generateSigningKey({ name: `Replay ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
@@ -106,6 +145,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   afterAll(async () => {
     for (const c of clients) c.dispose();
     await nginx?.stop();
+    if (stacks) {
+      await stopSandboxSigners(stacks);
+      removeSandboxSudoers(stacks);
+    }
     replayer?.dispose();
     await sshd?.stop();
     if (root) rmTemp(root);
@@ -149,7 +192,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       const l = channelLayout(stack(ch).config);
       const rel = (p: string) => './' + path.relative(root, p);
       expect(before.get(rel(path.join(l.webRoot, 'dists')))).toMatch(/^l /);
-      expect(before.get(rel(l.signingKeyFile))).toMatch(/^f 600 aptrepo aptrepo /);
+      // The signer's alone: the indexer, which parses uploads, cannot read it.
+      expect(before.get(rel(l.signingKeyFile))).toMatch(new RegExp(`^f 600 aptsign-${ch} aptsign-${ch} `));
+      expect(before.get(rel(l.configDir))).toMatch(/^d 755 root root /);
+      expect(before.get(rel(path.join(l.webRoot, 'pool')))).toMatch(new RegExp(`^d 2755 aptrepo-${ch} aptrepo `));
       expect(before.get(rel(l.htpasswdFile))).toMatch(/^f 640 root www-data /);
       expect(before.get(rel(l.vhostLink))).toMatch(/^l /);
       expect(before.get(rel(path.join(l.systemdDir, `apt-repo-backup-${ch}.timer`)))).toMatch(/^f 644 root root /);
@@ -271,6 +317,106 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const links = await remote(`find ${shellQuote(pre.webRoot)} ${shellQuote(prod.webRoot)} -name 'replay-demo_1.2-1_all.deb' -printf '%i %n\\n'`);
     const [a, b] = links.trim().split('\n');
     expect(a).toBe(b);
+  });
+
+  test('the indexer user cannot read the private key; the signer signs for it', async () => {
+    for (const ch of ['preprod', 'prod']) {
+      const c = stack(ch).config;
+      const l = channelLayout(c);
+      const r = await replayer.exec(['runuser', '-u', c.serviceUser, '--', 'cat', l.signingKeyFile].map(shellQuote).join(' '));
+      expect([ch, r.code, r.stderr]).toEqual([ch, 1, expect.stringContaining('Permission denied')]);
+      expect(r.stdout).not.toContain('PRIVATE KEY');
+      // The published index was signed all the same (by the sign-server running as the signer).
+      expect(await remote(`stat -c %U ${shellQuote(l.signerPidFile)}`)).toBe(`aptsign-${ch}\n`);
+      expect(await remote(`head -c 40 ${shellQuote(path.join(l.webRoot, 'dists/bookworm/InRelease'))}`)).toContain('-----BEGIN PGP SIGNED MESSAGE-----');
+    }
+  });
+
+  test('an uploader writes its drop folders over SFTP, chrooted, and nothing else', async () => {
+    const pre = channelLayout(stack('preprod').config);
+    const ssh = await connectAs(UPLOADER);
+    try {
+      const sftp = await ssh.requestSFTP();
+      const call = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) => void) => new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
+      // The chroot: incomingDir is '/', the drop folders and rejected/ are all there is.
+      const top = (await call<{ filename: string }[]>((cb) => sftp.readdir('/', cb))).map((e) => e.filename).sort();
+      expect(top).toEqual(['build', 'ci', 'php', 'rejected']);
+      await call((cb) => sftp.writeFile('/ci/bookworm/upload-check.txt', 'hello', cb));
+      expect(await remote(`stat -c '%a %U %G' ${shellQuote(path.join(pre.incomingDir, 'ci/bookworm/upload-check.txt'))}`)).toBe(`644 ${UPLOADER} aptupload\n`);
+      await call((cb) => sftp.unlink('/ci/bookworm/upload-check.txt', cb));
+      // Outside the drop folders: the chroot's root, rejected/, and any path of the host.
+      for (const p of ['/outside.txt', '/rejected/planted.reason', '/../outside.txt', `${pre.webRoot}/pool/x.deb`, '/etc/passwd']) {
+        await expect(call((cb) => sftp.writeFile(p, 'x', cb))).rejects.toThrow();
+      }
+      await expect(call((cb) => sftp.readFile('/etc/passwd', cb))).rejects.toThrow();
+      sftp.end();
+      expect(await remote(`ls -A ${shellQuote(pre.incomingDir)}`)).toBe('build\nci\nphp\nrejected\n');
+      expect(await remote(`ls -A ${shellQuote(path.join(pre.incomingDir, 'rejected'))}`)).toBe('');
+    } finally {
+      ssh.dispose();
+    }
+  });
+
+  test('an uploader gets no shell, no command and no port forwarding', async () => {
+    const shell = spawnSyncText('ssh', [...sshClientArgs(UPLOADER), 'id']);
+    expect(shell.stdout).not.toMatch(/uid=/);
+    // Through node-ssh too (what a script would use): the forced internal-sftp answers any command.
+    const ssh = await connectAs(UPLOADER);
+    try {
+      const r = await ssh.execCommand('id; cat /etc/passwd');
+      expect(r.stdout).not.toMatch(/uid=|root:/);
+    } finally {
+      ssh.dispose();
+    }
+    // ssh -N -L: the local end listens, but sshd refuses every channel through it.
+    const localPort = await findFreePort();
+    const fwd = spawn('ssh', [...sshClientArgs(UPLOADER), '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${sshd.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    fwd.stderr!.on('data', (d) => (stderr += d));
+    try {
+      const deadline = Date.now() + 15000;
+      let banner = '';
+      for (;;) {
+        const got = await new Promise<string | undefined>((resolve) => {
+          const sock = net.connect({ host: '127.0.0.1', port: localPort });
+          let data = '';
+          sock.on('data', (d) => (data += d));
+          sock.on('error', () => resolve(undefined));
+          sock.on('close', () => resolve(data));
+          sock.setTimeout(3000, () => sock.destroy());
+        });
+        if (got !== undefined) {
+          banner = got;
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`ssh -L never listened on ${localPort}: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // Through a working tunnel the sshd's own banner would come back.
+      expect(banner).not.toContain('SSH-2.0');
+      for (let i = 0; i < 50 && !/prohibited|open failed/.test(stderr); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(stderr).toMatch(/administratively prohibited|open failed/);
+    } finally {
+      fwd.kill('SIGTERM');
+    }
+  });
+
+  test('an operator runs the indexer as the channel user through sudo, and nothing else', async () => {
+    const ssh = await connectAs(OPERATOR);
+    try {
+      const c = stack('prod').config;
+      const pending = await ssh.execCommand(['sudo', '-n', '-u', c.serviceUser, c.nodePath, c.indexerPath, '--root', c.root, '--channel', 'prod', 'pending'].map(shellQuote).join(' '));
+      expect([pending.code, pending.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
+      const asRoot = await ssh.execCommand('sudo -n -u root id');
+      expect(asRoot.code).not.toBe(0);
+      expect(asRoot.stdout).not.toMatch(/uid=0/);
+      const otherCommand = await ssh.execCommand(`sudo -n -u ${shellQuote(c.serviceUser)} id`);
+      expect(otherCommand.code).not.toBe(0);
+      const keyRead = await ssh.execCommand(`cat ${shellQuote(channelLayout(c).signingKeyFile)}`);
+      expect(keyRead.code).not.toBe(0);
+    } finally {
+      ssh.dispose();
+    }
   });
 
   test('re-applying after a config change converges, reloads the running nginx, and is again a no-op', async () => {
