@@ -93,6 +93,7 @@ enter_dir() {
   APT_REPO_HERE=$here
 }
 ensure_dir() {
+  case $2 in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) apt_repo_refuse "$1: mode '$2' is not octal" ;; esac
   enter_dir "$1" 1
   if [ "$(stat -c '%a %U %G' .)" != "$(want_meta "$2" "$3" "$4")" ]; then
     chown -h -- "$3:$4" .
@@ -106,6 +107,7 @@ install_file() {
   local src=$1 name=\${2##*/} stage
   case $src in /*) ;; *) src=$PWD/$src ;; esac
   case $name in '' | . | ..) apt_repo_refuse "$2 is not a file path" ;; esac
+  case $3 in [0-7][0-7][0-7] | [0-7][0-7][0-7][0-7]) ;; *) apt_repo_refuse "$2: mode '$3' is not octal" ;; esac
   enter_dir "\${2%/*}/" 0
   if [ -f "$name" ] && [ ! -L "$name" ] && [ "$(stat -c '%a %U %G' -- "$name")" = "$(want_meta "$3" "$4" "$5")" ] && cmp -s -- "$src" "$name"; then
     cd /
