@@ -14,7 +14,7 @@
  *    indexer's `ingest`, so preprod has something to promote;
  * 5. prints each channel's client configuration and the next commands to try.
  * Re-running changes nothing (the plan is idempotent; packages already in the pool are not dropped
- * again) and prints the configuration again. `--stop` stops the background nginx.
+ * again) and prints the configuration again. `--stop` stops the background nginx and the signers (sign-server, one per channel).
  *
  * Environment: LOCAL_STACK_ROOT (sandbox, absolute or relative to the project),
  * LOCAL_STACK_PREPROD_PORT, LOCAL_STACK_PROD_PORT (nginx ports).
@@ -36,9 +36,11 @@ import {
   runningPid,
   sandboxNginxPaths,
   sandboxStack,
+  sandboxStackConfig,
   shellQuote,
   startSandboxNginx,
   stopPid,
+  stopSandboxSigners,
   type KeyMaterial,
   type SandboxStack,
 } from '../test/harness/replay';
@@ -124,7 +126,7 @@ function checkReachable(root: string): void {
   const d = unreachableParent(root);
   if (d === undefined) return;
   throw new LocalStackError(
-    `${d} is not searchable by other users (mode ${(fs.statSync(d).mode & 0o777).toString(8)}): the service user aptrepo and nginx (www-data) could not reach ${root}; ` +
+    `${d} is not searchable by other users (mode ${(fs.statSync(d).mode & 0o777).toString(8)}): the service and signer users (aptrepo-<channel>, aptsign-<channel>) and nginx (www-data) could not reach ${root}; ` +
       'clone the project elsewhere (e.g. under /srv or /opt) or set LOCAL_STACK_ROOT=/srv/apt-sandbox',
   );
 }
@@ -171,8 +173,17 @@ function hostArchitecture(): string {
   return execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
 }
 
+/** The two sandbox channels' configs, enough to find their sign-server pid files (no key needed). */
+function sandboxConfigs(root: string): { config: ReturnType<typeof sandboxStackConfig>['config'] }[] {
+  const ssh = { host: '127.0.0.1', port: 22, username: 'root', privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n', hostPublicKey: 'ssh-ed25519 AAAA' };
+  const common = { root, ssh, credentials: [], allowedCidrs: ['127.0.0.0/8'], codenames: CODENAMES, architectures: ['amd64'], httpPort: 8081 };
+  return [sandboxStackConfig({ ...common, channel: 'preprod' }), sandboxStackConfig({ ...common, channel: 'prod', upstream: 'preprod', httpPort: 8082 })];
+}
+
 async function stop(): Promise<void> {
   const { root } = settings();
+  // The signers (sign-server as aptsign-<channel>) the plan started for each channel.
+  await stopSandboxSigners(sandboxConfigs(root));
   const pidFile = sandboxNginxPaths(root).pidFile;
   const pid = runningPid(pidFile);
   if (pid === undefined) {
@@ -268,8 +279,8 @@ function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStac
     );
   }
   const cli = `node ${rel(path.join(projectRoot, 'dist', 'apt-repo.cjs'))} --root ${rel(st.root)}`;
-  // Commands that write run as the service user, as on the server, so the pool stays its own.
-  const asService = `runuser -u ${stacks[0].config.serviceUser} -- `;
+  // Commands that write run as the channel's service user, as on the server, so the pool stays its own.
+  const asService = `runuser -u ${stacks[1].config.serviceUser} -- `;
   out.push(
     'next:',
     `  ${cli} --channel preprod pending`,
@@ -277,7 +288,7 @@ function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStac
     `  APT_CONFIG=${rel(aptConfs.prod)} apt-get update`,
     `  APT_CONFIG=${rel(aptConfs.prod)} apt-cache policy hello`,
     `  APT_CONFIG=${rel(aptConfs.prod)} apt-get install -s hello`,
-    'stop nginx: npm run local -- --stop',
+    'stop nginx and the signers: npm run local -- --stop',
   );
   process.stdout.write(out.join('\n') + '\n');
 }
