@@ -216,7 +216,16 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     },
   });
   progress?.stop();
-  if (!opts.cache) cache.save();
+  if (!opts.cache) {
+    try {
+      cache.save();
+    } catch (e) {
+      // Another channel's state (prod's promote and pending scan preprod's pool) may be readable
+      // but not writable by this user: the cache only saves time, the scan stands.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw e;
+    }
+  }
 
   const packages: PoolPackage[] = [];
   const problems: DebError[] = links.map((l) => new DebError(path.join(ch.webRoot, l), 'symbolic link in the pool (never followed nor published; remove it)'));
