@@ -137,3 +137,18 @@ describe('hostile data never becomes a path (issue 8)', () => {
     expect(scan.problems[0].message).toMatch(/invalid Package, Version or Architecture field/);
   });
 });
+
+test('a cache this user may not write (another channel\'s state) does not fail the scan', async () => {
+  place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
+  const files = require('./files') as typeof import('./files');
+  const save = jest.spyOn(files, 'writeFileAtomic').mockImplementation(() => {
+    throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+  });
+  try {
+    const scan = await scanPool(ch);
+    expect(scan.packages.map((p) => p.name)).toEqual(['demo']);
+    expect(save).toHaveBeenCalled();
+  } finally {
+    save.mockRestore();
+  }
+});
