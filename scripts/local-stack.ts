@@ -45,6 +45,7 @@ import {
   type SandboxStack,
 } from '../test/harness/replay';
 import { channelLayout } from '../infra/layout';
+import { saltsFor, type HtpasswdSaltMap, type HtpasswdSaltsOutputs } from '../infra/htpasswdSalts';
 import { generateSigningKey, publicKeyFiles } from '../lambda-free-tools/src/sign/keys';
 import type { ClientCredential } from '../stacks/config';
 
@@ -154,6 +155,24 @@ function credentials(stateDir: string): ClientCredential[] {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as ClientCredential[];
 }
 
+/**
+ * The htpasswd salts of the sandbox, kept between runs in the state dir (0600) the way the
+ * HtpasswdSalts resource keeps them in a stack's state: a user whose password is unchanged keeps
+ * its salt, so a second run installs the same htpasswd and reports no change.
+ */
+function htpasswdSalts(stateDir: string, creds: ClientCredential[]): HtpasswdSaltMap {
+  const file = path.join(stateDir, 'htpasswd-salts.json');
+  let previous: HtpasswdSaltsOutputs | undefined;
+  try {
+    previous = JSON.parse(fs.readFileSync(file, 'utf8')) as HtpasswdSaltsOutputs;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log(`ignoring ${file}: ${(e as Error).message}`);
+  }
+  const salts = saltsFor(creds, previous);
+  fs.writeFileSync(file, JSON.stringify({ credentials: creds, salts }, null, 2) + '\n', { mode: 0o600 });
+  return salts;
+}
+
 /** Writes an isolated apt configuration (APT_CONFIG) for a channel's client under the state dir; returns its apt.conf path. */
 function writeClient(stateDir: string, s: SandboxStack, keyFile: string, cred: ClientCredential): string {
   const dir = path.join(stateDir, `client-${s.config.channel}`);
@@ -206,6 +225,7 @@ async function up(): Promise<void> {
   fs.chmodSync(st.stateDir, 0o700);
 
   const creds = credentials(st.stateDir);
+  const salts = htpasswdSalts(st.stateDir, creds);
   const keys = { preprod: await signingKey(st.stateDir, 'preprod'), prod: await signingKey(st.stateDir, 'prod') };
   const sshd = await startSshd();
   let replayer: Replayer | undefined;
@@ -213,8 +233,8 @@ async function up(): Promise<void> {
     const ssh = { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey };
     const common = { root: st.root, ssh, credentials: creds, allowedCidrs: ['127.0.0.0/8'], codenames: CODENAMES, architectures: [hostArchitecture()] };
     const stacks = [
-      sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, st.bundlePath),
-      sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, st.bundlePath),
+      sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, st.bundlePath, salts),
+      sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, st.bundlePath, salts),
     ];
     replayer = await Replayer.connect(ssh);
     log(`applying the plan of both stacks to ${st.root} over SSH (127.0.0.1:${sshd.port})`);

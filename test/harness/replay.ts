@@ -27,6 +27,7 @@ import * as path from 'path';
 import { parseStackConfig, type ClientCredential, type RawConfig, type StackConfig, type StackSecrets } from '../../stacks/config';
 import { buildPlan, fileSha256, type PlanMaterial, type PlanStep } from '../../infra/plan';
 import { renderHtpasswd } from '../../infra/htpasswd';
+import type { HtpasswdSaltMap } from '../../infra/htpasswdSalts';
 import { channelUrl, renderAuthConf, renderClientFiles } from '../../infra/clientFiles';
 import { channelLayout } from '../../infra/layout';
 import { trackChild } from './nginx';
@@ -324,23 +325,25 @@ export interface KeyMaterial {
 
 /**
  * The plan material of a stack: the key, the htpasswd rendered by infra/htpasswd.ts from the
- * credentials, and the indexer bundle with its SHA-256. Throws the fs error if the bundle is missing.
+ * credentials (with `salts`, the salts a previous run kept, as the HtpasswdSalts resource keeps them
+ * in the stack state; without, random salts fixed for this process), and the indexer bundle with its
+ * SHA-256. Throws the fs error if the bundle is missing.
  */
-export function planMaterial(key: KeyMaterial, credentials: ClientCredential[], bundlePath: string): PlanMaterial {
+export function planMaterial(key: KeyMaterial, credentials: ClientCredential[], bundlePath: string, salts?: HtpasswdSaltMap): PlanMaterial {
   return {
     signingKeyArmored: key.privateArmored,
     publicKeyArmored: key.publicArmored,
     publicKeyBinaryBase64: Buffer.from(key.publicBinary).toString('base64'),
-    htpasswd: renderHtpasswd(credentials),
+    htpasswd: renderHtpasswd(credentials, salts),
     bundlePath,
     bundleSha256: fileSha256(bundlePath),
   };
 }
 
 /** sandboxStackConfig + planMaterial + buildPlan. */
-export function sandboxStack(o: SandboxStackOptions, key: KeyMaterial, bundlePath: string): SandboxStack {
+export function sandboxStack(o: SandboxStackOptions, key: KeyMaterial, bundlePath: string, salts?: HtpasswdSaltMap): SandboxStack {
   const { config, secrets } = sandboxStackConfig(o);
-  const material = planMaterial(key, secrets.clientCredentials, bundlePath);
+  const material = planMaterial(key, secrets.clientCredentials, bundlePath, salts);
   return { config, secrets, material, steps: buildPlan(config, material) };
 }
 
