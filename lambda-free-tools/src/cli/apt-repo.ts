@@ -3,7 +3,7 @@
  * commands; each command lives in ./commands/<name>.ts and exports `register(program)`.
  * Exit codes: 0 ok, 1 failure, 2 usage error, 3 lock held by another writer.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { AptRepoError } from '../errors';
 import { serveReadWorker, setReadWorkerEntry } from '../deb/parallel';
 import * as init from './commands/init';
@@ -22,12 +22,25 @@ import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
 import * as status from './commands/status';
 
+/**
+ * Parser of a global option that may be given once. The operators' sudo rule
+ * (infra/sudoers.ts) fixes `--root` and `--channel` and ends in `*`: were a later value to win, as
+ * commander lets it by default, an operator could point the indexer at a configuration of their own.
+ * Throws commander's InvalidArgumentError (a usage error, exit 2) on the second value.
+ */
+function once(value: string, previous: string | undefined): string {
+  if (previous !== undefined) throw new InvalidArgumentError(`given twice: the first value (${JSON.stringify(previous)}) stays, another is refused`);
+  return value;
+}
+
 /** Builds the commander program (exported for tests that parse arguments without a process). */
 export function buildProgram(): Command {
+  // No commander defaults for --root and --channel (a default would count as a first value for
+  // `once`): context.ts globals() applies '/' and 'preprod'.
   const program = new Command('apt-repo')
     .description('Signed, multi-release, multi-version APT repositories: ingest, publish, promote, roll back.')
-    .option('--root <dir>', 'prefix under which every default path lives', '/')
-    .option('--channel <name>', 'channel to act on (preprod, prod, …)', 'preprod')
+    .option('--root <dir>', 'prefix under which every default path lives (default: "/"; once only)', once)
+    .option('--channel <name>', 'channel to act on (preprod, prod, …; default: "preprod"; once only)', once)
     .option('--json', 'machine-readable output on stdout (no colours, no progress bar)', false)
     .option('--debug', 'print stack traces on errors', false)
     .exitOverride()
