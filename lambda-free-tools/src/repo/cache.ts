@@ -86,6 +86,20 @@ export class PoolCache {
     return e;
   }
 
+  /**
+   * What `poolPath` held when it was last read (set in this run, else loaded), whatever its stat
+   * now: scanPool compares a re-read file of the same inode with it (pool files never change).
+   */
+  recorded(poolPath: string): CacheEntry | undefined {
+    return this.used.get(poolPath) ?? this.old[poolPath];
+  }
+
+  /** Keeps the recorded entry of `poolPath` in the saved cache (a file refused as changed stays refused on the next run). */
+  keep(poolPath: string): void {
+    const e = this.recorded(poolPath);
+    if (e) this.used.set(poolPath, e);
+  }
+
   /** Records what was read from `poolPath` with the stat taken before reading it. */
   set(poolPath: string, stat: fs.Stats, entry: Omit<CacheEntry, 'size' | 'mtimeMs' | 'ino'>): void {
     this.used.set(poolPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, control: entry.control, digests: entry.digests });

@@ -148,7 +148,8 @@ export interface PoolScan {
  * Reads every .deb of the channel's pool: stats each file, takes control fields, size and digests
  * from the cache when size, mtime and inode match, reads the others with readDeb (on every core,
  * deb/parallel.ts), routes each package (routeCodenames) and saves the cache. A file that cannot be read
- * becomes a DebError in `problems` (never thrown). Packages come sorted by pool path.
+ * becomes a DebError in `problems` (never thrown), and so does one whose inode is the one the cache
+ * recorded but whose bytes differ (rewritten in place: pool files never change). Packages come sorted by pool path.
  * Fills addedMs from recordAdded's file, else the file's mtime. With `opts.cache` (publish, which
  * adds rendered stanzas to it), that cache is used and the caller saves it.
  */
@@ -205,8 +206,15 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     bytes: toRead.reduce((sum, r) => sum + r.stat.size, 0),
     onResult: (k, r) => {
       const { i, stat } = toRead[k];
+      const before = cache.recorded(files[i]);
       if (r instanceof Error) {
         results[i] = r instanceof DebError ? r : new DebError(readFiles[k], r.message);
+      } else if (before && before.ino === stat.ino && before.digests?.SHA256 && before.digests.SHA256 !== r.digests.SHA256) {
+        // The same inode with other bytes: written in place, which no writer of ours does. Prod's
+        // files are preprod's inodes (0664, pool group): indexing the new bytes would sign what
+        // nobody promoted. Refused, and the record kept so that a retry refuses it too.
+        cache.keep(files[i]);
+        results[i] = new DebError(readFiles[k], `changed in place since it was indexed (SHA256 ${r.digests.SHA256}, indexed ${before.digests.SHA256}): pool files never change; a user with write access to it (the pool group) rewrote it. Put the indexed bytes back, or remove the file`);
       } else {
         const control = Array.from(r.control.entries());
         cache.set(files[i], stat, { control, digests: r.digests });

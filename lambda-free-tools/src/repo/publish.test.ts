@@ -125,8 +125,10 @@ test('a republish after adding one package reads only that package', async () =>
   expect(after.replace(/Package: newcomer\n[^]*?\n\n/, '')).toBe(before);
   expect(second.packages.bookworm).toBe(7);
   expect(packagesOf('bookworm', 'amd64').map((p) => p.name)).toContain('newcomer');
-  // A file replaced in place (new inode, same name) is read again, not served from the cache.
-  addDeb({ name: 'pkg0', version: '1.0', description: 'rebuilt with another description' });
+  // A file replaced (new inode renamed over the name) is read again, not served from the cache.
+  // (Rewriting the same inode is refused: pool-immutable.test.ts.)
+  const rebuilt = addDeb({ name: 'pkg0', version: '1.0', description: 'rebuilt with another description' }, { as: 'pool/main/p/pkg0/.rebuilt.deb' });
+  fs.renameSync(path.join(ch.webRoot, rebuilt), path.join(ch.webRoot, 'pool/main/p/pkg0/pkg0_1.0_all.deb'));
   const third = await publish(ch);
   expect(third.debsRead).toBe(1);
   expect(await verifyChannel(ch)).toEqual([]);
