@@ -96,7 +96,8 @@ interface Candidate {
  * unreadable or invalid debs (readDeb checks every control field that reaches a path), unknown
  * codename folders and architectures outside liste_arch are rejected into
  * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (see reject). Drop and codename folders
- * that are symlinks are skipped, never followed. Pool files get mode 0664 (POOL_FILE_MODE), new pool
+ * that are symlinks are skipped, never followed; a folder named `*.deb` that another user owns is
+ * rejected where it is (moved, it would give its owner a writable folder inside rejected/). Pool files get mode 0664 (POOL_FILE_MODE), new pool
  * folders 0755 (setgid kept). One publishLocked at the end when anything was accepted.
  * Throws UsageError for a channel with an upstream or an unknown --source, LockError when the lock
  * is held too long, and AptRepoError when the publish fails (the accepted files then stay in the pool).
@@ -223,6 +224,11 @@ async function ingestFrom(
   if (!st) return undefined; // taken by a concurrent ingest between our looks
   if (c.rejectReason) return reject(ch, c, c.rejectReason);
   if (st.isSymbolicLink()) return reject(ch, c, 'symbolic link (never followed; drop the file itself)');
+  if (st.isDirectory() && process.geteuid !== undefined && st.uid !== process.geteuid()) {
+    // Moved into rejected/, a folder the uploader owns (and may have made writable) would give it
+    // a place to write there: left where it was dropped.
+    return { status: 'rejected', file: c.rel, reason: `not a regular file (a folder of another user: never moved into ${ch.rejectedDir}); left in place` };
+  }
   if (!st.isFile()) return reject(ch, c, `not a regular file (${fileKind(st)})`);
   // A second name elsewhere would let its owner change the bytes after they were checked.
   if (st.nlink > 1) return reject(ch, c, `hard link (${st.nlink} names): drop a fresh file`);
