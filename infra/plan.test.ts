@@ -108,7 +108,14 @@ describe('buildPlan: structure', () => {
     expect(script.indexOf('sshd -t -f')).toBeLessThan(script.indexOf("/etc/ssh/sshd_config.d/apt-repo-preprod.conf'\\'' 0644 root root"));
     expect(script).toContain('systemctl try-reload-or-restart ssh.service');
     const sudoers = steps.sudoers;
-    expect(sudoers.files[0].content).toContain('alice ALL = (aptrepo-preprod) NOPASSWD: /usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod *\n');
+    const rule = sudoers.files[0].content;
+    expect(rule).toContain('alice ALL = (aptrepo-preprod) NOPASSWD: APT_REPO_PREPROD\n');
+    const base = '/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod';
+    expect(rule).toContain(`    ${base} --json promote *, \\\n`);
+    expect(rule).toContain(`    ${base} pending, \\\n`);
+    // Only the daily subcommands: never one that reads files the operator chose, nor a bare '*'.
+    for (const forbidden of ['import', 'restore', 'backup', 'keygen', 'init', 'sign']) expect(rule).not.toMatch(new RegExp(` ${forbidden}( |,|$)`, 'm'));
+    expect(rule).not.toMatch(/--channel preprod \*/);
     expect(sudoers.script.indexOf('visudo -cqf')).toBeLessThan(sudoers.script.indexOf('install_file "$APT_REPO_TMP/sudoers"'));
     // No operators: an earlier rule is removed.
     expect(byName(buildPlan(config(), material())).sudoers.script).toContain("rm -f '\\''/etc/sudoers.d/apt-repo-preprod'\\''");

@@ -1,14 +1,41 @@
 /**
  * The operators' sudo rule (sudoers(5)): the channel's operators may run, without a password, this
- * channel's indexer and nothing else, as its serviceUser:
- *   `<operators> ALL = (<serviceUser>) NOPASSWD: <node> <indexerPath> --root <root> --channel <channel> *`
+ * channel's indexer as its serviceUser, and only the subcommands of daily operation
+ * (OPERATOR_COMMANDS). Every rule spells out the indexer's fixed words:
+ *   `<node> <indexerPath> --root <root> --channel <channel> [--json] <subcommand> [*]`
  * sudo logs each command with the operator's name (the audit trail). The rule names the operators
  * one by one, so an operator of one channel gets no rule on another.
+ *
+ * Why an allowlist: `import <dir>`, `restore --from <dir>`, `keygen`, `init` or `backup --to <dir>`
+ * run as prod's indexer would let an operator publish files that never went through preprod, or
+ * write where the indexer can; those stay with root (`pulumi up`, or `runuser` on the server).
  */
 import type { StackConfig } from '../stacks/config';
 
 /**
+ * Subcommands an operator may run, and whether they take arguments. A sudoers command with
+ * arguments must match them exactly (wildcards aside), so a subcommand listed without arguments
+ * can only be run bare.
+ */
+export const OPERATOR_COMMANDS: readonly { name: string; args: boolean }[] = [
+  { name: 'status', args: false },
+  { name: 'verify', args: false },
+  { name: 'generations', args: false },
+  { name: 'pending', args: false },
+  { name: 'versions', args: true },
+  { name: 'promote', args: true },
+  { name: 'remove', args: true },
+  { name: 'gc', args: false },
+  { name: 'rollback', args: true },
+  { name: 'publish', args: true },
+  { name: 'ingest', args: true },
+];
+
+/**
  * Renders the rule file; '' when the channel has no operators (the step then removes the file).
+ * Each subcommand gets its bare form and, when it takes arguments, a `*` form; both with and
+ * without `--json` before it (apt-ops puts it there). `--root` and `--channel` cannot be given a
+ * second time (apt-repo refuses that, exit 2), so the `*` cannot re-point the indexer.
  * Throws Error when nodePath is not absolute (stacks/config.ts refuses that already when operators
  * are set). Paths and names were validated by stacks/config.ts: none holds a character sudoers
  * gives a meaning to (',', ':', '=', '\\', white space).
@@ -16,11 +43,21 @@ import type { StackConfig } from '../stacks/config';
 export function renderSudoers(cfg: StackConfig): string {
   if (!cfg.operators.length) return '';
   if (!cfg.nodePath.startsWith('/')) throw new Error(`sudoers ${cfg.channel}: nodePath '${cfg.nodePath}' is not an absolute path`);
-  const command = [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel, '*'].join(' ');
+  const base = [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel].join(' ');
+  const alias = `APT_REPO_${cfg.channel.toUpperCase().replace(/-/g, '_')}`;
+  const commands: string[] = [];
+  for (const c of OPERATOR_COMMANDS) {
+    for (const json of ['', '--json ']) {
+      commands.push(`${base} ${json}${c.name}`);
+      if (c.args) commands.push(`${base} ${json}${c.name} *`);
+    }
+  }
   return [
     `# Managed by the apt-repo Pulumi stack (channel ${cfg.channel}): local changes are overwritten.`,
-    `# Operators run the ${cfg.channel} indexer as ${cfg.serviceUser}, nothing else; sudo logs every command.`,
-    `${cfg.operators.map((o) => o.name).join(', ')} ALL = (${cfg.serviceUser}) NOPASSWD: ${command}`,
+    `# Operators run the ${cfg.channel} indexer as ${cfg.serviceUser}, for these subcommands only; sudo logs every command.`,
+    `Cmnd_Alias ${alias} = \\`,
+    commands.map((c) => `    ${c}`).join(', \\\n'),
+    `${cfg.operators.map((o) => o.name).join(', ')} ALL = (${cfg.serviceUser}) NOPASSWD: ${alias}`,
     '',
   ].join('\n');
 }

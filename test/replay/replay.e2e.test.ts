@@ -405,8 +405,16 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const ssh = await connectAs(OPERATOR);
     try {
       const c = stack('prod').config;
-      const pending = await ssh.execCommand(['sudo', '-n', '-u', c.serviceUser, c.nodePath, c.indexerPath, '--root', c.root, '--channel', 'prod', 'pending'].map(shellQuote).join(' '));
+      const indexer = (...args: string[]) => ssh.execCommand(['sudo', '-n', '-u', c.serviceUser, c.nodePath, c.indexerPath, '--root', c.root, '--channel', 'prod', ...args].map(shellQuote).join(' '));
+      const pending = await indexer('pending');
       expect([pending.code, pending.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
+      const json = await indexer('--json', 'versions', 'hello');
+      expect(json.stderr).not.toContain('sudo:');
+      // Subcommands that take files the operator chooses would skip the preprod gate: sudo refuses them.
+      for (const args of [['import', '/tmp'], ['restore', '--from', '/tmp'], ['keygen', '--force'], ['backup', '--to', '/tmp/x'], ['pending', '--extra']]) {
+        const refused = await indexer(...args);
+        expect([args, refused.code, refused.stderr]).toEqual([args, 1, expect.stringContaining('sudo: a password is required')]);
+      }
       const asRoot = await ssh.execCommand('sudo -n -u root id');
       expect(asRoot.code).not.toBe(0);
       expect(asRoot.stdout).not.toMatch(/uid=0/);
