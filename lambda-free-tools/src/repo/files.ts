@@ -297,6 +297,19 @@ function openParent(c: Confined, create?: number): { dir: SafeDir; name: string 
   return { dir: SafeDir.open(c.base, segments.join('/'), { create }), name };
 }
 
+/**
+ * Removes the file `c`, opening each folder on the way without following a link (SafeDir).
+ * Throws UnsafePathError for a bad path or a link on the way; the fs error (ENOENT …) otherwise.
+ */
+export function unlinkConfined(c: Confined): void {
+  const { dir, name } = openParent(c);
+  try {
+    dir.unlink(name);
+  } finally {
+    dir.close();
+  }
+}
+
 /** Hex SHA256 of an open file descriptor, read from offset 0. */
 export function sha256Fd(fd: number): string {
   const h = createHash('sha256');

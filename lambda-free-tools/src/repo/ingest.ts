@@ -24,7 +24,7 @@ import { readDeb } from '../deb/debfile';
 import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
 import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
-import { confine, Confined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from './files';
+import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from './files';
 import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
@@ -345,18 +345,6 @@ async function ingestOpened(
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
   added[poolPath] = Date.now();
   return { ...base, status: 'accepted', poolPath, codenames };
-}
-
-/** Removes the pool file `c` (never following a link on the way). */
-function unlinkConfined(c: Confined): void {
-  const segments = c.rel.split('/');
-  const name = segments.pop()!;
-  const dir = SafeDir.open(c.base, segments.join('/'));
-  try {
-    dir.unlink(name);
-  } finally {
-    dir.close();
-  }
 }
 
 async function present(c: Candidate, dir: SafeDir, name: string, st: Stats, base: Omit<IngestEntry, 'status'>, poolPath: string): Promise<IngestEntry> {

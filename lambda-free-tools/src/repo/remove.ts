@@ -12,7 +12,7 @@ import { withChannelLock } from './lock';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
 import { currentGeneration, listGenerations } from './generations';
-import { confine, Confined, errText, placeFile, SafeDir, sha256File, walkNoFollow } from './files';
+import { confine, Confined, unlinkConfined, errText, placeFile, SafeDir, sha256File, walkNoFollow } from './files';
 import type { PackageSpec } from './promote';
 import type { ChannelConfig } from './types';
 
@@ -125,18 +125,6 @@ export async function restoreFromTrash(ch: ChannelConfig, poolPaths: string[], o
 
 function checkPoolPath(poolPath: string): void {
   if (!isPoolPath(poolPath)) throw new UnsafePathError(JSON.stringify(poolPath), 'not a pool path (pool/…/<file>.deb, no .. or control character)');
-}
-
-/** Removes the file `c` (never following a link on the way). */
-function unlinkConfined(c: Confined): void {
-  const segments = c.rel.split('/');
-  const name = segments.pop()!;
-  const dir = SafeDir.open(c.base, segments.join('/'));
-  try {
-    dir.unlink(name);
-  } finally {
-    dir.close();
-  }
 }
 
 /** Result of gc(): trash files deleted, and those kept because a kept generation lists them. */
