@@ -11,10 +11,8 @@ import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
-import { pack } from 'tar-stream';
 import { bundle, mkTemp, rmTemp, RunResult } from '../../test/harness/cli';
-import { arArchive, buildDeb } from '../../test/harness/debs';
+import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../../test/harness/debs';
 
 /** The system user the indexer runs as in this test (created when missing). */
 const SERVICE_USER = 'aptrepo-e2e';
@@ -46,19 +44,6 @@ function tree(dir: string, skip: (rel: string) => boolean = () => false): Record
   walk('');
   return out;
 }
-
-/** A .deb whose DEBIAN/control is exactly `control` (raw bytes: NUL and newlines kept on purpose). */
-async function rawDeb(control: string): Promise<Buffer> {
-  const p = pack();
-  p.entry({ name: './control', mode: 0o644 }, Buffer.from(control, 'utf8'));
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
-  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
-}
-
-/** `20261121T051500Z`, as ingest stamps rejected files. */
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 
 describe('an uploader with only upload rights cannot reach prod, the keys or the web root', () => {
   let root: string;

@@ -6,6 +6,8 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
+import { pack } from 'tar-stream';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 
@@ -144,4 +146,23 @@ export function arArchive(members: [string, Buffer | string][], style: 'dpkg' | 
     if (data.length % 2) parts.push(Buffer.from('\n'));
   }
   return Buffer.concat(parts);
+}
+
+/**
+ * A .deb whose control file is exactly `control` (raw bytes: NUL and newlines kept on purpose),
+ * built by hand since dpkg-deb refuses such fields: `debian-binary`, `control.tar.gz` holding
+ * `./control`, and a `data.tar.gz` of 1 KiB of zeros (not a valid tar: no test reads it).
+ */
+export async function rawControlDeb(control: string): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: './control', mode: 0o644 }, Buffer.from(control, 'utf8'));
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
+}
+
+/** `20261121T051500Z` for `ms`: the UTC stamp ingest puts before the names in rejected/. */
+export function rejectedStamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }

@@ -20,13 +20,11 @@ import { createHmac } from 'crypto';
 import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
-import { pack } from 'tar-stream';
 import { startSshd, type SshdServer } from '../harness/sshd';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
 import { bundle, mkTemp, rmTemp } from '../harness/cli';
-import { arArchive, buildDeb } from '../harness/debs';
+import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../harness/debs';
 import { AccountSession } from '../harness/sftpAccount';
 import {
   applyStacks,
@@ -65,19 +63,6 @@ const UPLOADER = 'secu-upl';
 const OPERATOR = 'secu-ops';
 /** renameat2(2)'s syscall number (perl reaches it through syscall()). */
 const RENAMEAT2: Partial<Record<string, number>> = { x64: 316, arm64: 276 };
-
-/** A .deb whose DEBIAN/control is exactly `control` (raw bytes: NUL and newlines kept on purpose), built by hand (dpkg-deb refuses them). */
-async function rawDeb(control: string): Promise<Buffer> {
-  const p = pack();
-  p.entry({ name: './control', mode: 0o644 }, Buffer.from(control, 'utf8'));
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
-  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
-}
-
-/** `20261121T051500Z`, as ingest stamps the names in rejected/. */
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 
 /** The protected state: one tree listing per area (see the module comment). */
 type ProtectedState = Record<string, TreeSnapshot>;
