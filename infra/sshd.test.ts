@@ -75,7 +75,12 @@ describe('sudo rule', () => {
       fs.writeFileSync(file, renderSudoers(config()), { mode: 0o440 });
       const r = spawnSync('visudo', ['-cf', file], { encoding: 'utf8' });
       expect([r.status, r.stderr]).toEqual([0, '']);
-      expect(fs.readFileSync(file, 'utf8')).toContain('alice, bob ALL = (aptrepo-preprod) NOPASSWD: /usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod *\n');
+      const rule = fs.readFileSync(file, 'utf8');
+      expect(rule).toContain('alice, bob ALL = (aptrepo-preprod) NOPASSWD: APT_REPO_PREPROD\n');
+      // Every command of the alias is this channel's indexer with its fixed words, as the service user.
+      const commands = rule.split('Cmnd_Alias APT_REPO_PREPROD = \\\n')[1].split('\nalice')[0].split(/, \\\n/).map((c) => c.trim());
+      expect(commands.length).toBeGreaterThan(10);
+      for (const c of commands) expect(c).toMatch(/^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?[a-z]+( \*)?$/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
