@@ -27,6 +27,14 @@ function seqOf(id: string): number {
   return Number(id.slice(id.lastIndexOf('-') + 1));
 }
 
+/**
+ * The sequence number of a generation id (`…-NNNNNN`): ids of one channel are ordered by it, even
+ * when the clock went back between two publishes (see newGenerationId).
+ */
+export function generationSequence(id: string): number {
+  return seqOf(id);
+}
+
 function idDirs(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
   try {
     return fs.readdirSync(generationsDir(ch)).filter((n) => ID_RE.test(n));
@@ -50,7 +58,10 @@ export function newGenerationId(ch: Pick<ChannelConfig, 'webRoot'>, now: Date): 
 export function readGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, id: string): Omit<GenerationInfo, 'current'> | undefined {
   try {
     const info = JSON.parse(fs.readFileSync(path.join(generationDir(ch, id), 'generation.json'), 'utf8')) as Omit<GenerationInfo, 'current'>;
-    return info && info.id === id ? info : undefined;
+    if (!info || info.id !== id) return undefined;
+    // rollback orders generations by their origin's id: a malformed one is dropped, not trusted.
+    if (info.rolledBackFrom !== undefined && !(typeof info.rolledBackFrom === 'string' && ID_RE.test(info.rolledBackFrom))) delete info.rolledBackFrom;
+    return info;
   } catch {
     return undefined;
   }
@@ -61,8 +72,9 @@ export function readGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, id: strin
  * complete, so the caller writes it after every other file of the generation is on disk.
  */
 export function writeGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, info: Omit<GenerationInfo, 'current'>): void {
-  const { id, date, packages, poolPaths } = info;
-  writeFileAtomic(path.join(generationDir(ch, id), 'generation.json'), JSON.stringify({ id, date, packages, poolPaths }, null, 1) + '\n');
+  const { id, date, packages, poolPaths, rolledBackFrom } = info;
+  const record = rolledBackFrom === undefined ? { id, date, packages, poolPaths } : { id, date, rolledBackFrom, packages, poolPaths };
+  writeFileAtomic(path.join(generationDir(ch, id), 'generation.json'), JSON.stringify(record, null, 1) + '\n');
 }
 
 /**

@@ -203,6 +203,58 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
 }
 
 /**
+ * What a new generation serves: `indexes` maps codename → architecture → Packages text (every
+ * codename of liste_dist, every architecture of liste_arch); `packages` and `poolPaths` are recorded
+ * in generation.json (entries per codename; pool paths the indexes list, sorted); `rolledBackFrom`
+ * marks a rollback (see GenerationInfo).
+ */
+export interface GenerationContent {
+  indexes: Map<string, Map<string, string>>;
+  packages: Record<string, number>;
+  poolPaths: string[];
+  rolledBackFrom?: string;
+}
+
+/**
+ * Writes `content` as a new generation and serves it; the caller holds the channel lock. The one
+ * writer of generations, shared by publish and rollback: every codename's dists written with
+ * writeDistribution (Date `now`, Valid-Until `now` + validUntilDays when set, by-hash files of the
+ * current generation carried over, signed by `signer`), fsynced, marked complete by
+ * generation.json, then `dists` flipped and old generations pruned. Resolves to the new id.
+ * Throws (signer, file system, writeDistribution's ConfigError) leaving the current generation
+ * serving and no partial generation behind.
+ */
+export async function writeGenerationLocked(ch: ChannelConfig, content: GenerationContent, signer: ReleaseSigner, now: Date): Promise<string> {
+  const previous = await currentGeneration(ch);
+  const id = newGenerationId(ch, now);
+  const genDir = generationDir(ch, id);
+  const distsDir = path.join(genDir, 'dists');
+  mkdirWithMode(distsDir, 0o755);
+  try {
+    const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
+    const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
+    await Promise.all(ch.codenames.map((codename) => writeDistribution(distsDir, {
+      codename, suite: codename, component: ch.component, architectures: ch.architectures, packages: content.indexes.get(codename) ?? new Map(),
+      meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
+    }, signer, { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined })));
+    await fsyncTree(genDir, inodesUnder(previousDistsDir));
+    writeGenerationInfo(ch, { id, date: now.toISOString(), packages: content.packages, poolPaths: content.poolPaths, rolledBackFrom: content.rolledBackFrom });
+    // The generation's own entry in .generations (and, on a first publish, .generations' entry in
+    // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
+    // directory that never reached the disk.
+    fsyncDir(generationsDir(ch));
+    if (!previous) fsyncDir(ch.webRoot);
+  } catch (e) {
+    // An incomplete generation is harmless (never pointed at), but do not leave it behind.
+    fs.rmSync(genDir, { recursive: true, force: true });
+    throw e;
+  }
+  await switchGeneration(ch, id);
+  await pruneGenerations(ch, ch.generationsKeep);
+  return id;
+}
+
+/**
  * Publishes channel `ch`; the caller holds the channel lock (see publish).
  * For every codename of liste_dist and every architecture of liste_arch, the Packages index lists
  * every version of every package routed to that codename whose Architecture is that architecture
@@ -270,39 +322,14 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
   const indexes = renderIndexes(perCodename, ch.architectures, cache);
   cache.save();
 
-  const previous = await currentGeneration(ch);
-  const id = newGenerationId(ch, now);
-  const genDir = generationDir(ch, id);
-  const distsDir = path.join(genDir, 'dists');
-  mkdirWithMode(distsDir, 0o755);
   const packages: Record<string, number> = {};
   const poolPaths = new Set<string>();
-  try {
-    const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
-    const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
-    await Promise.all(ch.codenames.map((codename) => {
-      const pkgs = perCodename.get(codename)!;
-      packages[codename] = pkgs.length;
-      for (const p of pkgs) poolPaths.add(p.poolPath);
-      return writeDistribution(distsDir, {
-        codename, suite: codename, component: ch.component, architectures: ch.architectures, packages: indexes.get(codename)!,
-        meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
-      }, signer, { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined });
-    }));
-    await fsyncTree(genDir, inodesUnder(previousDistsDir));
-    writeGenerationInfo(ch, { id, date: now.toISOString(), packages, poolPaths: [...poolPaths].sort() });
-    // The generation's own entry in .generations (and, on a first publish, .generations' entry in
-    // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
-    // directory that never reached the disk.
-    fsyncDir(generationsDir(ch));
-    if (!previous) fsyncDir(ch.webRoot);
-  } catch (e) {
-    // An incomplete generation is harmless (never pointed at), but do not leave it behind.
-    fs.rmSync(genDir, { recursive: true, force: true });
-    throw e;
+  for (const codename of ch.codenames) {
+    const pkgs = perCodename.get(codename)!;
+    packages[codename] = pkgs.length;
+    for (const p of pkgs) poolPaths.add(p.poolPath);
   }
-  await switchGeneration(ch, id);
-  await pruneGenerations(ch, ch.generationsKeep);
+  const id = await writeGenerationLocked(ch, { indexes, packages, poolPaths: [...poolPaths].sort() }, signer, now);
   return { generation: id, packages, problems, debsRead: scan.debsRead };
 }
 

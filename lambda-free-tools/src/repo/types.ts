@@ -102,6 +102,12 @@ export interface GenerationInfo {
   packages: Record<string, number>;
   /** Pool paths the generation's indexes reference (so gc never removes them while the generation is kept). */
   poolPaths: string[];
+  /**
+   * Set on a generation written by `rollback`: the id of the publish whose package set it serves
+   * again (the original publish, also when the rollback went to another rollback generation). Its
+   * indexes are that generation's Packages texts, re-signed with this generation's Date.
+   */
+  rolledBackFrom?: string;
   /** True for the generation `dists` points at. */
   current: boolean;
 }
