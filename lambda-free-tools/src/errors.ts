@@ -72,3 +72,31 @@ export class UnsafePathError extends AptRepoError {
     super(`${file}: ${reason}`);
   }
 }
+
+/**
+ * `--channel` names no channel configured under `--root` (its folder
+ * `<root>/etc/epiconcept/apt_repo/<channel>` is missing), or is not a channel name at all. A usage
+ * error (exit 2): a typo must not look like a broken channel, and nothing is created. `known` lists
+ * the channels that are configured under that root (empty when none is: usually a wrong `--root`).
+ */
+export class UnknownChannelError extends UsageError {
+  constructor(readonly channel: string, readonly root: string, readonly known: string[], reason: string) {
+    super(`unknown channel '${channel}' under --root ${root}: ${reason}; ` +
+      (known.length
+        ? `known channels: ${known.join(', ')}`
+        : `no channel is configured there (is --root right? \`apt-repo --root ${root} --channel <name> init\` creates one)`));
+  }
+}
+
+/**
+ * A command that writes a channel was run by another user than the owner of the channel's web
+ * root: the files it created would belong to that user (root, often) and make the channel's own
+ * account fail later (EPERM on link, EACCES on write). A usage error (exit 2), raised before
+ * anything is touched; `owner` is the user to run as, `command` the same command line run as it.
+ */
+export class WrongUserError extends UsageError {
+  constructor(readonly webRoot: string, readonly owner: string, readonly user: string, readonly command: string) {
+    super(`${webRoot} belongs to ${owner} and this command writes the channel, but it runs as ${user}: ` +
+      `files it created would belong to ${user} and break the channel's later runs. Run it as ${owner}: ${command}`);
+  }
+}

@@ -11,7 +11,9 @@ import { main } from './apt-repo';
 let dir: string;
 let stderr: string;
 let write: jest.SpyInstance;
+let out: jest.SpyInstance;
 beforeEach(() => {
+  out = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-repo-cli-'));
   stderr = '';
   write = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
@@ -22,6 +24,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   write.mockRestore();
+  out.mockRestore();
   process.exitCode = undefined;
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -47,5 +50,88 @@ describe('--root and --channel are taken once', () => {
     process.exitCode = undefined;
     expect(await run('--root', dir, 'init', '--codenames', 'bookworm')).toBe(0);
     expect(fs.existsSync(path.join(dir, 'etc/epiconcept/apt_repo/preprod/liste_dist'))).toBe(true);
+  });
+});
+
+describe('an unknown --channel is a usage error naming the known channels, and nothing is created', () => {
+  beforeEach(async () => {
+    expect(await run('--root', dir, 'init', '--codenames', 'bookworm')).toBe(0);
+    expect(await run('--root', dir, '--channel', 'prod', 'init', '--upstream', 'preprod', '--codenames', 'bookworm')).toBe(0);
+    stderr = '';
+  });
+  const channels = () => fs.readdirSync(path.join(dir, 'etc/epiconcept/apt_repo')).sort();
+  const tree = () => fs.readdirSync(dir, { recursive: true }).map(String).sort();
+
+  it.each([
+    ['a read-only command', ['pending']],
+    ['a writing command', ['publish']],
+    ['ingest', ['ingest']],
+    ['versions (which reads every channel)', ['versions', 'hello']],
+  ])('--channel prd with %s: exit 2, known channels listed, no init suggested, nothing written', async (_what, cmd) => {
+    const before = tree();
+    expect(await run('--root', dir, '--channel', 'prd', ...cmd)).toBe(2);
+    expect(stderr).toContain("unknown channel 'prd'");
+    expect(stderr).toContain('known channels: preprod, prod');
+    expect(stderr).not.toContain('init');
+    expect(channels()).toEqual(['preprod', 'prod']);
+    expect(tree()).toEqual(before);
+  });
+
+  it('a name that is not a channel name is exit 2 too', async () => {
+    expect(await run('--root', dir, '--channel', 'Prod', 'status')).toBe(2);
+    expect(stderr).toMatch(/unknown channel 'Prod'.*not a channel name.*known channels: preprod, prod/);
+  });
+
+  it('a root without channels (a forgotten --root) says so: exit 2, nothing created there', async () => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-repo-empty-'));
+    try {
+      expect(await run('--root', empty, 'publish')).toBe(2);
+      expect(stderr).toContain(`unknown channel 'preprod' under --root ${empty}`);
+      expect(stderr).toContain('no channel is configured there (is --root right?');
+      expect(fs.readdirSync(empty)).toEqual([]);
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('init still creates a new channel', async () => {
+    expect(await run('--root', dir, '--channel', 'staging', 'init')).toBe(0);
+    expect(channels()).toEqual(['preprod', 'prod', 'staging']);
+  });
+});
+
+describe('a writing command run by another user than the owner of the web root refuses (exit 2)', () => {
+  // The owner: an account that is not us. `nobody` (65534) exists on every Debian system.
+  const NOBODY = 65534;
+  beforeEach(async () => {
+    expect(await run('--root', dir, 'init', '--codenames', 'bookworm')).toBe(0);
+    expect(await run('--root', dir, 'keygen', '--type', 'ed25519')).toBe(0);
+    expect(await run('--root', dir, 'publish')).toBe(0);
+    stderr = '';
+  });
+  // The tests run as root (README): root is the usual wrong user.
+  it('as root on a channel owned by nobody: every writer refuses and names the user; readers still work', async () => {
+    const webRoot = path.join(dir, 'srv/apt/preprod');
+    const chown = (p: string) => {
+      fs.lchownSync(p, NOBODY, NOBODY);
+      if (fs.lstatSync(p).isDirectory()) for (const n of fs.readdirSync(p)) chown(path.join(p, n));
+    };
+    chown(webRoot);
+    const before = fs.readdirSync(dir, { recursive: true }).map(String).sort();
+    for (const cmd of [['publish'], ['ingest'], ['gc'], ['rollback'], ['remove', 'hello=1.0'], ['keygen', '--force'], ['backup', '--to', path.join(dir, 'b')], ['init'], ['import', dir]]) {
+      stderr = '';
+      expect([cmd, await run('--root', dir, ...cmd)]).toEqual([cmd, 2]);
+      expect(stderr).toContain(`${webRoot} belongs to nobody`);
+      expect(stderr).toContain('it runs as root');
+      expect(stderr).toMatch(new RegExp(`Run it as nobody: runuser -u nobody -- \\S+ \\S+ --root ${dir} ${cmd[0]}`));
+    }
+    expect(fs.readdirSync(dir, { recursive: true }).map(String).sort()).toEqual(before);
+    for (const cmd of [['status'], ['verify'], ['generations'], ['versions', 'hello']]) {
+      stderr = '';
+      const code = await run('--root', dir, ...cmd);
+      expect(stderr).not.toContain('belongs to');
+      // versions: no such package (exit 2 with its own message), the others succeed.
+      expect([cmd, code]).toEqual([cmd, cmd[0] === 'versions' ? 2 : 0]);
+    }
   });
 });

@@ -1,10 +1,14 @@
 /**
  * apt-repo: the indexer that runs on the repository server. Declares the global options and the
  * commands; each command lives in ./commands/<name>.ts and exports `register(program)`.
- * Exit codes: 0 ok, 1 failure, 2 usage error, 3 lock held by another writer.
+ * Exit codes: 0 ok, 1 failure, 2 usage error (an unknown channel, a writing command run by another
+ * user than the channel's owner among them), 3 lock held by another writer.
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { AptRepoError } from '../errors';
+import { assertKnownChannel, channelPaths, loadChannel } from '../repo/channel';
+import { globals } from './context';
+import { assertChannelOwner } from './owner';
 import { serveReadWorker, setReadWorkerEntry } from '../deb/parallel';
 import * as init from './commands/init';
 import * as keygen from './commands/keygen';
@@ -33,8 +37,43 @@ function once(value: string, previous: string | undefined): string {
   return value;
 }
 
-/** Builds the commander program (exported for tests that parse arguments without a process). */
-export function buildProgram(): Command {
+/** Commands that may create a channel: an unknown --channel is theirs to make. */
+const CREATORS = new Set(['init', 'restore']);
+/**
+ * Commands that write a channel's files (pool, generations, state, keys, backups): run only by the
+ * owner of its web root (cli/owner.ts). The others (status, verify, generations, pending, versions,
+ * sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
+ * account).
+ */
+export const WRITING_COMMANDS = new Set(['init', 'keygen', 'publish', 'ingest', 'promote', 'remove', 'gc', 'rollback', 'backup', 'restore', 'import']);
+
+/**
+ * Checks run before any command's action: the channel is configured (UnknownChannelError, exit 2,
+ * except for init and restore, which create it), and a writing command runs as the owner of the
+ * channel's web root (WrongUserError, exit 2). `argv` is the command line, quoted back in the
+ * message that tells whom to run as.
+ */
+async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
+  const name = cmd.name();
+  const g = globals(cmd);
+  if (!CREATORS.has(name)) assertKnownChannel(g.root, g.channel);
+  if (!WRITING_COMMANDS.has(name)) return;
+  let webRoot: string;
+  try {
+    webRoot = (await loadChannel({ root: g.root, channel: g.channel })).webRoot;
+  } catch (e) {
+    // The command itself reports a channel it cannot load; init repairs one and restore makes it.
+    if (!CREATORS.has(name)) throw e;
+    webRoot = channelPaths(g.root, g.channel).webRoot;
+  }
+  assertChannelOwner(webRoot, argv);
+}
+
+/**
+ * Builds the commander program (exported for tests that parse arguments without a process).
+ * `argv` is the command line the program will parse (quoted back in WrongUserError).
+ */
+export function buildProgram(argv: string[] = process.argv): Command {
   // No commander defaults for --root and --channel (a default would count as a first value for
   // `once`): context.ts globals() applies '/' and 'preprod'.
   const program = new Command('apt-repo')
@@ -44,14 +83,15 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout (no colours, no progress bar)', false)
     .option('--debug', 'print stack traces on errors', false)
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .hook('preAction', (_program, actionCommand) => beforeAction(actionCommand, argv));
   for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign, status]) m.register(program);
   return program;
 }
 
 /** Runs the CLI on `argv` (process.argv form) and resolves to the exit code; never throws. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { z as zod } from 'zod';
-import { ConfigError } from '../errors';
+import { ConfigError, UnknownChannelError, UsageError } from '../errors';
 import { mkdirWithMode } from './files';
 import { DEFAULT_ROUTING } from './routing';
 import type { ChannelConfig } from './types';
@@ -25,6 +25,41 @@ export const KNOWN_ARCHITECTURES = [
 export const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 /** Codenames are dist directory names and Release fields: keep them to lower-case words. */
 export const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * Names of the channels configured under `root`: the folders of channelsConfigRoot whose name is a
+ * channel name, sorted; empty when that folder does not exist. Throws the file system's error for
+ * any other failure to list it.
+ */
+export function listChannels(root: string): string[] {
+  try {
+    return fs.readdirSync(channelsConfigRoot(root), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && NAME_RE.test(d.name)).map((d) => d.name).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/**
+ * Checks that `channel` is configured under `root` (its configDir is a folder) before anything
+ * reads or writes it. Throws UnknownChannelError (exit 2) naming the channels that are, for a name
+ * that is not a channel name (NAME_RE) or a channel without its folder; never creates anything.
+ */
+export function assertKnownChannel(root: string, channel: string): void {
+  const r = path.resolve(root);
+  if (!NAME_RE.test(channel)) throw new UnknownChannelError(channel, r, listChannels(r), 'not a channel name ([a-z0-9][a-z0-9-]*)');
+  const configDir = channelPaths(r, channel).configDir;
+  let isDir = false;
+  try {
+    isDir = fs.statSync(configDir).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') {
+      throw new ConfigError(configDir, `cannot read: ${(e as Error).message}`);
+    }
+  }
+  if (!isDir) throw new UnknownChannelError(channel, r, listChannels(r), `${configDir} does not exist`);
+}
 
 /** Default paths of a channel (all absolute, under `root`); see ChannelConfig for each. */
 export type ChannelPaths = Pick<ChannelConfig, 'configDir' | 'webRoot' | 'stateDir' | 'backupDir' | 'incomingDir' | 'rejectedDir' | 'signingKeyFile'>;
@@ -162,12 +197,14 @@ function readRepoYaml(file: string): RepoYaml {
  * (optional), liste_dist and liste_arch, and returns a fully resolved ChannelConfig (defaults:
  * origin 'Epiconcept', label 'Epiconcept <channel>', component 'main', keyName
  * 'epiconcept-<channel>', generationsKeep 5, lock timeout 120 s, routing DEFAULT_ROUTING).
- * Throws ConfigError naming the file (and key or item) for a missing or empty list, an unknown
- * architecture, a malformed codename, `all` in liste_arch, or a bad or unknown repo.yaml key.
+ * Throws UnknownChannelError (exit 2) when the channel's configDir does not exist or its name is
+ * not a channel name (see assertKnownChannel), and ConfigError naming the file (and key or item)
+ * for a missing or empty list, an unknown architecture, a malformed codename, `all` in liste_arch,
+ * or a bad or unknown repo.yaml key.
  */
 export async function loadChannel(opts: { root: string; channel: string }): Promise<ChannelConfig> {
   const { channel } = opts;
-  if (!NAME_RE.test(channel)) throw new ConfigError('--channel', `'${channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
+  assertKnownChannel(opts.root, channel);
   const paths = channelPaths(opts.root, channel);
   const yamlFile = path.join(paths.configDir, 'repo.yaml');
   const y = readRepoYaml(yamlFile);
@@ -224,7 +261,7 @@ function writeIfAbsent(file: string, content: string, mode: number): boolean {
 export async function initChannel(opts: {
   root: string; channel: string; codenames?: string[]; architectures?: string[]; upstream?: string; origin?: string; label?: string;
 }): Promise<ChannelConfig> {
-  if (!NAME_RE.test(opts.channel)) throw new ConfigError('--channel', `'${opts.channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
+  if (!NAME_RE.test(opts.channel)) throw new UsageError(`--channel '${opts.channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
   if (opts.upstream !== undefined && !NAME_RE.test(opts.upstream)) throw new ConfigError('--upstream', `'${opts.upstream}' is not a channel name`);
   const paths = channelPaths(opts.root, opts.channel);
   const codenames = opts.codenames?.length ? opts.codenames : ['bookworm'];
