@@ -1,0 +1,134 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { mkTemp, rmTemp, runCli } from '../../../test/harness/cli';
+import { formatReleaseDate } from '../index/release';
+import { loadChannel } from './channel';
+import { parseReleaseDate, releaseFreshness, releaseHeader } from './freshness';
+import { currentGeneration } from './generations';
+import { publish } from './publish';
+
+const DAY = 86_400_000;
+const NOW = new Date(Date.UTC(2026, 10, 21, 12, 0, 0));
+
+describe('parseReleaseDate and releaseHeader', () => {
+  it('reads what formatReleaseDate writes, and the +0000 form of apt-ftparchive', () => {
+    const d = new Date(Date.UTC(2026, 1, 3, 4, 5, 6));
+    expect(parseReleaseDate(formatReleaseDate(d))?.getTime()).toBe(d.getTime());
+    expect(parseReleaseDate('Tue, 03 Feb 2026 04:05:06 +0000')?.getTime()).toBe(d.getTime());
+  });
+
+  it('refuses another zone, a malformed value and an impossible day', () => {
+    for (const bad of ['Tue, 03 Feb 2026 04:05:06 +0200', 'yesterday', '', 'Tue, 31 Feb 2026 04:05:06 UTC', 'Tue, 03 Foo 2026 04:05:06 UTC']) {
+      expect([bad, parseReleaseDate(bad)]).toEqual([bad, undefined]);
+    }
+  });
+
+  it('takes the header fields only, not the checksum lines', () => {
+    const h = releaseHeader('Origin: O\nValid-Until: X\nSHA256:\n abc 1 main/binary-amd64/Packages\nDate: late\n');
+    expect([...h]).toEqual([['Origin', 'O'], ['Valid-Until', 'X']]);
+  });
+});
+
+describe('releaseFreshness on written Release files', () => {
+  let webRoot: string;
+  beforeEach(() => {
+    webRoot = mkTemp('freshness');
+  });
+  afterEach(() => rmTemp(webRoot));
+
+  /** Writes dists/<codename>/Release signed at `date`, valid until `validUntil` (omitted when undefined). */
+  const release = (codename: string, date: Date, validUntil?: Date) => {
+    const dir = path.join(webRoot, 'dists', codename);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'Release'), `Origin: Epiconcept\nCodename: ${codename}\nDate: ${formatReleaseDate(date)}\n` +
+      (validUntil ? `Valid-Until: ${formatReleaseDate(validUntil)}\n` : '') + 'SHA256:\n 00 1 main/binary-amd64/Packages\n');
+  };
+  const ch = (validUntilDays?: number, codenames = ['bookworm', 'trixie']) => ({ webRoot, codenames, validUntilDays });
+
+  it('re-signs a Release whose Valid-Until is within a third of the validity, not a fresh one', () => {
+    // validUntilDays 30: a third is 10 days.
+    release('bookworm', new Date(NOW.getTime() - 5 * DAY), new Date(NOW.getTime() + 25 * DAY));
+    release('trixie', new Date(NOW.getTime() - 5 * DAY), new Date(NOW.getTime() + 25 * DAY));
+    const fresh = releaseFreshness(ch(30), NOW);
+    expect(fresh).toEqual({ due: false, reason: expect.stringContaining('re-signing from 2026-12-06T12:00:00Z'), validUntil: new Date(NOW.getTime() + 25 * DAY), refreshAt: new Date(NOW.getTime() + 15 * DAY) });
+    // One codename near its end decides for the channel.
+    release('trixie', new Date(NOW.getTime() - 21 * DAY), new Date(NOW.getTime() + 9 * DAY));
+    const near = releaseFreshness(ch(30), NOW);
+    expect(near.due).toBe(true);
+    expect(near.reason).toMatch(/^trixie's Release expires at 2026-11-30T12:00:00Z: less than a third of 30 day\(s\) left$/);
+    // The boundary: exactly a third left is due, a second more is not.
+    release('trixie', new Date(NOW.getTime() - 20 * DAY), new Date(NOW.getTime() + 10 * DAY));
+    expect(releaseFreshness(ch(30), NOW).due).toBe(true);
+    expect(releaseFreshness(ch(30), new Date(NOW.getTime() - 1000)).due).toBe(false);
+  });
+
+  it('counts a validity shortened since the Release was signed', () => {
+    // Signed for 30 days 5 days ago; the config now says 7: it expires 2 days from now, due.
+    release('bookworm', new Date(NOW.getTime() - 5 * DAY), new Date(NOW.getTime() + 25 * DAY));
+    expect(releaseFreshness(ch(7, ['bookworm']), NOW).due).toBe(true);
+    expect(releaseFreshness(ch(30, ['bookworm']), NOW).due).toBe(false);
+  });
+
+  it('is due when nothing is served, a codename has no Release, or a Release has no or an unreadable Valid-Until', () => {
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: `nothing is published in ${webRoot} yet` });
+    release('bookworm', NOW, new Date(NOW.getTime() + 7 * DAY));
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: `trixie has no Release in ${path.join(webRoot, 'dists')} yet` });
+    release('trixie', NOW);
+    expect(releaseFreshness(ch(7), NOW).reason).toMatch(/trixie\/Release has no Valid-Until \(validUntilDays is 7\)$/);
+    fs.writeFileSync(path.join(webRoot, 'dists/trixie/Release'), `Date: ${formatReleaseDate(NOW)}\nValid-Until: soon\n`);
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: expect.stringMatching(/unreadable Valid-Until$/) });
+  });
+
+  it('never asks for a publish without validUntilDays', () => {
+    release('bookworm', new Date(NOW.getTime() - 400 * DAY), new Date(NOW.getTime() - 300 * DAY));
+    expect(releaseFreshness(ch(undefined, ['bookworm']), NOW)).toEqual({ due: false, reason: 'validUntilDays is not set: the Releases never expire' });
+  });
+});
+
+describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => {
+  let root: string;
+  const webRoot = () => path.join(root, 'srv/apt/preprod');
+  const keyring = () => path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg');
+  const field = (codename: string, name: string) => releaseHeader(fs.readFileSync(path.join(webRoot(), 'dists', codename, 'Release'), 'utf8')).get(name)!;
+
+  beforeAll(async () => {
+    root = mkTemp('if-expiring');
+    expect((await runCli(['--root', root, 'init', '--codenames', 'bookworm,trixie'])).code).toBe(0);
+    expect((await runCli(['--root', root, 'keygen', '--type', 'ed25519'])).code).toBe(0);
+    fs.appendFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/repo.yaml'), 'validUntilDays: 3\n');
+  });
+  afterAll(() => rmTemp(root));
+
+  it('re-signs a Release that expires within a day (a third of 3), with a fresh Date and Valid-Until; then leaves it alone', async () => {
+    const ch = await loadChannel({ root, channel: 'preprod' });
+    // Published 2.5 days ago: half a day of validity left.
+    const old = await publish(ch, { now: new Date(Date.now() - 2.5 * DAY) });
+    expect(parseReleaseDate(field('bookworm', 'Valid-Until'))!.getTime() - Date.now()).toBeLessThan(DAY);
+
+    const before = Date.now();
+    const r = await runCli(['--root', root, '--json', 'publish', '--if-expiring']);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^apt-repo: re-signing: (bookworm|trixie)'s Release expires at .*: less than a third of 3 day\(s\) left\n/)]);
+    const out = JSON.parse(r.stdout) as { published: boolean; generation: string };
+    expect(out.published).toBe(true);
+    expect(out.generation).not.toBe(old.generation);
+    expect(await currentGeneration(ch)).toBe(out.generation);
+    for (const c of ['bookworm', 'trixie']) {
+      const date = parseReleaseDate(field(c, 'Date'))!.getTime();
+      const validUntil = parseReleaseDate(field(c, 'Valid-Until'))!.getTime();
+      // Release dates have whole seconds.
+      expect(date).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(validUntil - date).toBe(3 * DAY);
+      execFileSync('gpgv', ['--keyring', keyring(), path.join(webRoot(), 'dists', c, 'InRelease')], { stdio: 'pipe' });
+    }
+
+    // Fresh now: nothing published, the same generation serves.
+    const again = await runCli(['--root', root, 'publish', '--if-expiring']);
+    expect([again.code, again.stderr]).toEqual([0, '']);
+    expect(again.stdout).toMatch(/^fresh: every Release is valid until \S+ at least; re-signing from \S+\n$/);
+    expect(await currentGeneration(ch)).toBe(out.generation);
+    const json = JSON.parse((await runCli(['--root', root, '--json', 'publish', '--if-expiring'])).stdout) as Record<string, unknown>;
+    expect(json).toEqual({ channel: 'preprod', published: false, reason: expect.any(String), validUntil: expect.any(String), refreshAt: expect.any(String) });
+    expect(Date.parse(json.refreshAt as string) - Date.parse(json.validUntil as string)).toBe(-DAY);
+  });
+});
