@@ -1,51 +1,156 @@
 /**
- * rollback: points a channel's `dists` back at an earlier kept generation (instant: the indexes are
- * already written and signed). The pool is not rolled back: files added since stay (unpublished)
- * and the next publish (ingest, promote, publish) lists them again, so remove a bad version before
- * the next publish. Files the target generation lists but that were removed since are restored
- * from the trash first, so every index entry of the target points at a real file.
+ * rollback: serves an earlier kept generation's package set again, as a NEW generation. apt keeps
+ * a Release whose Date is newer than the one it is offered (a client that fetched the bad
+ * generation's InRelease would ignore the old one), so re-pointing `dists` at the old generation is
+ * not enough: its Packages texts (exactly what it served) are written into a new generation with a
+ * fresh Date (and Valid-Until), signed again, with the current indexes' files carried into by-hash
+ * (a client holding the current Release never gets a Hash Sum mismatch), through the one generation
+ * writer (publish.ts writeGenerationLocked). Its generation.json records `rolledBackFrom`.
+ *
+ * The pool is not rolled back: files added since stay (unserved) and the next publish (ingest,
+ * promote, publish) lists them again, so remove a bad version before the next publish. Files the
+ * target lists but that were removed since are restored from the trash first, so every index entry
+ * points at a real file. The only pool change is that restore, of files a kept generation lists: a
+ * crash after it leaves them as that generation's files (verify stays clean, gc keeps them), and a
+ * rollback run again finishes the job, so no intent record is needed.
+ * Format of Release and Packages: https://wiki.debian.org/DebianRepository/Format.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
+import { digestsOf } from '../index/digests';
+import { parseReleaseFiles } from '../index/release';
+import type { Progress } from '../cli/context';
 import { withChannelLock } from './lock';
-import { currentGeneration, listGenerations, switchGeneration } from './generations';
+import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
+import { channelSigner, writeGenerationLocked } from './publish';
+import { recoverChannel } from './recover';
 import { restoreFromTrash } from './remove';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig, GenerationInfo } from './types';
 
 /** Result of rollback(). */
 export interface RollbackResult {
   /** Generation `dists` pointed at before (undefined if none). */
   from?: string;
+  /** The kept generation whose package set is served again (the one chosen, `--to` or the default). */
   to: string;
+  /** The new generation written and now served. */
+  generation: string;
+  /** The original publish whose package set the new generation serves (recorded in its generation.json). */
+  rolledBackFrom: string;
   /** Pool paths put back from the trash. */
   restored: string[];
 }
 
+/** The publish whose package set `g` serves: itself, or the one a rollback generation went back to. */
+export function servedSetOf(g: Pick<GenerationInfo, 'id' | 'rolledBackFrom'>): string {
+  return g.rolledBackFrom ?? g.id;
+}
+
 /**
- * Switches `ch`'s `dists` to generation `opts.to`, or to the one published just before the current
- * one, under the lock. Throws UsageError for an unknown id, the current id, or no earlier generation;
- * AptRepoError naming the pool files that are in neither the pool nor the trash (nothing switched).
+ * The generation `rollback` without `--to` goes to: the newest kept generation published before
+ * the package set now served. After a rollback the served set is the rolled-back-to publish, so a
+ * second rollback goes one step further back, never forward to the generation rolled back from.
+ * Undefined when no kept generation is older. `gens` newest first (listGenerations).
  */
-export async function rollback(ch: ChannelConfig, opts: { to?: string } = {}): Promise<RollbackResult> {
+export function defaultRollbackTarget(gens: GenerationInfo[], current: GenerationInfo): GenerationInfo | undefined {
+  const bound = generationSequence(servedSetOf(current));
+  return gens.find((g) => g.id !== current.id && generationSequence(g.id) < bound);
+}
+
+/** Filename fields of a Packages text, in order (Debian Policy §5.3: one per stanza). */
+function filenamesOf(packages: string): string[] {
+  return [...packages.matchAll(/^Filename: (.+)$/gm)].map((m) => m[1]);
+}
+
+/**
+ * Reads generation `id`'s Packages text of every codename and architecture of `ch` and checks each
+ * against its Release (size and SHA256), so what is re-signed is exactly what that generation served.
+ * Throws AptRepoError naming the index when the generation has none (liste_dist, liste_arch or the
+ * component changed since it was published) or when it differs from its Release.
+ */
+export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<Map<string, Map<string, string>>> {
+  const dists = path.join(generationDir(ch, id), 'dists');
+  const out = new Map<string, Map<string, string>>();
+  for (const codename of ch.codenames) {
+    const releaseFile = path.join(dists, codename, 'Release');
+    let release: string;
+    try {
+      release = await fs.promises.readFile(releaseFile, 'utf8');
+    } catch (e) {
+      throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${releaseFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${codename} in that generation (liste_dist changed since); roll back to a later one, or publish` : (e as Error).message}`);
+    }
+    const listed = new Map(parseReleaseFiles(release).map((e) => [e.path, e]));
+    const byArch = new Map<string, string>();
+    for (const arch of ch.architectures) {
+      const rel = `${ch.component}/binary-${arch}/Packages`;
+      const entry = listed.get(rel);
+      const file = path.join(dists, codename, rel);
+      if (!entry) throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${releaseFile} lists no ${rel} (liste_arch or the component changed since); roll back to a later one, or publish`);
+      const bytes = await fs.promises.readFile(file);
+      if (bytes.length !== entry.size || digestsOf(bytes).SHA256 !== entry.digests.SHA256) {
+        throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${file} differs from what its Release lists (size or SHA256); the generation is damaged`);
+      }
+      byArch.set(arch, bytes.toString('utf8'));
+    }
+    out.set(codename, byArch);
+  }
+  return out;
+}
+
+/**
+ * Rolls `ch` back, under the channel lock (after recoverChannel): serves generation `opts.to`'s
+ * package set, or by default that of the generation published before the set now served (see
+ * defaultRollbackTarget), as a new generation (see the module comment). Its Date is `opts.now`
+ * (default: the clock), moved to one second after the current generation's when not later, so apt
+ * always takes the new Release.
+ * Throws, leaving `dists` and the pool as they were:
+ * - UsageError for an unknown id, the current id, or no earlier generation;
+ * - AptRepoError naming the pool files in neither the pool nor the trash, or the index the target
+ *   lacks or that differs from its Release (see readServedIndexes);
+ * - ConfigError (signing key), SignerError (signer socket) from channelSigner.
+ */
+export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Date; progress?: Progress } = {}): Promise<RollbackResult> {
   return withChannelLock(ch, async () => {
+    await recoverChannel(ch, { progress: opts.progress });
     const gens = await listGenerations(ch);
-    const current = (await currentGeneration(ch)) ?? gens.find((g) => g.current)?.id;
-    let target;
+    const currentId = await currentGeneration(ch);
+    const current = gens.find((g) => g.id === currentId);
+    const kept = gens.map((g) => g.id).join(', ') || 'none';
+    let target: GenerationInfo | undefined;
     if (opts.to !== undefined) {
       target = gens.find((g) => g.id === opts.to);
-      if (!target) throw new UsageError(`generation ${opts.to} is not kept in ${ch.webRoot}/.generations (kept: ${gens.map((g) => g.id).join(', ') || 'none'})`);
-      if (target.id === current) throw new UsageError(`generation ${opts.to} is already the current one of ${ch.name}`);
+      if (!target) throw new UsageError(`generation ${opts.to} is not kept in ${ch.webRoot}/.generations (kept: ${kept})`);
+      if (target.id === currentId) throw new UsageError(`generation ${opts.to} is already the current one of ${ch.name}`);
     } else {
-      const i = gens.findIndex((g) => g.id === current);
-      target = i >= 0 ? gens[i + 1] : undefined;
-      if (!target) throw new UsageError(`${ch.name} has no generation older than ${current ?? '(none)'} to roll back to (kept: ${gens.map((g) => g.id).join(', ') || 'none'})`);
+      target = current ? defaultRollbackTarget(gens, current) : undefined;
+      if (!target) throw new UsageError(`${ch.name} has no generation older than ${current ? servedSetOf(current) : currentId ?? '(none)'} to roll back to (kept: ${kept})`);
     }
-    // Check first, so a failed rollback leaves the pool as it was.
-    const { missing } = await restoreFromTrash(ch, target.poolPaths, { dryRun: true });
+    const indexes = await readServedIndexes(ch, target.id);
+    const packages: Record<string, number> = {};
+    const poolPaths = new Set<string>();
+    for (const [codename, byArch] of indexes) {
+      const files = new Set<string>();
+      for (const text of byArch.values()) for (const f of filenamesOf(text)) files.add(f);
+      packages[codename] = files.size;
+      for (const f of files) poolPaths.add(f);
+    }
+    const listed = [...poolPaths].sort();
+    // Checked first, with the signer, so a rollback that cannot finish leaves the pool as it was.
+    const { missing } = await restoreFromTrash(ch, listed, { dryRun: true });
     if (missing.length) {
       throw new AptRepoError(`cannot roll ${ch.name} back to ${target.id}: ${missing.length} pool file(s) it lists are in neither ${ch.webRoot} nor the trash: ${missing.join(', ')}`);
     }
-    const { restored } = await restoreFromTrash(ch, target.poolPaths);
-    await switchGeneration(ch, target.id);
-    return { from: current, to: target.id, restored };
+    const signer = await channelSigner(ch);
+    const { restored } = await restoreFromTrash(ch, listed);
+    let now = opts.now ?? new Date();
+    const currentDate = current ? Date.parse(current.date) : NaN;
+    // Release's Date has whole seconds; apt ignores a Release older than the one it holds.
+    if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
+      now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
+    }
+    const rolledBackFrom = servedSetOf(target);
+    const generation = await writeGenerationLocked(ch, { indexes, packages, poolPaths: listed, rolledBackFrom }, signer, now);
+    return { from: currentId, to: target.id, generation, rolledBackFrom, restored };
   });
 }
