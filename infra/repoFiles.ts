@@ -36,6 +36,7 @@ export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string 
     signerSocket: layout.signerSocket,
   };
   if (cfg.validUntilDays) doc.validUntilDays = cfg.validUntilDays;
+  if (cfg.routing) doc.routing = cfg.routing;
   if (cfg.upstream) doc.upstream = cfg.upstream;
   return HEADER + stringify(doc);
 }

@@ -226,4 +226,13 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
     expect(parseStackConfig(base({ nodePath: 'node' }), 'preprod').config.nodePath).toBe('node');
     expect(parseStackConfig(base({ nodePath: '/usr/local/bin/node-18' }), 'preprod').config.nodePath).toBe('/usr/local/bin/node-18');
   });
+
+  it('takes a routing table for repo.yaml, and names the rule whose pattern is not a regular expression', () => {
+    const routing = [{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }, { pattern: '~php(\\d+)', codenames: ['$1'] }];
+    expect(parseStackConfig(base({ routing: JSON.stringify(routing) }), 'preprod').config.routing).toEqual(routing);
+    expect(parseStackConfig(base(), 'preprod').config.routing).toBeUndefined();
+    const bad = errorOf(base({ routing: JSON.stringify([...routing, { pattern: '(unclosed', codenames: ['bookworm'] }]) }));
+    expect([bad.key, bad.message]).toEqual(['apt-repo:routing.2.pattern', expect.stringContaining('is not a valid regular expression')]);
+    expect(errorOf(base({ routing: JSON.stringify([{ pattern: 'x', codenames: [] }]) })).key).toBe('apt-repo:routing.0.codenames');
+  });
 });

@@ -20,6 +20,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { ConfigError } from '../lambda-free-tools/src/errors';
 import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_RE } from '../lambda-free-tools/src/repo/channel';
+import type { RoutingRule } from '../lambda-free-tools/src/repo/types';
 import { parseCidr } from '../infra/cidr';
 
 /** The Pulumi config namespace (the project name). */
@@ -32,7 +33,7 @@ export { KNOWN_ARCHITECTURES };
 export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] as const;
 
 /** Keys holding JSON (lists and objects) rather than a scalar string. */
-const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer', 'uploaders', 'operators']);
+const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer', 'uploaders', 'operators', 'routing']);
 
 /** Accounts the stack must never create, join to a group or restrict (Debian's base system accounts). */
 const RESERVED_ACCOUNTS = ['root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy', 'www-data', 'backup', 'list', 'irc', 'gnats', 'nobody', 'nogroup', 'sshd', 'sudo', 'adm', 'staff', 'users', 'systemd-network', 'messagebus', '_apt'];
@@ -126,6 +127,11 @@ const RawSchema = z.strictObject({
   keyEmail: z.email('expected an e-mail address').optional(),
   generationsKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(2, 'expected at least 2 (the current generation and one to roll back to)').default(5),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
+  // The indexer's version-suffix table (repo.yaml routing, lambda-free-tools/src/repo/routing.ts); unset: its default.
+  routing: z.array(z.strictObject({
+    pattern: z.string().min(1, 'expected a regular expression').refine((p) => { try { new RegExp(p); return true; } catch { return false; } }, 'is not a valid regular expression'),
+    codenames: z.array(z.string().min(1, 'expected a codename or $N')).min(1, 'expected at least one codename'),
+  }), { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" }).optional(),
   serviceUser: accountName('a system user name').optional(),
   poolGroup: accountName('a group name').default('aptrepo'),
   signerUser: accountName('a system user name').optional(),
@@ -185,6 +191,8 @@ export interface StackConfig {
   keyEmail: string;
   generationsKeep: number;
   validUntilDays?: number;
+  /** Version-suffix routing table written to repo.yaml; unset: the indexer's default (repo/routing.ts). */
+  routing?: RoutingRule[];
   /** System user owning the channel's repository files and running its indexer (aptrepo-<channel>). */
   serviceUser: string;
   /** Shared group of every channel's serviceUser; group of the pool directories (aptrepo). */
@@ -379,6 +387,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
     generationsKeep: r.generationsKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
+    ...(r.routing ? { routing: r.routing } : {}),
     serviceUser,
     poolGroup: r.poolGroup,
     signerUser,
