@@ -125,6 +125,7 @@ function buildSchema(z: typeof zod) {
     incomingDir: absPath.optional(),
     signerSocket: absPath.optional(),
     generationsKeep: z.number().int().min(2).optional(),
+    backupKeep: z.number().int().min(1).optional(),
     validUntilDays: z.number().int().min(1).optional(),
     routing: z.array(RoutingRuleSchema).optional(),
     upstream: z.string().regex(NAME_RE, 'must be a channel name').optional(),
@@ -196,7 +197,7 @@ function readRepoYaml(file: string): RepoYaml {
  * Loads channel `channel` under prefix `root`: validates the channel name, reads repo.yaml
  * (optional), liste_dist and liste_arch, and returns a fully resolved ChannelConfig (defaults:
  * origin 'Epiconcept', label 'Epiconcept <channel>', component 'main', keyName
- * 'epiconcept-<channel>', generationsKeep 5, lock timeout 120 s, routing DEFAULT_ROUTING).
+ * 'epiconcept-<channel>', generationsKeep 5, backupKeep 7, lock timeout 120 s, routing DEFAULT_ROUTING).
  * Throws UnknownChannelError (exit 2) when the channel's configDir does not exist or its name is
  * not a channel name (see assertKnownChannel), and ConfigError naming the file (and key or item)
  * for a missing or empty list, an unknown architecture, a malformed codename, `all` in liste_arch,
@@ -234,6 +235,7 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
     signingKeyFile: paths.signingKeyFile,
     signerSocket: y.signerSocket,
     generationsKeep: y.generationsKeep ?? 5,
+    backupKeep: y.backupKeep ?? 7,
     validUntilDays: y.validUntilDays,
     routing: y.routing ?? DEFAULT_ROUTING,
     upstream: y.upstream,
@@ -287,6 +289,7 @@ export async function initChannel(opts: {
     '# component: main',
     `# keyName: epiconcept-${opts.channel}          # <webRoot>/<keyName>-archive-keyring.asc|.gpg`,
     '# generationsKeep: 5                  # published generations kept for rollback (>= 2)',
+    '# backupKeep: 7                       # dated backups kept by backup --to <dir> (>= 1)',
     '# validUntilDays: 30                  # Release Valid-Until (default: none)',
     '# lockTimeoutSeconds: 120',
     '# webRoot: /srv/apt/<channel>         # absolute paths, used as given',

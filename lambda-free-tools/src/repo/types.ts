@@ -54,6 +54,8 @@ export interface ChannelConfig {
   signerSocket?: string;
   /** How many published generations to keep for rollback (>= 2). */
   generationsKeep: number;
+  /** How many dated backups `backup --to <dir>` keeps in `<dir>` for this channel (>= 1, default 7). */
+  backupKeep: number;
   /** Days after which Release's Valid-Until lies; undefined: no Valid-Until. */
   validUntilDays?: number;
   /** Version-suffix routing table, tried in order (defaults in repo/routing.ts). */
