@@ -132,3 +132,24 @@ describe('reclaiming', () => {
     expect(fs.readdirSync(stateDir)).toEqual(['lock']);
   });
 });
+
+test('a waiter says whom it waits for (command, pid, since) after a second, then every few seconds, until it gets the lock', async () => {
+  const child = await holdInChild();
+  const holder = JSON.parse(fs.readFileSync(lockFileOf({ stateDir }), 'utf8')) as { since: string };
+  const ch = { stateDir, lockTimeoutMs: 30_000 };
+  const messages: { at: number; text: string }[] = [];
+  const start = Date.now();
+  // The holder dies after 6.5 s (SIGKILL): its lock is reclaimed at once and the waiter goes on.
+  setTimeout(() => child.kill('SIGKILL'), 6500);
+  const got = await withChannelLock(ch, async () => 'got it', { onWait: (text) => messages.push({ at: Date.now() - start, text }) });
+  expect(got).toBe('got it');
+  expect(messages.length).toBe(2);
+  expect(messages[0].at).toBeGreaterThanOrEqual(900);
+  expect(messages[0].at).toBeLessThan(2500);
+  expect(messages[1].at - messages[0].at).toBeGreaterThanOrEqual(4900);
+  for (const m of messages) {
+    expect(m.text).toContain(`${lockFileOf(ch)}: waiting for -r ts-node/register -e require(`);
+    expect(m.text).toContain(`(pid ${child.pid} on ${os.hostname()}, since ${holder.since}) to release the channel lock; giving up in `);
+  }
+  expect(messages[0].text).toMatch(/giving up in (28|29|30) s$/);
+}, 20_000);

@@ -71,6 +71,39 @@ function isStale(h: Holder): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A waiting writer says whom it waits for once it has waited LOCK_WAIT_FIRST_REPORT_MS (a turn of
+ * a few milliseconds between two writers stays silent), then every LOCK_WAIT_REPORT_MS.
+ */
+export const LOCK_WAIT_FIRST_REPORT_MS = 1000;
+export const LOCK_WAIT_REPORT_MS = 5000;
+
+/**
+ * What the holder `pid` runs, for a waiting writer's message: its command line from
+ * /proc/<pid>/cmdline (proc(5)), the node executable left out, cut at 120 characters; undefined
+ * when it cannot be read (another host, /proc hidden, the process gone).
+ */
+export function holderCommand(pid: number): string | undefined {
+  let words: string[];
+  try {
+    words = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter((w) => w !== '');
+  } catch {
+    return undefined;
+  }
+  if (words.length > 1 && /^node(js)?(\d+)?$/.test(path.basename(words[0]))) words = words.slice(1);
+  const line = words.join(' ');
+  return line === '' ? undefined : line.length > 120 ? `${line.slice(0, 119)}…` : line;
+}
+
+/** The line a waiting writer prints: `waiting for <holder> (pid N on host, since T) …`. */
+function waitMessage(file: string, h: Holder, deadline: number): string {
+  const what = h.host === os.hostname() ? holderCommand(h.pid) : undefined;
+  const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+  return `${file}: waiting for ${what ?? 'another writer'} (pid ${h.pid} on ${h.host}, since ${h.since || 'an unknown time'}) to release the channel lock; giving up in ${left} s`;
+}
+
+const toStderr = (message: string) => void process.stderr.write(`apt-repo: ${message}\n`);
+
 /** The lock file path of a channel: `<stateDir>/lock`. */
 export function lockFileOf(ch: Pick<ChannelConfig, 'stateDir'>): string {
   return path.join(ch.stateDir, 'lock');
@@ -81,9 +114,14 @@ export function lockFileOf(ch: Pick<ChannelConfig, 'stateDir'>): string {
  * does. Waits (polling, up to ch.lockTimeoutMs; 0 = fail at once) while another live process holds
  * it, then throws LockError naming the lock file and the holder's pid. A lock left by a dead
  * process on this host (SIGKILL, crash, power loss with pid reuse) is reclaimed.
+ * While it waits it says so through `opts.onWait` (default: one `apt-repo: …` line on stderr), after
+ * LOCK_WAIT_FIRST_REPORT_MS and then every LOCK_WAIT_REPORT_MS: the lock file, the holder's command line (holderCommand),
+ * pid, host and since when it holds the lock, and the seconds left before giving up.
  * Not reentrant: calling it again inside `fn` for the same channel waits for itself and times out.
  */
-export async function withChannelLock<T>(ch: Pick<ChannelConfig, 'stateDir' | 'lockTimeoutMs'>, fn: () => Promise<T>): Promise<T> {
+export async function withChannelLock<T>(
+  ch: Pick<ChannelConfig, 'stateDir' | 'lockTimeoutMs'>, fn: () => Promise<T>, opts: { onWait?: (message: string) => void } = {},
+): Promise<T> {
   const file = lockFileOf(ch);
   fs.mkdirSync(ch.stateDir, { recursive: true });
   const me: Holder = { pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() };
@@ -91,6 +129,9 @@ export async function withChannelLock<T>(ch: Pick<ChannelConfig, 'stateDir' | 'l
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(tmp, mine, { mode: 0o644 });
   const deadline = Date.now() + ch.lockTimeoutMs;
+  const onWait = opts.onWait ?? toStderr;
+  // As if reported just before the wait began, so the first report comes after LOCK_WAIT_FIRST_REPORT_MS.
+  let reported = Date.now() - LOCK_WAIT_REPORT_MS + LOCK_WAIT_FIRST_REPORT_MS;
   let delay = 25;
   try {
     for (;;) {
@@ -106,6 +147,10 @@ export async function withChannelLock<T>(ch: Pick<ChannelConfig, 'stateDir' | 'l
       if (Date.now() >= deadline) {
         throw new LockError(file, `held by pid ${holder.pid} on ${holder.host} since ${holder.since}` +
           (ch.lockTimeoutMs > 0 ? ` (waited ${Math.round(ch.lockTimeoutMs / 1000)} s)` : ''));
+      }
+      if (Date.now() - reported >= LOCK_WAIT_REPORT_MS) {
+        onWait(waitMessage(file, holder, deadline));
+        reported = Date.now();
       }
       await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
       delay = Math.min(delay * 2, 500);
