@@ -5,7 +5,7 @@ import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { channelPaths, initChannel, loadChannel } from './channel';
 import { ingest } from './ingest';
 import { sha256File } from './files';
-import { backup, checkBackup, readManifest, restore } from './backup';
+import { backup, checkBackup, listBackups, readManifest, restore } from './backup';
 import { currentGeneration } from './generations';
 import { lockFileOf, withChannelLock } from './lock';
 import { AptRepoError, LockError, UsageError } from '../errors';
@@ -45,17 +45,20 @@ beforeEach(async () => {
 });
 afterEach(() => rmTemp(tmp));
 
-test('backup holds config (key 0600), state without the lock, pool (hard links), the current generation, dists, keys and a manifest', async () => {
+test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without the lock, pool (copies, never the live inodes), the current generation, dists, keys and a manifest', async () => {
   fs.writeFileSync(lockFileOf(ch) + '.stale.1.x', 'leftover');
-  const to = path.join(tmp, 'bk');
-  const r = await backup(ch, to);
+  const r = await backup(ch, path.join(tmp, 'bk'));
+  const to = r.dir;
+  expect(path.dirname(to)).toBe(path.join(tmp, 'bk'));
+  expect(path.basename(to)).toMatch(/^\d{8}T\d{6}Z$/);
   const gen = await currentGeneration(ch);
   expect(r.generation).toBe(gen);
-  expect(r.linked).toBeGreaterThanOrEqual(2);
+  // The first backup has no previous one: every file is a copy, none shares the live pool's inode.
+  expect(r.linked).toBe(0);
   expect(fs.statSync(path.join(to, 'config/signing-key.asc')).mode & 0o777).toBe(0o600);
   expect(fs.readdirSync(path.join(to, 'state')).some((n) => n.startsWith('lock'))).toBe(false);
   expect(fs.existsSync(path.join(to, 'state/added.json'))).toBe(true);
-  expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).toBe(fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino);
+  expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).not.toBe(fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino);
   expect(fs.readlinkSync(path.join(to, 'web/dists'))).toBe(`.generations/${gen}/dists`);
   expect(fs.readdirSync(path.join(to, 'web/.generations'))).toEqual([gen]);
   const m = await readManifest(to);
@@ -63,13 +66,12 @@ test('backup holds config (key 0600), state without the lock, pool (hard links),
   const files = m.entries.filter((e) => e.type === 'file').map((e) => e.path);
   expect(files).toEqual(expect.arrayContaining(['config/liste_dist', 'config/signing-key.asc', 'web/epiconcept-preprod-archive-keyring.asc', 'web/epiconcept-preprod-archive-keyring.gpg', `web/.generations/${gen}/dists/bookworm/InRelease`]));
   expect(await checkBackup(to, m)).toEqual([]);
-  await expect(backup(ch, to)).rejects.toThrow(UsageError);
+  await expect(backup(ch, path.join(ch.stateDir, 'bk'))).rejects.toThrow(UsageError);
   await expect(backup(ch, path.join(ch.stateDir, 'bk'))).rejects.toThrow(/itself backed up/);
 });
 
 test('restore into an empty root gives byte-identical published files and a clean verify; a damaged backup restores nothing', async () => {
-  const to = path.join(tmp, 'bk');
-  await backup(ch, to);
+  const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
   const root2 = path.join(tmp, 'root2');
   const r = await restore(root2, 'preprod', to);
   expect(r.problems).toEqual([]);
@@ -101,8 +103,7 @@ test('a folder without manifest is not a backup', async () => {
 
 test('restore takes the channel lock before writing anything, the config included', async () => {
   fs.appendFileSync(path.join(ch.configDir, 'repo.yaml'), '\nlockTimeoutSeconds: 0\n');
-  const to = path.join(tmp, 'bk');
-  await backup(ch, to);
+  const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
   const root2 = path.join(tmp, 'root2');
   const target = channelPaths(root2, 'preprod');
   await withChannelLock({ stateDir: target.stateDir, lockTimeoutMs: 0 }, async () => {
@@ -119,12 +120,12 @@ describe('backup and restore never follow a link (issue 8)', () => {
     fs.writeFileSync(victim, 'secret');
     fs.symlinkSync(victim, path.join(ch.webRoot, 'pool/main/a/app/evil_1_all.deb'));
     await expect(backup(ch, path.join(tmp, 'bk'))).rejects.toThrow(/evil_1_all.deb: symbolic link/);
-    expect(fs.existsSync(path.join(tmp, 'bk/manifest.json'))).toBe(false);
+    expect(await listBackups(path.join(tmp, 'bk'))).toEqual([]);
+    expect(fs.readdirSync(path.join(tmp, 'bk')).filter((n) => !n.endsWith('.partial'))).toEqual([]);
   });
 
   test('readManifest refuses paths that leave the backup and symlinks other than web/dists', async () => {
-    const to = path.join(tmp, 'bk');
-    await backup(ch, to);
+    const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
     const m = JSON.parse(fs.readFileSync(path.join(to, 'manifest.json'), 'utf8'));
     const write = (entries: unknown[]) => fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify({ ...m, entries: [...m.entries, ...entries] }));
     write([{ path: 'web/pool/x\u0000.deb', type: 'dir', mode: 493 }]);
@@ -138,8 +139,7 @@ describe('backup and restore never follow a link (issue 8)', () => {
   });
 
   test('a symlinked folder in the backup tree is a problem; restore writes nothing', async () => {
-    const to = path.join(tmp, 'bk');
-    await backup(ch, to);
+    const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
     const copy = path.join(tmp, 'copy-of-a');
     fs.cpSync(path.join(to, 'web/pool/main/a'), copy, { recursive: true });
     fs.rmSync(path.join(to, 'web/pool/main/a'), { recursive: true });
@@ -151,8 +151,7 @@ describe('backup and restore never follow a link (issue 8)', () => {
   });
 
   test('restore --force never writes through a symlinked folder of the target', async () => {
-    const to = path.join(tmp, 'bk');
-    await backup(ch, to);
+    const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
     const victimDir = path.join(tmp, 'victim');
     fs.mkdirSync(victimDir);
     fs.rmSync(path.join(ch.webRoot, 'pool/main/a'), { recursive: true });
@@ -172,12 +171,13 @@ describe('backup and restore never follow a link (issue 8)', () => {
     let r;
     try {
       r = await backup(ch, path.join(tmp, 'bk'), { warn: (m) => warnings.push(m) });
+      expect(r.dir).toMatch(/bk\/\d{8}T\d{6}Z$/);
     } finally {
       open.mockRestore();
     }
     expect(warnings).toEqual([`${ch.signingKeyFile}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`]);
     expect(r.skipped).toEqual([ch.signingKeyFile]);
-    expect(fs.existsSync(path.join(tmp, 'bk/config/signing-key.asc'))).toBe(false);
+    expect(fs.existsSync(path.join(r.dir, 'config/signing-key.asc'))).toBe(false);
     const root2 = path.join(tmp, 'root2');
     expect((await restore(root2, 'preprod', path.join(tmp, 'bk'))).problems).toEqual([]);
     const ch2 = await loadChannel({ root: root2, channel: 'preprod' });

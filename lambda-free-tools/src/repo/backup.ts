@@ -4,25 +4,39 @@
  * What an off-site backup must hold, per channel (this is exactly what `backup --to <dir>` copies;
  * everything else is rebuilt by the Pulumi stack or is disposable):
  *   - `/etc/epiconcept/apt_repo/<channel>/`   liste_dist, liste_arch, repo.yaml, signing-key.asc
- *                                             (the private signing key, 0600: keep the backup secret)
- *   - `/srv/apt/<channel>/pool/`               every published .deb (prod's are hard links to
- *                                             preprod's: a backup tool that keeps hard links stores
- *                                             them once)
+ *                                             (the private signing key, 0600: keep the backup secret;
+ *                                             left out when the signer user owns it, see backup())
+ *   - `/srv/apt/<channel>/pool/`               every published .deb
  *   - `/srv/apt/<channel>/.generations/<id>/`  the generation `dists` points at (signed indexes,
  *                                             by-hash), so clients see byte-identical files after
  *                                             a restore, and `/srv/apt/<channel>/dists` (symlink)
  *   - `/srv/apt/<channel>/<keyName>-archive-keyring.asc|.gpg`  the public key files
  *   - `/var/lib/apt-repo/<channel>/`           upload times (added.json) and the index cache;
- *                                             minus `lock*` (the writers' lock)
+ *                                             minus `lock*` (the writers' lock) and restore.json
  * Not needed: older generations (rollback history), `<stateDir>/trash` is included but optional,
  * `/srv/apt/incoming` (uploads not yet ingested), nginx config and htpasswd (from the stack).
- * The nightly job runs `apt-repo --channel <c> backup --to /var/backups/apt-repo/<c>/<date>` and
- * ships that folder off site; `manifest.json` (written last) lists every file with its SHA256.
+ *
+ * Dated backups (the nightly unit runs `apt-repo --channel <c> backup --to /var/backups/apt-repo/<c>`):
+ * each run writes `<dir>/<UTC stamp>/` (`20261121T023000Z`, `-01`, `-02` … appended when that
+ * second is taken, so two runs never share a name and names sort by time). The folder is written
+ * under the hidden name `.<stamp>.<channel>.partial` and renamed to `<stamp>` only once complete
+ * (manifest.json written and every folder fsynced), so a half backup is never listed nor restored
+ * from; the next backup of the channel removes such leftovers. After the rename the oldest complete
+ * backups of the channel beyond `backupKeep` (repo.yaml, default 7) are removed (renamed to
+ * `.<stamp>.<channel>.deleting` first, so a half-removed one is never listed either).
  *
  * Backup layout: `config/` (configDir), `state/` (stateDir), `web/` (pool, .generations/<id>, dists
- * symlink, public keys), `manifest.json`. Pool and generation files are hard links when the backup
- * is on the same filesystem (they are never rewritten in place), copies otherwise; config and state
- * files are always copied.
+ * symlink, public keys), `manifest.json`. No file of a backup shares its inode with the live channel
+ * (a pool file changed in place must not change the backup): a file under `web/` whose content,
+ * size and mode equal a file of the previous complete backup of the channel is a hard link to that
+ * file (like rsync --link-dest), every other file is a copy. So a night costs only what changed.
+ * The previous backup's files are trusted by their manifest and size, not re-read: restore checks
+ * a whole backup (checkBackup) before writing anything.
+ *
+ * Restore copies (never links) the backup's files into the channel, under the channel lock, after
+ * recording `<stateDir>/restore.json` (the backup it restores); the record is cleared once `dists`
+ * points at the restored generation. An interrupted restore is finished by the next restore (which
+ * may then run without --force) and by finishInterruptedRestore, which crash recovery runs.
  */
 import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
@@ -35,7 +49,9 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir } from './generations';
 import { verifyChannel } from './verify';
-import { checkRelPath, confine, durableCopy, errText, placeFile, SafeDir, sha256File } from './files';
+import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
+import { recoverChannel } from './recover';
+import type { Progress } from '../cli/context';
 import type { ChannelConfig } from './types';
 
 /**
@@ -66,14 +82,23 @@ type ManifestEntry = BackupManifest['entries'][number];
 
 /** Result of backup(). */
 export interface BackupResult {
+  /** The complete backup folder: `<to>/<stamp>`. */
   dir: string;
+  /** Its name, a UTC stamp (`20261121T023000Z`, maybe with `-01` …). */
+  stamp: string;
+  /** The previous complete backup of the channel that unchanged files were linked to. */
+  previous?: string;
   generation?: string;
   files: number;
   bytes: number;
-  /** Files stored as hard links (no extra space). */
+  /** Files hard-linked to the previous backup (no extra space). */
   linked: number;
+  /** Bytes of the files written anew tonight (what this backup costs). */
+  copiedBytes: number;
   /** Files left out: the private key when this user cannot read it (signer separation). */
   skipped: string[];
+  /** Stamps of the older backups removed to keep `backupKeep`. */
+  pruned: string[];
 }
 
 /** True for the one symlink a backup holds: `web/dists` pointing at `.generations/<id>/dists`. */
@@ -86,54 +111,185 @@ function isLockName(name: string): boolean {
   return name === 'lock' || name.startsWith('lock.');
 }
 
-/**
- * Backs channel `ch` up into `dir` (absent or empty) under the channel lock: configDir, stateDir
- * (minus the lock), pool, the current generation, the `dists` symlink, the public keys and
- * manifest.json (written last; a folder without it is an interrupted backup). A symbolic link
- * anywhere in these trees other than `dists` is refused (UnsafePathError): never followed nor
- * copied. When the private key is not readable by the running user (it belongs to the signer
- * user), it is left out with one line through `opts.warn` (default stderr) and listed in `skipped`.
- * Throws UsageError when `dir` is not empty or lies inside a folder being backed up, AptRepoError
- * on a read or write failure.
- */
-export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg: string) => void } = {}): Promise<BackupResult> {
-  const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: ${m}\n`));
-  const to = path.resolve(dir);
-  for (const inside of [ch.configDir, ch.stateDir, ch.webRoot]) {
-    const rel = path.relative(path.resolve(inside), to);
-    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) throw new UsageError(`backup --to ${to}: inside ${inside}, which is itself backed up`);
-  }
-  const existing = await fsp.readdir(to).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
-  if (existing.length) throw new UsageError(`backup --to ${to}: not empty (give a new folder)`);
-  await fsp.mkdir(to, { recursive: true, mode: 0o700 });
-  return withChannelLock(ch, async () => {
-    const generation = await currentGeneration(ch);
-    const entries: ManifestEntry[] = [];
-    const result: BackupResult = { dir: to, generation, files: 0, bytes: 0, linked: 0, skipped: [] };
-    const known = new Map<string, string>();
-    for (const p of (await scanPool(ch)).packages) known.set(p.poolPath, p.digests.SHA256);
+/** The restore record in stateDir (see restore()): never backed up, never restored. */
+const RESTORE_RECORD = 'restore.json';
 
-    const copyTree = async (srcRoot: string, rel: string, destRel: string, how: 'link' | 'copy', skip: (name: string) => boolean, shaOf?: (rel: string) => string | undefined) => {
-      const src = rel ? confine(srcRoot, rel) : srcRoot;
-      const st = await fsp.lstat(src).catch(() => undefined);
-      if (!st) return;
-      const dest = confine(to, destRel);
-      if (st.isDirectory()) {
-        await fsp.mkdir(dest, { recursive: true });
-        entries.push({ path: destRel, type: 'dir', mode: st.mode & 0o7777 });
-        for (const name of (await fsp.readdir(src)).sort()) {
-          if (skip(name)) continue;
-          await copyTree(srcRoot, rel ? `${rel}/${name}` : name, `${destRel}/${name}`, how, skip, shaOf);
-        }
-        await fsp.chmod(dest, st.mode & 0o7777);
-      } else if (st.isSymbolicLink()) {
-        // confine() refuses links below the root; this is a backed-up folder that is itself a link
-        // (the `dists` link is copied by copyDistsLink).
-        throw new UnsafePathError(src, 'symbolic link (never followed nor backed up)');
-      } else if (st.isFile()) {
-        let done;
+/** A complete backup's folder name: a UTC stamp, then `-NN` when that second was taken. */
+export const BACKUP_STAMP_RE = /^\d{8}T\d{6}Z(-\d{2,})?$/;
+
+/** `2026-11-21T02:30:00.123Z` → `20261121T023000Z` (ISO 8601 basic format, UTC, to the second). */
+export function backupStamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+const partialName = (stamp: string, channel: string) => `.${stamp}.${channel}.partial`;
+const deletingName = (stamp: string, channel: string) => `.${stamp}.${channel}.deleting`;
+
+/** One complete backup found by listBackups. */
+export interface BackupListing {
+  stamp: string;
+  /** Absolute folder of the backup. */
+  dir: string;
+  channel: string;
+  createdAt: string;
+  generation?: string;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * The complete backups in `dir` (of `channel` only, when given), oldest first: folders named by
+ * BACKUP_STAMP_RE (not symlinks) holding a valid manifest.json. Hidden folders (backups being
+ * written or removed) and anything else are ignored. [] when `dir` does not exist.
+ */
+export async function listBackups(dir: string, channel?: string): Promise<BackupListing[]> {
+  const root = path.resolve(dir);
+  const names = await fsp.readdir(root, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+  const out: BackupListing[] = [];
+  for (const d of names) {
+    if (!d.isDirectory() || !BACKUP_STAMP_RE.test(d.name)) continue;
+    let m: BackupManifest;
+    try {
+      m = await readManifest(path.join(root, d.name));
+    } catch {
+      continue;
+    }
+    if (channel !== undefined && m.channel !== channel) continue;
+    const files = m.entries.filter((e): e is Extract<ManifestEntry, { type: 'file' }> => e.type === 'file');
+    out.push({ stamp: d.name, dir: path.join(root, d.name), channel: m.channel, createdAt: m.createdAt, generation: m.generation, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) });
+  }
+  return out.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
+}
+
+/**
+ * Backs channel `ch` up into a new dated folder `<to>/<stamp>/` under the channel lock (after
+ * crash recovery): configDir, stateDir (minus the lock and the restore record), pool, the current
+ * generation, the `dists` symlink, the public keys and manifest.json. Written as
+ * `.<stamp>.<channel>.partial` and renamed once complete; then backups of the channel beyond
+ * `ch.backupKeep` are removed, oldest first; leftovers of interrupted runs are removed first.
+ * Files under `web/` equal to the previous backup's (SHA256, size, mode) are hard links to them,
+ * the rest copies (see the file comment). A symbolic link anywhere in the copied trees other than
+ * `dists` is refused (UnsafePathError): never followed nor copied. When the private key is not
+ * readable by the running user (it belongs to the signer user), it is left out with one line
+ * through `opts.warn` (default stderr) and listed in `skipped`. `opts.now` gives the stamp (tests).
+ * Throws UsageError when `to` lies inside a folder being backed up, AptRepoError on a read or
+ * write failure (the partial folder is then removed by the next run).
+ */
+export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg: string) => void; progress?: Progress; now?: () => Date } = {}): Promise<BackupResult> {
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: ${m}\n`));
+  const root = path.resolve(dir);
+  for (const inside of [ch.configDir, ch.stateDir, ch.webRoot]) {
+    const rel = path.relative(path.resolve(inside), root);
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) throw new UsageError(`backup --to ${root}: inside ${inside}, which is itself backed up`);
+  }
+  return withChannelLock(ch, async () => {
+    await recoverChannel(ch, { progress: opts.progress });
+    mkdirWithMode(root, 0o700);
+    const top = SafeDir.openAbs(root);
+    try {
+      // Leftovers of this channel's interrupted runs: ours alone, as we hold the channel lock.
+      for (const d of top.list()) {
+        const m = /^\.(.+)\.([a-z0-9][a-z0-9-]*)\.(partial|deleting)$/.exec(d.name);
+        if (!m || m[2] !== ch.name || !d.isDirectory()) continue;
+        warn(`recovering: removing ${path.join(root, d.name)}, left by an interrupted backup`);
+        await fsp.rm(path.join(root, d.name), { recursive: true, force: true });
+      }
+      const previous = (await listBackups(root, ch.name)).pop();
+      const stamp = uniqueStamp(top, backupStamp((opts.now ?? (() => new Date()))()));
+      const partial = partialName(stamp, ch.name);
+      top.sub(partial, { create: 0o700 }).close();
+      top.sync();
+      const to = path.join(root, partial);
+      const result = await writeBackup(ch, to, previous, warn);
+      top.rename(partial, top, stamp);
+      top.sync();
+      const pruned: string[] = [];
+      const mine = await listBackups(root, ch.name);
+      for (const old of mine.slice(0, Math.max(0, mine.length - ch.backupKeep))) {
+        top.rename(old.stamp, top, deletingName(old.stamp, ch.name));
+        top.sync();
+        await fsp.rm(path.join(root, deletingName(old.stamp, ch.name)), { recursive: true, force: true });
+        pruned.push(old.stamp);
+      }
+      return { ...result, dir: path.join(root, stamp), stamp, previous: previous?.stamp, pruned };
+    } finally {
+      top.close();
+    }
+  });
+}
+
+/**
+ * Hard-links `<prevDir>/<rel>` (a regular file of `size` bytes) to `dest`; false, with nothing left
+ * at `dest`, when that is impossible (file gone or altered, a link on the way, EPERM, EXDEV).
+ */
+async function linkPrevious(prevDir: string, rel: string, size: number, dest: Confined): Promise<boolean> {
+  try {
+    const st = await fsp.lstat(confine(prevDir, rel));
+    if (!st.isFile() || st.size !== size) return false;
+    if ((await placeFile({ base: prevDir, rel }, dest, 'link')) === 'linked') return true;
+    unlinkConfined(dest);
+  } catch {
+    // A damaged previous backup is not this backup's problem: the file is copied from the channel.
+  }
+  return false;
+}
+
+/** `stamp`, or `stamp-01`, `stamp-02` … : the first name that no entry of `top` uses yet. */
+function uniqueStamp(top: SafeDir, stamp: string): string {
+  const taken = new Set(top.list().map((d) => d.name));
+  const used = (s: string) => taken.has(s) || [...taken].some((n) => n.startsWith(`.${s}.`));
+  if (!used(stamp)) return stamp;
+  for (let i = 1; ; i++) {
+    const s = `${stamp}-${String(i).padStart(2, '0')}`;
+    if (!used(s)) return s;
+  }
+}
+
+/** Writes the backup's trees and manifest.json into the empty folder `to` (see backup()). */
+async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListing | undefined, warn: (msg: string) => void): Promise<Omit<BackupResult, 'stamp' | 'previous' | 'pruned'>> {
+  const generation = await currentGeneration(ch);
+  const entries: ManifestEntry[] = [];
+  const result = { dir: to, generation, files: 0, bytes: 0, linked: 0, copiedBytes: 0, skipped: [] as string[] };
+  const known = new Map<string, string>();
+  for (const p of (await scanPool(ch)).packages) known.set(p.poolPath, p.digests.SHA256);
+  // Files of the previous backup by content: `<sha256> <size> <mode>` → its path in that backup.
+  const before = new Map<string, string>();
+  if (previous) {
+    for (const e of (await readManifest(previous.dir)).entries) {
+      if (e.type === 'file' && e.path.startsWith('web/')) before.set(`${e.sha256} ${e.size} ${e.mode}`, e.path);
+    }
+  }
+
+  const copyTree = async (srcRoot: string, rel: string, destRel: string, reuse: boolean, skip: (name: string) => boolean, shaOf?: (rel: string) => string | undefined) => {
+    const src = rel ? confine(srcRoot, rel) : srcRoot;
+    const st = await fsp.lstat(src).catch(() => undefined);
+    if (!st) return;
+    const dest = confine(to, destRel);
+    if (st.isDirectory()) {
+      await fsp.mkdir(dest, { recursive: true });
+      entries.push({ path: destRel, type: 'dir', mode: st.mode & 0o7777 });
+      for (const name of (await fsp.readdir(src)).sort()) {
+        if (skip(name)) continue;
+        await copyTree(srcRoot, rel ? `${rel}/${name}` : name, `${destRel}/${name}`, reuse, skip, shaOf);
+      }
+      await fsp.chmod(dest, st.mode & 0o7777);
+      // The folder's entries survive a crash before the backup is renamed complete.
+      fsyncDir(dest);
+    } else if (st.isSymbolicLink()) {
+      // confine() refuses links below the root; this is a backed-up folder that is itself a link
+      // (the `dists` link is copied by copyDistsLink).
+      throw new UnsafePathError(src, 'symbolic link (never followed nor backed up)');
+    } else if (st.isFile()) {
+      const mode = st.mode & 0o7777;
+      const sha = reuse ? shaOf?.(rel) ?? (await sha256File({ base: srcRoot, rel })) : undefined;
+      const same = sha !== undefined && previous ? before.get(`${sha} ${st.size} ${mode}`) : undefined;
+      let sha256: string;
+      if (same && (await linkPrevious(previous!.dir, same, st.size, { base: to, rel: destRel }))) {
+        result.linked++;
+        sha256 = sha!;
+      } else {
         try {
-          done = await placeFile({ base: srcRoot, rel }, { base: to, rel: destRel }, how, { mode: st.mode & 0o777 });
+          await placeFile({ base: srcRoot, rel }, { base: to, rel: destRel }, 'copy', { mode: st.mode & 0o777 });
         } catch (err) {
           // Signer separation: the private key belongs to the signer user; the indexer backs up the rest.
           if ((err as NodeJS.ErrnoException).code === 'EACCES' && path.resolve(src) === path.resolve(ch.signingKeyFile)) {
@@ -143,50 +299,53 @@ export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg
           }
           throw err;
         }
-        if (done === 'linked') result.linked++;
-        const sha256 = shaOf?.(rel) ?? (await sha256File({ base: to, rel: destRel }));
-        entries.push({ path: destRel, type: 'file', mode: st.mode & 0o7777, size: st.size, sha256 });
-        result.files++;
-        result.bytes += st.size;
+        // The manifest holds the SHA256 of the bytes the backup holds.
+        sha256 = await sha256File({ base: to, rel: destRel });
+        result.copiedBytes += st.size;
       }
-    };
-    const copyDistsLink = async () => {
-      const target = await fsp.readlink(path.join(ch.webRoot, 'dists'));
-      if (!isDistsLink('web/dists', target)) throw new UnsafePathError(path.join(ch.webRoot, 'dists'), `points at ${JSON.stringify(target)}, not at .generations/<id>/dists`);
-      await fsp.symlink(target, path.join(to, 'web/dists'));
-      entries.push({ path: 'web/dists', type: 'symlink', target });
-    };
-    const none = () => false;
-    const hidden = (n: string) => n.startsWith('.');
-    try {
-      await copyTree(ch.configDir, '', 'config', 'copy', none);
-      await copyTree(ch.stateDir, '', 'state', 'copy', isLockName);
-      await fsp.mkdir(path.join(to, 'web'), { recursive: true });
-      await fsp.chmod(path.join(to, 'web'), 0o755);
-      entries.push({ path: 'web', type: 'dir', mode: 0o755 });
-      // Hidden names in the pool are temp files of a writer that crashed: not part of the channel.
-      await copyTree(ch.webRoot, 'pool', 'web/pool', 'link', hidden, (rel) => known.get(rel));
-      if (generation) {
-        await fsp.mkdir(path.join(to, 'web/.generations'), { recursive: true });
-        entries.push({ path: 'web/.generations', type: 'dir', mode: 0o755 });
-        await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, generation)), `web/.generations/${generation}`, 'link', none);
-        await copyDistsLink();
-      }
-      for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, 'copy', none);
-    } catch (err) {
-      throw new AptRepoError(`backup of ${ch.name} into ${to} failed: ${errText(err)} (the folder is incomplete: no manifest.json)`);
+      entries.push({ path: destRel, type: 'file', mode, size: st.size, sha256 });
+      result.files++;
+      result.bytes += st.size;
     }
-    const manifest: BackupManifest = { format: 1, channel: ch.name, createdAt: new Date().toISOString(), generation, entries };
-    const out = SafeDir.openAbs(to);
-    try {
-      out.createFile('.manifest.json.tmp', JSON.stringify(manifest, null, 1) + '\n', 0o600);
-      out.rename('.manifest.json.tmp', out, 'manifest.json');
-      out.sync();
-    } finally {
-      out.close();
+  };
+  const copyDistsLink = async () => {
+    const target = await fsp.readlink(path.join(ch.webRoot, 'dists'));
+    if (!isDistsLink('web/dists', target)) throw new UnsafePathError(path.join(ch.webRoot, 'dists'), `points at ${JSON.stringify(target)}, not at .generations/<id>/dists`);
+    await fsp.symlink(target, path.join(to, 'web/dists'));
+    entries.push({ path: 'web/dists', type: 'symlink', target });
+  };
+  const none = () => false;
+  const hidden = (n: string) => n.startsWith('.');
+  try {
+    await copyTree(ch.configDir, '', 'config', false, none);
+    await copyTree(ch.stateDir, '', 'state', false, (n) => isLockName(n) || n === RESTORE_RECORD);
+    await fsp.mkdir(path.join(to, 'web'), { recursive: true });
+    await fsp.chmod(path.join(to, 'web'), 0o755);
+    entries.push({ path: 'web', type: 'dir', mode: 0o755 });
+    // Hidden names in the pool are temp files of a writer that crashed: not part of the channel.
+    await copyTree(ch.webRoot, 'pool', 'web/pool', true, hidden, (rel) => known.get(rel));
+    if (generation) {
+      await fsp.mkdir(path.join(to, 'web/.generations'), { recursive: true });
+      entries.push({ path: 'web/.generations', type: 'dir', mode: 0o755 });
+      await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, generation)), `web/.generations/${generation}`, true, none);
+      await copyDistsLink();
     }
-    return result;
-  });
+    for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, false, none);
+    fsyncDir(path.join(to, 'web'));
+    if (generation) fsyncDir(path.join(to, 'web/.generations'));
+  } catch (err) {
+    throw new AptRepoError(`backup of ${ch.name} into ${to} failed: ${errText(err)} (the folder is incomplete: no manifest.json; the next backup removes it)`);
+  }
+  const manifest: BackupManifest = { format: 1, channel: ch.name, createdAt: new Date().toISOString(), generation, entries };
+  const out = SafeDir.openAbs(to);
+  try {
+    out.createFile('.manifest.json.tmp', JSON.stringify(manifest, null, 1) + '\n', 0o600);
+    out.rename('.manifest.json.tmp', out, 'manifest.json');
+    out.sync();
+  } finally {
+    out.close();
+  }
+  return result;
 }
 
 /** Reads and validates `<dir>/manifest.json`; AptRepoError when missing or malformed. */
@@ -250,32 +409,143 @@ export async function checkBackup(dir: string, manifest: BackupManifest): Promis
 /** Result of restore(): what was written and verify's findings on the restored channel. */
 export interface RestoreResult {
   channel: string;
+  /** The backup folder restored (the newest complete one when `--from` named a folder of backups). */
+  from: string;
   generation?: string;
   files: number;
   problems: string[];
 }
 
 /**
- * Restores the backup in `dir` into channel `channel` under `root`: checks the whole backup first
- * (nothing is written if a file is missing or altered), refuses when the channel's web root already
- * has pool files (unless `force`: then backup files replace differing ones), then under the lock
- * writes configDir, stateDir, pool, the generation, the public keys, and flips `dists` to the
- * backed-up generation. Paths come from the restored repo.yaml (defaults under `root`). Resolves with
- * verifyChannel's problems (empty = published files are back byte for byte).
- * Throws UsageError for a channel name other than the backup's or a non-empty pool without force,
- * AptRepoError for a damaged backup.
+ * The backup folder `from` names: `from` itself when it holds manifest.json (a `<dir>/<stamp>`, or
+ * a backup written before dated folders), else the newest complete backup of `channel` in it.
+ * Throws AptRepoError when there is none (backups being written are never chosen).
  */
-export async function restore(root: string, channel: string, dir: string, opts: { force?: boolean } = {}): Promise<RestoreResult> {
-  const from = path.resolve(dir);
+export async function resolveBackup(from: string, channel: string): Promise<string> {
+  const dir = path.resolve(from);
+  if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
+  const newest = (await listBackups(dir, channel)).pop();
+  if (!newest) throw new AptRepoError(`${dir}: no manifest.json and no complete backup of channel ${channel} in it (folders named like 20261121T023000Z)`);
+  return newest.dir;
+}
+
+/** `<stateDir>/restore.json`: the restore under way (written before its first change, cleared at the end). */
+interface RestoreRecord {
+  from: string;
+  startedAt: string;
+  pid: number;
+}
+
+function readRestoreRecord(stateDir: string): RestoreRecord | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(stateDir, RESTORE_RECORD), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new AptRepoError(`${path.join(stateDir, RESTORE_RECORD)}: cannot read the record of an interrupted restore: ${errText(e)}`);
+  }
+  try {
+    const r = JSON.parse(text) as RestoreRecord;
+    if (typeof r.from === 'string' && path.isAbsolute(r.from)) return r;
+  } catch {
+    // written atomically: unreadable content means someone else wrote it
+  }
+  throw new AptRepoError(`${path.join(stateDir, RESTORE_RECORD)}: not a restore record; run apt-repo restore --from <backup> to restore again`);
+}
+
+function clearRestoreRecord(stateDir: string): void {
+  const dir = SafeDir.openAbs(stateDir);
+  try {
+    dir.unlink(RESTORE_RECORD);
+    dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * Restores the backup `dir` names (see resolveBackup) into channel `channel` under `root`: checks
+ * the whole backup first (nothing is written if a file is missing or altered), then under the
+ * channel lock runs crash recovery (when the channel exists), refuses when the channel's web root
+ * already has pool files (unless `force`, or an interrupted restore left them: see below), records
+ * `<stateDir>/restore.json`, writes configDir (a new configDir appears whole, by one rename),
+ * stateDir, pool, the generation and the public keys (each file a copy written beside and renamed
+ * over), flips `dists` to the backed-up generation and clears the record. Paths come from the
+ * restored repo.yaml (defaults under `root`). Resolves with verifyChannel's problems (empty =
+ * published files are back byte for byte).
+ * An interrupted restore (the record is there) is replaced by this one without --force.
+ * Throws UsageError for a channel name other than the backup's or a non-empty pool without force,
+ * AptRepoError for a damaged or missing backup.
+ */
+export async function restore(root: string, channel: string, dir: string, opts: { force?: boolean; progress?: Progress } = {}): Promise<RestoreResult> {
+  const from = await resolveBackup(dir, channel);
   const manifest = await readManifest(from);
   if (manifest.channel !== channel) throw new UsageError(`${from} is a backup of channel ${manifest.channel}; run restore with --channel ${manifest.channel}`);
   const damaged = await checkBackup(from, manifest);
   if (damaged.length) throw new AptRepoError(`${from}: backup damaged, nothing restored:\n  ${damaged.join('\n  ')}`);
-
   const target = await resolveTargetPaths(root, channel, from);
+
+  // The lock is taken before the config is written: a writer of the channel running meanwhile must
+  // not see a config (signing key, liste_dist) from the backup and a pool from before it.
+  return withChannelLock(target, async () => {
+    const interrupted = readRestoreRecord(target.stateDir);
+    if (interrupted) {
+      // Replaced by this restore before recovery could try to finish it (its backup may be gone).
+      writeRestoreRecord(target.stateDir, from);
+    }
+    const existing = fs.existsSync(path.join(target.configDir, 'liste_dist')) ? await loadChannel({ root, channel }) : undefined;
+    if (existing) await recoverChannel(existing, { progress: opts.progress });
+    if (interrupted && !readRestoreRecord(target.stateDir)) {
+      // Recovery finished the restore recorded above, this one.
+      const ch = await loadChannel({ root, channel });
+      return { channel, from, generation: manifest.generation, files: 0, problems: await verifyChannel(ch) };
+    }
+    if (!interrupted) {
+      const poolFiles = await countFiles(path.join(target.webRoot, 'pool'));
+      if (poolFiles > 0 && !opts.force) {
+        throw new UsageError(`${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`);
+      }
+      writeRestoreRecord(target.stateDir, from);
+    }
+    return applyRestore(root, channel, from, manifest, target);
+  });
+}
+
+/**
+ * Finishes the restore recorded in `<ch.stateDir>/restore.json` by an interrupted `restore`
+ * (crash recovery calls it under the channel lock): the recorded backup is checked and restored
+ * again (files already in place are kept) and the record cleared. One line on stderr through
+ * `opts.say` (default: `apt-repo: recovering: …`). Resolves undefined when no restore was
+ * interrupted. Throws AptRepoError when the recorded backup is missing or damaged (the message
+ * says to restore another one: `restore` replaces an interrupted restore without --force).
+ */
+export async function finishInterruptedRestore(ch: ChannelConfig, opts: { say?: (line: string) => void } = {}): Promise<RestoreResult | undefined> {
+  const record = readRestoreRecord(ch.stateDir);
+  if (!record) return undefined;
+  (opts.say ?? ((l: string) => process.stderr.write(`apt-repo: recovering: ${l}\n`)))(`finishing the restore from ${record.from} interrupted since ${record.startedAt}`);
+  let manifest: BackupManifest;
+  try {
+    manifest = await readManifest(record.from);
+    const damaged = await checkBackup(record.from, manifest);
+    if (damaged.length) throw new AptRepoError(damaged.join('; '));
+  } catch (err) {
+    throw new AptRepoError(`${path.join(ch.stateDir, RESTORE_RECORD)}: the interrupted restore from ${record.from} cannot be finished (${errText(err)}); run apt-repo restore --from <another backup>`);
+  }
+  const target = { configDir: ch.configDir, webRoot: ch.webRoot, stateDir: ch.stateDir, lockTimeoutMs: ch.lockTimeoutMs };
+  return applyRestore(ch.root, ch.name, record.from, manifest, target);
+}
+
+function writeRestoreRecord(stateDir: string, from: string): void {
+  mkdirWithMode(stateDir, 0o750);
+  const record: RestoreRecord = { from, startedAt: new Date().toISOString(), pid: process.pid };
+  writeFileAtomic(path.join(stateDir, RESTORE_RECORD), JSON.stringify(record) + '\n', 0o640);
+}
+
+/** The writing part of restore (the caller holds the lock and has written the restore record). */
+async function applyRestore(root: string, channel: string, from: string, manifest: BackupManifest, target: { configDir: string; webRoot: string; stateDir: string }): Promise<RestoreResult> {
   const byPrefix = (prefix: string) => manifest.entries.filter((e) => e.path === prefix || e.path.startsWith(prefix + '/'));
   let files = 0;
-  const put = async (entries: ManifestEntry[], prefix: string, destRoot: string, how: 'link' | 'copy') => {
+  const put = async (entries: ManifestEntry[], prefix: string, destRoot: string) => {
     const dirs: { rel: string; mode: number }[] = [];
     fs.mkdirSync(destRoot, { recursive: true });
     for (const e of entries) {
@@ -288,26 +558,29 @@ export async function restore(root: string, channel: string, dir: string, opts: 
       }
       const segments = checkRelPath(rel);
       const name = segments.pop()!;
-      const parent = SafeDir.open(destRoot, segments.join('/'), { create: 0o755 });
+      const parentRel = segments.join('/');
+      const parent = SafeDir.open(destRoot, parentRel, { create: 0o755 });
       try {
+        // Written beside under a temp name (removed as a stale temp file if we are killed) and
+        // renamed over: the old entry stays whole until the new one replaces it.
+        const tmp = `.${name}.tmp-${process.pid}-restore`;
+        if (parent.lstat(tmp)) parent.unlink(tmp);
         if (e.type === 'symlink') {
-          // Only web/dists (readManifest checked it): a new link beside it, renamed over.
-          const tmp = `.${name}.restore-tmp-${process.pid}`;
-          if (parent.lstat(tmp)) parent.unlink(tmp);
+          // Only web/dists (readManifest checked it).
           fs.symlinkSync(e.target, parent.entry(tmp));
           parent.rename(tmp, parent, name);
+          parent.sync();
           continue;
         }
         const old = parent.lstat(name);
-        if (old) {
-          if (old.isFile() && old.size === e.size && (await sha256File({ base: destRoot, rel })) === e.sha256) continue;
-          if (old.isDirectory()) await fsp.rm(confine(destRoot, rel), { recursive: true, force: true });
-          else parent.unlink(name);
-        }
+        if (old?.isFile() && old.size === e.size && (old.mode & 0o7777) === (e.mode & 0o7777) && (await sha256File({ base: destRoot, rel })) === e.sha256) continue;
+        if (old?.isDirectory()) await fsp.rm(confine(destRoot, rel), { recursive: true, force: true });
+        await placeFile({ base: from, rel: e.path }, { base: destRoot, rel: parentRel ? `${parentRel}/${tmp}` : tmp }, 'copy', { mode: e.mode & 0o777 });
+        parent.rename(tmp, parent, name);
+        parent.sync();
       } finally {
         parent.close();
       }
-      await placeFile({ base: from, rel: e.path }, { base: destRoot, rel }, how, { mode: e.mode & 0o777 });
       files++;
     }
     // Folder modes last: a 0500 folder must not stop us writing into it.
@@ -321,26 +594,32 @@ export async function restore(root: string, channel: string, dir: string, opts: 
     }
   };
 
-  // The lock is taken before the config is written: a writer of the channel running meanwhile must
-  // not see a config (signing key, liste_dist) from the backup and a pool from before it.
-  return withChannelLock(target, async () => {
-    const poolFiles = await countFiles(path.join(target.webRoot, 'pool'));
-    if (poolFiles > 0 && !opts.force) {
-      throw new UsageError(`${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`);
-    }
-    await put(byPrefix('config'), 'config', target.configDir, 'copy');
-    const ch = await loadChannel({ root, channel });
-    if (path.resolve(ch.webRoot) !== path.resolve(target.webRoot) || path.resolve(ch.stateDir) !== path.resolve(target.stateDir)) {
-      throw new AptRepoError(`${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`);
-    }
-    await put(byPrefix('state').filter((e) => !isLockName(path.basename(e.path)) || e.path === 'state'), 'state', ch.stateDir, 'copy');
-    const web = byPrefix('web').filter((e) => e.path !== 'web');
-    await fsp.mkdir(ch.webRoot, { recursive: true });
-    await put(web.filter((e) => e.path.startsWith('web/pool') || e.path.startsWith('web/.generations')), 'web', ch.webRoot, 'link');
-    await put(web.filter((e) => !(e.path.startsWith('web/pool') || e.path.startsWith('web/.generations'))), 'web', ch.webRoot, 'copy');
-    const problems = await verifyChannel(ch);
-    return { channel, generation: manifest.generation, files, problems };
-  });
+  const config = byPrefix('config');
+  if (!fs.existsSync(target.configDir)) {
+    // A new channel appears whole: its config is written beside and renamed into place, so no
+    // command ever loads half a configuration.
+    const staging = path.join(path.dirname(target.configDir), `.${path.basename(target.configDir)}.restore-tmp`);
+    await fsp.rm(staging, { recursive: true, force: true });
+    await put(config, 'config', staging);
+    fs.renameSync(staging, target.configDir);
+    fsyncDir(path.dirname(target.configDir));
+  } else {
+    // repo.yaml last: it names the other folders.
+    await put([...config.filter((e) => e.path !== 'config/repo.yaml'), ...config.filter((e) => e.path === 'config/repo.yaml')], 'config', target.configDir);
+  }
+  const ch = await loadChannel({ root, channel });
+  if (path.resolve(ch.webRoot) !== path.resolve(target.webRoot) || path.resolve(ch.stateDir) !== path.resolve(target.stateDir)) {
+    throw new AptRepoError(`${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`);
+  }
+  await put(byPrefix('state').filter((e) => e.path === 'state' || !(isLockName(path.basename(e.path)) || path.basename(e.path) === RESTORE_RECORD)), 'state', ch.stateDir);
+  const web = byPrefix('web').filter((e) => e.path !== 'web');
+  await fsp.mkdir(ch.webRoot, { recursive: true });
+  // dists last: clients see the restored generation only once everything it names is in place.
+  await put(web.filter((e) => e.path !== 'web/dists'), 'web', ch.webRoot);
+  await put(web.filter((e) => e.path === 'web/dists'), 'web', ch.webRoot);
+  const problems = await verifyChannel(ch);
+  clearRestoreRecord(ch.stateDir);
+  return { channel, from, generation: manifest.generation, files, problems };
 }
 
 /**
