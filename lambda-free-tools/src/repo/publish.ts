@@ -203,6 +203,26 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
 }
 
 /**
+ * Gives each codename's Release, InRelease and Release.gpg a modification time in a later second
+ * than the current generation's InRelease. nginx answers apt's If-Modified-Since from the mtime, in
+ * whole seconds (`if_modified_since exact`): a Release written in the same second as the one a
+ * client holds would get 304 Not Modified and the client would keep the old index (seen with a
+ * rollback right after a publish). Only the new generation's own files (fresh inodes) are touched.
+ */
+async function laterReleaseTimes(distsDir: string, previousDistsDir: string | undefined, codenames: string[]): Promise<void> {
+  if (!previousDistsDir) return;
+  await Promise.all(codenames.map(async (codename) => {
+    const prev = await fs.promises.stat(path.join(previousDistsDir, codename, 'InRelease')).catch(() => undefined);
+    if (!prev) return;
+    const earliest = Math.floor(prev.mtimeMs / 1000) + 1;
+    for (const name of ['Release', 'InRelease', 'Release.gpg']) {
+      const file = path.join(distsDir, codename, name);
+      if (Math.floor((await fs.promises.stat(file)).mtimeMs / 1000) < earliest) await fs.promises.utimes(file, earliest, earliest);
+    }
+  }));
+}
+
+/**
  * What a new generation serves: `indexes` maps codename → architecture → Packages text (every
  * codename of liste_dist, every architecture of liste_arch); `packages` and `poolPaths` are recorded
  * in generation.json (entries per codename; pool paths the indexes list, sorted); `rolledBackFrom`
@@ -237,6 +257,7 @@ export async function writeGenerationLocked(ch: ChannelConfig, content: Generati
       codename, suite: codename, component: ch.component, architectures: ch.architectures, packages: content.indexes.get(codename) ?? new Map(),
       meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
     }, signer, { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined })));
+    await laterReleaseTimes(distsDir, previousDistsDir, ch.codenames);
     await fsyncTree(genDir, inodesUnder(previousDistsDir));
     writeGenerationInfo(ch, { id, date: now.toISOString(), packages: content.packages, poolPaths: content.poolPaths, rolledBackFrom: content.rolledBackFrom });
     // The generation's own entry in .generations (and, on a first publish, .generations' entry in

@@ -67,6 +67,14 @@ test('a rollback is a new generation: the earlier Packages re-signed with a newe
   expect(readGenerationInfo(ch, next.generation)!.rolledBackFrom).toBeUndefined();
 });
 
+test('the new Release files are modified in a later second than the current ones (If-Modified-Since never answers 304)', async () => {
+  const r = await rollback(ch);
+  for (const name of ['Release', 'InRelease', 'Release.gpg']) {
+    const mtime = (id: string) => Math.floor(fs.statSync(path.join(generationDir(ch, id), 'dists/bookworm', name)).mtimeMs / 1000);
+    expect(mtime(r.generation)).toBeGreaterThan(mtime(gens[2]));
+  }
+});
+
 test('rolling back twice goes one step further back each time; --to picks any kept generation', async () => {
   const first = await rollback(ch);
   const second = await rollback(ch);
