@@ -47,6 +47,7 @@ import {
 import { channelLayout } from '../infra/layout';
 import { saltsFor, type HtpasswdSaltMap, type HtpasswdSaltsOutputs } from '../infra/htpasswdSalts';
 import { generateSigningKey, publicKeyFiles } from '../lambda-free-tools/src/sign/keys';
+import { shellJoin } from '../lambda-free-tools/src/ops/shellQuote';
 import type { ClientCredential } from '../stacks/config';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -273,11 +274,38 @@ async function up(): Promise<void> {
   }
 }
 
+/** What nextCommands needs of a channel's stack (SandboxStack config fields). */
+export interface NextCommandsChannel {
+  channel: string;
+  root: string;
+  nodePath: string;
+  indexerPath: string;
+  serviceUser: string;
+}
+
+/**
+ * The "next:" lines `npm run local` prints: shell command lines that work from any folder (every
+ * path absolute, each word shell-quoted) and as the right user. Commands that only read (pending,
+ * verify, versions) run as whoever typed them (root); commands that write a channel (promote) run
+ * as that channel's service user through `runuser -u <serviceUser> --`, as on the server (the
+ * indexer refuses to write as anyone else). `aptConfProd` is the prod client's APT_CONFIG file.
+ */
+export function nextCommands(preprod: NextCommandsChannel, prod: NextCommandsChannel, aptConfProd: string): string[] {
+  const indexer = (c: NextCommandsChannel, ...args: string[]) => [c.nodePath, c.indexerPath, '--root', path.resolve(c.root), '--channel', c.channel, ...args];
+  const asOwner = (c: NextCommandsChannel, ...args: string[]) => shellJoin(['runuser', '-u', c.serviceUser, '--', ...indexer(c, ...args)]);
+  const apt = (...args: string[]) => `APT_CONFIG=${shellJoin([path.resolve(aptConfProd)])} ${shellJoin(args)}`;
+  return [
+    shellJoin(indexer(prod, 'pending')),
+    asOwner(prod, 'promote', 'hello'),
+    shellJoin(indexer(prod, 'verify')),
+    shellJoin(indexer(preprod, 'versions', 'hello')),
+    apt('apt-get', 'update'),
+    apt('apt-cache', 'policy', 'hello'),
+    apt('apt-get', 'install', '-s', 'hello'),
+  ];
+}
+
 function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStack[], creds: ClientCredential[]): void {
-  const rel = (p: string) => {
-    const r = path.relative(process.cwd(), p);
-    return r.startsWith('..') || path.isAbsolute(r) ? p : `./${r}`;
-  };
   const out: string[] = [];
   const aptConfs: Record<string, string> = {};
   for (const s of stacks) {
@@ -294,22 +322,14 @@ function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStac
       ...cc.sources[CODENAMES[0]].trimEnd().split('\n').map((x) => `  ${x}`),
       `/etc/apt/auth.conf.d/${c.keyName}.conf (mode 0600):`,
       `  ${cc.authConf[creds[0].username].trimEnd()}`,
-      `isolated apt client for this machine (sources, key and credentials above): APT_CONFIG=${rel(aptConfs[c.channel])}`,
+      `isolated apt client for this machine (sources, key and credentials above): APT_CONFIG=${aptConfs[c.channel]}`,
       '',
     );
   }
-  const cli = `node ${rel(path.join(projectRoot, 'dist', 'apt-repo.cjs'))} --root ${rel(st.root)}`;
-  // Commands that write run as the channel's service user, as on the server, so the pool stays its own.
-  const asService = `runuser -u ${stacks[1].config.serviceUser} -- `;
-  out.push(
-    'next:',
-    `  ${cli} --channel preprod pending`,
-    `  ${asService}${cli} --channel prod promote hello`,
-    `  APT_CONFIG=${rel(aptConfs.prod)} apt-get update`,
-    `  APT_CONFIG=${rel(aptConfs.prod)} apt-cache policy hello`,
-    `  APT_CONFIG=${rel(aptConfs.prod)} apt-get install -s hello`,
-    'stop nginx and the signers: npm run local -- --stop',
-  );
+  // The deployed indexers (readable by the service users, unlike a project under /root), absolute
+  // paths: the lines work from any folder; writers run as the channel's service user.
+  out.push('next (from any folder, as root):', ...nextCommands(stacks[0].config, stacks[1].config, aptConfs.prod).map((l) => `  ${l}`));
+  out.push('stop nginx and the signers: npm run local -- --stop');
   process.stdout.write(out.join('\n') + '\n');
 }
 

@@ -112,7 +112,26 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Makes a closed pipe on `stream` (stdout or stderr) end output quietly: `apt-repo pending | head -1`
+ * closes the pipe after one line, and Node then emits EPIPE as an 'error' event that, unhandled,
+ * crashed the process with a stack trace (and, before the command's work was done, could stop a
+ * writer halfway). With this, the lost output is dropped, the command runs to its end (a writer
+ * finishes under its lock and releases it) and exits with its own code. Other write errors are
+ * rethrown as before.
+ */
+export function dropOutputOnClosedPipe(stream: NodeJS.WritableStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
+    process.nextTick(() => {
+      throw e;
+    });
+  });
+}
+
 if (require.main === module) {
+  dropOutputOnClosedPipe(process.stdout);
+  dropOutputOnClosedPipe(process.stderr);
   // The bundle is also the code of the worker threads that read .deb files (deb/parallel.ts).
   if (!serveReadWorker()) {
     // Not when run from the TypeScript sources (ts-node): a worker cannot load a .ts file.
