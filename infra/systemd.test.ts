@@ -76,7 +76,8 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     const units = Object.fromEntries(allUnits('preprod').map((u) => [u.name, u.content]));
     const setting = (unit: string, key: string) => [...units[unit].matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]);
     expect(setting('apt-repo-ingest-preprod.service', 'ReadWritePaths')).toEqual(['/srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming']);
-    expect(setting('apt-repo-backup-preprod.service', 'ReadWritePaths')).toEqual(['/var/backups/apt-repo/preprod /var/lib/apt-repo/preprod']);
+    // Crash recovery, run by backup first, may finish an interrupted writer: the web root and drop zones too.
+    expect(setting('apt-repo-backup-preprod.service', 'ReadWritePaths')).toEqual(['/var/backups/apt-repo/preprod /srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming']);
     expect(setting('apt-repo-sign-preprod@.service', 'ReadWritePaths')).toEqual([]);
     for (const u of ['apt-repo-ingest-preprod.service', 'apt-repo-backup-preprod.service']) {
       expect(setting(u, 'User')).toEqual(['aptrepo-preprod']);

@@ -150,7 +150,9 @@ WantedBy=timers.target
     );
   }
   units.push(
-    { name: names.backup.service, content: indexerService(cfg, `Back up APT channel ${cfg.channel}`, ['backup', '--to', layout.backupDir], [layout.backupDir, layout.stateDir]) },
+    // backup runs crash recovery first, which may finish an interrupted writer (publish into the
+    // web root, an ingest's drop zones) or restore: the same folders as ingest, plus the backups.
+    { name: names.backup.service, content: indexerService(cfg, `Back up APT channel ${cfg.channel}`, ['backup', '--to', layout.backupDir], [layout.backupDir, layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])]) },
     {
       name: names.backup.timer,
       content: `${HEADER}[Unit]
