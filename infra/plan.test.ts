@@ -4,7 +4,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseStackConfig, type RawConfig, type StackConfig } from '../stacks/config';
 import { renderHtpasswd } from './htpasswd';
-import { backupPaths, buildPlan, fileSha256, inlineLocalFiles, withoutSecrets, type PlanMaterial, type PlanStep } from './plan';
+import { parse as parseYaml } from 'yaml';
+import { stepsToRun } from '../test/harness/pulumiRule';
+import { channelLayout } from './layout';
+import { renderRepoYaml } from './repoFiles';
+import { backupPaths, buildPlan, fileSha256, indexInputs, indexInputsDigest, inlineLocalFiles, NON_INDEX_REPO_KEYS, withoutSecrets, type PlanMaterial, type PlanStep } from './plan';
 
 const SSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 const SIGNING_KEY = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGVfake-private-key-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
@@ -62,6 +66,7 @@ describe('buildPlan: structure', () => {
       ['ssh-access', ['dirs']],
       ['sudoers', ['dirs']],
       ['ingest-units', ['indexer']],
+      ['refresh-units', ['indexer', 'signer']],
       ['backup-units', ['indexer']],
     ]);
     // Every dependency names an earlier step.
@@ -211,6 +216,83 @@ describe('buildPlan: secrets and determinism', () => {
   });
 });
 
+describe('buildPlan: a config change reaches the index (Pulumi runs a command again only when its own inputs change)', () => {
+  const base = () => buildPlan(config(), material());
+  /** The steps a `pulumi up` runs after `base` was applied, when the config gets `over` (or the material `m`). */
+  const rerun = (over: RawConfig, m: Partial<PlanMaterial> = {}) => stepsToRun(base(), buildPlan(config(over), material(m))).map((s) => s.name);
+
+  it.each<[string, RawConfig]>([
+    ['a codename added', { codenames: JSON.stringify(['bookworm', 'bullseye', 'trixie']) }],
+    ['a codename removed', { codenames: JSON.stringify(['bookworm']) }],
+    ['the codenames reordered', { codenames: JSON.stringify(['bullseye', 'bookworm']) }],
+    ['an architecture added', { architectures: JSON.stringify(['amd64', 'arm64', 'i386']) }],
+    ['an architecture removed', { architectures: JSON.stringify(['amd64']) }],
+    ['origin', { origin: 'Example' }],
+    ['label', { label: 'Epiconcept preprod testing' }],
+    ['description', { description: 'Other words' }],
+    ['validUntilDays set', { validUntilDays: '7' }],
+    ['routing', { routing: JSON.stringify([{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }]) }],
+  ])('%s: the publish step and the signer run again', (_what, over) => {
+    const runs = rerun(over);
+    expect(runs).toEqual(expect.arrayContaining(['publish', 'signer']));
+    // The publish step's own text changed, not only the staged files of the config step.
+    expect(buildPlan(config(over), material()).find((s) => s.name === 'publish')!.script).not.toBe(base().find((s) => s.name === 'publish')!.script);
+  });
+
+  it('validUntilDays changed or unset, a new indexer bundle, a new public key: the publish step runs again', () => {
+    const withValidity = buildPlan(config({ validUntilDays: '7' }), material());
+    for (const next of [buildPlan(config({ validUntilDays: '30' }), material()), buildPlan(config(), material())]) {
+      expect(stepsToRun(withValidity, next).map((s) => s.name)).toContain('publish');
+    }
+    expect(rerun({}, { bundleSha256: 'b'.repeat(64) })).toContain('publish');
+    expect(rerun({}, { publicKeyBinaryBase64: Buffer.from('another-public-key').toString('base64') })).toEqual(expect.arrayContaining(['signing-key', 'publish']));
+  });
+
+  it('runs exactly the steps a change touches: codenames, validUntilDays, allowedCidrs, credentials, keyName', () => {
+    // Removing a codename: its drop folders leave the dirs list and the path unit.
+    expect(rerun({ codenames: JSON.stringify(['bookworm']) })).toEqual(['dirs', 'config', 'signer', 'publish', 'ingest-units']);
+    expect(rerun({ validUntilDays: '7' })).toEqual(['config', 'signer', 'publish', 'refresh-units']);
+    // Not index-affecting: nothing that publishes runs.
+    expect(rerun({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toEqual(['vhost']);
+    expect(rerun({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) }, { htpasswd: renderHtpasswd([{ username: 'web1', password: 'another-password-42' }]) })).toEqual(['htpasswd']);
+    expect(rerun({}, { signingKeyArmored: SIGNING_KEY.replace('fake', 'other') })).toEqual(['signing-key']);
+    expect(rerun({ generationsKeep: '9' })).toEqual(['config']);
+    // keyName names the public key files (the signing-key step) and the vhost's rules, never an index.
+    expect(rerun({ keyName: 'other-name' })).toEqual(['config', 'signing-key', 'vhost']);
+    expect(rerun({})).toEqual([]);
+  });
+
+  it('digests the index inputs without a secret, the same way twice', () => {
+    const m = material();
+    const inputs = JSON.stringify(indexInputs(config(), m));
+    for (const secret of [PASSWORD, m.htpasswd.split(':')[1].trim(), 'fake-private-key-material', 'fake-tls-key']) expect(inputs).not.toContain(secret);
+    expect(indexInputsDigest(config(), m)).toBe(indexInputsDigest(config(), material()));
+    expect(indexInputsDigest(config(), withoutSecrets(m))).toBe(indexInputsDigest(config(), m));
+    const publish = buildPlan(config(), m).find((s) => s.name === 'publish')!;
+    expect(publish.script).toContain(`# index inputs sha256 ${indexInputsDigest(config(), m)}`);
+    expect(publish.secretStdin).toBeUndefined();
+  });
+
+  it('counts every repo.yaml key as index-affecting unless it is listed as not (a new key cannot be forgotten)', () => {
+    const cfg = config({ validUntilDays: '7', upstream: 'preprod', routing: JSON.stringify([{ pattern: 'x', codenames: ['bookworm'] }]) }, 'prod');
+    const rendered = Object.keys(parseYaml(renderRepoYaml(cfg, channelLayout(cfg))) as object);
+    const kept = Object.keys(indexInputs(cfg, material()).repoYaml as object);
+    expect(kept.sort()).toEqual(['component', 'description', 'label', 'origin', 'routing', 'validUntilDays', 'webRoot']);
+    expect([...kept, ...rendered.filter((k) => NON_INDEX_REPO_KEYS.includes(k))].sort()).toEqual([...rendered].sort());
+  });
+
+  it('installs an hourly re-signing timer with validUntilDays, and removes it without', () => {
+    const timed = byName(buildPlan(config({ validUntilDays: '7' }), material()))['refresh-units'];
+    expect(timed.files.map((f) => f.remotePath.split('/').pop())).toEqual(['refresh-units.apt-repo-refresh-preprod.service', 'refresh-units.apt-repo-refresh-preprod.timer']);
+    expect(timed.files[0].content).toContain('ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod publish --if-expiring\n');
+    expect(timed.script).toContain("systemctl enable '\\''apt-repo-refresh-preprod.timer'\\''");
+    const none = byName(buildPlan(config(), material()))['refresh-units'];
+    expect(none.files).toEqual([]);
+    expect(none.script).toContain("systemctl disable --now '\\''apt-repo-refresh-preprod.timer'\\''");
+    expect(none.script).toContain("rm -f '\\''/etc/systemd/system/apt-repo-refresh-preprod.timer'\\'' '\\''/etc/systemd/system/apt-repo-refresh-preprod.service'\\''");
+  });
+});
+
 /**
  * Applies a plan on this machine the way the resources do (files copied to their staging path,
  * script run with its stdin) and returns, per step, whether it printed CHANGED.
@@ -308,6 +390,18 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     // The signer restarts: what it checks a Release against (liste_dist) changed.
     expect(Object.entries(changed).filter(([, c]) => c).map(([n]) => n)).toEqual(['config', 'signer', 'publish', 'ingest-units']);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('xx');
+  });
+
+  it('installs the re-signing units with validUntilDays and removes them when it is unset again', () => {
+    const unit = (n: string) => path.join(root, 'etc/systemd/system', n);
+    const timed = applyLocally(buildPlan({ ...cfg, validUntilDays: 7 }, m));
+    expect(timed['refresh-units']).toBe(true);
+    expect(fs.readFileSync(unit('apt-repo-refresh-preprod.timer'), 'utf8')).toContain('OnCalendar=hourly\n');
+    expect(fs.readFileSync(unit('apt-repo-refresh-preprod.service'), 'utf8')).toContain(' publish --if-expiring\n');
+    const untimed = applyLocally(buildPlan(cfg, m));
+    expect(untimed['refresh-units']).toBe(true);
+    expect([fs.existsSync(unit('apt-repo-refresh-preprod.timer')), fs.existsSync(unit('apt-repo-refresh-preprod.service'))]).toEqual([false, false]);
+    expect(applyLocally(buildPlan(cfg, m))['refresh-units']).toBe(false);
   });
 
   it('refuses a vhost nginx rejects before it replaces the live one', () => {

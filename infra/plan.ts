@@ -23,6 +23,11 @@
  *    mode or owner differ, nginx is reloaded only when its config changed, the first publish only
  *    runs when nothing is published yet or the channel config / indexer / key changed).
  * `triggers` replace the resource when they change (the indexer's SHA-256).
+ * A config change reaches the index: the `publish` step's text names indexInputsDigest (codenames,
+ * architectures, Release fields, routing, validUntilDays, indexer, public key), so it runs again
+ * (and its stamp makes it publish) whenever one of them changes; an unrelated key (allowedCidrs)
+ * leaves it alone. With validUntilDays, the `refresh-units` step installs a timer that re-signs
+ * (`apt-repo publish --if-expiring`) before a third of the validity remains.
  *
  * Every path honours the config's `root`: with a sandbox root (a temp directory) the scripts work
  * as root on Debian 12 without touching the host's own files, except for two host-wide actions
@@ -50,6 +55,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { parse as parseYaml } from 'yaml';
 import type { StackConfig } from '../stacks/config';
 import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout, type ChannelLayout } from './layout';
@@ -103,13 +109,13 @@ export interface PlanMaterial {
 }
 
 /** Names of the steps, in the order the plan lists them. */
-export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'backup-units'] as const;
+export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
 export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
   hostBase: ['host-base'],
-  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units'],
+  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units'],
   backups: ['backup-units'],
 };
 
@@ -348,11 +354,71 @@ function sudoersBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): string
 }
 
 /**
+ * repo.yaml keys that never change what `publish` writes under dists/: where the public key files
+ * are named (keyName: the signing-key step writes them), state, backup and drop folders, the
+ * signer's socket, how many generations are kept, the upstream promote reads, lock and backup
+ * settings. Every other key (those added later too) counts as index-affecting: a key nobody
+ * classified costs at most one needless publish, never a stale index.
+ */
+export const NON_INDEX_REPO_KEYS: readonly string[] = ['keyName', 'stateDir', 'backupDir', 'incomingDir', 'signerSocket', 'generationsKeep', 'upstream', 'lockTimeoutSeconds', 'backupKeep'];
+
+/**
+ * Everything that changes the indexes `publish` writes, as the server will read it: liste_dist and
+ * liste_arch (codenames, architectures, in file order), the index-affecting keys of the rendered
+ * repo.yaml (origin, label, description, component, routing, validUntilDays, webRoot …: every key
+ * but NON_INDEX_REPO_KEYS), the indexer bundle's SHA-256 and the SHA-256 of the binary public key
+ * (a new key must re-sign). Nothing secret: the private key, credentials and TLS key are not read.
+ */
+export function indexInputs(cfg: StackConfig, material: Pick<PlanMaterial, 'bundleSha256' | 'publicKeyBinaryBase64'>): Record<string, unknown> {
+  const repoYaml = parseYaml(renderRepoYaml(cfg, channelLayout(cfg))) as Record<string, unknown>;
+  const kept = Object.fromEntries(Object.entries(repoYaml).filter(([k]) => !NON_INDEX_REPO_KEYS.includes(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return {
+    codenames: cfg.codenames,
+    architectures: cfg.architectures,
+    repoYaml: kept,
+    indexerSha256: material.bundleSha256,
+    publicKeySha256: crypto.createHash('sha256').update(Buffer.from(material.publicKeyBinaryBase64, 'base64')).digest('hex'),
+  };
+}
+
+/**
+ * SHA-256 (hex) of indexInputs: the `publish` and `signer` steps name it in their command text, so
+ * that under Pulumi's rule (a command runs again only when its own inputs change) a change of any
+ * of them runs the publish again, and restarts a sign-server that checks Releases against the old
+ * origin, label and codenames. Deterministic: same config and material, same digest.
+ */
+export function indexInputsDigest(cfg: StackConfig, material: Pick<PlanMaterial, 'bundleSha256' | 'publicKeyBinaryBase64'>): string {
+  return crypto.createHash('sha256').update(JSON.stringify(indexInputs(cfg, material))).digest('hex');
+}
+
+/**
+ * The re-signing timer (validUntilDays set): its units installed and the timer enabled. Without
+ * validUntilDays, the units a former configuration installed are stopped and removed.
+ */
+function refreshUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { name: string; content: string }[]): string {
+  const names = unitNames(cfg).refresh;
+  if (cfg.validUntilDays) return unitsBody(cfg, l, b, units, [names.timer]);
+  const files = [names.timer, names.service].map((n) => shq(path.posix.join(l.systemdDir, n)));
+  return [
+    '# validUntilDays is not set: the Releases never expire, no re-signing timer.',
+    `if [ -e ${files[0]} ] || [ -e ${files[1]} ]; then`,
+    ...(cfg.services === 'systemd' ? [`  systemctl disable --now ${shq(names.timer)} >/dev/null 2>&1 || true`] : []),
+    `  rm -f ${files.join(' ')}`,
+    ...(cfg.services === 'systemd' ? ['  systemctl daemon-reload'] : []),
+    '  mark_changed',
+    'fi',
+  ].join('\n');
+}
+
+/**
  * Builds the plan of `cfg`'s channel from the stack config and `material`.
  * Steps (dependsOn in brackets): host-base; dirs [host-base]; config [dirs]; signing-key [dirs];
  * htpasswd [dirs] (only with client credentials); tls [dirs] (tls.mode files; certbot: [dirs, htpasswd?]); indexer
- * [dirs]; publish [config, signing-key, indexer]; vhost [signing-key, publish, htpasswd?, tls?];
- * ingest-units [indexer] (channels without upstream); backup-units [indexer].
+ * [dirs]; signer [config, signing-key, indexer]; publish [config, signing-key, indexer, signer];
+ * vhost [signing-key, publish, htpasswd?, tls?]; ssh-access [dirs]; sudoers [dirs];
+ * ingest-units [indexer] (channels without upstream); refresh-units [indexer, signer] (the
+ * re-signing timer with validUntilDays, its removal without); backup-units [indexer].
+ * `publish` and `signer` name indexInputsDigest in their command text.
  * Pure: same inputs, same plan (no time, no randomness). Throws Error when tls.mode is 'files'
  * and material lacks tlsCert/tlsKey.
  */
@@ -360,6 +426,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   const l = channelLayout(cfg);
   const u = shq(cfg.serviceUser);
   const steps: PlanStep[] = [];
+  const indexDigest = indexInputsDigest(cfg, material);
 
   steps.push(step(cfg, 'host-base', [], renderHostBaseScript(cfg)));
   steps.push(step(cfg, 'dirs', ['host-base'], dirsBody(cfg, l)));
@@ -453,7 +520,12 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   {
     const b = new StepBuilder(l, 'signer');
     const { units, tmpfiles } = renderSignerUnits(cfg, l);
-    const body = cfg.services === 'systemd' ? signerUnitsBody(cfg, l, b, units, tmpfiles) : signerServerBody(cfg, l);
+    const body = [
+      // The sign-server (services none) checks each Release against the origin, label and
+      // codenames it loaded at start: it must start again when they change.
+      `# index inputs sha256 ${indexDigest}`,
+      cfg.services === 'systemd' ? signerUnitsBody(cfg, l, b, units, tmpfiles) : signerServerBody(cfg, l),
+    ].join('\n');
     steps.push(step(cfg, 'signer', ['config', 'signing-key', 'indexer'], body, b.files, undefined, [material.bundleSha256]));
   }
 
@@ -463,6 +535,9 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
     const body = [
       '# Publish once, and again when the channel config, the indexer or the key changed.',
+      // Under Pulumi's rule this step runs again only when its own text changes: the digest of
+      // everything that shapes the indexes (indexInputsDigest) makes it change with them.
+      `# index inputs sha256 ${indexDigest}`,
       `want=$(cat ${inputs} | sha256sum | cut -d' ' -f1)`,
       `if [ ! -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] || [ "$(cat ${stamp} 2>/dev/null || true)" != "$want" ]; then`,
       `  runuser -u ${u} -- ${indexer} publish >&2`,
@@ -525,6 +600,11 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     const b = new StepBuilder(l, 'ingest-units');
     const mine = units.filter((x) => x.name.startsWith(`apt-repo-ingest-${cfg.channel}.`));
     steps.push(step(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.ingest.path, names.ingest.timer]), b.files));
+  }
+  {
+    const b = new StepBuilder(l, 'refresh-units');
+    const mine = units.filter((x) => x.name.startsWith(`apt-repo-refresh-${cfg.channel}.`));
+    steps.push(step(cfg, 'refresh-units', ['indexer', 'signer'], refreshUnitsBody(cfg, l, b, mine), b.files));
   }
   {
     const b = new StepBuilder(l, 'backup-units');

@@ -66,6 +66,27 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     }
   });
 
+  it.each(['preprod', 'prod'] as const)('with validUntilDays, rates the %s re-signing service at most 3.0 and runs it hourly', (stack) => {
+    const cfg = config({ validUntilDays: '7', ...(stack === 'prod' ? { upstream: 'preprod' } : {}) }, stack);
+    const units = Object.fromEntries(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => [u.name, u.content]));
+    const service = units[`apt-repo-refresh-${stack}.service`];
+    const file = path.join(dir, `refresh-${stack}.service`);
+    fs.writeFileSync(file, service);
+    const { score, report } = exposure(file);
+    expect(score <= 3.0 ? 'OK' : report).toBe('OK');
+    expect(service).toContain(`ExecStart=/usr/bin/node /opt/apt-repo/${stack}/apt-repo.cjs --root / --channel ${stack} publish --if-expiring\n`);
+    expect(service).toContain(`User=aptrepo-${stack}\n`);
+    expect(service).toContain('RestrictAddressFamilies=AF_UNIX\n');
+    expect(service).toContain(`ReadWritePaths=/srv/apt/${stack} /var/lib/apt-repo/${stack}${stack === 'preprod' ? ' /srv/apt/incoming' : ''}\n`);
+    const timer = units[`apt-repo-refresh-${stack}.timer`];
+    expect(timer).toContain('OnCalendar=hourly\nRandomizedDelaySec=10min\nPersistent=yes\n');
+    expect(timer).toContain(`Unit=apt-repo-refresh-${stack}.service\n`);
+  });
+
+  it('renders no re-signing units without validUntilDays', () => {
+    expect(allUnits('preprod').map((u) => u.name).filter((n) => n.includes('refresh'))).toEqual([]);
+  });
+
   it('the unhardened unit of before would fail the same check (the check can fail)', () => {
     const file = path.join(dir, 'plain.service');
     fs.writeFileSync(file, '[Service]\nType=oneshot\nUser=aptrepo-preprod\nExecStart=/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs ingest\n');

@@ -2,7 +2,8 @@
  * systemd units of a channel (systemd.unit(5), systemd.service(5), systemd.exec(5),
  * systemd.socket(5), systemd.path(5), systemd.timer(5), tmpfiles.d(5)):
  * - ingest when files land in the drop zones (upstream-less channels only, as packages enter prod
- *   by promotion), and a nightly backup, both as the channel's serviceUser;
+ *   by promotion), a nightly backup, and with validUntilDays an hourly re-signing check, all as the
+ *   channel's serviceUser;
  * - the signer: a socket unit on `<root>/run/apt-repo/sign-<channel>/sign.sock` (Accept=yes) whose
  *   template service runs `apt-repo sign --stdio` as signerUser, one instance per request, and a
  *   tmpfiles.d entry that recreates the socket folder at boot (/run is a tmpfs).
@@ -88,14 +89,18 @@ ReadWritePaths=${writes.join(' ')}
 /** Names of the units of `cfg`'s channel: the ones to enable are the .path, .timer and .socket units. */
 export function unitNames(cfg: StackConfig): {
   ingest?: { service: string; path: string; timer: string };
+  /** The re-signing units (rendered only with validUntilDays; named always, so a plan can remove them). */
+  refresh: { service: string; timer: string };
   backup: { service: string; timer: string };
   signer: { socket: string; service: string };
 } {
   const b = `apt-repo-backup-${cfg.channel}`;
   const i = `apt-repo-ingest-${cfg.channel}`;
+  const r = `apt-repo-refresh-${cfg.channel}`;
   const s = `apt-repo-sign-${cfg.channel}`;
   return {
     ...(cfg.upstream ? {} : { ingest: { service: `${i}.service`, path: `${i}.path`, timer: `${i}.timer` } }),
+    refresh: { service: `${r}.service`, timer: `${r}.timer` },
     backup: { service: `${b}.service`, timer: `${b}.timer` },
     signer: { socket: `${s}.socket`, service: `${s}@.service` },
   };
@@ -108,6 +113,10 @@ export function unitNames(cfg: StackConfig): {
  * later). Renders the backup service and its timer (`cfg.backupSchedule`, Persistent=yes so a
  * missed night runs at boot). The ingest service writes the web root, the state folder and the
  * drop zones; the backup service the backup and state folders (the channel lock).
+ * With `cfg.validUntilDays`: the re-signing units, an hourly timer (Persistent=yes) whose service
+ * runs `publish --if-expiring`, which publishes a new generation (fresh Date and Valid-Until) once
+ * a served Release has less than a third of validUntilDays left. Hourly: even at validUntilDays 1
+ * a third (8 h) is many runs away, so a missed run or two never lets a Release expire.
  */
 export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): UnitFile[] {
   const names = unitNames(cfg);
@@ -142,6 +151,28 @@ Description=Periodic ingest for APT channel ${cfg.channel}
 OnBootSec=2min
 OnUnitInactiveSec=5min
 Unit=${names.ingest.service}
+
+[Install]
+WantedBy=timers.target
+`,
+      },
+    );
+  }
+  if (cfg.validUntilDays) {
+    // Recovery (run by every writer first) may finish an interrupted ingest: the drop zones too.
+    const writes = [layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])];
+    units.push(
+      { name: names.refresh.service, content: indexerService(cfg, `Re-sign the Releases of APT channel ${cfg.channel} before they expire`, ['publish', '--if-expiring'], writes) },
+      {
+        name: names.refresh.timer,
+        content: `${HEADER}[Unit]
+Description=Hourly Valid-Until check of APT channel ${cfg.channel} (validUntilDays ${cfg.validUntilDays})
+
+[Timer]
+OnCalendar=hourly
+RandomizedDelaySec=10min
+Persistent=yes
+Unit=${names.refresh.service}
 
 [Install]
 WantedBy=timers.target

@@ -192,7 +192,7 @@ describe('preprod stack', () => {
     expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
     expect(commands(resources).map((r) => r.name).sort()).toEqual([
       'preprod-backups-backup-units', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
-      'preprod-ingest-units', 'preprod-publish', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
+      'preprod-ingest-units', 'preprod-publish', 'preprod-refresh-units', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
     ]);
     const copies = resources.filter((r) => r.type === 'command:remote:CopyToRemote').map((r) => r.name);
     expect(copies).toContain('preprod-indexer-copy-apt-repo.cjs');
@@ -206,7 +206,8 @@ describe('preprod stack', () => {
     const deps = (n: string) => m.get(n)!.deps.map(nameOf).sort();
     expect(deps('preprod-host-base-host-base')).toEqual([]);
     expect(deps('preprod-dirs')).toEqual(['preprod-host-base-host-base']);
-    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signer', 'preprod-signing-key']);
+    // The publish step's text names the public key's digest (a new key must re-sign): it waits for the key.
+    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signer', 'preprod-signing-key', 'preprod-signing-key-generated']);
     // The signer starts after its key and the indexer; with systemd it is a socket unit (copied files).
     expect(deps('preprod-signer')).toEqual(expect.arrayContaining(['preprod-config', 'preprod-indexer', 'preprod-signing-key', 'preprod-signer-copy-apt-repo-sign-preprod.socket']));
     expect(deps('preprod-ssh-access')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-ssh-access-copy-sshd.conf']));
@@ -315,6 +316,32 @@ describe('preprod stack', () => {
     } finally {
       saltState = kept;
     }
+  });
+});
+
+describe('a config change reaches the index: the publish command\'s own inputs', () => {
+  const publishInputs = async (over: Record<string, string | undefined>) => {
+    const { resources } = await evaluate('preprod', stackConfig('preprod', over));
+    const r = byName(resources).get('preprod-publish')!.raw;
+    return JSON.stringify({ create: unwrap(r.create), stdin: r.stdin === undefined ? null : unwrap(r.stdin), triggers: unwrap(r.triggers) });
+  };
+
+  it('change with codenames, architectures, origin, label, description, routing and validUntilDays; not with allowedCidrs or credentials; never hold a secret', async () => {
+    const base = await publishInputs({});
+    expect(await publishInputs({})).toBe(base);
+    for (const over of [
+      { codenames: JSON.stringify(['bookworm', 'bullseye', 'buster', 'trixie']) },
+      { codenames: JSON.stringify(['bookworm', 'bullseye']) },
+      { architectures: JSON.stringify(['amd64', 'arm64']) },
+      { origin: 'Example' },
+      { label: 'Epiconcept preprod 2' },
+      { description: 'Other words' },
+      { routing: JSON.stringify([{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }]) },
+      { validUntilDays: '7' },
+    ]) expect([over, (await publishInputs(over)) !== base]).toEqual([over, true]);
+    expect(await publishInputs({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toBe(base);
+    expect(await publishInputs({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) })).toBe(base);
+    for (const secret of [SSH_PRIVATE_KEY, 'mock-generated-private-material', ...PASSWORDS, tlsKeyText.split('\n')[1]]) expect(base).not.toContain(secret);
   });
 });
 
