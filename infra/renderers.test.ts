@@ -33,8 +33,10 @@ describe('renderListes / renderRepoYaml', () => {
     expect(doc).toEqual({
       origin: 'Epiconcept', label: 'Epiconcept prod', description: 'Epiconcept packages, prod channel', component: 'main', keyName: 'epiconcept-prod',
       webRoot: '/sb/srv/apt/prod', stateDir: '/sb/var/lib/apt-repo/prod', backupDir: '/sb/var/backups/apt-repo/prod', incomingDir: '/sb/srv/apt/incoming',
-      generationsKeep: 5, validUntilDays: 10, upstream: 'preprod', signerSocket: '/sb/run/apt-repo/sign-prod/sign.sock',
+      generationsKeep: 5, backupKeep: 7, validUntilDays: 10, upstream: 'preprod', signerSocket: '/sb/run/apt-repo/sign-prod/sign.sock',
     });
+    // The stack key backupKeep reaches the indexer through repo.yaml (repo/channel.ts reads it).
+    expect(parse(renderRepoYaml(config({ backupKeep: '3' }), channelLayout(config({}))))).toMatchObject({ backupKeep: 3 });
   });
 });
 

@@ -32,6 +32,7 @@ export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string 
     backupDir: layout.backupDir,
     incomingDir: layout.incomingDir,
     generationsKeep: cfg.generationsKeep,
+    backupKeep: cfg.backupKeep,
     // publish asks the signer (another user) over this socket: the indexer never reads the key.
     signerSocket: layout.signerSocket,
   };

@@ -48,6 +48,7 @@ describe('parseStackConfig', () => {
       services: 'systemd',
       keyName: 'epiconcept-preprod',
       generationsKeep: 5,
+      backupKeep: 7,
     });
     expect(secrets.clientCredentials).toEqual([{ username: 'web1', password: 'a-long-password-1' }]);
     expect(JSON.stringify(config)).not.toContain('a-long-password-1');
@@ -90,6 +91,7 @@ describe('parseStackConfig', () => {
     ['apt-repo:clientCredentials', { clientCredentials: JSON.stringify([{ username: 'a', password: 'a-long-password-1' }, { username: 'a', password: 'a-long-password-2' }]) }, /appears twice/],
     ['apt-repo:upstream', { upstream: 'preprod' }, /cannot be the channel itself/],
     ['apt-repo:generationsKeep', { generationsKeep: '1' }, /at least 2/],
+    ['apt-repo:backupKeep', { backupKeep: '0' }, /at least 1/],
     ['apt-repo:channel', {}, /stack name 'My_Stack' is not a channel name/, 'My_Stack'],
     ['apt-repo:colour', { colour: 'blue' }, /unknown key/],
     // A default for `stack` keeps the callback's arity at 3: jest would take a 4th parameter for `done`.

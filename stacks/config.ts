@@ -126,6 +126,7 @@ const RawSchema = z.strictObject({
   keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a file-name word').optional(),
   keyEmail: z.email('expected an e-mail address').optional(),
   generationsKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(2, 'expected at least 2 (the current generation and one to roll back to)').default(5),
+  backupKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 (the backup just made)').default(7),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
   // The indexer's version-suffix table (repo.yaml routing, lambda-free-tools/src/repo/routing.ts); unset: its default.
   routing: z.array(z.strictObject({
@@ -190,6 +191,8 @@ export interface StackConfig {
   keyName: string;
   keyEmail: string;
   generationsKeep: number;
+  /** Dated backups kept in backupDir by the nightly `backup --to` (repo.yaml backupKeep). */
+  backupKeep: number;
   validUntilDays?: number;
   /** Version-suffix routing table written to repo.yaml; unset: the indexer's default (repo/routing.ts). */
   routing?: RoutingRule[];
@@ -386,6 +389,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     keyName: r.keyName ?? `${r.origin.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${channel}`,
     keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
     generationsKeep: r.generationsKeep,
+    backupKeep: r.backupKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
     ...(r.routing ? { routing: r.routing } : {}),
     serviceUser,
