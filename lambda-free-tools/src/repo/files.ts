@@ -544,6 +544,30 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   }
 }
 
+/**
+ * Appends `data` to the existing regular file `file` and fsyncs it before returning (a journal
+ * line is durable once this returns). The file is opened with O_APPEND|O_NOFOLLOW (a symlink at
+ * that name is refused, ELOOP) and must be a regular file with one name; its folder (last
+ * component) must not be a symlink: UnsafePathError. A crash in the middle leaves the old content
+ * followed by a prefix of `data`.
+ */
+export function appendDurable(file: string, data: string | Uint8Array): void {
+  const dir = SafeDir.openAbs(path.dirname(file));
+  try {
+    const fd = fs.openSync(dir.entry(path.basename(file)), C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.nlink !== 1) throw new UnsafePathError(file, 'not a regular file with one name');
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    dir.close();
+  }
+}
+
 /** fsyncs a directory so that a rename or a new entry in it survives a crash. */
 export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, C.O_RDONLY | C.O_DIRECTORY);

@@ -16,6 +16,7 @@ import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } fro
 import { publishLocked, PublishResult } from './publish';
 import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from './files';
 import { keyOf, sourceName } from './pool';
+import { beginIntent, recoverChannel } from './recover';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
 
@@ -68,6 +69,8 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
   if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new UsageError(`import ${dir}: inside the channel's own web root ${ch.webRoot}`);
 
   return withChannelLock(ch, async () => {
+    await recoverChannel(ch, { progress: opts.progress });
+    const intent = await beginIntent(ch, 'import');
     const files = await findDebs(from);
     const entries: ImportEntry[] = [];
     const groups = new Map<string, Found[]>();
@@ -133,6 +136,8 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
         entries.push({ ...base, status: there === first.sha256 ? 'present' : 'conflict', poolPath, reason: there === first.sha256 ? undefined : `pool file ${poolPath} exists with other content` });
         continue;
       }
+      // Announced first: a copy cut short (other bytes, or none) is removed by the next writer, a complete one published.
+      intent.record({ op: 'add', poolPath, sha256: first.sha256, at: Math.round(first.stat.mtimeMs), from: { kind: 'copy', file: first.abs } });
       await placeFile({ base: from, rel: first.rel }, dest, 'copy', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
       if ((await sha256File(dest)) !== first.sha256) {
         await fsp.rm(confine(dest.base, dest.rel), { force: true });
@@ -149,10 +154,12 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       try {
         result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
       } catch (err) {
-        // The files are in the pool now: a second import finds them present and publishes nothing.
-        throw new AptRepoError(`${copied} file(s) were copied into ${ch.webRoot}/pool but publishing failed: ${errText(err)}; fix the cause, then run \`apt-repo --channel ${ch.name} publish\` (a new import would find them present and not publish)`);
+        // The files are in the pool now, and the intent record stays: the next writing command of
+        // the channel (a second import included) publishes them.
+        throw new AptRepoError(`${copied} file(s) were copied into ${ch.webRoot}/pool but publishing failed: ${errText(err)}; fix the cause, then run \`apt-repo --channel ${ch.name} publish\` (or any writing command of ${ch.name}: each publishes them first)`);
       }
     }
+    intent.clear();
     return result;
   });
 }

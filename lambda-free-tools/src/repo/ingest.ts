@@ -29,6 +29,7 @@ import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
+import { beginIntent, Intent, recoverChannel } from './recover';
 import { routeCodenames } from './routing';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -76,6 +77,18 @@ export interface IngestOptions {
 /** Pool files by identity (keyOf). */
 type PoolIndex = Map<string, { poolPath: string; sha256: string; codenames: string[] }[]>;
 
+/** The state of one locked ingest run, shared by the steps of every file. */
+interface Batch {
+  byKey: PoolIndex;
+  /** Pool paths accepted in this run → upload time (ms since epoch). */
+  added: Record<string, number>;
+  cache: PoolCache;
+  /** Pool folders that received files: fsynced once each before the publish (see placeFile). */
+  dirsToSync: Set<string>;
+  /** Where every pool change and every move into rejected/ is announced before it is made. */
+  intent: Intent;
+}
+
 interface Candidate {
   abs: string;
   rel: string;
@@ -95,12 +108,18 @@ interface Candidate {
  * different content is rejected naming the pool file; symlinks, hard links, non-regular files,
  * unreadable or invalid debs (readDeb checks every control field that reaches a path), unknown
  * codename folders and architectures outside liste_arch are rejected into
- * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (see reject). Drop and codename folders
+ * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (see rejectUpload). Drop and codename folders
  * that are symlinks are skipped, never followed; a folder named `*.deb` that another user owns is
  * rejected where it is (moved, it would give its owner a writable folder inside rejected/). Pool files get mode 0664 (POOL_FILE_MODE), new pool
  * folders 0755 (setgid kept). One publishLocked at the end when anything was accepted.
+ * Crash safety: under the lock, recoverChannel runs first; every pool placement and every move
+ * into rejected/ is announced in the intent record (repo/recover.ts) before it is made, and the
+ * record is cleared once the new generation serves, so a kill at any instant is finished or undone
+ * by the next writing command: an accepted file ends up served, still in incoming, or rejected
+ * with its reason, never stranded in the pool unserved.
  * Throws UsageError for a channel with an upstream or an unknown --source, LockError when the lock
- * is held too long, and AptRepoError when the publish fails (the accepted files then stay in the pool).
+ * is held too long, and AptRepoError when the publish fails (the accepted files then stay in the pool, and
+ * the next writing command of the channel publishes them).
  */
 export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promise<IngestResult> {
   if (ch.upstream) {
@@ -135,6 +154,9 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
   if (recheckMs > 0 && [...regular].some((c) => c.first?.isFile())) await sleep(recheckMs);
 
   return withChannelLock(ch, async () => {
+    // An interrupted writer is finished or undone first; its intent record is cleared by then.
+    await recoverChannel(ch, { progress: opts.progress });
+    const intent = await beginIntent(ch, 'ingest');
     // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
     const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
     const pool = await scanPool(ch, { cache });
@@ -143,14 +165,13 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       const k = keyOf(p.name, p.version, p.architecture);
       byKey.set(k, [...(byKey.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256, codenames: p.codenames }]);
     }
-    const added: Record<string, number> = {};
-    // Pool folders that received files: fsynced once each before the publish (see placeFile).
-    const dirsToSync = new Set<string>();
+    const batch: Batch = { byKey, added: {}, cache, dirsToSync: new Set<string>(), intent };
+    const { added, dirsToSync } = batch;
     opts.progress?.start(ready.length, 'ingest');
     for (const c of ready) {
       opts.progress?.tick();
       try {
-        const entry = await ingestOne(ch, c, byKey, added, cache, dirsToSync);
+        const entry = await ingestOne(ch, c, batch);
         if (entry) entries.push(entry);
       } catch (err) {
         // An environment failure (permissions, disk full), not a bad upload: leave the file for the next run.
@@ -163,6 +184,8 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     await Promise.all([...dirsToSync].map((d) => fsyncDir(d)));
     if (accepted.length === 0) {
       cache.save();
+      // Only rejections (each complete, or cut short and handled by recovery): nothing to serve.
+      intent.clear();
       return result;
     }
     await recordAdded(ch, added);
@@ -170,11 +193,13 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     try {
       result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache });
     } catch (err) {
-      // A failure after the switch (pruning old generations) leaves the new index serving.
+      // The intent record stays: the next writing command of the channel (any of them) publishes
+      // these files. A failure after the switch (pruning old generations) leaves the new index serving.
       const now = await currentGeneration(ch).catch(() => served);
-      const state = now === served ? 'the previous index still serves' : `generation ${now} serves them, but publish did not finish`;
+      const state = now === served ? 'the previous index still serves; the next writing command of this channel publishes them' : `generation ${now} serves them, but publish did not finish`;
       throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`);
     }
+    intent.clear();
     result.generation = result.publish.generation;
     return result;
   });
@@ -185,14 +210,7 @@ export function ingestExitCode(r: IngestResult): number {
   return r.entries.some((e) => e.status === 'rejected') ? 1 : 0;
 }
 
-async function ingestOne(
-  ch: ChannelConfig,
-  c: Candidate,
-  byKey: PoolIndex,
-  added: Record<string, number>,
-  cache: PoolCache,
-  dirsToSync: Set<string>,
-): Promise<IngestEntry | undefined> {
+async function ingestOne(ch: ChannelConfig, c: Candidate, batch: Batch): Promise<IngestEntry | undefined> {
   const name = path.posix.basename(c.rel);
   let dir: SafeDir;
   try {
@@ -204,22 +222,14 @@ async function ingestOne(
     return { status: 'rejected', file: c.rel, reason: `${errText(err)}; left in place` };
   }
   try {
-    return await ingestFrom(ch, c, dir, name, byKey, added, cache, dirsToSync);
+    return await ingestFrom(ch, c, dir, name, batch);
   } finally {
     dir.close();
   }
 }
 
-async function ingestFrom(
-  ch: ChannelConfig,
-  c: Candidate,
-  dir: SafeDir,
-  name: string,
-  byKey: PoolIndex,
-  added: Record<string, number>,
-  cache: PoolCache,
-  dirsToSync: Set<string>,
-): Promise<IngestEntry | undefined> {
+async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, batch: Batch): Promise<IngestEntry | undefined> {
+  const reject = (chan: ChannelConfig, cand: Candidate, reason: string) => rejectUpload(chan, cand, reason, batch.intent);
   const st = dir.lstat(name);
   if (!st) return undefined; // taken by a concurrent ingest between our looks
   if (c.rejectReason) return reject(ch, c, c.rejectReason);
@@ -244,24 +254,15 @@ async function ingestFrom(
     const fst = opened.stat;
     if (fst.ino !== st.ino) return { status: 'skipped', file: c.rel, reason: 'replaced while being read' };
     if (fst.nlink > 1) return reject(ch, c, `hard link (${fst.nlink} names): drop a fresh file`);
-    return await ingestOpened(ch, c, dir, name, opened.fd, st, byKey, added, cache, dirsToSync);
+    return await ingestOpened(ch, c, dir, name, opened.fd, st, batch);
   } finally {
     fs.closeSync(opened.fd);
   }
 }
 
-async function ingestOpened(
-  ch: ChannelConfig,
-  c: Candidate,
-  dir: SafeDir,
-  name: string,
-  fd: number,
-  st: Stats,
-  byKey: PoolIndex,
-  added: Record<string, number>,
-  cache: PoolCache,
-  dirsToSync: Set<string>,
-): Promise<IngestEntry | undefined> {
+async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, fd: number, st: Stats, batch: Batch): Promise<IngestEntry | undefined> {
+  const { byKey, added, cache, dirsToSync, intent } = batch;
+  const reject = (chan: ChannelConfig, cand: Candidate, reason: string) => rejectUpload(chan, cand, reason, intent);
   let info;
   try {
     info = await readDeb(c.abs, { fd });
@@ -320,6 +321,10 @@ async function ingestOpened(
   // published file, and prod's indexer can hard-link it (mode 0664, see contracts: pool group).
   const ours = process.geteuid !== undefined && st.uid === process.geteuid();
   const place = { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE, dirsToSync };
+  // Announced before the pool changes: a kill from here on is finished (the pool file is this
+  // inode, or has these bytes) or undone (the upload is still in incoming) by the next writer.
+  const at = Date.now();
+  intent.record({ op: 'add', poolPath, sha256: info.digests.SHA256, at, from: { kind: 'incoming', rel: c.rel, ino: st.ino } });
   let how: 'renamed' | 'linked' | 'copied';
   if (ours) {
     how = await placeFile({ base: ch.incomingDir, rel: c.rel }, dest, 'move', place);
@@ -343,7 +348,7 @@ async function ingestOpened(
   // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode.
   cache.set(poolPath, placed, { control: Array.from(info.control.entries()), digests: info.digests });
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
-  added[poolPath] = Date.now();
+  added[poolPath] = at;
   return { ...base, status: 'accepted', poolPath, codenames };
 }
 
@@ -366,11 +371,12 @@ function safeFileName(n: string): string {
  * Moves a rejected entry (never followed) to `<rejectedDir>/<UTC stamp>-<name>` with
  * `<that>.reason` beside it (contracts.md: `reason:`, `file:` relative to incomingDir, `time:`
  * ISO 8601 UTC); never deletes it. The rejected folder must be a real folder owned by the running
- * user (created 0755 when missing). The `.reason` is created first with O_EXCL|O_NOFOLLOW; when
+ * user (created 0755 when missing). The move is announced in `intent` first (recovery removes a
+ * `.reason` whose upload was never moved). The `.reason` is created first with O_EXCL|O_NOFOLLOW; when
  * that name or the target name is taken (a planted file or symlink), another name with a random
  * part is chosen: nothing is ever written through an existing entry.
  */
-async function reject(ch: ChannelConfig, c: Candidate, reason: string): Promise<IngestEntry> {
+async function rejectUpload(ch: ChannelConfig, c: Candidate, reason: string, intent: Intent): Promise<IngestEntry> {
   const line = oneLine(reason);
   const now = new Date();
   const dirs: SafeDir[] = [];
@@ -385,6 +391,8 @@ async function reject(ch: ChannelConfig, c: Candidate, reason: string): Promise<
     for (let i = 0; i < 20 && dest === undefined; i++) {
       const candidate = i === 0 ? `${utcStamp(now)}-${stem}` : `${utcStamp(now)}-${randomBytes(6).toString('hex')}-${stem}`;
       if (rej.lstat(candidate)) continue;
+      // A kill between the .reason and the move leaves a .reason without its upload: recovery removes it.
+      intent.record({ op: 'reject', rel: c.rel, name: candidate });
       try {
         rej.createFile(`${candidate}.reason`, text, 0o644);
       } catch (err) {

@@ -1,13 +1,18 @@
 /**
- * pending: what the upstream channel (preprod) holds that its downstream channel (prod) does not,
- * i.e. what `promote` can take. Read-only: needs no lock, since pool files only ever appear by an
- * atomic rename/link and are never rewritten in place.
+ * pending: what the upstream channel (preprod) serves that its downstream channel (prod) does not
+ * serve, i.e. what `promote` can take. "Serves": listed by the channel's current generation
+ * (generation.json poolPaths), not merely present in its pool: a file an interrupted writer left in
+ * the pool is not offered, and a file in prod's pool that prod does not serve is still pending.
+ * Read-only: needs no lock, since pool files only ever appear by an atomic rename/link and are
+ * never rewritten in place.
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { ConfigError, UsageError } from '../errors';
 import { channelsConfigRoot, loadChannel, NAME_RE } from './channel';
 import { scanPool } from './pool';
+import { currentGeneration, readGenerationInfo } from './generations';
+import { intentFile, readIntent } from './recover';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
 import { compareVersions } from '../deb/version';
@@ -110,13 +115,50 @@ export function diffPools(
 }
 
 /**
- * Lists the packages of `pair.upstream`'s pool not in `pair.downstream`'s pool (matched by name,
- * version, architecture and SHA256). Pool problems (unreadable debs) are returned, not thrown.
+ * The pool paths channel `ch` serves: those its current generation lists (generation.json
+ * poolPaths); empty when nothing is published yet. Throws AptRepoError (from currentGeneration)
+ * when `dists` is not a symlink into `.generations/`, and when the generation `dists` points at has
+ * no readable generation.json.
+ */
+export async function servedPoolPaths(ch: Pick<ChannelConfig, 'webRoot'>): Promise<Set<string>> {
+  const id = await currentGeneration(ch);
+  if (id === undefined) return new Set();
+  const info = readGenerationInfo(ch, id);
+  if (!info) throw new ConfigError(path.join(ch.webRoot, '.generations', id, 'generation.json'), 'missing or unreadable: cannot tell what the channel serves');
+  return new Set(info.poolPaths);
+}
+
+/** The packages of `pool` (a scan of `ch`'s pool) that `ch` serves (see servedPoolPaths). */
+export async function servedPackages(ch: Pick<ChannelConfig, 'webRoot'>, pool: PoolPackage[]): Promise<PoolPackage[]> {
+  const served = await servedPoolPaths(ch);
+  return pool.filter((p) => served.has(p.poolPath));
+}
+
+/**
+ * A warning when `ch` holds the intent record of an interrupted writer (its changes are not served
+ * yet); undefined otherwise.
+ */
+export function interruptedWriter(ch: ChannelConfig): string | undefined {
+  try {
+    const r = readIntent(ch);
+    if (!r) return undefined;
+    return `${ch.name}: an interrupted ${r.header.command} (pid ${r.header.pid}, since ${r.header.since}) left changes that ${ch.name} does not serve yet; the next writing command of ${ch.name} finishes it (see ${intentFile(ch)})`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/**
+ * Lists the packages `pair.upstream` serves that `pair.downstream` does not serve (matched by
+ * name, version, architecture and SHA256, see diffPools). Pool problems (unreadable debs) and
+ * interrupted writers of either channel are returned as problems, not thrown.
  */
 export async function pendingPackages(pair: ChannelPair): Promise<{ rows: PendingRow[]; problems: string[] }> {
   const [up, down] = await Promise.all([scanPool(pair.upstream), scanPool(pair.downstream)]);
+  const [upServed, downServed] = await Promise.all([servedPackages(pair.upstream, up.packages), servedPackages(pair.downstream, down.packages)]);
+  const interrupted = [interruptedWriter(pair.upstream), interruptedWriter(pair.downstream)].filter((w): w is string => w !== undefined);
   return {
-    rows: diffPools(up.packages, down.packages, pair.downstream),
-    problems: [...up.problems, ...down.problems].map((e) => e.message),
+    rows: diffPools(upServed, downServed, pair.downstream),
+    problems: [...up.problems.map((e) => e.message), ...down.problems.map((e) => e.message), ...interrupted],
   };
 }

@@ -8,6 +8,10 @@
  * remove moves it away whole). So the scan sees every file either complete or not at all; a file
  * removed between the scan and the link makes the link fail with a clear error, and the link
  * (same inode) or the hash check of a copy guarantees prod gets exactly the bytes that were scanned.
+ *
+ * What is compared is what each channel SERVES (its current generation's pool paths), not its pool:
+ * a file in preprod's pool that preprod does not serve (an interrupted ingest there) is not
+ * promotable, and a file in prod's pool that prod does not serve is still pending.
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
@@ -20,7 +24,8 @@ import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
-import { diffPools, ChannelPair, PendingRow } from './pending';
+import { diffPools, ChannelPair, PendingRow, servedPackages } from './pending';
+import { beginIntent, recoverChannel } from './recover';
 import { confine, Confined, errText, placeFile, sha256File } from './files';
 import type { PoolPackage } from './types';
 import type { Progress } from '../cli/context';
@@ -96,13 +101,15 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
   }
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: warning: ${m}\n`));
   return withChannelLock(downstream, async () => {
+    await recoverChannel(downstream, { progress: opts.progress });
     // The downstream cache is filled with what the upstream scan knows of each promoted file (the
     // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
     const downCache = PoolCache.load(downstream.stateDir, STANZA_KEY);
     const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache })]);
-    const pending = diffPools(up.packages, down.packages, downstream);
+    const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
+    const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
-    const chosen = select(pair, up.packages, pending, specs, opts, notes);
+    const chosen = select(pair, upServed, up.packages, pending, specs, opts, notes);
     const conflicts = chosen.filter((r) => r.conflict);
     if (conflicts.length) {
       throw new ConflictError(path.join(downstream.webRoot, conflicts[0].conflict!), `${downstream.name} already has ${conflicts.map((c) => `${c.name} ${c.version} ${c.architecture}`).join(', ')} with different content than ${upstream.name}; nothing promoted`);
@@ -122,6 +129,11 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const added: Record<string, number> = {};
     const served = await currentGeneration(downstream);
     let copyWarned = false;
+    // Every pool file this run may place is announced before the first link: a kill from here on
+    // is finished (linked or verified copies published) or undone by the next writer of prod.
+    const intent = await beginIntent(downstream, 'promote');
+    const at = Date.now();
+    intent.record(...chosen.filter((r) => !r.live).map((r) => ({ op: 'add' as const, poolPath: r.poolPath, sha256: r.sha256, at, from: { kind: 'upstream' as const, webRoot: upstream.webRoot } })));
     try {
       opts.progress?.start(chosen.length, 'promote');
       for (const r of chosen) {
@@ -137,26 +149,31 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
         if (how !== 'present') {
           const dest = confine(downstream.webRoot, r.poolPath);
           made.push(dest);
-          added[r.poolPath] = Date.now();
+          added[r.poolPath] = at;
           const known = upByPath.get(r.poolPath);
           if (known) downCache.set(r.poolPath, await fsp.lstat(dest), { control: known.control, digests: known.digests });
         }
         result.promoted.push(item(r, how));
       }
       opts.progress?.stop();
-      if (made.length === 0) {
+      // Pending rows are not served downstream, even when their file is already in its pool.
+      if (!chosen.some((r) => !r.live)) {
         downCache.save();
+        intent.clear();
         return result;
       }
-      await recordAdded(downstream, added);
+      if (made.length) await recordAdded(downstream, added);
       result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache });
+      intent.clear();
       return result;
     } catch (err) {
       opts.progress?.stop();
       // A failure after the switch (pruning old generations) leaves the new generation live: its
-      // indexes list these files, so they must stay.
+      // indexes list these files, so they must stay (the record left behind lets the next writer
+      // see that its generation serves).
       if ((await currentGeneration(downstream).catch(() => undefined)) === served) {
         for (const f of made) await fsp.rm(f, { force: true });
+        intent.clear();
       }
       throw err;
     }
@@ -169,8 +186,11 @@ function item(r: PendingRow, how: PromotedItem['how']): PromotedItem {
 
 type Chosen = PendingRow & { live?: boolean };
 
-/** Turns specs into pool rows to promote; UsageError for anything absent. */
-function select(pair: ChannelPair, up: PoolPackage[], pending: PendingRow[], specs: PackageSpec[], opts: PromoteOptions, notes: string[]): Chosen[] {
+/**
+ * Turns specs into pool rows to promote; UsageError for anything absent. `up`: what the upstream
+ * channel serves; `upPool`: its whole pool (to say why a file there is not promotable).
+ */
+function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pending: PendingRow[], specs: PackageSpec[], opts: PromoteOptions, notes: string[]): Chosen[] {
   const { upstream, downstream } = pair;
   const routed = (r: { version: string; poolPath: string }) => routeCodenames(r.version, r.poolPath, downstream);
   // A package routed to no codename the downstream channel publishes would sit in its pool unseen.
@@ -188,11 +208,19 @@ function select(pair: ChannelPair, up: PoolPackage[], pending: PendingRow[], spe
   }
   for (const s of specs) {
     const all = up.filter((p) => p.name === s.name);
-    if (all.length === 0) throw new UsageError(`package ${s.name} is not in ${upstream.name}'s pool`);
+    if (all.length === 0) {
+      if (upPool.some((p) => p.name === s.name)) {
+        throw new UsageError(`package ${s.name} is in ${upstream.name}'s pool but ${upstream.name} does not serve it (an interrupted writer there: the next writing command of ${upstream.name} publishes it)`);
+      }
+      throw new UsageError(`package ${s.name} is not in ${upstream.name}'s pool`);
+    }
     const known = [...new Set(all.map((p) => p.version))].sort((a, b) => compareVersions(b, a));
     if (s.version !== undefined) {
       const wanted = all.filter((p) => p.version === s.version);
-      if (wanted.length === 0) throw new UsageError(`${s.name}=${s.version} is not in ${upstream.name}'s pool (versions there: ${known.join(', ')})`);
+      if (wanted.length === 0) {
+        const unserved = upPool.some((p) => p.name === s.name && p.version === s.version);
+        throw new UsageError(`${s.name}=${s.version} is not ${unserved ? `served by ${upstream.name} (it is in its pool only: the next writing command of ${upstream.name} publishes it)` : `in ${upstream.name}'s pool`} (versions there: ${known.join(', ')})`);
+      }
       const inC = wanted.filter(inCodename);
       if (inC.length === 0) throw new UsageError(`${s.name}=${s.version} is not routed to ${where} (routed to: ${routed(wanted[0]).join(', ') || 'none'})`);
       for (const p of inC) {

@@ -20,6 +20,7 @@ import { PoolCache } from './cache';
 import { fsyncDir, mkdirWithMode } from './files';
 import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
+import { recoverChannel } from './recover';
 import { suffixCodenames } from './routing';
 import type { ChannelConfig, PoolPackage } from './types';
 
@@ -354,7 +355,13 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
   return { generation: id, packages, problems, debsRead: scan.debsRead };
 }
 
-/** Takes the channel lock (see withChannelLock) and publishes (see publishLocked). */
+/**
+ * Takes the channel lock (see withChannelLock), finishes or undoes an interrupted writer
+ * (recoverChannel, which may publish by itself) and publishes (see publishLocked).
+ */
 export async function publish(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {}): Promise<PublishResult> {
-  return withChannelLock(ch, () => publishLocked(ch, opts));
+  return withChannelLock(ch, async () => {
+    await recoverChannel(ch, { progress: opts.progress });
+    return publishLocked(ch, opts);
+  });
 }

@@ -3,24 +3,549 @@
  * restore, backup). Every writing command calls recoverChannel right after it takes the channel
  * lock and before its own work, so an interrupted writer is finished or undone by the next one,
  * whichever it is, and says so on stderr (one line per action, starting `apt-repo: recovering`).
+ *
+ * The intent record, `<stateDir>/intent.jsonl`: a writer that is about to change the pool creates
+ * it (writeFileAtomic: temp file, fsync, rename, fsync of the folder) with a header line (command,
+ * pid, process start, time, the generation `dists` served then, the generation folders that
+ * existed) and its first operation, then appends one line per further operation (appendDurable:
+ * write + fsync), each BEFORE the change it announces. Once the new generation serves, the writer
+ * removes the record. A SIGKILL at any instant therefore leaves one of:
+ * - no record: the pool was not changed (or the change is served and the record was cleared);
+ * - a record whose `served` generation is no longer the current one: the writer's publish flipped
+ *   `dists` and only the clearing was lost; recovery prunes generations as publish would and clears;
+ * - a record whose `served` generation still serves: recovery looks at each operation on disk and
+ *   finishes what is verifiably complete (a pool file with the announced bytes stays; a removal is
+ *   completed into the trash; the incoming name of a moved upload is unlinked), undoes the rest (a
+ *   pool file with other bytes is removed: its upload is still in incoming; a restore from the trash
+ *   is put back), removes the writer's unserved generation folders and temp files, publishes the
+ *   pool as it now is (invalid files skipped and named), then clears the record.
+ * Every step is idempotent: a recovery killed in its turn is redone by the next writer.
+ * Recovery acts on records only, never on "pool minus served" (after a rollback, unserved pool
+ * files are intended), and never removes a pool file a kept generation lists.
+ *
+ * Stale temporary files of dead writers are removed whatever the record says: writeFileAtomic temps
+ * (`.<name>.tmp-<pid>-<hex>`) in the state folder, the lock's temp names, `.dists.tmp-*` in the web
+ * root, `.trash-*` and incomplete generation folders (no generation.json) in `.generations`.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { AptRepoError, UnsafePathError } from '../errors';
 import type { Progress } from '../cli/context';
+import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from './files';
+import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
+import { isPoolPath, recordAdded } from './pool';
 import type { ChannelConfig } from './types';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
 export interface RecoveryReport {
-  /** One human line per action, as printed on stderr (without the `apt-repo: recovering` prefix). */
+  /** One human line per action, as printed on stderr (without the `apt-repo: recovering: ` prefix). */
   actions: string[];
   /** The generation recovery published (when it finished an interrupted writer by publishing). */
   generation?: string;
 }
 
+/** Where a pool file added by an operation came from. */
+export type AddSource =
+  /** ingest: `<incomingDir>/<rel>`, the inode that was read (moved: the pool file is that inode; copied: a copy of it). */
+  | { kind: 'incoming'; rel: string; ino: number }
+  /** promote: the same pool path in the upstream channel's web root (hard link, or a copy checked by SHA256). */
+  | { kind: 'upstream'; webRoot: string }
+  /** import: a copy of this file. */
+  | { kind: 'copy'; file: string };
+
 /**
- * Finishes or undoes what an interrupted writer of `ch` recorded, and removes stale temporary files.
- * The caller holds the channel lock (withChannelLock). Returns undefined when nothing needed doing.
+ * One announced change. `add`: a new pool file at `poolPath` whose bytes have SHA256 `sha256`
+ * (`at`: the upload time to record, ms since epoch). `trash`: the pool file moves to
+ * `<stateDir>/trash/<poolPath>` (remove). `untrash`: a trash file moves back to the pool (rollback's
+ * restore; undone when its generation was not served). `reject`: an upload moves to
+ * `<rejectedDir>/<name>` with `<name>.reason` created first (a `.reason` left without its file is removed).
+ */
+export type IntentOp =
+  | { op: 'add'; poolPath: string; sha256: string; at: number; from: AddSource }
+  | { op: 'trash'; poolPath: string; sha256: string }
+  | { op: 'untrash'; poolPath: string }
+  | { op: 'reject'; rel: string; name: string };
+
+/** The first line of the record. */
+interface IntentHeader {
+  intent: 1;
+  command: string;
+  pid: number;
+  /** Process start time in clock ticks since boot (/proc/<pid>/stat field 22), null when unknown. */
+  start: string | null;
+  host: string;
+  since: string;
+  /** The generation `dists` pointed at when the writer began (null: nothing published yet). */
+  served: string | null;
+  /** Generation folders that existed then: any other one that does not serve was made by the writer and never served. */
+  generations: string[];
+}
+
+/** `<stateDir>/intent.jsonl`: the intent record of the channel's current (or interrupted) writer. */
+export function intentFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
+  return path.join(ch.stateDir, 'intent.jsonl');
+}
+
+function processStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
+  try {
+    return fs.readdirSync(generationsDir(ch)).filter((n) => /^\d{8}T\d{6}Z-\d{6}$/.test(n)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The intent of one writer, under the channel lock. Created by beginIntent (nothing is written
+ * until the first `record`); `record` makes each operation durable before the caller performs it;
+ * `clear` removes the record once the new generation serves (or when the writer undid everything
+ * itself). Throws the fs error when the state folder cannot be written: the caller then changes nothing.
+ */
+export class Intent {
+  private written = false;
+  private constructor(readonly file: string, private readonly header: IntentHeader) {}
+
+  /**
+   * Starts the intent of `command` on `ch` (the caller holds the lock and has run recoverChannel).
+   * Throws AptRepoError when a record is still there (recovery did not run or could not finish).
+   */
+  static async begin(ch: ChannelConfig, command: string): Promise<Intent> {
+    const file = intentFile(ch);
+    if (fs.existsSync(file)) throw new AptRepoError(`${file}: an interrupted writer's intent record is still there; run recoverChannel first (any writing command does)`);
+    const served = (await currentGeneration(ch)) ?? null;
+    return new Intent(file, {
+      intent: 1, command, pid: process.pid, start: processStart(process.pid), host: os.hostname(), since: new Date().toISOString(),
+      served, generations: generationIds(ch),
+    });
+  }
+
+  /** Makes `ops` durable in the record (created with the header on the first call), before the caller performs them. */
+  record(...ops: IntentOp[]): void {
+    if (ops.length === 0) return;
+    const lines = ops.map((o) => JSON.stringify(o) + '\n').join('');
+    if (!this.written) {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      writeFileAtomic(this.file, JSON.stringify(this.header) + '\n' + lines, 0o644);
+      this.written = true;
+    } else {
+      appendDurable(this.file, lines);
+    }
+  }
+
+  /** True once an operation was recorded. */
+  get active(): boolean {
+    return this.written;
+  }
+
+  /** Removes the record (durably): the writer's changes are served, or were undone. */
+  clear(): void {
+    if (!this.written) return;
+    fs.rmSync(this.file, { force: true });
+    fsyncDir(path.dirname(this.file));
+    this.written = false;
+  }
+}
+
+/**
+ * Starts recording the intent of `command` (see Intent). The caller holds the channel lock and has
+ * run recoverChannel.
+ */
+export async function beginIntent(ch: ChannelConfig, command: string): Promise<Intent> {
+  return Intent.begin(ch, command);
+}
+
+/** A parsed record: the header and the operations whose line is complete. */
+export interface IntentRecord {
+  header: IntentHeader;
+  ops: IntentOp[];
+}
+
+/**
+ * Reads `<stateDir>/intent.jsonl`: undefined when absent. A last line cut short (a crash in the
+ * middle of an append) is ignored: the change it announced was never started. Throws AptRepoError
+ * for a record whose header cannot be read (never guessed at).
+ */
+export function readIntent(ch: Pick<ChannelConfig, 'stateDir'>): IntentRecord | undefined {
+  const file = intentFile(ch);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new AptRepoError(`${file}: cannot read the intent record: ${errText(e)}`);
+  }
+  // Every complete line ends with '\n': the piece after the last one is empty, or an append cut short.
+  const complete = text.split('\n').slice(0, -1);
+  let header: IntentHeader;
+  try {
+    header = JSON.parse(complete[0] ?? '') as IntentHeader;
+  } catch {
+    throw new AptRepoError(`${file}: the intent record's header is unreadable; look at the pool and the trash, then remove the file`);
+  }
+  if (header?.intent !== 1) throw new AptRepoError(`${file}: not an intent record this apt-repo knows (intent: ${String(header?.intent)})`);
+  const ops: IntentOp[] = [];
+  for (const l of complete.slice(1)) {
+    let op: IntentOp;
+    try {
+      op = JSON.parse(l) as IntentOp;
+    } catch {
+      continue;
+    }
+    // Read back from a file: paths are checked before use.
+    if ((op.op === 'add' || op.op === 'trash' || op.op === 'untrash') && !isPoolPath(op.poolPath)) {
+      throw new UnsafePathError(`${file}: ${JSON.stringify(op.poolPath)}`, 'not a pool path');
+    }
+    ops.push(op);
+  }
+  return { header, ops };
+}
+
+const PREFIX = 'apt-repo: recovering: ';
+
+/** True when `pid` is a live process of this host (signal 0; EPERM means alive, another user's). */
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** An hour: a temp name older than this is stale even if its pid was reused by another process. */
+const STALE_MS = 3_600_000;
+
+function lstatQuiet(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Removes the temp names of dead writers in folder `dir` (a trusted configuration path): names
+ * `pattern` matches, whose first group is the writer's pid. Only regular files and symlinks are
+ * removed (never followed). Returns the removed names.
+ */
+function removeStale(dir: string, pattern: RegExp, now: number): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = pattern.exec(n);
+    if (!m) continue;
+    const st = lstatQuiet(path.join(dir, n));
+    if (!st || !(st.isFile() || st.isSymbolicLink())) continue;
+    if (alive(Number(m[1])) && now - st.mtimeMs < STALE_MS) continue;
+    try {
+      fs.unlinkSync(path.join(dir, n));
+      removed.push(n);
+    } catch {
+      // gone meanwhile, or not ours: left for a later run
+    }
+  }
+  return removed;
+}
+
+/** writeFileAtomic and copyInto temp names: `.<name>.tmp-<pid>-<hex>`. */
+const TMP_RE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
+
+/** Removes stale temp files and interrupted generation folders; one action line each. */
+function sweepStale(ch: ChannelConfig, actions: string[]): void {
+  const now = Date.now();
+  for (const n of removeStale(ch.stateDir, TMP_RE, now)) actions.push(`removed stale temporary file ${path.join(ch.stateDir, n)}`);
+  for (const n of removeStale(ch.stateDir, /^lock(?:\.reclaim)?\.(\d+)\.[a-z0-9]+$/, now)) actions.push(`removed stale lock temp file ${path.join(ch.stateDir, n)}`);
+  for (const n of removeStale(ch.webRoot, /^\.dists\.tmp-(\d+)-[a-z0-9]+$/, now)) actions.push(`removed stale temporary link ${path.join(ch.webRoot, n)}`);
+  const gens = generationsDir(ch);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(gens);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = path.join(gens, n);
+    if (n.startsWith('.trash-')) {
+      fs.rmSync(p, { recursive: true, force: true });
+      actions.push(`removed ${p} (a generation whose pruning was interrupted)`);
+    }
+    // Incomplete generation folders (no generation.json) are ignored by every reader and removed by
+    // the next publish's prune, after it has taken an id above theirs (ids never go back).
+  }
+}
+
+/** Removes copyInto temp names of dead writers in the folder of `c` (the destination of an operation). */
+function sweepBeside(c: Confined, actions: string[]): void {
+  let dir: string;
+  try {
+    dir = path.dirname(confine(c.base, c.rel));
+  } catch {
+    return;
+  }
+  const base = path.basename(c.rel);
+  for (const n of removeStale(dir, TMP_RE, Date.now())) {
+    if (n.startsWith(`.${base}.tmp-`)) actions.push(`removed partial copy ${path.join(dir, n)}`);
+  }
+}
+
+function statConfined(c: Confined): fs.Stats | undefined {
+  try {
+    return lstatQuiet(confine(c.base, c.rel));
+  } catch {
+    return undefined;
+  }
+}
+
+async function sha256Quiet(c: Confined): Promise<string | undefined> {
+  try {
+    return await sha256File(c);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<stateDir>/trash` (as remove.ts names it; not imported, remove.ts imports this module). */
+function trashOf(ch: ChannelConfig): string {
+  return path.join(ch.stateDir, 'trash');
+}
+
+/**
+ * Moves the pool file `poolPath` into the trash, as remove's moveToTrash does (same bytes already
+ * there: the pool name is dropped; other bytes there: those are kept aside as `<path>.<ms>`).
+ */
+async function completeTrash(ch: ChannelConfig, poolPath: string): Promise<void> {
+  const { moveToTrash } = await import('./remove');
+  await moveToTrash(ch, poolPath);
+}
+
+/** What happened to one add operation. */
+type AddOutcome = 'kept' | 'undone' | 'absent';
+
+async function recoverAdd(ch: ChannelConfig, op: Extract<IntentOp, { op: 'add' }>, listed: Set<string>, actions: string[]): Promise<AddOutcome> {
+  const dest: Confined = { base: ch.webRoot, rel: op.poolPath };
+  sweepBeside(dest, actions);
+  const st = statConfined(dest);
+  const shown = path.join(ch.webRoot, op.poolPath);
+  if (!st) return 'absent';
+  if (!st.isFile()) return 'absent'; // not a file this writer placed: scanPool reports it
+  let verified = false;
+  if (op.from.kind === 'incoming' && st.ino === op.from.ino) verified = true;
+  if (!verified && op.from.kind === 'upstream') {
+    const up = statConfined({ base: op.from.webRoot, rel: op.poolPath });
+    verified = up !== undefined && up.ino === st.ino && up.dev === st.dev;
+  }
+  if (!verified) verified = (await sha256Quiet(dest)) === op.sha256;
+  if (!verified) {
+    if (listed.has(op.poolPath)) {
+      actions.push(`${shown}: not the bytes announced, but a kept generation lists it: left in place`);
+      return 'kept';
+    }
+    unlinkConfined(dest);
+    actions.push(`removed ${shown}: incomplete or unverified copy (${describeSource(ch, op.from)} is still where it was)`);
+    return 'undone';
+  }
+  if (op.from.kind === 'incoming') finishIncoming(ch, op, st, actions);
+  return 'kept';
+}
+
+function describeSource(ch: ChannelConfig, from: AddSource): string {
+  if (from.kind === 'incoming') return path.join(ch.incomingDir, from.rel);
+  if (from.kind === 'upstream') return path.join(from.webRoot, 'pool');
+  return from.file;
+}
+
+/**
+ * The upload a kept add came from: when its incoming name is still there and is the pool file
+ * itself (a move cut between link and unlink), or the very inode that was read with the same bytes
+ * (a copy cut before the unlink), the incoming name is removed, as ingest would have. Anything else
+ * (the uploader wrote new bytes) stays for the next ingest.
+ */
+function finishIncoming(ch: ChannelConfig, op: Extract<IntentOp, { op: 'add' }>, placed: fs.Stats, actions: string[]): void {
+  if (op.from.kind !== 'incoming') return;
+  const rel = op.from.rel;
+  let dir: SafeDir;
+  try {
+    dir = SafeDir.open(ch.incomingDir, path.posix.dirname(rel));
+  } catch {
+    return;
+  }
+  try {
+    const name = path.posix.basename(rel);
+    const st = dir.lstat(name);
+    if (!st?.isFile()) return;
+    let same = st.ino === placed.ino && st.dev === placed.dev;
+    if (!same && st.ino === op.from.ino) {
+      try {
+        const { fd } = dir.openFile(name);
+        try {
+          same = fs.fstatSync(fd).ino === op.from.ino && sha256Fd(fd) === op.sha256;
+        } finally {
+          fs.closeSync(fd);
+        }
+      } catch {
+        same = false;
+      }
+    }
+    if (same && dir.unlink(name, st.ino)) {
+      dir.sync();
+      actions.push(`removed ${path.join(ch.incomingDir, rel)} (already in the pool as ${op.poolPath})`);
+    }
+  } finally {
+    dir.close();
+  }
+}
+
+
+async function recoverTrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'trash' }>, actions: string[]): Promise<boolean> {
+  sweepBeside({ base: trashOf(ch), rel: op.poolPath }, actions);
+  const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
+  if (!inPool) return false;
+  await completeTrash(ch, op.poolPath);
+  actions.push(`moved ${path.join(ch.webRoot, op.poolPath)} to the trash (completing an interrupted removal)`);
+  return true;
+}
+
+async function recoverUntrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'untrash' }>, servedPaths: Set<string>, actions: string[]): Promise<void> {
+  sweepBeside({ base: ch.webRoot, rel: op.poolPath }, actions);
+  const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
+  if (!inPool) return;
+  if (servedPaths.has(op.poolPath)) return; // the serving generation lists it: it belongs in the pool
+  await completeTrash(ch, op.poolPath);
+  actions.push(`moved ${path.join(ch.webRoot, op.poolPath)} back to the trash (its restore was never served)`);
+}
+
+function recoverReject(ch: ChannelConfig, op: Extract<IntentOp, { op: 'reject' }>, actions: string[]): void {
+  let rej: SafeDir;
+  try {
+    rej = SafeDir.openAbs(ch.rejectedDir);
+  } catch {
+    return;
+  }
+  try {
+    if (!rej.lstat(op.name) && rej.lstat(`${op.name}.reason`)?.isFile()) {
+      rej.unlink(`${op.name}.reason`);
+      rej.sync();
+      actions.push(`removed ${path.join(ch.rejectedDir, `${op.name}.reason`)}: its upload was never moved (still ${path.join(ch.incomingDir, op.rel)})`);
+    }
+  } finally {
+    rej.close();
+  }
+}
+
+/**
+ * Finishes or undoes what an interrupted writer of `ch` recorded (see the module comment), and
+ * removes stale temporary files of dead writers. The caller holds the channel lock
+ * (withChannelLock) and calls this before its own work. Prints one line per action on stderr
+ * (`apt-repo: recovering: <channel>: …`). Resolves to what was done, undefined when nothing was.
+ * Throws AptRepoError when the record cannot be read or the finishing publish fails (conflicting
+ * files, signer down): the record is then kept, so the next writer tries again, and the caller's
+ * own work must not start.
  */
 export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progress } = {}): Promise<RecoveryReport | undefined> {
-  void ch;
-  void opts;
-  return undefined;
+  const actions: string[] = [];
+  const say = () => {
+    for (const a of actions.splice(0)) {
+      process.stderr.write(`${PREFIX}${ch.name}: ${a}\n`);
+      report.actions.push(a);
+    }
+  };
+  const report: RecoveryReport = { actions: [] };
+  sweepStale(ch, actions);
+  say();
+  const record = readIntent(ch);
+  if (!record) return report.actions.length ? report : undefined;
+  const { header, ops } = record;
+  const who = `${header.command} (pid ${header.pid}, since ${header.since})`;
+  if (header.host !== os.hostname()) {
+    throw new AptRepoError(`${intentFile(ch)}: written by ${who} on host ${header.host}; recover on that host`);
+  }
+  if (header.pid !== process.pid && alive(header.pid) && processStart(header.pid) === header.start && header.start !== null) {
+    // Under the lock, a live writer cannot hold a record: its lock would have kept us out.
+    throw new AptRepoError(`${intentFile(ch)}: ${who} is still running`);
+  }
+  const served = (await currentGeneration(ch)) ?? null;
+  if (served !== header.served) {
+    actions.push(`interrupted ${who} had published generation ${served}; finishing its pruning`);
+    say();
+    await pruneGenerations(ch, ch.generationsKeep);
+    clearRecord(ch);
+    return report;
+  }
+  actions.push(`interrupted ${who}: ${ops.length} recorded change(s), generation ${served ?? '(none)'} still serves; finishing`);
+  say();
+  // Generations this writer made and never served (complete ones too: killed before the flip).
+  const before = new Set(header.generations);
+  const unserved = generationIds(ch).filter((id) => id !== served && !before.has(id));
+  const listed = new Set<string>();
+  for (const g of await listGenerations(ch)) if (!unserved.includes(g.id)) for (const p of g.poolPaths) listed.add(p);
+  const servedPaths = new Set(served ? readGenerationInfo(ch, served)?.poolPaths ?? [] : []);
+  let publish = false;
+  const added: Record<string, number> = {};
+  for (const op of ops) {
+    if (op.op === 'add') {
+      const outcome = await recoverAdd(ch, op, listed, actions);
+      if (outcome === 'kept') {
+        publish = true;
+        added[op.poolPath] = op.at;
+        actions.push(`kept ${path.join(ch.webRoot, op.poolPath)} (complete, SHA256 as announced)`);
+      }
+    } else if (op.op === 'trash') {
+      await recoverTrash(ch, op, actions);
+      publish = true;
+    } else if (op.op === 'untrash') {
+      await recoverUntrash(ch, op, servedPaths, actions);
+    } else if (op.op === 'reject') {
+      recoverReject(ch, op, actions);
+    }
+    say();
+  }
+  if (publish) {
+    if (Object.keys(added).length) await recordAdded(ch, added);
+    const { publishLocked } = await import('./publish');
+    let r;
+    try {
+      r = await publishLocked(ch, { skipInvalid: true, progress: opts.progress });
+    } catch (e) {
+      throw new AptRepoError(`${PREFIX}${ch.name}: the changes of the interrupted ${who} are in place but publishing them failed (the record ${intentFile(ch)} is kept; the next writing command tries again): ${errText(e)}`);
+    }
+    for (const p of r.problems) actions.push(p);
+    actions.push(`published generation ${r.generation}: the interrupted ${header.command}'s changes are served`);
+    report.generation = r.generation;
+    say();
+  }
+  // Removed after the publish, whose new id is then above theirs.
+  for (const id of unserved) {
+    if (!lstatQuiet(generationDir(ch, id))) continue; // pruned by that publish
+    // Out of the id namespace first (as pruneGenerations does): a removal cut short must not leave a
+    // folder that still has its generation.json but has lost part of its dists.
+    const aside = path.join(generationsDir(ch), `.trash-${id}`);
+    fs.renameSync(generationDir(ch, id), aside);
+    fs.rmSync(aside, { recursive: true, force: true });
+    actions.push(`removed generation ${id}: written by the interrupted writer, never served`);
+  }
+  clearRecord(ch);
+  actions.push(`cleared the intent record of ${who}`);
+  say();
+  return report;
+}
+
+function clearRecord(ch: ChannelConfig): void {
+  fs.rmSync(intentFile(ch), { force: true });
+  fsyncDir(ch.stateDir);
 }

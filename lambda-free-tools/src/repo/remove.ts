@@ -14,6 +14,7 @@ import { publishLocked, PublishResult } from './publish';
 import { currentGeneration, listGenerations } from './generations';
 import { confine, Confined, unlinkConfined, errText, placeFile, SafeDir, sha256File, walkNoFollow } from './files';
 import type { PackageSpec } from './promote';
+import { beginIntent, recoverChannel } from './recover';
 import type { ChannelConfig } from './types';
 
 /** `<stateDir>/trash`: removed pool files, at their pool path. */
@@ -42,7 +43,8 @@ export interface RemoveResult {
  * under its lock, then republishes. Throws UsageError when the version is absent, when no version
  * is given, or when `ch` has an upstream (prod: what is live there is what clients run) and
  * `force` is not set. If the publish fails before its new generation is served, the files are put
- * back; the error is rethrown.
+ * back; the error is rethrown. The moves are announced in the intent record first (repo/recover.ts):
+ * a kill at any instant is completed by the next writing command of the channel.
  */
 export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: { force?: boolean; now?: Date } = {}): Promise<RemoveResult> {
   if (spec.version === undefined) throw new UsageError(`remove: give the version as ${spec.name}=<version>`);
@@ -50,6 +52,7 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
     throw new UsageError(`channel ${ch.name} takes packages from ${ch.upstream}: removing ${spec.name}=${spec.version} unpublishes it for every client; add --force to do it anyway`);
   }
   return withChannelLock(ch, async () => {
+    await recoverChannel(ch);
     const { packages } = await scanPool(ch);
     const matching = packages.filter((p) => p.name === spec.name && p.version === spec.version);
     if (matching.length === 0) {
@@ -58,18 +61,25 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
     }
     const removed: RemovedFile[] = [];
     const served = await currentGeneration(ch);
+    // Announced before the first move: a kill from here on is completed (every file into the
+    // trash, then published) by the next writer, never left half removed and still listed.
+    const intent = await beginIntent(ch, 'remove');
+    intent.record(...matching.map((p) => ({ op: 'trash' as const, poolPath: p.poolPath, sha256: p.digests.SHA256 })));
     try {
       for (const p of matching) {
         const trashPath = await moveToTrash(ch, p.poolPath);
         removed.push({ name: p.name, version: p.version, architecture: p.architecture, poolPath: p.poolPath, trashPath });
       }
       const publish = await publishLocked(ch, { now: opts.now });
+      intent.clear();
       return { removed, publish };
     } catch (err) {
       // Once the new generation is served (a failure while pruning old ones), the removal stands:
       // putting the files back would make the next publish list the version again.
       if ((await currentGeneration(ch).catch(() => undefined)) === served) {
-        await restoreFromTrash(ch, removed.map((r) => r.poolPath)).catch(() => undefined);
+        const back = await restoreFromTrash(ch, removed.map((r) => r.poolPath)).then(() => true, () => false);
+        // Undone: nothing is left for recovery. Otherwise the record makes the next writer complete the removal.
+        if (back) intent.clear();
       }
       throw err;
     }
@@ -140,6 +150,8 @@ export interface GcResult {
  */
 export async function gc(ch: ChannelConfig): Promise<GcResult> {
   return withChannelLock(ch, async () => {
+    // A removal cut short is completed (its files are in the trash and unlisted) before deciding what to delete.
+    await recoverChannel(ch);
     const referenced = new Set<string>();
     for (const g of await listGenerations(ch)) for (const p of g.poolPaths) referenced.add(p);
     const result: GcResult = { deleted: [], kept: [] };
