@@ -1,0 +1,219 @@
+/**
+ * `pulumi up` after an index-affecting config change publishes the change, under Pulumi's rule.
+ *
+ * A preprod stack is applied for real over SSH (test sshd on 127.0.0.1, every path under a sandbox
+ * root) and served by the sandbox's nginx; then its config changes in turn — a codename added and
+ * one removed, an architecture added, the label, validUntilDays set, an unrelated key (allowedCidrs),
+ * validUntilDays unset — and each time ONLY the steps whose own inputs changed are applied
+ * (test/harness/pulumiRule.ts stepsToRun: command text, stdin, triggers compared with the previous
+ * plan's, as @pulumi/command decides; dependsOn orders and never re-runs). What nginx serves
+ * (dists/<codename>/Release, Packages, InRelease checked with gpgv) must show each change.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startSshd, type SshdServer } from '../harness/sshd';
+import { findFreePort, httpGet } from '../harness/nginx';
+import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { buildDeb } from '../harness/debs';
+import { stepsToRun } from '../harness/pulumiRule';
+import {
+  applyStacks,
+  clientConfig,
+  makeSandboxRoot,
+  orderSteps,
+  removeSandboxSudoers,
+  Replayer,
+  sandboxStack,
+  shellQuote,
+  startSandboxNginx,
+  stopSandboxSigners,
+  type KeyMaterial,
+  type SandboxNginx,
+  type SandboxStack,
+  type SandboxStackOptions,
+} from '../harness/replay';
+import { channelLayout } from '../../infra/layout';
+import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
+import { parseReleaseDate, releaseHeader } from '../../lambda-free-tools/src/repo/freshness';
+
+jest.setTimeout(600_000);
+
+const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' };
+const DAY = 86_400_000;
+
+describe('replay: a config change reaches the served index (only the steps whose own inputs changed run)', () => {
+  let sshd: SshdServer;
+  let root: string;
+  let work: string;
+  let replayer: Replayer;
+  let bundlePath: string;
+  let key: KeyMaterial;
+  let options: SandboxStackOptions;
+  let stack: SandboxStack;
+  let nginx: SandboxNginx | undefined;
+  /** The plan last applied: what the next `pulumi up` is compared with. */
+  let applied: SandboxStack['steps'] | undefined;
+
+  const remote = async (command: string) => {
+    const r = await replayer.exec(command);
+    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  const asService = (args: string[]) => {
+    const c = stack.config;
+    return remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, ...args].map(shellQuote).join(' '));
+  };
+  const served = (rel: string) => httpGet(clientConfig(stack).url + rel, { auth: CREDENTIAL });
+  const release = async (codename: string) => {
+    const r = await served(`dists/${codename}/Release`);
+    expect([codename, r.status]).toEqual([codename, 200]);
+    return releaseHeader(r.body);
+  };
+  const currentGeneration = () => fs.readlinkSync(path.join(channelLayout(stack.config).webRoot, 'dists'));
+
+  /**
+   * `pulumi up` with `over` merged into the stack options: the new plan is built, the steps whose
+   * own inputs differ from the applied plan's run in dependency order; resolves to their names.
+   */
+  const up = async (over: Partial<SandboxStackOptions>): Promise<string[]> => {
+    options = { ...options, ...over, extra: { ...options.extra, ...over.extra } };
+    stack = sandboxStack(options, key, bundlePath);
+    const names = new Set(stepsToRun(applied, stack.steps).map((s) => s.name));
+    for (const s of orderSteps(stack.steps)) if (names.has(s.name)) await replayer.applyStep(s);
+    applied = stack.steps;
+    return [...names];
+  };
+
+  beforeAll(async () => {
+    root = makeSandboxRoot('config-republish');
+    work = mkTemp('config-republish-work');
+    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
+    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    bundlePath = await bundle('apt-repo');
+    key = await generateSigningKey({ name: 'Replay preprod', email: 'apt-preprod@epiconcept.fr', type: 'ed25519' });
+    options = {
+      root,
+      channel: 'preprod',
+      ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+      httpPort: await findFreePort(),
+      credentials: [CREDENTIAL],
+      allowedCidrs: ['127.0.0.1/32'],
+      codenames: ['bookworm', 'bullseye'],
+      architectures: ['amd64'],
+      extra: {},
+    };
+    stack = sandboxStack(options, key, bundlePath);
+    replayer = await Replayer.connect(options.ssh);
+  });
+
+  afterAll(async () => {
+    await nginx?.stop();
+    if (stack) {
+      await stopSandboxSigners([stack]);
+      removeSandboxSudoers([stack]);
+    }
+    replayer?.dispose();
+    await sshd?.stop();
+    if (root) rmTemp(root);
+    if (work) rmTemp(work);
+  });
+
+  test('first apply: every step runs; a package is ingested; nginx serves bookworm and bullseye', async () => {
+    const runs = await applyStacks(replayer, [stack]);
+    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual(expect.arrayContaining(['preprod/config', 'preprod/publish', 'preprod/vhost']));
+    applied = stack.steps;
+    // A second `pulumi up` with no change runs nothing.
+    expect(await up({})).toEqual([]);
+
+    const l = channelLayout(stack.config);
+    const deb = buildDeb(work, { name: 'republish-demo', version: '1.0-1', description: 'config republish test package' });
+    await replayer.uploadFile(deb, path.join(l.incomingDir, 'ci', path.basename(deb)));
+    await asService(['ingest', '--settle-ms', '0']);
+
+    nginx = await startSandboxNginx(root, [stack.config.httpPort]);
+    for (const c of ['bookworm', 'bullseye']) {
+      const r = await release(c);
+      expect([r.get('Codename'), r.get('Architectures'), r.get('Valid-Until')]).toEqual([c, 'amd64', undefined]);
+      expect((await served(`dists/${c}/main/binary-amd64/Packages`)).body).toContain('Package: republish-demo\n');
+    }
+    expect((await served('dists/trixie/Release')).status).toBe(404);
+  });
+
+  test('codenames: trixie added, bullseye removed — the publish step runs and the served dists follow', async () => {
+    const before = currentGeneration();
+    const ran = await up({ codenames: ['bookworm', 'trixie'] });
+    // The config step stages the new liste_dist; the drop folders and the path unit follow the
+    // codenames; the signer (which checks Codename) and the publish run because their own text
+    // names the digest of the index inputs.
+    expect(ran).toEqual(['dirs', 'config', 'signer', 'publish', 'ingest-units']);
+    expect(currentGeneration()).not.toBe(before);
+    for (const c of ['bookworm', 'trixie']) {
+      expect((await release(c)).get('Codename')).toBe(c);
+      expect((await served(`dists/${c}/main/binary-amd64/Packages`)).body).toContain('Package: republish-demo\n');
+    }
+    expect((await served('dists/bullseye/Release')).status).toBe(404);
+    expect(fs.existsSync(path.join(channelLayout(stack.config).incomingDir, 'ci/trixie'))).toBe(true);
+  });
+
+  test('architectures: arm64 added — Release lists it and binary-arm64 holds the arch-all package', async () => {
+    const ran = await up({ architectures: ['amd64', 'arm64'] });
+    expect(ran).toEqual(['config', 'signer', 'publish']);
+    for (const c of ['bookworm', 'trixie']) {
+      expect((await release(c)).get('Architectures')).toBe('amd64 arm64');
+      const packages = await served(`dists/${c}/main/binary-arm64/Packages`);
+      expect([packages.status, packages.body]).toEqual([200, expect.stringContaining('Package: republish-demo\n')]);
+    }
+  });
+
+  test('label: the served Release carries the new one (the signer accepted it: it restarted with the new config)', async () => {
+    const ran = await up({ extra: { label: 'Epiconcept preprod (relabelled)' } });
+    expect(ran).toEqual(['config', 'signer', 'publish']);
+    expect((await release('bookworm')).get('Label')).toBe('Epiconcept preprod (relabelled)');
+  });
+
+  test('validUntilDays 7: Releases carry Valid-Until = Date + 7 days, and the re-signing timer is installed', async () => {
+    const ran = await up({ extra: { validUntilDays: '7' } });
+    expect(ran).toEqual(['config', 'signer', 'publish', 'refresh-units']);
+    for (const c of ['bookworm', 'trixie']) {
+      const r = await release(c);
+      expect(parseReleaseDate(r.get('Valid-Until')!)!.getTime() - parseReleaseDate(r.get('Date')!)!.getTime()).toBe(7 * DAY);
+    }
+    const l = channelLayout(stack.config);
+    const service = fs.readFileSync(path.join(l.systemdDir, 'apt-repo-refresh-preprod.service'), 'utf8');
+    expect(fs.readFileSync(path.join(l.systemdDir, 'apt-repo-refresh-preprod.timer'), 'utf8')).toContain('OnCalendar=hourly\n');
+    // The timer's command, as the unit runs it: the Releases are fresh, nothing is published.
+    const exec = /^ExecStart=(.*)$/m.exec(service)![1].split(' ');
+    expect(exec.slice(-2)).toEqual(['publish', '--if-expiring']);
+    const before = currentGeneration();
+    const out = await remote(['runuser', '-u', stack.config.serviceUser, '--', ...exec].map(shellQuote).join(' '));
+    expect(out).toMatch(/^fresh: every Release is valid until /);
+    expect(currentGeneration()).toBe(before);
+  });
+
+  test('an unrelated key (allowedCidrs) runs the vhost step only: nothing is published', async () => {
+    const before = currentGeneration();
+    const ran = await up({ allowedCidrs: ['127.0.0.1/32', '127.0.0.2/32'] });
+    expect(ran).toEqual(['vhost']);
+    expect(currentGeneration()).toBe(before);
+  });
+
+  test('validUntilDays unset: Valid-Until goes, the timer goes; the last index is signed by the stack key', async () => {
+    const extra = { ...options.extra };
+    delete extra.validUntilDays;
+    options = { ...options, extra };
+    const ran = await up({});
+    expect(ran).toEqual(['config', 'signer', 'publish', 'refresh-units']);
+    const l = channelLayout(stack.config);
+    expect(fs.existsSync(path.join(l.systemdDir, 'apt-repo-refresh-preprod.timer'))).toBe(false);
+    const keyring = path.join(work, 'preprod.gpg');
+    fs.writeFileSync(keyring, (await served(`${stack.config.keyName}-archive-keyring.gpg`)).bytes);
+    for (const c of ['bookworm', 'trixie']) {
+      expect((await release(c)).get('Valid-Until')).toBeUndefined();
+      const inRelease = path.join(work, `${c}.InRelease`);
+      fs.writeFileSync(inRelease, (await served(`dists/${c}/InRelease`)).bytes);
+      execFileSync('gpgv', ['--keyring', keyring, inRelease], { stdio: 'pipe' });
+    }
+    expect(await up({})).toEqual([]);
+  });
+});
