@@ -206,9 +206,10 @@ describe('dated backups (issue 9)', () => {
     const newFile = 'web/pool/main/a/app/app_1.1_all.deb';
     expect(fs.statSync(path.join(n2.dir, newFile)).nlink).toBe(1);
     // Written tonight: the new .deb and the new generation's indexes (the by-hash copies of
-    // yesterday's indexes and the unchanged files are links); config and state are always copied.
+    // yesterday's indexes, the public keys and the unchanged .debs are links); config and state
+    // are always copied.
     const m2 = await readManifest(n2.dir);
-    const webFiles = m2.entries.filter((e) => e.type === 'file' && e.path.startsWith('web/') && !/keyring/.test(e.path));
+    const webFiles = m2.entries.filter((e) => e.type === 'file' && e.path.startsWith('web/'));
     const newWeb = webFiles.filter((e) => fs.statSync(path.join(n2.dir, e.path)).nlink === 1).map((e) => e.path);
     expect(newWeb).toContain(newFile);
     expect(newWeb).not.toContain(poolFile);

@@ -330,7 +330,7 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
       await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, generation)), `web/.generations/${generation}`, true, none);
       await copyDistsLink();
     }
-    for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, false, none);
+    for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, true, none);
     fsyncDir(path.join(to, 'web'));
     if (generation) fsyncDir(path.join(to, 'web/.generations'));
   } catch (err) {
