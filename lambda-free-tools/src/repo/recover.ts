@@ -468,6 +468,12 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   const report: RecoveryReport = { actions: [] };
   sweepStale(ch, actions);
   say();
+  // An interrupted restore (recorded in <stateDir>/restore.json by repo/backup.ts) is finished
+  // first: the backup it restores replaces what the channel held. Loaded only when one is recorded.
+  if (fs.existsSync(path.join(ch.stateDir, 'restore.json'))) {
+    const { finishInterruptedRestore } = await import('./backup');
+    await finishInterruptedRestore(ch, { say: (line) => { actions.push(line); say(); } });
+  }
   const record = readIntent(ch);
   if (!record) return report.actions.length ? report : undefined;
   const { header, ops } = record;
