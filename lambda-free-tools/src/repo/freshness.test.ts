@@ -5,8 +5,11 @@ import { mkTemp, rmTemp, runCli } from '../../../test/harness/cli';
 import { formatReleaseDate } from '../index/release';
 import { loadChannel } from './channel';
 import { parseReleaseDate, releaseFreshness, releaseHeader } from './freshness';
-import { currentGeneration } from './generations';
+import { buildDeb } from '../../../test/harness/debs';
+import { currentGeneration, readGenerationInfo } from './generations';
 import { publish } from './publish';
+import { refreshChannel } from './resign';
+import { rollback } from './rollback';
 
 const DAY = 86_400_000;
 const NOW = new Date(Date.UTC(2026, 10, 21, 12, 0, 0));
@@ -55,7 +58,7 @@ describe('releaseFreshness on written Release files', () => {
     // One codename near its end decides for the channel.
     release('trixie', new Date(NOW.getTime() - 21 * DAY), new Date(NOW.getTime() + 9 * DAY));
     const near = releaseFreshness(ch(30), NOW);
-    expect(near.due).toBe(true);
+    expect([near.due, near.kind]).toEqual([true, 'expiring']);
     expect(near.reason).toMatch(/^trixie's Release expires at 2026-11-30T12:00:00Z: less than a third of 30 day\(s\) left$/);
     // The boundary: exactly a third left is due, a second more is not.
     release('trixie', new Date(NOW.getTime() - 20 * DAY), new Date(NOW.getTime() + 10 * DAY));
@@ -71,13 +74,13 @@ describe('releaseFreshness on written Release files', () => {
   });
 
   it('is due when nothing is served, a codename has no Release, or a Release has no or an unreadable Valid-Until', () => {
-    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: `nothing is published in ${webRoot} yet` });
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: `nothing is published in ${webRoot} yet` });
     release('bookworm', NOW, new Date(NOW.getTime() + 7 * DAY));
-    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: `trixie has no Release in ${path.join(webRoot, 'dists')} yet` });
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: `trixie has no Release in ${path.join(webRoot, 'dists')} yet` });
     release('trixie', NOW);
     expect(releaseFreshness(ch(7), NOW).reason).toMatch(/trixie\/Release has no Valid-Until \(validUntilDays is 7\)$/);
     fs.writeFileSync(path.join(webRoot, 'dists/trixie/Release'), `Date: ${formatReleaseDate(NOW)}\nValid-Until: soon\n`);
-    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, reason: expect.stringMatching(/unreadable Valid-Until$/) });
+    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: expect.stringMatching(/unreadable Valid-Until$/) });
   });
 
   it('never asks for a publish without validUntilDays', () => {
@@ -108,9 +111,9 @@ describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => 
 
     const before = Date.now();
     const r = await runCli(['--root', root, '--json', 'publish', '--if-expiring']);
-    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^apt-repo: re-signing: (bookworm|trixie)'s Release expires at .*: less than a third of 3 day\(s\) left\n/)]);
-    const out = JSON.parse(r.stdout) as { published: boolean; generation: string };
-    expect(out.published).toBe(true);
+    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^apt-repo: re-signed the served package set: (bookworm|trixie)'s Release expires at .*: less than a third of 3 day\(s\) left\n$/)]);
+    const out = JSON.parse(r.stdout) as { published: boolean; action: string; generation: string };
+    expect([out.published, out.action]).toEqual([true, 'resigned']);
     expect(out.generation).not.toBe(old.generation);
     expect(await currentGeneration(ch)).toBe(out.generation);
     for (const c of ['bookworm', 'trixie']) {
@@ -130,5 +133,48 @@ describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => 
     const json = JSON.parse((await runCli(['--root', root, '--json', 'publish', '--if-expiring'])).stdout) as Record<string, unknown>;
     expect(json).toEqual({ channel: 'preprod', published: false, reason: expect.any(String), validUntil: expect.any(String), refreshAt: expect.any(String) });
     expect(Date.parse(json.refreshAt as string) - Date.parse(json.validUntil as string)).toBe(-DAY);
+  });
+
+  it('re-signs what is served, not the pool: after a rollback the version rolled back from stays unserved', async () => {
+    const ch = await loadChannel({ root, channel: 'preprod' });
+    const start = Date.now() - 2.5 * DAY;
+    const at = (s: number) => new Date(start + s * 1000);
+    const toPool = (version: string) => {
+      const dir = path.join(webRoot(), 'pool/main/r/resign-demo');
+      fs.mkdirSync(dir, { recursive: true });
+      const deb = buildDeb(dir, { name: 'resign-demo', version });
+      return path.relative(webRoot(), deb);
+    };
+    const good = toPool('1.0-1');
+    await publish(ch, { now: at(0) });
+    const bad = toPool('2.0-1');
+    await publish(ch, { now: at(2) });
+    const back = await rollback(ch, { now: at(4) });
+    const served = () => fs.readFileSync(path.join(webRoot(), 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    expect(served()).toContain(`Filename: ${good}\n`);
+    expect(served()).not.toContain(`Filename: ${bad}\n`);
+
+    // Half a day of validity left: the re-signing is due and keeps the rolled-back set.
+    const r = await refreshChannel(ch);
+    expect([r.action, r.freshness.kind]).toEqual(['resigned', 'expiring']);
+    expect(await currentGeneration(ch)).toBe(r.generation);
+    expect(served()).not.toContain(`Filename: ${bad}\n`);
+    expect(served()).toContain(`Filename: ${good}\n`);
+    expect(readGenerationInfo(ch, r.generation!)?.rolledBackFrom).toBe(back.rolledBackFrom);
+    expect(parseReleaseDate(field('bookworm', 'Valid-Until'))!.getTime() - Date.now()).toBeGreaterThan(2.9 * DAY);
+    execFileSync('gpgv', ['--keyring', keyring(), path.join(webRoot(), 'dists/bookworm/InRelease')], { stdio: 'pipe' });
+    // Fresh again: nothing more.
+    expect((await refreshChannel(ch)).action).toBe('none');
+    // A plain publish would have served the pool, the version rolled back from included.
+    await publish(ch);
+    expect(served()).toContain(`Filename: ${bad}\n`);
+  });
+
+  it('publishes the pool when the served generation lacks a codename of liste_dist (the config changed)', async () => {
+    fs.writeFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/liste_dist'), 'bookworm\ntrixie\nforky\n');
+    const ch = await loadChannel({ root, channel: 'preprod' });
+    const r = await refreshChannel(ch);
+    expect([r.action, r.freshness.kind, r.freshness.reason]).toEqual(['published', 'incomplete', expect.stringContaining('forky has no Release')]);
+    expect(field('forky', 'Codename')).toBe('forky');
   });
 });

@@ -17,6 +17,13 @@ import type { ChannelConfig } from './types';
 export interface ReleaseFreshness {
   /** True when the channel should publish now. */
   due: boolean;
+  /**
+   * Why it is due: 'expiring' (every codename's Release is served, with a Valid-Until, and the
+   * earliest is near: re-signing what is served is enough) or 'incomplete' (nothing served, a
+   * codename without Release, a Release without or with an unreadable Valid-Until or Date: the config
+   * changed since, a full publish is needed). Undefined when not due.
+   */
+  kind?: 'expiring' | 'incomplete';
   /** Why, in one line ('bookworm's Release is valid until … (less than a third of 30 days left)'). */
   reason: string;
   /** The Valid-Until of the Release that expires first (when every served Release has a readable one). */
@@ -83,22 +90,22 @@ export function releaseFreshness(ch: Pick<ChannelConfig, 'webRoot' | 'codenames'
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return { due: true, reason: fs.existsSync(dists) ? `${codename} has no Release in ${dists} yet` : `nothing is published in ${ch.webRoot} yet` };
+      return { due: true, kind: 'incomplete', reason: fs.existsSync(dists) ? `${codename} has no Release in ${dists} yet` : `nothing is published in ${ch.webRoot} yet` };
     }
     const fields = releaseHeader(text);
     const validUntilText = fields.get('Valid-Until');
-    if (validUntilText === undefined) return { due: true, reason: `${file} has no Valid-Until (validUntilDays is ${ch.validUntilDays})` };
+    if (validUntilText === undefined) return { due: true, kind: 'incomplete', reason: `${file} has no Valid-Until (validUntilDays is ${ch.validUntilDays})` };
     const validUntil = parseReleaseDate(validUntilText);
     const date = parseReleaseDate(fields.get('Date') ?? '');
-    if (!validUntil || !date) return { due: true, reason: `${file} has an unreadable ${validUntil ? 'Date' : 'Valid-Until'}` };
+    if (!validUntil || !date) return { due: true, kind: 'incomplete', reason: `${file} has an unreadable ${validUntil ? 'Date' : 'Valid-Until'}` };
     const expiry = new Date(Math.min(validUntil.getTime(), date.getTime() + validityMs));
     if (!earliest || expiry < earliest.expiry) earliest = { codename, expiry, validUntil };
   }
-  if (!earliest) return { due: true, reason: 'liste_dist lists no codename' };
+  if (!earliest) return { due: true, kind: 'incomplete', reason: 'liste_dist lists no codename' };
   const refreshAt = new Date(earliest.expiry.getTime() - margin);
   const due = now.getTime() >= refreshAt.getTime();
   const reason = due
     ? `${earliest.codename}'s Release expires at ${fmt(earliest.expiry)}: less than a third of ${ch.validUntilDays} day(s) left`
     : `every Release is valid until ${fmt(earliest.expiry)} at least; re-signing from ${fmt(refreshAt)}`;
-  return { due, reason, validUntil: earliest.validUntil, refreshAt };
+  return { due, ...(due ? { kind: 'expiring' as const } : {}), reason, validUntil: earliest.validUntil, refreshAt };
 }

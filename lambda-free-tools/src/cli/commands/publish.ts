@@ -5,11 +5,14 @@
  * operator asked for exactly that. Other warnings (packages routed to no published codename) go to
  * stderr too; with --json everything is in the JSON object as well.
  *
- * `publish --if-expiring` (what the refresh timer of a channel with validUntilDays runs, hourly):
- * publishes only when a served Release has less than a third of validUntilDays left, has no
- * Valid-Until, or is missing (repo/freshness.ts); otherwise prints `fresh: …` with the time from
- * which it will re-sign and exits 0 without taking the lock. Without validUntilDays it never
- * publishes. The JSON object has `published: true|false` and `reason`.
+ * `publish --if-expiring` (what the refresh timer of a channel with validUntilDays runs, hourly;
+ * repo/resign.ts refreshChannel, under the lock): when a served Release has less than a third of
+ * validUntilDays left, re-signs the SERVED package set as a new generation (fresh Date and
+ * Valid-Until; after a rollback the versions rolled back from stay unserved); when nothing or not
+ * every codename is served, or a Release lacks Valid-Until, publishes the pool; otherwise prints
+ * `fresh: …` with the time from which it will re-sign. Exit 0 in each case; never publishes
+ * without validUntilDays. JSON: `published`, `action` ('resigned' | 'published'), `reason`,
+ * `generation`, or `validUntil` and `refreshAt` when fresh. --skip-invalid does not apply.
  */
 import type { Command } from 'commander';
 import { action, progressFor, table } from '../context';
@@ -24,24 +27,24 @@ export function register(program: Command): void {
     .option('--if-expiring', 'publish only when a served Release has less than a third of validUntilDays left (or none is served)', false)
     .action(action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o) => {
       const ch = await loadChannel({ root: o.root, channel: o.channel });
-      let reason: string | undefined;
       if (o.ifExpiring) {
-        const { releaseFreshness } = await import('../../repo/freshness');
-        const f = releaseFreshness(ch, new Date());
-        if (!f.due) {
-          return {
-            data: { channel: ch.name, published: false, reason: f.reason, ...(f.validUntil ? { validUntil: f.validUntil.toISOString(), refreshAt: f.refreshAt!.toISOString() } : {}) },
-            human: `fresh: ${f.reason}`,
-          };
-        }
-        reason = f.reason;
-        process.stderr.write(`apt-repo: re-signing: ${f.reason}\n`);
+        const { refreshChannel } = await import('../../repo/resign');
+        const r = await refreshChannel(ch, { progress: progressFor(o) });
+        const f = r.freshness;
+        const times = f.validUntil ? { validUntil: f.validUntil.toISOString(), refreshAt: f.refreshAt!.toISOString() } : {};
+        if (r.action === 'none') return { data: { channel: ch.name, published: false, reason: f.reason, ...times }, human: `fresh: ${f.reason}` };
+        for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
+        process.stderr.write(`apt-repo: ${r.action === 'resigned' ? 're-signed the served package set' : 'published'}: ${f.reason}\n`);
+        return {
+          data: { channel: ch.name, published: true, action: r.action, reason: f.reason, generation: r.generation, problems: r.problems },
+          human: `${r.action === 'resigned' ? 're-signed' : 'published'} generation ${r.generation}`,
+        };
       }
       const { publish } = await import('../../repo/publish');
       const r = await publish(ch, { skipInvalid: o.skipInvalid, progress: progressFor(o) });
       for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
       const human = `published generation ${r.generation}\n` +
         table(['codename', 'packages'], Object.entries(r.packages).map(([c, n]) => [c, n]));
-      return { data: { channel: ch.name, ...(o.ifExpiring ? { published: true, reason } : {}), ...r }, human };
+      return { data: { channel: ch.name, ...r }, human };
     }));
 }
