@@ -149,13 +149,14 @@ export function arArchive(members: [string, Buffer | string][], style: 'dpkg' | 
 }
 
 /**
- * A .deb whose control file is exactly `control` (raw bytes: NUL and newlines kept on purpose),
- * built by hand since dpkg-deb refuses such fields: `debian-binary`, `control.tar.gz` holding
- * `./control`, and a `data.tar.gz` of 1 KiB of zeros (not a valid tar: no test reads it).
+ * A .deb whose control file is exactly `control` (raw bytes: NUL and newlines kept on purpose;
+ * a string is written as UTF-8, a Buffer as it is, e.g. with Latin-1 bytes), built by hand since
+ * dpkg-deb refuses such fields: `debian-binary`, `control.tar.gz` holding `./control`, and a
+ * `data.tar.gz` of 1 KiB of zeros (not a valid tar: no test reads it).
  */
-export async function rawControlDeb(control: string): Promise<Buffer> {
+export async function rawControlDeb(control: string | Buffer): Promise<Buffer> {
   const p = pack();
-  p.entry({ name: './control', mode: 0o644 }, Buffer.from(control, 'utf8'));
+  p.entry({ name: './control', mode: 0o644 }, typeof control === 'string' ? Buffer.from(control, 'utf8') : control);
   p.finalize();
   const chunks: Buffer[] = [];
   for await (const c of p) chunks.push(c as Buffer);

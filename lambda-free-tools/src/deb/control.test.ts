@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'child_process';
 import { DebError } from '../errors';
-import { getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
+import { decodeControlBytes, encodeControlText, getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
 import { prng } from '../../../test/harness/prng';
 
 
@@ -138,5 +138,30 @@ describe('fields that reach a path (issue 8)', () => {
 
   test('isValidPackageName refuses a path, NUL and newline', () => {
     for (const bad of ['../x', 'a/b', '..', 'ab\u0000', 'ab\ncd', '.ab']) expect([bad, isValidPackageName(bad)]).toEqual([bad, false]);
+  });
+});
+
+describe('decodeControlBytes / encodeControlText keep every byte (dpkg treats control data as bytes)', () => {
+  it('gives back the exact bytes of 3,000 random buffers, UTF-8 or not', () => {
+    const rnd = prng(9);
+    // Bytes drawn to hit every UTF-8 lead and continuation range, overlong forms and surrogates.
+    const pool = [0x41, 0x20, 0x0a, 0x7f, 0x80, 0x8f, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xdf, 0xe0, 0xe9, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+    for (let n = 0; n < 3000; n++) {
+      const b = Buffer.from(Array.from({ length: Math.floor(rnd() * 24) }, () => (rnd() < 0.3 ? Math.floor(rnd() * 256) : pool[Math.floor(rnd() * pool.length)])));
+      const text = decodeControlBytes(b);
+      expect(encodeControlText(text).equals(b)).toBe(true);
+      // Survives the pool cache (JSON) too.
+      expect(encodeControlText(JSON.parse(JSON.stringify(text)) as string).equals(b)).toBe(true);
+    }
+  });
+
+  it('decodes valid UTF-8 as UTF-8, and each other byte as one lone surrogate U+DC80..U+DCFF', () => {
+    expect(decodeControlBytes(Buffer.from('Andr\u00e9 \u{1F600} \u00a0', 'utf8'))).toBe('Andr\u00e9 \u{1F600} \u00a0');
+    expect(decodeControlBytes(Buffer.from([0x41, 0xe9, 0x42]))).toBe('A\udce9B');
+    // Overlong '/' (C0 AF), an encoded surrogate (ED A0 80), a truncated sequence at the end.
+    expect(decodeControlBytes(Buffer.from([0xc0, 0xaf, 0xed, 0xa0, 0x80, 0xe2, 0x82]))).toBe('\udcc0\udcaf\udced\udca0\udc80\udce2\udc82');
+    expect(encodeControlText('caf\udce9 \u00e9').equals(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0xc3, 0xa9]))).toBe(true);
+    // A surrogate pair whose low half is in U+DC80..U+DCFF is a character, not an escaped byte.
+    expect(encodeControlText('\u{10080}').equals(Buffer.from('\u{10080}', 'utf8'))).toBe(true);
   });
 });

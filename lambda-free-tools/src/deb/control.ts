@@ -12,6 +12,89 @@
 import { DebError } from '../errors';
 import { isValidVersion } from './version';
 
+/**
+ * Decodes the bytes of a control file into text without losing any byte. dpkg and
+ * dpkg-scanpackages treat control data as bytes (Dpkg::Control reads it without decoding), so a
+ * Latin-1 byte in a Description must reach Packages unchanged, where a plain UTF-8 decode turns
+ * it into U+FFFD. Valid UTF-8 decodes as usual; each byte that is not part of a valid UTF-8
+ * sequence (RFC 3629: no overlong form, no surrogate, nothing above U+10FFFF) becomes the lone
+ * surrogate U+DC00 + byte (U+DC80..U+DCFF), which no valid UTF-8 text can hold, so
+ * encodeControlText gives the exact bytes back. Lone surrogates survive JSON.stringify/parse (the
+ * pool cache) and structured clone (worker threads); a terminal shows them as U+FFFD.
+ */
+export function decodeControlBytes(bytes: Uint8Array): string {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (isUtf8(b)) return b.toString('utf8');
+  const parts: string[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < b.length) {
+    const n = utf8SequenceLength(b, i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    if (start < i) parts.push(b.toString('utf8', start, i));
+    parts.push(String.fromCharCode(0xdc00 + b[i]));
+    i += 1;
+    start = i;
+  }
+  if (start < b.length) parts.push(b.toString('utf8', start));
+  return parts.join('');
+}
+
+/** Lone surrogates U+DC80..U+DCFF: the escaped bytes of decodeControlBytes (a surrogate pair never matches with the u flag). */
+const ESCAPED_BYTE = /[\udc80-\udcff]/u;
+const ESCAPED_BYTES = /[\udc80-\udcff]/gu;
+
+/**
+ * The bytes of control text from decodeControlBytes (or any string): UTF-8, except that each lone
+ * surrogate U+DC80..U+DCFF is written as the single byte it stands for. What a Packages index is
+ * written with, so that its bytes are the .deb's control bytes, as dpkg-scanpackages writes them.
+ */
+export function encodeControlText(text: string): Buffer {
+  if (!ESCAPED_BYTE.test(text)) return Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (const m of text.matchAll(ESCAPED_BYTES)) {
+    parts.push(Buffer.from(text.slice(last, m.index), 'utf8'), Buffer.of(text.charCodeAt(m.index!) - 0xdc00));
+    last = m.index! + 1;
+  }
+  parts.push(Buffer.from(text.slice(last), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+/** True when `b` is valid UTF-8 (node's buffer.isUtf8 where it exists: node >= 18.14). */
+function isUtf8(b: Buffer): boolean {
+  const native = (require('buffer') as { isUtf8?: (x: Uint8Array) => boolean }).isUtf8;
+  if (native) return native(b);
+  for (let i = 0; i < b.length;) {
+    const n = utf8SequenceLength(b, i);
+    if (n === 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+/** Length of the valid UTF-8 sequence starting at b[i] (RFC 3629 §4 table), 0 when there is none. */
+function utf8SequenceLength(b: Buffer, i: number): number {
+  const c = b[i];
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k] >= lo && b[i + k] <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
 /** One stanza: field names as written, in file order; values as described in the module comment. */
 export type Stanza = Map<string, string>;
 

@@ -11,7 +11,7 @@ import * as zlib from 'zlib';
 import { DebError, VersionError } from '../errors';
 import type { Digests } from '../repo/types';
 import { ArMember, ArReader } from './ar';
-import { getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, Stanza } from './control';
+import { decodeControlBytes, getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, Stanza } from './control';
 import { parseVersion } from './version';
 
 /** Digest names as Packages and Release files spell them. */
@@ -250,8 +250,9 @@ async function decompress(file: string, name: string, data: Buffer): Promise<Buf
 }
 
 /**
- * Finds `./control` (a regular file) in the uncompressed control tar and returns it as UTF-8 text,
- * with tar-stream (loaded on first use). Throws DebError for a corrupt tar or a missing ./control.
+ * Finds `./control` (a regular file) in the uncompressed control tar and returns it as text, every
+ * byte kept (decodeControlBytes: a Latin-1 byte is not turned into U+FFFD), with tar-stream (loaded
+ * on first use). Throws DebError for a corrupt tar or a missing ./control.
  */
 async function controlFromTar(file: string, name: string, data: Buffer): Promise<string> {
   const tar = require('tar-stream') as typeof import('tar-stream');
@@ -273,7 +274,7 @@ async function controlFromTar(file: string, name: string, data: Buffer): Promise
     throw new DebError(file, `corrupt tar in ${name}: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!control) throw new DebError(file, `no ./control file in ${name}`);
-  return control.toString('utf8');
+  return decodeControlBytes(control);
 }
 
 /** A control value shown in a message: quoted, control characters escaped, cut at 80 characters. */

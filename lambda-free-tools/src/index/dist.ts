@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { AptRepoError, ConfigError } from '../errors';
+import { encodeControlText } from '../deb/control';
 import type { Digests } from '../repo/types';
 import type { ReleaseSigner } from '../sign/sign';
 import { gzipBuffer, xzBuffer } from './compress';
@@ -168,7 +169,8 @@ async function writeIndexFolder(
   const folder = join(distDir, indexDir);
   await Promise.all(BY_HASH.map((h) => mkdirp(join(folder, 'by-hash', h))));
   const prevByHash = prevDistDir ? join(prevDistDir, indexDir, 'by-hash', 'SHA256') : undefined;
-  const raw = Buffer.from(text, 'utf8');
+  // The control bytes as the .deb holds them (a Latin-1 byte stays one byte, as in dpkg-scanpackages).
+  const raw = encodeControlText(text);
 
   // An old version's files are usable when every one is in the previous by-hash folder with its size.
   const usable = async (v: IndexVersion): Promise<boolean> => {

@@ -56,19 +56,26 @@ export function canonicalFieldName(name: string): string {
  * A field value as dpkg writes it: the first line without surrounding blanks, each continuation
  * line with trailing blanks removed and its leading blank written as one space, an empty line as
  * ' .' (deb822(5)). `value` holds continuation lines verbatim (leading blank included, see
- * deb/control.ts); a line without a leading blank gets one.
+ * deb/control.ts); a line without a leading blank gets one. Blanks are the ASCII ones only (space,
+ * tab, CR, LF, FF, VT), as Perl's \s on the byte strings dpkg reads: a no-break space (U+00A0, or
+ * a Latin-1 0xA0 byte) or U+2028 at the end of a line is data and stays, where JavaScript's \s and
+ * trim() would remove it.
  */
 function renderField(name: string, value: string): string {
   const [first, ...rest] = value.split('\n');
-  const head = first.trim();
+  const head = first.replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
   let out = head === '' ? `${name}:\n` : `${name}: ${head}\n`;
   for (const raw of rest) {
-    const line = raw.replace(/\s+$/, '');
+    const line = raw.replace(TRAILING_BLANKS, '');
     if (line === '') out += ' .\n';
-    else out += /^\s/.test(line) ? ` ${line.slice(1)}\n` : ` ${line}\n`;
+    else out += /^[ \t\r\n\f\v]/.test(line) ? ` ${line.slice(1)}\n` : ` ${line}\n`;
   }
   return out;
 }
+
+/** ASCII blanks only (see renderField). */
+const LEADING_BLANKS = /^[ \t\r\n\f\v]+/;
+const TRAILING_BLANKS = /[ \t\r\n\f\v]+$/;
 
 /**
  * Renders one Packages stanza, field for field as `dpkg-scanpackages -m` writes it (dpkg-dev 1.21):
@@ -103,7 +110,8 @@ export function renderPackagesStanza(e: PackagesEntry): string {
     ['SHA256', e.digests.SHA256],
   ];
   if (e.digests.SHA512) added.push(['SHA512', e.digests.SHA512]);
-  const all = [...[...fields.values()].filter(([, value]) => /\S/.test(value)), ...added];
+  // Whitespace-only fields are dropped, as dpkg does; ASCII blanks only (see renderField).
+  const all = [...[...fields.values()].filter(([, value]) => /[^ \t\r\n\f\v]/.test(value)), ...added];
   all.sort(([a], [b]) => {
     const ra = RANK.get(a);
     const rb = RANK.get(b);
@@ -117,7 +125,7 @@ export function renderPackagesStanza(e: PackagesEntry): string {
 
 function field(e: PackagesEntry, name: string): string {
   const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
-  for (const [n, v] of pairs) if (n.toLowerCase() === name) return v.trim();
+  for (const [n, v] of pairs) if (n.toLowerCase() === name) return v.replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
   return '';
 }
 

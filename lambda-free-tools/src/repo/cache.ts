@@ -20,8 +20,15 @@ export interface CacheEntry {
   stanza?: string;
 }
 
+/**
+ * Format 2: control values keep every byte of the .deb (deb/control.ts decodeControlBytes: an
+ * invalid UTF-8 byte is a lone surrogate, which JSON keeps as `\udcXX`). Format 1 decoded control
+ * files as UTF-8, turning such bytes into U+FFFD: its entries holding U+FFFD are read again.
+ */
+const CACHE_VERSION = 2;
+
 interface CacheFile {
-  version: 1;
+  version: 1 | 2;
   /** Identifies the stanza renderer the `stanza` fields came from (see PoolCache.load). */
   stanzaKey?: string;
   entries: Record<string, CacheEntry>;
@@ -36,7 +43,11 @@ export class PoolCache {
   private readonly used = new Map<string, CacheEntry>();
   private dirty = false;
 
-  private constructor(readonly file: string, private readonly old: Record<string, CacheEntry>, private readonly stanzaKey: string | undefined) {}
+  private constructor(
+    readonly file: string, private readonly old: Record<string, CacheEntry>, private readonly stanzaKey: string | undefined,
+    /** Loaded from an older format: saved in the current one even when nothing else changed. */
+    private readonly upgrade = false,
+  ) {}
 
   /**
    * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
@@ -49,18 +60,22 @@ export class PoolCache {
     const file = path.join(stateDir, 'cache.json');
     let entries: Record<string, CacheEntry> = {};
     let key = stanzaKey;
+    let upgrade = false;
     try {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
-      if (parsed && parsed.version === 1 && parsed.entries && typeof parsed.entries === 'object') {
+      if (parsed && (parsed.version === 1 || parsed.version === CACHE_VERSION) && parsed.entries && typeof parsed.entries === 'object') {
         // Keys are read back from a file: only pool paths are kept (see isPoolPath).
         entries = Object.fromEntries(Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k) && e && typeof e === 'object'));
+        // Format 1 may have replaced bytes of the control file by U+FFFD: read those files again.
+        upgrade = parsed.version !== CACHE_VERSION;
+        if (parsed.version === 1) entries = Object.fromEntries(Object.entries(entries).filter(([, e]) => !JSON.stringify(e.control ?? []).includes('\ufffd')));
         if (stanzaKey === undefined) key = parsed.stanzaKey;
         else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
       }
     } catch {
       // A damaged cache only costs a full re-read.
     }
-    return new PoolCache(file, entries, key);
+    return new PoolCache(file, entries, key, upgrade);
   }
 
   /** The stored Packages stanza of `poolPath`, if its entry was validated by get/set in this run and has one. */
@@ -108,10 +123,10 @@ export class PoolCache {
 
   /** Writes the cache atomically if it changed (new reads, or pool files gone since the last save). */
   save(): void {
-    if (!this.dirty && this.used.size === Object.keys(this.old).length) return;
+    if (!this.dirty && this.used.size === Object.keys(this.old).length && !this.upgrade) return;
     const entries: Record<string, CacheEntry> = {};
     for (const k of [...this.used.keys()].sort()) entries[k] = this.used.get(k)!;
-    const body: CacheFile = { version: 1, stanzaKey: this.stanzaKey, entries };
+    const body: CacheFile = { version: CACHE_VERSION, stanzaKey: this.stanzaKey, entries };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     writeFileAtomic(this.file, JSON.stringify(body));
   }
