@@ -1,0 +1,164 @@
+/**
+ * Kill test of `rollback`: the bundled apt-repo is killed with SIGKILL at seeded pseudo-random
+ * moments spread over a whole rollback (from process start to exit). The channel serves generation
+ * G4 (app 1.1, 1.2: 1.0 removed into the trash); the rollback goes to G3 (1.0, 1.1, 1.2), so it
+ * restores 1.0 from the trash (the pool changes) before the new generation serves it: the window the
+ * test checks kills landed in. After each kill: `dists` serves G4's or G3's package set completely
+ * (Packages byte for byte, Release matching, signatures: `verify`), nothing is lost (every file in
+ * the pool or the trash), and the next command (rollback, or publish) succeeds with verify clean.
+ */
+import { spawn } from 'child_process';
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { bundle, mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { buildDeb } from '../../test/harness/debs';
+import { prng } from '../../test/harness/prng';
+
+const SEED = 9008;
+const KILLS = 40;
+
+/** Versions of package app in a Packages text, in index order. */
+const appVersions = (packages: string) =>
+  packages.split('\n\n').filter((st) => /^Package: app$/m.test(st)).map((st) => /^Version: (.+)$/m.exec(st)![1]);
+
+function ok(r: RunResult, what: string): RunResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r;
+}
+
+/**
+ * Runs the bundled apt-repo with `args` and sends SIGKILL `delayMs` after the spawn (unless it
+ * exited first). Resolves with how it ended. (Same shape as test/harness/kill.ts is meant to give:
+ * switch to it once it exists.)
+ */
+async function runAndKill(args: string[], delayMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
+  const file = await bundle('apt-repo');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
+    }, delayMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ killed: killed && signal === 'SIGKILL', code, stderr });
+    });
+  });
+}
+
+describe('rollback killed at any moment', () => {
+  let base: string;
+  /** Packages text (bookworm amd64) of G4 (served before) and G3 (the rollback's target). */
+  let before: string;
+  let target: string;
+  let g2: string;
+  let g3: string;
+  let g4: string;
+  const pkgRel = 'dists/bookworm/main/binary-amd64/Packages';
+  const files = ['app_1.0_all.deb', 'app_1.1_all.deb', 'app_1.2_all.deb'];
+
+  const cliAt = (root: string, ...args: string[]) => runCli(['--root', root, '--channel', 'preprod', ...args]);
+  const webRoot = (root: string) => path.join(root, 'srv/apt/preprod');
+  const served = (root: string) => fs.readFileSync(path.join(webRoot(root), pkgRel), 'utf8');
+  const inPool = (root: string, f: string) => fs.existsSync(path.join(webRoot(root), 'pool/main/a/app', f));
+  const inTrash = (root: string, f: string) => fs.existsSync(path.join(root, 'var/lib/apt-repo/preprod/trash/pool/main/a/app', f));
+  /** A fresh copy of the prepared channel (cp -a keeps the hard links between generations). */
+  function copy(): string {
+    const dir = mkTemp('rollback-kill-run');
+    execFileSync('cp', ['-a', `${base}/.`, dir]);
+    return dir;
+  }
+
+  beforeAll(async () => {
+    base = mkTemp('rollback-kill-base');
+    // Three codenames and architectures and some other packages: a rollback writes and signs
+    // enough indexes that a good part of its run comes after the pool changed.
+    ok(await cliAt(base, 'init', '--codenames', 'bookworm,bullseye,trixie', '--architectures', 'amd64,i386,arm64'), 'init');
+    for (let i = 0; i < 40; i++) buildDeb(path.join(base, 'srv/apt/incoming/ci'), { name: `filler${i}`, version: '1.0', description: `filler package ${i}\n ${'x'.repeat(200)}` });
+    ok(await cliAt(base, 'keygen'), 'keygen');
+    const gens: string[] = [];
+    for (const version of ['1.0', '1.1', '1.2']) {
+      buildDeb(path.join(base, 'srv/apt/incoming/ci'), { name: 'app', version });
+      gens.push(JSON.parse(ok(await cliAt(base, '--json', 'ingest', '--settle-ms', '0'), 'ingest').stdout).generation);
+    }
+    ok(await cliAt(base, 'remove', 'app=1.0'), 'remove');
+    g2 = gens[1];
+    g3 = gens[2];
+    g4 = JSON.parse(ok(await cliAt(base, '--json', 'generations'), 'generations').stdout)[0].id;
+    before = served(base);
+    target = fs.readFileSync(path.join(webRoot(base), '.generations', g3, pkgRel), 'utf8');
+    expect(before).not.toBe(target);
+    expect(inTrash(base, files[0])).toBe(true);
+  });
+  afterAll(() => rmTemp(base));
+
+  test(`${KILLS} seeded kills: old or rolled-back set served whole, verify clean, next command fine`, async () => {
+    // How long an uninterrupted rollback takes here, so the kills cover all of it.
+    await bundle('apt-repo'); // built once, not inside the first timing
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const root = copy();
+      const t0 = Date.now();
+      const r = await runAndKill(['--root', root, '--channel', 'preprod', 'rollback'], 600_000);
+      times.push(Date.now() - t0);
+      expect(r.code).toBe(0);
+      expect(served(root)).toBe(target);
+      rmTemp(root);
+    }
+    const span = times.sort((a, b) => a - b)[1] * 1.1;
+    process.stderr.write(`rollback takes ${times.join(', ')} ms\n`);
+    const random = prng(SEED);
+    const outcomes = { beforeRestore: 0, window: 0, served: 0, finished: 0 };
+    for (let k = 0; k < KILLS; k++) {
+      const root = copy();
+      const delay = Math.round(random() * span);
+      const what = `kill ${k} at ${delay} ms of ${Math.round(span)} (seed ${SEED})`;
+      try {
+        const run = await runAndKill(['--root', root, '--channel', 'preprod', 'rollback'], delay);
+        const now = served(root);
+        // Old set or new set, whole: never anything else.
+        expect({ what, servesOldOrTarget: now === before || now === target }).toEqual({ what, servesOldOrTarget: true });
+        for (const f of files) expect({ what, f, kept: inPool(root, f) || inTrash(root, f) }).toEqual({ what, f, kept: true });
+        const restored = inPool(root, files[0]);
+        if (!run.killed) outcomes.finished++;
+        else if (now === target) outcomes.served++;
+        else if (restored) outcomes.window++; // pool changed (1.0 back), not yet served
+        else outcomes.beforeRestore++;
+        const verify = await cliAt(root, 'verify');
+        expect({ what, code: verify.code, out: verify.code ? verify.stdout + verify.stderr : '' }).toEqual({ what, code: 0, out: '' });
+
+        // The next command: a rollback again, or a publish (every pool file listed again).
+        if (k % 2 === 0) {
+          const next = ok(await cliAt(root, '--json', 'rollback'), `${what}: next rollback`);
+          const r = JSON.parse(next.stdout);
+          if (now === target) {
+            // The killed one had finished serving: this one goes one step further back (G2: 1.0, 1.1).
+            expect({ what, to: r.to }).toEqual({ what, to: g2 });
+            expect({ what, v: appVersions(served(root)) }).toEqual({ what, v: ['1.0', '1.1'] });
+          } else {
+            expect({ what, to: r.to, set: served(root) === target }).toEqual({ what, to: g3, set: true });
+          }
+        } else {
+          ok(await cliAt(root, 'publish'), `${what}: next publish`);
+          const v = appVersions(served(root));
+          expect({ what, v }).toEqual({ what, v: restored || now === target ? ['1.0', '1.1', '1.2'] : ['1.1', '1.2'] });
+        }
+        const after = await cliAt(root, 'verify');
+        expect({ what, code: after.code, out: after.code ? after.stdout + after.stderr : '' }).toEqual({ what, code: 0, out: '' });
+        expect({ what, g4Kept: fs.existsSync(path.join(webRoot(root), '.generations', g4, 'generation.json')) }).toEqual({ what, g4Kept: true });
+      } finally {
+        rmTemp(root);
+      }
+    }
+    // The kills were spread over the whole run: some before the pool changed, some inside the
+    // pool-changed-but-not-served window, some after the new generation was served.
+    process.stderr.write(`rollback kill outcomes: ${JSON.stringify(outcomes)}\n`);
+    expect(outcomes.window).toBeGreaterThanOrEqual(3);
+    expect(outcomes.beforeRestore).toBeGreaterThanOrEqual(3);
+    expect(outcomes.served + outcomes.finished).toBeGreaterThanOrEqual(3);
+  }, 900_000);
+});
