@@ -199,3 +199,34 @@ test('a writer waiting for the lock says whom it waits for on stderr, then publi
   expect(r.stderr).toContain(`since ${since}) to release the channel lock; giving up in `);
   expect(r.stdout).toMatch(/^published generation /);
 });
+
+test('every invalid pool file is named with its reason; publish --skip-invalid publishes the rest', async () => {
+  await makeChannels(['hello'], false);
+  const preprod = await loadChannel({ root, channel: 'preprod' });
+  const dir = path.join(preprod.webRoot, 'pool/main/e');
+  const spaced = path.join(dir, 'edge00', 'edge00; rm -rf $(x).deb');
+  const dollar = path.join(dir, 'edge01', 'edge01$(id)_1.0-1_all.deb');
+  const broken = path.join(dir, 'edge02', 'edge02_1.0-1_all.deb');
+  for (const f of [spaced, dollar, broken]) fs.mkdirSync(path.dirname(f), { recursive: true });
+  fs.copyFileSync(path.join(debs, 'edge00_1.0-1_all.deb'), spaced);
+  fs.copyFileSync(path.join(debs, 'edge01_1.0-1_all.deb'), dollar);
+  fs.writeFileSync(broken, 'not a deb');
+  const before = await currentGeneration(preprod);
+
+  const refused = await runCli(['--root', root, 'publish']);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain('3 invalid pool file(s); nothing published');
+  expect(refused.stderr).toContain(`${JSON.stringify(spaced)}: file name holds ";" " " "$" "(" ")": a pool path has only letters, digits and . _ + ~ : -`);
+  expect(refused.stderr).toContain(`${JSON.stringify(dollar)}: file name holds "$" "(" ")"`);
+  expect(refused.stderr).toContain(`${broken}: not an ar archive`);
+  expect(await currentGeneration(preprod)).toBe(before);
+
+  const skipped = await runCli(['--root', root, 'publish', '--skip-invalid']);
+  expect(skipped.code).toBe(0);
+  for (const f of [JSON.stringify(spaced), JSON.stringify(dollar), broken]) expect(skipped.stderr).toContain(`apt-repo: warning: skipped invalid pool file ${f}: `);
+  const now = await currentGeneration(preprod);
+  expect(now).not.toBe(before);
+  expect(readGenerationInfo(preprod, now!)?.poolPaths).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb']);
+  const packages = fs.readFileSync(path.join(preprod.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+  expect(packages).not.toMatch(/edge0/);
+});

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { buildDeb } from '../../../test/harness/debs';
 import { VersionError } from '../errors';
 import { initChannel } from './channel';
-import { isPoolPath, listPoolEntries, listPoolFiles, poolPathFor, poolPrefix, readAdded, recordAdded, scanPool, sourceName } from './pool';
+import { isPoolPath, listPoolEntries, listPoolFiles, poolNameProblem, poolPathFor, poolPrefix, readAdded, recordAdded, scanPool, sourceName } from './pool';
 import type { ChannelConfig } from './types';
 
 let root: string;
@@ -134,7 +134,7 @@ describe('hostile data never becomes a path (issue 8)', () => {
     fs.writeFileSync(cacheFile, JSON.stringify(cache));
     const scan = await scanPool(ch);
     expect(scan.packages).toEqual([]);
-    expect(scan.problems[0].message).toMatch(/invalid Package, Version or Architecture field/);
+    expect(scan.problems[0].message).toMatch(/invalid Package field "..\/..\/evil" \(Debian Policy §5.6.1\)/);
   });
 });
 
@@ -151,4 +151,23 @@ test('a cache this user may not write (another channel\'s state) does not fail t
   } finally {
     save.mockRestore();
   }
+});
+
+describe('poolNameProblem: pool file names that cannot be a Filename', () => {
+  test('names poolPathFor writes pass', () => {
+    for (const p of ['pool/main/h/hello/hello_2.10-3_amd64.deb', 'pool/main/libf/libfoo/bookworm/libfoo1_1:2.0~rc1+deb12u1_arm64.deb', 'pool/main/p/php8.2/php8.2-cli_8.2.7-1~deb12u1_all.deb']) {
+      expect([p, poolNameProblem(p)]).toEqual([p, undefined]);
+    }
+  });
+  test.each([
+    ['pool/main/h/hello/hello world.deb', '" "'],
+    ["pool/main/h/hello/it's_1.0_all.deb", `"'"`],
+    ['pool/main/h/hello/a;b$(c)`d`.deb', '";" "$" "(" ")" "`"'],
+    ['pool/main/h/he llo/hello_1.0_all.deb', '" "'],
+    ['pool/main/h/hello/x\u0001y.deb', '"\\u0001"'],
+    ['pool/main/h/hello/_x.deb', '"_"'],
+  ])('%j: the reason names %s', (p, chars) => {
+    expect(poolNameProblem(p)).toBe(`file name holds ${chars}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
+      '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)');
+  });
 });

@@ -75,6 +75,34 @@ export function isPoolPath(p: unknown): p is string {
   }
 }
 
+/**
+ * Characters of a pool path segment: what poolPathFor writes (package names, versions without
+ * their epoch, architectures, components, codenames: letters, digits and `. _ + ~ : -`). A name
+ * with anything else (a space, `;`, `$`, `'`, `(`, a control character …) would be written into
+ * Packages as a Filename that apt may not fetch, or that breaks the index.
+ */
+const POOL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+~:-]*$/;
+
+/**
+ * Why the file at pool path `poolPath` (as listPoolEntries gives it) cannot be published under
+ * its name, or undefined when it can: every segment after `pool/` holds only the characters
+ * poolPathFor writes (POOL_SEGMENT). The reason names the offending characters (JSON-escaped) and
+ * what to do.
+ */
+export function poolNameProblem(poolPath: string): string | undefined {
+  const bad = new Set<string>();
+  const segments = poolPath.split('/').slice(1);
+  for (const seg of segments) {
+    if (POOL_SEGMENT.test(seg)) continue;
+    for (const c of seg) if (!/[A-Za-z0-9._+~:-]/.test(c)) bad.add(c);
+    if (bad.size === 0) bad.add(seg.charAt(0)); // a segment starting with '.', '_' …
+  }
+  if (bad.size === 0) return undefined;
+  const shown = [...bad].map((c) => JSON.stringify(c)).join(' ');
+  return `file name holds ${shown}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
+    '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)';
+}
+
 /** What listPoolFiles finds: the `.deb` files, and the symbolic links (never published, never followed). */
 export interface PoolListing {
   files: string[];
@@ -167,22 +195,31 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     const name = fieldOf(control, 'Package');
     const version = fieldOf(control, 'Version');
     const architecture = fieldOf(control, 'Architecture');
-    if (!name || !version || !architecture) return new DebError(path.join(ch.webRoot, poolPath), 'control has no Package, Version or Architecture');
+    const missing = ([['Package', name], ['Version', version], ['Architecture', architecture]] as const).filter(([, v]) => !v).map(([f]) => f);
+    if (missing.length) return new DebError(path.join(ch.webRoot, poolPath), `control has no ${missing.join(', ')} field`);
     // Control fields may come from the cache file: checked again as readDeb checks them.
-    if (!isValidPackageName(name) || !isValidVersion(version) || !isValidArchitecture(architecture)) {
-      return new DebError(path.join(ch.webRoot, poolPath), 'invalid Package, Version or Architecture field');
-    }
+    const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+    if (!isValidPackageName(name!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Package field ${shown(name!)} (Debian Policy §5.6.1)`);
+    if (!isValidVersion(version!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Version field ${shown(version!)} (Debian Policy §5.6.12)`);
+    if (!isValidArchitecture(architecture!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Architecture field ${shown(architecture!)} (Debian Policy §5.6.8)`);
     const sourceField = fieldOf(control, 'Source');
     if (sourceField !== undefined && !parseSourceField(sourceField)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Source field ${JSON.stringify(sourceField)}`);
-    const source = sourceName(sourceField, name);
+    const source = sourceName(sourceField, name!);
     return {
-      poolPath, name, version, architecture, source, control, size, digests,
-      codenames: routeCodenames(version, poolPath, ch),
+      poolPath, name: name!, version: version!, architecture: architecture!, source, control, size, digests,
+      codenames: routeCodenames(version!, poolPath, ch),
       addedMs: added[poolPath] ?? Math.round(stat.mtimeMs),
     };
   };
 
   for (let i = 0; i < files.length; i++) {
+    // A name that cannot be a Filename is refused before the file is read, with its reason.
+    const nameProblem = poolNameProblem(files[i]);
+    if (nameProblem) {
+      results[i] = new DebError(JSON.stringify(path.join(ch.webRoot, files[i])), nameProblem);
+      progress?.tick();
+      continue;
+    }
     let stat: fs.Stats;
     try {
       stat = fs.lstatSync(path.join(ch.webRoot, files[i]));
