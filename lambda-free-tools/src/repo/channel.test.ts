@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { ConfigError } from '../errors';
+import { ConfigError, UnknownChannelError, UsageError } from '../errors';
 import { channelPaths, defaultSignerSocket, initChannel, loadChannel, parseList } from './channel';
 import { DEFAULT_ROUTING } from './routing';
 
@@ -144,7 +144,23 @@ describe('configuration errors name the file and key', () => {
     expect((await configError(loadChannel({ root, channel: 'preprod' }))).key).toBe(path.join(cfg(), 'repo.yaml'));
   });
 
-  test('bad channel name', async () => {
-    expect((await configError(loadChannel({ root, channel: '../etc' }))).key).toBe('--channel');
+  test('bad channel name: a usage error (exit 2), nothing created', async () => {
+    const err = await loadChannel({ root, channel: '../etc' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownChannelError);
+    expect((err as UnknownChannelError).exitCode).toBe(2);
+    expect((err as Error).message).toContain("unknown channel '../etc'");
+    expect((err as Error).message).toContain('not a channel name');
+    await expect(initChannel({ root, channel: '../etc' })).rejects.toThrow(UsageError);
+  });
+
+  test('a channel without its folder is unknown (exit 2): the configured channels are named, nothing is created', async () => {
+    await initChannel({ root, channel: 'preprod' });
+    await initChannel({ root, channel: 'prod', upstream: 'preprod' });
+    const before = fs.readdirSync(root, { recursive: true }).map(String).sort();
+    const err = await loadChannel({ root, channel: 'prd' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnknownChannelError);
+    expect((err as UnknownChannelError).known).toEqual(['preprod', 'prod']);
+    expect((err as Error).message).toBe(`unknown channel 'prd' under --root ${root}: ${path.join(root, 'etc/epiconcept/apt_repo/prd')} does not exist; known channels: preprod, prod`);
+    expect(fs.readdirSync(root, { recursive: true }).map(String).sort()).toEqual(before);
   });
 });
