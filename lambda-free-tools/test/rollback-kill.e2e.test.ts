@@ -1,19 +1,18 @@
 /**
  * Kill test of `rollback`: the bundled apt-repo is killed with SIGKILL at seeded pseudo-random
- * moments spread over a whole rollback (from process start to exit). The channel serves generation
+ * moments spread over a whole rollback, from process start to exit (test/harness/kill.ts). The channel serves generation
  * G4 (app 1.1, 1.2: 1.0 removed into the trash); the rollback goes to G3 (1.0, 1.1, 1.2), so it
  * restores 1.0 from the trash (the pool changes) before the new generation serves it: the window the
  * test checks kills landed in. After each kill: `dists` serves G4's or G3's package set completely
  * (Packages byte for byte, Release matching, signatures: `verify`), nothing is lost (every file in
  * the pool or the trash), and the next command (rollback, or publish) succeeds with verify clean.
  */
-import { spawn } from 'child_process';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundle, mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
-import { prng } from '../../test/harness/prng';
+import { inWindow, killSchedule, poolVsServed, runKilled, timeRun } from '../../test/harness/kill';
 
 const SEED = 9008;
 const KILLS = 40;
@@ -25,29 +24,6 @@ const appVersions = (packages: string) =>
 function ok(r: RunResult, what: string): RunResult {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return r;
-}
-
-/**
- * Runs the bundled apt-repo with `args` and sends SIGKILL `delayMs` after the spawn (unless it
- * exited first). Resolves with how it ended. (Same shape as test/harness/kill.ts is meant to give:
- * switch to it once it exists.)
- */
-async function runAndKill(args: string[], delayMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  const file = await bundle('apt-repo');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
-    }, delayMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: killed && signal === 'SIGKILL', code, stderr });
-    });
-  });
 }
 
 describe('rollback killed at any moment', () => {
@@ -102,31 +78,30 @@ describe('rollback killed at any moment', () => {
     const times: number[] = [];
     for (let i = 0; i < 3; i++) {
       const root = copy();
-      const t0 = Date.now();
-      const r = await runAndKill(['--root', root, '--channel', 'preprod', 'rollback'], 600_000);
-      times.push(Date.now() - t0);
-      expect(r.code).toBe(0);
+      times.push(await timeRun(['--root', root, '--channel', 'preprod', 'rollback']));
       expect(served(root)).toBe(target);
       rmTemp(root);
     }
     const span = times.sort((a, b) => a - b)[1] * 1.1;
     process.stderr.write(`rollback takes ${times.join(', ')} ms\n`);
-    const random = prng(SEED);
     const outcomes = { beforeRestore: 0, window: 0, served: 0, finished: 0 };
-    for (let k = 0; k < KILLS; k++) {
+    const schedule = killSchedule(SEED, KILLS, span);
+    for (const [k, delay] of schedule.entries()) {
       const root = copy();
-      const delay = Math.round(random() * span);
       const what = `kill ${k} at ${delay} ms of ${Math.round(span)} (seed ${SEED})`;
       try {
-        const run = await runAndKill(['--root', root, '--channel', 'preprod', 'rollback'], delay);
+        const run = await runKilled(['--root', root, '--channel', 'preprod', 'rollback'], delay);
+        const window = inWindow(poolVsServed(webRoot(root)));
         const now = served(root);
         // Old set or new set, whole: never anything else.
         expect({ what, servesOldOrTarget: now === before || now === target }).toEqual({ what, servesOldOrTarget: true });
         for (const f of files) expect({ what, f, kept: inPool(root, f) || inTrash(root, f) }).toEqual({ what, f, kept: true });
         const restored = inPool(root, files[0]);
+        // In the window exactly when 1.0 is back in the pool and the old set is still served.
+        expect({ what, window }).toEqual({ what, window: restored && now === before });
         if (!run.killed) outcomes.finished++;
         else if (now === target) outcomes.served++;
-        else if (restored) outcomes.window++; // pool changed (1.0 back), not yet served
+        else if (window) outcomes.window++;
         else outcomes.beforeRestore++;
         const verify = await cliAt(root, 'verify');
         expect({ what, code: verify.code, out: verify.code ? verify.stdout + verify.stderr : '' }).toEqual({ what, code: 0, out: '' });
