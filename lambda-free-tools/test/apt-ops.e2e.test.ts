@@ -226,8 +226,10 @@ describe('apt-ops against a real sshd', () => {
     expect(newest.id).not.toBe(previous.id);
     expect(newest.current).toBe(true);
     expectOk(await ops('prod', ['rollback'], { record: true }));
-    const after = JSON.parse((await ops('prod', ['--json', 'generations'])).stdout) as { id: string; current: boolean }[];
-    expect(after.find((g) => g.current)?.id).toBe(previous.id);
+    const after = JSON.parse((await ops('prod', ['--json', 'generations'])).stdout) as { id: string; current: boolean; rolledBackFrom?: string }[];
+    // A rollback is a new generation serving the previous one's package set (apt takes its newer Date).
+    expect(after[0]).toMatchObject({ current: true, rolledBackFrom: previous.id });
+    expect(after[0].id).not.toBe(newest.id);
     const g = await ops('prod', ['generations'], { record: true });
     expectOk(g);
     expect(g.stdout).toContain(previous.id);
