@@ -136,3 +136,45 @@ test('a symlink in the pool is a problem, and a Filename is never followed throu
   expect(problems).toContain(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link in the pool (never followed nor published; remove it)`);
   expect(problems.some((p) => p.startsWith(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link (never followed) (named by `))).toBe(true);
 });
+
+describe('the pool against the kept generations (issue 9)', () => {
+  const extra = () => path.join(ch.webRoot, 'pool/main/e/extra/extra_1.0_all.deb');
+  const putExtra = async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'verify-extra-'));
+    try {
+      fs.mkdirSync(path.dirname(extra()), { recursive: true });
+      fs.copyFileSync(buildDeb(dir, { name: 'extra', version: '1.0', compression: 'gzip' }), extra());
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test('a pool file no kept generation serves (stranded by an interrupted writer) is reported, and clean once published', async () => {
+    await putExtra();
+    expect(await verifyChannel(ch)).toEqual([`${extra()}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`]);
+    await publish(ch);
+    expect(await verifyChannel(ch)).toEqual([]);
+  });
+
+  test('a file a kept generation lists, in neither the pool nor the trash, is reported (rollback to it would fail); in the trash it is fine', async () => {
+    await putExtra();
+    const older = (await publish(ch)).generation;
+    const { removePackage } = await import('./remove');
+    await removePackage(ch, { name: 'extra', version: '1.0' });
+    expect(await verifyChannel(ch)).toEqual([]);
+    const trashed = path.join(ch.stateDir, 'trash/pool/main/e/extra/extra_1.0_all.deb');
+    expect(fs.existsSync(trashed)).toBe(true);
+    fs.rmSync(trashed);
+    expect(await verifyChannel(ch)).toEqual([`${extra()}: listed by kept generation ${older} but in neither the pool nor ${path.join(ch.stateDir, 'trash')} (a rollback to ${older} would fail)`]);
+  });
+
+  test("an interrupted writer's intent record is reported", async () => {
+    const { beginIntent } = await import('./recover');
+    const intent = await beginIntent(ch, 'ingest');
+    intent.record({ op: 'add', poolPath: 'pool/main/e/extra/extra_1.0_all.deb', sha256: '0'.repeat(64), at: 1, from: { kind: 'incoming', rel: 'ci/extra_1.0_all.deb', ino: 1 } });
+    const problems = await verifyChannel(ch);
+    expect(problems).toEqual([expect.stringMatching(new RegExp(`^${path.join(ch.stateDir, 'intent.jsonl')}: an interrupted ingest \\(pid ${process.pid}, since .*\\) left 1 change\\(s\\) not served yet`))]);
+    intent.clear();
+    expect(await verifyChannel(ch)).toEqual([]);
+  });
+});

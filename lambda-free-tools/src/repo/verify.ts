@@ -3,7 +3,9 @@
  * complete generation; every Release is signed (InRelease, Release.gpg) by the channel's public
  * key; every index file matches Release (size and every listed digest), with its by-hash copy;
  * compressed indexes hold the same text as Packages; every Packages entry's pool file exists with
- * the listed size and digests (really re-hashed: this is the check, the cache is not trusted).
+ * the listed size and digests (really re-hashed: this is the check, the cache is not trusted);
+ * every pool file is served by a kept generation, every file a kept generation lists is in the pool
+ * or the trash, and no interrupted writer's intent record is pending (repo/recover.ts).
  * Formats: https://wiki.debian.org/DebianRepository/Format; signatures: RFC 4880 (v4 keys).
  */
 import * as fs from 'fs';
@@ -14,7 +16,8 @@ import * as openpgp from 'openpgp';
 import { parseStanzas, getField } from '../deb/control';
 import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
-import { currentGeneration, generationDir, readGenerationInfo } from './generations';
+import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
+import { intentFile, readIntent } from './recover';
 import { confine } from './files';
 import { isPoolPath, listPoolEntries } from './pool';
 import type { ChannelConfig, Digests } from './types';
@@ -224,11 +227,15 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
   }
 
   // A link in the pool is never published; its target might be anything (issue 8).
+  let poolFiles: string[] = [];
   try {
-    for (const l of listPoolEntries(ch.webRoot).links) problems.push(`${path.join(ch.webRoot, l)}: symbolic link in the pool (never followed nor published; remove it)`);
+    const listing = listPoolEntries(ch.webRoot);
+    poolFiles = listing.files;
+    for (const l of listing.links) problems.push(`${path.join(ch.webRoot, l)}: symbolic link in the pool (never followed nor published; remove it)`);
   } catch (e) {
     problems.push((e as Error).message);
   }
+  problems.push(...(await checkPoolAgainstGenerations(ch, poolFiles)));
 
   await forEachLimited([...wanted.keys()].sort(), HASH_CONCURRENCY, async (filename) => {
     let file = path.join(ch.webRoot, filename);
@@ -251,6 +258,43 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
     const mode = fs.lstatSync(file).mode & 0o777;
     if ((mode & 0o004) === 0) problems.push(`${file}: mode ${mode.toString(8).padStart(4, '0')} is not world-readable; the web server cannot serve it`);
   });
+  return problems;
+}
+
+/**
+ * The pool against the kept generations: a pool file that no kept generation lists is served by
+ * nothing (stranded by an interrupted writer, or routed to no codename / architecture of the
+ * channel); a pool path a kept generation lists that is in neither the pool nor the trash makes a
+ * rollback to it impossible (the current generation's own are reported as missing by the entry
+ * checks); an intent record means an interrupted writer whose changes are not served yet.
+ */
+async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  let intent;
+  try {
+    intent = readIntent(ch);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  if (intent) {
+    problems.push(`${intentFile(ch)}: an interrupted ${intent.header.command} (pid ${intent.header.pid}, since ${intent.header.since}) left ${intent.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`);
+  }
+  const gens = await listGenerations(ch).catch(() => []);
+  const listed = new Set<string>();
+  for (const g of gens) for (const p of g.poolPaths) listed.add(p);
+  for (const f of poolFiles) {
+    if (!listed.has(f)) problems.push(`${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`);
+  }
+  const inPool = new Set(poolFiles);
+  const trash = path.join(ch.stateDir, 'trash');
+  for (const g of gens) {
+    if (g.current) continue;
+    for (const p of g.poolPaths) {
+      if (inPool.has(p) || !isPoolPath(p)) continue;
+      if (fs.lstatSync(path.join(trash, p), { throwIfNoEntry: false })?.isFile()) continue;
+      problems.push(`${path.join(ch.webRoot, p)}: listed by kept generation ${g.id} but in neither the pool nor ${trash} (a rollback to ${g.id} would fail)`);
+    }
+  }
   return problems;
 }
 
