@@ -175,9 +175,8 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     await expectFail(2, /generation yesterday is not kept/, 'prod', 'rollback', '--to', 'yesterday');
     await expectFail(2, /not a folder/, 'preprod', 'import', path.join(root, 'missing'));
     await expectFail(1, /manifest/, 'preprod', 'restore', '--from', path.join(root, 'missing'));
-    fs.mkdirSync(path.join(root, 'full'));
-    fs.writeFileSync(path.join(root, 'full/x'), 'x');
-    await expectFail(2, /not empty/, 'preprod', 'backup', '--to', path.join(root, 'full'));
+    // backup --to makes a dated folder per run (a folder holding older backups is fine), never inside what it copies.
+    await expectFail(2, /itself backed up/, 'preprod', 'backup', '--to', path.join(root, 'srv/apt/preprod/bk'));
 
     // Garbage in incoming: each rejected with its reason, nothing followed, nothing deleted.
     const ci = path.join(incoming(), 'ci');
