@@ -8,6 +8,7 @@ import { sha256File } from './files';
 import { backup, checkBackup, finishInterruptedRestore, listBackups, readManifest, restore } from './backup';
 import { verifyChannel } from './verify';
 import { currentGeneration } from './generations';
+import { rollback } from './rollback';
 import { lockFileOf, withChannelLock } from './lock';
 import { AptRepoError, LockError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
@@ -46,7 +47,7 @@ beforeEach(async () => {
 });
 afterEach(() => rmTemp(tmp));
 
-test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without the lock, pool (copies, never the live inodes), the current generation, dists, keys and a manifest', async () => {
+test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without the lock, pool (copies, never the live inodes), the kept generations, dists, keys and a manifest', async () => {
   fs.writeFileSync(lockFileOf(ch) + '.stale.1.x', 'leftover');
   const r = await backup(ch, path.join(tmp, 'bk'));
   const to = r.dir;
@@ -61,7 +62,7 @@ test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without 
   expect(fs.existsSync(path.join(to, 'state/added.json'))).toBe(true);
   expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).not.toBe(fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino);
   expect(fs.readlinkSync(path.join(to, 'web/dists'))).toBe(`.generations/${gen}/dists`);
-  expect(fs.readdirSync(path.join(to, 'web/.generations'))).toEqual([gen]);
+  expect(fs.readdirSync(path.join(to, 'web/.generations')).sort()).toEqual(fs.readdirSync(path.join(ch.webRoot, '.generations')).filter((n) => !n.startsWith('.')).sort());
   const m = await readManifest(to);
   expect(m.channel).toBe('preprod');
   const files = m.entries.filter((e) => e.type === 'file').map((e) => e.path);
@@ -224,6 +225,18 @@ describe('dated backups (issue 9)', () => {
     // backupKeep is checked by the schema.
     fs.writeFileSync(path.join(ch.configDir, 'repo.yaml'), fs.readFileSync(path.join(ch.configDir, 'repo.yaml'), 'utf8').replace('backupKeep: 2', 'backupKeep: 0'));
     await expect(loadChannel({ root, channel: 'preprod' })).rejects.toThrow(/backupKeep/);
+  });
+
+  test('after a rollback (newer files in the pool, listed only by an older kept generation) a restore verifies clean and keeps the rollback history', async () => {
+    buildDeb(path.join(ch.incomingDir, 'ci'), { name: 'app', version: '1.1' });
+    await ingest(ch, { settleMs: 0 });
+    await rollback(ch);
+    const b = await backup(ch, path.join(tmp, 'bk'), { now: night(20) });
+    const root2 = path.join(tmp, 'root2');
+    expect((await restore(root2, 'preprod', b.dir)).problems).toEqual([]);
+    const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
+    expect(fs.readdirSync(path.join(ch2.webRoot, '.generations')).sort()).toEqual(fs.readdirSync(path.join(ch.webRoot, '.generations')).filter((n) => !n.startsWith('.')).sort());
+    expect(await currentGeneration(ch2)).toBe(await currentGeneration(ch));
   });
 
   test('a half backup is never listed nor restored from, and the next backup removes it', async () => {

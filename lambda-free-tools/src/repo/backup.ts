@@ -7,13 +7,14 @@
  *                                             (the private signing key, 0600: keep the backup secret;
  *                                             left out when the signer user owns it, see backup())
  *   - `/srv/apt/<channel>/pool/`               every published .deb
- *   - `/srv/apt/<channel>/.generations/<id>/`  the generation `dists` points at (signed indexes,
- *                                             by-hash), so clients see byte-identical files after
- *                                             a restore, and `/srv/apt/<channel>/dists` (symlink)
+ *   - `/srv/apt/<channel>/.generations/<id>/`  the kept generations, `dists`'s among them (signed
+ *                                             indexes, by-hash), so clients see byte-identical files
+ *                                             after a restore and rollback still works, and
+ *                                             `/srv/apt/<channel>/dists` (symlink)
  *   - `/srv/apt/<channel>/<keyName>-archive-keyring.asc|.gpg`  the public key files
  *   - `/var/lib/apt-repo/<channel>/`           upload times (added.json) and the index cache;
  *                                             minus `lock*` (the writers' lock) and restore.json
- * Not needed: older generations (rollback history), `<stateDir>/trash` is included but optional,
+ * Not needed: `<stateDir>/trash` is included but optional,
  * `/srv/apt/incoming` (uploads not yet ingested), nginx config and htpasswd (from the stack).
  *
  * Dated backups (the nightly unit runs `apt-repo --channel <c> backup --to /var/backups/apt-repo/<c>`):
@@ -47,7 +48,7 @@ import { AptRepoError, UnsafePathError, UsageError } from '../errors';
 import { channelPaths, loadChannel } from './channel';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
-import { currentGeneration, generationDir } from './generations';
+import { currentGeneration, generationDir, generationsDir } from './generations';
 import { verifyChannel } from './verify';
 import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { recoverChannel } from './recover';
@@ -163,8 +164,8 @@ export async function listBackups(dir: string, channel?: string): Promise<Backup
 
 /**
  * Backs channel `ch` up into a new dated folder `<to>/<stamp>/` under the channel lock (after
- * crash recovery): configDir, stateDir (minus the lock and the restore record), pool, the current
- * generation, the `dists` symlink, the public keys and manifest.json. Written as
+ * crash recovery): configDir, stateDir (minus the lock and the restore record), pool, the kept
+ * generations, the `dists` symlink, the public keys and manifest.json. Written as
  * `.<stamp>.<channel>.partial` and renamed once complete; then backups of the channel beyond
  * `ch.backupKeep` are removed, oldest first; leftovers of interrupted runs are removed first.
  * Files under `web/` equal to the previous backup's (SHA256, size, mode) are hard links to them,
@@ -327,7 +328,13 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
     if (generation) {
       await fsp.mkdir(path.join(to, 'web/.generations'), { recursive: true });
       entries.push({ path: 'web/.generations', type: 'dir', mode: 0o755 });
-      await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, generation)), `web/.generations/${generation}`, true, none);
+      // Every kept generation, not only the served one: verify checks the pool against the kept
+      // generations (a rollback leaves newer files in the pool that only an older one lists), and
+      // rollback history survives a restore. Mostly links to the previous night's files.
+      // Hidden names there are a writer's unfinished or half-removed generations.
+      for (const id of (await fsp.readdir(generationsDir(ch))).filter((n) => !n.startsWith('.')).sort()) {
+        await copyTree(ch.webRoot, path.relative(ch.webRoot, generationDir(ch, id)), `web/.generations/${id}`, true, none);
+      }
       await copyDistsLink();
     }
     for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, true, none);
