@@ -220,6 +220,51 @@ describe('ingest', () => {
     expect(err?.message).toContain(`1 file(s) were moved into ${ch.webRoot}/pool but publishing failed (generation ${gen} serves them, but publish did not finish): EACCES: cannot prune`);
   });
 
+  test('a publish that fails before switching keeps the intent record: the next run, with nothing new, publishes the files (issue 9)', async () => {
+    drop('ci/hello_1_all.deb', buildDeb(debs, { name: 'hello', version: '1' }));
+    const keyText = fs.readFileSync(ch.signingKeyFile);
+    fs.rmSync(ch.signingKeyFile);
+    await expect(ingest(ch, { settleMs: 0 })).rejects.toThrow(/the previous index still serves; the next writing command of this channel publishes them/);
+    expect(fs.existsSync(path.join(ch.stateDir, 'intent.jsonl'))).toBe(true);
+    fs.writeFileSync(ch.signingKeyFile, keyText, { mode: 0o600 });
+    const lines: string[] = [];
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation((t: string | Uint8Array) => lines.push(String(t)) > 0);
+    let r;
+    try {
+      r = await ingest(ch, { settleMs: 0 });
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(r.entries).toEqual([]);
+    expect(r.generation).toBeDefined();
+    expect(r.generation).toBe(await currentGeneration(ch));
+    expect(lines).toContainEqual(expect.stringMatching(/^apt-repo: recovering: preprod: interrupted ingest/));
+    expect(fs.existsSync(path.join(ch.stateDir, 'intent.jsonl'))).toBe(false);
+    expect(await verifyChannel(ch)).toEqual([]);
+  });
+
+  test('every pool placement is announced in the intent record before it is made', async () => {
+    drop('ci/hello_1_all.deb', buildDeb(debs, { name: 'hello', version: '1' }));
+    fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
+    fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    const seen: string[] = [];
+    const files = await import('./files');
+    const place = jest.spyOn(files, 'placeFile').mockImplementation(async (...a) => {
+      seen.push(fs.readFileSync(path.join(ch.stateDir, 'intent.jsonl'), 'utf8'));
+      place.mockRestore();
+      return files.placeFile(...a);
+    });
+    await ingest(ch, { settleMs: 0 });
+    expect(seen).toHaveLength(1);
+    const lines = seen[0].trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ intent: 1, command: 'ingest', pid: process.pid, served: null });
+    expect(lines.slice(1)).toEqual([
+      { op: 'reject', rel: 'ci/bad.deb', name: expect.stringMatching(/-bad\.deb$/) },
+      { op: 'add', poolPath: 'pool/main/h/hello/hello_1_all.deb', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), at: expect.any(Number), from: { kind: 'incoming', rel: 'ci/hello_1_all.deb', ino: expect.any(Number) } },
+    ]);
+    expect(fs.existsSync(path.join(ch.stateDir, 'intent.jsonl'))).toBe(false);
+  });
+
   test('a rejected file whose .reason cannot be written is left in place, with no partial .reason', async () => {
     fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
     fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');

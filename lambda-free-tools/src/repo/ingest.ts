@@ -29,7 +29,7 @@ import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
-import { beginIntent, Intent, recoverChannel } from './recover';
+import { beginIntent, Intent, intentFile, recoverChannel } from './recover';
 import { routeCodenames } from './routing';
 import type { ChannelConfig } from './types';
 import type { Progress } from '../cli/context';
@@ -150,12 +150,14 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     regular.add(c);
   }
   const ready = candidates.filter((c) => c.rejectReason || regular.has(c));
-  if (ready.length === 0) return { entries: sortEntries(entries) };
+  // Nothing new: the lock is taken only to finish an interrupted writer (its record is there).
+  if (ready.length === 0 && !fs.existsSync(intentFile(ch))) return { entries: sortEntries(entries) };
   if (recheckMs > 0 && [...regular].some((c) => c.first?.isFile())) await sleep(recheckMs);
 
   return withChannelLock(ch, async () => {
     // An interrupted writer is finished or undone first; its intent record is cleared by then.
-    await recoverChannel(ch, { progress: opts.progress });
+    const recovered = await recoverChannel(ch, { progress: opts.progress });
+    if (ready.length === 0) return { entries: sortEntries(entries), ...(recovered?.generation ? { generation: recovered.generation } : {}) };
     const intent = await beginIntent(ch, 'ingest');
     // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
     const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
@@ -196,6 +198,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       // The intent record stays: the next writing command of the channel (any of them) publishes
       // these files. A failure after the switch (pruning old generations) leaves the new index serving.
       const now = await currentGeneration(ch).catch(() => served);
+      if (now !== served) intent.clear(); // served: nothing is left for recovery
       const state = now === served ? 'the previous index still serves; the next writing command of this channel publishes them' : `generation ${now} serves them, but publish did not finish`;
       throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`);
     }

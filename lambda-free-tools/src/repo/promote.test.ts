@@ -4,10 +4,12 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { ingest } from './ingest';
-import { resolveChannelPair, ChannelPair } from './pending';
+import { pendingPackages, resolveChannelPair, ChannelPair } from './pending';
+import { beginIntent } from './recover';
+import { sha256File } from './files';
 import { parsePackageSpec, promote } from './promote';
 import * as generations from './generations';
-import { currentGeneration } from './generations';
+import { currentGeneration, readGenerationInfo } from './generations';
 import { verifyChannel } from './verify';
 import { readAdded } from './pool';
 import { ConflictError, UsageError } from '../errors';
@@ -153,6 +155,62 @@ describe('promote', () => {
     fs.rmSync(prod.signingKeyFile);
     await expect(promote(pair, [parsePackageSpec('app')])).rejects.toThrow(/signing key/);
     expect(pool(prod)).toEqual([]);
+  });
+});
+
+describe('promote and pending compare what each channel serves (issue 9)', () => {
+  const ghost = () => path.join(preprod.webRoot, 'pool/main/g/ghost/ghost_1_all.deb');
+  async function strandInPreprod(): Promise<void> {
+    // In preprod's pool, never published there (an ingest killed before its publish).
+    fs.mkdirSync(path.dirname(ghost()), { recursive: true });
+    fs.copyFileSync(buildDeb(path.join(root, 'build'), { name: 'ghost', version: '1' }), ghost());
+  }
+
+  test('a file in preprod\'s pool that preprod does not serve is neither pending nor promotable', async () => {
+    await strandInPreprod();
+    const { rows, problems } = await pendingPackages(pair);
+    expect(rows.map((r) => r.name)).not.toContain('ghost');
+    expect(problems).toEqual([]);
+    await expect(promote(pair, [parsePackageSpec('ghost')])).rejects.toThrow(/package ghost is in preprod's pool but preprod does not serve it/);
+    const all = await promote(pair, [], { allPending: true });
+    expect(all.promoted.map((p) => p.name)).not.toContain('ghost');
+    expect(fs.existsSync(path.join(prod.webRoot, 'pool/main/g/ghost/ghost_1_all.deb'))).toBe(false);
+  });
+
+  test('a file in prod\'s pool that prod does not serve is pending, and promote serves it', async () => {
+    const p = 'pool/main/t/tool/tool_2_amd64.deb';
+    fs.mkdirSync(path.dirname(path.join(prod.webRoot, p)), { recursive: true });
+    fs.linkSync(path.join(preprod.webRoot, p), path.join(prod.webRoot, p));
+    expect((await pendingPackages(pair)).rows.map((r) => r.poolPath)).toContain(p);
+    const r = await promote(pair, [parsePackageSpec('tool')]);
+    expect(r.promoted.map((x) => [x.name, x.how])).toEqual([['tool', 'present']]);
+    expect(r.publish).toBeDefined();
+    expect(readGenerationInfo(prod, (await currentGeneration(prod))!)!.poolPaths).toEqual([p]);
+    expect((await pendingPackages(pair)).rows.map((r) => r.poolPath)).not.toContain(p);
+  });
+
+  test('a promote killed after linking (its intent record left) is finished by the next promote, which then does its own work', async () => {
+    const p = 'pool/main/t/tool/tool_2_amd64.deb';
+    const intent = await beginIntent(prod, 'promote');
+    intent.record({ op: 'add', poolPath: p, sha256: (await sha256File(path.join(preprod.webRoot, p))), at: 1, from: { kind: 'upstream', webRoot: preprod.webRoot } });
+    fs.mkdirSync(path.dirname(path.join(prod.webRoot, p)), { recursive: true });
+    fs.linkSync(path.join(preprod.webRoot, p), path.join(prod.webRoot, p));
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const r = await promote(pair, [parsePackageSpec('legacy')]);
+      expect(r.promoted.map((x) => [x.name, x.how])).toEqual([['legacy', 'linked']]);
+    } finally {
+      stderr.mockRestore();
+    }
+    const served = readGenerationInfo(prod, (await currentGeneration(prod))!)!.poolPaths;
+    expect(served).toEqual(['pool/main/l/legacy/bullseye/legacy_3_all.deb', p]);
+    expect(await verifyChannel(prod)).toEqual([]);
+  });
+
+  test('pending warns about an interrupted writer of either channel', async () => {
+    (await beginIntent(preprod, 'ingest')).record({ op: 'reject', rel: 'ci/x.deb', name: 'x' });
+    const { problems } = await pendingPackages(pair);
+    expect(problems).toEqual([expect.stringMatching(/^preprod: an interrupted ingest \(pid \d+, since .*\) left changes that preprod does not serve yet; the next writing command of preprod finishes it/)]);
   });
 });
 

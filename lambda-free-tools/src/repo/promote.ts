@@ -169,12 +169,12 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     } catch (err) {
       opts.progress?.stop();
       // A failure after the switch (pruning old generations) leaves the new generation live: its
-      // indexes list these files, so they must stay (the record left behind lets the next writer
-      // see that its generation serves).
+      // indexes list these files, so they must stay.
       if ((await currentGeneration(downstream).catch(() => undefined)) === served) {
         for (const f of made) await fsp.rm(f, { force: true });
-        intent.clear();
       }
+      // Undone, or served by the new generation: nothing is left for recovery.
+      intent.clear();
       throw err;
     }
   });

@@ -68,7 +68,7 @@ export type IntentOp =
   | { op: 'reject'; rel: string; name: string };
 
 /** The first line of the record. */
-interface IntentHeader {
+export interface IntentHeader {
   intent: 1;
   command: string;
   pid: number;

@@ -80,6 +80,8 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
         const back = await restoreFromTrash(ch, removed.map((r) => r.poolPath)).then(() => true, () => false);
         // Undone: nothing is left for recovery. Otherwise the record makes the next writer complete the removal.
         if (back) intent.clear();
+      } else {
+        intent.clear(); // the removal is served
       }
       throw err;
     }

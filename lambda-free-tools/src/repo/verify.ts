@@ -276,7 +276,8 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
   } catch (e) {
     problems.push((e as Error).message);
   }
-  if (intent) {
+  // A record whose generation no longer serves belongs to a writer whose publish flipped: its changes are served.
+  if (intent && intent.header.served === ((await currentGeneration(ch).catch(() => undefined)) ?? null)) {
     problems.push(`${intentFile(ch)}: an interrupted ${intent.header.command} (pid ${intent.header.pid}, since ${intent.header.since}) left ${intent.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`);
   }
   const gens = await listGenerations(ch).catch(() => []);
