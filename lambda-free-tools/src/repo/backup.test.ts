@@ -276,6 +276,11 @@ describe('dated backups (issue 9)', () => {
     const restored = path.join(tmp, 'r-first/srv/apt/preprod/pool/main/a/app/app_1.0_all.deb');
     expect(fs.statSync(restored).ino).not.toBe(fs.statSync(path.join(first.dir, poolFile)).ino);
     await expect(restore(path.join(tmp, 'r-none'), 'preprod', path.join(tmp, 'nothing-here'))).rejects.toThrow(/no complete backup of channel preprod/);
+    // A backup written into the folder itself before dated folders: the dated ones made since win.
+    fs.cpSync(first.dir, path.join(tmp, 'legacy'), { recursive: true, verbatimSymlinks: true });
+    expect((await restore(path.join(tmp, 'r-legacy'), 'preprod', path.join(tmp, 'legacy'))).from).toBe(path.join(tmp, 'legacy'));
+    fs.cpSync(last.dir, path.join(tmp, 'legacy', path.basename(last.dir)), { recursive: true, verbatimSymlinks: true });
+    expect((await restore(path.join(tmp, 'r-legacy2'), 'preprod', path.join(tmp, 'legacy'))).from).toBe(path.join(tmp, 'legacy', path.basename(last.dir)));
   });
 
   test('an interrupted restore is finished by finishInterruptedRestore, or replaced by the next restore without --force', async () => {

@@ -424,16 +424,17 @@ export interface RestoreResult {
 }
 
 /**
- * The backup folder `from` names: `from` itself when it holds manifest.json (a `<dir>/<stamp>`, or
- * a backup written before dated folders), else the newest complete backup of `channel` in it.
+ * The backup folder `from` names: the newest complete backup of `channel` in it when it holds
+ * dated backups, else `from` itself when it holds manifest.json (a `<dir>/<stamp>`, or a backup
+ * written into backupDir itself before dated folders: the dated ones made since are newer).
  * Throws AptRepoError when there is none (backups being written are never chosen).
  */
 export async function resolveBackup(from: string, channel: string): Promise<string> {
   const dir = path.resolve(from);
-  if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
   const newest = (await listBackups(dir, channel)).pop();
-  if (!newest) throw new AptRepoError(`${dir}: no manifest.json and no complete backup of channel ${channel} in it (folders named like 20261121T023000Z)`);
-  return newest.dir;
+  if (newest) return newest.dir;
+  if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
+  throw new AptRepoError(`${dir}: no manifest.json and no complete backup of channel ${channel} in it (folders named like 20261121T023000Z)`);
 }
 
 /** `<stateDir>/restore.json`: the restore under way (written before its first change, cleared at the end). */
