@@ -207,10 +207,15 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
     expect(await verifyChannel(prod)).toEqual([]);
   });
 
-  test('pending warns about an interrupted writer of either channel', async () => {
+  test('pending and promote warn about an interrupted writer of preprod (promote cannot finish it)', async () => {
     (await beginIntent(preprod, 'ingest')).record({ op: 'reject', rel: 'ci/x.deb', name: 'x' });
     const { problems } = await pendingPackages(pair);
-    expect(problems).toEqual([expect.stringMatching(/^preprod: an interrupted ingest \(pid \d+, since .*\) left changes that preprod does not serve yet; the next writing command of preprod finishes it/)]);
+    const warning = expect.stringMatching(/^preprod: an interrupted ingest \(pid \d+, since .*\) left changes that preprod does not serve yet; the next writing command of preprod finishes it/);
+    expect(problems).toEqual([warning]);
+    const warn = jest.fn();
+    const r = await promote(pair, [parsePackageSpec('app')], { warn });
+    expect(warn).toHaveBeenCalledWith(warning);
+    expect(r.warnings).toEqual([warning]);
   });
 });
 

@@ -24,7 +24,7 @@ import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
-import { diffPools, ChannelPair, PendingRow, servedPackages } from './pending';
+import { diffPools, ChannelPair, interruptedWriter, PendingRow, servedPackages } from './pending';
 import { beginIntent, recoverChannel } from './recover';
 import { confine, Confined, errText, placeFile, sha256File } from './files';
 import type { PoolPackage } from './types';
@@ -109,6 +109,9 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
     const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
+    // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
+    const upstreamInterrupted = interruptedWriter(upstream);
+    if (upstreamInterrupted) notes.push(upstreamInterrupted);
     const chosen = select(pair, upServed, up.packages, pending, specs, opts, notes);
     const conflicts = chosen.filter((r) => r.conflict);
     if (conflicts.length) {
