@@ -89,7 +89,8 @@ describe('add from incoming (ingest)', () => {
   test('a move cut between link and unlink: the pool file is kept and published, the incoming name removed', async () => {
     const upload = path.join(ch.incomingDir, 'ci/moved_1.0_all.deb');
     fs.mkdirSync(path.dirname(upload), { recursive: true });
-    fs.writeFileSync(upload, await debBytes('moved'));
+    // Uploaded 0600: the move was cut before ingest's chmod to the pool file mode.
+    fs.writeFileSync(upload, await debBytes('moved'), { mode: 0o600 });
     const before = await currentGeneration(ch);
     const intent = await beginIntent(ch, 'ingest');
     intent.record({ op: 'add', poolPath: poolPath('moved'), sha256: sha(upload), at: 1234, from: { kind: 'incoming', rel: 'ci/moved_1.0_all.deb', ino: fs.statSync(upload).ino } });
@@ -97,7 +98,7 @@ describe('add from incoming (ingest)', () => {
     fs.linkSync(upload, inPool(ch, 'moved'));
     const r = await recoverChannel(ch);
     expect(fs.existsSync(upload)).toBe(false);
-    expect(fs.existsSync(inPool(ch, 'moved'))).toBe(true);
+    expect(fs.statSync(inPool(ch, 'moved')).mode & 0o777).toBe(0o664);
     expect(r?.generation).toBeDefined();
     expect(await currentGeneration(ch)).not.toBe(before);
     expect(await served(ch)).toEqual([poolPath('base'), poolPath('moved')]);

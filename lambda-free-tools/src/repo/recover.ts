@@ -34,7 +34,7 @@ import { AptRepoError, UnsafePathError } from '../errors';
 import type { Progress } from '../cli/context';
 import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
-import { isPoolPath, recordAdded } from './pool';
+import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
 import type { ChannelConfig } from './types';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
@@ -292,15 +292,52 @@ function sweepStale(ch: ChannelConfig, actions: string[]): void {
 
 /** Removes copyInto temp names of dead writers in the folder of `c` (the destination of an operation). */
 function sweepBeside(c: Confined, actions: string[]): void {
-  let dir: string;
+  let dir: SafeDir;
   try {
-    dir = path.dirname(confine(c.base, c.rel));
+    // The pool folder opened without following a link on the way (files.ts rules, issue 8).
+    dir = SafeDir.open(c.base, path.posix.dirname(c.rel));
   } catch {
     return;
   }
-  const base = path.basename(c.rel);
-  for (const n of removeStale(dir, TMP_RE, Date.now())) {
-    if (n.startsWith(`.${base}.tmp-`)) actions.push(`removed partial copy ${path.join(dir, n)}`);
+  try {
+    const prefix = `.${path.posix.basename(c.rel)}.tmp-`;
+    const now = Date.now();
+    for (const e of dir.list()) {
+      if (!e.name.startsWith(prefix) || !e.isFile()) continue;
+      const m = TMP_RE.exec(e.name);
+      const st = dir.lstat(e.name);
+      if (!m || !st || (alive(Number(m[1])) && now - st.mtimeMs < STALE_MS)) continue;
+      if (dir.unlink(e.name, st.ino)) actions.push(`removed partial copy ${path.join(dir.path, e.name)}`);
+    }
+  } finally {
+    dir.close();
+  }
+}
+
+/**
+ * A kept pool file gets the pool file mode (0664, see pool.ts POOL_FILE_MODE) when this user owns
+ * it (a move cut before its chmod keeps the upload's mode), and its folder entry is made durable.
+ */
+function settleKept(ch: ChannelConfig, poolPath: string): void {
+  let dir: SafeDir;
+  try {
+    dir = SafeDir.open(ch.webRoot, path.posix.dirname(poolPath));
+  } catch {
+    return;
+  }
+  try {
+    const { fd, stat } = dir.openFile(path.posix.basename(poolPath));
+    try {
+      const uid = process.geteuid?.();
+      if ((uid === undefined || stat.uid === uid) && (stat.mode & 0o7777) !== POOL_FILE_MODE) fs.fchmodSync(fd, POOL_FILE_MODE);
+    } finally {
+      fs.closeSync(fd);
+    }
+    dir.sync();
+  } catch {
+    // not a regular file any more: scanPool reports it
+  } finally {
+    dir.close();
   }
 }
 
@@ -507,6 +544,7 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
     if (op.op === 'add') {
       const outcome = await recoverAdd(ch, op, listed, actions);
       if (outcome === 'kept') {
+        if (op.from.kind !== 'upstream') settleKept(ch, op.poolPath);
         publish = true;
         added[op.poolPath] = op.at;
         actions.push(`kept ${path.join(ch.webRoot, op.poolPath)} (complete, SHA256 as announced)`);
