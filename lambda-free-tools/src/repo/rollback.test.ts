@@ -4,8 +4,10 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel, loadChannel } from './channel';
 import { ingest } from './ingest';
+import * as publishModule from './publish';
 import { publish } from './publish';
-import { removePackage, trashDir } from './remove';
+import { beginIntent, intentFile } from './recover';
+import { removePackage, restoreFromTrash, trashDir } from './remove';
 import { defaultRollbackTarget, rollback } from './rollback';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
 import { verifyChannel } from './verify';
@@ -160,4 +162,35 @@ test('no signing key: refused before any pool file is restored', async () => {
   fs.rmSync(ch.signingKeyFile);
   await expect(rollback(ch, { to: gens[2] })).rejects.toThrow(/no signing key/);
   expect(fs.existsSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb'))).toBe(false);
+});
+
+test('a failure after the restore puts the restored files back into the trash and leaves no intent record', async () => {
+  await removePackage(ch, { name: 'app', version: '1.0' });
+  const current = await currentGeneration(ch);
+  const spy = jest.spyOn(publishModule, 'writeGenerationLocked').mockRejectedValueOnce(new Error('disk full'));
+  try {
+    await expect(rollback(ch, { to: gens[2] })).rejects.toThrow(/disk full/);
+  } finally {
+    spy.mockRestore();
+  }
+  expect(await currentGeneration(ch)).toBe(current);
+  expect(fs.existsSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb'))).toBe(false);
+  expect(fs.existsSync(path.join(trashDir(ch), 'pool/main/a/app/app_1.0_all.deb'))).toBe(true);
+  expect(fs.existsSync(intentFile(ch))).toBe(false);
+  expect(await verifyChannel(ch)).toEqual([]);
+});
+
+test('a rollback killed after its restore (record left, generation not served) is undone by the next writer', async () => {
+  await removePackage(ch, { name: 'app', version: '1.0' });
+  const served = await currentGeneration(ch);
+  // What a SIGKILL between the restore and the flip leaves: the record and the restored file.
+  const intent = await beginIntent(ch, 'rollback');
+  intent.record({ op: 'untrash', poolPath: 'pool/main/a/app/app_1.0_all.deb' });
+  await restoreFromTrash(ch, ['pool/main/a/app/app_1.0_all.deb']);
+  const next = await publish(ch);
+  expect(next.packages).toEqual({ bookworm: 2 });
+  expect(fs.existsSync(path.join(trashDir(ch), 'pool/main/a/app/app_1.0_all.deb'))).toBe(true);
+  expect(fs.existsSync(intentFile(ch))).toBe(false);
+  expect(served).not.toBe(next.generation);
+  expect(await verifyChannel(ch)).toEqual([]);
 });

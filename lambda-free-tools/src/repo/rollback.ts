@@ -10,9 +10,9 @@
  * The pool is not rolled back: files added since stay (unserved) and the next publish (ingest,
  * promote, publish) lists them again, so remove a bad version before the next publish. Files the
  * target lists but that were removed since are restored from the trash first, so every index entry
- * points at a real file. The only pool change is that restore, of files a kept generation lists: a
- * crash after it leaves them as that generation's files (verify stays clean, gc keeps them), and a
- * rollback run again finishes the job, so no intent record is needed.
+ * points at a real file. That restore is the only pool change, announced in the channel's intent
+ * record (recover.ts) before it happens: a rollback killed before its generation serves has the
+ * restored files put back into the trash by the next writing command.
  * Format of Release and Packages: https://wiki.debian.org/DebianRepository/Format.
  */
 import * as fs from 'fs';
@@ -24,8 +24,8 @@ import type { Progress } from '../cli/context';
 import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
 import { channelSigner, writeGenerationLocked } from './publish';
-import { recoverChannel } from './recover';
-import { restoreFromTrash } from './remove';
+import { beginIntent, recoverChannel } from './recover';
+import { moveToTrash, restoreFromTrash } from './remove';
 import type { ChannelConfig, GenerationInfo } from './types';
 
 /** Result of rollback(). */
@@ -137,20 +137,40 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
     }
     const listed = [...poolPaths].sort();
     // Checked first, with the signer, so a rollback that cannot finish leaves the pool as it was.
-    const { missing } = await restoreFromTrash(ch, listed, { dryRun: true });
+    const { restored: toRestore, missing } = await restoreFromTrash(ch, listed, { dryRun: true });
     if (missing.length) {
       throw new AptRepoError(`cannot roll ${ch.name} back to ${target.id}: ${missing.length} pool file(s) it lists are in neither ${ch.webRoot} nor the trash: ${missing.join(', ')}`);
     }
     const signer = await channelSigner(ch);
-    const { restored } = await restoreFromTrash(ch, listed);
-    let now = opts.now ?? new Date();
-    const currentDate = current ? Date.parse(current.date) : NaN;
-    // Release's Date has whole seconds; apt ignores a Release older than the one it holds.
-    if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
-      now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
-    }
+    // Each restore is announced before it happens: a rollback killed before its generation serves
+    // has its restores put back into the trash by the next writer (recover.ts, `untrash`), so a
+    // version removed on purpose does not come back with the next publish.
+    const intent = await beginIntent(ch, 'rollback');
+    intent.record(...toRestore.map((poolPath) => ({ op: 'untrash' as const, poolPath })));
+    let restored: string[] = [];
+    let generation: string;
     const rolledBackFrom = servedSetOf(target);
-    const generation = await writeGenerationLocked(ch, { indexes, packages, poolPaths: listed, rolledBackFrom }, signer, now);
+    try {
+      ({ restored } = await restoreFromTrash(ch, listed));
+      let now = opts.now ?? new Date();
+      const currentDate = current ? Date.parse(current.date) : NaN;
+      // Release's Date has whole seconds; apt ignores a Release older than the one it holds.
+      if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
+        now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
+      }
+      generation = await writeGenerationLocked(ch, { indexes, packages, poolPaths: listed, rolledBackFrom }, signer, now);
+    } catch (e) {
+      // Not served (dists unchanged): put the restored files back, then drop the record. Served
+      // (only pruning failed): the record stays for the next writer, which finishes the pruning.
+      if ((await currentGeneration(ch)) === currentId) {
+        // Every announced path, not just `restored`: the restore itself may have stopped midway.
+        // Each was in the trash only (the dry run said so); if putting one back fails, the record stays.
+        for (const p of toRestore) if (await fs.promises.lstat(path.join(ch.webRoot, p)).catch(() => undefined)) await moveToTrash(ch, p);
+        intent.clear();
+      }
+      throw e;
+    }
+    intent.clear();
     return { from: currentId, to: target.id, generation, rolledBackFrom, restored };
   });
 }
