@@ -235,7 +235,9 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
   } catch (e) {
     problems.push((e as Error).message);
   }
-  problems.push(...(await checkPoolAgainstGenerations(ch, poolFiles)));
+  const servedSha = new Set<string>();
+  for (const list of wanted.values()) for (const w of list) if (w.digests.SHA256) servedSha.add(w.digests.SHA256);
+  problems.push(...(await checkPoolAgainstGenerations(ch, poolFiles, servedSha)));
 
   await forEachLimited([...wanted.keys()].sort(), HASH_CONCURRENCY, async (filename) => {
     let file = path.join(ch.webRoot, filename);
@@ -264,11 +266,12 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
 /**
  * The pool against the kept generations: a pool file that no kept generation lists is served by
  * nothing (stranded by an interrupted writer, or routed to no codename / architecture of the
- * channel); a pool path a kept generation lists that is in neither the pool nor the trash makes a
+ * channel), unless its bytes are served under another pool path (`servedSha`: the SHA256 of every
+ * served entry; an identical copy is listed once); a pool path a kept generation lists that is in neither the pool nor the trash makes a
  * rollback to it impossible (the current generation's own are reported as missing by the entry
  * checks); an intent record means an interrupted writer whose changes are not served yet.
  */
-async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[]): Promise<string[]> {
+async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[], servedSha: Set<string>): Promise<string[]> {
   const problems: string[] = [];
   let intent;
   try {
@@ -284,7 +287,14 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
   const listed = new Set<string>();
   for (const g of gens) for (const p of g.poolPaths) listed.add(p);
   for (const f of poolFiles) {
-    if (!listed.has(f)) problems.push(`${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`);
+    if (listed.has(f)) continue;
+    let sha: string | undefined;
+    try {
+      sha = (await digestFile(confine(ch.webRoot, f))).digests.SHA256;
+    } catch {
+      sha = undefined; // unreadable: reported as unserved
+    }
+    if (sha === undefined || !servedSha.has(sha)) problems.push(`${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`);
   }
   const inPool = new Set(poolFiles);
   const trash = path.join(ch.stateDir, 'trash');
