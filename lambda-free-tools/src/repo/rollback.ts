@@ -99,10 +99,28 @@ export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<
 }
 
 /**
+ * The Date of the rollback's Release: in a later second than `currentMs` (the current generation's
+ * date), since apt ignores a Release older than the one it holds. With the clock (`given`
+ * undefined) in the same second, or less than 2 s behind, it waits for the next second, so Dates
+ * do not run ahead of the clock (a publish right after must not look older); otherwise (a clock
+ * far behind, or `given` not later) it is one second after `currentMs`.
+ */
+async function laterDate(currentMs: number, given?: Date): Promise<Date> {
+  const floorS = (ms: number) => Math.floor(ms / 1000);
+  if (Number.isNaN(currentMs)) return given ?? new Date();
+  const next = (floorS(currentMs) + 1) * 1000;
+  if (given) return floorS(given.getTime()) > floorS(currentMs) ? given : new Date(next);
+  const wait = next - Date.now();
+  if (wait > 0 && wait <= 2000) await new Promise((r) => setTimeout(r, wait));
+  const now = new Date();
+  return floorS(now.getTime()) > floorS(currentMs) ? now : new Date(next);
+}
+
+/**
  * Rolls `ch` back, under the channel lock (after recoverChannel): serves generation `opts.to`'s
  * package set, or by default that of the generation published before the set now served (see
  * defaultRollbackTarget), as a new generation (see the module comment). Its Date is `opts.now`
- * (default: the clock), moved to one second after the current generation's when not later, so apt
+ * (default: the clock) in a later second than the current generation's (see laterDate), so apt
  * always takes the new Release.
  * Throws, leaving `dists` and the pool as they were:
  * - UsageError for an unknown id, the current id, or no earlier generation;
@@ -152,12 +170,7 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
     const rolledBackFrom = servedSetOf(target);
     try {
       ({ restored } = await restoreFromTrash(ch, listed));
-      let now = opts.now ?? new Date();
-      const currentDate = current ? Date.parse(current.date) : NaN;
-      // Release's Date has whole seconds; apt ignores a Release older than the one it holds.
-      if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
-        now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
-      }
+      const now = await laterDate(current ? Date.parse(current.date) : NaN, opts.now);
       generation = await writeGenerationLocked(ch, { indexes, packages, poolPaths: listed, rolledBackFrom }, signer, now);
     } catch (e) {
       // Not served (dists unchanged): put the restored files back, then drop the record. Served
