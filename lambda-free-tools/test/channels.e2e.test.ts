@@ -164,8 +164,9 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     await expectFail(2, /--codename sid: channel prod does not publish it/, 'prod', 'promote', '--all-pending', '--codename', 'sid');
     await expectFail(2, /name packages/, 'prod', 'promote');
     await expectFail(2, /promote runs on the channel that receives packages: --channel prod/, 'preprod', 'promote', 'app');
-    await expectFail(1, /liste_dist: missing/, 'nochannel', 'ingest');
-    await expectFail(1, /is not a channel name/, 'Bad!', 'pending');
+    // An unknown channel is a usage error naming the configured ones (issue 9), not a missing liste_dist.
+    await expectFail(2, /unknown channel 'nochannel' under --root .*known channels: preprod, prod$/m, 'nochannel', 'ingest');
+    await expectFail(2, /unknown channel 'Bad!' under --root .*not a channel name/, 'Bad!', 'pending');
     await expectFail(2, /ingest is for the channel uploads land in/, 'prod', 'ingest');
     await expectFail(2, /--settle-ms x/, 'preprod', 'ingest', '--settle-ms', 'x');
     await expectFail(2, /--source nope: no folder/, 'preprod', 'ingest', '--source', 'nope');
