@@ -86,6 +86,22 @@ describe('sudo rule', () => {
     }
     expect(renderSudoers(config({ operators: '[]' }))).toBe('');
   });
+
+  it('rules of the same channel under other roots (sandboxes) and of both channels parse together', () => {
+    // sudo reads every file of /etc/sudoers.d into one namespace: an alias defined twice makes it
+    // drop the rule (seen when two sandboxes' rules met).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sudoers-'));
+    try {
+      const file = path.join(dir, 'all');
+      const rules = [config(), config({ root: '/srv/sandbox-a' }), config({ root: '/srv/sandbox-b' }), config({}, 'prod')].map((c) => renderSudoers(c));
+      fs.writeFileSync(file, rules.join(''), { mode: 0o440 });
+      const r = spawnSync('visudo', ['-cf', file], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(new Set(rules.map((t) => /Cmnd_Alias (\S+)/.exec(t)![1])).size).toBe(4);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('account keys in the stack config', () => {

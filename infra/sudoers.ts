@@ -10,7 +10,9 @@
  * run as prod's indexer would let an operator publish files that never went through preprod, or
  * write where the indexer can; those stay with root (`pulumi up`, or `runuser` on the server).
  */
+import * as path from 'path';
 import type { StackConfig } from '../stacks/config';
+import { channelLayout } from './layout';
 
 /**
  * Subcommands an operator may run, and whether they take arguments. A sudoers command with
@@ -33,6 +35,8 @@ export const OPERATOR_COMMANDS: readonly { name: string; args: boolean }[] = [
 
 /**
  * Renders the rule file; '' when the channel has no operators (the step then removes the file).
+ * The commands are grouped in a Cmnd_Alias named after the rule's file (`APT_REPO_PROD`,
+ * `APT_REPO_PROD_<hash>` for a sandbox root).
  * Each subcommand gets its bare form and, when it takes arguments, a `*` form; both with and
  * without `--json` before it (apt-ops puts it there). `--root` and `--channel` cannot be given a
  * second time (apt-repo refuses that, exit 2), so the `*` cannot re-point the indexer.
@@ -44,7 +48,9 @@ export function renderSudoers(cfg: StackConfig): string {
   if (!cfg.operators.length) return '';
   if (!cfg.nodePath.startsWith('/')) throw new Error(`sudoers ${cfg.channel}: nodePath '${cfg.nodePath}' is not an absolute path`);
   const base = [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel].join(' ');
-  const alias = `APT_REPO_${cfg.channel.toUpperCase().replace(/-/g, '_')}`;
+  // Aliases share one namespace across every file of /etc/sudoers.d: name it after this rule's own
+  // file (which holds a hash of the root for a sandbox), so two rules never define the same alias.
+  const alias = path.posix.basename(channelLayout(cfg).sudoersFile).toUpperCase().replace(/[^A-Z0-9]/g, '_');
   const commands: string[] = [];
   for (const c of OPERATOR_COMMANDS) {
     for (const json of ['', '--json ']) {
