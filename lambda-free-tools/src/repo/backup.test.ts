@@ -7,6 +7,7 @@ import { ingest } from './ingest';
 import { sha256File } from './files';
 import { backup, checkBackup, finishInterruptedRestore, listBackups, readManifest, restore } from './backup';
 import { verifyChannel } from './verify';
+import { recoverChannel } from './recover';
 import { currentGeneration } from './generations';
 import { rollback } from './rollback';
 import { lockFileOf, withChannelLock } from './lock';
@@ -310,5 +311,68 @@ describe('dated backups (issue 9)', () => {
     expect((await restore(root2, 'preprod', bk)).problems).toEqual([]);
     expect(fs.existsSync(path.join(target.stateDir, 'restore.json'))).toBe(false);
     await expect(restore(root2, 'preprod', bk)).rejects.toThrow(/--force/);
+  });
+
+  test('the temp files a killed restore leaves (its own and copyInto\'s around them) are removed by the next command, at any depth; a live writer\'s, links\' targets and other names are kept', async () => {
+    const b = await backup(ch, path.join(tmp, 'bk'), { now: night(20) });
+    const root2 = path.join(tmp, 'root2');
+    await restore(root2, 'preprod', b.dir);
+    const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
+    const whole = { web: await tree(ch2.webRoot), config: await tree(ch2.configDir), state: await tree(ch2.stateDir) };
+    // A pid no process can have (above Linux's largest pid_max, 2^22).
+    const dead = 4_194_999;
+    const asc = `${ch2.keyName}-archive-keyring.asc`;
+    const deb = fs.readdirSync(path.join(ch2.webRoot, 'pool/main/a/app'))[0];
+    const gen = (await currentGeneration(ch2))!;
+    const release = path.join(ch2.webRoot, '.generations', gen, 'dists/bookworm');
+    // What restore (`.<name>.tmp-<pid>-restore`) and the copy under it (placeFile -> copyInto,
+    // `.<that name>.tmp-<pid>-<8 hex>`) leave when killed, in the web root, the pool, a
+    // generation, the config and the state folders.
+    const leftovers = [
+      path.join(ch2.webRoot, `..${asc}.tmp-${dead}-restore.tmp-${dead}-18c0831b`),
+      path.join(ch2.webRoot, `.${asc}.tmp-${dead}-restore`),
+      path.join(ch2.webRoot, 'pool/main/a/app', `..${deb}.tmp-${dead}-restore.tmp-${dead}-0a1b2c3d`),
+      path.join(ch2.webRoot, 'pool/main/a/app', `.${deb}.tmp-${dead}-restore`),
+      path.join(release, `..Release.tmp-${dead}-restore.tmp-${dead}-deadbeef`),
+      path.join(ch2.configDir, `..signing-key.asc.tmp-${dead}-restore.tmp-${dead}-0badc0de`),
+      path.join(ch2.configDir, `.repo.yaml.tmp-${dead}-restore`),
+      path.join(ch2.stateDir, `..added.json.tmp-${dead}-restore.tmp-${dead}-01234567`),
+    ];
+    for (const f of leftovers) fs.writeFileSync(f, 'partial');
+    fs.symlinkSync(`.generations/${gen}/dists`, path.join(ch2.webRoot, `.dists.tmp-${dead}-restore`));
+    // A link with such a name is removed, never followed: its target stays.
+    const outside = path.join(tmp, 'outside');
+    fs.writeFileSync(outside, 'not ours');
+    fs.symlinkSync(outside, path.join(ch2.webRoot, 'pool/main/a/app', `.x.deb.tmp-${dead}-restore`));
+    // Kept: a live writer's temp, and names our writers never make.
+    const kept = [
+      path.join(ch2.webRoot, 'pool/main/a/app', `.${deb}.tmp-${process.ppid}-restore`),
+      path.join(ch2.webRoot, `.${asc}.tmp-${dead}-restored`),
+      path.join(ch2.webRoot, `${asc}.tmp-${dead}-0a1b2c3d`),
+      path.join(ch2.configDir, `.repo.yaml.tmp-${dead}-xyz`),
+    ];
+    for (const f of kept) fs.writeFileSync(f, 'kept');
+    fs.writeFileSync(path.join(ch2.stateDir, 'restore.json'), JSON.stringify({ from: b.dir, startedAt: '2026-11-21T10:00:00.000Z', pid: dead }));
+
+    // The next command (any writer) runs recovery under the lock: it finishes the restore.
+    const said: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+      said.push(String(s));
+      return true;
+    });
+    try {
+      await withChannelLock(ch2, () => recoverChannel(ch2));
+    } finally {
+      spy.mockRestore();
+    }
+    for (const f of leftovers) expect([f, fs.existsSync(f)]).toEqual([f, false]);
+    expect(fs.readdirSync(ch2.webRoot).filter((n) => n.startsWith('.dists.tmp-'))).toEqual([]);
+    expect(fs.existsSync(path.join(ch2.webRoot, 'pool/main/a/app', `.x.deb.tmp-${dead}-restore`))).toBe(false);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
+    for (const f of kept) expect(fs.readFileSync(f, 'utf8')).toBe('kept');
+    for (const f of kept) fs.rmSync(f);
+    expect({ web: await tree(ch2.webRoot), config: await tree(ch2.configDir), state: await tree(ch2.stateDir) }).toEqual(whole);
+    expect(said.join('')).toContain(`removed stale temporary file ${leftovers[0]}`);
+    expect(await verifyChannel(ch2)).toEqual([]);
   });
 });

@@ -51,7 +51,7 @@ import { scanPool } from './pool';
 import { currentGeneration, generationDir, generationsDir } from './generations';
 import { verifyChannel } from './verify';
 import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
-import { recoverChannel } from './recover';
+import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { Progress } from '../cli/context';
 import type { ChannelConfig } from './types';
 
@@ -515,7 +515,7 @@ export async function restore(root: string, channel: string, dir: string, opts: 
       }
       writeRestoreRecord(target.stateDir, from);
     }
-    return applyRestore(root, channel, from, manifest, target);
+    return applyRestore(root, channel, from, manifest, target, (l) => process.stderr.write(`apt-repo: recovering: ${channel}: ${l}\n`));
   });
 }
 
@@ -530,7 +530,8 @@ export async function restore(root: string, channel: string, dir: string, opts: 
 export async function finishInterruptedRestore(ch: ChannelConfig, opts: { say?: (line: string) => void } = {}): Promise<RestoreResult | undefined> {
   const record = readRestoreRecord(ch.stateDir);
   if (!record) return undefined;
-  (opts.say ?? ((l: string) => process.stderr.write(`apt-repo: recovering: ${l}\n`)))(`finishing the restore from ${record.from} interrupted since ${record.startedAt}`);
+  const say = opts.say ?? ((l: string) => process.stderr.write(`apt-repo: recovering: ${l}\n`));
+  say(`finishing the restore from ${record.from} interrupted since ${record.startedAt}`);
   let manifest: BackupManifest;
   try {
     manifest = await readManifest(record.from);
@@ -540,7 +541,7 @@ export async function finishInterruptedRestore(ch: ChannelConfig, opts: { say?: 
     throw new AptRepoError(`${path.join(ch.stateDir, RESTORE_RECORD)}: the interrupted restore from ${record.from} cannot be finished (${errText(err)}); run apt-repo restore --from <another backup>`);
   }
   const target = { configDir: ch.configDir, webRoot: ch.webRoot, stateDir: ch.stateDir, lockTimeoutMs: ch.lockTimeoutMs };
-  return applyRestore(ch.root, ch.name, record.from, manifest, target);
+  return applyRestore(ch.root, ch.name, record.from, manifest, target, say);
 }
 
 function writeRestoreRecord(stateDir: string, from: string): void {
@@ -549,8 +550,16 @@ function writeRestoreRecord(stateDir: string, from: string): void {
   writeFileAtomic(path.join(stateDir, RESTORE_RECORD), JSON.stringify(record) + '\n', 0o640);
 }
 
-/** The writing part of restore (the caller holds the lock and has written the restore record). */
-async function applyRestore(root: string, channel: string, from: string, manifest: BackupManifest, target: { configDir: string; webRoot: string; stateDir: string }): Promise<RestoreResult> {
+/**
+ * The writing part of restore (the caller holds the lock and has written the restore record).
+ * First the temp files of dead writers anywhere below the three target folders are removed (one
+ * line each through `say`): a killed restore leaves its temps (`.<name>.tmp-<pid>-restore`, and
+ * copyInto's around them) at any depth, and the restore finishing it writes under other names.
+ */
+async function applyRestore(root: string, channel: string, from: string, manifest: BackupManifest, target: { configDir: string; webRoot: string; stateDir: string }, say: (line: string) => void): Promise<RestoreResult> {
+  for (const base of [target.configDir, target.stateDir, target.webRoot]) {
+    for (const p of removeDeadTempsBelow(base)) say(`removed stale temporary file ${p}`);
+  }
   const byPrefix = (prefix: string) => manifest.entries.filter((e) => e.path === prefix || e.path.startsWith(prefix + '/'));
   let files = 0;
   const put = async (entries: ManifestEntry[], prefix: string, destRoot: string) => {

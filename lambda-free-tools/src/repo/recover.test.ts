@@ -85,6 +85,30 @@ test('stale temp files of dead writers are removed (a 0-byte .cache.json.tmp-* i
   expect(fs.readlinkSync(path.join(ch.webRoot, 'dists'))).toMatch(/^\.generations\/.*\/dists$/);
 });
 
+test('writeFileAtomic and restore temps of dead writers in the config folder and web root are removed too (keygen writes the keys there); a link is removed, not followed', async () => {
+  const asc = `${ch.keyName}-archive-keyring.asc`;
+  const stale = [
+    path.join(ch.configDir, `.signing-key.asc.tmp-${DEAD_PID}-0a1b2c3d`),
+    path.join(ch.webRoot, `.${asc}.tmp-${DEAD_PID}-deadbeef`),
+    path.join(ch.webRoot, `.${asc}.tmp-${DEAD_PID}-restore`),
+    path.join(ch.webRoot, `..${asc}.tmp-${DEAD_PID}-restore.tmp-${DEAD_PID}-18c0831b`),
+    path.join(ch.stateDir, `.added.json.tmp-${DEAD_PID}-restore`),
+  ];
+  for (const f of stale) fs.writeFileSync(f, '');
+  const target = path.join(root, 'outside.txt');
+  fs.writeFileSync(target, 'kept');
+  const link = path.join(ch.configDir, `.repo.yaml.tmp-${DEAD_PID}-restore`);
+  fs.symlinkSync(target, link);
+  const kept = [path.join(ch.webRoot, `.${asc}.tmp-${process.pid}-restore`), path.join(ch.configDir, `.repo.yaml.tmp-${DEAD_PID}-notours`)];
+  for (const f of kept) fs.writeFileSync(f, '');
+  const r = await recoverChannel(ch);
+  for (const f of [...stale, link]) expect([f, fs.existsSync(f) || !!fs.lstatSync(f, { throwIfNoEntry: false })]).toEqual([f, false]);
+  expect(fs.readFileSync(target, 'utf8')).toBe('kept');
+  for (const f of kept) expect(fs.existsSync(f)).toBe(true);
+  expect(r?.actions).toHaveLength(6);
+  expect(recovering()).toContain(`apt-repo: recovering: preprod: removed stale temporary file ${stale[3]}`);
+});
+
 describe('add from incoming (ingest)', () => {
   test('a move cut between link and unlink: the pool file is kept and published, the incoming name removed', async () => {
     const upload = path.join(ch.incomingDir, 'ci/moved_1.0_all.deb');

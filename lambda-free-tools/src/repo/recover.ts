@@ -24,8 +24,11 @@
  * files are intended), and never removes a pool file a kept generation lists.
  *
  * Stale temporary files of dead writers are removed whatever the record says: writeFileAtomic temps
- * (`.<name>.tmp-<pid>-<hex>`) in the state folder, the lock's temp names, `.dists.tmp-*` in the web
- * root, `.trash-*` and incomplete generation folders (no generation.json) in `.generations`.
+ * (`.<name>.tmp-<pid>-<hex>`) and restore's (`.<name>.tmp-<pid>-restore`) in the state folder, the
+ * config folder and the web root, the lock's temp names, `.dists.tmp-*` in the web root, `.trash-*`
+ * and incomplete generation folders (no generation.json) in `.generations`. A restore writes at
+ * any depth of those three trees: it sweeps them whole first (removeDeadTempsBelow), so the next
+ * command finishing a killed restore leaves none of its temps behind.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -252,7 +255,7 @@ function removeStale(dir: string, pattern: RegExp, now: number): string[] {
     if (!m) continue;
     const st = lstatQuiet(path.join(dir, n));
     if (!st || !(st.isFile() || st.isSymbolicLink())) continue;
-    if (alive(Number(m[1])) && now - st.mtimeMs < STALE_MS) continue;
+    if (!staleTemp(Number(m[1]), st.mtimeMs, now)) continue;
     try {
       fs.unlinkSync(path.join(dir, n));
       removed.push(n);
@@ -263,15 +266,87 @@ function removeStale(dir: string, pattern: RegExp, now: number): string[] {
   return removed;
 }
 
-/** writeFileAtomic and copyInto temp names: `.<name>.tmp-<pid>-<hex>`. */
-const TMP_RE = /^\..+\.tmp-(\d+)-[0-9a-f]+$/;
+/**
+ * The temp names our writers make (files.ts and repo/backup.ts), the writer's pid in group 1:
+ * writeFileAtomic and copyInto `.<name>.tmp-<pid>-<8 hex>`; restore `.<name>.tmp-<pid>-restore`
+ * (a file or the `dists` link); restore's copy through copyInto
+ * `..<name>.tmp-<pid>-restore.tmp-<pid>-<8 hex>` (the first form, its name being restore's temp).
+ */
+const TMP_RE = /^\..+\.tmp-(\d+)-(?:[0-9a-f]{8}|restore)$/;
+
+/** Whether a temp entry of writer `pid`, last changed at `mtimeMs`, is stale (see STALE_MS). */
+function staleTemp(pid: number, mtimeMs: number, now: number): boolean {
+  return !alive(pid) || now - mtimeMs >= STALE_MS;
+}
+
+/**
+ * Removes, in every folder below `base` (a trusted configuration path: the web root, config or
+ * state folder of a channel, `base` included), the temp entries of dead writers: names TMP_RE
+ * matches, regular files or symlinks (removed, never followed). Folders are opened one by one
+ * without following a link (SafeDir); a link to a folder is not entered. The caller holds the
+ * channel lock. Returns the removed paths (absolute); a missing `base` gives []. Errors on the way
+ * (an entry replaced meanwhile, a folder we may not read) skip that entry.
+ */
+export function removeDeadTempsBelow(base: string): string[] {
+  const removed: string[] = [];
+  const now = Date.now();
+  const walk = (dir: SafeDir) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = dir.list();
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) {
+        let sub: SafeDir;
+        try {
+          sub = dir.sub(e.name);
+        } catch {
+          continue;
+        }
+        try {
+          walk(sub);
+        } finally {
+          sub.close();
+        }
+        continue;
+      }
+      const m = TMP_RE.exec(e.name);
+      if (!m) continue;
+      const st = dir.lstat(e.name);
+      if (!st || !(st.isFile() || st.isSymbolicLink()) || !staleTemp(Number(m[1]), st.mtimeMs, now)) continue;
+      try {
+        if (dir.unlink(e.name, st.ino)) removed.push(path.join(dir.path, e.name));
+      } catch {
+        // gone meanwhile, or not ours to remove: left for a later run
+      }
+    }
+  };
+  let top: SafeDir;
+  try {
+    top = SafeDir.open(base, '');
+  } catch {
+    return removed;
+  }
+  try {
+    walk(top);
+  } finally {
+    top.close();
+  }
+  return removed;
+}
 
 /** Removes stale temp files and interrupted generation folders; one action line each. */
 function sweepStale(ch: ChannelConfig, actions: string[]): void {
   const now = Date.now();
-  for (const n of removeStale(ch.stateDir, TMP_RE, now)) actions.push(`removed stale temporary file ${path.join(ch.stateDir, n)}`);
   for (const n of removeStale(ch.stateDir, /^lock(?:\.reclaim)?\.(\d+)\.[a-z0-9]+$/, now)) actions.push(`removed stale lock temp file ${path.join(ch.stateDir, n)}`);
   for (const n of removeStale(ch.webRoot, /^\.dists\.tmp-(\d+)-[a-z0-9]+$/, now)) actions.push(`removed stale temporary link ${path.join(ch.webRoot, n)}`);
+  // writeFileAtomic writes in these three folders (caches and records; keygen's key files), restore
+  // everywhere below them (swept whole by restore itself, see removeDeadTempsBelow).
+  for (const dir of [ch.stateDir, ch.configDir, ch.webRoot]) {
+    for (const n of removeStale(dir, TMP_RE, now)) actions.push(`removed stale temporary file ${path.join(dir, n)}`);
+  }
   const gens = generationsDir(ch);
   let names: string[] = [];
   try {
@@ -306,7 +381,7 @@ function sweepBeside(c: Confined, actions: string[]): void {
       if (!e.name.startsWith(prefix) || !e.isFile()) continue;
       const m = TMP_RE.exec(e.name);
       const st = dir.lstat(e.name);
-      if (!m || !st || (alive(Number(m[1])) && now - st.mtimeMs < STALE_MS)) continue;
+      if (!m || !st || !staleTemp(Number(m[1]), st.mtimeMs, now)) continue;
       if (dir.unlink(e.name, st.ino)) actions.push(`removed partial copy ${path.join(dir.path, e.name)}`);
     }
   } finally {
