@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
-import { initChannel } from './channel';
+import { initChannel, listChannels } from './channel';
 import { DEFAULT_ROUTING } from './routing';
-import { diffPools, listChannelNames, pendingPackages, resolveChannelPair } from './pending';
+import { diffPools, pendingPackages, resolveChannelPair } from './pending';
 import { ingest } from './ingest';
 import { UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
@@ -58,8 +58,8 @@ describe('channel pairs and pending', () => {
   afterAll(() => rmTemp(root));
 
   test('lists the channels under the root', async () => {
-    expect(await listChannelNames(root)).toEqual(['preprod', 'prod']);
-    expect(await listChannelNames(path.join(root, 'nothing'))).toEqual([]);
+    expect(listChannels(root)).toEqual(['preprod', 'prod']);
+    expect(listChannels(path.join(root, 'nothing'))).toEqual([]);
   });
 
   test('resolves the pair from either side', async () => {

@@ -6,10 +6,9 @@
  * Read-only: needs no lock, since pool files only ever appear by an atomic rename/link and are
  * never rewritten in place.
  */
-import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { ConfigError, UsageError } from '../errors';
-import { channelsConfigRoot, loadChannel, NAME_RE } from './channel';
+import { channelsConfigRoot, listChannels, loadChannel } from './channel';
 import { scanPool } from './pool';
 import { currentGeneration, readGenerationInfo } from './generations';
 import { intentFile, readIntent } from './recover';
@@ -40,17 +39,6 @@ export interface ChannelPair {
   downstream: ChannelConfig;
 }
 
-/** Names of the channels configured under `root` (the folders of channelsConfigRoot), sorted. */
-export async function listChannelNames(root: string): Promise<string[]> {
-  try {
-    const ds = await fsp.readdir(channelsConfigRoot(root), { withFileTypes: true });
-    return ds.filter((d) => d.isDirectory() && NAME_RE.test(d.name)).map((d) => d.name).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 /**
  * Finds the channel pair for `channel` under `root`: a channel with an upstream is the downstream
  * side; 'prod' without an upstream key takes 'preprod'; any other channel is the upstream side of
@@ -59,7 +47,7 @@ export async function listChannelNames(root: string): Promise<string[]> {
  */
 export async function resolveChannelPair(root: string, channel: string): Promise<ChannelPair> {
   const ch = await loadChannel({ root, channel });
-  const names = await listChannelNames(root);
+  const names = listChannels(root);
   if (ch.upstream || ch.name === 'prod') {
     const up = ch.upstream ?? 'preprod';
     if (!names.includes(up)) throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);

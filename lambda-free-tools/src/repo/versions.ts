@@ -6,10 +6,9 @@
 import { UsageError } from '../errors';
 import { compareVersions } from '../deb/version';
 import { isValidPackageName } from '../deb/control';
-import { loadChannel } from './channel';
+import { listChannels, loadChannel } from './channel';
 import { scanPool } from './pool';
 import { channelsConfigRoot } from './channel';
-import { listChannelNames } from './pending';
 
 /** Where one version lives in one channel. */
 export interface VersionInChannel {
@@ -38,7 +37,7 @@ export interface VersionRow {
  */
 export async function packageVersions(root: string, name: string): Promise<VersionRow[]> {
   if (!isValidPackageName(name)) throw new UsageError(`'${name}' is not a valid package name (Debian Policy §5.6.1)`);
-  const channels = await listChannelNames(root);
+  const channels = listChannels(root);
   if (channels.length === 0) throw new UsageError(`no channel configured under ${channelsConfigRoot(root)}`);
   const rows = new Map<string, VersionRow>();
   for (const channel of channels) {
