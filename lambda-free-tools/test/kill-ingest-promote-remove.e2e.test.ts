@@ -1,7 +1,8 @@
 /**
  * Kill tests of ingest, promote and remove, each run as its own process of the bundled apt-repo
- * and SIGKILLed at seeded moments spread over its whole run (test/harness/kill.ts), 30 kills per
- * command. After each kill, the next command of another kind runs normally, and then:
+ * and SIGKILLed at seeded moments spread over its whole run (test/harness/kill.ts killLoop), until
+ * 30 runs per command were really killed and at least 3 of those kills landed in the window (at most
+ * 60 runs: a run that ends before its kill moment is a fresh timing that rescales the next moments). After each kill, the next command of another kind runs normally, and then:
  * - every accepted package is served exactly once per Packages index, with the pool file's SHA256;
  * - the pool holds exactly what is served (no stranded file, no served file missing);
  * - verify (in-process verifyChannel, which checks pool against kept generations) finds nothing;
@@ -17,13 +18,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { rawControlDeb } from '../../test/harness/debs';
-import { inWindow, killSchedule, poolFiles, poolVsServed, runKilled, servedEntries, ServedEntry, timeRun } from '../../test/harness/kill';
+import { inWindow, killLoop, KillLoopSummary, poolFiles, poolVsServed, runKilled, servedEntries, ServedEntry, timeRun } from '../../test/harness/kill';
 import { loadChannel } from '../src/repo/channel';
 import { verifyChannel } from '../src/repo/verify';
 
 const CODENAMES = ['bookworm', 'trixie'];
 const ARCHS = ['amd64'];
 const KILLS = 30;
+/** Runs at most (killLoop's bound): the per-round packages are prepared for that many. */
+const MAX_RUNS = 2 * KILLS;
+/** Kills inside the pool-changed-not-served window each suite must see. */
+const WINDOW_KILLS = 3;
+/** No new run after this long (ms); each test's own timeout is above it. */
+const LOOP_MS = 100_000;
+const TEST_MS = 170_000;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -155,10 +163,19 @@ beforeAll(async () => {
 afterAll(() => rmTemp(root));
 
 /** Summary line per suite, for the log. */
-function note(what: string, outcomes: { killed: boolean; window: boolean }[], spanMs: number, startedMs: number): void {
-  const killed = outcomes.filter((o) => o.killed).length;
-  const window = outcomes.filter((o) => o.window).length;
-  process.stdout.write(`kill test ${what}: one run ${spanMs} ms; ${killed}/${outcomes.length} killed, ${window} in the pool-changed-not-served window; suite ${Date.now() - startedMs} ms\n`);
+function note(what: string, sum: KillLoopSummary, window: number, spanMs: number, startedMs: number): void {
+  process.stdout.write(
+    `kill test ${what}: one run ${spanMs} ms (fresh timings ${sum.timings.join(', ') || 'none'}); ${sum.killed}/${sum.runs} killed, ${window} in the pool-changed-not-served window; stopped: ${sum.stoppedBy}; suite ${Date.now() - startedMs} ms\n`,
+  );
+}
+
+/**
+ * The assertions every suite ends with: KILLS real kills, WINDOW_KILLS of them inside the window
+ * (killLoop stops early only when both hold; a bound reached first fails here).
+ */
+function expectKills(sum: KillLoopSummary, window: number): void {
+  expect(sum.killed).toBeGreaterThanOrEqual(KILLS);
+  expect(window).toBeGreaterThanOrEqual(WINDOW_KILLS);
 }
 
 test(`ingest: ${KILLS} kills, then publish / gc / remove / promote+gc`, async () => {
@@ -166,15 +183,14 @@ test(`ingest: ${KILLS} kills, then publish / gc / remove / promote+gc`, async ()
   // Time scale: one complete ingest of a batch of the size used below.
   for (let j = 0; j < 4; j++) await drop(`calib${j}`, '1.0');
   const spanMs = await timeRun(args('preprod', 'ingest', '--settle-ms', '0'));
-  const delays = killSchedule(9001, KILLS, spanMs);
-  const outcomes: { killed: boolean; window: boolean }[] = [];
-  for (let i = 0; i < KILLS; i++) {
+  let windowKills = 0;
+  const sum = await killLoop({ seed: 9001, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
     for (const s of ['a', 'b', 'c', 'd']) await drop(`in${i}${s}`, '1.0');
     if (i % 3 === 0) await drop(`bad${i}`, '1.0', false);
-    const k = await runKilled(args('preprod', 'ingest', '--settle-ms', '0'), delays[i]);
+    const k = await runKilled(args('preprod', 'ingest', '--settle-ms', '0'), delayMs);
     const probe = poolVsServed(web('preprod'));
     const window = k.killed && inWindow(probe);
-    outcomes.push({ killed: k.killed, window });
+    if (window) windowKills++;
     let next: RunResult;
     switch (i % 4) {
       case 0: next = ok(await cli('preprod', 'publish'), 'publish'); break;
@@ -201,36 +217,40 @@ test(`ingest: ${KILLS} kills, then publish / gc / remove / promote+gc`, async ()
     }
     if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted ingest/m);
     expectNothingLost(await expectConsistent('preprod'));
+    return k;
+  });
+  // A last, uninterrupted ingest takes whatever the killed ones left in incoming: exit 1 (README:
+  // any rejected file) when a bad upload was still there, and then only bad uploads were rejected.
+  const last = await cli('preprod', 'ingest', '--settle-ms', '0');
+  if (last.code !== 0) {
+    const rejectedNow = last.stdout.split('\n').filter((l) => /^rejected /.test(l));
+    expect({ code: last.code, stderr: last.stderr, onlyBad: rejectedNow.length > 0 && rejectedNow.every((l) => /^rejected\s+ci\/bad\d+_1\.0_all\.deb /.test(l)) }).toEqual({ code: 1, stderr: '', onlyBad: true });
   }
-  // A last, uninterrupted ingest takes whatever the killed ones left in incoming.
-  ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'final ingest');
   const served = await expectConsistent('preprod');
   expectNothingLost(served);
   const names = new Set(served.map(key));
   for (const u of uploads.filter((x) => x.valid && !removed.has(key(x)))) expect([u.rel, names.has(key(u))]).toEqual([u.rel, true]);
   expect(fs.readdirSync(path.join(incoming(), 'ci'))).toEqual([]);
-  note('ingest', outcomes, spanMs, started);
-  expect(outcomes.filter((o) => o.killed).length).toBeGreaterThanOrEqual(KILLS - 5);
-  expect(outcomes.filter((o) => o.window).length).toBeGreaterThanOrEqual(3);
-});
+  note('ingest', sum, windowKills, spanMs, started);
+  expectKills(sum, windowKills);
+}, TEST_MS);
 
 test(`promote: ${KILLS} kills, then publish / gc / remove --force / pending+gc on prod`, async () => {
   const started = Date.now();
   // preprod serves three packages per round, and a few for the time scale.
-  for (let i = 0; i < KILLS; i++) for (const s of ['x', 'y', 'z']) await drop(`pr${i}${s}`, '1.0');
+  for (let i = 0; i < MAX_RUNS; i++) for (const s of ['x', 'y', 'z']) await drop(`pr${i}${s}`, '1.0');
   for (const s of ['x', 'y', 'z']) await drop(`prcal${s}`, '1.0');
   ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
   const preServed = await expectConsistent('preprod');
   const preSha = new Map(preServed.map((e) => [key(e), e.sha256]));
   const spanMs = await timeRun(args('prod', 'promote', 'prcalx', 'prcaly', 'prcalz'));
-  const delays = killSchedule(9002, KILLS, spanMs);
-  const outcomes: { killed: boolean; window: boolean }[] = [];
+  let windowKills = 0;
   const removedFromProd = new Set<string>();
-  for (let i = 0; i < KILLS; i++) {
+  const sum = await killLoop({ seed: 9002, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
     const names = ['x', 'y', 'z'].map((s) => `pr${i}${s}`);
-    const k = await runKilled(args('prod', 'promote', ...names), delays[i]);
+    const k = await runKilled(args('prod', 'promote', ...names), delayMs);
     const window = k.killed && inWindow(poolVsServed(web('prod')));
-    outcomes.push({ killed: k.killed, window });
+    if (window) windowKills++;
     let next: RunResult;
     switch (i % 4) {
       case 0: next = ok(await cli('prod', 'publish'), 'publish'); break;
@@ -263,27 +283,26 @@ test(`promote: ${KILLS} kills, then publish / gc / remove --force / pending+gc o
     const live = new Set(prodServed.map(key));
     const inPool = new Set(poolFiles(web('prod')));
     for (const n of names) expect([n, live.has(`${n}=1.0`)]).toEqual([n, inPool.has(`pool/main/p/${n}/${n}_1.0_all.deb`)]);
-  }
-  note('promote', outcomes, spanMs, started);
+    return k;
+  });
+  note('promote', sum, windowKills, spanMs, started);
   expect(removedFromProd.size).toBeGreaterThan(0);
-  expect(outcomes.filter((o) => o.killed).length).toBeGreaterThanOrEqual(KILLS - 5);
-  expect(outcomes.filter((o) => o.window).length).toBeGreaterThanOrEqual(3);
-});
+  expectKills(sum, windowKills);
+}, TEST_MS);
 
 test(`remove: ${KILLS} kills, then publish / gc / ingest / promote+gc`, async () => {
   const started = Date.now();
-  for (let i = 0; i < KILLS; i++) for (const v of ['1.0', '2.0']) await drop(`rm${i}`, v);
+  for (let i = 0; i < MAX_RUNS; i++) for (const v of ['1.0', '2.0']) await drop(`rm${i}`, v);
   await drop('rmcal', '1.0');
   ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
   await expectConsistent('preprod');
   const spanMs = await timeRun(args('preprod', 'remove', 'rmcal=1.0'));
-  const delays = killSchedule(9003, KILLS, spanMs);
-  const outcomes: { killed: boolean; window: boolean }[] = [];
+  let windowKills = 0;
   removed.add('rmcal=1.0');
-  for (let i = 0; i < KILLS; i++) {
-    const k = await runKilled(args('preprod', 'remove', `rm${i}=1.0`), delays[i]);
+  const sum = await killLoop({ seed: 9003, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
+    const k = await runKilled(args('preprod', 'remove', `rm${i}=1.0`), delayMs);
     const window = k.killed && inWindow(poolVsServed(web('preprod')));
-    outcomes.push({ killed: k.killed, window });
+    if (window) windowKills++;
     let next: RunResult;
     switch (i % 4) {
       case 0: next = ok(await cli('preprod', 'publish'), 'publish'); break;
@@ -307,8 +326,8 @@ test(`remove: ${KILLS} kills, then publish / gc / ingest / promote+gc`, async ()
     if (!poolHas) removed.add(`rm${i}=1.0`);
     expect(served.has(`rm${i}=2.0`)).toBe(true);
     expectNothingLost(servedEntries(web('preprod'), CODENAMES, ARCHS));
-  }
-  note('remove', outcomes, spanMs, started);
-  expect(outcomes.filter((o) => o.killed).length).toBeGreaterThanOrEqual(KILLS - 5);
-  expect(outcomes.filter((o) => o.window).length).toBeGreaterThanOrEqual(3);
-});
+    return k;
+  });
+  note('remove', sum, windowKills, spanMs, started);
+  expectKills(sum, windowKills);
+}, TEST_MS);

@@ -7,16 +7,23 @@
  * (Packages byte for byte), nothing is lost (every file in the pool or the trash), and the next
  * command (rollback, or publish) succeeds with verify clean; a restore never served is put back
  * into the trash by that command's recovery (the rollback's intent record).
+ * The seeded moments are spread over 1.5 times a rollback (about a third of the runs finish), and
+ * the loop goes on (killLoop: at most 2 × KILLS runs) until KILLS runs were really killed and at
+ * least 3 kills landed before the restore, 3 inside the window and 3 runs after the flip or done;
+ * a run that finishes before its kill moment is a fresh timing that rescales the next moments.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundle, mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
-import { inWindow, killSchedule, poolVsServed, runKilled, timeRun } from '../../test/harness/kill';
+import { inWindow, killLoop, poolVsServed, runKilled, timeRun } from '../../test/harness/kill';
 
 const SEED = 9008;
-const KILLS = 40;
+/** Runs really killed (about 40 runs in all, a third of them finishing before their moment). */
+const KILLS = 28;
+/** Each kind of outcome (before the restore, inside the window, after the flip or finished) at least this often. */
+const EACH = 3;
 
 /** Versions of package app in a Packages text, in index order. */
 const appVersions = (packages: string) =>
@@ -73,7 +80,7 @@ describe('rollback killed at any moment', () => {
   });
   afterAll(() => rmTemp(base));
 
-  test(`${KILLS} seeded kills: old or rolled-back set served whole, verify clean, next command fine`, async () => {
+  test(`${KILLS} seeded real kills: old or rolled-back set served whole, verify clean, next command fine`, async () => {
     // How long an uninterrupted rollback takes here, so the kills cover all of it.
     await bundle('apt-repo'); // built once, not inside the first timing
     const times: number[] = [];
@@ -85,13 +92,12 @@ describe('rollback killed at any moment', () => {
     }
     // Up to half as long again: the machine may be busier during the loop, and the last kills
     // should still land after the new generation is served or find the rollback done.
-    const span = Math.max(...times) * 1.5;
     process.stderr.write(`rollback takes ${times.join(', ')} ms\n`);
     const outcomes = { beforeRestore: 0, window: 0, served: 0, finished: 0 };
-    const schedule = killSchedule(SEED, KILLS, span);
-    for (const [k, delay] of schedule.entries()) {
+    const enough = () => outcomes.beforeRestore >= EACH && outcomes.window >= EACH && outcomes.served + outcomes.finished >= EACH;
+    const sum = await killLoop({ seed: SEED, kills: KILLS, spanMs: Math.max(...times), stretch: 1.5, enough, timeLimitMs: 200_000 }, async (k, delay, fraction) => {
       const root = copy();
-      const what = `kill ${k} at ${delay} ms of ${Math.round(span)} (seed ${SEED})`;
+      const what = `kill ${k} at ${delay} ms (${fraction.toFixed(3)} × 1.5 runs; seed ${SEED})`;
       try {
         const run = await runKilled(['--root', root, '--channel', 'preprod', 'rollback'], delay);
         const window = inWindow(poolVsServed(webRoot(root)));
@@ -132,15 +138,19 @@ describe('rollback killed at any moment', () => {
         const after = await cliAt(root, 'verify');
         expect({ what, code: after.code, out: after.code ? after.stdout + after.stderr : '' }).toEqual({ what, code: 0, out: '' });
         expect({ what, g4Kept: fs.existsSync(path.join(webRoot(root), '.generations', g4, 'generation.json')) }).toEqual({ what, g4Kept: true });
+        return run;
       } finally {
         rmTemp(root);
       }
-    }
+    });
     // The kills were spread over the whole run: some before the pool changed, some inside the
     // pool-changed-but-not-served window, some after the new generation was served.
-    process.stderr.write(`rollback kill outcomes: ${JSON.stringify(outcomes)}\n`);
-    expect(outcomes.window).toBeGreaterThanOrEqual(3);
-    expect(outcomes.beforeRestore).toBeGreaterThanOrEqual(3);
-    expect(outcomes.served + outcomes.finished).toBeGreaterThanOrEqual(3);
+    process.stderr.write(
+      `rollback kill outcomes: ${JSON.stringify(outcomes)}; ${sum.killed}/${sum.runs} killed, fresh timings ${sum.timings.join(', ')} ms, stopped: ${sum.stoppedBy}, ${sum.elapsedMs} ms\n`,
+    );
+    expect(sum.killed).toBeGreaterThanOrEqual(KILLS);
+    expect(outcomes.window).toBeGreaterThanOrEqual(EACH);
+    expect(outcomes.beforeRestore).toBeGreaterThanOrEqual(EACH);
+    expect(outcomes.served + outcomes.finished).toBeGreaterThanOrEqual(EACH);
   }, 900_000);
 });

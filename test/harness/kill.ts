@@ -4,8 +4,13 @@
  * repairs everything and that the kills really landed in the dangerous window: the pool changed
  * but the generation `dists` serves not flipped yet.
  *
- * - killSchedule(seed, n, spanMs): n seeded delays spread over [0, spanMs): one per equal slot
- *   (stratified: every part of the run gets kills), in a seeded shuffled order. Same seed, same delays.
+ * - killFractions(seed, n): n seeded moments as fractions of a run, in [0, 1): one per equal slot
+ *   (stratified: every part of the run gets kills), in a seeded shuffled order. Same seed, same moments.
+ * - killSchedule(seed, n, spanMs): the same moments in ms of a run lasting spanMs.
+ * - killLoop(options, round): runs rounds at those moments (block b of n moments from seed + b) until
+ *   `kills` runs were really killed and the caller's other thresholds are met, bounded in runs and
+ *   time; each run that exits by itself before its kill is a fresh timing that rescales the next
+ *   moments, so a machine faster or slower than at the first timing still gets its kills.
  * - runKilled(args, delayMs): spawns `node <bundle> ...args`, sends SIGKILL `delayMs` after the
  *   spawn (unless it finished before), resolves with how it ended.
  * - timeRun(args): one complete run's duration, to scale the schedule.
@@ -34,17 +39,98 @@ export interface KillOutcome {
 }
 
 /**
- * `n` delays in [0, spanMs): delay i lies in slot [i·span/n, (i+1)·span/n) at a seeded pseudo-random
- * offset, and the order is a seeded shuffle (so consecutive runs do not all kill later and later).
+ * `n` moments in [0, 1), as fractions of one run: moment i lies in slot [i/n, (i+1)/n) at a seeded
+ * pseudo-random offset, and the order is a seeded shuffle (so consecutive runs do not all kill later
+ * and later). Same seed, same moments.
  */
-export function killSchedule(seed: number, n: number, spanMs: number): number[] {
+export function killFractions(seed: number, n: number): number[] {
   const r = prng(seed);
-  const out = Array.from({ length: n }, (_, i) => Math.round(((i + r()) / n) * spanMs));
+  const out = Array.from({ length: n }, (_, i) => (i + r()) / n);
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
+}
+
+/** killFractions(seed, n) as delays in ms of a run lasting `spanMs` (rounded to whole ms). */
+export function killSchedule(seed: number, n: number, spanMs: number): number[] {
+  return killFractions(seed, n).map((f) => Math.round(f * spanMs));
+}
+
+/** How killLoop plans and bounds its runs. */
+export interface KillLoopOptions {
+  /** Block b (0, 1, …) of planned moments is killFractions(seed + b, kills). */
+  seed: number;
+  /** Runs that must really be killed (SIGKILL ended them) before the loop may stop. */
+  kills: number;
+  /** One complete run's duration, ms (a timeRun before the loop): the first scale of the moments. */
+  spanMs: number;
+  /** Moments are spread over stretch × the run's duration (default 1; above 1, some runs are meant to finish). */
+  stretch?: number;
+  /** Further thresholds (e.g. "at least 3 kills inside the window") that must also hold before stopping. */
+  enough?: () => boolean;
+  /** At most this many runs (default 2 × kills). */
+  maxRuns?: number;
+  /** No new run starts after this long (ms from the loop's start; default 90 000). */
+  timeLimitMs?: number;
+}
+
+/** What killLoop did, for the test's assertions and log. */
+export interface KillLoopSummary {
+  runs: number;
+  killed: number;
+  /** The fresh full durations seen (runs that exited 0 before their kill), ms, in order. */
+  timings: number[];
+  /** The duration the last moments were scaled by, ms. */
+  spanMs: number;
+  /** Why the loop stopped: its targets were met, or a bound was reached first. */
+  stoppedBy: 'done' | 'maxRuns' | 'time';
+  elapsedMs: number;
+}
+
+/**
+ * Runs `round(i, delayMs, fraction)` (which must start the command with runKilled(…, delayMs), check
+ * what the kill left behind and return the KillOutcome) for i = 0, 1, … until `kills` runs were
+ * really killed and `enough()` holds, or `maxRuns` runs were made, or `timeLimitMs` passed. The
+ * planned moments are the seeded fractions (reproducible); the delay of each is fraction × stretch ×
+ * the latest measured duration: a run that exits 0 by itself before its kill moment gives a fresh
+ * duration, so the schedule follows the machine's load instead of the first timing alone. The
+ * caller asserts on the summary (killed ≥ kills, its thresholds): a bound reached first fails there.
+ */
+export async function killLoop(opts: KillLoopOptions, round: (i: number, delayMs: number, fraction: number) => Promise<KillOutcome>): Promise<KillLoopSummary> {
+  const stretch = opts.stretch ?? 1;
+  const maxRuns = opts.maxRuns ?? 2 * opts.kills;
+  const timeLimitMs = opts.timeLimitMs ?? 90_000;
+  const enough = opts.enough ?? (() => true);
+  const started = Date.now();
+  const timings: number[] = [];
+  let spanMs = opts.spanMs;
+  let killed = 0;
+  let fractions: number[] = [];
+  let i = 0;
+  let stoppedBy: KillLoopSummary['stoppedBy'] = 'done';
+  for (;;) {
+    if (killed >= opts.kills && enough()) break;
+    if (i >= maxRuns) {
+      stoppedBy = 'maxRuns';
+      break;
+    }
+    if (Date.now() - started > timeLimitMs) {
+      stoppedBy = 'time';
+      break;
+    }
+    if (i % opts.kills === 0) fractions = killFractions(opts.seed + i / opts.kills, opts.kills);
+    const fraction = fractions[i % opts.kills];
+    const outcome = await round(i, Math.round(fraction * stretch * spanMs), fraction);
+    if (outcome.killed) killed++;
+    else if (outcome.code === 0) {
+      timings.push(outcome.elapsedMs);
+      spanMs = outcome.elapsedMs;
+    }
+    i++;
+  }
+  return { runs: i, killed, timings, spanMs, stoppedBy, elapsedMs: Date.now() - started };
 }
 
 /**
