@@ -12,7 +12,7 @@
  * and restoring the first and the last night into emptied channel folders gives the published
  * files of that night byte for byte and a clean verify. Needs root (useradd, setpriv, chown).
  */
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -22,6 +22,7 @@ import { renderListes, renderRepoYaml } from '../../infra/repoFiles';
 import { renderSystemdUnits } from '../../infra/systemd';
 import { bundle, mkTemp, rmTemp, runProcess, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
+import { ensureSystemUser } from '../../test/harness/users';
 
 // A name of its own: other e2e files create their accounts in parallel jest workers.
 const INDEXER = 'aptrepo-bknights';
@@ -31,11 +32,6 @@ let root: string;
 let cfg: StackConfig;
 let layout: ChannelLayout;
 let service: Map<string, string>;
-
-function ensureUser(name: string): void {
-  if (spawnSync('id', ['-u', name]).status === 0) return;
-  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'pipe' });
-}
 
 function unitKeys(text: string): Map<string, string> {
   const keys = new Map<string, string>();
@@ -123,7 +119,7 @@ function emptyChannel(): void {
 }
 
 beforeAll(async () => {
-  ensureUser(INDEXER);
+  ensureSystemUser(INDEXER);
   root = mkTemp('backup-nights-root');
   fs.chmodSync(root, 0o755);
   cfg = parseStackConfig(

@@ -25,6 +25,7 @@ import { bundle, mkTemp, rmTemp, runProcess, RunResult } from '../../test/harnes
 import { buildDeb } from '../../test/harness/debs';
 import { requestSignature } from '../src/sign/client';
 import { MAX_REQUEST_BYTES } from '../src/sign/service';
+import { ensureSystemUser } from '../../test/harness/users';
 
 // Names of their own: other e2e files create their accounts in parallel jest workers.
 const SIGNER = 'aptsign-sockact';
@@ -37,12 +38,6 @@ let layout: ChannelLayout;
 let socketUnit: Map<string, string>;
 let serviceUnit: Map<string, string>;
 let activator: { child: ChildProcess; log: () => string } | undefined;
-
-/** Creates a system user (and its group) when missing: no home, no login shell. */
-function ensureUser(name: string): void {
-  if (spawnSync('id', ['-u', name]).status === 0) return;
-  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'pipe' });
-}
 
 /** The `Key=value` lines of a rendered unit (one value per key in these units). */
 function unitKeys(text: string): Map<string, string> {
@@ -112,8 +107,8 @@ async function startActivator(): Promise<void> {
 }
 
 beforeAll(async () => {
-  ensureUser(SIGNER);
-  ensureUser(INDEXER);
+  ensureSystemUser(SIGNER);
+  ensureSystemUser(INDEXER);
   root = mkTemp('signer-sockact-root');
   fs.chmodSync(root, 0o755);
   cfg = parseStackConfig(

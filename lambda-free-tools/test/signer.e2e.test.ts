@@ -13,6 +13,7 @@ import { bundle, mkTemp, rmTemp, runProcess, RunResult } from '../../test/harnes
 import { buildDeb } from '../../test/harness/debs';
 import { requestSignature } from '../src/sign/client';
 import { MAX_REQUEST_BYTES } from '../src/sign/service';
+import { ensureSystemUser } from '../../test/harness/users';
 
 const SIGNER = 'aptsign-e2e';
 const INDEXER = 'aptrepo-e2e';
@@ -25,12 +26,6 @@ let socketPath: string;
 let pidfile: string;
 let keyFile: string;
 let server: { child: ChildProcess; log: () => string } | undefined;
-
-/** Creates a system user (and its group) when missing: no home, no login shell. */
-function ensureUser(name: string): void {
-  if (spawnSync('id', ['-u', name]).status === 0) return;
-  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], { stdio: 'pipe' });
-}
 
 /** Runs the bundled apt-repo on the test root as `user` (runuser -u). */
 function repoAs(user: string, args: string[]): Promise<RunResult> {
@@ -79,8 +74,8 @@ function gpgv(files: string[]): { status: number | null; stderr: string } {
 }
 
 beforeAll(async () => {
-  ensureUser(SIGNER);
-  ensureUser(INDEXER);
+  ensureSystemUser(SIGNER);
+  ensureSystemUser(INDEXER);
   root = mkTemp('signer-e2e-root');
   fs.chmodSync(root, 0o755);
   // The bundle where both accounts can read it.

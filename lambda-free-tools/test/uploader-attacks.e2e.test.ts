@@ -13,16 +13,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { bundle, mkTemp, rmTemp, RunResult } from '../../test/harness/cli';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../../test/harness/debs';
+import { ensureSystemUser } from '../../test/harness/users';
 
 /** The system user the indexer runs as in this test (created when missing). */
 const SERVICE_USER = 'aptrepo-e2e';
 
 function serviceIds(): { uid: number; gid: number } {
-  try {
-    execFileSync('id', ['-u', SERVICE_USER], { stdio: 'pipe' });
-  } catch {
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVICE_USER], { stdio: 'pipe' });
-  }
+  ensureSystemUser(SERVICE_USER);
   const uid = Number(execFileSync('id', ['-u', SERVICE_USER], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', SERVICE_USER], { encoding: 'utf8' }).trim());
   return { uid, gid };
