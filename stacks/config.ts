@@ -418,6 +418,9 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
 /** Every key the schema knows (for reading them from Pulumi config one by one). */
 export const CONFIG_KEYS: string[] = Object.keys(RawSchema.shape);
 
+/** The raw zod schema, one entry per key (stacks/pulumiYaml.test.ts checks Pulumi.yaml declares each with its type and default). */
+export const CONFIG_SCHEMA = RawSchema;
+
 /**
  * Reads every `apt-repo:*` key of the current stack (pulumi.runtime.allConfig, so an unknown key is
  * refused too) and validates it with parseStackConfig. Throws ConfigError as parseStackConfig does.
