@@ -24,6 +24,13 @@ describe('signingKeyProvider', () => {
     expect(signer.fingerprint.toUpperCase()).toBe(id);
   });
 
+  it('refuses to generate when the stack recorded a fingerprint (the key it had is lost), naming the key', async () => {
+    const fingerprint = 'C'.repeat(40);
+    await expect(signingKeyProvider.create({ name: 'T', email: 't@example.org', type: 'ed25519', expectedFingerprint: fingerprint })).rejects.toThrow(
+      new RegExp(`^apt-repo:signingKeyFingerprint: the stack recorded the signing key ${fingerprint} but its state holds no key`),
+    );
+  });
+
   it('never reports a change, so the key is never regenerated', async () => {
     expect(await signingKeyProvider.diff()).toEqual({ changes: false });
   });

@@ -12,6 +12,11 @@
  * no expiry, no passphrase, SHA-512 preferred; RSA-4096 by default or legacy ed25519.
  * signingKeyProvider.test.ts checks the result with keys.ts (publicKeyFiles, loadSigner) and that
  * the provider serializes.
+ *
+ * `expectedFingerprint` (the stack's apt-repo:signingKeyFingerprint) guards a lost key: create runs
+ * only when the state holds no key, so a stack that records a fingerprint and reaches create has lost
+ * the key it had (state unprotect + destroy, a new state): create refuses instead of generating a
+ * different key that every client would reject.
  */
 import * as pulumi from '@pulumi/pulumi';
 
@@ -20,12 +25,15 @@ export interface GeneratedSigningKeyArgs {
   name: pulumi.Input<string>;
   email: pulumi.Input<string>;
   type?: pulumi.Input<'rsa4096' | 'ed25519'>;
+  /** The fingerprint the stack recorded (apt-repo:signingKeyFingerprint): when set, create refuses to generate. */
+  expectedFingerprint?: pulumi.Input<string>;
 }
 
 interface Inputs {
   name: string;
   email: string;
   type?: 'rsa4096' | 'ed25519';
+  expectedFingerprint?: string;
 }
 
 /** Outputs of create (`privateArmored` is secret). */
@@ -36,9 +44,19 @@ export interface GeneratedKeyOutputs extends Inputs {
   fingerprint: string;
 }
 
-/** The provider: create generates the key, nothing else ever changes it. */
+/**
+ * The provider: create generates the key, nothing else ever changes it. create throws an Error naming
+ * apt-repo:signingKeyFingerprint when `expectedFingerprint` is set (the stack had a key and lost it).
+ */
 export const signingKeyProvider = {
   async create(inputs: Inputs): Promise<{ id: string; outs: GeneratedKeyOutputs }> {
+    if (inputs.expectedFingerprint) {
+      throw new Error(
+        `apt-repo:signingKeyFingerprint: the stack recorded the signing key ${inputs.expectedFingerprint} but its state holds no key; ` +
+          'generating a new one would break every client. Restore that key (pulumi config set --secret apt-repo:signingKey < key.asc), ' +
+          'or remove apt-repo:signingKeyFingerprint to generate a different key on purpose',
+      );
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const openpgp = require('openpgp') as typeof import('openpgp');
     const type = inputs.type ?? 'rsa4096';

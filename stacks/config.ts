@@ -119,6 +119,8 @@ const RawSchema = z.strictObject({
   httpsPort: port.default(443),
   listenAddress: z.string().refine((a) => isIP(a) !== 0, 'expected an IP address').optional(),
   signingKey: z.string().refine((k) => k.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----'), 'expected an armored OpenPGP private key').optional(),
+  // Recorded after the first `pulumi up` (pulumi stack output keyFingerprint): the key may not change silently.
+  signingKeyFingerprint: z.string().refine((f) => /^[0-9A-F]{40}$/.test(f.replace(/ +/g, '').toUpperCase()), 'expected the 40 hex digits of the signing key fingerprint (pulumi stack output keyFingerprint)').optional(),
   upstream: z.string().regex(NAME_RE, 'expected a channel name').optional(),
   origin: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').default('Epiconcept'),
   label: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').optional(),
@@ -190,6 +192,8 @@ export interface StackConfig {
   description: string;
   keyName: string;
   keyEmail: string;
+  /** The signing key's fingerprint the stack recorded (upper-case hex, no space); unset: no check. */
+  signingKeyFingerprint?: string;
   generationsKeep: number;
   /** Dated backups kept in backupDir by the nightly `backup --to` (repo.yaml backupKeep). */
   backupKeep: number;
@@ -388,6 +392,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     description: r.description ?? `${r.origin} packages, ${channel} channel`,
     keyName: r.keyName ?? `${r.origin.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${channel}`,
     keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
+    ...(r.signingKeyFingerprint ? { signingKeyFingerprint: r.signingKeyFingerprint.replace(/ +/g, '').toUpperCase() } : {}),
     generationsKeep: r.generationsKeep,
     backupKeep: r.backupKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),

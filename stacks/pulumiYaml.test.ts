@@ -165,3 +165,13 @@ describe('Pulumi.yaml config block', () => {
     expect(fitsType(declared('codenames'), ['bookworm'])).toBe(true);
   });
 });
+
+describe('apt-repo:signingKeyFingerprint', () => {
+  it('is read as upper-case hex without spaces (gpg prints it in groups), and refused when not 40 hex digits', () => {
+    const raw = completeStack('preprod');
+    expect(parseStackConfig(raw, 'preprod').config.signingKeyFingerprint).toBeUndefined();
+    const spaced = 'abcd 0123 abcd 0123 abcd  0123 abcd 0123 abcd 0123';
+    expect(parseStackConfig({ ...raw, signingKeyFingerprint: spaced }, 'preprod').config.signingKeyFingerprint).toBe('ABCD0123ABCD0123ABCD0123ABCD0123ABCD0123');
+    expect(() => parseStackConfig({ ...raw, signingKeyFingerprint: 'ABCD' }, 'preprod')).toThrow(/^apt-repo:signingKeyFingerprint: expected the 40 hex digits/);
+  });
+});
