@@ -5,7 +5,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { ClientCredential, StackConfig } from '../stacks/config';
-import { channelUrl, renderAuthConf, renderClientFiles, type ClientFiles } from './clientFiles';
+import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
 import { STEP_OWNERS } from './plan';
 import { attachSteps, type Connection, type PlanSource } from './remoteSteps';
 
@@ -16,8 +16,10 @@ export interface ChannelArgs {
   plan: PlanSource;
   /** Commands attached so far, by step name ('host-base' must be there). */
   done: Map<string, pulumi.Resource>;
-  /** The armored public key (published as .asc/.gpg by the plan). */
+  /** The armored public key (published as .asc by the plan). */
   publicKeyArmored: pulumi.Input<string>;
+  /** The binary public key, base64 (published as .gpg by the plan). */
+  publicKeyBinaryBase64: pulumi.Input<string>;
   /** Client credentials (secret), for the auth.conf.d entries. */
   clientCredentials: pulumi.Input<ClientCredential[]>;
 }
@@ -27,6 +29,10 @@ export class Channel extends pulumi.ComponentResource {
   /** https://apt-<channel>.<domain>/ (or http:// with tls none). */
   readonly url: pulumi.Output<string>;
   readonly publicKeyArmored: pulumi.Output<string>;
+  /** The binary (OpenPGP packets) public key, base64: what Signed-By reads from a `.gpg` file. */
+  readonly publicKeyBinaryBase64: pulumi.Output<string>;
+  /** The key files' names in the web root and their URLs. */
+  readonly publicKeyFiles: pulumi.Output<PublicKeyFiles>;
   /** sources.list lines and deb822 stanzas per codename. */
   readonly clientFiles: pulumi.Output<ClientFiles>;
   /** auth.conf.d entries per user name: secret. */
@@ -41,8 +47,10 @@ export class Channel extends pulumi.ComponentResource {
     const url = channelUrl(cfg.serverName, cfg.tls.mode !== 'none', cfg.httpPort, cfg.httpsPort);
     this.url = pulumi.output(url);
     this.publicKeyArmored = pulumi.output(args.publicKeyArmored);
+    this.publicKeyBinaryBase64 = pulumi.output(args.publicKeyBinaryBase64);
+    this.publicKeyFiles = pulumi.output(publicKeyFiles(url, cfg.keyName));
     this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: cfg.codenames, component: 'main', keyName: cfg.keyName }));
     this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
-    this.registerOutputs({ url: this.url, publicKeyArmored: this.publicKeyArmored, clientFiles: this.clientFiles, authConf: this.authConf });
+    this.registerOutputs({ url: this.url, publicKeyArmored: this.publicKeyArmored, publicKeyBinaryBase64: this.publicKeyBinaryBase64, publicKeyFiles: this.publicKeyFiles, clientFiles: this.clientFiles, authConf: this.authConf });
   }
 }

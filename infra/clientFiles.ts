@@ -29,6 +29,28 @@ export function channelUrl(serverName: string, tls: boolean, httpPort: number, h
   return tls ? `https://${serverName}${httpsPort === 443 ? '' : `:${httpsPort}`}/` : `http://${serverName}${httpPort === 80 ? '' : `:${httpPort}`}/`;
 }
 
+/**
+ * The channel's public key files as served from its web root: `<keyName>-archive-keyring.asc`
+ * (armored) and `.gpg` (binary, what Signed-By takes), with their URLs. Both are served without
+ * basic auth (still behind the IP allowlist, infra/vhost.ts), so a client can fetch the key before
+ * it is given credentials.
+ */
+export interface PublicKeyFiles {
+  /** File name of the armored key: `<keyName>-archive-keyring.asc`. */
+  armored: string;
+  /** File name of the binary key: `<keyName>-archive-keyring.gpg`. */
+  binary: string;
+  armoredUrl: string;
+  binaryUrl: string;
+}
+
+/** The key file names for `keyName` and their URLs under the channel `url` (which ends with '/'). */
+export function publicKeyFiles(url: string, keyName: string): PublicKeyFiles {
+  const armored = `${keyName}-archive-keyring.asc`;
+  const binary = `${keyName}-archive-keyring.gpg`;
+  return { armored, binary, armoredUrl: `${url}${armored}`, binaryUrl: `${url}${binary}` };
+}
+
 /** Renders the sources.list lines and deb822 stanzas of `c` (no secret in them). */
 export function renderClientFiles(c: ClientSpec): ClientFiles {
   const keyringPath = `/usr/share/keyrings/${c.keyName}-archive-keyring.gpg`;

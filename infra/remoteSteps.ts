@@ -98,8 +98,9 @@ export interface AttachStepsArgs {
 /**
  * Creates, for each named step present in the plan: a CopyToRemote per staged file (StringAsset of
  * the visible content, or FileAsset of `localPath`), then a remote.Command with `create` = the
- * script, `stdin` = the secret stdin (secret), `triggers`, depending on its copies and on the
- * commands of the steps it names. stdout/stderr are secret outputs where stdin holds a secret.
+ * script, `stdin` = the secret stdin (secret), `triggers`, `addPreviousOutputInEnv: false`,
+ * depending on its copies and on the commands of the steps it names. Where stdin holds a secret,
+ * stdout/stderr are secret outputs and `logging: 'none'` keeps them out of the update log.
  * No `delete`: destroying a stack leaves the server as it is (data and host base stay).
  * Throws Error when a step depends on a step that has no command yet (wrong component order).
  */
@@ -136,6 +137,12 @@ export function attachSteps(a: AttachStepsArgs): Map<string, pulumi.Resource> {
         create: fromKey ? a.plan.visible.apply((steps) => steps[idx].script) : st.script,
         ...(hasSecret ? { stdin: a.plan.secretStdin.apply((m) => m[name]) } : {}),
         triggers: st.triggers,
+        // The provider's default (true) sends PULUMI_COMMAND_STDOUT/STDERR as SSH env requests on
+        // every update, which Debian's sshd (AcceptEnv LANG LC_*) refuses with a warning; no step reads them.
+        addPreviousOutputInEnv: false,
+        // A step that reads a secret could echo it (an error quoting its input): nothing of it
+        // streams into the update log; stdout/stderr stay available as secret outputs.
+        ...(hasSecret ? { logging: command.types.enums.remote.Logging.None } : {}),
       },
       { parent: a.parent, dependsOn: [...before, ...copies], ...(hasSecret ? { additionalSecretOutputs: ['stdout', 'stderr'] } : {}) },
     );

@@ -1,6 +1,7 @@
+import * as path from 'path';
 import { parse } from 'yaml';
 import { parseStackConfig, type RawConfig } from '../stacks/config';
-import { channelUrl, renderAuthConf, renderClientFiles } from './clientFiles';
+import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles } from './clientFiles';
 import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';
@@ -67,6 +68,22 @@ describe('renderClientFiles / renderAuthConf', () => {
     const files = renderClientFiles({ url, codenames: ['bookworm'], component: 'main', keyName: 'epiconcept-prod' });
     expect(files.sourcesList.bookworm).toBe('deb [signed-by=/usr/share/keyrings/epiconcept-prod-archive-keyring.gpg] https://apt-prod.example.org/ bookworm main\n');
     expect(files.sources.bookworm).toBe('Types: deb\nURIs: https://apt-prod.example.org/\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/epiconcept-prod-archive-keyring.gpg\n');
+  });
+
+  it('names the public key files as the server publishes them, with their URLs', () => {
+    const url = channelUrl('apt-prod.example.org', true, 80, 8443);
+    expect(publicKeyFiles(url, 'epiconcept-prod')).toEqual({
+      armored: 'epiconcept-prod-archive-keyring.asc',
+      binary: 'epiconcept-prod-archive-keyring.gpg',
+      armoredUrl: 'https://apt-prod.example.org:8443/epiconcept-prod-archive-keyring.asc',
+      binaryUrl: 'https://apt-prod.example.org:8443/epiconcept-prod-archive-keyring.gpg',
+    });
+    // The names are those of the files the signing-key step installs in the web root.
+    const cfg = config();
+    const l = channelLayout(cfg);
+    const files = publicKeyFiles('https://x/', cfg.keyName);
+    expect([path.posix.basename(l.publicKeyAsc), path.posix.basename(l.publicKeyGpg)]).toEqual([files.armored, files.binary]);
+    expect(renderClientFiles({ url: 'https://x/', codenames: ['bookworm'], component: 'main', keyName: cfg.keyName }).keyringPath).toBe(`/usr/share/keyrings/${files.binary}`);
   });
 
   it('writes auth.conf entries without scheme for HTTPS, with http:// and the port for plain HTTP', () => {

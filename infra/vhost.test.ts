@@ -105,6 +105,19 @@ describe('renderVhost (text)', () => {
     for (const l of tls12) expect(l).toMatch(/TLSv1\.2 +Kx=ECDH +Au=(RSA|ECDSA) +Enc=(AESGCM|CHACHA20\/POLY1305)\(\d+\) +Mac=AEAD/);
   });
 
+  it('serves the two key files without basic auth, behind the same allowlist, on every repository server', () => {
+    const text = renderVhost(spec('/x', { tls: { certificate: '/c.pem', key: '/k.pem' }, allowPlainHttp: true }));
+    for (const [ext, type] of [['asc', 'text/plain'], ['gpg', 'application/octet-stream']]) {
+      const block = `    location = /example-preprod-archive-keyring.${ext} {\n        default_type ${type};\n        allow 127.0.0.1;\n        allow 127.0.0.2;\n        deny all;\n        auth_basic off;\n    }\n`;
+      // Once in the HTTP server (allowPlainHttp) and once in the HTTPS one.
+      expect(text.split(block)).toHaveLength(3);
+    }
+    // Only those two locations turn auth off, in each server (no ACME root here).
+    expect(text.match(/auth_basic off;/g)).toHaveLength(4);
+    // Without basic auth configured the key locations are the same (auth_basic off is harmless).
+    expect(renderVhost(spec('/x', { allowPlainHttp: true, htpasswdFile: undefined }))).toContain('allow 127.0.0.2;\n        deny all;\n        auth_basic off;');
+  });
+
   it('refuses a vhost that would serve nothing', () => {
     expect(() => renderVhost(spec('/x', { allowPlainHttp: false }))).toThrow(/nothing would serve/);
   });
@@ -231,6 +244,63 @@ describe('renderVhost with the real nginx', () => {
       for (const p of ['/', '/other.txt', '/.generations/1/secret', '/dists/.hidden', '/pool/../other.txt']) {
         expect([p, (await httpGet(`${nginx.url}${p}`, { auth })).status]).toEqual([p, 403]);
       }
+    });
+  });
+
+  describe('the public key files, fetched without credentials', () => {
+    let nginx: NginxServer;
+    const binary = Buffer.from([0x98, 0x33, 0x04, 0x00, 0xff, 0x0a, 0x0d]);
+    beforeAll(async () => {
+      fs.writeFileSync(path.join(dir, 'www/fetch-preprod-archive-keyring.asc'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\nfetch\n');
+      fs.writeFileSync(path.join(dir, 'www/fetch-preprod-archive-keyring.gpg'), binary);
+      // A link planted at the key's name, towards the (root-owned) htpasswd file.
+      fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/planted-preprod-archive-keyring.asc'));
+      if (asRoot) for (const f of ['fetch-preprod-archive-keyring.asc', 'fetch-preprod-archive-keyring.gpg', 'planted-preprod-archive-keyring.asc']) fs.lchownSync(path.join(dir, 'www', f), NOBODY, NOBODY);
+      const blocks = (port: number, addr: string | undefined) =>
+        renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr, keyName: 'fetch-preprod' })) +
+        // A second vhost (another server name) whose key name is the planted link.
+        renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr, keyName: 'planted-preprod', serverName: 'planted.example.org' }));
+      nginx = await startNginx({ serverBlocks: blocks });
+    });
+    afterAll(() => nginx?.stop());
+
+    it('serves both key files to an allowed address without credentials, and refuses a denied address', async () => {
+      const asc = await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.asc`);
+      expect([asc.status, asc.body, asc.headers['content-type']]).toEqual([200, '-----BEGIN PGP PUBLIC KEY BLOCK-----\nfetch\n', 'text/plain']);
+      const gpg = await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.gpg`, { localAddress: '127.0.0.2' });
+      expect([gpg.status, gpg.headers['content-type']]).toEqual([200, 'application/octet-stream']);
+      expect(gpg.bytes.equals(binary)).toBe(true);
+      for (const p of ['/fetch-preprod-archive-keyring.asc', '/fetch-preprod-archive-keyring.gpg']) {
+        for (const auth of [undefined, { username: 'client1', password: 'correct-horse-battery' }]) {
+          const r = await httpGet(`${nginx.url}${p}`, { localAddress: '127.0.0.3', ...(auth ? { auth } : {}) });
+          expect([p, !!auth, r.status]).toEqual([p, !!auth, 403]);
+          expect(r.body).not.toContain('PGP');
+        }
+      }
+      // Credentials, when a client sends them anyway, do not matter.
+      expect((await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.asc`, { auth: { username: 'client1', password: 'wrong-password-here' } })).status).toBe(200);
+    });
+
+    it('still asks for credentials everywhere else', async () => {
+      for (const p of ['/dists/bookworm/Release', '/dists/', '/pool/main/h/hello/hello_1_all.deb', '/pool/main/h/hello/']) {
+        const r = await httpGet(`${nginx.url}${p}`);
+        expect([p, r.status]).toEqual([p, 401]);
+      }
+      // Names near the key's (and another channel's key) fall to `location /`: refused to everyone, as before.
+      for (const p of ['/fetch-preprod-archive-keyring.asc.bak', '/fetch-preprod-archive-keyring.gpg/', '/example-preprod-archive-keyring.asc', '/other.txt', '/']) {
+        const r = await httpGet(`${nginx.url}${p}`);
+        expect([p, r.status]).toEqual([p, 403]);
+        expect(r.body).not.toContain('PGP');
+      }
+      // With credentials the repository is served as before.
+      expect((await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status).toBe(200);
+    });
+
+    it('never follows a link planted at the key name towards a file of another owner', async () => {
+      expect(asRoot).toBe(true); // the owners need chown
+      const r = await httpGet(`${nginx.url}/planted-preprod-archive-keyring.asc`, { headers: { Host: 'planted.example.org' } });
+      expect(r.status).toBe(403);
+      expect(r.body).not.toContain('client1:');
     });
   });
 

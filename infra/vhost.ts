@@ -3,9 +3,10 @@
  * ngx_http_access_module, ngx_http_auth_basic_module, ngx_http_autoindex_module,
  * ngx_http_ssl_module).
  *
- * Access is the IP allowlist AND basic auth (`satisfy all`, nginx's default). Only the public key
- * files and the trees apt reads (/dists/, /pool/) are served, with directory listings; dotfiles
- * (e.g. .generations) and every other path are denied.
+ * Access is the IP allowlist AND basic auth (`satisfy all`, nginx's default), except the two public
+ * key files, which need the allowlist only (a client fetches the key before it has credentials).
+ * Only the public key files and the trees apt reads (/dists/, /pool/) are served, with directory
+ * listings; dotfiles (e.g. .generations) and every other path are denied.
  *
  * Hardening (issue 8): every server block says `server_tokens off` itself (no nginx version in the
  * Server header or error pages, whatever nginx.conf says) and serves a symbolic link only when the
@@ -74,12 +75,24 @@ function hardening(): string[] {
   ];
 }
 
+/** The allowlist: the listed addresses, then everyone else refused (403). */
+function allowlist(v: VhostSpec): string[] {
+  return [...v.allowedCidrs.map((c) => `allow ${c};`), 'deny all;'];
+}
+
+/**
+ * An exact-match location for one public key file: basic auth off, the allowlist repeated (not
+ * only inherited) so the location says by itself who may read it.
+ */
+function keyLocation(v: VhostSpec, ext: 'asc' | 'gpg', type: string): string[] {
+  return [`location = /${v.keyName}-archive-keyring.${ext} {`, ...[`default_type ${type};`, ...allowlist(v), 'auth_basic off;'].map((l) => `    ${l}`), '}'];
+}
+
 function repositoryBody(v: VhostSpec): string[] {
   const lines = [
     `root ${v.webRoot};`,
     'autoindex off;',
-    ...v.allowedCidrs.map((c) => `allow ${c};`),
-    'deny all;',
+    ...allowlist(v),
   ];
   if (v.htpasswdFile) lines.push(`auth_basic "APT ${v.channel}";`, `auth_basic_user_file ${v.htpasswdFile};`);
   lines.push(
@@ -99,13 +112,10 @@ function repositoryBody(v: VhostSpec): string[] {
     '    location ~ /\\. { deny all; }',
     '}',
     '',
-    '# The public key, armored and binary (apt Signed-By takes either, chosen by extension).',
-    `location = /${v.keyName}-archive-keyring.asc {`,
-    '    default_type text/plain;',
-    '}',
-    `location = /${v.keyName}-archive-keyring.gpg {`,
-    '    default_type application/octet-stream;',
-    '}',
+    '# The public key, armored and binary (apt Signed-By takes either, chosen by extension):',
+    '# without credentials, so provisioning fetches it before it has any; still the allowlist only.',
+    ...keyLocation(v, 'asc', 'text/plain'),
+    ...keyLocation(v, 'gpg', 'application/octet-stream'),
     '',
     '# Everything else.',
     'location / {',
@@ -136,7 +146,8 @@ function server(lines: string[]): string {
  * - HTTPS (when `tls`): the repository, TLS 1.2 (ECDHE + AEAD suites) and 1.3, HSTS.
  * - HTTP: the repository too when `allowPlainHttp`, else a redirect to `https://<serverName>`; the
  *   ACME challenge location when `acmeRoot` is set.
- * Both carry server_tokens off and disable_symlinks if_not_owner.
+ * Both carry server_tokens off and disable_symlinks if_not_owner. Wherever the repository is
+ * served, `/<keyName>-archive-keyring.asc|.gpg` are served to allowed addresses without basic auth.
  * Throws Error when neither HTTPS nor plain HTTP would serve the repository.
  */
 export function renderVhost(v: VhostSpec): string {

@@ -256,6 +256,32 @@ describe('preprod stack', () => {
     }
   });
 
+  it('never sends previous outputs as SSH env requests, and keeps secret steps out of the update log', () => {
+    const cmds = commands(resources);
+    expect(cmds.length).toBeGreaterThan(10);
+    for (const r of cmds) expect([r.name, r.raw.addPreviousOutputInEnv]).toEqual([r.name, false]);
+    const silent = cmds.filter((r) => r.raw.logging !== undefined);
+    expect(silent.map((r) => r.name).sort()).toEqual(['preprod-htpasswd', 'preprod-signing-key', 'preprod-tls']);
+    for (const r of silent) expect([r.name, r.raw.logging]).toEqual([r.name, 'none']);
+    // Every step that reads a secret on stdin is silent.
+    for (const r of cmds.filter((x) => x.raw.stdin !== undefined)) expect([r.name, r.raw.logging]).toEqual([r.name, 'none']);
+  });
+
+  it('exports the public key armored and binary, with the file names clients use', () => {
+    const armored = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmock-public\n-----END PGP PUBLIC KEY BLOCK-----\n';
+    expect(exports.publicKeyArmored).toBe(armored);
+    expect(exports.publicKey).toBe(armored);
+    expect(Buffer.from(String(exports.publicKeyBinary), 'base64').toString()).toBe('mock-binary-public');
+    expect(exports.publicKeyFiles).toEqual({
+      armored: 'epiconcept-preprod-archive-keyring.asc',
+      binary: 'epiconcept-preprod-archive-keyring.gpg',
+      armoredUrl: 'https://apt-preprod.epiconcept.fr/epiconcept-preprod-archive-keyring.asc',
+      binaryUrl: 'https://apt-preprod.epiconcept.fr/epiconcept-preprod-archive-keyring.gpg',
+    });
+    // The binary file clients download is the one Signed-By names.
+    expect((exports.clientFiles as { keyringPath: string }).keyringPath).toBe(`/usr/share/keyrings/${(exports.publicKeyFiles as { binary: string }).binary}`);
+  });
+
   it('exports the channel URL, the public key, client files, auth.conf (secret) and backup paths', () => {
     expect(exports.url).toBe('https://apt-preprod.epiconcept.fr/');
     expect(String(exports.publicKey)).toContain('mock-public');
@@ -357,6 +383,9 @@ describe('prod stack', () => {
     expect(commands(resources).map((r) => r.name)).not.toContain('prod-ingest-units');
     expect(exports.keyFingerprint).toBe(key.fingerprint);
     expect(exports.publicKey).toBe(key.publicArmored);
+    expect(exports.publicKeyArmored).toBe(key.publicArmored);
+    expect(Buffer.from(String(exports.publicKeyBinary), 'base64').equals(Buffer.from(key.publicBinary))).toBe(true);
+    expect((exports.publicKeyFiles as { binary: string }).binary).toBe('epiconcept-prod-archive-keyring.gpg');
     const stdin = unwrap(byName(resources).get('prod-signing-key')!.raw.stdin);
     expect(Buffer.from(String(stdin).trim(), 'base64').toString()).toBe(key.privateArmored);
     for (const r of resources) expect(JSON.stringify(redact(r.raw)).includes(key.privateArmored.split('\n')[3])).toBe(false);

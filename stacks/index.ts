@@ -44,12 +44,18 @@ const plan = planSource(
 
 const done = new Map<string, pulumi.Resource>();
 new HostBase(`${cfg.channel}-host-base`, { connection, plan, done, ...(dev ? { dependsOn: [dev.container] } : {}) });
-const channel = new Channel(cfg.channel, { config: cfg, connection, plan, done, publicKeyArmored: key.publicArmored, clientCredentials });
+const channel = new Channel(cfg.channel, { config: cfg, connection, plan, done, publicKeyArmored: key.publicArmored, publicKeyBinaryBase64: key.publicBinaryBase64, clientCredentials });
 const backups = new Backups(`${cfg.channel}-backups`, { config: cfg, connection, plan, done });
 
 export const channelName = cfg.channel;
 export const url = channel.url;
+/** The armored key (kept for compatibility; the same as publicKeyArmored). */
 export const publicKey = channel.publicKeyArmored;
+export const publicKeyArmored = channel.publicKeyArmored;
+/** The binary key, base64: `base64 -d > /usr/share/keyrings/<publicKeyFiles.binary>` (Signed-By). */
+export const publicKeyBinary = channel.publicKeyBinaryBase64;
+/** `<keyName>-archive-keyring.asc|.gpg` and their URLs (served without credentials to allowed addresses). */
+export const publicKeyFiles = channel.publicKeyFiles;
 export const keyFingerprint = key.fingerprint;
 export const clientFiles = channel.clientFiles;
 export const authConf = channel.authConf;
