@@ -378,7 +378,9 @@ describe('prod stack', () => {
     const { generateSigningKey } = await import('../lambda-free-tools/src/sign/keys');
     const key = await generateSigningKey({ name: 'test prod', email: 'apt-prod@example.org', type: 'ed25519' });
     fs.rmSync(keyDir, { recursive: true });
-    const { resources, exports } = await evaluate('prod', stackConfig('prod', { signingKey: key.privateArmored }));
+    // The recorded fingerprint (apt-repo:signingKeyFingerprint, any case, spaces allowed) lets this key through.
+    const recorded = key.fingerprint.toLowerCase().replace(/(.{4})/g, '$1 ').trim();
+    const { resources, exports } = await evaluate('prod', stackConfig('prod', { signingKey: key.privateArmored, signingKeyFingerprint: recorded }));
     expect(resources.some((r) => r.type === 'pulumi-nodejs:dynamic/apt-repo:SigningKey')).toBe(false);
     expect(commands(resources).map((r) => r.name)).not.toContain('prod-ingest-units');
     expect(exports.keyFingerprint).toBe(key.fingerprint);

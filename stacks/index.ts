@@ -26,6 +26,8 @@ const key = new SigningKey(`${cfg.channel}-signing-key`, {
   name: `${cfg.label} archive key`,
   email: cfg.keyEmail,
   ...(secrets.signingKey ? { provided: pulumi.secret(secrets.signingKey) } : {}),
+  // Recorded after the first up: any other key (a lost state, a wrong secret) stops the program.
+  ...(cfg.signingKeyFingerprint ? { expectedFingerprint: cfg.signingKeyFingerprint } : {}),
 });
 const clientCredentials = pulumi.secret(secrets.clientCredentials);
 // Random salts drawn once and kept secret in the state: the htpasswd text is stable across runs.
