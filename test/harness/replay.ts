@@ -402,7 +402,7 @@ export function removeSandboxSudoers(stacks: Pick<SandboxStack, 'config'>[]): vo
 /** What a client of one channel installs: the rendered files of infra/clientFiles.ts plus where the key is served. */
 export interface ChannelClientConfig {
   url: string;
-  /** URLs of the public key files in the web root (served with the same access rules as the rest). */
+  /** URLs of the public key files in the web root (served without credentials, behind the allowlist). */
   keyUrls: { asc: string; gpg: string };
   /** /usr/share/keyrings/<keyName>-archive-keyring.gpg: where clients put the binary key. */
   keyringPath: string;
