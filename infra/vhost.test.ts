@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as https from 'https';
 import * as os from 'os';
 import * as path from 'path';
 import { findFreePort, httpGet, startNginx, type HttpResponse, type NginxServer } from '../test/harness/nginx';
@@ -9,22 +8,6 @@ import { HSTS_MAX_AGE, renderAcmeBootstrapVhost, renderNginxTestConf, renderVhos
 
 const NOBODY = 65534;
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-/** GET over HTTPS from 127.0.0.1 without checking the (self-signed) certificate; no redirects followed. */
-function httpsGet(url: string, opts: { auth?: { username: string; password: string }; headers?: Record<string, string> } = {}): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { rejectUnauthorized: false, agent: false, headers: opts.headers, ...(opts.auth ? { auth: `${opts.auth.username}:${opts.auth.password}` } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const bytes = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, body: bytes.toString('utf8'), bytes, headers: res.headers });
-      });
-    });
-    req.on('error', reject);
-  });
-}
 
 /** Whether a TLS handshake with `openssl s_client` and these options succeeds (the client offers only what they allow). */
 function handshake(port: number, args: string[]): boolean {
@@ -318,11 +301,11 @@ describe('renderVhost with the real nginx', () => {
     afterAll(() => nginx?.stop());
 
     it('serves the repository with HSTS and without a version', async () => {
-      const r = await httpsGet(`https://127.0.0.1:${nginx.port}/dists/bookworm/Release`, { auth });
+      const r = await httpGet(`https://127.0.0.1:${nginx.port}/dists/bookworm/Release`, { auth });
       expect([r.status, r.body]).toEqual([200, 'Origin: test\n']);
       expect(r.headers['strict-transport-security']).toBe(`max-age=${HSTS_MAX_AGE}`);
       expectNoVersion(r);
-      const denied = await httpsGet(`https://127.0.0.1:${nginx.port}/pool/main/h/hello/leak_1_all.deb`, { auth });
+      const denied = await httpGet(`https://127.0.0.1:${nginx.port}/pool/main/h/hello/leak_1_all.deb`, { auth });
       expect(denied.status).toBe(403);
       expect(denied.headers['strict-transport-security']).toBe(`max-age=${HSTS_MAX_AGE}`);
     });

@@ -10,6 +10,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
+import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -240,9 +241,11 @@ export interface HttpResponse {
 }
 
 /**
- * GET `url` with node's http client. `localAddress` binds the client socket (e.g. '127.0.0.2') so
- * nginx sees that client address; `auth` sends HTTP basic credentials ('user:password' or an object).
- * Resolves for every status (no redirects followed); rejects on a connection error.
+ * GET `url` with node's http client, or its https client for an `https:` URL (the test servers'
+ * self-signed certificates are not checked). `localAddress` binds the client socket (e.g.
+ * '127.0.0.2') so nginx sees that client address; `auth` sends HTTP basic credentials
+ * ('user:password' or an object). Resolves for every status (no redirects followed); rejects on a
+ * connection error.
  */
 export function httpGet(
   url: string,
@@ -250,7 +253,8 @@ export function httpGet(
 ): Promise<HttpResponse> {
   const auth = typeof opts.auth === 'object' ? `${opts.auth.username}:${opts.auth.password}` : opts.auth;
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { localAddress: opts.localAddress, auth, headers: opts.headers, agent: false }, (res) => {
+    const options = { localAddress: opts.localAddress, auth, headers: opts.headers, agent: false };
+    const onResponse = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -258,7 +262,8 @@ export function httpGet(
         const bytes = Buffer.concat(chunks);
         resolve({ status: res.statusCode ?? 0, body: bytes.toString('utf8'), bytes, headers: res.headers });
       });
-    });
+    };
+    const req = url.startsWith('https:') ? https.get(url, { ...options, rejectUnauthorized: false }, onResponse) : http.get(url, options, onResponse);
     req.on('error', reject);
   });
 }
