@@ -139,7 +139,9 @@ function step(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: str
   // re-run the step that installs it. (The bundle, copied from localPath, has its digest checked
   // and as a trigger already.)
   const digests = files.filter((f) => !f.localPath).map((f) => `# staged ${path.posix.basename(f.remotePath)} sha256 ${crypto.createHash('sha256').update(f.content).digest('hex')}\n`);
-  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers };
+  // `reapply` (stack config): a new value replaces every command once, a forced re-apply after drift.
+  const allTriggers = cfg.reapply ? [...triggers, `reapply ${cfg.reapply}`] : triggers;
+  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers: allTriggers };
 }
 
 function dirsBody(cfg: StackConfig, l: ChannelLayout): string {

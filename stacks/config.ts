@@ -149,6 +149,8 @@ const RawSchema = z.strictObject({
   backupSchedule: z.string().regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression').default('*-*-* 02:30:00'),
   ingestSources: z.array(z.string().regex(NAME_RE, 'expected a drop-zone name [a-z0-9][a-z0-9-]*')).default(['build', 'ci', 'php']),
   devContainer: devContainer.optional(),
+  // Any new value re-runs every step once (a forced re-apply, e.g. after drift `apt-ops doctor` reported).
+  reapply: z.string().regex(/^[^\n]*$/, 'expected a one-line string').default(''),
 });
 
 /** TLS settings after validation; files are paths on the machine running `pulumi up`. */
@@ -228,6 +230,8 @@ export interface StackConfig {
   ingestSources: string[];
   /** Set on the `dev` stack: the server is a local Docker container. */
   devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; authorizedKey: string };
+  /** A value carried in every step's `triggers`: changing it re-runs every step once ('' by default). */
+  reapply: string;
 }
 
 /** An SSH account the stack provisions: its name and its public key lines (no options). */
@@ -411,6 +415,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     backupSchedule: r.backupSchedule,
     ingestSources: r.ingestSources,
     ...(r.devContainer ? { devContainer: r.devContainer } : {}),
+    reapply: r.reapply,
   };
   const secrets: StackSecrets = {
     sshPrivateKey: r.sshPrivateKey,

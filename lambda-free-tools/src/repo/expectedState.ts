@@ -1,0 +1,59 @@
+/**
+ * The expected state of a channel's server files: what the Pulumi program installed, written by
+ * its `expected-state` step (infra/expectedState.ts) as `<configDir>/expected-state.json` (0644
+ * root) and exported as the stack output `expectedState`. `apt-repo doctor` compares the server
+ * with it and names every difference (drift: a file edited by hand, a mode or owner changed, a
+ * key replaced).
+ *
+ * The two programs talk through this typed JSON only, validated on read.
+ */
+import { z } from 'zod';
+
+/** Hex SHA-256, lower case. */
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256');
+/** An octal mode as `stat -c %a` would print it, padded to 4 digits ("0644", "2755", "3775"). */
+const mode = z.string().regex(/^[0-7]{4}$/, 'expected a 4-digit octal mode such as 0644');
+const account = z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'expected a user or group name');
+
+/**
+ * One expected path (absolute, the stack's root included).
+ * - `file`: a regular file; `sha256` of its content when the stack knows it (every non-secret file);
+ *   for a secret file (`secret: true`: the private signing key, the htpasswd, the TLS key) the
+ *   content digest is not in the manifest: the step that installed it recorded it in
+ *   `<configDir>/secret-digests` (0600 root, lines `<sha256>  <path>`), which only root can read.
+ *   `openpgpFingerprint` (40 upper-case hex) on the public key files: the key they hold.
+ * - `dir`: a folder with its mode and owners.
+ * - `symlink`: a link and where it points (the nginx sites-enabled link).
+ */
+export const ExpectedEntrySchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('file'),
+    path: z.string().startsWith('/'),
+    mode,
+    owner: account,
+    group: account,
+    sha256: sha256.optional(),
+    secret: z.boolean().optional(),
+    openpgpFingerprint: z.string().regex(/^[0-9A-F]{40}$/).optional(),
+    /** Which plan step installs it (what to re-apply). */
+    step: z.string(),
+  }),
+  z.object({ type: z.literal('dir'), path: z.string().startsWith('/'), mode, owner: account, group: account, step: z.string() }),
+  z.object({ type: z.literal('symlink'), path: z.string().startsWith('/'), target: z.string().startsWith('/'), step: z.string() }),
+]);
+export type ExpectedEntry = z.infer<typeof ExpectedEntrySchema>;
+
+/** The whole manifest (format 1). `secretDigests`: where the secret steps record what they installed. */
+export const ExpectedStateSchema = z.object({
+  format: z.literal(1),
+  channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  root: z.string().startsWith('/'),
+  secretDigests: z.string().startsWith('/'),
+  entries: z.array(ExpectedEntrySchema),
+});
+export type ExpectedState = z.infer<typeof ExpectedStateSchema>;
+
+/** Name of the manifest file in a channel's configDir. */
+export const EXPECTED_STATE_FILE = 'expected-state.json';
+/** Name of the secret steps' digest record in a channel's configDir. */
+export const SECRET_DIGESTS_FILE = 'secret-digests';
