@@ -5,14 +5,11 @@
  * more `create`); `dependsOn` orders but never re-runs. A CopyToRemote copies again only when its
  * source changes; a step's staged file that changed always changes the step's text too (infra/plan.ts
  * names each staged file's SHA-256 in the script, and the bundle's in `triggers`), so a step that
- * does not run has nothing new to copy.
+ * does not run has nothing new to copy. The diff is test/harness/pulumiState.ts diffResource, the
+ * one the stateful replay (pulumiUp) uses.
  */
 import type { ReplayStep } from './replay';
-
-/** The inputs of one step's remote.Command (what the engine diffs). */
-function ownInputs(s: ReplayStep): string {
-  return JSON.stringify({ create: s.script, stdin: s.secretStdin ?? null, triggers: s.triggers });
-}
+import { commandInputs, diffResource } from './pulumiState';
 
 /**
  * The steps of `next` that `pulumi up` would run after `previous` was applied: those absent from
@@ -22,6 +19,6 @@ function ownInputs(s: ReplayStep): string {
  */
 export function stepsToRun<T extends ReplayStep>(previous: readonly ReplayStep[] | undefined, next: readonly T[]): T[] {
   if (!previous) return [...next];
-  const before = new Map(previous.map((s) => [s.name, ownInputs(s)]));
-  return next.filter((s) => before.get(s.name) !== ownInputs(s));
+  const before = new Map(previous.map((s) => [s.name, { kind: 'command' as const, step: s.name, inputs: commandInputs(s) }]));
+  return next.filter((s) => diffResource(before.get(s.name), { kind: 'command', step: s.name, inputs: commandInputs(s) }) !== 'same');
 }
