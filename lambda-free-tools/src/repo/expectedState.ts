@@ -8,6 +8,7 @@
  * The two programs talk through this typed JSON only, validated on read.
  */
 import { z } from 'zod';
+import { UsageError } from '../errors';
 
 /** Hex SHA-256, lower case. */
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256');
@@ -57,3 +58,35 @@ export type ExpectedState = z.infer<typeof ExpectedStateSchema>;
 export const EXPECTED_STATE_FILE = 'expected-state.json';
 /** Name of the secret steps' digest record in a channel's configDir. */
 export const SECRET_DIGESTS_FILE = 'secret-digests';
+
+/**
+ * A manifest that cannot be used: not JSON, or not format 1 of ExpectedStateSchema. A usage error
+ * (exit 2): doctor cannot tell drift without a manifest, and exit 1 stays "differences found".
+ * `source` names the file (or `-` for stdin), `reason` the JSON error or the first zod issue
+ * (its path in the document and message).
+ */
+export class ExpectedStateError extends UsageError {
+  constructor(readonly source: string, readonly reason: string) {
+    super(`${source}: not an expected-state manifest: ${reason}`);
+  }
+}
+
+/**
+ * Parses and validates a manifest's text (JSON, format 1).
+ * @param source names the file in errors (a path, or 'stdin').
+ * @throws ExpectedStateError for text that is not JSON or does not match ExpectedStateSchema.
+ */
+export function parseExpectedState(text: string, source: string): ExpectedState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ExpectedStateError(source, `not JSON (${(e as Error).message})`);
+  }
+  const r = ExpectedStateSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ExpectedStateError(source, `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  return r.data;
+}
