@@ -25,6 +25,7 @@ import * as backup from './commands/backup';
 import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
 import * as status from './commands/status';
+import * as doctor from './commands/doctor';
 
 /**
  * Parser of a global option that may be given once. The operators' sudo rule
@@ -42,7 +43,7 @@ const CREATORS = new Set(['init', 'restore']);
 /**
  * Commands that write a channel's files (pool, generations, state, keys, backups): run only by the
  * owner of its web root (cli/owner.ts). The others (status, verify, generations, pending, versions,
- * sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
+ * doctor, sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
  * account).
  */
 export const WRITING_COMMANDS = new Set(['init', 'keygen', 'publish', 'ingest', 'promote', 'remove', 'gc', 'rollback', 'backup', 'restore', 'import']);
@@ -85,7 +86,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     .exitOverride()
     .showHelpAfterError()
     .hook('preAction', (_program, actionCommand) => beforeAction(actionCommand, argv));
-  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign, status]) m.register(program);
+  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign, status, doctor]) m.register(program);
   return program;
 }
 

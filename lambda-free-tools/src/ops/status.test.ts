@@ -44,4 +44,14 @@ describe('apt-ops status', () => {
     expect(() => parseChannelStatus({ upstream: 'preprod', downstream: 'prod', pending: [] }, 'h')).toThrow(/not a status report/);
     expect(ChannelStatusSchema.safeParse(undefined).success).toBe(false);
   });
+
+  test('drift: an optional field (older indexers omit it), rendered with the apt-ops command to run', () => {
+    const { stack: _s, host: _h, ...data } = report;
+    expect(renderStatus(report)).not.toContain('drift');
+    const drifted = { ...data, drift: { differences: 3, notChecked: 1 } };
+    expect(parseChannelStatus(JSON.parse(JSON.stringify(drifted)), 'h')).toEqual(drifted);
+    expect(() => parseChannelStatus({ ...data, drift: { differences: -1, notChecked: 0 } }, 'h')).toThrow(/drift\.differences/);
+    expect(renderStatus({ ...report, drift: { differences: 3, notChecked: 1 } })).toContain('drift         3 differences (1 not checked) — apt-ops --stack prod doctor\n');
+    expect(renderStatus({ ...report, drift: { differences: 0, notChecked: 0 } })).toContain('drift         none\n');
+  });
 });

@@ -43,6 +43,8 @@ export const ChannelStatusSchema = z.object({
     reason: z.string().optional(),
   })),
   lock: z.object({ pid: z.number(), host: z.string(), since: z.string() }).optional(),
+  /** Absent from an indexer older than doctor, or on a channel without an expected-state manifest. */
+  drift: z.object({ differences: z.number().int().min(0), notChecked: z.number().int().min(0) }).optional(),
   problems: z.array(z.string()),
 });
 
@@ -62,7 +64,7 @@ export function parseChannelStatus(data: unknown, host: string): ChannelStatus {
 
 /** Renders a StatusReport as the text `apt-ops status` prints. */
 export function renderStatus(r: StatusReport): string {
-  return renderChannelStatus(r, ` (stack ${r.stack}) on ${r.host}`);
+  return renderChannelStatus(r, ` (stack ${r.stack}) on ${r.host}`, `apt-ops --stack ${r.stack} doctor`);
 }
 
 /**

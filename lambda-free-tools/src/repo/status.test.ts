@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initChannel } from './channel';
+import { createHash } from 'crypto';
+import { EXPECTED_STATE_FILE } from './expectedState';
 import { channelStatus, diskUse, listRejected, lockHolder, parseReason } from './status';
 
 let root: string;
@@ -69,4 +71,32 @@ test('channelStatus of a fresh pair: nothing published, pending 0, lock free the
   expect(s.lock).toBeUndefined();
   fs.writeFileSync(path.join(prod.stateDir, 'lock'), JSON.stringify({ pid: 77, host: 'repo', start: '1', since: '2026-11-21T05:00:00.000Z' }));
   expect(lockHolder(prod)).toEqual({ pid: 77, host: 'repo', since: '2026-11-21T05:00:00.000Z' });
+});
+
+test('channelStatus counts drift when the channel has an expected-state manifest, and omits it otherwise', async () => {
+  const ch = await initChannel({ root, channel: 'preprod' });
+  expect(Object.keys(await channelStatus(root, ch))).not.toContain('drift');
+  const repoYaml = path.join(ch.configDir, 'repo.yaml');
+  const manifest = path.join(ch.configDir, EXPECTED_STATE_FILE);
+  const write = (channel: string) => fs.writeFileSync(manifest, JSON.stringify({
+    format: 1, channel, root, secretDigests: path.join(ch.configDir, 'secret-digests'),
+    entries: [
+      { type: 'file', path: repoYaml, mode: '0644', owner: 'root', group: 'root', sha256: createHash('sha256').update(fs.readFileSync(repoYaml)).digest('hex'), step: 'repo-config' },
+      { type: 'file', path: path.join(ch.configDir, 'gone'), mode: '0644', owner: 'root', group: 'root', step: 'repo-config' },
+    ],
+  }));
+  write('preprod');
+  fs.chmodSync(repoYaml, 0o644);
+  let s = await channelStatus(root, ch);
+  expect([s.drift, s.problems]).toEqual([{ differences: 1, notChecked: 0 }, []]);
+  fs.appendFileSync(repoYaml, '# edited by hand\n');
+  s = await channelStatus(root, ch);
+  expect(s.drift).toEqual({ differences: 2, notChecked: 0 });
+  // Another channel's manifest, or one that does not parse: a problem line, no drift count.
+  write('prod');
+  s = await channelStatus(root, ch);
+  expect([s.drift, s.problems]).toEqual([undefined, [expect.stringMatching(/^drift: .*expected-state\.json is the expected state of channel 'prod'/)]]);
+  fs.writeFileSync(manifest, '{');
+  s = await channelStatus(root, ch);
+  expect([s.drift, s.problems]).toEqual([undefined, [expect.stringMatching(/^drift: .*expected-state\.json: not an expected-state manifest: not JSON/)]]);
 });

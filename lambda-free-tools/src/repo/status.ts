@@ -2,7 +2,8 @@
  * status: one look at a channel, gathered by the indexer itself (run as the channel's service
  * user) so that apt-ops never reads server files as root: the served generation, disk use of the
  * web root, the last package added, what is pending between the channel and its pair, the refused
- * uploads with their `.reason`, and who holds the channel lock. Read-only, takes no lock.
+ * uploads with their `.reason`, who holds the channel lock, and how many differences from the
+ * expected state doctor finds (drift). Read-only, takes no lock.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -58,6 +59,12 @@ export interface ChannelStatus {
   rejected: RejectedUpload[];
   /** The lock holder, when a writer holds the channel lock. */
   lock?: LockHolder;
+  /**
+   * Drift: what `apt-repo doctor` finds against `<configDir>/expected-state.json` (repo/doctor.ts),
+   * counted; undefined when the channel has no manifest (not deployed by the Pulumi program, or by
+   * a version without it) or the manifest does not parse (then a line in `problems`).
+   */
+  drift?: { differences: number; notChecked: number };
   /** Facts that could not be gathered, one line each. */
   problems: string[];
 }
@@ -231,6 +238,8 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
     problems.push(`cannot list ${ch.rejectedDir}: ${errText(e)}`);
   }
 
+  const drift = await driftOf(ch, problems);
+
   return {
     channel: ch.name,
     webRoot: ch.webRoot,
@@ -245,6 +254,40 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
     rejectedCount: rejected.length,
     rejected: rejected.slice(0, REJECTED_SHOWN),
     lock: lockHolder(ch),
+    ...(drift ? { drift } : {}),
     problems,
   };
+}
+
+/**
+ * Counts doctor's differences and unchecked paths for `ch` (its whole check: the files it names are
+ * few; the largest, the indexer bundle, is about 2 MB). Undefined when `<configDir>/expected-state.json`
+ * does not exist; a manifest that cannot be read or parsed adds a line to `problems` instead.
+ */
+export async function driftOf(ch: Pick<ChannelConfig, 'configDir' | 'name'>, problems: string[]): Promise<ChannelStatus['drift']> {
+  const { EXPECTED_STATE_FILE, parseExpectedState } = await import('./expectedState');
+  const file = path.join(ch.configDir, EXPECTED_STATE_FILE);
+  const r = readSmallFile(file, 16 << 20);
+  if (!r) {
+    try {
+      fs.lstatSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    }
+    problems.push(`drift: cannot read ${file}`);
+    return undefined;
+  }
+  try {
+    const state = parseExpectedState(r.text, file);
+    if (state.channel !== ch.name) {
+      problems.push(`drift: ${file} is the expected state of channel '${state.channel}'`);
+      return undefined;
+    }
+    const { checkExpectedState } = await import('./doctor');
+    const report = await checkExpectedState(state);
+    return { differences: report.differences.length, notChecked: report.notChecked.length };
+  } catch (e) {
+    problems.push(`drift: ${errText(e)}`);
+    return undefined;
+  }
 }

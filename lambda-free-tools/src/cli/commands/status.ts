@@ -1,6 +1,7 @@
 /**
  * `apt-repo status`: one look at the channel (repo/status.ts), as a short report, or with --json
- * the ChannelStatus object apt-ops status reads (run as the channel's service user, so apt-ops
+ * the ChannelStatus object apt-ops status reads (with `drift` when the channel has an expected-state
+ * manifest) (run as the channel's service user, so apt-ops
  * never reads server files as root). Exit 0 even when some facts could not be read (they are
  * listed under `problems`).
  */
@@ -23,9 +24,10 @@ export function formatBytes(n: number): string {
 
 /**
  * Renders a ChannelStatus as text, one fact per line, the rejected uploads as a table.
- * `where` ends the first line (apt-ops: ' (stack prod) on host').
+ * `where` ends the first line (apt-ops: ' (stack prod) on host'); `doctor` is the command the
+ * drift line points at ('apt-repo doctor', or 'apt-ops doctor' from apt-ops).
  */
-export function renderChannelStatus(s: ChannelStatus, where = ''): string {
+export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-repo doctor'): string {
   const lines: string[] = [];
   lines.push(`channel       ${s.channel}${where}`);
   lines.push(`web root      ${s.webRoot}: ${formatBytes(s.diskBytes)} (${s.diskBytes} bytes)`);
@@ -37,6 +39,11 @@ export function renderChannelStatus(s: ChannelStatus, where = ''): string {
     lines.push(`packages      ${ch}: ${counts.length ? counts.map(([c, n]) => `${c} ${n}`).join(', ') : 'none published'}`);
   }
   if (s.pending !== undefined && s.pair) lines.push(`pending       ${s.pending} (in ${s.pair.upstream}, not in ${s.pair.downstream}: promote can take them)`);
+  if (s.drift) {
+    const d = s.drift;
+    const unchecked = d.notChecked ? ` (${d.notChecked} not checked)` : '';
+    lines.push(`drift         ${d.differences === 0 ? `none${unchecked}` : `${d.differences} difference${d.differences === 1 ? '' : 's'}${unchecked} — ${doctor}`}`);
+  }
   lines.push(`lock          ${s.lock ? `held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.since}` : 'free'}`);
   lines.push(`rejected      ${s.rejectedCount} in ${s.rejectedDir}${s.rejectedCount > s.rejected.length ? ` (newest ${s.rejected.length} shown)` : ''}`);
   if (s.rejected.length) {
