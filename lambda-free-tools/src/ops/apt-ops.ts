@@ -4,9 +4,10 @@
  * from `Pulumi.<stack>.yaml` (plain `apt-repo:*` keys), APT_OPS_* variables and flags.
  * Accounts: commands connect as opsUser (else sshUser) and run the indexer through remotePrefix
  * (`sudo -n -u aptrepo-<channel>`); `upload` with an uploadUser connects as that SFTP-only account.
- * Exit codes: 0 ok, 1 failure (for upload: a file was rejected), 2 usage error, 3 lock held by
- * another operator, 124 upload through uploadUser: a file was still in the drop folder after
- * --wait seconds, 255 connection failure; for indexer commands, the remote exit code.
+ * Exit codes: 0 ok, 1 failure (for upload: a file was rejected; for doctor: the server differs
+ * from the expected state), 2 usage error, 3 lock held by another operator, 124 upload through
+ * uploadUser: a file was still in the drop folder after --wait seconds, 255 connection failure;
+ * for indexer commands, the remote exit code.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
@@ -15,6 +16,7 @@ import { connect, Connection } from './connect';
 import { runIndexer } from './remote';
 import { loadStackConfig, OpsConfig, OpsFlags } from './stackConfig';
 import { formatBytes, gatherStatus, renderStatus } from './status';
+import { gatherDoctor, readLocalManifest, renderDoctor } from './doctor';
 import { awaitIngest, dropExitCode, ingestUploads, planUploads, renderDropOutcomes, renderIngestSummary, uploadExitCode, Uploader, UploadItem } from './upload';
 
 /** Options every apt-ops command accepts (root program). */
@@ -143,6 +145,27 @@ async function statusCommand(cmd: Command): Promise<number> {
 }
 
 /**
+ * `doctor`: runs the server's `apt-repo doctor --json` (with the local --expected file on its stdin)
+ * and prints the differences (stdout) and the summary with the steps to re-apply (stderr); --json
+ * prints the report. Resolves to 0 (no difference), 1 (differences) or 2 (the indexer refused:
+ * no manifest on the server, a manifest of another channel).
+ */
+async function doctorCommand(cmd: Command, o: { expected?: string }): Promise<number> {
+  const { cfg, g } = configOf(cmd);
+  const manifest = o.expected !== undefined ? readLocalManifest(o.expected, cfg.channel) : undefined;
+  const r = await withConnection(cfg, (conn) => gatherDoctor(conn, cfg, manifest, writeErr));
+  if (!r.report) return r.code;
+  if (g.json) {
+    process.stdout.write(JSON.stringify(r.report, null, 2) + '\n');
+  } else {
+    const text = renderDoctor(r.report);
+    if (text.stdout) process.stdout.write(text.stdout + '\n');
+    process.stderr.write(text.stderr + '\n');
+  }
+  return r.code;
+}
+
+/**
  * Builds the commander program. `setCode` receives each command's exit code.
  * Exported for tests that parse arguments without a process.
  */
@@ -196,6 +219,9 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['verify'])));
   program.command('status').description('disk use, package counts, last publish and ingest, rejected uploads')
     .action(wrap(async (_o, cmd: Command) => statusCommand(cmd)));
+  program.command('doctor').description("compare the server's files with what the stack installed (drift) and name every difference")
+    .option('--expected <file>', 'manifest to compare with, e.g. from `pulumi stack output expectedState` (default: the one on the server)')
+    .action(wrap(async (o: { expected?: string }, cmd: Command) => doctorCommand(cmd, o)));
   program.command('upload').description('upload .deb files into the drop zone and ingest them')
     .argument('<files...>', '.deb files')
     .option('--codename <codename>', 'drop into the codename folder (publishes only there)')

@@ -99,13 +99,13 @@ describe('interpretExit', () => {
 
 describe('execStreaming', () => {
   /** A Connection whose exec hands out a fake channel the test drives. */
-  function fakeConnection(): { conn: Connection; channel: Promise<Duplex & { stderr: PassThrough }>; close(): void } {
+  function fakeConnection(written: Buffer[] = []): { conn: Connection; channel: Promise<Duplex & { stderr: PassThrough }>; close(): void } {
     let closed = false;
     let resolveChannel!: (c: Duplex & { stderr: PassThrough }) => void;
     const channel = new Promise<Duplex & { stderr: PassThrough }>((r) => (resolveChannel = r));
     const client = new EventEmitter() as EventEmitter & { exec: Function };
     client.exec = (_cmd: string, _o: object, cb: Function) => {
-      const ch = Object.assign(new Duplex({ read() {}, write(_c, _e, cb) { cb(); } }), { stderr: new PassThrough() });
+      const ch = Object.assign(new Duplex({ read() {}, write(c, _e, cb) { written.push(Buffer.from(c)); cb(); } }), { stderr: new PassThrough() });
       cb(undefined, ch);
       resolveChannel(ch);
     };
@@ -129,6 +129,21 @@ describe('execStreaming', () => {
     await expect(p).resolves.toEqual({ code: 4, signal: null });
     expect(out.join('')).toBe('{"a":1}\n');
     expect(err.join('')).toBe('warn\n');
+  });
+
+  test('stdin, when given, is written to the remote command and then ended; else it is ended empty', async () => {
+    for (const stdin of ['{"format":1}\n', undefined]) {
+      const written: Buffer[] = [];
+      const f = fakeConnection(written);
+      const p = execStreaming(f.conn, 'x', { stdout: () => undefined, stderr: () => undefined, stdin });
+      const ch = await f.channel;
+      await new Promise((r) => setImmediate(r));
+      expect(ch.writableEnded).toBe(true);
+      expect(Buffer.concat(written).toString()).toBe(stdin ?? '');
+      ch.emit('exit', 0);
+      ch.emit('close');
+      await expect(p).resolves.toEqual({ code: 0, signal: null });
+    }
   });
 
   test('a channel closed without an exit status is a lost connection', async () => {

@@ -45,11 +45,16 @@ export interface RemoteExit {
 
 /**
  * Runs `commandLine` on the server and streams its output to `stdout`/`stderr` as it arrives
- * (pausing the channel when a local stream is full).
+ * (pausing the channel when a local stream is full). `out.stdin`, when given, is written to the
+ * remote command's stdin before it is closed (without it, stdin is closed at once, as before).
  * @returns the remote exit status.
  * @throws ConnectionError if the connection is (or gets) lost before the command's exit status arrives.
  */
-export function execStreaming(conn: Connection, commandLine: string, out: { stdout: Writable | ((b: Buffer) => void); stderr: Writable | ((b: Buffer) => void) }): Promise<RemoteExit> {
+export function execStreaming(
+  conn: Connection,
+  commandLine: string,
+  out: { stdout: Writable | ((b: Buffer) => void); stderr: Writable | ((b: Buffer) => void); stdin?: Buffer | string },
+): Promise<RemoteExit> {
   return new Promise((resolve, reject) => {
     const lost = () => {
       const err = conn.state().error;
@@ -82,7 +87,8 @@ export function execStreaming(conn: Connection, commandLine: string, out: { stdo
         if (exit) resolve(exit);
         else lost();
       });
-      channel.end();
+      if (out.stdin !== undefined) channel.end(out.stdin);
+      else channel.end();
     });
   });
 }
@@ -122,7 +128,7 @@ export class MissingModuleFilter {
 
 /**
  * Runs apt-repo `cmd` on the server, streaming its stdout/stderr (with --json, the remote JSON
- * reaches `out.stdout` byte for byte).
+ * reaches `out.stdout` byte for byte); `opts.stdin` is sent to its stdin (`doctor --expected -`).
  * @returns the remote exit code (0 ok, 1 failure, 2 usage; 3 is thrown as LockError).
  * @throws AptRepoError 'the indexer is not deployed at <path> on <host>: run pulumi up' when node
  *         cannot find the bundle; AptRepoError when node or the prefix command is not found (exit 127)
@@ -133,13 +139,13 @@ export async function runIndexer(
   conn: Connection,
   cfg: OpsConfig,
   cmd: readonly string[],
-  opts: { json?: boolean; channel?: string; stdout: Writable | ((b: Buffer) => void); stderr: Writable | ((b: Buffer) => void) },
+  opts: { json?: boolean; channel?: string; stdin?: Buffer | string; stdout: Writable | ((b: Buffer) => void); stderr: Writable | ((b: Buffer) => void) },
 ): Promise<number> {
   const errSink = opts.stderr;
   const toErr = (b: Buffer) => (typeof errSink === 'function' ? errSink(b) : void errSink.write(b));
   const filter = new MissingModuleFilter(toErr);
   const line = indexerCommandLine(cfg, cmd, { json: opts.json, channel: opts.channel });
-  const exit = await execStreaming(conn, line, { stdout: opts.stdout, stderr: (b) => filter.write(b) });
+  const exit = await execStreaming(conn, line, { stdout: opts.stdout, stderr: (b) => filter.write(b), stdin: opts.stdin });
   return interpretExit(exit, filter, cfg, cmd);
 }
 
@@ -164,7 +170,8 @@ export function interpretExit(exit: RemoteExit, filter: MissingModuleFilter, cfg
 }
 
 /**
- * Runs apt-repo `cmd` with --json and collects its stdout (stderr streams to `stderr`).
+ * Runs apt-repo `cmd` with --json and collects its stdout (stderr streams to `stderr`; `stdin`, if
+ * given, is sent to the command).
  * @returns the exit code and the parsed JSON (undefined when stdout is empty).
  * @throws as runIndexer; AptRepoError when stdout is not valid JSON.
  */
@@ -172,10 +179,10 @@ export async function runIndexerJson(
   conn: Connection,
   cfg: OpsConfig,
   cmd: readonly string[],
-  opts: { channel?: string; stderr: Writable | ((b: Buffer) => void) },
+  opts: { channel?: string; stdin?: Buffer | string; stderr: Writable | ((b: Buffer) => void) },
 ): Promise<{ code: number; data: unknown }> {
   const chunks: Buffer[] = [];
-  const code = await runIndexer(conn, cfg, cmd, { json: true, channel: opts.channel, stdout: (b) => chunks.push(b), stderr: opts.stderr });
+  const code = await runIndexer(conn, cfg, cmd, { json: true, channel: opts.channel, stdin: opts.stdin, stdout: (b) => chunks.push(b), stderr: opts.stderr });
   const text = Buffer.concat(chunks).toString('utf8').trim();
   if (text === '') return { code, data: undefined };
   try {

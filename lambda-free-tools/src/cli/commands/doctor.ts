@@ -72,9 +72,10 @@ export function renderDifferences(r: Pick<DoctorReport, 'differences'>): string 
 /**
  * The summary doctor prints on stderr: counts, what was not checked and why, and, when anything
  * differs, the steps to re-apply and how (the stack config `apt-repo:reapply`: a new value re-runs
- * every step once). `where` ends the first line (apt-ops: ' (stack prod) on host').
+ * every step once). `where` ends the first line (apt-ops: ' (stack prod) on host'); `stack`, when
+ * known (apt-ops), is named in the pulumi commands.
  */
-export function renderDoctorSummary(r: DoctorReport, where = ''): string {
+export function renderDoctorSummary(r: DoctorReport, where = '', stack?: string): string {
   const lines: string[] = [];
   const n = r.differences.length;
   lines.push(`${r.channel}${where}: ${n === 0 ? 'no difference' : `${n} difference${n === 1 ? '' : 's'}`} from the expected state (${r.checked} path${r.checked === 1 ? '' : 's'} checked` +
@@ -83,7 +84,8 @@ export function renderDoctorSummary(r: DoctorReport, where = ''): string {
   if (n) {
     const steps = [...new Set(r.differences.map((d) => d.step))].sort();
     lines.push(`to repair: re-apply step${steps.length === 1 ? '' : 's'} ${steps.join(', ')} with`);
-    lines.push('  pulumi config set apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up');
+    const s = stack ? ` --stack ${stack}` : '';
+    lines.push(`  pulumi config set${s} apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up${s}`);
     lines.push('  (a new apt-repo:reapply value re-runs every step of the stack once)');
   }
   return lines.join('\n');
