@@ -80,7 +80,10 @@ describe('sudo rule', () => {
       // Every command of the alias is this channel's indexer with its fixed words, as the service user.
       const commands = rule.split('Cmnd_Alias APT_REPO_PREPROD = \\\n')[1].split('\nalice')[0].split(/, \\\n/).map((c) => c.trim());
       expect(commands.length).toBeGreaterThan(10);
-      for (const c of commands) expect(c).toMatch(/^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?[a-z]+( \*)?$/);
+      for (const c of commands) expect(c).toMatch(/^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -)$/);
+      // doctor: bare, or the manifest on stdin; never a file named by the operator.
+      const doctor = commands.filter((c) => / doctor/.test(c)).map((c) => c.split(' --channel preprod ')[1]);
+      expect(doctor).toEqual(['doctor', 'doctor --expected -', '--json doctor', '--json doctor --expected -']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

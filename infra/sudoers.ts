@@ -17,10 +17,13 @@ import { channelLayout } from './layout';
 /**
  * Subcommands an operator may run, and whether they take arguments. A sudoers command with
  * arguments must match them exactly (wildcards aside), so a subcommand listed without arguments
- * can only be run bare.
+ * can only be run bare, or with exactly one of its `forms` (fixed argument lists, no wildcard).
+ * `doctor` reads the server's own manifest, or one on stdin (`--expected -`, what
+ * `apt-ops doctor --expected <file>` sends); never a file an operator names on the server.
  */
-export const OPERATOR_COMMANDS: readonly { name: string; args: boolean }[] = [
+export const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonly string[] }[] = [
   { name: 'status', args: false },
+  { name: 'doctor', args: false, forms: ['--expected -'] },
   { name: 'verify', args: false },
   { name: 'generations', args: false },
   { name: 'pending', args: false },
@@ -37,8 +40,8 @@ export const OPERATOR_COMMANDS: readonly { name: string; args: boolean }[] = [
  * Renders the rule file; '' when the channel has no operators (the step then removes the file).
  * The commands are grouped in a Cmnd_Alias named after the rule's file (`APT_REPO_PROD`,
  * `APT_REPO_PROD_<hash>` for a sandbox root).
- * Each subcommand gets its bare form and, when it takes arguments, a `*` form; both with and
- * without `--json` before it (apt-ops puts it there). `--root` and `--channel` cannot be given a
+ * Each subcommand gets its bare form, its fixed forms, and, when it takes arguments, a `*` form;
+ * each with and without `--json` before it (apt-ops puts it there). `--root` and `--channel` cannot be given a
  * second time (apt-repo refuses that, exit 2), so the `*` cannot re-point the indexer.
  * Throws Error when nodePath is not absolute (stacks/config.ts refuses that already when operators
  * are set). Paths and names were validated by stacks/config.ts: none holds a character sudoers
@@ -55,6 +58,7 @@ export function renderSudoers(cfg: StackConfig): string {
   for (const c of OPERATOR_COMMANDS) {
     for (const json of ['', '--json ']) {
       commands.push(`${base} ${json}${c.name}`);
+      for (const f of c.forms ?? []) commands.push(`${base} ${json}${c.name} ${f}`);
       if (c.args) commands.push(`${base} ${json}${c.name} *`);
     }
   }
