@@ -33,6 +33,10 @@ const HEADER = '# Managed by the apt-repo Pulumi stack: local changes are overwr
  * ReadWritePaths= per unit; everything else is read-only (ProtectSystem=strict), no network but
  * Unix sockets, no capability, no device, no other process visible.
  */
+// RestrictSUIDSGID= is not in this shared list: the indexer makes pool and generation folders
+// with their parent's setgid bit (lambda-free-tools/src/repo/files.ts keeps the pool group that
+// way), an fchmod the filter refuses with EPERM (measured: every ingest under systemd failed).
+// The signer, which creates nothing, has it (renderSignerUnits).
 const HARDENING = `NoNewPrivileges=yes
 CapabilityBoundingSet=
 AmbientCapabilities=
@@ -54,7 +58,6 @@ ProtectProc=invisible
 ProcSubset=pid
 RestrictNamespaces=yes
 RestrictRealtime=yes
-RestrictSUIDSGID=yes
 LockPersonality=yes
 KeyringMode=private
 RemoveIPC=yes
@@ -69,8 +72,17 @@ function execLine(cfg: StackConfig, args: string[]): string {
   return [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel, ...args].join(' ');
 }
 
-/** An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer). */
-function indexerService(cfg: StackConfig, description: string, args: string[], writes: string[]): string {
+/**
+ * Seconds the ingest service waits before it looks at the drop zones: longer than ingest's
+ * settle delay (2 s), which skips a file changed more recently. The path unit starts the service
+ * the moment an upload creates or closes a file; without the wait that run always finds the file
+ * too fresh, skips it, and the events of the upload's end arrive while it runs and are merged
+ * into it (a start job on an active unit), so the file waited for the timer (measured: 110 s).
+ */
+export const INGEST_SETTLE_WAIT_S = 3;
+
+/** An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer). `preStart`: ExecStartPre= lines. */
+function indexerService(cfg: StackConfig, description: string, args: string[], writes: string[], preStart: string[] = []): string {
   return `${HEADER}[Unit]
 Description=${description}
 After=local-fs.target
@@ -80,7 +92,7 @@ Type=oneshot
 User=${cfg.serviceUser}
 Group=${cfg.serviceUser}
 UMask=0022
-ExecStart=${execLine(cfg, args)}
+${preStart.map((l) => `ExecStartPre=${l}\n`).join('')}ExecStart=${execLine(cfg, args)}
 ${HARDENING}RestrictAddressFamilies=AF_UNIX
 ReadWritePaths=${writes.join(' ')}
 `;
@@ -109,8 +121,8 @@ export function unitNames(cfg: StackConfig): {
 /**
  * Renders the ingest units (unless the channel has an upstream): a path unit watching the drop
  * zones (inotify sees one directory level, so each `<incoming>/<source>` and its codename folders
- * are listed), and a timer every 5 minutes that catches what inotify missed (a folder created
- * later). Renders the backup service and its timer (`cfg.backupSchedule`, Persistent=yes so a
+ * are listed; the service first waits INGEST_SETTLE_WAIT_S), and a timer every minute that catches
+ * what inotify missed (a folder created later, an upload that ended while a run was active). Renders the backup service and its timer (`cfg.backupSchedule`, Persistent=yes so a
  * missed night runs at boot). The ingest service writes the web root, the state folder and the
  * drop zones; the backup service the backup and state folders (the channel lock).
  * With `cfg.validUntilDays`: the re-signing units, an hourly timer (Persistent=yes) whose service
@@ -128,7 +140,7 @@ export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): Uni
       for (const c of cfg.codenames) watched.push(path.posix.join(layout.incomingDir, s, c));
     }
     units.push(
-      { name: names.ingest.service, content: indexerService(cfg, `Ingest uploaded packages into APT channel ${cfg.channel}`, ['ingest'], [layout.webRoot, layout.stateDir, layout.incomingDir]) },
+      { name: names.ingest.service, content: indexerService(cfg, `Ingest uploaded packages into APT channel ${cfg.channel}`, ['ingest'], [layout.webRoot, layout.stateDir, layout.incomingDir], [`/bin/sleep ${INGEST_SETTLE_WAIT_S}`]) },
       {
         name: names.ingest.path,
         content: `${HEADER}[Unit]
@@ -149,7 +161,7 @@ Description=Periodic ingest for APT channel ${cfg.channel}
 
 [Timer]
 OnBootSec=2min
-OnUnitInactiveSec=5min
+OnUnitInactiveSec=1min
 Unit=${names.ingest.service}
 
 [Install]
@@ -242,7 +254,8 @@ StandardOutput=socket
 StandardError=journal
 RuntimeMaxSec=60
 ExecStart=${execLine(cfg, ['sign', '--stdio'])}
-${HARDENING}RestrictAddressFamilies=none
+${HARDENING}RestrictSUIDSGID=yes
+RestrictAddressFamilies=none
 PrivateUsers=yes
 `;
   const tmpfiles = `${HEADER}d ${path.posix.dirname(layout.signerSocketDir)} 0755 root root -
