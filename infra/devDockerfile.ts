@@ -9,7 +9,7 @@
  * - the systemd-host test (test/harness/container.ts) builds it FROM the debootstrapped base
  *   (scripts/debian-base-image.sh: the registry is unreachable in CI) and runs it on the host
  *   network, so sshd listens on a free port of its own (and on 127.0.0.1 only).
- * The container needs the options systemd needs in a container (SYS_ADMIN, seccomp unconfined,
+ * The container needs the options systemd needs in a container (SYS_ADMIN, SYS_PTRACE, seccomp unconfined,
  * tmpfs /run and /run/lock, /sys/fs/cgroup read-only, `/sbin/init`): DEV_CONTAINER_RUN below.
  *
  * The SSH host key: sshd uses one key only, HOST_KEY_PATH. When a key was put there before the
@@ -25,9 +25,16 @@
 /** Where sshd reads its only host key in the image (the dev stack uploads its pinned key here). */
 export const HOST_KEY_PATH = '/etc/ssh/apt-repo-host-key/ssh_host_ed25519_key';
 
-/** What `docker run` needs so systemd 252 boots in the container (measured on a hybrid cgroup v1 host; `--privileged` is not needed). */
+/**
+ * What `docker run` needs so systemd 252 boots in the container and runs the plan's hardened units
+ * as on a real host (measured on a hybrid cgroup v1 host; `--privileged` is not needed, and fails
+ * where the machine's bounding set lacks CAP_SYS_RESOURCE). SYS_PTRACE: without it, a unit with
+ * both PrivateUsers=yes and ProtectProc=invisible (the signer) fails at spawn with "Failed to set
+ * up user namespacing" (217/USER) — systemd's helper cannot see its parent under hidepid; a real
+ * host's root has the capability.
+ */
 export const DEV_CONTAINER_RUN = {
-  capAdd: ['SYS_ADMIN'],
+  capAdd: ['SYS_ADMIN', 'SYS_PTRACE'],
   securityOpts: ['seccomp=unconfined'],
   tmpfs: ['/run', '/run/lock'],
   /** Bind mount host path → container path, read-only. */
@@ -134,13 +141,14 @@ RUN apt-get update \\
  && mkdir -p -m 0700 /root/.ssh ${HOST_KEY_PATH.replace(/\/[^/]+$/, '')} \\
  && mkdir -p /etc/nginx/sites-enabled \\
  && printf '# Empty on purpose: no default nginx site in the apt-repo server image.\\n' > /etc/nginx/sites-enabled/default \\
- && ${writeFile(sshd, '/etc/ssh/sshd_config.d/00-apt-repo-image.conf')} \\
  && ${writeFile(hostKeyScript(), '/usr/local/sbin/apt-repo-host-key')} \\
  && chmod 0755 /usr/local/sbin/apt-repo-host-key \\
  && ${writeFile(hostKeyUnit(), '/etc/systemd/system/apt-repo-host-key.service')} \\
  && systemctl enable apt-repo-host-key.service ssh.service \\
  && systemctl mask getty@tty1.service console-getty.service systemd-logind.service
-RUN printf '%s\\n' '${key}' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
+# The per-use settings last, so a different port or key reuses the cached layer above.
+RUN ${writeFile(sshd, '/etc/ssh/sshd_config.d/00-apt-repo-image.conf')} \\
+ && printf '%s\\n' '${key}' > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
 EXPOSE ${port} 80 443
 STOPSIGNAL SIGRTMIN+3
 CMD ["/sbin/init"]

@@ -31,6 +31,11 @@ export interface AptClientOptions {
   foreignArchitectures?: string[];
   /** Extra apt.conf lines appended to the private configuration. */
   extraConf?: string;
+  /**
+   * A PEM CA certificate the client trusts for https sources (`Acquire::https::CaInfo`, apt's
+   * GnuTLS method), instead of the system's CA bundle: a test CA's certificate.
+   */
+  caFile?: string;
 }
 
 /** A run of an apt command that downloaded files. */
@@ -164,7 +169,8 @@ export function createAptClient(opts: AptClientOptions): AptClient {
     fs.mkdirSync(path.join(dir, d), { recursive: true });
   }
   const aptConfig = path.join(dir, 'apt-config.conf');
-  fs.writeFileSync(aptConfig, renderAptConf(dir, opts.arch ?? 'amd64', opts.foreignArchitectures ?? [], opts.extraConf));
+  const caConf = opts.caFile ? `Acquire::https::CaInfo ${q(opts.caFile)};\n` : '';
+  fs.writeFileSync(aptConfig, renderAptConf(dir, opts.arch ?? 'amd64', opts.foreignArchitectures ?? [], `${caConf}${opts.extraConf ?? ''}`));
   fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
   if (opts.keyFile) {
     const ext = opts.keyFile.endsWith('.asc') ? 'asc' : 'gpg';

@@ -1,0 +1,303 @@
+/**
+ * The production settings of both stacks applied to a real Debian 12 host with systemd as PID 1.
+ *
+ * The host is the dev stack's server image (infra/devDockerfile.ts) in a Docker container on the
+ * host network (test/harness/container.ts): sshd on a free port of 127.0.0.1 with a pinned host key.
+ * The stacks are Pulumi.preprod.yaml and Pulumi.prod.yaml as committed, with only what a test host
+ * must change overridden: where SSH goes (and its pinned key), the client credentials, the operator
+ * and upload keys, the ports, the allowlist (127.0.0.1/32), server names 127.0.0.1 (preprod) and
+ * 127.0.0.2 (prod) — two vhosts on the same ports, told apart by Host as in production — and TLS
+ * `files` with a certificate from a CA made here with openssl. So `root: /`, `services: systemd`,
+ * `installPackages: true` (nginx, nodejs … come from Debian's archive inside the container), sudo
+ * for operators, the signer socket, the ingest path unit and the backup timers all run for real.
+ *
+ * Skipped with a printed reason when Docker is unreachable, except in CI (`CI` set), where that fails.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse as parseYaml } from 'yaml';
+import { parseStackConfig, type RawConfig } from '../../stacks/config';
+import { buildPlan } from '../../infra/plan';
+import { renderAuthConf, renderClientFiles, channelUrl } from '../../infra/clientFiles';
+import { unitNames } from '../../infra/systemd';
+import { channelLayout } from '../../infra/layout';
+import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
+import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { buildDeb } from '../harness/debs';
+import { findFreePort, httpGet } from '../harness/nginx';
+import { stepsToRun } from '../harness/pulumiRule';
+import { AccountSession } from '../harness/sftpAccount';
+import { createAptClient, oneLineSource } from '../harness/apt';
+import { applyStacks, planMaterial, Replayer, type KeyMaterial, type SandboxStack, type StepRun } from '../harness/replay';
+import { mustRun, requireDocker, startSystemdHost, type SystemdHost } from '../harness/container';
+
+const projectRoot = path.resolve(__dirname, '..', '..');
+const docker = requireDocker();
+if (!docker.run) console.log(`systemd-host e2e skipped: ${docker.reason}`);
+const describeIfDocker = docker.run ? describe : describe.skip;
+
+jest.setTimeout(600_000);
+
+const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' };
+const UPLOADER = 'ci-upload';
+const SERVER_NAMES = { preprod: '127.0.0.1', prod: '127.0.0.2' } as const;
+
+/** Reads Pulumi.<stack>.yaml's `apt-repo:` keys as Pulumi hands them to the program (structured values as JSON). */
+function stackFileConfig(stack: string): RawConfig {
+  const doc = parseYaml(fs.readFileSync(path.join(projectRoot, `Pulumi.${stack}.yaml`), 'utf8')) as { config: Record<string, unknown> };
+  const raw: RawConfig = {};
+  for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^apt-repo:/, '')] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return raw;
+}
+
+/** ssh-keygen an ed25519 pair under `dir`; returns the private key text and the public line. */
+function sshKeyPair(dir: string, name: string): { privateKey: string; publicLine: string } {
+  const f = path.join(dir, name);
+  mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${name}@systemd-host-test`, '-f', f]);
+  return { privateKey: fs.readFileSync(f, 'utf8'), publicLine: fs.readFileSync(`${f}.pub`, 'utf8').trim() };
+}
+
+/** A test CA and a server certificate for 127.0.0.1 and 127.0.0.2 (P-256, 2 days), made with openssl. */
+function testCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const p = (f: string) => path.join(dir, f);
+  mustRun('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2',
+    '-subj', '/CN=apt-repo systemd-host test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  mustRun('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  mustRun('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('server.ext')]);
+  fs.writeFileSync(p('fullchain.pem'), fs.readFileSync(p('server.pem'), 'utf8') + fs.readFileSync(p('ca.pem'), 'utf8'));
+  return { caFile: p('ca.pem'), certFile: p('fullchain.pem'), keyFile: p('server.key') };
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+describeIfDocker('systemd host: the production stacks applied to Debian 12 with systemd', () => {
+  let host: SystemdHost | undefined;
+  let work: string;
+  let replayer: Replayer;
+  let stacks: SandboxStack[];
+  let firstRuns: StepRun[];
+  let uploaderKey: string;
+  let rootKey: string;
+  let certs: ReturnType<typeof testCertificates>;
+  let httpsPort: number;
+  let httpPort: number;
+  const timings: string[] = [];
+
+  const preprod = () => stacks[0];
+  const url = (s: SandboxStack) => channelUrl(s.config.serverName, true, s.config.httpPort, s.config.httpsPort);
+  const sh = (script: string) => host!.sh(script);
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    work = mkTemp('systemd-host');
+    const root = sshKeyPair(work, 'root');
+    const ops = sshKeyPair(work, 'apt-ops');
+    const up = sshKeyPair(work, UPLOADER);
+    uploaderKey = up.privateKey;
+    rootKey = root.privateKey;
+    certs = testCertificates(work);
+    host = await startSystemdHost({ authorizedKey: root.publicLine, namePrefix: 'apt-repo-systemd-host' });
+    timings.push(`base image ${secs(host.timings.baseImageS * 1000)}, server image ${secs(host.timings.serverImageS * 1000)}, boot ${secs(host.timings.bootS * 1000)} (${host.bootState})`);
+
+    [httpPort, httpsPort] = [await findFreePort(), await findFreePort()];
+    const bundlePath = await bundle('apt-repo');
+    const tlsCert = fs.readFileSync(certs.certFile, 'utf8');
+    const tlsKey = fs.readFileSync(certs.keyFile, 'utf8');
+    stacks = [];
+    for (const channel of ['preprod', 'prod'] as const) {
+      const raw: RawConfig = {
+        ...stackFileConfig(channel),
+        sshHost: host.sshHost,
+        sshPort: String(host.sshPort),
+        sshHostKey: host.hostPublicKey,
+        sshPrivateKey: root.privateKey,
+        clientCredentials: JSON.stringify([CREDENTIAL]),
+        serverName: SERVER_NAMES[channel],
+        allowedCidrs: JSON.stringify(['127.0.0.1/32']),
+        tls: JSON.stringify({ mode: 'files', certFile: certs.certFile, keyFile: certs.keyFile }),
+        httpPort: String(httpPort),
+        httpsPort: String(httpsPort),
+        operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [ops.publicLine] }]),
+        ...(channel === 'preprod' ? { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [up.publicLine] }]), uploadUser: UPLOADER } : {}),
+      };
+      const { config, secrets } = parseStackConfig(raw, channel);
+      expect([config.root, config.services, config.installPackages, config.tls.mode]).toEqual(['/', 'systemd', true, 'files']);
+      // ed25519 rather than the stacks' RSA-4096 only to keep key generation out of the timings.
+      const key: KeyMaterial = await generateSigningKey({ name: `${config.label} archive key`, email: config.keyEmail, type: 'ed25519' });
+      const material = { ...planMaterial(key, secrets.clientCredentials, bundlePath), tlsCert, tlsKey };
+      stacks.push({ config, secrets, material, steps: buildPlan(config, material) });
+    }
+
+    replayer = await Replayer.connect({ host: host.sshHost, port: host.sshPort, username: 'root', privateKey: root.privateKey, hostPublicKey: host.hostPublicKey });
+    const t1 = Date.now();
+    firstRuns = await applyStacks(replayer, stacks);
+    timings.push(`first apply of preprod + prod ${secs(Date.now() - t1)} (${firstRuns.length} steps)`);
+    timings.push(`beforeAll total ${secs(Date.now() - t0)}`);
+  }, 1_200_000);
+
+  afterAll(async () => {
+    console.log(`systemd-host timings:\n  ${timings.join('\n  ')}`);
+    replayer?.dispose();
+    host?.remove();
+    if (work) rmTemp(work);
+  });
+
+  test('the first apply ran every step of both stacks, installing the packages from Debian', () => {
+    expect(firstRuns.map((r) => r.name).sort()).toEqual(stacks.flatMap((s) => s.steps.map((st) => `${s.config.channel}/${st.name}`)).sort());
+    const changed = firstRuns.filter((r) => r.changed).map((r) => r.name);
+    expect(changed).toEqual(expect.arrayContaining(['preprod/host-base', 'preprod/tls', 'preprod/publish', 'preprod/vhost', 'prod/publish', 'prod/vhost', 'preprod/ingest-units', 'preprod/backup-units']));
+    expect(sh("dpkg-query -W -f '${Status}\\n' nginx nodejs xz-utils sudo")).toBe('install ok installed\n'.repeat(4));
+  });
+
+  test('a second apply under the Pulumi rule runs no step; every script run again prints no CHANGED', async () => {
+    for (const s of stacks) {
+      const again = buildPlan(s.config, s.material);
+      expect([s.config.channel, stepsToRun(s.steps, again).map((st) => st.name)]).toEqual([s.config.channel, []]);
+    }
+    const t = Date.now();
+    const runs = await applyStacks(replayer, stacks);
+    timings.push(`second apply (every script) ${secs(Date.now() - t)}`);
+    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual([]);
+  });
+
+  test('systemd: nginx, the signer sockets, the ingest path unit and the timers are active; nothing failed', () => {
+    const units = ['nginx.service', 'ssh.service'];
+    for (const s of stacks) {
+      const n = unitNames(s.config);
+      units.push(n.signer.socket, n.backup.timer);
+      if (n.ingest) units.push(n.ingest.path, n.ingest.timer);
+    }
+    expect(units).toContain('apt-repo-ingest-preprod.path');
+    const r = host!.exec(['systemctl', 'is-active', ...units]);
+    expect(r.stdout.trim().split('\n').map((state, i) => `${units[i]} ${state}`)).toEqual(units.map((u) => `${u} active`));
+    expect(host!.exec(['systemctl', 'is-enabled', ...units.filter((u) => u !== 'ssh.service')]).stdout.trim().split('\n').every((l) => l === 'enabled')).toBe(true);
+    expect(host!.exec(['systemctl', '--failed', '--no-legend', '--plain']).stdout.trim()).toBe('');
+  });
+
+  test('an upload into a drop folder (SFTP as the uploader) is ingested by the path unit with no command from the test', async () => {
+    const deb = buildDeb(work, { name: 'systemd-host-demo', version: '1.0-1', description: 'systemd host test package' });
+    const s = await AccountSession.open({ host: host!.sshHost, port: host!.sshPort, username: UPLOADER, privateKey: uploaderKey });
+    try {
+      // Chrooted into incomingDir: its drop folders are at the top.
+      await s.upload(`/ci/${path.basename(deb)}`, fs.readFileSync(deb));
+    } finally {
+      s.dispose();
+    }
+    const packages = `${url(preprod())}dists/bookworm/main/binary-amd64/Packages`;
+    const t = Date.now();
+    let body = '';
+    while (Date.now() - t < 120_000) {
+      const r = await httpGet(packages, { auth: CREDENTIAL });
+      if (r.status === 200 && r.body.includes('Package: systemd-host-demo\n')) { body = r.body; break; }
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    timings.push(`upload to served index ${secs(Date.now() - t)}`);
+    if (!body) throw new Error(`not ingested within 120 s; journal:\n${host!.exec(['journalctl', '-u', 'apt-repo-ingest-preprod.service', '--no-pager', '-n', '40']).stdout}`);
+    expect(body).toContain('Version: 1.0-1\n');
+    // Taken out of the drop folder (only the codename folders stay).
+    expect(sh(`find ${channelLayout(preprod().config).incomingDir}/ci -type f`)).toBe('');
+  });
+
+  test('starting the backup service twice makes two dated backups', () => {
+    const n = unitNames(preprod().config);
+    const dir = channelLayout(preprod().config).backupDir;
+    const list = () => sh(`ls -1 ${dir}`).split('\n').filter((l) => /^\d{8}T\d{6}Z(-\d{2,})?$/.test(l));
+    const before = list();
+    sh(`systemctl start ${n.backup.service}`);
+    sh(`systemctl start ${n.backup.service}`);
+    const added = list().filter((b) => !before.includes(b));
+    expect(added).toHaveLength(2);
+    expect(host!.exec(['systemctl', 'is-failed', n.backup.service]).stdout.trim()).not.toBe('failed');
+  });
+
+  test('nginx serves over TLS to an apt client that trusts the test CA; without credentials 401', async () => {
+    const s = preprod();
+    const u = url(s);
+    expect(u).toBe(`https://127.0.0.1:${httpsPort}/`);
+    expect((await httpGet(`${u}dists/bookworm/InRelease`)).status).toBe(401);
+    // The key is served without credentials (still behind the allowlist).
+    const keyRes = await httpGet(`${u}${s.config.keyName}-archive-keyring.gpg`);
+    expect(keyRes.status).toBe(200);
+    const keyFile = path.join(work, `${s.config.keyName}-archive-keyring.gpg`);
+    fs.writeFileSync(keyFile, keyRes.bytes);
+
+    const client = createAptClient({ sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }), caFile: certs.caFile, authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username] });
+    try {
+      const upd = await client.update();
+      expect([upd.code, upd.stderr]).toEqual([0, expect.not.stringMatching(/^(E|W):/m)]);
+      const sim = await client.installSimulate('systemd-host-demo=1.0-1');
+      expect([sim.code, sim.stdout]).toEqual([0, expect.stringContaining('Inst systemd-host-demo (1.0-1')]);
+      const dl = await client.download('systemd-host-demo');
+      expect(dl.files.map((f) => path.basename(f))).toEqual(['systemd-host-demo_1.0-1_all.deb']);
+      // Without credentials apt fails (the 401 it reports as unsigned/forbidden).
+      client.setAuth(undefined);
+      fs.rmSync(path.join(client.dir, 'var/lib/apt/lists'), { recursive: true, force: true });
+      fs.mkdirSync(path.join(client.dir, 'var/lib/apt/lists/partial'), { recursive: true });
+      const denied = await client.update();
+      expect(`${denied.stdout}${denied.stderr}`).toMatch(/401/);
+    } finally {
+      client.dispose();
+    }
+    // A client that does not trust the CA is refused by the TLS check.
+    const untrusting = createAptClient({ sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }), authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username] });
+    try {
+      const r = await untrusting.update();
+      expect(`${r.stdout}${r.stderr}`).toMatch(/certificate|Certificate/);
+    } finally {
+      untrusting.dispose();
+    }
+  });
+
+  test('a client provisioned from the stack outputs really installs the package (inside the host)', async () => {
+    const s = preprod();
+    const u = url(s);
+    const files = renderClientFiles({ url: u, codenames: ['bookworm'], component: 'main', keyName: s.config.keyName });
+    const key = (await httpGet(`${u}${s.config.keyName}-archive-keyring.gpg`)).bytes.toString('base64');
+    host!.sh(`base64 -d > ${files.keyringPath} && chmod 0644 ${files.keyringPath}`, key);
+    host!.sh(`cat > /etc/apt/sources.list.d/${s.config.keyName}.list`, files.sourcesList.bookworm);
+    host!.sh(`umask 077 && cat > /etc/apt/auth.conf.d/${s.config.keyName}.conf`, renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username]);
+    host!.sh('cat > /usr/local/share/ca-certificates/apt-repo-test-ca.crt && update-ca-certificates >/dev/null', fs.readFileSync(certs.caFile, 'utf8'));
+    sh(`apt-get update -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/etc/apt/sources.list.d >&2`);
+    sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd-host-demo=1.0-1 >&2');
+    expect(sh("dpkg-query -W -f '${Version}' systemd-host-demo")).toBe('1.0-1');
+    sh(`apt-get purge -y -q systemd-host-demo >&2; rm -f /etc/apt/sources.list.d/${s.config.keyName}.list /etc/apt/auth.conf.d/${s.config.keyName}.conf`);
+  });
+
+  test('prod serves its own vhost on the same ports (by Host), with its own key', async () => {
+    const p = stacks[1];
+    const u = url(p);
+    expect(u).toBe(`https://127.0.0.2:${httpsPort}/`);
+    const r = await httpGet(`${u}dists/bookworm/Release`, { auth: CREDENTIAL });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatch(/^Label: Epiconcept prod$/m);
+    expect((await httpGet(`${u}dists/bookworm/Release`)).status).toBe(401);
+  });
+
+  test('a certbot-mode stack renders a bootstrap vhost that passes nginx -t on the host', () => {
+    const raw: RawConfig = {
+      ...stackFileConfig('preprod'),
+      sshHostKey: host!.hostPublicKey,
+      sshPrivateKey: rootKey,
+      clientCredentials: JSON.stringify([CREDENTIAL]),
+      serverName: 'apt-certbot-check.example.org',
+      httpPort: String(httpPort),
+      httpsPort: String(httpsPort),
+      operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [host!.hostPublicKey] }]),
+    };
+    const { config } = parseStackConfig(raw, 'preprod');
+    expect(config.tls).toEqual({ mode: 'certbot', email: 'infra@epiconcept.fr' });
+    const tls = buildPlan(config, preprod().material).find((st) => st.name === 'tls');
+    const bootstrap = tls?.files.find((f) => f.remotePath.endsWith('tls.bootstrap.conf'));
+    expect(bootstrap?.content).toContain('/.well-known/acme-challenge/');
+    const site = '/etc/nginx/sites-enabled/zz-apt-certbot-check.conf';
+    host!.sh(`cat > ${site}`, bootstrap!.content);
+    try {
+      const r = host!.exec(['nginx', '-t']);
+      expect([r.code, r.stderr]).toEqual([0, expect.stringContaining('test is successful')]);
+    } finally {
+      sh(`rm -f ${site}`);
+    }
+    expect(host!.exec(['nginx', '-t']).code).toBe(0);
+  });
+});
