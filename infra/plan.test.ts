@@ -55,11 +55,12 @@ describe('buildPlan: structure', () => {
     expect(steps.map((s) => [s.name, s.dependsOn])).toEqual([
       ['host-base', []],
       ['dirs', ['host-base']],
-      ['config', ['dirs']],
-      ['signing-key', ['dirs']],
+      ['pre-update-backup', ['dirs']],
+      ['config', ['dirs', 'pre-update-backup']],
+      ['signing-key', ['dirs', 'pre-update-backup']],
       ['htpasswd', ['dirs']],
       ['tls', ['dirs']],
-      ['indexer', ['dirs']],
+      ['indexer', ['dirs', 'pre-update-backup']],
       ['signer', ['config', 'signing-key', 'indexer']],
       ['publish', ['config', 'signing-key', 'indexer', 'signer']],
       ['vhost', ['signing-key', 'publish', 'htpasswd', 'tls']],
@@ -68,6 +69,7 @@ describe('buildPlan: structure', () => {
       ['ingest-units', ['indexer']],
       ['refresh-units', ['indexer', 'signer']],
       ['backup-units', ['indexer']],
+      ['expected-state', ['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units']],
     ]);
     // Every dependency names an earlier step.
     steps.forEach((s, i) => s.dependsOn.forEach((d) => expect(steps.slice(0, i).map((x) => x.name)).toContain(d)));
@@ -80,10 +82,10 @@ describe('buildPlan: structure', () => {
     const steps = byName(buildPlan(config(), material()));
     expect(steps['signing-key'].script).toContain("install_file \"$APT_REPO_TMP/signing-key.asc\" '\\''/etc/epiconcept/apt_repo/preprod/signing-key.asc'\\'' 0600 '\\''aptsign-preprod'\\'' '\\''aptsign-preprod'\\''");
     const dirs = steps.dirs.script;
-    expect(dirs).toContain("ensure_dir '\\''/etc/epiconcept/apt_repo/preprod'\\'' 0755 root root");
+    expect(dirs).toContain("ensure_dir '\\''/etc/epiconcept/apt_repo/preprod'\\'' 0755 '\\''root'\\'' '\\''root'\\''");
     expect(dirs).toContain("ensure_dir '\\''/run/apt-repo/sign-preprod'\\'' 0750 '\\''aptsign-preprod'\\'' '\\''aptrepo-preprod'\\''");
     expect(dirs).toContain("ensure_dir '\\''/srv/apt/preprod/pool'\\'' 2755 '\\''aptrepo-preprod'\\'' '\\''aptrepo'\\''");
-    expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming'\\'' 0755 root root");
+    expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming'\\'' 0755 '\\''root'\\'' '\\''root'\\''");
     expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming/rejected'\\'' 0755 '\\''aptrepo-preprod'\\'' '\\''aptrepo-preprod'\\''");
     expect(dirs).toContain("ensure_dir '\\''/srv/apt/incoming/ci/bookworm'\\'' 3775 '\\''aptrepo-preprod'\\'' '\\''aptupload'\\''");
     // prod never touches the drop zones.
@@ -250,15 +252,20 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
 
   it('runs exactly the steps a change touches: codenames, validUntilDays, allowedCidrs, credentials, keyName', () => {
     // Removing a codename: its drop folders leave the dirs list and the path unit.
-    expect(rerun({ codenames: JSON.stringify(['bookworm']) })).toEqual(['dirs', 'config', 'signer', 'publish', 'ingest-units']);
-    expect(rerun({ validUntilDays: '7' })).toEqual(['config', 'signer', 'publish', 'refresh-units']);
-    // Not index-affecting: nothing that publishes runs.
-    expect(rerun({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toEqual(['vhost']);
+    // An index-affecting change is backed up first; what is installed changes, so does the expected state.
+    expect(rerun({ codenames: JSON.stringify(['bookworm']) })).toEqual(['dirs', 'pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
+    expect(rerun({ validUntilDays: '7' })).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'refresh-units', 'expected-state']);
+    expect(rerun({}, { bundleSha256: 'b'.repeat(64) })).toEqual(['pre-update-backup', 'indexer', 'signer', 'publish', 'expected-state']);
+    // Not index-affecting: nothing that publishes or backs up runs.
+    expect(rerun({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toEqual(['vhost', 'expected-state']);
+    // A secret's content is not in the expected state (the step records its digest on the server).
     expect(rerun({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) }, { htpasswd: renderHtpasswd([{ username: 'web1', password: 'another-password-42' }]) })).toEqual(['htpasswd']);
     expect(rerun({}, { signingKeyArmored: SIGNING_KEY.replace('fake', 'other') })).toEqual(['signing-key']);
-    expect(rerun({ generationsKeep: '9' })).toEqual(['config']);
+    expect(rerun({ generationsKeep: '9' })).toEqual(['config', 'expected-state']);
     // keyName names the public key files (the signing-key step) and the vhost's rules, never an index.
-    expect(rerun({ keyName: 'other-name' })).toEqual(['config', 'signing-key', 'vhost']);
+    expect(rerun({ keyName: 'other-name' })).toEqual(['config', 'signing-key', 'vhost', 'expected-state']);
+    // reapply: every step once.
+    expect(rerun({ reapply: '2026-11-28' })).toEqual(base().map((st) => st.name));
     expect(rerun({})).toEqual([]);
   });
 
@@ -295,11 +302,14 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
 
 /**
  * Applies a plan on this machine the way the resources do (files copied to their staging path,
- * script run with its stdin) and returns, per step, whether it printed CHANGED.
+ * script run with its stdin) and returns, per step run, whether it printed CHANGED. With
+ * `previous` (the plan applied before), only the steps `pulumi up` would run (stepsToRun: those
+ * whose own inputs changed); without it, every step (a new stack, or a check that every script is
+ * idempotent).
  */
-function applyLocally(steps: PlanStep[]): Record<string, boolean> {
+function applyLocally(steps: PlanStep[], previous?: PlanStep[]): Record<string, boolean> {
   const changed: Record<string, boolean> = {};
-  for (const s of inlineLocalFiles(steps)) {
+  for (const s of inlineLocalFiles(stepsToRun(previous, steps))) {
     for (const f of s.files) fs.writeFileSync(f.remotePath, f.content);
     const r = spawnSync('sh', ['-c', s.script], { input: s.secretStdin ?? '', encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`step ${s.name} failed (${r.status}): ${r.stderr}`);
@@ -337,6 +347,7 @@ const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
     bundle = path.join(dir, 'apt-repo.cjs');
     fs.writeFileSync(bundle, `const fs=require('fs');const a=process.argv;const o=(n)=>a[a.indexOf(n)+1];const r=o('--root'),c=o('--channel');
 if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recursive:true});fs.appendFileSync(d+'/publishes','x');}
+if(a.includes('backup')){fs.appendFileSync(o('--to')+'/backups-made','b'+(fs.existsSync(r+'/srv/apt/'+c+'/dists/publishes')?fs.readFileSync(r+'/srv/apt/'+c+'/dists/publishes','utf8'):'')+'\\n');}
 if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).listen(o('--socket'),()=>fs.writeFileSync(o('--pidfile'),process.pid+'\\n'));}\n`);
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
@@ -380,27 +391,49 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     expect(fs.existsSync(path.join(root, 'etc/systemd/system/apt-repo-backup-preprod.timer'))).toBe(true);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('x');
 
-    const second = applyLocally(buildPlan(cfg, m));
-    expect(Object.entries(second).filter(([, c]) => c)).toEqual([]);
+    // A second `pulumi up` runs nothing; every script run again anyway changes nothing.
+    expect(applyLocally(buildPlan(cfg, m), buildPlan(cfg, m))).toEqual({});
+    const again = applyLocally(buildPlan(cfg, m));
+    expect(Object.entries(again).filter(([, c]) => c)).toEqual([]);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('x');
+    // Nothing was published before the first up: nothing to back up.
+    expect(fs.existsSync(path.join(root, 'var/backups/apt-repo/preprod/backups-made'))).toBe(false);
+    // What the expected-state step installed describes what is on disk (the stand-in indexer aside).
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/expected-state.json'), 'utf8'));
+    for (const e of manifest.entries) {
+      if (e.type === 'symlink') expect([e.path, fs.readlinkSync(e.path)]).toEqual([e.path, e.target]);
+      else expect([e.path, owner(path.relative(root, e.path)).split(' ')]).toEqual([e.path, [String(Number.parseInt(e.mode, 8).toString(8)), e.owner, e.group]]);
+      if (e.type === 'file' && e.sha256) expect([e.path, fileSha256(e.path)]).toEqual([e.path, e.sha256]);
+    }
+    // The secret files' digests are recorded root-only, one line each.
+    const record = path.join(root, 'etc/epiconcept/apt_repo/preprod/secret-digests');
+    expect(owner(path.relative(root, record))).toBe('600 root root');
+    const secretPaths = manifest.entries.filter((e: { secret?: boolean }) => e.secret).map((e: { path: string }) => e.path).sort();
+    expect(secretPaths.length).toBe(3);
+    expect(fs.readFileSync(record, 'utf8').trim().split('\n').map((line) => line.split('  ')).sort((a, b) => (a[1] < b[1] ? -1 : 1))).toEqual(secretPaths.map((p: string) => [fileSha256(p), p]));
   });
 
-  it('re-runs only what a config change touches, and publishes again', () => {
-    const changed = applyLocally(buildPlan({ ...cfg, codenames: ['bookworm'] }, m));
+  it('re-runs only what a config change touches: backs up first, then publishes again', () => {
+    const ran = applyLocally(buildPlan({ ...cfg, codenames: ['bookworm'] }, m), buildPlan(cfg, m));
+    expect(Object.keys(ran)).toEqual(['dirs', 'pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
     // The signer restarts: what it checks a Release against (liste_dist) changed.
-    expect(Object.entries(changed).filter(([, c]) => c).map(([n]) => n)).toEqual(['config', 'signer', 'publish', 'ingest-units']);
+    // (dirs runs, its text lists one drop folder less, and removes nothing: no change.)
+    expect(Object.entries(ran).filter(([, c]) => c).map(([n]) => n)).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('xx');
+    // One backup, made while the first publish was still the served one.
+    expect(fs.readFileSync(path.join(root, 'var/backups/apt-repo/preprod/backups-made'), 'utf8')).toBe('bx\n');
   });
 
   it('installs the re-signing units with validUntilDays and removes them when it is unset again', () => {
     const unit = (n: string) => path.join(root, 'etc/systemd/system', n);
-    const timed = applyLocally(buildPlan({ ...cfg, validUntilDays: 7 }, m));
+    const timed = applyLocally(buildPlan({ ...cfg, validUntilDays: 7 }, m), buildPlan({ ...cfg, codenames: ['bookworm'] }, m));
     expect(timed['refresh-units']).toBe(true);
     expect(fs.readFileSync(unit('apt-repo-refresh-preprod.timer'), 'utf8')).toContain('OnCalendar=hourly\n');
     expect(fs.readFileSync(unit('apt-repo-refresh-preprod.service'), 'utf8')).toContain(' publish --if-expiring\n');
-    const untimed = applyLocally(buildPlan(cfg, m));
+    const untimed = applyLocally(buildPlan(cfg, m), buildPlan({ ...cfg, validUntilDays: 7 }, m));
     expect(untimed['refresh-units']).toBe(true);
     expect([fs.existsSync(unit('apt-repo-refresh-preprod.timer')), fs.existsSync(unit('apt-repo-refresh-preprod.service'))]).toEqual([false, false]);
+    expect(applyLocally(buildPlan(cfg, m), buildPlan(cfg, m))).toEqual({});
     expect(applyLocally(buildPlan(cfg, m))['refresh-units']).toBe(false);
   });
 

@@ -65,6 +65,8 @@ import { authorizedKeyFiles, renderSshdDropIn } from './sshd';
 import { renderSudoers } from './sudoers';
 import { renderSignerUnits, renderSystemdUnits, unitNames, watchedDirs } from './systemd';
 import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost } from './vhost';
+import { ExpectedStateBuilder, openpgpV4Fingerprint, type ExpectedContent } from './expectedState';
+import { EXPECTED_STATE_FILE, SECRET_DIGESTS_FILE } from '../lambda-free-tools/src/repo/expectedState';
 
 /** A file a step needs on the server before its script runs (copied to a staging path). */
 export interface PlanFile {
@@ -109,21 +111,26 @@ export interface PlanMaterial {
 }
 
 /** Names of the steps, in the order the plan lists them. */
-export const STEP_NAMES = ['host-base', 'dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units'] as const;
+export const STEP_NAMES = ['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
 export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
   hostBase: ['host-base'],
-  channel: ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units'],
-  backups: ['backup-units'],
+  channel: ['dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units'],
+  backups: ['backup-units', 'expected-state'],
 };
 
 const b64line = (s: string | Buffer) => Buffer.from(s).toString('base64') + '\n';
 
 class StepBuilder {
   readonly files: PlanFile[] = [];
-  constructor(private readonly layout: ChannelLayout, private readonly step: string) {}
+  constructor(private readonly layout: ChannelLayout, private readonly step: string, private readonly expected: ExpectedStateBuilder) {}
+
+  /** Records that this step installs `dest` so (expected state, infra/expectedState.ts). */
+  expect(dest: string, mode: string, owner: string, group: string, what: ExpectedContent, fingerprint?: string): void {
+    this.expected.file(this.step, dest, mode, owner, group, what, fingerprint);
+  }
 
   /** Stages `content` and returns the shell-quoted staging path. */
   stage(fileName: string, content: string, mode: string, owner: string, localPath?: string): string {
@@ -144,9 +151,12 @@ function step(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: str
   return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers: allTriggers };
 }
 
-function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
-  const u = shq(cfg.serviceUser);
-  const d = (p: string, mode: string, owner: string, group: string) => `ensure_dir ${shq(p)} ${mode} ${owner} ${group}`;
+function dirsBody(cfg: StackConfig, l: ChannelLayout, x: ExpectedStateBuilder): string {
+  const u = cfg.serviceUser;
+  const d = (p: string, mode: string, owner: string, group: string) => {
+    x.dir('dirs', p, mode, owner, group);
+    return `ensure_dir ${shq(p)} ${mode} ${shq(owner)} ${shq(group)}`;
+  };
   const lines = [
     `ssh_group=$(id -gn ${shq(cfg.ssh.user)})`,
     // Not secret (repo.yaml, liste_dist, liste_arch); the private key inside is the signer's, 0600.
@@ -154,13 +164,13 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
     d(l.webRoot, '0755', u, u),
     // setgid: pool files and folders get the shared pool group, so prod's indexer may hard-link
     // preprod's files (0664); the folders themselves are never group-writable.
-    d(path.posix.join(l.webRoot, 'pool'), '2755', u, shq(cfg.poolGroup)),
+    d(path.posix.join(l.webRoot, 'pool'), '2755', u, cfg.poolGroup),
     // The pool group reads it too: prod's pending and promote read preprod's pool cache.
-    d(l.stateDir, '0750', u, shq(cfg.poolGroup)),
+    d(l.stateDir, '0750', u, cfg.poolGroup),
     d(l.backupDir, '0750', u, u),
   ];
   if (!cfg.upstream) {
-    const up = shq(cfg.uploadGroup);
+    const up = cfg.uploadGroup;
     lines.push(
       // The uploaders' chroot: sshd wants it and every parent root-owned and not group/other-writable.
       d(l.incomingDir, '0755', 'root', 'root'),
@@ -174,8 +184,9 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout): string {
   lines.push(
     d(l.indexerDir, '0755', 'root', 'root'),
     // Only the channel's indexer (its group) may connect to the signer.
-    d(l.signerSocketDir, '0750', shq(cfg.signerUser), u),
-    d(l.stagingDir, '0700', shq(cfg.ssh.user), '"$ssh_group"'),
+    d(l.signerSocketDir, '0750', cfg.signerUser, u),
+    // Owned by the SSH user's primary group, known on the server only: not in the expected state.
+    `ensure_dir ${shq(l.stagingDir)} 0700 ${shq(cfg.ssh.user)} "$ssh_group"`,
     d(path.posix.join(l.stagingDir, 'nginx-test'), '0700', 'root', 'root'),
   );
   return lines.join('\n');
@@ -203,6 +214,7 @@ function unitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { 
   const lines = ['units_changed=0'];
   for (const u of units) {
     const staged = b.stage(u.name, u.content, '0644', 'root');
+    b.expect(path.posix.join(l.systemdDir, u.name), '0644', 'root', 'root', { content: u.content });
     lines.push(`install_file ${staged} ${shq(path.posix.join(l.systemdDir, u.name))} 0644 root root`, 'if [ "$FILE_CHANGED" = 1 ]; then units_changed=1; fi');
   }
   if (cfg.services === 'systemd') {
@@ -233,6 +245,7 @@ function signerInputs(l: ChannelLayout): string {
  * bundle needs no restart.
  */
 function signerUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { name: string; content: string }[], tmpfiles: string): string {
+  b.expect(l.tmpfilesFile, '0644', 'root', 'root', { content: tmpfiles });
   return [
     `install_file ${b.stage('tmpfiles.conf', tmpfiles, '0644', 'root')} ${shq(l.tmpfilesFile)} 0644 root root`,
     `systemd-tmpfiles --create ${shq(l.tmpfilesFile)}`,
@@ -287,11 +300,13 @@ function sshAccessBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): stri
   const lines = ['sshd_changed=0'];
   for (const k of authorizedKeyFiles(cfg, l)) {
     lines.push(`install_file ${b.stage(`keys-${k.account}`, k.content, '0644', 'root')} ${shq(k.file)} 0644 root root`);
+    b.expect(k.file, '0644', 'root', 'root', { content: k.content });
   }
   // Key files of accounts this stack does not list: an operator's may be another channel's (kept);
   // the channel that owns the drop folders revokes every other upload account's; another channel
   // keeps them. A file whose user is in neither group does nothing (no Match block), and goes.
   const listed = authorizedKeyFiles(cfg, l).map((k) => k.account);
+  b.expect(l.sshdDropIn, '0644', 'root', 'root', { content: renderSshdDropIn(cfg, l) });
   const inGroup = (g: string) => `id -nG "$u" 2>/dev/null | tr ' ' '\\n' | grep -qx ${shq(g)}`;
   lines.push(
     `for f in ${shq(l.authorizedKeysDir)}/*; do`,
@@ -350,6 +365,7 @@ function sshAccessBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): stri
 function sudoersBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): string {
   const rule = renderSudoers(cfg);
   const dest = shq(l.sudoersFile);
+  if (rule) b.expect(l.sudoersFile, '0440', 'root', 'root', { content: rule });
   if (!rule) return `if [ -e ${dest} ]; then rm -f ${dest}; mark_changed; fi`;
   return [
     `(umask 077; cat ${b.stage('sudoers', rule, '0440', 'root')} > "$APT_REPO_TMP/sudoers")`,
@@ -423,6 +439,46 @@ function refreshUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, un
 }
 
 /**
+ * Shell lines that record the SHA-256 of the secret file `dest` just installed in `record`
+ * (`<configDir>/secret-digests`, 0600 root, one `<sha256>  <path>` line per secret file), for
+ * `apt-repo doctor` run as root: the manifest never holds a digest of a secret.
+ */
+function recordSecretDigest(record: string, dest: string): string {
+  return [
+    `d=$(sha256sum < ${shq(dest)} | cut -d' ' -f1)`,
+    `if ! grep -qxF -- "$d  "${shq(dest)} ${shq(record)} 2>/dev/null; then`,
+    `  { awk -v p=${shq(dest)} '{ l = $0; sub(/^[0-9a-f]+  /, "", l); if (l != p) print }' ${shq(record)} 2>/dev/null || true; printf '%s  %s\\n' "$d" ${shq(dest)}; } > "$APT_REPO_TMP/secret-digests"`,
+    `  install_file "$APT_REPO_TMP/secret-digests" ${shq(record)} 0600 root root`,
+    'fi',
+  ].join('\n');
+}
+
+/**
+ * Before an update reaches the channel (a new indexer bundle, an index-affecting config change, a
+ * new key: what indexInputsDigest covers, named in the text so the step runs exactly then), a dated
+ * backup made by the indexer now installed, as the service user, into the channel's backup folder
+ * (`apt-repo backup --to`, the nightly backup's command): the organisation's procedure "back up,
+ * update, restart". Nothing to back up before the first publish. A stamp in the state folder makes
+ * a re-run with the same inputs a no-op.
+ */
+function preUpdateBackupBody(cfg: StackConfig, l: ChannelLayout, indexDigest: string): string {
+  const u = shq(cfg.serviceUser);
+  const stamp = shq(path.posix.join(l.stateDir, 'pulumi-backup.sha256'));
+  const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
+  return [
+    `# index inputs sha256 ${indexDigest}`,
+    `if [ "$(cat ${stamp} 2>/dev/null || true)" != ${shq(indexDigest)} ]; then`,
+    `  if [ -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] && [ -f ${shq(l.indexerPath)} ]; then`,
+    `    echo ${shq(`apt-repo: backing up channel ${cfg.channel} into ${l.backupDir} before the update`)} >&2`,
+    `    runuser -u ${u} -- ${indexer} backup --to ${shq(l.backupDir)} >&2`,
+    '  fi',
+    `  printf '%s\\n' ${shq(indexDigest)} | runuser -u ${u} -- tee ${stamp} >/dev/null`,
+    '  mark_changed',
+    'fi',
+  ].join('\n');
+}
+
+/**
  * Builds the plan of `cfg`'s channel from the stack config and `material`.
  * Steps (dependsOn in brackets): host-base; dirs [host-base]; config [dirs]; signing-key [dirs];
  * htpasswd [dirs] (only with client credentials); tls [dirs] (tls.mode files; certbot: [dirs, htpasswd?]); indexer
@@ -439,23 +495,30 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   const u = shq(cfg.serviceUser);
   const steps: PlanStep[] = [];
   const indexDigest = indexInputsDigest(cfg, material);
+  const secretDigests = path.posix.join(l.configDir, SECRET_DIGESTS_FILE);
+  const x = new ExpectedStateBuilder(cfg.channel, cfg.root, secretDigests);
+  const keyFingerprint = openpgpV4Fingerprint(Buffer.from(material.publicKeyBinaryBase64, 'base64'));
 
   steps.push(step(cfg, 'host-base', [], renderHostBaseScript(cfg)));
-  steps.push(step(cfg, 'dirs', ['host-base'], dirsBody(cfg, l)));
+  steps.push(step(cfg, 'dirs', ['host-base'], dirsBody(cfg, l, x)));
+  steps.push(step(cfg, 'pre-update-backup', ['dirs'], preUpdateBackupBody(cfg, l, indexDigest)));
 
   {
-    const b = new StepBuilder(l, 'config');
+    const b = new StepBuilder(l, 'config', x);
     const { listeDist, listeArch } = renderListes(cfg.codenames, cfg.architectures);
     const body = [
       `install_file ${b.stage('liste_dist', listeDist, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_dist'))} 0644 root root`,
       `install_file ${b.stage('liste_arch', listeArch, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_arch'))} 0644 root root`,
       `install_file ${b.stage('repo.yaml', renderRepoYaml(cfg, l), '0644', 'root')} ${shq(path.posix.join(l.configDir, 'repo.yaml'))} 0644 root root`,
     ].join('\n');
-    steps.push(step(cfg, 'config', ['dirs'], body, b.files));
+    b.expect(path.posix.join(l.configDir, 'liste_dist'), '0644', 'root', 'root', { content: listeDist });
+    b.expect(path.posix.join(l.configDir, 'liste_arch'), '0644', 'root', 'root', { content: listeArch });
+    b.expect(path.posix.join(l.configDir, 'repo.yaml'), '0644', 'root', 'root', { content: renderRepoYaml(cfg, l) });
+    steps.push(step(cfg, 'config', ['dirs', 'pre-update-backup'], body, b.files));
   }
 
   {
-    const b = new StepBuilder(l, 'signing-key');
+    const b = new StepBuilder(l, 'signing-key', x);
     const asc = b.stage('public.asc', material.publicKeyArmored, '0644', cfg.serviceUser);
     const gpgB64 = b.stage('public.gpg.b64', material.publicKeyBinaryBase64 + '\n', '0644', cfg.serviceUser);
     const body = [
@@ -463,11 +526,15 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       'read_secret "$APT_REPO_TMP/signing-key.asc"',
       // The signer's alone: the indexer (serviceUser), which parses uploads, cannot read it.
       `install_file "$APT_REPO_TMP/signing-key.asc" ${shq(l.signingKeyFile)} 0600 ${shq(cfg.signerUser)} ${shq(cfg.signerUser)}`,
+      recordSecretDigest(secretDigests, l.signingKeyFile),
       `install_file ${asc} ${shq(l.publicKeyAsc)} 0644 ${u} ${u}`,
       `base64 -d ${gpgB64} > "$APT_REPO_TMP/public.gpg"`,
       `install_file "$APT_REPO_TMP/public.gpg" ${shq(l.publicKeyGpg)} 0644 ${u} ${u}`,
     ].join('\n');
-    steps.push(step(cfg, 'signing-key', ['dirs'], body, b.files, b64line(material.signingKeyArmored)));
+    b.expect(l.signingKeyFile, '0600', cfg.signerUser, cfg.signerUser, { secret: true });
+    b.expect(l.publicKeyAsc, '0644', cfg.serviceUser, cfg.serviceUser, { content: material.publicKeyArmored }, keyFingerprint);
+    b.expect(l.publicKeyGpg, '0644', cfg.serviceUser, cfg.serviceUser, { content: Buffer.from(material.publicKeyBinaryBase64, 'base64') }, keyFingerprint);
+    steps.push(step(cfg, 'signing-key', ['dirs', 'pre-update-backup'], body, b.files, b64line(material.signingKeyArmored)));
   }
 
   const vhostDeps: StepName[] = ['signing-key', 'publish'];
@@ -476,14 +543,16 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       '# stdin: the htpasswd file, base64 on one line.',
       'read_secret "$APT_REPO_TMP/htpasswd"',
       `install_file "$APT_REPO_TMP/htpasswd" ${shq(l.htpasswdFile)} 0640 root www-data`,
+      recordSecretDigest(secretDigests, l.htpasswdFile),
     ].join('\n');
+    x.file('htpasswd', l.htpasswdFile, '0640', 'root', 'www-data', { secret: true });
     steps.push(step(cfg, 'htpasswd', ['dirs'], body, [], b64line(material.htpasswd)));
     vhostDeps.push('htpasswd');
   }
 
   if (cfg.tls.mode === 'files') {
     if (!material.tlsCert || !material.tlsKey) throw new Error(`plan ${cfg.channel}: tls.mode is files but the certificate or key content is missing`);
-    const b = new StepBuilder(l, 'tls');
+    const b = new StepBuilder(l, 'tls', x);
     const body = [
       `install_file ${b.stage('cert.pem', material.tlsCert, '0644', 'root')} ${shq(l.tlsCertFile)} 0644 root root`,
       'tls_changed=$FILE_CHANGED',
@@ -491,14 +560,17 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       'read_secret "$APT_REPO_TMP/tls.key"',
       `install_file "$APT_REPO_TMP/tls.key" ${shq(l.tlsKeyFile)} 0600 root root`,
       'if [ "$FILE_CHANGED" = 1 ]; then tls_changed=1; fi',
+      recordSecretDigest(secretDigests, l.tlsKeyFile),
       '# nginx reads certificates at (re)load only; before the vhost exists there is nothing to reload.',
       `if [ ! -e ${shq(l.vhostLink)} ]; then tls_changed=0; fi`,
       nginxReload(cfg, 'tls_changed'),
     ].join('\n');
+    b.expect(l.tlsCertFile, '0644', 'root', 'root', { content: material.tlsCert });
+    b.expect(l.tlsKeyFile, '0600', 'root', 'root', { secret: true });
     steps.push(step(cfg, 'tls', ['dirs'], body, b.files, b64line(material.tlsKey)));
     vhostDeps.push('tls');
   } else if (cfg.tls.mode === 'certbot') {
-    const b = new StepBuilder(l, 'tls');
+    const b = new StepBuilder(l, 'tls', x);
     // Before the first certificate exists the full vhost cannot load: serve only the challenge
     // (never the repository over plain HTTP, which would take basic auth in clear).
     const bootstrap = renderAcmeBootstrapVhost({
@@ -520,17 +592,18 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   }
 
   {
-    const b = new StepBuilder(l, 'indexer');
+    const b = new StepBuilder(l, 'indexer', x);
     const staged = b.stage('apt-repo.cjs', '', '0644', 'root', material.bundlePath);
     const body = [
       `echo ${shq(`${material.bundleSha256}  ${l.stagingDir}/indexer.apt-repo.cjs`)} | sha256sum -c --quiet -`,
       `install_file ${staged} ${shq(l.indexerPath)} 0644 root root`,
     ].join('\n');
-    steps.push(step(cfg, 'indexer', ['dirs'], body, b.files, undefined, [material.bundleSha256]));
+    b.expect(l.indexerPath, '0644', 'root', 'root', { sha256: material.bundleSha256 });
+    steps.push(step(cfg, 'indexer', ['dirs', 'pre-update-backup'], body, b.files, undefined, [material.bundleSha256]));
   }
 
   {
-    const b = new StepBuilder(l, 'signer');
+    const b = new StepBuilder(l, 'signer', x);
     const { units, tmpfiles } = renderSignerUnits(cfg, l);
     const body = [
       // The sign-server (services none) checks each Release against the origin, label and
@@ -563,7 +636,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   }
 
   {
-    const b = new StepBuilder(l, 'vhost');
+    const b = new StepBuilder(l, 'vhost', x);
     const vhost = renderVhost({
       channel: cfg.channel,
       serverName: cfg.serverName,
@@ -594,34 +667,44 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       'fi',
       nginxReload(cfg, 'vhost_changed'),
     ].join('\n');
+    b.expect(l.vhostFile, '0644', 'root', 'root', { content: vhost });
+    x.symlink('vhost', l.vhostLink, l.vhostFile);
     steps.push(step(cfg, 'vhost', vhostDeps, body, b.files));
   }
 
   {
-    const b = new StepBuilder(l, 'ssh-access');
+    const b = new StepBuilder(l, 'ssh-access', x);
     steps.push(step(cfg, 'ssh-access', ['dirs'], sshAccessBody(cfg, l, b), b.files));
   }
   {
-    const b = new StepBuilder(l, 'sudoers');
+    const b = new StepBuilder(l, 'sudoers', x);
     steps.push(step(cfg, 'sudoers', ['dirs'], sudoersBody(cfg, l, b), b.files));
   }
 
   const units = renderSystemdUnits(cfg, l);
   const names = unitNames(cfg);
   if (names.ingest) {
-    const b = new StepBuilder(l, 'ingest-units');
+    const b = new StepBuilder(l, 'ingest-units', x);
     const mine = units.filter((x) => x.name.startsWith(`apt-repo-ingest-${cfg.channel}.`));
     steps.push(step(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.ingest.path, names.ingest.timer]), b.files));
   }
   {
-    const b = new StepBuilder(l, 'refresh-units');
+    const b = new StepBuilder(l, 'refresh-units', x);
     const mine = units.filter((x) => x.name.startsWith(`apt-repo-refresh-${cfg.channel}.`));
     steps.push(step(cfg, 'refresh-units', ['indexer', 'signer'], refreshUnitsBody(cfg, l, b, mine), b.files));
   }
   {
-    const b = new StepBuilder(l, 'backup-units');
+    const b = new StepBuilder(l, 'backup-units', x);
     const mine = units.filter((x) => x.name.startsWith(`apt-repo-backup-${cfg.channel}.`));
     steps.push(step(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.backup.timer]), b.files));
+  }
+  {
+    // Last: what every other step installed, for `apt-repo doctor` (its digest is in the text, so
+    // it runs again whenever an installed file, mode or owner is meant to change).
+    const b = new StepBuilder(l, 'expected-state', x);
+    const manifest = JSON.stringify(x.build(), null, 2) + '\n';
+    const body = `install_file ${b.stage(EXPECTED_STATE_FILE, manifest, '0644', 'root')} ${shq(path.posix.join(l.configDir, EXPECTED_STATE_FILE))} 0644 root root`;
+    steps.push(step(cfg, 'expected-state', steps.map((st) => st.name as StepName), body, b.files));
   }
   return steps;
 }

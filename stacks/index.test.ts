@@ -191,8 +191,8 @@ describe('preprod stack', () => {
     expect(key.protect).toBe(true);
     expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
     expect(commands(resources).map((r) => r.name).sort()).toEqual([
-      'preprod-backups-backup-units', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
-      'preprod-ingest-units', 'preprod-publish', 'preprod-refresh-units', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
+      'preprod-backups-backup-units', 'preprod-backups-expected-state', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
+      'preprod-ingest-units', 'preprod-pre-update-backup', 'preprod-publish', 'preprod-refresh-units', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
     ]);
     const copies = resources.filter((r) => r.type === 'command:remote:CopyToRemote').map((r) => r.name);
     expect(copies).toContain('preprod-indexer-copy-apt-repo.cjs');
@@ -212,11 +212,15 @@ describe('preprod stack', () => {
     expect(deps('preprod-signer')).toEqual(expect.arrayContaining(['preprod-config', 'preprod-indexer', 'preprod-signing-key', 'preprod-signer-copy-apt-repo-sign-preprod.socket']));
     expect(deps('preprod-ssh-access')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-ssh-access-copy-sshd.conf']));
     // Only the steps that carry the key wait for the key resource.
-    expect(deps('preprod-signing-key')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-signing-key-generated']));
-    expect(deps('preprod-config')).toEqual(['preprod-config-copy-liste_arch', 'preprod-config-copy-liste_dist', 'preprod-config-copy-repo.yaml', 'preprod-dirs']);
-    expect(deps('preprod-indexer')).toEqual(['preprod-dirs', 'preprod-indexer-copy-apt-repo.cjs']);
+    expect(deps('preprod-signing-key')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-pre-update-backup', 'preprod-signing-key-generated']));
+    // A backup comes before whatever changes what the indexes are made from (its text names their digest: it waits for the key).
+    expect(deps('preprod-pre-update-backup')).toEqual(['preprod-dirs', 'preprod-signing-key-generated']);
+    expect(deps('preprod-config')).toEqual(['preprod-config-copy-liste_arch', 'preprod-config-copy-liste_dist', 'preprod-config-copy-repo.yaml', 'preprod-dirs', 'preprod-pre-update-backup']);
+    expect(deps('preprod-indexer')).toEqual(['preprod-dirs', 'preprod-indexer-copy-apt-repo.cjs', 'preprod-pre-update-backup']);
+    // The expected state is installed last, after every other step.
+    expect(deps('preprod-backups-expected-state')).toEqual(expect.arrayContaining(['preprod-backups-backup-units', 'preprod-publish', 'preprod-vhost', 'preprod-backups-expected-state-copy-expected-state.json']));
     expect(deps('preprod-vhost')).toEqual(expect.arrayContaining(['preprod-htpasswd', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost-copy-site.conf']));
-    expect(deps('preprod-indexer-copy-apt-repo.cjs')).toEqual(['preprod-dirs']);
+    expect(deps('preprod-indexer-copy-apt-repo.cjs')).toEqual(['preprod-dirs', 'preprod-pre-update-backup']);
     expect(deps('preprod-backups-backup-units')).toEqual(expect.arrayContaining(['preprod-indexer']));
     // The bundle is copied from its file, and a new bundle replaces the indexer command.
     const copy = m.get('preprod-indexer-copy-apt-repo.cjs')!.raw.source as Record<string, unknown>;
