@@ -410,8 +410,12 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       expect([pending.code, pending.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
       const json = await indexer('--json', 'versions', 'hello');
       expect(json.stderr).not.toContain('sudo:');
+      // doctor: the server against what the stack installed (as the service user: secret files not read).
+      const doctor = await indexer('--json', 'doctor');
+      expect([doctor.code, doctor.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
+      expect(JSON.parse(doctor.stdout).differences).toEqual([]);
       // Subcommands that take files the operator chooses would skip the preprod gate: sudo refuses them.
-      for (const args of [['import', '/tmp'], ['restore', '--from', '/tmp'], ['keygen', '--force'], ['backup', '--to', '/tmp/x'], ['pending', '--extra']]) {
+      for (const args of [['import', '/tmp'], ['restore', '--from', '/tmp'], ['keygen', '--force'], ['backup', '--to', '/tmp/x'], ['pending', '--extra'], ['doctor', '--expected', '/etc/shadow']]) {
         const refused = await indexer(...args);
         expect([args, refused.code, refused.stderr]).toEqual([args, 1, expect.stringContaining('sudo: a password is required')]);
       }
@@ -435,7 +439,8 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const release = `${cc.url}dists/bookworm/InRelease`;
     expect((await httpGet(release, { auth: CREDENTIALS[0], localAddress: '127.0.0.2' })).status).toBe(403);
     const runs = await applyStacks(replayer, stacks);
-    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual(['preprod/vhost']);
+    // The vhost, and the expected state that lists its digest.
+    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual(['preprod/vhost', 'preprod/expected-state']);
     expect((await httpGet(release, { auth: CREDENTIALS[0], localAddress: '127.0.0.2' })).status).toBe(200);
     const again = await applyStacks(replayer, stacks);
     expect(again.filter((r) => r.changed).map((r) => r.name)).toEqual([]);
