@@ -2,7 +2,7 @@
  * What a client server needs to use a channel (sources.list(5), deb822 `.sources` with Signed-By,
  * apt_auth.conf(5)). Credentials go in auth.conf.d (apt >= 1.8), never in the URL.
  */
-import type { ClientCredential } from '../stacks/config';
+import type { ClientCredential, StackConfig } from '../stacks/config';
 
 /** Where the channel is and how clients find its key. */
 export interface ClientSpec {
@@ -27,6 +27,16 @@ export interface ClientFiles {
 /** The channel URL for `serverName` and the ports. */
 export function channelUrl(serverName: string, tls: boolean, httpPort: number, httpsPort: number): string {
   return tls ? `https://${serverName}${httpsPort === 443 ? '' : `:${httpsPort}`}/` : `http://${serverName}${httpPort === 80 ? '' : `:${httpPort}`}/`;
+}
+
+/**
+ * The URL clients of a stack use. For the dev stack (`devContainer` set) the ports are the ones
+ * Docker publishes on the developer's machine (devContainer.httpPort/httpsPort), not the ones nginx
+ * listens on inside the container (httpPort/httpsPort); otherwise channelUrl with the stack's ports.
+ */
+export function stackChannelUrl(cfg: Pick<StackConfig, 'serverName' | 'tls' | 'httpPort' | 'httpsPort' | 'devContainer'>): string {
+  const ports = cfg.devContainer ?? cfg;
+  return channelUrl(cfg.serverName, cfg.tls.mode !== 'none', ports.httpPort, ports.httpsPort);
 }
 
 /**

@@ -72,6 +72,8 @@ const devContainer = z.strictObject({
   httpPort: port.default(8080),
   httpsPort: port.default(8443),
   imageName: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name').default('apt-repo-dev:bookworm'),
+  /** The image the server image is built FROM: debian:bookworm, or scripts/debian-base-image.sh's apt-repo-base:bookworm without Docker's registry. */
+  baseImage: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name').default('debian:bookworm'),
   /** The SSH public key authorised for root in the container (the pair of sshPrivateKey). */
   authorizedKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/]+={0,2}( .*)?$/, 'expected an OpenSSH public key line'),
 });
@@ -229,7 +231,7 @@ export interface StackConfig {
   /** Drop-zone folders under incomingDir the ingest path unit watches. */
   ingestSources: string[];
   /** Set on the `dev` stack: the server is a local Docker container. */
-  devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; authorizedKey: string };
+  devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; baseImage: string; authorizedKey: string };
   /** A value carried in every step's `triggers`: changing it re-runs every step once ('' by default). */
   reapply: string;
 }
@@ -345,9 +347,9 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   if (r.httpPort === r.httpsPort) fail('httpsPort', `must differ from httpPort (${r.httpPort})`);
   const root = path.posix.normalize(r.root);
   const under = (...parts: string[]) => path.posix.join(root, ...parts);
-  // A container runs sshd as its first process, without systemd.
-  const services = r.services ?? (root === '/' && !r.devContainer ? 'systemd' : 'none');
-  if (r.devContainer && services === 'systemd') fail('services', "the dev container has no systemd: use 'none'");
+  // The dev container runs systemd as PID 1 (infra/devDockerfile.ts), like a real server.
+  const services = r.services ?? (root === '/' ? 'systemd' : 'none');
+  if (r.devContainer && services !== 'systemd') fail('services', "the dev container runs systemd: use 'systemd' (or leave it unset)");
   if (r.tls.mode === 'certbot' && services !== 'systemd') fail('tls.mode', "certbot needs services: systemd (nginx running on the host) and root '/'");
   const serviceUser = r.serviceUser ?? `aptrepo-${channel}`;
   const signerUser = r.signerUser ?? `aptsign-${channel}`;
