@@ -4,10 +4,12 @@
  * A preprod stack is applied for real over SSH (test sshd on 127.0.0.1, every path under a sandbox
  * root) and served by the sandbox's nginx; then its config changes in turn — a codename added and
  * one removed, an architecture added, the label, validUntilDays set, an unrelated key (allowedCidrs),
- * validUntilDays unset — and each time ONLY the steps whose own inputs changed are applied
- * (test/harness/pulumiRule.ts stepsToRun: command text, stdin, triggers compared with the previous
- * plan's, as @pulumi/command decides; dependsOn orders and never re-runs). What nginx serves
- * (dists/<codename>/Release, Packages, InRelease checked with gpgv) must show each change.
+ * validUntilDays unset, the client credentials removed — each time through
+ * test/harness/pulumiState.ts pulumiUp: a state file of the previous resource inputs decides, by
+ * @pulumi/command's rules, which copies upload and which commands run (own inputs changed: update;
+ * triggers changed: replace; gone from the program: delete, nothing runs; dependsOn orders and
+ * never re-runs). What nginx serves (dists/<codename>/Release, Packages, InRelease checked with
+ * gpgv) must show each change.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -16,12 +18,10 @@ import { startSshd, type SshdServer } from '../harness/sshd';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { bundle, mkTemp, rmTemp } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
-import { stepsToRun } from '../harness/pulumiRule';
+import { pulumiUp, ReplayState, stepsRan, type UpReport } from '../harness/pulumiState';
 import {
-  applyStacks,
   clientConfig,
   makeSandboxRoot,
-  orderSteps,
   removeSandboxSudoers,
   Replayer,
   sandboxStack,
@@ -52,8 +52,8 @@ describe('replay: a config change reaches the served index (only the steps whose
   let options: SandboxStackOptions;
   let stack: SandboxStack;
   let nginx: SandboxNginx | undefined;
-  /** The plan last applied: what the next `pulumi up` is compared with. */
-  let applied: SandboxStack['steps'] | undefined;
+  /** The stack's state: what the next `pulumi up` is compared with. */
+  let state: ReplayState;
 
   const remote = async (command: string) => {
     const r = await replayer.exec(command);
@@ -64,7 +64,8 @@ describe('replay: a config change reaches the served index (only the steps whose
     const c = stack.config;
     return remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, ...args].map(shellQuote).join(' '));
   };
-  const served = (rel: string) => httpGet(clientConfig(stack).url + rel, { auth: CREDENTIAL });
+  /** GET from the channel with the test credential, or with none (`auth` null). */
+  const served = (rel: string, auth: typeof CREDENTIAL | null = CREDENTIAL) => httpGet(clientConfig(stack).url + rel, auth ? { auth } : {});
   const release = async (codename: string) => {
     const r = await served(`dists/${codename}/Release`);
     expect([codename, r.status]).toEqual([codename, 200]);
@@ -72,17 +73,17 @@ describe('replay: a config change reaches the served index (only the steps whose
   };
   const currentGeneration = () => fs.readlinkSync(path.join(channelLayout(stack.config).webRoot, 'dists'));
 
+  let last: UpReport;
   /**
-   * `pulumi up` with `over` merged into the stack options: the new plan is built, the steps whose
-   * own inputs differ from the applied plan's run in dependency order; resolves to their names.
+   * `pulumi up` with `over` merged into the stack options: the new plan is built and pulumiUp
+   * applies it against the state; resolves to the steps whose command ran, in order (the whole
+   * report in `last`).
    */
   const up = async (over: Partial<SandboxStackOptions>): Promise<string[]> => {
     options = { ...options, ...over, extra: { ...options.extra, ...over.extra } };
     stack = sandboxStack(options, key, bundlePath);
-    const names = new Set(stepsToRun(applied, stack.steps).map((s) => s.name));
-    for (const s of orderSteps(stack.steps)) if (names.has(s.name)) await replayer.applyStep(s);
-    applied = stack.steps;
-    return [...names];
+    last = await pulumiUp(replayer, state, stack.steps, { channel: stack.config.channel, connection: `${options.ssh.username}@${options.ssh.host}:${options.ssh.port}` });
+    return stepsRan(last);
   };
 
   beforeAll(async () => {
@@ -104,6 +105,7 @@ describe('replay: a config change reaches the served index (only the steps whose
       extra: {},
     };
     stack = sandboxStack(options, key, bundlePath);
+    state = ReplayState.load(path.join(work, 'pulumi-state.json'));
     replayer = await Replayer.connect(options.ssh);
   });
 
@@ -119,12 +121,12 @@ describe('replay: a config change reaches the served index (only the steps whose
     if (work) rmTemp(work);
   });
 
-  test('first apply: every step runs; a package is ingested; nginx serves bookworm and bullseye', async () => {
-    const runs = await applyStacks(replayer, [stack]);
-    expect(runs.filter((r) => r.changed).map((r) => r.name)).toEqual(expect.arrayContaining(['preprod/config', 'preprod/publish', 'preprod/vhost']));
-    applied = stack.steps;
-    // A second `pulumi up` with no change runs nothing.
+  test('first up: every step runs; a package is ingested; nginx serves bookworm and bullseye', async () => {
+    expect(await up({})).toEqual(['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state']);
+    expect(last.ran.filter((r) => r.changed).map((r) => r.step)).toEqual(expect.arrayContaining(['config', 'publish', 'vhost']));
+    // A second `pulumi up` with no change runs nothing and copies nothing.
     expect(await up({})).toEqual([]);
+    expect(last.copied).toEqual([]);
 
     const l = channelLayout(stack.config);
     const deb = buildDeb(work, { name: 'republish-demo', version: '1.0-1', description: 'config republish test package' });
@@ -146,7 +148,7 @@ describe('replay: a config change reaches the served index (only the steps whose
     // The config step stages the new liste_dist; the drop folders and the path unit follow the
     // codenames; the signer (which checks Codename) and the publish run because their own text
     // names the digest of the index inputs.
-    expect(ran).toEqual(['dirs', 'config', 'signer', 'publish', 'ingest-units']);
+    expect(ran).toEqual(['dirs', 'pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
     expect(currentGeneration()).not.toBe(before);
     for (const c of ['bookworm', 'trixie']) {
       expect((await release(c)).get('Codename')).toBe(c);
@@ -158,7 +160,7 @@ describe('replay: a config change reaches the served index (only the steps whose
 
   test('architectures: arm64 added — Release lists it and binary-arm64 holds the arch-all package', async () => {
     const ran = await up({ architectures: ['amd64', 'arm64'] });
-    expect(ran).toEqual(['config', 'signer', 'publish']);
+    expect(ran).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'expected-state']);
     for (const c of ['bookworm', 'trixie']) {
       expect((await release(c)).get('Architectures')).toBe('amd64 arm64');
       const packages = await served(`dists/${c}/main/binary-arm64/Packages`);
@@ -168,13 +170,13 @@ describe('replay: a config change reaches the served index (only the steps whose
 
   test('label: the served Release carries the new one (the signer accepted it: it restarted with the new config)', async () => {
     const ran = await up({ extra: { label: 'Epiconcept preprod (relabelled)' } });
-    expect(ran).toEqual(['config', 'signer', 'publish']);
+    expect(ran).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'expected-state']);
     expect((await release('bookworm')).get('Label')).toBe('Epiconcept preprod (relabelled)');
   });
 
   test('validUntilDays 7: Releases carry Valid-Until = Date + 7 days, and the re-signing timer is installed', async () => {
     const ran = await up({ extra: { validUntilDays: '7' } });
-    expect(ran).toEqual(['config', 'signer', 'publish', 'refresh-units']);
+    expect(ran).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'refresh-units', 'expected-state']);
     for (const c of ['bookworm', 'trixie']) {
       const r = await release(c);
       expect(parseReleaseDate(r.get('Valid-Until')!)!.getTime() - parseReleaseDate(r.get('Date')!)!.getTime()).toBe(7 * DAY);
@@ -191,10 +193,10 @@ describe('replay: a config change reaches the served index (only the steps whose
     expect(currentGeneration()).toBe(before);
   });
 
-  test('an unrelated key (allowedCidrs) runs the vhost step only: nothing is published', async () => {
+  test('an unrelated key (allowedCidrs) runs the vhost step (and the expected-state manifest) only: nothing is published', async () => {
     const before = currentGeneration();
     const ran = await up({ allowedCidrs: ['127.0.0.1/32', '127.0.0.2/32'] });
-    expect(ran).toEqual(['vhost']);
+    expect(ran).toEqual(['vhost', 'expected-state']);
     expect(currentGeneration()).toBe(before);
   });
 
@@ -203,7 +205,7 @@ describe('replay: a config change reaches the served index (only the steps whose
     delete extra.validUntilDays;
     options = { ...options, extra };
     const ran = await up({});
-    expect(ran).toEqual(['config', 'signer', 'publish', 'refresh-units']);
+    expect(ran).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'refresh-units', 'expected-state']);
     const l = channelLayout(stack.config);
     expect(fs.existsSync(path.join(l.systemdDir, 'apt-repo-refresh-preprod.timer'))).toBe(false);
     const keyring = path.join(work, 'preprod.gpg');
@@ -214,6 +216,18 @@ describe('replay: a config change reaches the served index (only the steps whose
       fs.writeFileSync(inRelease, (await served(`dists/${c}/InRelease`)).bytes);
       execFileSync('gpgv', ['--keyring', keyring, inRelease], { stdio: 'pipe' });
     }
+    expect(await up({})).toEqual([]);
+  });
+
+  test('client credentials removed: the htpasswd resource is deleted (nothing runs for it), the vhost drops basic auth', async () => {
+    expect((await served('dists/bookworm/InRelease', null)).status).toBe(401);
+    const before = currentGeneration();
+    const ran = await up({ credentials: [] });
+    expect(ran).toEqual(['vhost', 'expected-state']);
+    expect(last.resources['preprod-htpasswd']).toBe('delete');
+    expect(Object.keys(JSON.parse(fs.readFileSync(state.file, 'utf8')).resources)).not.toContain('preprod-htpasswd');
+    expect((await served('dists/bookworm/InRelease', null)).status).toBe(200);
+    expect(currentGeneration()).toBe(before);
     expect(await up({})).toEqual([]);
   });
 });
