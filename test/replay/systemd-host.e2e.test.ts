@@ -204,8 +204,10 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const dir = channelLayout(preprod().config).backupDir;
     const list = () => sh(`ls -1 ${dir}`).split('\n').filter((l) => /^\d{8}T\d{6}Z(-\d{2,})?$/.test(l));
     const before = list();
-    sh(`systemctl start ${n.backup.service}`);
-    sh(`systemctl start ${n.backup.service}`);
+    for (let i = 0; i < 2; i++) {
+      const r = host!.exec(['systemctl', 'start', n.backup.service]);
+      if (r.code !== 0) throw new Error(`systemctl start ${n.backup.service} failed (${r.code}):\n${host!.exec(['journalctl', '-u', n.backup.service, '--no-pager', '-n', '12']).stdout}`);
+    }
     const added = list().filter((b) => !before.includes(b));
     expect(added).toHaveLength(2);
     expect(host!.exec(['systemctl', 'is-failed', n.backup.service]).stdout.trim()).not.toBe('failed');
