@@ -187,6 +187,28 @@ describe('backup and restore never follow a link (issue 8)', () => {
     expect(fs.existsSync(ch2.signingKeyFile)).toBe(false);
     expect(fs.readdirSync(path.join(ch2.webRoot, 'pool/main/a/app'))).toEqual(['app_1.0_all.deb']);
   });
+
+  test("the stack's root-only record of secret digests is skipped without a word; any other unreadable file still fails the backup", async () => {
+    fs.writeFileSync(path.join(ch.configDir, 'secret-digests'), `${'0'.repeat(64)}  /etc/nginx/apt-repo/preprod.htpasswd\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(ch.configDir, 'other-file'), 'x\n');
+    const realFs = require('fs') as typeof fs;
+    const real = realFs.openSync;
+    let denied = /\/secret-digests$/;
+    const open = jest.spyOn(realFs, 'openSync').mockImplementation((p, ...rest) => {
+      if (denied.test(String(p))) throw Object.assign(new Error(`EACCES: permission denied, open '${String(p)}'`), { code: 'EACCES' });
+      return real(p, ...rest);
+    });
+    const warnings: string[] = [];
+    try {
+      const r = await backup(ch, path.join(tmp, 'bk-digests'), { warn: (m) => warnings.push(m) });
+      expect([warnings, r.skipped]).toEqual([[], [path.join(ch.configDir, 'secret-digests')]]);
+      expect(fs.existsSync(path.join(r.dir, 'config/secret-digests'))).toBe(false);
+      denied = /\/other-file$/;
+      await expect(backup(ch, path.join(tmp, 'bk-other'), { warn: (m) => warnings.push(m) })).rejects.toThrow(/EACCES/);
+    } finally {
+      open.mockRestore();
+    }
+  });
 });
 
 describe('dated backups (issue 9)', () => {

@@ -54,6 +54,7 @@ import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, m
 import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { Progress } from '../cli/context';
 import type { ChannelConfig } from './types';
+import { SECRET_DIGESTS_FILE } from './expectedState';
 
 /**
  * The manifest schema, built on first use: zod is loaded (`require`, the same CommonJS copy
@@ -295,6 +296,12 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
           // Signer separation: the private key belongs to the signer user; the indexer backs up the rest.
           if ((err as NodeJS.ErrnoException).code === 'EACCES' && path.resolve(src) === path.resolve(ch.signingKeyFile)) {
             warn(`${src}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`);
+            result.skipped.push(src);
+            return;
+          }
+          // The Pulumi program's root-only record of the secret files' digests (for `doctor` run as
+          // root): the stack rewrites it, a backup has no use for it.
+          if ((err as NodeJS.ErrnoException).code === 'EACCES' && path.resolve(src) === path.resolve(ch.configDir, SECRET_DIGESTS_FILE)) {
             result.skipped.push(src);
             return;
           }
