@@ -6,6 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { ExpectedStateSchema, type ExpectedState } from '../lambda-free-tools/src/repo/expectedState';
 
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
@@ -299,6 +300,22 @@ describe('preprod stack', () => {
     expect(exports.backupPaths).toEqual(['/etc/epiconcept/apt_repo/preprod', '/srv/apt/preprod', '/var/lib/apt-repo/preprod', '/srv/apt/incoming']);
   });
 
+  it('exports the expected state apt-ops doctor takes: what the expected-state step installs, no secret', () => {
+    const state = exports.expectedState as ExpectedState;
+    expect(ExpectedStateSchema.parse(state)).toEqual(state);
+    const staged = commands(resources).find((r) => r.name === 'preprod-backups-expected-state')!;
+    expect(staged).toBeDefined();
+    const copy = byName(resources).get('preprod-backups-expected-state-copy-expected-state.json')!;
+    expect(JSON.parse(String(unwrap((copy.raw.source as { text?: unknown }).text)))).toEqual(state);
+    const paths = state.entries.map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['/etc/nginx/sites-available/apt-preprod.conf', '/opt/apt-repo/preprod/apt-repo.cjs', '/etc/epiconcept/apt_repo/preprod/signing-key.asc']));
+    const key = state.entries.find((e) => e.path.endsWith('/signing-key.asc'));
+    expect(key).toMatchObject({ type: 'file', mode: '0600', owner: 'aptsign-preprod', secret: true });
+    expect(key).not.toHaveProperty('sha256');
+    const text = JSON.stringify(state);
+    for (const secret of [...PASSWORDS, MOCK_PGP_PRIVATE, 'mock-generated-private-material']) expect(text).not.toContain(secret);
+  });
+
   it('marks the auth.conf output secret', async () => {
     let pulumi: typeof import('@pulumi/pulumi') | undefined;
     let program: { authConf: import('@pulumi/pulumi').Output<unknown>; url: import('@pulumi/pulumi').Output<unknown> } | undefined;
@@ -442,11 +459,11 @@ describe('dev stack', () => {
     fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
     const container = m.get('dev-container')!;
     expect(unwrap(container.raw.ports)).toEqual(expect.arrayContaining([expect.objectContaining({ internal: 22, external: 2200, ip: '127.0.0.1' })]));
-    expect(m.get('dev-host-base-host-base')!.deps.map(nameOf)).toEqual(['dev-container']);
+    expect(m.get('dev-host-base-host-base')!.deps.map(nameOf).sort()).toEqual(['dev-container', 'dev-host-key']);
     const conn = unwrap(m.get('dev-dirs')!.raw.connection) as Record<string, unknown>;
     expect(conn).toMatchObject({ host: '127.0.0.1', port: 2200, user: 'root' });
-    // No systemd in the container: units installed, never enabled.
-    expect(String(unwrap(m.get('dev-backups-backup-units')!.raw.create))).not.toContain('systemctl');
+    // The container runs systemd (the same image CI tests): units are enabled.
+    expect(String(unwrap(m.get('dev-backups-backup-units')!.raw.create))).toContain('systemctl');
   });
 });
 

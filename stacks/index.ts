@@ -70,3 +70,8 @@ export const clientFiles = devUrl ? pulumi.output(renderClientFiles({ url: devUr
 export const authConf = devUrl ? pulumi.secret(clientCredentials.apply((c) => renderAuthConf(devUrl, c))) : channel.authConf;
 export const backupPaths = backups.paths;
 export const backupDir = backups.backupDir;
+/** What the steps installed (infra/expectedState.ts): `pulumi stack output --json expectedState > f; apt-ops doctor --expected f`. */
+export const expectedState = plan.visible.apply((steps) => {
+  const st = steps.find((x) => x.name === 'expected-state');
+  return st ? (JSON.parse(st.files[0].content) as unknown) : undefined;
+});

@@ -66,13 +66,13 @@ describe.each(['preprod', 'prod'])('Pulumi.%s.yaml', (stack) => {
 });
 
 describe('Pulumi.dev.yaml', () => {
-  it('is valid once the authorized key is set, with a container and no systemd', () => {
+  it('is valid once the authorized key is set, with a container running systemd', () => {
     const raw = rawConfig('dev');
     expect(() => parseStackConfig({ ...raw, ...SECRETS }, 'dev')).toThrow(/apt-repo:devContainer.authorizedKey/);
     const dev = JSON.parse(raw.devContainer!);
     const { config } = parseStackConfig({ ...raw, ...SECRETS, devContainer: JSON.stringify({ ...dev, authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDev dev@laptop' }) }, 'dev');
     expect(config.ssh).toEqual({ host: '127.0.0.1', port: 2222, user: 'root' });
-    expect(config.services).toBe('none');
+    expect(config.services).toBe('systemd');
     expect(config.allowPlainHttp).toBe(true);
   });
 });
