@@ -175,6 +175,29 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     expect(host!.exec(['systemctl', '--failed', '--no-legend', '--plain']).stdout.trim()).toBe('');
   });
 
+  test('apt-repo doctor as root: the host is what both stacks expect, secret files included; a hand-edited secret is named', () => {
+    const doctor = (st: SandboxStack) => host!.exec([st.config.nodePath, channelLayout(st.config).indexerPath, '--channel', st.config.channel, '--json', 'doctor']);
+    for (const st of stacks) {
+      const r = doctor(st);
+      const report = JSON.parse(r.stdout) as { checked: number; differences: unknown[]; notChecked: unknown[] };
+      // As root every file is read, the secret ones against the digests their steps recorded.
+      expect([st.config.channel, r.code, report.differences, report.notChecked]).toEqual([st.config.channel, 0, [], []]);
+      expect(report.checked).toBeGreaterThan(20);
+    }
+    const preprod = stacks.find((x) => x.config.channel === 'preprod')!;
+    const htpasswd = channelLayout(preprod.config).htpasswdFile;
+    const original = sh(`cat ${htpasswd}`);
+    expect(original).toMatch(/^web-front-1:\$6\$/m);
+    try {
+      host!.sh(`cat > ${htpasswd}`, original + 'intruder:$6$salt$hash\n');
+      const r = doctor(preprod);
+      expect([r.code, (JSON.parse(r.stdout) as { differences: { path: string; step: string }[] }).differences.map((d) => [d.path, d.step])]).toEqual([1, [[htpasswd, 'htpasswd']]]);
+    } finally {
+      host!.sh(`cat > ${htpasswd}`, original);
+    }
+    expect(doctor(preprod).code).toBe(0);
+  });
+
   test('an upload into a drop folder (SFTP as the uploader) is ingested by the path unit with no command from the test', async () => {
     const deb = buildDeb(work, { name: 'systemd-host-demo', version: '1.0-1', description: 'systemd host test package' });
     const s = await AccountSession.open({ host: host!.sshHost, port: host!.sshPort, username: UPLOADER, privateKey: uploaderKey });
