@@ -5,9 +5,15 @@
  * only when needed, and each actual change sets a flag so the script prints `CHANGED` at the end.
  */
 
-/** Single-quotes `s` for bash: safe for any byte except NUL. */
+import { shellQuote } from '../lambda-free-tools/src/shellQuote';
+
+/**
+ * Single-quotes `s` for bash, safe words too (lambda-free-tools/src/shellQuote.ts with `always`):
+ * the scripts' text is a resource input and must not change with the quoting style.
+ * @throws UsageError if `s` contains a NUL byte.
+ */
 export function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
+  return shellQuote(s, { always: true });
 }
 
 /**
