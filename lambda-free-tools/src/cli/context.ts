@@ -1,5 +1,8 @@
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
+import type { Progress } from '../core/types';
+
+export type { Progress } from '../core/types';
 
 /**
  * Options every apt-repo command accepts (declared once on the root program).
@@ -51,14 +54,10 @@ export function action<O extends object>(
   };
 }
 
-/** A progress reporter: a bar on stderr when stderr is a terminal and --json is off, silent otherwise. */
-export interface Progress {
-  start(total: number, label: string): void;
-  tick(n?: number): void;
-  stop(): void;
-}
-
-/** Creates a Progress for the given options (see Progress). */
+/**
+ * Creates the CLI's Progress (core/types.ts): a bar on stderr when stderr is a terminal and --json
+ * is off, silent otherwise.
+ */
 export function progressFor(opts: { json: boolean }): Progress {
   if (opts.json || !process.stderr.isTTY) return { start() {}, tick() {}, stop() {} };
   const bar = new SingleBar({ stream: process.stderr, format: '{label} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic);

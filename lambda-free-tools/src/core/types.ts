@@ -1,5 +1,7 @@
 /**
- * Shapes shared by the repository modules (channel config, pool packages, generations).
+ * The bottom layer's value types, shared by deb/, index/, sign/, repo/ and cli/ (channel config,
+ * digests, pool packages, generations, the Progress reporter the CLI implements): this file
+ * imports nothing, so every layer can depend on it without pointing upward.
  * The on-disk layout follows the project's design: one web root per channel holding `pool/` and a
  * `dists` symlink into `.generations/<id>/dists`.
  */
@@ -112,4 +114,18 @@ export interface GenerationInfo {
   rolledBackFrom?: string;
   /** True for the generation `dists` points at. */
   current: boolean;
+}
+
+/**
+ * A progress reporter for long work (ingest, promote, publish, backup …). The channel modules call
+ * it; cli/context.ts `progressFor` implements it (a bar on stderr when it is a terminal, silent
+ * otherwise), so repo/ never imports the CLI.
+ */
+export interface Progress {
+  /** Starts a run of `total` steps named `label`. */
+  start(total: number, label: string): void;
+  /** Advances by `n` steps (default 1). */
+  tick(n?: number): void;
+  /** Ends the run (idempotent). */
+  stop(): void;
 }

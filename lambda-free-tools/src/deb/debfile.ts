@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import type { ReadableStream } from 'stream/web';
 import * as zlib from 'zlib';
 import { DebError, VersionError } from '../errors';
-import type { Digests } from '../repo/types';
+import type { Digests } from '../core/types';
 import { ArMember, ArReader } from './ar';
 import { decodeControlBytes, getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, Stanza } from './control';
 import { parseVersion } from './version';

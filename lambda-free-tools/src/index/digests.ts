@@ -1,6 +1,6 @@
 import { createHash } from 'crypto';
 import { createReadStream } from 'fs';
-import type { Digests } from '../repo/types';
+import type { Digests } from '../core/types';
 
 /**
  * Digests of an in-memory buffer: MD5sum, SHA1, SHA256 and SHA512, hex lower case, the four

@@ -2,7 +2,7 @@ import { promises as fs } from 'fs';
 import { join } from 'path';
 import { AptRepoError, ConfigError } from '../errors';
 import { encodeControlText } from '../deb/control';
-import type { Digests } from '../repo/types';
+import type { Digests } from '../core/types';
 import type { ReleaseSigner } from '../sign/sign';
 import { gzipBuffer, xzBuffer } from './compress';
 import { digestsOf } from './digests';

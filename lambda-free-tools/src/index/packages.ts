@@ -1,6 +1,6 @@
 import type { Stanza } from '../deb/control';
 import { compareVersions } from '../deb/version';
-import type { Digests } from '../repo/types';
+import type { Digests } from '../core/types';
 
 /**
  * One package of a Packages index: the .deb's control stanza, its path from the repository root,

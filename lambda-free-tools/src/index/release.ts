@@ -1,4 +1,4 @@
-import type { Digests } from '../repo/types';
+import type { Digests } from '../core/types';
 
 /**
  * The Release fields of one distribution (Debian wiki "DebianRepository/Format", section

@@ -13,7 +13,7 @@ import { rollback } from './rollback';
 import { lockFileOf, withChannelLock } from './lock';
 import { AptRepoError, LockError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let tmp: string;
 let root: string;

@@ -52,8 +52,7 @@ import { currentGeneration, generationDir, generationsDir } from './generations'
 import { verifyChannel } from './verify';
 import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { recoverChannel, removeDeadTempsBelow } from './recover';
-import type { Progress } from '../cli/context';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig, Progress } from '../core/types';
 import { SECRET_DIGESTS_FILE } from './expectedState';
 
 /**

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from './files';
 import { isPoolPath } from './pool';
-import type { Digests } from './types';
+import type { Digests } from '../core/types';
 
 /** What the cache keeps for one pool file. */
 export interface CacheEntry {

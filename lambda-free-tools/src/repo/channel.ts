@@ -13,7 +13,7 @@ import type { z as zod } from 'zod';
 import { ConfigError, UnknownChannelError, UsageError } from '../errors';
 import { mkdirWithMode } from './files';
 import { DEFAULT_ROUTING } from './routing';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 /** Binary architecture names dpkg knows for Debian/Ubuntu (dpkg-architecture -L, Linux ports). */
 export const KNOWN_ARCHITECTURES = [

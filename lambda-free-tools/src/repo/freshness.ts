@@ -11,7 +11,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 /** What releaseFreshness found. */
 export interface ReleaseFreshness {

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { fsyncDir, writeFileAtomic } from './files';
-import type { ChannelConfig, GenerationInfo } from './types';
+import type { ChannelConfig, GenerationInfo } from '../core/types';
 
 const ID_RE = /^\d{8}T\d{6}Z-\d{6}$/;
 

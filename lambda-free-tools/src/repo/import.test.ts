@@ -8,7 +8,7 @@ import { readAdded } from './pool';
 import { verifyChannel } from './verify';
 import { UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

@@ -17,8 +17,7 @@ import { publishLocked, PublishResult } from './publish';
 import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from './files';
 import { keyOf, sourceName } from './pool';
 import { beginIntent, recoverChannel } from './recover';
-import type { ChannelConfig } from './types';
-import type { Progress } from '../cli/context';
+import type { ChannelConfig, Progress } from '../core/types';
 
 /** What happened to one package identity (or one unreadable file) of the imported folder. */
 export interface ImportEntry {

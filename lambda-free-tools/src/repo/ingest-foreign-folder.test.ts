@@ -11,7 +11,7 @@ import { execFileSync } from 'child_process';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { ingest } from './ingest';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

@@ -17,7 +17,7 @@ import { currentGeneration } from './generations';
 import { verifyChannel } from './verify';
 import { publish } from './publish';
 import { UsageError } from '../errors';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

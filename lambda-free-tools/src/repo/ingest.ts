@@ -31,8 +31,7 @@ import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { beginIntent, Intent, intentFile, recoverChannel } from './recover';
 import { routeCodenames } from './routing';
-import type { ChannelConfig } from './types';
-import type { Progress } from '../cli/context';
+import type { ChannelConfig, Progress } from '../core/types';
 
 /** What happened to one incoming file. */
 export type IngestStatus = 'accepted' | 'present' | 'rejected' | 'skipped';

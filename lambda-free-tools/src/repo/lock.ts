@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LockError } from '../errors';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 interface Holder {
   pid: number;

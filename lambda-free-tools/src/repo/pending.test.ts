@@ -8,7 +8,7 @@ import { diffPools, pendingPackages, resolveChannelPair } from './pending';
 import { ingest } from './ingest';
 import { UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig, PoolPackage } from './types';
+import type { ChannelConfig, PoolPackage } from '../core/types';
 
 function pkg(name: string, version: string, sha: string, poolPath = `pool/main/${name[0]}/${name}/${name}_${version}_all.deb`, codenames = ['bookworm', 'bullseye']): PoolPackage {
   return {

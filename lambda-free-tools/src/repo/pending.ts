@@ -15,7 +15,7 @@ import { intentFile, readIntent } from './recover';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
 import { compareVersions } from '../deb/version';
-import type { ChannelConfig, PoolPackage } from './types';
+import type { ChannelConfig, PoolPackage } from '../core/types';
 
 /** One package of the upstream pool missing from the downstream pool. */
 export interface PendingRow {

@@ -14,7 +14,7 @@ import { resolveChannelPair } from './pending';
 import { promote } from './promote';
 import { publish } from './publish';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let preprod: ChannelConfig;

@@ -5,7 +5,7 @@ import { buildDeb } from '../../../test/harness/debs';
 import { VersionError } from '../errors';
 import { initChannel } from './channel';
 import { isPoolPath, listPoolEntries, listPoolFiles, poolNameProblem, poolPathFor, poolPrefix, readAdded, recordAdded, scanPool, sourceName } from './pool';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

@@ -9,11 +9,10 @@ import { DebError } from '../errors';
 import { readDebs } from '../deb/parallel';
 import { isValidVersion, parseVersion } from '../deb/version';
 import { isValidArchitecture, isValidPackageName, parseSourceField } from '../deb/control';
-import type { Progress } from '../cli/context';
 import { PoolCache } from './cache';
 import { checkRelPath, walkNoFollow, writeFileAtomic } from './files';
 import { routeCodenames } from './routing';
-import type { ChannelConfig, Digests, PoolPackage } from './types';
+import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
 
 /**
  * Mode of a pool file: group read+write so that the other channel's indexer (same pool group, see

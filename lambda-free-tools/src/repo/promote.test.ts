@@ -14,7 +14,7 @@ import { verifyChannel } from './verify';
 import { readAdded } from './pool';
 import { ConflictError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let preprod: ChannelConfig;

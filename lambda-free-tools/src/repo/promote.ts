@@ -27,8 +27,7 @@ import { routeCodenames } from './routing';
 import { diffPools, ChannelPair, interruptedWriter, PendingRow, servedPackages } from './pending';
 import { beginIntent, recoverChannel } from './recover';
 import { confine, Confined, errText, placeFile, sha256File } from './files';
-import type { PoolPackage } from './types';
-import type { Progress } from '../cli/context';
+import type { PoolPackage, Progress } from '../core/types';
 
 /** A package named on the command line: `name` or `name=version`. */
 export interface PackageSpec {

@@ -11,8 +11,7 @@ import { currentGeneration, listGenerations } from './generations';
 import { poolPathFor } from './pool';
 import { publish, renderIndexes, STANZA_KEY } from './publish';
 import { renderPackagesIndex } from '../index/packages';
-import type { PoolPackage } from './types';
-import type { ChannelConfig } from './types';
+import type { PoolPackage, ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 
 let root: string;

@@ -12,7 +12,6 @@ import { compareVersions } from '../deb/version';
 import { renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
 import type { ReleaseSigner } from '../sign/sign';
-import type { Progress } from '../cli/context';
 import {
   currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
 } from './generations';
@@ -22,7 +21,7 @@ import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
 import { recoverChannel } from './recover';
 import { suffixCodenames } from './routing';
-import type { ChannelConfig, PoolPackage } from './types';
+import type { ChannelConfig, PoolPackage, Progress } from '../core/types';
 
 /**
  * What a publish did. `packages`: entries per codename (one per name, version and architecture);

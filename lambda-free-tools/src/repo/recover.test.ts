@@ -9,7 +9,7 @@ import { currentGeneration, generationDir, listGenerations, readGenerationInfo }
 import { publish, publishLocked } from './publish';
 import { beginIntent, intentFile, readIntent, recoverChannel } from './recover';
 import { verifyChannel } from './verify';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

@@ -34,11 +34,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
-import type { Progress } from '../cli/context';
 import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
 import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig, Progress } from '../core/types';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
 export interface RecoveryReport {

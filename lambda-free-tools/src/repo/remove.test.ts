@@ -12,7 +12,7 @@ import { publish } from './publish';
 import { verifyChannel } from './verify';
 import { UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

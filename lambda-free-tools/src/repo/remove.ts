@@ -15,7 +15,7 @@ import { currentGeneration, listGenerations } from './generations';
 import { confine, Confined, unlinkConfined, errText, placeFile, SafeDir, sha256File, walkNoFollow } from './files';
 import type { PackageSpec } from './promote';
 import { beginIntent, recoverChannel } from './recover';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 /** `<stateDir>/trash`: removed pool files, at their pool path. */
 export function trashDir(ch: ChannelConfig): string {

@@ -8,7 +8,6 @@
  * not serve them again; it keeps the served set, and a rollback generation's `rolledBackFrom`.
  * Release format: https://wiki.debian.org/DebianRepository/Format (Date, Valid-Until).
  */
-import type { Progress } from '../cli/context';
 import { AptRepoError } from '../errors';
 import { releaseFreshness, type ReleaseFreshness } from './freshness';
 import { currentGeneration, listGenerations } from './generations';
@@ -16,7 +15,7 @@ import { withChannelLock } from './lock';
 import { channelSigner, publishLocked, writeGenerationLocked } from './publish';
 import { recoverChannel } from './recover';
 import { readServedIndexes } from './rollback';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig, Progress } from '../core/types';
 
 /** What refreshChannel did. */
 export interface RefreshResult {

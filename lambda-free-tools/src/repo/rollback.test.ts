@@ -13,7 +13,7 @@ import { currentGeneration, generationDir, listGenerations, readGenerationInfo }
 import { verifyChannel } from './verify';
 import { AptRepoError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
-import type { ChannelConfig, GenerationInfo } from './types';
+import type { ChannelConfig, GenerationInfo } from '../core/types';
 
 let root: string;
 let ch: ChannelConfig;

@@ -20,13 +20,12 @@ import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { digestsOf } from '../index/digests';
 import { parseReleaseFiles } from '../index/release';
-import type { Progress } from '../cli/context';
 import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
 import { channelSigner, writeGenerationLocked } from './publish';
 import { beginIntent, recoverChannel } from './recover';
 import { moveToTrash, restoreFromTrash } from './remove';
-import type { ChannelConfig, GenerationInfo } from './types';
+import type { ChannelConfig, GenerationInfo, Progress } from '../core/types';
 
 /** Result of rollback(). */
 export interface RollbackResult {

@@ -6,7 +6,7 @@
  * codenames. Without a suffix match, a codename folder in the pool path (the drop zone's
  * `incoming/<source>/<codename>/` kept by ingest) decides; otherwise the package goes everywhere.
  */
-import type { ChannelConfig, RoutingRule } from './types';
+import type { ChannelConfig, RoutingRule } from '../core/types';
 
 /** Debian release numbers → codenames (https://wiki.debian.org/DebianReleases). */
 export const DEBIAN_CODENAMES: Readonly<Record<string, string>> = {

@@ -11,7 +11,7 @@ import { errText } from './files';
 import { listGenerations } from './generations';
 import { lockFileOf } from './lock';
 import { readAdded } from './pool';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 
 /** One refused upload in `<incomingDir>/rejected`. */
 export interface RejectedUpload {

@@ -8,7 +8,7 @@ import { initChannel, loadChannel } from './channel';
 import { currentGeneration, generationDir } from './generations';
 import { poolPathFor } from './pool';
 import { publish } from './publish';
-import type { ChannelConfig } from './types';
+import type { ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 
 let root: string;

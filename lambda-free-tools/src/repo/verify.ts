@@ -20,7 +20,7 @@ import { currentGeneration, generationDir, listGenerations, readGenerationInfo }
 import { intentFile, readIntent } from './recover';
 import { confine } from './files';
 import { isPoolPath, listPoolEntries } from './pool';
-import type { ChannelConfig, Digests } from './types';
+import type { ChannelConfig, Digests } from '../core/types';
 
 const HASH_CONCURRENCY = 8;
 const DIGEST_NAMES: (keyof Digests)[] = ['MD5sum', 'SHA1', 'SHA256', 'SHA512'];

@@ -20,7 +20,7 @@ import * as path from 'path';
 import type { Readable, Writable } from 'stream';
 import { AptRepoError, ConfigError } from '../errors';
 import { getField, parseStanzas } from '../deb/control';
-import type { ChannelConfig } from '../repo/types';
+import type { ChannelConfig } from '../core/types';
 import type { ReleaseSigner, SignedRelease } from './sign';
 
 /** Largest request accepted, in bytes (a Release of thousands of index files is well below). */
