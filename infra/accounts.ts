@@ -12,7 +12,7 @@
  * Idempotent: an account or membership is created only when missing; nothing is ever deleted.
  */
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { shq } from './shell';
 
 /** Bash helpers of the accounts script (run after SCRIPT_PRELUDE). */

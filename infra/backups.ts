@@ -4,7 +4,7 @@
  * needed to restore the channel identically.
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelLayout } from './layout';
 import { backupPaths, STEP_OWNERS } from './plan';
 import { attachSteps, type Connection, type PlanSource } from './remoteSteps';

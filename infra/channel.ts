@@ -4,7 +4,7 @@
  * units — the channel steps of infra/plan.ts attached to remote resources — and what clients need.
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { ClientCredential, StackConfig } from '../stacks/config';
+import type { ClientCredential, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
 import { STEP_OWNERS } from './plan';
 import { attachSteps, type Connection, type PlanSource } from './remoteSteps';

@@ -2,7 +2,7 @@
  * What a client server needs to use a channel (sources.list(5), deb822 `.sources` with Signed-By,
  * apt_auth.conf(5)). Credentials go in auth.conf.d (apt >= 1.8), never in the URL.
  */
-import type { ClientCredential, StackConfig } from '../stacks/config';
+import type { ClientCredential, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 
 /** Where the channel is and how clients find its key. */
 export interface ClientSpec {

@@ -14,7 +14,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as docker from '@pulumi/docker';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { DEV_CONTAINER_RUN, HOST_KEY_PATH, renderDevDockerfile } from './devDockerfile';
 import { DevHostKey } from './devHostKey';
 

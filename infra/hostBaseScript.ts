@@ -4,7 +4,7 @@
  * by a package) and is never undone by destroying a stack.
  */
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { renderAccountsScript } from './accounts';
 import { shq } from './shell';
 

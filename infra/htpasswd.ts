@@ -7,7 +7,7 @@
  * state), never derived from the password: a derived salt would confirm a guess without the crypt.
  */
 import { createHash } from 'crypto';
-import type { ClientCredential } from '../stacks/config';
+import type { ClientCredential } from '../lambda-free-tools/src/settings/stackConfig';
 import { randomSalt, type HtpasswdSaltMap } from './htpasswdSalts';
 import { sha512Crypt } from './shaCrypt';
 

@@ -19,7 +19,7 @@
  * inside its functions (see signingKeyProvider.ts for why imports are avoided there).
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { ClientCredential } from '../stacks/config';
+import type { ClientCredential } from '../lambda-free-tools/src/settings/stackConfig';
 
 /** User name -> 16-character salt of crypt(3)'s alphabet [./0-9A-Za-z]. */
 export type HtpasswdSaltMap = Record<string, string>;

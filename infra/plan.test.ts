@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseStackConfig, type RawConfig, type StackConfig } from '../stacks/config';
+import { parseStackConfig, type RawConfig, type StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { renderHtpasswd } from './htpasswd';
 import { parse as parseYaml } from 'yaml';
 import { stepsToRun } from '../test/harness/pulumiRule';

@@ -56,7 +56,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout, type ChannelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';

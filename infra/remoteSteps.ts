@@ -6,7 +6,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { buildPlan, type PlanMaterial, type PlanStep } from './plan';
 
 /**

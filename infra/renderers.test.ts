@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { parse } from 'yaml';
-import { parseStackConfig, type RawConfig } from '../stacks/config';
+import { parseStackConfig, type RawConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles } from './clientFiles';
 import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout } from './layout';

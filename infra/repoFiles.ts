@@ -3,7 +3,7 @@
  * loadChannel): liste_dist and liste_arch (one item per line, '#' comments) and repo.yaml.
  */
 import { stringify } from 'yaml';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
 
 const HEADER = '# Managed by the apt-repo Pulumi stack: edit the stack config, not this file.\n';

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError } from '../lambda-free-tools/src/errors';
-import { parseStackConfig, type RawConfig } from '../stacks/config';
+import { parseStackConfig, type RawConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelLayout } from './layout';
 import { renderAuthorizedKeys, renderSshdDropIn } from './sshd';
 import { renderSudoers } from './sudoers';

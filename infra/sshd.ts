@@ -6,7 +6,7 @@
  * AuthorizedKeysFile (a user can change neither its keys nor their options).
  */
 import * as path from 'path';
-import type { SshAccount, StackConfig } from '../stacks/config';
+import type { SshAccount, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
 
 const HEADER = (channel: string) => `# Managed by the apt-repo Pulumi stack (channel ${channel}): local changes are overwritten.\n`;

@@ -11,7 +11,7 @@
  * write where the indexer can; those stay with root (`pulumi up`, or `runuser` on the server).
  */
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelLayout } from './layout';
 
 /**

@@ -7,7 +7,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseStackConfig, type RawConfig } from '../stacks/config';
+import { parseStackConfig, type RawConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelLayout } from './layout';
 import { renderSignerUnits, renderSystemdUnits, type UnitFile } from './systemd';
 

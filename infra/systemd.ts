@@ -17,7 +17,7 @@
  * unit fails on the server; the allow list already excludes @mount, @module, @reboot, @swap …).
  */
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
+import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
 
 /** One unit file: its name (e.g. apt-repo-backup-prod.timer) and text. */

@@ -9,6 +9,9 @@ import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, UsageError } from '../errors';
+import { NAME_RE } from '../repo/channel';
+import { serverDefaults } from '../settings/layout';
+import { CONFIG_NAMESPACE, keySchema } from '../settings/stackConfig';
 import { parsePublicKey } from './hostKey';
 
 /** The resolved settings apt-ops connects and runs with. Remote paths are absolute POSIX paths. */
@@ -79,8 +82,8 @@ export interface OpsFlags {
   timeout?: string;
 }
 
-/** The Pulumi config namespace of the stack's plain settings. */
-export const CONFIG_NAMESPACE = 'apt-repo';
+/** The Pulumi config namespace of the stack's plain settings (settings/stackConfig.ts). */
+export { CONFIG_NAMESPACE };
 
 type Field = 'host' | 'port' | 'user' | 'opsUser' | 'uploadUser' | 'hostKey' | 'indexerPath' | 'nodePath' | 'remotePrefix' | 'root' | 'channel' | 'incomingDir' | 'webRoot' | 'knownHosts' | 'identity' | 'timeout';
 
@@ -93,14 +96,17 @@ interface FieldSpec {
   schema: z.ZodType<unknown>;
 }
 
+// Host, port, channel and remotePrefix follow the stack schema's rules (settings/stackConfig.ts).
+// Paths and account names are looser than the schema on purpose: a flag or variable may name a
+// sandbox path or an existing account that the stack would not create, and apt-ops quotes them.
 const absolutePath = z.string().regex(/^\/[^\0\n]*$/, 'expected an absolute path (starting with /)');
 const nonEmptyWord = z.string().regex(/^[^\0\n]+$/, 'expected a non-empty value on one line').refine((s) => s.trim() === s, 'no leading or trailing spaces');
 
 const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'expected a user name');
 
 const FIELDS: Record<Field, FieldSpec> = {
-  host: { yamlKey: 'sshHost', env: 'APT_OPS_HOST', flag: 'host', flagName: '--host', schema: z.string().regex(/^[A-Za-z0-9_.:%\[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -') },
-  port: { yamlKey: 'sshPort', env: 'APT_OPS_PORT', flag: 'port', flagName: '--port', schema: z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535') },
+  host: { yamlKey: 'sshHost', env: 'APT_OPS_HOST', flag: 'host', flagName: '--host', schema: keySchema('sshHost') },
+  port: { yamlKey: 'sshPort', env: 'APT_OPS_PORT', flag: 'port', flagName: '--port', schema: keySchema('sshPort') },
   user: { yamlKey: 'sshUser', env: 'APT_OPS_USER', flag: 'user', flagName: '--user', schema: userName },
   // The same --user flag: it names the account commands connect as, whichever key it replaces.
   opsUser: { yamlKey: 'opsUser', env: 'APT_OPS_OPS_USER', flag: 'user', flagName: '--user', schema: userName },
@@ -108,9 +114,9 @@ const FIELDS: Record<Field, FieldSpec> = {
   hostKey: { yamlKey: 'sshHostKey', env: 'APT_OPS_HOST_KEY', flag: 'hostKey', flagName: '--host-key', schema: z.string().min(1, 'expected a public key line') },
   indexerPath: { yamlKey: 'indexerPath', env: 'APT_OPS_INDEXER', flag: 'indexer', flagName: '--indexer', schema: absolutePath },
   nodePath: { yamlKey: 'nodePath', env: 'APT_OPS_NODE', flag: 'node', flagName: '--node', schema: nonEmptyWord },
-  remotePrefix: { yamlKey: 'remotePrefix', env: 'APT_OPS_REMOTE_PREFIX', flag: 'remotePrefix', flagName: '--remote-prefix', schema: z.string().regex(/^[^\0\n]*$/, 'expected one line') },
+  remotePrefix: { yamlKey: 'remotePrefix', env: 'APT_OPS_REMOTE_PREFIX', flag: 'remotePrefix', flagName: '--remote-prefix', schema: keySchema('remotePrefix') },
   root: { yamlKey: 'root', env: 'APT_OPS_ROOT', flag: 'root', flagName: '--root', schema: absolutePath },
-  channel: { yamlKey: 'channel', env: 'APT_OPS_CHANNEL', flag: 'channel', flagName: '--channel', schema: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected a channel name [a-z0-9][a-z0-9-]*') },
+  channel: { yamlKey: 'channel', env: 'APT_OPS_CHANNEL', flag: 'channel', flagName: '--channel', schema: keySchema('channel') },
   incomingDir: { yamlKey: 'incomingDir', env: 'APT_OPS_INCOMING_DIR', flag: 'incomingDir', flagName: '--incoming-dir', schema: absolutePath },
   webRoot: { yamlKey: 'webRoot', env: 'APT_OPS_WEB_ROOT', flag: 'webRoot', flagName: '--web-root', schema: absolutePath },
   knownHosts: { env: 'APT_OPS_KNOWN_HOSTS', flag: 'knownHosts', flagName: '--known-hosts', schema: nonEmptyWord },
@@ -245,14 +251,15 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
   const channelPick = value<string>('channel');
   let channel = channelPick.v;
   if (channel === undefined) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(stack)) throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:channel`, `is not set and the stack name '${stack}' is not a valid channel name`);
+    if (!NAME_RE.test(stack)) throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:channel`, `is not set and the stack name '${stack}' is not a valid channel name`);
     channel = stack;
   }
-  const indexerPath = value<string>('indexerPath', () => path.posix.join(root, 'opt/apt-repo', channel!, 'apt-repo.cjs')).v!;
+  const defaults = serverDefaults(root, channel);
+  const indexerPath = value<string>('indexerPath', () => defaults.indexerPath).v!;
   const nodePath = value<string>('nodePath', () => 'node').v!;
   const remotePrefix = value<string>('remotePrefix', () => '').v!;
-  const incomingDir = value<string>('incomingDir', () => path.posix.join(root, 'srv/apt/incoming')).v!;
-  const webRoot = value<string>('webRoot', () => path.posix.join(root, 'srv/apt', channel!)).v!;
+  const incomingDir = value<string>('incomingDir', () => defaults.incomingDir).v!;
+  const webRoot = value<string>('webRoot', () => defaults.webRoot).v!;
   const knownHosts = value<string>('knownHosts', () => path.join(home, '.ssh', 'known_hosts')).v!;
   const identity = value<string>('identity').v;
   const timeout = value<number>('timeout', () => 20).v!;

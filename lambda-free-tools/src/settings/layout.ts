@@ -1,12 +1,44 @@
 /**
- * Where a channel's files live on the server, from the stack config: the repository paths of
- * lambda-free-tools/src/repo/types.ts ChannelConfig, plus the web server's and systemd's files.
- * Every path is under the config's `root` (the sandbox prefix in tests, '/' in production).
+ * Where a channel's files live on the server: the one place that derives every server path and file
+ * name of a stack (the defaults of webRoot, incomingDir and indexerPath included), for the Pulumi
+ * program (infra/), apt-ops (ops/stackConfig.ts) and the tests. Built on the indexer's own defaults
+ * (repo/channel.ts channelPaths), so the layout the stack creates is the one apt-repo looks for.
+ * Every path is under `root` (the sandbox prefix in tests, '/' in production).
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
-import type { StackConfig } from '../stacks/config';
-import { channelPaths, type ChannelPaths } from '../lambda-free-tools/src/repo/channel';
+import { channelPaths, type ChannelPaths } from '../repo/channel';
+
+/** The server paths a stack may move with its config; unset, they are serverDefaults'. */
+export interface ServerDefaults {
+  /** `<root>/srv/apt/<channel>` (repo/channel.ts channelPaths). */
+  webRoot: string;
+  /** `<root>/srv/apt/incoming`, shared by the channels (channelPaths). */
+  incomingDir: string;
+  /** `<root>/opt/apt-repo/<channel>/apt-repo.cjs`: the indexer bundle this channel's stack deploys. */
+  indexerPath: string;
+}
+
+/**
+ * The default webRoot, incomingDir and indexerPath of `channel` under `root` (an absolute POSIX
+ * path, '/' in production). Pure; read by the stack config and by apt-ops alike.
+ */
+export function serverDefaults(root: string, channel: string): ServerDefaults {
+  const repo = channelPaths(root, channel);
+  return { webRoot: repo.webRoot, incomingDir: repo.incomingDir, indexerPath: path.posix.join(root, 'opt/apt-repo', channel, 'apt-repo.cjs') };
+}
+
+/** What channelLayout reads of the stack config (StackConfig fits). */
+export interface LayoutConfig {
+  root: string;
+  channel: string;
+  webRoot: string;
+  incomingDir: string;
+  indexerPath: string;
+  keyName: string;
+  serverName: string;
+  tls: { mode: string };
+}
 
 /** Absolute server paths of one channel: the repository's (ChannelPaths) and the web server's and systemd's. */
 export interface ChannelLayout extends ChannelPaths {
@@ -50,7 +82,7 @@ export interface ChannelLayout extends ChannelPaths {
 }
 
 /** Computes the layout of `cfg`'s channel (pure). */
-export function channelLayout(cfg: StackConfig): ChannelLayout {
+export function channelLayout(cfg: LayoutConfig): ChannelLayout {
   const r = (...p: string[]) => path.posix.join(cfg.root, ...p);
   // The repository's own paths come from the indexer's defaults, so the server layout the stack
   // creates is the one apt-repo looks for; webRoot and incomingDir may be moved by stack config.

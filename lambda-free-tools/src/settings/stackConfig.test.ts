@@ -1,5 +1,5 @@
-import { ConfigError } from '../lambda-free-tools/src/errors';
-import { parseStackConfig, type RawConfig } from './config';
+import { ConfigError } from '../errors';
+import { parseStackConfig, type RawConfig } from './stackConfig';
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 
