@@ -1,10 +1,15 @@
 /**
  * The bottom layer's value types, shared by deb/, index/, sign/, repo/ and cli/ (channel config,
  * digests, pool packages, generations, the Progress reporter the CLI implements): this file
- * imports nothing, so every layer can depend on it without pointing upward.
+ * imports only its neighbours in core/, so every layer can depend on it without pointing upward.
  * The on-disk layout follows the project's design: one web root per channel holding `pool/` and a
  * `dists` symlink into `.generations/<id>/dists`.
  */
+
+import type { PackageFormat } from './format';
+import type { Digests } from './digests';
+
+export type { Digests } from './digests';
 
 /** One row of the version-suffix routing table: a version matching `pattern` goes to `codenames`. */
 export interface RoutingRule {
@@ -66,15 +71,13 @@ export interface ChannelConfig {
   upstream?: string;
   /** How long a writer waits for the channel lock before failing with LockError, in ms. */
   lockTimeoutMs: number;
+  /**
+   * The package format the channel holds (core/format.ts); unset: Debian. Not read from repo.yaml:
+   * repo/format.ts `formatOf` decides, and unit tests set a test double here.
+   */
+  format?: PackageFormat;
 }
 
-/** Digests of a file, as Packages and Release name them; hex lower case. */
-export interface Digests {
-  MD5sum: string;
-  SHA1: string;
-  SHA256: string;
-  SHA512?: string;
-}
 
 /** One `.deb` of a channel's pool, with what the index needs. JSON-serialisable (cache, --json). */
 export interface PoolPackage {

@@ -172,10 +172,19 @@ export function renderStanza(s: Stanza): string {
   return out;
 }
 
-/** The value of field `name`, matched case-insensitively (deb822(5)); undefined when absent. */
-export function getField(s: Stanza, name: string): string | undefined {
-  const v = s.get(name);
-  if (v !== undefined) return v;
+/**
+ * The value of field `name` in a stanza or in [name, value] pairs (control data read back from a
+ * cache), matched case-insensitively (deb822(5)); undefined when absent. The one field lookup of
+ * the project: names are nearly always written as asked, so the exact name is tried first (this
+ * runs for every pool file of every scan).
+ */
+export function getField(s: Stanza | readonly [string, string][], name: string): string | undefined {
+  if (s instanceof Map) {
+    const v = s.get(name);
+    if (v !== undefined) return v;
+  } else {
+    for (const [k, v] of s) if (k === name) return v;
+  }
   const lower = name.toLowerCase();
   for (const [k, value] of s) if (k.toLowerCase() === lower) return value;
   return undefined;

@@ -1,6 +1,7 @@
 import type { Stanza } from '../deb/control';
 import { compareVersions } from '../deb/version';
 import type { Digests } from '../core/types';
+import type { IndexEntrySource } from '../core/format';
 
 /**
  * One package of a Packages index: the .deb's control stanza, its path from the repository root,
@@ -131,16 +132,87 @@ function field(e: PackagesEntry, name: string): string {
 
 const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+/** What an index lists of a package: its identity and what its entry is rendered from. */
+export interface IndexedPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Pool path: the entry's Filename, and the key of its cached stanza. */
+  poolPath: string;
+  control: [string, string][];
+  size: number;
+  digests: Digests;
+}
+
+/** Where stanzas rendered by an earlier publish are kept (repo/cache.ts PoolCache, loaded with the renderer's key). */
+export interface StanzaCache {
+  stanza(poolPath: string): string | undefined;
+  setStanza(poolPath: string, stanza: string): void;
+}
+
+/** How entries are rendered and ordered; defaults: Debian's (renderPackagesStanza, deb/version.ts compareVersions). */
+export interface IndexRendering {
+  /** The entry of one package, without the blank line after it. */
+  renderEntry?: (e: IndexEntrySource) => string;
+  /** Version order (negative when a is older). */
+  compareVersions?: (a: string, b: string) => number;
+  cache?: StanzaCache;
+}
+
 /**
- * Renders a whole Packages index: entries sorted by package name (byte order), then version
- * (Debian order, deb/version.ts), then architecture, each stanza followed by one blank line, as
- * dpkg-scanpackages writes it (so stanzas are separated by one blank line and the file ends with
- * one). dpkg-scanpackages sorts versions as plain strings; Debian order is what apt shows and
- * gives the same file whenever the two agree. No entries: ''.
+ * The order of a Packages index: package name (byte order), then version (the given order;
+ * Debian's by default), then architecture. dpkg-scanpackages sorts versions as plain strings;
+ * Debian order is what apt shows and gives the same file whenever the two agree.
+ * @throws VersionError (from compareVersions) for an entry with an invalid Version.
+ */
+export function sortForIndex<T extends { name: string; version: string; architecture: string }>(items: Iterable<T>, compare: (a: string, b: string) => number = compareVersions): T[] {
+  return [...items].sort((a, b) => byteOrder(a.name, b.name) || compare(a.version, b.version) || byteOrder(a.architecture, b.architecture));
+}
+
+/**
+ * The Packages text publish writes for every (codename, architecture): the packages of each
+ * codename whose architecture is that one or `all` (apt < 1.1 ignores binary-all, so `all`
+ * packages go into every binary-<arch>), in sortForIndex order, each entry followed by one blank
+ * line (as dpkg-scanpackages writes it; no entries: ''). Each package's entry is rendered once
+ * however many indexes list it; with `opts.cache`, entries rendered by an earlier publish are
+ * reused and new ones stored, so a republish renders only new files.
+ * Returns codename → architecture → text, for every codename of `perCodename` and every architecture given.
+ */
+export function renderPackagesIndexes(perCodename: Map<string, IndexedPackage[]>, architectures: string[], opts: IndexRendering = {}): Map<string, Map<string, string>> {
+  const render = opts.renderEntry ?? renderPackagesStanza;
+  const unique = new Set<IndexedPackage>();
+  for (const list of perCodename.values()) for (const p of list) unique.add(p);
+  const sorted = sortForIndex(unique, opts.compareVersions);
+  const stanzas = new Map<IndexedPackage, string>();
+  for (const p of sorted) {
+    let stanza = opts.cache?.stanza(p.poolPath);
+    if (stanza === undefined) {
+      stanza = render({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }) + '\n';
+      opts.cache?.setStanza(p.poolPath, stanza);
+    }
+    stanzas.set(p, stanza);
+  }
+  const out = new Map<string, Map<string, string>>();
+  for (const [codename, list] of perCodename) {
+    const members = new Set(list);
+    const byArch = new Map<string, string>();
+    for (const arch of architectures) {
+      const parts: string[] = [];
+      for (const p of sorted) if (members.has(p) && (p.architecture === arch || p.architecture === 'all')) parts.push(stanzas.get(p)!);
+      byArch.set(arch, parts.join(''));
+    }
+    out.set(codename, byArch);
+  }
+  return out;
+}
+
+/**
+ * One Packages text of `entries` as given (whatever their architectures), in the order and with
+ * the stanzas renderPackagesIndexes writes: the published index's rules applied to a list that
+ * names its fields only in its control data (tests compare it with dpkg-scanpackages).
  * @throws VersionError (from compareVersions) for an entry with an invalid Version.
  */
 export function renderPackagesIndex(entries: PackagesEntry[]): string {
-  const keyed = entries.map((e) => ({ e, name: field(e, 'package'), version: field(e, 'version'), arch: field(e, 'architecture') }));
-  keyed.sort((a, b) => byteOrder(a.name, b.name) || compareVersions(a.version, b.version) || byteOrder(a.arch, b.arch));
-  return keyed.map((k) => renderPackagesStanza(k.e) + '\n').join('');
+  const keyed = entries.map((e) => ({ e, name: field(e, 'package'), version: field(e, 'version'), architecture: field(e, 'architecture') }));
+  return sortForIndex(keyed).map((k) => renderPackagesStanza(k.e) + '\n').join('');
 }

@@ -9,13 +9,12 @@
 import { promises as fsp, Stats } from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
-import { readDeb } from '../deb/debfile';
-import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
 import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
 import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from './files';
-import { keyOf, sourceName } from './pool';
+import { keyOf } from './pool';
+import { formatOf } from './format';
 import { beginIntent, recoverChannel } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
 
@@ -70,7 +69,8 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
     const intent = await beginIntent(ch, 'import');
-    const files = await findDebs(from);
+    const format = formatOf(ch);
+    const files = await findDebs(from, format.extension);
     const entries: ImportEntry[] = [];
     const groups = new Map<string, Found[]>();
     opts.progress?.start(files.length, 'import: reading');
@@ -82,12 +82,12 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
         // readDeb, and a folder named *.deb is not a package.
         const stat = await fsp.lstat(confine(from, f));
         if (!stat.isFile()) throw new Error('not a regular file');
-        const info = await readDeb(abs);
-        const name = getField(info.control, 'Package') ?? '';
-        const version = getField(info.control, 'Version') ?? '';
-        const architecture = getField(info.control, 'Architecture') ?? '';
-        const found: Found = { rel: f, abs, stat, name, version, architecture, source: sourceName(getField(info.control, 'Source'), name), sha256: info.digests.SHA256 };
-        const k = keyOf(name, version, architecture);
+        const info = await format.read(abs);
+        const id = format.identify(info.control);
+        if (typeof id === 'string') throw new Error(id);
+        const { name, version, architecture } = id;
+        const found: Found = { rel: f, abs, stat, ...id, sha256: info.digests.SHA256 };
+        const k = keyOf(name, version, architecture, format);
         groups.set(k, [...(groups.get(k) ?? []), found]);
       } catch (err) {
         entries.push({ status: 'invalid', files: [f], reason: errText(err) });
@@ -98,7 +98,7 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
     const pool = await scanPool(ch);
     const inPool = new Map<string, { poolPath: string; sha256: string }[]>();
     for (const p of pool.packages) {
-      const k = keyOf(p.name, p.version, p.architecture);
+      const k = keyOf(p.name, p.version, p.architecture, format);
       inPool.set(k, [...(inPool.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256 }]);
     }
     const added: Record<string, number> = {};
@@ -112,7 +112,7 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       }
       let poolPath: string;
       try {
-        poolPath = poolPathFor(first, ch.component);
+        poolPath = poolPathFor(first, ch.component, undefined, format);
       } catch (err) {
         entries.push({ ...base, status: 'invalid', reason: errText(err) });
         continue;
@@ -164,11 +164,12 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
 }
 
 /**
- * Every `*.deb` below `root` ('/'-separated relative paths, sorted; hidden names skipped), symlinks
- * included (importRepository reports them as invalid: never followed); symlinked folders are not entered.
+ * Every package file (`*.deb`: names ending in `extension`) below `root` ('/'-separated relative
+ * paths, sorted; hidden names skipped), symlinks included (importRepository reports them as
+ * invalid: never followed); symlinked folders are not entered.
  */
-async function findDebs(root: string): Promise<string[]> {
+async function findDebs(root: string, extension: string): Promise<string[]> {
   const links: string[] = [];
   const files = walkNoFollow(root, { skip: (n) => n.startsWith('.'), onLink: (r) => links.push(r) });
-  return [...files, ...links].filter((r) => r.endsWith('.deb')).sort();
+  return [...files, ...links].filter((r) => r.endsWith(extension)).sort();
 }

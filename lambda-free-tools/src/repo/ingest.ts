@@ -20,10 +20,9 @@ import * as fs from 'fs';
 import { promises as fsp, Stats } from 'fs';
 import * as path from 'path';
 import { AptRepoError, DebError, UnsafePathError, UsageError } from '../errors';
-import { readDeb } from '../deb/debfile';
-import { getField } from '../deb/control';
 import { withChannelLock } from './lock';
-import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool, sourceName } from './pool';
+import { formatOf } from './format';
+import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from './files';
 import { trashDir } from './remove';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
@@ -163,7 +162,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     const pool = await scanPool(ch, { cache });
     const byKey: PoolIndex = new Map();
     for (const p of pool.packages) {
-      const k = keyOf(p.name, p.version, p.architecture);
+      const k = keyOf(p.name, p.version, p.architecture, formatOf(ch));
       byKey.set(k, [...(byKey.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256, codenames: p.codenames }]);
     }
     const batch: Batch = { byKey, added: {}, cache, dirsToSync: new Set<string>(), intent };
@@ -265,9 +264,10 @@ async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: s
 async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, fd: number, st: Stats, batch: Batch): Promise<IngestEntry | undefined> {
   const { byKey, added, cache, dirsToSync, intent } = batch;
   const reject = (chan: ChannelConfig, cand: Candidate, reason: string) => rejectUpload(chan, cand, reason, intent);
+  const format = formatOf(ch);
   let info;
   try {
-    info = await readDeb(c.abs, { fd });
+    info = await format.read(c.abs, { fd });
   } catch (err) {
     return reject(ch, c, err instanceof DebError ? err.reason : `cannot be read: ${errText(err)}`);
   }
@@ -275,14 +275,14 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
   if (!after) return undefined;
   if (changed(st, after)) return { status: 'skipped', file: c.rel, reason: 'changed while being read' };
 
-  // readDeb checked these fields (Debian Policy §5.6.1, §5.6.8, §5.6.12) before any becomes a path.
-  const pkg = getField(info.control, 'Package') ?? '';
-  const version = getField(info.control, 'Version') ?? '';
-  const architecture = getField(info.control, 'Architecture') ?? '';
+  // The format's read checked these fields (Debian Policy §5.6.1, §5.6.8, §5.6.12) before any becomes a path.
+  const id = format.identify(info.control);
+  if (typeof id === 'string') return reject(ch, c, id);
+  const { name: pkg, version, architecture } = id;
   const base = { file: c.rel, package: pkg, version, architecture };
   let poolPath: string;
   try {
-    poolPath = poolPathFor({ name: pkg, version, architecture, source: sourceName(getField(info.control, 'Source'), pkg) }, ch.component, c.codename);
+    poolPath = poolPathFor(id, ch.component, c.codename, format);
   } catch (err) {
     return { ...base, ...(await reject(ch, c, err instanceof DebError ? err.reason : errText(err))) };
   }
@@ -309,7 +309,7 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
   // The same identity elsewhere in the pool (another codename folder): apt must never see two
   // different files under one identity in a codename, but identical bytes already covering every
   // codename of this drop are a no-op.
-  const key = keyOf(pkg, version, architecture);
+  const key = keyOf(pkg, version, architecture, format);
   const same = byKey.get(key) ?? [];
   const clash = same.find((k) => k.sha256 !== info.digests.SHA256 && k.codenames.some((cn) => codenames.includes(cn)));
   if (clash) {
@@ -348,7 +348,7 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
     : placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs;
   if (!intact) throw new AptRepoError(`${path.join(ch.webRoot, poolPath)}: not the file that was read after placing it into the pool`);
   // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode.
-  cache.set(poolPath, placed, { control: Array.from(info.control.entries()), digests: info.digests });
+  cache.set(poolPath, placed, { control: info.control, digests: info.digests });
   byKey.set(key, [...same, { poolPath, sha256: info.digests.SHA256, codenames }]);
   added[poolPath] = at;
   return { ...base, status: 'accepted', poolPath, codenames };
@@ -484,7 +484,7 @@ async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, e
       const shown = oneLine(rel);
       if (isTemporaryName(e.name)) {
         entries.push({ status: 'skipped', file: shown, reason: 'temporary upload name (.part or dot file)' });
-      } else if (e.name.endsWith('.deb')) {
+      } else if (e.name.endsWith(formatOf(ch).extension)) {
         out.push({ abs: path.join(ch.incomingDir, rel), rel, source });
       } else if (e.isSymbolicLink()) {
         entries.push({ status: 'skipped', file: shown, reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)' });
@@ -518,7 +518,7 @@ function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, 
       const fRel = `${rel}/${f.name}`;
       if (isTemporaryName(f.name)) {
         entries.push({ status: 'skipped', file: oneLine(fRel), reason: 'temporary upload name (.part or dot file)' });
-      } else if (f.name.endsWith('.deb')) {
+      } else if (f.name.endsWith(formatOf(ch).extension)) {
         out.push({
           abs: path.join(ch.incomingDir, fRel), rel: fRel, source, codename,
           rejectReason: known ? undefined : `codename folder '${codename}' is not in liste_dist (${ch.codenames.join(', ')})`,

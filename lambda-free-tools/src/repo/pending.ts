@@ -14,7 +14,7 @@ import { currentGeneration, readGenerationInfo } from './generations';
 import { intentFile, readIntent } from './recover';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
-import { compareVersions } from '../deb/version';
+import { formatOf } from './format';
 import type { ChannelConfig, PoolPackage } from '../core/types';
 
 /** One package of the upstream pool missing from the downstream pool. */
@@ -69,22 +69,23 @@ export async function resolveChannelPair(root: string, channel: string): Promise
  * with the same SHA256 is absent downstream (at its pool path, or at another path covering every
  * codename it would get there). A downstream file of the same identity with other content at the
  * same path or in a common codename is flagged `conflict` (promote refuses it). Sorted by name, then
- * Debian version order (newest first), then architecture.
+ * the format's version order (Debian: dpkg's; newest first), then architecture.
  */
 export function diffPools(
   upstream: PoolPackage[],
   downstream: PoolPackage[],
-  downstreamChannel: Pick<ChannelConfig, 'codenames' | 'routing'>,
+  downstreamChannel: Pick<ChannelConfig, 'codenames' | 'routing' | 'format'>,
 ): PendingRow[] {
+  const format = formatOf(downstreamChannel);
   const down = new Map<string, PoolPackage[]>();
   for (const p of downstream) {
-    const k = keyOf(p.name, p.version, p.architecture);
+    const k = keyOf(p.name, p.version, p.architecture, format);
     down.set(k, [...(down.get(k) ?? []), p]);
   }
   const rows: PendingRow[] = [];
   for (const p of upstream) {
     const codenames = routeCodenames(p.version, p.poolPath, downstreamChannel);
-    const same = down.get(keyOf(p.name, p.version, p.architecture)) ?? [];
+    const same = down.get(keyOf(p.name, p.version, p.architecture, format)) ?? [];
     // Live already: the same bytes at the same pool path, or covering every codename it would get.
     if (same.some((d) => d.digests.SHA256 === p.digests.SHA256 && (d.poolPath === p.poolPath || codenames.every((c) => d.codenames.includes(c))))) continue;
     const clash = same.find((d) => d.digests.SHA256 !== p.digests.SHA256 && (d.poolPath === p.poolPath || d.codenames.some((c) => codenames.includes(c))));
@@ -99,7 +100,7 @@ export function diffPools(
       ...(clash ? { conflict: clash.poolPath } : {}),
     });
   }
-  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : compareVersions(b.version, a.version) || (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0)));
+  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : format.compareVersions(b.version, a.version) || (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0)));
 }
 
 /**

@@ -4,7 +4,8 @@ import * as path from 'path';
 import { buildDeb } from '../../../test/harness/debs';
 import { VersionError } from '../errors';
 import { initChannel } from './channel';
-import { isPoolPath, listPoolEntries, listPoolFiles, poolNameProblem, poolPathFor, poolPrefix, readAdded, recordAdded, scanPool, sourceName } from './pool';
+import { isPoolPath, listPoolEntries, listPoolFiles, poolNameProblem, poolPathFor, readAdded, recordAdded, scanPool } from './pool';
+import { poolPrefix, sourceName } from '../deb/format';
 import type { ChannelConfig } from '../core/types';
 
 let root: string;

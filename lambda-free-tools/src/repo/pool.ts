@@ -6,9 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DebError } from '../errors';
-import { readDebs } from '../deb/parallel';
-import { isValidVersion, parseVersion } from '../deb/version';
-import { isValidArchitecture, isValidPackageName, parseSourceField } from '../deb/control';
+import { formatOf, type PackageFormat } from './format';
 import { PoolCache } from './cache';
 import { checkRelPath, walkNoFollow, writeFileAtomic } from './files';
 import { routeCodenames } from './routing';
@@ -24,34 +22,26 @@ export const POOL_FILE_MODE = 0o664;
 export const POOL_DIR_MODE = 0o755;
 
 /**
- * The pool directory prefix of a source package: its first letter, or `lib` + the fourth letter
- * for `lib*` sources (`libfoo` → `libf`), as the Debian archive does.
+ * The pool path (relative to the web root, '/'-separated) of a package, as its format lays it out
+ * (Debian: `pool/<component>/<prefix>/<source>/[<codename>/]<name>_<version without epoch>_<arch>.deb`,
+ * the file name dpkg-name gives). Every part is checked before it becomes a path, since package
+ * data is hostile: the format throws its error (Debian: DebError(name, reason)) for an invalid
+ * name, source, architecture or version; a component or codename that is not a plain name is a
+ * DebError too. The result passes checkRelPath.
  */
-export function poolPrefix(source: string): string {
-  return source.startsWith('lib') && source.length > 3 ? source.slice(0, 4) : source.slice(0, 1);
-}
-
-/**
- * The pool path (relative to the web root, '/'-separated) of a package:
- * `pool/<component>/<prefix>/<source>/[<codename>/]<name>_<version without epoch>_<arch>.deb`
- * (the file name dpkg-name gives). Every part is checked before it becomes a path, since package
- * data is hostile: throws DebError(name, reason) for a name or source that is not a package name
- * (Debian Policy §5.6.1), an architecture that is not one (§5.6.8), a component or codename that is
- * not a plain name, and VersionError for an invalid version (§5.6.12). The result passes checkRelPath.
- */
-export function poolPathFor(p: { name: string; version: string; architecture: string; source: string }, component: string, codename?: string): string {
+export function poolPathFor(
+  p: { name: string; version: string; architecture: string; source: string },
+  component: string,
+  codename?: string,
+  format: PackageFormat = formatOf(),
+): string {
   const fail = (reason: string): never => {
     throw new DebError(JSON.stringify(p.name), reason);
   };
-  if (!isValidPackageName(p.name)) fail(`invalid package name ${JSON.stringify(p.name)} (Debian Policy §5.6.1)`);
-  if (!isValidPackageName(p.source)) fail(`invalid source package name ${JSON.stringify(p.source)} (Debian Policy §5.6.1)`);
-  if (!isValidArchitecture(p.architecture)) fail(`invalid architecture ${JSON.stringify(p.architecture)} (Debian Policy §5.6.8)`);
+  // The format checks the package's own fields (only text is built: nothing touches the disk before checkRelPath).
+  const out = format.poolPath(p, component, codename);
   if (!SAFE_NAME.test(component)) fail(`invalid component ${JSON.stringify(component)}`);
   if (codename !== undefined && !SAFE_NAME.test(codename)) fail(`invalid codename folder ${JSON.stringify(codename)}`);
-  const v = parseVersion(p.version);
-  const noEpoch = v.revision ? `${v.upstream}-${v.revision}` : v.upstream;
-  const dir = ['pool', component, poolPrefix(p.source), p.source, ...(codename ? [codename] : [])].join('/');
-  const out = `${dir}/${p.name}_${noEpoch}_${p.architecture}.deb`;
   checkRelPath(out);
   return out;
 }
@@ -60,12 +50,13 @@ export function poolPathFor(p: { name: string; version: string; architecture: st
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 /**
- * True for a pool path as the pool can hold it: `pool/…/<file>.deb`, passing checkRelPath (no
- * absolute path, `..`, `.` or empty segment, no control character) and without whitespace. Used
- * on pool paths read back from files (caches, added.json, generation.json, backup manifests).
+ * True for a pool path as the pool can hold it: `pool/…/<file><extension of the format>` (`.deb`
+ * by default), passing checkRelPath (no absolute path, `..`, `.` or empty segment, no control
+ * character) and without whitespace. Used on pool paths read back from files (caches, added.json,
+ * generation.json, backup manifests).
  */
-export function isPoolPath(p: unknown): p is string {
-  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith('.deb') || /\s/.test(p)) return false;
+export function isPoolPath(p: unknown, format: Pick<PackageFormat, 'extension'> = formatOf()): p is string {
+  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith(format.extension) || /\s/.test(p)) return false;
   try {
     checkRelPath(p);
     return true;
@@ -102,28 +93,29 @@ export function poolNameProblem(poolPath: string): string | undefined {
     '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)';
 }
 
-/** What listPoolFiles finds: the `.deb` files, and the symbolic links (never published, never followed). */
+/** What listPoolFiles finds: the package files (`.deb`), and the symbolic links (never published, never followed). */
 export interface PoolListing {
   files: string[];
   links: string[];
 }
 
 /**
- * Lists every `*.deb` under `<webRoot>/pool` as sorted pool paths, entering no symlinked folder;
- * hidden names (temp files of a writer in progress) are skipped. Symbolic links anywhere in the
- * pool are returned apart in `links`: a link's target is never published.
+ * Lists every package file (`*.deb`, or `format`'s extension) under `<webRoot>/pool` as sorted
+ * pool paths, entering no symlinked folder; hidden names (temp files of a writer in progress) are
+ * skipped. Symbolic links anywhere in the pool are returned apart in `links`: a link's target is
+ * never published.
  */
-export function listPoolEntries(webRoot: string): PoolListing {
+export function listPoolEntries(webRoot: string, format: Pick<PackageFormat, 'extension'> = formatOf()): PoolListing {
   const links: string[] = [];
   const files = walkNoFollow(path.join(webRoot, 'pool'), { skip: (n) => n.startsWith('.'), onLink: (r) => links.push(`pool/${r}`) })
-    .filter((r) => r.endsWith('.deb'))
+    .filter((r) => r.endsWith(format.extension))
     .map((r) => `pool/${r}`);
   return { files, links: links.sort() };
 }
 
-/** The pool's `.deb` files (see listPoolEntries; symbolic links are not listed). */
-export function listPoolFiles(webRoot: string): string[] {
-  return listPoolEntries(webRoot).files;
+/** The pool's package files (see listPoolEntries; symbolic links are not listed). */
+export function listPoolFiles(webRoot: string, format: Pick<PackageFormat, 'extension'> = formatOf()): string[] {
+  return listPoolEntries(webRoot, format).files;
 }
 
 function addedFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
@@ -131,12 +123,12 @@ function addedFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
 }
 
 /** The recorded upload times (pool path → ms since epoch); empty when none were recorded. Entries that are not pool paths are dropped. */
-export function readAdded(ch: Pick<ChannelConfig, 'stateDir'>): Record<string, number> {
+export function readAdded(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): Record<string, number> {
   try {
     const v = JSON.parse(fs.readFileSync(addedFile(ch), 'utf8')) as unknown;
     if (!v || typeof v !== 'object') return {};
     // Read back from a file: only pool paths and numbers are kept.
-    return Object.fromEntries(Object.entries(v).filter(([k, t]) => isPoolPath(k) && typeof t === 'number'));
+    return Object.fromEntries(Object.entries(v).filter(([k, t]) => isPoolPath(k, formatOf(ch)) && typeof t === 'number'));
   } catch {
     return {};
   }
@@ -153,15 +145,6 @@ export async function recordAdded(ch: ChannelConfig, added: Record<string, numbe
   for (const k of Object.keys(all).sort()) if (fs.lstatSync(path.join(ch.webRoot, k), { throwIfNoEntry: false })?.isFile()) kept[k] = all[k];
   fs.mkdirSync(ch.stateDir, { recursive: true });
   writeFileAtomic(addedFile(ch), JSON.stringify(kept));
-}
-
-function fieldOf(control: [string, string][], name: string): string | undefined {
-  // Field names are case-insensitive (Policy §5.1), but nearly always written as `name` is: try
-  // that first (this runs for every pool file of every scan).
-  for (const [k, v] of control) if (k === name) return v;
-  const lower = name.toLowerCase();
-  for (const [k, v] of control) if (k.toLowerCase() === lower) return v;
-  return undefined;
 }
 
 /** Result of scanPool; `debsRead` counts the files actually read (cache misses), for tests and benchmarks. */
@@ -181,7 +164,8 @@ export interface PoolScan {
  * adds rendered stanzas to it), that cache is used and the caller saves it.
  */
 export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; cache?: PoolCache } = {}): Promise<PoolScan> {
-  const { files, links } = listPoolEntries(ch.webRoot);
+  const format = formatOf(ch);
+  const { files, links } = listPoolEntries(ch.webRoot, format);
   const cache = opts.cache ?? PoolCache.load(ch.stateDir);
   const added = readAdded(ch);
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
@@ -191,22 +175,13 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
 
   const build = (i: number, stat: fs.Stats, control: [string, string][], size: number, digests: Digests): PoolPackage | DebError => {
     const poolPath = files[i];
-    const name = fieldOf(control, 'Package');
-    const version = fieldOf(control, 'Version');
-    const architecture = fieldOf(control, 'Architecture');
-    const missing = ([['Package', name], ['Version', version], ['Architecture', architecture]] as const).filter(([, v]) => !v).map(([f]) => f);
-    if (missing.length) return new DebError(path.join(ch.webRoot, poolPath), `control has no ${missing.join(', ')} field`);
-    // Control fields may come from the cache file: checked again as readDeb checks them.
-    const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
-    if (!isValidPackageName(name!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Package field ${shown(name!)} (Debian Policy §5.6.1)`);
-    if (!isValidVersion(version!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Version field ${shown(version!)} (Debian Policy §5.6.12)`);
-    if (!isValidArchitecture(architecture!)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Architecture field ${shown(architecture!)} (Debian Policy §5.6.8)`);
-    const sourceField = fieldOf(control, 'Source');
-    if (sourceField !== undefined && !parseSourceField(sourceField)) return new DebError(path.join(ch.webRoot, poolPath), `invalid Source field ${JSON.stringify(sourceField)}`);
-    const source = sourceName(sourceField, name!);
+    // Control fields may come from the cache file: checked again as the format's read checks them.
+    const id = format.identify(control);
+    if (typeof id === 'string') return new DebError(path.join(ch.webRoot, poolPath), id);
+    const { name, version, architecture, source } = id;
     return {
-      poolPath, name: name!, version: version!, architecture: architecture!, source, control, size, digests,
-      codenames: routeCodenames(version!, poolPath, ch),
+      poolPath, name, version, architecture, source, control, size, digests,
+      codenames: routeCodenames(version, poolPath, ch),
       addedMs: added[poolPath] ?? Math.round(stat.mtimeMs),
     };
   };
@@ -238,7 +213,7 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
   }
 
   const readFiles = toRead.map(({ i }) => path.join(ch.webRoot, files[i]));
-  await readDebs(readFiles, {
+  await format.readMany(readFiles, {
     bytes: toRead.reduce((sum, r) => sum + r.stat.size, 0),
     onResult: (k, r) => {
       const { i, stat } = toRead[k];
@@ -252,7 +227,7 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
         cache.keep(files[i]);
         results[i] = new DebError(readFiles[k], `changed in place since it was indexed (SHA256 ${r.digests.SHA256}, indexed ${before.digests.SHA256}): pool files never change; a user with write access to it (the pool group) rewrote it. Put the indexed bytes back, or remove the file`);
       } else {
-        const control = Array.from(r.control.entries());
+        const control = r.control;
         cache.set(files[i], stat, { control, digests: r.digests });
         results[i] = build(i, stat, control, r.size, r.digests);
       }
@@ -282,27 +257,9 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
 
 /**
  * Key of a (package, version, architecture) triple: the identity apt gives a .deb. The version is
- * normalised (epoch 0 and an empty revision made explicit), since apt treats `1.0` and `0:1.0` as one.
+ * normalised by the format (Debian: epoch 0 and an empty revision made explicit, since apt treats
+ * `1.0` and `0:1.0` as one; an invalid version, which never reaches the pool, is kept as is).
  */
-export function keyOf(name: string, version: string, architecture: string): string {
-  let v = version;
-  try {
-    const p = parseVersion(version);
-    v = `${p.epoch}:${p.upstream}-${p.revision}`;
-  } catch {
-    // An invalid version never reaches the pool (readDeb refuses it); keep the raw text.
-  }
-  return `${name}\u0000${v}\u0000${architecture}`;
-}
-
-/**
- * The source package name of a binary package: the Source field without its optional
- * ` (version)`, or the package name when there is no Source field (Debian Policy §5.6.1).
- * Throws DebError for a Source field that parseSourceField refuses (a path, a newline …).
- */
-export function sourceName(sourceField: string | undefined, name: string): string {
-  if (sourceField === undefined || sourceField.trim() === '') return name;
-  const parsed = parseSourceField(sourceField.trim());
-  if (!parsed) throw new DebError(JSON.stringify(name), `invalid Source field ${JSON.stringify(sourceField)} (Debian Policy §5.6.1)`);
-  return parsed.name;
+export function keyOf(name: string, version: string, architecture: string, format: PackageFormat = formatOf()): string {
+  return `${name}\u0000${format.versionKey(version)}\u0000${architecture}`;
 }

@@ -16,8 +16,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { AptRepoError, ConflictError, UnsafePathError, UsageError } from '../errors';
-import { compareVersions, isValidVersion } from '../deb/version';
-import { isValidPackageName } from '../deb/control';
+import { formatOf, type PackageFormat } from './format';
 import { withChannelLock } from './lock';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
@@ -36,15 +35,16 @@ export interface PackageSpec {
 }
 
 /**
- * Parses `name[=version]` (Debian Policy §5.6.1 names, §5.6.12 versions).
+ * Parses `name[=version]`, names and versions checked by `format` (Debian: Policy §5.6.1 names,
+ * §5.6.12 versions).
  * Throws UsageError for a bad name or version, or a missing version when `requireVersion`.
  */
-export function parsePackageSpec(spec: string, requireVersion = false): PackageSpec {
+export function parsePackageSpec(spec: string, requireVersion = false, format: PackageFormat = formatOf()): PackageSpec {
   const eq = spec.indexOf('=');
   const name = eq < 0 ? spec : spec.slice(0, eq);
   const version = eq < 0 ? undefined : spec.slice(eq + 1);
-  if (!isValidPackageName(name)) throw new UsageError(`'${spec}': '${name}' is not a valid package name (Debian Policy §5.6.1)`);
-  if (version !== undefined && !isValidVersion(version)) throw new UsageError(`'${spec}': '${version}' is not a valid Debian version (Debian Policy §5.6.12)`);
+  if (!format.isValidName(name)) throw new UsageError(`'${spec}': '${name}' is not a valid package name (${format.nameRule})`);
+  if (version !== undefined && !format.isValidVersion(version)) throw new UsageError(`'${spec}': '${version}' is not a valid ${format.versionKind} version (${format.versionRule})`);
   if (requireVersion && version === undefined) throw new UsageError(`'${spec}': give the version as ${name}=<version>`);
   return version === undefined ? { name } : { name, version };
 }
@@ -194,6 +194,7 @@ type Chosen = PendingRow & { live?: boolean };
  */
 function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pending: PendingRow[], specs: PackageSpec[], opts: PromoteOptions, notes: string[]): Chosen[] {
   const { upstream, downstream } = pair;
+  const { compareVersions } = formatOf(upstream);
   const routed = (r: { version: string; poolPath: string }) => routeCodenames(r.version, r.poolPath, downstream);
   // A package routed to no codename the downstream channel publishes would sit in its pool unseen.
   const inCodename = (r: { version: string; poolPath: string }) => (opts.codename === undefined ? routed(r).length > 0 : routed(r).includes(opts.codename));
@@ -253,7 +254,7 @@ function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pen
  * Resolves to what was done.
  */
 async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['how']> {
-  if (!isPoolPath(r.poolPath)) throw new UnsafePathError(JSON.stringify(r.poolPath), 'not a pool path');
+  if (!isPoolPath(r.poolPath, formatOf(pair.upstream))) throw new UnsafePathError(JSON.stringify(r.poolPath), 'not a pool path');
   const srcC: Confined = { base: pair.upstream.webRoot, rel: r.poolPath };
   const destC: Confined = { base: pair.downstream.webRoot, rel: r.poolPath };
   const src = confine(srcC.base, srcC.rel);

@@ -9,8 +9,8 @@ import { generateSigningKey } from '../sign/keys';
 import { initChannel, loadChannel } from './channel';
 import { currentGeneration, listGenerations } from './generations';
 import { poolPathFor } from './pool';
-import { publish, renderIndexes, STANZA_KEY } from './publish';
-import { renderPackagesIndex } from '../index/packages';
+import { publish, STANZA_KEY } from './publish';
+import { renderPackagesIndex, renderPackagesIndexes } from '../index/packages';
 import type { PoolPackage, ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 
@@ -224,7 +224,7 @@ test('a missing signing key is a ConfigError telling to run keygen, and nothing 
   expect(fs.existsSync(path.join(ch.webRoot, '.generations')) ? fs.readdirSync(path.join(ch.webRoot, '.generations')) : []).toEqual([]);
 });
 
-test('renderIndexes gives the same bytes as renderPackagesIndex on each index', () => {
+test('renderPackagesIndexes gives the same bytes as renderPackagesIndex on each index', () => {
   const mk = (name: string, version: string, architecture: string, extra: [string, string][] = []): PoolPackage => ({
     poolPath: `pool/main/${name[0]}/${name}/${name}_${version}_${architecture}.deb`, name, version, architecture, source: name,
     control: [['Package', name], ['Version', version], ['Architecture', architecture], ['Maintainer', 'M <m@example.org>'], ...extra, ['Description', 'd\n more']],
@@ -235,7 +235,7 @@ test('renderIndexes gives the same bytes as renderPackagesIndex on each index', 
     mk('alpha', '1.0', 'arm64'), mk('Beta', '2:0.1', 'all', [['Depends', 'alpha']]), mk('alpha', '1:0.5', 'amd64'),
   ];
   const perCodename = new Map([['bookworm', all], ['bullseye', all.slice(2)]]);
-  const out = renderIndexes(perCodename, ['amd64', 'arm64']);
+  const out = renderPackagesIndexes(perCodename, ['amd64', 'arm64']);
   for (const [codename, list] of perCodename) {
     for (const arch of ['amd64', 'arm64']) {
       const entries = list.filter((p) => p.architecture === arch || p.architecture === 'all')

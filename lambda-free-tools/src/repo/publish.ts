@@ -8,8 +8,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, ConfigError, ConflictError } from '../errors';
-import { compareVersions } from '../deb/version';
-import { renderPackagesStanza } from '../index/packages';
+import { renderPackagesIndexes, renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
 import type { ReleaseSigner } from '../sign/sign';
 import {
@@ -19,6 +18,7 @@ import { PoolCache } from './cache';
 import { fsyncDir, mkdirWithMode } from './files';
 import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
+import { formatOf, type PackageFormat } from './format';
 import { recoverChannel } from './recover';
 import { suffixCodenames } from './routing';
 import type { ChannelConfig, PoolPackage, Progress } from '../core/types';
@@ -36,17 +36,19 @@ export interface PublishResult {
 }
 
 const identities = new WeakMap<PoolPackage, string>();
-/** The identity apt gives a binary package (pool.ts keyOf), memoised per scanned package. */
-function identity(p: PoolPackage): string {
+/**
+ * The identity apt gives a binary package (pool.ts keyOf), memoised per scanned package (a scanned
+ * package belongs to one channel, hence one format).
+ */
+function identity(p: PoolPackage, format: PackageFormat): string {
   let id = identities.get(p);
   if (id === undefined) {
-    id = keyOf(p.name, p.version, p.architecture);
+    id = keyOf(p.name, p.version, p.architecture, format);
     identities.set(p, id);
   }
   return id;
 }
 
-const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Identifies the stanza renderer, so that stanzas cached by another version of apt-repo are never
@@ -65,49 +67,14 @@ export const STANZA_KEY: string = createHash('sha256')
   .digest('hex').slice(0, 16);
 
 /**
- * The Packages text of every (codename, architecture), rendering each package's stanza once
- * however many indexes list it (arch-all packages are in every binary-<arch> of every codename).
- * Same bytes as index/packages.ts renderPackagesIndex on each index's entries: entries sorted by
- * name (byte order), Debian version order, architecture; each stanza followed by a blank line.
- * With `cache` (loaded with STANZA_KEY), stanzas rendered by an earlier publish are reused and new
- * ones stored, so a republish renders only new files.
- */
-export function renderIndexes(perCodename: Map<string, PoolPackage[]>, architectures: string[], cache?: PoolCache): Map<string, Map<string, string>> {
-  const unique = new Set<PoolPackage>();
-  for (const list of perCodename.values()) for (const p of list) unique.add(p);
-  const sorted = [...unique].sort((a, b) => byteOrder(a.name, b.name) || compareVersions(a.version, b.version) || byteOrder(a.architecture, b.architecture));
-  const stanzas = new Map<PoolPackage, string>();
-  for (const p of sorted) {
-    let stanza = cache?.stanza(p.poolPath);
-    if (stanza === undefined) {
-      stanza = renderPackagesStanza({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }) + '\n';
-      cache?.setStanza(p.poolPath, stanza);
-    }
-    stanzas.set(p, stanza);
-  }
-  const out = new Map<string, Map<string, string>>();
-  for (const [codename, list] of perCodename) {
-    const members = new Set(list);
-    const byArch = new Map<string, string>();
-    for (const arch of architectures) {
-      const parts: string[] = [];
-      for (const p of sorted) if (members.has(p) && (p.architecture === arch || p.architecture === 'all')) parts.push(stanzas.get(p)!);
-      byArch.set(arch, parts.join(''));
-    }
-    out.set(codename, byArch);
-  }
-  return out;
-}
-
-/**
  * Finds files that claim the same name, version and architecture in a common codename with
  * different content (SHA256): apt would see two different packages under one identity and
  * fail with a hash mismatch, so publishing refuses instead of picking one.
  */
-export function findConflicts(packages: PoolPackage[], webRoot: string): string[] {
+export function findConflicts(packages: PoolPackage[], webRoot: string, format: PackageFormat = formatOf()): string[] {
   const groups = new Map<string, PoolPackage[]>();
   for (const p of packages) {
-    const k = identity(p);
+    const k = identity(p, format);
     const g = groups.get(k);
     if (g) g.push(p);
     else groups.set(k, [p]);
@@ -304,7 +271,7 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     }
     for (const e of scan.problems) problems.push(`skipped invalid pool file ${e.message}`);
   }
-  const conflicts = findConflicts(scan.packages, ch.webRoot);
+  const conflicts = findConflicts(scan.packages, ch.webRoot, formatOf(ch));
   if (conflicts.length > 0) {
     cache.save();
     const first = conflicts[0];
@@ -328,11 +295,12 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     cache.save();
     throw e;
   }
+  const format = formatOf(ch);
   const byIdentity = new Map<string, Map<string, PoolPackage>>();
   for (const c of ch.codenames) byIdentity.set(c, new Map());
   for (const p of scan.packages) {
     if (p.architecture !== 'all' && !published.has(p.architecture)) continue;
-    const k = identity(p);
+    const k = identity(p, format);
     for (const c of p.codenames) {
       const m = byIdentity.get(c)!;
       // Same identity and same content (copies, hard links): keep the first pool path in sort order.
@@ -340,7 +308,7 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     }
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
-  const indexes = renderIndexes(perCodename, ch.architectures, cache);
+  const indexes = renderPackagesIndexes(perCodename, ch.architectures, { renderEntry: format.renderIndexEntry, compareVersions: format.compareVersions, cache });
   cache.save();
 
   const packages: Record<string, number> = {};

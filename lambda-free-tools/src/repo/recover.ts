@@ -37,6 +37,7 @@ import { AptRepoError, UnsafePathError } from '../errors';
 import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
 import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
+import { formatOf } from './format';
 import type { ChannelConfig, Progress } from '../core/types';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
@@ -176,7 +177,7 @@ export interface IntentRecord {
  * middle of an append) is ignored: the change it announced was never started. Throws AptRepoError
  * for a record whose header cannot be read (never guessed at).
  */
-export function readIntent(ch: Pick<ChannelConfig, 'stateDir'>): IntentRecord | undefined {
+export function readIntent(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): IntentRecord | undefined {
   const file = intentFile(ch);
   let text: string;
   try {
@@ -203,7 +204,7 @@ export function readIntent(ch: Pick<ChannelConfig, 'stateDir'>): IntentRecord | 
       continue;
     }
     // Read back from a file: paths are checked before use.
-    if ((op.op === 'add' || op.op === 'trash' || op.op === 'untrash') && !isPoolPath(op.poolPath)) {
+    if ((op.op === 'add' || op.op === 'trash' || op.op === 'untrash') && !isPoolPath(op.poolPath, formatOf(ch))) {
       throw new UnsafePathError(`${file}: ${JSON.stringify(op.poolPath)}`, 'not a pool path');
     }
     ops.push(op);

@@ -1,14 +1,14 @@
 /**
  * versions: every version of one package in every channel configured under a root, newest first
- * (Debian order, as `dpkg --compare-versions`), so an operator sees what `apt-get install pkg=ver`
+ * (the format's order; Debian: as `dpkg --compare-versions`), so an operator sees what `apt-get install pkg=ver`
  * can reach in each channel and which version to roll back to. Read-only, no lock.
  */
 import { UsageError } from '../errors';
-import { compareVersions } from '../deb/version';
-import { isValidPackageName } from '../deb/control';
 import { listChannels, loadChannel } from './channel';
 import { scanPool } from './pool';
 import { channelsConfigRoot } from './channel';
+import { formatOf } from './format';
+import type { ChannelConfig } from '../core/types';
 
 /** Where one version lives in one channel. */
 export interface VersionInChannel {
@@ -36,12 +36,25 @@ export interface VersionRow {
  * Throws UsageError for an invalid name or a package no channel holds, ConfigError for a broken channel config.
  */
 export async function packageVersions(root: string, name: string): Promise<VersionRow[]> {
-  if (!isValidPackageName(name)) throw new UsageError(`'${name}' is not a valid package name (Debian Policy §5.6.1)`);
+  const format = formatOf();
+  if (!format.isValidName(name)) throw new UsageError(`'${name}' is not a valid package name (${format.nameRule})`);
   const channels = listChannels(root);
   if (channels.length === 0) throw new UsageError(`no channel configured under ${channelsConfigRoot(root)}`);
+  const loaded: ChannelConfig[] = [];
+  for (const channel of channels) loaded.push(await loadChannel({ root, channel }));
+  const rows = await versionsIn(loaded, name);
+  if (rows.length === 0) throw new UsageError(`package ${name} is in no channel under ${channelsConfigRoot(root)} (looked in: ${channels.join(', ')})`);
+  return rows;
+}
+
+/**
+ * The versions of package `name` in the pools of `channels` (loaded configs, in the order given),
+ * newest first by the first channel's format; empty when none holds it. Read-only.
+ */
+export async function versionsIn(channels: ChannelConfig[], name: string): Promise<VersionRow[]> {
   const rows = new Map<string, VersionRow>();
-  for (const channel of channels) {
-    const ch = await loadChannel({ root, channel });
+  for (const ch of channels) {
+    const channel = ch.name;
     const { packages } = await scanPool(ch);
     for (const p of packages) {
       if (p.name !== name) continue;
@@ -60,7 +73,7 @@ export async function packageVersions(root: string, name: string): Promise<Versi
       addSorted(row.codenames, p.codenames);
     }
   }
-  if (rows.size === 0) throw new UsageError(`package ${name} is in no channel under ${channelsConfigRoot(root)} (looked in: ${channels.join(', ')})`);
+  const { compareVersions } = formatOf(channels[0]);
   return [...rows.values()].sort((a, b) => compareVersions(b.version, a.version));
 }
 
