@@ -134,4 +134,4 @@ test('SIGKILL at any moment of a publish leaves dists serving a complete, valid 
   expect(fs.existsSync(path.join(root, 'var/lib/apt-repo/preprod/lock'))).toBe(false);
   // Not asserted (timing-dependent), but useful when reading the log.
   process.stdout.write(`crash test: cold publish ${coldMs} ms; runs: ${outcomes.join(', ')}\n`);
-});
+}, 120000);
