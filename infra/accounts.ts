@@ -13,6 +13,7 @@
  */
 import * as path from 'path';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
+import { channelLayout } from './layout';
 import { shq } from './shell';
 
 /** Bash helpers of the accounts script (run after SCRIPT_PRELUDE). */
@@ -25,7 +26,8 @@ ensure_member() { if ! id -nG "$1" | tr ' ' '\\n' | grep -qx "$2"; then usermod 
  */
 export function renderAccountsScript(cfg: StackConfig): string {
   const q = shq;
-  const home = shq(path.posix.join(cfg.root, 'var/lib/apt-repo'));
+  const layout = channelLayout(cfg);
+  const home = shq(layout.serviceHome);
   const lines = ['# Accounts: groups, the indexer and signer users, uploaders, operators.', HELPERS];
   const upload = !cfg.upstream;
   for (const g of [cfg.poolGroup, cfg.operatorGroup, ...(upload ? [cfg.uploadGroup] : [])]) lines.push(`ensure_group ${q(g)}`);
@@ -43,11 +45,11 @@ export function renderAccountsScript(cfg: StackConfig): string {
       lines.push(...system(u.name, "--home-dir / --shell /usr/sbin/nologin --password '*'"), `ensure_member ${q(u.name)} ${q(cfg.uploadGroup)}`);
     }
   }
-  if (cfg.operators.length) lines.push(`make_dir ${shq(path.posix.join(cfg.root, 'home'))}`);
+  if (cfg.operators.length) lines.push(`make_dir ${shq(layout.operatorsHome)}`);
   for (const o of cfg.operators) {
     lines.push(
       `if ! getent passwd ${q(o.name)} >/dev/null; then`,
-      `  useradd --user-group --create-home --home-dir ${shq(path.posix.join(cfg.root, 'home', o.name))} --shell /bin/bash --password '*' ${q(o.name)}`,
+      `  useradd --user-group --create-home --home-dir ${shq(path.posix.join(layout.operatorsHome, o.name))} --shell /bin/bash --password '*' ${q(o.name)}`,
       '  mark_changed',
       'fi',
       `ensure_member ${q(o.name)} ${q(cfg.operatorGroup)}`,

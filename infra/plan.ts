@@ -66,7 +66,7 @@ import { renderSudoers } from './sudoers';
 import { renderSignerUnits, renderSystemdUnits, unitNames, watchedDirs } from './systemd';
 import { renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost } from './vhost';
 import { ExpectedStateBuilder, openpgpV4Fingerprint, type ExpectedContent } from './expectedState';
-import { EXPECTED_STATE_FILE, SECRET_DIGESTS_FILE } from '../lambda-free-tools/src/repo/expectedState';
+import { EXPECTED_STATE_FILE } from '../lambda-free-tools/src/repo/expectedState';
 
 /** A file a step needs on the server before its script runs (copied to a staging path). */
 export interface PlanFile {
@@ -164,7 +164,7 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout, x: ExpectedStateBuilder): 
     d(l.webRoot, '0755', u, u),
     // setgid: pool files and folders get the shared pool group, so prod's indexer may hard-link
     // preprod's files (0664); the folders themselves are never group-writable.
-    d(path.posix.join(l.webRoot, 'pool'), '2755', u, cfg.poolGroup),
+    d(l.poolDir, '2755', u, cfg.poolGroup),
     // The pool group reads it too: prod's pending and promote read preprod's pool cache.
     d(l.stateDir, '0750', u, cfg.poolGroup),
     d(l.backupDir, '0750', u, u),
@@ -187,13 +187,13 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout, x: ExpectedStateBuilder): 
     d(l.signerSocketDir, '0750', cfg.signerUser, u),
     // Owned by the SSH user's primary group, known on the server only: not in the expected state.
     `ensure_dir ${shq(l.stagingDir)} 0700 ${shq(cfg.ssh.user)} "$ssh_group"`,
-    d(path.posix.join(l.stagingDir, 'nginx-test'), '0700', 'root', 'root'),
+    d(l.nginxTestDir, '0700', 'root', 'root'),
   );
   return lines.join('\n');
 }
 
 /** The bash lines that reload nginx after `changedVar` was set to 1, per `cfg.services`. */
-function nginxReload(cfg: StackConfig, changedVar: string): string {
+function nginxReload(cfg: StackConfig, l: ChannelLayout, changedVar: string): string {
   if (cfg.services === 'systemd') {
     return [
       `if [ "$${changedVar}" = 1 ]; then`,
@@ -205,8 +205,8 @@ function nginxReload(cfg: StackConfig, changedVar: string): string {
   }
   // Without systemd, the nginx to reload is the one whose configuration lives under the root (the
   // sandbox's own, never the host's /etc/nginx when root is not '/').
-  const pid = shq(path.posix.join(cfg.root, 'run/nginx.pid'));
-  const conf = shq(path.posix.join(cfg.root, 'etc/nginx/nginx.conf'));
+  const pid = shq(l.nginxPidFile);
+  const conf = shq(l.nginxConf);
   return [`if [ "$${changedVar}" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then`, `  nginx -t -q -c ${conf}`, `  nginx -s reload -c ${conf}`, 'fi'].join('\n');
 }
 
@@ -235,7 +235,7 @@ function unitsBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder, units: { 
 
 /** The files whose change must reach the signer and the publish: channel config, indexer, key. */
 function signerInputs(l: ChannelLayout): string {
-  return [path.posix.join(l.configDir, 'repo.yaml'), path.posix.join(l.configDir, 'liste_dist'), path.posix.join(l.configDir, 'liste_arch'), l.indexerPath, l.signingKeyFile].map(shq).join(' ');
+  return [l.repoYamlFile, l.listeDistFile, l.listeArchFile, l.indexerPath, l.signingKeyFile].map(shq).join(' ');
 }
 
 /**
@@ -348,7 +348,7 @@ function sshAccessBody(cfg: StackConfig, l: ChannelLayout, b: StepBuilder): stri
       'fi',
     );
   } else {
-    const pid = shq(path.posix.join(cfg.root, 'run/sshd.pid'));
+    const pid = shq(l.sshdPidFile);
     lines.push(`if [ "$sshd_changed" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then kill -HUP "$(cat ${pid})"; fi`);
   }
   return lines.join('\n');
@@ -463,12 +463,12 @@ function recordSecretDigest(record: string, dest: string): string {
  */
 function preUpdateBackupBody(cfg: StackConfig, l: ChannelLayout, indexDigest: string): string {
   const u = shq(cfg.serviceUser);
-  const stamp = shq(path.posix.join(l.stateDir, 'pulumi-backup.sha256'));
+  const stamp = shq(l.backupStamp);
   const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
   return [
     `# index inputs sha256 ${indexDigest}`,
     `if [ "$(cat ${stamp} 2>/dev/null || true)" != ${shq(indexDigest)} ]; then`,
-    `  if [ -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] && [ -f ${shq(l.indexerPath)} ]; then`,
+    `  if [ -e ${shq(l.distsLink)} ] && [ -f ${shq(l.indexerPath)} ]; then`,
     `    echo ${shq(`apt-repo: backing up channel ${cfg.channel} into ${l.backupDir} before the update`)} >&2`,
     `    runuser -u ${u} -- ${indexer} backup --to ${shq(l.backupDir)} >&2`,
     '  fi',
@@ -495,7 +495,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   const u = shq(cfg.serviceUser);
   const steps: PlanStep[] = [];
   const indexDigest = indexInputsDigest(cfg, material);
-  const secretDigests = path.posix.join(l.configDir, SECRET_DIGESTS_FILE);
+  const secretDigests = l.secretDigestsFile;
   const x = new ExpectedStateBuilder(cfg.channel, cfg.root, secretDigests);
   const keyFingerprint = openpgpV4Fingerprint(Buffer.from(material.publicKeyBinaryBase64, 'base64'));
 
@@ -507,13 +507,13 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     const b = new StepBuilder(l, 'config', x);
     const { listeDist, listeArch } = renderListes(cfg.codenames, cfg.architectures);
     const body = [
-      `install_file ${b.stage('liste_dist', listeDist, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_dist'))} 0644 root root`,
-      `install_file ${b.stage('liste_arch', listeArch, '0644', 'root')} ${shq(path.posix.join(l.configDir, 'liste_arch'))} 0644 root root`,
-      `install_file ${b.stage('repo.yaml', renderRepoYaml(cfg, l), '0644', 'root')} ${shq(path.posix.join(l.configDir, 'repo.yaml'))} 0644 root root`,
+      `install_file ${b.stage('liste_dist', listeDist, '0644', 'root')} ${shq(l.listeDistFile)} 0644 root root`,
+      `install_file ${b.stage('liste_arch', listeArch, '0644', 'root')} ${shq(l.listeArchFile)} 0644 root root`,
+      `install_file ${b.stage('repo.yaml', renderRepoYaml(cfg, l), '0644', 'root')} ${shq(l.repoYamlFile)} 0644 root root`,
     ].join('\n');
-    b.expect(path.posix.join(l.configDir, 'liste_dist'), '0644', 'root', 'root', { content: listeDist });
-    b.expect(path.posix.join(l.configDir, 'liste_arch'), '0644', 'root', 'root', { content: listeArch });
-    b.expect(path.posix.join(l.configDir, 'repo.yaml'), '0644', 'root', 'root', { content: renderRepoYaml(cfg, l) });
+    b.expect(l.listeDistFile, '0644', 'root', 'root', { content: listeDist });
+    b.expect(l.listeArchFile, '0644', 'root', 'root', { content: listeArch });
+    b.expect(l.repoYamlFile, '0644', 'root', 'root', { content: renderRepoYaml(cfg, l) });
     steps.push(step(cfg, 'config', ['dirs', 'pre-update-backup'], body, b.files));
   }
 
@@ -563,7 +563,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       recordSecretDigest(secretDigests, l.tlsKeyFile),
       '# nginx reads certificates at (re)load only; before the vhost exists there is nothing to reload.',
       `if [ ! -e ${shq(l.vhostLink)} ]; then tls_changed=0; fi`,
-      nginxReload(cfg, 'tls_changed'),
+      nginxReload(cfg, l, 'tls_changed'),
     ].join('\n');
     b.expect(l.tlsCertFile, '0644', 'root', 'root', { content: material.tlsCert });
     b.expect(l.tlsKeyFile, '0600', 'root', 'root', { secret: true });
@@ -615,7 +615,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   }
 
   {
-    const stamp = shq(path.posix.join(l.stateDir, 'pulumi-publish.sha256'));
+    const stamp = shq(l.publishStamp);
     const inputs = signerInputs(l);
     const indexer = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel].map(shq).join(' ');
     const body = [
@@ -624,7 +624,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       // everything that shapes the indexes (indexInputsDigest) makes it change with them.
       `# index inputs sha256 ${indexDigest}`,
       `want=$(cat ${inputs} | sha256sum | cut -d' ' -f1)`,
-      `if [ ! -e ${shq(path.posix.join(l.webRoot, 'dists'))} ] || [ "$(cat ${stamp} 2>/dev/null || true)" != "$want" ]; then`,
+      `if [ ! -e ${shq(l.distsLink)} ] || [ "$(cat ${stamp} 2>/dev/null || true)" != "$want" ]; then`,
       `  runuser -u ${u} -- ${indexer} publish >&2`,
       // Written as the service user: the state folder is its own, and a link it put there must
       // not make root write (or chown) another file.
@@ -653,7 +653,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       logDir: l.logDir,
     });
     const staged = b.stage('site.conf', vhost, '0644', 'root');
-    const testDir = path.posix.join(l.stagingDir, 'nginx-test');
+    const testDir = l.nginxTestDir;
     const testConf = b.stage('nginx-test.conf', renderNginxTestConf(path.posix.join(l.stagingDir, 'vhost.site.conf'), testDir), '0644', 'root');
     const body = [
       '# Check the new vhost alone before it replaces the live one.',
@@ -665,7 +665,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
       '  vhost_changed=1',
       '  mark_changed',
       'fi',
-      nginxReload(cfg, 'vhost_changed'),
+      nginxReload(cfg, l, 'vhost_changed'),
     ].join('\n');
     b.expect(l.vhostFile, '0644', 'root', 'root', { content: vhost });
     x.symlink('vhost', l.vhostLink, l.vhostFile);
@@ -685,17 +685,17 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
   const names = unitNames(cfg);
   if (names.ingest) {
     const b = new StepBuilder(l, 'ingest-units', x);
-    const mine = units.filter((x) => x.name.startsWith(`apt-repo-ingest-${cfg.channel}.`));
+    const mine = units.filter((u) => Object.values(names.ingest!).includes(u.name));
     steps.push(step(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.ingest.path, names.ingest.timer]), b.files));
   }
   {
     const b = new StepBuilder(l, 'refresh-units', x);
-    const mine = units.filter((x) => x.name.startsWith(`apt-repo-refresh-${cfg.channel}.`));
+    const mine = units.filter((u) => Object.values(names.refresh).includes(u.name));
     steps.push(step(cfg, 'refresh-units', ['indexer', 'signer'], refreshUnitsBody(cfg, l, b, mine), b.files));
   }
   {
     const b = new StepBuilder(l, 'backup-units', x);
-    const mine = units.filter((x) => x.name.startsWith(`apt-repo-backup-${cfg.channel}.`));
+    const mine = units.filter((u) => Object.values(names.backup).includes(u.name));
     steps.push(step(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.backup.timer]), b.files));
   }
   {
@@ -703,7 +703,7 @@ export function buildPlan(cfg: StackConfig, material: PlanMaterial): PlanStep[] 
     // it runs again whenever an installed file, mode or owner is meant to change).
     const b = new StepBuilder(l, 'expected-state', x);
     const manifest = JSON.stringify(x.build(), null, 2) + '\n';
-    const body = `install_file ${b.stage(EXPECTED_STATE_FILE, manifest, '0644', 'root')} ${shq(path.posix.join(l.configDir, EXPECTED_STATE_FILE))} 0644 root root`;
+    const body = `install_file ${b.stage(EXPECTED_STATE_FILE, manifest, '0644', 'root')} ${shq(l.expectedStateFile)} 0644 root root`;
     steps.push(step(cfg, 'expected-state', steps.map((st) => st.name as StepName), body, b.files));
   }
   return steps;

@@ -17,6 +17,7 @@
  * unit fails on the server; the allow list already excludes @mount, @module, @reboot, @swap …).
  */
 import * as path from 'path';
+import { unitNames, type UnitNames } from '../lambda-free-tools/src/settings/layout';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
 
@@ -98,25 +99,8 @@ ReadWritePaths=${writes.join(' ')}
 `;
 }
 
-/** Names of the units of `cfg`'s channel: the ones to enable are the .path, .timer and .socket units. */
-export function unitNames(cfg: StackConfig): {
-  ingest?: { service: string; path: string; timer: string };
-  /** The re-signing units (rendered only with validUntilDays; named always, so a plan can remove them). */
-  refresh: { service: string; timer: string };
-  backup: { service: string; timer: string };
-  signer: { socket: string; service: string };
-} {
-  const b = `apt-repo-backup-${cfg.channel}`;
-  const i = `apt-repo-ingest-${cfg.channel}`;
-  const r = `apt-repo-refresh-${cfg.channel}`;
-  const s = `apt-repo-sign-${cfg.channel}`;
-  return {
-    ...(cfg.upstream ? {} : { ingest: { service: `${i}.service`, path: `${i}.path`, timer: `${i}.timer` } }),
-    refresh: { service: `${r}.service`, timer: `${r}.timer` },
-    backup: { service: `${b}.service`, timer: `${b}.timer` },
-    signer: { socket: `${s}.socket`, service: `${s}@.service` },
-  };
-}
+/** Names of the units of a channel: lambda-free-tools/src/settings/layout.ts, re-exported. */
+export { unitNames, type UnitNames };
 
 /**
  * Renders the ingest units (unless the channel has an upstream): a path unit watching the drop

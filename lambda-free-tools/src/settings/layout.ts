@@ -8,6 +8,7 @@
 import * as crypto from 'crypto';
 import * as path from 'path';
 import { channelPaths, type ChannelPaths } from '../repo/channel';
+import { EXPECTED_STATE_FILE, SECRET_DIGESTS_FILE } from '../repo/expectedState';
 
 /** The server paths a stack may move with its config; unset, they are serverDefaults'. */
 export interface ServerDefaults {
@@ -79,6 +80,32 @@ export interface ChannelLayout extends ChannelPaths {
    * that parallel sandboxes never share a file.
    */
   sudoersFile: string;
+  /** `<webRoot>/pool`: the Debian pool (setgid, group poolGroup). */
+  poolDir: string;
+  /** `<webRoot>/dists`: the published index, a link the indexer flips (absent before the first publish). */
+  distsLink: string;
+  /** `<configDir>/liste_dist`, `liste_arch` and `repo.yaml`: what the indexer reads (repo/channel.ts). */
+  listeDistFile: string;
+  listeArchFile: string;
+  repoYamlFile: string;
+  /** `<configDir>/expected-state.json`: what the steps installed, for `apt-repo doctor`. */
+  expectedStateFile: string;
+  /** `<configDir>/secret-digests`: root-only digests of the secret files the steps installed. */
+  secretDigestsFile: string;
+  /** `<stagingDir>/nginx-test`: root-only folder where a new vhost is checked alone with `nginx -t`. */
+  nginxTestDir: string;
+  /** `<root>/etc/nginx/nginx.conf` and `<root>/run/nginx.pid`: the nginx to reload without systemd. */
+  nginxConf: string;
+  nginxPidFile: string;
+  /** `<root>/run/sshd.pid`: the sshd to reload without systemd. */
+  sshdPidFile: string;
+  /** Stamps in stateDir of what the last publish and the last pre-update backup were made from. */
+  publishStamp: string;
+  backupStamp: string;
+  /** `<root>/var/lib/apt-repo`: home folder of the indexer's and signer's system users. */
+  serviceHome: string;
+  /** `<root>/home`: the operators' home folders (`<operatorsHome>/<name>`). */
+  operatorsHome: string;
 }
 
 /** Computes the layout of `cfg`'s channel (pure). */
@@ -89,6 +116,7 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
   const repo = channelPaths(cfg.root, cfg.channel);
   const nginxDir = r('etc/nginx');
   const certbotLive = r('etc/letsencrypt/live', cfg.serverName);
+  const stagingDir = r('var/lib/apt-repo/staging', cfg.channel);
   return {
     configDir: repo.configDir,
     webRoot: cfg.webRoot,
@@ -99,7 +127,7 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
     signingKeyFile: repo.signingKeyFile,
     publicKeyAsc: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.asc`),
     publicKeyGpg: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.gpg`),
-    stagingDir: r('var/lib/apt-repo/staging', cfg.channel),
+    stagingDir,
     indexerDir: path.posix.dirname(cfg.indexerPath),
     indexerPath: cfg.indexerPath,
     nginxDir,
@@ -120,5 +148,44 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
     sshdDropIn: r('etc/ssh/sshd_config.d', `apt-repo-${cfg.channel}.conf`),
     authorizedKeysDir: r('etc/ssh/apt-repo-keys'),
     sudoersFile: `/etc/sudoers.d/apt-repo-${cfg.channel}${cfg.root === '/' ? '' : '-' + crypto.createHash('sha256').update(cfg.root).digest('hex').slice(0, 8)}`,
+    poolDir: path.posix.join(cfg.webRoot, 'pool'),
+    distsLink: path.posix.join(cfg.webRoot, 'dists'),
+    listeDistFile: path.posix.join(repo.configDir, 'liste_dist'),
+    listeArchFile: path.posix.join(repo.configDir, 'liste_arch'),
+    repoYamlFile: path.posix.join(repo.configDir, 'repo.yaml'),
+    expectedStateFile: path.posix.join(repo.configDir, EXPECTED_STATE_FILE),
+    secretDigestsFile: path.posix.join(repo.configDir, SECRET_DIGESTS_FILE),
+    nginxTestDir: path.posix.join(stagingDir, 'nginx-test'),
+    nginxConf: path.posix.join(nginxDir, 'nginx.conf'),
+    nginxPidFile: r('run/nginx.pid'),
+    sshdPidFile: r('run/sshd.pid'),
+    publishStamp: path.posix.join(repo.stateDir, 'pulumi-publish.sha256'),
+    backupStamp: path.posix.join(repo.stateDir, 'pulumi-backup.sha256'),
+    serviceHome: r('var/lib/apt-repo'),
+    operatorsHome: r('home'),
+  };
+}
+
+/** Names of a channel's systemd units (the ones to enable are the .path, .timer and .socket units). */
+export interface UnitNames {
+  /** The ingest units: channels without an upstream only. */
+  ingest?: { service: string; path: string; timer: string };
+  /** The re-signing units (rendered only with validUntilDays; named always, so a plan can remove them). */
+  refresh: { service: string; timer: string };
+  backup: { service: string; timer: string };
+  signer: { socket: string; service: string };
+}
+
+/** Names of the units of `cfg.channel` (`apt-repo-<kind>-<channel>.<type>`); no ingest units with an upstream. */
+export function unitNames(cfg: { channel: string; upstream?: string }): UnitNames {
+  const b = `apt-repo-backup-${cfg.channel}`;
+  const i = `apt-repo-ingest-${cfg.channel}`;
+  const r = `apt-repo-refresh-${cfg.channel}`;
+  const s = `apt-repo-sign-${cfg.channel}`;
+  return {
+    ...(cfg.upstream ? {} : { ingest: { service: `${i}.service`, path: `${i}.path`, timer: `${i}.timer` } }),
+    refresh: { service: `${r}.service`, timer: `${r}.timer` },
+    backup: { service: `${b}.service`, timer: `${b}.timer` },
+    signer: { socket: `${s}.socket`, service: `${s}@.service` },
   };
 }

@@ -21,7 +21,7 @@ import * as path from 'path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_RE } from '../repo/channel';
-import type { RoutingRule } from '../repo/types';
+import type { RoutingRule } from '../core/types';
 import { parseCidr } from './cidr';
 import { serverDefaults } from './layout';
 
