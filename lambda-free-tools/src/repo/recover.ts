@@ -38,6 +38,7 @@ import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd,
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
 import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
 import { formatOf } from './format';
+import { moveToTrash, trashDir } from './trash';
 import type { ChannelConfig, Progress } from '../core/types';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
@@ -432,17 +433,11 @@ async function sha256Quiet(c: Confined): Promise<string | undefined> {
   }
 }
 
-/** `<stateDir>/trash` (as remove.ts names it; not imported, remove.ts imports this module). */
-function trashOf(ch: ChannelConfig): string {
-  return path.join(ch.stateDir, 'trash');
-}
-
 /**
- * Moves the pool file `poolPath` into the trash, as remove's moveToTrash does (same bytes already
+ * Moves the pool file `poolPath` into the trash, as remove does (trash.ts moveToTrash) (same bytes already
  * there: the pool name is dropped; other bytes there: those are kept aside as `<path>.<ms>`).
  */
 async function completeTrash(ch: ChannelConfig, poolPath: string): Promise<void> {
-  const { moveToTrash } = await import('./remove');
   await moveToTrash(ch, poolPath);
 }
 
@@ -525,7 +520,7 @@ function finishIncoming(ch: ChannelConfig, op: Extract<IntentOp, { op: 'add' }>,
 
 
 async function recoverTrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'trash' }>, actions: string[]): Promise<boolean> {
-  sweepBeside({ base: trashOf(ch), rel: op.poolPath }, actions);
+  sweepBeside({ base: trashDir(ch), rel: op.poolPath }, actions);
   const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
   if (!inPool) return false;
   await completeTrash(ch, op.poolPath);

@@ -24,7 +24,7 @@ import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
 import { channelSigner, writeGenerationLocked } from './publish';
 import { beginIntent, recoverChannel } from './recover';
-import { moveToTrash, restoreFromTrash } from './remove';
+import { moveToTrash, restoreFromTrash } from './trash';
 import type { ChannelConfig, GenerationInfo, Progress } from '../core/types';
 
 /** Result of rollback(). */

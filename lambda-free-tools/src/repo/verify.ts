@@ -14,6 +14,7 @@ import * as zlib from 'zlib';
 import { spawnSync } from 'child_process';
 import * as openpgp from 'openpgp';
 import { parseStanzas, getField } from '../deb/control';
+import { trashDir } from './trash';
 import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
@@ -297,7 +298,7 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
     if (sha === undefined || !servedSha.has(sha)) problems.push(`${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`);
   }
   const inPool = new Set(poolFiles);
-  const trash = path.join(ch.stateDir, 'trash');
+  const trash = trashDir(ch);
   for (const g of gens) {
     if (g.current) continue;
     for (const p of g.poolPaths) {
