@@ -4,18 +4,21 @@
  * needed to restore the channel identically.
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
-import { channelLayout } from './layout';
-import { backupPaths, STEP_OWNERS } from './plan';
-import { attachSteps, type Connection, type PlanSource } from './remoteSteps';
+import { backupPaths, channelLayout, type BackupConfig } from './layout';
+import { STEP_OWNERS } from './plan';
+import { attachSteps, type Connection, type PlanSource, type StepCommands } from './remoteSteps';
 
 /** Arguments of Backups. */
 export interface BackupsArgs {
-  config: StackConfig;
+  /** Where the channel lives (what backupPaths reads). */
+  config: BackupConfig;
   connection: Connection;
   plan: PlanSource;
-  /** Commands attached so far, by step name ('indexer' must be there). */
-  done: Map<string, pulumi.Resource>;
+  /**
+   * Commands of the steps attached before (HostBase's and Channel's): 'indexer' for the backup
+   * units, and every step for the expected state, which records what they installed.
+   */
+  after: StepCommands;
 }
 
 /** Installs the backup units and exposes what to back up. */
@@ -28,7 +31,7 @@ export class Backups extends pulumi.ComponentResource {
   /** Throws Error when the indexer step is not attached yet. */
   constructor(name: string, args: BackupsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:Backups', name, {}, opts);
-    attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.backups, done: args.done });
+    attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.backups, after: args.after });
     this.paths = pulumi.output(backupPaths(args.config));
     this.backupDir = pulumi.output(channelLayout(args.config).backupDir);
     this.registerOutputs({ paths: this.paths, backupDir: this.backupDir });

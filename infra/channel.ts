@@ -4,18 +4,27 @@
  * units — the channel steps of infra/plan.ts attached to remote resources — and what clients need.
  */
 import * as pulumi from '@pulumi/pulumi';
-import type { ClientCredential, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
+import type { ClientCredential } from '../lambda-free-tools/src/settings/stackConfig';
 import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
 import { STEP_OWNERS } from './plan';
-import { attachSteps, type Connection, type PlanSource } from './remoteSteps';
+import { attachSteps, type Connection, type PlanSource, type StepCommands } from './remoteSteps';
 
-/** Arguments of Channel. */
+/** Arguments of Channel: where clients reach it, and the plan steps it attaches. */
 export interface ChannelArgs {
-  config: StackConfig;
+  /** The vhost's host name (apt-<channel>.<domain>). */
+  serverName: string;
+  /** True when the vhost serves HTTPS (tls.mode files or certbot). */
+  https: boolean;
+  httpPort: number;
+  httpsPort: number;
+  /** Public key files are `<keyName>-archive-keyring.asc|.gpg`. */
+  keyName: string;
+  /** Codenames the client files list. */
+  codenames: string[];
   connection: Connection;
   plan: PlanSource;
-  /** Commands attached so far, by step name ('host-base' must be there). */
-  done: Map<string, pulumi.Resource>;
+  /** Commands of the steps attached before (HostBase's): 'host-base' must be there. */
+  after: StepCommands;
   /** The armored public key (published as .asc by the plan). */
   publicKeyArmored: pulumi.Input<string>;
   /** The binary public key, base64 (published as .gpg by the plan). */
@@ -26,6 +35,8 @@ export interface ChannelArgs {
 
 /** A deployed channel. */
 export class Channel extends pulumi.ComponentResource {
+  /** The commands of the channel's steps, by step name (what Backups depends on). */
+  readonly commands: StepCommands;
   /** https://apt-<channel>.<domain>/ (or http:// with tls none). */
   readonly url: pulumi.Output<string>;
   readonly publicKeyArmored: pulumi.Output<string>;
@@ -38,18 +49,17 @@ export class Channel extends pulumi.ComponentResource {
   /** auth.conf.d entries per user name: secret. */
   readonly authConf: pulumi.Output<Record<string, string>>;
 
-  /** Throws Error when the host base step is not attached yet. */
+  /** Throws Error when `after` lacks the host base command. */
   constructor(name: string, args: ChannelArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:Channel', name, {}, opts);
-    const cfg = args.config;
-    if (!args.done.has('host-base')) throw new Error(`Channel ${name}: attach the host base first`);
-    attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.channel, done: args.done });
-    const url = channelUrl(cfg.serverName, cfg.tls.mode !== 'none', cfg.httpPort, cfg.httpsPort);
+    if (!args.after['host-base']) throw new Error(`Channel ${name}: attach the host base first`);
+    this.commands = attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.channel, after: args.after });
+    const url = channelUrl(args.serverName, args.https, args.httpPort, args.httpsPort);
     this.url = pulumi.output(url);
     this.publicKeyArmored = pulumi.output(args.publicKeyArmored);
     this.publicKeyBinaryBase64 = pulumi.output(args.publicKeyBinaryBase64);
-    this.publicKeyFiles = pulumi.output(publicKeyFiles(url, cfg.keyName));
-    this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: cfg.codenames, component: 'main', keyName: cfg.keyName }));
+    this.publicKeyFiles = pulumi.output(publicKeyFiles(url, args.keyName));
+    this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: args.codenames, component: 'main', keyName: args.keyName }));
     this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
     this.registerOutputs({ url: this.url, publicKeyArmored: this.publicKeyArmored, publicKeyBinaryBase64: this.publicKeyBinaryBase64, publicKeyFiles: this.publicKeyFiles, clientFiles: this.clientFiles, authConf: this.authConf });
   }

@@ -5,14 +5,12 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { STEP_OWNERS } from './plan';
-import { attachSteps, type Connection, type PlanSource } from './remoteSteps';
+import { attachSteps, type Connection, type PlanSource, type StepCommands } from './remoteSteps';
 
 /** Arguments of HostBase. */
 export interface HostBaseArgs {
   connection: Connection;
   plan: PlanSource;
-  /** Commands attached so far, by step name (HostBase adds 'host-base'). */
-  done: Map<string, pulumi.Resource>;
   /** Resources to wait for first (the dev container). */
   dependsOn?: pulumi.Resource[];
 }
@@ -21,14 +19,17 @@ export interface HostBaseArgs {
 export class HostBase extends pulumi.ComponentResource {
   /** The remote command of the step (other steps depend on it). */
   readonly command: pulumi.Resource;
+  /** The command by step name ('host-base'): what the channel's steps depend on. */
+  readonly commands: StepCommands;
 
   /** Throws Error when the plan has no host-base step. */
   constructor(name: string, args: HostBaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:HostBase', name, {}, opts);
-    const attached = attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.hostBase, done: args.done, dependsOn: args.dependsOn });
-    const cmd = attached.get('host-base');
+    const attached = attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.hostBase, after: {}, dependsOn: args.dependsOn });
+    const cmd = attached['host-base'];
     if (!cmd) throw new Error(`HostBase ${name}: the plan has no host-base step`);
     this.command = cmd;
+    this.commands = attached;
     this.registerOutputs({});
   }
 }

@@ -58,7 +58,7 @@ import * as path from 'path';
 import { parse as parseYaml } from 'yaml';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { renderHostBaseScript } from './hostBaseScript';
-import { channelLayout, type ChannelLayout } from './layout';
+import { backupPaths, channelLayout, type ChannelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';
 import { shq, wrapScript } from './shell';
 import { authorizedKeyFiles, renderSshdDropIn } from './sshd';
@@ -729,8 +729,5 @@ export function inlineLocalFiles(steps: PlanStep[]): PlanStep[] {
   return steps.map((s) => ({ ...s, files: s.files.map((f) => (f.localPath ? { ...f, content: fs.readFileSync(f.localPath, 'utf8') } : f)) }));
 }
 
-/** The paths that hold everything needed to restore the channel identically (stack output). */
-export function backupPaths(cfg: StackConfig): string[] {
-  const l = channelLayout(cfg);
-  return [l.configDir, l.webRoot, l.stateDir, ...(cfg.upstream ? [] : [l.incomingDir])];
-}
+/** The paths that hold everything needed to restore the channel identically: settings/layout.ts, re-exported. */
+export { backupPaths };

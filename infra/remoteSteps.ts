@@ -2,12 +2,14 @@
  * Attaches plan steps (infra/plan.ts) to @pulumi/command resources: one remote.CopyToRemote per
  * staged file, then one remote.Command per step whose `create` is the step's script and whose
  * `stdin` carries its secrets. Shared by the components; it decides nothing about WHAT runs.
+ * Ordering is explicit: a component receives the commands of the steps it depends on (StepCommands
+ * from the components attached before it) and each command gets them as `dependsOn`.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as command from '@pulumi/command';
 import * as path from 'path';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
-import { buildPlan, type PlanMaterial, type PlanStep } from './plan';
+import { buildPlan, type PlanMaterial, type PlanStep, type StepName } from './plan';
 
 /**
  * The plan of one stack, in the forms the components need:
@@ -38,10 +40,11 @@ export type SecretMaterial = Pick<PlanMaterial, 'signingKeyArmored' | 'htpasswd'
 const SECRET_PLACEHOLDER: SecretMaterial = { signingKeyArmored: '(secret)', htpasswd: '(secret)', tlsKey: '(secret)' };
 
 /**
- * Builds the PlanSource of `cfg`. Scripts and files are always built with withoutSecrets(), so a
- * secret can never reach them and the Outputs holding them stay non-secret (readable diffs).
- * A step is key-dependent when building it with two different placeholder keys gives different
- * texts.
+ * Builds the PlanSource of `cfg`. Scripts and files are always built with a fixed placeholder for
+ * every secret (SECRET_PLACEHOLDER), so a secret can never reach them and the Outputs holding them
+ * stay non-secret (readable diffs); the real secret material enters one Output only, `secretStdin`
+ * (a build whose stdin alone is kept). A step is key-dependent when building it with two different
+ * placeholder keys gives different texts.
  */
 export function planSource(cfg: StackConfig, known: KnownMaterial, key: pulumi.Input<KeyMaterial>, secretMaterial: pulumi.Input<SecretMaterial>): PlanSource {
   const build = (k: KeyMaterial, sec: SecretMaterial) => buildPlan(cfg, { ...known, ...k, ...sec });
@@ -80,6 +83,9 @@ export function sshConnection(ssh: StackConfig['ssh'], privateKey: pulumi.Input<
   return pulumi.secret(args) as unknown as Connection;
 }
 
+/** The remote.Command of each attached step, by step name: what a later component depends on. */
+export type StepCommands = Readonly<Partial<Record<StepName, pulumi.Resource>>>;
+
 /** What attachSteps needs: the parent component, a name prefix, the connection and the plan. */
 export interface AttachStepsArgs {
   parent: pulumi.ComponentResource;
@@ -88,9 +94,9 @@ export interface AttachStepsArgs {
   connection: Connection;
   plan: PlanSource;
   /** The steps to attach, by name (those absent from the plan are skipped). */
-  steps: readonly string[];
-  /** Commands of steps attached earlier (by other components), by step name; filled with ours. */
-  done: Map<string, pulumi.Resource>;
+  steps: readonly StepName[];
+  /** Commands of the steps attached by earlier components that these steps depend on, by step name. */
+  after: StepCommands;
   /** Resources every attached step waits for (e.g. the dev container). */
   dependsOn?: pulumi.Resource[];
 }
@@ -99,20 +105,23 @@ export interface AttachStepsArgs {
  * Creates, for each named step present in the plan: a CopyToRemote per staged file (StringAsset of
  * the visible content, or FileAsset of `localPath`), then a remote.Command with `create` = the
  * script, `stdin` = the secret stdin (secret), `triggers`, `addPreviousOutputInEnv: false`,
- * depending on its copies and on the commands of the steps it names. Where stdin holds a secret,
- * stdout/stderr are secret outputs and `logging: 'none'` keeps them out of the update log.
+ * depending on its copies and on the commands of the steps it names (from `after`, or attached
+ * earlier in this call). Where stdin holds a secret, stdout/stderr are secret outputs and
+ * `logging: 'none'` keeps them out of the update log.
  * No `delete`: destroying a stack leaves the server as it is (data and host base stay).
- * Throws Error when a step depends on a step that has no command yet (wrong component order).
+ * Returns the commands it created, by step name.
+ * Throws Error when a step depends on a step whose command is neither in `after` nor attached
+ * before it (a component given the wrong dependencies).
  */
-export function attachSteps(a: AttachStepsArgs): Map<string, pulumi.Resource> {
-  const mine = new Map<string, pulumi.Resource>();
+export function attachSteps(a: AttachStepsArgs): StepCommands {
+  const mine: Partial<Record<StepName, pulumi.Resource>> = {};
   for (const name of a.steps) {
     const idx = a.plan.structure.findIndex((s) => s.name === name);
     if (idx < 0) continue;
     const st = a.plan.structure[idx];
     const deps = st.dependsOn.map((d) => {
-      const r = a.done.get(d);
-      if (!r) throw new Error(`${a.baseName}: step '${name}' depends on '${d}', which is not attached yet`);
+      const r = mine[d as StepName] ?? a.after[d as StepName];
+      if (!r) throw new Error(`${a.baseName}: step '${name}' depends on '${d}', whose command was not given`);
       return r;
     });
     const before = [...(a.dependsOn ?? []), ...deps];
@@ -146,8 +155,7 @@ export function attachSteps(a: AttachStepsArgs): Map<string, pulumi.Resource> {
       },
       { parent: a.parent, dependsOn: [...before, ...copies], ...(hasSecret ? { additionalSecretOutputs: ['stdout', 'stderr'] } : {}) },
     );
-    mine.set(name, cmd);
-    a.done.set(name, cmd);
+    mine[name] = cmd;
   }
   return mine;
 }

@@ -48,10 +48,23 @@ const plan = planSource(
   })),
 );
 
-const done = new Map<string, pulumi.Resource>();
-new HostBase(`${cfg.channel}-host-base`, { connection, plan, done, ...(dev ? { dependsOn: [dev.container] } : {}) });
-const channel = new Channel(cfg.channel, { config: cfg, connection, plan, done, publicKeyArmored: key.publicArmored, publicKeyBinaryBase64: key.publicBinaryBase64, clientCredentials });
-const backups = new Backups(`${cfg.channel}-backups`, { config: cfg, connection, plan, done });
+// Each component gets the commands of the steps it depends on from the ones before it.
+const hostBase = new HostBase(`${cfg.channel}-host-base`, { connection, plan, ...(dev ? { dependsOn: [dev.container] } : {}) });
+const channel = new Channel(cfg.channel, {
+  serverName: cfg.serverName,
+  https: cfg.tls.mode !== 'none',
+  httpPort: cfg.httpPort,
+  httpsPort: cfg.httpsPort,
+  keyName: cfg.keyName,
+  codenames: cfg.codenames,
+  connection,
+  plan,
+  after: hostBase.commands,
+  publicKeyArmored: key.publicArmored,
+  publicKeyBinaryBase64: key.publicBinaryBase64,
+  clientCredentials,
+});
+const backups = new Backups(`${cfg.channel}-backups`, { config: cfg, connection, plan, after: { ...hostBase.commands, ...channel.commands } });
 
 // The dev stack's clients reach the ports Docker publishes, not the container's own.
 const devUrl = dev ? stackChannelUrl(cfg) : undefined;

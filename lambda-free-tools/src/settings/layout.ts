@@ -166,6 +166,19 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
   };
 }
 
+/** What backupPaths reads: the layout's inputs and whether the channel has an upstream (then no drop zones). */
+export type BackupConfig = LayoutConfig & { upstream?: string };
+
+/**
+ * The server paths that hold everything needed to restore the channel identically (a stack
+ * output): its configDir (with the signing key), webRoot, stateDir, and the drop zones of a channel
+ * that ingests (no upstream).
+ */
+export function backupPaths(cfg: BackupConfig): string[] {
+  const l = channelLayout(cfg);
+  return [l.configDir, l.webRoot, l.stateDir, ...(cfg.upstream ? [] : [l.incomingDir])];
+}
+
 /** Names of a channel's systemd units (the ones to enable are the .path, .timer and .socket units). */
 export interface UnitNames {
   /** The ingest units: channels without an upstream only. */
