@@ -53,6 +53,7 @@ import { verifyChannel } from './verify';
 import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
 import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
+import { publicKeyFileNames } from '../sign/keys';
 import { SECRET_DIGESTS_FILE } from './expectedState';
 
 /**
@@ -343,7 +344,7 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
       }
       await copyDistsLink();
     }
-    for (const ext of ['asc', 'gpg']) await copyTree(ch.webRoot, `${ch.keyName}-archive-keyring.${ext}`, `web/${ch.keyName}-archive-keyring.${ext}`, true, none);
+    for (const name of Object.values(publicKeyFileNames(ch.keyName))) await copyTree(ch.webRoot, name, `web/${name}`, true, none);
     fsyncDir(path.join(to, 'web'));
     if (generation) fsyncDir(path.join(to, 'web/.generations'));
   } catch (err) {

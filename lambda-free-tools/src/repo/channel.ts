@@ -313,3 +313,34 @@ export async function initChannel(opts: {
   mkdirWithMode(ch.rejectedDir, 0o755);
   return ch;
 }
+
+/** An upstream (preprod) and downstream (prod) channel pair. */
+export interface ChannelPair {
+  upstream: ChannelConfig;
+  downstream: ChannelConfig;
+}
+
+/**
+ * Finds the channel pair for `channel` under `root`: a channel with an upstream is the downstream
+ * side; 'prod' without an upstream key takes 'preprod'; any other channel is the upstream side of
+ * the channel whose `upstream` names it (or of 'prod' when none does).
+ * Throws UsageError when the other side is not configured, ConfigError from loadChannel.
+ */
+export async function resolveChannelPair(root: string, channel: string): Promise<ChannelPair> {
+  const ch = await loadChannel({ root, channel });
+  const names = listChannels(root);
+  if (ch.upstream || ch.name === 'prod') {
+    const up = ch.upstream ?? 'preprod';
+    if (!names.includes(up)) throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);
+    return { upstream: await loadChannel({ root, channel: up }), downstream: ch };
+  }
+  for (const n of names) {
+    if (n === ch.name) continue;
+    const other = await loadChannel({ root, channel: n });
+    if (other.upstream === ch.name) return { upstream: ch, downstream: other };
+  }
+  if (!names.includes('prod')) throw new UsageError(`no channel takes packages from ${ch.name} (none has upstream: ${ch.name}, and no 'prod' under ${channelsConfigRoot(root)})`);
+  const prod = await loadChannel({ root, channel: 'prod' });
+  if (prod.upstream && prod.upstream !== ch.name) throw new ConfigError(path.join(prod.configDir, 'repo.yaml'), `upstream is ${prod.upstream}, not ${ch.name}`);
+  return { upstream: ch, downstream: prod };
+}

@@ -10,7 +10,7 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { ingest } from './ingest';
-import { resolveChannelPair } from './pending';
+import { resolveChannelPair } from './channel';
 import { promote } from './promote';
 import { publish } from './publish';
 import { generateSigningKey } from '../sign/keys';

@@ -218,7 +218,8 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
   let pair: ChannelStatus['pair'];
   let pending: number | undefined;
   try {
-    const { pendingPackages, resolveChannelPair } = await import('./pending');
+    const { pendingPackages } = await import('./pending');
+    const { resolveChannelPair } = await import('./channel');
     const p = await resolveChannelPair(root, ch.name);
     pair = { upstream: p.upstream.name, downstream: p.downstream.name };
     const other = p.upstream.name === ch.name ? p.downstream : p.upstream;

@@ -15,6 +15,7 @@ import { spawnSync } from 'child_process';
 import * as openpgp from 'openpgp';
 import { parseStanzas, getField } from '../deb/control';
 import { trashDir } from './trash';
+import { publicKeyFileNames } from '../sign/keys';
 import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
@@ -38,8 +39,9 @@ function releaseFields(text: string): Map<string, string> {
 
 /** Reads the channel's public key from the web root (`.asc`, else `.gpg`); undefined with a problem when missing or unreadable. */
 async function readPublicKey(ch: ChannelConfig, problems: string[]): Promise<openpgp.PublicKey | undefined> {
-  const asc = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`);
-  const gpg = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`);
+  const names = publicKeyFileNames(ch.keyName);
+  const asc = path.join(ch.webRoot, names.asc);
+  const gpg = path.join(ch.webRoot, names.gpg);
   try {
     if (fs.existsSync(asc)) return await openpgp.readKey({ armoredKey: fs.readFileSync(asc, 'utf8') });
     if (fs.existsSync(gpg)) return await openpgp.readKey({ binaryKey: fs.readFileSync(gpg) });
@@ -322,7 +324,7 @@ async function checkKeyMatchesSigningKey(ch: ChannelConfig, key: openpgp.PublicK
   try {
     const priv = await openpgp.readPrivateKey({ armoredKey: armored });
     if (priv.getFingerprint() !== key.getFingerprint()) {
-      problems.push(`${path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`)}: fingerprint ${key.getFingerprint().toUpperCase()} is not the signing key's (${priv.getFingerprint().toUpperCase()})`);
+      problems.push(`${path.join(ch.webRoot, publicKeyFileNames(ch.keyName).asc)}: fingerprint ${key.getFingerprint().toUpperCase()} is not the signing key's (${priv.getFingerprint().toUpperCase()})`);
     }
   } catch (e) {
     problems.push(`${ch.signingKeyFile}: not a valid private key: ${(e as Error).message}`);

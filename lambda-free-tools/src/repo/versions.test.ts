@@ -4,7 +4,7 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { ingest } from './ingest';
-import { resolveChannelPair } from './pending';
+import { resolveChannelPair } from './channel';
 import { promote } from './promote';
 import { packageVersions } from './versions';
 import { UsageError } from '../errors';

@@ -58,6 +58,16 @@ export async function generateSigningKey(opts: { name: string; email: string; ty
 }
 
 /**
+ * The file names of a channel's public key in its web root (and, for the binary one, on clients
+ * under /usr/share/keyrings): `<keyName>-archive-keyring.asc` (armored) and
+ * `<keyName>-archive-keyring.gpg` (binary), as Debian names archive keyrings; apt's Signed-By picks
+ * the format by the extension. The one definition of these names.
+ */
+export function publicKeyFileNames(keyName: string): { asc: string; gpg: string } {
+  return { asc: `${keyName}-archive-keyring.asc`, gpg: `${keyName}-archive-keyring.gpg` };
+}
+
+/**
  * The public key files of an armored private key (decryption not needed): armored text for `.asc`,
  * binary packets for `.gpg`, and the fingerprint (40 hex digits, upper case).
  * @param source names the key file in error messages.

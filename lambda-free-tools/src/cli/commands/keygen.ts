@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .action(action<{ name?: string; email?: string; type: string; force: boolean }>(async (_args, o) => {
       const { mkdirWithMode, writeFileAtomic } = await import('../../repo/files');
       const { withChannelLock } = await import('../../repo/lock');
-      const { generateSigningKey } = await import('../../sign/keys');
+      const { generateSigningKey, publicKeyFileNames } = await import('../../sign/keys');
       if (o.type !== 'rsa4096' && o.type !== 'ed25519') throw new UsageError(`--type must be rsa4096 or ed25519, not '${o.type}'`);
       const ch = await loadChannel({ root: o.root, channel: o.channel });
       return withChannelLock(ch, async () => {
@@ -41,8 +41,9 @@ export function register(program: Command): void {
         // writeFileAtomic creates its temp file with this mode (O_EXCL), so the secret is never readable by others.
         writeFileAtomic(ch.signingKeyFile, key.privateArmored, 0o600);
         mkdirWithMode(ch.webRoot, 0o755);
-        const asc = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`);
-        const gpg = path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`);
+        const names = publicKeyFileNames(ch.keyName);
+        const asc = path.join(ch.webRoot, names.asc);
+        const gpg = path.join(ch.webRoot, names.gpg);
         writeFileAtomic(asc, key.publicArmored, 0o644);
         writeFileAtomic(gpg, key.publicBinary, 0o644);
         // apt needs these world-readable whatever the umask was.

@@ -11,7 +11,8 @@ export function register(program: Command): void {
     .command('pending')
     .description('list what the upstream channel (preprod) holds that the downstream channel (prod) does not')
     .action(action<object>(async (_args, o) => {
-      const { pendingPackages, resolveChannelPair } = await import('../../repo/pending');
+      const { pendingPackages } = await import('../../repo/pending');
+      const { resolveChannelPair } = await import('../../repo/channel');
       const pair = await resolveChannelPair(o.root, o.channel);
       const { rows, problems } = await pendingPackages(pair);
       for (const p of problems) process.stderr.write(`apt-repo: warning: ${p}\n`);

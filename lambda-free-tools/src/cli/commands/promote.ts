@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .option('--codename <codename>', 'only packages published under this codename')
     .option('--dry-run', 'show what would go live, change nothing', false)
     .action(action<{ allPending: boolean; codename?: string; dryRun: boolean }>(async (args, o) => {
-      const { resolveChannelPair } = await import('../../repo/pending');
+      const { resolveChannelPair } = await import('../../repo/channel');
       const { parsePackageSpec, promote } = await import('../../repo/promote');
       const pair = await resolveChannelPair(o.root, o.channel);
       if (pair.downstream.name !== o.channel) {
