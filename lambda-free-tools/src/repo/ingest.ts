@@ -28,7 +28,7 @@ import { trashDir } from './trash';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
-import { beginIntent, Intent, intentFile, recoverChannel } from './recover';
+import { beginIntent, Intent, intentFile, recoverChannel, settleFailedPublish } from './recover';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Progress } from '../core/types';
 
@@ -193,11 +193,11 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     try {
       result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache });
     } catch (err) {
-      // The intent record stays: the next writing command of the channel (any of them) publishes
-      // these files. A failure after the switch (pruning old generations) leaves the new index serving.
-      const now = await currentGeneration(ch).catch(() => served);
-      if (now !== served) intent.clear(); // served: nothing is left for recovery
-      const state = now === served ? 'the previous index still serves; the next writing command of this channel publishes them' : `generation ${now} serves them, but publish did not finish`;
+      // Nothing is undone: while the previous index serves, the intent record stays and the next
+      // writing command of the channel (any of them) publishes these files. A failure after the
+      // switch (pruning old generations) leaves the new index serving.
+      const { previousServes, now } = await settleFailedPublish(ch, intent, served, { unreadable: 'previous' });
+      const state = previousServes ? 'the previous index still serves; the next writing command of this channel publishes them' : `generation ${now} serves them, but publish did not finish`;
       throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`);
     }
     intent.clear();

@@ -25,7 +25,7 @@ import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
 import { diffPools, interruptedWriter, PendingRow, servedPackages } from './pending';
 import type { ChannelPair } from './channel';
-import { beginIntent, recoverChannel } from './recover';
+import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
 import { confine, Confined, errText, placeFile, sha256File } from './files';
 import type { PoolPackage, Progress } from '../core/types';
 
@@ -172,12 +172,14 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     } catch (err) {
       opts.progress?.stop();
       // A failure after the switch (pruning old generations) leaves the new generation live: its
-      // indexes list these files, so they must stay.
-      if ((await currentGeneration(downstream).catch(() => undefined)) === served) {
-        for (const f of made) await fsp.rm(f, { force: true });
-      }
-      // Undone, or served by the new generation: nothing is left for recovery.
-      intent.clear();
+      // indexes list these files, so they must stay. Undone, or served: nothing is left for recovery.
+      await settleFailedPublish(downstream, intent, served, {
+        unreadable: 'none',
+        undo: async () => {
+          for (const f of made) await fsp.rm(f, { force: true });
+          return true;
+        },
+      });
       throw err;
     }
   });

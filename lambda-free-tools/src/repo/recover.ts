@@ -167,6 +167,31 @@ export async function beginIntent(ch: ChannelConfig, command: string): Promise<I
   return Intent.begin(ch, command);
 }
 
+/**
+ * After a writer's publish failed: "undo if the new generation is not served yet", written once
+ * for ingest, promote and remove. `served` is the generation that served before the publish. When
+ * another generation serves now (the failure came after the switch, e.g. while pruning), the
+ * change stands and the intent record is cleared. When the previous one still serves, `undo` (if
+ * any) puts things back and the record is cleared once it resolves true; without an undo, or when
+ * it resolves false, the record stays and the next writing command finishes the change (recovery).
+ * `unreadable` says what a `dists` that cannot be read now counts as: 'previous' (ingest: its
+ * record stays, the safe side when nothing is undone) or 'none' (no generation: promote and
+ * remove, as they always did). Resolves to whether the previous generation still serves and what
+ * serves now; what undo throws propagates.
+ */
+export async function settleFailedPublish(
+  ch: ChannelConfig,
+  intent: Intent,
+  served: string | undefined,
+  opts: { undo?: () => Promise<boolean>; unreadable: 'previous' | 'none' },
+): Promise<{ previousServes: boolean; now: string | undefined }> {
+  const now = await currentGeneration(ch).catch(() => (opts.unreadable === 'previous' ? served : undefined));
+  const previousServes = now === served;
+  if (!previousServes) intent.clear();
+  else if (opts.undo && (await opts.undo())) intent.clear();
+  return { previousServes, now };
+}
+
 /** A parsed record: the header and the operations whose line is complete. */
 export interface IntentRecord {
   header: IntentHeader;

@@ -10,7 +10,7 @@ import { scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
 import { currentGeneration, listGenerations } from './generations';
 import type { PackageSpec } from './promote';
-import { beginIntent, recoverChannel } from './recover';
+import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
 import { moveToTrash, restoreFromTrash, sweepTrash, type GcResult } from './trash';
 import type { ChannelConfig } from '../core/types';
 
@@ -67,14 +67,12 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
       return { removed, publish };
     } catch (err) {
       // Once the new generation is served (a failure while pruning old ones), the removal stands:
-      // putting the files back would make the next publish list the version again.
-      if ((await currentGeneration(ch).catch(() => undefined)) === served) {
-        const back = await restoreFromTrash(ch, removed.map((r) => r.poolPath)).then(() => true, () => false);
-        // Undone: nothing is left for recovery. Otherwise the record makes the next writer complete the removal.
-        if (back) intent.clear();
-      } else {
-        intent.clear(); // the removal is served
-      }
+      // putting the files back would make the next publish list the version again. Not undone
+      // (restore failed): the record makes the next writer complete the removal.
+      await settleFailedPublish(ch, intent, served, {
+        unreadable: 'none',
+        undo: () => restoreFromTrash(ch, removed.map((r) => r.poolPath)).then(() => true, () => false),
+      });
       throw err;
     }
   });
