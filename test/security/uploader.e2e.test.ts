@@ -578,7 +578,6 @@ print "$n $refused\\n";`;
       expect(stdioFwd.stdout).not.toContain('SSH-2.0');
       expect(stdioFwd.stderr).toMatch(/administratively prohibited|open failed/);
       // Agent forwarding (auth-agent-req@openssh.com), offered with an agent that holds no key.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { BaseAgent } = require('ssh2') as { BaseAgent: new () => object };
       class EmptyAgent extends BaseAgent {
         getIdentities(cb: (err: Error | null, keys: unknown[]) => void) { cb(null, []); }
