@@ -72,8 +72,21 @@ describe('connect (real sshd)', () => {
   test('known_hosts is used when no key is pinned', async () => {
     const kh = path.join(dir, 'known_hosts');
     fs.writeFileSync(kh, `# test\n${sshd.knownHostsLine}\n`);
-    const conn = await connect(cfg({ hostKey: undefined, hostKeySource: undefined, knownHostsFile: kh }));
-    conn.dispose();
+    const c = cfg({ hostKey: undefined, hostKeySource: undefined, knownHostsFile: kh });
+    // The policy comes from the file: the server's key, found under its [host]:port entry.
+    const policy = hostKeyPolicy(c);
+    expect(policy).toMatchObject({ kind: 'known_hosts', file: kh, revoked: [] });
+    expect(policy.kind === 'known_hosts' && policy.keys.map((k) => k.blob.toString('base64'))).toEqual([sshd.hostPublicKey.split(' ')[1]]);
+    const conn = await connect(c);
+    try {
+      expect(await runCapture(conn, { remotePrefix: '' }, ['echo', 'known'])).toMatchObject({ code: 0, stdout: 'known\n' });
+    } finally {
+      conn.dispose();
+    }
+    // And the file decides: the same entry with another key is refused, naming the file.
+    const wrong = path.join(dir, 'known_hosts_wrong_key');
+    fs.writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ${otherHostKey}\n`);
+    await expectRefused(cfg({ hostKey: undefined, hostKeySource: undefined, knownHostsFile: wrong }), new RegExp(`host key of 127\\.0\\.0\\.1:${sshd.port} does not match ${wrong.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   });
 
   test('a wrong pinned key is refused, naming the host and the config key', async () => {
