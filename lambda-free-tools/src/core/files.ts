@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'crypto';
 import * as fs from 'fs';
-import { constants as C } from 'fs';
+import { constants as C, promises as fsp } from 'fs';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
 
@@ -520,6 +520,47 @@ export async function durableCopy(src: Confined, dest: Confined, mode?: number):
 }
 
 /**
+ * The temp name every writer uses beside `file` (same folder, so a rename or link(2) onto `file`
+ * is atomic): `<folder>/.<name>.tmp-<pid>-<random hex>`, hidden (listings of the pool skip dot
+ * names) and unique per call. With `tag`, `<folder>/.<name>.tmp-<pid>-<tag>` instead: a name a
+ * later run can find again (backup's restore removes its own leftovers by it).
+ */
+export function tempName(file: string, tag?: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${tag ?? randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Writes `data` to `dest` through a temp name (tempName) and a rename, mode exactly `mode` (chmod
+ * after the umask): a reader sees the old file or the whole new one. Not durable on its own, on
+ * purpose: it is for the files of a new generation (index/dist.ts), which publish fsyncs once, as
+ * a tree, before `dists` points at it (many small fsyncs would dominate a publish). Use
+ * writeFileAtomic for anything else.
+ */
+export async function replaceFile(dest: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tempName(dest);
+  await fsp.writeFile(tmp, data, { mode });
+  await fsp.chmod(tmp, mode); // the umask may have taken bits away
+  await fsp.rename(tmp, dest);
+}
+
+/**
+ * Makes `dest` a hard link to `src`, replacing `dest` atomically (link to a temp name, rename);
+ * a copy across file systems (EXDEV). Not durable on its own, as replaceFile (same use).
+ */
+export async function replaceWithLink(src: string, dest: string): Promise<void> {
+  const tmp = tempName(dest);
+  try {
+    await fsp.link(src, tmp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await fsp.copyFile(src, tmp);
+  }
+  await fsp.rename(tmp, dest);
+  // rename(2) does nothing when both names are already the same file: the temp name is left behind.
+  await fsp.rm(tmp, { force: true });
+}
+
+/**
  * Writes `data` to `file` atomically: a temp file beside it created with O_CREAT|O_EXCL|O_NOFOLLOW
  * and exactly `mode` (the umask is undone with fchmod before any byte is written), fsync, rename
  * over `file` (replacing the entry, never writing through a link at that name), fsync of the
@@ -530,7 +571,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   const dir = SafeDir.openAbs(path.dirname(file));
   try {
     const name = path.basename(file);
-    const tmp = `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const tmp = path.basename(tempName(file));
     dir.createFile(tmp, data, mode);
     try {
       dir.rename(tmp, dir, name);

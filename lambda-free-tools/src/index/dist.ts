@@ -6,6 +6,7 @@ import type { Digests } from '../core/types';
 import type { ReleaseSigner } from '../sign/sign';
 import { gzipBuffer, xzBuffer } from './compress';
 import { digestsOf } from './digests';
+import { replaceFile, replaceWithLink } from '../core/files';
 import { IndexFileEntry, parseReleaseFiles, ReleaseMeta, renderRelease } from './release';
 
 /** What writeDistribution publishes for one codename: one component, Packages text per architecture. */
@@ -52,38 +53,6 @@ const STATE_FILE = '.by-hash.json';
 const BY_HASH = ['SHA256', 'SHA512'] as const;
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
-let tmpCounter = 0;
-
-/** A temp name beside `dest` (same folder, so rename is atomic); never referenced by any index. */
-function tmpName(dest: string): string {
-  return `${dest}.tmp-${process.pid}-${++tmpCounter}`;
-}
-
-/** Writes `data` to `dest` through a temp file and a rename: a reader sees the old file or the whole new one. Mode 0644 (served by nginx). */
-async function writeFileAtomic(dest: string, data: string | Buffer): Promise<void> {
-  const tmp = tmpName(dest);
-  await fs.writeFile(tmp, data, { mode: 0o644 });
-  await fs.chmod(tmp, 0o644); // the umask may have taken bits away
-  await fs.rename(tmp, dest);
-}
-
-/**
- * Makes `dest` a hard link to `src`, replacing `dest` atomically (link to a temp name, rename).
- * Falls back to a copy across file systems (EXDEV).
- */
-async function linkAtomic(src: string, dest: string): Promise<void> {
-  const tmp = tmpName(dest);
-  try {
-    await fs.link(src, tmp);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    await fs.copyFile(src, tmp);
-  }
-  await fs.rename(tmp, dest);
-  // rename(2) does nothing when both names are already the same file: the temp name is left behind.
-  await fs.rm(tmp, { force: true });
-}
-
 async function mkdirp(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o755 });
 }
@@ -216,15 +185,15 @@ async function writeIndexFolder(
         'Packages.xz': { size: xz.length, digests: digestsOf(xz) },
       };
       const data: Record<IndexName, Buffer> = { Packages: raw, 'Packages.gz': gz, 'Packages.xz': xz };
-      await Promise.all(INDEX_NAMES.map((name) => writeFileAtomic(join(folder, name), data[name])));
+      await Promise.all(INDEX_NAMES.map((name) => replaceFile(join(folder, name), data[name])));
     }
   }
   const cur = current;
   if (reused) {
-    await Promise.all(INDEX_NAMES.map((name) => linkAtomic(join(prevByHash!, cur[name].digests.SHA256), join(folder, name))));
+    await Promise.all(INDEX_NAMES.map((name) => replaceWithLink(join(prevByHash!, cur[name].digests.SHA256), join(folder, name))));
   }
   await Promise.all(
-    INDEX_NAMES.flatMap((name) => BY_HASH.map((h) => linkAtomic(join(folder, name), join(folder, 'by-hash', h, cur[name].digests[h]!)))),
+    INDEX_NAMES.flatMap((name) => BY_HASH.map((h) => replaceWithLink(join(folder, name), join(folder, 'by-hash', h, cur[name].digests[h]!)))),
   );
 
   // Carry over the newest `keep` older versions still present in the previous by-hash folder.
@@ -238,7 +207,7 @@ async function writeIndexFolder(
   await Promise.all(
     older.flatMap((v) =>
       INDEX_NAMES.flatMap((name) =>
-        BY_HASH.map((h) => linkAtomic(join(prevByHash!, v[name].digests.SHA256), join(folder, 'by-hash', h, v[name].digests[h]!))),
+        BY_HASH.map((h) => replaceWithLink(join(prevByHash!, v[name].digests.SHA256), join(folder, 'by-hash', h, v[name].digests[h]!))),
       ),
     ),
   );
@@ -324,9 +293,9 @@ export async function writeDistribution(
     entries,
   );
   const { inRelease, releaseGpg } = await signer.sign(release);
-  await writeFileAtomic(join(distDir, STATE_FILE), JSON.stringify(state) + '\n');
-  await writeFileAtomic(join(distDir, 'Release'), release);
-  await writeFileAtomic(join(distDir, 'Release.gpg'), releaseGpg);
-  await writeFileAtomic(join(distDir, 'InRelease'), inRelease);
+  await replaceFile(join(distDir, STATE_FILE), JSON.stringify(state) + '\n');
+  await replaceFile(join(distDir, 'Release'), release);
+  await replaceFile(join(distDir, 'Release.gpg'), releaseGpg);
+  await replaceFile(join(distDir, 'InRelease'), inRelease);
   return entries;
 }

@@ -4,7 +4,7 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { channelPaths, initChannel, loadChannel } from './channel';
 import { ingest } from './ingest';
-import { sha256File } from './files';
+import { sha256File } from '../core/files';
 import { backup, checkBackup, finishInterruptedRestore, listBackups, readManifest, restore } from './backup';
 import { verifyChannel } from './verify';
 import { recoverChannel } from './recover';

@@ -50,7 +50,7 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir, generationsDir } from './generations';
 import { verifyChannel } from './verify';
-import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, unlinkConfined, writeFileAtomic } from './files';
+import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, tempName, unlinkConfined, writeFileAtomic } from '../core/files';
 import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publicKeyFileNames } from '../sign/keys';
@@ -108,9 +108,9 @@ function isDistsLink(entryPath: string, target: string): boolean {
   return (entryPath === 'web/dists' || entryPath === 'dists') && /^\.generations\/[A-Za-z0-9][A-Za-z0-9._-]*\/dists$/.test(target);
 }
 
-/** Names in stateDir that belong to a running writer, not to the channel's state. */
+/** Names in stateDir that belong to a running writer, not to the channel's state (the lock, its reclaim mutex and their temp names, core/files.ts tempName). */
 function isLockName(name: string): boolean {
-  return name === 'lock' || name.startsWith('lock.');
+  return name === 'lock' || name.startsWith('lock.') || name.startsWith('.lock.');
 }
 
 /** The restore record in stateDir (see restore()): never backed up, never restored. */
@@ -587,7 +587,7 @@ async function applyRestore(root: string, channel: string, from: string, manifes
       try {
         // Written beside under a temp name (removed as a stale temp file if we are killed) and
         // renamed over: the old entry stays whole until the new one replaces it.
-        const tmp = `.${name}.tmp-${process.pid}-restore`;
+        const tmp = path.basename(tempName(name, 'restore'));
         if (parent.lstat(tmp)) parent.unlink(tmp);
         if (e.type === 'symlink') {
           // Only web/dists (readManifest checked it).

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PoolCache } from './cache';
-import { writeFileAtomic } from './files';
+import { writeFileAtomic } from '../core/files';
 
 let dir: string;
 beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-test-')); });

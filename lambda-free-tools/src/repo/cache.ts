@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from './files';
+import { writeFileAtomic } from '../core/files';
 import { isPoolPath } from './pool';
 import type { Digests } from '../core/types';
 

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { z as zod } from 'zod';
 import { ConfigError, UnknownChannelError, UsageError } from '../errors';
-import { mkdirWithMode } from './files';
+import { mkdirWithMode } from '../core/files';
 import { DEFAULT_ROUTING } from './routing';
 import type { ChannelConfig } from '../core/types';
 

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
-import { fsyncDir, writeFileAtomic } from './files';
+import { fsyncDir, tempName, writeFileAtomic } from '../core/files';
 import type { ChannelConfig, GenerationInfo } from '../core/types';
 
 const ID_RE = /^\d{8}T\d{6}Z-\d{6}$/;
@@ -122,7 +122,7 @@ export async function switchGeneration(ch: Pick<ChannelConfig, 'webRoot'>, id: s
   }
   await currentGeneration(ch); // refuses a dists that is a real directory before replacing it
   const link = path.join(ch.webRoot, 'dists');
-  const tmp = path.join(ch.webRoot, `.dists.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const tmp = tempName(link);
   fs.symlinkSync(`.generations/${id}/dists`, tmp);
   try {
     fs.renameSync(tmp, link);

@@ -12,7 +12,7 @@ import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './publish';
-import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from './files';
+import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from '../core/files';
 import { keyOf } from './pool';
 import { formatOf } from './format';
 import { beginIntent, recoverChannel } from './recover';

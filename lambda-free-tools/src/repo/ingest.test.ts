@@ -8,7 +8,7 @@ import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { generateSigningKey } from '../sign/keys';
 import { ingest, ingestExitCode, utcStamp } from './ingest';
-import { sha256File } from './files';
+import { sha256File } from '../core/files';
 import { keyOf } from './pool';
 import { removePackage } from './remove';
 import { readAdded } from './pool';
@@ -248,7 +248,7 @@ describe('ingest', () => {
     fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
     fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
     const seen: string[] = [];
-    const files = await import('./files');
+    const files = await import('../core/files');
     const place = jest.spyOn(files, 'placeFile').mockImplementation(async (...a) => {
       seen.push(fs.readFileSync(path.join(ch.stateDir, 'intent.jsonl'), 'utf8'));
       place.mockRestore();

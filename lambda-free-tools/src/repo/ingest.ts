@@ -23,7 +23,7 @@ import { AptRepoError, DebError, UnsafePathError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { formatOf } from './format';
 import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
-import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from './files';
+import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from '../core/files';
 import { trashDir } from './trash';
 import { publishLocked, PublishResult, STANZA_KEY } from './publish';
 import { PoolCache } from './cache';

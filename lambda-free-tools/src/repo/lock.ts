@@ -14,6 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { LockError } from '../errors';
 import type { ChannelConfig } from '../core/types';
+import { tempName } from '../core/files';
 
 interface Holder {
   pid: number;
@@ -126,7 +127,9 @@ export async function withChannelLock<T>(
   fs.mkdirSync(ch.stateDir, { recursive: true });
   const me: Holder = { pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() };
   const mine = JSON.stringify(me);
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  // A lock is taken by link(2) of a complete temp file onto the lock name (fails on an existing
+  // lock), never by rename (which would replace it): only the temp name is shared with the others.
+  const tmp = tempName(file);
   fs.writeFileSync(tmp, mine, { mode: 0o644 });
   const deadline = Date.now() + ch.lockTimeoutMs;
   const onWait = opts.onWait ?? toStderr;
@@ -179,7 +182,7 @@ export async function withChannelLock<T>(
  */
 function reclaim(file: string, staleRaw: string): boolean {
   const mutex = `${file}.reclaim`;
-  const tmp = `${mutex}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const tmp = tempName(mutex);
   fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() }), { mode: 0o644 });
   try {
     fs.linkSync(tmp, mutex);

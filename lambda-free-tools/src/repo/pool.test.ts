@@ -141,7 +141,7 @@ describe('hostile data never becomes a path (issue 8)', () => {
 
 test('a cache this user may not write (another channel\'s state) does not fail the scan', async () => {
   place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
-  const files = require('./files') as typeof import('./files');
+  const files = require('../core/files') as typeof import('../core/files');
   const save = jest.spyOn(files, 'writeFileAtomic').mockImplementation(() => {
     throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
   });

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { DebError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
 import { PoolCache } from './cache';
-import { checkRelPath, walkNoFollow, writeFileAtomic } from './files';
+import { checkRelPath, walkNoFollow, writeFileAtomic } from '../core/files';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
 

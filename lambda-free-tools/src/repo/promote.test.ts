@@ -7,7 +7,7 @@ import { ingest } from './ingest';
 import { pendingPackages } from './pending';
 import { resolveChannelPair, ChannelPair } from './channel';
 import { beginIntent } from './recover';
-import { sha256File } from './files';
+import { sha256File } from '../core/files';
 import { parsePackageSpec, promote } from './promote';
 import * as generations from './generations';
 import { currentGeneration, readGenerationInfo } from './generations';

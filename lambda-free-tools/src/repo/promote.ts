@@ -26,7 +26,7 @@ import { routeCodenames } from './routing';
 import { diffPools, interruptedWriter, PendingRow, servedPackages } from './pending';
 import type { ChannelPair } from './channel';
 import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
-import { confine, Confined, errText, placeFile, sha256File } from './files';
+import { confine, Confined, errText, placeFile, sha256File } from '../core/files';
 import type { PoolPackage, Progress } from '../core/types';
 
 /** A package named on the command line: `name` or `name=version`. */

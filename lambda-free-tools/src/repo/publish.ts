@@ -15,7 +15,7 @@ import {
   currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
 } from './generations';
 import { PoolCache } from './cache';
-import { fsyncDir, mkdirWithMode } from './files';
+import { fsyncDir, mkdirWithMode } from '../core/files';
 import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
 import { formatOf, type PackageFormat } from './format';

@@ -34,7 +34,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
-import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from './files';
+import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from '../core/files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
 import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
 import { formatOf } from './format';

@@ -4,7 +4,7 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel } from './channel';
 import { ingest } from './ingest';
-import { sha256File } from './files';
+import { sha256File } from '../core/files';
 import { gc, removePackage } from './remove';
 import { moveToTrash, restoreFromTrash, trashDir, walkFiles } from './trash';
 import * as generations from './generations';

@@ -7,7 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { errText } from './files';
+import { errText } from '../core/files';
 import { listGenerations } from './generations';
 import { lockFileOf } from './lock';
 import { readAdded } from './pool';

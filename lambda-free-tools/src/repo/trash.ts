@@ -10,7 +10,7 @@ import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
 import { formatOf } from './format';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE } from './pool';
-import { confine, Confined, unlinkConfined, errText, placeFile, sha256File, walkNoFollow } from './files';
+import { confine, Confined, unlinkConfined, errText, placeFile, sha256File, walkNoFollow } from '../core/files';
 import type { ChannelConfig } from '../core/types';
 
 /** `<stateDir>/trash`: removed pool files, at their pool path. */

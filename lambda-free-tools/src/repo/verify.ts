@@ -20,7 +20,7 @@ import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
 import { intentFile, readIntent } from './recover';
-import { confine } from './files';
+import { confine } from '../core/files';
 import { isPoolPath, listPoolEntries } from './pool';
 import type { ChannelConfig, Digests } from '../core/types';
 

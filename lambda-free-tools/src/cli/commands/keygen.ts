@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .option('--type <type>', 'rsa4096 (default; every apt/gpgv back to jessie) or ed25519 (v4 EdDSA; not jessie)', 'rsa4096')
     .option('--force', 'replace an existing key (clients must then get the new public key)', false)
     .action(action<{ name?: string; email?: string; type: string; force: boolean }>(async (_args, o) => {
-      const { mkdirWithMode, writeFileAtomic } = await import('../../repo/files');
+      const { mkdirWithMode, writeFileAtomic } = await import('../../core/files');
       const { withChannelLock } = await import('../../repo/lock');
       const { generateSigningKey, publicKeyFileNames } = await import('../../sign/keys');
       if (o.type !== 'rsa4096' && o.type !== 'ed25519') throw new UsageError(`--type must be rsa4096 or ed25519, not '${o.type}'`);
