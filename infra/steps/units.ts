@@ -9,7 +9,7 @@ import type { StackConfig } from '../../lambda-free-tools/src/settings/stackConf
 import type { ChannelLayout } from '../layout';
 import { shq } from '../shell';
 import { renderSystemdUnits, unitNames } from '../systemd';
-import { makeStep, StepFiles, type PlanContext, type PlanStep } from './context';
+import { makeStep, StepFiles, type PlanContext, type PlanStep, type StepName } from './context';
 
 /**
  * Installs `units` under systemdDir (staged by `b`, recorded in the expected state) and, with
@@ -57,33 +57,35 @@ function refreshUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepFiles, unit
   ].join('\n');
 }
 
+/**
+ * The rendered units of `cfg`'s channel named in `names` (one kind: ingest, refresh or backup), in
+ * the order infra/systemd.ts renders them, and the step's StepFiles.
+ */
+function unitsOf(ctx: PlanContext, step: StepName, names: Record<string, string>): { mine: { name: string; content: string }[]; b: StepFiles } {
+  const mine = renderSystemdUnits(ctx.cfg, ctx.layout).filter((u) => Object.values(names).includes(u.name));
+  return { mine, b: new StepFiles(ctx.layout, step, ctx.expected) };
+}
+
 /** Builds the 'ingest-units' step of `ctx`; undefined for a channel with an upstream (pure). */
 export function ingestUnitsStep(ctx: PlanContext): PlanStep | undefined {
-  const { cfg, layout: l, expected: x } = ctx;
-  const units = renderSystemdUnits(cfg, l);
-  const names = unitNames(cfg);
-  if (!names.ingest) return undefined;
-  const b = new StepFiles(l, 'ingest-units', x);
-  const mine = units.filter((u) => Object.values(names.ingest!).includes(u.name));
-  return makeStep(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.ingest.path, names.ingest.timer]), b.files);
+  const { cfg, layout: l } = ctx;
+  const names = unitNames(cfg).ingest;
+  if (!names) return undefined;
+  const { mine, b } = unitsOf(ctx, 'ingest-units', names);
+  return makeStep(cfg, 'ingest-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.path, names.timer]), b.files);
 }
 
 /** Builds the 'refresh-units' step of `ctx` (pure). */
 export function refreshUnitsStep(ctx: PlanContext): PlanStep {
-  const { cfg, layout: l, expected: x } = ctx;
-  const units = renderSystemdUnits(cfg, l);
-  const names = unitNames(cfg);
-  const b = new StepFiles(l, 'refresh-units', x);
-  const mine = units.filter((u) => Object.values(names.refresh).includes(u.name));
+  const { cfg, layout: l } = ctx;
+  const { mine, b } = unitsOf(ctx, 'refresh-units', unitNames(cfg).refresh);
   return makeStep(cfg, 'refresh-units', ['indexer', 'signer'], refreshUnitsBody(cfg, l, b, mine), b.files);
 }
 
 /** Builds the 'backup-units' step of `ctx` (pure). */
 export function backupUnitsStep(ctx: PlanContext): PlanStep {
-  const { cfg, layout: l, expected: x } = ctx;
-  const units = renderSystemdUnits(cfg, l);
-  const names = unitNames(cfg);
-  const b = new StepFiles(l, 'backup-units', x);
-  const mine = units.filter((u) => Object.values(names.backup).includes(u.name));
-  return makeStep(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.backup.timer]), b.files);
+  const { cfg, layout: l } = ctx;
+  const names = unitNames(cfg).backup;
+  const { mine, b } = unitsOf(ctx, 'backup-units', names);
+  return makeStep(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.timer]), b.files);
 }
