@@ -1,0 +1,140 @@
+/**
+ * Kill test of `publish` (moved from lambda-free-tools/src/cli/commands/publish.test.ts, where its
+ * moments came from an unseeded Math.random and nothing showed a kill had landed mid-publish).
+ * The bundled apt-repo publishes a pool of 300 small packages (one more each round, so each run has
+ * something new to serve; every other round without the index cache, so the whole pool is read) and
+ * is SIGKILLed at seeded moments spread over a whole run (test/harness/kill.ts killLoop: a run that
+ * ends before its moment is a fresh timing that rescales the next moments, so a loaded machine still
+ * gets its kills). After each kill: `dists` serves a complete generation whose Release files gpgv
+ * and openpgp accept, and verify reports only the packages added since the last complete publish.
+ * The dangerous window is "a new generation directory written (in part or whole), `dists` not
+ * flipped to it yet": the probe right after each kill counts the kills that landed there, and the
+ * test asserts at least WINDOW_KILLS did. A last publish then recovers and serves everything.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { mkTemp, rmTemp, runCli } from '../../test/harness/cli';
+import { buildDeb } from '../../test/harness/debs';
+import { killLoop, poolVsServed, runKilled, servedGeneration, timeRun } from '../../test/harness/kill';
+import { loadChannel } from '../src/repo/channel';
+import { currentGeneration, generationDir, generationSequence, readGenerationInfo } from '../src/repo/generations';
+import { verifyChannel } from '../src/repo/verify';
+
+const SEED = 9010;
+/** Packages in the pool before the first kill. */
+const BASE = 300;
+/** Runs really killed before the loop may stop. */
+const KILLS = 8;
+/** Kills inside the new-generation-not-served window the test must see. */
+const WINDOW_KILLS = 2;
+/** Runs at most (a package is prepared for each). */
+const MAX_RUNS = 5 * KILLS;
+/** No new run after this long (ms); the test's own timeout is above it. */
+const LOOP_MS = 100_000;
+const TEST_MS = 170_000;
+
+let root: string;
+let debs: string;
+const webRoot = () => path.join(root, 'srv/apt/preprod');
+const keyring = () => path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg');
+const name = (i: number) => `pkg${String(i).padStart(3, '0')}`;
+
+beforeAll(async () => {
+  debs = mkTemp('publish-kill-debs');
+  for (let i = 0; i < BASE + MAX_RUNS; i++) buildDeb(debs, { name: name(i), version: `1.${i}-1`, compression: 'none' });
+  root = mkTemp('publish-kill');
+  expect((await runCli(['--root', root, 'init', '--codenames', 'bookworm,trixie', '--architectures', 'amd64,arm64'])).code).toBe(0);
+  expect((await runCli(['--root', root, 'keygen', '--type', 'ed25519'])).code).toBe(0);
+});
+afterAll(() => {
+  rmTemp(debs);
+  rmTemp(root);
+});
+
+/** Copies the i-th prebuilt package into the pool where ingest would put it. */
+function addToPool(i: number): void {
+  const dir = path.join(webRoot(), 'pool/main/p', name(i));
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(debs, `${name(i)}_1.${i}-1_all.deb`), path.join(dir, `${name(i)}_1.${i}-1_all.deb`));
+}
+
+/**
+ * Checks what a client would see: dists → complete generation, Release hashes, signatures (gpgv and
+ * openpgp), pool files. `unpublished`: pool files this test put in place that no publish has served
+ * yet, which verify rightly reports (issue 9) and which are expected here.
+ */
+async function expectServingValid(unpublished: string[] = []): Promise<string> {
+  const ch = await loadChannel({ root, channel: 'preprod' });
+  const id = await currentGeneration(ch);
+  expect(id).toBeDefined();
+  expect(readGenerationInfo(ch, id!)).toBeDefined();
+  expect(fs.realpathSync(path.join(webRoot(), 'dists'))).toBe(path.join(generationDir(ch, id!), 'dists'));
+  for (const c of ['bookworm', 'trixie']) {
+    const d = path.join(webRoot(), 'dists', c);
+    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'InRelease')], { stdio: 'pipe' });
+    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'Release.gpg'), path.join(d, 'Release')], { stdio: 'pipe' });
+  }
+  const expected = unpublished.map((f) => `${f}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`);
+  expect(await verifyChannel(ch)).toEqual(expected);
+  return id!;
+}
+
+/**
+ * The generation directories newer than the one `dists` serves (complete or not): a kill that
+ * leaves one landed after the publish began writing its generation and before the flip.
+ */
+function newerThanServed(): string[] {
+  const served = servedGeneration(webRoot());
+  const seq = served === undefined ? 0 : generationSequence(served);
+  return fs.readdirSync(path.join(webRoot(), '.generations')).filter((n) => /^\d{8}T\d{6}Z-\d+$/.test(n) && generationSequence(n) > seq);
+}
+
+test(
+  'SIGKILL at any moment of a publish leaves dists serving a complete, valid generation; kills land while a new generation is written; the next publish succeeds',
+  async () => {
+    for (let i = 0; i < BASE; i++) addToPool(i);
+    const stateDir = path.join(root, 'var/lib/apt-repo/preprod');
+    // A complete first publish (cold cache) gives the time scale of the kills.
+    const spanMs = await timeRun(['--root', root, 'publish']);
+    await expectServingValid();
+    expect(newerThanServed()).toEqual([]);
+
+    let windowKills = 0;
+    const outcomes: string[] = [];
+    const sum = await killLoop(
+      { seed: SEED, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS },
+      async (i, delayMs) => {
+        addToPool(BASE + i); // each run has something new to publish
+        if (i % 2 === 0) fs.rmSync(path.join(stateDir, 'cache.json'), { force: true }); // long runs too: the whole pool is read
+        const k = await runKilled(['--root', root, 'publish'], delayMs);
+        if (!k.killed) expect({ code: k.code, stderr: k.stderr.split('\n').filter((l) => l && !l.startsWith('apt-repo: recovering: preprod: removed stale ')) }).toEqual({ code: 0, stderr: [] });
+        const window = k.killed && newerThanServed().length > 0;
+        if (window) windowKills++;
+        outcomes.push(`${k.delayMs} ms: ${window ? 'killed in the window' : k.killed ? 'killed' : 'finished'}`);
+        // The packages added since the last complete publish are in the pool, not served yet.
+        await expectServingValid(poolVsServed(webRoot()).unserved.map((p) => path.join(webRoot(), p)));
+        return k;
+      },
+    );
+    process.stdout.write(
+      `publish kill test: one run ${spanMs} ms (fresh timings ${sum.timings.join(', ') || 'none'}); ${sum.killed}/${sum.runs} killed, ${windowKills} in the window; stopped: ${sum.stoppedBy}\n  ${outcomes.join('\n  ')}\n`,
+    );
+
+    // The killed runs left a lock and maybe an incomplete generation and temp files: all are dealt
+    // with (temp files of the killed runs are removed by recovery, which says so).
+    const after = await runCli(['--root', root, '--json', 'publish']);
+    expect(after.stderr.split('\n').filter((l) => l && !l.startsWith('apt-repo: recovering: preprod: removed stale '))).toEqual([]);
+    expect(after.code).toBe(0);
+    expect(JSON.parse(after.stdout).packages).toEqual({ bookworm: BASE + sum.runs, trixie: BASE + sum.runs });
+    const id = await expectServingValid();
+    const gens = fs.readdirSync(path.join(webRoot(), '.generations'));
+    expect(gens).toContain(id);
+    for (const g of gens) expect(fs.existsSync(path.join(webRoot(), '.generations', g, 'generation.json'))).toBe(true);
+    expect(fs.existsSync(path.join(root, 'var/lib/apt-repo/preprod/lock'))).toBe(false);
+
+    expect(sum.killed).toBeGreaterThanOrEqual(KILLS);
+    expect(windowKills).toBeGreaterThanOrEqual(WINDOW_KILLS);
+  },
+  TEST_MS,
+);
