@@ -2,6 +2,7 @@
  * What a client server needs to use a channel (sources.list(5), deb822 `.sources` with Signed-By,
  * apt_auth.conf(5)). Credentials go in auth.conf.d (apt >= 1.8), never in the URL.
  */
+import { publicKeyFileNames } from '../lambda-free-tools/src/sign/keys';
 import type { ClientCredential, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 
 /** Where the channel is and how clients find its key. */
@@ -56,14 +57,13 @@ export interface PublicKeyFiles {
 
 /** The key file names for `keyName` and their URLs under the channel `url` (which ends with '/'). */
 export function publicKeyFiles(url: string, keyName: string): PublicKeyFiles {
-  const armored = `${keyName}-archive-keyring.asc`;
-  const binary = `${keyName}-archive-keyring.gpg`;
+  const { asc: armored, gpg: binary } = publicKeyFileNames(keyName);
   return { armored, binary, armoredUrl: `${url}${armored}`, binaryUrl: `${url}${binary}` };
 }
 
 /** Renders the sources.list lines and deb822 stanzas of `c` (no secret in them). */
 export function renderClientFiles(c: ClientSpec): ClientFiles {
-  const keyringPath = `/usr/share/keyrings/${c.keyName}-archive-keyring.gpg`;
+  const keyringPath = `/usr/share/keyrings/${publicKeyFileNames(c.keyName).gpg}`;
   const sourcesList: Record<string, string> = {};
   const sources: Record<string, string> = {};
   for (const codename of c.codenames) {

@@ -17,6 +17,7 @@
  * TLS 1.3; the client picks, ssl_prefer_server_ciphers off) and sends HSTS; the HTTP port redirects
  * to the configured server name, never to the Host header a client sent.
  */
+import { publicKeyFileNames } from '../lambda-free-tools/src/sign/keys';
 
 /** What the vhost needs; every path is a real path on the server. */
 export interface VhostSpec {
@@ -85,7 +86,7 @@ function allowlist(v: VhostSpec): string[] {
  * only inherited) so the location says by itself who may read it.
  */
 function keyLocation(v: VhostSpec, ext: 'asc' | 'gpg', type: string): string[] {
-  return [`location = /${v.keyName}-archive-keyring.${ext} {`, ...[`default_type ${type};`, ...allowlist(v), 'auth_basic off;'].map((l) => `    ${l}`), '}'];
+  return [`location = /${publicKeyFileNames(v.keyName)[ext]} {`, ...[`default_type ${type};`, ...allowlist(v), 'auth_basic off;'].map((l) => `    ${l}`), '}'];
 }
 
 function repositoryBody(v: VhostSpec): string[] {

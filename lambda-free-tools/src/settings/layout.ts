@@ -9,6 +9,7 @@ import * as crypto from 'crypto';
 import * as path from 'path';
 import { channelPaths, type ChannelPaths } from '../repo/channel';
 import { EXPECTED_STATE_FILE, SECRET_DIGESTS_FILE } from '../repo/expectedState';
+import { publicKeyFileNames } from '../sign/keys';
 
 /** The server paths a stack may move with its config; unset, they are serverDefaults'. */
 export interface ServerDefaults {
@@ -117,6 +118,7 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
   const nginxDir = r('etc/nginx');
   const certbotLive = r('etc/letsencrypt/live', cfg.serverName);
   const stagingDir = r('var/lib/apt-repo/staging', cfg.channel);
+  const keyFiles = publicKeyFileNames(cfg.keyName);
   return {
     configDir: repo.configDir,
     webRoot: cfg.webRoot,
@@ -125,8 +127,8 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
     incomingDir: cfg.incomingDir,
     rejectedDir: path.posix.join(cfg.incomingDir, 'rejected'),
     signingKeyFile: repo.signingKeyFile,
-    publicKeyAsc: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.asc`),
-    publicKeyGpg: path.posix.join(cfg.webRoot, `${cfg.keyName}-archive-keyring.gpg`),
+    publicKeyAsc: path.posix.join(cfg.webRoot, keyFiles.asc),
+    publicKeyGpg: path.posix.join(cfg.webRoot, keyFiles.gpg),
     stagingDir,
     indexerDir: path.posix.dirname(cfg.indexerPath),
     indexerPath: cfg.indexerPath,
