@@ -22,7 +22,7 @@ ensure_member() { if ! id -nG "$1" | tr ' ' '\\n' | grep -qx "$2"; then usermod 
 
 /**
  * Renders the bash lines that create the groups and users of `cfg` (see the module comment).
- * Every name was validated by stacks/config.ts (ACCOUNT_RE), and is quoted anyway.
+ * Every name was validated by the stack schema (lambda-free-tools/src/settings/stackConfig.ts ACCOUNT_RE), and is quoted anyway.
  */
 export function renderAccountsScript(cfg: StackConfig): string {
   const q = shq;

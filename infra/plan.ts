@@ -36,7 +36,7 @@
  * - `installPackages` (default true): apt-get install of the missing packages;
  * - the accounts (infra/accounts.ts: users and groups exist host-wide, whatever the root) and the
  *   operators' sudo rule, which sudo only reads in /etc/sudoers.d (a sandbox root's rule has a name
- *   of its own there: infra/layout.ts sudoersFile);
+ *   of its own there: lambda-free-tools/src/settings/layout.ts sudoersFile);
  * - `services` ('systemd' by default when root is '/', else 'none'): with 'systemd', units are
  *   enabled and started (`systemctl daemon-reload`, `enable --now`), the signer is a socket unit,
  *   nginx is checked with `nginx -t` and reloaded and sshd with `sshd -t` and reloaded; with
@@ -46,7 +46,7 @@
  *   or a test's that includes `<root>/etc/ssh/sshd_config.d/*.conf`).
  * In every mode the vhost is first checked alone with `nginx -t` against a minimal nginx.conf
  * (renderNginxTestConf), and the sshd drop-in alone with `sshd -t`, before it replaces the live file.
- * Accounts (stacks/config.ts): `publish` runs as the channel's serviceUser (runuser) and signs
+ * Accounts (settings/stackConfig.ts): `publish` runs as the channel's serviceUser (runuser) and signs
  * through the signer's socket; the private key is signerUser's alone. A sandbox root's parent
  * folders must be traversable by those users, and, for the uploaders' chroot into incomingDir,
  * root-owned and writable by root only (not under /tmp: test/harness/replay.ts makeSandboxRoot).

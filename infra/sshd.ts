@@ -25,7 +25,7 @@ const NO_FORWARDING = ['AllowTcpForwarding no', 'AllowStreamLocalForwarding no',
  *   kind, no TTY, no password;
  * - `Match Group <operatorGroup>`: keys from the same folder, no forwarding, no password (a shell,
  *   and sudo limited by the sudoers rule of infra/sudoers.ts).
- * Paths were validated by stacks/config.ts (no white space, no '%').
+ * Paths were validated by the stack schema, settings/stackConfig.ts (no white space, no '%').
  */
 export function renderSshdDropIn(cfg: StackConfig, layout: ChannelLayout): string {
   const keys = `AuthorizedKeysFile ${layout.authorizedKeysDir}/%u`;

@@ -43,8 +43,8 @@ export const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: 
  * Each subcommand gets its bare form, its fixed forms, and, when it takes arguments, a `*` form;
  * each with and without `--json` before it (apt-ops puts it there). `--root` and `--channel` cannot be given a
  * second time (apt-repo refuses that, exit 2), so the `*` cannot re-point the indexer.
- * Throws Error when nodePath is not absolute (stacks/config.ts refuses that already when operators
- * are set). Paths and names were validated by stacks/config.ts: none holds a character sudoers
+ * Throws Error when nodePath is not absolute (the stack schema, settings/stackConfig.ts, refuses that already when operators
+ * are set). Paths and names were validated by that schema: none holds a character sudoers
  * gives a meaning to (',', ':', '=', '\\', white space).
  */
 export function renderSudoers(cfg: StackConfig): string {
