@@ -19,6 +19,7 @@ import * as fs from 'fs';
 import { constants as C, promises as fsp } from 'fs';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
+import { byteOrder } from './order';
 
 /** Human text of a Node fs error (code and message, no stack). */
 export function errText(err: unknown): string {
@@ -172,7 +173,7 @@ export class SafeDir {
 
   /** The entries of the folder, sorted by name (byte order), with their types (not followed). */
   list(): fs.Dirent[] {
-    return fs.readdirSync(at(this.fd, ''), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return fs.readdirSync(at(this.fd, ''), { withFileTypes: true }).sort((a, b) => byteOrder(a.name, b.name));
   }
 
   /** The sub-folder `name`, opened without following a link (see `open`). */
@@ -310,17 +311,27 @@ export function unlinkConfined(c: Confined): void {
   }
 }
 
-/** Hex SHA256 of an open file descriptor, read from offset 0. */
-export function sha256Fd(fd: number): string {
-  const h = createHash('sha256');
+/**
+ * The one file-digest loop: the size of an open file descriptor and its hex digests by each of
+ * `algorithms` (node:crypto names: 'md5', 'sha1', 'sha256', 'sha512'), read from offset 0, 1 MiB
+ * at a time, in one pass (never the whole file in memory). Throws the fs error unchanged.
+ */
+export function hashFd(fd: number, algorithms: readonly string[]): { size: number; hex: string[] } {
+  const hashes = algorithms.map((a) => createHash(a));
   const buf = Buffer.allocUnsafe(1 << 20);
-  for (let pos = 0; ;) {
+  let pos = 0;
+  for (;;) {
     const n = fs.readSync(fd, buf, 0, buf.length, pos);
     if (n === 0) break;
-    h.update(buf.subarray(0, n));
+    for (const h of hashes) h.update(buf.subarray(0, n));
     pos += n;
   }
-  return h.digest('hex');
+  return { size: pos, hex: hashes.map((h) => h.digest('hex')) };
+}
+
+/** Hex SHA256 of an open file descriptor, read from offset 0 (see hashFd). */
+export function sha256Fd(fd: number): string {
+  return hashFd(fd, ['sha256']).hex[0];
 }
 
 /**

@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
-import { createReadStream } from 'fs';
+import * as fs from 'fs';
+import { hashFd } from '../core/files';
 import type { Digests } from '../core/types';
 
 /**
@@ -15,19 +16,13 @@ export function digestsOf(data: Buffer | string): Digests {
  * Size (bytes) and the four digests of a file, read in one streaming pass (never the whole file
  * in memory). Throws the fs error (ENOENT …) unchanged.
  */
-export function digestFile(file: string): Promise<{ size: number; digests: Digests }> {
-  return new Promise((resolve, reject) => {
-    const hashes = ['md5', 'sha1', 'sha256', 'sha512'].map((a) => createHash(a));
-    let size = 0;
-    createReadStream(file)
-      .on('data', (chunk) => {
-        size += chunk.length;
-        for (const h of hashes) h.update(chunk);
-      })
-      .on('error', reject)
-      .on('end', () => {
-        const [MD5sum, SHA1, SHA256, SHA512] = hashes.map((h) => h.digest('hex'));
-        resolve({ size, digests: { MD5sum, SHA1, SHA256, SHA512 } });
-      });
-  });
+export async function digestFile(file: string): Promise<{ size: number; digests: Digests }> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const { size, hex } = hashFd(fd, ['md5', 'sha1', 'sha256', 'sha512']);
+    const [MD5sum, SHA1, SHA256, SHA512] = hex;
+    return { size, digests: { MD5sum, SHA1, SHA256, SHA512 } };
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -8,6 +8,7 @@ import { gzipBuffer, xzBuffer } from './compress';
 import { digestsOf } from './digests';
 import { replaceFile, replaceWithLink } from '../core/files';
 import { IndexFileEntry, parseReleaseFiles, ReleaseMeta, renderRelease } from './release';
+import { byteOrder } from '../core/order';
 
 /** What writeDistribution publishes for one codename: one component, Packages text per architecture. */
 export interface DistributionInput {
@@ -286,7 +287,7 @@ export async function writeDistribution(
     const current = kept[kept.length - 1];
     for (const name of INDEX_NAMES) entries.push({ path: `${indexDir}/${name}`, size: current[name].size, digests: current[name].digests });
   }
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  entries.sort((a, b) => byteOrder(a.path, b.path));
 
   const release = renderRelease(
     { ...input.meta, suite: input.suite, codename, architectures, components: [component] },

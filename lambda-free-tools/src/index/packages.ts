@@ -1,7 +1,8 @@
-import type { Stanza } from '../deb/control';
+import { getField, type Stanza } from '../deb/control';
 import { compareVersions } from '../deb/version';
 import type { Digests } from '../core/types';
 import type { IndexEntrySource } from '../core/format';
+import { byteOrder } from '../core/order';
 
 /**
  * One package of a Packages index: the .deb's control stanza, its path from the repository root,
@@ -119,18 +120,14 @@ export function renderPackagesStanza(e: PackagesEntry): string {
     if (ra !== undefined && rb !== undefined) return ra - rb;
     if (ra !== undefined) return -1;
     if (rb !== undefined) return 1;
-    return a < b ? -1 : a > b ? 1 : 0;
+    return byteOrder(a, b);
   });
   return all.map(([name, value]) => renderField(name, value)).join('');
 }
 
 function field(e: PackagesEntry, name: string): string {
-  const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
-  for (const [n, v] of pairs) if (n.toLowerCase() === name) return v.replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
-  return '';
+  return (getField(e.control, name) ?? '').replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
 }
-
-const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** What an index lists of a package: its identity and what its entry is rendered from. */
 export interface IndexedPackage {
@@ -213,6 +210,6 @@ export function renderPackagesIndexes(perCodename: Map<string, IndexedPackage[]>
  * @throws VersionError (from compareVersions) for an entry with an invalid Version.
  */
 export function renderPackagesIndex(entries: PackagesEntry[]): string {
-  const keyed = entries.map((e) => ({ e, name: field(e, 'package'), version: field(e, 'version'), architecture: field(e, 'architecture') }));
+  const keyed = entries.map((e) => ({ e, name: field(e, 'Package'), version: field(e, 'Version'), architecture: field(e, 'Architecture') }));
   return sortForIndex(keyed).map((k) => renderPackagesStanza(k.e) + '\n').join('');
 }

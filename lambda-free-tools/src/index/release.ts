@@ -1,4 +1,5 @@
 import type { Digests } from '../core/types';
+import { byteOrder } from '../core/order';
 
 /**
  * The Release fields of one distribution (Debian wiki "DebianRepository/Format", section
@@ -81,7 +82,7 @@ export function renderRelease(meta: ReleaseMeta, files: IndexFileEntry[]): strin
     if (/[\r\n]/.test(value)) throw new Error(`Release field ${name}: value must be one line: ${JSON.stringify(value)}`);
     out += value === '' ? `${name}:\n` : `${name}: ${value}\n`;
   }
-  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const sorted = [...files].sort((a, b) => byteOrder(a.path, b.path));
   for (const f of sorted) {
     if (/\s/.test(f.path) || f.path === '') throw new Error(`Release: invalid index path ${JSON.stringify(f.path)}`);
   }

@@ -16,6 +16,7 @@ import { Connection } from './connect';
 import { ConnectionError } from './errors';
 import { runCapture, runIndexerJson } from './remote';
 import { OpsConfig } from './stackConfig';
+import { byteOrder } from '../core/order';
 
 /** One file to upload and where it goes on the server. */
 export interface UploadItem {
@@ -252,7 +253,7 @@ export function summarizeIngest(reports: { entries?: IngestEntry[]; generation?:
     }
     if (r.generation) generation = r.generation;
   }
-  const entries = [...byFile.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const entries = [...byFile.values()].sort((a, b) => byteOrder(a.file, b.file));
   return { entries, unseen: ours.filter((f) => !byFile.has(f)), generation };
 }
 

@@ -55,6 +55,8 @@ import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publicKeyFileNames } from '../sign/keys';
 import { SECRET_DIGESTS_FILE } from './expectedState';
+import { byteOrder } from '../core/order';
+import { utcStamp } from '../core/stamp';
 
 /**
  * The manifest schema, built on first use: zod is loaded (`require`, the same CommonJS copy
@@ -119,11 +121,6 @@ const RESTORE_RECORD = 'restore.json';
 /** A complete backup's folder name: a UTC stamp, then `-NN` when that second was taken. */
 export const BACKUP_STAMP_RE = /^\d{8}T\d{6}Z(-\d{2,})?$/;
 
-/** `2026-11-21T02:30:00.123Z` → `20261121T023000Z` (ISO 8601 basic format, UTC, to the second). */
-export function backupStamp(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
-}
-
 const partialName = (stamp: string, channel: string) => `.${stamp}.${channel}.partial`;
 const deletingName = (stamp: string, channel: string) => `.${stamp}.${channel}.deleting`;
 
@@ -160,7 +157,7 @@ export async function listBackups(dir: string, channel?: string): Promise<Backup
     const files = m.entries.filter((e): e is Extract<ManifestEntry, { type: 'file' }> => e.type === 'file');
     out.push({ stamp: d.name, dir: path.join(root, d.name), channel: m.channel, createdAt: m.createdAt, generation: m.generation, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) });
   }
-  return out.sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
+  return out.sort((a, b) => byteOrder(a.stamp, b.stamp));
 }
 
 /**
@@ -197,7 +194,7 @@ export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg
         await fsp.rm(path.join(root, d.name), { recursive: true, force: true });
       }
       const previous = (await listBackups(root, ch.name)).pop();
-      const stamp = uniqueStamp(top, backupStamp((opts.now ?? (() => new Date()))()));
+      const stamp = uniqueStamp(top, utcStamp((opts.now ?? (() => new Date()))()));
       const partial = partialName(stamp, ch.name);
       top.sub(partial, { create: 0o700 }).close();
       top.sync();

@@ -10,11 +10,12 @@
  * reported as a difference: the channel's service user (apt-ops doctor through sudo) sees every
  * mode, owner and public file, and root sees the secret files too.
  */
-import { createHash } from 'crypto';
+import { sha256Fd } from '../core/files';
 import * as fs from 'fs';
 import * as openpgp from 'openpgp';
 import { OPENPGP_CONFIG } from '../sign/keys';
 import type { ExpectedEntry, ExpectedState } from './expectedState';
+import { byteOrder } from '../core/order';
 
 /** What a difference is about, in the order they are reported for one path. */
 export const DIFFERENCE_FIELDS = ['missing', 'type', 'mode', 'owner', 'group', 'target', 'sha256', 'openpgpFingerprint', 'content'] as const;
@@ -126,19 +127,6 @@ async function openSame(file: string, st: fs.Stats): Promise<fs.promises.FileHan
   return fh;
 }
 
-/** Hex SHA-256 of an open file, streamed 1 MiB at a time. */
-async function sha256Of(fh: fs.promises.FileHandle): Promise<string> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  for (let pos = 0; ;) {
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-    if (bytesRead === 0) break;
-    h.update(buf.subarray(0, bytesRead));
-    pos += bytesRead;
-  }
-  return h.digest('hex');
-}
-
 /** Up to `max` bytes of an open file. */
 async function readUpTo(fh: fs.promises.FileHandle, max: number): Promise<Buffer> {
   const buf = Buffer.alloc(max);
@@ -216,7 +204,7 @@ export async function checkExpectedState(state: ExpectedState, opts: CheckOption
   let record: Promise<DigestRecord> | undefined;
   const digestRecord = () => (record ??= readDigestRecord(state.secretDigests));
 
-  const entries = [...state.entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  const entries = [...state.entries].sort((a, b) => byteOrder(a.path, b.path) || byteOrder(a.type, b.type));
   for (const e of entries) {
     const diff = (field: DifferenceField, expected: string, found: string) => differences.push({ path: e.path, field, expected, found, step: e.step });
     const skip = (reason: string) => notChecked.push({ path: e.path, reason });
@@ -282,7 +270,7 @@ async function checkContent(
   }
   try {
     let digest: string | undefined;
-    if (e.sha256 !== undefined || e.secret) digest = await sha256Of(fh);
+    if (e.sha256 !== undefined || e.secret) digest = sha256Fd(fh.fd);
     if (e.sha256 !== undefined && digest !== e.sha256) ctx.diff('sha256', e.sha256, digest!);
     if (e.openpgpFingerprint !== undefined) {
       let found: string;

@@ -10,6 +10,7 @@ import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { fsyncDir, tempName, writeFileAtomic } from '../core/files';
 import type { ChannelConfig, GenerationInfo } from '../core/types';
+import { utcStamp } from '../core/stamp';
 
 const ID_RE = /^\d{8}T\d{6}Z-\d{6}$/;
 
@@ -50,7 +51,7 @@ function idDirs(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
  */
 export function newGenerationId(ch: Pick<ChannelConfig, 'webRoot'>, now: Date): string {
   const seq = Math.max(0, ...idDirs(ch).map(seqOf)) + 1;
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = utcStamp(now);
   return `${stamp}-${String(seq).padStart(6, '0')}`;
 }
 

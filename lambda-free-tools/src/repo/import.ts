@@ -17,6 +17,7 @@ import { keyOf } from './pool';
 import { formatOf } from './format';
 import { beginIntent, recoverChannel } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
+import { byteOrder } from '../core/order';
 
 /** What happened to one package identity (or one unreadable file) of the imported folder. */
 export interface ImportEntry {
@@ -102,7 +103,7 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       inPool.set(k, [...(inPool.get(k) ?? []), { poolPath: p.poolPath, sha256: p.digests.SHA256 }]);
     }
     const added: Record<string, number> = {};
-    for (const [k, group] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    for (const [k, group] of [...groups.entries()].sort((a, b) => byteOrder(a[0], b[0]))) {
       const first = group[0];
       const base = { files: group.map((g) => g.rel).sort(), package: first.name, version: first.version, architecture: first.architecture };
       const shas = [...new Set(group.map((g) => g.sha256))];

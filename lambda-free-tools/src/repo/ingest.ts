@@ -31,6 +31,8 @@ import { currentGeneration } from './generations';
 import { beginIntent, Intent, intentFile, recoverChannel, settleFailedPublish } from './recover';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Progress } from '../core/types';
+import { byteOrder } from '../core/order';
+import { utcStamp } from '../core/stamp';
 
 /** What happened to one incoming file. */
 export type IngestStatus = 'accepted' | 'present' | 'rejected' | 'skipped';
@@ -467,7 +469,7 @@ async function findCandidates(ch: ChannelConfig, onlySource: string | undefined,
   } finally {
     top.close();
   }
-  return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  return out.sort((a, b) => byteOrder(a.rel, b.rel));
 }
 
 async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, entries: IngestEntry[], out: Candidate[]): Promise<void> {
@@ -549,14 +551,9 @@ function fileKind(st: Stats): string {
 }
 
 function sortEntries(entries: IngestEntry[]): IngestEntry[] {
-  return entries.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return entries.sort((a, b) => byteOrder(a.file, b.file));
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** `20261121T051500Z`: a UTC timestamp usable in file names, sortable. */
-export function utcStamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }

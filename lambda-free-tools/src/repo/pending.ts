@@ -16,6 +16,7 @@ import { routeCodenames } from './routing';
 import { keyOf } from './pool';
 import { formatOf } from './format';
 import type { ChannelConfig, PoolPackage } from '../core/types';
+import { byteOrder } from '../core/order';
 
 /** One package of the upstream pool missing from the downstream pool. */
 export interface PendingRow {
@@ -69,7 +70,7 @@ export function diffPools(
       ...(clash ? { conflict: clash.poolPath } : {}),
     });
   }
-  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : format.compareVersions(b.version, a.version) || (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0)));
+  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture)));
 }
 
 /**

@@ -28,6 +28,7 @@ import type { ChannelPair } from './channel';
 import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
 import { confine, Confined, errText, placeFile, sha256File } from '../core/files';
 import type { PoolPackage, Progress } from '../core/types';
+import { byteOrder } from '../core/order';
 
 /** A package named on the command line: `name` or `name=version`. */
 export interface PackageSpec {
@@ -248,7 +249,7 @@ function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pen
     const newest = pend.reduce((m, r) => (compareVersions(r.version, m) > 0 ? r.version : m), pend[0].version);
     pend.filter((r) => r.version === newest).forEach(add);
   }
-  return [...out.values()].sort((a, b) => (a.poolPath < b.poolPath ? -1 : 1));
+  return [...out.values()].sort((a, b) => byteOrder(a.poolPath, b.poolPath));
 }
 
 /**

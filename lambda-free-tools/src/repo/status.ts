@@ -12,6 +12,7 @@ import { listGenerations } from './generations';
 import { lockFileOf } from './lock';
 import { readAdded } from './pool';
 import type { ChannelConfig } from '../core/types';
+import { byteOrder } from '../core/order';
 
 /** One refused upload in `<incomingDir>/rejected`. */
 export interface RejectedUpload {
@@ -156,7 +157,7 @@ export function listRejected(rejectedDir: string): RejectedUpload[] {
       reason: parsed.reason,
     });
   }
-  return out.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : a.name < b.name ? -1 : 1));
+  return out.sort((a, b) => byteOrder(b.date, a.date) || byteOrder(a.name, b.name));
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { action, table } from '../context';
 import { loadChannel } from '../../repo/channel';
 import type { ChannelStatus } from '../../repo/status';
+import { byteOrder } from '../../core/order';
 
 /** Human-readable size: 1536 → '1.5 KiB'. */
 export function formatBytes(n: number): string {
@@ -33,7 +34,7 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
   lines.push(`web root      ${s.webRoot}: ${formatBytes(s.diskBytes)} (${s.diskBytes} bytes)`);
   lines.push(`last publish  ${s.current ? `${s.current.date} (generation ${s.current.id}, ${s.generationsKept} kept)` : 'never'}`);
   lines.push(`last added    ${s.lastAdded ?? 'unknown'} (newest package ingested or promoted)`);
-  const names = Object.keys(s.channels).sort((a, b) => (a === s.channel ? -1 : b === s.channel ? 1 : a < b ? -1 : 1));
+  const names = Object.keys(s.channels).sort((a, b) => (a === s.channel ? -1 : b === s.channel ? 1 : byteOrder(a, b)));
   for (const ch of names) {
     const counts = Object.entries(s.channels[ch]);
     lines.push(`packages      ${ch}: ${counts.length ? counts.map(([c, n]) => `${c} ${n}`).join(', ') : 'none published'}`);
