@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { IngestEntry } from '../repo/ingest';
 import { UsageError } from '../errors';
-import { DropOutcome, dropExitCode, findReason, isSettling, planUploads, renderDropOutcomes, renderIngestSummary, summarizeIngest, uploadExitCode, WAIT_TIMEOUT_EXIT } from './upload';
+import { DropOutcome, dropExitCode, findReason, isSettling, parseIngestReport, planUploads, renderDropOutcomes, renderIngestSummary, summarizeIngest, uploadExitCode, WAIT_TIMEOUT_EXIT } from './upload';
 
 let dir: string;
 beforeAll(() => {
@@ -78,6 +78,21 @@ describe('ingest report', () => {
     expect(isSettling(e('x', 'skipped', { reason: 'still being written (size or time changed)' }))).toBe(true);
     expect(isSettling(e('x', 'skipped', { reason: 'temporary upload name (.part or dot file)' }))).toBe(false);
     expect(isSettling(e('x', 'accepted'))).toBe(false);
+  });
+
+  test('the retry decision follows reasonCode, whatever the message says; the wording only counts without a code (older indexers)', () => {
+    expect(isSettling(e('x', 'skipped', { reason: 'anything at all', reasonCode: 'settling' }))).toBe(true);
+    expect(isSettling(e('x', 'skipped', { reason: 'changed less than 2000 ms ago', reasonCode: 'temporary-name' }))).toBe(false);
+    expect(isSettling(e('x', 'rejected', { reason: 'x', reasonCode: 'settling' }))).toBe(false);
+  });
+
+  test('the ingest report is validated with its schema: a wrong shape names the field and the host', () => {
+    const report = { entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago', reasonCode: 'settling' })], generation: 'g1', publish: { ignored: true } };
+    expect(parseIngestReport(report, 'h')).toEqual({ entries: report.entries, generation: 'g1' });
+    expect(parseIngestReport({ entries: [e('ci/b.deb', 'skipped', { reason: 'old indexer' })] }, 'h').entries[0].reasonCode).toBeUndefined();
+    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'eaten' }] }, 'repo.example')).toThrow(/^the remote apt-repo ingest --json on repo\.example is not an ingest report: entries\.0\.status: /);
+    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'skipped', reasonCode: 'made-up' }] }, 'h')).toThrow(/entries\.0\.reasonCode/);
+    expect(() => parseIngestReport([{ id: 'A' }], 'h')).toThrow(/not an ingest report/);
   });
 
   test("other uploaders' skipped temp files are not printed", () => {

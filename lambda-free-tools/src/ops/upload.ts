@@ -10,7 +10,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { IngestEntry } from '../repo/ingest';
+import { IngestReportSchema, type IngestEntry, type IngestReport } from '../repo/ingestReport';
 import { AptRepoError, UsageError } from '../errors';
 import { Connection } from './connect';
 import { ConnectionError } from './errors';
@@ -234,9 +234,29 @@ export interface IngestSummary {
   generation?: string;
 }
 
-/** Whether an ingest 'skipped' entry means "too fresh, try again shortly". */
+/**
+ * Whether an ingest 'skipped' entry means "too fresh, try again shortly": its reasonCode is
+ * 'settling'. An entry without a reasonCode comes from an indexer older than the typed contract
+ * (each stack deploys its own indexer, so a newer apt-ops meets older ones during a rollout): for
+ * it alone, the wording that indexer used is recognised.
+ */
 export function isSettling(e: IngestEntry): boolean {
-  return e.status === 'skipped' && /changed less than|still being written|changed while being read/.test(e.reason ?? '');
+  if (e.status !== 'skipped') return false;
+  if (e.reasonCode !== undefined) return e.reasonCode === 'settling';
+  return /changed less than|still being written|changed while being read/.test(e.reason ?? '');
+}
+
+/**
+ * Validates what `apt-repo ingest --json` printed (repo/ingestReport.ts IngestReportSchema).
+ * @throws AptRepoError naming the host and the first field that does not match.
+ */
+export function parseIngestReport(data: unknown, host: string): IngestReport {
+  const r = IngestReportSchema.safeParse(data);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new AptRepoError(`the remote apt-repo ingest --json on ${host} is not an ingest report: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+  }
+  return r.data;
 }
 
 /**
@@ -294,7 +314,8 @@ const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
  * @returns the folded report; or, when ingest itself fails (exit other than 0/1, or no JSON: its
  *          message went to `stderr`), its exit code after removing the uploaded files it did not take,
  *          so they do not wait in the shared drop zone for another channel's ingest.
- * @throws as runIndexerJson (indexer missing, lock held, connection lost).
+ * @throws as runIndexerJson (indexer missing, lock held, connection lost); AptRepoError when
+ *         ingest prints JSON that is not an ingest report (parseIngestReport).
  */
 export async function ingestUploads(
   conn: Connection,
@@ -312,7 +333,7 @@ export async function ingestUploads(
       const removed = await removeRemoteFiles(conn, items.map((i) => i.remoteFinal));
       return { ok: false, code: r.code === 0 ? 1 : r.code, removed };
     }
-    const report = r.data as { entries?: IngestEntry[]; generation?: string };
+    const report = parseIngestReport(r.data, cfg.host);
     reports.push(report);
     const waiting = (report.entries ?? []).some((e) => ours.includes(e.file) && isSettling(e));
     if (!waiting || attempt >= INGEST_ATTEMPTS) break;

@@ -146,7 +146,7 @@ describe('ingest', () => {
     const timer = setTimeout(() => fs.appendFileSync(f, 'x'), 50);
     const r = await ingest(ch, { settleMs: 0, recheckMs: 1500 });
     clearTimeout(timer);
-    expect(r.entries).toEqual([{ status: 'skipped', file: 'ci/grow_1_all.deb', reason: expect.stringMatching(/still being written/) }]);
+    expect(r.entries).toEqual([{ status: 'skipped', file: 'ci/grow_1_all.deb', reason: expect.stringMatching(/still being written/), reasonCode: 'settling' }]);
     expect(fs.existsSync(f)).toBe(true);
   });
 

@@ -31,28 +31,11 @@ import { currentGeneration } from './generations';
 import { beginIntent, Intent, intentFile, recoverChannel, settleFailedPublish } from './recover';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Progress } from '../core/types';
+import type { IngestEntry, IngestReasonCode } from './ingestReport';
 import { byteOrder } from '../core/order';
 import { utcStamp } from '../core/stamp';
 
-/** What happened to one incoming file. */
-export type IngestStatus = 'accepted' | 'present' | 'rejected' | 'skipped';
-
-/** One row of the ingest report (`file` is relative to incomingDir, '/'-separated). */
-export interface IngestEntry {
-  status: IngestStatus;
-  file: string;
-  /** Why it was rejected, skipped or found present. */
-  reason?: string;
-  package?: string;
-  version?: string;
-  architecture?: string;
-  /** Accepted/present: the pool path (relative to the web root). */
-  poolPath?: string;
-  /** Accepted: the codenames it is published under. */
-  codenames?: string[];
-  /** Rejected: where the file went (absolute); undefined when it could not be moved (then it is left in place). */
-  movedTo?: string;
-}
+export type { IngestEntry, IngestStatus, IngestReasonCode } from './ingestReport';
 
 /** Result of one ingest run; `generation` is set when a publish happened. */
 export interface IngestResult {
@@ -144,7 +127,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     c.first = st;
     // settleMs 0 means "no age rule": the kernel's coarse ctime may even be a little ahead of Date.now().
     if (st.isFile() && settleMs > 0 && nowMs - st.ctimeMs < settleMs) {
-      entries.push({ status: 'skipped', file: c.rel, reason: `changed less than ${settleMs} ms ago (upload in progress?)` });
+      entries.push({ status: 'skipped', file: c.rel, reason: `changed less than ${settleMs} ms ago (upload in progress?)`, reasonCode: 'settling' });
       continue;
     }
     regular.add(c);
@@ -177,7 +160,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
         if (entry) entries.push(entry);
       } catch (err) {
         // An environment failure (permissions, disk full), not a bad upload: leave the file for the next run.
-        entries.push({ status: 'rejected', file: c.rel, reason: `could not be ingested (${errText(err)}); left in place` });
+        entries.push({ status: 'rejected', file: c.rel, reason: `could not be ingested (${errText(err)}); left in place`, reasonCode: 'environment' });
       }
     }
     opts.progress?.stop();
@@ -222,7 +205,7 @@ async function ingestOne(ch: ChannelConfig, c: Candidate, batch: Batch): Promise
     dir = SafeDir.open(ch.incomingDir, path.posix.dirname(c.rel));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    return { status: 'rejected', file: c.rel, reason: `${errText(err)}; left in place` };
+    return { status: 'rejected', file: c.rel, reason: `${errText(err)}; left in place`, reasonCode: 'unreadable-folder' };
   }
   try {
     return await ingestFrom(ch, c, dir, name, batch);
@@ -232,31 +215,31 @@ async function ingestOne(ch: ChannelConfig, c: Candidate, batch: Batch): Promise
 }
 
 async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, batch: Batch): Promise<IngestEntry | undefined> {
-  const reject = (chan: ChannelConfig, cand: Candidate, reason: string) => rejectUpload(chan, cand, reason, batch.intent);
+  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) => rejectUpload(chan, cand, code, reason, batch.intent);
   const st = dir.lstat(name);
   if (!st) return undefined; // taken by a concurrent ingest between our looks
-  if (c.rejectReason) return reject(ch, c, c.rejectReason);
-  if (st.isSymbolicLink()) return reject(ch, c, 'symbolic link (never followed; drop the file itself)');
+  if (c.rejectReason) return reject(ch, c, 'unknown-codename', c.rejectReason);
+  if (st.isSymbolicLink()) return reject(ch, c, 'symlink', 'symbolic link (never followed; drop the file itself)');
   if (st.isDirectory() && process.geteuid !== undefined && st.uid !== process.geteuid()) {
     // Moved into rejected/, a folder the uploader owns (and may have made writable) would give it
     // a place to write there: left where it was dropped.
-    return { status: 'rejected', file: c.rel, reason: `not a regular file (a folder of another user: never moved into ${ch.rejectedDir}); left in place` };
+    return { status: 'rejected', file: c.rel, reason: `not a regular file (a folder of another user: never moved into ${ch.rejectedDir}); left in place`, reasonCode: 'foreign-folder' };
   }
-  if (!st.isFile()) return reject(ch, c, `not a regular file (${fileKind(st)})`);
+  if (!st.isFile()) return reject(ch, c, 'not-regular-file', `not a regular file (${fileKind(st)})`);
   // A second name elsewhere would let its owner change the bytes after they were checked.
-  if (st.nlink > 1) return reject(ch, c, `hard link (${st.nlink} names): drop a fresh file`);
-  if (c.first && changed(c.first, st)) return { status: 'skipped', file: c.rel, reason: 'still being written (size or time changed)' };
+  if (st.nlink > 1) return reject(ch, c, 'hard-link', `hard link (${st.nlink} names): drop a fresh file`);
+  if (c.first && changed(c.first, st)) return { status: 'skipped', file: c.rel, reason: 'still being written (size or time changed)', reasonCode: 'settling' };
 
   let opened: { fd: number; stat: Stats };
   try {
     opened = dir.openFile(name);
   } catch (err) {
-    return reject(ch, c, `cannot be read: ${err instanceof UnsafePathError ? err.reason : errText(err)}`);
+    return reject(ch, c, 'unreadable', `cannot be read: ${err instanceof UnsafePathError ? err.reason : errText(err)}`);
   }
   try {
     const fst = opened.stat;
-    if (fst.ino !== st.ino) return { status: 'skipped', file: c.rel, reason: 'replaced while being read' };
-    if (fst.nlink > 1) return reject(ch, c, `hard link (${fst.nlink} names): drop a fresh file`);
+    if (fst.ino !== st.ino) return { status: 'skipped', file: c.rel, reason: 'replaced while being read', reasonCode: 'replaced' };
+    if (fst.nlink > 1) return reject(ch, c, 'hard-link', `hard link (${fst.nlink} names): drop a fresh file`);
     return await ingestOpened(ch, c, dir, name, opened.fd, st, batch);
   } finally {
     fs.closeSync(opened.fd);
@@ -265,48 +248,48 @@ async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: s
 
 async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, fd: number, st: Stats, batch: Batch): Promise<IngestEntry | undefined> {
   const { byKey, added, cache, dirsToSync, intent } = batch;
-  const reject = (chan: ChannelConfig, cand: Candidate, reason: string) => rejectUpload(chan, cand, reason, intent);
+  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) => rejectUpload(chan, cand, code, reason, intent);
   const format = formatOf(ch);
   let info;
   try {
     info = await format.read(c.abs, { fd });
   } catch (err) {
-    return reject(ch, c, err instanceof DebError ? err.reason : `cannot be read: ${errText(err)}`);
+    return err instanceof DebError ? reject(ch, c, 'invalid-package', err.reason) : reject(ch, c, 'unreadable', `cannot be read: ${errText(err)}`);
   }
   const after = dir.lstat(name);
   if (!after) return undefined;
-  if (changed(st, after)) return { status: 'skipped', file: c.rel, reason: 'changed while being read' };
+  if (changed(st, after)) return { status: 'skipped', file: c.rel, reason: 'changed while being read', reasonCode: 'settling' };
 
   // The format's read checked these fields (Debian Policy §5.6.1, §5.6.8, §5.6.12) before any becomes a path.
   const id = format.identify(info.control);
-  if (typeof id === 'string') return reject(ch, c, id);
+  if (typeof id === 'string') return reject(ch, c, 'invalid-package', id);
   const { name: pkg, version, architecture } = id;
   const base = { file: c.rel, package: pkg, version, architecture };
   let poolPath: string;
   try {
     poolPath = poolPathFor(id, ch.component, c.codename, format);
   } catch (err) {
-    return { ...base, ...(await reject(ch, c, err instanceof DebError ? err.reason : errText(err))) };
+    return { ...base, ...(await reject(ch, c, 'invalid-package', err instanceof DebError ? err.reason : errText(err))) };
   }
   if (architecture !== 'all' && !ch.architectures.includes(architecture)) {
-    return { ...base, ...(await reject(ch, c, `architecture ${architecture} is not in liste_arch (${ch.architectures.join(', ')})`)) };
+    return { ...base, ...(await reject(ch, c, 'unknown-architecture', `architecture ${architecture} is not in liste_arch (${ch.architectures.join(', ')})`)) };
   }
   const codenames = routeCodenames(version, poolPath, ch);
   if (codenames.length === 0) {
-    return { ...base, ...(await reject(ch, c, `version ${version} routes to no codename of liste_dist (${ch.codenames.join(', ')})`)) };
+    return { ...base, ...(await reject(ch, c, 'no-codename', `version ${version} routes to no codename of liste_dist (${ch.codenames.join(', ')})`)) };
   }
   const dest: Confined = { base: ch.webRoot, rel: poolPath };
   const existing = await sha256File(dest).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (existing !== undefined) {
     if (existing === info.digests.SHA256) return present(c, dir, name, st, base, poolPath);
-    return { ...base, ...(await reject(ch, c, `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`)) };
+    return { ...base, ...(await reject(ch, c, 'conflict', `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`)) };
   }
   // A version withdrawn by `remove` stays in the trash while a kept generation may list it: new
   // bytes under the same identity would make a rollback serve an index whose hashes no longer
   // match the pool, and clients that cached the old file would get different content.
   const trashed = await sha256File({ base: trashDir(ch), rel: poolPath }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (trashed !== undefined && trashed !== info.digests.SHA256) {
-    return { ...base, ...(await reject(ch, c, `${pkg} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
+    return { ...base, ...(await reject(ch, c, 'version-reused', `${pkg} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
   }
   // The same identity elsewhere in the pool (another codename folder): apt must never see two
   // different files under one identity in a codename, but identical bytes already covering every
@@ -315,7 +298,7 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
   const same = byKey.get(key) ?? [];
   const clash = same.find((k) => k.sha256 !== info.digests.SHA256 && k.codenames.some((cn) => codenames.includes(cn)));
   if (clash) {
-    return { ...base, ...(await reject(ch, c, `conflicts with pool file ${clash.poolPath}: same package, version and architecture in ${clash.codenames.filter((cn) => codenames.includes(cn)).join(', ')}, different content (SHA256 ${info.digests.SHA256} vs ${clash.sha256})`)) };
+    return { ...base, ...(await reject(ch, c, 'conflict', `conflicts with pool file ${clash.poolPath}: same package, version and architecture in ${clash.codenames.filter((cn) => codenames.includes(cn)).join(', ')}, different content (SHA256 ${info.digests.SHA256} vs ${clash.sha256})`)) };
   }
   const covering = same.find((k) => k.sha256 === info.digests.SHA256 && codenames.every((cn) => k.codenames.includes(cn)));
   if (covering) return present(c, dir, name, st, base, covering.poolPath);
@@ -338,7 +321,7 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
     // The uploader still owns the source inode and could write it while it was copied.
     if ((await sha256File(dest)) !== info.digests.SHA256) {
       unlinkConfined(dest);
-      return { ...base, status: 'skipped', reason: 'changed while being copied into the pool; left for the next run' };
+      return { ...base, status: 'skipped', reason: 'changed while being copied into the pool; left for the next run', reasonCode: 'changed-while-copied' };
     }
     dir.unlink(name, st.ino);
   }
@@ -358,7 +341,7 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
 
 async function present(c: Candidate, dir: SafeDir, name: string, st: Stats, base: Omit<IngestEntry, 'status'>, poolPath: string): Promise<IngestEntry> {
   dir.unlink(name, st.ino);
-  return { ...base, status: 'present', poolPath, reason: `already present (${poolPath}, same SHA256)` };
+  return { ...base, status: 'present', poolPath, reason: `already present (${poolPath}, same SHA256)`, reasonCode: 'already-present' };
 }
 
 /** One line of text: control characters (newline, NUL …) written as `\xNN`. */
@@ -380,7 +363,7 @@ function safeFileName(n: string): string {
  * that name or the target name is taken (a planted file or symlink), another name with a random
  * part is chosen: nothing is ever written through an existing entry.
  */
-async function rejectUpload(ch: ChannelConfig, c: Candidate, reason: string, intent: Intent): Promise<IngestEntry> {
+async function rejectUpload(ch: ChannelConfig, c: Candidate, reasonCode: IngestReasonCode, reason: string, intent: Intent): Promise<IngestEntry> {
   const line = oneLine(reason);
   const now = new Date();
   const dirs: SafeDir[] = [];
@@ -412,9 +395,9 @@ async function rejectUpload(ch: ChannelConfig, c: Candidate, reason: string, int
       rej.unlink(`${dest}.reason`);
       throw err;
     }
-    return { status: 'rejected', file: c.rel, reason: line, movedTo: path.join(ch.rejectedDir, dest) };
+    return { status: 'rejected', file: c.rel, reason: line, reasonCode, movedTo: path.join(ch.rejectedDir, dest) };
   } catch (err) {
-    return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place` };
+    return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place`, reasonCode };
   } finally {
     for (const d of dirs) d.close();
   }
@@ -453,15 +436,15 @@ async function findCandidates(ch: ChannelConfig, onlySource: string | undefined,
       if (onlySource !== undefined && d.name !== onlySource) continue;
       const shown = oneLine(d.name);
       if (d.isSymbolicLink()) {
-        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link instead of a drop folder (never followed)' });
+        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link instead of a drop folder (never followed)', reasonCode: 'symlink' });
         continue;
       }
       if (!d.isDirectory()) {
-        if (onlySource === undefined) entries.push({ status: 'skipped', file: shown, reason: 'not inside a <source>/ drop folder' });
+        if (onlySource === undefined) entries.push({ status: 'skipped', file: shown, reason: 'not inside a <source>/ drop folder', reasonCode: 'outside-drop-folder' });
         continue;
       }
       if (!FOLDER_NAME.test(d.name)) {
-        entries.push({ status: 'skipped', file: shown, reason: 'drop folder name not allowed (letters, digits, . _ + -); not looked into' });
+        entries.push({ status: 'skipped', file: shown, reason: 'drop folder name not allowed (letters, digits, . _ + -); not looked into', reasonCode: 'bad-folder-name' });
         continue;
       }
       await listDropFolder(ch, top, d.name, entries, out);
@@ -477,7 +460,7 @@ async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, e
   try {
     dir = top.sub(source);
   } catch (err) {
-    entries.push({ status: 'skipped', file: source, reason: `${errText(err)}; not looked into` });
+    entries.push({ status: 'skipped', file: source, reason: `${errText(err)}; not looked into`, reasonCode: 'unreadable-folder' });
     return;
   }
   try {
@@ -485,19 +468,19 @@ async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, e
       const rel = `${source}/${e.name}`;
       const shown = oneLine(rel);
       if (isTemporaryName(e.name)) {
-        entries.push({ status: 'skipped', file: shown, reason: 'temporary upload name (.part or dot file)' });
+        entries.push({ status: 'skipped', file: shown, reason: 'temporary upload name (.part or dot file)', reasonCode: 'temporary-name' });
       } else if (e.name.endsWith(formatOf(ch).extension)) {
         out.push({ abs: path.join(ch.incomingDir, rel), rel, source });
       } else if (e.isSymbolicLink()) {
-        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)' });
+        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)', reasonCode: 'symlink' });
       } else if (e.isDirectory()) {
         if (!FOLDER_NAME.test(e.name)) {
-          entries.push({ status: 'skipped', file: shown, reason: 'codename folder name not allowed (letters, digits, . _ + -); not looked into' });
+          entries.push({ status: 'skipped', file: shown, reason: 'codename folder name not allowed (letters, digits, . _ + -); not looked into', reasonCode: 'bad-folder-name' });
           continue;
         }
         listCodenameFolder(ch, dir, source, e.name, entries, out);
       } else {
-        entries.push({ status: 'skipped', file: shown, reason: 'not a .deb' });
+        entries.push({ status: 'skipped', file: shown, reason: 'not a .deb', reasonCode: 'not-a-package' });
       }
     }
   } finally {
@@ -511,7 +494,7 @@ function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, 
   try {
     dir = parent.sub(codename);
   } catch (err) {
-    entries.push({ status: 'skipped', file: rel, reason: `${errText(err)}; not looked into` });
+    entries.push({ status: 'skipped', file: rel, reason: `${errText(err)}; not looked into`, reasonCode: 'unreadable-folder' });
     return;
   }
   const known = ch.codenames.includes(codename);
@@ -519,14 +502,16 @@ function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, 
     for (const f of dir.list()) {
       const fRel = `${rel}/${f.name}`;
       if (isTemporaryName(f.name)) {
-        entries.push({ status: 'skipped', file: oneLine(fRel), reason: 'temporary upload name (.part or dot file)' });
+        entries.push({ status: 'skipped', file: oneLine(fRel), reason: 'temporary upload name (.part or dot file)', reasonCode: 'temporary-name' });
       } else if (f.name.endsWith(formatOf(ch).extension)) {
         out.push({
           abs: path.join(ch.incomingDir, fRel), rel: fRel, source, codename,
           rejectReason: known ? undefined : `codename folder '${codename}' is not in liste_dist (${ch.codenames.join(', ')})`,
         });
       } else {
-        entries.push({ status: 'skipped', file: oneLine(fRel), reason: f.isDirectory() ? 'folder below a codename folder (not looked into)' : f.isSymbolicLink() ? 'symbolic link (never followed)' : 'not a .deb' });
+        entries.push(f.isDirectory() ? { status: 'skipped', file: oneLine(fRel), reason: 'folder below a codename folder (not looked into)', reasonCode: 'nested-folder' }
+          : f.isSymbolicLink() ? { status: 'skipped', file: oneLine(fRel), reason: 'symbolic link (never followed)', reasonCode: 'symlink' }
+          : { status: 'skipped', file: oneLine(fRel), reason: 'not a .deb', reasonCode: 'not-a-package' });
       }
     }
   } finally {
