@@ -39,6 +39,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildDeb, fetchRealDebs } from '../../test/harness/debs';
+import { walkNoFollow } from '../src/core/files';
 
 const project = path.resolve(__dirname, '..', '..');
 const cacheRoot = path.join(project, '.cache', 'bench');
@@ -164,16 +165,7 @@ function realDataset(): string {
 }
 
 function debsIn(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.deb')) out.push(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
+  return walkNoFollow(dir).filter((r) => r.endsWith('.deb')).map((r) => path.join(dir, r)).sort();
 }
 
 /** A fresh channel root whose pool holds hard links to `debs`. */

@@ -648,11 +648,17 @@ export function mkdirWithMode(dir: string, mode: number): void {
 }
 
 /**
- * Every entry below `root` that is not a folder, as '/'-separated paths relative to it, sorted
- * (byte order); folders are entered without following links. `onLink` receives each symbolic link
- * (they are not listed); `skip` filters names. [] when `root` is missing.
+ * The one directory walker, with the one symlink policy: every entry below `root` that is not a
+ * folder, as '/'-separated paths relative to it, sorted (byte order); folders are entered without
+ * following links (each opened O_NOFOLLOW, see SafeDir), and a symbolic link is never listed nor
+ * followed: `onLink` receives it. What differs between callers is explicit: `skip` filters names
+ * (the pool and imports skip hidden temp names), `onDir` receives every folder entered, `root`
+ * itself as ''. [] when `root` is missing.
  */
-export function walkNoFollow(root: string, opts: { skip?: (name: string) => boolean; onLink?: (rel: string) => void } = {}): string[] {
+export function walkNoFollow(
+  root: string,
+  opts: { skip?: (name: string) => boolean; onLink?: (rel: string) => void; onDir?: (rel: string) => void } = {},
+): string[] {
   const out: string[] = [];
   let top: SafeDir;
   try {
@@ -662,6 +668,7 @@ export function walkNoFollow(root: string, opts: { skip?: (name: string) => bool
     throw e;
   }
   const walk = (dir: SafeDir, rel: string) => {
+    opts.onDir?.(rel);
     for (const d of dir.list()) {
       if (opts.skip?.(d.name)) continue;
       const r = rel ? `${rel}/${d.name}` : d.name;

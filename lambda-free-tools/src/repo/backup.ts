@@ -50,7 +50,7 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir, generationsDir } from './generations';
 import { verifyChannel } from './verify';
-import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, tempName, unlinkConfined, writeFileAtomic } from '../core/files';
+import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, tempName, unlinkConfined, walkNoFollow, writeFileAtomic } from '../core/files';
 import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publicKeyFileNames } from '../sign/keys';
@@ -670,15 +670,12 @@ async function resolveTargetPaths(root: string, channel: string, from: string): 
   }
 }
 
+/** How many entries that are not folders lie under `dir` (links included; walkNoFollow); 0 when it cannot be read. */
 async function countFiles(dir: string): Promise<number> {
-  let n = 0;
-  const walk = async (d: string): Promise<void> => {
-    const entries = await fsp.readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      if (e.isDirectory()) await walk(path.join(d, e.name));
-      else n++;
-    }
-  };
-  await walk(dir);
-  return n;
+  let links = 0;
+  try {
+    return walkNoFollow(dir, { onLink: () => links++ }).length + links;
+  } catch {
+    return 0;
+  }
 }

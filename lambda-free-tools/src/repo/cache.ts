@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../core/files';
-import { isPoolPath } from './pool';
+import { isPoolPath } from './poolPath';
 import type { Digests } from '../core/types';
 
 /** What the cache keeps for one pool file. */

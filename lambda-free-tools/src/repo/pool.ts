@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DebError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
+import { isPoolPath } from './poolPath';
 import { PoolCache } from './cache';
 import { checkRelPath, walkNoFollow, writeFileAtomic } from '../core/files';
 import { routeCodenames } from './routing';
@@ -49,21 +50,7 @@ export function poolPathFor(
 /** A component or codename as a folder name: letters, digits, `.`, `_`, `+`, `-`, starting with a letter or digit. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
-/**
- * True for a pool path as the pool can hold it: `pool/…/<file><extension of the format>` (`.deb`
- * by default), passing checkRelPath (no absolute path, `..`, `.` or empty segment, no control
- * character) and without whitespace. Used on pool paths read back from files (caches, added.json,
- * generation.json, backup manifests).
- */
-export function isPoolPath(p: unknown, format: Pick<PackageFormat, 'extension'> = formatOf()): p is string {
-  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith(format.extension) || /\s/.test(p)) return false;
-  try {
-    checkRelPath(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isPoolPath } from './poolPath';
 
 /**
  * Characters of a pool path segment: what poolPathFor writes (package names, versions without

@@ -15,7 +15,7 @@ import {
   currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
 } from './generations';
 import { PoolCache } from './cache';
-import { fsyncDir, mkdirWithMode } from '../core/files';
+import { fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
 import { withChannelLock } from './lock';
 import { keyOf, scanPool } from './pool';
 import { formatOf, type PackageFormat } from './format';
@@ -121,19 +121,18 @@ export async function channelSigner(ch: ChannelConfig): Promise<ReleaseSigner> {
   return loadSigner(armored, undefined, ch.signingKeyFile);
 }
 
-/** The inodes of every file under `dir` (none when it does not exist). */
+/** The inodes of every file under `dir` (none when it does not exist; walkNoFollow). */
 function inodesUnder(dir: string | undefined, out = new Set<number>()): Set<number> {
   if (!dir) return out;
-  let entries: fs.Dirent[];
+  let files: string[];
   try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
+    files = walkNoFollow(dir);
   } catch {
     return out;
   }
-  for (const d of entries) {
-    const p = path.join(dir, d.name);
-    if (d.isDirectory()) inodesUnder(p, out);
-    else if (d.isFile()) out.add(fs.statSync(p).ino);
+  for (const rel of files) {
+    const st = fs.lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
+    if (st?.isFile()) out.add(st.ino);
   }
   return out;
 }
@@ -147,17 +146,15 @@ function inodesUnder(dir: string | undefined, out = new Set<number>()): Set<numb
  */
 async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
   const targets: string[] = [];
-  const walk = (d: string) => {
-    targets.push(d);
-    // Served by nginx: whatever the umask of the publishing shell, the tree must be readable.
-    if ((fs.statSync(d).mode & 0o755) !== 0o755) fs.chmodSync(d, 0o755);
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) targets.push(p);
-    }
-  };
-  walk(dir);
+  const files = walkNoFollow(dir, {
+    onDir: (rel) => {
+      const d = rel ? path.join(dir, rel) : dir;
+      targets.push(d);
+      // Served by nginx: whatever the umask of the publishing shell, the tree must be readable.
+      if ((fs.statSync(d).mode & 0o755) !== 0o755) fs.chmodSync(d, 0o755);
+    },
+  });
+  targets.push(...files.map((f) => path.join(dir, f)));
   await Promise.all(targets.map(async (p) => {
     const fh = await fs.promises.open(p, 'r');
     try {
