@@ -10,6 +10,7 @@ import { renderChannelStatus } from '../cli/commands/status';
 import { Connection } from './connect';
 import { runIndexerJson } from './remote';
 import { OpsConfig } from './stackConfig';
+import { parseReport } from '../core/validate';
 
 export { formatBytes } from '../cli/commands/status';
 
@@ -54,12 +55,7 @@ export const ChannelStatusSchema = z.object({
  *         old to know `status`, or one that prints something else).
  */
 export function parseChannelStatus(data: unknown, host: string): ChannelStatus {
-  const r = ChannelStatusSchema.safeParse(data);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new AptRepoError(`the remote apt-repo status --json on ${host} is not a status report: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
-  return r.data as ChannelStatus;
+  return parseReport(ChannelStatusSchema, data, `the remote apt-repo status --json on ${host} is not a status report`) as ChannelStatus;
 }
 
 /** Renders a StatusReport as the text `apt-ops status` prints. */

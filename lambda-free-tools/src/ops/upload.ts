@@ -17,6 +17,7 @@ import { ConnectionError } from './errors';
 import { runCapture, runIndexerJson } from './remote';
 import { OpsConfig } from './stackConfig';
 import { byteOrder } from '../core/order';
+import { parseReport } from '../core/validate';
 
 /** One file to upload and where it goes on the server. */
 export interface UploadItem {
@@ -251,12 +252,7 @@ export function isSettling(e: IngestEntry): boolean {
  * @throws AptRepoError naming the host and the first field that does not match.
  */
 export function parseIngestReport(data: unknown, host: string): IngestReport {
-  const r = IngestReportSchema.safeParse(data);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new AptRepoError(`the remote apt-repo ingest --json on ${host} is not an ingest report: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
-  return r.data;
+  return parseReport(IngestReportSchema, data, `the remote apt-repo ingest --json on ${host} is not an ingest report`);
 }
 
 /**
