@@ -7,7 +7,7 @@
  */
 const shared = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/lambda-free-tools', '<rootDir>/infra', '<rootDir>/stacks', '<rootDir>/test'],
+  roots: ['<rootDir>/lambda-free-tools', '<rootDir>/infra', '<rootDir>/stacks', '<rootDir>/scripts', '<rootDir>/test'],
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
 };
 

@@ -4,10 +4,10 @@
  *
  * On Debian 12, as root:
  * 1. installs what is missing (nginx, openssh-server, xz-utils, dpkg-dev) with apt-get;
- * 2. starts a private sshd on a free port of 127.0.0.1 (test/harness/sshd.ts: its own host and
+ * 2. starts a private sshd on a free port of 127.0.0.1 (scripts/local/sshd.ts: its own host and
  *    client keys, stopped at the end) and applies, over SSH, the plan of infra/plan.ts for a
  *    preprod and a prod stack whose `root` is the sandbox (`./sandbox` by default), exactly as the
- *    replay test does (test/harness/replay.ts);
+ *    replay tests do (scripts/local/replayer.ts and stack.ts, which they share);
  * 3. leaves nginx running in the background on 127.0.0.1 (preprod 8081, prod 8082; plain HTTP,
  *    allowed explicitly), with its pid in <sandbox>/run/nginx.pid;
  * 4. drops a few real Debian packages into <sandbox>/srv/apt/incoming/build/ and runs the deployed
@@ -26,28 +26,17 @@ import { execFileSync, spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startSshd } from '../test/harness/sshd';
-import { fetchRealDebs } from '../test/harness/debs';
-import { renderAptConf } from '../test/harness/apt';
-import {
-  applyStacks,
-  clientConfig,
-  Replayer,
-  runningPid,
-  sandboxNginxPaths,
-  sandboxStack,
-  sandboxStackConfig,
-  shellQuote,
-  startSandboxNginx,
-  stopPid,
-  stopSandboxSigners,
-  type KeyMaterial,
-  type SandboxStack,
-} from '../test/harness/replay';
+import { startSshd } from './local/sshd';
+import { fetchRealDebs } from './local/realDebs';
+import { renderAptConf } from './local/aptConf';
+import { Replayer } from './local/replayer';
+import { applyStacks, clientConfig, sandboxStack, sandboxStackConfig, stopSandboxSigners, type KeyMaterial, type SandboxStack } from './local/stack';
+import { sandboxNginxPaths, startSandboxNginx } from './local/nginx';
+import { runningPid, stopPid } from './local/processes';
 import { channelLayout } from '../infra/layout';
 import { saltsFor, type HtpasswdSaltMap, type HtpasswdSaltsOutputs } from '../infra/htpasswdSalts';
 import { generateSigningKey, publicKeyFiles } from '../lambda-free-tools/src/sign/keys';
-import { shellJoin } from '../lambda-free-tools/src/ops/shellQuote';
+import { shellJoin, shellQuote } from '../lambda-free-tools/src/shellQuote';
 import type { ClientCredential } from '../stacks/config';
 
 const projectRoot = path.resolve(__dirname, '..');
@@ -255,13 +244,13 @@ async function up(): Promise<void> {
     const pre = stacks[0].config;
     const preLayout = channelLayout(pre);
     const debs = fetchRealDebs(SAMPLE_PACKAGES);
-    const inPool = (await replayer.exec(`find ${shellQuote(path.join(preLayout.webRoot, 'pool'))} -name '*.deb' -printf '%f\\n'`)).stdout.split('\n');
+    const inPool = (await replayer.exec(`find ${shellQuote(path.join(preLayout.webRoot, 'pool'), { always: true })} -name '*.deb' -printf '%f\\n'`)).stdout.split('\n');
     const toDrop = debs.filter((d) => !inPool.includes(path.basename(d)));
     if (toDrop.length) {
       for (const d of toDrop) await replayer.uploadFile(d, path.join(preLayout.incomingDir, 'build', path.basename(d)));
       const ingest = [pre.nodePath, pre.indexerPath, '--root', pre.root, '--channel', 'preprod', 'ingest', '--settle-ms', '0'];
       // As the service user, like the ingest unit (User=aptrepo), so the pool stays its own.
-      const r = await replayer.exec(['runuser', '-u', pre.serviceUser, '--', ...ingest].map(shellQuote).join(' '));
+      const r = await replayer.exec(['runuser', '-u', pre.serviceUser, '--', ...ingest].map((w) => shellQuote(w, { always: true })).join(' '));
       if (r.code !== 0) throw new LocalStackError(`ingest failed (${r.code}): ${r.stderr.trim()}`);
       process.stderr.write(r.stdout);
     } else {

@@ -41,6 +41,11 @@ const RULES: Record<string, LayerRule> = {
     from: ['infra/'],
     notTo: ['stacks/', 'test/', 'scripts/'],
   },
+  scripts: {
+    name: 'scripts/ (the local stack and its sandbox) imports nothing from test/',
+    from: ['scripts/'],
+    notTo: ['test/'],
+  },
   testOnly: {
     name: 'no file outside test/ and scripts/ imports from test/',
     from: [''],
@@ -91,6 +96,7 @@ describe('the checks fail on planted violations', () => {
       { rule: RULES.repo.name, file: `${src}repo/types.ts`, target: `${src}cli/context.ts` },
       { rule: RULES.infra.name, file: 'infra/plan.ts', target: 'stacks/config.ts' },
       { rule: RULES.testOnly.name, file: 'stacks/index.ts', target: 'test/harness/replay.ts' },
+      { rule: RULES.scripts.name, file: 'scripts/local-stack.ts', target: 'test/harness/replay.ts' },
     ]);
   });
 

@@ -14,6 +14,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runProcess, type RunResult } from './cli';
+import { aptConfString, renderAptConf } from '../../scripts/local/aptConf';
+
+// Moved to scripts/local/aptConf.ts (`npm run local` writes client configurations with it); still importable from here.
+export { renderAptConf };
 
 export type { RunResult } from './cli';
 
@@ -100,52 +104,6 @@ export function deb822Source(url: string, suites: string[], opts: { components?:
   ].filter((l) => l !== '').join('\n') + '\n';
 }
 
-/** apt.conf(5) string quoting: values are double-quoted; a double quote cannot be escaped, so refuse it. */
-function q(value: string): string {
-  if (value.includes('"')) throw new Error(`apt.conf value cannot contain a double quote: ${value}`);
-  return `"${value}"`;
-}
-
-/** Renders the private apt.conf for a client rooted at `dir`. */
-export function renderAptConf(dir: string, arch: string, foreign: string[], extra = ''): string {
-  const p = (...s: string[]) => q(path.join(dir, ...s));
-  return [
-    `Dir::Etc::Main ${p('etc/apt/apt.conf')};`,
-    `Dir::Etc::Parts ${p('etc/apt/apt.conf.d')};`,
-    `Dir::Etc::SourceList ${p('etc/apt/sources.list')};`,
-    `Dir::Etc::SourceParts ${p('etc/apt/sources.list.d')};`,
-    `Dir::Etc::Trusted ${p('etc/apt/trusted.gpg')};`,
-    `Dir::Etc::TrustedParts ${p('etc/apt/trusted.gpg.d')};`,
-    `Dir::Etc::netrc ${p('etc/apt/auth.conf')};`,
-    `Dir::Etc::netrcparts ${p('etc/apt/auth.conf.d')};`,
-    `Dir::Etc::Preferences ${p('etc/apt/preferences')};`,
-    `Dir::Etc::PreferencesParts ${p('etc/apt/preferences.d')};`,
-    `Dir::State ${p('var/lib/apt')};`,
-    `Dir::State::Lists ${p('var/lib/apt/lists')};`,
-    `Dir::State::extended_states ${p('var/lib/apt/extended_states')};`,
-    // dpkg's real status: install -s resolves dependencies against what is installed.
-    'Dir::State::status "/var/lib/dpkg/status";',
-    `Dir::Cache ${p('var/cache/apt')};`,
-    `Dir::Cache::Archives ${p('var/cache/apt/archives')};`,
-    `Dir::Log ${p('var/log/apt')};`,
-    `APT::Architecture ${q(arch)};`,
-    `APT::Architectures { ${[arch, ...foreign].map((a) => `${q(a)};`).join(' ')} };`,
-    // The default sandbox user _apt cannot enter mkdtemp's 0700 folders.
-    'APT::Sandbox::User "root";',
-    'Debug::NoLocking "true";',
-    'Acquire::Languages "none";',
-    'Acquire::Retries "0";',
-    'Acquire::http::Proxy "DIRECT";',
-    'Acquire::https::Proxy "DIRECT";',
-    'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
-    'APT::Get::Assume-Yes "true";',
-    // quiet 1: no progress meter (carriage-return noise in captured output); Get/Hit/Ign lines stay.
-    'quiet "1";',
-    extra,
-    '',
-  ].join('\n');
-}
-
 const PROGRAMS = new Set(['apt-get', 'apt-cache', 'apt-config', 'apt', 'apt-mark']);
 
 /**
@@ -169,7 +127,7 @@ export function createAptClient(opts: AptClientOptions): AptClient {
     fs.mkdirSync(path.join(dir, d), { recursive: true });
   }
   const aptConfig = path.join(dir, 'apt-config.conf');
-  const caConf = opts.caFile ? `Acquire::https::CaInfo ${q(opts.caFile)};\n` : '';
+  const caConf = opts.caFile ? `Acquire::https::CaInfo ${aptConfString(opts.caFile)};\n` : '';
   fs.writeFileSync(aptConfig, renderAptConf(dir, opts.arch ?? 'amd64', opts.foreignArchitectures ?? [], `${caConf}${opts.extraConf ?? ''}`));
   fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
   if (opts.keyFile) {

@@ -1,6 +1,6 @@
 /**
  * Test helpers that make real .deb files: built with `dpkg-deb` from a spec, or downloaded from the
- * Debian archive with `apt-get download` (cached across runs).
+ * Debian archive with `apt-get download` (cached across runs: scripts/local/realDebs.ts).
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -9,7 +9,8 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { pack } from 'tar-stream';
 
-const projectRoot = path.resolve(__dirname, '..', '..');
+// Moved to scripts/local/realDebs.ts (`npm run local` downloads its sample packages with it); still importable from here.
+export { fetchRealDebs } from '../../scripts/local/realDebs';
 
 /** What buildDeb puts in DEBIAN/control and in the package's files. */
 export interface DebSpec {
@@ -87,44 +88,6 @@ function writePayload(file: string, bytes: number, seed: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-let updated = false;
-
-/**
- * Downloads real packages (current version for this machine's architecture, or 'all') with
- * `apt-get download` into `cacheDir` (default `<project>/.cache/debs`, kept across runs), skipping
- * names already there. Runs `apt-get update` once when a download fails, then retries. Returns one
- * path per name, in order (the newest file when several versions are cached). Throws apt-get's error
- * when a package cannot be downloaded.
- */
-export function fetchRealDebs(names: string[], cacheDir: string = path.join(projectRoot, '.cache', 'debs')): string[] {
-  fs.mkdirSync(cacheDir, { recursive: true });
-  const cached = (name: string): string | undefined =>
-    fs
-      .readdirSync(cacheDir)
-      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
-      .map((f) => path.join(cacheDir, f))
-      .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  const missing = names.filter((n) => !cached(n));
-  if (missing.length > 0) {
-    const download = (): void => {
-      execFileSync('apt-get', ['download', ...missing], { cwd: cacheDir, stdio: ['ignore', 'pipe', 'pipe'] });
-    };
-    try {
-      download();
-    } catch (e) {
-      if (updated) throw e;
-      execFileSync('apt-get', ['update'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      updated = true;
-      download();
-    }
-  }
-  return names.map((n) => {
-    const file = cached(n);
-    if (!file) throw new Error(`apt-get download left no ${n}_*.deb in ${cacheDir}`);
-    return file;
-  });
 }
 
 /**

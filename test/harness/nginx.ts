@@ -2,98 +2,24 @@
  * Test harness: a real nginx, started by a test as a child process with its own prefix directory
  * (configuration, pid, logs, temp paths), listening on a free port of 127.0.0.1, and stopped by the test.
  *
- * Also holds the two networking helpers the other harness servers share (`findFreePort`,
- * `waitForListening`) and `httpGet`, a client that can connect from a chosen loopback source address
+ * Also re-exports the process helpers the other harness servers share (`findFreePort`,
+ * `waitForListening`, …: scripts/local/processes.ts) and holds `httpGet`, a client that can connect from a chosen loopback source address
  * so a test can exercise nginx `allow`/`deny` rules (on Linux the whole 127.0.0.0/8 is loopback:
  * a socket bound to 127.0.0.2 reaches a server on 127.0.0.1 and the server sees 127.0.0.2).
  */
-import { ChildProcess, spawn } from 'child_process';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { findFreePort, stopChild, trackChild, waitForListening } from '../../scripts/local/processes';
+
+// Moved to scripts/local/processes.ts (the sandbox of `npm run local` uses them too); still importable from here.
+export { findFreePort, stopChild, trackChild, waitForListening };
 
 /** The nginx binary Debian's `nginx` package installs. */
 const NGINX = '/usr/sbin/nginx';
-
-/** Children still running, killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
-});
-
-/** Registers a harness child so it is killed when the test process exits. */
-export function trackChild(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-}
-
-/**
- * Asks the kernel for a free TCP port on `host` (binds port 0, reads it, closes).
- * The port may be taken again before the caller binds it: callers retry on "address in use".
- * Rejects with the socket error if `host` cannot be bound.
- */
-export function findFreePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const addr = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(addr.port));
-    });
-  });
-}
-
-/** Resolves true once a TCP connection to host:port succeeds, false after one refused/failed attempt. */
-function tryConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok); };
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-    sock.setTimeout(1000, () => done(false));
-  });
-}
-
-/**
- * Waits until host:port accepts TCP connections. Polls every 50 ms; rejects as soon as `child`
- * exits (with `describe()` in the message, e.g. its log) or after `timeoutMs` (default 15 000 ms).
- */
-export async function waitForListening(
-  host: string,
-  port: number,
-  child: ChildProcess,
-  describe: () => string,
-  timeoutMs = 15000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${child.spawnfile} exited (code ${child.exitCode}, signal ${child.signalCode}) before listening on ${host}:${port}\n${describe()}`);
-    }
-    if (await tryConnect(host, port)) return;
-    if (Date.now() > deadline) throw new Error(`${child.spawnfile} not listening on ${host}:${port} after ${timeoutMs} ms\n${describe()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/**
- * Stops a child process: sends `signal`, then SIGKILL if it is still alive after `graceMs`;
- * resolves once it has exited.
- */
-export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill(signal);
-  });
-}
 
 /** A running test nginx. */
 export interface NginxServer {

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NodeSSH } from 'node-ssh';
 import { SshdServer, startSshd } from './sshd';
-import { mkTemp, rmTemp } from './cli';
+import { mkTemp, rmTemp } from '../../test/harness/cli';
 
 /** ssh2's hostVerifier gets the raw host key blob; the public key line carries it in base64. */
 function verifierFor(hostPublicKey: string, seen: string[]): (key: Buffer) => boolean {
