@@ -11,15 +11,13 @@
  * flipped to it yet": the probe right after each kill counts the kills that landed there, and the
  * test asserts at least WINDOW_KILLS did. A last publish then recovers and serves everything.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
+import { expectServingValid as expectServing } from '../../test/harness/published';
 import { killLoop, poolVsServed, runKilled, servedGeneration, timeRun } from '../../test/harness/kill';
-import { loadChannel } from '../src/repo/channel';
-import { currentGeneration, generationDir, generationSequence, readGenerationInfo } from '../src/repo/generations';
-import { verifyChannel } from '../src/repo/verify';
+import { generationSequence } from '../src/repo/generations';
 
 const SEED = 9010;
 /** Packages in the pool before the first kill. */
@@ -37,7 +35,6 @@ const TEST_MS = 170_000;
 let root: string;
 let debs: string;
 const webRoot = () => path.join(root, 'srv/apt/preprod');
-const keyring = () => path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg');
 const name = (i: number) => `pkg${String(i).padStart(3, '0')}`;
 
 beforeAll(async () => {
@@ -59,26 +56,8 @@ function addToPool(i: number): void {
   fs.copyFileSync(path.join(debs, `${name(i)}_1.${i}-1_all.deb`), path.join(dir, `${name(i)}_1.${i}-1_all.deb`));
 }
 
-/**
- * Checks what a client would see: dists → complete generation, Release hashes, signatures (gpgv and
- * openpgp), pool files. `unpublished`: pool files this test put in place that no publish has served
- * yet, which verify rightly reports (issue 9) and which are expected here.
- */
-async function expectServingValid(unpublished: string[] = []): Promise<string> {
-  const ch = await loadChannel({ root, channel: 'preprod' });
-  const id = await currentGeneration(ch);
-  expect(id).toBeDefined();
-  expect(readGenerationInfo(ch, id!)).toBeDefined();
-  expect(fs.realpathSync(path.join(webRoot(), 'dists'))).toBe(path.join(generationDir(ch, id!), 'dists'));
-  for (const c of ['bookworm', 'trixie']) {
-    const d = path.join(webRoot(), 'dists', c);
-    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'InRelease')], { stdio: 'pipe' });
-    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'Release.gpg'), path.join(d, 'Release')], { stdio: 'pipe' });
-  }
-  const expected = unpublished.map((f) => `${f}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`);
-  expect(await verifyChannel(ch)).toEqual(expected);
-  return id!;
-}
+/** The shared check (test/harness/published.ts) for this test's preprod channel, codenames bookworm and trixie. */
+const expectServingValid = (unpublished: string[] = []): Promise<string> => expectServing(root, ['bookworm', 'trixie'], unpublished);
 
 /**
  * The generation directories newer than the one `dists` serves (complete or not): a kill that

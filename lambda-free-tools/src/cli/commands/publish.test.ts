@@ -1,17 +1,13 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { mkTemp, rmTemp, runCli } from '../../../../test/harness/cli';
 import { buildDeb } from '../../../../test/harness/debs';
-import { loadChannel } from '../../repo/channel';
-import { currentGeneration, generationDir, readGenerationInfo } from '../../repo/generations';
-import { verifyChannel } from '../../repo/verify';
+import { expectServingValid as expectServing } from '../../../../test/harness/published';
 
 let root: string;
 let debs: string;
 const webRoot = () => path.join(root, 'srv/apt/preprod');
-const keyring = () => path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg');
 
 beforeAll(() => {
   debs = mkTemp('publish-cli-debs');
@@ -35,26 +31,8 @@ function addToPool(i: number): void {
   fs.copyFileSync(path.join(debs, `${name}_1.${i}-1_all.deb`), path.join(dir, `${name}_1.${i}-1_all.deb`));
 }
 
-/**
- * Checks what a client would see: dists → complete generation, Release hashes, signatures (gpgv and
- * openpgp), pool files. `unpublished`: pool files this test put in place that no publish has served
- * yet, which verify rightly reports (issue 9) and which are expected here.
- */
-async function expectServingValid(unpublished: string[] = []): Promise<string> {
-  const ch = await loadChannel({ root, channel: 'preprod' });
-  const id = await currentGeneration(ch);
-  expect(id).toBeDefined();
-  expect(readGenerationInfo(ch, id!)).toBeDefined();
-  expect(fs.realpathSync(path.join(webRoot(), 'dists'))).toBe(path.join(generationDir(ch, id!), 'dists'));
-  for (const c of ['bookworm', 'trixie']) {
-    const d = path.join(webRoot(), 'dists', c);
-    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'InRelease')], { stdio: 'pipe' });
-    execFileSync('gpgv', ['--keyring', keyring(), path.join(d, 'Release.gpg'), path.join(d, 'Release')], { stdio: 'pipe' });
-  }
-  const expected = unpublished.map((f) => `${f}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`);
-  expect(await verifyChannel(ch)).toEqual(expected);
-  return id!;
-}
+/** The shared check (test/harness/published.ts) for this test's preprod channel, codenames bookworm and trixie. */
+const expectServingValid = (unpublished: string[] = []): Promise<string> => expectServing(root, ['bookworm', 'trixie'], unpublished);
 
 test('publish end to end: table or JSON, invalid files (exit 1, or 0 with --skip-invalid), lock held (exit 3)', async () => {
   for (let i = 0; i < 3; i++) addToPool(i);
