@@ -89,7 +89,8 @@ interface Candidate {
  * unlink across filesystems) and get their upload time recorded; a file identical (SHA256) to the
  * pool file of the same name, version and architecture is removed from incoming ("present");
  * different content is rejected naming the pool file; symlinks, hard links, non-regular files,
- * unreadable or invalid debs (readDeb checks every control field that reaches a path), unknown
+ * unreadable or invalid packages (the channel's format checks every control field that reaches a
+ * path: readDeb for Debian), unknown
  * codename folders and architectures outside liste_arch are rejected into
  * `<rejectedDir>/<UTC stamp>-<name>` with `<that>.reason` (see rejectUpload). Drop and codename folders
  * that are symlinks are skipped, never followed; a folder named `*.deb` that another user owns is

@@ -10,8 +10,7 @@ import { initChannel, loadChannel } from './channel';
 import { currentGeneration, listGenerations } from './generations';
 import { poolPathFor } from './pool';
 import { publish, STANZA_KEY } from './publish';
-import { renderPackagesIndex, renderPackagesIndexes } from '../index/packages';
-import type { PoolPackage, ChannelConfig } from '../core/types';
+import type { ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 
 let root: string;
@@ -222,28 +221,6 @@ test('a missing signing key is a ConfigError telling to run keygen, and nothing 
   expect(err.message).toContain('keygen');
   expect(fs.existsSync(path.join(ch.webRoot, 'dists'))).toBe(false);
   expect(fs.existsSync(path.join(ch.webRoot, '.generations')) ? fs.readdirSync(path.join(ch.webRoot, '.generations')) : []).toEqual([]);
-});
-
-test('renderPackagesIndexes gives the same bytes as renderPackagesIndex on each index', () => {
-  const mk = (name: string, version: string, architecture: string, extra: [string, string][] = []): PoolPackage => ({
-    poolPath: `pool/main/${name[0]}/${name}/${name}_${version}_${architecture}.deb`, name, version, architecture, source: name,
-    control: [['Package', name], ['Version', version], ['Architecture', architecture], ['Maintainer', 'M <m@example.org>'], ...extra, ['Description', 'd\n more']],
-    size: 100 + version.length, digests: { MD5sum: 'a'.repeat(32), SHA1: 'b'.repeat(40), SHA256: 'c'.repeat(64) }, codenames: [], addedMs: 0,
-  });
-  const all = [
-    mk('zeta', '1.10', 'all'), mk('zeta', '1.9', 'all'), mk('alpha', '1.0', 'amd64'), mk('alpha', '1.0~rc1', 'amd64'),
-    mk('alpha', '1.0', 'arm64'), mk('Beta', '2:0.1', 'all', [['Depends', 'alpha']]), mk('alpha', '1:0.5', 'amd64'),
-  ];
-  const perCodename = new Map([['bookworm', all], ['bullseye', all.slice(2)]]);
-  const out = renderPackagesIndexes(perCodename, ['amd64', 'arm64']);
-  for (const [codename, list] of perCodename) {
-    for (const arch of ['amd64', 'arm64']) {
-      const entries = list.filter((p) => p.architecture === arch || p.architecture === 'all')
-        .map((p) => ({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }));
-      expect(out.get(codename)!.get(arch)).toBe(renderPackagesIndex(entries));
-    }
-  }
-  expect(out.get('bullseye')!.get('arm64')).toMatch(/^Package: Beta\n/);
 });
 
 test('the new generation\'s directory entries are fsynced before dists is flipped to it', async () => {
