@@ -350,8 +350,9 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
   const manifest: BackupManifest = { format: 1, channel: ch.name, createdAt: new Date().toISOString(), generation, entries };
   const out = SafeDir.openAbs(to);
   try {
-    out.createFile('.manifest.json.tmp', JSON.stringify(manifest, null, 1) + '\n', 0o600);
-    out.rename('.manifest.json.tmp', out, 'manifest.json');
+    const tmp = path.basename(tempName('manifest.json'));
+    out.createFile(tmp, JSON.stringify(manifest, null, 1) + '\n', 0o600);
+    out.rename(tmp, out, 'manifest.json');
     out.sync();
   } finally {
     out.close();
