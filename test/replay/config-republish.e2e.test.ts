@@ -14,20 +14,17 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startSshd, type SshdServer } from '../harness/sshd';
+import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet } from '../harness/nginx';
-import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { bundle } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
 import { pulumiUp, ReplayState, stepsRan, type UpReport } from '../harness/pulumiState';
 import {
   clientConfig,
-  makeSandboxRoot,
-  removeSandboxSudoers,
   Replayer,
   sandboxStack,
   shellQuote,
   startSandboxNginx,
-  stopSandboxSigners,
   type KeyMaterial,
   type SandboxNginx,
   type SandboxStack,
@@ -43,7 +40,7 @@ const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' }
 const DAY = 86_400_000;
 
 describe('replay: a config change reaches the served index (only the steps whose own inputs changed run)', () => {
-  let sshd: SshdServer;
+  let server: SandboxServer;
   let root: string;
   let work: string;
   let replayer: Replayer;
@@ -55,15 +52,8 @@ describe('replay: a config change reaches the served index (only the steps whose
   /** The stack's state: what the next `pulumi up` is compared with. */
   let state: ReplayState;
 
-  const remote = async (command: string) => {
-    const r = await replayer.exec(command);
-    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
-  const asService = (args: string[]) => {
-    const c = stack.config;
-    return remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, ...args].map(shellQuote).join(' '));
-  };
+  const remote = (command: string) => server.remote(command);
+  const asService = (args: string[]) => remote(server.indexerCommand(stack.config, args));
   /** GET from the channel with the test credential, or with none (`auth` null). */
   const served = (rel: string, auth: typeof CREDENTIAL | null = CREDENTIAL) => httpGet(clientConfig(stack).url + rel, auth ? { auth } : {});
   const release = async (codename: string) => {
@@ -87,16 +77,14 @@ describe('replay: a config change reaches the served index (only the steps whose
   };
 
   beforeAll(async () => {
-    root = makeSandboxRoot('config-republish');
-    work = mkTemp('config-republish-work');
-    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
-    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    server = await startSandboxServer('config-republish', 'config-republish-work');
+    ({ root, work, replayer } = server);
     bundlePath = await bundle('apt-repo');
     key = await generateSigningKey({ name: 'Replay preprod', email: 'apt-preprod@epiconcept.fr', type: 'ed25519' });
     options = {
       root,
       channel: 'preprod',
-      ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+      ssh: server.ssh,
       httpPort: await findFreePort(),
       credentials: [CREDENTIAL],
       allowedCidrs: ['127.0.0.1/32'],
@@ -106,19 +94,10 @@ describe('replay: a config change reaches the served index (only the steps whose
     };
     stack = sandboxStack(options, key, bundlePath);
     state = ReplayState.load(path.join(work, 'pulumi-state.json'));
-    replayer = await Replayer.connect(options.ssh);
   });
 
   afterAll(async () => {
-    await nginx?.stop();
-    if (stack) {
-      await stopSandboxSigners([stack]);
-      removeSandboxSudoers([stack]);
-    }
-    replayer?.dispose();
-    await sshd?.stop();
-    if (root) rmTemp(root);
-    if (work) rmTemp(work);
+    await server?.stop({ stacks: stack ? [stack] : undefined, nginx });
   });
 
   test('first up: every step runs; a package is ingested; nginx serves bookworm and bullseye', async () => {

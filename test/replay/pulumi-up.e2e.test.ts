@@ -13,22 +13,20 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tls from 'tls';
-import { startSshd, type SshdServer } from '../harness/sshd';
+import { type SshdServer } from '../harness/sshd';
+import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
-import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { bundle } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
 import { pulumiUp, ReplayState, stepsRan, type UpReport } from '../harness/pulumiState';
 import {
   clientConfig,
-  makeSandboxRoot,
   planMaterial,
-  removeSandboxSudoers,
   Replayer,
   sandboxStackConfig,
   shellQuote,
   startSandboxNginx,
-  stopSandboxSigners,
   type KeyMaterial,
   type SandboxNginx,
   type SandboxStack,
@@ -78,6 +76,7 @@ function servedFingerprint(port: number): Promise<string> {
 }
 
 describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change runs exactly its commands', () => {
+  let server: SandboxServer;
   let sshd: SshdServer;
   let root: string;
   let work: string;
@@ -111,11 +110,7 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     stack = makeStack();
     return pulumiUp(replayer, state, stack.steps, { channel: stack.config.channel, connection: `${sshd.username}@${sshd.host}:${sshd.port}` });
   };
-  const remote = async (command: string) => {
-    const r = await replayer.exec(command);
-    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const remote = (command: string) => server.remote(command);
   const url = () => clientConfig(stack).url;
   const served = (rel: string, opts: { localAddress?: string; auth?: { username: string; password: string } } = {}) => httpGet(url() + rel, { auth: credential(), ...opts });
   const release = async (codename: string) => {
@@ -152,10 +147,8 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
   };
 
   beforeAll(async () => {
-    root = makeSandboxRoot('pulumi-up');
-    work = mkTemp('pulumi-up-work');
-    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
-    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    server = await startSandboxServer('pulumi-up', 'pulumi-up-work');
+    ({ root, work, sshd, replayer } = server);
     // A copy of the bundle of this test run (a later scenario deploys a changed copy of it).
     bundlePath = path.join(work, 'apt-repo.cjs');
     fs.copyFileSync(await bundle('apt-repo'), bundlePath);
@@ -166,7 +159,7 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     options = {
       root,
       channel: 'preprod',
-      ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+      ssh: server.ssh,
       httpPort,
       httpsPort,
       credentials: [],
@@ -176,21 +169,12 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
       extra: {},
     };
     state = ReplayState.load(path.join(work, 'state', 'preprod.json'));
-    replayer = await Replayer.connect(options.ssh);
     deb = buildDeb(work, { name: PACKAGE.name, version: PACKAGE.version, description: 'pulumi up replay test package' });
   });
 
   afterAll(async () => {
     for (const c of clients) c.dispose();
-    await nginx?.stop();
-    if (stack) {
-      await stopSandboxSigners([stack]);
-      removeSandboxSudoers([stack]);
-    }
-    replayer?.dispose();
-    await sshd?.stop();
-    if (root) rmTemp(root);
-    if (work) rmTemp(work);
+    await server?.stop({ stacks: stack ? [stack] : undefined, nginx });
   });
 
   test('first up: every resource is created and every command runs; nginx serves over TLS; apt installs', async () => {

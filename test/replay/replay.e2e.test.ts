@@ -11,24 +11,22 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { NodeSSH } from 'node-ssh';
-import { startSshd, type SshdServer } from '../harness/sshd';
+import { type SshdServer } from '../harness/sshd';
+import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
-import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { bundle } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
 import {
   applyStacks,
   clientConfig,
   diffSnapshots,
-  makeSandboxRoot,
   orderSteps,
   planDigest,
-  removeSandboxSudoers,
   Replayer,
   sandboxStack,
   shellQuote,
   startSandboxNginx,
-  stopSandboxSigners,
   type KeyMaterial,
   type SandboxNginx,
   type SandboxStack,
@@ -58,6 +56,7 @@ const UPLOADER = 'replay-upl';
 const OPERATOR = 'replay-ops';
 
 describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () => {
+  let server: SandboxServer;
   let sshd: SshdServer;
   let root: string;
   let work: string;
@@ -75,7 +74,7 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     root,
     channel,
     ...(channel === 'prod' ? { upstream: 'preprod' } : {}),
-    ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+    ssh: server.ssh,
     httpPort,
     credentials: CREDENTIALS,
     allowedCidrs: ['127.0.0.1/32'],
@@ -90,16 +89,9 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   const makeStacks = () => ['preprod', 'prod'].map((ch) => sandboxStack(options[ch], keys[ch], bundlePath));
   const stack = (channel: string) => stacks.find((s) => s.config.channel === channel)!;
   /** Runs a command on the server as root over the same SSH connection; throws on a non-zero exit. */
-  const remote = async (command: string) => {
-    const r = await replayer.exec(command);
-    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const remote = (command: string) => server.remote(command);
   /** Runs the indexer a channel's stack deployed, as the service user (what the systemd units do). */
-  const indexer = (channel: string, args: string[]) => {
-    const c = stack(channel).config;
-    return remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', channel, ...args].map(shellQuote).join(' '));
-  };
+  const indexer = (channel: string, args: string[]) => remote(server.indexerCommand(stack(channel).config, args));
   /** An isolated apt client of `channel` configured with the rendered client files (Signed-By rewritten to a local copy of the key). */
   const aptClientFor = (channel: string, credentialIndex: number | undefined, keyFile: string) => {
     const cc = clientConfig(stack(channel));
@@ -121,12 +113,8 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   ];
 
   beforeAll(async () => {
-    // sshd chroots the uploader into <root>/srv/apt/incoming: every folder above must be root's alone (not /tmp).
-    root = makeSandboxRoot('replay-root');
-    work = mkTemp('replay-work');
-    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
-    // The test sshd takes the plan's Match blocks (uploaders, operators) and gets SIGHUP when they change.
-    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    server = await startSandboxServer('replay-root', 'replay-work');
+    ({ root, work, sshd, replayer } = server);
     fs.writeFileSync(path.join(work, 'known_hosts'), sshd.knownHostsLine + '\n');
     accountKeys = {};
     for (const user of [UPLOADER, OPERATOR]) {
@@ -139,20 +127,11 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const [p1, p2] = [await findFreePort(), await findFreePort()];
     options = { preprod: stackOptions('preprod', p1), prod: stackOptions('prod', p2) };
     stacks = makeStacks();
-    replayer = await Replayer.connect(options.preprod.ssh);
   });
 
   afterAll(async () => {
     for (const c of clients) c.dispose();
-    await nginx?.stop();
-    if (stacks) {
-      await stopSandboxSigners(stacks);
-      removeSandboxSudoers(stacks);
-    }
-    replayer?.dispose();
-    await sshd?.stop();
-    if (root) rmTemp(root);
-    if (work) rmTemp(work);
+    await server?.stop({ stacks, nginx });
   });
 
   test('orderSteps follows dependsOn and refuses unknown dependencies and cycles', () => {

@@ -20,24 +20,22 @@ import { createHmac } from 'crypto';
 import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startSshd, type SshdServer } from '../harness/sshd';
+import { type SshdServer } from '../harness/sshd';
+import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
-import { bundle, mkTemp, rmTemp } from '../harness/cli';
+import { bundle } from '../harness/cli';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../harness/debs';
 import { AccountSession } from '../harness/sftpAccount';
 import {
   applyStacks,
   clientConfig,
   diffSnapshots,
-  makeSandboxRoot,
   planMaterial,
-  removeSandboxSudoers,
   Replayer,
   sandboxStackConfig,
   shellQuote,
   startSandboxNginx,
-  stopSandboxSigners,
   type KeyMaterial,
   type SandboxNginx,
   type SandboxStack,
@@ -82,6 +80,7 @@ function legitimate(area: string, names: string[]): (key: string, line: string) 
 }
 
 describe('an uploader with only upload rights, against the real flow (sshd, nginx, the plan as the stacks apply it)', () => {
+  let server: SandboxServer;
   let sshd: SshdServer;
   let root: string;
   let work: string;
@@ -117,7 +116,7 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     root,
     channel,
     ...(channel === 'prod' ? { upstream: 'preprod' } : {}),
-    ssh: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey },
+    ssh: server.ssh,
     httpPort,
     credentials: CREDENTIALS,
     allowedCidrs: ['127.0.0.1/32'],
@@ -130,16 +129,9 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
   });
 
   /** Runs `command` on the server as root (the replayer's connection); throws on a non-zero exit. */
-  const remote = async (command: string) => {
-    const r = await replayer.exec(command);
-    if (r.code !== 0) throw new Error(`${command} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
-    return r.stdout;
-  };
+  const remote = (command: string) => server.remote(command);
   /** The command line of the indexer a channel's stack deployed, run as its service user (what the units do). */
-  const indexerCommand = (channel: string, args: string[]) => {
-    const c = stack(channel).config;
-    return ['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', channel, ...args].map(shellQuote).join(' ');
-  };
+  const indexerCommand = (channel: string, args: string[]) => server.indexerCommand(stack(channel).config, args);
   const indexer = (channel: string, args: string[]) => remote(indexerCommand(channel, args));
   /** One ingest run of preprod as its service user; the entries of its --json report (exit 0, or 1 when something was rejected). */
   const ingest = async (): Promise<{ code: number | null; entries: IngestEntry[] }> => {
@@ -215,11 +207,8 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     Object.keys(before).flatMap((k) => diffSnapshots(before[k], after[k]).filter((l) => !allow(k, l)).map((l) => `${k}: ${l}`));
 
   beforeAll(async () => {
-    // sshd chroots the upload account into <root>/srv/apt/incoming: every folder above it must be root's alone.
-    root = makeSandboxRoot('uploader-sec');
-    work = mkTemp('uploader-sec-work');
-    fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
-    sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
+    server = await startSandboxServer('uploader-sec', 'uploader-sec-work');
+    ({ root, work, sshd, replayer } = server);
     fs.writeFileSync(path.join(work, 'known_hosts'), sshd.knownHostsLine + '\n');
     for (const user of [UPLOADER, OPERATOR]) {
       accountKeys[user] = path.join(work, `${user}_ed25519`);
@@ -231,7 +220,6 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     for (const ch of ['preprod', 'prod']) keys[ch] = await generateSigningKey({ name: `Security ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
     options = { preprod: stackOptions('preprod', await findFreePort()), prod: stackOptions('prod', await findFreePort()) };
     stacks = [await makeStack(options.preprod), await makeStack(options.prod)];
-    replayer = await Replayer.connect(options.preprod.ssh);
     await applyStacks(replayer, stacks);
     nginx = await startSandboxNginx(root, stacks.map((s) => s.config.httpPort));
 
@@ -249,15 +237,7 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
   afterAll(async () => {
     for (const s of sessions) s.dispose();
     for (const c of clients) c.dispose();
-    await nginx?.stop();
-    if (stacks) {
-      await stopSandboxSigners(stacks);
-      removeSandboxSudoers(stacks);
-    }
-    replayer?.dispose();
-    await sshd?.stop();
-    if (root) rmTemp(root);
-    if (work) rmTemp(work);
+    await server?.stop({ stacks, nginx });
   });
 
   /**
