@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { WrongUserError } from '../errors';
-import { shellJoin } from '../ops/shellQuote';
+import { shellJoin } from '../shellQuote';
 
 /**
  * The login name of `uid` from the host's passwd(5) file (`/etc/passwd`, not under --root: the
