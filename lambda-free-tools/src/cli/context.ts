@@ -2,8 +2,6 @@ import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Progress } from '../core/types';
 
-export type { Progress } from '../core/types';
-
 /**
  * Options every apt-repo command accepts (declared once on the root program).
  * - root: prefix under which every default path lives ('/' in production; a sandbox in tests).
