@@ -8,6 +8,7 @@
  */
 import * as fs from 'fs';
 import { z } from 'zod';
+import { parseReport } from '../core/validate';
 import { AptRepoError, UsageError } from '../errors';
 import type { DoctorReport } from '../repo/doctor';
 import { DIFFERENCE_FIELDS } from '../repo/doctor';
@@ -39,12 +40,7 @@ export const DoctorReportSchema = z.object({
  *         old to know `doctor` prints its usage error instead, exit 2, handled by gatherDoctor).
  */
 export function parseDoctorReport(data: unknown, host: string): DoctorReport {
-  const r = DoctorReportSchema.safeParse(data);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new AptRepoError(`the remote apt-repo doctor --json on ${host} is not a doctor report: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
-  return r.data;
+  return parseReport(DoctorReportSchema, data, `the remote apt-repo doctor --json on ${host} is not a doctor report`);
 }
 
 /**
