@@ -33,13 +33,13 @@ export interface DevHostKeyOutputs extends Inputs {
  */
 export const devHostKeyProvider = {
   async create(inputs: Inputs): Promise<{ id: string; outs: DevHostKeyOutputs }> {
-    /* eslint-disable @typescript-eslint/no-require-imports */
+     
     const cp = require('child_process') as typeof import('child_process');
     const fs = require('fs') as typeof import('fs');
     const os = require('os') as typeof import('os');
     const path = require('path') as typeof import('path');
     const crypto = require('crypto') as typeof import('crypto');
-    /* eslint-enable @typescript-eslint/no-require-imports */
+     
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-repo-host-key-'));
     try {
       const file = path.join(dir, 'ssh_host_ed25519_key');

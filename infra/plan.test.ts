@@ -110,7 +110,7 @@ describe('buildPlan: structure', () => {
     const files = Object.fromEntries(steps['ssh-access'].files.map((f) => [f.remotePath.split('/').pop(), f.content]));
     expect(files['ssh-access.keys-ci-upload']).toMatch(new RegExp(`\\nrestrict ${key.replace(/[+.]/g, '\\$&')}\\n$`));
     expect(files['ssh-access.keys-alice']).toContain(`\nrestrict,pty ${key}\n`);
-    expect(files['ssh-access.sshd.conf']).toMatch(/^Match Group aptupload\n(    .*\n)*    ChrootDirectory \/srv\/apt\/incoming\n    ForceCommand internal-sftp -u 0022\n/m);
+    expect(files['ssh-access.sshd.conf']).toMatch(/^Match Group aptupload\n( {4}.*\n)* {4}ChrootDirectory \/srv\/apt\/incoming\n {4}ForceCommand internal-sftp -u 0022\n/m);
     const script = steps['ssh-access'].script;
     expect(script.indexOf('sshd -t -f')).toBeLessThan(script.indexOf("/etc/ssh/sshd_config.d/apt-repo-preprod.conf'\\'' 0644 root root"));
     expect(script).toContain('systemctl try-reload-or-restart ssh.service');

@@ -69,8 +69,8 @@ describe('renderVhost (text)', () => {
       const blocks = text.split(/^server \{$/m).slice(1);
       expect(blocks.length).toBeGreaterThan(0);
       for (const b of blocks) {
-        expect(b).toMatch(/^    server_tokens off;$/m);
-        expect(b).toMatch(/^    disable_symlinks if_not_owner from=\$document_root;$/m);
+        expect(b).toMatch(/^ {4}server_tokens off;$/m);
+        expect(b).toMatch(/^ {4}disable_symlinks if_not_owner from=\$document_root;$/m);
       }
     }
   });

@@ -8,7 +8,7 @@ import { UsageError } from './errors';
 
 // Characters that no POSIX shell gives a meaning to anywhere in a word. '=' is left out on purpose:
 // an unquoted `name=value` first word would be taken as a variable assignment, not a command.
-const SAFE_WORD = /^[A-Za-z0-9_\/.,:@%+-]+$/;
+const SAFE_WORD = /^[A-Za-z0-9_/.,:@%+-]+$/;
 
 /** How shellQuote writes a word. */
 export interface ShellQuoteOptions {

@@ -414,7 +414,7 @@ describe('apt-ops against a real sshd', () => {
         await stop();
       }
       expect(r.code).toBe(1);
-      expect(r.stdout.trim()).toMatch(/^rejected  ci-upload\/bookworm\/broken-up_1\.0_all\.deb: not an ar archive/);
+      expect(r.stdout.trim()).toMatch(/^rejected {2}ci-upload\/bookworm\/broken-up_1\.0_all\.deb: not an ar archive/);
       const s = JSON.parse((await ops('preprod', ['--json', 'status'])).stdout);
       const mine = s.rejected.find((x: { file?: string }) => x.file === 'ci-upload/bookworm/broken-up_1.0_all.deb');
       expect(mine.reason).toMatch(/^not an ar archive/);

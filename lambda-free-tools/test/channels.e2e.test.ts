@@ -20,7 +20,7 @@ function ok(r: RunResult, what: string): RunResult {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   return r;
 }
-const json = <T = any>(r: RunResult): T => JSON.parse(r.stdout) as T; // eslint-disable-line @typescript-eslint/no-explicit-any
+const json = <T = any>(r: RunResult): T => JSON.parse(r.stdout) as T;
 
 /** Every file (sha256) and symlink (target) below `dir`, by relative path; `skip` filters relative paths. */
 function tree(dir: string, skip: (rel: string) => boolean = () => false): Record<string, string> {

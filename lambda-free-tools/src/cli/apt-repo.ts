@@ -137,6 +137,6 @@ if (require.main === module) {
   if (!serveReadWorker()) {
     // Not when run from the TypeScript sources (ts-node): a worker cannot load a .ts file.
     if (/\.c?js$/.test(__filename)) setReadWorkerEntry(__filename);
-    main(process.argv).then((code) => { process.exitCode = code; });
+    void main(process.argv).then((code) => { process.exitCode = code; });
   }
 }

@@ -194,7 +194,7 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError();
 
-  const wrap = (fn: (...a: any[]) => Promise<number>) => async (...a: any[]) => setCode(await fn(...a));
+  const wrap = <A extends unknown[]>(fn: (...a: A) => Promise<number>) => async (...a: A) => setCode(await fn(...a));
 
   program.command('pending').description('what the upstream channel holds that the downstream one does not')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['pending'])));
@@ -258,7 +258,7 @@ if (require.main === module) {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
   });
-  main(process.argv).then((code) => {
+  void main(process.argv).then((code) => {
     process.exitCode = code;
   });
 }

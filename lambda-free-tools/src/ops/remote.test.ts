@@ -103,8 +103,8 @@ describe('execStreaming', () => {
     let closed = false;
     let resolveChannel!: (c: Duplex & { stderr: PassThrough }) => void;
     const channel = new Promise<Duplex & { stderr: PassThrough }>((r) => (resolveChannel = r));
-    const client = new EventEmitter() as EventEmitter & { exec: Function };
-    client.exec = (_cmd: string, _o: object, cb: Function) => {
+    const client = new EventEmitter() as EventEmitter & { exec: (...args: never[]) => void };
+    client.exec = (_cmd: string, _o: object, cb: (err: Error | undefined, ch: unknown) => void) => {
       const ch = Object.assign(new Duplex({ read() {}, write(c, _e, cb) { written.push(Buffer.from(c)); cb(); } }), { stderr: new PassThrough() });
       cb(undefined, ch);
       resolveChannel(ch);

@@ -63,6 +63,7 @@ export function execStreaming(
     if (conn.state().closed) return lost();
     const client = conn.ssh.connection;
     if (!client) return lost();
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
     client.exec(commandLine, {}, (err: Error | undefined, channel: any) => {
       if (err) {
         if (conn.state().closed) return lost();

@@ -94,6 +94,7 @@ function sftpCall<T>(fn: (cb: (err: Error | undefined | null, res?: T) => void) 
  * a transfer fails while the connection is still up, or when abort() is called (Ctrl-C).
  */
 export class Uploader {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
   private sftp: any;
   private current?: UploadItem;
   private aborted = false;
@@ -341,6 +342,7 @@ export async function ingestUploads(
 /** Removes remote files over SFTP, ignoring those already gone; resolves to how many were removed. */
 export async function removeRemoteFiles(conn: Connection, files: string[]): Promise<number> {
   if (conn.state().closed) return 0;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
   const sftp: any = await conn.ssh.requestSFTP();
   let n = 0;
   try {
@@ -387,6 +389,7 @@ export function renderDropOutcomes(outcomes: readonly DropOutcome[], waitSeconds
  * clock, seconds): the newest `.reason` whose `file:` line is `rel` (parseReason). Only `.reason`
  * files modified since then are read, each at most 4 KiB.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
 export async function findReason(sftp: any, rejected: string, rel: string, sinceSec: number): Promise<{ reason?: string; name: string } | undefined> {
   const { parseReason } = await import('../repo/status');
   let list: { filename: string; attrs: { mtime: number; size: number } }[];
@@ -423,6 +426,7 @@ const isNoSuchFile = (e: unknown) => (e as { code?: number }).code === 2 || /No 
 export async function awaitIngest(conn: Connection, items: UploadItem[], opts: { waitMs: number; pollMs?: number; rejectedDir?: string }): Promise<DropOutcome[]> {
   const pollMs = opts.pollMs ?? 1000;
   const rejected = opts.rejectedDir ?? '/rejected';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
   const sftp: any = await conn.ssh.requestSFTP();
   try {
     // The server's clock: the mtime of each file once in place (a rejection comes after it).

@@ -167,7 +167,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     opts.progress?.stop();
     const result: IngestResult = { entries: sortEntries(entries) };
     const accepted = Object.keys(added);
-    await Promise.all([...dirsToSync].map((d) => fsyncDir(d)));
+    for (const d of dirsToSync) fsyncDir(d);
     if (accepted.length === 0) {
       cache.save();
       // Only rejections (each complete, or cut short and handled by recovery): nothing to serve.

@@ -44,7 +44,7 @@ const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])
 
 // Paths go unquoted into the nginx vhost (where white space, ';', '{', '$' are syntax) and systemd
 // units (where '%' is a specifier and '$' a variable): only characters neither interprets.
-const SAFE_PATH_RE = /^[A-Za-z0-9._@+\/-]+$/;
+const SAFE_PATH_RE = /^[A-Za-z0-9._@+/-]+$/;
 // systemd reads a leading @ - : + ! (and white space) of an ExecStart= command as flags, not as part
 // of the path (systemd.service(5), "Command lines"): "+" would run it with full privileges.
 const UNIT_PREFIX_RE = /^[-+@!:\s]/;
@@ -102,7 +102,7 @@ const RawSchema = z.strictObject({
   channel: z.string().regex(NAME_RE, 'expected a channel name [a-z0-9][a-z0-9-]*').optional(),
   domain: z.string({ error: 'expected a DNS domain (e.g. epiconcept.fr)' }).regex(HOSTNAME_RE, 'expected a DNS domain (e.g. epiconcept.fr)'),
   serverName: z.string().regex(HOSTNAME_RE, 'expected a host name').optional(),
-  sshHost: z.string().regex(/^[A-Za-z0-9_.:%\[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -').optional(),
+  sshHost: z.string().regex(/^[A-Za-z0-9_.:%[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -').optional(),
   sshPort: port.default(22),
   sshUser: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a user name').default('root'),
   sshHostKey: hostLine.optional(),
