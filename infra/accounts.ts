@@ -37,12 +37,18 @@ export function renderAccountsScript(cfg: StackConfig): string {
     '  mark_changed',
     'fi',
   ];
-  lines.push(...system(cfg.serviceUser, `--home-dir ${home} --shell /usr/sbin/nologin`), `ensure_member ${q(cfg.serviceUser)} ${q(cfg.poolGroup)}`);
+  lines.push(
+    ...system(cfg.serviceUser, `--home-dir ${home} --shell /usr/sbin/nologin`),
+    `ensure_member ${q(cfg.serviceUser)} ${q(cfg.poolGroup)}`,
+  );
   lines.push(...system(cfg.signerUser, `--home-dir ${home} --shell /usr/sbin/nologin`));
   if (upload) {
     for (const u of cfg.uploaders) {
       // Home '/' is the chroot's root once sshd has chrooted into incomingDir.
-      lines.push(...system(u.name, "--home-dir / --shell /usr/sbin/nologin --password '*'"), `ensure_member ${q(u.name)} ${q(cfg.uploadGroup)}`);
+      lines.push(
+        ...system(u.name, "--home-dir / --shell /usr/sbin/nologin --password '*'"),
+        `ensure_member ${q(u.name)} ${q(cfg.uploadGroup)}`,
+      );
     }
   }
   if (cfg.operators.length) lines.push(`make_dir ${shq(layout.operatorsHome)}`);

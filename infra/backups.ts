@@ -31,7 +31,14 @@ export class Backups extends pulumi.ComponentResource {
   /** Throws Error when the indexer step is not attached yet. */
   constructor(name: string, args: BackupsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:Backups', name, {}, opts);
-    attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.backups, after: args.after });
+    attachSteps({
+      parent: this,
+      baseName: name,
+      connection: args.connection,
+      plan: args.plan,
+      steps: STEP_OWNERS.backups,
+      after: args.after,
+    });
     this.paths = pulumi.output(backupPaths(args.config));
     this.backupDir = pulumi.output(channelLayout(args.config).backupDir);
     this.registerOutputs({ paths: this.paths, backupDir: this.backupDir });

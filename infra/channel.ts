@@ -53,7 +53,14 @@ export class Channel extends pulumi.ComponentResource {
   constructor(name: string, args: ChannelArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:Channel', name, {}, opts);
     if (!args.after['host-base']) throw new Error(`Channel ${name}: attach the host base first`);
-    this.commands = attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.channel, after: args.after });
+    this.commands = attachSteps({
+      parent: this,
+      baseName: name,
+      connection: args.connection,
+      plan: args.plan,
+      steps: STEP_OWNERS.channel,
+      after: args.after,
+    });
     const url = channelUrl(args.serverName, args.https, args.httpPort, args.httpsPort);
     this.url = pulumi.output(url);
     this.publicKeyArmored = pulumi.output(args.publicKeyArmored);
@@ -61,6 +68,13 @@ export class Channel extends pulumi.ComponentResource {
     this.publicKeyFiles = pulumi.output(publicKeyFiles(url, args.keyName));
     this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: args.codenames, component: 'main', keyName: args.keyName }));
     this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
-    this.registerOutputs({ url: this.url, publicKeyArmored: this.publicKeyArmored, publicKeyBinaryBase64: this.publicKeyBinaryBase64, publicKeyFiles: this.publicKeyFiles, clientFiles: this.clientFiles, authConf: this.authConf });
+    this.registerOutputs({
+      url: this.url,
+      publicKeyArmored: this.publicKeyArmored,
+      publicKeyBinaryBase64: this.publicKeyBinaryBase64,
+      publicKeyFiles: this.publicKeyFiles,
+      clientFiles: this.clientFiles,
+      authConf: this.authConf,
+    });
   }
 }

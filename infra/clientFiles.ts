@@ -27,7 +27,9 @@ export interface ClientFiles {
 
 /** The channel URL for `serverName` and the ports. */
 export function channelUrl(serverName: string, tls: boolean, httpPort: number, httpsPort: number): string {
-  return tls ? `https://${serverName}${httpsPort === 443 ? '' : `:${httpsPort}`}/` : `http://${serverName}${httpPort === 80 ? '' : `:${httpPort}`}/`;
+  return tls
+    ? `https://${serverName}${httpsPort === 443 ? '' : `:${httpsPort}`}/`
+    : `http://${serverName}${httpPort === 80 ? '' : `:${httpPort}`}/`;
 }
 
 /**

@@ -19,7 +19,14 @@ describe('renderDevDockerfile', () => {
 
   it('lets root in by key only, on the given port and address, with the one pinned host key', () => {
     const d = renderDevDockerfile({ authorizedKey: KEY, sshPort: 2299, sshListenAddress: '127.0.0.1' });
-    for (const l of ['Port 2299', 'ListenAddress 127.0.0.1', 'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', `HostKey ${HOST_KEY_PATH}`]) {
+    for (const l of [
+      'Port 2299',
+      'ListenAddress 127.0.0.1',
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      `HostKey ${HOST_KEY_PATH}`,
+    ]) {
       expect(d).toContain(`'${l}'`);
     }
     expect(d).toContain('> /etc/ssh/sshd_config.d/00-apt-repo-image.conf');
@@ -34,8 +41,8 @@ describe('renderDevDockerfile', () => {
   it("makes the host key root's and 0600 at boot, before ssh.service", () => {
     const d = renderDevDockerfile({ authorizedKey: KEY });
     expect(d).toContain("'Before=ssh.service'");
-    expect(d).toContain("'  chmod 0600 \"$key\"'");
-    expect(d).toContain("'  chown root:root \"$key\"'");
+    expect(d).toContain('\'  chmod 0600 "$key"\'');
+    expect(d).toContain('\'  chown root:root "$key"\'');
   });
 
   it('disables Debian nginx default site before nginx is ever installed', () => {

@@ -39,7 +39,11 @@ describe('devHostKeyProvider', () => {
       const { devHostKeyProvider } = require(${JSON.stringify(path.join(projectRoot, 'infra/devHostKey.ts'))});
       pulumi.runtime.serializeFunction(() => devHostKeyProvider, { allowSecrets: true })
         .then((sf) => process.stdout.write(sf.text), (e) => { process.stderr.write(String(e && e.message || e)); process.exit(1); });`;
-    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], { cwd: projectRoot, encoding: 'utf8', timeout: 110000 });
+    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      timeout: 110000,
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("require('child_process')");

@@ -33,17 +33,18 @@ export interface DevHostKeyOutputs extends Inputs {
  */
 export const devHostKeyProvider = {
   async create(inputs: Inputs): Promise<{ id: string; outs: DevHostKeyOutputs }> {
-     
     const cp = require('child_process') as typeof import('child_process');
     const fs = require('fs') as typeof import('fs');
     const os = require('os') as typeof import('os');
     const path = require('path') as typeof import('path');
     const crypto = require('crypto') as typeof import('crypto');
-     
+
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-repo-host-key-'));
     try {
       const file = path.join(dir, 'ssh_host_ed25519_key');
-      const r = cp.spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', String(inputs.comment ?? ''), '-f', file], { encoding: 'utf8' });
+      const r = cp.spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', String(inputs.comment ?? ''), '-f', file], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new Error(`ssh-keygen failed (${r.status ?? r.error?.message}): ${(r.stderr ?? '').trim()}`);
       const privateKey = fs.readFileSync(file, 'utf8');
       const publicKey = fs.readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');

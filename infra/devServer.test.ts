@@ -1,6 +1,13 @@
 import { DEV_SSH_PORT_INSIDE, devContainerRunArgs } from './devServer';
 
-const devContainer = { sshPort: 2222, httpPort: 8080, httpsPort: 8443, imageName: 'apt-repo-dev:bookworm', baseImage: 'debian:bookworm', authorizedKey: 'ssh-ed25519 AAAA dev' };
+const devContainer = {
+  sshPort: 2222,
+  httpPort: 8080,
+  httpsPort: 8443,
+  imageName: 'apt-repo-dev:bookworm',
+  baseImage: 'debian:bookworm',
+  authorizedKey: 'ssh-ed25519 AAAA dev',
+};
 
 describe('devContainerRunArgs', () => {
   it('publishes sshd and the stack ports on 127.0.0.1 only, at the devContainer ports', () => {

@@ -36,7 +36,9 @@ export const DEV_SSH_PORT_INSIDE = 22;
  * published on 127.0.0.1 (devContainer.* outside, the stack's ports inside). Pure: the mocks test
  * reads it through the registered inputs.
  */
-export function devContainerRunArgs(args: Pick<DevServerArgs, 'devContainer' | 'httpPort' | 'httpsPort'>): Pick<docker.ContainerArgs, 'capabilities' | 'securityOpts' | 'tmpfs' | 'volumes' | 'command' | 'stopSignal' | 'ports'> {
+export function devContainerRunArgs(
+  args: Pick<DevServerArgs, 'devContainer' | 'httpPort' | 'httpsPort'>,
+): Pick<docker.ContainerArgs, 'capabilities' | 'securityOpts' | 'tmpfs' | 'volumes' | 'command' | 'stopSignal' | 'ports'> {
   const d = args.devContainer;
   const r = DEV_CONTAINER_RUN;
   return {

@@ -17,8 +17,13 @@ describe('openpgpV4Fingerprint', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fp-'));
     try {
       fs.writeFileSync(path.join(dir, 'key.gpg'), binary);
-      const out = execFileSync('gpg', ['--homedir', dir, '--batch', '--with-colons', '--show-keys', path.join(dir, 'key.gpg')], { encoding: 'utf8' });
-      const fpr = out.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+      const out = execFileSync('gpg', ['--homedir', dir, '--batch', '--with-colons', '--show-keys', path.join(dir, 'key.gpg')], {
+        encoding: 'utf8',
+      });
+      const fpr = out
+        .split('\n')
+        .find((l) => l.startsWith('fpr:'))!
+        .split(':')[9];
       expect(openpgpV4Fingerprint(binary)).toBe(fpr);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -26,7 +31,14 @@ describe('openpgpV4Fingerprint', () => {
   });
 
   it('gives undefined for what is not a v4 public-key packet', () => {
-    for (const b of [Buffer.alloc(0), Buffer.from('A'), Buffer.from('binary-public-key'), Buffer.from([0x99, 0x00, 0x01, 0x05]), Buffer.from([0xc6, 0x03, 0x05, 0x00, 0x00])]) expect(openpgpV4Fingerprint(b)).toBeUndefined();
+    for (const b of [
+      Buffer.alloc(0),
+      Buffer.from('A'),
+      Buffer.from('binary-public-key'),
+      Buffer.from([0x99, 0x00, 0x01, 0x05]),
+      Buffer.from([0xc6, 0x03, 0x05, 0x00, 0x00]),
+    ])
+      expect(openpgpV4Fingerprint(b)).toBeUndefined();
   });
 
   it('reads a truncated packet as no key rather than a wrong one', async () => {
@@ -44,8 +56,21 @@ describe('ExpectedStateBuilder', () => {
     x.file('htpasswd', '/etc/nginx/apt-repo/preprod.htpasswd', '0640', 'root', 'www-data', { secret: true });
     x.symlink('vhost', '/etc/nginx/sites-enabled/apt-preprod.conf', '/etc/nginx/sites-available/apt-preprod.conf');
     const s = x.build();
-    expect(s.entries.map((e) => e.path)).toEqual(['/etc/nginx/apt-repo/preprod.htpasswd', '/etc/nginx/sites-available/apt-preprod.conf', '/etc/nginx/sites-enabled/apt-preprod.conf', '/srv/apt/preprod/pool']);
-    expect(s.entries[0]).toEqual({ type: 'file', path: '/etc/nginx/apt-repo/preprod.htpasswd', mode: '0640', owner: 'root', group: 'www-data', secret: true, step: 'htpasswd' });
+    expect(s.entries.map((e) => e.path)).toEqual([
+      '/etc/nginx/apt-repo/preprod.htpasswd',
+      '/etc/nginx/sites-available/apt-preprod.conf',
+      '/etc/nginx/sites-enabled/apt-preprod.conf',
+      '/srv/apt/preprod/pool',
+    ]);
+    expect(s.entries[0]).toEqual({
+      type: 'file',
+      path: '/etc/nginx/apt-repo/preprod.htpasswd',
+      mode: '0640',
+      owner: 'root',
+      group: 'www-data',
+      secret: true,
+      step: 'htpasswd',
+    });
     expect(s.entries[1]).toMatchObject({ mode: '0644', sha256: crypto.createHash('sha256').update('server {}\n').digest('hex') });
   });
 

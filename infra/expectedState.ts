@@ -15,13 +15,23 @@ export type ExpectedContent = { content: string | Buffer } | { sha256: string } 
 export class ExpectedStateBuilder {
   private readonly entries = new Map<string, ExpectedEntry>();
 
-  constructor(private readonly channel: string, private readonly root: string, private readonly secretDigests: string) {}
+  constructor(
+    private readonly channel: string,
+    private readonly root: string,
+    private readonly secretDigests: string,
+  ) {}
 
   /** A regular file installed by `step` with `mode` ("0644"), owner and group; `fingerprint`: the OpenPGP key it holds. */
   file(step: string, path: string, mode: string, owner: string, group: string, what: ExpectedContent, fingerprint?: string): void {
-    const digest = 'content' in what ? crypto.createHash('sha256').update(what.content).digest('hex') : 'sha256' in what ? what.sha256 : undefined;
+    const digest =
+      'content' in what ? crypto.createHash('sha256').update(what.content).digest('hex') : 'sha256' in what ? what.sha256 : undefined;
     this.entries.set(path, {
-      type: 'file', path, mode: normaliseMode(mode), owner, group, step,
+      type: 'file',
+      path,
+      mode: normaliseMode(mode),
+      owner,
+      group,
+      step,
       ...(digest ? { sha256: digest } : {}),
       ...('secret' in what ? { secret: true } : {}),
       ...(fingerprint ? { openpgpFingerprint: fingerprint } : {}),
@@ -94,5 +104,10 @@ export function openpgpV4Fingerprint(binary: Buffer): string | undefined {
   }
   if (tag !== 6 || length > 0xffff || binary.length < bodyStart + length || binary[bodyStart] !== 4) return undefined;
   const header = Buffer.from([0x99, length >> 8, length & 0xff]);
-  return crypto.createHash('sha1').update(header).update(binary.subarray(bodyStart, bodyStart + length)).digest('hex').toUpperCase();
+  return crypto
+    .createHash('sha1')
+    .update(header)
+    .update(binary.subarray(bodyStart, bodyStart + length))
+    .digest('hex')
+    .toUpperCase();
 }

@@ -25,7 +25,15 @@ export class HostBase extends pulumi.ComponentResource {
   /** Throws Error when the plan has no host-base step. */
   constructor(name: string, args: HostBaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:HostBase', name, {}, opts);
-    const attached = attachSteps({ parent: this, baseName: name, connection: args.connection, plan: args.plan, steps: STEP_OWNERS.hostBase, after: {}, dependsOn: args.dependsOn });
+    const attached = attachSteps({
+      parent: this,
+      baseName: name,
+      connection: args.connection,
+      plan: args.plan,
+      steps: STEP_OWNERS.hostBase,
+      after: {},
+      dependsOn: args.dependsOn,
+    });
     const cmd = attached['host-base'];
     if (!cmd) throw new Error(`HostBase ${name}: the plan has no host-base step`);
     this.command = cmd;

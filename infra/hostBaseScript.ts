@@ -45,8 +45,29 @@ export function renderHostBaseScript(cfg: StackConfig): string {
   }
   lines.push('make_dir() { if [ ! -d "$1" ]; then mkdir -p "$1"; mark_changed; fi; }');
   lines.push(renderAccountsScript(cfg));
-  for (const d of ['etc/nginx/sites-available', 'etc/nginx/sites-enabled', 'var/log/nginx', 'etc/systemd/system', 'etc/tmpfiles.d', 'etc/ssh/sshd_config.d']) lines.push(`make_dir ${r(d)}`);
-  for (const d of ['etc/epiconcept', 'etc/epiconcept/apt_repo', 'srv/apt', 'var/lib/apt-repo', 'var/lib/apt-repo/staging', 'var/backups/apt-repo', 'opt/apt-repo', 'etc/nginx/apt-repo', 'var/www/acme', 'var/log/apt-repo', 'etc/ssh/apt-repo-keys', 'run/apt-repo']) {
+  for (const d of [
+    'etc/nginx/sites-available',
+    'etc/nginx/sites-enabled',
+    'var/log/nginx',
+    'etc/systemd/system',
+    'etc/tmpfiles.d',
+    'etc/ssh/sshd_config.d',
+  ])
+    lines.push(`make_dir ${r(d)}`);
+  for (const d of [
+    'etc/epiconcept',
+    'etc/epiconcept/apt_repo',
+    'srv/apt',
+    'var/lib/apt-repo',
+    'var/lib/apt-repo/staging',
+    'var/backups/apt-repo',
+    'opt/apt-repo',
+    'etc/nginx/apt-repo',
+    'var/www/acme',
+    'var/log/apt-repo',
+    'etc/ssh/apt-repo-keys',
+    'run/apt-repo',
+  ]) {
     lines.push(`ensure_dir ${r(d)} 0755 root root`);
   }
   return lines.join('\n') + '\n';

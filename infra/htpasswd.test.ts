@@ -24,7 +24,10 @@ describe('renderHtpasswd', () => {
   it('produces hashes that openssl recomputes from the password', () => {
     const [user, hash] = renderHtpasswd([creds[0]], salts).trim().split(':');
     expect(user).toBe('web1');
-    const r = spawnSync('openssl', ['passwd', '-6', '-salt', hash.split('$')[2], '-stdin'], { input: `${creds[0].password}\n`, encoding: 'utf8' });
+    const r = spawnSync('openssl', ['passwd', '-6', '-salt', hash.split('$')[2], '-stdin'], {
+      input: `${creds[0].password}\n`,
+      encoding: 'utf8',
+    });
     expect(r.stdout.trim()).toBe(hash);
   });
 

@@ -37,7 +37,8 @@ export function renderHtpasswd(credentials: ClientCredential[], salts?: Htpasswd
     .map((c) => {
       if (/[:\n\r]/.test(c.username)) throw new Error(`htpasswd: user name '${c.username}' cannot hold ':' or a line break`);
       const salt = salts ? salts[c.username] : processSalt(c);
-      if (typeof salt !== 'string' || !/^[./0-9A-Za-z]{16}$/.test(salt)) throw new Error(`htpasswd: no valid salt for user '${c.username}'`);
+      if (typeof salt !== 'string' || !/^[./0-9A-Za-z]{16}$/.test(salt))
+        throw new Error(`htpasswd: no valid salt for user '${c.username}'`);
       return `${c.username}:${sha512Crypt(c.password, salt)}\n`;
     })
     .join('');

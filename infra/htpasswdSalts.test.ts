@@ -25,15 +25,22 @@ describe('htpasswdSaltsProvider', () => {
   it('reports a change only when a user or a password changed', async () => {
     const { outs } = await htpasswdSaltsProvider.create({ credentials: creds });
     expect(await htpasswdSaltsProvider.diff('id', outs, { credentials: creds.map((c) => ({ ...c })) })).toEqual({ changes: false });
-    expect(await htpasswdSaltsProvider.diff('id', outs, { credentials: [creds[0], { ...creds[1], password: 'another-password-2' }] })).toEqual({ changes: true });
+    expect(
+      await htpasswdSaltsProvider.diff('id', outs, { credentials: [creds[0], { ...creds[1], password: 'another-password-2' }] }),
+    ).toEqual({ changes: true });
     expect(await htpasswdSaltsProvider.diff('id', outs, { credentials: [creds[0]] })).toEqual({ changes: true });
-    expect(await htpasswdSaltsProvider.diff('id', outs, { credentials: [...creds, { username: 'web3', password: 'third-password-3' }] })).toEqual({ changes: true });
+    expect(
+      await htpasswdSaltsProvider.diff('id', outs, { credentials: [...creds, { username: 'web3', password: 'third-password-3' }] }),
+    ).toEqual({ changes: true });
   });
 
   it('keeps the salt of an unchanged user and draws a new one for a new user or a new password', async () => {
     const { outs } = await htpasswdSaltsProvider.create({ credentials: creds });
     const news = [{ ...creds[1], password: 'another-password-2' }, { username: 'web3', password: 'third-password-3' }, creds[0]];
-    const updated = (await htpasswdSaltsProvider.update('id', outs, { credentials: news })).outs as { salts: Record<string, string>; credentials: unknown };
+    const updated = (await htpasswdSaltsProvider.update('id', outs, { credentials: news })).outs as {
+      salts: Record<string, string>;
+      credentials: unknown;
+    };
     expect(Object.keys(updated.salts).sort()).toEqual(['web1', 'web2', 'web3']);
     expect(updated.salts.web1).toBe(outs.salts.web1);
     expect(updated.salts.web2).not.toBe(outs.salts.web2);
@@ -51,7 +58,11 @@ describe('htpasswdSaltsProvider', () => {
       const { htpasswdSaltsProvider } = require(${JSON.stringify(path.join(projectRoot, 'infra/htpasswdSalts.ts'))});
       pulumi.runtime.serializeFunction(() => htpasswdSaltsProvider, { allowSecrets: true })
         .then((sf) => process.stdout.write(sf.text), (e) => { process.stderr.write(String(e && e.message || e)); process.exit(1); });`;
-    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], { cwd: projectRoot, encoding: 'utf8', timeout: 110000 });
+    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      timeout: 110000,
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("require('crypto')");

@@ -39,7 +39,6 @@ export interface HtpasswdSaltsOutputs {
  * bits (256 is a multiple of 64, so every character is equally likely).
  */
 export function randomSalt(): string {
-   
   const { randomBytes } = require('crypto') as typeof import('crypto');
   const alphabet = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
   let salt = '';

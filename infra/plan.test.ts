@@ -8,7 +8,18 @@ import { parse as parseYaml } from 'yaml';
 import { stepsToRun } from '../test/harness/pulumiRule';
 import { channelLayout } from './layout';
 import { renderRepoYaml } from './repoFiles';
-import { backupPaths, buildPlan, fileSha256, indexInputs, indexInputsDigest, inlineLocalFiles, NON_INDEX_REPO_KEYS, withoutSecrets, type PlanMaterial, type PlanStep } from './plan';
+import {
+  backupPaths,
+  buildPlan,
+  fileSha256,
+  indexInputs,
+  indexInputsDigest,
+  inlineLocalFiles,
+  NON_INDEX_REPO_KEYS,
+  withoutSecrets,
+  type PlanMaterial,
+  type PlanStep,
+} from './plan';
 
 const SSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 const SIGNING_KEY = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGVfake-private-key-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
@@ -69,7 +80,27 @@ describe('buildPlan: structure', () => {
       ['ingest-units', ['indexer']],
       ['refresh-units', ['indexer', 'signer']],
       ['backup-units', ['indexer']],
-      ['expected-state', ['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units']],
+      [
+        'expected-state',
+        [
+          'host-base',
+          'dirs',
+          'pre-update-backup',
+          'config',
+          'signing-key',
+          'htpasswd',
+          'tls',
+          'indexer',
+          'signer',
+          'publish',
+          'vhost',
+          'ssh-access',
+          'sudoers',
+          'ingest-units',
+          'refresh-units',
+          'backup-units',
+        ],
+      ],
     ]);
     // Every dependency names an earlier step.
     steps.forEach((s, i) => s.dependsOn.forEach((d) => expect(steps.slice(0, i).map((x) => x.name)).toContain(d)));
@@ -80,7 +111,9 @@ describe('buildPlan: structure', () => {
 
   it('gives the private key to the signer alone, and the socket folder to the indexer group only', () => {
     const steps = byName(buildPlan(config(), material()));
-    expect(steps['signing-key'].script).toContain("install_file \"$APT_REPO_TMP/signing-key.asc\" '\\''/etc/epiconcept/apt_repo/preprod/signing-key.asc'\\'' 0600 '\\''aptsign-preprod'\\'' '\\''aptsign-preprod'\\''");
+    expect(steps['signing-key'].script).toContain(
+      "install_file \"$APT_REPO_TMP/signing-key.asc\" '\\''/etc/epiconcept/apt_repo/preprod/signing-key.asc'\\'' 0600 '\\''aptsign-preprod'\\'' '\\''aptsign-preprod'\\''",
+    );
     const dirs = steps.dirs.script;
     expect(dirs).toContain("ensure_dir '\\''/etc/epiconcept/apt_repo/preprod'\\'' 0755 '\\''root'\\'' '\\''root'\\''");
     expect(dirs).toContain("ensure_dir '\\''/run/apt-repo/sign-preprod'\\'' 0750 '\\''aptsign-preprod'\\'' '\\''aptrepo-preprod'\\''");
@@ -95,22 +128,34 @@ describe('buildPlan: structure', () => {
 
   it('runs the signer as a socket unit with systemd, as sign-server without', () => {
     const sys = byName(buildPlan(config(), material())).signer;
-    expect(sys.files.map((f) => f.remotePath.split('/').pop())).toEqual(['signer.tmpfiles.conf', 'signer.apt-repo-sign-preprod.socket', 'signer.apt-repo-sign-preprod@.service']);
+    expect(sys.files.map((f) => f.remotePath.split('/').pop())).toEqual([
+      'signer.tmpfiles.conf',
+      'signer.apt-repo-sign-preprod.socket',
+      'signer.apt-repo-sign-preprod@.service',
+    ]);
     expect(sys.script).toContain("systemctl enable '\\''apt-repo-sign-preprod.socket'\\''");
     const none = byName(buildPlan(config({ root: '/tmp/sb' }), material())).signer;
     expect(none.files).toEqual([]);
-    expect(none.script).toContain("setpriv --reuid='\\''aptsign-preprod'\\'' --regid='\\''aptsign-preprod'\\'' --init-groups --inh-caps=-all");
+    expect(none.script).toContain(
+      "setpriv --reuid='\\''aptsign-preprod'\\'' --regid='\\''aptsign-preprod'\\'' --init-groups --inh-caps=-all",
+    );
     expect(none.script).toContain("'\\''sign-server'\\'' '\\''--socket'\\'' '\\''/tmp/sb/run/apt-repo/sign-preprod/sign.sock'\\''");
   });
 
   it('provisions SSH access: key files with our options, the sshd drop-in checked before it is installed', () => {
     const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q ci@build';
-    const cfg = config({ nodePath: '/usr/bin/node', uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [key] }]), operators: JSON.stringify([{ name: 'alice', authorizedKeys: [key] }]) });
+    const cfg = config({
+      nodePath: '/usr/bin/node',
+      uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [key] }]),
+      operators: JSON.stringify([{ name: 'alice', authorizedKeys: [key] }]),
+    });
     const steps = byName(buildPlan(cfg, material()));
     const files = Object.fromEntries(steps['ssh-access'].files.map((f) => [f.remotePath.split('/').pop(), f.content]));
     expect(files['ssh-access.keys-ci-upload']).toMatch(new RegExp(`\\nrestrict ${key.replace(/[+.]/g, '\\$&')}\\n$`));
     expect(files['ssh-access.keys-alice']).toContain(`\nrestrict,pty ${key}\n`);
-    expect(files['ssh-access.sshd.conf']).toMatch(/^Match Group aptupload\n( {4}.*\n)* {4}ChrootDirectory \/srv\/apt\/incoming\n {4}ForceCommand internal-sftp -u 0022\n/m);
+    expect(files['ssh-access.sshd.conf']).toMatch(
+      /^Match Group aptupload\n( {4}.*\n)* {4}ChrootDirectory \/srv\/apt\/incoming\n {4}ForceCommand internal-sftp -u 0022\n/m,
+    );
     const script = steps['ssh-access'].script;
     expect(script.indexOf('sshd -t -f')).toBeLessThan(script.indexOf("/etc/ssh/sshd_config.d/apt-repo-preprod.conf'\\'' 0644 root root"));
     expect(script).toContain('systemctl try-reload-or-restart ssh.service');
@@ -121,7 +166,8 @@ describe('buildPlan: structure', () => {
     expect(rule).toContain(`    ${base} --json promote *, \\\n`);
     expect(rule).toContain(`    ${base} pending, \\\n`);
     // Only the daily subcommands: never one that reads files the operator chose, nor a bare '*'.
-    for (const forbidden of ['import', 'restore', 'backup', 'keygen', 'init', 'sign']) expect(rule).not.toMatch(new RegExp(` ${forbidden}( |,|$)`, 'm'));
+    for (const forbidden of ['import', 'restore', 'backup', 'keygen', 'init', 'sign'])
+      expect(rule).not.toMatch(new RegExp(` ${forbidden}( |,|$)`, 'm'));
     expect(rule).not.toMatch(/--channel preprod \*/);
     expect(sudoers.script.indexOf('visudo -cqf')).toBeLessThan(sudoers.script.indexOf('install_file "$APT_REPO_TMP/sudoers"'));
     // No operators: an earlier rule is removed.
@@ -138,7 +184,10 @@ describe('buildPlan: structure', () => {
   });
 
   it('runs certbot only while no certificate exists', () => {
-    const steps = buildPlan(config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }), material({ tlsCert: undefined, tlsKey: undefined }));
+    const steps = buildPlan(
+      config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }),
+      material({ tlsCert: undefined, tlsKey: undefined }),
+    );
     const tls = byName(steps).tls;
     expect(tls.script).toContain("if [ ! -s '\\''/etc/letsencrypt/live/apt-preprod.example.org/fullchain.pem'\\'' ]; then");
     expect(tls.script).toContain('certbot certonly --webroot');
@@ -146,11 +195,15 @@ describe('buildPlan: structure', () => {
   });
 
   it('serves only the ACME challenge, never the repository, while certbot has no certificate', () => {
-    const steps = buildPlan(config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }), material({ tlsCert: undefined, tlsKey: undefined }));
+    const steps = buildPlan(
+      config({ tls: JSON.stringify({ mode: 'certbot', email: 'ops@example.org' }) }),
+      material({ tlsCert: undefined, tlsKey: undefined }),
+    );
     const bootstrap = byName(steps).tls.files.find((f) => f.remotePath.endsWith('tls.bootstrap.conf'))!;
     expect(bootstrap.content).toMatch(/location \^~ \/\.well-known\/acme-challenge\/ \{\n\s+root \/var\/www\/acme;/);
     expect(bootstrap.content).toMatch(/location \/ \{\n\s+deny all;/);
-    for (const served of ['root /srv/apt/preprod', 'location /dists/', 'location /pool/', 'auth_basic_user_file']) expect([served, bootstrap.content.includes(served)]).toEqual([served, false]);
+    for (const served of ['root /srv/apt/preprod', 'location /dists/', 'location /pool/', 'auth_basic_user_file'])
+      expect([served, bootstrap.content.includes(served)]).toEqual([served, false]);
   });
 
   it('changes the command text of a step when a file it installs changes, so the step runs again', () => {
@@ -212,16 +265,24 @@ describe('buildPlan: secrets and determinism', () => {
       const quoted = [...s.script.matchAll(/'\\''(\/[^']*)'\\''/g)].map((m) => m[1]);
       expect(quoted.length).toBeGreaterThan(0);
       // sudo reads /etc/sudoers.d only: the sandbox's rule has a name of its own there.
-      for (const p of quoted) if (p !== '/usr/sbin/nologin' && !/^\/etc\/sudoers\.d\/apt-repo-preprod-[0-9a-f]{8}$/.test(p)) expect([s.name, p, p === root || p.startsWith(root + '/')]).toEqual([s.name, p, true]);
+      for (const p of quoted)
+        if (p !== '/usr/sbin/nologin' && !/^\/etc\/sudoers\.d\/apt-repo-preprod-[0-9a-f]{8}$/.test(p))
+          expect([s.name, p, p === root || p.startsWith(root + '/')]).toEqual([s.name, p, true]);
     }
-    expect(backupPaths(config({ root }))).toEqual([`${root}/etc/epiconcept/apt_repo/preprod`, `${root}/srv/apt/preprod`, `${root}/var/lib/apt-repo/preprod`, `${root}/srv/apt/incoming`]);
+    expect(backupPaths(config({ root }))).toEqual([
+      `${root}/etc/epiconcept/apt_repo/preprod`,
+      `${root}/srv/apt/preprod`,
+      `${root}/var/lib/apt-repo/preprod`,
+      `${root}/srv/apt/incoming`,
+    ]);
   });
 });
 
 describe('buildPlan: a config change reaches the index (Pulumi runs a command again only when its own inputs change)', () => {
   const base = () => buildPlan(config(), material());
   /** The steps a `pulumi up` runs after `base` was applied, when the config gets `over` (or the material `m`). */
-  const rerun = (over: RawConfig, m: Partial<PlanMaterial> = {}) => stepsToRun(base(), buildPlan(config(over), material(m))).map((s) => s.name);
+  const rerun = (over: RawConfig, m: Partial<PlanMaterial> = {}) =>
+    stepsToRun(base(), buildPlan(config(over), material(m))).map((s) => s.name);
 
   it.each<[string, RawConfig]>([
     ['a codename added', { codenames: JSON.stringify(['bookworm', 'bullseye', 'trixie']) }],
@@ -238,7 +299,9 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
     const runs = rerun(over);
     expect(runs).toEqual(expect.arrayContaining(['publish', 'signer']));
     // The publish step's own text changed, not only the staged files of the config step.
-    expect(buildPlan(config(over), material()).find((s) => s.name === 'publish')!.script).not.toBe(base().find((s) => s.name === 'publish')!.script);
+    expect(buildPlan(config(over), material()).find((s) => s.name === 'publish')!.script).not.toBe(
+      base().find((s) => s.name === 'publish')!.script,
+    );
   });
 
   it('validUntilDays changed or unset, a new indexer bundle, a new public key: the publish step runs again', () => {
@@ -247,19 +310,34 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
       expect(stepsToRun(withValidity, next).map((s) => s.name)).toContain('publish');
     }
     expect(rerun({}, { bundleSha256: 'b'.repeat(64) })).toContain('publish');
-    expect(rerun({}, { publicKeyBinaryBase64: Buffer.from('another-public-key').toString('base64') })).toEqual(expect.arrayContaining(['signing-key', 'publish']));
+    expect(rerun({}, { publicKeyBinaryBase64: Buffer.from('another-public-key').toString('base64') })).toEqual(
+      expect.arrayContaining(['signing-key', 'publish']),
+    );
   });
 
   it('runs exactly the steps a change touches: codenames, validUntilDays, allowedCidrs, credentials, keyName', () => {
     // Removing a codename: its drop folders leave the dirs list and the path unit.
     // An index-affecting change is backed up first; what is installed changes, so does the expected state.
-    expect(rerun({ codenames: JSON.stringify(['bookworm']) })).toEqual(['dirs', 'pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
+    expect(rerun({ codenames: JSON.stringify(['bookworm']) })).toEqual([
+      'dirs',
+      'pre-update-backup',
+      'config',
+      'signer',
+      'publish',
+      'ingest-units',
+      'expected-state',
+    ]);
     expect(rerun({ validUntilDays: '7' })).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'refresh-units', 'expected-state']);
     expect(rerun({}, { bundleSha256: 'b'.repeat(64) })).toEqual(['pre-update-backup', 'indexer', 'signer', 'publish', 'expected-state']);
     // Not index-affecting: nothing that publishes or backs up runs.
     expect(rerun({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toEqual(['vhost', 'expected-state']);
     // A secret's content is not in the expected state (the step records its digest on the server).
-    expect(rerun({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) }, { htpasswd: renderHtpasswd([{ username: 'web1', password: 'another-password-42' }]) })).toEqual(['htpasswd']);
+    expect(
+      rerun(
+        { clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) },
+        { htpasswd: renderHtpasswd([{ username: 'web1', password: 'another-password-42' }]) },
+      ),
+    ).toEqual(['htpasswd']);
     expect(rerun({}, { signingKeyArmored: SIGNING_KEY.replace('fake', 'other') })).toEqual(['signing-key']);
     expect(rerun({ generationsKeep: '9' })).toEqual(['config', 'expected-state']);
     // keyName names the public key files (the signing-key step) and the vhost's rules, never an index.
@@ -272,7 +350,8 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
   it('digests the index inputs without a secret, the same way twice', () => {
     const m = material();
     const inputs = JSON.stringify(indexInputs(config(), m));
-    for (const secret of [PASSWORD, m.htpasswd.split(':')[1].trim(), 'fake-private-key-material', 'fake-tls-key']) expect(inputs).not.toContain(secret);
+    for (const secret of [PASSWORD, m.htpasswd.split(':')[1].trim(), 'fake-private-key-material', 'fake-tls-key'])
+      expect(inputs).not.toContain(secret);
     expect(indexInputsDigest(config(), m)).toBe(indexInputsDigest(config(), material()));
     expect(indexInputsDigest(config(), withoutSecrets(m))).toBe(indexInputsDigest(config(), m));
     const publish = buildPlan(config(), m).find((s) => s.name === 'publish')!;
@@ -281,7 +360,10 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
   });
 
   it('counts every repo.yaml key as index-affecting unless it is listed as not (a new key cannot be forgotten)', () => {
-    const cfg = config({ validUntilDays: '7', upstream: 'preprod', routing: JSON.stringify([{ pattern: 'x', codenames: ['bookworm'] }]) }, 'prod');
+    const cfg = config(
+      { validUntilDays: '7', upstream: 'preprod', routing: JSON.stringify([{ pattern: 'x', codenames: ['bookworm'] }]) },
+      'prod',
+    );
     const rendered = Object.keys(parseYaml(renderRepoYaml(cfg, channelLayout(cfg))) as object);
     const kept = Object.keys(indexInputs(cfg, material()).repoYaml as object);
     expect(kept.sort()).toEqual(['component', 'description', 'label', 'origin', 'routing', 'validUntilDays', 'webRoot']);
@@ -290,13 +372,20 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
 
   it('installs an hourly re-signing timer with validUntilDays, and removes it without', () => {
     const timed = byName(buildPlan(config({ validUntilDays: '7' }), material()))['refresh-units'];
-    expect(timed.files.map((f) => f.remotePath.split('/').pop())).toEqual(['refresh-units.apt-repo-refresh-preprod.service', 'refresh-units.apt-repo-refresh-preprod.timer']);
-    expect(timed.files[0].content).toContain('ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod publish --if-expiring\n');
+    expect(timed.files.map((f) => f.remotePath.split('/').pop())).toEqual([
+      'refresh-units.apt-repo-refresh-preprod.service',
+      'refresh-units.apt-repo-refresh-preprod.timer',
+    ]);
+    expect(timed.files[0].content).toContain(
+      'ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod publish --if-expiring\n',
+    );
     expect(timed.script).toContain("systemctl enable '\\''apt-repo-refresh-preprod.timer'\\''");
     const none = byName(buildPlan(config(), material()))['refresh-units'];
     expect(none.files).toEqual([]);
     expect(none.script).toContain("systemctl disable --now '\\''apt-repo-refresh-preprod.timer'\\''");
-    expect(none.script).toContain("rm -f '\\''/etc/systemd/system/apt-repo-refresh-preprod.timer'\\'' '\\''/etc/systemd/system/apt-repo-refresh-preprod.service'\\''");
+    expect(none.script).toContain(
+      "rm -f '\\''/etc/systemd/system/apt-repo-refresh-preprod.timer'\\'' '\\''/etc/systemd/system/apt-repo-refresh-preprod.service'\\''",
+    );
   });
 });
 
@@ -345,15 +434,34 @@ const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
     // A stand-in indexer: `publish` records each call, so the test can count publishes;
     // `sign-server` listens on its socket and writes its pid file, as the real one does.
     bundle = path.join(dir, 'apt-repo.cjs');
-    fs.writeFileSync(bundle, `const fs=require('fs');const a=process.argv;const o=(n)=>a[a.indexOf(n)+1];const r=o('--root'),c=o('--channel');
+    fs.writeFileSync(
+      bundle,
+      `const fs=require('fs');const a=process.argv;const o=(n)=>a[a.indexOf(n)+1];const r=o('--root'),c=o('--channel');
 if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recursive:true});fs.appendFileSync(d+'/publishes','x');}
 if(a.includes('backup')){fs.appendFileSync(o('--to')+'/backups-made','b'+(fs.existsSync(r+'/srv/apt/'+c+'/dists/publishes')?fs.readFileSync(r+'/srv/apt/'+c+'/dists/publishes','utf8'):'')+'\\n');}
-if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).listen(o('--socket'),()=>fs.writeFileSync(o('--pidfile'),process.pid+'\\n'));}\n`);
+if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).listen(o('--socket'),()=>fs.writeFileSync(o('--pidfile'),process.pid+'\\n'));}\n`,
+    );
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-    m = material({ bundlePath: bundle, bundleSha256: fileSha256(bundle), tlsCert: fs.readFileSync(cert, 'utf8'), tlsKey: fs.readFileSync(key, 'utf8') });
-    cfg = config({ root, installPackages: 'false', nodePath: process.execPath, listenAddress: '127.0.0.1', httpPort: '8080', httpsPort: '8443' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert],
+      { stdio: 'ignore' },
+    );
+    m = material({
+      bundlePath: bundle,
+      bundleSha256: fileSha256(bundle),
+      tlsCert: fs.readFileSync(cert, 'utf8'),
+      tlsKey: fs.readFileSync(key, 'utf8'),
+    });
+    cfg = config({
+      root,
+      installPackages: 'false',
+      nodePath: process.execPath,
+      listenAddress: '127.0.0.1',
+      httpPort: '8080',
+      httpsPort: '8443',
+    });
   });
   afterAll(() => {
     stopSigner(root);
@@ -362,7 +470,21 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
 
   it('installs everything with the right modes, then a second run changes nothing', () => {
     const first = applyLocally(buildPlan(cfg, m));
-    for (const name of ['dirs', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'ingest-units', 'backup-units']) expect([name, first[name]]).toEqual([name, true]);
+    for (const name of [
+      'dirs',
+      'config',
+      'signing-key',
+      'htpasswd',
+      'tls',
+      'indexer',
+      'signer',
+      'publish',
+      'vhost',
+      'ssh-access',
+      'ingest-units',
+      'backup-units',
+    ])
+      expect([name, first[name]]).toEqual([name, true]);
     const stat = (p: string) => {
       const s = fs.statSync(path.join(root, p));
       return (s.mode & 0o7777).toString(8);
@@ -378,7 +500,11 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     // The sign-server runs as the signer, and the indexer user cannot read the key.
     const pid = fs.readFileSync(path.join(root, 'run/apt-repo/sign-preprod/sign-server.pid'), 'utf8').trim();
     expect(execFileSync('ps', ['-o', 'user=', '-p', pid], { encoding: 'utf8' }).trim()).toBe('aptsign-preprod');
-    const read = spawnSync('runuser', ['-u', 'aptrepo-preprod', '--', 'cat', path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc')], { encoding: 'utf8' });
+    const read = spawnSync(
+      'runuser',
+      ['-u', 'aptrepo-preprod', '--', 'cat', path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc')],
+      { encoding: 'utf8' },
+    );
     expect([read.status, read.stderr]).toEqual([1, expect.stringContaining('Permission denied')]);
     expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/signing-key.asc'), 'utf8')).toBe(SIGNING_KEY);
     expect(stat('etc/epiconcept/apt_repo/preprod/signing-key.asc')).toBe('600');
@@ -387,7 +513,9 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     expect(stat('srv/apt/incoming')).toBe('755');
     expect(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/liste_dist'), 'utf8')).toMatch(/\nbookworm\nbullseye\n$/);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/epiconcept-preprod-archive-keyring.gpg'), 'utf8')).toBe('binary-public-key');
-    expect(fs.readlinkSync(path.join(root, 'etc/nginx/sites-enabled/apt-preprod.conf'))).toBe(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'));
+    expect(fs.readlinkSync(path.join(root, 'etc/nginx/sites-enabled/apt-preprod.conf'))).toBe(
+      path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'),
+    );
     expect(fs.existsSync(path.join(root, 'etc/systemd/system/apt-repo-backup-preprod.timer'))).toBe(true);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('x');
 
@@ -402,15 +530,29 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     const manifest = JSON.parse(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/expected-state.json'), 'utf8'));
     for (const e of manifest.entries) {
       if (e.type === 'symlink') expect([e.path, fs.readlinkSync(e.path)]).toEqual([e.path, e.target]);
-      else expect([e.path, owner(path.relative(root, e.path)).split(' ')]).toEqual([e.path, [String(Number.parseInt(e.mode, 8).toString(8)), e.owner, e.group]]);
+      else
+        expect([e.path, owner(path.relative(root, e.path)).split(' ')]).toEqual([
+          e.path,
+          [String(Number.parseInt(e.mode, 8).toString(8)), e.owner, e.group],
+        ]);
       if (e.type === 'file' && e.sha256) expect([e.path, fileSha256(e.path)]).toEqual([e.path, e.sha256]);
     }
     // The secret files' digests are recorded root-only, one line each.
     const record = path.join(root, 'etc/epiconcept/apt_repo/preprod/secret-digests');
     expect(owner(path.relative(root, record))).toBe('600 root root');
-    const secretPaths = manifest.entries.filter((e: { secret?: boolean }) => e.secret).map((e: { path: string }) => e.path).sort();
+    const secretPaths = manifest.entries
+      .filter((e: { secret?: boolean }) => e.secret)
+      .map((e: { path: string }) => e.path)
+      .sort();
     expect(secretPaths.length).toBe(3);
-    expect(fs.readFileSync(record, 'utf8').trim().split('\n').map((line) => line.split('  ')).sort((a, b) => (a[1] < b[1] ? -1 : 1))).toEqual(secretPaths.map((p: string) => [fileSha256(p), p]));
+    expect(
+      fs
+        .readFileSync(record, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split('  '))
+        .sort((a, b) => (a[1] < b[1] ? -1 : 1)),
+    ).toEqual(secretPaths.map((p: string) => [fileSha256(p), p]));
   });
 
   it('re-runs only what a config change touches: backs up first, then publishes again', () => {
@@ -418,7 +560,11 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     expect(Object.keys(ran)).toEqual(['dirs', 'pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
     // The signer restarts: what it checks a Release against (liste_dist) changed.
     // (dirs runs, its text lists one drop folder less, and removes nothing: no change.)
-    expect(Object.entries(ran).filter(([, c]) => c).map(([n]) => n)).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
+    expect(
+      Object.entries(ran)
+        .filter(([, c]) => c)
+        .map(([n]) => n),
+    ).toEqual(['pre-update-backup', 'config', 'signer', 'publish', 'ingest-units', 'expected-state']);
     expect(fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/publishes'), 'utf8')).toBe('xx');
     // One backup, made while the first publish was still the served one.
     expect(fs.readFileSync(path.join(root, 'var/backups/apt-repo/preprod/backups-made'), 'utf8')).toBe('bx\n');
@@ -432,14 +578,21 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     expect(fs.readFileSync(unit('apt-repo-refresh-preprod.service'), 'utf8')).toContain(' publish --if-expiring\n');
     const untimed = applyLocally(buildPlan(cfg, m), buildPlan({ ...cfg, validUntilDays: 7 }, m));
     expect(untimed['refresh-units']).toBe(true);
-    expect([fs.existsSync(unit('apt-repo-refresh-preprod.timer')), fs.existsSync(unit('apt-repo-refresh-preprod.service'))]).toEqual([false, false]);
+    expect([fs.existsSync(unit('apt-repo-refresh-preprod.timer')), fs.existsSync(unit('apt-repo-refresh-preprod.service'))]).toEqual([
+      false,
+      false,
+    ]);
     expect(applyLocally(buildPlan(cfg, m), buildPlan(cfg, m))).toEqual({});
     expect(applyLocally(buildPlan(cfg, m))['refresh-units']).toBe(false);
   });
 
   it('refuses a vhost nginx rejects before it replaces the live one', () => {
     const live = fs.readFileSync(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'), 'utf8');
-    const broken = buildPlan(cfg, m).map((s) => (s.name === 'vhost' ? { ...s, files: s.files.map((f) => (f.remotePath.endsWith('vhost.site.conf') ? { ...f, content: 'server { nonsense; }\n' } : f)) } : s));
+    const broken = buildPlan(cfg, m).map((s) =>
+      s.name === 'vhost'
+        ? { ...s, files: s.files.map((f) => (f.remotePath.endsWith('vhost.site.conf') ? { ...f, content: 'server { nonsense; }\n' } : f)) }
+        : s,
+    );
     expect(() => applyLocally(broken)).toThrow(/step vhost failed/);
     expect(fs.readFileSync(path.join(root, 'etc/nginx/sites-available/apt-preprod.conf'), 'utf8')).toBe(live);
   });
@@ -454,14 +607,20 @@ if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).l
     fs.chmodSync(dir, 0o755);
     const root = path.join(dir, 'root');
     // A service user of this test's own (the plan refuses base system accounts such as nobody).
-    if (spawnSync('getent', ['passwd', 'aptrepo-plantest']).status !== 0) execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'aptrepo-plantest']);
+    if (spawnSync('getent', ['passwd', 'aptrepo-plantest']).status !== 0)
+      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', 'aptrepo-plantest']);
     const uid = Number(execFileSync('id', ['-u', 'aptrepo-plantest'], { encoding: 'utf8' }));
     const cfg = config({ root, installPackages: 'false', serviceUser: 'aptrepo-plantest', nodePath: process.execPath });
     const publish = byName(buildPlan(cfg, material())).publish;
     const under = (p: string) => path.join(root, p);
-    for (const d of ['etc/epiconcept/apt_repo/preprod', 'opt/apt-repo/preprod', 'srv/apt/preprod', 'var/lib/apt-repo/preprod']) fs.mkdirSync(under(d), { recursive: true, mode: 0o755 });
-    for (const f of ['repo.yaml', 'liste_dist', 'liste_arch', 'signing-key.asc']) fs.writeFileSync(under(`etc/epiconcept/apt_repo/preprod/${f}`), f);
-    fs.writeFileSync(under('opt/apt-repo/preprod/apt-repo.cjs'), "require('fs').mkdirSync(process.argv[process.argv.indexOf('--root')+1]+'/srv/apt/preprod/dists');\n");
+    for (const d of ['etc/epiconcept/apt_repo/preprod', 'opt/apt-repo/preprod', 'srv/apt/preprod', 'var/lib/apt-repo/preprod'])
+      fs.mkdirSync(under(d), { recursive: true, mode: 0o755 });
+    for (const f of ['repo.yaml', 'liste_dist', 'liste_arch', 'signing-key.asc'])
+      fs.writeFileSync(under(`etc/epiconcept/apt_repo/preprod/${f}`), f);
+    fs.writeFileSync(
+      under('opt/apt-repo/preprod/apt-repo.cjs'),
+      "require('fs').mkdirSync(process.argv[process.argv.indexOf('--root')+1]+'/srv/apt/preprod/dists');\n",
+    );
     fs.chownSync(under('srv/apt/preprod'), uid, uid);
     fs.chownSync(under('var/lib/apt-repo/preprod'), uid, uid);
     // The service user (say, through a hostile .deb) replaced its stamp with a link to a root file.

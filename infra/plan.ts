@@ -83,7 +83,22 @@ export { STEP_NAMES, type PlanContext, type PlanFile, type PlanMaterial, type Pl
 /** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
 export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
   hostBase: ['host-base'],
-  channel: ['dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units'],
+  channel: [
+    'dirs',
+    'pre-update-backup',
+    'config',
+    'signing-key',
+    'htpasswd',
+    'tls',
+    'indexer',
+    'signer',
+    'publish',
+    'vhost',
+    'ssh-access',
+    'sudoers',
+    'ingest-units',
+    'refresh-units',
+  ],
   backups: ['backup-units', 'expected-state'],
 };
 
@@ -94,7 +109,17 @@ export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]>
  * settings. Every other key (those added later too) counts as index-affecting: a key nobody
  * classified costs at most one needless publish, never a stale index.
  */
-export const NON_INDEX_REPO_KEYS: readonly string[] = ['keyName', 'stateDir', 'backupDir', 'incomingDir', 'signerSocket', 'generationsKeep', 'upstream', 'lockTimeoutSeconds', 'backupKeep'];
+export const NON_INDEX_REPO_KEYS: readonly string[] = [
+  'keyName',
+  'stateDir',
+  'backupDir',
+  'incomingDir',
+  'signerSocket',
+  'generationsKeep',
+  'upstream',
+  'lockTimeoutSeconds',
+  'backupKeep',
+];
 
 /**
  * Everything that changes the indexes `publish` writes, as the server will read it: liste_dist and
@@ -103,9 +128,16 @@ export const NON_INDEX_REPO_KEYS: readonly string[] = ['keyName', 'stateDir', 'b
  * but NON_INDEX_REPO_KEYS), the indexer bundle's SHA-256 and the SHA-256 of the binary public key
  * (a new key must re-sign). Nothing secret: the private key, credentials and TLS key are not read.
  */
-export function indexInputs(cfg: StackConfig, material: Pick<PlanMaterial, 'bundleSha256' | 'publicKeyBinaryBase64'>): Record<string, unknown> {
+export function indexInputs(
+  cfg: StackConfig,
+  material: Pick<PlanMaterial, 'bundleSha256' | 'publicKeyBinaryBase64'>,
+): Record<string, unknown> {
   const repoYaml = parseYaml(renderRepoYaml(cfg, channelLayout(cfg))) as Record<string, unknown>;
-  const kept = Object.fromEntries(Object.entries(repoYaml).filter(([k]) => !NON_INDEX_REPO_KEYS.includes(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const kept = Object.fromEntries(
+    Object.entries(repoYaml)
+      .filter(([k]) => !NON_INDEX_REPO_KEYS.includes(k))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
   return {
     codenames: cfg.codenames,
     architectures: cfg.architectures,
@@ -122,7 +154,10 @@ export function indexInputs(cfg: StackConfig, material: Pick<PlanMaterial, 'bund
  * origin, label and codenames. Deterministic: same config and material, same digest.
  */
 export function indexInputsDigest(cfg: StackConfig, material: Pick<PlanMaterial, 'bundleSha256' | 'publicKeyBinaryBase64'>): string {
-  return crypto.createHash('sha256').update(JSON.stringify(indexInputs(cfg, material))).digest('hex');
+  return crypto
+    .createHash('sha256')
+    .update(JSON.stringify(indexInputs(cfg, material)))
+    .digest('hex');
 }
 
 /**
@@ -192,9 +227,11 @@ export function fileSha256(file: string): string {
 
 /** Copies of `steps` where every file with `localPath` has its `content` read from it (UTF-8), for a replay that uploads strings. */
 export function inlineLocalFiles(steps: PlanStep[]): PlanStep[] {
-  return steps.map((s) => ({ ...s, files: s.files.map((f) => (f.localPath ? { ...f, content: fs.readFileSync(f.localPath, 'utf8') } : f)) }));
+  return steps.map((s) => ({
+    ...s,
+    files: s.files.map((f) => (f.localPath ? { ...f, content: fs.readFileSync(f.localPath, 'utf8') } : f)),
+  }));
 }
-
 
 /** The paths that hold everything needed to restore the channel identically: settings/layout.ts, re-exported. */
 export { backupPaths };

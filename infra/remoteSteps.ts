@@ -46,7 +46,12 @@ const SECRET_PLACEHOLDER: SecretMaterial = { signingKeyArmored: '(secret)', htpa
  * (a build whose stdin alone is kept). A step is key-dependent when building it with two different
  * placeholder keys gives different texts.
  */
-export function planSource(cfg: StackConfig, known: KnownMaterial, key: pulumi.Input<KeyMaterial>, secretMaterial: pulumi.Input<SecretMaterial>): PlanSource {
+export function planSource(
+  cfg: StackConfig,
+  known: KnownMaterial,
+  key: pulumi.Input<KeyMaterial>,
+  secretMaterial: pulumi.Input<SecretMaterial>,
+): PlanSource {
   const build = (k: KeyMaterial, sec: SecretMaterial) => buildPlan(cfg, { ...known, ...k, ...sec });
   const a = build({ publicKeyArmored: '(public key A)', publicKeyBinaryBase64: 'QQ==' }, SECRET_PLACEHOLDER);
   const b = build({ publicKeyArmored: '(public key B)', publicKeyBinaryBase64: 'Qg==' }, SECRET_PLACEHOLDER);

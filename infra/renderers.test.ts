@@ -32,9 +32,20 @@ describe('renderListes / renderRepoYaml', () => {
     const cfg = config({ root: '/sb', upstream: 'preprod', validUntilDays: '10', tls: '{"mode":"none"}', allowPlainHttp: 'true' }, 'prod');
     const doc = parse(renderRepoYaml(cfg, channelLayout(cfg)));
     expect(doc).toEqual({
-      origin: 'Epiconcept', label: 'Epiconcept prod', description: 'Epiconcept packages, prod channel', component: 'main', keyName: 'epiconcept-prod',
-      webRoot: '/sb/srv/apt/prod', stateDir: '/sb/var/lib/apt-repo/prod', backupDir: '/sb/var/backups/apt-repo/prod', incomingDir: '/sb/srv/apt/incoming',
-      generationsKeep: 5, backupKeep: 7, validUntilDays: 10, upstream: 'preprod', signerSocket: '/sb/run/apt-repo/sign-prod/sign.sock',
+      origin: 'Epiconcept',
+      label: 'Epiconcept prod',
+      description: 'Epiconcept packages, prod channel',
+      component: 'main',
+      keyName: 'epiconcept-prod',
+      webRoot: '/sb/srv/apt/prod',
+      stateDir: '/sb/var/lib/apt-repo/prod',
+      backupDir: '/sb/var/backups/apt-repo/prod',
+      incomingDir: '/sb/srv/apt/incoming',
+      generationsKeep: 5,
+      backupKeep: 7,
+      validUntilDays: 10,
+      upstream: 'preprod',
+      signerSocket: '/sb/run/apt-repo/sign-prod/sign.sock',
     });
     // The stack key backupKeep reaches the indexer through repo.yaml (repo/channel.ts reads it).
     expect(parse(renderRepoYaml(config({ backupKeep: '3' }), channelLayout(config({}))))).toMatchObject({ backupKeep: 3 });
@@ -45,11 +56,22 @@ describe('renderSystemdUnits', () => {
   it('watches the drop zones and runs ingest and backup as the service user', () => {
     const cfg = config({ ingestSources: '["ci"]' });
     const units = Object.fromEntries(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => [u.name, u.content]));
-    expect(Object.keys(units)).toEqual(['apt-repo-ingest-preprod.service', 'apt-repo-ingest-preprod.path', 'apt-repo-ingest-preprod.timer', 'apt-repo-backup-preprod.service', 'apt-repo-backup-preprod.timer']);
-    expect(units['apt-repo-ingest-preprod.path'].match(/^PathChanged=.*$/gm)).toEqual([
-      'PathChanged=/srv/apt/incoming', 'PathChanged=/srv/apt/incoming/ci', 'PathChanged=/srv/apt/incoming/ci/bookworm', 'PathChanged=/srv/apt/incoming/ci/bullseye',
+    expect(Object.keys(units)).toEqual([
+      'apt-repo-ingest-preprod.service',
+      'apt-repo-ingest-preprod.path',
+      'apt-repo-ingest-preprod.timer',
+      'apt-repo-backup-preprod.service',
+      'apt-repo-backup-preprod.timer',
     ]);
-    expect(units['apt-repo-ingest-preprod.service']).toContain('ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod ingest\n');
+    expect(units['apt-repo-ingest-preprod.path'].match(/^PathChanged=.*$/gm)).toEqual([
+      'PathChanged=/srv/apt/incoming',
+      'PathChanged=/srv/apt/incoming/ci',
+      'PathChanged=/srv/apt/incoming/ci/bookworm',
+      'PathChanged=/srv/apt/incoming/ci/bullseye',
+    ]);
+    expect(units['apt-repo-ingest-preprod.service']).toContain(
+      'ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod ingest\n',
+    );
     expect(units['apt-repo-ingest-preprod.service']).toContain('User=aptrepo-preprod\n');
     expect(units['apt-repo-backup-preprod.service']).toContain('backup --to /var/backups/apt-repo/preprod\n');
     expect(units['apt-repo-backup-preprod.timer']).toContain('OnCalendar=*-*-* 02:30:00\n');
@@ -57,7 +79,10 @@ describe('renderSystemdUnits', () => {
 
   it('has no ingest units for a downstream channel', () => {
     const cfg = config({ upstream: 'preprod' }, 'prod');
-    expect(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => u.name)).toEqual(['apt-repo-backup-prod.service', 'apt-repo-backup-prod.timer']);
+    expect(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => u.name)).toEqual([
+      'apt-repo-backup-prod.service',
+      'apt-repo-backup-prod.timer',
+    ]);
   });
 });
 
@@ -66,8 +91,12 @@ describe('renderClientFiles / renderAuthConf', () => {
     const url = channelUrl('apt-prod.example.org', true, 80, 443);
     expect(url).toBe('https://apt-prod.example.org/');
     const files = renderClientFiles({ url, codenames: ['bookworm'], component: 'main', keyName: 'epiconcept-prod' });
-    expect(files.sourcesList.bookworm).toBe('deb [signed-by=/usr/share/keyrings/epiconcept-prod-archive-keyring.gpg] https://apt-prod.example.org/ bookworm main\n');
-    expect(files.sources.bookworm).toBe('Types: deb\nURIs: https://apt-prod.example.org/\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/epiconcept-prod-archive-keyring.gpg\n');
+    expect(files.sourcesList.bookworm).toBe(
+      'deb [signed-by=/usr/share/keyrings/epiconcept-prod-archive-keyring.gpg] https://apt-prod.example.org/ bookworm main\n',
+    );
+    expect(files.sources.bookworm).toBe(
+      'Types: deb\nURIs: https://apt-prod.example.org/\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/epiconcept-prod-archive-keyring.gpg\n',
+    );
   });
 
   it('names the public key files as the server publishes them, with their URLs', () => {
@@ -83,12 +112,18 @@ describe('renderClientFiles / renderAuthConf', () => {
     const l = channelLayout(cfg);
     const files = publicKeyFiles('https://x/', cfg.keyName);
     expect([path.posix.basename(l.publicKeyAsc), path.posix.basename(l.publicKeyGpg)]).toEqual([files.armored, files.binary]);
-    expect(renderClientFiles({ url: 'https://x/', codenames: ['bookworm'], component: 'main', keyName: cfg.keyName }).keyringPath).toBe(`/usr/share/keyrings/${files.binary}`);
+    expect(renderClientFiles({ url: 'https://x/', codenames: ['bookworm'], component: 'main', keyName: cfg.keyName }).keyringPath).toBe(
+      `/usr/share/keyrings/${files.binary}`,
+    );
   });
 
   it('writes auth.conf entries without scheme for HTTPS, with http:// and the port for plain HTTP', () => {
-    expect(renderAuthConf('https://apt-prod.example.org/', [{ username: 'u', password: 'p' }])).toEqual({ u: 'machine apt-prod.example.org login u password p\n' });
-    expect(renderAuthConf(channelUrl('h.example.org', false, 8080, 443), [{ username: 'u', password: 'p' }])).toEqual({ u: 'machine http://h.example.org:8080 login u password p\n' });
+    expect(renderAuthConf('https://apt-prod.example.org/', [{ username: 'u', password: 'p' }])).toEqual({
+      u: 'machine apt-prod.example.org login u password p\n',
+    });
+    expect(renderAuthConf(channelUrl('h.example.org', false, 8080, 443), [{ username: 'u', password: 'p' }])).toEqual({
+      u: 'machine http://h.example.org:8080 login u password p\n',
+    });
   });
 });
 
@@ -96,19 +131,37 @@ describe('renderHostBaseScript', () => {
   it('installs only missing packages (certbot only when used) and creates the service user', () => {
     const s = renderHostBaseScript(config());
     expect(s).toContain('for p in nginx nodejs xz-utils certbot; do');
-    expect(s).toContain("useradd --system --user-group");
-    expect(renderHostBaseScript(config({ tls: '{"mode":"none"}', allowPlainHttp: 'true' }))).toContain('for p in nginx nodejs xz-utils; do');
+    expect(s).toContain('useradd --system --user-group');
+    expect(renderHostBaseScript(config({ tls: '{"mode":"none"}', allowPlainHttp: 'true' }))).toContain(
+      'for p in nginx nodejs xz-utils; do',
+    );
     expect(renderHostBaseScript(config({ installPackages: 'false' }))).not.toContain('apt-get');
-    expect(renderHostBaseScript(config({ remotePrefix: 'sudo -n -u aptrepo' }))).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
-    expect(renderHostBaseScript(config({ nodePath: '/usr/bin/node', operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]) }))).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
+    expect(renderHostBaseScript(config({ remotePrefix: 'sudo -n -u aptrepo' }))).toContain(
+      'for p in nginx nodejs xz-utils certbot sudo; do',
+    );
+    expect(
+      renderHostBaseScript(
+        config({ nodePath: '/usr/bin/node', operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]) }),
+      ),
+    ).toContain('for p in nginx nodejs xz-utils certbot sudo; do');
   });
 
   it('creates the indexer and signer users, the uploaders (no shell, no password) and the operators (a shell)', () => {
-    const s = renderHostBaseScript(config({ nodePath: '/usr/bin/node', uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: ['ssh-ed25519 AAAA c'] }]), operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]) }));
+    const s = renderHostBaseScript(
+      config({
+        nodePath: '/usr/bin/node',
+        uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: ['ssh-ed25519 AAAA c'] }]),
+        operators: JSON.stringify([{ name: 'alice', authorizedKeys: ['ssh-ed25519 AAAA a'] }]),
+      }),
+    );
     for (const g of ['aptrepo', 'aptops', 'aptupload']) expect(s).toContain(`ensure_group '${g}'\n`);
-    expect(s).toContain("useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptrepo-preprod'\n");
+    expect(s).toContain(
+      "useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptrepo-preprod'\n",
+    );
     expect(s).toContain("ensure_member 'aptrepo-preprod' 'aptrepo'\n");
-    expect(s).toContain("useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptsign-preprod'\n");
+    expect(s).toContain(
+      "useradd --system --user-group --no-create-home --home-dir '/var/lib/apt-repo' --shell /usr/sbin/nologin 'aptsign-preprod'\n",
+    );
     expect(s).toContain("--shell /usr/sbin/nologin --password '*' 'ci-upload'\n");
     expect(s).toContain("ensure_member 'ci-upload' 'aptupload'\n");
     expect(s).toContain("--shell /bin/bash --password '*' 'alice'\n");

@@ -4,8 +4,12 @@ import { sha512Crypt } from './shaCrypt';
 describe('sha512Crypt', () => {
   it("matches the specification's test vectors", () => {
     // Drepper, "Unix crypt using SHA-256 and SHA-512", SHA-512 test vectors.
-    expect(sha512Crypt('Hello world!', 'saltstring')).toBe('$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1');
-    expect(sha512Crypt('Hello world!', 'saltstringsaltstring', 10000)).toBe('$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.');
+    expect(sha512Crypt('Hello world!', 'saltstring')).toBe(
+      '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1',
+    );
+    expect(sha512Crypt('Hello world!', 'saltstringsaltstring', 10000)).toBe(
+      '$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v.',
+    );
   });
 
   it('agrees with `openssl passwd -6` on passwords of every length class', () => {

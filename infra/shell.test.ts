@@ -46,7 +46,11 @@ const meta = (p: string) => {
     const target = path.join(dir, 'target');
     fs.mkdirSync(target, { mode: 0o700 });
     fs.symlinkSync(target, path.join(g, 'build'));
-    for (const body of [`ensure_dir '${g}/build' 2775 nobody nogroup`, `ensure_dir '${g}/build/bookworm' 2775 nobody nogroup`, `echo x > "$APT_REPO_TMP/x"; install_file "$APT_REPO_TMP/x" '${g}/build/f' 0644 root root`]) {
+    for (const body of [
+      `ensure_dir '${g}/build' 2775 nobody nogroup`,
+      `ensure_dir '${g}/build/bookworm' 2775 nobody nogroup`,
+      `echo x > "$APT_REPO_TMP/x"; install_file "$APT_REPO_TMP/x" '${g}/build/f' 0644 root root`,
+    ]) {
       const r = run(body);
       expect([body, r.status]).toEqual([body, 1]);
       expect(r.stderr).toContain(`${g}/build is a symbolic link in a folder another user can write`);
@@ -159,7 +163,11 @@ install_file() {
 }
 `;
 
-function runAsync(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -184,7 +192,10 @@ function runAsync(cmd: string, args: string[], opts: { cwd?: string } = {}): Pro
    * ensure_dir/install_file (with `helpers` appended to the prelude, to test the old ones) until
    * a victim changes. Returns the victims' state and the counts of successful calls.
    */
-  async function race(seconds: number, helpers = ''): Promise<{ victims: string[]; okDir: number; okFile: number; swaps: number; drop: string }> {
+  async function race(
+    seconds: number,
+    helpers = '',
+  ): Promise<{ victims: string[]; okDir: number; okFile: number; swaps: number; drop: string }> {
     const nr = RENAMEAT2[process.arch];
     if (nr === undefined) throw new Error(`renameat2's syscall number on ${process.arch} is not known to this test`);
     const drop = path.join(base, 'drop');
@@ -212,13 +223,21 @@ done
 echo "$okd $okf"
 `;
     const [attack, script] = await Promise.all([
-      runAsync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'perl', attacker, String(nr), String(seconds)], { cwd: drop }),
+      runAsync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'perl', attacker, String(nr), String(seconds)], {
+        cwd: drop,
+      }),
       runAsync('bash', ['-c', loop]),
     ]);
     expect([attack.status, attack.stderr]).toEqual([0, '']);
     expect(script.status).toBe(0);
     const [okDir, okFile] = script.stdout.trim().split(' ').map(Number);
-    return { victims: [meta(victimDir), meta(victimFile), fs.readFileSync(victimFile, 'utf8')], okDir, okFile, swaps: Number(attack.stdout.trim()), drop };
+    return {
+      victims: [meta(victimDir), meta(victimFile), fs.readFileSync(victimFile, 'utf8')],
+      okDir,
+      okFile,
+      swaps: Number(attack.stdout.trim()),
+      drop,
+    };
   }
 
   it('the helpers before issue 8 hand a root-owned victim to the attacker (the "before" fixture)', async () => {

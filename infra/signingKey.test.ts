@@ -24,7 +24,16 @@ beforeAll(async () => {
       newResource(args) {
         created.push({ type: args.type, ...args.inputs });
         // The kept key of the state: what the dynamic resource reads back.
-        return { id: STATE_FINGERPRINT, state: { ...args.inputs, privateArmored: 'private', publicArmored: 'public', publicBinaryBase64: 'YmluYXJ5', fingerprint: STATE_FINGERPRINT } };
+        return {
+          id: STATE_FINGERPRINT,
+          state: {
+            ...args.inputs,
+            privateArmored: 'private',
+            publicArmored: 'public',
+            publicBinaryBase64: 'YmluYXJ5',
+            fingerprint: STATE_FINGERPRINT,
+          },
+        };
       },
       call: (args) => args.inputs,
     },
@@ -42,14 +51,18 @@ describe('checkFingerprint', () => {
     expect(checkFingerprint(STATE_FINGERPRINT, undefined, 'x')).toBe(STATE_FINGERPRINT);
     expect(checkFingerprint(STATE_FINGERPRINT, 'aaaa aaaa aaaa aaaa aaaa  aaaa aaaa aaaa aaaa aaaa', 'x')).toBe(STATE_FINGERPRINT);
     expect(() => checkFingerprint(OTHER, STATE_FINGERPRINT, 'apt-repo:signingKey')).toThrow(ConfigError);
-    expect(() => checkFingerprint(OTHER, STATE_FINGERPRINT, 'apt-repo:signingKey')).toThrow(/^apt-repo:signingKeyFingerprint: is A{40} but the key from apt-repo:signingKey is B{40}/);
+    expect(() => checkFingerprint(OTHER, STATE_FINGERPRINT, 'apt-repo:signingKey')).toThrow(
+      /^apt-repo:signingKeyFingerprint: is A{40} but the key from apt-repo:signingKey is B{40}/,
+    );
     expect(normaliseFingerprint(' ab cd ')).toBe('ABCD');
   });
 });
 
 describe('SigningKey with a recorded fingerprint', () => {
   it('refuses a malformed record, naming the key', () => {
-    expect(() => new SigningKey('bad', { name: 'n', email: 'a@b', expectedFingerprint: 'not-hex' })).toThrow(/^apt-repo:signingKeyFingerprint: expected the 40 hex digits/);
+    expect(() => new SigningKey('bad', { name: 'n', email: 'a@b', expectedFingerprint: 'not-hex' })).toThrow(
+      /^apt-repo:signingKeyFingerprint: expected the 40 hex digits/,
+    );
   });
 
   it('passes the recorded fingerprint to the generated key (so create refuses to make another) and lets the kept key through', async () => {
@@ -68,7 +81,12 @@ describe('SigningKey with a recorded fingerprint', () => {
 
   it('checks a provided key against the record', async () => {
     const provided = await generateSigningKey({ name: 'Provided', email: 'apt@example.org', type: 'ed25519' });
-    const ok = new SigningKey('provided-ok', { name: 'n', email: 'a@b', provided: provided.privateArmored, expectedFingerprint: provided.fingerprint });
+    const ok = new SigningKey('provided-ok', {
+      name: 'n',
+      email: 'a@b',
+      provided: provided.privateArmored,
+      expectedFingerprint: provided.fingerprint,
+    });
     expect(await settle(ok.fingerprint)).toBe(provided.fingerprint);
     expect(await settle(ok.privateArmored)).toBe(provided.privateArmored);
   });
@@ -93,7 +111,11 @@ describe('SigningKey with another key than the recorded one', () => {
         ${construct}
         key.publicArmored.apply((k) => process.stdout.write('installed ' + k));
       });`;
-    return spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], { cwd: projectRoot, encoding: 'utf8', timeout: 110000 });
+    return spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      timeout: 110000,
+    });
   };
 
   it('fails the program when the state holds a key of another fingerprint', () => {
@@ -112,7 +134,9 @@ describe('SigningKey with another key than the recorded one', () => {
   });
 
   it('lets the program run when the record matches (the same script, control)', () => {
-    const r = run(`const key = new SigningKey('kept', { name: 'n', email: 'a@b', expectedFingerprint: ${JSON.stringify(STATE_FINGERPRINT)} });`);
+    const r = run(
+      `const key = new SigningKey('kept', { name: 'n', email: 'a@b', expectedFingerprint: ${JSON.stringify(STATE_FINGERPRINT)} });`,
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('installed public');
     expect(r.status).toBe(0);

@@ -57,9 +57,11 @@ export class SigningKey extends pulumi.ComponentResource {
   /** Throws Error when name or email is empty. */
   constructor(name: string, args: SigningKeyArgs, opts?: pulumi.ComponentResourceOptions) {
     super('apt-repo:index:SigningKey', name, {}, opts);
-    if (!args.name.trim() || !args.email.includes('@')) throw new Error(`SigningKey ${name}: name and email are required (got '${args.name}', '${args.email}')`);
+    if (!args.name.trim() || !args.email.includes('@'))
+      throw new Error(`SigningKey ${name}: name and email are required (got '${args.name}', '${args.email}')`);
     const expected = args.expectedFingerprint === undefined ? undefined : normaliseFingerprint(args.expectedFingerprint);
-    if (expected !== undefined && !/^[0-9A-F]{40}$/.test(expected)) throw new ConfigError(FINGERPRINT_KEY, `expected the 40 hex digits of an OpenPGP v4 fingerprint (got '${args.expectedFingerprint}')`);
+    if (expected !== undefined && !/^[0-9A-F]{40}$/.test(expected))
+      throw new ConfigError(FINGERPRINT_KEY, `expected the 40 hex digits of an OpenPGP v4 fingerprint (got '${args.expectedFingerprint}')`);
     if (args.provided !== undefined) {
       const priv = pulumi.secret(args.provided);
       const files = priv.apply((k) => publicKeyFiles(k, 'apt-repo:signingKey'));
@@ -75,7 +77,12 @@ export class SigningKey extends pulumi.ComponentResource {
     } else {
       const key = new GeneratedSigningKey(
         `${name}-generated`,
-        { name: args.name, email: args.email, ...(args.type ? { type: args.type } : {}), ...(expected ? { expectedFingerprint: expected } : {}) },
+        {
+          name: args.name,
+          email: args.email,
+          ...(args.type ? { type: args.type } : {}),
+          ...(expected ? { expectedFingerprint: expected } : {}),
+        },
         { parent: this, protect: true },
       );
       const checked = key.fingerprint.apply((f) => checkFingerprint(f, expected, 'the stack state'));

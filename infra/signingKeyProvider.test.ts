@@ -9,7 +9,11 @@ const projectRoot = path.resolve(__dirname, '..');
 
 describe('signingKeyProvider', () => {
   it('creates a v4 key that keys.ts and sign.ts accept, with matching public parts', async () => {
-    const { id, outs } = await signingKeyProvider.create({ name: 'Test preprod archive key', email: 'apt-preprod@example.org', type: 'ed25519' });
+    const { id, outs } = await signingKeyProvider.create({
+      name: 'Test preprod archive key',
+      email: 'apt-preprod@example.org',
+      type: 'ed25519',
+    });
     expect(id).toMatch(/^[0-9A-F]{40}$/);
     expect(outs.fingerprint).toBe(id);
     const derived = await publicKeyFiles(outs.privateArmored);
@@ -26,7 +30,9 @@ describe('signingKeyProvider', () => {
 
   it('refuses to generate when the stack recorded a fingerprint (the key it had is lost), naming the key', async () => {
     const fingerprint = 'C'.repeat(40);
-    await expect(signingKeyProvider.create({ name: 'T', email: 't@example.org', type: 'ed25519', expectedFingerprint: fingerprint })).rejects.toThrow(
+    await expect(
+      signingKeyProvider.create({ name: 'T', email: 't@example.org', type: 'ed25519', expectedFingerprint: fingerprint }),
+    ).rejects.toThrow(
       new RegExp(`^apt-repo:signingKeyFingerprint: the stack recorded the signing key ${fingerprint} but its state holds no key`),
     );
   });
@@ -42,7 +48,11 @@ describe('signingKeyProvider', () => {
       const { signingKeyProvider } = require(${JSON.stringify(path.join(projectRoot, 'infra/signingKeyProvider.ts'))});
       pulumi.runtime.serializeFunction(() => signingKeyProvider, { allowSecrets: true })
         .then((sf) => process.stdout.write(sf.text), (e) => { process.stderr.write(String(e && e.message || e)); process.exit(1); });`;
-    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], { cwd: projectRoot, encoding: 'utf8', timeout: 110000 });
+    const r = spawnSync(process.execPath, ['--no-warnings', '-r', 'ts-node/register/transpile-only', '-e', code], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+      timeout: 110000,
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("require('openpgp')");

@@ -57,7 +57,7 @@ export const signingKeyProvider = {
           'or remove apt-repo:signingKeyFingerprint to generate a different key on purpose',
       );
     }
-     
+
     const openpgp = require('openpgp') as typeof import('openpgp');
     const type = inputs.type ?? 'rsa4096';
     if (type !== 'rsa4096' && type !== 'ed25519') throw new Error(`signing key type '${String(type)}' is not rsa4096 or ed25519`);

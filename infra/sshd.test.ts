@@ -14,11 +14,21 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQ
 function config(over: RawConfig = {}, stack = 'preprod') {
   return parseStackConfig(
     {
-      domain: 'example.org', sshHost: 'h', sshHostKey: 'ssh-ed25519 AAAA', sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
-      codenames: '["bookworm"]', architectures: '["amd64"]', allowedCidrs: '["10.0.0.0/8"]', tls: '{"mode":"none"}', allowPlainHttp: 'true',
+      domain: 'example.org',
+      sshHost: 'h',
+      sshHostKey: 'ssh-ed25519 AAAA',
+      sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
+      codenames: '["bookworm"]',
+      architectures: '["amd64"]',
+      allowedCidrs: '["10.0.0.0/8"]',
+      tls: '{"mode":"none"}',
+      allowPlainHttp: 'true',
       nodePath: '/usr/bin/node',
       uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [KEY] }]),
-      operators: JSON.stringify([{ name: 'alice', authorizedKeys: [KEY] }, { name: 'bob', authorizedKeys: [KEY] }]),
+      operators: JSON.stringify([
+        { name: 'alice', authorizedKeys: [KEY] },
+        { name: 'bob', authorizedKeys: [KEY] },
+      ]),
       ...over,
     },
     stack,
@@ -38,14 +48,36 @@ describe('sshd drop-in', () => {
     const cfg = config();
     fs.writeFileSync(path.join(dir, 'apt-repo.conf'), renderSshdDropIn(cfg, channelLayout(cfg)));
     // As Debian's sshd_config does: the drop-ins first, global settings after them.
-    fs.writeFileSync(path.join(dir, 'sshd_config'), `Include ${dir}/apt-repo.conf\nHostKey ${dir}/host_key\nUsePAM no\nX11Forwarding yes\nSubsystem sftp internal-sftp\n`);
+    fs.writeFileSync(
+      path.join(dir, 'sshd_config'),
+      `Include ${dir}/apt-repo.conf\nHostKey ${dir}/host_key\nUsePAM no\nX11Forwarding yes\nSubsystem sftp internal-sftp\n`,
+    );
     execFileSync('sshd', ['-t', '-f', path.join(dir, 'sshd_config')]);
     // sshd -T resolves the Match blocks for a connection; `nogroup` stands for the upload group
     // (the user `nobody` is in it), as the group must exist for the check.
-    fs.writeFileSync(path.join(dir, 'apt-repo.conf'), renderSshdDropIn(config({ uploadGroup: 'nogroup-test' }), channelLayout(cfg)).replace('Match Group nogroup-test', 'Match Group nogroup'));
-    const eff = (user: string) => execFileSync('sshd', ['-T', '-f', path.join(dir, 'sshd_config'), '-C', `user=${user},host=localhost,addr=127.0.0.1`], { encoding: 'utf8' }).split('\n');
+    fs.writeFileSync(
+      path.join(dir, 'apt-repo.conf'),
+      renderSshdDropIn(config({ uploadGroup: 'nogroup-test' }), channelLayout(cfg)).replace(
+        'Match Group nogroup-test',
+        'Match Group nogroup',
+      ),
+    );
+    const eff = (user: string) =>
+      execFileSync('sshd', ['-T', '-f', path.join(dir, 'sshd_config'), '-C', `user=${user},host=localhost,addr=127.0.0.1`], {
+        encoding: 'utf8',
+      }).split('\n');
     const upl = eff('nobody');
-    for (const line of ['chrootdirectory /srv/apt/incoming', 'forcecommand internal-sftp -u 0022', 'allowtcpforwarding no', 'allowstreamlocalforwarding no', 'allowagentforwarding no', 'x11forwarding no', 'permittunnel no', 'permittty no', 'authorizedkeysfile /etc/ssh/apt-repo-keys/%u']) {
+    for (const line of [
+      'chrootdirectory /srv/apt/incoming',
+      'forcecommand internal-sftp -u 0022',
+      'allowtcpforwarding no',
+      'allowstreamlocalforwarding no',
+      'allowagentforwarding no',
+      'x11forwarding no',
+      'permittunnel no',
+      'permittty no',
+      'authorizedkeysfile /etc/ssh/apt-repo-keys/%u',
+    ]) {
       expect(upl).toContain(line);
     }
     // Anyone else keeps the global settings.
@@ -55,7 +87,9 @@ describe('sshd drop-in', () => {
   });
 
   it('writes the key options itself', () => {
-    expect(renderAuthorizedKeys({ name: 'ci-upload', authorizedKeys: [KEY] }, 'uploader')).toMatch(/\nrestrict ssh-ed25519 \S+ ci@build\n$/);
+    expect(renderAuthorizedKeys({ name: 'ci-upload', authorizedKeys: [KEY] }, 'uploader')).toMatch(
+      /\nrestrict ssh-ed25519 \S+ ci@build\n$/,
+    );
     expect(renderAuthorizedKeys({ name: 'alice', authorizedKeys: [KEY] }, 'operator')).toMatch(/\nrestrict,pty ssh-ed25519 /);
   });
 
@@ -78,9 +112,16 @@ describe('sudo rule', () => {
       const rule = fs.readFileSync(file, 'utf8');
       expect(rule).toContain('alice, bob ALL = (aptrepo-preprod) NOPASSWD: APT_REPO_PREPROD\n');
       // Every command of the alias is this channel's indexer with its fixed words, as the service user.
-      const commands = rule.split('Cmnd_Alias APT_REPO_PREPROD = \\\n')[1].split('\nalice')[0].split(/, \\\n/).map((c) => c.trim());
+      const commands = rule
+        .split('Cmnd_Alias APT_REPO_PREPROD = \\\n')[1]
+        .split('\nalice')[0]
+        .split(/, \\\n/)
+        .map((c) => c.trim());
       expect(commands.length).toBeGreaterThan(10);
-      for (const c of commands) expect(c).toMatch(/^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -)$/);
+      for (const c of commands)
+        expect(c).toMatch(
+          /^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -)$/,
+        );
       // doctor: bare, or the manifest on stdin; never a file named by the operator.
       const doctor = commands.filter((c) => / doctor/.test(c)).map((c) => c.split(' --channel preprod ')[1]);
       expect(doctor).toEqual(['doctor', 'doctor --expected -', '--json doctor', '--json doctor --expected -']);
@@ -96,7 +137,9 @@ describe('sudo rule', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sudoers-'));
     try {
       const file = path.join(dir, 'all');
-      const rules = [config(), config({ root: '/srv/sandbox-a' }), config({ root: '/srv/sandbox-b' }), config({}, 'prod')].map((c) => renderSudoers(c));
+      const rules = [config(), config({ root: '/srv/sandbox-a' }), config({ root: '/srv/sandbox-b' }), config({}, 'prod')].map((c) =>
+        renderSudoers(c),
+      );
       fs.writeFileSync(file, rules.join(''), { mode: 0o440 });
       const r = spawnSync('visudo', ['-cf', file], { encoding: 'utf8' });
       expect([r.status, r.stderr]).toEqual([0, '']);
@@ -110,18 +153,38 @@ describe('sudo rule', () => {
 describe('account keys in the stack config', () => {
   it('defaults: per-channel indexer and signer users, shared groups, apt-ops as the SSH user', () => {
     const c = config({ uploaders: '[]', operators: '[]' });
-    expect([c.serviceUser, c.signerUser, c.poolGroup, c.uploadGroup, c.operatorGroup, c.opsUser, c.uploadUser]).toEqual(['aptrepo-preprod', 'aptsign-preprod', 'aptrepo', 'aptupload', 'aptops', 'root', undefined]);
+    expect([c.serviceUser, c.signerUser, c.poolGroup, c.uploadGroup, c.operatorGroup, c.opsUser, c.uploadUser]).toEqual([
+      'aptrepo-preprod',
+      'aptsign-preprod',
+      'aptrepo',
+      'aptupload',
+      'aptops',
+      'root',
+      undefined,
+    ]);
     expect(config({ sshUser: 'deploy', uploadUser: 'ci-upload' }).opsUser).toBe('deploy');
   });
 
   it.each<[string, RawConfig, RegExp]>([
-    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`command="/bin/sh" ${KEY}`] }]) }, /without options/],
-    ['apt-repo:uploaders.0.authorizedKeys.0', { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`${KEY}\n${KEY}`] }]) }, /control character|one OpenSSH public key per line/],
+    [
+      'apt-repo:uploaders.0.authorizedKeys.0',
+      { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`command="/bin/sh" ${KEY}`] }]) },
+      /without options/,
+    ],
+    [
+      'apt-repo:uploaders.0.authorizedKeys.0',
+      { uploaders: JSON.stringify([{ name: 'u', authorizedKeys: [`${KEY}\n${KEY}`] }]) },
+      /control character|one OpenSSH public key per line/,
+    ],
     ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'Bad Name', authorizedKeys: [KEY] }]) }, /user name/],
     ['apt-repo:uploaders', { upstream: 'staging' }, /promotion only/],
     ['apt-repo:nodePath', { nodePath: 'node' }, /absolute path/],
     ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'root', authorizedKeys: [KEY] }]) }, /system or SSH account/],
-    ['apt-repo:operators.0.name', { operators: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [KEY] }]) }, /already the name of uploaders.0.name/],
+    [
+      'apt-repo:operators.0.name',
+      { operators: JSON.stringify([{ name: 'ci-upload', authorizedKeys: [KEY] }]) },
+      /already the name of uploaders.0.name/,
+    ],
     ['apt-repo:poolGroup', { serviceUser: 'aptrepo' }, /already the name of serviceUser/],
   ])('%s is refused', (key, over, reason) => {
     let err: unknown;

@@ -15,7 +15,16 @@ const HEADER = (channel: string) => `# Managed by the apt-repo Pulumi stack (cha
 export const KEY_OPTIONS = { uploader: 'restrict', operator: 'restrict,pty' } as const;
 
 /** Forwarding and tunnelling off: the settings both Match blocks share. */
-const NO_FORWARDING = ['AllowTcpForwarding no', 'AllowStreamLocalForwarding no', 'AllowAgentForwarding no', 'X11Forwarding no', 'PermitTunnel no', 'GatewayPorts no', 'PermitListen none', 'PermitOpen none'];
+const NO_FORWARDING = [
+  'AllowTcpForwarding no',
+  'AllowStreamLocalForwarding no',
+  'AllowAgentForwarding no',
+  'X11Forwarding no',
+  'PermitTunnel no',
+  'GatewayPorts no',
+  'PermitListen none',
+  'PermitOpen none',
+];
 
 /**
  * Renders the drop-in:
@@ -57,12 +66,21 @@ export function renderSshdDropIn(cfg: StackConfig, layout: ChannelLayout): strin
  * write, identical when both list the same keys (else the last `pulumi up` wins).
  */
 export function renderAuthorizedKeys(account: SshAccount, kind: keyof typeof KEY_OPTIONS): string {
-  return '# Managed by the apt-repo Pulumi stacks: local changes are overwritten.\n' + account.authorizedKeys.map((k) => `${KEY_OPTIONS[kind]} ${k.trim()}\n`).join('');
+  return (
+    '# Managed by the apt-repo Pulumi stacks: local changes are overwritten.\n' +
+    account.authorizedKeys.map((k) => `${KEY_OPTIONS[kind]} ${k.trim()}\n`).join('')
+  );
 }
 
 /** The key files of `cfg`'s accounts: path → content (uploaders only on channels without upstream). */
 export function authorizedKeyFiles(cfg: StackConfig, layout: ChannelLayout): { account: string; file: string; content: string }[] {
-  const out = cfg.operators.map((o) => ({ account: o.name, file: path.posix.join(layout.authorizedKeysDir, o.name), content: renderAuthorizedKeys(o, 'operator') }));
-  if (!cfg.upstream) for (const u of cfg.uploaders) out.push({ account: u.name, file: path.posix.join(layout.authorizedKeysDir, u.name), content: renderAuthorizedKeys(u, 'uploader') });
+  const out = cfg.operators.map((o) => ({
+    account: o.name,
+    file: path.posix.join(layout.authorizedKeysDir, o.name),
+    content: renderAuthorizedKeys(o, 'operator'),
+  }));
+  if (!cfg.upstream)
+    for (const u of cfg.uploaders)
+      out.push({ account: u.name, file: path.posix.join(layout.authorizedKeysDir, u.name), content: renderAuthorizedKeys(u, 'uploader') });
   return out;
 }

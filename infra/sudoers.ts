@@ -53,7 +53,10 @@ export function renderSudoers(cfg: StackConfig): string {
   const base = [cfg.nodePath, cfg.indexerPath, '--root', cfg.root, '--channel', cfg.channel].join(' ');
   // Aliases share one namespace across every file of /etc/sudoers.d: name it after this rule's own
   // file (which holds a hash of the root for a sandbox), so two rules never define the same alias.
-  const alias = path.posix.basename(channelLayout(cfg).sudoersFile).toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  const alias = path.posix
+    .basename(channelLayout(cfg).sudoersFile)
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, '_');
   const commands: string[] = [];
   for (const c of OPERATOR_COMMANDS) {
     for (const json of ['', '--json ']) {

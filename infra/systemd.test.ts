@@ -37,7 +37,10 @@ function allUnits(stack: 'preprod' | 'prod'): UnitFile[] {
 
 /** The overall exposure systemd-analyze gives the unit file `file` (0.0 safest … 10.0). */
 function exposure(file: string): { score: number; report: string } {
-  const report = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const report = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', file], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(report);
   if (!m) throw new Error(`no exposure level in the report of ${file}:\n${report}`);
   return { score: Number(m[1]), report };
@@ -74,31 +77,46 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     fs.writeFileSync(file, service);
     const { score, report } = exposure(file);
     expect(score <= 3.0 ? 'OK' : report).toBe('OK');
-    expect(service).toContain(`ExecStart=/usr/bin/node /opt/apt-repo/${stack}/apt-repo.cjs --root / --channel ${stack} publish --if-expiring\n`);
+    expect(service).toContain(
+      `ExecStart=/usr/bin/node /opt/apt-repo/${stack}/apt-repo.cjs --root / --channel ${stack} publish --if-expiring\n`,
+    );
     expect(service).toContain(`User=aptrepo-${stack}\n`);
     expect(service).toContain('RestrictAddressFamilies=AF_UNIX\n');
-    expect(service).toContain(`ReadWritePaths=/srv/apt/${stack} /var/lib/apt-repo/${stack}${stack === 'preprod' ? ' /srv/apt/incoming' : ''}\n`);
+    expect(service).toContain(
+      `ReadWritePaths=/srv/apt/${stack} /var/lib/apt-repo/${stack}${stack === 'preprod' ? ' /srv/apt/incoming' : ''}\n`,
+    );
     const timer = units[`apt-repo-refresh-${stack}.timer`];
     expect(timer).toContain('OnCalendar=hourly\nRandomizedDelaySec=10min\nPersistent=yes\n');
     expect(timer).toContain(`Unit=apt-repo-refresh-${stack}.service\n`);
   });
 
   it('renders no re-signing units without validUntilDays', () => {
-    expect(allUnits('preprod').map((u) => u.name).filter((n) => n.includes('refresh'))).toEqual([]);
+    expect(
+      allUnits('preprod')
+        .map((u) => u.name)
+        .filter((n) => n.includes('refresh')),
+    ).toEqual([]);
   });
 
   it('the unhardened unit of before would fail the same check (the check can fail)', () => {
     const file = path.join(dir, 'plain.service');
-    fs.writeFileSync(file, '[Service]\nType=oneshot\nUser=aptrepo-preprod\nExecStart=/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs ingest\n');
+    fs.writeFileSync(
+      file,
+      '[Service]\nType=oneshot\nUser=aptrepo-preprod\nExecStart=/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs ingest\n',
+    );
     expect(exposure(file).score).toBeGreaterThan(3.0);
   });
 
   it('limits what each unit writes and reaches', () => {
     const units = Object.fromEntries(allUnits('preprod').map((u) => [u.name, u.content]));
     const setting = (unit: string, key: string) => [...units[unit].matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1]);
-    expect(setting('apt-repo-ingest-preprod.service', 'ReadWritePaths')).toEqual(['/srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming']);
+    expect(setting('apt-repo-ingest-preprod.service', 'ReadWritePaths')).toEqual([
+      '/srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming',
+    ]);
     // Crash recovery, run by backup first, may finish an interrupted writer: the web root and drop zones too.
-    expect(setting('apt-repo-backup-preprod.service', 'ReadWritePaths')).toEqual(['/var/backups/apt-repo/preprod /srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming']);
+    expect(setting('apt-repo-backup-preprod.service', 'ReadWritePaths')).toEqual([
+      '/var/backups/apt-repo/preprod /srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming',
+    ]);
     expect(setting('apt-repo-sign-preprod@.service', 'ReadWritePaths')).toEqual([]);
     for (const u of ['apt-repo-ingest-preprod.service', 'apt-repo-backup-preprod.service']) {
       expect(setting(u, 'User')).toEqual(['aptrepo-preprod']);
@@ -112,7 +130,9 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     expect(setting(signer, 'PrivateNetwork')).toEqual(['yes']);
     expect(setting(signer, 'StandardInput')).toEqual(['socket']);
     expect(setting(signer, 'StandardOutput')).toEqual(['socket']);
-    expect(setting(signer, 'ExecStart')).toEqual(['/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod sign --stdio']);
+    expect(setting(signer, 'ExecStart')).toEqual([
+      '/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod sign --stdio',
+    ]);
     const socket = units['apt-repo-sign-preprod.socket'];
     expect(socket).toContain('ListenStream=/run/apt-repo/sign-preprod/sign.sock\n');
     expect(socket).toContain('Accept=yes\n');
@@ -121,6 +141,8 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
 
   it('recreates the socket folder at boot with tmpfiles.d', () => {
     const cfg = config();
-    expect(renderSignerUnits(cfg, channelLayout(cfg)).tmpfiles).toContain('d /run/apt-repo/sign-preprod 0750 aptsign-preprod aptrepo-preprod -\n');
+    expect(renderSignerUnits(cfg, channelLayout(cfg)).tmpfiles).toContain(
+      'd /run/apt-repo/sign-preprod 0750 aptsign-preprod aptrepo-preprod -\n',
+    );
   });
 });

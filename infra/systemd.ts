@@ -124,7 +124,16 @@ export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): Uni
       for (const c of cfg.codenames) watched.push(path.posix.join(layout.incomingDir, s, c));
     }
     units.push(
-      { name: names.ingest.service, content: indexerService(cfg, `Ingest uploaded packages into APT channel ${cfg.channel}`, ['ingest'], [layout.webRoot, layout.stateDir, layout.incomingDir], [`/bin/sleep ${INGEST_SETTLE_WAIT_S}`]) },
+      {
+        name: names.ingest.service,
+        content: indexerService(
+          cfg,
+          `Ingest uploaded packages into APT channel ${cfg.channel}`,
+          ['ingest'],
+          [layout.webRoot, layout.stateDir, layout.incomingDir],
+          [`/bin/sleep ${INGEST_SETTLE_WAIT_S}`],
+        ),
+      },
       {
         name: names.ingest.path,
         content: `${HEADER}[Unit]
@@ -158,7 +167,15 @@ WantedBy=timers.target
     // Recovery (run by every writer first) may finish an interrupted ingest: the drop zones too.
     const writes = [layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])];
     units.push(
-      { name: names.refresh.service, content: indexerService(cfg, `Re-sign the Releases of APT channel ${cfg.channel} before they expire`, ['publish', '--if-expiring'], writes) },
+      {
+        name: names.refresh.service,
+        content: indexerService(
+          cfg,
+          `Re-sign the Releases of APT channel ${cfg.channel} before they expire`,
+          ['publish', '--if-expiring'],
+          writes,
+        ),
+      },
       {
         name: names.refresh.timer,
         content: `${HEADER}[Unit]
@@ -179,7 +196,15 @@ WantedBy=timers.target
   units.push(
     // backup runs crash recovery first, which may finish an interrupted writer (publish into the
     // web root, an ingest's drop zones) or restore: the same folders as ingest, plus the backups.
-    { name: names.backup.service, content: indexerService(cfg, `Back up APT channel ${cfg.channel}`, ['backup', '--to', layout.backupDir], [layout.backupDir, layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])]) },
+    {
+      name: names.backup.service,
+      content: indexerService(
+        cfg,
+        `Back up APT channel ${cfg.channel}`,
+        ['backup', '--to', layout.backupDir],
+        [layout.backupDir, layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])],
+      ),
+    },
     {
       name: names.backup.timer,
       content: `${HEADER}[Unit]
@@ -245,11 +270,20 @@ PrivateUsers=yes
   const tmpfiles = `${HEADER}d ${path.posix.dirname(layout.signerSocketDir)} 0755 root root -
 d ${layout.signerSocketDir} 0750 ${cfg.signerUser} ${cfg.serviceUser} -
 `;
-  return { units: [{ name: names.socket, content: socket }, { name: names.service, content: service }], tmpfiles };
+  return {
+    units: [
+      { name: names.socket, content: socket },
+      { name: names.service, content: service },
+    ],
+    tmpfiles,
+  };
 }
 
 /** The directories the path unit watches must exist before it starts: returned for the dirs step. */
 export function watchedDirs(cfg: StackConfig, layout: ChannelLayout): string[] {
   if (cfg.upstream) return [];
-  return cfg.ingestSources.flatMap((s) => [path.posix.join(layout.incomingDir, s), ...cfg.codenames.map((c) => path.posix.join(layout.incomingDir, s, c))]);
+  return cfg.ingestSources.flatMap((s) => [
+    path.posix.join(layout.incomingDir, s),
+    ...cfg.codenames.map((c) => path.posix.join(layout.incomingDir, s, c)),
+  ]);
 }

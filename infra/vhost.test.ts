@@ -11,7 +11,11 @@ const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** Whether a TLS handshake with `openssl s_client` and these options succeeds (the client offers only what they allow). */
 function handshake(port: number, args: string[]): boolean {
-  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'apt-preprod.example.org', ...args], { input: '', encoding: 'utf8', timeout: 10000 });
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'apt-preprod.example.org', ...args], {
+    input: '',
+    encoding: 'utf8',
+    timeout: 10000,
+  });
   return r.status === 0 && /Cipher is (?!\(NONE\))/.test(r.stdout);
 }
 
@@ -63,7 +67,13 @@ describe('renderVhost (text)', () => {
     const texts = [
       renderVhost(spec('/x', { tls: { certificate: '/c.pem', key: '/k.pem' }, acmeRoot: '/acme' })),
       renderVhost(spec('/x', { allowPlainHttp: true })),
-      renderAcmeBootstrapVhost({ channel: 'preprod', serverName: 'apt-preprod.example.org', acmeRoot: '/acme', httpPort: 80, logDir: '/log' }),
+      renderAcmeBootstrapVhost({
+        channel: 'preprod',
+        serverName: 'apt-preprod.example.org',
+        acmeRoot: '/acme',
+        httpPort: 80,
+        logDir: '/log',
+      }),
     ];
     for (const text of texts) {
       const blocks = text.split(/^server \{$/m).slice(1);
@@ -83,14 +93,20 @@ describe('renderVhost (text)', () => {
     // openssl agrees: every suite the string selects is ECDHE with AEAD, and none is TLS 1.0/1.1-only.
     const r = spawnSync('openssl', ['ciphers', '-v', TLS12_CIPHERS.join(':')], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    const tls12 = r.stdout.trim().split('\n').filter((l) => !/TLSv1\.3/.test(l));
+    const tls12 = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => !/TLSv1\.3/.test(l));
     expect(tls12).toHaveLength(TLS12_CIPHERS.length);
     for (const l of tls12) expect(l).toMatch(/TLSv1\.2 +Kx=ECDH +Au=(RSA|ECDSA) +Enc=(AESGCM|CHACHA20\/POLY1305)\(\d+\) +Mac=AEAD/);
   });
 
   it('serves the two key files without basic auth, behind the same allowlist, on every repository server', () => {
     const text = renderVhost(spec('/x', { tls: { certificate: '/c.pem', key: '/k.pem' }, allowPlainHttp: true }));
-    for (const [ext, type] of [['asc', 'text/plain'], ['gpg', 'application/octet-stream']]) {
+    for (const [ext, type] of [
+      ['asc', 'text/plain'],
+      ['gpg', 'application/octet-stream'],
+    ]) {
       const block = `    location = /example-preprod-archive-keyring.${ext} {\n        default_type ${type};\n        allow 127.0.0.1;\n        allow 127.0.0.2;\n        deny all;\n        auth_basic off;\n    }\n`;
       // Once in the HTTP server (allowPlainHttp) and once in the HTTPS one.
       expect(text.split(block)).toHaveLength(3);
@@ -98,7 +114,9 @@ describe('renderVhost (text)', () => {
     // Only those two locations turn auth off, in each server (no ACME root here).
     expect(text.match(/auth_basic off;/g)).toHaveLength(4);
     // Without basic auth configured the key locations are the same (auth_basic off is harmless).
-    expect(renderVhost(spec('/x', { allowPlainHttp: true, htpasswdFile: undefined }))).toContain('allow 127.0.0.2;\n        deny all;\n        auth_basic off;');
+    expect(renderVhost(spec('/x', { allowPlainHttp: true, htpasswdFile: undefined }))).toContain(
+      'allow 127.0.0.2;\n        deny all;\n        auth_basic off;',
+    );
   });
 
   it('refuses a vhost that would serve nothing', () => {
@@ -106,7 +124,9 @@ describe('renderVhost (text)', () => {
   });
 
   it('listens on one address when given, with the port in the redirect when not 443', () => {
-    const text = renderVhost(spec('/x', { listenAddress: '127.0.0.1', httpPort: 8080, httpsPort: 8443, tls: { certificate: '/c', key: '/k' } }));
+    const text = renderVhost(
+      spec('/x', { listenAddress: '127.0.0.1', httpPort: 8080, httpsPort: 8443, tls: { certificate: '/c', key: '/k' } }),
+    );
     expect(text).toContain('listen 127.0.0.1:8080;');
     expect(text).toContain('listen 127.0.0.1:8443 ssl;');
     expect(text).not.toContain('[::]');
@@ -120,7 +140,8 @@ describe('renderVhost with the real nginx', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhost-test-'));
     // The layout publish makes: dists -> .generations/<id>/dists, owned like its target by the
     // service user (nobody here); the htpasswd file belongs to root.
-    for (const d of ['www/.generations/1/dists/bookworm', 'www/pool/main/h/hello', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+    for (const d of ['www/.generations/1/dists/bookworm', 'www/pool/main/h/hello', 'log'])
+      fs.mkdirSync(path.join(dir, d), { recursive: true });
     fs.writeFileSync(path.join(dir, 'www/.generations/1/dists/bookworm/Release'), 'Origin: test\n');
     fs.writeFileSync(path.join(dir, 'www/.generations/1/dists/.hidden'), 'no\n');
     fs.symlinkSync('.generations/1/dists', path.join(dir, 'www/dists'));
@@ -128,7 +149,9 @@ describe('renderVhost with the real nginx', () => {
     fs.writeFileSync(path.join(dir, 'www/.generations/1/secret'), 'no\n');
     fs.writeFileSync(path.join(dir, 'www/example-preprod-archive-keyring.asc'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\n');
     fs.writeFileSync(path.join(dir, 'www/other.txt'), 'no\n');
-    fs.writeFileSync(path.join(dir, 'htpasswd'), renderHtpasswd([{ username: 'client1', password: 'correct-horse-battery' }]), { mode: 0o640 });
+    fs.writeFileSync(path.join(dir, 'htpasswd'), renderHtpasswd([{ username: 'client1', password: 'correct-horse-battery' }]), {
+      mode: 0o640,
+    });
     // Links another user planted in the web root, towards files that are not theirs.
     fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/pool/main/h/hello/leak_1_all.deb'));
     fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/example-preprod-archive-keyring.gpg'));
@@ -144,17 +167,28 @@ describe('renderVhost with the real nginx', () => {
     expect(spawnSync('openssl', ['version']).status).toBe(0);
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert],
+      { stdio: 'ignore' },
+    );
     const vhostFile = path.join(dir, 'apt-preprod.conf');
-    fs.writeFileSync(vhostFile, renderVhost(spec(dir, { tls: { certificate: cert, key }, acmeRoot: path.join(dir, 'acme'), listenAddress: '127.0.0.1' })));
+    fs.writeFileSync(
+      vhostFile,
+      renderVhost(spec(dir, { tls: { certificate: cert, key }, acmeRoot: path.join(dir, 'acme'), listenAddress: '127.0.0.1' })),
+    );
     const t = fs.mkdtempSync(path.join(dir, 't-'));
     fs.writeFileSync(path.join(t, 'nginx.conf'), renderNginxTestConf(vhostFile, t));
-    const r = spawnSync(NGINX, ['-t', '-q', '-c', path.join(t, 'nginx.conf'), '-p', t + '/', '-e', path.join(t, 'error.log')], { encoding: 'utf8' });
+    const r = spawnSync(NGINX, ['-t', '-q', '-c', path.join(t, 'nginx.conf'), '-p', t + '/', '-e', path.join(t, 'error.log')], {
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     // A missing certificate is caught by the same check.
     fs.writeFileSync(vhostFile, renderVhost(spec(dir, { tls: { certificate: path.join(dir, 'nope.pem'), key } })));
-    const bad = spawnSync(NGINX, ['-t', '-q', '-c', path.join(t, 'nginx.conf'), '-p', t + '/', '-e', path.join(t, 'error.log')], { encoding: 'utf8' });
+    const bad = spawnSync(NGINX, ['-t', '-q', '-c', path.join(t, 'nginx.conf'), '-p', t + '/', '-e', path.join(t, 'error.log')], {
+      encoding: 'utf8',
+    });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('nope.pem');
   });
@@ -164,7 +198,17 @@ describe('renderVhost with the real nginx', () => {
     beforeAll(async () => {
       fs.mkdirSync(path.join(dir, 'acme/.well-known/acme-challenge'), { recursive: true });
       fs.writeFileSync(path.join(dir, 'acme/.well-known/acme-challenge/tok'), 'tok.thumb');
-      nginx = await startNginx({ serverBlocks: (port, addr) => renderAcmeBootstrapVhost({ channel: 'preprod', serverName: 'apt-preprod.example.org', acmeRoot: path.join(dir, 'acme'), httpPort: port, listenAddress: addr, logDir: path.join(dir, 'log') }) });
+      nginx = await startNginx({
+        serverBlocks: (port, addr) =>
+          renderAcmeBootstrapVhost({
+            channel: 'preprod',
+            serverName: 'apt-preprod.example.org',
+            acmeRoot: path.join(dir, 'acme'),
+            httpPort: port,
+            listenAddress: addr,
+            logDir: path.join(dir, 'log'),
+          }),
+      });
     });
     afterAll(() => nginx?.stop());
 
@@ -172,7 +216,10 @@ describe('renderVhost with the real nginx', () => {
       const challenge = await httpGet(`${nginx.url}/.well-known/acme-challenge/tok`, { localAddress: '127.0.0.3' });
       expect([challenge.status, challenge.body]).toEqual([200, 'tok.thumb']);
       for (const p of ['/dists/bookworm/Release', '/dists/', '/example-preprod-archive-keyring.asc', '/']) {
-        expect([p, (await httpGet(`${nginx.url}${p}`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status]).toEqual([p, 403]);
+        expect([
+          p,
+          (await httpGet(`${nginx.url}${p}`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status,
+        ]).toEqual([p, 403]);
       }
     });
   });
@@ -181,13 +228,17 @@ describe('renderVhost with the real nginx', () => {
     let nginx: NginxServer;
     const auth = { username: 'client1', password: 'correct-horse-battery' };
     beforeAll(async () => {
-      nginx = await startNginx({ serverBlocks: (port, addr) => renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr })) });
+      nginx = await startNginx({
+        serverBlocks: (port, addr) => renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr })),
+      });
     });
     afterAll(() => nginx?.stop());
 
     it('asks allowed clients for credentials and checks the $6$ hash', async () => {
       expect((await httpGet(`${nginx.url}/dists/bookworm/Release`)).status).toBe(401);
-      expect((await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth: { ...auth, password: 'wrong-password-here' } })).status).toBe(401);
+      expect((await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth: { ...auth, password: 'wrong-password-here' } })).status).toBe(
+        401,
+      );
       const ok = await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth });
       expect(ok.status).toBe(200);
       expect(ok.body).toBe('Origin: test\n');
@@ -203,7 +254,11 @@ describe('renderVhost with the real nginx', () => {
       expect(asRoot).toBe(true); // the owners below need chown
       const ok = await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth });
       expect([ok.status, ok.body]).toEqual([200, 'Origin: test\n']);
-      for (const p of ['/pool/main/h/hello/leak_1_all.deb', '/example-preprod-archive-keyring.gpg', '/pool/main/h/hello/dists-copy/bookworm/Release']) {
+      for (const p of [
+        '/pool/main/h/hello/leak_1_all.deb',
+        '/example-preprod-archive-keyring.gpg',
+        '/pool/main/h/hello/dists-copy/bookworm/Release',
+      ]) {
         const r = await httpGet(`${nginx.url}${p}`, { auth });
         expect([p, r.status]).toEqual([p, 403]);
         expect(r.body).not.toContain('client1:');
@@ -238,18 +293,32 @@ describe('renderVhost with the real nginx', () => {
       fs.writeFileSync(path.join(dir, 'www/fetch-preprod-archive-keyring.gpg'), binary);
       // A link planted at the key's name, towards the (root-owned) htpasswd file.
       fs.symlinkSync(path.join(dir, 'htpasswd'), path.join(dir, 'www/planted-preprod-archive-keyring.asc'));
-      if (asRoot) for (const f of ['fetch-preprod-archive-keyring.asc', 'fetch-preprod-archive-keyring.gpg', 'planted-preprod-archive-keyring.asc']) fs.lchownSync(path.join(dir, 'www', f), NOBODY, NOBODY);
+      if (asRoot)
+        for (const f of ['fetch-preprod-archive-keyring.asc', 'fetch-preprod-archive-keyring.gpg', 'planted-preprod-archive-keyring.asc'])
+          fs.lchownSync(path.join(dir, 'www', f), NOBODY, NOBODY);
       const blocks = (port: number, addr: string | undefined) =>
         renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr, keyName: 'fetch-preprod' })) +
         // A second vhost (another server name) whose key name is the planted link.
-        renderVhost(spec(dir, { allowPlainHttp: true, httpPort: port, listenAddress: addr, keyName: 'planted-preprod', serverName: 'planted.example.org' }));
+        renderVhost(
+          spec(dir, {
+            allowPlainHttp: true,
+            httpPort: port,
+            listenAddress: addr,
+            keyName: 'planted-preprod',
+            serverName: 'planted.example.org',
+          }),
+        );
       nginx = await startNginx({ serverBlocks: blocks });
     });
     afterAll(() => nginx?.stop());
 
     it('serves both key files to an allowed address without credentials, and refuses a denied address', async () => {
       const asc = await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.asc`);
-      expect([asc.status, asc.body, asc.headers['content-type']]).toEqual([200, '-----BEGIN PGP PUBLIC KEY BLOCK-----\nfetch\n', 'text/plain']);
+      expect([asc.status, asc.body, asc.headers['content-type']]).toEqual([
+        200,
+        '-----BEGIN PGP PUBLIC KEY BLOCK-----\nfetch\n',
+        'text/plain',
+      ]);
       const gpg = await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.gpg`, { localAddress: '127.0.0.2' });
       expect([gpg.status, gpg.headers['content-type']]).toEqual([200, 'application/octet-stream']);
       expect(gpg.bytes.equals(binary)).toBe(true);
@@ -261,7 +330,13 @@ describe('renderVhost with the real nginx', () => {
         }
       }
       // Credentials, when a client sends them anyway, do not matter.
-      expect((await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.asc`, { auth: { username: 'client1', password: 'wrong-password-here' } })).status).toBe(200);
+      expect(
+        (
+          await httpGet(`${nginx.url}/fetch-preprod-archive-keyring.asc`, {
+            auth: { username: 'client1', password: 'wrong-password-here' },
+          })
+        ).status,
+      ).toBe(200);
     });
 
     it('still asks for credentials everywhere else', async () => {
@@ -270,13 +345,21 @@ describe('renderVhost with the real nginx', () => {
         expect([p, r.status]).toEqual([p, 401]);
       }
       // Names near the key's (and another channel's key) fall to `location /`: refused to everyone, as before.
-      for (const p of ['/fetch-preprod-archive-keyring.asc.bak', '/fetch-preprod-archive-keyring.gpg/', '/example-preprod-archive-keyring.asc', '/other.txt', '/']) {
+      for (const p of [
+        '/fetch-preprod-archive-keyring.asc.bak',
+        '/fetch-preprod-archive-keyring.gpg/',
+        '/example-preprod-archive-keyring.asc',
+        '/other.txt',
+        '/',
+      ]) {
         const r = await httpGet(`${nginx.url}${p}`);
         expect([p, r.status]).toEqual([p, 403]);
         expect(r.body).not.toContain('PGP');
       }
       // With credentials the repository is served as before.
-      expect((await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status).toBe(200);
+      expect(
+        (await httpGet(`${nginx.url}/dists/bookworm/Release`, { auth: { username: 'client1', password: 'correct-horse-battery' } })).status,
+      ).toBe(200);
     });
 
     it('never follows a link planted at the key name towards a file of another owner', async () => {
@@ -294,9 +377,30 @@ describe('renderVhost with the real nginx', () => {
     beforeAll(async () => {
       const cert = path.join(dir, 'tls-cert.pem');
       const key = path.join(dir, 'tls-key.pem');
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '2',
+          '-subj',
+          '/CN=apt-preprod.example.org',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { stdio: 'ignore' },
+      );
       httpPort = await findFreePort();
-      nginx = await startNginx({ serverBlocks: (port, addr) => renderVhost(spec(dir, { tls: { certificate: cert, key }, httpPort, httpsPort: port, listenAddress: addr })) });
+      nginx = await startNginx({
+        serverBlocks: (port, addr) =>
+          renderVhost(spec(dir, { tls: { certificate: cert, key }, httpPort, httpsPort: port, listenAddress: addr })),
+      });
     });
     afterAll(() => nginx?.stop());
 
@@ -313,7 +417,11 @@ describe('renderVhost with the real nginx', () => {
     it('redirects HTTP to the configured server name, whatever Host the client sent', async () => {
       for (const host of ['evil.example.net', `127.0.0.1:${httpPort}`, 'apt-preprod.example.org']) {
         const r = await httpGet(`http://127.0.0.1:${httpPort}/dists/bookworm/Release?x=1`, { headers: { Host: host } });
-        expect([host, r.status, r.headers.location]).toEqual([host, 301, `https://apt-preprod.example.org:${nginx.port}/dists/bookworm/Release?x=1`]);
+        expect([host, r.status, r.headers.location]).toEqual([
+          host,
+          301,
+          `https://apt-preprod.example.org:${nginx.port}/dists/bookworm/Release?x=1`,
+        ]);
         expectNoVersion(r);
       }
     });

@@ -86,15 +86,15 @@ function allowlist(v: VhostSpec): string[] {
  * only inherited) so the location says by itself who may read it.
  */
 function keyLocation(v: VhostSpec, ext: 'asc' | 'gpg', type: string): string[] {
-  return [`location = /${publicKeyFileNames(v.keyName)[ext]} {`, ...[`default_type ${type};`, ...allowlist(v), 'auth_basic off;'].map((l) => `    ${l}`), '}'];
+  return [
+    `location = /${publicKeyFileNames(v.keyName)[ext]} {`,
+    ...[`default_type ${type};`, ...allowlist(v), 'auth_basic off;'].map((l) => `    ${l}`),
+    '}',
+  ];
 }
 
 function repositoryBody(v: VhostSpec): string[] {
-  const lines = [
-    `root ${v.webRoot};`,
-    'autoindex off;',
-    ...allowlist(v),
-  ];
+  const lines = [`root ${v.webRoot};`, 'autoindex off;', ...allowlist(v)];
   if (v.htpasswdFile) lines.push(`auth_basic "APT ${v.channel}";`, `auth_basic_user_file ${v.htpasswdFile};`);
   lines.push(
     '',
@@ -152,10 +152,18 @@ function server(lines: string[]): string {
  * Throws Error when neither HTTPS nor plain HTTP would serve the repository.
  */
 export function renderVhost(v: VhostSpec): string {
-  if (!v.tls && !v.allowPlainHttp) throw new Error(`vhost ${v.serverName}: no TLS and plain HTTP not allowed: nothing would serve the repository`);
+  if (!v.tls && !v.allowPlainHttp)
+    throw new Error(`vhost ${v.serverName}: no TLS and plain HTTP not allowed: nothing would serve the repository`);
   const log = (kind: string) => `${kind}_log ${v.logDir}/apt-${v.channel}.${kind === 'access' ? 'access' : 'error'}.log;`;
   const blocks: string[] = [];
-  const http: string[] = [...listen(v.httpPort, v.listenAddress, false), `server_name ${v.serverName};`, log('access'), log('error'), ...hardening(), ''];
+  const http: string[] = [
+    ...listen(v.httpPort, v.listenAddress, false),
+    `server_name ${v.serverName};`,
+    log('access'),
+    log('error'),
+    ...hardening(),
+    '',
+  ];
   if (v.acmeRoot) http.push(...acmeLocation(v.acmeRoot), '');
   if (v.allowPlainHttp) http.push(...repositoryBody(v));
   // The configured name, not $host: a client's Host header never chooses where it is sent.
@@ -191,7 +199,9 @@ export function renderVhost(v: VhostSpec): string {
  * the repository, and basic-auth credentials, never go over plain HTTP unless `allowPlainHttp`
  * says so in the full vhost.
  */
-export function renderAcmeBootstrapVhost(v: Pick<VhostSpec, 'channel' | 'serverName' | 'httpPort' | 'listenAddress' | 'logDir'> & { acmeRoot: string }): string {
+export function renderAcmeBootstrapVhost(
+  v: Pick<VhostSpec, 'channel' | 'serverName' | 'httpPort' | 'listenAddress' | 'logDir'> & { acmeRoot: string },
+): string {
   const lines = [
     ...listen(v.httpPort, v.listenAddress, false),
     `server_name ${v.serverName};`,

@@ -10,8 +10,15 @@ const banner = { js: `#!/usr/bin/env node\n${importMetaUrl}` };
 // minified code wraps more functions in parentheses, which V8 compiles eagerly. What cut the load
 // time is evaluating less: each command imports its implementation when it runs (cli/commands/*).
 const common = {
-  bundle: true, platform: 'node', target: 'node18', format: 'cjs', sourcemap: false, legalComments: 'none', logLevel: 'warning',
-  define: { 'import.meta.url': '__import_meta_url' }, banner,
+  bundle: true,
+  platform: 'node',
+  target: 'node18',
+  format: 'cjs',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: { 'import.meta.url': '__import_meta_url' },
+  banner,
 };
 
 await build({ ...common, entryPoints: ['lambda-free-tools/src/cli/apt-repo.ts'], outfile: 'dist/apt-repo.cjs' });

@@ -30,7 +30,15 @@ import { startSshd } from './local/sshd';
 import { fetchRealDebs } from './local/realDebs';
 import { renderAptConf } from './local/aptConf';
 import { Replayer } from './local/replayer';
-import { applyStacks, clientConfig, sandboxStack, sandboxStackConfig, stopSandboxSigners, type KeyMaterial, type SandboxStack } from './local/stack';
+import {
+  applyStacks,
+  clientConfig,
+  sandboxStack,
+  sandboxStackConfig,
+  stopSandboxSigners,
+  type KeyMaterial,
+  type SandboxStack,
+} from './local/stack';
 import { sandboxNginxPaths, startSandboxNginx } from './local/nginx';
 import { runningPid, stopPid } from './local/processes';
 import { channelLayout } from '../infra/layout';
@@ -166,12 +174,24 @@ function htpasswdSalts(stateDir: string, creds: ClientCredential[]): HtpasswdSal
 /** Writes an isolated apt configuration (APT_CONFIG) for a channel's client under the state dir; returns its apt.conf path. */
 function writeClient(stateDir: string, s: SandboxStack, keyFile: string, cred: ClientCredential): string {
   const dir = path.join(stateDir, `client-${s.config.channel}`);
-  for (const d of ['etc/apt/apt.conf.d', 'etc/apt/sources.list.d', 'etc/apt/trusted.gpg.d', 'etc/apt/auth.conf.d', 'etc/apt/preferences.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/log/apt']) {
+  for (const d of [
+    'etc/apt/apt.conf.d',
+    'etc/apt/sources.list.d',
+    'etc/apt/trusted.gpg.d',
+    'etc/apt/auth.conf.d',
+    'etc/apt/preferences.d',
+    'var/lib/apt/lists/partial',
+    'var/cache/apt/archives/partial',
+    'var/log/apt',
+  ]) {
     fs.mkdirSync(path.join(dir, d), { recursive: true });
   }
   const cc = clientConfig(s);
   fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
-  fs.writeFileSync(path.join(dir, 'etc/apt/sources.list.d', `${s.config.keyName}.sources`), cc.sources[CODENAMES[0]].replace(cc.keyringPath, keyFile));
+  fs.writeFileSync(
+    path.join(dir, 'etc/apt/sources.list.d', `${s.config.keyName}.sources`),
+    cc.sources[CODENAMES[0]].replace(cc.keyringPath, keyFile),
+  );
   fs.writeFileSync(path.join(dir, 'etc/apt/auth.conf.d', `${s.config.keyName}.conf`), cc.authConf[cred.username], { mode: 0o600 });
   const aptConf = path.join(dir, 'apt.conf');
   fs.writeFileSync(aptConf, renderAptConf(dir, hostArchitecture(), []));
@@ -184,9 +204,26 @@ function hostArchitecture(): string {
 
 /** The two sandbox channels' configs, enough to find their sign-server pid files (no key needed). */
 function sandboxConfigs(root: string): { config: ReturnType<typeof sandboxStackConfig>['config'] }[] {
-  const ssh = { host: '127.0.0.1', port: 22, username: 'root', privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n', hostPublicKey: 'ssh-ed25519 AAAA' };
-  const common = { root, ssh, credentials: [], allowedCidrs: ['127.0.0.0/8'], codenames: CODENAMES, architectures: ['amd64'], httpPort: 8081 };
-  return [sandboxStackConfig({ ...common, channel: 'preprod' }), sandboxStackConfig({ ...common, channel: 'prod', upstream: 'preprod', httpPort: 8082 })];
+  const ssh = {
+    host: '127.0.0.1',
+    port: 22,
+    username: 'root',
+    privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
+    hostPublicKey: 'ssh-ed25519 AAAA',
+  };
+  const common = {
+    root,
+    ssh,
+    credentials: [],
+    allowedCidrs: ['127.0.0.0/8'],
+    codenames: CODENAMES,
+    architectures: ['amd64'],
+    httpPort: 8081,
+  };
+  return [
+    sandboxStackConfig({ ...common, channel: 'preprod' }),
+    sandboxStackConfig({ ...common, channel: 'prod', upstream: 'preprod', httpPort: 8082 }),
+  ];
 }
 
 async function stop(): Promise<void> {
@@ -204,7 +241,8 @@ async function stop(): Promise<void> {
 }
 
 async function up(): Promise<void> {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new LocalStackError('run as root: the plan installs files owned by root, aptrepo and www-data, as on the server');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    throw new LocalStackError('run as root: the plan installs files owned by root, aptrepo and www-data, as on the server');
   const st = settings();
   if (!fs.existsSync(st.bundlePath)) throw new LocalStackError(`${st.bundlePath} is missing: run npm run build first`);
   ensureDebianPackages();
@@ -220,8 +258,21 @@ async function up(): Promise<void> {
   const sshd = await startSshd();
   let replayer: Replayer | undefined;
   try {
-    const ssh = { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey };
-    const common = { root: st.root, ssh, credentials: creds, allowedCidrs: ['127.0.0.0/8'], codenames: CODENAMES, architectures: [hostArchitecture()] };
+    const ssh = {
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.privateKey,
+      hostPublicKey: sshd.hostPublicKey,
+    };
+    const common = {
+      root: st.root,
+      ssh,
+      credentials: creds,
+      allowedCidrs: ['127.0.0.0/8'],
+      codenames: CODENAMES,
+      architectures: [hostArchitecture()],
+    };
     const stacks = [
       sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, st.bundlePath, salts),
       sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, st.bundlePath, salts),
@@ -234,7 +285,11 @@ async function up(): Promise<void> {
 
     const nginxPid = runningPid(sandboxNginxPaths(st.root).pidFile);
     if (nginxPid === undefined) {
-      const n = await startSandboxNginx(st.root, stacks.map((s) => s.config.httpPort), { detached: true });
+      const n = await startSandboxNginx(
+        st.root,
+        stacks.map((s) => s.config.httpPort),
+        { detached: true },
+      );
       log(`nginx started in the background (pid ${n.pid}); stop it with: npm run local -- --stop`);
     } else {
       log(`nginx already running (pid ${nginxPid})`);
@@ -244,13 +299,17 @@ async function up(): Promise<void> {
     const pre = stacks[0].config;
     const preLayout = channelLayout(pre);
     const debs = fetchRealDebs(SAMPLE_PACKAGES);
-    const inPool = (await replayer.exec(`find ${shellQuote(path.join(preLayout.webRoot, 'pool'), { always: true })} -name '*.deb' -printf '%f\\n'`)).stdout.split('\n');
+    const inPool = (
+      await replayer.exec(`find ${shellQuote(path.join(preLayout.webRoot, 'pool'), { always: true })} -name '*.deb' -printf '%f\\n'`)
+    ).stdout.split('\n');
     const toDrop = debs.filter((d) => !inPool.includes(path.basename(d)));
     if (toDrop.length) {
       for (const d of toDrop) await replayer.uploadFile(d, path.join(preLayout.incomingDir, 'build', path.basename(d)));
       const ingest = [pre.nodePath, pre.indexerPath, '--root', pre.root, '--channel', 'preprod', 'ingest', '--settle-ms', '0'];
       // As the service user, like the ingest unit (User=aptrepo), so the pool stays its own.
-      const r = await replayer.exec(['runuser', '-u', pre.serviceUser, '--', ...ingest].map((w) => shellQuote(w, { always: true })).join(' '));
+      const r = await replayer.exec(
+        ['runuser', '-u', pre.serviceUser, '--', ...ingest].map((w) => shellQuote(w, { always: true })).join(' '),
+      );
       if (r.code !== 0) throw new LocalStackError(`ingest failed (${r.code}): ${r.stderr.trim()}`);
       process.stderr.write(r.stdout);
     } else {
@@ -280,7 +339,15 @@ export interface NextCommandsChannel {
  * indexer refuses to write as anyone else). `aptConfProd` is the prod client's APT_CONFIG file.
  */
 export function nextCommands(preprod: NextCommandsChannel, prod: NextCommandsChannel, aptConfProd: string): string[] {
-  const indexer = (c: NextCommandsChannel, ...args: string[]) => [c.nodePath, c.indexerPath, '--root', path.resolve(c.root), '--channel', c.channel, ...args];
+  const indexer = (c: NextCommandsChannel, ...args: string[]) => [
+    c.nodePath,
+    c.indexerPath,
+    '--root',
+    path.resolve(c.root),
+    '--channel',
+    c.channel,
+    ...args,
+  ];
   const asOwner = (c: NextCommandsChannel, ...args: string[]) => shellJoin(['runuser', '-u', c.serviceUser, '--', ...indexer(c, ...args)]);
   const apt = (...args: string[]) => `APT_CONFIG=${shellJoin([path.resolve(aptConfProd)])} ${shellJoin(args)}`;
   return [
@@ -308,7 +375,10 @@ function printConfiguration(st: ReturnType<typeof settings>, stacks: SandboxStac
       'sources.list line:',
       `  ${cc.sourcesList[CODENAMES[0]].trimEnd()}`,
       `/etc/apt/sources.list.d/${c.keyName}.sources:`,
-      ...cc.sources[CODENAMES[0]].trimEnd().split('\n').map((x) => `  ${x}`),
+      ...cc.sources[CODENAMES[0]]
+        .trimEnd()
+        .split('\n')
+        .map((x) => `  ${x}`),
       `/etc/apt/auth.conf.d/${c.keyName}.conf (mode 0600):`,
       `  ${cc.authConf[creds[0].username].trimEnd()}`,
       `isolated apt client for this machine (sources, key and credentials above): APT_CONFIG=${aptConfs[c.channel]}`,

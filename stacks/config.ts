@@ -5,7 +5,13 @@
  * re-exported here for the program and its tests.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { CONFIG_NAMESPACE, parseStackConfig, type RawConfig, type StackConfig, type StackSecrets } from '../lambda-free-tools/src/settings/stackConfig';
+import {
+  CONFIG_NAMESPACE,
+  parseStackConfig,
+  type RawConfig,
+  type StackConfig,
+  type StackSecrets,
+} from '../lambda-free-tools/src/settings/stackConfig';
 
 export {
   AUTHORIZED_KEY_RE,

@@ -10,7 +10,8 @@ import { HOST_KEY_PATH } from '../infra/devDockerfile';
 
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
-const SSH_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-dev-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
+const SSH_PRIVATE_KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-dev-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
 const HOST_PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nmock-host-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
 const HOST_PUBLIC = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyOfTheDevContainer0000000000000';
 const PASSWORD = 'dev-password-123456';
@@ -43,10 +44,13 @@ const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
   async newResource(args) {
     if (args.type === 'pulumi-nodejs:dynamic/apt-repo:HtpasswdSalts') {
       const { htpasswdSaltsProvider } = await import('../infra/htpasswdSalts');
-      const { outs } = await htpasswdSaltsProvider.create({ credentials: unwrap(args.inputs.credentials) as import('./config').ClientCredential[] });
+      const { outs } = await htpasswdSaltsProvider.create({
+        credentials: unwrap(args.inputs.credentials) as import('./config').ClientCredential[],
+      });
       return { id: 'htpasswd-salts', state: { ...outs } };
     }
-    if (args.type === 'pulumi-nodejs:dynamic/apt-repo:DevHostKey') return { id: 'SHA256:mock', state: { ...args.inputs, privateKey: HOST_PRIVATE, publicKey: HOST_PUBLIC } };
+    if (args.type === 'pulumi-nodejs:dynamic/apt-repo:DevHostKey')
+      return { id: 'SHA256:mock', state: { ...args.inputs, privateKey: HOST_PRIVATE, publicKey: HOST_PUBLIC } };
     if (args.type.startsWith('pulumi-nodejs:dynamic')) {
       return {
         id: 'MOCK',
@@ -59,7 +63,10 @@ const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
         },
       };
     }
-    return { id: `${args.name}-id`, state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) } };
+    return {
+      id: `${args.name}-id`,
+      state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) },
+    };
   },
   call: (args) => args.inputs,
 };
@@ -70,7 +77,11 @@ async function evaluateDev(over: Record<string, string> = {}): Promise<{ resourc
     'apt-repo:channel': 'dev',
     'apt-repo:domain': 'localhost',
     'apt-repo:serverName': 'apt-dev.localhost',
-    'apt-repo:devContainer': JSON.stringify({ authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey dev@laptop', sshPort: 2200, baseImage: 'apt-repo-base:bookworm' }),
+    'apt-repo:devContainer': JSON.stringify({
+      authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey dev@laptop',
+      sshPort: 2200,
+      baseImage: 'apt-repo-base:bookworm',
+    }),
     'apt-repo:sshPrivateKey': SSH_PRIVATE_KEY,
     'apt-repo:nodePath': '/usr/bin/node',
     'apt-repo:codenames': JSON.stringify(['bookworm']),
@@ -97,7 +108,13 @@ async function evaluateDev(over: Record<string, string> = {}): Promise<{ resourc
     const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
     const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, cb: any) => {
-      resources.push({ type: req.getType(), name: req.getName(), deps: req.getDependenciesList(), raw: req.getObject()?.toJavaScript() ?? {}, additionalSecretOutputs: req.getAdditionalsecretoutputsList() });
+      resources.push({
+        type: req.getType(),
+        name: req.getName(),
+        deps: req.getDependenciesList(),
+        raw: req.getObject()?.toJavaScript() ?? {},
+        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+      });
       return original(req, cb);
     };
     pulumi!.runtime.setAllConfig(config, ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials']);
@@ -110,7 +127,9 @@ async function evaluateDev(over: Record<string, string> = {}): Promise<{ resourc
   if (failure) throw failure;
   const exports: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program!)) {
-    exports[k] = pulumi!.Output.isInstance(v) ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x))) : v;
+    exports[k] = pulumi!.Output.isInstance(v)
+      ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x)))
+      : v;
   }
   await settings!.waitForRPCs();
   return { resources, exports };
@@ -130,7 +149,8 @@ describe('dev stack: the systemd image, a pinned host key, published ports', () 
   });
   afterAll(() => {
     const image = resources?.find((r) => r.name === 'dev-image');
-    if (image) fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
+    if (image)
+      fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
   });
 
   it('builds the systemd image FROM the configured base', () => {

@@ -11,7 +11,8 @@ import { ExpectedStateSchema, type ExpectedState } from '../lambda-free-tools/sr
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
 
-const SSH_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-ssh-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
+const SSH_PRIVATE_KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-ssh-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
 const MOCK_PGP_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nmock-generated-private-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
 const PASSWORDS = ['preprod-client-password-1', 'preprod-client-password-2'];
 
@@ -54,7 +55,25 @@ beforeAll(() => {
   fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle");\n');
   certFile = path.join(tmp, 'cert.pem');
   keyFile = path.join(tmp, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.epiconcept.fr', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=apt-preprod.epiconcept.fr',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
   tlsKeyText = fs.readFileSync(keyFile, 'utf8');
   process.env.APT_REPO_BUNDLE = bundle;
 });
@@ -95,7 +114,8 @@ async function saltsResource(name: string, inputs: Record<string, unknown>) {
   const olds = saltState.get(name);
   let outs = olds;
   if (!olds) outs = (await htpasswdSaltsProvider.create(news)).outs;
-  else if ((await htpasswdSaltsProvider.diff('htpasswd-salts', olds, news)).changes) outs = (await htpasswdSaltsProvider.update('htpasswd-salts', olds, news)).outs as typeof olds;
+  else if ((await htpasswdSaltsProvider.diff('htpasswd-salts', olds, news)).changes)
+    outs = (await htpasswdSaltsProvider.update('htpasswd-salts', olds, news)).outs as typeof olds;
   saltState.set(name, outs!);
   return { id: 'htpasswd-salts', state: { ...outs } };
 }
@@ -116,7 +136,10 @@ const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
         },
       };
     }
-    return { id: `${args.name}-id`, state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) } };
+    return {
+      id: `${args.name}-id`,
+      state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) },
+    };
   },
   call(args) {
     return args.inputs;
@@ -124,7 +147,10 @@ const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
 };
 
 /** Evaluates stacks/index.ts under mocks for `stack` with `config`; resolves to the registered resources and the exports. */
-async function evaluate(stack: string, config: Record<string, string>): Promise<{ resources: Registered[]; exports: Record<string, unknown> }> {
+async function evaluate(
+  stack: string,
+  config: Record<string, string>,
+): Promise<{ resources: Registered[]; exports: Record<string, unknown> }> {
   const resources: Registered[] = [];
   let pulumi: typeof import('@pulumi/pulumi') | undefined;
   let program: Record<string, unknown> | undefined;
@@ -138,12 +164,7 @@ async function evaluate(stack: string, config: Record<string, string>): Promise<
     }));
     pulumi = require('@pulumi/pulumi');
     settings = require('@pulumi/pulumi/runtime/settings');
-    void pulumi!.runtime.setMocks(
-      MOCKS,
-      'apt-repo',
-      stack,
-      false,
-    );
+    void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', stack, false);
     const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
     const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, cb: any) => {
@@ -158,7 +179,10 @@ async function evaluate(stack: string, config: Record<string, string>): Promise<
       });
       return original(req, cb);
     };
-    pulumi!.runtime.setAllConfig(config, Object.keys(config).filter((k) => ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials', 'apt-repo:signingKey'].includes(k)));
+    pulumi!.runtime.setAllConfig(
+      config,
+      Object.keys(config).filter((k) => ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials', 'apt-repo:signingKey'].includes(k)),
+    );
     try {
       program = require('./index');
     } catch (e) {
@@ -168,7 +192,9 @@ async function evaluate(stack: string, config: Record<string, string>): Promise<
   if (failure) throw failure;
   const exports: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(program!)) {
-    exports[k] = pulumi!.Output.isInstance(v) ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x))) : v;
+    exports[k] = pulumi!.Output.isInstance(v)
+      ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x)))
+      : v;
   }
   await settings!.waitForRPCs();
   return { resources, exports };
@@ -186,20 +212,45 @@ describe('preprod stack', () => {
 
   it('creates the components, the generated key and one command per plan step', () => {
     const components = resources.filter((r) => r.type.startsWith('apt-repo:index:')).map((r) => `${r.type} ${r.name}`);
-    expect(components).toEqual(['apt-repo:index:SigningKey preprod-signing-key', 'apt-repo:index:HostBase preprod-host-base', 'apt-repo:index:Channel preprod', 'apt-repo:index:Backups preprod-backups']);
+    expect(components).toEqual([
+      'apt-repo:index:SigningKey preprod-signing-key',
+      'apt-repo:index:HostBase preprod-host-base',
+      'apt-repo:index:Channel preprod',
+      'apt-repo:index:Backups preprod-backups',
+    ]);
     const key = resources.find((r) => r.type === 'pulumi-nodejs:dynamic/apt-repo:SigningKey')!;
     expect(key.name).toBe('preprod-signing-key-generated');
     expect(key.protect).toBe(true);
     expect(key.additionalSecretOutputs).toEqual(['privateArmored']);
-    expect(commands(resources).map((r) => r.name).sort()).toEqual([
-      'preprod-backups-backup-units', 'preprod-backups-expected-state', 'preprod-config', 'preprod-dirs', 'preprod-host-base-host-base', 'preprod-htpasswd', 'preprod-indexer',
-      'preprod-ingest-units', 'preprod-pre-update-backup', 'preprod-publish', 'preprod-refresh-units', 'preprod-signer', 'preprod-signing-key', 'preprod-ssh-access', 'preprod-sudoers', 'preprod-tls', 'preprod-vhost',
+    expect(
+      commands(resources)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual([
+      'preprod-backups-backup-units',
+      'preprod-backups-expected-state',
+      'preprod-config',
+      'preprod-dirs',
+      'preprod-host-base-host-base',
+      'preprod-htpasswd',
+      'preprod-indexer',
+      'preprod-ingest-units',
+      'preprod-pre-update-backup',
+      'preprod-publish',
+      'preprod-refresh-units',
+      'preprod-signer',
+      'preprod-signing-key',
+      'preprod-ssh-access',
+      'preprod-sudoers',
+      'preprod-tls',
+      'preprod-vhost',
     ]);
     const copies = resources.filter((r) => r.type === 'command:remote:CopyToRemote').map((r) => r.name);
     expect(copies).toContain('preprod-indexer-copy-apt-repo.cjs');
     expect(copies).toContain('preprod-vhost-copy-site.conf');
     // Every child is parented to its component.
-    for (const r of [...commands(resources), ...resources.filter((x) => x.type === 'command:remote:CopyToRemote')]) expect(nameOf(r.parent)).toMatch(/^preprod/);
+    for (const r of [...commands(resources), ...resources.filter((x) => x.type === 'command:remote:CopyToRemote')])
+      expect(nameOf(r.parent)).toMatch(/^preprod/);
   });
 
   it('orders the commands by the plan and waits for the copied files', () => {
@@ -208,19 +259,49 @@ describe('preprod stack', () => {
     expect(deps('preprod-host-base-host-base')).toEqual([]);
     expect(deps('preprod-dirs')).toEqual(['preprod-host-base-host-base']);
     // The publish step's text names the public key's digest (a new key must re-sign): it waits for the key.
-    expect(deps('preprod-publish')).toEqual(['preprod-config', 'preprod-indexer', 'preprod-signer', 'preprod-signing-key', 'preprod-signing-key-generated']);
+    expect(deps('preprod-publish')).toEqual([
+      'preprod-config',
+      'preprod-indexer',
+      'preprod-signer',
+      'preprod-signing-key',
+      'preprod-signing-key-generated',
+    ]);
     // The signer starts after its key and the indexer; with systemd it is a socket unit (copied files).
-    expect(deps('preprod-signer')).toEqual(expect.arrayContaining(['preprod-config', 'preprod-indexer', 'preprod-signing-key', 'preprod-signer-copy-apt-repo-sign-preprod.socket']));
+    expect(deps('preprod-signer')).toEqual(
+      expect.arrayContaining([
+        'preprod-config',
+        'preprod-indexer',
+        'preprod-signing-key',
+        'preprod-signer-copy-apt-repo-sign-preprod.socket',
+      ]),
+    );
     expect(deps('preprod-ssh-access')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-ssh-access-copy-sshd.conf']));
     // Only the steps that carry the key wait for the key resource.
-    expect(deps('preprod-signing-key')).toEqual(expect.arrayContaining(['preprod-dirs', 'preprod-pre-update-backup', 'preprod-signing-key-generated']));
+    expect(deps('preprod-signing-key')).toEqual(
+      expect.arrayContaining(['preprod-dirs', 'preprod-pre-update-backup', 'preprod-signing-key-generated']),
+    );
     // A backup comes before whatever changes what the indexes are made from (its text names their digest: it waits for the key).
     expect(deps('preprod-pre-update-backup')).toEqual(['preprod-dirs', 'preprod-signing-key-generated']);
-    expect(deps('preprod-config')).toEqual(['preprod-config-copy-liste_arch', 'preprod-config-copy-liste_dist', 'preprod-config-copy-repo.yaml', 'preprod-dirs', 'preprod-pre-update-backup']);
+    expect(deps('preprod-config')).toEqual([
+      'preprod-config-copy-liste_arch',
+      'preprod-config-copy-liste_dist',
+      'preprod-config-copy-repo.yaml',
+      'preprod-dirs',
+      'preprod-pre-update-backup',
+    ]);
     expect(deps('preprod-indexer')).toEqual(['preprod-dirs', 'preprod-indexer-copy-apt-repo.cjs', 'preprod-pre-update-backup']);
     // The expected state is installed last, after every other step.
-    expect(deps('preprod-backups-expected-state')).toEqual(expect.arrayContaining(['preprod-backups-backup-units', 'preprod-publish', 'preprod-vhost', 'preprod-backups-expected-state-copy-expected-state.json']));
-    expect(deps('preprod-vhost')).toEqual(expect.arrayContaining(['preprod-htpasswd', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost-copy-site.conf']));
+    expect(deps('preprod-backups-expected-state')).toEqual(
+      expect.arrayContaining([
+        'preprod-backups-backup-units',
+        'preprod-publish',
+        'preprod-vhost',
+        'preprod-backups-expected-state-copy-expected-state.json',
+      ]),
+    );
+    expect(deps('preprod-vhost')).toEqual(
+      expect.arrayContaining(['preprod-htpasswd', 'preprod-publish', 'preprod-signing-key', 'preprod-tls', 'preprod-vhost-copy-site.conf']),
+    );
     expect(deps('preprod-indexer-copy-apt-repo.cjs')).toEqual(['preprod-dirs', 'preprod-pre-update-backup']);
     expect(deps('preprod-backups-backup-units')).toEqual(expect.arrayContaining(['preprod-indexer']));
     // The bundle is copied from its file, and a new bundle replaces the indexer command.
@@ -244,9 +325,20 @@ describe('preprod stack', () => {
       expect(r.additionalSecretOutputs).toEqual(expect.arrayContaining(['stdout', 'stderr']));
     }
     const htpasswd = Buffer.from(String(unwrap(byName(resources).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
-    const hashes = htpasswd.trim().split('\n').map((l) => l.split(':')[1]);
+    const hashes = htpasswd
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[1]);
     expect(hashes).toHaveLength(2);
-    const secrets = [SSH_PRIVATE_KEY, 'ssh-private-material', MOCK_PGP_PRIVATE, 'mock-generated-private-material', ...PASSWORDS, ...hashes, tlsKeyText.split('\n')[1]];
+    const secrets = [
+      SSH_PRIVATE_KEY,
+      'ssh-private-material',
+      MOCK_PGP_PRIVATE,
+      'mock-generated-private-material',
+      ...PASSWORDS,
+      ...hashes,
+      tlsKeyText.split('\n')[1],
+    ];
     for (const r of resources) {
       const visible = JSON.stringify(redact(r.raw));
       for (const s of secrets) expect([r.name, visible.includes(s)]).toEqual([r.name, false]);
@@ -284,7 +376,9 @@ describe('preprod stack', () => {
       binaryUrl: 'https://apt-preprod.epiconcept.fr/epiconcept-preprod-archive-keyring.gpg',
     });
     // The binary file clients download is the one Signed-By names.
-    expect((exports.clientFiles as { keyringPath: string }).keyringPath).toBe(`/usr/share/keyrings/${(exports.publicKeyFiles as { binary: string }).binary}`);
+    expect((exports.clientFiles as { keyringPath: string }).keyringPath).toBe(
+      `/usr/share/keyrings/${(exports.publicKeyFiles as { binary: string }).binary}`,
+    );
   });
 
   it('exports the channel URL, the public key, client files, auth.conf (secret) and backup paths', () => {
@@ -297,7 +391,12 @@ describe('preprod stack', () => {
       web1: `machine apt-preprod.epiconcept.fr login web1 password ${PASSWORDS[0]}\n`,
       web2: `machine apt-preprod.epiconcept.fr login web2 password ${PASSWORDS[1]}\n`,
     });
-    expect(exports.backupPaths).toEqual(['/etc/epiconcept/apt_repo/preprod', '/srv/apt/preprod', '/var/lib/apt-repo/preprod', '/srv/apt/incoming']);
+    expect(exports.backupPaths).toEqual([
+      '/etc/epiconcept/apt_repo/preprod',
+      '/srv/apt/preprod',
+      '/var/lib/apt-repo/preprod',
+      '/srv/apt/incoming',
+    ]);
   });
 
   it('exports the expected state apt-ops doctor takes: what the expected-state step installs, no secret', () => {
@@ -308,7 +407,13 @@ describe('preprod stack', () => {
     const copy = byName(resources).get('preprod-backups-expected-state-copy-expected-state.json')!;
     expect(JSON.parse(String(unwrap((copy.raw.source as { text?: unknown }).text)))).toEqual(state);
     const paths = state.entries.map((e) => e.path);
-    expect(paths).toEqual(expect.arrayContaining(['/etc/nginx/sites-available/apt-preprod.conf', '/opt/apt-repo/preprod/apt-repo.cjs', '/etc/epiconcept/apt_repo/preprod/signing-key.asc']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/etc/nginx/sites-available/apt-preprod.conf',
+        '/opt/apt-repo/preprod/apt-repo.cjs',
+        '/etc/epiconcept/apt_repo/preprod/signing-key.asc',
+      ]),
+    );
     const key = state.entries.find((e) => e.path.endsWith('/signing-key.asc'));
     expect(key).toMatchObject({ type: 'file', mode: '0600', owner: 'aptsign-preprod', secret: true });
     expect(key).not.toHaveProperty('sha256');
@@ -325,7 +430,10 @@ describe('preprod stack', () => {
         serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
       }));
       void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', 'preprod', false);
-      pulumi!.runtime.setAllConfig(stackConfig('preprod', { signingKey: undefined }), ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials']);
+      pulumi!.runtime.setAllConfig(stackConfig('preprod', { signingKey: undefined }), [
+        'apt-repo:sshPrivateKey',
+        'apt-repo:clientCredentials',
+      ]);
       program = require('./index');
     });
     expect(await pulumi!.isSecret(program!.authConf)).toBe(true);
@@ -339,8 +447,13 @@ describe('preprod stack', () => {
   });
 
   it('salts the htpasswd at random, once, in a secret kept in the state', async () => {
-    const htpasswdOf = (rs: Registered[]) => Buffer.from(String(unwrap(byName(rs).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
-    const saltsOf = (text: string) => text.trimEnd().split('\n').map((l) => l.split('$')[2]);
+    const htpasswdOf = (rs: Registered[]) =>
+      Buffer.from(String(unwrap(byName(rs).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
+    const saltsOf = (text: string) =>
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => l.split('$')[2]);
     const salts = resources.find((r) => r.type === SALTS_TYPE)!;
     expect(salts.name).toBe('preprod-htpasswd-salts');
     expect(isSecret(salts.raw.credentials)).toBe(true);
@@ -350,7 +463,19 @@ describe('preprod stack', () => {
     // The same state: the same text (a second `pulumi up` changes nothing).
     expect(htpasswdOf((await evaluate('preprod', stackConfig('preprod'))).resources)).toBe(first);
     // A changed password: a new salt for that user only.
-    const changed = htpasswdOf((await evaluate('preprod', stackConfig('preprod', { clientCredentials: JSON.stringify([{ username: 'web1', password: PASSWORDS[0] }, { username: 'web2', password: 'a-new-password-for-web2' }]) }))).resources);
+    const changed = htpasswdOf(
+      (
+        await evaluate(
+          'preprod',
+          stackConfig('preprod', {
+            clientCredentials: JSON.stringify([
+              { username: 'web1', password: PASSWORDS[0] },
+              { username: 'web2', password: 'a-new-password-for-web2' },
+            ]),
+          }),
+        )
+      ).resources,
+    );
     expect(saltsOf(changed)[0]).toBe(saltsOf(first)[0]);
     expect(saltsOf(changed)[1]).not.toBe(saltsOf(first)[1]);
     // Another stack (a fresh state) with the same passwords: unrelated salts.
@@ -366,11 +491,15 @@ describe('preprod stack', () => {
   });
 });
 
-describe('a config change reaches the index: the publish command\'s own inputs', () => {
+describe("a config change reaches the index: the publish command's own inputs", () => {
   const publishInputs = async (over: Record<string, string | undefined>) => {
     const { resources } = await evaluate('preprod', stackConfig('preprod', over));
     const r = byName(resources).get('preprod-publish')!.raw;
-    return JSON.stringify({ create: unwrap(r.create), stdin: r.stdin === undefined ? null : unwrap(r.stdin), triggers: unwrap(r.triggers) });
+    return JSON.stringify({
+      create: unwrap(r.create),
+      stdin: r.stdin === undefined ? null : unwrap(r.stdin),
+      triggers: unwrap(r.triggers),
+    });
   };
 
   it('change with codenames, architectures, origin, label, description, routing and validUntilDays; not with allowedCidrs or credentials; never hold a secret', async () => {
@@ -385,10 +514,12 @@ describe('a config change reaches the index: the publish command\'s own inputs',
       { description: 'Other words' },
       { routing: JSON.stringify([{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }]) },
       { validUntilDays: '7' },
-    ]) expect([over, (await publishInputs(over)) !== base]).toEqual([over, true]);
+    ])
+      expect([over, (await publishInputs(over)) !== base]).toEqual([over, true]);
     expect(await publishInputs({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toBe(base);
     expect(await publishInputs({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) })).toBe(base);
-    for (const secret of [SSH_PRIVATE_KEY, 'mock-generated-private-material', ...PASSWORDS, tlsKeyText.split('\n')[1]]) expect(base).not.toContain(secret);
+    for (const secret of [SSH_PRIVATE_KEY, 'mock-generated-private-material', ...PASSWORDS, tlsKeyText.split('\n')[1]])
+      expect(base).not.toContain(secret);
   });
 });
 
@@ -400,8 +531,14 @@ describe('prod stack', () => {
     const key = await generateSigningKey({ name: 'test prod', email: 'apt-prod@example.org', type: 'ed25519' });
     fs.rmSync(keyDir, { recursive: true });
     // The recorded fingerprint (apt-repo:signingKeyFingerprint, any case, spaces allowed) lets this key through.
-    const recorded = key.fingerprint.toLowerCase().replace(/(.{4})/g, '$1 ').trim();
-    const { resources, exports } = await evaluate('prod', stackConfig('prod', { signingKey: key.privateArmored, signingKeyFingerprint: recorded }));
+    const recorded = key.fingerprint
+      .toLowerCase()
+      .replace(/(.{4})/g, '$1 ')
+      .trim();
+    const { resources, exports } = await evaluate(
+      'prod',
+      stackConfig('prod', { signingKey: key.privateArmored, signingKeyFingerprint: recorded }),
+    );
     expect(resources.some((r) => r.type === 'pulumi-nodejs:dynamic/apt-repo:SigningKey')).toBe(false);
     expect(commands(resources).map((r) => r.name)).not.toContain('prod-ingest-units');
     expect(exports.keyFingerprint).toBe(key.fingerprint);
@@ -458,7 +595,9 @@ describe('dev stack', () => {
     expect(fs.readFileSync(path.join(victim, 'file'), 'utf8')).toBe('mine\n');
     fs.rmSync(path.dirname(String((unwrap(image.raw.build) as { dockerfile: string }).dockerfile)), { recursive: true, force: true });
     const container = m.get('dev-container')!;
-    expect(unwrap(container.raw.ports)).toEqual(expect.arrayContaining([expect.objectContaining({ internal: 22, external: 2200, ip: '127.0.0.1' })]));
+    expect(unwrap(container.raw.ports)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ internal: 22, external: 2200, ip: '127.0.0.1' })]),
+    );
     expect(m.get('dev-host-base-host-base')!.deps.map(nameOf).sort()).toEqual(['dev-container', 'dev-host-key']);
     const conn = unwrap(m.get('dev-dirs')!.raw.connection) as Record<string, unknown>;
     expect(conn).toMatchObject({ host: '127.0.0.1', port: 2200, user: 'root' });
@@ -474,7 +613,11 @@ describe('config errors stop the program with the key name', () => {
     ['apt-repo:codenames', { codenames: '[]' }, /at least one codename/],
     ['apt-repo:allowPlainHttp', { tls: '{"mode":"none"}' }, /in clear over plain HTTP/],
     ['apt-repo:sshHost', { sshHost: undefined }, /is required/],
-    ['apt-repo:tls.certFile', { tls: JSON.stringify({ mode: 'files', certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' }) }, /cannot read \/nonexistent\/cert.pem/],
+    [
+      'apt-repo:tls.certFile',
+      { tls: JSON.stringify({ mode: 'files', certFile: '/nonexistent/cert.pem', keyFile: '/nonexistent/key.pem' }) },
+      /cannot read \/nonexistent\/cert.pem/,
+    ],
   ])('%s', async (key, over, reason) => {
     const err = await evaluate('preprod', stackConfig('preprod', over)).then(
       () => undefined,

@@ -25,7 +25,8 @@ import { parseStackConfig } from './config';
 
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
-const SSH_PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-attachment-test\n-----END OPENSSH PRIVATE KEY-----\n';
+const SSH_PRIVATE_KEY =
+  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-attachment-test\n-----END OPENSSH PRIVATE KEY-----\n';
 const MOCK_PUBLIC = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmock-public\n-----END PGP PUBLIC KEY BLOCK-----\n';
 const MOCK_BINARY = Buffer.from('mock-binary-public').toString('base64');
 
@@ -53,7 +54,11 @@ beforeAll(async () => {
   fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle for the attachment test");\n');
   certFile = path.join(tmp, 'cert.pem');
   keyFile = path.join(tmp, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt.epiconcept.fr', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt.epiconcept.fr', '-keyout', keyFile, '-out', certFile],
+    { stdio: 'ignore' },
+  );
   process.env.APT_REPO_BUNDLE = bundle;
   const { generateSigningKey } = await import('../lambda-free-tools/src/sign/keys');
   prodKey = await generateSigningKey({ name: 'attachment prod', email: 'apt-prod@example.org', type: 'ed25519' });
@@ -77,8 +82,12 @@ function rawConfig(stack: 'preprod' | 'prod', tls: boolean): Record<string, stri
     operators: JSON.stringify([{ name: 'ops-one', authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpsKey ops@laptop'] }]),
     validUntilDays: '7',
     nodePath: '/usr/bin/node',
-    ...(tls ? { tls: JSON.stringify({ mode: 'files', certFile, keyFile }) } : { tls: JSON.stringify({ mode: 'none' }), allowPlainHttp: 'true' }),
-    ...(stack === 'preprod' ? { uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey ci@build'] }]) } : {}),
+    ...(tls
+      ? { tls: JSON.stringify({ mode: 'files', certFile, keyFile }) }
+      : { tls: JSON.stringify({ mode: 'none' }), allowPlainHttp: 'true' }),
+    ...(stack === 'preprod'
+      ? { uploaders: JSON.stringify([{ name: 'ci-upload', authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDevKey ci@build'] }]) }
+      : {}),
     ...(stack === 'prod' ? { upstream: 'preprod', signingKey: prodKey.privateArmored, signingKeyFingerprint: prodKey.fingerprint } : {}),
   };
 }
@@ -122,7 +131,13 @@ async function evaluate(stack: string, raw: Record<string, string>): Promise<Reg
     const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
     const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, cb: any) => {
-      resources.push({ type: req.getType(), name: req.getName(), urn: '', deps: req.getDependenciesList(), raw: req.getObject()?.toJavaScript() ?? {} });
+      resources.push({
+        type: req.getType(),
+        name: req.getName(),
+        urn: '',
+        deps: req.getDependenciesList(),
+        raw: req.getObject()?.toJavaScript() ?? {},
+      });
       return original(req, cb);
     };
     pulumi.runtime.setAllConfig(config, ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials', 'apt-repo:signingKey']);
@@ -233,7 +248,12 @@ describe.each(CASES)('%s: every plan step is attached to exactly one resource th
     for (const s of steps) {
       for (const f of s.files) {
         files++;
-        if (f.localPath) expect([s.name, f.remotePath, s.triggers]).toEqual([s.name, f.remotePath, expect.arrayContaining([sha256(fs.readFileSync(f.localPath))])]);
+        if (f.localPath)
+          expect([s.name, f.remotePath, s.triggers]).toEqual([
+            s.name,
+            f.remotePath,
+            expect.arrayContaining([sha256(fs.readFileSync(f.localPath))]),
+          ]);
         else expect([s.name, f.remotePath, s.script.includes(sha256(f.content))]).toEqual([s.name, f.remotePath, true]);
       }
     }

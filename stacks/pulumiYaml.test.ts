@@ -105,7 +105,11 @@ describe('Pulumi.yaml config block', () => {
   it('declares every schema key in the apt-repo namespace, and no other key', () => {
     expect(project.name).toBe('apt-repo');
     for (const k of Object.keys(project.config)) expect(k.startsWith(NS)).toBe(true);
-    expect(Object.keys(project.config).map((k) => k.slice(NS.length)).sort()).toEqual([...CONFIG_KEYS].sort());
+    expect(
+      Object.keys(project.config)
+        .map((k) => k.slice(NS.length))
+        .sort(),
+    ).toEqual([...CONFIG_KEYS].sort());
   });
 
   it.each(CONFIG_KEYS)('declares %s with the schema type, default and secrecy, and a one-line description', (key) => {
@@ -171,7 +175,11 @@ describe('apt-repo:signingKeyFingerprint', () => {
     const raw = completeStack('preprod');
     expect(parseStackConfig(raw, 'preprod').config.signingKeyFingerprint).toBeUndefined();
     const spaced = 'abcd 0123 abcd 0123 abcd  0123 abcd 0123 abcd 0123';
-    expect(parseStackConfig({ ...raw, signingKeyFingerprint: spaced }, 'preprod').config.signingKeyFingerprint).toBe('ABCD0123ABCD0123ABCD0123ABCD0123ABCD0123');
-    expect(() => parseStackConfig({ ...raw, signingKeyFingerprint: 'ABCD' }, 'preprod')).toThrow(/^apt-repo:signingKeyFingerprint: expected the 40 hex digits/);
+    expect(parseStackConfig({ ...raw, signingKeyFingerprint: spaced }, 'preprod').config.signingKeyFingerprint).toBe(
+      'ABCD0123ABCD0123ABCD0123ABCD0123ABCD0123',
+    );
+    expect(() => parseStackConfig({ ...raw, signingKeyFingerprint: 'ABCD' }, 'preprod')).toThrow(
+      /^apt-repo:signingKeyFingerprint: expected the 40 hex digits/,
+    );
   });
 });

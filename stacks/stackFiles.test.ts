@@ -35,7 +35,20 @@ describe.each(['preprod', 'prod'])('Pulumi.%s.yaml', (stack) => {
   it('uses only known keys, and holds every plain key apt-ops reads', () => {
     const raw = rawConfig(stack);
     for (const k of Object.keys(raw)) expect(CONFIG_KEYS).toContain(k);
-    for (const k of ['sshHost', 'sshPort', 'sshUser', 'sshHostKey', 'indexerPath', 'nodePath', 'remotePrefix', 'root', 'channel', 'incomingDir', 'opsUser']) expect(raw[k]).toBeDefined();
+    for (const k of [
+      'sshHost',
+      'sshPort',
+      'sshUser',
+      'sshHostKey',
+      'indexerPath',
+      'nodePath',
+      'remotePrefix',
+      'root',
+      'channel',
+      'incomingDir',
+      'opsUser',
+    ])
+      expect(raw[k]).toBeDefined();
     for (const k of ['sshPrivateKey', 'clientCredentials', 'signingKey']) expect(raw[k]).toBeUndefined();
   });
 
@@ -45,11 +58,21 @@ describe.each(['preprod', 'prod'])('Pulumi.%s.yaml', (stack) => {
   });
 
   it('is refused until the operator key placeholder is replaced', () => {
-    expect(() => parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY }, stack)).toThrow(/apt-repo:operators\.0\.authorizedKeys\.0/);
+    expect(() => parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY }, stack)).toThrow(
+      /apt-repo:operators\.0\.authorizedKeys\.0/,
+    );
   });
 
   it('is valid once the host key, the operator key and the secrets are set', () => {
-    const { config } = parseStackConfig({ ...rawConfig(stack), ...SECRETS, sshHostKey: HOST_KEY, operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [HOST_KEY + ' ci@example'] }]) }, stack);
+    const { config } = parseStackConfig(
+      {
+        ...rawConfig(stack),
+        ...SECRETS,
+        sshHostKey: HOST_KEY,
+        operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [HOST_KEY + ' ci@example'] }]),
+      },
+      stack,
+    );
     // Nobody but `pulumi up` connects as root: apt-ops runs as an operator, through sudo.
     expect(config.ssh.user).toBe('root');
     expect(config.opsUser).toBe('apt-ops');
@@ -70,7 +93,14 @@ describe('Pulumi.dev.yaml', () => {
     const raw = rawConfig('dev');
     expect(() => parseStackConfig({ ...raw, ...SECRETS }, 'dev')).toThrow(/apt-repo:devContainer.authorizedKey/);
     const dev = JSON.parse(raw.devContainer!);
-    const { config } = parseStackConfig({ ...raw, ...SECRETS, devContainer: JSON.stringify({ ...dev, authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDev dev@laptop' }) }, 'dev');
+    const { config } = parseStackConfig(
+      {
+        ...raw,
+        ...SECRETS,
+        devContainer: JSON.stringify({ ...dev, authorizedKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDev dev@laptop' }),
+      },
+      'dev',
+    );
     expect(config.ssh).toEqual({ host: '127.0.0.1', port: 2222, user: 'root' });
     expect(config.services).toBe('systemd');
     expect(config.allowPlainHttp).toBe(true);

@@ -129,8 +129,19 @@ describe('the checks fail on planted violations', () => {
         ].join('\n'),
       );
       const planted = readImportGraph(tmp);
-      expect(planted.get(`${src}deb/control.ts`)).toEqual([`${src}cli/context.ts`, `${src}ops/upload.ts`, `${src}repo/index.ts`, `${src}repo/types.ts`, `${src}sign/keys.ts`]);
-      expect(ruleViolations(planted, [RULES.domain]).map((v) => v.target)).toEqual([`${src}cli/context.ts`, `${src}ops/upload.ts`, `${src}repo/index.ts`, `${src}repo/types.ts`]);
+      expect(planted.get(`${src}deb/control.ts`)).toEqual([
+        `${src}cli/context.ts`,
+        `${src}ops/upload.ts`,
+        `${src}repo/index.ts`,
+        `${src}repo/types.ts`,
+        `${src}sign/keys.ts`,
+      ]);
+      expect(ruleViolations(planted, [RULES.domain]).map((v) => v.target)).toEqual([
+        `${src}cli/context.ts`,
+        `${src}ops/upload.ts`,
+        `${src}repo/index.ts`,
+        `${src}repo/types.ts`,
+      ]);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

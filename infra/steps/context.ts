@@ -53,7 +53,25 @@ export interface PlanMaterial {
 }
 
 /** Names of the steps, in the order the plan lists them. */
-export const STEP_NAMES = ['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state'] as const;
+export const STEP_NAMES = [
+  'host-base',
+  'dirs',
+  'pre-update-backup',
+  'config',
+  'signing-key',
+  'htpasswd',
+  'tls',
+  'indexer',
+  'signer',
+  'publish',
+  'vhost',
+  'ssh-access',
+  'sudoers',
+  'ingest-units',
+  'refresh-units',
+  'backup-units',
+  'expected-state',
+] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /**
@@ -80,7 +98,11 @@ export const b64line = (s: string | Buffer) => Buffer.from(s).toString('base64')
 export class StepFiles {
   readonly files: PlanFile[] = [];
   /** `step`'s files are staged as `<layout.stagingDir>/<step>.<name>`; `expected` records what it installs. */
-  constructor(private readonly layout: ChannelLayout, private readonly step: string, private readonly expected: ExpectedStateBuilder) {}
+  constructor(
+    private readonly layout: ChannelLayout,
+    private readonly step: string,
+    private readonly expected: ExpectedStateBuilder,
+  ) {}
   /** Records that this step installs `dest` so (expected state, infra/expectedState.ts). */
   expect(dest: string, mode: string, owner: string, group: string, what: ExpectedContent, fingerprint?: string): void {
     this.expected.file(this.step, dest, mode, owner, group, what, fingerprint);
@@ -99,13 +121,30 @@ export class StepFiles {
  * through sudo for a non-root SSH user) names the step, the channel and each staged file's SHA-256;
  * `triggers` gain `reapply <value>` when the stack sets reapply. Pure.
  */
-export function makeStep(cfg: StackConfig, name: StepName, dependsOn: StepName[], body: string, files: PlanFile[] = [], secretStdin?: string, triggers: string[] = []): PlanStep {
+export function makeStep(
+  cfg: StackConfig,
+  name: StepName,
+  dependsOn: StepName[],
+  body: string,
+  files: PlanFile[] = [],
+  secretStdin?: string,
+  triggers: string[] = [],
+): PlanStep {
   // A remote.Command runs again only when its own inputs change, never when a copy it depends on
   // does: naming each staged file's digest in the script makes a new vhost, unit or certificate
   // re-run the step that installs it. (The bundle, copied from localPath, has its digest checked
   // and as a trigger already.)
-  const digests = files.filter((f) => !f.localPath).map((f) => `# staged ${path.posix.basename(f.remotePath)} sha256 ${crypto.createHash('sha256').update(f.content).digest('hex')}\n`);
+  const digests = files
+    .filter((f) => !f.localPath)
+    .map((f) => `# staged ${path.posix.basename(f.remotePath)} sha256 ${crypto.createHash('sha256').update(f.content).digest('hex')}\n`);
   // `reapply` (stack config): a new value replaces every command once, a forced re-apply after drift.
   const allTriggers = cfg.reapply ? [...triggers, `reapply ${cfg.reapply}`] : triggers;
-  return { name, dependsOn, files, script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user), ...(secretStdin !== undefined ? { secretStdin } : {}), triggers: allTriggers };
+  return {
+    name,
+    dependsOn,
+    files,
+    script: wrapScript(`# apt-repo step '${name}' (channel ${cfg.channel})\n${digests.join('')}${body}`, cfg.ssh.user),
+    ...(secretStdin !== undefined ? { secretStdin } : {}),
+    triggers: allTriggers,
+  };
 }

@@ -18,5 +18,11 @@ export function expectedStateStep(ctx: PlanContext, before: readonly PlanStep[])
   const b = new StepFiles(l, 'expected-state', x);
   const manifest = JSON.stringify(x.build(), null, 2) + '\n';
   const body = `install_file ${b.stage(EXPECTED_STATE_FILE, manifest, '0644', 'root')} ${shq(l.expectedStateFile)} 0644 root root`;
-  return makeStep(cfg, 'expected-state', steps.map((st) => st.name as StepName), body, b.files);
+  return makeStep(
+    cfg,
+    'expected-state',
+    steps.map((st) => st.name as StepName),
+    body,
+    b.files,
+  );
 }

@@ -20,5 +20,10 @@ export function nginxReload(cfg: StackConfig, l: ChannelLayout, changedVar: stri
   // sandbox's own, never the host's /etc/nginx when root is not '/').
   const pid = shq(l.nginxPidFile);
   const conf = shq(l.nginxConf);
-  return [`if [ "$${changedVar}" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then`, `  nginx -t -q -c ${conf}`, `  nginx -s reload -c ${conf}`, 'fi'].join('\n');
+  return [
+    `if [ "$${changedVar}" = 1 ] && [ -s ${pid} ] && kill -0 "$(cat ${pid})" 2>/dev/null; then`,
+    `  nginx -t -q -c ${conf}`,
+    `  nginx -s reload -c ${conf}`,
+    'fi',
+  ].join('\n');
 }

@@ -20,7 +20,13 @@ export function signerInputs(l: ChannelLayout): string {
  * and started, restarted when a unit changed. Each request starts the indexer afresh, so a new
  * bundle needs no restart.
  */
-function signerUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepFiles, units: { name: string; content: string }[], tmpfiles: string): string {
+function signerUnitsBody(
+  cfg: StackConfig,
+  l: ChannelLayout,
+  b: StepFiles,
+  units: { name: string; content: string }[],
+  tmpfiles: string,
+): string {
   b.expect(l.tmpfilesFile, '0644', 'root', 'root', { content: tmpfiles });
   return [
     `install_file ${b.stage('tmpfiles.conf', tmpfiles, '0644', 'root')} ${shq(l.tmpfilesFile)} 0644 root root`,
@@ -40,7 +46,21 @@ function signerServerBody(cfg: StackConfig, l: ChannelLayout): string {
   const s = shq(cfg.signerUser);
   const pid = shq(l.signerPidFile);
   const sock = shq(l.signerSocket);
-  const server = [cfg.nodePath, l.indexerPath, '--root', cfg.root, '--channel', cfg.channel, 'sign-server', '--socket', l.signerSocket, '--pidfile', l.signerPidFile].map(shq).join(' ');
+  const server = [
+    cfg.nodePath,
+    l.indexerPath,
+    '--root',
+    cfg.root,
+    '--channel',
+    cfg.channel,
+    'sign-server',
+    '--socket',
+    l.signerSocket,
+    '--pidfile',
+    l.signerPidFile,
+  ]
+    .map(shq)
+    .join(' ');
   return [
     `want=$(cat ${signerInputs(l)} | sha256sum | cut -d' ' -f1)`,
     'signer_pid() {',

@@ -26,6 +26,13 @@ export function signingKeyStep(ctx: PlanContext): PlanStep {
   ].join('\n');
   b.expect(l.signingKeyFile, '0600', cfg.signerUser, cfg.signerUser, { secret: true });
   b.expect(l.publicKeyAsc, '0644', cfg.serviceUser, cfg.serviceUser, { content: material.publicKeyArmored }, keyFingerprint);
-  b.expect(l.publicKeyGpg, '0644', cfg.serviceUser, cfg.serviceUser, { content: Buffer.from(material.publicKeyBinaryBase64, 'base64') }, keyFingerprint);
+  b.expect(
+    l.publicKeyGpg,
+    '0644',
+    cfg.serviceUser,
+    cfg.serviceUser,
+    { content: Buffer.from(material.publicKeyBinaryBase64, 'base64') },
+    keyFingerprint,
+  );
   return makeStep(cfg, 'signing-key', ['dirs', 'pre-update-backup'], body, b.files, b64line(material.signingKeyArmored));
 }

@@ -17,7 +17,8 @@ export function tlsStep(ctx: PlanContext): PlanStep | undefined {
   const { cfg, material, layout: l, expected: x } = ctx;
   const secretDigests = l.secretDigestsFile;
   if (cfg.tls.mode === 'files') {
-    if (!material.tlsCert || !material.tlsKey) throw new Error(`plan ${cfg.channel}: tls.mode is files but the certificate or key content is missing`);
+    if (!material.tlsCert || !material.tlsKey)
+      throw new Error(`plan ${cfg.channel}: tls.mode is files but the certificate or key content is missing`);
     const b = new StepFiles(l, 'tls', x);
     const body = [
       `install_file ${b.stage('cert.pem', material.tlsCert, '0644', 'root')} ${shq(l.tlsCertFile)} 0644 root root`,
@@ -39,7 +40,11 @@ export function tlsStep(ctx: PlanContext): PlanStep | undefined {
     // Before the first certificate exists the full vhost cannot load: serve only the challenge
     // (never the repository over plain HTTP, which would take basic auth in clear).
     const bootstrap = renderAcmeBootstrapVhost({
-      channel: cfg.channel, serverName: cfg.serverName, acmeRoot: l.acmeRoot, httpPort: cfg.httpPort, logDir: l.logDir,
+      channel: cfg.channel,
+      serverName: cfg.serverName,
+      acmeRoot: l.acmeRoot,
+      httpPort: cfg.httpPort,
+      logDir: l.logDir,
       ...(cfg.listenAddress ? { listenAddress: cfg.listenAddress } : {}),
     });
     const body = [

@@ -15,12 +15,21 @@ import { makeStep, StepFiles, type PlanContext, type PlanStep, type StepName } f
  * Installs `units` under systemdDir (staged by `b`, recorded in the expected state) and, with
  * systemd, reloads, enables and starts `enable`, restarting them when a unit changed.
  */
-export function unitsBody(cfg: StackConfig, l: ChannelLayout, b: StepFiles, units: { name: string; content: string }[], enable: string[]): string {
+export function unitsBody(
+  cfg: StackConfig,
+  l: ChannelLayout,
+  b: StepFiles,
+  units: { name: string; content: string }[],
+  enable: string[],
+): string {
   const lines = ['units_changed=0'];
   for (const u of units) {
     const staged = b.stage(u.name, u.content, '0644', 'root');
     b.expect(path.posix.join(l.systemdDir, u.name), '0644', 'root', 'root', { content: u.content });
-    lines.push(`install_file ${staged} ${shq(path.posix.join(l.systemdDir, u.name))} 0644 root root`, 'if [ "$FILE_CHANGED" = 1 ]; then units_changed=1; fi');
+    lines.push(
+      `install_file ${staged} ${shq(path.posix.join(l.systemdDir, u.name))} 0644 root root`,
+      'if [ "$FILE_CHANGED" = 1 ]; then units_changed=1; fi',
+    );
   }
   if (cfg.services === 'systemd') {
     lines.push('if [ "$units_changed" = 1 ]; then systemctl daemon-reload; fi');
@@ -61,7 +70,11 @@ function refreshUnitsBody(cfg: StackConfig, l: ChannelLayout, b: StepFiles, unit
  * The rendered units of `cfg`'s channel named in `names` (one kind: ingest, refresh or backup), in
  * the order infra/systemd.ts renders them, and the step's StepFiles.
  */
-function unitsOf(ctx: PlanContext, step: StepName, names: Record<string, string>): { mine: { name: string; content: string }[]; b: StepFiles } {
+function unitsOf(
+  ctx: PlanContext,
+  step: StepName,
+  names: Record<string, string>,
+): { mine: { name: string; content: string }[]; b: StepFiles } {
   const mine = renderSystemdUnits(ctx.cfg, ctx.layout).filter((u) => Object.values(names).includes(u.name));
   return { mine, b: new StepFiles(ctx.layout, step, ctx.expected) };
 }

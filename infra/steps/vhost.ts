@@ -12,7 +12,12 @@ import { nginxReload } from './nginx';
 export function vhostStep(ctx: PlanContext): PlanStep {
   const { cfg, layout: l, expected: x } = ctx;
   // The htpasswd and tls steps exist exactly when the vhost reads their files.
-  const vhostDeps: StepName[] = ['signing-key', 'publish', ...(cfg.usernames.length > 0 ? (['htpasswd'] as const) : []), ...(cfg.tls.mode !== 'none' ? (['tls'] as const) : [])];
+  const vhostDeps: StepName[] = [
+    'signing-key',
+    'publish',
+    ...(cfg.usernames.length > 0 ? (['htpasswd'] as const) : []),
+    ...(cfg.tls.mode !== 'none' ? (['tls'] as const) : []),
+  ];
   const b = new StepFiles(l, 'vhost', x);
   const vhost = renderVhost({
     channel: cfg.channel,
@@ -31,7 +36,12 @@ export function vhostStep(ctx: PlanContext): PlanStep {
   });
   const staged = b.stage('site.conf', vhost, '0644', 'root');
   const testDir = l.nginxTestDir;
-  const testConf = b.stage('nginx-test.conf', renderNginxTestConf(path.posix.join(l.stagingDir, 'vhost.site.conf'), testDir), '0644', 'root');
+  const testConf = b.stage(
+    'nginx-test.conf',
+    renderNginxTestConf(path.posix.join(l.stagingDir, 'vhost.site.conf'), testDir),
+    '0644',
+    'root',
+  );
   const body = [
     '# Check the new vhost alone before it replaces the live one.',
     `nginx -t -q -c ${testConf} -p ${shq(testDir + '/')} -e ${shq(testDir + '/error.log')}`,

@@ -64,9 +64,14 @@ nano openjdk-17-jre-headless openssh-client openssh-server openssl p7zip-full pe
 php8.2-cli php8.2-common poppler-utils postgresql-15 postgresql-client-15 procps psmisc python3.11
 python3.11-minimal redis-tools rsync ruby3.1 screen sed sqlite3 strace sudo systemd tar tcpdump tesseract-ocr
 texlive-base tmux tzdata udev unzip util-linux valgrind vim vim-runtime wget xz-utils zip zsh zstd
-`.split(/\s+/).filter(Boolean);
+`
+  .split(/\s+/)
+  .filter(Boolean);
 
-interface Timing { ms: number; rssKiB: number }
+interface Timing {
+  ms: number;
+  rssKiB: number;
+}
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -86,11 +91,16 @@ function timed(cmd: string[], opts: { cwd?: string; stdoutFile?: string; okCodes
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, ...cmd], { cwd: opts.cwd, stdio: ['ignore', out, 'pipe'] });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (typeof out === 'number') fs.closeSync(out);
-  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1)) throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(-2000)}`);
+  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1))
+    throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(-2000)}`);
   return { ms, rssKiB: Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
 }
 
-interface Row { dataset: string; what: string; runs: Timing[] }
+interface Row {
+  dataset: string;
+  what: string;
+  runs: Timing[];
+}
 const rows: Row[] = [];
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -100,7 +110,12 @@ const msOf = (r: Row) => median(r.runs.map((t) => t.ms));
 const rssOf = (r: Row) => Math.max(...r.runs.map((t) => t.rssKiB));
 
 /** Times `cmd(i)` `runs` times, calling `before(i)` (untimed) before each run; adds one row. */
-function bench(dataset: string, what: string, cmd: (i: number) => string[], o: { before?: (i: number) => void; cwd?: string; stdoutFile?: string; runs?: number; okCodes?: number[] } = {}): void {
+function bench(
+  dataset: string,
+  what: string,
+  cmd: (i: number) => string[],
+  o: { before?: (i: number) => void; cwd?: string; stdoutFile?: string; runs?: number; okCodes?: number[] } = {},
+): void {
   const row: Row = { dataset, what, runs: [] };
   for (let i = 0; i < (o.runs ?? REPEAT); i++) {
     o.before?.(i);
@@ -165,14 +180,19 @@ function realDataset(): string {
 }
 
 function debsIn(dir: string): string[] {
-  return walkNoFollow(dir).filter((r) => r.endsWith('.deb')).map((r) => path.join(dir, r)).sort();
+  return walkNoFollow(dir)
+    .filter((r) => r.endsWith('.deb'))
+    .map((r) => path.join(dir, r))
+    .sort();
 }
 
 /** A fresh channel root whose pool holds hard links to `debs`. */
 function channelRoot(name: string, debs: string[]): { root: string; pool: string } {
   const root = path.join(cacheRoot, 'roots', name);
   fs.rmSync(root, { recursive: true, force: true });
-  execFileSync(process.execPath, [aptRepo, '--root', root, 'init', '--codenames', 'bookworm', '--architectures', 'amd64'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [aptRepo, '--root', root, 'init', '--codenames', 'bookworm', '--architectures', 'amd64'], {
+    stdio: 'ignore',
+  });
   execFileSync(process.execPath, [aptRepo, '--root', root, 'keygen'], { stdio: 'ignore' });
   const pool = path.join(root, 'srv/apt/preprod/pool/main/b');
   fs.mkdirSync(pool, { recursive: true });
@@ -209,10 +229,18 @@ function benchPublish(label: string, debs: string[]): void {
   const scratch = path.join(cacheRoot, 'scratch');
   fs.mkdirSync(scratch, { recursive: true });
   const db = path.join(scratch, `${label}.db`);
-  bench(label, 'dpkg-scanpackages -m', () => ['dpkg-scanpackages', '-m', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.dsp') });
-  bench(label, 'apt-ftparchive packages', () => ['apt-ftparchive', 'packages', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.af') });
+  bench(label, 'dpkg-scanpackages -m', () => ['dpkg-scanpackages', '-m', 'pool'], {
+    cwd: webRoot,
+    stdoutFile: path.join(scratch, 'Packages.dsp'),
+  });
+  bench(label, 'apt-ftparchive packages', () => ['apt-ftparchive', 'packages', 'pool'], {
+    cwd: webRoot,
+    stdoutFile: path.join(scratch, 'Packages.af'),
+  });
   bench(label, 'apt-ftparchive --db (cold)', () => ['apt-ftparchive', '--db', db, 'packages', 'pool'], {
-    cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.afdb'), before: () => fs.rmSync(db, { force: true }),
+    cwd: webRoot,
+    stdoutFile: path.join(scratch, 'Packages.afdb'),
+    before: () => fs.rmSync(db, { force: true }),
   });
   // Interleaved so that each tool sees the same pool: add one package, run the three.
   const add: Record<string, Row> = {};
@@ -223,9 +251,12 @@ function benchPublish(label: string, debs: string[]): void {
   for (const extra of extras) {
     fs.linkSync(extra, path.join(pool, path.basename(extra)));
     add['apt-repo publish (add one)'].runs.push(timed(aptRepoCmd(root, 'publish')));
-    add['apt-ftparchive --db (add one)'].runs.push(timed(['apt-ftparchive', '--db', db, 'packages', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.afdb') }));
+    add['apt-ftparchive --db (add one)'].runs.push(
+      timed(['apt-ftparchive', '--db', db, 'packages', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.afdb') }),
+    );
     const dsp = add['dpkg-scanpackages -m (add one)'].runs;
-    if (dsp.length === 0 || dsp[0].ms <= SLOW_MS) dsp.push(timed(['dpkg-scanpackages', '-m', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.dsp') }));
+    if (dsp.length === 0 || dsp[0].ms <= SLOW_MS)
+      dsp.push(timed(['dpkg-scanpackages', '-m', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.dsp') }));
   }
   for (const r of Object.values(add)) process.stderr.write(`  ${label} ${r.what}: ${r.runs.map((t) => t.ms.toFixed(0)).join(', ')} ms\n`);
 }
@@ -272,11 +303,19 @@ function benchChannels(n: number): void {
   };
   drop(debs.slice(n));
   save();
-  bench(label, `ingest ${debs.length - n} into preprod holding ${n}`, ingest, { before: (i) => { if (i > 0) restore(); } });
+  bench(label, `ingest ${debs.length - n} into preprod holding ${n}`, ingest, {
+    before: (i) => {
+      if (i > 0) restore();
+    },
+  });
   bench(label, `pending (${debs.length} in preprod vs ${n} in prod)`, () => aptRepoCmd(root, '--channel', 'prod', '--json', 'pending'));
   save();
   const newest = path.basename(debs[debs.length - 1]).split('_')[0];
-  bench(label, `promote one into prod holding ${n}`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', newest), { before: (i) => { if (i > 0) restore(); } });
+  bench(label, `promote one into prod holding ${n}`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', newest), {
+    before: (i) => {
+      if (i > 0) restore();
+    },
+  });
   restore();
   // A different package each run, linked straight into prod's pool (as in the publish figures).
   const extraDir = path.join(root, 'srv/apt/prod/pool/main/x');
@@ -298,9 +337,15 @@ function report(): void {
   const peers = ['dpkg-scanpackages -m', 'apt-ftparchive packages', 'apt-ftparchive --db (cold)'];
   const addPeers = ['apt-ftparchive --db (add one)', 'dpkg-scanpackages -m (add one)'];
   const [l1, l5, l15] = os.loadavg();
-  process.stdout.write(`\napt-repo benchmark, ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), node ${process.version}\n`);
-  process.stdout.write(`load average at the end: ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}; each figure: median wall time of ${REPEAT} runs, largest peak RSS\n`);
-  process.stdout.write(`\n${'dataset'.padEnd(16)} ${'command'.padEnd(44)} ${'ms'.padStart(8)} ${'runs (ms)'.padEnd(20)} ${'peak RSS MB'.padStart(11)}  ratio\n`);
+  process.stdout.write(
+    `\napt-repo benchmark, ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), node ${process.version}\n`,
+  );
+  process.stdout.write(
+    `load average at the end: ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}; each figure: median wall time of ${REPEAT} runs, largest peak RSS\n`,
+  );
+  process.stdout.write(
+    `\n${'dataset'.padEnd(16)} ${'command'.padEnd(44)} ${'ms'.padStart(8)} ${'runs (ms)'.padEnd(20)} ${'peak RSS MB'.padStart(11)}  ratio\n`,
+  );
   for (const r of rows) {
     let ratio = '';
     if (r.what === 'apt-repo publish (full)' || r.what === 'apt-repo publish (add one)') {
@@ -309,22 +354,33 @@ function report(): void {
       if (best) ratio = `${(msOf(best) / msOf(r)).toFixed(2)}x vs ${best.what}`;
     }
     const runs = r.runs.map((t) => t.ms.toFixed(0)).join(' ');
-    process.stdout.write(`${r.dataset.padEnd(16)} ${r.what.padEnd(44)} ${msOf(r).toFixed(0).padStart(8)} ${runs.padEnd(20)} ${(rssOf(r) / 1024).toFixed(1).padStart(11)}  ${ratio}\n`);
+    process.stdout.write(
+      `${r.dataset.padEnd(16)} ${r.what.padEnd(44)} ${msOf(r).toFixed(0).padStart(8)} ${runs.padEnd(20)} ${(rssOf(r) / 1024).toFixed(1).padStart(11)}  ${ratio}\n`,
+    );
   }
   // The issue's reference: the fastest peer as its author measured it on a 2-core machine, page cache warm.
   const issue: [string, string, number][] = [
-    ['small-3000', 'apt-repo publish (full)', 890], ['small-3000', 'apt-repo publish (add one)', 690],
-    ['real-150', 'apt-repo publish (full)', 1920], ['real-150', 'apt-repo publish (add one)', 80],
+    ['small-3000', 'apt-repo publish (full)', 890],
+    ['small-3000', 'apt-repo publish (add one)', 690],
+    ['real-150', 'apt-repo publish (full)', 1920],
+    ['real-150', 'apt-repo publish (add one)', 80],
     ['big', 'apt-repo publish (full)', 3990],
   ];
   const against = issue.flatMap(([d, w, ms]) => {
     const r = rows.find((x) => x.dataset === d && x.what === w);
-    return r ? [`  ${d.padEnd(12)} ${w.padEnd(28)} fastest peer in the issue ${String(ms).padStart(5)} ms, apt-repo here ${msOf(r).toFixed(0).padStart(5)} ms: ${(ms / msOf(r)).toFixed(2)}x`] : [];
+    return r
+      ? [
+          `  ${d.padEnd(12)} ${w.padEnd(28)} fastest peer in the issue ${String(ms).padStart(5)} ms, apt-repo here ${msOf(r).toFixed(0).padStart(5)} ms: ${(ms / msOf(r)).toFixed(2)}x`,
+        ]
+      : [];
   });
-  if (against.length) process.stdout.write(`\nagainst the issue's figures (fastest peer on the issue author's 2-core machine):\n${against.join('\n')}\n`);
-  process.stdout.write('\nratio > 1: apt-repo is that many times faster than the fastest peer measured here (peers write an\n' +
-    'uncompressed, unsigned Packages on stdout; apt-repo writes Packages, .gz, .xz, by-hash, Release, InRelease and\n' +
-    'Release.gpg, fsyncs them, and flips the dists symlink).\n');
+  if (against.length)
+    process.stdout.write(`\nagainst the issue's figures (fastest peer on the issue author's 2-core machine):\n${against.join('\n')}\n`);
+  process.stdout.write(
+    '\nratio > 1: apt-repo is that many times faster than the fastest peer measured here (peers write an\n' +
+      'uncompressed, unsigned Packages on stdout; apt-repo writes Packages, .gz, .xz, by-hash, Release, InRelease and\n' +
+      'Release.gpg, fsyncs them, and flips the dists symlink).\n',
+  );
 }
 
 function main(): void {

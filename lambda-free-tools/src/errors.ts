@@ -16,21 +16,30 @@ export class AptRepoError extends Error {
 
 /** A `.deb` file that cannot be read: not an ar archive, truncated, no control member, bad control fields. */
 export class DebError extends AptRepoError {
-  constructor(readonly file: string, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
     super(`${file}: ${reason}`);
   }
 }
 
 /** A Debian version string that does not follow Debian Policy §5.6.12. */
 export class VersionError extends AptRepoError {
-  constructor(readonly version: string, readonly reason: string) {
+  constructor(
+    readonly version: string,
+    readonly reason: string,
+  ) {
     super(`invalid version '${version}': ${reason}`);
   }
 }
 
 /** A configuration file or key with a wrong or missing value (`key` names it: a path, or path:key). */
 export class ConfigError extends AptRepoError {
-  constructor(readonly key: string, readonly reason: string) {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
     super(`${key}: ${reason}`);
   }
 }
@@ -43,21 +52,30 @@ export class UsageError extends AptRepoError {
 /** Another writer holds the channel lock (`lockFile`) and waiting was not allowed or timed out. */
 export class LockError extends AptRepoError {
   override readonly exitCode: number = 3;
-  constructor(readonly lockFile: string, reason: string) {
+  constructor(
+    readonly lockFile: string,
+    reason: string,
+  ) {
     super(`${lockFile}: ${reason}`);
   }
 }
 
 /** The same package name, version and architecture already exists with different content. */
 export class ConflictError extends AptRepoError {
-  constructor(readonly file: string, reason: string) {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
     super(`${file}: ${reason}`);
   }
 }
 
 /** A repository whose pool, indexes and signatures do not agree; `problems` lists each one. */
 export class VerifyError extends AptRepoError {
-  constructor(readonly root: string, readonly problems: string[]) {
+  constructor(
+    readonly root: string,
+    readonly problems: string[],
+  ) {
     super(`${root}: ${problems.length} problem(s) found:\n  ${problems.join('\n  ')}`);
   }
 }
@@ -68,7 +86,10 @@ export class VerifyError extends AptRepoError {
  * or a folder that is not ours to write. `file` names the path, `reason` what is wrong with it.
  */
 export class UnsafePathError extends AptRepoError {
-  constructor(readonly file: string, readonly reason: string) {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
     super(`${file}: ${reason}`);
   }
 }
@@ -80,11 +101,18 @@ export class UnsafePathError extends AptRepoError {
  * the channels that are configured under that root (empty when none is: usually a wrong `--root`).
  */
 export class UnknownChannelError extends UsageError {
-  constructor(readonly channel: string, readonly root: string, readonly known: string[], reason: string) {
-    super(`unknown channel '${channel}' under --root ${root}: ${reason}; ` +
-      (known.length
-        ? `known channels: ${known.join(', ')}`
-        : `no channel is configured there (is --root right? \`apt-repo --root ${root} --channel <name> init\` creates one)`));
+  constructor(
+    readonly channel: string,
+    readonly root: string,
+    readonly known: string[],
+    reason: string,
+  ) {
+    super(
+      `unknown channel '${channel}' under --root ${root}: ${reason}; ` +
+        (known.length
+          ? `known channels: ${known.join(', ')}`
+          : `no channel is configured there (is --root right? \`apt-repo --root ${root} --channel <name> init\` creates one)`),
+    );
   }
 }
 
@@ -95,8 +123,15 @@ export class UnknownChannelError extends UsageError {
  * anything is touched; `owner` is the user to run as, `command` the same command line run as it.
  */
 export class WrongUserError extends UsageError {
-  constructor(readonly webRoot: string, readonly owner: string, readonly user: string, readonly command: string) {
-    super(`${webRoot} belongs to ${owner} and this command writes the channel, but it runs as ${user}: ` +
-      `files it created would belong to ${user} and break the channel's later runs. Run it as ${owner}: ${command}`);
+  constructor(
+    readonly webRoot: string,
+    readonly owner: string,
+    readonly user: string,
+    readonly command: string,
+  ) {
+    super(
+      `${webRoot} belongs to ${owner} and this command writes the channel, but it runs as ${user}: ` +
+        `files it created would belong to ${user} and break the channel's later runs. Run it as ${owner}: ${command}`,
+    );
   }
 }

@@ -10,7 +10,9 @@ describe('shellQuote', () => {
     expect(shellQuote('plain', { always: true })).toBe("'plain'");
     expect(shellQuote('', { always: true })).toBe("''");
     expect(shellQuote("it's", { always: true })).toBe(`'it'\\''s'`);
-    const out = execFileSync('/bin/bash', ['-c', `printf '%s\\0' ${WORDS.map((w) => shellQuote(w, { always: true })).join(' ')}`]).toString('utf8').split('\0');
+    const out = execFileSync('/bin/bash', ['-c', `printf '%s\\0' ${WORDS.map((w) => shellQuote(w, { always: true })).join(' ')}`])
+      .toString('utf8')
+      .split('\0');
     out.pop();
     expect(out).toEqual(WORDS);
   });

@@ -51,7 +51,10 @@ describe('apt-repo publish, served by nginx, read by apt', () => {
 
   const cli = (...args: string[]) => runCli(['--root', root, '--channel', 'preprod', ...args]);
   /** A fresh isolated client of `codename` on this nginx, updated; `arch` defaults to amd64. */
-  async function updatedClient(codename: string, opts: { arch?: string; server?: NginxServer } = {}): Promise<{ client: AptClient; update: RunResult }> {
+  async function updatedClient(
+    codename: string,
+    opts: { arch?: string; server?: NginxServer } = {},
+  ): Promise<{ client: AptClient; update: RunResult }> {
     const client = createAptClient({
       sources: oneLineSource(`${(opts.server ?? nginx).url}/`, codename, { signedBy: keyringGpg }),
       arch: opts.arch,
@@ -160,9 +163,17 @@ describe('apt-repo publish, served by nginx, read by apt', () => {
     for (const codename of ['bookworm', 'bullseye']) {
       const dist = path.join(webRoot, 'dists', codename);
       const inRelease = spawnSync('gpgv', ['--keyring', keyringGpg, path.join(dist, 'InRelease')]);
-      expect({ codename, status: inRelease.status, err: inRelease.status === 0 ? '' : inRelease.stderr.toString() }).toEqual({ codename, status: 0, err: '' });
+      expect({ codename, status: inRelease.status, err: inRelease.status === 0 ? '' : inRelease.stderr.toString() }).toEqual({
+        codename,
+        status: 0,
+        err: '',
+      });
       const detached = spawnSync('gpgv', ['--keyring', keyringGpg, path.join(dist, 'Release.gpg'), path.join(dist, 'Release')]);
-      expect({ codename, status: detached.status, err: detached.status === 0 ? '' : detached.stderr.toString() }).toEqual({ codename, status: 0, err: '' });
+      expect({ codename, status: detached.status, err: detached.status === 0 ? '' : detached.stderr.toString() }).toEqual({
+        codename,
+        status: 0,
+        err: '',
+      });
     }
   });
 

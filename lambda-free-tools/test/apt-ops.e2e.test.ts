@@ -42,7 +42,12 @@ function stackYaml(over: Record<string, string | number> = {}): string {
     'apt-repo:nodePath': process.execPath,
     ...over,
   };
-  return 'config:\n' + Object.entries(config).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
+  return (
+    'config:\n' +
+    Object.entries(config)
+      .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+      .join('')
+  );
 }
 
 /** Runs the bundled apt-ops for `stack` with the test's key file and no ssh-agent. */
@@ -82,7 +87,17 @@ function expectOk(r: RunResult): void {
 function makeUploader(): void {
   if (spawnSync('getent', ['group', UPLOAD_GROUP]).status !== 0) execFileSync('groupadd', ['--system', UPLOAD_GROUP]);
   if (spawnSync('id', ['-u', UPLOADER]).status !== 0) {
-    execFileSync('useradd', ['--system', '--gid', UPLOAD_GROUP, '--no-create-home', '--home-dir', '/', '--shell', '/usr/sbin/nologin', UPLOADER]);
+    execFileSync('useradd', [
+      '--system',
+      '--gid',
+      UPLOAD_GROUP,
+      '--no-create-home',
+      '--home-dir',
+      '/',
+      '--shell',
+      '/usr/sbin/nologin',
+      UPLOADER,
+    ]);
   }
   // Not locked ('!'): sshd without PAM refuses a locked account even for a key.
   execFileSync('usermod', ['-p', '*', UPLOADER]);
@@ -92,20 +107,23 @@ function makeUploader(): void {
   fs.mkdirSync(keys, { recursive: true, mode: 0o755 });
   fs.writeFileSync(path.join(keys, UPLOADER), `restrict ${fs.readFileSync(`${uploaderKey}.pub`, 'utf8')}`, { mode: 0o644 });
   fs.mkdirSync(path.join(root, 'etc/ssh/sshd_config.d'), { recursive: true, mode: 0o755 });
-  fs.writeFileSync(path.join(root, 'etc/ssh/sshd_config.d/upload.conf'), [
-    `Match Group ${UPLOAD_GROUP}`,
-    `    AuthorizedKeysFile ${keys}/%u`,
-    `    ChrootDirectory ${path.join(root, 'srv/apt/incoming')}`,
-    '    ForceCommand internal-sftp -u 0022',
-    '    AllowTcpForwarding no',
-    '    AllowStreamLocalForwarding no',
-    '    AllowAgentForwarding no',
-    '    X11Forwarding no',
-    '    PermitTunnel no',
-    '    PermitTTY no',
-    'Match all',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(root, 'etc/ssh/sshd_config.d/upload.conf'),
+    [
+      `Match Group ${UPLOAD_GROUP}`,
+      `    AuthorizedKeysFile ${keys}/%u`,
+      `    ChrootDirectory ${path.join(root, 'srv/apt/incoming')}`,
+      '    ForceCommand internal-sftp -u 0022',
+      '    AllowTcpForwarding no',
+      '    AllowStreamLocalForwarding no',
+      '    AllowAgentForwarding no',
+      '    X11Forwarding no',
+      '    PermitTunnel no',
+      '    PermitTTY no',
+      'Match all',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Runs `apt-repo ingest` of preprod every 500 ms (the server's ingest units) until the returned stop() resolves. */
@@ -202,7 +220,11 @@ describe('apt-ops against a real sshd', () => {
     const local = await repo('prod', ['--json', 'pending']);
     // --json passes the indexer's output through byte for byte.
     expect(j.stdout).toBe(local.stdout);
-    expect(JSON.parse(j.stdout).pending.map((p: { version: string }) => p.version).sort()).toEqual(['1.0-1', '1.1-1']);
+    expect(
+      JSON.parse(j.stdout)
+        .pending.map((p: { version: string }) => p.version)
+        .sort(),
+    ).toEqual(['1.0-1', '1.1-1']);
   });
 
   test('promote one version, then versions shows where each one is', async () => {
@@ -226,7 +248,11 @@ describe('apt-ops against a real sshd', () => {
     expect(newest.id).not.toBe(previous.id);
     expect(newest.current).toBe(true);
     expectOk(await ops('prod', ['rollback'], { record: true }));
-    const after = JSON.parse((await ops('prod', ['--json', 'generations'])).stdout) as { id: string; current: boolean; rolledBackFrom?: string }[];
+    const after = JSON.parse((await ops('prod', ['--json', 'generations'])).stdout) as {
+      id: string;
+      current: boolean;
+      rolledBackFrom?: string;
+    }[];
     // A rollback is a new generation serving the previous one's package set (apt takes its newer Date).
     expect(after[0]).toMatchObject({ current: true, rolledBackFrom: previous.id });
     expect(after[0].id).not.toBe(newest.id);
@@ -238,7 +264,9 @@ describe('apt-ops against a real sshd', () => {
     expectOk(v);
     const versions = await ops('prod', ['versions', 'hello-ops']);
     expect(versions.stdout).toMatch(/1\.1-1\s+preprod\s/);
-    expect(JSON.parse((await ops('prod', ['--json', 'pending'])).stdout).pending.map((p: { version: string }) => p.version)).toEqual(['1.1-1']);
+    expect(JSON.parse((await ops('prod', ['--json', 'pending'])).stdout).pending.map((p: { version: string }) => p.version)).toEqual([
+      '1.1-1',
+    ]);
   });
 
   test('status reports disk use, counts, last publish and ingest', async () => {
@@ -257,21 +285,28 @@ describe('apt-ops against a real sshd', () => {
   });
 
   test('a wrong host key is refused with one line naming the host (exit 255)', async () => {
-    fs.writeFileSync(path.join(project, 'Pulumi.wrongkey.yaml'), stackYaml({
-      'apt-repo:channel': 'prod',
-      'apt-repo:sshHostKey': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/fkJsPF2CO5btgt39EpPEjapxewBMJbXrCX4ZqyoLC',
-    }));
+    fs.writeFileSync(
+      path.join(project, 'Pulumi.wrongkey.yaml'),
+      stackYaml({
+        'apt-repo:channel': 'prod',
+        'apt-repo:sshHostKey': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/fkJsPF2CO5btgt39EpPEjapxewBMJbXrCX4ZqyoLC',
+      }),
+    );
     const r = await ops('wrongkey', ['pending'], { record: true });
     expect(r.code).toBe(255);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^apt-ops: .*host key of 127\\.0\\.0\\.1:${sshd.port} does not match .*Pulumi\\.wrongkey\\.yaml: apt-repo:sshHostKey`));
+    expect(r.stderr).toMatch(
+      new RegExp(`^apt-ops: .*host key of 127\\.0\\.0\\.1:${sshd.port} does not match .*Pulumi\\.wrongkey\\.yaml: apt-repo:sshHostKey`),
+    );
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   test('an indexer that is not deployed is one clear line', async () => {
     const r = await ops('prod', ['--indexer', path.join(root, 'opt/apt-repo/nowhere/apt-repo.cjs'), 'pending']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe(`apt-ops: the indexer is not deployed at ${path.join(root, 'opt/apt-repo/nowhere/apt-repo.cjs')} on 127.0.0.1: run pulumi up (stack prod)`);
+    expect(r.stderr.trim()).toBe(
+      `apt-ops: the indexer is not deployed at ${path.join(root, 'opt/apt-repo/nowhere/apt-repo.cjs')} on 127.0.0.1: run pulumi up (stack prod)`,
+    );
   });
 
   test('a connection dropped mid-upload leaves nothing ingestible in incoming', async () => {
@@ -350,7 +385,9 @@ describe('apt-ops against a real sshd', () => {
       const prod = await loadChannel({ root, channel: 'prod' });
       const r = await withChannelLock(prod, () => ops('prod', ['promote', '--all-pending'], { record: true }));
       expect(r.code).toBe(3);
-      expect(r.stderr).toMatch(/^apt-ops: prod on 127\.0\.0\.1: another operator holds the channel lock; try again when their command has finished$/m);
+      expect(r.stderr).toMatch(
+        /^apt-ops: prod on 127\.0\.0\.1: another operator holds the channel lock; try again when their command has finished$/m,
+      );
     } finally {
       if (before === undefined) fs.rmSync(yamlFile, { force: true });
       else fs.writeFileSync(yamlFile, before);
@@ -371,18 +408,44 @@ describe('apt-ops against a real sshd', () => {
     expect([r1.code, r2.code]).toContain(0);
     expectOk(await ops('prod', ['verify']));
     const names = JSON.parse((await ops('prod', ['--json', 'pending'])).stdout).pending.map((p: { name: string }) => p.name);
-    for (const [r, n] of [[r1, 'concurrent-a'], [r2, 'concurrent-b']] as const) expect(names.includes(n)).toBe(r.code !== 0);
+    for (const [r, n] of [
+      [r1, 'concurrent-a'],
+      [r2, 'concurrent-b'],
+    ] as const)
+      expect(names.includes(n)).toBe(r.code !== 0);
   });
 
   describe('through the upload account (SFTP only, chrooted into incomingDir)', () => {
-    const upload = (args: string[]) => ops('upload', ['--identity', uploaderKey, 'upload', '--source', 'ci-upload', ...args], { record: true });
+    const upload = (args: string[]) =>
+      ops('upload', ['--identity', uploaderKey, 'upload', '--source', 'ci-upload', ...args], { record: true });
     beforeAll(() => {
-      fs.writeFileSync(path.join(project, 'Pulumi.upload.yaml'), stackYaml({ 'apt-repo:channel': 'preprod', 'apt-repo:uploadUser': UPLOADER }));
+      fs.writeFileSync(
+        path.join(project, 'Pulumi.upload.yaml'),
+        stackYaml({ 'apt-repo:channel': 'preprod', 'apt-repo:uploadUser': UPLOADER }),
+      );
     });
 
     test('the account sees only incomingDir and cannot run a command', async () => {
-      const shell = spawnSync('ssh', ['-i', uploaderKey, '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
-        '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', `${UPLOADER}@${sshd.host}`, 'id'], { encoding: 'utf8', timeout: 20000 });
+      const shell = spawnSync(
+        'ssh',
+        [
+          '-i',
+          uploaderKey,
+          '-p',
+          String(sshd.port),
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          `${UPLOADER}@${sshd.host}`,
+          'id',
+        ],
+        { encoding: 'utf8', timeout: 20000 },
+      );
       expect(shell.stdout).not.toMatch(/uid=/);
     });
 
@@ -426,7 +489,9 @@ describe('apt-ops against a real sshd', () => {
       const t0 = Date.now();
       const r = await upload([deb, '--wait', '2']);
       expect(r.code).toBe(124);
-      expect(r.stdout.trim()).toBe('waiting   ci-upload/late-up_1.0-1_all.deb: still in the drop folder after 2 s (is the ingest service running?)');
+      expect(r.stdout.trim()).toBe(
+        'waiting   ci-upload/late-up_1.0-1_all.deb: still in the drop folder after 2 s (is the ingest service running?)',
+      );
       expect(Date.now() - t0).toBeLessThan(30_000);
       expect(incomingFiles()).toContain('ci-upload/late-up_1.0-1_all.deb');
       fs.rmSync(path.join(root, 'srv/apt/incoming/ci-upload/late-up_1.0-1_all.deb'));

@@ -98,7 +98,9 @@ function channelState(root: string): Record<string, string> {
   return {
     ...Object.fromEntries(Object.entries(tree(p.configDir)).map(([k, v]) => [`config/${k}`, v])),
     ...Object.fromEntries(Object.entries(tree(p.webRoot)).map(([k, v]) => [`web/${k}`, v])),
-    ...Object.fromEntries(Object.entries(tree(p.stateDir, (n) => n === 'lock' || n.startsWith('lock.'))).map(([k, v]) => [`state/${k}`, v])),
+    ...Object.fromEntries(
+      Object.entries(tree(p.stateDir, (n) => n === 'lock' || n.startsWith('lock.'))).map(([k, v]) => [`state/${k}`, v]),
+    ),
   };
 }
 
@@ -131,26 +133,29 @@ test(`backup killed ${KILLS} times: no half backup listed or restored from, the 
   const span = await timeRun(args);
   const before = channelState(base);
   let inWindow = 0;
-  const sum = await killLoop({ seed: 9101, kills: KILLS, spanMs: span, timeLimitMs: LOOP_MS, enough: () => inWindow >= WINDOW_KILLS }, async (i, delayMs) => {
-    const k = await runKilled(args, delayMs);
-    if (!k.killed) ok({ code: k.code, signal: null, stdout: k.stdout, stderr: k.stderr }, `backup (not killed, ${delayMs} ms)`);
-    const names = fs.readdirSync(bk);
-    if (k.killed && names.some((n) => n.endsWith('.preprod.partial') || n.endsWith('.preprod.deleting'))) inWindow++;
-    const listed = await listBackups(bk);
-    for (const b of listed) {
-      expect([b.stamp, await checkBackup(b.dir, await readManifest(b.dir))]).toEqual([b.stamp, []]);
-      expect(b.channel).toBe('preprod');
-    }
-    // Only complete backups and hidden leftovers: nothing else looks like a backup.
-    expect(names.filter((n) => !n.startsWith('.')).sort()).toEqual(listed.map((b) => b.stamp));
-    expect(channelState(base)).toEqual(before);
-    if (i % 2 === 1) {
-      ok(await runCli(args), `backup after kill ${i}`);
-      expect(fs.readdirSync(bk).filter((n) => n.startsWith('.'))).toEqual([]);
-      expect((await listBackups(bk)).length).toBeLessThanOrEqual(3);
-    }
-    return k;
-  });
+  const sum = await killLoop(
+    { seed: 9101, kills: KILLS, spanMs: span, timeLimitMs: LOOP_MS, enough: () => inWindow >= WINDOW_KILLS },
+    async (i, delayMs) => {
+      const k = await runKilled(args, delayMs);
+      if (!k.killed) ok({ code: k.code, signal: null, stdout: k.stdout, stderr: k.stderr }, `backup (not killed, ${delayMs} ms)`);
+      const names = fs.readdirSync(bk);
+      if (k.killed && names.some((n) => n.endsWith('.preprod.partial') || n.endsWith('.preprod.deleting'))) inWindow++;
+      const listed = await listBackups(bk);
+      for (const b of listed) {
+        expect([b.stamp, await checkBackup(b.dir, await readManifest(b.dir))]).toEqual([b.stamp, []]);
+        expect(b.channel).toBe('preprod');
+      }
+      // Only complete backups and hidden leftovers: nothing else looks like a backup.
+      expect(names.filter((n) => !n.startsWith('.')).sort()).toEqual(listed.map((b) => b.stamp));
+      expect(channelState(base)).toEqual(before);
+      if (i % 2 === 1) {
+        ok(await runCli(args), `backup after kill ${i}`);
+        expect(fs.readdirSync(bk).filter((n) => n.startsWith('.'))).toEqual([]);
+        expect((await listBackups(bk)).length).toBeLessThanOrEqual(3);
+      }
+      return k;
+    },
+  );
   console.log(
     `backup: ${sum.killed} of ${sum.runs} runs killed, ${inWindow} while a backup was being written or pruned (span ${span} ms, fresh timings ${sum.timings.join(', ') || 'none'}; stopped: ${sum.stoppedBy}, ${sum.elapsedMs} ms)`,
   );

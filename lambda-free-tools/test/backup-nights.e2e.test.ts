@@ -55,16 +55,32 @@ function expectOk(r: RunResult, what: string): RunResult {
 
 /** The backup unit's ExecStart words, run as its User and Group under its UMask. */
 function runUnit(): Promise<RunResult> {
-  return runProcess('/bin/sh', [
-    '-c', 'umask "$1"; shift; exec "$@"', 'sh', key('UMask'),
-    'setpriv', `--reuid=${key('User')}`, `--regid=${key('Group')}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    ...key('ExecStart').split(/\s+/),
-  ], { env: { PATH: process.env.PATH } });
+  return runProcess(
+    '/bin/sh',
+    [
+      '-c',
+      'umask "$1"; shift; exec "$@"',
+      'sh',
+      key('UMask'),
+      'setpriv',
+      `--reuid=${key('User')}`,
+      `--regid=${key('Group')}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--no-new-privs',
+      '--',
+      ...key('ExecStart').split(/\s+/),
+    ],
+    { env: { PATH: process.env.PATH } },
+  );
 }
 
 /** Another apt-repo command as the service user (what an operator runs through sudo -u). */
 function repoAs(args: string[]): Promise<RunResult> {
-  return runProcess('runuser', ['-u', INDEXER, '--', cfg.nodePath, cfg.indexerPath, '--channel', CHANNEL, ...args], { env: { PATH: process.env.PATH } });
+  return runProcess('runuser', ['-u', INDEXER, '--', cfg.nodePath, cfg.indexerPath, '--channel', CHANNEL, ...args], {
+    env: { PATH: process.env.PATH },
+  });
 }
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -82,7 +98,8 @@ function published(): Record<string, string> {
   };
   walk(path.join(layout.webRoot, 'dists'), 'dists');
   walk(path.join(layout.webRoot, 'pool'), 'pool');
-  for (const f of fs.readdirSync(layout.webRoot).filter((n) => n.endsWith('-archive-keyring.asc') || n.endsWith('-archive-keyring.gpg'))) out[f] = sha(path.join(layout.webRoot, f));
+  for (const f of fs.readdirSync(layout.webRoot).filter((n) => n.endsWith('-archive-keyring.asc') || n.endsWith('-archive-keyring.gpg')))
+    out[f] = sha(path.join(layout.webRoot, f));
   return out;
 }
 
@@ -142,13 +159,16 @@ beforeAll(async () => {
   layout = channelLayout(cfg);
   const unit = renderSystemdUnits(cfg, layout).find((u) => u.name === `apt-repo-backup-${CHANNEL}.service`)!;
   service = unitKeys(unit.content);
-  expect(key('ExecStart')).toBe(`${process.execPath} ${cfg.indexerPath} --root ${root} --channel ${CHANNEL} backup --to ${layout.backupDir}`);
+  expect(key('ExecStart')).toBe(
+    `${process.execPath} ${cfg.indexerPath} --root ${root} --channel ${CHANNEL} backup --to ${layout.backupDir}`,
+  );
   expect(key('User')).toBe(INDEXER);
 
   fs.mkdirSync(path.dirname(cfg.indexerPath), { recursive: true });
   fs.copyFileSync(await bundle('apt-repo'), cfg.indexerPath);
   fs.chmodSync(cfg.indexerPath, 0o755);
-  for (const d of [layout.configDir, layout.webRoot, layout.stateDir, layout.backupDir, layout.incomingDir]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [layout.configDir, layout.webRoot, layout.stateDir, layout.backupDir, layout.incomingDir])
+    fs.mkdirSync(d, { recursive: true });
   // Every folder on the way is world-searchable (mkTemp's are 0700).
   for (let d = path.dirname(layout.backupDir); d.startsWith(root); d = path.dirname(d)) fs.chmodSync(d, 0o755);
   for (let d = path.dirname(layout.configDir); d.startsWith(root); d = path.dirname(d)) fs.chmodSync(d, 0o755);
@@ -213,7 +233,9 @@ test('three nights of the unit: dated folders, unchanged files linked, the first
     if (n === 1) {
       expect(written).toBeGreaterThanOrEqual(200_000);
       // A copy of its own, not the live pool's inode (a pool file changed in place must not change the backup).
-      expect(cur.get('pool/main/a/app/app_1.1_all.deb')!.ino).not.toBe(fs.statSync(path.join(layout.webRoot, 'pool/main/a/app/app_1.1_all.deb')).ino);
+      expect(cur.get('pool/main/a/app/app_1.1_all.deb')!.ino).not.toBe(
+        fs.statSync(path.join(layout.webRoot, 'pool/main/a/app/app_1.1_all.deb')).ino,
+      );
     } else {
       // Night 3: nothing changed, nothing under web/ costs space.
       expect(written).toBe(0);

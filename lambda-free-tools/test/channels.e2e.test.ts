@@ -77,14 +77,21 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     /** A fresh isolated apt client of prod's `codename`, updated. */
     async function prodClient(codename: string): Promise<AptClient> {
       nginx ??= await startNginx({ serverBlocks: (port) => staticServerBlock(port, prodWeb()) });
-      const client = createAptClient({ sources: oneLineSource(`${nginx.url}/`, codename, { signedBy: path.join(prodWeb(), 'epiconcept-prod-archive-keyring.gpg') }) });
+      const client = createAptClient({
+        sources: oneLineSource(`${nginx.url}/`, codename, { signedBy: path.join(prodWeb(), 'epiconcept-prod-archive-keyring.gpg') }),
+      });
       clients.push(client);
       const u = await client.update();
       expect((u.stdout + u.stderr).split('\n').filter((l) => /^(W|E|Err):/.test(l))).toEqual([]);
       expect(u.code).toBe(0);
       return client;
     }
-    const madison = async (c: AptClient, pkg: string) => (await c.madison(pkg)).stdout.split('\n').filter(Boolean).map((l) => l.split('|')[1].trim()).sort();
+    const madison = async (c: AptClient, pkg: string) =>
+      (await c.madison(pkg)).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('|')[1].trim())
+        .sort();
 
     test('drop → ingest → pending → promote (hard links, apt sees exactly it) → rollback → versions', async () => {
       const ci = path.join(incoming(), 'ci');
@@ -95,7 +102,10 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
       const ing = ok(await cli('preprod', '--json', 'ingest', '--settle-ms', '0'), 'ingest');
       const ingested = json(ing);
       expect(ingested.entries.map((e: any) => [e.status, e.file])).toEqual([
-        ['accepted', 'ci/app_1.0-1_all.deb'], ['accepted', 'ci/app_1.1-1_all.deb'], ['accepted', 'ci/tool_2.0_amd64.deb'], ['accepted', 'php/bookworm/php-site_3.0-1_all.deb'],
+        ['accepted', 'ci/app_1.0-1_all.deb'],
+        ['accepted', 'ci/app_1.1-1_all.deb'],
+        ['accepted', 'ci/tool_2.0_amd64.deb'],
+        ['accepted', 'php/bookworm/php-site_3.0-1_all.deb'],
       ]);
       expect(fs.readdirSync(ci)).toEqual([]);
       expect(packagesIn(preprodWeb(), 'bookworm')).toEqual(['app=1.0-1', 'app=1.1-1', 'php-site=3.0-1', 'tool=2.0']);
@@ -106,7 +116,10 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
       const pendPre = json(ok(await cli('preprod', '--json', 'pending'), 'pending preprod'));
       expect(pendPre).toEqual(pendProd);
       expect(pendProd.pending.map((r: any) => [r.name, r.version, r.architecture, r.codenames.join(',')])).toEqual([
-        ['app', '1.1-1', 'all', 'bookworm,bullseye'], ['app', '1.0-1', 'all', 'bookworm,bullseye'], ['php-site', '3.0-1', 'all', 'bookworm'], ['tool', '2.0', 'amd64', 'bookworm,bullseye'],
+        ['app', '1.1-1', 'all', 'bookworm,bullseye'],
+        ['app', '1.0-1', 'all', 'bookworm,bullseye'],
+        ['php-site', '3.0-1', 'all', 'bookworm'],
+        ['tool', '2.0', 'amd64', 'bookworm,bullseye'],
       ]);
       expect((await cli('prod', 'pending')).stdout).toMatch(/^package\s+version\s+arch\s+codenames\s+uploaded\napp\s+1\.1-1/);
 
@@ -145,7 +158,10 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
 
       // versions: every channel, newest first.
       const v = json(ok(await cli('prod', '--json', 'versions', 'app'), 'versions'));
-      expect(v.versions.map((r: any) => [r.version, r.channels])).toEqual([['1.1-1', ['preprod', 'prod']], ['1.0-1', ['preprod', 'prod']]]);
+      expect(v.versions.map((r: any) => [r.version, r.channels])).toEqual([
+        ['1.1-1', ['preprod', 'prod']],
+        ['1.0-1', ['preprod', 'prod']],
+      ]);
       expect((await cli('preprod', 'versions', 'php-site')).stdout).toMatch(/3\.0-1\s+preprod\s+all\s+preprod:bookworm/);
     });
   });
@@ -196,8 +212,12 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     expect(r.code).toBe(1);
     const byFile = Object.fromEntries(json(r).entries.map((e: any) => [e.file, e]));
     expect(Object.fromEntries(Object.entries(byFile).map(([f, e]: [string, any]) => [f, e.status]))).toEqual({
-      'ci/escape.deb': 'rejected', 'ci/folder.deb': 'rejected', 'ci/garbage.deb': 'rejected', 'ci/pipe.deb': 'rejected',
-      'ci/sid/unstable-only_1_all.deb': 'rejected', 'ci/upload.deb.part': 'skipped',
+      'ci/escape.deb': 'rejected',
+      'ci/folder.deb': 'rejected',
+      'ci/garbage.deb': 'rejected',
+      'ci/pipe.deb': 'rejected',
+      'ci/sid/unstable-only_1_all.deb': 'rejected',
+      'ci/upload.deb.part': 'skipped',
     });
     expect(byFile['ci/escape.deb'].reason).toMatch(/symbolic link/);
     expect(byFile['ci/pipe.deb'].reason).toMatch(/FIFO/);
@@ -207,7 +227,9 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     for (const e of Object.values(byFile) as any[]) {
       if (e.status !== 'rejected') continue;
       // contracts.md: `reason:`, `file:` (relative to incomingDir), `time:` (ISO 8601 UTC).
-      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toMatch(new RegExp(`^reason: .+\\nfile: ${e.file}\\ntime: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`));
+      expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8')).toMatch(
+        new RegExp(`^reason: .+\\nfile: ${e.file}\\ntime: \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\n$`),
+      );
       expect(fs.readFileSync(`${e.movedTo}.reason`, 'utf8').split('\n')[0]).toBe(`reason: ${e.reason}`);
       expect(path.dirname(e.movedTo)).toBe(rejectedDir);
     }
@@ -232,7 +254,10 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     ok(a, 'ingest A');
     ok(b, 'ingest B');
     ok(p, 'promote');
-    const accepted = [...json(a).entries, ...json(b).entries].filter((e: any) => e.status === 'accepted').map((e: any) => `${e.package}=${e.version}`).sort();
+    const accepted = [...json(a).entries, ...json(b).entries]
+      .filter((e: any) => e.status === 'accepted')
+      .map((e: any) => `${e.package}=${e.version}`)
+      .sort();
     expect(accepted).toEqual(names);
     for (const c of ['bookworm', 'bullseye']) {
       const listed = packagesIn(preprodWeb(), c).filter((n) => n.startsWith('race'));
@@ -260,7 +285,9 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
         // Clients reach the pool, dists (the served generation) and the keys: all must be identical.
         const served = (rel: string) => rel.startsWith('.generations/') && !rel.startsWith(`.generations/${current}`);
         expect(tree(path.join(root2, 'srv/apt', ch), served)).toEqual(tree(web, served));
-        expect(fs.readFileSync(path.join(root2, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc'))).toEqual(fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc')));
+        expect(fs.readFileSync(path.join(root2, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc'))).toEqual(
+          fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc')),
+        );
       }
       // Restoring again over a populated pool is refused.
       const again = await runCli(['--root', root2, '--channel', 'prod', 'restore', '--from', path.join(backups, 'prod')]);

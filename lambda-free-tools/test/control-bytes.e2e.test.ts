@@ -78,7 +78,10 @@ test('Packages holds the control bytes dpkg-scanpackages -m writes, after ingest
   // A cache.json of the earlier format (control decoded as UTF-8: each bad byte became U+FFFD):
   // that file is read again, and Packages keeps the bytes.
   const cacheFile = path.join(root, 'var/lib/apt-repo/preprod/cache.json');
-  const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as { version: number; entries: Record<string, { control: [string, string][]; stanza?: string }> };
+  const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as {
+    version: number;
+    entries: Record<string, { control: [string, string][]; stanza?: string }>;
+  };
   const entry = cache.entries['pool/main/l/latin/latin_1.0-1_all.deb'];
   entry.control = entry.control.map(([k, v]) => [k, v.replace(/[\udc80-\udcff]/gu, '\ufffd')]);
   delete entry.stanza;

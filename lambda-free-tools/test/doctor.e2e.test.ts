@@ -39,7 +39,9 @@ function repo(args: string[], input?: string): Promise<RunResult> {
 
 /** The deployed bundle on the sandbox, as the channel's service user. */
 function repoAsService(args: string[], input?: string): Promise<RunResult> {
-  return runProcess('runuser', ['-u', SERVICE_USER, '--', process.execPath, indexer, '--root', root, '--channel', 'preprod', ...args], { input: input ?? '' });
+  return runProcess('runuser', ['-u', SERVICE_USER, '--', process.execPath, indexer, '--root', root, '--channel', 'preprod', ...args], {
+    input: input ?? '',
+  });
 }
 
 /** apt-ops for the preprod stack, with the test's key and no agent. */
@@ -105,7 +107,10 @@ beforeAll(async () => {
       entryOf(configDir, 'dirs'),
       entryOf(path.join(configDir, 'repo.yaml'), 'repo-config', { sha256: sha(fs.readFileSync(path.join(configDir, 'repo.yaml'))) }),
       entryOf(key, 'signing-key', { secret: true }),
-      entryOf(path.join(webRoot, asc), 'signing-key', { sha256: sha(fs.readFileSync(path.join(webRoot, asc))), openpgpFingerprint: fingerprint }),
+      entryOf(path.join(webRoot, asc), 'signing-key', {
+        sha256: sha(fs.readFileSync(path.join(webRoot, asc))),
+        openpgpFingerprint: fingerprint,
+      }),
       entryOf(path.join(webRoot, gpg), 'signing-key', { openpgpFingerprint: fingerprint }),
       entryOf(indexer, 'indexer', { sha256: sha(fs.readFileSync(indexer)) }),
       entryOf(vhost, 'vhost', { sha256: sha(fs.readFileSync(vhost)) }),
@@ -125,7 +130,13 @@ beforeAll(async () => {
     // What `sudo -n -u aptrepo-<channel>` does on a server, without a sudoers rule on this host.
     'apt-repo:remotePrefix': `runuser -u ${SERVICE_USER} --`,
   };
-  fs.writeFileSync(path.join(project, 'Pulumi.preprod.yaml'), 'config:\n' + Object.entries(config).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join(''));
+  fs.writeFileSync(
+    path.join(project, 'Pulumi.preprod.yaml'),
+    'config:\n' +
+      Object.entries(config)
+        .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`)
+        .join(''),
+  );
   await bundle('apt-ops');
 });
 
@@ -138,7 +149,9 @@ describe('apt-repo doctor', () => {
   test('without a manifest: exit 2 saying where it comes from; status has no drift', async () => {
     const r = await repo(['doctor']);
     expectCode(r, 2);
-    expect(r.stderr).toContain(`${path.join(configDir, 'expected-state.json')} does not exist: this channel was not deployed by the Pulumi program, or by a version without expected-state; pass --expected <file> from \`pulumi stack output expectedState\``);
+    expect(r.stderr).toContain(
+      `${path.join(configDir, 'expected-state.json')} does not exist: this channel was not deployed by the Pulumi program, or by a version without expected-state; pass --expected <file> from \`pulumi stack output expectedState\``,
+    );
     const s = await repo(['--json', 'status']);
     expectCode(s, 0);
     expect(JSON.parse(s.stdout)).not.toHaveProperty('drift');
@@ -163,7 +176,9 @@ describe('apt-repo doctor', () => {
     const r = await repoAsService(['--json', 'doctor']);
     expectCode(r, 0);
     expect(JSON.parse(r.stdout)).toEqual({
-      channel: 'preprod', checked: 8, differences: [],
+      channel: 'preprod',
+      checked: 8,
+      differences: [],
       notChecked: [{ path: path.join(configDir, 'signing-key.asc'), reason: 'content of a secret file: run as root to check' }],
     });
   });
@@ -184,7 +199,9 @@ describe('apt-repo doctor', () => {
         [enabled, 'target', vhost, '/etc/passwd', 'vhost'],
       ]);
       expect(r.stderr).toContain('preprod: 3 differences from the expected state (8 paths checked)');
-      expect(r.stderr).toContain('to repair: re-apply steps signing-key, vhost with\n  pulumi config set apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up\n');
+      expect(r.stderr).toContain(
+        'to repair: re-apply steps signing-key, vhost with\n  pulumi config set apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up\n',
+      );
       const j = JSON.parse((await repo(['--json', 'doctor'])).stdout);
       expect(j.differences.map((d: { field: string }) => d.field)).toEqual(['content', 'mode', 'target']);
       expect(JSON.parse((await repo(['--json', 'status'])).stdout).drift).toEqual({ differences: 3, notChecked: 0 });
@@ -203,7 +220,9 @@ describe('apt-repo doctor', () => {
     const other = { ...state, entries: state.entries.map((e) => (e.path === vhost ? { ...e, sha256: '0'.repeat(64) } : e)) };
     const r = await repo(['--json', 'doctor', '--expected', '-'], JSON.stringify(other));
     expectCode(r, 1);
-    expect(JSON.parse(r.stdout).differences).toEqual([{ path: vhost, field: 'sha256', expected: '0'.repeat(64), found: sha(fs.readFileSync(vhost)), step: 'vhost' }]);
+    expect(JSON.parse(r.stdout).differences).toEqual([
+      { path: vhost, field: 'sha256', expected: '0'.repeat(64), found: sha(fs.readFileSync(vhost)), step: 'vhost' },
+    ]);
     const bad = await repo(['doctor', '--expected', '-'], '{"format":1}');
     expectCode(bad, 2);
     expect(bad.stderr).toMatch(/^apt-repo: stdin: not an expected-state manifest: channel: /);
@@ -220,8 +239,12 @@ describe('apt-ops doctor over SSH', () => {
   test('reports a hand-made drift against the server manifest, then against a local one sent on stdin', async () => {
     const clean = await ops(['doctor']);
     expectCode(clean, 0);
-    expect(clean.stderr).toContain("preprod (stack preprod) on 127.0.0.1, against the server's expected-state.json: no difference from the expected state (8 paths checked, 1 not checked)");
-    expect(clean.stderr).toContain('not checked: ' + path.join(configDir, 'signing-key.asc') + ': content of a secret file: run as root to check');
+    expect(clean.stderr).toContain(
+      "preprod (stack preprod) on 127.0.0.1, against the server's expected-state.json: no difference from the expected state (8 paths checked, 1 not checked)",
+    );
+    expect(clean.stderr).toContain(
+      'not checked: ' + path.join(configDir, 'signing-key.asc') + ': content of a secret file: run as root to check',
+    );
 
     // Drift by hand: the vhost edited, the config folder opened to everyone.
     fs.appendFileSync(vhost, '# edited on the server\n');
@@ -232,25 +255,36 @@ describe('apt-ops doctor over SSH', () => {
       expectCode(r, 1);
       expect(r.stdout).toMatch(new RegExp(`^${configDir}\\s+mode\\s+${configMode}\\s+0777\\s+dirs$`, 'm'));
       expect(r.stdout).toMatch(new RegExp(`^${vhost}\\s+sha256\\s+[0-9a-f]{64}\\s+[0-9a-f]{64}\\s+vhost$`, 'm'));
-      expect(r.stderr).toContain('pulumi config set --stack preprod apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up --stack preprod');
+      expect(r.stderr).toContain(
+        'pulumi config set --stack preprod apt-repo:reapply "$(date -u +%Y%m%dT%H%M%SZ)" && pulumi up --stack preprod',
+      );
       const j = await ops(['--json', 'doctor']);
       expectCode(j, 1);
       const report = JSON.parse(j.stdout);
       expect(report).toMatchObject({ stack: 'preprod', host: '127.0.0.1', expected: 'server', channel: 'preprod', checked: 8 });
-      expect(report.differences.map((d: { path: string; field: string }) => [d.path, d.field])).toEqual([[configDir, 'mode'], [vhost, 'sha256']]);
+      expect(report.differences.map((d: { path: string; field: string }) => [d.path, d.field])).toEqual([
+        [configDir, 'mode'],
+        [vhost, 'sha256'],
+      ]);
 
       // Someone also "fixed" the server's manifest to match the edited vhost: the server alone
       // no longer sees that drift, the stack's own manifest sent from here still does.
       const local = path.join(project, 'expected-state.json');
       writeManifest(state, local);
-      writeManifest({ ...state, entries: state.entries.map((e) => (e.path === vhost ? { ...e, sha256: sha(fs.readFileSync(vhost)) } : e)) });
+      writeManifest({
+        ...state,
+        entries: state.entries.map((e) => (e.path === vhost ? { ...e, sha256: sha(fs.readFileSync(vhost)) } : e)),
+      });
       const serverOnly = JSON.parse((await ops(['--json', 'doctor'])).stdout);
       expect(serverOnly.differences.map((d: { field: string }) => d.field)).toEqual(['mode']);
       const withLocal = await ops(['--json', 'doctor', '--expected', local]);
       expectCode(withLocal, 1);
       const lr = JSON.parse(withLocal.stdout);
       expect(lr.expected).toBe(local);
-      expect(lr.differences.map((d: { path: string; field: string }) => [d.path, d.field])).toEqual([[configDir, 'mode'], [vhost, 'sha256']]);
+      expect(lr.differences.map((d: { path: string; field: string }) => [d.path, d.field])).toEqual([
+        [configDir, 'mode'],
+        [vhost, 'sha256'],
+      ]);
     } finally {
       fs.chmodSync(configDir, parseInt(configMode, 8));
       fs.writeFileSync(vhost, 'server { listen 127.0.0.1:8080; }\n');

@@ -18,7 +18,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { rawControlDeb } from '../../test/harness/debs';
-import { inWindow, killLoop, KillLoopSummary, poolFiles, poolVsServed, runKilled, servedEntries, ServedEntry, timeRun } from '../../test/harness/kill';
+import {
+  inWindow,
+  killLoop,
+  KillLoopSummary,
+  poolFiles,
+  poolVsServed,
+  runKilled,
+  servedEntries,
+  ServedEntry,
+  timeRun,
+} from '../../test/harness/kill';
 import { loadChannel } from '../src/repo/channel';
 import { verifyChannel } from '../src/repo/verify';
 
@@ -62,7 +72,9 @@ const removed = new Set<string>();
 
 async function drop(name: string, version: string, valid = true): Promise<Upload> {
   const bytes = valid
-    ? await rawControlDeb(`Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: Kill Test <kill@example.org>\nDescription: kill test ${name}\n`)
+    ? await rawControlDeb(
+        `Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: Kill Test <kill@example.org>\nDescription: kill test ${name}\n`,
+      )
     : Buffer.from(`not a deb ${name} ${version}\n`);
   const rel = `ci/${name}_${version}_all.deb`;
   fs.mkdirSync(path.join(incoming(), 'ci'), { recursive: true });
@@ -156,7 +168,10 @@ function expectNothingLost(preprodServed: ServedEntry[]): void {
 beforeAll(async () => {
   root = mkTemp('kill-e2e');
   ok(await cli('preprod', 'init', '--codenames', CODENAMES.join(','), '--architectures', ARCHS.join(',')), 'init preprod');
-  ok(await cli('prod', 'init', '--codenames', CODENAMES.join(','), '--architectures', ARCHS.join(','), '--upstream', 'preprod'), 'init prod');
+  ok(
+    await cli('prod', 'init', '--codenames', CODENAMES.join(','), '--architectures', ARCHS.join(','), '--upstream', 'preprod'),
+    'init prod',
+  );
   ok(await cli('preprod', 'keygen', '--type', 'ed25519'), 'keygen preprod');
   ok(await cli('prod', 'keygen', '--type', 'ed25519'), 'keygen prod');
 });
@@ -178,163 +193,202 @@ function expectKills(sum: KillLoopSummary, window: number): void {
   expect(window).toBeGreaterThanOrEqual(WINDOW_KILLS);
 }
 
-test(`ingest: ${KILLS} kills, then publish / gc / remove / promote+gc`, async () => {
-  const started = Date.now();
-  // Time scale: one complete ingest of a batch of the size used below.
-  for (let j = 0; j < 4; j++) await drop(`calib${j}`, '1.0');
-  const spanMs = await timeRun(args('preprod', 'ingest', '--settle-ms', '0'));
-  let windowKills = 0;
-  const sum = await killLoop({ seed: 9001, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
-    for (const s of ['a', 'b', 'c', 'd']) await drop(`in${i}${s}`, '1.0');
-    if (i % 3 === 0) await drop(`bad${i}`, '1.0', false);
-    const k = await runKilled(args('preprod', 'ingest', '--settle-ms', '0'), delayMs);
-    const probe = poolVsServed(web('preprod'));
-    const window = k.killed && inWindow(probe);
-    if (window) windowKills++;
-    let next: RunResult;
-    switch (i % 4) {
-      case 0: next = ok(await cli('preprod', 'publish'), 'publish'); break;
-      case 1: next = ok(await cli('preprod', 'gc'), 'gc'); break;
-      case 2: {
-        // Remove a version an earlier round made live (never one of this round).
-        const victim = `in${i - 2}a`;
-        const r = await cli('preprod', 'remove', `${victim}=1.0`);
-        next = r;
-        if (r.code === 0) removed.add(`${victim}=1.0`);
-        else expect(r.stderr).toMatch(/is not in preprod's pool/); // it is still in incoming (that ingest was killed early)
-        break;
-      }
-      default: {
-        // prod's promote cannot finish preprod's ingest: it promotes only what preprod serves.
-        const before = new Set(servedEntries(web('preprod'), CODENAMES, ARCHS).map((e) => `${key(e)}/${e.sha256}`));
-        ok(await cli('prod', 'promote', '--all-pending'), 'promote');
+test(
+  `ingest: ${KILLS} kills, then publish / gc / remove / promote+gc`,
+  async () => {
+    const started = Date.now();
+    // Time scale: one complete ingest of a batch of the size used below.
+    for (let j = 0; j < 4; j++) await drop(`calib${j}`, '1.0');
+    const spanMs = await timeRun(args('preprod', 'ingest', '--settle-ms', '0'));
+    let windowKills = 0;
+    const sum = await killLoop(
+      { seed: 9001, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS },
+      async (i, delayMs) => {
+        for (const s of ['a', 'b', 'c', 'd']) await drop(`in${i}${s}`, '1.0');
+        if (i % 3 === 0) await drop(`bad${i}`, '1.0', false);
+        const k = await runKilled(args('preprod', 'ingest', '--settle-ms', '0'), delayMs);
+        const probe = poolVsServed(web('preprod'));
+        const window = k.killed && inWindow(probe);
+        if (window) windowKills++;
+        let next: RunResult;
+        switch (i % 4) {
+          case 0:
+            next = ok(await cli('preprod', 'publish'), 'publish');
+            break;
+          case 1:
+            next = ok(await cli('preprod', 'gc'), 'gc');
+            break;
+          case 2: {
+            // Remove a version an earlier round made live (never one of this round).
+            const victim = `in${i - 2}a`;
+            const r = await cli('preprod', 'remove', `${victim}=1.0`);
+            next = r;
+            if (r.code === 0) removed.add(`${victim}=1.0`);
+            else expect(r.stderr).toMatch(/is not in preprod's pool/); // it is still in incoming (that ingest was killed early)
+            break;
+          }
+          default: {
+            // prod's promote cannot finish preprod's ingest: it promotes only what preprod serves.
+            const before = new Set(servedEntries(web('preprod'), CODENAMES, ARCHS).map((e) => `${key(e)}/${e.sha256}`));
+            ok(await cli('prod', 'promote', '--all-pending'), 'promote');
+            const prodServed = await expectConsistent('prod');
+            for (const e of prodServed) expect(before.has(`${key(e)}/${e.sha256}`)).toBe(true);
+            const pend = JSON.parse(ok(await cli('prod', '--json', 'pending'), 'pending').stdout) as { pending: unknown[] };
+            expect(pend.pending).toEqual([]);
+            next = ok(await cli('preprod', 'gc'), 'gc');
+          }
+        }
+        if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted ingest/m);
+        expectNothingLost(await expectConsistent('preprod'));
+        return k;
+      },
+    );
+    // A last, uninterrupted ingest takes whatever the killed ones left in incoming: exit 1 (README:
+    // any rejected file) when a bad upload was still there, and then only bad uploads were rejected.
+    const last = await cli('preprod', 'ingest', '--settle-ms', '0');
+    if (last.code !== 0) {
+      const rejectedNow = last.stdout.split('\n').filter((l) => /^rejected /.test(l));
+      expect({
+        code: last.code,
+        stderr: last.stderr,
+        onlyBad: rejectedNow.length > 0 && rejectedNow.every((l) => /^rejected\s+ci\/bad\d+_1\.0_all\.deb /.test(l)),
+      }).toEqual({ code: 1, stderr: '', onlyBad: true });
+    }
+    const served = await expectConsistent('preprod');
+    expectNothingLost(served);
+    const names = new Set(served.map(key));
+    for (const u of uploads.filter((x) => x.valid && !removed.has(key(x)))) expect([u.rel, names.has(key(u))]).toEqual([u.rel, true]);
+    expect(fs.readdirSync(path.join(incoming(), 'ci'))).toEqual([]);
+    note('ingest', sum, windowKills, spanMs, started);
+    expectKills(sum, windowKills);
+  },
+  TEST_MS,
+);
+
+test(
+  `promote: ${KILLS} kills, then publish / gc / remove --force / pending+gc on prod`,
+  async () => {
+    const started = Date.now();
+    // preprod serves three packages per round, and a few for the time scale.
+    for (let i = 0; i < MAX_RUNS; i++) for (const s of ['x', 'y', 'z']) await drop(`pr${i}${s}`, '1.0');
+    for (const s of ['x', 'y', 'z']) await drop(`prcal${s}`, '1.0');
+    ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
+    const preServed = await expectConsistent('preprod');
+    const preSha = new Map(preServed.map((e) => [key(e), e.sha256]));
+    const spanMs = await timeRun(args('prod', 'promote', 'prcalx', 'prcaly', 'prcalz'));
+    let windowKills = 0;
+    const removedFromProd = new Set<string>();
+    const sum = await killLoop(
+      { seed: 9002, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS },
+      async (i, delayMs) => {
+        const names = ['x', 'y', 'z'].map((s) => `pr${i}${s}`);
+        const k = await runKilled(args('prod', 'promote', ...names), delayMs);
+        const window = k.killed && inWindow(poolVsServed(web('prod')));
+        if (window) windowKills++;
+        let next: RunResult;
+        switch (i % 4) {
+          case 0:
+            next = ok(await cli('prod', 'publish'), 'publish');
+            break;
+          case 1:
+            next = ok(await cli('prod', 'gc'), 'gc');
+            break;
+          case 2: {
+            const victim = `pr${i - 2}x`;
+            next = await cli('prod', 'remove', '--force', `${victim}=1.0`);
+            if (next.code === 0) removedFromProd.add(`${victim}=1.0`);
+            else expect(next.stderr).toMatch(/is not in prod's pool/);
+            break;
+          }
+          default: {
+            // pending (read-only) lists what prod does not serve, whatever its pool holds.
+            const pend = JSON.parse(ok(await cli('prod', '--json', 'pending'), 'pending').stdout) as {
+              pending: { name: string; version: string }[];
+            };
+            const prodNow = new Set(servedEntries(web('prod'), CODENAMES, ARCHS).map(key));
+            const expected = [...preSha.keys()].filter((n) => !prodNow.has(n)).sort();
+            expect(pend.pending.map(key).sort()).toEqual(expected);
+            next = ok(await cli('prod', 'gc'), 'gc');
+          }
+        }
+        if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: prod: interrupted promote/m);
         const prodServed = await expectConsistent('prod');
-        for (const e of prodServed) expect(before.has(`${key(e)}/${e.sha256}`)).toBe(true);
-        const pend = JSON.parse(ok(await cli('prod', '--json', 'pending'), 'pending').stdout) as { pending: unknown[] };
-        expect(pend.pending).toEqual([]);
-        next = ok(await cli('preprod', 'gc'), 'gc');
-      }
+        for (const e of prodServed) {
+          // Only what preprod serves, and preprod's very inode.
+          expect(preSha.get(key(e))).toBe(e.sha256);
+          expect(fs.statSync(path.join(web('prod'), e.filename)).ino).toBe(fs.statSync(path.join(web('preprod'), e.filename)).ino);
+        }
+        // Each named package is live in prod, or not in prod's pool at all (still pending): never
+        // stranded there (expectConsistent: prod's pool is exactly what prod serves).
+        const live = new Set(prodServed.map(key));
+        const inPool = new Set(poolFiles(web('prod')));
+        for (const n of names) expect([n, live.has(`${n}=1.0`)]).toEqual([n, inPool.has(`pool/main/p/${n}/${n}_1.0_all.deb`)]);
+        return k;
+      },
+    );
+    note('promote', sum, windowKills, spanMs, started);
+    // Whether a round's victim was live in prod depends on where the kills landed (timing, load):
+    // when no round removed one, remove a package prod serves now, and prod stays consistent.
+    if (removedFromProd.size === 0) {
+      const live = servedEntries(web('prod'), CODENAMES, ARCHS).filter((e) => e.name.startsWith('pr'));
+      expect(live.length).toBeGreaterThan(0);
+      ok(await cli('prod', 'remove', '--force', `${live[0].name}=${live[0].version}`), 'remove --force');
+      expect((await expectConsistent('prod')).map(key)).not.toContain(key(live[0]));
     }
-    if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted ingest/m);
-    expectNothingLost(await expectConsistent('preprod'));
-    return k;
-  });
-  // A last, uninterrupted ingest takes whatever the killed ones left in incoming: exit 1 (README:
-  // any rejected file) when a bad upload was still there, and then only bad uploads were rejected.
-  const last = await cli('preprod', 'ingest', '--settle-ms', '0');
-  if (last.code !== 0) {
-    const rejectedNow = last.stdout.split('\n').filter((l) => /^rejected /.test(l));
-    expect({ code: last.code, stderr: last.stderr, onlyBad: rejectedNow.length > 0 && rejectedNow.every((l) => /^rejected\s+ci\/bad\d+_1\.0_all\.deb /.test(l)) }).toEqual({ code: 1, stderr: '', onlyBad: true });
-  }
-  const served = await expectConsistent('preprod');
-  expectNothingLost(served);
-  const names = new Set(served.map(key));
-  for (const u of uploads.filter((x) => x.valid && !removed.has(key(x)))) expect([u.rel, names.has(key(u))]).toEqual([u.rel, true]);
-  expect(fs.readdirSync(path.join(incoming(), 'ci'))).toEqual([]);
-  note('ingest', sum, windowKills, spanMs, started);
-  expectKills(sum, windowKills);
-}, TEST_MS);
+    expectKills(sum, windowKills);
+  },
+  TEST_MS,
+);
 
-test(`promote: ${KILLS} kills, then publish / gc / remove --force / pending+gc on prod`, async () => {
-  const started = Date.now();
-  // preprod serves three packages per round, and a few for the time scale.
-  for (let i = 0; i < MAX_RUNS; i++) for (const s of ['x', 'y', 'z']) await drop(`pr${i}${s}`, '1.0');
-  for (const s of ['x', 'y', 'z']) await drop(`prcal${s}`, '1.0');
-  ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
-  const preServed = await expectConsistent('preprod');
-  const preSha = new Map(preServed.map((e) => [key(e), e.sha256]));
-  const spanMs = await timeRun(args('prod', 'promote', 'prcalx', 'prcaly', 'prcalz'));
-  let windowKills = 0;
-  const removedFromProd = new Set<string>();
-  const sum = await killLoop({ seed: 9002, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
-    const names = ['x', 'y', 'z'].map((s) => `pr${i}${s}`);
-    const k = await runKilled(args('prod', 'promote', ...names), delayMs);
-    const window = k.killed && inWindow(poolVsServed(web('prod')));
-    if (window) windowKills++;
-    let next: RunResult;
-    switch (i % 4) {
-      case 0: next = ok(await cli('prod', 'publish'), 'publish'); break;
-      case 1: next = ok(await cli('prod', 'gc'), 'gc'); break;
-      case 2: {
-        const victim = `pr${i - 2}x`;
-        next = await cli('prod', 'remove', '--force', `${victim}=1.0`);
-        if (next.code === 0) removedFromProd.add(`${victim}=1.0`);
-        else expect(next.stderr).toMatch(/is not in prod's pool/);
-        break;
-      }
-      default: {
-        // pending (read-only) lists what prod does not serve, whatever its pool holds.
-        const pend = JSON.parse(ok(await cli('prod', '--json', 'pending'), 'pending').stdout) as { pending: { name: string; version: string }[] };
-        const prodNow = new Set(servedEntries(web('prod'), CODENAMES, ARCHS).map(key));
-        const expected = [...preSha.keys()].filter((n) => !prodNow.has(n)).sort();
-        expect(pend.pending.map(key).sort()).toEqual(expected);
-        next = ok(await cli('prod', 'gc'), 'gc');
-      }
-    }
-    if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: prod: interrupted promote/m);
-    const prodServed = await expectConsistent('prod');
-    for (const e of prodServed) {
-      // Only what preprod serves, and preprod's very inode.
-      expect(preSha.get(key(e))).toBe(e.sha256);
-      expect(fs.statSync(path.join(web('prod'), e.filename)).ino).toBe(fs.statSync(path.join(web('preprod'), e.filename)).ino);
-    }
-    // Each named package is live in prod, or not in prod's pool at all (still pending): never
-    // stranded there (expectConsistent: prod's pool is exactly what prod serves).
-    const live = new Set(prodServed.map(key));
-    const inPool = new Set(poolFiles(web('prod')));
-    for (const n of names) expect([n, live.has(`${n}=1.0`)]).toEqual([n, inPool.has(`pool/main/p/${n}/${n}_1.0_all.deb`)]);
-    return k;
-  });
-  note('promote', sum, windowKills, spanMs, started);
-  // Whether a round's victim was live in prod depends on where the kills landed (timing, load):
-  // when no round removed one, remove a package prod serves now, and prod stays consistent.
-  if (removedFromProd.size === 0) {
-    const live = servedEntries(web('prod'), CODENAMES, ARCHS).filter((e) => e.name.startsWith('pr'));
-    expect(live.length).toBeGreaterThan(0);
-    ok(await cli('prod', 'remove', '--force', `${live[0].name}=${live[0].version}`), 'remove --force');
-    expect((await expectConsistent('prod')).map(key)).not.toContain(key(live[0]));
-  }
-  expectKills(sum, windowKills);
-}, TEST_MS);
-
-test(`remove: ${KILLS} kills, then publish / gc / ingest / promote+gc`, async () => {
-  const started = Date.now();
-  for (let i = 0; i < MAX_RUNS; i++) for (const v of ['1.0', '2.0']) await drop(`rm${i}`, v);
-  await drop('rmcal', '1.0');
-  ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
-  await expectConsistent('preprod');
-  const spanMs = await timeRun(args('preprod', 'remove', 'rmcal=1.0'));
-  let windowKills = 0;
-  removed.add('rmcal=1.0');
-  const sum = await killLoop({ seed: 9003, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS }, async (i, delayMs) => {
-    const k = await runKilled(args('preprod', 'remove', `rm${i}=1.0`), delayMs);
-    const window = k.killed && inWindow(poolVsServed(web('preprod')));
-    if (window) windowKills++;
-    let next: RunResult;
-    switch (i % 4) {
-      case 0: next = ok(await cli('preprod', 'publish'), 'publish'); break;
-      case 1: next = ok(await cli('preprod', 'gc'), 'gc'); break;
-      case 2: {
-        await drop(`rmnew${i}`, '1.0');
-        next = ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
-        break;
-      }
-      default: {
-        ok(await cli('prod', 'promote', '--all-pending'), 'promote');
-        await expectConsistent('prod');
-        next = ok(await cli('preprod', 'gc'), 'gc');
-      }
-    }
-    if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted remove/m);
-    const served = new Set((await expectConsistent('preprod')).map(key));
-    // All or nothing: the version is served with its file in the pool, or gone with its file in the trash.
-    const poolHas = poolFiles(web('preprod')).includes(`pool/main/r/rm${i}/rm${i}_1.0_all.deb`);
-    expect(served.has(`rm${i}=1.0`)).toBe(poolHas);
-    if (!poolHas) removed.add(`rm${i}=1.0`);
-    expect(served.has(`rm${i}=2.0`)).toBe(true);
-    expectNothingLost(servedEntries(web('preprod'), CODENAMES, ARCHS));
-    return k;
-  });
-  note('remove', sum, windowKills, spanMs, started);
-  expectKills(sum, windowKills);
-}, TEST_MS);
+test(
+  `remove: ${KILLS} kills, then publish / gc / ingest / promote+gc`,
+  async () => {
+    const started = Date.now();
+    for (let i = 0; i < MAX_RUNS; i++) for (const v of ['1.0', '2.0']) await drop(`rm${i}`, v);
+    await drop('rmcal', '1.0');
+    ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
+    await expectConsistent('preprod');
+    const spanMs = await timeRun(args('preprod', 'remove', 'rmcal=1.0'));
+    let windowKills = 0;
+    removed.add('rmcal=1.0');
+    const sum = await killLoop(
+      { seed: 9003, kills: KILLS, spanMs, maxRuns: MAX_RUNS, timeLimitMs: LOOP_MS, enough: () => windowKills >= WINDOW_KILLS },
+      async (i, delayMs) => {
+        const k = await runKilled(args('preprod', 'remove', `rm${i}=1.0`), delayMs);
+        const window = k.killed && inWindow(poolVsServed(web('preprod')));
+        if (window) windowKills++;
+        let next: RunResult;
+        switch (i % 4) {
+          case 0:
+            next = ok(await cli('preprod', 'publish'), 'publish');
+            break;
+          case 1:
+            next = ok(await cli('preprod', 'gc'), 'gc');
+            break;
+          case 2: {
+            await drop(`rmnew${i}`, '1.0');
+            next = ok(await cli('preprod', 'ingest', '--settle-ms', '0'), 'ingest');
+            break;
+          }
+          default: {
+            ok(await cli('prod', 'promote', '--all-pending'), 'promote');
+            await expectConsistent('prod');
+            next = ok(await cli('preprod', 'gc'), 'gc');
+          }
+        }
+        if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted remove/m);
+        const served = new Set((await expectConsistent('preprod')).map(key));
+        // All or nothing: the version is served with its file in the pool, or gone with its file in the trash.
+        const poolHas = poolFiles(web('preprod')).includes(`pool/main/r/rm${i}/rm${i}_1.0_all.deb`);
+        expect(served.has(`rm${i}=1.0`)).toBe(poolHas);
+        if (!poolHas) removed.add(`rm${i}=1.0`);
+        expect(served.has(`rm${i}=2.0`)).toBe(true);
+        expectNothingLost(servedEntries(web('preprod'), CODENAMES, ARCHS));
+        return k;
+      },
+    );
+    note('remove', sum, windowKills, spanMs, started);
+    expectKills(sum, windowKills);
+  },
+  TEST_MS,
+);

@@ -90,7 +90,9 @@ test('a writer run as root on a channel owned by its account refuses (exit 2, no
   const ch = await makeChannels(['hello'], true);
   const prod = await loadChannel({ root, channel: 'prod' });
   const before = await currentGeneration(prod);
-  const asRoot = await runProcess(process.execPath, [ch.prod.indexerPath, '--root', root, '--channel', 'prod', 'promote', 'hello'], { cwd: '/' });
+  const asRoot = await runProcess(process.execPath, [ch.prod.indexerPath, '--root', root, '--channel', 'prod', 'promote', 'hello'], {
+    cwd: '/',
+  });
   expect(asRoot.code).toBe(2);
   expect(asRoot.stderr).toContain(`${prod.webRoot} belongs to ${OWNER} and this command writes the channel, but it runs as root`);
   expect(notOwnedBy(path.join(root, 'srv'), OWNER_UID)).toEqual([]);
@@ -152,16 +154,23 @@ async function runIntoClosedPipe(args: string[]): Promise<{ code: number | null;
   });
 }
 
-test('output into a closed pipe ends quietly with the command\'s own exit code; a writer still finishes and releases the lock', async () => {
+test("output into a closed pipe ends quietly with the command's own exit code; a writer still finishes and releases the lock", async () => {
   const names = Array.from({ length: 40 }, (_, i) => `edge${String(i).padStart(2, '0')}`);
   await makeChannels(names, false);
-  for (const args of [['--channel', 'prod', 'pending'], ['--channel', 'prod', '--json', 'pending'], ['versions', 'edge01']]) {
+  for (const args of [
+    ['--channel', 'prod', 'pending'],
+    ['--channel', 'prod', '--json', 'pending'],
+    ['versions', 'edge01'],
+  ]) {
     const r = await runIntoClosedPipe(['--root', root, ...args]);
     expect([args, r.code, r.signal, r.stderr]).toEqual([args, 0, null, '']);
   }
   // A real pipe into head, which stops reading after one line.
   const file = await bundle();
-  const head = await runProcess('bash', ['-c', `set -o pipefail; ${process.execPath} ${file} --root ${root} --channel prod --json pending | head -1`]);
+  const head = await runProcess('bash', [
+    '-c',
+    `set -o pipefail; ${process.execPath} ${file} --root ${root} --channel prod --json pending | head -1`,
+  ]);
   expect([head.code, head.stderr]).toEqual([0, '']);
   expect(head.stdout).toBe('{\n');
 
@@ -216,14 +225,17 @@ test('every invalid pool file is named with its reason; publish --skip-invalid p
   const refused = await runCli(['--root', root, 'publish']);
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain('3 invalid pool file(s); nothing published');
-  expect(refused.stderr).toContain(`${JSON.stringify(spaced)}: file name holds ";" " " "$" "(" ")": a pool path has only letters, digits and . _ + ~ : -`);
+  expect(refused.stderr).toContain(
+    `${JSON.stringify(spaced)}: file name holds ";" " " "$" "(" ")": a pool path has only letters, digits and . _ + ~ : -`,
+  );
   expect(refused.stderr).toContain(`${JSON.stringify(dollar)}: file name holds "$" "(" ")"`);
   expect(refused.stderr).toContain(`${broken}: not an ar archive`);
   expect(await currentGeneration(preprod)).toBe(before);
 
   const skipped = await runCli(['--root', root, 'publish', '--skip-invalid']);
   expect(skipped.code).toBe(0);
-  for (const f of [JSON.stringify(spaced), JSON.stringify(dollar), broken]) expect(skipped.stderr).toContain(`apt-repo: warning: skipped invalid pool file ${f}: `);
+  for (const f of [JSON.stringify(spaced), JSON.stringify(dollar), broken])
+    expect(skipped.stderr).toContain(`apt-repo: warning: skipped invalid pool file ${f}: `);
   const now = await currentGeneration(preprod);
   expect(now).not.toBe(before);
   expect(readGenerationInfo(preprod, now!)?.poolPaths).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb']);

@@ -87,7 +87,11 @@ test(
         addToPool(BASE + i); // each run has something new to publish
         if (i % 2 === 0) fs.rmSync(path.join(stateDir, 'cache.json'), { force: true }); // long runs too: the whole pool is read
         const k = await runKilled(['--root', root, 'publish'], delayMs);
-        if (!k.killed) expect({ code: k.code, stderr: k.stderr.split('\n').filter((l) => l && !l.startsWith('apt-repo: recovering: preprod: removed stale ')) }).toEqual({ code: 0, stderr: [] });
+        if (!k.killed)
+          expect({
+            code: k.code,
+            stderr: k.stderr.split('\n').filter((l) => l && !l.startsWith('apt-repo: recovering: preprod: removed stale ')),
+          }).toEqual({ code: 0, stderr: [] });
         const window = k.killed && newerThanServed().length > 0;
         if (window) windowKills++;
         outcomes.push(`${k.delayMs} ms: ${window ? 'killed in the window' : k.killed ? 'killed' : 'finished'}`);

@@ -27,7 +27,10 @@ const EACH = 3;
 
 /** Versions of package app in a Packages text, in index order. */
 const appVersions = (packages: string) =>
-  packages.split('\n\n').filter((st) => /^Package: app$/m.test(st)).map((st) => /^Version: (.+)$/m.exec(st)![1]);
+  packages
+    .split('\n\n')
+    .filter((st) => /^Package: app$/m.test(st))
+    .map((st) => /^Version: (.+)$/m.exec(st)![1]);
 
 function ok(r: RunResult, what: string): RunResult {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
@@ -62,7 +65,12 @@ describe('rollback killed at any moment', () => {
     // Three codenames and architectures and some other packages: a rollback writes and signs
     // enough indexes that a good part of its run comes after the pool changed.
     ok(await cliAt(base, 'init', '--codenames', 'bookworm,bullseye,trixie', '--architectures', 'amd64,i386,arm64'), 'init');
-    for (let i = 0; i < 40; i++) buildDeb(path.join(base, 'srv/apt/incoming/ci'), { name: `filler${i}`, version: '1.0', description: `filler package ${i}\n ${'x'.repeat(200)}` });
+    for (let i = 0; i < 40; i++)
+      buildDeb(path.join(base, 'srv/apt/incoming/ci'), {
+        name: `filler${i}`,
+        version: '1.0',
+        description: `filler package ${i}\n ${'x'.repeat(200)}`,
+      });
     ok(await cliAt(base, 'keygen'), 'keygen');
     const gens: string[] = [];
     for (const version of ['1.0', '1.1', '1.2']) {
@@ -95,54 +103,69 @@ describe('rollback killed at any moment', () => {
     process.stderr.write(`rollback takes ${times.join(', ')} ms\n`);
     const outcomes = { beforeRestore: 0, window: 0, served: 0, finished: 0 };
     const enough = () => outcomes.beforeRestore >= EACH && outcomes.window >= EACH && outcomes.served + outcomes.finished >= EACH;
-    const sum = await killLoop({ seed: SEED, kills: KILLS, spanMs: Math.max(...times), stretch: 1.5, enough, timeLimitMs: 200_000 }, async (k, delay, fraction) => {
-      const root = copy();
-      const what = `kill ${k} at ${delay} ms (${fraction.toFixed(3)} × 1.5 runs; seed ${SEED})`;
-      try {
-        const run = await runKilled(['--root', root, '--channel', 'preprod', 'rollback'], delay);
-        const window = inWindow(poolVsServed(webRoot(root)));
-        const now = served(root);
-        // Old set or new set, whole: never anything else.
-        expect({ what, servesOldOrTarget: now === before || now === target }).toEqual({ what, servesOldOrTarget: true });
-        for (const f of files) expect({ what, f, kept: inPool(root, f) || inTrash(root, f) }).toEqual({ what, f, kept: true });
-        const restored = inPool(root, files[0]);
-        // In the window exactly when 1.0 is back in the pool and the old set is still served.
-        expect({ what, window }).toEqual({ what, window: restored && now === before });
-        if (!run.killed) outcomes.finished++;
-        else if (now === target) outcomes.served++;
-        else if (window) outcomes.window++;
-        else outcomes.beforeRestore++;
-        // Before the next writer: clean, or it names the interrupted rollback's record (and only that).
-        const verify = await cliAt(root, 'verify');
-        const problems = (verify.stdout + verify.stderr).split('\n').filter((l) => /pool|generation|Release|Packages|intent/.test(l) && !/verified, no problem found/.test(l));
-        expect({ what, ok: verify.code === 0 || problems.every((l) => /intent\.jsonl: an interrupted rollback/.test(l)) }).toEqual({ what, ok: true });
+    const sum = await killLoop(
+      { seed: SEED, kills: KILLS, spanMs: Math.max(...times), stretch: 1.5, enough, timeLimitMs: 200_000 },
+      async (k, delay, fraction) => {
+        const root = copy();
+        const what = `kill ${k} at ${delay} ms (${fraction.toFixed(3)} × 1.5 runs; seed ${SEED})`;
+        try {
+          const run = await runKilled(['--root', root, '--channel', 'preprod', 'rollback'], delay);
+          const window = inWindow(poolVsServed(webRoot(root)));
+          const now = served(root);
+          // Old set or new set, whole: never anything else.
+          expect({ what, servesOldOrTarget: now === before || now === target }).toEqual({ what, servesOldOrTarget: true });
+          for (const f of files) expect({ what, f, kept: inPool(root, f) || inTrash(root, f) }).toEqual({ what, f, kept: true });
+          const restored = inPool(root, files[0]);
+          // In the window exactly when 1.0 is back in the pool and the old set is still served.
+          expect({ what, window }).toEqual({ what, window: restored && now === before });
+          if (!run.killed) outcomes.finished++;
+          else if (now === target) outcomes.served++;
+          else if (window) outcomes.window++;
+          else outcomes.beforeRestore++;
+          // Before the next writer: clean, or it names the interrupted rollback's record (and only that).
+          const verify = await cliAt(root, 'verify');
+          const problems = (verify.stdout + verify.stderr)
+            .split('\n')
+            .filter((l) => /pool|generation|Release|Packages|intent/.test(l) && !/verified, no problem found/.test(l));
+          expect({ what, ok: verify.code === 0 || problems.every((l) => /intent\.jsonl: an interrupted rollback/.test(l)) }).toEqual({
+            what,
+            ok: true,
+          });
 
-        // The next command: a rollback again, or a publish (every pool file listed again).
-        if (k % 2 === 0) {
-          const next = ok(await cliAt(root, '--json', 'rollback'), `${what}: next rollback`);
-          const r = JSON.parse(next.stdout);
-          if (now === target) {
-            // The killed one had finished serving: this one goes one step further back (G2: 1.0, 1.1).
-            expect({ what, to: r.to }).toEqual({ what, to: g2 });
-            expect({ what, v: appVersions(served(root)) }).toEqual({ what, v: ['1.0', '1.1'] });
+          // The next command: a rollback again, or a publish (every pool file listed again).
+          if (k % 2 === 0) {
+            const next = ok(await cliAt(root, '--json', 'rollback'), `${what}: next rollback`);
+            const r = JSON.parse(next.stdout);
+            if (now === target) {
+              // The killed one had finished serving: this one goes one step further back (G2: 1.0, 1.1).
+              expect({ what, to: r.to }).toEqual({ what, to: g2 });
+              expect({ what, v: appVersions(served(root)) }).toEqual({ what, v: ['1.0', '1.1'] });
+            } else {
+              expect({ what, to: r.to, set: served(root) === target }).toEqual({ what, to: g3, set: true });
+            }
           } else {
-            expect({ what, to: r.to, set: served(root) === target }).toEqual({ what, to: g3, set: true });
+            ok(await cliAt(root, 'publish'), `${what}: next publish`);
+            const v = appVersions(served(root));
+            // A restore the killed rollback never served went back into the trash (its intent record):
+            // the version removed on purpose stays removed.
+            expect({ what, v, trashed: inTrash(root, files[0]) }).toEqual({
+              what,
+              v: now === target ? ['1.0', '1.1', '1.2'] : ['1.1', '1.2'],
+              trashed: now !== target,
+            });
           }
-        } else {
-          ok(await cliAt(root, 'publish'), `${what}: next publish`);
-          const v = appVersions(served(root));
-          // A restore the killed rollback never served went back into the trash (its intent record):
-          // the version removed on purpose stays removed.
-          expect({ what, v, trashed: inTrash(root, files[0]) }).toEqual({ what, v: now === target ? ['1.0', '1.1', '1.2'] : ['1.1', '1.2'], trashed: now !== target });
+          const after = await cliAt(root, 'verify');
+          expect({ what, code: after.code, out: after.code ? after.stdout + after.stderr : '' }).toEqual({ what, code: 0, out: '' });
+          expect({ what, g4Kept: fs.existsSync(path.join(webRoot(root), '.generations', g4, 'generation.json')) }).toEqual({
+            what,
+            g4Kept: true,
+          });
+          return run;
+        } finally {
+          rmTemp(root);
         }
-        const after = await cliAt(root, 'verify');
-        expect({ what, code: after.code, out: after.code ? after.stdout + after.stderr : '' }).toEqual({ what, code: 0, out: '' });
-        expect({ what, g4Kept: fs.existsSync(path.join(webRoot(root), '.generations', g4, 'generation.json')) }).toEqual({ what, g4Kept: true });
-        return run;
-      } finally {
-        rmTemp(root);
-      }
-    });
+      },
+    );
     // The kills were spread over the whole run: some before the pool changed, some inside the
     // pool-changed-but-not-served window, some after the new generation was served.
     process.stderr.write(

@@ -57,7 +57,9 @@ function key(unit: Map<string, string>, name: string): string {
 
 /** Runs the bundled apt-repo (the unit's ExecStart program) on the test root as `user`. */
 function repoAs(user: string, args: string[]): Promise<RunResult> {
-  return runProcess('runuser', ['-u', user, '--', cfg.nodePath, cfg.indexerPath, '--root', root, '--channel', CHANNEL, ...args], { env: { PATH: process.env.PATH } });
+  return runProcess('runuser', ['-u', user, '--', cfg.nodePath, cfg.indexerPath, '--root', root, '--channel', CHANNEL, ...args], {
+    env: { PATH: process.env.PATH },
+  });
 }
 
 function expectOk(r: RunResult): void {
@@ -85,9 +87,24 @@ async function startActivator(): Promise<void> {
   const child = spawn(
     '/bin/sh',
     [
-      '-c', 'umask "$1"; shift; exec "$@"', 'sh', umask,
-      'systemd-socket-activate', '--accept', '--inetd', '-l', listen, '--',
-      'setpriv', `--reuid=${user}`, `--regid=${group}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+      '-c',
+      'umask "$1"; shift; exec "$@"',
+      'sh',
+      umask,
+      'systemd-socket-activate',
+      '--accept',
+      '--inetd',
+      '-l',
+      listen,
+      '--',
+      'setpriv',
+      `--reuid=${user}`,
+      `--regid=${group}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--no-new-privs',
+      '--',
       ...execStart,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } },
@@ -141,7 +158,9 @@ beforeAll(async () => {
 
   // The channel as the plan leaves it: config root:root 0755 with the rendered repo.yaml, key 0600
   // owned by the signer, data owned by the indexer, the socket folder from the tmpfiles.d lines.
-  expectOk(await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'init', '--codenames', cfg.codenames.join(',')]));
+  expectOk(
+    await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'init', '--codenames', cfg.codenames.join(',')]),
+  );
   expectOk(await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'keygen', '--type', 'ed25519']));
   fs.chmodSync(layout.configDir, 0o755);
   fs.writeFileSync(path.join(layout.configDir, 'repo.yaml'), renderRepoYaml(cfg, layout), { mode: 0o644 });
@@ -177,12 +196,16 @@ describe('the signer under systemd socket activation (Accept=yes, one instance p
   test('the socket and its folder are laid out as the units say: only the indexer group may connect', async () => {
     const dir = fs.statSync(layout.signerSocketDir);
     expect(dir.mode & 0o7777).toBe(0o750);
-    expect([dir.uid, dir.gid]).toEqual([Number(execFileSync('id', ['-u', SIGNER]).toString()), Number(execFileSync('id', ['-g', INDEXER]).toString())]);
+    expect([dir.uid, dir.gid]).toEqual([
+      Number(execFileSync('id', ['-u', SIGNER]).toString()),
+      Number(execFileSync('id', ['-g', INDEXER]).toString()),
+    ]);
     const sock = fs.statSync(layout.signerSocket);
     expect(sock.isSocket()).toBe(true);
     expect(sock.mode & 0o777).toBe(0o660);
     // Another account (nobody) cannot reach the socket: the folder is closed to it.
-    const probe = 'const s=require("net").connect(process.argv[1]);s.on("connect",()=>{console.log("CONNECTED");s.destroy()});s.on("error",e=>console.log(e.code))';
+    const probe =
+      'const s=require("net").connect(process.argv[1]);s.on("connect",()=>{console.log("CONNECTED");s.destroy()});s.on("error",e=>console.log(e.code))';
     const other = await runProcess('runuser', ['-u', 'nobody', '--', cfg.nodePath, '-e', probe, layout.signerSocket]);
     expect(other.stdout.trim()).toBe('EACCES');
     const indexer = await runProcess('runuser', ['-u', INDEXER, '--', cfg.nodePath, '-e', probe, layout.signerSocket]);
@@ -208,7 +231,8 @@ describe('the signer under systemd socket activation (Accept=yes, one instance p
     // One instance per connection, each of which exited 0 (reaped a moment after it answered).
     expect((publishLog().match(/^Spawned /gm) ?? []).length).toBe(cfg.codenames.length);
     const deadline = Date.now() + 10_000;
-    while ((publishLog().match(/^Child \d+ died with code /gm) ?? []).length < cfg.codenames.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((publishLog().match(/^Child \d+ died with code /gm) ?? []).length < cfg.codenames.length && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     expect((publishLog().match(/^Child \d+ died with code 0$/gm) ?? []).length).toBe(cfg.codenames.length);
     expect(publishLog()).not.toMatch(/died with code [1-9]/);
     expectOk(await repoAs(INDEXER, ['verify']));
@@ -217,14 +241,23 @@ describe('the signer under systemd socket activation (Accept=yes, one instance p
   test('the instances refuse what is not a Release of this channel, answering the reason over the connection', async () => {
     const release = fs.readFileSync(path.join(layout.webRoot, 'dists/bookworm/Release'), 'utf8');
     const logBefore = activator!.log().length;
-    await expect(requestSignature(layout.signerSocket, release.replace(/^Label: .*$/m, 'Label: Epiconcept prod'))).rejects.toThrow(/refused to sign: Label "Epiconcept prod" is not channel preprod's/);
-    await expect(requestSignature(layout.signerSocket, release.replace(/^Codename: bookworm$/m, 'Codename: trixie'))).rejects.toThrow(/refused to sign: Codename "trixie" is not in channel preprod's liste_dist/);
-    await expect(requestSignature(layout.signerSocket, 'Origin: Epiconcept\0\n')).rejects.toThrow(/refused to sign: request holds a NUL byte/);
-    await expect(requestSignature(layout.signerSocket, Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x41))).rejects.toThrow(/refused to sign: request is over the 4194304-byte limit/);
+    await expect(requestSignature(layout.signerSocket, release.replace(/^Label: .*$/m, 'Label: Epiconcept prod'))).rejects.toThrow(
+      /refused to sign: Label "Epiconcept prod" is not channel preprod's/,
+    );
+    await expect(requestSignature(layout.signerSocket, release.replace(/^Codename: bookworm$/m, 'Codename: trixie'))).rejects.toThrow(
+      /refused to sign: Codename "trixie" is not in channel preprod's liste_dist/,
+    );
+    await expect(requestSignature(layout.signerSocket, 'Origin: Epiconcept\0\n')).rejects.toThrow(
+      /refused to sign: request holds a NUL byte/,
+    );
+    await expect(requestSignature(layout.signerSocket, Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x41))).rejects.toThrow(
+      /refused to sign: request is over the 4194304-byte limit/,
+    );
     // Each refusing instance exits 1 (systemd would count a failed instance, CollectMode=inactive-or-failed collects it).
     const refusedLog = () => activator!.log().slice(logBefore);
     const deadline = Date.now() + 10_000;
-    while ((refusedLog().match(/^Child \d+ died with code /gm) ?? []).length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((refusedLog().match(/^Child \d+ died with code /gm) ?? []).length < 4 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     expect((refusedLog().match(/^Child \d+ died with code 1$/gm) ?? []).length).toBe(4);
     expect(refusedLog()).toMatch(/apt-repo sign preprod: refused: request is over the 4194304-byte limit/);
   });

@@ -29,7 +29,9 @@ let server: { child: ChildProcess; log: () => string } | undefined;
 
 /** Runs the bundled apt-repo on the test root as `user` (runuser -u). */
 function repoAs(user: string, args: string[]): Promise<RunResult> {
-  return runProcess('runuser', ['-u', user, '--', process.execPath, indexerBundle, '--root', root, '--channel', CHANNEL, ...args], { env: { PATH: process.env.PATH } });
+  return runProcess('runuser', ['-u', user, '--', process.execPath, indexerBundle, '--root', root, '--channel', CHANNEL, ...args], {
+    env: { PATH: process.env.PATH },
+  });
 }
 
 function expectOk(r: RunResult): void {
@@ -39,7 +41,26 @@ function expectOk(r: RunResult): void {
 /** Starts sign-server as the signer account and resolves once its socket accepts connections. */
 async function startServer(): Promise<void> {
   let out = '';
-  const child = spawn('runuser', ['-u', SIGNER, '--', process.execPath, indexerBundle, '--root', root, '--channel', CHANNEL, 'sign-server', '--socket', socketPath, '--pidfile', pidfile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'runuser',
+    [
+      '-u',
+      SIGNER,
+      '--',
+      process.execPath,
+      indexerBundle,
+      '--root',
+      root,
+      '--channel',
+      CHANNEL,
+      'sign-server',
+      '--socket',
+      socketPath,
+      '--pidfile',
+      pidfile,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   server = { child, log: () => out };
@@ -86,7 +107,16 @@ beforeAll(async () => {
 
   // As root, the way the Pulumi program prepares a channel: config root:root 0755, key 0600 owned by
   // the signer, channel data owned by the indexer, socket folder 0750 signer:<indexer group>.
-  const init = await runProcess(process.execPath, [indexerBundle, '--root', root, '--channel', CHANNEL, 'init', '--codenames', 'bookworm,bullseye']);
+  const init = await runProcess(process.execPath, [
+    indexerBundle,
+    '--root',
+    root,
+    '--channel',
+    CHANNEL,
+    'init',
+    '--codenames',
+    'bookworm,bullseye',
+  ]);
   expectOk(init);
   expectOk(await runProcess(process.execPath, [indexerBundle, '--root', root, '--channel', CHANNEL, 'keygen', '--type', 'ed25519']));
   const configDir = path.join(root, 'etc/epiconcept/apt_repo', CHANNEL);
@@ -103,7 +133,8 @@ beforeAll(async () => {
   execFileSync('chown', [`${SIGNER}:${INDEXER}`, socketDir]);
   fs.chmodSync(socketDir, 0o750);
   fs.appendFileSync(path.join(configDir, 'repo.yaml'), `signerSocket: ${socketPath}\n`);
-  for (const d of ['srv/apt', 'var/lib/apt-repo', 'var/backups/apt-repo']) execFileSync('chown', ['-R', `${INDEXER}:${INDEXER}`, path.join(root, d)]);
+  for (const d of ['srv/apt', 'var/lib/apt-repo', 'var/backups/apt-repo'])
+    execFileSync('chown', ['-R', `${INDEXER}:${INDEXER}`, path.join(root, d)]);
   // Something to publish: one package in the drop folder.
   const drop = path.join(root, 'srv/apt/incoming/ci');
   fs.mkdirSync(drop, { recursive: true });
@@ -119,8 +150,15 @@ afterAll(async () => {
 
 describe('publishing through the signing service', () => {
   test('the indexer account cannot read the key (EACCES)', async () => {
-    const r = await runProcess('runuser', ['-u', INDEXER, '--', process.execPath, '-e',
-      'try { require("fs").readFileSync(process.argv[1]); console.log("READ") } catch (e) { console.log(e.code) }', keyFile]);
+    const r = await runProcess('runuser', [
+      '-u',
+      INDEXER,
+      '--',
+      process.execPath,
+      '-e',
+      'try { require("fs").readFileSync(process.argv[1]); console.log("READ") } catch (e) { console.log(e.code) }',
+      keyFile,
+    ]);
     expect(r.stdout.trim()).toBe('EACCES');
   });
 
@@ -146,10 +184,16 @@ describe('publishing through the signing service', () => {
 
   test('the server refuses a non-Release, an oversized request and a foreign Codename, and keeps serving', async () => {
     await expect(requestSignature(socketPath, 'sign this, please\n')).rejects.toThrow(/refused to sign: not a Release file/);
-    await expect(requestSignature(socketPath, Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x41))).rejects.toThrow(/refused to sign: request is over the 4194304-byte limit/);
+    await expect(requestSignature(socketPath, Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x41))).rejects.toThrow(
+      /refused to sign: request is over the 4194304-byte limit/,
+    );
     const release = fs.readFileSync(path.join(root, 'srv/apt', CHANNEL, 'dists/bookworm/Release'), 'utf8');
-    await expect(requestSignature(socketPath, release.replace(/^Codename: bookworm$/m, 'Codename: trixie'))).rejects.toThrow(/refused to sign: Codename "trixie" is not in channel preprod's liste_dist/);
-    await expect(requestSignature(socketPath, release.replace(/^Label: .*$/m, 'Label: Epiconcept prod'))).rejects.toThrow(/refused to sign: Label "Epiconcept prod"/);
+    await expect(requestSignature(socketPath, release.replace(/^Codename: bookworm$/m, 'Codename: trixie'))).rejects.toThrow(
+      /refused to sign: Codename "trixie" is not in channel preprod's liste_dist/,
+    );
+    await expect(requestSignature(socketPath, release.replace(/^Label: .*$/m, 'Label: Epiconcept prod'))).rejects.toThrow(
+      /refused to sign: Label "Epiconcept prod"/,
+    );
     await expect(requestSignature(socketPath, release)).resolves.toHaveProperty('inRelease');
     expect(server!.log()).toMatch(/refused .*not a Release file/);
   });

@@ -56,7 +56,11 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
   function asService(channel: string, ...args: string[]): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [cliFile, '--root', root, '--channel', channel, ...args], {
-        uid: ids.uid, gid: ids.gid, cwd: '/', env: { PATH: process.env.PATH, HOME: '/' }, stdio: ['ignore', 'pipe', 'pipe'],
+        uid: ids.uid,
+        gid: ids.gid,
+        cwd: '/',
+        env: { PATH: process.env.PATH, HOME: '/' },
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
       let stderr = '';
@@ -89,9 +93,34 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
     fs.copyFileSync(built, cliFile);
     fs.chmodSync(cliFile, 0o755);
     // Set up by root (as `pulumi up` does), then everything handed to the service user.
-    execFileSync(process.execPath, [cliFile, '--root', root, '--channel', 'preprod', 'init', '--codenames', 'bookworm,bullseye', '--architectures', 'amd64']);
-    execFileSync(process.execPath, [cliFile, '--root', root, '--channel', 'prod', 'init', '--codenames', 'bookworm,bullseye', '--architectures', 'amd64', '--upstream', 'preprod']);
-    for (const c of ['preprod', 'prod']) execFileSync(process.execPath, [cliFile, '--root', root, '--channel', c, 'keygen', '--type', 'ed25519']);
+    execFileSync(process.execPath, [
+      cliFile,
+      '--root',
+      root,
+      '--channel',
+      'preprod',
+      'init',
+      '--codenames',
+      'bookworm,bullseye',
+      '--architectures',
+      'amd64',
+    ]);
+    execFileSync(process.execPath, [
+      cliFile,
+      '--root',
+      root,
+      '--channel',
+      'prod',
+      'init',
+      '--codenames',
+      'bookworm,bullseye',
+      '--architectures',
+      'amd64',
+      '--upstream',
+      'preprod',
+    ]);
+    for (const c of ['preprod', 'prod'])
+      execFileSync(process.execPath, [cliFile, '--root', root, '--channel', c, 'keygen', '--type', 'ed25519']);
     execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, path.join(root, 'srv'), path.join(root, 'var'), path.join(root, 'etc')]);
     // A first package, promoted, so prod serves something real that an attack could alter.
     const ci = path.join(incoming(), 'ci');
@@ -172,8 +201,13 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
     }
     const r = await asService('preprod', '--json', 'ingest', '--settle-ms', '0');
     expect(r.code).toBe(1);
-    const byFile = Object.fromEntries((JSON.parse(r.stdout).entries as { file: string; status: string; reason: string; movedTo?: string }[]).map((e) => [e.file, e]));
-    expect(byFile['linked-source']).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/symbolic link instead of a drop folder/) });
+    const byFile = Object.fromEntries(
+      (JSON.parse(r.stdout).entries as { file: string; status: string; reason: string; movedTo?: string }[]).map((e) => [e.file, e]),
+    );
+    expect(byFile['linked-source']).toMatchObject({
+      status: 'skipped',
+      reason: expect.stringMatching(/symbolic link instead of a drop folder/),
+    });
     expect(byFile['ci/bookworm']).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/symbolic link/) });
     expect(byFile['ci/link.deb']).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/symbolic link/) });
     expect(byFile['ci/hard.deb']).toMatchObject({ status: 'rejected', reason: 'hard link (2 names): drop a fresh file' });
@@ -183,7 +217,9 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
       const moved = byFile[f].movedTo!;
       expect(path.dirname(moved)).toBe(rejected());
       expect(fs.lstatSync(`${moved}.reason`).isFile()).toBe(true);
-      expect(fs.readFileSync(`${moved}.reason`, 'utf8')).toMatch(new RegExp(`^reason: .+\\nfile: ${f}\\ntime: \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z\\n$`));
+      expect(fs.readFileSync(`${moved}.reason`, 'utf8')).toMatch(
+        new RegExp(`^reason: .+\\nfile: ${f}\\ntime: \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z\\n$`),
+      );
     }
     expect(fs.existsSync(path.join(web('preprod'), 'pool/main/t'))).toBe(false);
     // The planted links are still links to the victim: nothing was written through them.
@@ -192,7 +228,7 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
     fs.unlinkSync(path.join(ci, 'bookworm'));
   });
 
-  test('a rejected folder that is not the service user\'s, or is a link, is never written into', async () => {
+  test("a rejected folder that is not the service user's, or is a link, is never written into", async () => {
     const ci = path.join(incoming(), 'ci');
     fs.writeFileSync(path.join(ci, 'bad.deb'), 'garbage');
     execFileSync('chown', [`${ids.uid}:${ids.gid}`, path.join(ci, 'bad.deb')]);

@@ -67,12 +67,22 @@ export interface SandboxNginx {
  * of this process (tests), killed when the process exits. Rejects with nginx's output and error
  * log when the configuration is wrong or a port does not open.
  */
-export async function startSandboxNginx(root: string, ports: number[], opts: { detached?: boolean; user?: string } = {}): Promise<SandboxNginx> {
+export async function startSandboxNginx(
+  root: string,
+  ports: number[],
+  opts: { detached?: boolean; user?: string } = {},
+): Promise<SandboxNginx> {
   const p = sandboxNginxPaths(root);
   for (const d of [path.dirname(p.pidFile), p.logDir, p.tempDir]) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(p.conf, renderSandboxNginxConf(root, opts.user));
   const errorLogFile = path.join(p.logDir, 'error.log');
-  const errorLog = () => { try { return fs.readFileSync(errorLogFile, 'utf8'); } catch { return ''; } };
+  const errorLog = () => {
+    try {
+      return fs.readFileSync(errorLogFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const args = ['-c', p.conf, '-p', p.tempDir + '/', '-e', errorLogFile, '-g', opts.detached ? 'daemon on;' : 'daemon off;'];
   let output = '';
   let alive: () => boolean;

@@ -11,7 +11,11 @@ import * as net from 'net';
 const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of running) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 });
 
@@ -42,7 +46,10 @@ export function findFreePort(host = '127.0.0.1'): Promise<number> {
 function tryConnect(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ host, port });
-    const done = (ok: boolean) => { sock.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
     sock.once('connect', () => done(true));
     sock.once('error', () => done(false));
     sock.setTimeout(1000, () => done(false));
@@ -63,7 +70,9 @@ export async function waitForListening(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${child.spawnfile} exited (code ${child.exitCode}, signal ${child.signalCode}) before listening on ${host}:${port}\n${describe()}`);
+      throw new Error(
+        `${child.spawnfile} exited (code ${child.exitCode}, signal ${child.signalCode}) before listening on ${host}:${port}\n${describe()}`,
+      );
     }
     if (await tryConnect(host, port)) return;
     if (Date.now() > deadline) throw new Error(`${child.spawnfile} not listening on ${host}:${port} after ${timeoutMs} ms\n${describe()}`);
@@ -79,7 +88,10 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs =
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill(signal);
   });
 }
@@ -90,7 +102,10 @@ export async function waitForPort(port: number, alive: () => boolean, describe: 
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port });
-      const done = (v: boolean) => { s.destroy(); resolve(v); };
+      const done = (v: boolean) => {
+        s.destroy();
+        resolve(v);
+      };
       s.once('connect', () => done(true));
       s.once('error', () => done(false));
       s.setTimeout(1000, () => done(false));
@@ -121,7 +136,14 @@ export function runningPid(pidFile: string): number | undefined {
 
 /** Sends `signal` (SIGQUIT: nginx's graceful stop) to `pid`, SIGKILL after `graceMs`; resolves once the process is gone. */
 export async function stopPid(pid: number, graceMs = 5000, signal: NodeJS.Signals = 'SIGQUIT'): Promise<void> {
-  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   if (!alive()) return;
   process.kill(pid, signal);
   const deadline = Date.now() + graceMs;

@@ -124,7 +124,9 @@ export class Replayer {
     const sftp = await this.ssh.requestSFTP();
     try {
       await new Promise<void>((resolve, reject) => {
-        sftp.writeFile(remotePath, Buffer.from(content, 'utf8'), (err: Error | null | undefined) => (err ? reject(new Error(`upload ${remotePath}: ${err.message}`)) : resolve()));
+        sftp.writeFile(remotePath, Buffer.from(content, 'utf8'), (err: Error | null | undefined) =>
+          err ? reject(new Error(`upload ${remotePath}: ${err.message}`)) : resolve(),
+        );
       });
     } finally {
       sftp.end();
@@ -177,7 +179,9 @@ export class Replayer {
    * paths relative to `root` ('var/log') pruned with their subtrees.
    */
   async snapshotTree(root: string, exclude: string[] = []): Promise<TreeSnapshot> {
-    const prune = exclude.length ? `\\( ${exclude.map((e) => `-path ${shellQuote('./' + e.replace(/^\.?\/+/, ''), { always: true })}`).join(' -o ')} \\) -prune -o` : '';
+    const prune = exclude.length
+      ? `\\( ${exclude.map((e) => `-path ${shellQuote('./' + e.replace(/^\.?\/+/, ''), { always: true })}`).join(' -o ')} \\) -prune -o`
+      : '';
     const cmd = [
       `cd ${shellQuote(root, { always: true })}`,
       `find . -xdev ${prune} -printf 'E\\t%p\\t%y %m %u %g %s %l\\n'`,

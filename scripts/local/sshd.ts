@@ -48,7 +48,12 @@ export interface SshdOptions {
 }
 
 /** Renders sshd_config for a temp directory `dir` (host key, authorized_keys, pid file in it). */
-export function renderSshdConfig(dir: string, port: number, listenAddress: string, opts: Pick<SshdOptions, 'include' | 'pidFile'> = {}): string {
+export function renderSshdConfig(
+  dir: string,
+  port: number,
+  listenAddress: string,
+  opts: Pick<SshdOptions, 'include' | 'pidFile'> = {},
+): string {
   return [
     `Port ${port}`,
     `ListenAddress ${listenAddress}`,

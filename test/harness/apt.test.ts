@@ -10,10 +10,14 @@ import { mkTemp, rmTemp } from './cli';
  * A tiny signed repository made only with the Debian tools (dpkg-deb, dpkg-scanpackages,
  * apt-ftparchive, gpg), so this test checks the harness and not the project's indexer.
  */
-function buildRepo(root: string, gnupgHome: string): { webRoot: string; keyFile: string; otherKeyFile: string; debs: Record<string, string> } {
+function buildRepo(
+  root: string,
+  gnupgHome: string,
+): { webRoot: string; keyFile: string; otherKeyFile: string; debs: Record<string, string> } {
   const webRoot = path.join(root, 'www');
   const env = { ...process.env, GNUPGHOME: gnupgHome };
-  const gpg = (...args: string[]) => execFileSync('gpg', ['--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, stdio: 'pipe' });
+  const gpg = (...args: string[]) =>
+    execFileSync('gpg', ['--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, stdio: 'pipe' });
   gpg('--quick-gen-key', 'Harness Test <harness@example.invalid>', 'ed25519', 'sign', 'never');
   gpg('--quick-gen-key', 'Other Key <other@example.invalid>', 'ed25519', 'sign', 'never');
   const keyFile = path.join(root, 'harness.gpg');
@@ -50,19 +54,33 @@ function buildRepo(root: string, gnupgHome: string): { webRoot: string; keyFile:
   const release = execFileSync(
     'apt-ftparchive',
     [
-      '-o', 'APT::FTPArchive::Release::Origin=Harness',
-      '-o', 'APT::FTPArchive::Release::Suite=testing',
-      '-o', 'APT::FTPArchive::Release::Codename=testing',
-      '-o', 'APT::FTPArchive::Release::Architectures=amd64',
-      '-o', 'APT::FTPArchive::Release::Components=main',
-      'release', dist,
+      '-o',
+      'APT::FTPArchive::Release::Origin=Harness',
+      '-o',
+      'APT::FTPArchive::Release::Suite=testing',
+      '-o',
+      'APT::FTPArchive::Release::Codename=testing',
+      '-o',
+      'APT::FTPArchive::Release::Architectures=amd64',
+      '-o',
+      'APT::FTPArchive::Release::Components=main',
+      'release',
+      dist,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // apt-ftparchive lists paths relative to its argument: fine since we gave it dists/testing.
   fs.writeFileSync(path.join(dist, 'Release'), release);
   gpg('--local-user', 'harness@example.invalid', '--clearsign', '--output', path.join(dist, 'InRelease'), path.join(dist, 'Release'));
-  gpg('--local-user', 'harness@example.invalid', '--detach-sign', '--armor', '--output', path.join(dist, 'Release.gpg'), path.join(dist, 'Release'));
+  gpg(
+    '--local-user',
+    'harness@example.invalid',
+    '--detach-sign',
+    '--armor',
+    '--output',
+    path.join(dist, 'Release.gpg'),
+    path.join(dist, 'Release'),
+  );
   return { webRoot, keyFile, otherKeyFile, debs };
 }
 
@@ -153,7 +171,9 @@ describe('createAptClient', () => {
     // Whatever the host's apt.conf.d sets (here Check-Valid-Until false, Dir::Cache::pkgcache ""), the client does not.
     if (systemParts.length > 0) {
       const systemDump = execFileSync('apt-config', ['dump'], { env: { ...process.env, APT_CONFIG: '' } }).toString();
-      const hostOnly = systemDump.split('\n').filter((l) => /^(Acquire::Check-Valid-Until|Dir::Cache::pkgcache|DPkg::Post-Invoke)/i.test(l));
+      const hostOnly = systemDump
+        .split('\n')
+        .filter((l) => /^(Acquire::Check-Valid-Until|Dir::Cache::pkgcache|DPkg::Post-Invoke)/i.test(l));
       for (const l of hostOnly) expect(dump.split('\n')).not.toContain(l);
     }
   });

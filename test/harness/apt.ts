@@ -85,7 +85,11 @@ export interface AptClient {
  * A one-line `deb` source (sources.list(5)): `deb [signed-by=<key> arch=…] <url> <suite> <components…>`.
  * `signedBy` is a key file path (binary or armored, apt ≥ 2.4 reads both).
  */
-export function oneLineSource(url: string, suite: string, opts: { components?: string[]; signedBy?: string; arch?: string[] } = {}): string {
+export function oneLineSource(
+  url: string,
+  suite: string,
+  opts: { components?: string[]; signedBy?: string; arch?: string[] } = {},
+): string {
   const o: string[] = [];
   if (opts.signedBy) o.push(`signed-by=${opts.signedBy}`);
   if (opts.arch?.length) o.push(`arch=${opts.arch.join(',')}`);
@@ -93,15 +97,23 @@ export function oneLineSource(url: string, suite: string, opts: { components?: s
 }
 
 /** A deb822 `.sources` stanza (sources.list(5), "DEB822-STYLE FORMAT") with Signed-By a key file path. */
-export function deb822Source(url: string, suites: string[], opts: { components?: string[]; signedBy?: string; arch?: string[] } = {}): string {
-  return [
-    'Types: deb',
-    `URIs: ${url}`,
-    `Suites: ${suites.join(' ')}`,
-    `Components: ${(opts.components ?? ['main']).join(' ')}`,
-    opts.arch?.length ? `Architectures: ${opts.arch.join(' ')}` : '',
-    opts.signedBy ? `Signed-By: ${opts.signedBy}` : '',
-  ].filter((l) => l !== '').join('\n') + '\n';
+export function deb822Source(
+  url: string,
+  suites: string[],
+  opts: { components?: string[]; signedBy?: string; arch?: string[] } = {},
+): string {
+  return (
+    [
+      'Types: deb',
+      `URIs: ${url}`,
+      `Suites: ${suites.join(' ')}`,
+      `Components: ${(opts.components ?? ['main']).join(' ')}`,
+      opts.arch?.length ? `Architectures: ${opts.arch.join(' ')}` : '',
+      opts.signedBy ? `Signed-By: ${opts.signedBy}` : '',
+    ]
+      .filter((l) => l !== '')
+      .join('\n') + '\n'
+  );
 }
 
 const PROGRAMS = new Set(['apt-get', 'apt-cache', 'apt-config', 'apt', 'apt-mark']);
@@ -128,7 +140,10 @@ export function createAptClient(opts: AptClientOptions): AptClient {
   }
   const aptConfig = path.join(dir, 'apt-config.conf');
   const caConf = opts.caFile ? `Acquire::https::CaInfo ${aptConfString(opts.caFile)};\n` : '';
-  fs.writeFileSync(aptConfig, renderAptConf(dir, opts.arch ?? 'amd64', opts.foreignArchitectures ?? [], `${caConf}${opts.extraConf ?? ''}`));
+  fs.writeFileSync(
+    aptConfig,
+    renderAptConf(dir, opts.arch ?? 'amd64', opts.foreignArchitectures ?? [], `${caConf}${opts.extraConf ?? ''}`),
+  );
   fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
   if (opts.keyFile) {
     const ext = opts.keyFile.endsWith('.asc') ? 'asc' : 'gpg';
@@ -163,7 +178,11 @@ export function createAptClient(opts: AptClientOptions): AptClient {
     return runProcess('apt-get', args, { env, cwd: o.cwd ?? dir });
   };
   const listDebs = () =>
-    fs.readdirSync(downloadDir).filter((f) => f.endsWith('.deb')).sort().map((f) => path.join(downloadDir, f));
+    fs
+      .readdirSync(downloadDir)
+      .filter((f) => f.endsWith('.deb'))
+      .sort()
+      .map((f) => path.join(downloadDir, f));
 
   return {
     dir,

@@ -32,7 +32,12 @@ export interface CmdResult {
 
 /** Runs `cmd args` synchronously (no shell), `input` on stdin; never throws on a non-zero exit. */
 export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): CmdResult {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeoutMs ?? 600_000, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    input: opts.input ?? '',
+    timeout: opts.timeoutMs ?? 600_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 
@@ -46,7 +51,9 @@ export function mustRun(cmd: string, args: string[], opts: { input?: string; tim
 /** Whether a Docker daemon answers; `reason` says why not. */
 export function dockerReachable(): { ok: boolean; reason: string } {
   const r = run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 30_000 });
-  return r.code === 0 ? { ok: true, reason: `docker ${r.stdout.trim()}` } : { ok: false, reason: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] || `docker info exited with ${r.code}` };
+  return r.code === 0
+    ? { ok: true, reason: `docker ${r.stdout.trim()}` }
+    : { ok: false, reason: (r.stderr || r.stdout).trim().split('\n').slice(-1)[0] || `docker info exited with ${r.code}` };
 }
 
 /**
@@ -63,7 +70,10 @@ export function requireDocker(): { run: boolean; reason: string } {
     if (!d.ok) d = { ok: false, reason: `${d.reason}; scripts/dockerd.sh: ${s.stderr.trim().split('\n').slice(-3).join(' | ')}` };
   }
   if (d.ok) return { run: true, reason: d.reason };
-  if (process.env.CI) throw new Error(`CI is set but Docker is unreachable (${d.reason}): the systemd host test cannot be skipped in CI; run scripts/dockerd.sh first`);
+  if (process.env.CI)
+    throw new Error(
+      `CI is set but Docker is unreachable (${d.reason}): the systemd host test cannot be skipped in CI; run scripts/dockerd.sh first`,
+    );
   return { run: false, reason: `Docker is unreachable (${d.reason}); install docker.io and run scripts/dockerd.sh as root` };
 }
 
@@ -144,13 +154,19 @@ export async function startSystemdHost(o: SystemdHostOptions): Promise<SystemdHo
     hostPublicKey = fs.readFileSync(path.join(keyDir, 'key.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
     const r = DEV_CONTAINER_RUN;
     mustRun('docker', [
-      'create', '--name', name, '--network', 'host',
+      'create',
+      '--name',
+      name,
+      '--network',
+      'host',
       ...r.capAdd.flatMap((c) => ['--cap-add', c]),
       ...r.securityOpts.flatMap((s) => ['--security-opt', s]),
       ...r.tmpfs.flatMap((t) => ['--tmpfs', t]),
       ...r.readOnlyBinds.flatMap(([h, c]) => ['-v', `${h}:${c}:ro`]),
-      '--stop-signal', r.stopSignal,
-      image, ...r.command,
+      '--stop-signal',
+      r.stopSignal,
+      image,
+      ...r.command,
     ]);
     mustRun('docker', ['cp', path.join(keyDir, 'key'), `${name}:${HOST_KEY_PATH}`]);
   } catch (err) {
@@ -160,7 +176,8 @@ export async function startSystemdHost(o: SystemdHostOptions): Promise<SystemdHo
     rmTemp(keyDir);
   }
 
-  const exec = (args: string[], input?: string) => run('docker', ['exec', ...(input !== undefined ? ['-i'] : []), name, ...args], { input });
+  const exec = (args: string[], input?: string) =>
+    run('docker', ['exec', ...(input !== undefined ? ['-i'] : []), name, ...args], { input });
   const host: SystemdHost = {
     name,
     image,
@@ -177,7 +194,8 @@ export async function startSystemdHost(o: SystemdHostOptions): Promise<SystemdHo
     },
     remove: () => {
       // For a post-mortem: APT_REPO_KEEP_CONTAINER=1 leaves it running (remove it with docker rm -f).
-      if (process.env.APT_REPO_KEEP_CONTAINER === '1') console.log(`kept container ${name} (APT_REPO_KEEP_CONTAINER=1): docker exec -it ${name} bash`);
+      if (process.env.APT_REPO_KEEP_CONTAINER === '1')
+        console.log(`kept container ${name} (APT_REPO_KEEP_CONTAINER=1): docker exec -it ${name} bash`);
       else run('docker', ['rm', '-f', name], { timeoutMs: 60_000 });
     },
   };
@@ -192,7 +210,8 @@ export async function startSystemdHost(o: SystemdHostOptions): Promise<SystemdHo
       if (Date.now() > deadline) throw new Error(`systemd did not finish booting (state '${state}')`);
       await new Promise((res) => setTimeout(res, 250));
     }
-    if (state === 'degraded') console.log(`systemd host ${name} is degraded; failed units:\n${exec(['systemctl', '--failed', '--no-legend']).stdout}`);
+    if (state === 'degraded')
+      console.log(`systemd host ${name} is degraded; failed units:\n${exec(['systemctl', '--failed', '--no-legend']).stdout}`);
     host.bootState = state;
     while (exec(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${sshPort}`]).code !== 0) {
       if (Date.now() > deadline) throw new Error(`sshd does not listen on 127.0.0.1:${sshPort}`);

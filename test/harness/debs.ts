@@ -54,7 +54,8 @@ export function buildDeb(outDir: string, spec: DebSpec): string {
     const doc = path.join(staging, 'usr', 'share', 'doc', spec.name);
     fs.mkdirSync(doc, { recursive: true });
     fs.writeFileSync(path.join(doc, 'README'), `${spec.name} ${spec.version}\n`);
-    if (spec.payloadBytes) writePayload(path.join(staging, 'usr', 'share', spec.name, 'payload.bin'), spec.payloadBytes, `${spec.name}_${spec.version}`);
+    if (spec.payloadBytes)
+      writePayload(path.join(staging, 'usr', 'share', spec.name, 'payload.bin'), spec.payloadBytes, `${spec.name}_${spec.version}`);
     fs.mkdirSync(outDir, { recursive: true });
     const out = path.join(outDir, `${spec.name}_${spec.version.replace(/^[0-9]+:/, '')}_${arch}.deb`);
     execFileSync('dpkg-deb', ['--root-owner-group', `-Z${spec.compression ?? 'xz'}`, '--build', staging, out], {
@@ -104,7 +105,8 @@ export function arArchive(members: [string, Buffer | string][], style: 'dpkg' | 
       field = `#1/${Buffer.byteLength(name)}`;
       data = Buffer.concat([Buffer.from(name), data]);
     }
-    const header = field.padEnd(16) + '0'.padEnd(12) + '0'.padEnd(6) + '0'.padEnd(6) + '100644'.padEnd(8) + String(data.length).padEnd(10) + '`\n';
+    const header =
+      field.padEnd(16) + '0'.padEnd(12) + '0'.padEnd(6) + '0'.padEnd(6) + '100644'.padEnd(8) + String(data.length).padEnd(10) + '`\n';
     parts.push(Buffer.from(header, 'latin1'), data);
     if (data.length % 2) parts.push(Buffer.from('\n'));
   }
@@ -123,10 +125,17 @@ export async function rawControlDeb(control: string | Buffer): Promise<Buffer> {
   p.finalize();
   const chunks: Buffer[] = [];
   for await (const c of p) chunks.push(c as Buffer);
-  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
+  return arArchive([
+    ['debian-binary', '2.0\n'],
+    ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))],
+    ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))],
+  ]);
 }
 
 /** `20261121T051500Z` for `ms`: the UTC stamp ingest puts before the names in rejected/. */
 export function rejectedStamp(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }

@@ -98,7 +98,10 @@ export interface KillLoopSummary {
  * duration, so the schedule follows the machine's load instead of the first timing alone. The
  * caller asserts on the summary (killed ≥ kills, its thresholds): a bound reached first fails there.
  */
-export async function killLoop(opts: KillLoopOptions, round: (i: number, delayMs: number, fraction: number) => Promise<KillOutcome>): Promise<KillLoopSummary> {
+export async function killLoop(
+  opts: KillLoopOptions,
+  round: (i: number, delayMs: number, fraction: number) => Promise<KillOutcome>,
+): Promise<KillLoopSummary> {
   const stretch = opts.stretch ?? 1;
   const maxRuns = opts.maxRuns ?? 2 * opts.kills;
   const timeLimitMs = opts.timeLimitMs ?? 90_000;
@@ -137,7 +140,11 @@ export async function killLoop(opts: KillLoopOptions, round: (i: number, delayMs
  * Runs the bundled CLI (apt-repo by default) with `args` and SIGKILLs it `delayMs` after the spawn.
  * Resolves once the process is gone (never rejects on its exit status).
  */
-export async function runKilled(args: string[], delayMs: number, opts: { which?: 'apt-repo' | 'apt-ops'; env?: NodeJS.ProcessEnv } = {}): Promise<KillOutcome> {
+export async function runKilled(
+  args: string[],
+  delayMs: number,
+  opts: { which?: 'apt-repo' | 'apt-ops'; env?: NodeJS.ProcessEnv } = {},
+): Promise<KillOutcome> {
   const file = await bundle(opts.which ?? 'apt-repo');
   return new Promise((resolve, reject) => {
     const started = Date.now();
@@ -222,7 +229,11 @@ export function poolVsServed(webRoot: string): PoolVsServed {
   const served = servedPoolPaths(webRoot);
   const inPool = new Set(pool);
   const inServed = new Set(served);
-  return { generation: servedGeneration(webRoot), unserved: pool.filter((p) => !inServed.has(p)), missing: served.filter((p) => !inPool.has(p)) };
+  return {
+    generation: servedGeneration(webRoot),
+    unserved: pool.filter((p) => !inServed.has(p)),
+    missing: served.filter((p) => !inPool.has(p)),
+  };
 }
 
 /** True when the pool and the served generation disagree: a kill landed in the "pool changed, not served" window. */
@@ -255,7 +266,15 @@ export function servedEntries(webRoot: string, codenames: string[], archs: strin
       for (const stanza of text.split('\n\n')) {
         if (!stanza.trim()) continue;
         const f = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(stanza)?.[1] ?? '';
-        out.push({ codename, arch, name: f('Package'), version: f('Version'), architecture: f('Architecture'), filename: f('Filename'), sha256: f('SHA256') });
+        out.push({
+          codename,
+          arch,
+          name: f('Package'),
+          version: f('Version'),
+          architecture: f('Architecture'),
+          filename: f('Filename'),
+          sha256: f('SHA256'),
+        });
       }
     }
   }

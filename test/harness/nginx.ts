@@ -81,7 +81,9 @@ export function renderNginxConf(prefix: string, serverBlocks: string[], httpExtr
     ...serverBlocks,
     '}',
     '',
-  ].filter((l) => l !== '').join('\n');
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
 }
 
 /**
@@ -98,7 +100,9 @@ export function staticServerBlock(port: number, webRoot: string, opts: { listenA
     '  autoindex off;',
     opts.extra ? `  ${opts.extra}` : '',
     '}',
-  ].filter((l) => l !== '').join('\n');
+  ]
+    .filter((l) => l !== '')
+    .join('\n');
 }
 
 /**
@@ -129,7 +133,13 @@ async function startOnce(prefix: string, host: string, port: number, opts: Nginx
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(conf, renderNginxConf(prefix, Array.isArray(blocks) ? blocks : [blocks], opts.httpExtra));
   const errorLogFile = path.join(prefix, 'logs', 'error.log');
-  const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+  const read = (f: string) => {
+    try {
+      return fs.readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   let output = '';
   // -e: the error log used before the configuration is read (default /var/log/nginx/error.log).
   const child = spawn(NGINX, ['-p', prefix + '/', '-c', conf, '-e', errorLogFile], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -189,7 +199,9 @@ export function httpGet(
         resolve({ status: res.statusCode ?? 0, body: bytes.toString('utf8'), bytes, headers: res.headers });
       });
     };
-    const req = url.startsWith('https:') ? https.get(url, { ...options, rejectUnauthorized: false }, onResponse) : http.get(url, options, onResponse);
+    const req = url.startsWith('https:')
+      ? https.get(url, { ...options, rejectUnauthorized: false }, onResponse)
+      : http.get(url, options, onResponse);
     req.on('error', reject);
   });
 }

@@ -18,7 +18,12 @@ import { verifyChannel } from '../../lambda-free-tools/src/repo/verify';
  * in place that no publish has served yet (issue 9: verify rightly names them).
  * Resolves to the served generation id; gpgv's error is thrown when a signature does not verify.
  */
-export async function expectServingValid(root: string, codenames: string[], unpublished: string[] = [], channel = 'preprod'): Promise<string> {
+export async function expectServingValid(
+  root: string,
+  codenames: string[],
+  unpublished: string[] = [],
+  channel = 'preprod',
+): Promise<string> {
   const webRoot = path.join(root, 'srv/apt', channel);
   const keyring = path.join(webRoot, `epiconcept-${channel}-archive-keyring.gpg`);
   const ch = await loadChannel({ root, channel });
@@ -31,7 +36,10 @@ export async function expectServingValid(root: string, codenames: string[], unpu
     execFileSync('gpgv', ['--keyring', keyring, path.join(d, 'InRelease')], { stdio: 'pipe' });
     execFileSync('gpgv', ['--keyring', keyring, path.join(d, 'Release.gpg'), path.join(d, 'Release')], { stdio: 'pipe' });
   }
-  const expected = unpublished.map((f) => `${f}: in the pool but served by no kept generation (\`apt-repo --channel ${channel} publish\` serves it, \`remove\` withdraws it)`);
+  const expected = unpublished.map(
+    (f) =>
+      `${f}: in the pool but served by no kept generation (\`apt-repo --channel ${channel} publish\` serves it, \`remove\` withdraws it)`,
+  );
   expect(await verifyChannel(ch)).toEqual(expected);
   return id!;
 }

@@ -26,8 +26,21 @@ class FakeTarget implements ReplayTarget {
   }
 }
 
-const file = (step: string, name: string, content: string) => ({ remotePath: `/stage/${step}.${name}`, content, mode: '0644', owner: 'root', secret: false });
-const st = (name: string, dependsOn: string[], script: string, extra: Partial<ReplayStep> = {}): ReplayStep => ({ name, dependsOn, files: [], script, triggers: [], ...extra });
+const file = (step: string, name: string, content: string) => ({
+  remotePath: `/stage/${step}.${name}`,
+  content,
+  mode: '0644',
+  owner: 'root',
+  secret: false,
+});
+const st = (name: string, dependsOn: string[], script: string, extra: Partial<ReplayStep> = {}): ReplayStep => ({
+  name,
+  dependsOn,
+  files: [],
+  script,
+  triggers: [],
+  ...extra,
+});
 
 describe('pulumiUp (fake replayer)', () => {
   let dir: string;
@@ -40,13 +53,28 @@ describe('pulumiUp (fake replayer)', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const plan = (over: { vhost?: string; vhostScript?: string; keyStdin?: string; indexerTriggers?: string[]; withUnits?: boolean; unitsScript?: string } = {}): ReplayStep[] => [
+  const plan = (
+    over: {
+      vhost?: string;
+      vhostScript?: string;
+      keyStdin?: string;
+      indexerTriggers?: string[];
+      withUnits?: boolean;
+      unitsScript?: string;
+    } = {},
+  ): ReplayStep[] => [
     st('dirs', ['host-base'], 'mkdirs'),
     st('host-base', [], 'apt-get install'),
     st('signing-key', ['dirs'], 'install key', { secretStdin: over.keyStdin ?? 'S0VZ\n' }),
     st('indexer', ['dirs'], 'install bundle', { triggers: over.indexerTriggers ?? ['sha-1'] }),
     st('vhost', ['signing-key'], over.vhostScript ?? 'install vhost', { files: [file('vhost', 'site.conf', over.vhost ?? 'server {}')] }),
-    ...(over.withUnits === false ? [] : [st('backup-units', ['indexer'], over.unitsScript ?? 'install units', { files: [file('backup-units', 'apt-repo-backup.timer', '[Timer]')] })]),
+    ...(over.withUnits === false
+      ? []
+      : [
+          st('backup-units', ['indexer'], over.unitsScript ?? 'install units', {
+            files: [file('backup-units', 'apt-repo-backup.timer', '[Timer]')],
+          }),
+        ]),
   ];
   const up = async (steps: ReplayStep[]) => {
     target.calls = [];
@@ -58,8 +86,14 @@ describe('pulumiUp (fake replayer)', () => {
     expect(stepsRan(first)).toEqual(['host-base', 'dirs', 'signing-key', 'indexer', 'vhost', 'backup-units']);
     expect(first.ran.every((r) => r.op === 'create' && r.changed)).toBe(true);
     expect(first.resources).toEqual({
-      'preprod-host-base-host-base': 'create', 'preprod-dirs': 'create', 'preprod-signing-key': 'create', 'preprod-indexer': 'create',
-      'preprod-vhost-copy-site.conf': 'create', 'preprod-vhost': 'create', 'preprod-backups-backup-units-copy-apt-repo-backup.timer': 'create', 'preprod-backups-backup-units': 'create',
+      'preprod-host-base-host-base': 'create',
+      'preprod-dirs': 'create',
+      'preprod-signing-key': 'create',
+      'preprod-indexer': 'create',
+      'preprod-vhost-copy-site.conf': 'create',
+      'preprod-vhost': 'create',
+      'preprod-backups-backup-units-copy-apt-repo-backup.timer': 'create',
+      'preprod-backups-backup-units': 'create',
     });
     // The copy comes before its command; the secret goes on stdin only.
     expect(target.calls.slice(4, 6)).toEqual(['upload /stage/vhost.site.conf server {}', 'exec install vhost']);
@@ -130,8 +164,16 @@ describe('pulumiUp (fake replayer)', () => {
 
   test('a failure is not recorded: the next up retries the failed step and runs the later ones', async () => {
     await up(plan());
-    const failing = plan({ vhostScript: 'install vhost FAIL', indexerTriggers: ['sha-2'], keyStdin: 'TkVX\n', unitsScript: 'install units 2' });
-    const err = await up(failing).then(() => undefined, (e: unknown) => e);
+    const failing = plan({
+      vhostScript: 'install vhost FAIL',
+      indexerTriggers: ['sha-2'],
+      keyStdin: 'TkVX\n',
+      unitsScript: 'install units 2',
+    });
+    const err = await up(failing).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PulumiUpError);
     expect((err as PulumiUpError).resource).toBe('preprod-vhost');
     expect((err as PulumiUpError).message).toMatch(/step 'vhost' .* exited with 1:\nboom/);
@@ -141,7 +183,10 @@ describe('pulumiUp (fake replayer)', () => {
     target.failing = false;
     const retry = await up(failing);
     // What succeeded is not repeated; the failed command and everything after it are.
-    expect(retry.ran.map((x) => [x.step, x.op])).toEqual([['vhost', 'update'], ['backup-units', 'update']]);
+    expect(retry.ran.map((x) => [x.step, x.op])).toEqual([
+      ['vhost', 'update'],
+      ['backup-units', 'update'],
+    ]);
     expect(stepsRan(await up(failing))).toEqual([]);
   });
 
@@ -152,7 +197,10 @@ describe('pulumiUp (fake replayer)', () => {
     expect(Object.keys(JSON.parse(fs.readFileSync(stateFile, 'utf8')).resources)).toEqual([]);
     target.failing = false;
     const r = await up(steps);
-    expect(r.ran.map((x) => [x.step, x.op])).toEqual([['a', 'create'], ['b', 'create']]);
+    expect(r.ran.map((x) => [x.step, x.op])).toEqual([
+      ['a', 'create'],
+      ['b', 'create'],
+    ]);
   });
 
   test('a bundle copied from a local file is diffed by its content', async () => {
@@ -169,7 +217,10 @@ describe('pulumiUp (fake replayer)', () => {
 
   test('resource names follow stacks/index.ts and infra/remoteSteps.ts', () => {
     expect(resourceNames('prod', { name: 'host-base', files: [] })).toEqual({ command: 'prod-host-base-host-base', copies: [] });
-    expect(resourceNames('prod', { name: 'config', files: [file('config', 'liste_dist', ''), file('config', 'repo.yaml', '')] })).toEqual({ command: 'prod-config', copies: ['prod-config-copy-liste_dist', 'prod-config-copy-repo.yaml'] });
+    expect(resourceNames('prod', { name: 'config', files: [file('config', 'liste_dist', ''), file('config', 'repo.yaml', '')] })).toEqual({
+      command: 'prod-config',
+      copies: ['prod-config-copy-liste_dist', 'prod-config-copy-repo.yaml'],
+    });
     expect(resourceNames('prod', { name: 'backup-units', files: [] }).command).toBe('prod-backups-backup-units');
   });
 
@@ -179,13 +230,17 @@ describe('pulumiUp (fake replayer)', () => {
     expect(diffResource(cmd({ create: 'a', triggers: [] }), cmd({ create: 'a', triggers: [] }))).toBe('same');
     expect(diffResource(cmd({ create: 'a', triggers: [] }), cmd({ create: 'b', triggers: [] }))).toBe('update');
     expect(diffResource(cmd({ create: 'a', triggers: [] }), cmd({ create: 'b', triggers: ['x'] }))).toBe('replace');
-    expect(diffResource({ kind: 'copy', step: 's', inputs: { remotePath: '/a' } }, { kind: 'copy', step: 's', inputs: { remotePath: '/b' } })).toBe('update');
+    expect(
+      diffResource({ kind: 'copy', step: 's', inputs: { remotePath: '/a' } }, { kind: 'copy', step: 's', inputs: { remotePath: '/b' } }),
+    ).toBe('update');
   });
 
   test('stepsToRun (pulumiRule) agrees with the command diff', () => {
     const before = plan();
     expect(stepsToRun(undefined, before).map((s) => s.name)).toHaveLength(6);
     expect(stepsToRun(before, plan()).map((s) => s.name)).toEqual([]);
-    expect(stepsToRun(before, plan({ keyStdin: 'TkVX\n', indexerTriggers: ['z'], vhost: 'changed only in the copy' })).map((s) => s.name)).toEqual(['signing-key', 'indexer']);
+    expect(
+      stepsToRun(before, plan({ keyStdin: 'TkVX\n', indexerTriggers: ['z'], vhost: 'changed only in the copy' })).map((s) => s.name),
+    ).toEqual(['signing-key', 'indexer']);
   });
 });

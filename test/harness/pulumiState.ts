@@ -46,7 +46,10 @@ const sha256 = (data: string | Buffer) => crypto.createHash('sha256').update(dat
  * rename). Throws the fs/JSON error for an unreadable or malformed file.
  */
 export class ReplayState {
-  private constructor(readonly file: string, readonly resources: Map<string, ResourceRecord>) {}
+  private constructor(
+    readonly file: string,
+    readonly resources: Map<string, ResourceRecord>,
+  ) {}
 
   /** Reads `file` (absent: a new stack with no resource). */
   static load(file: string): ReplayState {
@@ -67,7 +70,8 @@ export class ReplayState {
 
 /** The component a step belongs to (infra/plan.ts STEP_OWNERS; a step nobody claims: the channel). */
 export function componentOf(step: string): keyof typeof STEP_OWNERS {
-  for (const [owner, steps] of Object.entries(STEP_OWNERS) as [keyof typeof STEP_OWNERS, readonly string[]][]) if (steps.includes(step)) return owner;
+  for (const [owner, steps] of Object.entries(STEP_OWNERS) as [keyof typeof STEP_OWNERS, readonly string[]][])
+    if (steps.includes(step)) return owner;
   return 'channel';
 }
 
@@ -115,7 +119,11 @@ export interface UpReport {
 
 /** A failed up: the error of the failing resource, and what the up did before it (state saved). */
 export class PulumiUpError extends Error {
-  constructor(message: string, readonly resource: string, readonly report: UpReport) {
+  constructor(
+    message: string,
+    readonly resource: string,
+    readonly report: UpReport,
+  ) {
     super(message);
     this.name = 'PulumiUpError';
   }
@@ -123,11 +131,19 @@ export class PulumiUpError extends Error {
 
 /** The inputs of a step's remote.Command the engine diffs (stdin and connection as SHA-256). */
 export function commandInputs(step: ReplayStep, connection = ''): Record<string, unknown> {
-  return { create: step.script, stdinSha256: step.secretStdin === undefined ? null : sha256(step.secretStdin), triggers: step.triggers, connectionSha256: sha256(connection) };
+  return {
+    create: step.script,
+    stdinSha256: step.secretStdin === undefined ? null : sha256(step.secretStdin),
+    triggers: step.triggers,
+    connectionSha256: sha256(connection),
+  };
 }
 
 function copyInputs(file: ReplayStep['files'][number]): Record<string, unknown> {
-  return { remotePath: file.remotePath, sourceSha256: sha256(file.localPath ? fs.readFileSync(file.localPath) : Buffer.from(file.content, 'utf8')) };
+  return {
+    remotePath: file.remotePath,
+    sourceSha256: sha256(file.localPath ? fs.readFileSync(file.localPath) : Buffer.from(file.content, 'utf8')),
+  };
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -152,7 +168,12 @@ export function diffResource(previous: ResourceRecord | undefined, next: Resourc
  * what succeeded) when an upload fails or a command exits non-zero; Error from orderSteps for a
  * bad dependency graph.
  */
-export async function pulumiUp(target: ReplayTarget, state: ReplayState, steps: readonly ReplayStep[], opts: PulumiUpOptions): Promise<UpReport> {
+export async function pulumiUp(
+  target: ReplayTarget,
+  state: ReplayState,
+  steps: readonly ReplayStep[],
+  opts: PulumiUpOptions,
+): Promise<UpReport> {
   const report: UpReport = { resources: {}, ran: [], copied: [] };
   const connection = opts.connection ?? '';
   const ordered = orderSteps([...steps]);

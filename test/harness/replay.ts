@@ -8,7 +8,15 @@ import * as crypto from 'crypto';
 import { shellQuote as quoteWord } from '../../lambda-free-tools/src/shellQuote';
 import type { ReplayStep, TreeSnapshot } from '../../scripts/local/replayer';
 
-export { orderSteps, Replayer, reportsChange, type ReplayStep, type SshTarget, type StepRun, type TreeSnapshot } from '../../scripts/local/replayer';
+export {
+  orderSteps,
+  Replayer,
+  reportsChange,
+  type ReplayStep,
+  type SshTarget,
+  type StepRun,
+  type TreeSnapshot,
+} from '../../scripts/local/replayer';
 export {
   applyStacks,
   clientConfig,

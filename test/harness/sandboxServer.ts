@@ -50,7 +50,13 @@ export async function startSandboxServer(rootPrefix: string, workPrefix: string)
     fs.mkdirSync(path.join(root, 'run'), { mode: 0o755 });
     // The plan's Match blocks (uploaders, operators) are included; sshd gets SIGHUP when they change.
     sshd = await startSshd({ include: path.join(root, 'etc/ssh/sshd_config.d/*.conf'), pidFile: path.join(root, 'run/sshd.pid') });
-    const ssh: SshTarget = { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostPublicKey: sshd.hostPublicKey };
+    const ssh: SshTarget = {
+      host: sshd.host,
+      port: sshd.port,
+      username: sshd.username,
+      privateKey: sshd.privateKey,
+      hostPublicKey: sshd.hostPublicKey,
+    };
     const replayer = await Replayer.connect(ssh);
     const server = sshd;
     const remote = async (command: string): Promise<string> => {
@@ -65,7 +71,10 @@ export async function startSandboxServer(rootPrefix: string, workPrefix: string)
       ssh,
       replayer,
       remote,
-      indexerCommand: (c, args) => ['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, ...args].map(shellQuote).join(' '),
+      indexerCommand: (c, args) =>
+        ['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, ...args]
+          .map(shellQuote)
+          .join(' '),
       async stop(opts = {}) {
         await opts.nginx?.stop();
         if (opts.stacks) {

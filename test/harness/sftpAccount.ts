@@ -20,7 +20,10 @@ interface Ssh2Sftp {
   symlink(target: string, link: string, cb: (err?: Error | null) => void): void;
   ext_openssh_hardlink(oldPath: string, newPath: string, cb: (err?: Error | null) => void): void;
   realpath(p: string, cb: (err: Error | null | undefined, abs: string) => void): void;
-  lstat(p: string, cb: (err: Error | null | undefined, st: { isSymbolicLink(): boolean; isFile(): boolean; isDirectory(): boolean }) => void): void;
+  lstat(
+    p: string,
+    cb: (err: Error | null | undefined, st: { isSymbolicLink(): boolean; isFile(): boolean; isDirectory(): boolean }) => void,
+  ): void;
   readlink(p: string, cb: (err: Error | null | undefined, target: string) => void): void;
   end(): void;
 }
@@ -56,7 +59,10 @@ const cbPromise = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) =>
 
 /** One SSH connection of an account with an open SFTP session (when the server grants one). */
 export class AccountSession {
-  private constructor(readonly ssh: NodeSSH, private readonly sftpSession: Ssh2Sftp | undefined) {}
+  private constructor(
+    readonly ssh: NodeSSH,
+    private readonly sftpSession: Ssh2Sftp | undefined,
+  ) {}
 
   /**
    * Connects as `t.username` with its key (`agentForward` is offered when `t.agent` is set) and
@@ -66,7 +72,11 @@ export class AccountSession {
   static async open(t: AccountTarget, opts: { sftp?: boolean } = {}): Promise<AccountSession> {
     const ssh = new NodeSSH();
     await ssh.connect({
-      host: t.host, port: t.port, username: t.username, privateKey: t.privateKey, readyTimeout: 20000,
+      host: t.host,
+      port: t.port,
+      username: t.username,
+      privateKey: t.privateKey,
+      readyTimeout: 20000,
       ...(t.agent ? { agent: t.agent, agentForward: true } : {}),
     } as Parameters<NodeSSH['connect']>[0]);
     try {
@@ -93,24 +103,47 @@ export class AccountSession {
     await cbPromise<void>((cb) => this.sftp.writeFile(part, data, cb));
     await cbPromise<void>((cb) => this.sftp.rename(part, p, cb));
   }
-  writeFile(p: string, data: Buffer | string): Promise<void> { return cbPromise<void>((cb) => this.sftp.writeFile(p, data, cb)); }
-  readFile(p: string): Promise<Buffer> { return cbPromise<Buffer>((cb) => this.sftp.readFile(p, cb)); }
-  async readdir(p: string): Promise<string[]> { return (await cbPromise<{ filename: string }[]>((cb) => this.sftp.readdir(p, cb))).map((e) => e.filename).sort(); }
-  mkdir(p: string): Promise<void> { return cbPromise<void>((cb) => this.sftp.mkdir(p, cb)); }
-  unlink(p: string): Promise<void> { return cbPromise<void>((cb) => this.sftp.unlink(p, cb)); }
+  writeFile(p: string, data: Buffer | string): Promise<void> {
+    return cbPromise<void>((cb) => this.sftp.writeFile(p, data, cb));
+  }
+  readFile(p: string): Promise<Buffer> {
+    return cbPromise<Buffer>((cb) => this.sftp.readFile(p, cb));
+  }
+  async readdir(p: string): Promise<string[]> {
+    return (await cbPromise<{ filename: string }[]>((cb) => this.sftp.readdir(p, cb))).map((e) => e.filename).sort();
+  }
+  mkdir(p: string): Promise<void> {
+    return cbPromise<void>((cb) => this.sftp.mkdir(p, cb));
+  }
+  unlink(p: string): Promise<void> {
+    return cbPromise<void>((cb) => this.sftp.unlink(p, cb));
+  }
   /** SSH_FXP_SYMLINK: a link at `link` holding the string `target` (ssh2 puts OpenSSH's swapped argument order right). */
-  symlink(target: string, link: string): Promise<void> { return cbPromise<void>((cb) => this.sftp.symlink(target, link, cb)); }
+  symlink(target: string, link: string): Promise<void> {
+    return cbPromise<void>((cb) => this.sftp.symlink(target, link, cb));
+  }
   /** hardlink@openssh.com: a second name `newPath` for `oldPath`. */
-  hardlink(oldPath: string, newPath: string): Promise<void> { return cbPromise<void>((cb) => this.sftp.ext_openssh_hardlink(oldPath, newPath, cb)); }
-  realpath(p: string): Promise<string> { return cbPromise<string>((cb) => this.sftp.realpath(p, cb)); }
-  readlink(p: string): Promise<string> { return cbPromise<string>((cb) => this.sftp.readlink(p, cb)); }
-  async isSymlink(p: string): Promise<boolean> { return (await cbPromise<{ isSymbolicLink(): boolean }>((cb) => this.sftp.lstat(p, cb))).isSymbolicLink(); }
+  hardlink(oldPath: string, newPath: string): Promise<void> {
+    return cbPromise<void>((cb) => this.sftp.ext_openssh_hardlink(oldPath, newPath, cb));
+  }
+  realpath(p: string): Promise<string> {
+    return cbPromise<string>((cb) => this.sftp.realpath(p, cb));
+  }
+  readlink(p: string): Promise<string> {
+    return cbPromise<string>((cb) => this.sftp.readlink(p, cb));
+  }
+  async isSymlink(p: string): Promise<boolean> {
+    return (await cbPromise<{ isSymbolicLink(): boolean }>((cb) => this.sftp.lstat(p, cb))).isSymbolicLink();
+  }
 
   /**
    * An exec request (with `pty` and/or agent forwarding when asked): resolves with what came back
    * (stdout, stderr, exit code) within `timeoutMs`, or rejects with the request's refusal.
    */
-  exec(cmd: string, opts: { pty?: boolean; agentForward?: boolean; timeoutMs?: number } = {}): Promise<{ stdout: string; stderr: string; code?: number }> {
+  exec(
+    cmd: string,
+    opts: { pty?: boolean; agentForward?: boolean; timeoutMs?: number } = {},
+  ): Promise<{ stdout: string; stderr: string; code?: number }> {
     return new Promise((resolve, reject) => {
       this.client.exec(cmd, { ...(opts.pty ? { pty: true } : {}), ...(opts.agentForward ? { agentForward: true } : {}) }, (err, ch) => {
         if (err) return reject(err);
@@ -119,7 +152,10 @@ export class AccountSession {
         const timer = setTimeout(() => ch.close(), opts.timeoutMs ?? 5000);
         ch.on('data', (d) => (stdout += d));
         ch.stderr.on('data', (d) => (stderr += d));
-        ch.on('close', (code?: number) => { clearTimeout(timer); resolve({ stdout, stderr, code }); });
+        ch.on('close', (code?: number) => {
+          clearTimeout(timer);
+          resolve({ stdout, stderr, code });
+        });
         ch.end();
       });
     });
@@ -132,20 +168,31 @@ export class AccountSession {
         if (err) return reject(err);
         let got = '';
         ch.on('data', (d) => (got += d));
-        setTimeout(() => { ch.close(); resolve(got); }, 1000);
+        setTimeout(() => {
+          ch.close();
+          resolve(got);
+        }, 1000);
       });
     });
   }
   /** A tcpip-forward request (ssh -R); resolves with the bound port, or rejects with the refusal. */
-  forwardIn(bindAddr: string, bindPort: number): Promise<number> { return cbPromise<number>((cb) => this.client.forwardIn(bindAddr, bindPort, cb)); }
+  forwardIn(bindAddr: string, bindPort: number): Promise<number> {
+    return cbPromise<number>((cb) => this.client.forwardIn(bindAddr, bindPort, cb));
+  }
   /** A direct-streamlocal@openssh.com channel to a Unix socket of the server; rejects with the open failure. */
   forwardOutStreamLocal(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client.openssh_forwardOutStreamLocal(socketPath, (err, ch) => (err ? reject(err) : (ch.close(), resolve()))));
+    return new Promise((resolve, reject) =>
+      this.client.openssh_forwardOutStreamLocal(socketPath, (err, ch) => (err ? reject(err) : (ch.close(), resolve()))),
+    );
   }
 
   /** Ends the SFTP session and the connection. */
   dispose(): void {
-    try { this.sftpSession?.end(); } catch { /* already closed */ }
+    try {
+      this.sftpSession?.end();
+    } catch {
+      /* already closed */
+    }
     this.ssh.dispose();
   }
 }

@@ -72,7 +72,10 @@ describe('replay: a config change reaches the served index (only the steps whose
   const up = async (over: Partial<SandboxStackOptions>): Promise<string[]> => {
     options = { ...options, ...over, extra: { ...options.extra, ...over.extra } };
     stack = sandboxStack(options, key, bundlePath);
-    last = await pulumiUp(replayer, state, stack.steps, { channel: stack.config.channel, connection: `${options.ssh.username}@${options.ssh.host}:${options.ssh.port}` });
+    last = await pulumiUp(replayer, state, stack.steps, {
+      channel: stack.config.channel,
+      connection: `${options.ssh.username}@${options.ssh.host}:${options.ssh.port}`,
+    });
     return stepsRan(last);
   };
 
@@ -101,7 +104,24 @@ describe('replay: a config change reaches the served index (only the steps whose
   });
 
   test('first up: every step runs; a package is ingested; nginx serves bookworm and bullseye', async () => {
-    expect(await up({})).toEqual(['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state']);
+    expect(await up({})).toEqual([
+      'host-base',
+      'dirs',
+      'pre-update-backup',
+      'config',
+      'signing-key',
+      'htpasswd',
+      'indexer',
+      'signer',
+      'publish',
+      'vhost',
+      'ssh-access',
+      'sudoers',
+      'ingest-units',
+      'refresh-units',
+      'backup-units',
+      'expected-state',
+    ]);
     expect(last.ran.filter((r) => r.changed).map((r) => r.step)).toEqual(expect.arrayContaining(['config', 'publish', 'vhost']));
     // A second `pulumi up` with no change runs nothing and copies nothing.
     expect(await up({})).toEqual([]);

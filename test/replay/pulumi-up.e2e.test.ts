@@ -50,16 +50,51 @@ function openssl(dir: string, args: string[]): string {
 
 /** A test CA (key and self-signed certificate) in `dir`: ca.key, ca.pem. */
 function makeCa(dir: string): string {
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3', '-subj', '/CN=pulumi-up test CA', '-keyout', 'ca.key', '-out', 'ca.pem']);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '3',
+    '-subj',
+    '/CN=pulumi-up test CA',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+  ]);
   return path.join(dir, 'ca.pem');
 }
 
 /** A server certificate for IP 127.0.0.1 signed by the test CA: `<name>.key`, `<name>.pem`; resolves to their paths and SHA-256 fingerprint (hex, colons, as node prints it). */
 function issueCert(dir: string, name: string): { certFile: string; keyFile: string; fingerprint: string } {
   openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=127.0.0.1 ${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
-  fs.writeFileSync(path.join(dir, `${name}.ext`), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '3', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
-  const fp = openssl(dir, ['x509', '-in', `${name}.pem`, '-noout', '-fingerprint', '-sha256']).trim().split('=')[1];
+  fs.writeFileSync(
+    path.join(dir, `${name}.ext`),
+    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '3',
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    `${name}.pem`,
+  ]);
+  const fp = openssl(dir, ['x509', '-in', `${name}.pem`, '-noout', '-fingerprint', '-sha256'])
+    .trim()
+    .split('=')[1];
   return { certFile: path.join(dir, `${name}.pem`), keyFile: path.join(dir, `${name}.key`), fingerprint: fp };
 }
 
@@ -75,7 +110,7 @@ function servedFingerprint(port: number): Promise<string> {
   });
 }
 
-describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change runs exactly its commands', () => {
+describe("pulumi up, replayed by Pulumi's rules over SSH: each config change runs exactly its commands", () => {
   let server: SandboxServer;
   let sshd: SshdServer;
   let root: string;
@@ -99,20 +134,32 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     const o: SandboxStackOptions = {
       ...options,
       credentials: [credential()],
-      extra: { ...options.extra, tls: JSON.stringify({ mode: 'files', certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile }), allowPlainHttp: 'false' },
+      extra: {
+        ...options.extra,
+        tls: JSON.stringify({ mode: 'files', certFile: tlsFiles.certFile, keyFile: tlsFiles.keyFile }),
+        allowPlainHttp: 'false',
+      },
     };
     const { config, secrets } = sandboxStackConfig(o);
-    const material = { ...planMaterial(key, secrets.clientCredentials, bundlePath), tlsCert: fs.readFileSync(tlsFiles.certFile, 'utf8'), tlsKey: fs.readFileSync(tlsFiles.keyFile, 'utf8') };
+    const material = {
+      ...planMaterial(key, secrets.clientCredentials, bundlePath),
+      tlsCert: fs.readFileSync(tlsFiles.certFile, 'utf8'),
+      tlsKey: fs.readFileSync(tlsFiles.keyFile, 'utf8'),
+    };
     return { config, secrets, material, steps: buildPlan(config, material) };
   };
   /** `pulumi up` of the current options: resolves to the report (the commands that ran are in `ran`). */
   const up = async (): Promise<UpReport> => {
     stack = makeStack();
-    return pulumiUp(replayer, state, stack.steps, { channel: stack.config.channel, connection: `${sshd.username}@${sshd.host}:${sshd.port}` });
+    return pulumiUp(replayer, state, stack.steps, {
+      channel: stack.config.channel,
+      connection: `${sshd.username}@${sshd.host}:${sshd.port}`,
+    });
   };
   const remote = (command: string) => server.remote(command);
   const url = () => clientConfig(stack).url;
-  const served = (rel: string, opts: { localAddress?: string; auth?: { username: string; password: string } } = {}) => httpGet(url() + rel, { auth: credential(), ...opts });
+  const served = (rel: string, opts: { localAddress?: string; auth?: { username: string; password: string } } = {}) =>
+    httpGet(url() + rel, { auth: credential(), ...opts });
   const release = async (codename: string) => {
     const r = await served(`dists/${codename}/Release`);
     expect([codename, r.status]).toEqual([codename, 200]);
@@ -143,7 +190,10 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     expect(fs.readFileSync(got.files[0]).equals(fs.readFileSync(deb))).toBe(true);
     if (arch !== 'amd64') return;
     const sim = await client.installSimulate(`${PACKAGE.name}=${PACKAGE.version}`);
-    expect([sim.code, sim.stdout]).toEqual([0, expect.stringMatching(new RegExp(`Inst ${PACKAGE.name} \\(${PACKAGE.version.replace('.', '\\.')} `))]);
+    expect([sim.code, sim.stdout]).toEqual([
+      0,
+      expect.stringMatching(new RegExp(`Inst ${PACKAGE.name} \\(${PACKAGE.version.replace('.', '\\.')} `)),
+    ]);
   };
 
   beforeAll(async () => {
@@ -179,13 +229,49 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
 
   test('first up: every resource is created and every command runs; nginx serves over TLS; apt installs', async () => {
     const r = await up();
-    expect(stepsRan(r)).toEqual(['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state']);
+    expect(stepsRan(r)).toEqual([
+      'host-base',
+      'dirs',
+      'pre-update-backup',
+      'config',
+      'signing-key',
+      'htpasswd',
+      'tls',
+      'indexer',
+      'signer',
+      'publish',
+      'vhost',
+      'ssh-access',
+      'sudoers',
+      'ingest-units',
+      'refresh-units',
+      'backup-units',
+      'expected-state',
+    ]);
     expect(Object.values(r.resources).every((op) => op === 'create')).toBe(true);
     expect(r.copied.length).toBe(Object.keys(r.resources).length - r.ran.length);
     const l = channelLayout(stack.config);
     await replayer.uploadFile(deb, path.join(l.incomingDir, 'ci', path.basename(deb)));
     const c = stack.config;
-    await remote(['runuser', '-u', c.serviceUser, '--', c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, 'ingest', '--settle-ms', '0'].map(shellQuote).join(' '));
+    await remote(
+      [
+        'runuser',
+        '-u',
+        c.serviceUser,
+        '--',
+        c.nodePath,
+        c.indexerPath,
+        '--root',
+        c.root,
+        '--channel',
+        c.channel,
+        'ingest',
+        '--settle-ms',
+        '0',
+      ]
+        .map(shellQuote)
+        .join(' '),
+    );
     nginx = await startSandboxNginx(root, [c.httpPort, c.httpsPort]);
     expect(url()).toBe(`https://127.0.0.1:${c.httpsPort}/`);
     expect(await servedFingerprint(c.httpsPort)).toBe(tlsFiles.fingerprint);
@@ -295,8 +381,13 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     const c = stack.config;
     const l = channelLayout(c);
     const doctor = async () => {
-      const r = await replayer.exec([c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, '--json', 'doctor'].map(shellQuote).join(' '));
-      return { code: r.code, report: JSON.parse(r.stdout) as { differences: { path: string; field: string; step: string }[]; notChecked: unknown[] } };
+      const r = await replayer.exec(
+        [c.nodePath, c.indexerPath, '--root', c.root, '--channel', c.channel, '--json', 'doctor'].map(shellQuote).join(' '),
+      );
+      return {
+        code: r.code,
+        report: JSON.parse(r.stdout) as { differences: { path: string; field: string; step: string }[]; notChecked: unknown[] },
+      };
     };
     const clean = await doctor();
     expect([clean.code, clean.report.differences, clean.report.notChecked]).toEqual([0, [], []]);
@@ -304,16 +395,36 @@ describe('pulumi up, replayed by Pulumi\'s rules over SSH: each config change ru
     await remote(`printf '# edited by hand\\n' >> ${shellQuote(l.vhostFile)} && chmod 0600 ${shellQuote(timer)}`);
     const drifted = await doctor();
     expect(drifted.code).toBe(1);
-    expect(drifted.report.differences.map((d) => [d.path, d.field, d.step])).toEqual([
-      [timer, 'mode', 'backup-units'],
-      [l.vhostFile, expect.any(String), 'vhost'],
-    ].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)));
+    expect(drifted.report.differences.map((d) => [d.path, d.field, d.step])).toEqual(
+      [
+        [timer, 'mode', 'backup-units'],
+        [l.vhostFile, expect.any(String), 'vhost'],
+      ].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)),
+    );
     // Nothing in the stack changed: an up runs nothing and repairs nothing.
     expect((await up()).ran).toEqual([]);
     expect((await doctor()).code).toBe(1);
     options = { ...options, extra: { ...options.extra, reapply: 'drift-repair-1' } };
     const r = await up();
-    expect(stepsRan(r)).toEqual(['host-base', 'dirs', 'pre-update-backup', 'config', 'signing-key', 'htpasswd', 'tls', 'indexer', 'signer', 'publish', 'vhost', 'ssh-access', 'sudoers', 'ingest-units', 'refresh-units', 'backup-units', 'expected-state']);
+    expect(stepsRan(r)).toEqual([
+      'host-base',
+      'dirs',
+      'pre-update-backup',
+      'config',
+      'signing-key',
+      'htpasswd',
+      'tls',
+      'indexer',
+      'signer',
+      'publish',
+      'vhost',
+      'ssh-access',
+      'sudoers',
+      'ingest-units',
+      'refresh-units',
+      'backup-units',
+      'expected-state',
+    ]);
     expect(new Set(r.ran.map((x) => x.op))).toEqual(new Set(['replace']));
     expect(r.ran.filter((x) => x.changed).map((x) => x.step)).toEqual(['vhost', 'backup-units']);
     const repaired = await doctor();

@@ -82,7 +82,13 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     architectures: ['amd64'],
     extra: {
       operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${accountKeys[OPERATOR]}.pub`, 'utf8').trim()] }]),
-      ...(channel === 'prod' ? {} : { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] }]) }),
+      ...(channel === 'prod'
+        ? {}
+        : {
+            uploaders: JSON.stringify([
+              { name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] },
+            ]),
+          }),
     },
     ...over,
   });
@@ -96,7 +102,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   const aptClientFor = (channel: string, credentialIndex: number | undefined, keyFile: string) => {
     const cc = clientConfig(stack(channel));
     const sources = cc.sources.bookworm.replace(cc.keyringPath, keyFile);
-    const client = createAptClient({ sources, ...(credentialIndex !== undefined ? { authConf: cc.authConf[CREDENTIALS[credentialIndex].username] } : {}) });
+    const client = createAptClient({
+      sources,
+      ...(credentialIndex !== undefined ? { authConf: cc.authConf[CREDENTIALS[credentialIndex].username] } : {}),
+    });
     clients.push(client);
     return client;
   };
@@ -104,12 +113,30 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   /** Connects to the test sshd as `user` with its key (node-ssh, as apt-ops would). */
   const connectAs = async (user: string) => {
     const ssh = new NodeSSH();
-    await ssh.connect({ host: sshd.host, port: sshd.port, username: user, privateKey: fs.readFileSync(accountKeys[user], 'utf8'), readyTimeout: 20000 });
+    await ssh.connect({
+      host: sshd.host,
+      port: sshd.port,
+      username: user,
+      privateKey: fs.readFileSync(accountKeys[user], 'utf8'),
+      readyTimeout: 20000,
+    });
     return ssh;
   };
   /** OpenSSH's client as `user`, with the host key pinned; resolves with its exit status and output. */
   const sshClientArgs = (user: string) => [
-    '-i', accountKeys[user], '-p', String(sshd.port), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', `${user}@${sshd.host}`,
+    '-i',
+    accountKeys[user],
+    '-p',
+    String(sshd.port),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${path.join(work, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    `${user}@${sshd.host}`,
   ];
 
   beforeAll(async () => {
@@ -123,7 +150,8 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     }
     bundlePath = await bundle('apt-repo');
     keys = {};
-    for (const ch of ['preprod', 'prod']) keys[ch] = await generateSigningKey({ name: `Replay ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
+    for (const ch of ['preprod', 'prod'])
+      keys[ch] = await generateSigningKey({ name: `Replay ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
     const [p1, p2] = [await findFreePort(), await findFreePort()];
     options = { preprod: stackOptions('preprod', p1), prod: stackOptions('prod', p2) };
     stacks = makeStacks();
@@ -151,7 +179,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       const visible = JSON.stringify(st.steps.map((x) => ({ script: x.script, files: x.files, triggers: x.triggers })));
       const secrets = [
         ...CREDENTIALS.map((c) => c.password),
-        ...st.material.htpasswd.split('\n').filter(Boolean).map((l) => l.split(':')[1]),
+        ...st.material.htpasswd
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(':')[1]),
         st.material.signingKeyArmored.split('\n').slice(3, 6).join('\n'),
       ];
       for (const secret of secrets) expect(visible).not.toContain(secret);
@@ -160,7 +191,9 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
 
   test('applying both stacks twice: the first run changes the host, the second changes nothing', async () => {
     const first = await applyStacks(replayer, stacks);
-    expect(first.filter((r) => r.changed).map((r) => r.name)).toEqual(expect.arrayContaining(['preprod/dirs', 'preprod/publish', 'preprod/vhost', 'prod/dirs', 'prod/publish', 'prod/vhost']));
+    expect(first.filter((r) => r.changed).map((r) => r.name)).toEqual(
+      expect.arrayContaining(['preprod/dirs', 'preprod/publish', 'preprod/vhost', 'prod/dirs', 'prod/publish', 'prod/vhost']),
+    );
     const before = await replayer.snapshotTree(root, VOLATILE);
     const second = await applyStacks(replayer, stacks);
     expect(second.filter((r) => r.changed).map((r) => r.name)).toEqual([]);
@@ -188,13 +221,20 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       expect(hits.split('\n').filter(Boolean)).toEqual([channelLayout(stack(ch).config).signingKeyFile]);
     }
     const hash = stack('preprod').material.htpasswd.split('\n')[0].split(':')[1];
-    const passwords = await remote(`grep -rlF -e ${shellQuote(CREDENTIALS[0].password)} -e ${shellQuote(hash)} ${shellQuote(root)} || true`);
+    const passwords = await remote(
+      `grep -rlF -e ${shellQuote(CREDENTIALS[0].password)} -e ${shellQuote(hash)} ${shellQuote(root)} || true`,
+    );
     // The same credentials are valid for both channels (the salt derives from the credential): both htpasswd files, nothing else.
-    expect(passwords.split('\n').filter(Boolean).sort()).toEqual(['preprod', 'prod'].map((ch) => channelLayout(stack(ch).config).htpasswdFile).sort());
+    expect(passwords.split('\n').filter(Boolean).sort()).toEqual(
+      ['preprod', 'prod'].map((ch) => channelLayout(stack(ch).config).htpasswdFile).sort(),
+    );
   });
 
   test('nginx serves the vhosts the plan wrote; apt works with credentials from an allowed address', async () => {
-    nginx = await startSandboxNginx(root, stacks.map((s) => s.config.httpPort));
+    nginx = await startSandboxNginx(
+      root,
+      stacks.map((s) => s.config.httpPort),
+    );
     for (const ch of ['preprod', 'prod']) {
       const cc = clientConfig(stack(ch));
       const key = await httpGet(cc.keyUrls.gpg, { auth: CREDENTIALS[0] });
@@ -293,7 +333,9 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     // server): with fs.protected_hardlinks=1 (Debian's default) the service user can only link files it owns.
     const pre = channelLayout(stack('preprod').config);
     const prod = channelLayout(stack('prod').config);
-    const links = await remote(`find ${shellQuote(pre.webRoot)} ${shellQuote(prod.webRoot)} -name 'replay-demo_1.2-1_all.deb' -printf '%i %n\\n'`);
+    const links = await remote(
+      `find ${shellQuote(pre.webRoot)} ${shellQuote(prod.webRoot)} -name 'replay-demo_1.2-1_all.deb' -printf '%i %n\\n'`,
+    );
     const [a, b] = links.trim().split('\n');
     expect(a).toBe(b);
   });
@@ -307,7 +349,9 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       expect(r.stdout).not.toContain('PRIVATE KEY');
       // The published index was signed all the same (by the sign-server running as the signer).
       expect(await remote(`stat -c %U ${shellQuote(l.signerPidFile)}`)).toBe(`aptsign-${ch}\n`);
-      expect(await remote(`head -c 40 ${shellQuote(path.join(l.webRoot, 'dists/bookworm/InRelease'))}`)).toContain('-----BEGIN PGP SIGNED MESSAGE-----');
+      expect(await remote(`head -c 40 ${shellQuote(path.join(l.webRoot, 'dists/bookworm/InRelease'))}`)).toContain(
+        '-----BEGIN PGP SIGNED MESSAGE-----',
+      );
     }
   });
 
@@ -316,12 +360,15 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const ssh = await connectAs(UPLOADER);
     try {
       const sftp = await ssh.requestSFTP();
-      const call = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) => void) => new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
+      const call = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
+        new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v as T))));
       // The chroot: incomingDir is '/', the drop folders and rejected/ are all there is.
       const top = (await call<{ filename: string }[]>((cb) => sftp.readdir('/', cb))).map((e) => e.filename).sort();
       expect(top).toEqual(['build', 'ci', 'php', 'rejected']);
       await call((cb) => sftp.writeFile('/ci/bookworm/upload-check.txt', 'hello', cb));
-      expect(await remote(`stat -c '%a %U %G' ${shellQuote(path.join(pre.incomingDir, 'ci/bookworm/upload-check.txt'))}`)).toBe(`644 ${UPLOADER} aptupload\n`);
+      expect(await remote(`stat -c '%a %U %G' ${shellQuote(path.join(pre.incomingDir, 'ci/bookworm/upload-check.txt'))}`)).toBe(
+        `644 ${UPLOADER} aptupload\n`,
+      );
       await call((cb) => sftp.unlink('/ci/bookworm/upload-check.txt', cb));
       // Outside the drop folders: the chroot's root, rejected/, and any path of the host.
       for (const p of ['/outside.txt', '/rejected/planted.reason', '/../outside.txt', `${pre.webRoot}/pool/x.deb`, '/etc/passwd']) {
@@ -349,7 +396,9 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     }
     // ssh -N -L: the local end listens, but sshd refuses every channel through it.
     const localPort = await findFreePort();
-    const fwd = spawn('ssh', [...sshClientArgs(UPLOADER), '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${sshd.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const fwd = spawn('ssh', [...sshClientArgs(UPLOADER), '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${sshd.port}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     fwd.stderr!.on('data', (d) => (stderr += d));
     try {
@@ -384,7 +433,12 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const ssh = await connectAs(OPERATOR);
     try {
       const c = stack('prod').config;
-      const indexer = (...args: string[]) => ssh.execCommand(['sudo', '-n', '-u', c.serviceUser, c.nodePath, c.indexerPath, '--root', c.root, '--channel', 'prod', ...args].map(shellQuote).join(' '));
+      const indexer = (...args: string[]) =>
+        ssh.execCommand(
+          ['sudo', '-n', '-u', c.serviceUser, c.nodePath, c.indexerPath, '--root', c.root, '--channel', 'prod', ...args]
+            .map(shellQuote)
+            .join(' '),
+        );
       const pending = await indexer('pending');
       expect([pending.code, pending.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
       const json = await indexer('--json', 'versions', 'hello');
@@ -394,7 +448,14 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       expect([doctor.code, doctor.stderr]).toEqual([0, expect.not.stringContaining('sudo:')]);
       expect(JSON.parse(doctor.stdout).differences).toEqual([]);
       // Subcommands that take files the operator chooses would skip the preprod gate: sudo refuses them.
-      for (const args of [['import', '/tmp'], ['restore', '--from', '/tmp'], ['keygen', '--force'], ['backup', '--to', '/tmp/x'], ['pending', '--extra'], ['doctor', '--expected', '/etc/shadow']]) {
+      for (const args of [
+        ['import', '/tmp'],
+        ['restore', '--from', '/tmp'],
+        ['keygen', '--force'],
+        ['backup', '--to', '/tmp/x'],
+        ['pending', '--extra'],
+        ['doctor', '--expected', '/etc/shadow'],
+      ]) {
         const refused = await indexer(...args);
         expect([args, refused.code, refused.stderr]).toEqual([args, 1, expect.stringContaining('sudo: a password is required')]);
       }

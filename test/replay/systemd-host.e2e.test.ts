@@ -46,7 +46,8 @@ const SERVER_NAMES = { preprod: '127.0.0.1', prod: '127.0.0.2' } as const;
 function stackFileConfig(stack: string): RawConfig {
   const doc = parseYaml(fs.readFileSync(path.join(projectRoot, `Pulumi.${stack}.yaml`), 'utf8')) as { config: Record<string, unknown> };
   const raw: RawConfig = {};
-  for (const [k, v] of Object.entries(doc.config)) raw[k.replace(/^apt-repo:/, '')] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  for (const [k, v] of Object.entries(doc.config))
+    raw[k.replace(/^apt-repo:/, '')] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
   return raw;
 }
 
@@ -60,11 +61,62 @@ function sshKeyPair(dir: string, name: string): { privateKey: string; publicLine
 /** A test CA and a server certificate for 127.0.0.1 and 127.0.0.2 (P-256, 2 days), made with openssl. */
 function testCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
   const p = (f: string) => path.join(dir, f);
-  mustRun('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '2',
-    '-subj', '/CN=apt-repo systemd-host test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  mustRun('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
-  fs.writeFileSync(p('server.ext'), 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
-  mustRun('openssl', ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.pem'), '-days', '2', '-extfile', p('server.ext')]);
+  mustRun('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=apt-repo systemd-host test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  mustRun('openssl', [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    p('server.key'),
+    '-out',
+    p('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
+  fs.writeFileSync(
+    p('server.ext'),
+    'subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
+  );
+  mustRun('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.pem'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('server.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    p('server.ext'),
+  ]);
   fs.writeFileSync(p('fullchain.pem'), fs.readFileSync(p('server.pem'), 'utf8') + fs.readFileSync(p('ca.pem'), 'utf8'));
   return { caFile: p('ca.pem'), certFile: p('fullchain.pem'), keyFile: p('server.key') };
 }
@@ -98,7 +150,9 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     rootKey = root.privateKey;
     certs = testCertificates(work);
     host = await startSystemdHost({ authorizedKey: root.publicLine, namePrefix: 'apt-repo-systemd-host' });
-    timings.push(`base image ${secs(host.timings.baseImageS * 1000)}, server image ${secs(host.timings.serverImageS * 1000)}, boot ${secs(host.timings.bootS * 1000)} (${host.bootState})`);
+    timings.push(
+      `base image ${secs(host.timings.baseImageS * 1000)}, server image ${secs(host.timings.serverImageS * 1000)}, boot ${secs(host.timings.bootS * 1000)} (${host.bootState})`,
+    );
 
     [httpPort, httpsPort] = [await findFreePort(), await findFreePort()];
     const bundlePath = await bundle('apt-repo');
@@ -119,7 +173,9 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
         httpPort: String(httpPort),
         httpsPort: String(httpsPort),
         operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [ops.publicLine] }]),
-        ...(channel === 'preprod' ? { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [up.publicLine] }]), uploadUser: UPLOADER } : {}),
+        ...(channel === 'preprod'
+          ? { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [up.publicLine] }]), uploadUser: UPLOADER }
+          : {}),
       };
       const { config, secrets } = parseStackConfig(raw, channel);
       expect([config.root, config.services, config.installPackages, config.tls.mode]).toEqual(['/', 'systemd', true, 'files']);
@@ -129,7 +185,13 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
       stacks.push({ config, secrets, material, steps: buildPlan(config, material) });
     }
 
-    replayer = await Replayer.connect({ host: host.sshHost, port: host.sshPort, username: 'root', privateKey: root.privateKey, hostPublicKey: host.hostPublicKey });
+    replayer = await Replayer.connect({
+      host: host.sshHost,
+      port: host.sshPort,
+      username: 'root',
+      privateKey: root.privateKey,
+      hostPublicKey: host.hostPublicKey,
+    });
     const t1 = Date.now();
     firstRuns = await applyStacks(replayer, stacks);
     timings.push(`first apply of preprod + prod ${secs(Date.now() - t1)} (${firstRuns.length} steps)`);
@@ -144,9 +206,22 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
   });
 
   test('the first apply ran every step of both stacks, installing the packages from Debian', () => {
-    expect(firstRuns.map((r) => r.name).sort()).toEqual(stacks.flatMap((s) => s.steps.map((st) => `${s.config.channel}/${st.name}`)).sort());
+    expect(firstRuns.map((r) => r.name).sort()).toEqual(
+      stacks.flatMap((s) => s.steps.map((st) => `${s.config.channel}/${st.name}`)).sort(),
+    );
     const changed = firstRuns.filter((r) => r.changed).map((r) => r.name);
-    expect(changed).toEqual(expect.arrayContaining(['preprod/host-base', 'preprod/tls', 'preprod/publish', 'preprod/vhost', 'prod/publish', 'prod/vhost', 'preprod/ingest-units', 'preprod/backup-units']));
+    expect(changed).toEqual(
+      expect.arrayContaining([
+        'preprod/host-base',
+        'preprod/tls',
+        'preprod/publish',
+        'preprod/vhost',
+        'prod/publish',
+        'prod/vhost',
+        'preprod/ingest-units',
+        'preprod/backup-units',
+      ]),
+    );
     expect(sh("dpkg-query -W -f '${Status}\\n' nginx nodejs xz-utils sudo")).toBe('install ok installed\n'.repeat(4));
   });
 
@@ -170,13 +245,25 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     }
     expect(units).toContain('apt-repo-ingest-preprod.path');
     const r = host!.exec(['systemctl', 'is-active', ...units]);
-    expect(r.stdout.trim().split('\n').map((state, i) => `${units[i]} ${state}`)).toEqual(units.map((u) => `${u} active`));
-    expect(host!.exec(['systemctl', 'is-enabled', ...units.filter((u) => u !== 'ssh.service')]).stdout.trim().split('\n').every((l) => l === 'enabled')).toBe(true);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((state, i) => `${units[i]} ${state}`),
+    ).toEqual(units.map((u) => `${u} active`));
+    expect(
+      host!
+        .exec(['systemctl', 'is-enabled', ...units.filter((u) => u !== 'ssh.service')])
+        .stdout.trim()
+        .split('\n')
+        .every((l) => l === 'enabled'),
+    ).toBe(true);
     expect(host!.exec(['systemctl', '--failed', '--no-legend', '--plain']).stdout.trim()).toBe('');
   });
 
   test('apt-repo doctor as root: the host is what both stacks expect, secret files included; a hand-edited secret is named', () => {
-    const doctor = (st: SandboxStack) => host!.exec([st.config.nodePath, channelLayout(st.config).indexerPath, '--channel', st.config.channel, '--json', 'doctor']);
+    const doctor = (st: SandboxStack) =>
+      host!.exec([st.config.nodePath, channelLayout(st.config).indexerPath, '--channel', st.config.channel, '--json', 'doctor']);
     for (const st of stacks) {
       const r = doctor(st);
       const report = JSON.parse(r.stdout) as { checked: number; differences: unknown[]; notChecked: unknown[] };
@@ -191,7 +278,10 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     try {
       host!.sh(`cat > ${htpasswd}`, original + 'intruder:$6$salt$hash\n');
       const r = doctor(preprod);
-      expect([r.code, (JSON.parse(r.stdout) as { differences: { path: string; step: string }[] }).differences.map((d) => [d.path, d.step])]).toEqual([1, [[htpasswd, 'htpasswd']]]);
+      expect([
+        r.code,
+        (JSON.parse(r.stdout) as { differences: { path: string; step: string }[] }).differences.map((d) => [d.path, d.step]),
+      ]).toEqual([1, [[htpasswd, 'htpasswd']]]);
     } finally {
       host!.sh(`cat > ${htpasswd}`, original);
     }
@@ -212,11 +302,17 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     let body = '';
     while (Date.now() - t < 120_000) {
       const r = await httpGet(packages, { auth: CREDENTIAL });
-      if (r.status === 200 && r.body.includes('Package: systemd-host-demo\n')) { body = r.body; break; }
+      if (r.status === 200 && r.body.includes('Package: systemd-host-demo\n')) {
+        body = r.body;
+        break;
+      }
       await new Promise((res) => setTimeout(res, 500));
     }
     timings.push(`upload to served index ${secs(Date.now() - t)}`);
-    if (!body) throw new Error(`not ingested within 120 s; journal:\n${host!.exec(['journalctl', '-u', 'apt-repo-ingest-preprod.service', '--no-pager', '-n', '40']).stdout}`);
+    if (!body)
+      throw new Error(
+        `not ingested within 120 s; journal:\n${host!.exec(['journalctl', '-u', 'apt-repo-ingest-preprod.service', '--no-pager', '-n', '40']).stdout}`,
+      );
     expect(body).toContain('Version: 1.0-1\n');
     // Taken out of the drop folder (only the codename folders stay).
     expect(sh(`find ${channelLayout(preprod().config).incomingDir}/ci -type f`)).toBe('');
@@ -225,11 +321,17 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
   test('starting the backup service twice makes two dated backups', () => {
     const n = unitNames(preprod().config);
     const dir = channelLayout(preprod().config).backupDir;
-    const list = () => sh(`ls -1 ${dir}`).split('\n').filter((l) => /^\d{8}T\d{6}Z(-\d{2,})?$/.test(l));
+    const list = () =>
+      sh(`ls -1 ${dir}`)
+        .split('\n')
+        .filter((l) => /^\d{8}T\d{6}Z(-\d{2,})?$/.test(l));
     const before = list();
     for (let i = 0; i < 2; i++) {
       const r = host!.exec(['systemctl', 'start', n.backup.service]);
-      if (r.code !== 0) throw new Error(`systemctl start ${n.backup.service} failed (${r.code}):\n${host!.exec(['journalctl', '-u', n.backup.service, '--no-pager', '-n', '12']).stdout}`);
+      if (r.code !== 0)
+        throw new Error(
+          `systemctl start ${n.backup.service} failed (${r.code}):\n${host!.exec(['journalctl', '-u', n.backup.service, '--no-pager', '-n', '12']).stdout}`,
+        );
     }
     const added = list().filter((b) => !before.includes(b));
     expect(added).toHaveLength(2);
@@ -247,7 +349,11 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const keyFile = path.join(work, `${s.config.keyName}-archive-keyring.gpg`);
     fs.writeFileSync(keyFile, keyRes.bytes);
 
-    const client = createAptClient({ sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }), caFile: certs.caFile, authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username] });
+    const client = createAptClient({
+      sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }),
+      caFile: certs.caFile,
+      authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username],
+    });
     try {
       const upd = await client.update();
       expect([upd.code, upd.stderr]).toEqual([0, expect.not.stringMatching(/^(E|W):/m)]);
@@ -265,7 +371,10 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
       client.dispose();
     }
     // A client that does not trust the CA is refused by the TLS check.
-    const untrusting = createAptClient({ sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }), authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username] });
+    const untrusting = createAptClient({
+      sources: oneLineSource(u, 'bookworm', { signedBy: keyFile }),
+      authConf: renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username],
+    });
     try {
       const r = await untrusting.update();
       expect(`${r.stdout}${r.stderr}`).toMatch(/certificate|Certificate/);
@@ -282,11 +391,16 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     host!.sh(`base64 -d > ${files.keyringPath} && chmod 0644 ${files.keyringPath}`, key);
     host!.sh(`cat > /etc/apt/sources.list.d/${s.config.keyName}.list`, files.sourcesList.bookworm);
     host!.sh(`umask 077 && cat > /etc/apt/auth.conf.d/${s.config.keyName}.conf`, renderAuthConf(u, [CREDENTIAL])[CREDENTIAL.username]);
-    host!.sh('cat > /usr/local/share/ca-certificates/apt-repo-test-ca.crt && update-ca-certificates >/dev/null', fs.readFileSync(certs.caFile, 'utf8'));
+    host!.sh(
+      'cat > /usr/local/share/ca-certificates/apt-repo-test-ca.crt && update-ca-certificates >/dev/null',
+      fs.readFileSync(certs.caFile, 'utf8'),
+    );
     sh(`apt-get update -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/etc/apt/sources.list.d >&2`);
     sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -q systemd-host-demo=1.0-1 >&2');
     expect(sh("dpkg-query -W -f '${Version}' systemd-host-demo")).toBe('1.0-1');
-    sh(`apt-get purge -y -q systemd-host-demo >&2; rm -f /etc/apt/sources.list.d/${s.config.keyName}.list /etc/apt/auth.conf.d/${s.config.keyName}.conf`);
+    sh(
+      `apt-get purge -y -q systemd-host-demo >&2; rm -f /etc/apt/sources.list.d/${s.config.keyName}.list /etc/apt/auth.conf.d/${s.config.keyName}.conf`,
+    );
   });
 
   test('prod serves its own vhost on the same ports (by Host), with its own key', async () => {

@@ -109,7 +109,10 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
   const makeStack = async (o: SandboxStackOptions): Promise<SandboxStack> => {
     const { config, secrets } = sandboxStackConfig(o);
     salts[o.channel] ??= (await htpasswdSaltsProvider.create({ credentials: secrets.clientCredentials })).outs;
-    const material = { ...planMaterial(keys[o.channel], secrets.clientCredentials, bundlePath), htpasswd: renderHtpasswd(secrets.clientCredentials, salts[o.channel].salts) };
+    const material = {
+      ...planMaterial(keys[o.channel], secrets.clientCredentials, bundlePath),
+      htpasswd: renderHtpasswd(secrets.clientCredentials, salts[o.channel].salts),
+    };
     return { config, secrets, material, steps: buildPlan(config, material) };
   };
   const stackOptions = (channel: string, httpPort: number): SandboxStackOptions => ({
@@ -124,7 +127,13 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     architectures: ['amd64'],
     extra: {
       operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${accountKeys[OPERATOR]}.pub`, 'utf8').trim()] }]),
-      ...(channel === 'prod' ? {} : { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] }]) }),
+      ...(channel === 'prod'
+        ? {}
+        : {
+            uploaders: JSON.stringify([
+              { name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] },
+            ]),
+          }),
     },
   });
 
@@ -152,14 +161,35 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
 
   /** A new SFTP session of the upload account. */
   const uploader = async (opts: { agent?: unknown; sftp?: boolean } = {}) => {
-    const s = await AccountSession.open({ host: sshd.host, port: sshd.port, username: UPLOADER, privateKey: fs.readFileSync(accountKeys[UPLOADER], 'utf8'), agent: opts.agent }, { sftp: opts.sftp });
+    const s = await AccountSession.open(
+      {
+        host: sshd.host,
+        port: sshd.port,
+        username: UPLOADER,
+        privateKey: fs.readFileSync(accountKeys[UPLOADER], 'utf8'),
+        agent: opts.agent,
+      },
+      { sftp: opts.sftp },
+    );
     sessions.push(s);
     return s;
   };
   /** OpenSSH client options for `user` (its key only, this sshd's host key pinned, no user config). */
   const sshOptions = (user: string) => [
-    '-F', '/dev/null', '-i', accountKeys[user], '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${path.join(work, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=10',
+    '-F',
+    '/dev/null',
+    '-i',
+    accountKeys[user],
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${path.join(work, 'known_hosts')}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'ConnectTimeout=10',
   ];
   const run = (cmd: string, args: string[], timeout = 20_000) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -179,7 +209,13 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     const folders = planIncomingFolders();
     const host: TreeSnapshot = new Map();
     const files = [pre.sudoersFile, prod.sudoersFile];
-    for (const line of (await remote(`stat -c '%n|%F %a %U %G' ${files.map(shellQuote).join(' ')} /etc/sudoers.d /etc/shadow /etc/passwd /etc/ssh/sshd_config`)).split('\n').filter(Boolean)) {
+    for (const line of (
+      await remote(
+        `stat -c '%n|%F %a %U %G' ${files.map(shellQuote).join(' ')} /etc/sudoers.d /etc/shadow /etc/passwd /etc/ssh/sshd_config`,
+      )
+    )
+      .split('\n')
+      .filter(Boolean)) {
       const [n, meta] = line.split('|');
       host.set(n, meta);
     }
@@ -204,7 +240,11 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
   };
   /** The changes between two protected states that `allow` does not explain, as 'area: diff line'. */
   const unexplained = (before: ProtectedState, after: ProtectedState, allow: (key: string, line: string) => boolean = () => false) =>
-    Object.keys(before).flatMap((k) => diffSnapshots(before[k], after[k]).filter((l) => !allow(k, l)).map((l) => `${k}: ${l}`));
+    Object.keys(before).flatMap((k) =>
+      diffSnapshots(before[k], after[k])
+        .filter((l) => !allow(k, l))
+        .map((l) => `${k}: ${l}`),
+    );
 
   beforeAll(async () => {
     server = await startSandboxServer('uploader-sec', 'uploader-sec-work');
@@ -217,11 +257,15 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     bundlePath = await bundle('apt-repo');
     keys = {};
     salts = {};
-    for (const ch of ['preprod', 'prod']) keys[ch] = await generateSigningKey({ name: `Security ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
+    for (const ch of ['preprod', 'prod'])
+      keys[ch] = await generateSigningKey({ name: `Security ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
     options = { preprod: stackOptions('preprod', await findFreePort()), prod: stackOptions('prod', await findFreePort()) };
     stacks = [await makeStack(options.preprod), await makeStack(options.prod)];
     await applyStacks(replayer, stacks);
-    nginx = await startSandboxNginx(root, stacks.map((s) => s.config.httpPort));
+    nginx = await startSandboxNginx(
+      root,
+      stacks.map((s) => s.config.httpPort),
+    );
 
     // Good packages, uploaded by the upload account as apt-ops upload does, ingested, one promoted.
     const s = await uploader();
@@ -230,7 +274,10 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
       await s.upload(`/ci/${path.basename(deb)}`, fs.readFileSync(deb));
     }
     const first = await ingest();
-    expect(first.entries.map((e) => [e.file, e.status])).toEqual([['ci/good-a_1.0-1_all.deb', 'accepted'], ['ci/good-b_1.0-1_all.deb', 'accepted']]);
+    expect(first.entries.map((e) => [e.file, e.status])).toEqual([
+      ['ci/good-a_1.0-1_all.deb', 'accepted'],
+      ['ci/good-b_1.0-1_all.deb', 'accepted'],
+    ]);
     await indexer('prod', ['promote', 'good-a']);
   }, 240_000);
 
@@ -278,7 +325,12 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
         expect([rel, e.status, e.reason]).toEqual([rel, 'rejected', expect.stringMatching(new RegExp(`\\b${field}\\b`))]);
         // The contract's three lines, read by the upload account itself in rejected/.
         const reason = (await s.readFile(`${inChroot(e.movedTo!)}.reason`)).toString('utf8').split('\n');
-        expect([rel, reason[0], reason[1], reason[2]]).toEqual([rel, expect.stringMatching(new RegExp(`^reason: .*\\b${field}\\b`)), `file: ${rel}`, expect.stringMatching(/^time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/)]);
+        expect([rel, reason[0], reason[1], reason[2]]).toEqual([
+          rel,
+          expect.stringMatching(new RegExp(`^reason: .*\\b${field}\\b`)),
+          `file: ${rel}`,
+          expect.stringMatching(/^time: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
+        ]);
       }
       expect(unexplained(before, await protectedState())).toEqual([]);
 
@@ -288,23 +340,44 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
       for (const codename of CODENAMES) {
         const packages = await httpGet(`${prod.url}dists/${codename}/main/binary-amd64/Packages`, { auth: CREDENTIALS[0] });
         expect(packages.status).toBe(200);
-        const stanzas = packages.body.split(/\n\n+/).filter((x) => x.trim()).map((st) => Object.fromEntries(st.split('\n').filter((l) => /^\S+:/.test(l)).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()])));
-        expect(stanzas.map((x) => `${x.Package} ${x.Version} ${x.Filename}`).sort()).toEqual(['good-a 1.0-1 pool/main/g/good-a/good-a_1.0-1_all.deb', 'good-b 1.0-1 pool/main/g/good-b/good-b_1.0-1_all.deb']);
+        const stanzas = packages.body
+          .split(/\n\n+/)
+          .filter((x) => x.trim())
+          .map((st) =>
+            Object.fromEntries(
+              st
+                .split('\n')
+                .filter((l) => /^\S+:/.test(l))
+                .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+            ),
+          );
+        expect(stanzas.map((x) => `${x.Package} ${x.Version} ${x.Filename}`).sort()).toEqual([
+          'good-a 1.0-1 pool/main/g/good-a/good-a_1.0-1_all.deb',
+          'good-b 1.0-1 pool/main/g/good-b/good-b_1.0-1_all.deb',
+        ]);
       }
       const key = await httpGet(prod.keyUrls.gpg, { auth: CREDENTIALS[0] });
       expect(key.status).toBe(200);
       fs.writeFileSync(path.join(work, 'prod.gpg'), key.bytes);
-      const client = createAptClient({ sources: prod.sources.bookworm.replace(prod.keyringPath, path.join(work, 'prod.gpg')), authConf: prod.authConf[CREDENTIALS[0].username] });
+      const client = createAptClient({
+        sources: prod.sources.bookworm.replace(prod.keyringPath, path.join(work, 'prod.gpg')),
+        authConf: prod.authConf[CREDENTIALS[0].username],
+      });
       clients.push(client);
       const u = await client.update();
       expect([u.code, u.stderr]).toEqual([0, expect.not.stringMatching(/^(E|W):/m)]);
       // madison lists the versions the configured sources offer (dpkg's installed packages aside).
-      for (const name of ['good-a', 'good-b']) expect((await client.madison(name)).stdout).toMatch(new RegExp(`^ *${name} \\| +1\\.0-1 \\| ${prod.url.replace(/\/$/, '')} bookworm/main`, 'm'));
+      for (const name of ['good-a', 'good-b'])
+        expect((await client.madison(name)).stdout).toMatch(
+          new RegExp(`^ *${name} \\| +1\\.0-1 \\| ${prod.url.replace(/\/$/, '')} bookworm/main`, 'm'),
+        );
       const evil = await client.madison('evil');
       expect(evil.stdout).toBe('');
       expect((await client.policy('evil')).stdout).not.toMatch(/Candidate: (?!\(none\))/);
       // Prod changed by the promote of good-b only; verify agrees with what it serves.
-      expect(unexplained(before, await protectedState(), (k, l) => k === 'prodState' || legitimate('prodWeb', ['good-b'])(k, l))).toEqual([]);
+      expect(unexplained(before, await protectedState(), (k, l) => k === 'prodState' || legitimate('prodWeb', ['good-b'])(k, l))).toEqual(
+        [],
+      );
       await indexer('prod', ['verify']);
     });
   });
@@ -411,7 +484,10 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
       expect(dirs.script).toContain(`${ci}/trixie`);
       const again = ['config', 'signing-key'].map((n) => stack('preprod').steps.find((x) => x.name === n)!);
       /** Hands the names back to the uploader (never following them): the attack's precondition for the next apply. */
-      const handBack = () => remote(`chown -h ${shellQuote(`${UPLOADER}:aptupload`)} ${['trixie', 'l_a', 'l_b', 'l_c'].map((n) => shellQuote(`${ci}/${n}`)).join(' ')}`);
+      const handBack = () =>
+        remote(
+          `chown -h ${shellQuote(`${UPLOADER}:aptupload`)} ${['trixie', 'l_a', 'l_b', 'l_c'].map((n) => shellQuote(`${ci}/${n}`)).join(' ')}`,
+        );
 
       const seconds = 10;
       const attacker = `use strict; use warnings;
@@ -427,7 +503,10 @@ while (time < $end) {
 }
 print "$n $refused\\n";`;
       const attack = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const c = spawn('runuser', ['-u', UPLOADER, '--', 'perl', '-e', attacker, String(nr), String(seconds), 'l_a', 'l_b', 'l_c'], { cwd: ci, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn('runuser', ['-u', UPLOADER, '--', 'perl', '-e', attacker, String(nr), String(seconds), 'l_a', 'l_b', 'l_c'], {
+          cwd: ci,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         c.stdout.on('data', (d) => (stdout += d));
@@ -454,7 +533,10 @@ print "$n $refused\\n";`;
       // Each run either did its work or refused, naming the folder it would not follow.
       for (const x of runs) {
         if (x.code === 0) continue;
-        expect([x.step, x.stderr]).toEqual(['dirs', expect.stringMatching(new RegExp(`apt-repo: .*${ci.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(trixie|l_[abc])`))]);
+        expect([x.step, x.stderr]).toEqual([
+          'dirs',
+          expect.stringMatching(new RegExp(`apt-repo: .*${ci.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/(trixie|l_[abc])`)),
+        ]);
       }
       expect(runs.filter((x) => x.step !== 'dirs').every((x) => x.code === 0)).toBe(true);
       // The real folder is the uploader's (refused) or the indexer's 3775 (done): never a victim's mode elsewhere.
@@ -524,7 +606,12 @@ print "$n $refused\\n";`;
       const tty = run('ssh', [...sshOptions(UPLOADER), '-p', String(sshd.port), '-tt', target, 'id']);
       expect(tty.stdout).not.toMatch(/uid=/);
       expect(tty.stderr).toMatch(/PTY allocation request failed/);
-      for (const [mode, src] of [['-O', '/etc/passwd'], ['-O', '../../../../../etc/passwd'], ['-s', '/etc/passwd'], ['-s', '../../../../../etc/passwd']]) {
+      for (const [mode, src] of [
+        ['-O', '/etc/passwd'],
+        ['-O', '../../../../../etc/passwd'],
+        ['-s', '/etc/passwd'],
+        ['-s', '../../../../../etc/passwd'],
+      ]) {
         const dest = path.join(work, `scp${mode}-${path.basename(src)}-${Math.random().toString(36).slice(2)}`);
         const r = run('scp', [...sshOptions(UPLOADER), '-P', String(sshd.port), mode, `${target}:${src}`, dest]);
         expect([mode, src, r.status]).toEqual([mode, src, expect.any(Number)]);
@@ -534,7 +621,12 @@ print "$n $refused\\n";`;
       const s = await uploader();
       expect(await s.realpath('/..')).toBe('/');
       expect(await s.readdir('/../../..')).toEqual(['build', 'ci', 'php', 'rejected']);
-      for (const p of ['/../../../../etc/passwd', '../../../../../etc/passwd', layout('prod').signingKeyFile, layout('preprod').htpasswdFile]) {
+      for (const p of [
+        '/../../../../etc/passwd',
+        '../../../../../etc/passwd',
+        layout('prod').signingKeyFile,
+        layout('preprod').htpasswdFile,
+      ]) {
         await expect(s.readFile(p)).rejects.toThrow(/No such file/);
       }
       // node-ssh/ssh2 exec and a PTY request: the forced internal-sftp runs no command, the PTY is refused.
@@ -551,7 +643,17 @@ print "$n $refused\\n";`;
       // The signer's socket: unreachable by forwarding (and by its folder's mode).
       await expect(s.forwardOutStreamLocal(layout('preprod').signerSocket)).rejects.toThrow(/prohibited|open failed/);
       const target = `${UPLOADER}@${sshd.host}`;
-      const remoteFwd = run('ssh', [...sshOptions(UPLOADER), '-p', String(sshd.port), '-N', '-o', 'ExitOnForwardFailure=yes', '-R', `127.0.0.1:${port}:127.0.0.1:${sshd.port}`, target]);
+      const remoteFwd = run('ssh', [
+        ...sshOptions(UPLOADER),
+        '-p',
+        String(sshd.port),
+        '-N',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-R',
+        `127.0.0.1:${port}:127.0.0.1:${sshd.port}`,
+        target,
+      ]);
       expect(remoteFwd.status).not.toBe(0);
       expect(remoteFwd.stderr).toMatch(/remote port forwarding failed/);
       const stdioFwd = run('ssh', [...sshOptions(UPLOADER), '-p', String(sshd.port), '-W', `127.0.0.1:${sshd.port}`, target]);
@@ -560,8 +662,12 @@ print "$n $refused\\n";`;
       // Agent forwarding (auth-agent-req@openssh.com), offered with an agent that holds no key.
       const { BaseAgent } = require('ssh2') as { BaseAgent: new () => object };
       class EmptyAgent extends BaseAgent {
-        getIdentities(cb: (err: Error | null, keys: unknown[]) => void) { cb(null, []); }
-        sign(_key: unknown, _data: Buffer, cb: (err: Error) => void) { cb(new Error('no key')); }
+        getIdentities(cb: (err: Error | null, keys: unknown[]) => void) {
+          cb(null, []);
+        }
+        sign(_key: unknown, _data: Buffer, cb: (err: Error) => void) {
+          cb(new Error('no key'));
+        }
       }
       const withAgent = await uploader({ agent: new EmptyAgent(), sftp: false });
       await expect(withAgent.exec('true', { agentForward: true })).rejects.toThrow(/agent forwarding/);
@@ -584,14 +690,20 @@ print "$n $refused\\n";`;
       expect(sa).not.toBe(sb);
       // Stable across runs: an update with the same credentials keeps the salt, a new password draws another.
       expect((await htpasswdSaltsProvider.update('x', a, { credentials: creds })).outs.salts).toEqual(a.salts);
-      expect((await htpasswdSaltsProvider.update('x', a, { credentials: [{ ...creds[0], password: 'changed-password-0' }] })).outs.salts[creds[0].username]).not.toBe(sa);
+      expect(
+        (await htpasswdSaltsProvider.update('x', a, { credentials: [{ ...creds[0], password: 'changed-password-0' }] })).outs.salts[
+          creds[0].username
+        ],
+      ).not.toBe(sa);
       const [la, lb] = [renderHtpasswd(creds, a.salts), renderHtpasswd(creds, b.salts)];
       // What the password alone gives (the same in both stacks) would be a substring both lines share.
       const hash = (line: string) => line.trim().split(':')[1].slice('$6$'.length);
       expect(longestCommonSubstring(hash(la), hash(lb)).length).toBeLessThan(8);
       // Not the salt derived before issue 8 (HMAC-SHA-256 keyed with the password).
       const mac = createHmac('sha256', creds[0].password).update(`apt-repo htpasswd\0${creds[0].username}`).digest();
-      const derived = [...mac.subarray(0, 16)].map((x) => './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[x & 63]).join('');
+      const derived = [...mac.subarray(0, 16)]
+        .map((x) => './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'[x & 63])
+        .join('');
       for (const salt of [sa, sb]) expect(salt).not.toBe(derived);
       // The files the plan installed: the same credential, unrelated lines in the two channels, both accepted by nginx.
       const files = await Promise.all(['preprod', 'prod'].map((ch) => remote(`cat ${shellQuote(layout(ch).htpasswdFile)}`)));

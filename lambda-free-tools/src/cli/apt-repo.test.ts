@@ -40,7 +40,9 @@ describe('--root and --channel are taken once', () => {
   ])('%s is a usage error (exit 2) and nothing is read', async (_what, args) => {
     const code = await run(...args.map((a) => a.replace('OTHER', dir)));
     expect(code).toBe(2);
-    expect(stderr).toMatch(/option '--(root|channel) <\w+>' argument .* is invalid\. given twice: the first value \(.*\) stays, another is refused/);
+    expect(stderr).toMatch(
+      /option '--(root|channel) <\w+>' argument .* is invalid\. given twice: the first value \(.*\) stays, another is refused/,
+    );
     expect(stderr).not.toContain('missing (one codename per line');
   });
 
@@ -118,7 +120,17 @@ describe('a writing command run by another user than the owner of the web root r
     };
     chown(webRoot);
     const before = fs.readdirSync(dir, { recursive: true }).map(String).sort();
-    for (const cmd of [['publish'], ['ingest'], ['gc'], ['rollback'], ['remove', 'hello=1.0'], ['keygen', '--force'], ['backup', '--to', path.join(dir, 'b')], ['init'], ['import', dir]]) {
+    for (const cmd of [
+      ['publish'],
+      ['ingest'],
+      ['gc'],
+      ['rollback'],
+      ['remove', 'hello=1.0'],
+      ['keygen', '--force'],
+      ['backup', '--to', path.join(dir, 'b')],
+      ['init'],
+      ['import', dir],
+    ]) {
       stderr = '';
       expect([cmd, await run('--root', dir, ...cmd)]).toEqual([cmd, 2]);
       expect(stderr).toContain(`${webRoot} belongs to nobody`);

@@ -34,7 +34,8 @@ import * as doctor from './commands/doctor';
  * Throws commander's InvalidArgumentError (a usage error, exit 2) on the second value.
  */
 function once(value: string, previous: string | undefined): string {
-  if (previous !== undefined) throw new InvalidArgumentError(`given twice: the first value (${JSON.stringify(previous)}) stays, another is refused`);
+  if (previous !== undefined)
+    throw new InvalidArgumentError(`given twice: the first value (${JSON.stringify(previous)}) stays, another is refused`);
   return value;
 }
 
@@ -46,7 +47,19 @@ const CREATORS = new Set(['init', 'restore']);
  * doctor, sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
  * account).
  */
-export const WRITING_COMMANDS = new Set(['init', 'keygen', 'publish', 'ingest', 'promote', 'remove', 'gc', 'rollback', 'backup', 'restore', 'import']);
+export const WRITING_COMMANDS = new Set([
+  'init',
+  'keygen',
+  'publish',
+  'ingest',
+  'promote',
+  'remove',
+  'gc',
+  'rollback',
+  'backup',
+  'restore',
+  'import',
+]);
 
 /**
  * Checks run before any command's action: the channel is configured (UnknownChannelError, exit 2,
@@ -86,7 +99,25 @@ export function buildProgram(argv: string[] = process.argv): Command {
     .exitOverride()
     .showHelpAfterError()
     .hook('preAction', (_program, actionCommand) => beforeAction(actionCommand, argv));
-  for (const m of [init, keygen, publish, verify, generations, ingest, pending, promote, versions, remove, rollback, backup, importCmd, sign, status, doctor]) m.register(program);
+  for (const m of [
+    init,
+    keygen,
+    publish,
+    verify,
+    generations,
+    ingest,
+    pending,
+    promote,
+    versions,
+    remove,
+    rollback,
+    backup,
+    importCmd,
+    sign,
+    status,
+    doctor,
+  ])
+    m.register(program);
   return program;
 }
 
@@ -137,6 +168,8 @@ if (require.main === module) {
   if (!serveReadWorker()) {
     // Not when run from the TypeScript sources (ts-node): a worker cannot load a .ts file.
     if (/\.c?js$/.test(__filename)) setReadWorkerEntry(__filename);
-    void main(process.argv).then((code) => { process.exitCode = code; });
+    void main(process.argv).then((code) => {
+      process.exitCode = code;
+    });
   }
 }

@@ -58,12 +58,23 @@ export function action<O extends object>(
  */
 export function progressFor(opts: { json: boolean }): Progress {
   if (opts.json || !process.stderr.isTTY) return { start() {}, tick() {}, stop() {} };
-  const bar = new SingleBar({ stream: process.stderr, format: '{label} [{bar}] {value}/{total}', hideCursor: true }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { stream: process.stderr, format: '{label} [{bar}] {value}/{total}', hideCursor: true },
+    Presets.shades_classic,
+  );
   let running = false;
   return {
-    start(total, label) { bar.start(total, 0, { label }); running = true; },
-    tick(n = 1) { if (running) bar.increment(n); },
-    stop() { if (running) bar.stop(); running = false; },
+    start(total, label) {
+      bar.start(total, 0, { label });
+      running = true;
+    },
+    tick(n = 1) {
+      if (running) bar.increment(n);
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
   };
 }
 
@@ -71,5 +82,12 @@ export function progressFor(opts: { json: boolean }): Progress {
 export function table(headers: string[], rows: unknown[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined || c === null ? '' : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -56,7 +56,12 @@ export function assertChannelOwner(webRoot: string, argv: string[], opts: { euid
   if (st.uid === euid) return;
   const owner = userName(st.uid, opts.passwdFile);
   const me = userName(euid, opts.passwdFile);
-  throw new WrongUserError(webRoot, owner, me, owner.startsWith('uid ')
-    ? `the owner has no name in /etc/passwd: give the web root to the channel's account, or run as uid ${st.uid}`
-    : runAsCommand(owner, argv, euid));
+  throw new WrongUserError(
+    webRoot,
+    owner,
+    me,
+    owner.startsWith('uid ')
+      ? `the owner has no name in /etc/passwd: give the web root to the channel's account, or run as uid ${st.uid}`
+      : runAsCommand(owner, argv, euid),
+  );
 }

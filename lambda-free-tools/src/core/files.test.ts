@@ -132,8 +132,12 @@ describe('placeFile, copyFdTo, moveEntry', () => {
     fs.writeFileSync(path.join(root, 'a'), 'EVIL');
     fs.mkdirSync(path.join(root, 'web/pool/main'), { recursive: true });
     fs.symlinkSync(victimDir, path.join(root, 'web/pool/main/e'));
-    await expect(placeFile({ base: root, rel: 'a' }, { base: path.join(root, 'web'), rel: 'pool/main/e/evil/x.deb' }, 'copy')).rejects.toThrow(UnsafePathError);
-    await expect(placeFile({ base: root, rel: 'a' }, { base: path.join(root, 'web'), rel: 'pool/main/e/x.deb' }, 'move')).rejects.toThrow(UnsafePathError);
+    await expect(
+      placeFile({ base: root, rel: 'a' }, { base: path.join(root, 'web'), rel: 'pool/main/e/evil/x.deb' }, 'copy'),
+    ).rejects.toThrow(UnsafePathError);
+    await expect(placeFile({ base: root, rel: 'a' }, { base: path.join(root, 'web'), rel: 'pool/main/e/x.deb' }, 'move')).rejects.toThrow(
+      UnsafePathError,
+    );
     fs.symlinkSync(victim, path.join(root, 'link'));
     await expect(placeFile({ base: root, rel: 'link' }, { base: root, rel: 'copy-of-link' }, 'copy')).rejects.toThrow(/symbolic link/);
     await expect(sha256File({ base: root, rel: 'link' })).rejects.toThrow(/symbolic link/);

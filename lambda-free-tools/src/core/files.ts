@@ -92,7 +92,8 @@ let procChecked = false;
 /** `/proc/self/fd/<fd>/<name>`: `name` looked up in the folder open as `fd`, not by its path. */
 function at(fd: number, name: string): string {
   if (!procChecked) {
-    if (!fs.existsSync('/proc/self/fd')) throw new AptRepoError('/proc/self/fd is missing: apt-repo needs Linux /proc to work on folders without following links');
+    if (!fs.existsSync('/proc/self/fd'))
+      throw new AptRepoError('/proc/self/fd is missing: apt-repo needs Linux /proc to work on folders without following links');
     procChecked = true;
   }
   return name === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
@@ -119,7 +120,10 @@ function eexist(file: string): NodeJS.ErrnoException {
  * for a symlink after it was opened. `path` is for messages only. Close it with `close()`.
  */
 export class SafeDir {
-  private constructor(readonly fd: number, readonly path: string) {}
+  private constructor(
+    readonly fd: number,
+    readonly path: string,
+  ) {}
 
   /**
    * Opens `<base>/<rel>` (`rel` '' or '.' for the base itself). `base` is trusted and may itself be
@@ -192,7 +196,8 @@ export class SafeDir {
     try {
       fd = fs.openSync(this.entry(name), C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new UnsafePathError(path.join(this.path, name), 'symbolic link (never followed)');
+      if ((e as NodeJS.ErrnoException).code === 'ELOOP')
+        throw new UnsafePathError(path.join(this.path, name), 'symbolic link (never followed)');
       throw e;
     }
     const stat = fs.fstatSync(fd);
@@ -255,7 +260,8 @@ function openSubdir(parentFd: number, name: string, shown: string, create: numbe
     return open();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrUndefined(p)?.isSymbolicLink())) throw new UnsafePathError(shown, 'symbolic link (never followed)');
+    if (code === 'ELOOP' || (code === 'ENOTDIR' && lstatOrUndefined(p)?.isSymbolicLink()))
+      throw new UnsafePathError(shown, 'symbolic link (never followed)');
     if (code === 'ENOTDIR') throw new UnsafePathError(shown, 'not a folder');
     if (code !== 'ENOENT' || create === undefined) throw e;
   }
@@ -278,7 +284,8 @@ function openSubdir(parentFd: number, name: string, shown: string, create: numbe
 function checkOwned(fd: number, shown: string): void {
   const uid = process.geteuid?.();
   const st = fs.fstatSync(fd);
-  if (uid !== undefined && st.uid !== uid) throw new UnsafePathError(shown, `owned by uid ${st.uid}, not by the running user (uid ${uid}): refusing to write into it`);
+  if (uid !== undefined && st.uid !== uid)
+    throw new UnsafePathError(shown, `owned by uid ${st.uid}, not by the running user (uid ${uid}): refusing to write into it`);
 }
 
 /** A file named by a trusted base folder and a relative '/'-path below it (checked by checkRelPath). */
@@ -379,7 +386,12 @@ export interface PlaceOptions {
  * Throws UnsafePathError when `src` is a symlink or not a regular file, or a path is not confined.
  * Resolves to what was done.
  */
-export async function placeFile(src: Confined, dest: Confined, how: 'move' | 'link' | 'copy', opts: PlaceOptions = {}): Promise<'renamed' | 'linked' | 'copied'> {
+export async function placeFile(
+  src: Confined,
+  dest: Confined,
+  how: 'move' | 'link' | 'copy',
+  opts: PlaceOptions = {},
+): Promise<'renamed' | 'linked' | 'copied'> {
   const s = openParent(src);
   try {
     const sst = s.dir.lstat(s.name);

@@ -78,7 +78,6 @@ export interface ChannelConfig {
   format?: PackageFormat;
 }
 
-
 /** One `.deb` of a channel's pool, with what the index needs. JSON-serialisable (cache, --json). */
 export interface PoolPackage {
   /** Path relative to the web root, '/'-separated: 'pool/main/h/hello/hello_2.10-3_amd64.deb'. */

@@ -72,7 +72,10 @@ describe('ArReader', () => {
   });
 
   test('refuses what is not a complete ar archive, with DebError', () => {
-    const good = arArchive([['debian-binary', '2.0\n'], ['data', 'abcdef']]);
+    const good = arArchive([
+      ['debian-binary', '2.0\n'],
+      ['data', 'abcdef'],
+    ]);
     const header2 = 8 + 60 + 4; // offset of the second member header
     const broken = Buffer.from(good);
     broken[header2 + 58] = 0x20;

@@ -56,7 +56,10 @@ export class ArReader {
   /** Bytes consumed so far: the offset of the next byte. */
   private position = 0;
 
-  constructor(private readonly file: string, private readonly events: ArEvents) {}
+  constructor(
+    private readonly file: string,
+    private readonly events: ArEvents,
+  ) {}
 
   /** Feeds the next chunk of the archive. */
   write(chunk: Buffer): void {

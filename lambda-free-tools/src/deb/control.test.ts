@@ -4,9 +4,19 @@
  */
 import { execFileSync } from 'child_process';
 import { DebError } from '../errors';
-import { decodeControlBytes, encodeControlText, getField, isValidArchitecture, isValidPackageName, parseSourceField, parseStanza, parseStanzas, renderStanza, Stanza } from './control';
+import {
+  decodeControlBytes,
+  encodeControlText,
+  getField,
+  isValidArchitecture,
+  isValidPackageName,
+  parseSourceField,
+  parseStanza,
+  parseStanzas,
+  renderStanza,
+  Stanza,
+} from './control';
 import { prng } from '../../../test/harness/prng';
-
 
 describe('parseStanzas', () => {
   test('keeps names as written, file order, continuation lines verbatim', () => {
@@ -87,13 +97,21 @@ describe('parseStanzas', () => {
     }
     // Dpkg::Control leaves out fields whose value is empty and capitalises names when writing; so
     // does the comparison (names as written are checked in the tests above).
-    const capitalise = (n: string): string => n.split('-').map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase()).join('-');
+    const capitalise = (n: string): string =>
+      n
+        .split('-')
+        .map((p) => p.charAt(0).toUpperCase() + p.slice(1).toLowerCase())
+        .join('-');
     const ours = parseStanzas(text, 'generated')
       .map((s) => renderStanza(new Map([...s].filter(([, v]) => v !== '').map(([k, v]) => [capitalise(k), v]))))
       .join('---\n');
     const perl = execFileSync(
       'perl',
-      ['-MDpkg::Control', '-e', 'my @o; while (1) { my $c = Dpkg::Control->new(type => CTRL_UNKNOWN); last unless $c->parse(\\*STDIN, "stdin"); push @o, $c->output } print join("---\\n", @o)'],
+      [
+        '-MDpkg::Control',
+        '-e',
+        'my @o; while (1) { my $c = Dpkg::Control->new(type => CTRL_UNKNOWN); last unless $c->parse(\\*STDIN, "stdin"); push @o, $c->output } print join("---\\n", @o)',
+      ],
       { input: text, encoding: 'utf8' },
     );
     expect(ours.split('\n')).toEqual(perl.split('\n'));
@@ -126,14 +144,29 @@ describe('fields that reach a path (issue 8)', () => {
   test('parseSourceField takes `name` and `name (version)` only', () => {
     expect(parseSourceField('hello')).toEqual({ name: 'hello' });
     expect(parseSourceField('hello (1:2.0-1)')).toEqual({ name: 'hello', version: '1:2.0-1' });
-    for (const bad of ['../../../prod/pool/main/e/evil', 'a/b', '..', 'ab (1/2)', 'ab (1.0', 'ab (1.0) x', 'ab\n ../x', 'ab\u0000', 'AB', 'a', 'ab (../1)', 'ab ()', '']) {
+    for (const bad of [
+      '../../../prod/pool/main/e/evil',
+      'a/b',
+      '..',
+      'ab (1/2)',
+      'ab (1.0',
+      'ab (1.0) x',
+      'ab\n ../x',
+      'ab\u0000',
+      'AB',
+      'a',
+      'ab (../1)',
+      'ab ()',
+      '',
+    ]) {
       expect([bad, parseSourceField(bad)]).toEqual([bad, undefined]);
     }
   });
 
   test('isValidArchitecture: one architecture or all, never a path', () => {
     for (const ok of ['amd64', 'all', 'arm64', 'kfreebsd-amd64', 'x32']) expect([ok, isValidArchitecture(ok)]).toEqual([ok, true]);
-    for (const bad of ['any', '../amd64', 'amd64/x', 'amd64 i386', 'amd64\n', '-amd64', 'amd64-', 'AMD64', '', 'a\u0000']) expect([bad, isValidArchitecture(bad)]).toEqual([bad, false]);
+    for (const bad of ['any', '../amd64', 'amd64/x', 'amd64 i386', 'amd64\n', '-amd64', 'amd64-', 'AMD64', '', 'a\u0000'])
+      expect([bad, isValidArchitecture(bad)]).toEqual([bad, false]);
   });
 
   test('isValidPackageName refuses a path, NUL and newline', () => {
@@ -145,9 +178,15 @@ describe('decodeControlBytes / encodeControlText keep every byte (dpkg treats co
   it('gives back the exact bytes of 3,000 random buffers, UTF-8 or not', () => {
     const rnd = prng(9);
     // Bytes drawn to hit every UTF-8 lead and continuation range, overlong forms and surrogates.
-    const pool = [0x41, 0x20, 0x0a, 0x7f, 0x80, 0x8f, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xdf, 0xe0, 0xe9, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+    const pool = [
+      0x41, 0x20, 0x0a, 0x7f, 0x80, 0x8f, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xc3, 0xdf, 0xe0, 0xe9, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff,
+    ];
     for (let n = 0; n < 3000; n++) {
-      const b = Buffer.from(Array.from({ length: Math.floor(rnd() * 24) }, () => (rnd() < 0.3 ? Math.floor(rnd() * 256) : pool[Math.floor(rnd() * pool.length)])));
+      const b = Buffer.from(
+        Array.from({ length: Math.floor(rnd() * 24) }, () =>
+          rnd() < 0.3 ? Math.floor(rnd() * 256) : pool[Math.floor(rnd() * pool.length)],
+        ),
+      );
       const text = decodeControlBytes(b);
       expect(encodeControlText(text).equals(b)).toBe(true);
       // Survives the pool cache (JSON) too.

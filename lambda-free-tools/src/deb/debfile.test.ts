@@ -67,7 +67,16 @@ describe('readDeb on packages built by dpkg-deb', () => {
     await expectLikeDebianTools(file);
     const info = await readDeb(file);
     expect(Object.keys(info.digests)).toEqual(['MD5sum', 'SHA1', 'SHA256']);
-    expect([...info.control.keys()]).toEqual(['Package', 'Version', 'Architecture', 'Maintainer', 'Depends', 'Section', 'X-Epiconcept-Role', 'Description']);
+    expect([...info.control.keys()]).toEqual([
+      'Package',
+      'Version',
+      'Architecture',
+      'Maintainer',
+      'Depends',
+      'Section',
+      'X-Epiconcept-Role',
+      'Description',
+    ]);
   });
 });
 
@@ -120,7 +129,16 @@ describe('readDeb on hand-made archives', () => {
   test('accepts _-members between the standard ones and ignores trailing ones, as dpkg-deb does', async () => {
     const file = path.join(dir, 'extra.deb');
     const ctl = zlib.gzipSync(await controlTar([['./control', CONTROL]]));
-    fs.writeFileSync(file, arArchive([['debian-binary', '2.0\n'], ['_gpgorigin', 'sig'], ['control.tar.gz', ctl], ['data.tar.xz', 'x'], ['zz', 'y']]));
+    fs.writeFileSync(
+      file,
+      arArchive([
+        ['debian-binary', '2.0\n'],
+        ['_gpgorigin', 'sig'],
+        ['control.tar.gz', ctl],
+        ['data.tar.xz', 'x'],
+        ['zz', 'y'],
+      ]),
+    );
     expect((await readDeb(file)).control.get('Package')).toBe('hand-made');
     expect(execFileSync('dpkg-deb', ['-f', file, 'Package'], { encoding: 'utf8' })).toBe('hand-made\n');
   });
@@ -154,7 +172,12 @@ describe('readDeb refuses bad input', () => {
   test('every bad input gives DebError naming the file, leaves no fd open and no unhandled rejection', async () => {
     const good = fs.readFileSync(buildDeb(dir, { name: 'good', version: '1.0', compression: 'gzip', payloadBytes: 5000 }));
     const gz = async (control: string): Promise<Buffer> => zlib.gzipSync(await controlTar([['./control', control]]));
-    const withControl = async (name: string, data: Buffer): Promise<Buffer> => arArchive([['debian-binary', '2.0\n'], [name, data], ['data.tar.gz', 'x']]);
+    const withControl = async (name: string, data: Buffer): Promise<Buffer> =>
+      arArchive([
+        ['debian-binary', '2.0\n'],
+        [name, data],
+        ['data.tar.gz', 'x'],
+      ]);
     const tarOf = await controlTar([['./control', CONTROL]]);
     const compressWith = (tool: string): Buffer => execFileSync(tool, ['-c'], { input: tarOf });
     const corrupt = (b: Buffer): Buffer => {
@@ -171,41 +194,152 @@ describe('readDeb refuses bad input', () => {
       ['cut-in-header.deb', good.subarray(0, 100), /truncated member header/],
       ['cut-in-control.deb', good.subarray(0, 200), /truncated member 'control.tar.gz'/],
       ['cut-in-data.deb', good.subarray(0, good.length - 10), /truncated member 'data.tar.gz'/],
-      ['no-debian-binary.deb', arArchive([['control.tar.gz', await gz(CONTROL)], ['data.tar.gz', 'x']]), /first member is 'control.tar.gz', expected 'debian-binary'/],
-      ['format-3.deb', arArchive([['debian-binary', '3.0\n'], ['control.tar.gz', await gz(CONTROL)]]), /unsupported format version '3.0'/],
+      [
+        'no-debian-binary.deb',
+        arArchive([
+          ['control.tar.gz', await gz(CONTROL)],
+          ['data.tar.gz', 'x'],
+        ]),
+        /first member is 'control.tar.gz', expected 'debian-binary'/,
+      ],
+      [
+        'format-3.deb',
+        arArchive([
+          ['debian-binary', '3.0\n'],
+          ['control.tar.gz', await gz(CONTROL)],
+        ]),
+        /unsupported format version '3.0'/,
+      ],
       ['only-debian-binary.deb', arArchive([['debian-binary', '2.0\n']]), /no control.tar member/],
-      ['no-data.deb', arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', await gz(CONTROL)]]), /no data.tar member/],
-      ['data-first.deb', arArchive([['debian-binary', '2.0\n'], ['data.tar.gz', 'x']]), /unexpected member 'data.tar.gz' where control.tar was expected/],
-      ['bzip2.deb', await withControl('control.tar.bz2', Buffer.from('BZh')), /unsupported compression of control member 'control.tar.bz2'/],
+      [
+        'no-data.deb',
+        arArchive([
+          ['debian-binary', '2.0\n'],
+          ['control.tar.gz', await gz(CONTROL)],
+        ]),
+        /no data.tar member/,
+      ],
+      [
+        'data-first.deb',
+        arArchive([
+          ['debian-binary', '2.0\n'],
+          ['data.tar.gz', 'x'],
+        ]),
+        /unexpected member 'data.tar.gz' where control.tar was expected/,
+      ],
+      [
+        'bzip2.deb',
+        await withControl('control.tar.bz2', Buffer.from('BZh')),
+        /unsupported compression of control member 'control.tar.bz2'/,
+      ],
       ['corrupt-gz.deb', await withControl('control.tar.gz', corrupt(await gz(CONTROL))), /corrupt control.tar.gz/],
       ['corrupt-xz.deb', await withControl('control.tar.xz', corrupt(compressWith('xz'))), /corrupt control.tar.xz/],
-      ['corrupt-zst.deb', await withControl('control.tar.zst', Buffer.concat([Buffer.from('xx'), compressWith('zstd')])), /corrupt control.tar.zst/],
+      [
+        'corrupt-zst.deb',
+        await withControl('control.tar.zst', Buffer.concat([Buffer.from('xx'), compressWith('zstd')])),
+        /corrupt control.tar.zst/,
+      ],
       // fzstd does not check the frame checksum: damaged blocks may decode to garbage that the tar
       // reader then refuses. Either way a DebError names the member.
       ['corrupt-zst-blocks.deb', await withControl('control.tar.zst', corrupt(compressWith('zstd'))), /corrupt (tar in )?control.tar.zst/],
       ['not-a-tar.deb', await withControl('control.tar', Buffer.alloc(1024, 'x')), /corrupt tar in control.tar/],
-      ['no-control-file.deb', await withControl('control.tar.gz', zlib.gzipSync(await controlTar([['./md5sums', '']]))), /no .\/control file in control.tar.gz/],
+      [
+        'no-control-file.deb',
+        await withControl('control.tar.gz', zlib.gzipSync(await controlTar([['./md5sums', '']]))),
+        /no .\/control file in control.tar.gz/,
+      ],
       ['two-stanzas.deb', await withControl('control.tar.gz', await gz(CONTROL + '\nPackage: b\n')), /control file: 2 stanzas found/],
       ['comment.deb', await withControl('control.tar.gz', await gz('# hi\n' + CONTROL)), /control file: line 1: comment lines/],
-      ['no-package.deb', await withControl('control.tar.gz', await gz('Version: 1\nArchitecture: all\n')), /control file has no Package field/],
-      ['no-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nArchitecture: all\n')), /control file has no Version field/],
+      [
+        'no-package.deb',
+        await withControl('control.tar.gz', await gz('Version: 1\nArchitecture: all\n')),
+        /control file has no Package field/,
+      ],
+      [
+        'no-version.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nArchitecture: all\n')),
+        /control file has no Version field/,
+      ],
       ['no-arch.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\n')), /control file has no Architecture field/],
-      ['bad-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1_0\nArchitecture: all\n')), /invalid Version field "1_0": invalid character/],
-      ['bad-name.deb', await withControl('control.tar.gz', await gz('Package: Big_Name\nVersion: 1\nArchitecture: all\n')), /invalid Package field "Big_Name"/],
-      ['bad-arch.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: x86 64\n')), /invalid Architecture field "x86 64"/],
+      [
+        'bad-version.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1_0\nArchitecture: all\n')),
+        /invalid Version field "1_0": invalid character/,
+      ],
+      [
+        'bad-name.deb',
+        await withControl('control.tar.gz', await gz('Package: Big_Name\nVersion: 1\nArchitecture: all\n')),
+        /invalid Package field "Big_Name"/,
+      ],
+      [
+        'bad-arch.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: x86 64\n')),
+        /invalid Architecture field "x86 64"/,
+      ],
       // Hostile values that would reach a pool path or a file name (issue 8).
-      ['source-dotdot.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ../../../prod/pool/main/e/evil\nVersion: 1\nArchitecture: all\n')), /invalid Source field "\.\.\/\.\.\/\.\.\/prod/],
-      ['source-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: a/b\nVersion: 1\nArchitecture: all\n')), /invalid Source field "a\/b"/],
-      ['source-bad-version.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1/../2)\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab \(1\/\.\.\/2\)"/],
-      ['source-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\n ../x\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab\\n \.\.\/x"/],
-      ['source-nul.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\u0000x\nVersion: 1\nArchitecture: all\n')), /invalid Source field "ab\\u0000x"/],
-      ['source-trailing.deb', await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1.0) x\nVersion: 1\nArchitecture: all\n')), /invalid Source field/],
-      ['package-slash.deb', await withControl('control.tar.gz', await gz('Package: ../ab\nVersion: 1\nArchitecture: all\n')), /invalid Package field "\.\.\/ab"/],
-      ['package-nul.deb', await withControl('control.tar.gz', await gz('Package: ab\u0000\nVersion: 1\nArchitecture: all\n')), /invalid Package field "ab\\u0000"/],
-      ['version-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1/../../x\nArchitecture: all\n')), /invalid Version field "1\/\.\.\/\.\.\/x"/],
-      ['version-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\n x\nArchitecture: all\n')), /invalid Version field "1\\n x"/],
-      ['arch-slash.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: ../amd64\n')), /invalid Architecture field "\.\.\/amd64"/],
-      ['arch-newline.deb', await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: amd64\n /x\n')), /invalid Architecture field "amd64\\n \/x"/],
+      [
+        'source-dotdot.deb',
+        await withControl(
+          'control.tar.gz',
+          await gz('Package: ab\nSource: ../../../prod/pool/main/e/evil\nVersion: 1\nArchitecture: all\n'),
+        ),
+        /invalid Source field "\.\.\/\.\.\/\.\.\/prod/,
+      ],
+      [
+        'source-slash.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nSource: a/b\nVersion: 1\nArchitecture: all\n')),
+        /invalid Source field "a\/b"/,
+      ],
+      [
+        'source-bad-version.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1/../2)\nVersion: 1\nArchitecture: all\n')),
+        /invalid Source field "ab \(1\/\.\.\/2\)"/,
+      ],
+      [
+        'source-newline.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\n ../x\nVersion: 1\nArchitecture: all\n')),
+        /invalid Source field "ab\\n \.\.\/x"/,
+      ],
+      [
+        'source-nul.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nSource: ab\u0000x\nVersion: 1\nArchitecture: all\n')),
+        /invalid Source field "ab\\u0000x"/,
+      ],
+      [
+        'source-trailing.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nSource: ab (1.0) x\nVersion: 1\nArchitecture: all\n')),
+        /invalid Source field/,
+      ],
+      [
+        'package-slash.deb',
+        await withControl('control.tar.gz', await gz('Package: ../ab\nVersion: 1\nArchitecture: all\n')),
+        /invalid Package field "\.\.\/ab"/,
+      ],
+      [
+        'package-nul.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\u0000\nVersion: 1\nArchitecture: all\n')),
+        /invalid Package field "ab\\u0000"/,
+      ],
+      [
+        'version-slash.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1/../../x\nArchitecture: all\n')),
+        /invalid Version field "1\/\.\.\/\.\.\/x"/,
+      ],
+      [
+        'version-newline.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\n x\nArchitecture: all\n')),
+        /invalid Version field "1\\n x"/,
+      ],
+      [
+        'arch-slash.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: ../amd64\n')),
+        /invalid Architecture field "\.\.\/amd64"/,
+      ],
+      [
+        'arch-newline.deb',
+        await withControl('control.tar.gz', await gz('Package: ab\nVersion: 1\nArchitecture: amd64\n /x\n')),
+        /invalid Architecture field "amd64\\n \/x"/,
+      ],
       ['a-directory.deb', null, /is a directory/],
       ['a-symlink.deb', null, /symbolic link \(never followed\)/],
     ];

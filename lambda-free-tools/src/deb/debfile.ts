@@ -154,7 +154,8 @@ class DebLayout {
     if (this.step === 'start') {
       const text = Buffer.concat(this.keep!).toString('latin1');
       // dpkg-deb accepts any 2.x format version and ignores what follows the first line.
-      if (!/^2\.[0-9]+\n/.test(text)) throw new DebError(this.file, `unsupported format version '${text.split('\n')[0].slice(0, 20)}' in debian-binary (expected 2.0)`);
+      if (!/^2\.[0-9]+\n/.test(text))
+        throw new DebError(this.file, `unsupported format version '${text.split('\n')[0].slice(0, 20)}' in debian-binary (expected 2.0)`);
       this.step = 'control';
     } else if (this.step === 'control' && m.name === this.controlName) {
       this.controlData = Buffer.concat(this.keep!, this.kept);
@@ -301,14 +302,18 @@ function checkControl(file: string, s: Stanza): void {
   const name = required('Package');
   const version = required('Version');
   const architecture = required('Architecture');
-  if (!isValidPackageName(name)) fail(`invalid Package field ${shown(name)} (Debian Policy §5.6.1: lower-case letters, digits, + - . only, at least two characters, starting with a letter or digit)`);
+  if (!isValidPackageName(name))
+    fail(
+      `invalid Package field ${shown(name)} (Debian Policy §5.6.1: lower-case letters, digits, + - . only, at least two characters, starting with a letter or digit)`,
+    );
   try {
     parseVersion(version);
   } catch (e) {
     if (e instanceof VersionError) fail(`invalid Version field ${shown(version)}: ${e.reason} (Debian Policy §5.6.12)`);
     throw e;
   }
-  if (!isValidArchitecture(architecture)) fail(`invalid Architecture field ${shown(architecture)} (Debian Policy §5.6.8: one architecture name, or all)`);
+  if (!isValidArchitecture(architecture))
+    fail(`invalid Architecture field ${shown(architecture)} (Debian Policy §5.6.8: one architecture name, or all)`);
   const source = getField(s, 'Source');
   if (source !== undefined && !parseSourceField(source)) {
     fail(`invalid Source field ${shown(source)} (Debian Policy §5.6.1: a source package name, optionally followed by ' (version)')`);

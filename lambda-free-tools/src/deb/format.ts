@@ -44,7 +44,15 @@ function identify(control: [string, string][]): PackageIdentity | string {
   const name = getField(control, 'Package');
   const version = getField(control, 'Version');
   const architecture = getField(control, 'Architecture');
-  const missing = ([['Package', name], ['Version', version], ['Architecture', architecture]] as const).filter(([, v]) => !v).map(([f]) => f);
+  const missing = (
+    [
+      ['Package', name],
+      ['Version', version],
+      ['Architecture', architecture],
+    ] as const
+  )
+    .filter(([, v]) => !v)
+    .map(([f]) => f);
   if (missing.length) return `control has no ${missing.join(', ')} field`;
   const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
   if (!isValidPackageName(name!)) return `invalid Package field ${shown(name!)} (Debian Policy §5.6.1)`;
@@ -82,7 +90,8 @@ export const debianFormat: PackageFormat = {
   versionRule: 'Debian Policy §5.6.12',
   versionKind: 'Debian',
   read: async (file, opts = {}) => asRead(await readDeb(file, opts)),
-  readMany: (files, opts) => readDebs(files, { bytes: opts.bytes, onResult: (i, r) => opts.onResult(i, r instanceof Error ? r : asRead(r)) }),
+  readMany: (files, opts) =>
+    readDebs(files, { bytes: opts.bytes, onResult: (i, r) => opts.onResult(i, r instanceof Error ? r : asRead(r)) }),
   identify,
   isValidName: isValidPackageName,
   isValidVersion,

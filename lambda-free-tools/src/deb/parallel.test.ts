@@ -12,9 +12,14 @@ let files: string[];
 beforeAll(() => {
   dir = mkTemp('parallel-debs');
   const compressions = ['gzip', 'xz', 'zstd', 'none'] as const;
-  files = Array.from({ length: 40 }, (_, i) => buildDeb(dir, {
-    name: `par${i}`, version: `1.${i}-1`, compression: compressions[i % 4], payloadBytes: 1000 + i * 50,
-  }));
+  files = Array.from({ length: 40 }, (_, i) =>
+    buildDeb(dir, {
+      name: `par${i}`,
+      version: `1.${i}-1`,
+      compression: compressions[i % 4],
+      payloadBytes: 1000 + i * 50,
+    }),
+  );
   // A bad file in the middle: its error must come back at its index, the others unaffected.
   const bad = path.join(dir, 'bad_1.0_all.deb');
   fs.writeFileSync(bad, 'not a deb');
@@ -62,7 +67,7 @@ test('publish through the bundle reads with worker threads and writes the same P
   expect(twoWorkers).toBe(inProcess);
 }, 120000);
 
-test('an error thrown by onResult rejects readDebs; it is never passed back as the file\'s result', async () => {
+test("an error thrown by onResult rejects readDebs; it is never passed back as the file's result", async () => {
   const calls: [number, DebInfo | Error][] = [];
   const boom = new Error('callback failed');
   const err = await readDebs(files.slice(0, 3), {

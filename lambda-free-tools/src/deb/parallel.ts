@@ -24,8 +24,7 @@ interface ReadWorkerData {
 
 /** What a worker posts: results in batches, then 'done'. */
 type WorkerMessage =
-  | { kind: 'results'; results: [number, DebInfo | { file: string; reason: string } | { message: string }][] }
-  | { kind: 'done' };
+  { kind: 'results'; results: [number, DebInfo | { file: string; reason: string } | { message: string }][] } | { kind: 'done' };
 
 let entryFile: string | undefined;
 

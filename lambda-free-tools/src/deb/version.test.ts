@@ -10,7 +10,6 @@ import { VersionError } from '../errors';
 import { compareVersions, isValidVersion, parseVersion } from './version';
 import { prng } from '../../../test/harness/prng';
 
-
 const rand = prng(0x5eed);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 const digits = (): string => pick(['0', '1', '2', '9', '10', '01', '007', '100', '99999999999999999999', '2']);
@@ -47,13 +46,20 @@ function mutate(v: string): string {
 
 function mutation(v: string): string {
   switch (Math.floor(rand() * 7)) {
-    case 0: return v;
-    case 1: return v + '~' + pick(['', 'rc1', '~']);
-    case 2: return v + pick(['+b1', '.0', 'a', '+']);
-    case 3: return v.replace(/[0-9]/, (d) => String((Number(d) + 1) % 10));
-    case 4: return v.includes('-') ? v.replace(/-[^-]*$/, '-0') : v + '-0';
-    case 5: return v.includes(':') ? v.replace(/^[0-9]+:/, '') : '0' + ':' + v;
-    default: return v.replace(/^([0-9:]*?)([0-9]+)/, (_m, pre: string, n: string) => pre + '0' + n);
+    case 0:
+      return v;
+    case 1:
+      return v + '~' + pick(['', 'rc1', '~']);
+    case 2:
+      return v + pick(['+b1', '.0', 'a', '+']);
+    case 3:
+      return v.replace(/[0-9]/, (d) => String((Number(d) + 1) % 10));
+    case 4:
+      return v.includes('-') ? v.replace(/-[^-]*$/, '-0') : v + '-0';
+    case 5:
+      return v.includes(':') ? v.replace(/^[0-9]+:/, '') : '0' + ':' + v;
+    default:
+      return v.replace(/^([0-9:]*?)([0-9]+)/, (_m, pre: string, n: string) => pre + '0' + n);
   }
 }
 
@@ -72,16 +78,32 @@ function bash(script: string, input: string): { stdout: string; stderr: string }
 describe('compareVersions', () => {
   test('fixed cases from Debian Policy §5.6.12', () => {
     const lt: [string, string][] = [
-      ['1.0~rc1', '1.0'], ['1.0~~', '1.0~'], ['1.0', '1.0a'], ['1.0a', '1.0+'], ['1.0', '1.0.1'],
-      ['1.9', '1.10'], ['1:0.1', '2:0.0'], ['9.9', '1:0'], ['1.0-1', '1.0-2'], ['1.0-1', '1.0-1+b1'],
-      ['1.0-1~bpo1', '1.0-1'], ['2.10-3', '2.10-3+deb12u1'], ['1.0-9', '1.0-10'], ['1.0', '1.0-0.1'],
+      ['1.0~rc1', '1.0'],
+      ['1.0~~', '1.0~'],
+      ['1.0', '1.0a'],
+      ['1.0a', '1.0+'],
+      ['1.0', '1.0.1'],
+      ['1.9', '1.10'],
+      ['1:0.1', '2:0.0'],
+      ['9.9', '1:0'],
+      ['1.0-1', '1.0-2'],
+      ['1.0-1', '1.0-1+b1'],
+      ['1.0-1~bpo1', '1.0-1'],
+      ['2.10-3', '2.10-3+deb12u1'],
+      ['1.0-9', '1.0-10'],
+      ['1.0', '1.0-0.1'],
       ['99999999999999999998', '99999999999999999999'],
     ];
     for (const [a, b] of lt) {
       expect([a, b, Math.sign(compareVersions(a, b))]).toEqual([a, b, -1]);
       expect([b, a, Math.sign(compareVersions(b, a))]).toEqual([b, a, 1]);
     }
-    for (const [a, b] of [['1.0', '1.0-0'], ['1.01', '1.1'], ['0:1.0', '1.0'], ['00:1', '0:1']]) {
+    for (const [a, b] of [
+      ['1.0', '1.0-0'],
+      ['1.01', '1.1'],
+      ['0:1.0', '1.0'],
+      ['00:1', '0:1'],
+    ]) {
       expect([a, b, compareVersions(a, b)]).toEqual([a, b, 0]);
     }
   });
@@ -121,10 +143,20 @@ describe('parseVersion / isValidVersion', () => {
 
   test('rejects invalid strings with VersionError and a reason', () => {
     const bad: [string, RegExp][] = [
-      ['', /empty/], ['1:', /nothing after colon/], [':1', /epoch in version is empty/], ['x:1', /epoch.*not number/],
-      ['2147483648:1', /too big/], ['1.0-', /revision number is empty/], ['-1', /version number is empty/],
-      ['a1', /does not start with digit/], ['1_0', /invalid character in version/], ['1.0-a_b', /invalid character in revision/],
-      ['1 2', /whitespace/], [' 1.0', /whitespace/], ['1.0-1:2', /epoch in version is not number/], ['1.0é', /invalid character/],
+      ['', /empty/],
+      ['1:', /nothing after colon/],
+      [':1', /epoch in version is empty/],
+      ['x:1', /epoch.*not number/],
+      ['2147483648:1', /too big/],
+      ['1.0-', /revision number is empty/],
+      ['-1', /version number is empty/],
+      ['a1', /does not start with digit/],
+      ['1_0', /invalid character in version/],
+      ['1.0-a_b', /invalid character in revision/],
+      ['1 2', /whitespace/],
+      [' 1.0', /whitespace/],
+      ['1.0-1:2', /epoch in version is not number/],
+      ['1.0é', /invalid character/],
     ];
     for (const [v, reason] of bad) {
       expect(isValidVersion(v)).toBe(false);

@@ -3,10 +3,7 @@ import { randomBytes } from 'crypto';
 import { gzipBuffer, xzBuffer } from './compress';
 
 // Text like a Packages file (compressible) plus random bytes (not), so both code paths of the compressors run.
-const sample = Buffer.concat([
-  Buffer.from('Package: hello\nVersion: 2.10-3\nDescription: hi\n\n'.repeat(5000)),
-  randomBytes(200_000),
-]);
+const sample = Buffer.concat([Buffer.from('Package: hello\nVersion: 2.10-3\nDescription: hi\n\n'.repeat(5000)), randomBytes(200_000)]);
 
 describe('gzipBuffer', () => {
   it('round-trips through gzip -dc and is deterministic', async () => {
@@ -34,6 +31,8 @@ describe('xzBuffer', () => {
     await expect(xzBuffer(sample, { preset: 12 })).rejects.toThrow(/xz: invalid preset 12/);
   });
   it('reports a missing xz binary as AptRepoError', async () => {
-    await expect(xzBuffer(sample, { command: '/nonexistent/xz' })).rejects.toThrow(/xz: command '\/nonexistent\/xz' not found; install xz-utils/);
+    await expect(xzBuffer(sample, { command: '/nonexistent/xz' })).rejects.toThrow(
+      /xz: command '\/nonexistent\/xz' not found; install xz-utils/,
+    );
   });
 });

@@ -58,7 +58,9 @@ export function xzBuffer(data: Buffer, opts: { preset?: number; command?: string
     return Promise.reject(new AptRepoError(`xz: invalid preset ${preset} (expected 0..9)`));
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.command ?? 'xz', ['-c', `-${preset}`, '-T2', `--block-size=${XZ_BLOCK_SIZE}`, '--check=crc64'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(opts.command ?? 'xz', ['-c', `-${preset}`, '-T2', `--block-size=${XZ_BLOCK_SIZE}`, '--check=crc64'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let failed = false;

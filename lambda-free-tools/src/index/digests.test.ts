@@ -7,7 +7,9 @@ import { digestFile, digestsOf } from './digests';
 
 describe('digestsOf / digestFile', () => {
   let dir: string;
-  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'digests-')); });
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'digests-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.each([0, 1, 3 * 65536 + 17])('agree with coreutils md5sum/sha1sum/sha256sum/sha512sum on %i bytes', async (size) => {

@@ -31,7 +31,14 @@ function input(amd64: string, arm64 = ''): DistributionInput {
     suite: 'bookworm',
     component: 'main',
     architectures: ['amd64', 'arm64'],
-    packages: new Map(arm64 ? [['amd64', amd64], ['arm64', arm64]] : [['amd64', amd64]]),
+    packages: new Map(
+      arm64
+        ? [
+            ['amd64', amd64],
+            ['arm64', arm64],
+          ]
+        : [['amd64', amd64]],
+    ),
     meta: { origin: 'Epiconcept', label: 'Epiconcept test', description: 'test repo', date: new Date(Date.UTC(2026, 10, 21, 5, 15)) },
   };
 }
@@ -72,9 +79,7 @@ describe('writeDistribution', () => {
     expect(spawnSync('gpgv', ['--keyring', keyring, join(dist, 'Release.gpg'), join(dist, 'Release')]).status).toBe(0);
 
     const listed = releaseOf(dists);
-    expect(listed.map((e) => e.path).sort()).toEqual(
-      ['amd64', 'arm64'].flatMap((a) => INDEXES.map((i) => `main/binary-${a}/${i}`)).sort(),
-    );
+    expect(listed.map((e) => e.path).sort()).toEqual(['amd64', 'arm64'].flatMap((a) => INDEXES.map((i) => `main/binary-${a}/${i}`)).sort());
     expect(entries).toEqual(listed);
     for (const e of listed) {
       expect(await digestFile(join(dist, e.path))).toEqual({ size: e.size, digests: e.digests });
@@ -144,14 +149,18 @@ describe('writeDistribution', () => {
     rmSync(join(first, 'bookworm', '.by-hash.json'));
     const second = newDists();
     await writeDistribution(second, input(packagesText('x')), signer, { previousDistsDir: first });
-    for (const i of INDEXES) expect(ino(join(second, 'bookworm/main/binary-amd64', i))).toBe(ino(join(first, 'bookworm/main/binary-amd64', i)));
+    for (const i of INDEXES)
+      expect(ino(join(second, 'bookworm/main/binary-amd64', i))).toBe(ino(join(first, 'bookworm/main/binary-amd64', i)));
   });
 
   it('ignores by-hash bookkeeping whose digests are not hex (they would become paths)', async () => {
     const first = newDists();
     await writeDistribution(first, input(packagesText('s')), signer);
     const bad = { size: 1, digests: { MD5sum: '../../x', SHA1: '../../x', SHA256: '../../../../../x', SHA512: '../../x' } };
-    writeFileSync(join(first, 'bookworm', '.by-hash.json'), JSON.stringify({ version: 1, indexes: { 'main/binary-amd64': [{ Packages: bad, 'Packages.gz': bad, 'Packages.xz': bad }] } }));
+    writeFileSync(
+      join(first, 'bookworm', '.by-hash.json'),
+      JSON.stringify({ version: 1, indexes: { 'main/binary-amd64': [{ Packages: bad, 'Packages.gz': bad, 'Packages.xz': bad }] } }),
+    );
     const second = newDists();
     await writeDistribution(second, input(packagesText('t')), signer, { previousDistsDir: first });
     // Only the Release's current version (and the new one) are in by-hash.

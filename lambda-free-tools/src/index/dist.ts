@@ -89,7 +89,11 @@ async function loadPrevious(prevDistDir: string | undefined): Promise<Map<string
     const state = JSON.parse(await fs.readFile(join(prevDistDir, STATE_FILE), 'utf8')) as ByHashState;
     if (state?.version === 1 && state.indexes && typeof state.indexes === 'object') {
       for (const [dir, list] of Object.entries(state.indexes)) {
-        if (Array.isArray(list)) versions.set(dir, list.filter((v) => INDEX_NAMES.every((n) => hasAllDigests(v?.[n]))));
+        if (Array.isArray(list))
+          versions.set(
+            dir,
+            list.filter((v) => INDEX_NAMES.every((n) => hasAllDigests(v?.[n]))),
+          );
       }
     }
   } catch {
@@ -194,7 +198,9 @@ async function writeIndexFolder(
     await Promise.all(INDEX_NAMES.map((name) => replaceWithLink(join(prevByHash!, cur[name].digests.SHA256), join(folder, name))));
   }
   await Promise.all(
-    INDEX_NAMES.flatMap((name) => BY_HASH.map((h) => replaceWithLink(join(folder, name), join(folder, 'by-hash', h, cur[name].digests[h]!)))),
+    INDEX_NAMES.flatMap((name) =>
+      BY_HASH.map((h) => replaceWithLink(join(folder, name), join(folder, 'by-hash', h, cur[name].digests[h]!))),
+    ),
   );
 
   // Carry over the newest `keep` older versions still present in the previous by-hash folder.
@@ -260,9 +266,11 @@ export async function writeDistribution(
   for (const arch of architectures) {
     if (!SEGMENT.test(arch)) throw new ConfigError('architectures', `'${arch}' is not a valid architecture`);
   }
-  if (new Set(architectures).size !== architectures.length) throw new ConfigError('architectures', `repeated architecture in ${architectures.join(' ')}`);
+  if (new Set(architectures).size !== architectures.length)
+    throw new ConfigError('architectures', `repeated architecture in ${architectures.join(' ')}`);
   for (const arch of input.packages.keys()) {
-    if (!architectures.includes(arch)) throw new AptRepoError(`${codename}: Packages given for architecture '${arch}', which is not published`);
+    if (!architectures.includes(arch))
+      throw new AptRepoError(`${codename}: Packages given for architecture '${arch}', which is not published`);
   }
   const keep = opts.byHashKeep ?? 3;
   if (!Number.isInteger(keep) || keep < 0) throw new ConfigError('byHashKeep', `must be an integer >= 0, got ${keep}`);
@@ -278,7 +286,15 @@ export async function writeDistribution(
   const folders = await Promise.all(
     architectures.map(async (arch) => {
       const indexDir = `${component}/binary-${arch}`;
-      const kept = await writeIndexFolder(distDir, indexDir, input.packages.get(arch) ?? '', prevDistDir, previous.get(indexDir) ?? [], keep, cache);
+      const kept = await writeIndexFolder(
+        distDir,
+        indexDir,
+        input.packages.get(arch) ?? '',
+        prevDistDir,
+        previous.get(indexDir) ?? [],
+        keep,
+        cache,
+      );
       return { indexDir, kept };
     }),
   );
@@ -289,10 +305,7 @@ export async function writeDistribution(
   }
   entries.sort((a, b) => byteOrder(a.path, b.path));
 
-  const release = renderRelease(
-    { ...input.meta, suite: input.suite, codename, architectures, components: [component] },
-    entries,
-  );
+  const release = renderRelease({ ...input.meta, suite: input.suite, codename, architectures, components: [component] }, entries);
   const { inRelease, releaseGpg } = await signer.sign(release);
   await replaceFile(join(distDir, STATE_FILE), JSON.stringify(state) + '\n');
   await replaceFile(join(distDir, 'Release'), release);

@@ -77,8 +77,16 @@ describe('renderPackagesStanza / renderPackagesIndex against dpkg-scanpackages -
     const debs = [
       buildDeb(pool, RICH, 'epi-rich_1.4-2+deb12u1_amd64.deb'),
       buildDeb(pool, 'Package: zeta\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: z\n', 'zeta_1.0-1_all.deb'),
-      buildDeb(pool, 'Package: alpha\nVersion: 1.2-1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: a two\n', 'alpha_1.2-1_all.deb'),
-      buildDeb(pool, 'Package: alpha\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: a one\n', 'alpha_1.0-1_all.deb'),
+      buildDeb(
+        pool,
+        'Package: alpha\nVersion: 1.2-1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: a two\n',
+        'alpha_1.2-1_all.deb',
+      ),
+      buildDeb(
+        pool,
+        'Package: alpha\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@b.c>\nDescription: a one\n',
+        'alpha_1.0-1_all.deb',
+      ),
       buildDeb(
         pool,
         'Package: beta\nVersion: 3.0\nArchitecture: arm64\nMaintainer: A <a@b.c>\nBuilt-Using: gcc-12 (= 12.2.0-14)\nTag: role::program\nDescription: b\n',
@@ -101,7 +109,12 @@ describe('renderPackagesStanza / renderPackagesIndex against dpkg-scanpackages -
       expect(match).toBeDefined();
       // Text equality proves names, order, values and continuation-line spelling; the field list makes failures readable.
       expect([...parseStanza(mine, 'mine').keys()]).toEqual([...match.keys()]);
-      expect(mine + '\n').toBe(expected.split('\n\n').map((s) => s + '\n\n').find((s) => s.startsWith(`Package: ${name}\n`) && s.includes(`\nVersion: ${version}\n`)));
+      expect(mine + '\n').toBe(
+        expected
+          .split('\n\n')
+          .map((s) => s + '\n\n')
+          .find((s) => s.startsWith(`Package: ${name}\n`) && s.includes(`\nVersion: ${version}\n`)),
+      );
     }
   });
 
@@ -115,18 +128,37 @@ describe('renderPackagesStanza / renderPackagesIndex against dpkg-scanpackages -
     expect(names.slice(names.indexOf('SHA256'), names.indexOf('SHA256') + 2)).toEqual(['SHA256', 'SHA512']);
   });
 
-  it('drops a control file\'s own Filename/Size/checksums and whitespace-only fields', () => {
+  it("drops a control file's own Filename/Size/checksums and whitespace-only fields", () => {
     const control: [string, string][] = [
-      ['Package', 'p'], ['Version', '1'], ['Architecture', 'all'], ['Filename', 'evil'], ['size', '1'], ['X-Empty', '  '], ['Description', 'd'],
+      ['Package', 'p'],
+      ['Version', '1'],
+      ['Architecture', 'all'],
+      ['Filename', 'evil'],
+      ['size', '1'],
+      ['X-Empty', '  '],
+      ['Description', 'd'],
     ];
-    const out = renderPackagesStanza({ control, filename: 'pool/main/p/p_1_all.deb', size: 42, digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' } });
-    expect(out).toBe('Package: p\nVersion: 1\nArchitecture: all\nFilename: pool/main/p/p_1_all.deb\nSize: 42\nMD5sum: a\nSHA1: b\nSHA256: c\nDescription: d\n');
+    const out = renderPackagesStanza({
+      control,
+      filename: 'pool/main/p/p_1_all.deb',
+      size: 42,
+      digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' },
+    });
+    expect(out).toBe(
+      'Package: p\nVersion: 1\nArchitecture: all\nFilename: pool/main/p/p_1_all.deb\nSize: 42\nMD5sum: a\nSHA1: b\nSHA256: c\nDescription: d\n',
+    );
   });
 
   it('sorts by Debian version order, where dpkg-scanpackages compares strings, then by architecture', () => {
     const mk = (version: string, arch: string): PackagesEntry => ({
-      control: [['Package', 'p'], ['Version', version], ['Architecture', arch]],
-      filename: `pool/p_${version}_${arch}.deb`, size: 1, digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' },
+      control: [
+        ['Package', 'p'],
+        ['Version', version],
+        ['Architecture', arch],
+      ],
+      filename: `pool/p_${version}_${arch}.deb`,
+      size: 1,
+      digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' },
     });
     const index = renderPackagesIndex([mk('1.10', 'amd64'), mk('1.9', 'arm64'), mk('1.9', 'amd64'), mk('1:0.1', 'all')]);
     const order = parseStanzas(index, 'x').map((s) => `${s.get('Version')} ${s.get('Architecture')}`);
@@ -144,7 +176,14 @@ describe('renderPackagesStanza / renderPackagesIndex against dpkg-scanpackages -
   it('rejects a Filename that would corrupt the index', () => {
     expect(() => renderPackagesStanza({ ...entries[0], filename: 'pool/a b.deb' })).toThrow(/Filename/);
     // A path that leaves the repository root or hides a control character (issue 8).
-    for (const filename of ['/etc/shadow', 'pool/../../prod/x.deb', 'pool/./x.deb', 'pool//x.deb', 'pool/x\u0000.deb', 'pool/x\u001b.deb']) {
+    for (const filename of [
+      '/etc/shadow',
+      'pool/../../prod/x.deb',
+      'pool/./x.deb',
+      'pool//x.deb',
+      'pool/x\u0000.deb',
+      'pool/x\u001b.deb',
+    ]) {
       expect(() => renderPackagesStanza({ ...entries[0], filename })).toThrow(/invalid Filename/);
     }
   });
@@ -176,19 +215,42 @@ describe('renderPackagesIndex on real Debian packages read by readDeb', () => {
 
 test('renderPackagesIndexes gives the same bytes as renderPackagesIndex on each index', () => {
   const mk = (name: string, version: string, architecture: string, extra: [string, string][] = []): PoolPackage => ({
-    poolPath: `pool/main/${name[0]}/${name}/${name}_${version}_${architecture}.deb`, name, version, architecture, source: name,
-    control: [['Package', name], ['Version', version], ['Architecture', architecture], ['Maintainer', 'M <m@example.org>'], ...extra, ['Description', 'd\n more']],
-    size: 100 + version.length, digests: { MD5sum: 'a'.repeat(32), SHA1: 'b'.repeat(40), SHA256: 'c'.repeat(64) }, codenames: [], addedMs: 0,
+    poolPath: `pool/main/${name[0]}/${name}/${name}_${version}_${architecture}.deb`,
+    name,
+    version,
+    architecture,
+    source: name,
+    control: [
+      ['Package', name],
+      ['Version', version],
+      ['Architecture', architecture],
+      ['Maintainer', 'M <m@example.org>'],
+      ...extra,
+      ['Description', 'd\n more'],
+    ],
+    size: 100 + version.length,
+    digests: { MD5sum: 'a'.repeat(32), SHA1: 'b'.repeat(40), SHA256: 'c'.repeat(64) },
+    codenames: [],
+    addedMs: 0,
   });
   const all = [
-    mk('zeta', '1.10', 'all'), mk('zeta', '1.9', 'all'), mk('alpha', '1.0', 'amd64'), mk('alpha', '1.0~rc1', 'amd64'),
-    mk('alpha', '1.0', 'arm64'), mk('Beta', '2:0.1', 'all', [['Depends', 'alpha']]), mk('alpha', '1:0.5', 'amd64'),
+    mk('zeta', '1.10', 'all'),
+    mk('zeta', '1.9', 'all'),
+    mk('alpha', '1.0', 'amd64'),
+    mk('alpha', '1.0~rc1', 'amd64'),
+    mk('alpha', '1.0', 'arm64'),
+    mk('Beta', '2:0.1', 'all', [['Depends', 'alpha']]),
+    mk('alpha', '1:0.5', 'amd64'),
   ];
-  const perCodename = new Map([['bookworm', all], ['bullseye', all.slice(2)]]);
+  const perCodename = new Map([
+    ['bookworm', all],
+    ['bullseye', all.slice(2)],
+  ]);
   const out = renderPackagesIndexes(perCodename, ['amd64', 'arm64']);
   for (const [codename, list] of perCodename) {
     for (const arch of ['amd64', 'arm64']) {
-      const entries = list.filter((p) => p.architecture === arch || p.architecture === 'all')
+      const entries = list
+        .filter((p) => p.architecture === arch || p.architecture === 'all')
         .map((p) => ({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }));
       expect(out.get(codename)!.get(arch)).toBe(renderPackagesIndex(entries));
     }

@@ -21,24 +21,58 @@ export interface PackagesEntry {
  * Dpkg::Control::FieldsCore, CTRL_INDEX_PKG). Fields not listed come after, sorted by name.
  */
 const INDEX_PKG_ORDER = [
-  'Package', 'Package-Type', 'Source', 'Version', 'Kernel-Version', 'Built-For-Profiles',
-  'Auto-Built-Package', 'Architecture', 'Subarchitecture', 'Installer-Menu-Item', 'Build-Essential',
-  'Essential', 'Protected', 'Origin', 'Bugs', 'Maintainer', 'Installed-Size',
-  'Pre-Depends', 'Depends', 'Recommends', 'Suggests', 'Enhances', 'Conflicts', 'Breaks', 'Replaces',
-  'Provides', 'Built-Using', 'Static-Built-Using',
-  'Filename', 'Size', 'MD5sum', 'SHA1', 'SHA256',
+  'Package',
+  'Package-Type',
+  'Source',
+  'Version',
+  'Kernel-Version',
+  'Built-For-Profiles',
+  'Auto-Built-Package',
+  'Architecture',
+  'Subarchitecture',
+  'Installer-Menu-Item',
+  'Build-Essential',
+  'Essential',
+  'Protected',
+  'Origin',
+  'Bugs',
+  'Maintainer',
+  'Installed-Size',
+  'Pre-Depends',
+  'Depends',
+  'Recommends',
+  'Suggests',
+  'Enhances',
+  'Conflicts',
+  'Breaks',
+  'Replaces',
+  'Provides',
+  'Built-Using',
+  'Static-Built-Using',
+  'Filename',
+  'Size',
+  'MD5sum',
+  'SHA1',
+  'SHA256',
   // Not in dpkg's list (dpkg-scanpackages writes no SHA512); placed after SHA256 as apt-ftparchive
   // and the Debian archive do, instead of among the unknown fields at the end.
   'SHA512',
-  'Section', 'Priority', 'Multi-Arch', 'Homepage', 'Description', 'Tag', 'Task',
+  'Section',
+  'Priority',
+  'Multi-Arch',
+  'Homepage',
+  'Description',
+  'Tag',
+  'Task',
 ];
 const RANK = new Map(INDEX_PKG_ORDER.map((name, i) => [name, i]));
 
 /** Known field names whose spelling is not the generic Word-Word capitalisation (Dpkg::Control::FieldsCore). */
 const SPECIAL_NAMES = new Map(
-  ['MD5sum', 'SHA1', 'SHA256', 'SHA512', 'NotAutomatic', 'ButAutomaticUpgrades', 'No-Support-for-Architecture-all'].map(
-    (n) => [n.toLowerCase(), n],
-  ),
+  ['MD5sum', 'SHA1', 'SHA256', 'SHA512', 'NotAutomatic', 'ButAutomaticUpgrades', 'No-Support-for-Architecture-all'].map((n) => [
+    n.toLowerCase(),
+    n,
+  ]),
 );
 
 /** Fields the index writes itself from the file; a control stanza's own copies are dropped, as dpkg-scanpackages overwrites them. */
@@ -51,7 +85,13 @@ const FILE_FIELDS = new Set(['filename', 'size', 'md5sum', 'sha1', 'sha256', 'sh
  */
 export function canonicalFieldName(name: string): string {
   const lower = name.toLowerCase();
-  return SPECIAL_NAMES.get(lower) ?? lower.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('-');
+  return (
+    SPECIAL_NAMES.get(lower) ??
+    lower
+      .split('-')
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join('-')
+  );
 }
 
 /**
@@ -91,7 +131,12 @@ const TRAILING_BLANKS = /[ \t\r\n\f\v]+$/;
 export function renderPackagesStanza(e: PackagesEntry): string {
   // Filename is a path clients fetch below the repository root: no whitespace or control
   // character (it would corrupt the index), no absolute path and no '.', '..' or empty segment.
-  if (e.filename === '' || /[\s\u0000-\u001f\u007f]/.test(e.filename) || e.filename.startsWith('/') || e.filename.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+  if (
+    e.filename === '' ||
+    /[\s\u0000-\u001f\u007f]/.test(e.filename) ||
+    e.filename.startsWith('/') ||
+    e.filename.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')
+  ) {
     throw new Error(`Packages: invalid Filename ${JSON.stringify(e.filename)}`);
   }
   const pairs: Iterable<[string, string]> = e.control instanceof Map ? e.control.entries() : e.control;
@@ -162,7 +207,10 @@ export interface IndexRendering {
  * Debian order is what apt shows and gives the same file whenever the two agree.
  * @throws VersionError (from compareVersions) for an entry with an invalid Version.
  */
-export function sortForIndex<T extends { name: string; version: string; architecture: string }>(items: Iterable<T>, compare: (a: string, b: string) => number = compareVersions): T[] {
+export function sortForIndex<T extends { name: string; version: string; architecture: string }>(
+  items: Iterable<T>,
+  compare: (a: string, b: string) => number = compareVersions,
+): T[] {
   return [...items].sort((a, b) => byteOrder(a.name, b.name) || compare(a.version, b.version) || byteOrder(a.architecture, b.architecture));
 }
 
@@ -175,7 +223,11 @@ export function sortForIndex<T extends { name: string; version: string; architec
  * reused and new ones stored, so a republish renders only new files.
  * Returns codename → architecture → text, for every codename of `perCodename` and every architecture given.
  */
-export function renderPackagesIndexes(perCodename: Map<string, IndexedPackage[]>, architectures: string[], opts: IndexRendering = {}): Map<string, Map<string, string>> {
+export function renderPackagesIndexes(
+  perCodename: Map<string, IndexedPackage[]>,
+  architectures: string[],
+  opts: IndexRendering = {},
+): Map<string, Map<string, string>> {
   const render = opts.renderEntry ?? renderPackagesStanza;
   const unique = new Set<IndexedPackage>();
   for (const list of perCodename.values()) for (const p of list) unique.add(p);
@@ -210,6 +262,13 @@ export function renderPackagesIndexes(perCodename: Map<string, IndexedPackage[]>
  * @throws VersionError (from compareVersions) for an entry with an invalid Version.
  */
 export function renderPackagesIndex(entries: PackagesEntry[]): string {
-  const keyed = entries.map((e) => ({ e, name: field(e, 'Package'), version: field(e, 'Version'), architecture: field(e, 'Architecture') }));
-  return sortForIndex(keyed).map((k) => renderPackagesStanza(k.e) + '\n').join('');
+  const keyed = entries.map((e) => ({
+    e,
+    name: field(e, 'Package'),
+    version: field(e, 'Version'),
+    architecture: field(e, 'Architecture'),
+  }));
+  return sortForIndex(keyed)
+    .map((k) => renderPackagesStanza(k.e) + '\n')
+    .join('');
 }

@@ -47,7 +47,12 @@ describe('renderRelease against apt-ftparchive release', () => {
   it('writes the MD5Sum, SHA1, SHA256, SHA512 blocks byte for byte as apt-ftparchive', () => {
     // apt-ftparchive lists files in directory-walk order; renderRelease sorts by path: compare each block as a sorted set of lines.
     const split = (text: string) =>
-      blocks(text).split(/^(?=\S)/m).map((b) => { const [head, ...lines] = b.trimEnd().split('\n'); return [head, lines.sort()]; });
+      blocks(text)
+        .split(/^(?=\S)/m)
+        .map((b) => {
+          const [head, ...lines] = b.trimEnd().split('\n');
+          return [head, lines.sort()];
+        });
     expect(split(renderRelease(META, [...entries].reverse()))).toEqual(split(theirs));
   });
 

@@ -17,7 +17,17 @@ import { runIndexer } from './remote';
 import { loadStackConfig, OpsConfig, OpsFlags } from './stackConfig';
 import { formatBytes, gatherStatus, renderStatus } from './status';
 import { gatherDoctor, readLocalManifest, renderDoctor } from './doctor';
-import { awaitIngest, dropExitCode, ingestUploads, planUploads, renderDropOutcomes, renderIngestSummary, uploadExitCode, Uploader, UploadItem } from './upload';
+import {
+  awaitIngest,
+  dropExitCode,
+  ingestUploads,
+  planUploads,
+  renderDropOutcomes,
+  renderIngestSummary,
+  uploadExitCode,
+  Uploader,
+  UploadItem,
+} from './upload';
 
 /** Options every apt-ops command accepts (root program). */
 interface GlobalOpts extends OpsFlags {
@@ -39,8 +49,22 @@ function configOf(cmd: Command): { cfg: OpsConfig; g: GlobalOpts } {
   const stack = g.stack ?? process.env.APT_OPS_STACK;
   if (!stack) throw new UsageError('--stack <name> is required (or set APT_OPS_STACK)');
   const flags: OpsFlags = {
-    projectDir: g.projectDir, host: g.host, port: g.port, user: g.user, uploadUser: g.uploadUser, hostKey: g.hostKey, knownHosts: g.knownHosts, identity: g.identity,
-    indexer: g.indexer, node: g.node, remotePrefix: g.remotePrefix, root: g.root, channel: g.channel, incomingDir: g.incomingDir, webRoot: g.webRoot, timeout: g.timeout,
+    projectDir: g.projectDir,
+    host: g.host,
+    port: g.port,
+    user: g.user,
+    uploadUser: g.uploadUser,
+    hostKey: g.hostKey,
+    knownHosts: g.knownHosts,
+    identity: g.identity,
+    indexer: g.indexer,
+    node: g.node,
+    remotePrefix: g.remotePrefix,
+    root: g.root,
+    channel: g.channel,
+    incomingDir: g.incomingDir,
+    webRoot: g.webRoot,
+    timeout: g.timeout,
   };
   return { cfg: loadStackConfig({ stack, flags }), g };
 }
@@ -69,9 +93,22 @@ async function passThrough(cmd: Command, remote: string[]): Promise<number> {
 async function sendFiles(conn: Connection, cfg: OpsConfig, items: UploadItem[], g: GlobalOpts, exec: boolean): Promise<void> {
   const showBar = !g.json && Boolean(process.stderr.isTTY);
   const total = items.reduce((n, i) => n + i.size, 0);
-  const bar = showBar ? new SingleBar({ stream: process.stderr, format: '{file} [{bar}] {percentage}% {sentH}/{totalH}', hideCursor: true, clearOnComplete: false }) : undefined;
+  const bar = showBar
+    ? new SingleBar({
+        stream: process.stderr,
+        format: '{file} [{bar}] {percentage}% {sentH}/{totalH}',
+        hideCursor: true,
+        clearOnComplete: false,
+      })
+    : undefined;
   bar?.start(total, 0, { file: items[0].name, sentH: formatBytes(0), totalH: formatBytes(total) });
-  const uploader = new Uploader(conn, cfg, items, (sent, _t, file) => bar?.update(sent, { file, sentH: formatBytes(sent), totalH: formatBytes(total) }), { exec });
+  const uploader = new Uploader(
+    conn,
+    cfg,
+    items,
+    (sent, _t, file) => bar?.update(sent, { file, sentH: formatBytes(sent), totalH: formatBytes(total) }),
+    { exec },
+  );
   const onSignal = (sig: NodeJS.Signals) => {
     bar?.stop();
     void uploader.abort().finally(() => {
@@ -96,7 +133,12 @@ async function sendFiles(conn: Connection, cfg: OpsConfig, items: UploadItem[], 
  * `/<source>/[<codename>/]<file>`; then waits up to `waitSeconds` for the server's ingest to take
  * each file and reports accepted, or rejected with its `.reason`. Never runs a remote command.
  */
-async function uploadAsUploader(cfg: OpsConfig, g: GlobalOpts, files: string[], o: { codename?: string; source: string; wait: number }): Promise<number> {
+async function uploadAsUploader(
+  cfg: OpsConfig,
+  g: GlobalOpts,
+  files: string[],
+  o: { codename?: string; source: string; wait: number },
+): Promise<number> {
   const upCfg: OpsConfig = { ...cfg, user: cfg.uploadUser! };
   const items = planUploads(files, { incomingDir: '/', source: o.source, codename: o.codename });
   return withConnection(upCfg, async (conn) => {
@@ -125,7 +167,9 @@ async function uploadCommand(cmd: Command, files: string[], o: { codename?: stri
     const ours = items.map((i) => i.rel);
     const outcome = await ingestUploads(conn, cfg, items, o.source, { stderr: writeErr });
     if (!outcome.ok) {
-      process.stderr.write(`apt-ops: ingest on ${cfg.host} failed (exit ${outcome.code})${outcome.removed ? `; removed ${outcome.removed} uploaded file(s) it had not taken` : ''}\n`);
+      process.stderr.write(
+        `apt-ops: ingest on ${cfg.host} failed (exit ${outcome.code})${outcome.removed ? `; removed ${outcome.removed} uploaded file(s) it had not taken` : ''}\n`,
+      );
       return outcome.code;
     }
     const summary = outcome.summary;
@@ -194,40 +238,80 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .exitOverride()
     .showHelpAfterError();
 
-  const wrap = <A extends unknown[]>(fn: (...a: A) => Promise<number>) => async (...a: A) => setCode(await fn(...a));
+  const wrap =
+    <A extends unknown[]>(fn: (...a: A) => Promise<number>) =>
+    async (...a: A) =>
+      setCode(await fn(...a));
 
-  program.command('pending').description('what the upstream channel holds that the downstream one does not')
+  program
+    .command('pending')
+    .description('what the upstream channel holds that the downstream one does not')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['pending'])));
-  program.command('promote').description('promote packages (pkg or pkg=version) to the downstream channel')
+  program
+    .command('promote')
+    .description('promote packages (pkg or pkg=version) to the downstream channel')
     .argument('[packages...]', 'pkg or pkg=version')
     .option('--all-pending', 'every pending package')
     .option('--codename <codename>', 'only packages published under this codename')
     .option('--dry-run', 'show what would be promoted')
-    .action(wrap(async (pkgs: string[], o: { allPending?: boolean; codename?: string; dryRun?: boolean }, cmd: Command) =>
-      passThrough(cmd, ['promote', ...(o.allPending ? ['--all-pending'] : []), ...(o.codename ? ['--codename', o.codename] : []), ...(o.dryRun ? ['--dry-run'] : []), ...(pkgs.length ? ['--', ...pkgs] : [])])));
-  program.command('versions').description('every version of a package, in every channel').argument('<package>')
+    .action(
+      wrap(async (pkgs: string[], o: { allPending?: boolean; codename?: string; dryRun?: boolean }, cmd: Command) =>
+        passThrough(cmd, [
+          'promote',
+          ...(o.allPending ? ['--all-pending'] : []),
+          ...(o.codename ? ['--codename', o.codename] : []),
+          ...(o.dryRun ? ['--dry-run'] : []),
+          ...(pkgs.length ? ['--', ...pkgs] : []),
+        ]),
+      ),
+    );
+  program
+    .command('versions')
+    .description('every version of a package, in every channel')
+    .argument('<package>')
     .action(wrap(async (pkg: string, _o, cmd: Command) => passThrough(cmd, ['versions', '--', pkg])));
-  program.command('rollback').description('point the channel back at an earlier generation').option('--to <id>', 'generation id (default: the previous one)')
+  program
+    .command('rollback')
+    .description('point the channel back at an earlier generation')
+    .option('--to <id>', 'generation id (default: the previous one)')
     .action(wrap(async (o: { to?: string }, cmd: Command) => passThrough(cmd, ['rollback', ...(o.to ? ['--to', o.to] : [])])));
-  program.command('remove').description('take a version out of the channel (after a rollback, before the next publish)')
+  program
+    .command('remove')
+    .description('take a version out of the channel (after a rollback, before the next publish)')
     .argument('<spec>', 'pkg=version')
     .option('--force', 'needed in a channel fed by promote (prod)')
-    .action(wrap(async (spec: string, o: { force?: boolean }, cmd: Command) => passThrough(cmd, ['remove', ...(o.force ? ['--force'] : []), '--', spec])));
-  program.command('generations').description('published generations, newest first')
+    .action(
+      wrap(async (spec: string, o: { force?: boolean }, cmd: Command) =>
+        passThrough(cmd, ['remove', ...(o.force ? ['--force'] : []), '--', spec]),
+      ),
+    );
+  program
+    .command('generations')
+    .description('published generations, newest first')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['generations'])));
-  program.command('verify').description('check that pool, indexes and signatures agree')
+  program
+    .command('verify')
+    .description('check that pool, indexes and signatures agree')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['verify'])));
-  program.command('status').description('disk use, package counts, last publish and ingest, rejected uploads')
+  program
+    .command('status')
+    .description('disk use, package counts, last publish and ingest, rejected uploads')
     .action(wrap(async (_o, cmd: Command) => statusCommand(cmd)));
-  program.command('doctor').description("compare the server's files with what the stack installed (drift) and name every difference")
+  program
+    .command('doctor')
+    .description("compare the server's files with what the stack installed (drift) and name every difference")
     .option('--expected <file>', 'manifest to compare with, e.g. from `pulumi stack output expectedState` (default: the one on the server)')
     .action(wrap(async (o: { expected?: string }, cmd: Command) => doctorCommand(cmd, o)));
-  program.command('upload').description('upload .deb files into the drop zone and ingest them')
+  program
+    .command('upload')
+    .description('upload .deb files into the drop zone and ingest them')
     .argument('<files...>', '.deb files')
     .option('--codename <codename>', 'drop into the codename folder (publishes only there)')
     .addOption(new Option('--source <name>', 'drop folder under the incoming directory').default(DEFAULT_SOURCE))
     .option('--wait <seconds>', 'with an upload account: how long to wait for the server to take the files (exit 124 after)', '120')
-    .action(wrap(async (files: string[], o: { codename?: string; source: string; wait: string }, cmd: Command) => uploadCommand(cmd, files, o)));
+    .action(
+      wrap(async (files: string[], o: { codename?: string; source: string; wait: string }, cmd: Command) => uploadCommand(cmd, files, o)),
+    );
   return program;
 }
 

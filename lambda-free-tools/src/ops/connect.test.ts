@@ -28,13 +28,33 @@ afterAll(async () => {
 });
 
 const cfg = (over: Partial<OpsConfig> = {}): OpsConfig => ({
-  stack: 'test', host: sshd.host, port: sshd.port, user: sshd.username, hostKey: sshd.hostPublicKey, hostKeySource: 'Pulumi.test.yaml: apt-repo:sshHostKey',
-  knownHostsFile: path.join(dir, 'none'), identityFile: sshd.privateKeyFile, indexerPath: '/nonexistent/apt-repo.cjs', nodePath: 'node', remotePrefix: '',
-  root: '/', channel: 'test', incomingDir: '/tmp', webRoot: '/tmp', connectTimeoutMs: 10000, ...over,
+  stack: 'test',
+  host: sshd.host,
+  port: sshd.port,
+  user: sshd.username,
+  hostKey: sshd.hostPublicKey,
+  hostKeySource: 'Pulumi.test.yaml: apt-repo:sshHostKey',
+  knownHostsFile: path.join(dir, 'none'),
+  identityFile: sshd.privateKeyFile,
+  indexerPath: '/nonexistent/apt-repo.cjs',
+  nodePath: 'node',
+  remotePrefix: '',
+  root: '/',
+  channel: 'test',
+  incomingDir: '/tmp',
+  webRoot: '/tmp',
+  connectTimeoutMs: 10000,
+  ...over,
 });
 
 async function expectRefused(c: OpsConfig, pattern: RegExp): Promise<void> {
-  const err = await connect(c).then((conn) => { conn.dispose(); return undefined; }, (e) => e);
+  const err = await connect(c).then(
+    (conn) => {
+      conn.dispose();
+      return undefined;
+    },
+    (e) => e,
+  );
   expect(err).toBeInstanceOf(ConnectionError);
   expect((err as ConnectionError).exitCode).toBe(255);
   expect((err as Error).message).toMatch(pattern);
@@ -86,11 +106,17 @@ describe('connect (real sshd)', () => {
     // And the file decides: the same entry with another key is refused, naming the file.
     const wrong = path.join(dir, 'known_hosts_wrong_key');
     fs.writeFileSync(wrong, `[127.0.0.1]:${sshd.port} ${otherHostKey}\n`);
-    await expectRefused(cfg({ hostKey: undefined, hostKeySource: undefined, knownHostsFile: wrong }), new RegExp(`host key of 127\\.0\\.0\\.1:${sshd.port} does not match ${wrong.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    await expectRefused(
+      cfg({ hostKey: undefined, hostKeySource: undefined, knownHostsFile: wrong }),
+      new RegExp(`host key of 127\\.0\\.0\\.1:${sshd.port} does not match ${wrong.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
   });
 
   test('a wrong pinned key is refused, naming the host and the config key', async () => {
-    await expectRefused(cfg({ hostKey: otherHostKey }), new RegExp(`host key of 127\\.0\\.0\\.1:${sshd.port} does not match Pulumi\\.test\\.yaml: apt-repo:sshHostKey`));
+    await expectRefused(
+      cfg({ hostKey: otherHostKey }),
+      new RegExp(`host key of 127\\.0\\.0\\.1:${sshd.port} does not match Pulumi\\.test\\.yaml: apt-repo:sshHostKey`),
+    );
   });
 
   test('a host missing from known_hosts is refused as unknown', async () => {
@@ -142,6 +168,11 @@ describe('sshOptions / hostKeyPolicy', () => {
   });
 
   test('a missing known_hosts file means no known key', () => {
-    expect(hostKeyPolicy(cfg({ hostKey: undefined, knownHostsFile: '/nonexistent/known_hosts' }))).toEqual({ kind: 'known_hosts', file: '/nonexistent/known_hosts', keys: [], revoked: [] });
+    expect(hostKeyPolicy(cfg({ hostKey: undefined, knownHostsFile: '/nonexistent/known_hosts' }))).toEqual({
+      kind: 'known_hosts',
+      file: '/nonexistent/known_hosts',
+      keys: [],
+      revoked: [],
+    });
   });
 });

@@ -42,7 +42,8 @@ export function hostKeyPolicy(cfg: Pick<OpsConfig, 'host' | 'port' | 'hostKey' |
   try {
     text = fs.readFileSync(cfg.knownHostsFile, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(cfg.knownHostsFile, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConfigError(cfg.knownHostsFile, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const { keys, revoked } = knownKeysFor(parseKnownHosts(text, cfg.knownHostsFile), cfg.host, cfg.port);
   return { kind: 'known_hosts', file: cfg.knownHostsFile, keys, revoked };
@@ -63,7 +64,10 @@ export function sshOptions(cfg: OpsConfig, onRefused: (reason: string) => void):
     try {
       privateKey = fs.readFileSync(cfg.identityFile, 'utf8');
     } catch (e) {
-      throw new ConfigError(cfg.identityFile, `cannot read the identity file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ConfigError(
+        cfg.identityFile,
+        `cannot read the identity file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
   }
   const policy = hostKeyPolicy(cfg);
@@ -105,14 +109,19 @@ export function connectError(err: unknown, cfg: OpsConfig, refused?: string): Er
     return new ConfigError(cfg.identityFile, `cannot use the identity file: ${msg}`);
   }
   if (e?.level === 'client-authentication' || /All configured authentication methods failed/.test(msg)) {
-    const tried = [cfg.agentSocket ? `ssh-agent (${cfg.agentSocket})` : '', cfg.identityFile ? `key file ${cfg.identityFile}` : ''].filter(Boolean).join(' and ');
+    const tried = [cfg.agentSocket ? `ssh-agent (${cfg.agentSocket})` : '', cfg.identityFile ? `key file ${cfg.identityFile}` : '']
+      .filter(Boolean)
+      .join(' and ');
     return new ConnectionError(target, `authentication failed (tried ${tried})`);
   }
   if (e?.code === 'ECONNREFUSED') return new ConnectionError(target, 'connection refused (is sshd running and the port right?)');
-  if (e?.level === 'client-timeout' || e?.code === 'ETIMEDOUT') return new ConnectionError(target, `timed out after ${cfg.connectTimeoutMs / 1000} s`);
-  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN' || e?.level === 'client-dns') return new ConnectionError(target, `host not found (${e.code ?? msg})`);
+  if (e?.level === 'client-timeout' || e?.code === 'ETIMEDOUT')
+    return new ConnectionError(target, `timed out after ${cfg.connectTimeoutMs / 1000} s`);
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN' || e?.level === 'client-dns')
+    return new ConnectionError(target, `host not found (${e.code ?? msg})`);
   if (e?.code === 'EHOSTUNREACH' || e?.code === 'ENETUNREACH') return new ConnectionError(target, `host unreachable (${e.code})`);
-  if (e?.code === 'ECONNRESET' || /No response from server/.test(msg)) return new ConnectionError(target, 'the server closed the connection during the handshake');
+  if (e?.code === 'ECONNRESET' || /No response from server/.test(msg))
+    return new ConnectionError(target, 'the server closed the connection during the handshake');
   if (err instanceof UsageError || err instanceof ConfigError) return err;
   return new ConnectionError(target, msg.split('\n')[0]);
 }

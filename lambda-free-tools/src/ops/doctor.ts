@@ -30,7 +30,9 @@ export interface DoctorOpsReport extends DoctorReport {
 export const DoctorReportSchema = z.object({
   channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
   checked: z.number().int().min(0),
-  differences: z.array(z.object({ path: z.string(), field: z.enum(DIFFERENCE_FIELDS), expected: z.string(), found: z.string(), step: z.string() })),
+  differences: z.array(
+    z.object({ path: z.string(), field: z.enum(DIFFERENCE_FIELDS), expected: z.string(), found: z.string(), step: z.string() }),
+  ),
   notChecked: z.array(z.object({ path: z.string(), reason: z.string() })),
 });
 
@@ -57,7 +59,8 @@ export function readLocalManifest(file: string, channel: string): { file: string
     throw new UsageError(`--expected ${file}: ${(e as Error).message}`);
   }
   const state = parseExpectedState(data.toString('utf8'), file);
-  if (state.channel !== channel) throw new UsageError(`${file} is the expected state of channel '${state.channel}', not of channel ${channel}`);
+  if (state.channel !== channel)
+    throw new UsageError(`${file} is the expected state of channel '${state.channel}', not of channel ${channel}`);
   return { file, data };
 }
 
@@ -80,7 +83,10 @@ export async function gatherDoctor(
   if (r.code === 2) return { code: 2 };
   if (r.code !== 0 && r.code !== 1) throw new AptRepoError(`the remote apt-repo doctor on ${cfg.host} failed (exit ${r.code})`);
   const report = parseDoctorReport(r.data, cfg.host);
-  return { code: report.differences.length ? 1 : 0, report: { stack: cfg.stack, host: cfg.host, expected: manifest?.file ?? 'server', ...report } };
+  return {
+    code: report.differences.length ? 1 : 0,
+    report: { stack: cfg.stack, host: cfg.host, expected: manifest?.file ?? 'server', ...report },
+  };
 }
 
 /** The text `apt-ops doctor` prints: the differences table (stdout) and the summary (stderr). */

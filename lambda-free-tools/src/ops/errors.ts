@@ -10,7 +10,10 @@ import { AptRepoError } from '../errors';
  */
 export class ConnectionError extends AptRepoError {
   override readonly exitCode: number = 255;
-  constructor(readonly target: string, reason: string) {
+  constructor(
+    readonly target: string,
+    reason: string,
+  ) {
     super(`${target}: ${reason}`);
   }
 }

@@ -4,7 +4,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { ConfigError } from '../errors';
 import {
-  checkHostKey, fingerprint, hostMatches, keyTypeOfBlob, knownHostsName, knownKeysFor, parseKnownHosts, parsePublicKey, serverHostKeyAlgorithms,
+  checkHostKey,
+  fingerprint,
+  hostMatches,
+  keyTypeOfBlob,
+  knownHostsName,
+  knownKeysFor,
+  parseKnownHosts,
+  parsePublicKey,
+  serverHostKeyAlgorithms,
 } from './hostKey';
 
 let dir: string;
@@ -14,8 +22,23 @@ let rsa: string;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hostkey-test-'));
-  for (const [name, type] of [['ed', 'ed25519'], ['ed2', 'ed25519'], ['rsa', 'rsa']]) {
-    execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', `key ${name}`, '-f', path.join(dir, name)]);
+  for (const [name, type] of [
+    ['ed', 'ed25519'],
+    ['ed2', 'ed25519'],
+    ['rsa', 'rsa'],
+  ]) {
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      type,
+      ...(type === 'rsa' ? ['-b', '2048'] : []),
+      '-N',
+      '',
+      '-C',
+      `key ${name}`,
+      '-f',
+      path.join(dir, name),
+    ]);
   }
   ed = fs.readFileSync(path.join(dir, 'ed.pub'), 'utf8').trim();
   ed2 = fs.readFileSync(path.join(dir, 'ed2.pub'), 'utf8').trim();
@@ -40,7 +63,9 @@ describe('parsePublicKey / fingerprint', () => {
   });
 
   test('errors name the source: missing field, bad base64, type that lies', () => {
-    expect(() => parsePublicKey('ssh-ed25519', 'Pulumi.prod.yaml: apt-repo:sshHostKey')).toThrow(/Pulumi\.prod\.yaml: apt-repo:sshHostKey: expected/);
+    expect(() => parsePublicKey('ssh-ed25519', 'Pulumi.prod.yaml: apt-repo:sshHostKey')).toThrow(
+      /Pulumi\.prod\.yaml: apt-repo:sshHostKey: expected/,
+    );
     expect(() => parsePublicKey('ssh-ed25519 !!!notbase64', 'k')).toThrow(ConfigError);
     const lying = 'ssh-rsa ' + ed.split(' ')[1];
     expect(() => parsePublicKey(lying, 'k')).toThrow(/says type ssh-rsa but its data holds ssh-ed25519/);
@@ -78,7 +103,15 @@ describe('known_hosts matching', () => {
   });
 
   test('comments, blank and malformed lines are skipped; @revoked is kept apart, @cert-authority ignored', () => {
-    const text = [`# comment`, '', 'garbage', `repo.example ssh-ed25519 %%%`, `@revoked repo.example ${ed2}`, `@cert-authority *.example ${rsa}`, `repo.example ${ed}`].join('\n');
+    const text = [
+      `# comment`,
+      '',
+      'garbage',
+      `repo.example ssh-ed25519 %%%`,
+      `@revoked repo.example ${ed2}`,
+      `@cert-authority *.example ${rsa}`,
+      `repo.example ${ed}`,
+    ].join('\n');
     const { keys, revoked } = knownKeysFor(parseKnownHosts(text, 'kh'), 'repo.example', 22);
     expect(keys.map((k) => k.comment)).toEqual(['key ed']);
     expect(revoked.map((k) => k.comment)).toEqual(['key ed2']);
@@ -113,7 +146,12 @@ describe('checkHostKey', () => {
 
   test('serverHostKeyAlgorithms asks for the known key types (RSA with SHA-2 first)', () => {
     expect(serverHostKeyAlgorithms([parsePublicKey(ed, 'k')])).toEqual(['ssh-ed25519']);
-    expect(serverHostKeyAlgorithms([parsePublicKey(rsa, 'k'), parsePublicKey(ed, 'k')])).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519']);
+    expect(serverHostKeyAlgorithms([parsePublicKey(rsa, 'k'), parsePublicKey(ed, 'k')])).toEqual([
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ssh-ed25519',
+    ]);
     expect(serverHostKeyAlgorithms([])).toBeUndefined();
   });
 });

@@ -27,8 +27,7 @@ export interface KnownHostsEntry {
  * for this host (`keys` may be empty: then every key is refused as unknown).
  */
 export type HostKeyPolicy =
-  | { kind: 'pinned'; key: PublicKey; source: string }
-  | { kind: 'known_hosts'; file: string; keys: PublicKey[]; revoked: PublicKey[] };
+  { kind: 'pinned'; key: PublicKey; source: string } | { kind: 'known_hosts'; file: string; keys: PublicKey[]; revoked: PublicKey[] };
 
 /**
  * Reads the key type written inside a public key blob (RFC 4253 §6.6: `string` type name first).
@@ -54,9 +53,11 @@ export function fingerprint(blob: Buffer): string {
  */
 export function parsePublicKey(line: string, source: string): PublicKey {
   const fields = line.trim().split(/\s+/);
-  if (fields.length < 2 || fields[0] === '') throw new ConfigError(source, `expected '<type> <base64 key> [comment]', got '${abbreviate(line)}'`);
+  if (fields.length < 2 || fields[0] === '')
+    throw new ConfigError(source, `expected '<type> <base64 key> [comment]', got '${abbreviate(line)}'`);
   const [type, b64, ...rest] = fields;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new ConfigError(source, `the key of type ${type} is not valid base64`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0)
+    throw new ConfigError(source, `the key of type ${type} is not valid base64`);
   const blob = Buffer.from(b64, 'base64');
   const inner = keyTypeOfBlob(blob);
   if (inner !== type) throw new ConfigError(source, `the key says type ${type} but its data holds ${inner ?? 'no valid key'}`);
@@ -96,7 +97,10 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -188,7 +192,16 @@ export function serverHostKeyAlgorithms(keys: PublicKey[]): string[] | undefined
 }
 
 // What ssh2 1.x can verify (its README, "serverHostKey"); other types (certificates, sk-*) are skipped.
-const SUPPORTED_HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-dss'];
+const SUPPORTED_HOST_KEY_ALGOS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+  'ssh-dss',
+];
 
 function abbreviate(s: string): string {
   const t = s.trim();

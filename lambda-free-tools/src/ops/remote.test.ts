@@ -16,26 +16,59 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'remote-test-'));
   // Stands in for node on the server: prints the argv it received, NUL-separated.
   fakeNode = path.join(dir, 'fake node');
-  fs.writeFileSync(fakeNode, "#!/bin/sh\nprintf '%s\\0' \"$@\"\n", { mode: 0o755 });
+  fs.writeFileSync(fakeNode, '#!/bin/sh\nprintf \'%s\\0\' "$@"\n', { mode: 0o755 });
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const cfg = (over: Partial<OpsConfig> = {}): OpsConfig => ({
-  stack: 'prod', host: 'repo.example', port: 22, user: 'root', knownHostsFile: '/dev/null', indexerPath: '/opt/apt-repo/prod/apt-repo.cjs', nodePath: 'node',
-  remotePrefix: '', root: '/', channel: 'prod', incomingDir: '/srv/apt/incoming', webRoot: '/srv/apt/prod', connectTimeoutMs: 1000, ...over,
+  stack: 'prod',
+  host: 'repo.example',
+  port: 22,
+  user: 'root',
+  knownHostsFile: '/dev/null',
+  indexerPath: '/opt/apt-repo/prod/apt-repo.cjs',
+  nodePath: 'node',
+  remotePrefix: '',
+  root: '/',
+  channel: 'prod',
+  incomingDir: '/srv/apt/incoming',
+  webRoot: '/srv/apt/prod',
+  connectTimeoutMs: 1000,
+  ...over,
 });
 
 describe('indexerArgv / indexerCommandLine', () => {
   test('global options come before the command, --json only when asked', () => {
-    expect(indexerArgv(cfg(), ['pending'])).toEqual(['node', '/opt/apt-repo/prod/apt-repo.cjs', '--root', '/', '--channel', 'prod', 'pending']);
-    expect(indexerArgv(cfg({ remotePrefix: 'sudo -n' }), ['versions', 'hello'], { json: true, channel: 'preprod' }))
-      .toEqual(['sudo', '-n', 'node', '/opt/apt-repo/prod/apt-repo.cjs', '--root', '/', '--channel', 'preprod', '--json', 'versions', 'hello']);
+    expect(indexerArgv(cfg(), ['pending'])).toEqual([
+      'node',
+      '/opt/apt-repo/prod/apt-repo.cjs',
+      '--root',
+      '/',
+      '--channel',
+      'prod',
+      'pending',
+    ]);
+    expect(indexerArgv(cfg({ remotePrefix: 'sudo -n' }), ['versions', 'hello'], { json: true, channel: 'preprod' })).toEqual([
+      'sudo',
+      '-n',
+      'node',
+      '/opt/apt-repo/prod/apt-repo.cjs',
+      '--root',
+      '/',
+      '--channel',
+      'preprod',
+      '--json',
+      'versions',
+      'hello',
+    ]);
   });
 
   test('the command line run by sh -c delivers every word intact, hostile ones included', () => {
-    const args = ['promote', '--', "hello=1.0-1+deb12u1", "x'; touch /tmp/pwned #", '$(id)', 'a b\nc'];
+    const args = ['promote', '--', 'hello=1.0-1+deb12u1', "x'; touch /tmp/pwned #", '$(id)', 'a b\nc'];
     const c = cfg({ nodePath: fakeNode, root: '/srv/my root', indexerPath: "/opt/it's/apt-repo.cjs", remotePrefix: 'env LC_ALL=C' });
-    const out = execFileSync('/bin/sh', ['-c', indexerCommandLine(c, args, { json: true })]).toString('utf8').split('\0');
+    const out = execFileSync('/bin/sh', ['-c', indexerCommandLine(c, args, { json: true })])
+      .toString('utf8')
+      .split('\0');
     out.pop();
     expect(out).toEqual(["/opt/it's/apt-repo.cjs", '--root', '/srv/my root', '--channel', 'prod', '--json', ...args]);
   });
@@ -45,7 +78,7 @@ describe('MissingModuleFilter', () => {
   // Node's own report for a missing script, as the server's node prints it.
   const real = spawnSync(process.execPath, ['/nonexistent/opt/apt-repo/prod/apt-repo.cjs']).stderr.toString();
 
-  test.each([1, 7, 64, 100000])('holds Node\'s missing-module report (chunks of %i bytes) and recognises it', (size) => {
+  test.each([1, 7, 64, 100000])("holds Node's missing-module report (chunks of %i bytes) and recognises it", (size) => {
     const seen: Buffer[] = [];
     const f = new MissingModuleFilter((b) => seen.push(b));
     for (let i = 0; i < real.length; i += size) f.write(Buffer.from(real.slice(i, i + size)));
@@ -84,8 +117,12 @@ describe('interpretExit', () => {
     expect(interpretExit({ code: 1, signal: null }, filter(), cfg(), ['verify'])).toBe(1);
     expect(interpretExit({ code: 2, signal: null }, filter(), cfg(), ['promote'])).toBe(2);
     expect(() => interpretExit({ code: 3, signal: null }, filter(), cfg(), ['promote'])).toThrow(LockError);
-    expect(() => interpretExit({ code: 3, signal: null }, filter(), cfg(), ['promote'])).toThrow(/prod on repo\.example: another operator holds the channel lock/);
-    expect(() => interpretExit({ code: 127, signal: null }, filter(), cfg(), ['pending'])).toThrow(/command not found on repo\.example: check apt-repo:nodePath/);
+    expect(() => interpretExit({ code: 3, signal: null }, filter(), cfg(), ['promote'])).toThrow(
+      /prod on repo\.example: another operator holds the channel lock/,
+    );
+    expect(() => interpretExit({ code: 127, signal: null }, filter(), cfg(), ['pending'])).toThrow(
+      /command not found on repo\.example: check apt-repo:nodePath/,
+    );
     expect(() => interpretExit({ code: null, signal: 'KILL' }, filter(), cfg(), ['publish'])).toThrow(/killed by KILL/);
   });
 
@@ -105,11 +142,26 @@ describe('execStreaming', () => {
     const channel = new Promise<Duplex & { stderr: PassThrough }>((r) => (resolveChannel = r));
     const client = new EventEmitter() as EventEmitter & { exec: (...args: never[]) => void };
     client.exec = (_cmd: string, _o: object, cb: (err: Error | undefined, ch: unknown) => void) => {
-      const ch = Object.assign(new Duplex({ read() {}, write(c, _e, cb) { written.push(Buffer.from(c)); cb(); } }), { stderr: new PassThrough() });
+      const ch = Object.assign(
+        new Duplex({
+          read() {},
+          write(c, _e, cb) {
+            written.push(Buffer.from(c));
+            cb();
+          },
+        }),
+        { stderr: new PassThrough() },
+      );
       cb(undefined, ch);
       resolveChannel(ch);
     };
-    const conn = { ssh: { connection: client }, target: 'root@h:22', state: () => ({ closed }), onClose() {}, dispose() {} } as unknown as Connection;
+    const conn = {
+      ssh: { connection: client },
+      target: 'root@h:22',
+      state: () => ({ closed }),
+      onClose() {},
+      dispose() {},
+    } as unknown as Connection;
     return { conn, channel, close: () => (closed = true) };
   }
 

@@ -18,7 +18,11 @@ export const LOCK_HELD_EXIT = 3;
  * @param cmd command and its arguments, e.g. ['promote', 'hello=1.0-1', '--dry-run'].
  * @param opts.channel overrides cfg.channel (status asks about another channel).
  */
-export function indexerArgv(cfg: Pick<OpsConfig, 'remotePrefix' | 'nodePath' | 'indexerPath' | 'root' | 'channel'>, cmd: readonly string[], opts: { json?: boolean; channel?: string } = {}): string[] {
+export function indexerArgv(
+  cfg: Pick<OpsConfig, 'remotePrefix' | 'nodePath' | 'indexerPath' | 'root' | 'channel'>,
+  cmd: readonly string[],
+  opts: { json?: boolean; channel?: string } = {},
+): string[] {
   return [
     ...splitPrefix(cfg.remotePrefix),
     cfg.nodePath,
@@ -33,7 +37,11 @@ export function indexerArgv(cfg: Pick<OpsConfig, 'remotePrefix' | 'nodePath' | '
 }
 
 /** indexerArgv as one shell command line (each word quoted with shellQuote). */
-export function indexerCommandLine(cfg: Parameters<typeof indexerArgv>[0], cmd: readonly string[], opts: { json?: boolean; channel?: string } = {}): string {
+export function indexerCommandLine(
+  cfg: Parameters<typeof indexerArgv>[0],
+  cmd: readonly string[],
+  opts: { json?: boolean; channel?: string } = {},
+): string {
   return shellJoin(indexerArgv(cfg, cmd, opts));
 }
 
@@ -58,7 +66,12 @@ export function execStreaming(
   return new Promise((resolve, reject) => {
     const lost = () => {
       const err = conn.state().error;
-      reject(new ConnectionError(conn.target, `connection lost while running a remote command${err ? ` (${err.message})` : ''}; it may or may not have completed on the server`));
+      reject(
+        new ConnectionError(
+          conn.target,
+          `connection lost while running a remote command${err ? ` (${err.message})` : ''}; it may or may not have completed on the server`,
+        ),
+      );
     };
     if (conn.state().closed) return lost();
     const client = conn.ssh.connection;
@@ -140,7 +153,13 @@ export async function runIndexer(
   conn: Connection,
   cfg: OpsConfig,
   cmd: readonly string[],
-  opts: { json?: boolean; channel?: string; stdin?: Buffer | string; stdout: Writable | ((b: Buffer) => void); stderr: Writable | ((b: Buffer) => void) },
+  opts: {
+    json?: boolean;
+    channel?: string;
+    stdin?: Buffer | string;
+    stdout: Writable | ((b: Buffer) => void);
+    stderr: Writable | ((b: Buffer) => void);
+  },
 ): Promise<number> {
   const errSink = opts.stderr;
   const toErr = (b: Buffer) => (typeof errSink === 'function' ? errSink(b) : void errSink.write(b));
@@ -160,9 +179,12 @@ export function interpretExit(exit: RemoteExit, filter: MissingModuleFilter, cfg
     throw new AptRepoError(`the indexer is not deployed at ${cfg.indexerPath} on ${cfg.host}: run pulumi up (stack ${cfg.stack})`);
   }
   filter.flush();
-  if (exit.code === null) throw new AptRepoError(`the remote apt-repo ${cmd[0] ?? ''} on ${cfg.host} was killed by ${exit.signal ?? 'a signal'}`);
+  if (exit.code === null)
+    throw new AptRepoError(`the remote apt-repo ${cmd[0] ?? ''} on ${cfg.host} was killed by ${exit.signal ?? 'a signal'}`);
   if (exit.code === 127) {
-    throw new AptRepoError(`command not found on ${cfg.host}: check apt-repo:nodePath ('${cfg.nodePath}')${cfg.remotePrefix ? ` and apt-repo:remotePrefix ('${cfg.remotePrefix}')` : ''}, or run pulumi up`);
+    throw new AptRepoError(
+      `command not found on ${cfg.host}: check apt-repo:nodePath ('${cfg.nodePath}')${cfg.remotePrefix ? ` and apt-repo:remotePrefix ('${cfg.remotePrefix}')` : ''}, or run pulumi up`,
+    );
   }
   if (exit.code === LOCK_HELD_EXIT) {
     throw new LockError(`${channel} on ${cfg.host}`, `another operator holds the channel lock; try again when their command has finished`);
@@ -183,7 +205,13 @@ export async function runIndexerJson(
   opts: { channel?: string; stdin?: Buffer | string; stderr: Writable | ((b: Buffer) => void) },
 ): Promise<{ code: number; data: unknown }> {
   const chunks: Buffer[] = [];
-  const code = await runIndexer(conn, cfg, cmd, { json: true, channel: opts.channel, stdin: opts.stdin, stdout: (b) => chunks.push(b), stderr: opts.stderr });
+  const code = await runIndexer(conn, cfg, cmd, {
+    json: true,
+    channel: opts.channel,
+    stdin: opts.stdin,
+    stdout: (b) => chunks.push(b),
+    stderr: opts.stderr,
+  });
   const text = Buffer.concat(chunks).toString('utf8').trim();
   if (text === '') return { code, data: undefined };
   try {
@@ -198,9 +226,16 @@ export async function runIndexerJson(
  * its output; used for the few facts apt-repo does not report (disk use).
  * @throws ConnectionError when the connection drops.
  */
-export async function runCapture(conn: Connection, cfg: Pick<OpsConfig, 'remotePrefix'>, words: readonly string[]): Promise<RemoteExit & { stdout: string; stderr: string }> {
+export async function runCapture(
+  conn: Connection,
+  cfg: Pick<OpsConfig, 'remotePrefix'>,
+  words: readonly string[],
+): Promise<RemoteExit & { stdout: string; stderr: string }> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const exit = await execStreaming(conn, shellJoin([...splitPrefix(cfg.remotePrefix), ...words]), { stdout: (b) => out.push(b), stderr: (b) => err.push(b) });
+  const exit = await execStreaming(conn, shellJoin([...splitPrefix(cfg.remotePrefix), ...words]), {
+    stdout: (b) => out.push(b),
+    stderr: (b) => err.push(b),
+  });
   return { ...exit, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
 }

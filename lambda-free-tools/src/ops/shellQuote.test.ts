@@ -16,7 +16,7 @@ const HOSTILE = [
   '$(touch /tmp/pwned)',
   '`id`',
   '\\',
-  '\\\'',
+  "\\'",
   'a\nb',
   '\n',
   'tab\there',

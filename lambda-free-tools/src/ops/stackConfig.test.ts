@@ -26,29 +26,52 @@ describe('loadStackConfig', () => {
     stackFile('prod', 'config:\n  apt-repo:sshHost: repo.example\n  other:key: ignored\n');
     const c = load('prod');
     expect(c).toMatchObject({
-      stack: 'prod', stackFile: path.join(dir, 'Pulumi.prod.yaml'), host: 'repo.example', port: 22, user: 'root', channel: 'prod', root: '/',
-      indexerPath: '/opt/apt-repo/prod/apt-repo.cjs', nodePath: 'node', remotePrefix: '', incomingDir: '/srv/apt/incoming', webRoot: '/srv/apt/prod',
-      knownHostsFile: '/home/op/.ssh/known_hosts', connectTimeoutMs: 20000,
+      stack: 'prod',
+      stackFile: path.join(dir, 'Pulumi.prod.yaml'),
+      host: 'repo.example',
+      port: 22,
+      user: 'root',
+      channel: 'prod',
+      root: '/',
+      indexerPath: '/opt/apt-repo/prod/apt-repo.cjs',
+      nodePath: 'node',
+      remotePrefix: '',
+      incomingDir: '/srv/apt/incoming',
+      webRoot: '/srv/apt/prod',
+      knownHostsFile: '/home/op/.ssh/known_hosts',
+      connectTimeoutMs: 20000,
     });
     expect(c.hostKey).toBeUndefined();
     expect(c.identityFile).toBeUndefined();
   });
 
   test('every stack key is read; default paths follow root and channel', () => {
-    stackFile('preprod', [
-      'config:',
-      '  apt-repo:sshHost: 10.0.0.5',
-      '  apt-repo:sshPort: 2222',
-      '  apt-repo:sshUser: deploy',
-      `  apt-repo:sshHostKey: ${HOST_KEY}`,
-      '  apt-repo:nodePath: /usr/bin/node',
-      "  apt-repo:remotePrefix: 'sudo -n'",
-      '  apt-repo:root: /sandbox',
-      '  apt-repo:channel: staging',
-      '',
-    ].join('\n'));
+    stackFile(
+      'preprod',
+      [
+        'config:',
+        '  apt-repo:sshHost: 10.0.0.5',
+        '  apt-repo:sshPort: 2222',
+        '  apt-repo:sshUser: deploy',
+        `  apt-repo:sshHostKey: ${HOST_KEY}`,
+        '  apt-repo:nodePath: /usr/bin/node',
+        "  apt-repo:remotePrefix: 'sudo -n'",
+        '  apt-repo:root: /sandbox',
+        '  apt-repo:channel: staging',
+        '',
+      ].join('\n'),
+    );
     const c = load('preprod');
-    expect(c).toMatchObject({ host: '10.0.0.5', port: 2222, user: 'deploy', hostKey: HOST_KEY, nodePath: '/usr/bin/node', remotePrefix: 'sudo -n', root: '/sandbox', channel: 'staging' });
+    expect(c).toMatchObject({
+      host: '10.0.0.5',
+      port: 2222,
+      user: 'deploy',
+      hostKey: HOST_KEY,
+      nodePath: '/usr/bin/node',
+      remotePrefix: 'sudo -n',
+      root: '/sandbox',
+      channel: 'staging',
+    });
     expect(c.hostKeySource).toBe(`${path.join(dir, 'Pulumi.preprod.yaml')}: apt-repo:sshHostKey`);
     expect(c.indexerPath).toBe('/sandbox/opt/apt-repo/staging/apt-repo.cjs');
     expect(c.incomingDir).toBe('/sandbox/srv/apt/incoming');
@@ -56,11 +79,20 @@ describe('loadStackConfig', () => {
   });
 
   test('opsUser is the account commands connect as (sshUser is for pulumi up); uploadUser is optional', () => {
-    stackFile('preprod', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:sshUser: root\n  apt-repo:opsUser: alice\n  apt-repo:uploadUser: ci-upload\n');
+    stackFile(
+      'preprod',
+      'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:sshUser: root\n  apt-repo:opsUser: alice\n  apt-repo:uploadUser: ci-upload\n',
+    );
     expect(load('preprod')).toMatchObject({ user: 'alice', uploadUser: 'ci-upload' });
     // The environment beats the file; --user beats everything; a missing opsUser falls back to sshUser.
-    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob', APT_OPS_UPLOAD_USER: 'other-ci' } })).toMatchObject({ user: 'bob', uploadUser: 'other-ci' });
-    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob' }, flags: { user: 'carol', uploadUser: 'flag-ci' } })).toMatchObject({ user: 'carol', uploadUser: 'flag-ci' });
+    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob', APT_OPS_UPLOAD_USER: 'other-ci' } })).toMatchObject({
+      user: 'bob',
+      uploadUser: 'other-ci',
+    });
+    expect(load('preprod', { env: { APT_OPS_OPS_USER: 'bob' }, flags: { user: 'carol', uploadUser: 'flag-ci' } })).toMatchObject({
+      user: 'carol',
+      uploadUser: 'flag-ci',
+    });
     stackFile('prod', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:sshUser: deploy\n');
     const prod = load('prod');
     expect(prod.user).toBe('deploy');
@@ -71,9 +103,23 @@ describe('loadStackConfig', () => {
 
   test('environment overrides the file, flags override both', () => {
     stackFile('prod', 'config:\n  apt-repo:sshHost: file.example\n  apt-repo:sshPort: "2200"\n  apt-repo:sshUser: fileuser\n');
-    const env = { APT_OPS_HOST: 'env.example', APT_OPS_PORT: '2201', APT_OPS_IDENTITY: '~/.ssh/ci_key', SSH_AUTH_SOCK: '/tmp/agent.sock', APT_OPS_PASSPHRASE: 'pw' };
+    const env = {
+      APT_OPS_HOST: 'env.example',
+      APT_OPS_PORT: '2201',
+      APT_OPS_IDENTITY: '~/.ssh/ci_key',
+      SSH_AUTH_SOCK: '/tmp/agent.sock',
+      APT_OPS_PASSPHRASE: 'pw',
+    };
     const c = load('prod', { env, flags: { port: '2202', indexer: '/x/apt-repo.cjs' } });
-    expect(c).toMatchObject({ host: 'env.example', port: 2202, user: 'fileuser', identityFile: '/home/op/.ssh/ci_key', agentSocket: '/tmp/agent.sock', passphrase: 'pw', indexerPath: '/x/apt-repo.cjs' });
+    expect(c).toMatchObject({
+      host: 'env.example',
+      port: 2202,
+      user: 'fileuser',
+      identityFile: '/home/op/.ssh/ci_key',
+      agentSocket: '/tmp/agent.sock',
+      passphrase: 'pw',
+      indexerPath: '/x/apt-repo.cjs',
+    });
   });
 
   test('a Pulumi secret for a plain key is an error naming the file and key', () => {

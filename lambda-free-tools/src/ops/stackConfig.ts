@@ -85,7 +85,23 @@ export interface OpsFlags {
 /** The Pulumi config namespace of the stack's plain settings (settings/stackConfig.ts). */
 export { CONFIG_NAMESPACE };
 
-type Field = 'host' | 'port' | 'user' | 'opsUser' | 'uploadUser' | 'hostKey' | 'indexerPath' | 'nodePath' | 'remotePrefix' | 'root' | 'channel' | 'incomingDir' | 'webRoot' | 'knownHosts' | 'identity' | 'timeout';
+type Field =
+  | 'host'
+  | 'port'
+  | 'user'
+  | 'opsUser'
+  | 'uploadUser'
+  | 'hostKey'
+  | 'indexerPath'
+  | 'nodePath'
+  | 'remotePrefix'
+  | 'root'
+  | 'channel'
+  | 'incomingDir'
+  | 'webRoot'
+  | 'knownHosts'
+  | 'identity'
+  | 'timeout';
 
 interface FieldSpec {
   /** Key under `config:` in the stack file (without namespace); undefined: not a stack setting. */
@@ -100,7 +116,10 @@ interface FieldSpec {
 // Paths and account names are looser than the schema on purpose: a flag or variable may name a
 // sandbox path or an existing account that the stack would not create, and apt-ops quotes them.
 const absolutePath = z.string().regex(/^\/[^\0\n]*$/, 'expected an absolute path (starting with /)');
-const nonEmptyWord = z.string().regex(/^[^\0\n]+$/, 'expected a non-empty value on one line').refine((s) => s.trim() === s, 'no leading or trailing spaces');
+const nonEmptyWord = z
+  .string()
+  .regex(/^[^\0\n]+$/, 'expected a non-empty value on one line')
+  .refine((s) => s.trim() === s, 'no leading or trailing spaces');
 
 const userName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, 'expected a user name');
 
@@ -111,17 +130,43 @@ const FIELDS: Record<Field, FieldSpec> = {
   // The same --user flag: it names the account commands connect as, whichever key it replaces.
   opsUser: { yamlKey: 'opsUser', env: 'APT_OPS_OPS_USER', flag: 'user', flagName: '--user', schema: userName },
   uploadUser: { yamlKey: 'uploadUser', env: 'APT_OPS_UPLOAD_USER', flag: 'uploadUser', flagName: '--upload-user', schema: userName },
-  hostKey: { yamlKey: 'sshHostKey', env: 'APT_OPS_HOST_KEY', flag: 'hostKey', flagName: '--host-key', schema: z.string().min(1, 'expected a public key line') },
+  hostKey: {
+    yamlKey: 'sshHostKey',
+    env: 'APT_OPS_HOST_KEY',
+    flag: 'hostKey',
+    flagName: '--host-key',
+    schema: z.string().min(1, 'expected a public key line'),
+  },
   indexerPath: { yamlKey: 'indexerPath', env: 'APT_OPS_INDEXER', flag: 'indexer', flagName: '--indexer', schema: absolutePath },
   nodePath: { yamlKey: 'nodePath', env: 'APT_OPS_NODE', flag: 'node', flagName: '--node', schema: nonEmptyWord },
-  remotePrefix: { yamlKey: 'remotePrefix', env: 'APT_OPS_REMOTE_PREFIX', flag: 'remotePrefix', flagName: '--remote-prefix', schema: keySchema('remotePrefix') },
+  remotePrefix: {
+    yamlKey: 'remotePrefix',
+    env: 'APT_OPS_REMOTE_PREFIX',
+    flag: 'remotePrefix',
+    flagName: '--remote-prefix',
+    schema: keySchema('remotePrefix'),
+  },
   root: { yamlKey: 'root', env: 'APT_OPS_ROOT', flag: 'root', flagName: '--root', schema: absolutePath },
   channel: { yamlKey: 'channel', env: 'APT_OPS_CHANNEL', flag: 'channel', flagName: '--channel', schema: keySchema('channel') },
-  incomingDir: { yamlKey: 'incomingDir', env: 'APT_OPS_INCOMING_DIR', flag: 'incomingDir', flagName: '--incoming-dir', schema: absolutePath },
+  incomingDir: {
+    yamlKey: 'incomingDir',
+    env: 'APT_OPS_INCOMING_DIR',
+    flag: 'incomingDir',
+    flagName: '--incoming-dir',
+    schema: absolutePath,
+  },
   webRoot: { yamlKey: 'webRoot', env: 'APT_OPS_WEB_ROOT', flag: 'webRoot', flagName: '--web-root', schema: absolutePath },
   knownHosts: { env: 'APT_OPS_KNOWN_HOSTS', flag: 'knownHosts', flagName: '--known-hosts', schema: nonEmptyWord },
   identity: { env: 'APT_OPS_IDENTITY', flag: 'identity', flagName: '--identity', schema: nonEmptyWord },
-  timeout: { env: 'APT_OPS_TIMEOUT', flag: 'timeout', flagName: '--timeout', schema: z.coerce.number({ error: 'expected a number of seconds' }).positive('expected a positive number of seconds').max(3600, 'at most 3600 seconds') },
+  timeout: {
+    env: 'APT_OPS_TIMEOUT',
+    flag: 'timeout',
+    flagName: '--timeout',
+    schema: z.coerce
+      .number({ error: 'expected a number of seconds' })
+      .positive('expected a positive number of seconds')
+      .max(3600, 'at most 3600 seconds'),
+  },
 };
 
 /** Stack names as Pulumi accepts them in a stack file name. */
@@ -162,9 +207,14 @@ export function readStackFile(file: string): Record<string, string | number | bo
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, 'expected a YAML mapping at the top level');
   const config = (doc as Record<string, unknown>).config;
   if (config === undefined || config === null) return {};
-  if (typeof config !== 'object' || Array.isArray(config)) throw new ConfigError(`${file}: config`, 'expected a mapping of <namespace>:<key> to values');
+  if (typeof config !== 'object' || Array.isArray(config))
+    throw new ConfigError(`${file}: config`, 'expected a mapping of <namespace>:<key> to values');
   const out: Record<string, string | number | boolean> = {};
-  const wanted = new Set(Object.values(FIELDS).map((f) => f.yamlKey).filter(Boolean) as string[]);
+  const wanted = new Set(
+    Object.values(FIELDS)
+      .map((f) => f.yamlKey)
+      .filter(Boolean) as string[],
+  );
   for (const [fullKey, value] of Object.entries(config as Record<string, unknown>)) {
     if (!fullKey.startsWith(CONFIG_NAMESPACE + ':')) continue;
     const key = fullKey.slice(CONFIG_NAMESPACE.length + 1);
@@ -172,7 +222,10 @@ export function readStackFile(file: string): Record<string, string | number | bo
     const where = `${file}: ${fullKey}`;
     if (value !== null && typeof value === 'object') {
       if ('secure' in (value as object)) {
-        throw new ConfigError(where, 'is a Pulumi secret (secure:) but apt-ops needs it in plain text; set it without --secret, or pass the matching flag or APT_OPS_* variable');
+        throw new ConfigError(
+          where,
+          'is a Pulumi secret (secure:) but apt-ops needs it in plain text; set it without --secret, or pass the matching flag or APT_OPS_* variable',
+        );
       }
       throw new ConfigError(where, 'expected a plain value, got a structured one');
     }
@@ -198,7 +251,13 @@ export function readStackFile(file: string): Record<string, string | number | bo
  * The stack file may be absent only when the host comes from a flag or the environment.
  * @throws UsageError for a bad stack name; ConfigError naming the key and its source otherwise.
  */
-export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: NodeJS.ProcessEnv; cwd?: string; homeDir?: string }): OpsConfig {
+export function loadStackConfig(opts: {
+  stack: string;
+  flags?: OpsFlags;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  homeDir?: string;
+}): OpsConfig {
   const flags = opts.flags ?? {};
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
@@ -215,7 +274,10 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
     fromFile = readStackFile(file);
     stackFile = file;
   } else if (!hostGivenOutside) {
-    throw new ConfigError(file, 'not found: run apt-ops in the Pulumi project directory, pass --project-dir, or give --host / APT_OPS_HOST');
+    throw new ConfigError(
+      file,
+      'not found: run apt-ops in the Pulumi project directory, pass --project-dir, or give --host / APT_OPS_HOST',
+    );
   }
 
   const pick = (field: Field): { value: unknown; source: string } | undefined => {
@@ -233,14 +295,22 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
   const value = <T>(field: Field, fallback?: () => T): { v: T | undefined; source: string } => {
     const got = pick(field);
     if (!got) return { v: fallback?.(), source: 'default' };
-    const schema = field === 'port' || field === 'timeout' ? FIELDS[field].schema : z.union([z.string(), z.number()]).transform(String).pipe(FIELDS[field].schema as z.ZodType<string, string>);
+    const schema =
+      field === 'port' || field === 'timeout'
+        ? FIELDS[field].schema
+        : z
+            .union([z.string(), z.number()])
+            .transform(String)
+            .pipe(FIELDS[field].schema as z.ZodType<string, string>);
     const r = schema.safeParse(got.value);
-    if (!r.success) throw new ConfigError(got.source, `${r.error.issues[0]?.message ?? 'invalid value'} (got ${JSON.stringify(got.value)})`);
+    if (!r.success)
+      throw new ConfigError(got.source, `${r.error.issues[0]?.message ?? 'invalid value'} (got ${JSON.stringify(got.value)})`);
     return { v: r.data as T, source: got.source };
   };
 
   const host = value<string>('host').v;
-  if (!host) throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:sshHost`, 'is not set (set it in the stack, or pass --host / APT_OPS_HOST)');
+  if (!host)
+    throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:sshHost`, 'is not set (set it in the stack, or pass --host / APT_OPS_HOST)');
   const port = value<number>('port', () => 22).v!;
   // opsUser (flag --user, APT_OPS_OPS_USER, stack opsUser), else sshUser (APT_OPS_USER, stack sshUser), else root.
   const user = value<string>('opsUser', () => value<string>('user', () => 'root').v!).v!;
@@ -251,7 +321,8 @@ export function loadStackConfig(opts: { stack: string; flags?: OpsFlags; env?: N
   const channelPick = value<string>('channel');
   let channel = channelPick.v;
   if (channel === undefined) {
-    if (!NAME_RE.test(stack)) throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:channel`, `is not set and the stack name '${stack}' is not a valid channel name`);
+    if (!NAME_RE.test(stack))
+      throw new ConfigError(`${file}: ${CONFIG_NAMESPACE}:channel`, `is not set and the stack name '${stack}' is not a valid channel name`);
     channel = stack;
   }
   const defaults = serverDefaults(root, channel);

@@ -36,13 +36,15 @@ export const ChannelStatusSchema = z.object({
   channels: z.record(z.string(), counts),
   rejectedDir: z.string(),
   rejectedCount: z.number().int().min(0),
-  rejected: z.array(z.object({
-    name: z.string(),
-    file: z.string().optional(),
-    size: z.number().min(0),
-    date: isoDate,
-    reason: z.string().optional(),
-  })),
+  rejected: z.array(
+    z.object({
+      name: z.string(),
+      file: z.string().optional(),
+      size: z.number().min(0),
+      date: isoDate,
+      reason: z.string().optional(),
+    }),
+  ),
   lock: z.object({ pid: z.number(), host: z.string(), since: z.string() }).optional(),
   /** Absent from an indexer older than doctor, or on a channel without an expected-state manifest. */
   drift: z.object({ differences: z.number().int().min(0), notChecked: z.number().int().min(0) }).optional(),

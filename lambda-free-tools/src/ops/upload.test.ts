@@ -3,7 +3,19 @@ import * as os from 'os';
 import * as path from 'path';
 import type { IngestEntry } from '../repo/ingest';
 import { UsageError } from '../errors';
-import { DropOutcome, dropExitCode, findReason, isSettling, parseIngestReport, planUploads, renderDropOutcomes, renderIngestSummary, summarizeIngest, uploadExitCode, WAIT_TIMEOUT_EXIT } from './upload';
+import {
+  DropOutcome,
+  dropExitCode,
+  findReason,
+  isSettling,
+  parseIngestReport,
+  planUploads,
+  renderDropOutcomes,
+  renderIngestSummary,
+  summarizeIngest,
+  uploadExitCode,
+  WAIT_TIMEOUT_EXIT,
+} from './upload';
 
 let dir: string;
 beforeAll(() => {
@@ -22,10 +34,18 @@ const f = (n: string) => path.join(dir, n);
 
 describe('planUploads', () => {
   test('files go to a dot .part name in the drop folder, then their own name', () => {
-    const items = planUploads([f('hello_1.0-1_all.deb'), f('hello_1.1-1_all.deb')], { incomingDir: '/srv/apt/incoming', source: 'ci', codename: 'bookworm' });
+    const items = planUploads([f('hello_1.0-1_all.deb'), f('hello_1.1-1_all.deb')], {
+      incomingDir: '/srv/apt/incoming',
+      source: 'ci',
+      codename: 'bookworm',
+    });
     expect(items[0]).toEqual({
-      local: f('hello_1.0-1_all.deb'), name: 'hello_1.0-1_all.deb', size: 10, remoteDir: '/srv/apt/incoming/ci/bookworm',
-      remoteTemp: '/srv/apt/incoming/ci/bookworm/.hello_1.0-1_all.deb.part', remoteFinal: '/srv/apt/incoming/ci/bookworm/hello_1.0-1_all.deb',
+      local: f('hello_1.0-1_all.deb'),
+      name: 'hello_1.0-1_all.deb',
+      size: 10,
+      remoteDir: '/srv/apt/incoming/ci/bookworm',
+      remoteTemp: '/srv/apt/incoming/ci/bookworm/.hello_1.0-1_all.deb.part',
+      remoteFinal: '/srv/apt/incoming/ci/bookworm/hello_1.0-1_all.deb',
       rel: 'ci/bookworm/hello_1.0-1_all.deb',
     });
     expect(items[1].size).toBe(20);
@@ -54,11 +74,25 @@ describe('ingest report', () => {
 
   test('a file skipped as too fresh is settled by a later run; others are kept; ours never seen are listed', () => {
     const ours = ['ci/a_1_all.deb', 'ci/b_1_all.deb', 'ci/c_1_all.deb'];
-    const s = summarizeIngest([
-      { entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago (upload in progress?)' }), e('ci/b_1_all.deb', 'rejected', { reason: 'bad' })] },
-      { entries: [e('ci/a_1_all.deb', 'accepted', { package: 'a', version: '1', architecture: 'all', codenames: ['bookworm'] })], generation: 'G1' },
-    ], ours);
-    expect(s.entries.map((x) => [x.file, x.status])).toEqual([['ci/a_1_all.deb', 'accepted'], ['ci/b_1_all.deb', 'rejected']]);
+    const s = summarizeIngest(
+      [
+        {
+          entries: [
+            e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago (upload in progress?)' }),
+            e('ci/b_1_all.deb', 'rejected', { reason: 'bad' }),
+          ],
+        },
+        {
+          entries: [e('ci/a_1_all.deb', 'accepted', { package: 'a', version: '1', architecture: 'all', codenames: ['bookworm'] })],
+          generation: 'G1',
+        },
+      ],
+      ours,
+    );
+    expect(s.entries.map((x) => [x.file, x.status])).toEqual([
+      ['ci/a_1_all.deb', 'accepted'],
+      ['ci/b_1_all.deb', 'rejected'],
+    ]);
     expect(s.unseen).toEqual(['ci/c_1_all.deb']);
     expect(s.generation).toBe('G1');
     const text = renderIngestSummary(s, ours);
@@ -67,9 +101,15 @@ describe('ingest report', () => {
     expect(text).toContain('unseen    ci/c_1_all.deb');
     expect(text).toContain('published generation G1');
     expect(uploadExitCode(s, ours)).toBe(1);
-    const fine = summarizeIngest([{ entries: [e('ci/a_1_all.deb', 'accepted'), e('ci/.x.part', 'skipped', { reason: 'temporary upload name (.part or dot file)' })] }], ['ci/a_1_all.deb']);
+    const fine = summarizeIngest(
+      [{ entries: [e('ci/a_1_all.deb', 'accepted'), e('ci/.x.part', 'skipped', { reason: 'temporary upload name (.part or dot file)' })] }],
+      ['ci/a_1_all.deb'],
+    );
     expect(uploadExitCode(fine, ['ci/a_1_all.deb'])).toBe(0);
-    const stuck = summarizeIngest([{ entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago' })] }], ['ci/a_1_all.deb']);
+    const stuck = summarizeIngest(
+      [{ entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago' })] }],
+      ['ci/a_1_all.deb'],
+    );
     expect(uploadExitCode(stuck, ['ci/a_1_all.deb'])).toBe(1);
   });
 
@@ -87,11 +127,21 @@ describe('ingest report', () => {
   });
 
   test('the ingest report is validated with its schema: a wrong shape names the field and the host', () => {
-    const report = { entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago', reasonCode: 'settling' })], generation: 'g1', publish: { ignored: true } };
+    const report = {
+      entries: [e('ci/a_1_all.deb', 'skipped', { reason: 'changed less than 2000 ms ago', reasonCode: 'settling' })],
+      generation: 'g1',
+      publish: { ignored: true },
+    };
     expect(parseIngestReport(report, 'h')).toEqual({ entries: report.entries, generation: 'g1' });
-    expect(parseIngestReport({ entries: [e('ci/b.deb', 'skipped', { reason: 'old indexer' })] }, 'h').entries[0].reasonCode).toBeUndefined();
-    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'eaten' }] }, 'repo.example')).toThrow(/^the remote apt-repo ingest --json on repo\.example is not an ingest report: entries\.0\.status: /);
-    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'skipped', reasonCode: 'made-up' }] }, 'h')).toThrow(/entries\.0\.reasonCode/);
+    expect(
+      parseIngestReport({ entries: [e('ci/b.deb', 'skipped', { reason: 'old indexer' })] }, 'h').entries[0].reasonCode,
+    ).toBeUndefined();
+    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'eaten' }] }, 'repo.example')).toThrow(
+      /^the remote apt-repo ingest --json on repo\.example is not an ingest report: entries\.0\.status: /,
+    );
+    expect(() => parseIngestReport({ entries: [{ file: 'x', status: 'skipped', reasonCode: 'made-up' }] }, 'h')).toThrow(
+      /entries\.0\.reasonCode/,
+    );
     expect(() => parseIngestReport([{ id: 'A' }], 'h')).toThrow(/not an ingest report/);
   });
 
@@ -108,7 +158,9 @@ describe('upload through the upload account', () => {
     return {
       reads,
       readdir(dir: string, cb: (e: Error | undefined, l?: unknown) => void) {
-        const list = Object.entries(files).filter(([p]) => p.startsWith(dir + '/')).map(([p, f]) => ({ filename: p.slice(dir.length + 1), attrs: { mtime: f.mtime, size: f.text.length } }));
+        const list = Object.entries(files)
+          .filter(([p]) => p.startsWith(dir + '/'))
+          .map(([p, f]) => ({ filename: p.slice(dir.length + 1), attrs: { mtime: f.mtime, size: f.text.length } }));
         cb(undefined, list);
       },
       readFile(p: string, cb: (e: Error | undefined, b?: Buffer) => void) {
@@ -121,12 +173,24 @@ describe('upload through the upload account', () => {
   test('findReason takes the newest .reason naming the file as dropped, written since the upload', async () => {
     const sftp = fakeSftp({
       '/rejected/20261121T050000Z-broken.deb': { text: 'x', mtime: 1000 },
-      '/rejected/20261121T050000Z-broken.deb.reason': { text: 'reason: an old rejection\nfile: ci/broken.deb\ntime: 2026-11-21T05:00:00Z\n', mtime: 1000 },
-      '/rejected/20261121T060000Z-broken.deb.reason': { text: 'reason: not an ar archive\nfile: ci/bookworm/broken.deb\ntime: 2026-11-21T06:00:00Z\n', mtime: 2000 },
-      '/rejected/20261121T060001Z-broken.deb.reason': { text: 'reason: this one\nfile: ci/broken.deb\ntime: 2026-11-21T06:00:01Z\n', mtime: 2001 },
+      '/rejected/20261121T050000Z-broken.deb.reason': {
+        text: 'reason: an old rejection\nfile: ci/broken.deb\ntime: 2026-11-21T05:00:00Z\n',
+        mtime: 1000,
+      },
+      '/rejected/20261121T060000Z-broken.deb.reason': {
+        text: 'reason: not an ar archive\nfile: ci/bookworm/broken.deb\ntime: 2026-11-21T06:00:00Z\n',
+        mtime: 2000,
+      },
+      '/rejected/20261121T060001Z-broken.deb.reason': {
+        text: 'reason: this one\nfile: ci/broken.deb\ntime: 2026-11-21T06:00:01Z\n',
+        mtime: 2001,
+      },
     });
     expect(await findReason(sftp, '/rejected', 'ci/broken.deb', 1999)).toEqual({ reason: 'this one', name: '20261121T060001Z-broken.deb' });
-    expect(await findReason(sftp, '/rejected', 'ci/bookworm/broken.deb', 1999)).toEqual({ reason: 'not an ar archive', name: '20261121T060000Z-broken.deb' });
+    expect(await findReason(sftp, '/rejected', 'ci/bookworm/broken.deb', 1999)).toEqual({
+      reason: 'not an ar archive',
+      name: '20261121T060000Z-broken.deb',
+    });
     // The old rejection of the same path is not this upload's.
     expect(await findReason(sftp, '/rejected', 'ci/other.deb', 1999)).toBeUndefined();
     expect(sftp.reads.some((p) => p.includes('T050000Z'))).toBe(false);
@@ -140,11 +204,13 @@ describe('upload through the upload account', () => {
     expect(dropExitCode([ok, wait])).toBe(WAIT_TIMEOUT_EXIT);
     expect(WAIT_TIMEOUT_EXIT).toBe(124);
     expect(dropExitCode([ok, wait, rej])).toBe(1);
-    expect(renderDropOutcomes([ok, rej, wait], 5)).toBe([
-      'accepted  ci/a.deb',
-      'rejected  ci/b.deb: not an ar archive',
-      'waiting   ci/c.deb: still in the drop folder after 5 s (is the ingest service running?)',
-    ].join('\n'));
+    expect(renderDropOutcomes([ok, rej, wait], 5)).toBe(
+      [
+        'accepted  ci/a.deb',
+        'rejected  ci/b.deb: not an ar archive',
+        'waiting   ci/c.deb: still in the drop folder after 5 s (is the ingest service running?)',
+      ].join('\n'),
+    );
   });
 
   test('planUploads with the chroot as incomingDir gives chroot-relative paths', () => {
@@ -153,7 +219,11 @@ describe('upload through the upload account', () => {
       const f = path.join(tmp, 'hello_1.0_all.deb');
       fs.writeFileSync(f, 'x');
       const [item] = planUploads([f], { incomingDir: '/', source: 'ci', codename: 'bookworm' });
-      expect(item).toMatchObject({ remoteTemp: '/ci/bookworm/.hello_1.0_all.deb.part', remoteFinal: '/ci/bookworm/hello_1.0_all.deb', rel: 'ci/bookworm/hello_1.0_all.deb' });
+      expect(item).toMatchObject({
+        remoteTemp: '/ci/bookworm/.hello_1.0_all.deb.part',
+        remoteFinal: '/ci/bookworm/hello_1.0_all.deb',
+        rel: 'ci/bookworm/hello_1.0_all.deb',
+      });
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

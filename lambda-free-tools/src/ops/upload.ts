@@ -47,13 +47,21 @@ const CODENAME = /^[a-z0-9][a-z0-9.+-]*$/;
  * @param opts.source drop folder under incomingDir (not `rejected`); opts.codename an optional codename folder.
  * @throws UsageError naming the offending file or option.
  */
-export function planUploads(files: readonly string[], opts: { incomingDir: string; source: string; codename?: string; rejectedDir?: string }): UploadItem[] {
+export function planUploads(
+  files: readonly string[],
+  opts: { incomingDir: string; source: string; codename?: string; rejectedDir?: string },
+): UploadItem[] {
   if (files.length === 0) throw new UsageError('upload: no .deb file given');
-  if (!SOURCE_NAME.test(opts.source)) throw new UsageError(`--source '${opts.source}': expected a drop folder name (letters, digits, . _ + -)`);
-  if (opts.source === 'rejected' || path.posix.join(opts.incomingDir, opts.source) === (opts.rejectedDir ?? path.posix.join(opts.incomingDir, 'rejected'))) {
+  if (!SOURCE_NAME.test(opts.source))
+    throw new UsageError(`--source '${opts.source}': expected a drop folder name (letters, digits, . _ + -)`);
+  if (
+    opts.source === 'rejected' ||
+    path.posix.join(opts.incomingDir, opts.source) === (opts.rejectedDir ?? path.posix.join(opts.incomingDir, 'rejected'))
+  ) {
     throw new UsageError(`--source '${opts.source}': that folder holds rejected uploads`);
   }
-  if (opts.codename !== undefined && !CODENAME.test(opts.codename)) throw new UsageError(`--codename '${opts.codename}': expected a codename such as bookworm`);
+  if (opts.codename !== undefined && !CODENAME.test(opts.codename))
+    throw new UsageError(`--codename '${opts.codename}': expected a codename such as bookworm`);
   const remoteDir = path.posix.join(opts.incomingDir, opts.source, ...(opts.codename ? [opts.codename] : []));
   const seen = new Set<string>();
   return files.map((local) => {
@@ -177,7 +185,9 @@ export class Uploader {
         else resolve();
       };
       this.conn.onClose(() => finish(new Error('connection closed')));
-      this.sftp.fastPut(item.local, item.remoteTemp, { mode: 0o644, step: (sent: number) => step(sent) }, (err: Error | undefined) => finish(err ?? undefined));
+      this.sftp.fastPut(item.local, item.remoteTemp, { mode: 0o644, step: (sent: number) => step(sent) }, (err: Error | undefined) =>
+        finish(err ?? undefined),
+      );
     });
   }
 
@@ -327,7 +337,10 @@ export async function ingestUploads(
   for (let attempt = 1; ; attempt++) {
     const r = await runIndexerJson(conn, cfg, ['ingest', '--source', source], { stderr: opts.stderr });
     if (r.data === undefined || (r.code !== 0 && r.code !== 1)) {
-      const removed = await removeRemoteFiles(conn, items.map((i) => i.remoteFinal));
+      const removed = await removeRemoteFiles(
+        conn,
+        items.map((i) => i.remoteFinal),
+      );
       return { ok: false, code: r.code === 0 ? 1 : r.code, removed };
     }
     const report = parseIngestReport(r.data, cfg.host);
@@ -377,11 +390,13 @@ export function dropExitCode(outcomes: readonly DropOutcome[]): number {
 
 /** Human report of an upload through the upload account, one line per file. */
 export function renderDropOutcomes(outcomes: readonly DropOutcome[], waitSeconds: number): string {
-  return outcomes.map((o) => {
-    if (o.status === 'accepted') return `accepted  ${o.file}`;
-    if (o.status === 'rejected') return `rejected  ${o.file}: ${o.reason ?? '(no reason recorded)'}`;
-    return `waiting   ${o.file}: still in the drop folder after ${waitSeconds} s (is the ingest service running?)`;
-  }).join('\n');
+  return outcomes
+    .map((o) => {
+      if (o.status === 'accepted') return `accepted  ${o.file}`;
+      if (o.status === 'rejected') return `rejected  ${o.file}: ${o.reason ?? '(no reason recorded)'}`;
+      return `waiting   ${o.file}: still in the drop folder after ${waitSeconds} s (is the ingest service running?)`;
+    })
+    .join('\n');
 }
 
 /**
@@ -389,8 +404,13 @@ export function renderDropOutcomes(outcomes: readonly DropOutcome[], waitSeconds
  * clock, seconds): the newest `.reason` whose `file:` line is `rel` (parseReason). Only `.reason`
  * files modified since then are read, each at most 4 KiB.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
-export async function findReason(sftp: any, rejected: string, rel: string, sinceSec: number): Promise<{ reason?: string; name: string } | undefined> {
+export async function findReason(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
+  sftp: any,
+  rejected: string,
+  rel: string,
+  sinceSec: number,
+): Promise<{ reason?: string; name: string } | undefined> {
   const { parseReason } = await import('../repo/status');
   let list: { filename: string; attrs: { mtime: number; size: number } }[];
   try {
@@ -398,7 +418,8 @@ export async function findReason(sftp: any, rejected: string, rel: string, since
   } catch {
     return undefined;
   }
-  const recent = list.filter((e) => e.filename.endsWith('.reason') && e.attrs.mtime >= sinceSec && e.attrs.size <= 4096)
+  const recent = list
+    .filter((e) => e.filename.endsWith('.reason') && e.attrs.mtime >= sinceSec && e.attrs.size <= 4096)
     .sort((a, b) => b.attrs.mtime - a.attrs.mtime || (a.filename < b.filename ? 1 : -1));
   for (const e of recent) {
     let text: string;
@@ -423,7 +444,11 @@ const isNoSuchFile = (e: unknown) => (e as { code?: number }).code === 2 || /No 
  * @param items as planned with incomingDir '/' (the upload account's chroot).
  * @throws ConnectionError when the connection drops.
  */
-export async function awaitIngest(conn: Connection, items: UploadItem[], opts: { waitMs: number; pollMs?: number; rejectedDir?: string }): Promise<DropOutcome[]> {
+export async function awaitIngest(
+  conn: Connection,
+  items: UploadItem[],
+  opts: { waitMs: number; pollMs?: number; rejectedDir?: string },
+): Promise<DropOutcome[]> {
   const pollMs = opts.pollMs ?? 1000;
   const rejected = opts.rejectedDir ?? '/rejected';
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ssh2 ships no types here (node-ssh's refer to @types/ssh2, not installed)
@@ -440,7 +465,8 @@ export async function awaitIngest(conn: Connection, items: UploadItem[], opts: {
           const st = await sftpCall<{ mtime: number }>((cb) => sftp.lstat(item.remoteFinal, cb));
           if (!since.has(item.rel)) since.set(item.rel, item.serverMtime ?? st.mtime);
         } catch (e) {
-          if (conn.state().closed) throw new ConnectionError(conn.target, 'connection lost while waiting for the server to take the upload');
+          if (conn.state().closed)
+            throw new ConnectionError(conn.target, 'connection lost while waiting for the server to take the upload');
           if (isNoSuchFile(e)) left.add(item);
         }
       }
@@ -454,8 +480,17 @@ export async function awaitIngest(conn: Connection, items: UploadItem[], opts: {
         continue;
       }
       // Without a server time (not sent by Uploader, taken before the first look): the last 10 minutes.
-      const found = await findReason(sftp, rejected, item.rel, (item.serverMtime ?? since.get(item.rel) ?? Math.floor(Date.now() / 1000) - 600) - 1);
-      out.push(found ? { file: item.rel, status: 'rejected', reason: found.reason, rejectedAs: found.name } : { file: item.rel, status: 'accepted' });
+      const found = await findReason(
+        sftp,
+        rejected,
+        item.rel,
+        (item.serverMtime ?? since.get(item.rel) ?? Math.floor(Date.now() / 1000) - 600) - 1,
+      );
+      out.push(
+        found
+          ? { file: item.rel, status: 'rejected', reason: found.reason, rejectedAs: found.name }
+          : { file: item.rel, status: 'accepted' },
+      );
     }
     return out;
   } finally {

@@ -61,13 +61,28 @@ test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without 
   expect(fs.statSync(path.join(to, 'config/signing-key.asc')).mode & 0o777).toBe(0o600);
   expect(fs.readdirSync(path.join(to, 'state')).some((n) => n.startsWith('lock'))).toBe(false);
   expect(fs.existsSync(path.join(to, 'state/added.json'))).toBe(true);
-  expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).not.toBe(fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino);
+  expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).not.toBe(
+    fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino,
+  );
   expect(fs.readlinkSync(path.join(to, 'web/dists'))).toBe(`.generations/${gen}/dists`);
-  expect(fs.readdirSync(path.join(to, 'web/.generations')).sort()).toEqual(fs.readdirSync(path.join(ch.webRoot, '.generations')).filter((n) => !n.startsWith('.')).sort());
+  expect(fs.readdirSync(path.join(to, 'web/.generations')).sort()).toEqual(
+    fs
+      .readdirSync(path.join(ch.webRoot, '.generations'))
+      .filter((n) => !n.startsWith('.'))
+      .sort(),
+  );
   const m = await readManifest(to);
   expect(m.channel).toBe('preprod');
   const files = m.entries.filter((e) => e.type === 'file').map((e) => e.path);
-  expect(files).toEqual(expect.arrayContaining(['config/liste_dist', 'config/signing-key.asc', 'web/epiconcept-preprod-archive-keyring.asc', 'web/epiconcept-preprod-archive-keyring.gpg', `web/.generations/${gen}/dists/bookworm/InRelease`]));
+  expect(files).toEqual(
+    expect.arrayContaining([
+      'config/liste_dist',
+      'config/signing-key.asc',
+      'web/epiconcept-preprod-archive-keyring.asc',
+      'web/epiconcept-preprod-archive-keyring.gpg',
+      `web/.generations/${gen}/dists/bookworm/InRelease`,
+    ]),
+  );
   expect(await checkBackup(to, m)).toEqual([]);
   await expect(backup(ch, path.join(ch.stateDir, 'bk'))).rejects.toThrow(UsageError);
   await expect(backup(ch, path.join(ch.stateDir, 'bk'))).rejects.toThrow(/itself backed up/);
@@ -84,7 +99,8 @@ test('restore into an empty root gives byte-identical published files and a clea
   const after = await tree(ch2.webRoot);
   // Only the served generation is backed up: compare what clients can reach.
   const gen = (await currentGeneration(ch))!;
-  const served = (t: Record<string, string>) => Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith('.generations/') || k.startsWith(`.generations/${gen}/`)));
+  const served = (t: Record<string, string>) =>
+    Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith('.generations/') || k.startsWith(`.generations/${gen}/`)));
   expect(served(after)).toEqual(served(before));
   expect(fs.statSync(ch2.signingKeyFile).mode & 0o777).toBe(0o600);
   expect(fs.readFileSync(ch2.signingKeyFile, 'utf8')).toBe(fs.readFileSync(ch.signingKeyFile, 'utf8'));
@@ -130,7 +146,8 @@ describe('backup and restore never follow a link (issue 8)', () => {
   test('readManifest refuses paths that leave the backup and symlinks other than web/dists', async () => {
     const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
     const m = JSON.parse(fs.readFileSync(path.join(to, 'manifest.json'), 'utf8'));
-    const write = (entries: unknown[]) => fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify({ ...m, entries: [...m.entries, ...entries] }));
+    const write = (entries: unknown[]) =>
+      fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify({ ...m, entries: [...m.entries, ...entries] }));
     write([{ path: 'web/pool/x\u0000.deb', type: 'dir', mode: 493 }]);
     await expect(readManifest(to)).rejects.toThrow(/control character/);
     write([{ path: 'web//pool', type: 'dir', mode: 493 }]);
@@ -163,11 +180,12 @@ describe('backup and restore never follow a link (issue 8)', () => {
     expect(fs.readdirSync(victimDir)).toEqual([]);
   });
 
-  test('a private key this user cannot read (the signer\'s) is skipped with one line; restore restores the rest', async () => {
+  test("a private key this user cannot read (the signer's) is skipped with one line; restore restores the rest", async () => {
     const realFs = require('fs') as typeof fs;
     const real = realFs.openSync;
     const open = jest.spyOn(realFs, 'openSync').mockImplementation((p, ...rest) => {
-      if (String(p).endsWith('/signing-key.asc')) throw Object.assign(new Error(`EACCES: permission denied, open '${String(p)}'`), { code: 'EACCES' });
+      if (String(p).endsWith('/signing-key.asc'))
+        throw Object.assign(new Error(`EACCES: permission denied, open '${String(p)}'`), { code: 'EACCES' });
       return real(p, ...rest);
     });
     const warnings: string[] = [];
@@ -178,7 +196,9 @@ describe('backup and restore never follow a link (issue 8)', () => {
     } finally {
       open.mockRestore();
     }
-    expect(warnings).toEqual([`${ch.signingKeyFile}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`]);
+    expect(warnings).toEqual([
+      `${ch.signingKeyFile}: not readable by this user (the signer's key): not backed up; it lives in the Pulumi stack's secrets`,
+    ]);
     expect(r.skipped).toEqual([ch.signingKeyFile]);
     expect(fs.existsSync(path.join(r.dir, 'config/signing-key.asc'))).toBe(false);
     const root2 = path.join(tmp, 'root2');
@@ -189,7 +209,9 @@ describe('backup and restore never follow a link (issue 8)', () => {
   });
 
   test("the stack's root-only record of secret digests is skipped without a word; any other unreadable file still fails the backup", async () => {
-    fs.writeFileSync(path.join(ch.configDir, 'secret-digests'), `${'0'.repeat(64)}  /etc/nginx/apt-repo/preprod.htpasswd\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(ch.configDir, 'secret-digests'), `${'0'.repeat(64)}  /etc/nginx/apt-repo/preprod.htpasswd\n`, {
+      mode: 0o600,
+    });
     fs.writeFileSync(path.join(ch.configDir, 'other-file'), 'x\n');
     const realFs = require('fs') as typeof fs;
     const real = realFs.openSync;
@@ -246,7 +268,10 @@ describe('dated backups (issue 9)', () => {
     expect((await listBackups(bk)).map((b) => b.stamp)).toEqual([n2.stamp, n3.stamp]);
     expect(fs.readdirSync(bk).sort()).toEqual([n2.stamp, n3.stamp]);
     // backupKeep is checked by the schema.
-    fs.writeFileSync(path.join(ch.configDir, 'repo.yaml'), fs.readFileSync(path.join(ch.configDir, 'repo.yaml'), 'utf8').replace('backupKeep: 2', 'backupKeep: 0'));
+    fs.writeFileSync(
+      path.join(ch.configDir, 'repo.yaml'),
+      fs.readFileSync(path.join(ch.configDir, 'repo.yaml'), 'utf8').replace('backupKeep: 2', 'backupKeep: 0'),
+    );
     await expect(loadChannel({ root, channel: 'preprod' })).rejects.toThrow(/backupKeep/);
   });
 
@@ -258,7 +283,12 @@ describe('dated backups (issue 9)', () => {
     const root2 = path.join(tmp, 'root2');
     expect((await restore(root2, 'preprod', b.dir)).problems).toEqual([]);
     const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
-    expect(fs.readdirSync(path.join(ch2.webRoot, '.generations')).sort()).toEqual(fs.readdirSync(path.join(ch.webRoot, '.generations')).filter((n) => !n.startsWith('.')).sort());
+    expect(fs.readdirSync(path.join(ch2.webRoot, '.generations')).sort()).toEqual(
+      fs
+        .readdirSync(path.join(ch.webRoot, '.generations'))
+        .filter((n) => !n.startsWith('.'))
+        .sort(),
+    );
     expect(await currentGeneration(ch2)).toBe(await currentGeneration(ch));
   });
 
@@ -298,12 +328,16 @@ describe('dated backups (issue 9)', () => {
     // Restored files are copies: changing the channel never changes the backup.
     const restored = path.join(tmp, 'r-first/srv/apt/preprod/pool/main/a/app/app_1.0_all.deb');
     expect(fs.statSync(restored).ino).not.toBe(fs.statSync(path.join(first.dir, poolFile)).ino);
-    await expect(restore(path.join(tmp, 'r-none'), 'preprod', path.join(tmp, 'nothing-here'))).rejects.toThrow(/no complete backup of channel preprod/);
+    await expect(restore(path.join(tmp, 'r-none'), 'preprod', path.join(tmp, 'nothing-here'))).rejects.toThrow(
+      /no complete backup of channel preprod/,
+    );
     // A backup written into the folder itself before dated folders: the dated ones made since win.
     fs.cpSync(first.dir, path.join(tmp, 'legacy'), { recursive: true, verbatimSymlinks: true });
     expect((await restore(path.join(tmp, 'r-legacy'), 'preprod', path.join(tmp, 'legacy'))).from).toBe(path.join(tmp, 'legacy'));
     fs.cpSync(last.dir, path.join(tmp, 'legacy', path.basename(last.dir)), { recursive: true, verbatimSymlinks: true });
-    expect((await restore(path.join(tmp, 'r-legacy2'), 'preprod', path.join(tmp, 'legacy'))).from).toBe(path.join(tmp, 'legacy', path.basename(last.dir)));
+    expect((await restore(path.join(tmp, 'r-legacy2'), 'preprod', path.join(tmp, 'legacy'))).from).toBe(
+      path.join(tmp, 'legacy', path.basename(last.dir)),
+    );
   });
 
   test('an interrupted restore is finished by finishInterruptedRestore, or replaced by the next restore without --force', async () => {
@@ -315,7 +349,10 @@ describe('dated backups (issue 9)', () => {
     await restore(root2, 'preprod', b.dir);
     fs.rmSync(path.join(target.webRoot, 'dists'));
     fs.rmSync(path.join(target.webRoot, 'pool/main/p'), { recursive: true });
-    fs.writeFileSync(path.join(target.stateDir, 'restore.json'), JSON.stringify({ from: b.dir, startedAt: '2026-11-21T10:00:00.000Z', pid: 1 }));
+    fs.writeFileSync(
+      path.join(target.stateDir, 'restore.json'),
+      JSON.stringify({ from: b.dir, startedAt: '2026-11-21T10:00:00.000Z', pid: 1 }),
+    );
     const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
     expect((await verifyChannel(ch2)).length).toBeGreaterThan(0);
     const said: string[] = [];
@@ -328,14 +365,19 @@ describe('dated backups (issue 9)', () => {
     // Same leftovers, but the next command is a restore: it needs no --force (the pool files are
     // the interrupted restore's) and may restore another backup.
     fs.rmSync(path.join(target.webRoot, 'dists'));
-    fs.writeFileSync(path.join(target.stateDir, 'restore.json'), JSON.stringify({ from: path.join(tmp, 'gone'), startedAt: '2026-11-21T10:00:00.000Z', pid: 1 }));
-    await expect(withChannelLock(ch2, () => finishInterruptedRestore(ch2, { say: () => {} }))).rejects.toThrow(/cannot be finished .*run apt-repo restore --from <another backup>/);
+    fs.writeFileSync(
+      path.join(target.stateDir, 'restore.json'),
+      JSON.stringify({ from: path.join(tmp, 'gone'), startedAt: '2026-11-21T10:00:00.000Z', pid: 1 }),
+    );
+    await expect(withChannelLock(ch2, () => finishInterruptedRestore(ch2, { say: () => {} }))).rejects.toThrow(
+      /cannot be finished .*run apt-repo restore --from <another backup>/,
+    );
     expect((await restore(root2, 'preprod', bk)).problems).toEqual([]);
     expect(fs.existsSync(path.join(target.stateDir, 'restore.json'))).toBe(false);
     await expect(restore(root2, 'preprod', bk)).rejects.toThrow(/--force/);
   });
 
-  test('the temp files a killed restore leaves (its own and copyInto\'s around them) are removed by the next command, at any depth; a live writer\'s, links\' targets and other names are kept', async () => {
+  test("the temp files a killed restore leaves (its own and copyInto's around them) are removed by the next command, at any depth; a live writer's, links' targets and other names are kept", async () => {
     const b = await backup(ch, path.join(tmp, 'bk'), { now: night(20) });
     const root2 = path.join(tmp, 'root2');
     await restore(root2, 'preprod', b.dir);
@@ -374,7 +416,10 @@ describe('dated backups (issue 9)', () => {
       path.join(ch2.configDir, `.repo.yaml.tmp-${dead}-xyz`),
     ];
     for (const f of kept) fs.writeFileSync(f, 'kept');
-    fs.writeFileSync(path.join(ch2.stateDir, 'restore.json'), JSON.stringify({ from: b.dir, startedAt: '2026-11-21T10:00:00.000Z', pid: dead }));
+    fs.writeFileSync(
+      path.join(ch2.stateDir, 'restore.json'),
+      JSON.stringify({ from: b.dir, startedAt: '2026-11-21T10:00:00.000Z', pid: dead }),
+    );
 
     // The next command (any writer) runs recovery under the lock: it finishes the restore.
     const said: string[] = [];

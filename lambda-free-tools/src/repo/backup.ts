@@ -50,7 +50,22 @@ import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir, generationsDir } from './generations';
 import { verifyChannel } from './verify';
-import { checkRelPath, confine, type Confined, durableCopy, errText, fsyncDir, mkdirWithMode, placeFile, SafeDir, sha256File, tempName, unlinkConfined, walkNoFollow, writeFileAtomic } from '../core/files';
+import {
+  checkRelPath,
+  confine,
+  type Confined,
+  durableCopy,
+  errText,
+  fsyncDir,
+  mkdirWithMode,
+  placeFile,
+  SafeDir,
+  sha256File,
+  tempName,
+  unlinkConfined,
+  walkNoFollow,
+  writeFileAtomic,
+} from '../core/files';
 import { recoverChannel, removeDeadTempsBelow } from './recover';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publicKeyFileNames } from '../sign/keys';
@@ -63,7 +78,13 @@ import { utcStamp } from '../core/stamp';
  * repo/channel.ts loads, so the bundle holds one zod) only by the commands that read a manifest.
  */
 function buildManifestSchema(z: typeof zod) {
-  const FileEntry = z.strictObject({ path: z.string(), type: z.literal('file'), mode: z.number().int(), size: z.number().int(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+  const FileEntry = z.strictObject({
+    path: z.string(),
+    type: z.literal('file'),
+    mode: z.number().int(),
+    size: z.number().int(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  });
   const DirEntry = z.strictObject({ path: z.string(), type: z.literal('dir'), mode: z.number().int() });
   const LinkEntry = z.strictObject({ path: z.string(), type: z.literal('symlink'), target: z.string() });
   const Entry = z.discriminatedUnion('type', [FileEntry, DirEntry, LinkEntry]);
@@ -143,7 +164,9 @@ export interface BackupListing {
  */
 export async function listBackups(dir: string, channel?: string): Promise<BackupListing[]> {
   const root = path.resolve(dir);
-  const names = await fsp.readdir(root, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+  const names = await fsp
+    .readdir(root, { withFileTypes: true })
+    .catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
   const out: BackupListing[] = [];
   for (const d of names) {
     if (!d.isDirectory() || !BACKUP_STAMP_RE.test(d.name)) continue;
@@ -155,7 +178,15 @@ export async function listBackups(dir: string, channel?: string): Promise<Backup
     }
     if (channel !== undefined && m.channel !== channel) continue;
     const files = m.entries.filter((e): e is Extract<ManifestEntry, { type: 'file' }> => e.type === 'file');
-    out.push({ stamp: d.name, dir: path.join(root, d.name), channel: m.channel, createdAt: m.createdAt, generation: m.generation, files: files.length, bytes: files.reduce((n, e) => n + e.size, 0) });
+    out.push({
+      stamp: d.name,
+      dir: path.join(root, d.name),
+      channel: m.channel,
+      createdAt: m.createdAt,
+      generation: m.generation,
+      files: files.length,
+      bytes: files.reduce((n, e) => n + e.size, 0),
+    });
   }
   return out.sort((a, b) => byteOrder(a.stamp, b.stamp));
 }
@@ -174,12 +205,17 @@ export async function listBackups(dir: string, channel?: string): Promise<Backup
  * Throws UsageError when `to` lies inside a folder being backed up, AptRepoError on a read or
  * write failure (the partial folder is then removed by the next run).
  */
-export async function backup(ch: ChannelConfig, dir: string, opts: { warn?: (msg: string) => void; progress?: Progress; now?: () => Date } = {}): Promise<BackupResult> {
+export async function backup(
+  ch: ChannelConfig,
+  dir: string,
+  opts: { warn?: (msg: string) => void; progress?: Progress; now?: () => Date } = {},
+): Promise<BackupResult> {
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: ${m}\n`));
   const root = path.resolve(dir);
   for (const inside of [ch.configDir, ch.stateDir, ch.webRoot]) {
     const rel = path.relative(path.resolve(inside), root);
-    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) throw new UsageError(`backup --to ${root}: inside ${inside}, which is itself backed up`);
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel)))
+      throw new UsageError(`backup --to ${root}: inside ${inside}, which is itself backed up`);
   }
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
@@ -245,7 +281,12 @@ function uniqueStamp(top: SafeDir, stamp: string): string {
 }
 
 /** Writes the backup's trees and manifest.json into the empty folder `to` (see backup()). */
-async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListing | undefined, warn: (msg: string) => void): Promise<Omit<BackupResult, 'stamp' | 'previous' | 'pruned'>> {
+async function writeBackup(
+  ch: ChannelConfig,
+  to: string,
+  previous: BackupListing | undefined,
+  warn: (msg: string) => void,
+): Promise<Omit<BackupResult, 'stamp' | 'previous' | 'pruned'>> {
   const generation = await currentGeneration(ch);
   const entries: ManifestEntry[] = [];
   const result = { dir: to, generation, files: 0, bytes: 0, linked: 0, copiedBytes: 0, skipped: [] as string[] };
@@ -259,7 +300,14 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
     }
   }
 
-  const copyTree = async (srcRoot: string, rel: string, destRel: string, reuse: boolean, skip: (name: string) => boolean, shaOf?: (rel: string) => string | undefined) => {
+  const copyTree = async (
+    srcRoot: string,
+    rel: string,
+    destRel: string,
+    reuse: boolean,
+    skip: (name: string) => boolean,
+    shaOf?: (rel: string) => string | undefined,
+  ) => {
     const src = rel ? confine(srcRoot, rel) : srcRoot;
     const st = await fsp.lstat(src).catch(() => undefined);
     if (!st) return;
@@ -280,7 +328,7 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
       throw new UnsafePathError(src, 'symbolic link (never followed nor backed up)');
     } else if (st.isFile()) {
       const mode = st.mode & 0o7777;
-      const sha = reuse ? shaOf?.(rel) ?? (await sha256File({ base: srcRoot, rel })) : undefined;
+      const sha = reuse ? (shaOf?.(rel) ?? (await sha256File({ base: srcRoot, rel }))) : undefined;
       const same = sha !== undefined && previous ? before.get(`${sha} ${st.size} ${mode}`) : undefined;
       let sha256: string;
       if (same && (await linkPrevious(previous!.dir, same, st.size, { base: to, rel: destRel }))) {
@@ -315,7 +363,8 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
   };
   const copyDistsLink = async () => {
     const target = await fsp.readlink(path.join(ch.webRoot, 'dists'));
-    if (!isDistsLink('web/dists', target)) throw new UnsafePathError(path.join(ch.webRoot, 'dists'), `points at ${JSON.stringify(target)}, not at .generations/<id>/dists`);
+    if (!isDistsLink('web/dists', target))
+      throw new UnsafePathError(path.join(ch.webRoot, 'dists'), `points at ${JSON.stringify(target)}, not at .generations/<id>/dists`);
     await fsp.symlink(target, path.join(to, 'web/dists'));
     entries.push({ path: 'web/dists', type: 'symlink', target });
   };
@@ -345,7 +394,9 @@ async function writeBackup(ch: ChannelConfig, to: string, previous: BackupListin
     fsyncDir(path.join(to, 'web'));
     if (generation) fsyncDir(path.join(to, 'web/.generations'));
   } catch (err) {
-    throw new AptRepoError(`backup of ${ch.name} into ${to} failed: ${errText(err)} (the folder is incomplete: no manifest.json; the next backup removes it)`);
+    throw new AptRepoError(
+      `backup of ${ch.name} into ${to} failed: ${errText(err)} (the folder is incomplete: no manifest.json; the next backup removes it)`,
+    );
   }
   const manifest: BackupManifest = { format: 1, channel: ch.name, createdAt: new Date().toISOString(), generation, entries };
   const out = SafeDir.openAbs(to);
@@ -370,7 +421,8 @@ export async function readManifest(dir: string): Promise<BackupManifest> {
     throw new AptRepoError(`${file}: cannot read the backup manifest (${errText(err)}); an interrupted backup has none`);
   }
   const r = Manifest().safeParse(raw);
-  if (!r.success) throw new AptRepoError(`${file}: not a backup manifest: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
+  if (!r.success)
+    throw new AptRepoError(`${file}: not a backup manifest: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
   for (const e of r.data.entries) {
     try {
       checkRelPath(e.path);
@@ -381,7 +433,9 @@ export async function readManifest(dir: string): Promise<BackupManifest> {
       throw new AptRepoError(`${file}: entry path '${e.path}' is outside config/, state/ or web/`);
     }
     if (e.type === 'symlink' && !isDistsLink(e.path, e.target)) {
-      throw new AptRepoError(`${file}: symlink entry ${JSON.stringify(e.path)} -> ${JSON.stringify(e.target)}: only web/dists -> .generations/<id>/dists is restored`);
+      throw new AptRepoError(
+        `${file}: symlink entry ${JSON.stringify(e.path)} -> ${JSON.stringify(e.target)}: only web/dists -> .generations/<id>/dists is restored`,
+      );
     }
   }
   return r.data;
@@ -439,7 +493,9 @@ export async function resolveBackup(from: string, channel: string): Promise<stri
   const newest = (await listBackups(dir, channel)).pop();
   if (newest) return newest.dir;
   if (fs.existsSync(path.join(dir, 'manifest.json'))) return dir;
-  throw new AptRepoError(`${dir}: no manifest.json and no complete backup of channel ${channel} in it (folders named like 20261121T023000Z)`);
+  throw new AptRepoError(
+    `${dir}: no manifest.json and no complete backup of channel ${channel} in it (folders named like 20261121T023000Z)`,
+  );
 }
 
 /** `<stateDir>/restore.json`: the restore under way (written before its first change, cleared at the end). */
@@ -463,7 +519,9 @@ function readRestoreRecord(stateDir: string): RestoreRecord | undefined {
   } catch {
     // written atomically: unreadable content means someone else wrote it
   }
-  throw new AptRepoError(`${path.join(stateDir, RESTORE_RECORD)}: not a restore record; run apt-repo restore --from <backup> to restore again`);
+  throw new AptRepoError(
+    `${path.join(stateDir, RESTORE_RECORD)}: not a restore record; run apt-repo restore --from <backup> to restore again`,
+  );
 }
 
 function clearRestoreRecord(stateDir: string): void {
@@ -490,10 +548,16 @@ function clearRestoreRecord(stateDir: string): void {
  * Throws UsageError for a channel name other than the backup's or a non-empty pool without force,
  * AptRepoError for a damaged or missing backup.
  */
-export async function restore(root: string, channel: string, dir: string, opts: { force?: boolean; progress?: Progress } = {}): Promise<RestoreResult> {
+export async function restore(
+  root: string,
+  channel: string,
+  dir: string,
+  opts: { force?: boolean; progress?: Progress } = {},
+): Promise<RestoreResult> {
   const from = await resolveBackup(dir, channel);
   const manifest = await readManifest(from);
-  if (manifest.channel !== channel) throw new UsageError(`${from} is a backup of channel ${manifest.channel}; run restore with --channel ${manifest.channel}`);
+  if (manifest.channel !== channel)
+    throw new UsageError(`${from} is a backup of channel ${manifest.channel}; run restore with --channel ${manifest.channel}`);
   const damaged = await checkBackup(from, manifest);
   if (damaged.length) throw new AptRepoError(`${from}: backup damaged, nothing restored:\n  ${damaged.join('\n  ')}`);
   const target = await resolveTargetPaths(root, channel, from);
@@ -516,7 +580,9 @@ export async function restore(root: string, channel: string, dir: string, opts: 
     if (!interrupted) {
       const poolFiles = await countFiles(path.join(target.webRoot, 'pool'));
       if (poolFiles > 0 && !opts.force) {
-        throw new UsageError(`${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`);
+        throw new UsageError(
+          `${target.webRoot}/pool already holds ${poolFiles} file(s): restore into a channel without pool files, or add --force to overwrite`,
+        );
       }
       writeRestoreRecord(target.stateDir, from);
     }
@@ -532,7 +598,10 @@ export async function restore(root: string, channel: string, dir: string, opts: 
  * interrupted. Throws AptRepoError when the recorded backup is missing or damaged (the message
  * says to restore another one: `restore` replaces an interrupted restore without --force).
  */
-export async function finishInterruptedRestore(ch: ChannelConfig, opts: { say?: (line: string) => void } = {}): Promise<RestoreResult | undefined> {
+export async function finishInterruptedRestore(
+  ch: ChannelConfig,
+  opts: { say?: (line: string) => void } = {},
+): Promise<RestoreResult | undefined> {
   const record = readRestoreRecord(ch.stateDir);
   if (!record) return undefined;
   const say = opts.say ?? ((l: string) => process.stderr.write(`apt-repo: recovering: ${l}\n`));
@@ -543,7 +612,9 @@ export async function finishInterruptedRestore(ch: ChannelConfig, opts: { say?: 
     const damaged = await checkBackup(record.from, manifest);
     if (damaged.length) throw new AptRepoError(damaged.join('; '));
   } catch (err) {
-    throw new AptRepoError(`${path.join(ch.stateDir, RESTORE_RECORD)}: the interrupted restore from ${record.from} cannot be finished (${errText(err)}); run apt-repo restore --from <another backup>`);
+    throw new AptRepoError(
+      `${path.join(ch.stateDir, RESTORE_RECORD)}: the interrupted restore from ${record.from} cannot be finished (${errText(err)}); run apt-repo restore --from <another backup>`,
+    );
   }
   const target = { configDir: ch.configDir, webRoot: ch.webRoot, stateDir: ch.stateDir, lockTimeoutMs: ch.lockTimeoutMs };
   return applyRestore(ch.root, ch.name, record.from, manifest, target, say);
@@ -561,7 +632,14 @@ function writeRestoreRecord(stateDir: string, from: string): void {
  * line each through `say`): a killed restore leaves its temps (`.<name>.tmp-<pid>-restore`, and
  * copyInto's around them) at any depth, and the restore finishing it writes under other names.
  */
-async function applyRestore(root: string, channel: string, from: string, manifest: BackupManifest, target: { configDir: string; webRoot: string; stateDir: string }, say: (line: string) => void): Promise<RestoreResult> {
+async function applyRestore(
+  root: string,
+  channel: string,
+  from: string,
+  manifest: BackupManifest,
+  target: { configDir: string; webRoot: string; stateDir: string },
+  say: (line: string) => void,
+): Promise<RestoreResult> {
   for (const base of [target.configDir, target.stateDir, target.webRoot]) {
     for (const p of removeDeadTempsBelow(base)) say(`removed stale temporary file ${p}`);
   }
@@ -595,9 +673,17 @@ async function applyRestore(root: string, channel: string, from: string, manifes
           continue;
         }
         const old = parent.lstat(name);
-        if (old?.isFile() && old.size === e.size && (old.mode & 0o7777) === (e.mode & 0o7777) && (await sha256File({ base: destRoot, rel })) === e.sha256) continue;
+        if (
+          old?.isFile() &&
+          old.size === e.size &&
+          (old.mode & 0o7777) === (e.mode & 0o7777) &&
+          (await sha256File({ base: destRoot, rel })) === e.sha256
+        )
+          continue;
         if (old?.isDirectory()) await fsp.rm(confine(destRoot, rel), { recursive: true, force: true });
-        await placeFile({ base: from, rel: e.path }, { base: destRoot, rel: parentRel ? `${parentRel}/${tmp}` : tmp }, 'copy', { mode: e.mode & 0o777 });
+        await placeFile({ base: from, rel: e.path }, { base: destRoot, rel: parentRel ? `${parentRel}/${tmp}` : tmp }, 'copy', {
+          mode: e.mode & 0o777,
+        });
         parent.rename(tmp, parent, name);
         parent.sync();
       } finally {
@@ -627,18 +713,36 @@ async function applyRestore(root: string, channel: string, from: string, manifes
     fsyncDir(path.dirname(target.configDir));
   } else {
     // repo.yaml last: it names the other folders.
-    await put([...config.filter((e) => e.path !== 'config/repo.yaml'), ...config.filter((e) => e.path === 'config/repo.yaml')], 'config', target.configDir);
+    await put(
+      [...config.filter((e) => e.path !== 'config/repo.yaml'), ...config.filter((e) => e.path === 'config/repo.yaml')],
+      'config',
+      target.configDir,
+    );
   }
   const ch = await loadChannel({ root, channel });
   if (path.resolve(ch.webRoot) !== path.resolve(target.webRoot) || path.resolve(ch.stateDir) !== path.resolve(target.stateDir)) {
-    throw new AptRepoError(`${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`);
+    throw new AptRepoError(
+      `${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`,
+    );
   }
-  await put(byPrefix('state').filter((e) => e.path === 'state' || !(isLockName(path.basename(e.path)) || path.basename(e.path) === RESTORE_RECORD)), 'state', ch.stateDir);
+  await put(
+    byPrefix('state').filter((e) => e.path === 'state' || !(isLockName(path.basename(e.path)) || path.basename(e.path) === RESTORE_RECORD)),
+    'state',
+    ch.stateDir,
+  );
   const web = byPrefix('web').filter((e) => e.path !== 'web');
   await fsp.mkdir(ch.webRoot, { recursive: true });
   // dists last: clients see the restored generation only once everything it names is in place.
-  await put(web.filter((e) => e.path !== 'web/dists'), 'web', ch.webRoot);
-  await put(web.filter((e) => e.path === 'web/dists'), 'web', ch.webRoot);
+  await put(
+    web.filter((e) => e.path !== 'web/dists'),
+    'web',
+    ch.webRoot,
+  );
+  await put(
+    web.filter((e) => e.path === 'web/dists'),
+    'web',
+    ch.webRoot,
+  );
   const problems = await verifyChannel(ch);
   clearRestoreRecord(ch.stateDir);
   return { channel, from, generation: manifest.generation, files, problems };
@@ -649,13 +753,18 @@ async function applyRestore(root: string, channel: string, from: string, manifes
  * loaded in a scratch root, so absolute paths it sets are kept and defaults move under `root`; and
  * the lock timeout it sets.
  */
-async function resolveTargetPaths(root: string, channel: string, from: string): Promise<{ configDir: string; webRoot: string; stateDir: string; lockTimeoutMs: number }> {
+async function resolveTargetPaths(
+  root: string,
+  channel: string,
+  from: string,
+): Promise<{ configDir: string; webRoot: string; stateDir: string; lockTimeoutMs: number }> {
   const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'apt-repo-restore-'));
   try {
     const cfg = channelPaths(scratch, channel).configDir;
     await fsp.mkdir(cfg, { recursive: true });
     for (const name of await fsp.readdir(path.join(from, 'config'))) {
-      if (['repo.yaml', 'liste_dist', 'liste_arch'].includes(name)) await durableCopy({ base: from, rel: `config/${name}` }, { base: cfg, rel: name });
+      if (['repo.yaml', 'liste_dist', 'liste_arch'].includes(name))
+        await durableCopy({ base: from, rel: `config/${name}` }, { base: cfg, rel: name });
     }
     const scratchCh = await loadChannel({ root: scratch, channel });
     const real = channelPaths(root, channel);

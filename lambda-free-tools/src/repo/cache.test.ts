@@ -5,7 +5,9 @@ import { PoolCache } from './cache';
 import { writeFileAtomic } from '../core/files';
 
 let dir: string;
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-test-')); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-test-'));
+});
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const digests = { MD5sum: 'a', SHA1: 'b', SHA256: 'c' };
@@ -64,7 +66,13 @@ test('entries whose key is not a pool path are dropped on load (issue 8)', () =>
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cache-keys-'));
   try {
     const entry = { size: 1, mtimeMs: 1, ino: 1, control: [], digests: { MD5sum: 'a', SHA1: 'b', SHA256: 'c' } };
-    fs.writeFileSync(path.join(dir, 'cache.json'), JSON.stringify({ version: 1, entries: { 'pool/main/a/a/a_1_all.deb': entry, '../../../etc/shadow': entry, 'pool/../../x.deb': entry } }));
+    fs.writeFileSync(
+      path.join(dir, 'cache.json'),
+      JSON.stringify({
+        version: 1,
+        entries: { 'pool/main/a/a/a_1_all.deb': entry, '../../../etc/shadow': entry, 'pool/../../x.deb': entry },
+      }),
+    );
     const stat = { size: 1, mtimeMs: 1, ino: 1 } as fs.Stats;
     const cache = PoolCache.load(dir);
     expect(cache.get('pool/main/a/a/a_1_all.deb', stat)).toBeDefined();

@@ -44,7 +44,9 @@ export class PoolCache {
   private dirty = false;
 
   private constructor(
-    readonly file: string, private readonly old: Record<string, CacheEntry>, private readonly stanzaKey: string | undefined,
+    readonly file: string,
+    private readonly old: Record<string, CacheEntry>,
+    private readonly stanzaKey: string | undefined,
     /** Loaded from an older format: saved in the current one even when nothing else changed. */
     private readonly upgrade = false,
   ) {}
@@ -68,7 +70,8 @@ export class PoolCache {
         entries = Object.fromEntries(Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k) && e && typeof e === 'object'));
         // Format 1 may have replaced bytes of the control file by U+FFFD: read those files again.
         upgrade = parsed.version !== CACHE_VERSION;
-        if (parsed.version === 1) entries = Object.fromEntries(Object.entries(entries).filter(([, e]) => !JSON.stringify(e.control ?? []).includes('\ufffd')));
+        if (parsed.version === 1)
+          entries = Object.fromEntries(Object.entries(entries).filter(([, e]) => !JSON.stringify(e.control ?? []).includes('\ufffd')));
         if (stanzaKey === undefined) key = parsed.stanzaKey;
         else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
       }

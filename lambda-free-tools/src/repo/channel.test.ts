@@ -6,7 +6,9 @@ import { channelPaths, defaultSignerSocket, initChannel, loadChannel, parseList 
 import { DEFAULT_ROUTING } from './routing';
 
 let root: string;
-beforeEach(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'channel-test-')); });
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'channel-test-'));
+});
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const cfg = (name = 'preprod') => channelPaths(root, name).configDir;
@@ -35,7 +37,8 @@ test('initChannel creates directories and defaults, loadChannel reads them back'
   expect(ch.webRoot).toBe(path.join(root, 'srv/apt/preprod'));
   expect(ch.stateDir).toBe(path.join(root, 'var/lib/apt-repo/preprod'));
   expect(ch.signingKeyFile).toBe(path.join(cfg(), 'signing-key.asc'));
-  for (const d of [path.join(ch.webRoot, 'pool'), ch.stateDir, ch.backupDir, ch.incomingDir, ch.rejectedDir]) expect(fs.statSync(d).isDirectory()).toBe(true);
+  for (const d of [path.join(ch.webRoot, 'pool'), ch.stateDir, ch.backupDir, ch.incomingDir, ch.rejectedDir])
+    expect(fs.statSync(d).isDirectory()).toBe(true);
   expect(fs.statSync(ch.configDir).mode & 0o777).toBe(0o750);
   expect(ch.routing).toEqual(DEFAULT_ROUTING);
   expect(ch.lockTimeoutMs).toBe(120_000);
@@ -56,12 +59,29 @@ test('initChannel never overwrites existing files', async () => {
 test('repo.yaml settings are applied', async () => {
   write(path.join(cfg(), 'liste_dist'), 'bookworm\n');
   write(path.join(cfg(), 'liste_arch'), 'amd64\narm64\n');
-  write(path.join(cfg(), 'repo.yaml'), [
-    'origin: Example', 'label: Example preprod', 'webRoot: /var/www/apt', 'generationsKeep: 3', 'validUntilDays: 10',
-    'lockTimeoutSeconds: 2.5', 'routing:', '  - pattern: "\\\\+php(\\\\d+)$"', '    codenames: [bookworm]',
-  ].join('\n'));
+  write(
+    path.join(cfg(), 'repo.yaml'),
+    [
+      'origin: Example',
+      'label: Example preprod',
+      'webRoot: /var/www/apt',
+      'generationsKeep: 3',
+      'validUntilDays: 10',
+      'lockTimeoutSeconds: 2.5',
+      'routing:',
+      '  - pattern: "\\\\+php(\\\\d+)$"',
+      '    codenames: [bookworm]',
+    ].join('\n'),
+  );
   const ch = await loadChannel({ root, channel: 'preprod' });
-  expect(ch).toMatchObject({ origin: 'Example', label: 'Example preprod', webRoot: '/var/www/apt', generationsKeep: 3, validUntilDays: 10, lockTimeoutMs: 2500 });
+  expect(ch).toMatchObject({
+    origin: 'Example',
+    label: 'Example preprod',
+    webRoot: '/var/www/apt',
+    generationsKeep: 3,
+    validUntilDays: 10,
+    lockTimeoutMs: 2500,
+  });
   expect(ch.routing).toEqual([{ pattern: '\\+php(\\d+)$', codenames: ['bookworm'] }]);
 });
 
@@ -160,7 +180,9 @@ describe('configuration errors name the file and key', () => {
     const err = await loadChannel({ root, channel: 'prd' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnknownChannelError);
     expect((err as UnknownChannelError).known).toEqual(['preprod', 'prod']);
-    expect((err as Error).message).toBe(`unknown channel 'prd' under --root ${root}: ${path.join(root, 'etc/epiconcept/apt_repo/prd')} does not exist; known channels: preprod, prod`);
+    expect((err as Error).message).toBe(
+      `unknown channel 'prd' under --root ${root}: ${path.join(root, 'etc/epiconcept/apt_repo/prd')} does not exist; known channels: preprod, prod`,
+    );
     expect(fs.readdirSync(root, { recursive: true }).map(String).sort()).toEqual(before);
   });
 });

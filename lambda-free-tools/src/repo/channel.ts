@@ -17,8 +17,29 @@ import type { ChannelConfig } from '../core/types';
 
 /** Binary architecture names dpkg knows for Debian/Ubuntu (dpkg-architecture -L, Linux ports). */
 export const KNOWN_ARCHITECTURES = [
-  'amd64', 'arm64', 'armel', 'armhf', 'i386', 'mips64el', 'mipsel', 'mips', 'ppc64el', 'ppc64', 'powerpc', 's390x',
-  'riscv64', 'loong64', 'alpha', 'hppa', 'ia64', 'm68k', 'sh4', 'sparc64', 'x32', 'hurd-i386', 'hurd-amd64',
+  'amd64',
+  'arm64',
+  'armel',
+  'armhf',
+  'i386',
+  'mips64el',
+  'mipsel',
+  'mips',
+  'ppc64el',
+  'ppc64',
+  'powerpc',
+  's390x',
+  'riscv64',
+  'loong64',
+  'alpha',
+  'hppa',
+  'ia64',
+  'm68k',
+  'sh4',
+  'sparc64',
+  'x32',
+  'hurd-i386',
+  'hurd-amd64',
 ];
 
 /** A channel name (also a drop-folder name): lower-case letters, digits and '-'. */
@@ -33,8 +54,11 @@ export const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
  */
 export function listChannels(root: string): string[] {
   try {
-    return fs.readdirSync(channelsConfigRoot(root), { withFileTypes: true })
-      .filter((d) => d.isDirectory() && NAME_RE.test(d.name)).map((d) => d.name).sort();
+    return fs
+      .readdirSync(channelsConfigRoot(root), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && NAME_RE.test(d.name))
+      .map((d) => d.name)
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
@@ -62,7 +86,10 @@ export function assertKnownChannel(root: string, channel: string): void {
 }
 
 /** Default paths of a channel (all absolute, under `root`); see ChannelConfig for each. */
-export type ChannelPaths = Pick<ChannelConfig, 'configDir' | 'webRoot' | 'stateDir' | 'backupDir' | 'incomingDir' | 'rejectedDir' | 'signingKeyFile'>;
+export type ChannelPaths = Pick<
+  ChannelConfig,
+  'configDir' | 'webRoot' | 'stateDir' | 'backupDir' | 'incomingDir' | 'rejectedDir' | 'signingKeyFile'
+>;
 
 /** `<root>/etc/epiconcept/apt_repo`: the folder holding every channel's configDir. */
 export function channelsConfigRoot(root: string): string {
@@ -108,17 +135,31 @@ export function defaultSignerSocket(root: string, name: string): string {
 function buildSchema(z: typeof zod) {
   const absPath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path');
   const RoutingRuleSchema = z.strictObject({
-    pattern: z.string().min(1).refine((p) => {
-      try { new RegExp(p); return true; } catch { return false; }
-    }, 'is not a valid regular expression'),
+    pattern: z
+      .string()
+      .min(1)
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'is not a valid regular expression'),
     codenames: z.array(z.string().min(1)).min(1),
   });
   return z.strictObject({
     origin: z.string().min(1).optional(),
     label: z.string().min(1).optional(),
     description: z.string().optional(),
-    component: z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'must be a component name such as main').optional(),
-    keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a file-name word').optional(),
+    component: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.+-]*$/, 'must be a component name such as main')
+      .optional(),
+    keyName: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a file-name word')
+      .optional(),
     webRoot: absPath.optional(),
     stateDir: absPath.optional(),
     backupDir: absPath.optional(),
@@ -142,7 +183,10 @@ export type RepoYaml = zod.infer<ReturnType<typeof buildSchema>>;
 
 /** Reads a list file (liste_dist, liste_arch): one item per line, `#` comments and blank lines ignored. */
 export function parseList(text: string): string[] {
-  return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l.length > 0);
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter((l) => l.length > 0);
 }
 
 function readOptional(file: string): string | undefined {
@@ -210,7 +254,8 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
   const yamlFile = path.join(paths.configDir, 'repo.yaml');
   const y = readRepoYaml(yamlFile);
   const codenames = readList(path.join(paths.configDir, 'liste_dist'), 'codename', (c) =>
-    CODENAME_RE.test(c) ? undefined : 'not a codename (lower-case letters, digits and dashes)');
+    CODENAME_RE.test(c) ? undefined : 'not a codename (lower-case letters, digits and dashes)',
+  );
   const architectures = readList(path.join(paths.configDir, 'liste_arch'), 'architecture', (a) => {
     if (a === 'all') return "'all' is implied: Architecture: all packages go into every binary-<arch> index";
     return KNOWN_ARCHITECTURES.includes(a) ? undefined : `unknown architecture (known: ${KNOWN_ARCHITECTURES.join(' ')})`;
@@ -261,17 +306,26 @@ function writeIfAbsent(file: string, content: string, mode: number): boolean {
  * files are invalid).
  */
 export async function initChannel(opts: {
-  root: string; channel: string; codenames?: string[]; architectures?: string[]; upstream?: string; origin?: string; label?: string;
+  root: string;
+  channel: string;
+  codenames?: string[];
+  architectures?: string[];
+  upstream?: string;
+  origin?: string;
+  label?: string;
 }): Promise<ChannelConfig> {
   if (!NAME_RE.test(opts.channel)) throw new UsageError(`--channel '${opts.channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
-  if (opts.upstream !== undefined && !NAME_RE.test(opts.upstream)) throw new ConfigError('--upstream', `'${opts.upstream}' is not a channel name`);
+  if (opts.upstream !== undefined && !NAME_RE.test(opts.upstream))
+    throw new ConfigError('--upstream', `'${opts.upstream}' is not a channel name`);
   const paths = channelPaths(opts.root, opts.channel);
   const codenames = opts.codenames?.length ? opts.codenames : ['bookworm'];
   const architectures = opts.architectures?.length ? opts.architectures : ['amd64'];
   // Checked before anything is written, so a typo does not leave a broken liste_* behind.
-  for (const c of codenames) if (!CODENAME_RE.test(c)) throw new ConfigError(`codenames:${c}`, 'not a codename (lower-case letters, digits and dashes)');
+  for (const c of codenames)
+    if (!CODENAME_RE.test(c)) throw new ConfigError(`codenames:${c}`, 'not a codename (lower-case letters, digits and dashes)');
   for (const a of architectures) {
-    if (!KNOWN_ARCHITECTURES.includes(a)) throw new ConfigError(`architectures:${a}`, `unknown architecture (known: ${KNOWN_ARCHITECTURES.join(' ')}; 'all' is implied)`);
+    if (!KNOWN_ARCHITECTURES.includes(a))
+      throw new ConfigError(`architectures:${a}`, `unknown architecture (known: ${KNOWN_ARCHITECTURES.join(' ')}; 'all' is implied)`);
   }
   // Parents get the usual 0755 (a service user must reach its own channel's directory).
   mkdirWithMode(path.dirname(paths.configDir), 0o755);
@@ -331,7 +385,8 @@ export async function resolveChannelPair(root: string, channel: string): Promise
   const names = listChannels(root);
   if (ch.upstream || ch.name === 'prod') {
     const up = ch.upstream ?? 'preprod';
-    if (!names.includes(up)) throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);
+    if (!names.includes(up))
+      throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);
     return { upstream: await loadChannel({ root, channel: up }), downstream: ch };
   }
   for (const n of names) {
@@ -339,8 +394,12 @@ export async function resolveChannelPair(root: string, channel: string): Promise
     const other = await loadChannel({ root, channel: n });
     if (other.upstream === ch.name) return { upstream: ch, downstream: other };
   }
-  if (!names.includes('prod')) throw new UsageError(`no channel takes packages from ${ch.name} (none has upstream: ${ch.name}, and no 'prod' under ${channelsConfigRoot(root)})`);
+  if (!names.includes('prod'))
+    throw new UsageError(
+      `no channel takes packages from ${ch.name} (none has upstream: ${ch.name}, and no 'prod' under ${channelsConfigRoot(root)})`,
+    );
   const prod = await loadChannel({ root, channel: 'prod' });
-  if (prod.upstream && prod.upstream !== ch.name) throw new ConfigError(path.join(prod.configDir, 'repo.yaml'), `upstream is ${prod.upstream}, not ${ch.name}`);
+  if (prod.upstream && prod.upstream !== ch.name)
+    throw new ConfigError(path.join(prod.configDir, 'repo.yaml'), `upstream is ${prod.upstream}, not ${ch.name}`);
   return { upstream: ch, downstream: prod };
 }

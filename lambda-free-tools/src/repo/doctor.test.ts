@@ -29,11 +29,14 @@ beforeAll(async () => {
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'doctor-test-'));
   const p = (rel: string) => path.join(root, rel);
-  for (const d of ['etc/apt_repo/preprod', 'srv/apt/preprod', 'etc/nginx/sites-available', 'etc/nginx/sites-enabled']) fs.mkdirSync(p(d), { recursive: true });
+  for (const d of ['etc/apt_repo/preprod', 'srv/apt/preprod', 'etc/nginx/sites-available', 'etc/nginx/sites-enabled'])
+    fs.mkdirSync(p(d), { recursive: true });
   fs.chmodSync(p('etc/apt_repo/preprod'), 0o2755);
   fs.writeFileSync(p('etc/apt_repo/preprod/repo.yaml'), 'codenames: [bookworm]\n', { mode: 0o644 });
   fs.writeFileSync(p('etc/apt_repo/preprod/signing-key.asc'), key.privateArmored, { mode: 0o600 });
-  fs.writeFileSync(p('etc/apt_repo/preprod/secret-digests'), `${sha(key.privateArmored)}  ${p('etc/apt_repo/preprod/signing-key.asc')}\n`, { mode: 0o600 });
+  fs.writeFileSync(p('etc/apt_repo/preprod/secret-digests'), `${sha(key.privateArmored)}  ${p('etc/apt_repo/preprod/signing-key.asc')}\n`, {
+    mode: 0o600,
+  });
   fs.writeFileSync(p('srv/apt/preprod/test-archive-keyring.asc'), key.publicArmored, { mode: 0o644 });
   fs.writeFileSync(p('srv/apt/preprod/test-archive-keyring.gpg'), key.publicBinary, { mode: 0o644 });
   fs.writeFileSync(p('etc/nginx/sites-available/apt-preprod.conf'), 'server {}\n', { mode: 0o644 });
@@ -45,12 +48,58 @@ beforeEach(() => {
     secretDigests: p('etc/apt_repo/preprod/secret-digests'),
     entries: [
       { type: 'dir', path: p('etc/apt_repo/preprod'), mode: '2755', owner: 'root', group: 'root', step: 'dirs' },
-      { type: 'file', path: p('etc/apt_repo/preprod/repo.yaml'), mode: '0644', owner: 'root', group: 'root', sha256: sha('codenames: [bookworm]\n'), step: 'repo-config' },
-      { type: 'file', path: p('etc/apt_repo/preprod/signing-key.asc'), mode: '0600', owner: 'root', group: 'root', secret: true, step: 'signing-key' },
-      { type: 'file', path: p('srv/apt/preprod/test-archive-keyring.asc'), mode: '0644', owner: 'root', group: 'root', sha256: sha(key.publicArmored), openpgpFingerprint: key.fingerprint, step: 'public-key' },
-      { type: 'file', path: p('srv/apt/preprod/test-archive-keyring.gpg'), mode: '0644', owner: 'root', group: 'root', openpgpFingerprint: key.fingerprint, step: 'public-key' },
-      { type: 'file', path: p('etc/nginx/sites-available/apt-preprod.conf'), mode: '0644', owner: 'root', group: 'root', sha256: sha('server {}\n'), step: 'vhost' },
-      { type: 'symlink', path: p('etc/nginx/sites-enabled/apt-preprod.conf'), target: p('etc/nginx/sites-available/apt-preprod.conf'), step: 'vhost' },
+      {
+        type: 'file',
+        path: p('etc/apt_repo/preprod/repo.yaml'),
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        sha256: sha('codenames: [bookworm]\n'),
+        step: 'repo-config',
+      },
+      {
+        type: 'file',
+        path: p('etc/apt_repo/preprod/signing-key.asc'),
+        mode: '0600',
+        owner: 'root',
+        group: 'root',
+        secret: true,
+        step: 'signing-key',
+      },
+      {
+        type: 'file',
+        path: p('srv/apt/preprod/test-archive-keyring.asc'),
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        sha256: sha(key.publicArmored),
+        openpgpFingerprint: key.fingerprint,
+        step: 'public-key',
+      },
+      {
+        type: 'file',
+        path: p('srv/apt/preprod/test-archive-keyring.gpg'),
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        openpgpFingerprint: key.fingerprint,
+        step: 'public-key',
+      },
+      {
+        type: 'file',
+        path: p('etc/nginx/sites-available/apt-preprod.conf'),
+        mode: '0644',
+        owner: 'root',
+        group: 'root',
+        sha256: sha('server {}\n'),
+        step: 'vhost',
+      },
+      {
+        type: 'symlink',
+        path: p('etc/nginx/sites-enabled/apt-preprod.conf'),
+        target: p('etc/nginx/sites-available/apt-preprod.conf'),
+        step: 'vhost',
+      },
     ],
   };
 });
@@ -69,7 +118,15 @@ test('a clean tree: every entry checked, no difference, nothing left unchecked',
 
 test('edited content: the sha256 difference of that file only', async () => {
   fs.appendFileSync(p('etc/apt_repo/preprod/repo.yaml'), 'label: hacked\n');
-  expect(await diffs()).toEqual([['etc/apt_repo/preprod/repo.yaml', 'sha256', sha('codenames: [bookworm]\n'), sha('codenames: [bookworm]\nlabel: hacked\n'), 'repo-config']]);
+  expect(await diffs()).toEqual([
+    [
+      'etc/apt_repo/preprod/repo.yaml',
+      'sha256',
+      sha('codenames: [bookworm]\n'),
+      sha('codenames: [bookworm]\nlabel: hacked\n'),
+      'repo-config',
+    ],
+  ]);
 });
 
 test('chmod: the setgid bit of a folder and a file made group-writable', async () => {
@@ -97,14 +154,19 @@ test('the names come from the given passwd and group files', async () => {
   const group = p('group');
   fs.writeFileSync(group, 'wheel:x:0:\n');
   const r = await checkExpectedState({ ...state, entries: [state.entries[0]] }, { passwdFile: passwd, groupFile: group });
-  expect(r.differences.map((d) => [d.field, d.expected, d.found])).toEqual([['owner', 'root', 'admin'], ['group', 'root', 'wheel']]);
+  expect(r.differences.map((d) => [d.field, d.expected, d.found])).toEqual([
+    ['owner', 'root', 'admin'],
+    ['group', 'root', 'wheel'],
+  ]);
 });
 
 test('a symlink pointing elsewhere, then replaced by a file', async () => {
   const link = p('etc/nginx/sites-enabled/apt-preprod.conf');
   fs.unlinkSync(link);
   fs.symlinkSync('/etc/passwd', link);
-  expect(await diffs()).toEqual([['etc/nginx/sites-enabled/apt-preprod.conf', 'target', p('etc/nginx/sites-available/apt-preprod.conf'), '/etc/passwd', 'vhost']]);
+  expect(await diffs()).toEqual([
+    ['etc/nginx/sites-enabled/apt-preprod.conf', 'target', p('etc/nginx/sites-available/apt-preprod.conf'), '/etc/passwd', 'vhost'],
+  ]);
   fs.unlinkSync(link);
   fs.writeFileSync(link, 'server {}\n');
   expect(await diffs()).toEqual([['etc/nginx/sites-enabled/apt-preprod.conf', 'type', 'symlink', 'file', 'vhost']]);
@@ -135,7 +197,13 @@ test('a replaced public key: its fingerprint (and the digest where recorded) for
   // Not a key at all: named as such.
   fs.writeFileSync(p('srv/apt/preprod/test-archive-keyring.gpg'), 'garbage');
   const d = await diffs();
-  expect(d.find((x) => x[0] === 'srv/apt/preprod/test-archive-keyring.gpg')).toEqual(['srv/apt/preprod/test-archive-keyring.gpg', 'openpgpFingerprint', key.fingerprint, expect.stringMatching(/^no OpenPGP public key/), 'public-key']);
+  expect(d.find((x) => x[0] === 'srv/apt/preprod/test-archive-keyring.gpg')).toEqual([
+    'srv/apt/preprod/test-archive-keyring.gpg',
+    'openpgpFingerprint',
+    key.fingerprint,
+    expect.stringMatching(/^no OpenPGP public key/),
+    'public-key',
+  ]);
 });
 
 test('a deleted file, and a missing folder making everything under it missing', async () => {
@@ -152,7 +220,15 @@ test('a deleted file, and a missing folder making everything under it missing', 
 test('an edited secret file: a content difference that shows neither digest', async () => {
   fs.appendFileSync(p('etc/apt_repo/preprod/signing-key.asc'), '\n');
   const r = await checkExpectedState(state);
-  expect(r.differences).toEqual([{ path: p('etc/apt_repo/preprod/signing-key.asc'), field: 'content', expected: `as recorded in ${state.secretDigests}`, found: 'other content', step: 'signing-key' }]);
+  expect(r.differences).toEqual([
+    {
+      path: p('etc/apt_repo/preprod/signing-key.asc'),
+      field: 'content',
+      expected: `as recorded in ${state.secretDigests}`,
+      found: 'other content',
+      step: 'signing-key',
+    },
+  ]);
   expect(JSON.stringify(r)).not.toContain(sha(key.privateArmored));
   expect(JSON.stringify(r)).not.toContain(sha(key.privateArmored + '\n'));
 });
@@ -161,10 +237,17 @@ test('a secret file without its digest record or its line: not checked, with the
   fs.writeFileSync(state.secretDigests, `${'0'.repeat(64)}  /some/other/file\n`);
   let r = await checkExpectedState(state);
   expect(r.differences).toEqual([]);
-  expect(r.notChecked).toEqual([{ path: p('etc/apt_repo/preprod/signing-key.asc'), reason: expect.stringMatching(/no line for it in .*secret-digests \(re-apply step signing-key\)/) }]);
+  expect(r.notChecked).toEqual([
+    {
+      path: p('etc/apt_repo/preprod/signing-key.asc'),
+      reason: expect.stringMatching(/no line for it in .*secret-digests \(re-apply step signing-key\)/),
+    },
+  ]);
   fs.unlinkSync(state.secretDigests);
   r = await checkExpectedState(state);
-  expect(r.notChecked).toEqual([{ path: p('etc/apt_repo/preprod/signing-key.asc'), reason: expect.stringMatching(/digest record .*secret-digests is missing/) }]);
+  expect(r.notChecked).toEqual([
+    { path: p('etc/apt_repo/preprod/signing-key.asc'), reason: expect.stringMatching(/digest record .*secret-digests is missing/) },
+  ]);
 });
 
 test('content another user cannot read is not checked, never a difference', async () => {
@@ -190,7 +273,11 @@ test('the report is in path order whatever the manifest order', async () => {
   const a = await checkExpectedState(state);
   const b = await checkExpectedState({ ...state, entries: [...state.entries].reverse() });
   expect(b).toEqual(a);
-  expect(a.differences.map((d) => path.relative(root, d.path))).toEqual(['etc/apt_repo/preprod', 'etc/nginx/sites-available/apt-preprod.conf', 'srv/apt/preprod/test-archive-keyring.asc']);
+  expect(a.differences.map((d) => path.relative(root, d.path))).toEqual([
+    'etc/apt_repo/preprod',
+    'etc/nginx/sites-available/apt-preprod.conf',
+    'srv/apt/preprod/test-archive-keyring.asc',
+  ]);
   expect(stepsToReapply(a.differences)).toEqual(['dirs', 'public-key', 'vhost']);
 });
 
@@ -209,7 +296,10 @@ describe('helpers', () => {
   test('parseSecretDigests reads sha256sum lines, the last line of a path wins', () => {
     const a = 'a'.repeat(64);
     const b = 'b'.repeat(64);
-    expect([...parseSecretDigests(`${a}  /x\nnoise\n${a} */y z\n${b}  /x\n`)]).toEqual([['/x', b], ['/y z', a]]);
+    expect([...parseSecretDigests(`${a}  /x\nnoise\n${a} */y z\n${b}  /x\n`)]).toEqual([
+      ['/x', b],
+      ['/y z', a],
+    ]);
   });
 });
 
@@ -220,7 +310,11 @@ describe('parseExpectedState', () => {
   test.each<[string, (s: ExpectedState) => string, RegExp]>([
     ['not JSON', () => '{', /^m\.json: not an expected-state manifest: not JSON/],
     ['another format', (s) => JSON.stringify({ ...s, format: 2 }), /^m\.json: not an expected-state manifest: format: /],
-    ['a bad mode', (s) => JSON.stringify({ ...s, entries: [{ ...s.entries[0], mode: '755' }] }), /entries\.0\.mode: expected a 4-digit octal mode/],
+    [
+      'a bad mode',
+      (s) => JSON.stringify({ ...s, entries: [{ ...s.entries[0], mode: '755' }] }),
+      /entries\.0\.mode: expected a 4-digit octal mode/,
+    ],
   ])('refuses %s, naming the file and the issue (exit 2)', (_what, text, message) => {
     let err: unknown;
     try {

@@ -18,7 +18,17 @@ import type { ExpectedEntry, ExpectedState } from './expectedState';
 import { byteOrder } from '../core/order';
 
 /** What a difference is about, in the order they are reported for one path. */
-export const DIFFERENCE_FIELDS = ['missing', 'type', 'mode', 'owner', 'group', 'target', 'sha256', 'openpgpFingerprint', 'content'] as const;
+export const DIFFERENCE_FIELDS = [
+  'missing',
+  'type',
+  'mode',
+  'owner',
+  'group',
+  'target',
+  'sha256',
+  'openpgpFingerprint',
+  'content',
+] as const;
 export type DifferenceField = (typeof DIFFERENCE_FIELDS)[number];
 
 /**
@@ -198,7 +208,7 @@ export async function checkExpectedState(state: ExpectedState, opts: CheckOption
   const users = idNames(opts.passwdFile ?? '/etc/passwd');
   const groups = idNames(opts.groupFile ?? '/etc/group');
   const euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
-  const me = euid === undefined ? 'this user' : users.get(euid) ?? `uid ${euid}`;
+  const me = euid === undefined ? 'this user' : (users.get(euid) ?? `uid ${euid}`);
   const differences: Difference[] = [];
   const notChecked: NotChecked[] = [];
   let record: Promise<DigestRecord> | undefined;
@@ -206,7 +216,8 @@ export async function checkExpectedState(state: ExpectedState, opts: CheckOption
 
   const entries = [...state.entries].sort((a, b) => byteOrder(a.path, b.path) || byteOrder(a.type, b.type));
   for (const e of entries) {
-    const diff = (field: DifferenceField, expected: string, found: string) => differences.push({ path: e.path, field, expected, found, step: e.step });
+    const diff = (field: DifferenceField, expected: string, found: string) =>
+      differences.push({ path: e.path, field, expected, found, step: e.step });
     const skip = (reason: string) => notChecked.push({ path: e.path, reason });
     let st: fs.Stats;
     try {
@@ -286,7 +297,8 @@ async function checkContent(
       if ('error' in rec) {
         const code = (rec.error as NodeJS.ErrnoException)?.code;
         if (isDenied(rec.error)) ctx.skip(SECRET_NOT_CHECKED);
-        else if (code === 'ENOENT') ctx.skip(`content of a secret file: its digest record ${ctx.digestsFile} is missing (re-apply the step that installs it)`);
+        else if (code === 'ENOENT')
+          ctx.skip(`content of a secret file: its digest record ${ctx.digestsFile} is missing (re-apply the step that installs it)`);
         else ctx.skip(`content of a secret file: cannot read ${ctx.digestsFile}: ${(rec.error as Error).message}`);
       } else {
         const recorded = rec.digests.get(e.path);

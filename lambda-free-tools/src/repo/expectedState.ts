@@ -35,7 +35,10 @@ export const ExpectedEntrySchema = z.discriminatedUnion('type', [
     group: account,
     sha256: sha256.optional(),
     secret: z.boolean().optional(),
-    openpgpFingerprint: z.string().regex(/^[0-9A-F]{40}$/).optional(),
+    openpgpFingerprint: z
+      .string()
+      .regex(/^[0-9A-F]{40}$/)
+      .optional(),
     /** Which plan step installs it (what to re-apply). */
     step: z.string(),
   }),
@@ -66,7 +69,10 @@ export const SECRET_DIGESTS_FILE = 'secret-digests';
  * (its path in the document and message).
  */
 export class ExpectedStateError extends UsageError {
-  constructor(readonly source: string, readonly reason: string) {
+  constructor(
+    readonly source: string,
+    readonly reason: string,
+  ) {
     super(`${source}: not an expected-state manifest: ${reason}`);
   }
 }

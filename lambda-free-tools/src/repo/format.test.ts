@@ -29,9 +29,18 @@ function field(control: [string, string][], name: string): string | undefined {
 function readToy(file: string, opts: { fd?: number } = {}): PackageRead {
   const bytes = opts.fd === undefined ? fs.readFileSync(file) : fs.readFileSync(opts.fd);
   const j = JSON.parse(bytes.toString('utf8')) as { name: string; version: string; arch: string };
-  if (!NAME.test(j.name) || !VERSION.test(j.version)) throw Object.assign(new Error(`${file}: not a toy package`), { reason: 'not a toy package' });
+  if (!NAME.test(j.name) || !VERSION.test(j.version))
+    throw Object.assign(new Error(`${file}: not a toy package`), { reason: 'not a toy package' });
   const h = (a: string) => createHash(a).update(bytes).digest('hex');
-  return { control: [['Name', j.name], ['Version', j.version], ['Arch', j.arch]], size: bytes.length, digests: { MD5sum: h('md5'), SHA1: h('sha1'), SHA256: h('sha256') } };
+  return {
+    control: [
+      ['Name', j.name],
+      ['Version', j.version],
+      ['Arch', j.arch],
+    ],
+    size: bytes.length,
+    digests: { MD5sum: h('md5'), SHA1: h('sha1'), SHA256: h('sha256') },
+  };
 }
 
 /** The test double: nothing Debian in it. */
@@ -64,8 +73,10 @@ const toyFormat: PackageFormat = {
   isValidVersion: (v) => VERSION.test(v),
   compareVersions: (a, b) => Number(a) - Number(b),
   versionKey: (v) => String(Number(v)),
-  poolPath: (p, component, codename) => ['pool', component, p.name, ...(codename ? [codename] : []), `${p.name}-${p.version}.${p.architecture}.toy.json`].join('/'),
-  renderIndexEntry: (e) => `Package: ${field(e.control, 'Name')}\nVersion: ${field(e.control, 'Version')}\nArchitecture: ${field(e.control, 'Arch')}\nFilename: ${e.filename}\nSize: ${e.size}\nSHA256: ${e.digests.SHA256}\n`,
+  poolPath: (p, component, codename) =>
+    ['pool', component, p.name, ...(codename ? [codename] : []), `${p.name}-${p.version}.${p.architecture}.toy.json`].join('/'),
+  renderIndexEntry: (e) =>
+    `Package: ${field(e.control, 'Name')}\nVersion: ${field(e.control, 'Version')}\nArchitecture: ${field(e.control, 'Arch')}\nFilename: ${e.filename}\nSize: ${e.size}\nSHA256: ${e.digests.SHA256}\n`,
 };
 
 let root: string;
@@ -82,8 +93,9 @@ beforeAll(async () => {
   down = { ...prod, format: toyFormat };
   const drop = path.join(up.incomingDir, 'ci');
   fs.mkdirSync(drop, { recursive: true });
-  for (const v of ['1', '9', '10']) fs.writeFileSync(path.join(drop, `app_${v}.toy.json`), JSON.stringify({ name: 'app', version: v, arch: 'all' }));
-  fs.writeFileSync(path.join(drop, 'ignored.deb'), 'a Debian file is not this channel\'s format');
+  for (const v of ['1', '9', '10'])
+    fs.writeFileSync(path.join(drop, `app_${v}.toy.json`), JSON.stringify({ name: 'app', version: v, arch: 'all' }));
+  fs.writeFileSync(path.join(drop, 'ignored.deb'), "a Debian file is not this channel's format");
 });
 afterAll(() => rmTemp(root));
 
@@ -112,9 +124,15 @@ test('ingest, publish, pending, promote and versions run on a test double format
   expect(() => parsePackageSpec('App', false, toyFormat)).toThrow(/toy names/);
   const p = await promote({ upstream: up, downstream: down }, [parsePackageSpec('app', false, toyFormat)]);
   expect(p.promoted.map((x) => [x.version, x.how, x.poolPath])).toEqual([['10', 'linked', 'pool/main/app/app-10.all.toy.json']]);
-  expect(fs.statSync(path.join(down.webRoot, 'pool/main/app/app-10.all.toy.json')).ino).toBe(fs.statSync(path.join(up.webRoot, 'pool/main/app/app-10.all.toy.json')).ino);
+  expect(fs.statSync(path.join(down.webRoot, 'pool/main/app/app-10.all.toy.json')).ino).toBe(
+    fs.statSync(path.join(up.webRoot, 'pool/main/app/app-10.all.toy.json')).ino,
+  );
   expect((await pendingPackages({ upstream: up, downstream: down })).rows.map((x) => x.version)).toEqual(['9', '1']);
 
   const versions = await versionsIn([up, down], 'app');
-  expect(versions.map((v) => [v.version, v.channels])).toEqual([['10', ['preprod', 'prod']], ['9', ['preprod']], ['1', ['preprod']]]);
+  expect(versions.map((v) => [v.version, v.channels])).toEqual([
+    ['10', ['preprod', 'prod']],
+    ['9', ['preprod']],
+    ['1', ['preprod']],
+  ]);
 });

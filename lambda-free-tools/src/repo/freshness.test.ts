@@ -22,14 +22,23 @@ describe('parseReleaseDate and releaseHeader', () => {
   });
 
   it('refuses another zone, a malformed value and an impossible day', () => {
-    for (const bad of ['Tue, 03 Feb 2026 04:05:06 +0200', 'yesterday', '', 'Tue, 31 Feb 2026 04:05:06 UTC', 'Tue, 03 Foo 2026 04:05:06 UTC']) {
+    for (const bad of [
+      'Tue, 03 Feb 2026 04:05:06 +0200',
+      'yesterday',
+      '',
+      'Tue, 31 Feb 2026 04:05:06 UTC',
+      'Tue, 03 Foo 2026 04:05:06 UTC',
+    ]) {
       expect([bad, parseReleaseDate(bad)]).toEqual([bad, undefined]);
     }
   });
 
   it('takes the header fields only, not the checksum lines', () => {
     const h = releaseHeader('Origin: O\nValid-Until: X\nSHA256:\n abc 1 main/binary-amd64/Packages\nDate: late\n');
-    expect([...h]).toEqual([['Origin', 'O'], ['Valid-Until', 'X']]);
+    expect([...h]).toEqual([
+      ['Origin', 'O'],
+      ['Valid-Until', 'X'],
+    ]);
   });
 });
 
@@ -44,8 +53,12 @@ describe('releaseFreshness on written Release files', () => {
   const release = (codename: string, date: Date, validUntil?: Date) => {
     const dir = path.join(webRoot, 'dists', codename);
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'Release'), `Origin: Epiconcept\nCodename: ${codename}\nDate: ${formatReleaseDate(date)}\n` +
-      (validUntil ? `Valid-Until: ${formatReleaseDate(validUntil)}\n` : '') + 'SHA256:\n 00 1 main/binary-amd64/Packages\n');
+    fs.writeFileSync(
+      path.join(dir, 'Release'),
+      `Origin: Epiconcept\nCodename: ${codename}\nDate: ${formatReleaseDate(date)}\n` +
+        (validUntil ? `Valid-Until: ${formatReleaseDate(validUntil)}\n` : '') +
+        'SHA256:\n 00 1 main/binary-amd64/Packages\n',
+    );
   };
   const ch = (validUntilDays?: number, codenames = ['bookworm', 'trixie']) => ({ webRoot, codenames, validUntilDays });
 
@@ -54,7 +67,12 @@ describe('releaseFreshness on written Release files', () => {
     release('bookworm', new Date(NOW.getTime() - 5 * DAY), new Date(NOW.getTime() + 25 * DAY));
     release('trixie', new Date(NOW.getTime() - 5 * DAY), new Date(NOW.getTime() + 25 * DAY));
     const fresh = releaseFreshness(ch(30), NOW);
-    expect(fresh).toEqual({ due: false, reason: expect.stringContaining('re-signing from 2026-12-06T12:00:00Z'), validUntil: new Date(NOW.getTime() + 25 * DAY), refreshAt: new Date(NOW.getTime() + 15 * DAY) });
+    expect(fresh).toEqual({
+      due: false,
+      reason: expect.stringContaining('re-signing from 2026-12-06T12:00:00Z'),
+      validUntil: new Date(NOW.getTime() + 25 * DAY),
+      refreshAt: new Date(NOW.getTime() + 15 * DAY),
+    });
     // One codename near its end decides for the channel.
     release('trixie', new Date(NOW.getTime() - 21 * DAY), new Date(NOW.getTime() + 9 * DAY));
     const near = releaseFreshness(ch(30), NOW);
@@ -76,24 +94,36 @@ describe('releaseFreshness on written Release files', () => {
   it('is due when nothing is served, a codename has no Release, or a Release has no or an unreadable Valid-Until', () => {
     expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: `nothing is published in ${webRoot} yet` });
     release('bookworm', NOW, new Date(NOW.getTime() + 7 * DAY));
-    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: `trixie has no Release in ${path.join(webRoot, 'dists')} yet` });
+    expect(releaseFreshness(ch(7), NOW)).toEqual({
+      due: true,
+      kind: 'incomplete',
+      reason: `trixie has no Release in ${path.join(webRoot, 'dists')} yet`,
+    });
     release('trixie', NOW);
     expect(releaseFreshness(ch(7), NOW).reason).toMatch(/trixie\/Release has no Valid-Until \(validUntilDays is 7\)$/);
     fs.writeFileSync(path.join(webRoot, 'dists/trixie/Release'), `Date: ${formatReleaseDate(NOW)}\nValid-Until: soon\n`);
-    expect(releaseFreshness(ch(7), NOW)).toEqual({ due: true, kind: 'incomplete', reason: expect.stringMatching(/unreadable Valid-Until$/) });
+    expect(releaseFreshness(ch(7), NOW)).toEqual({
+      due: true,
+      kind: 'incomplete',
+      reason: expect.stringMatching(/unreadable Valid-Until$/),
+    });
   });
 
   it('never asks for a publish without validUntilDays', () => {
     release('bookworm', new Date(NOW.getTime() - 400 * DAY), new Date(NOW.getTime() - 300 * DAY));
-    expect(releaseFreshness(ch(undefined, ['bookworm']), NOW)).toEqual({ due: false, reason: 'validUntilDays is not set: the Releases never expire' });
+    expect(releaseFreshness(ch(undefined, ['bookworm']), NOW)).toEqual({
+      due: false,
+      reason: 'validUntilDays is not set: the Releases never expire',
+    });
   });
 });
 
-describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => {
+describe("apt-repo publish --if-expiring (the refresh timer's command)", () => {
   let root: string;
   const webRoot = () => path.join(root, 'srv/apt/preprod');
   const keyring = () => path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg');
-  const field = (codename: string, name: string) => releaseHeader(fs.readFileSync(path.join(webRoot(), 'dists', codename, 'Release'), 'utf8')).get(name)!;
+  const field = (codename: string, name: string) =>
+    releaseHeader(fs.readFileSync(path.join(webRoot(), 'dists', codename, 'Release'), 'utf8')).get(name)!;
 
   beforeAll(async () => {
     root = mkTemp('if-expiring');
@@ -111,7 +141,12 @@ describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => 
 
     const before = Date.now();
     const r = await runCli(['--root', root, '--json', 'publish', '--if-expiring']);
-    expect([r.code, r.stderr]).toEqual([0, expect.stringMatching(/^apt-repo: re-signed the served package set: (bookworm|trixie)'s Release expires at .*: less than a third of 3 day\(s\) left\n$/)]);
+    expect([r.code, r.stderr]).toEqual([
+      0,
+      expect.stringMatching(
+        /^apt-repo: re-signed the served package set: (bookworm|trixie)'s Release expires at .*: less than a third of 3 day\(s\) left\n$/,
+      ),
+    ]);
     const out = JSON.parse(r.stdout) as { published: boolean; action: string; generation: string };
     expect([out.published, out.action]).toEqual([true, 'resigned']);
     expect(out.generation).not.toBe(old.generation);
@@ -131,7 +166,13 @@ describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => 
     expect(again.stdout).toMatch(/^fresh: every Release is valid until \S+ at least; re-signing from \S+\n$/);
     expect(await currentGeneration(ch)).toBe(out.generation);
     const json = JSON.parse((await runCli(['--root', root, '--json', 'publish', '--if-expiring'])).stdout) as Record<string, unknown>;
-    expect(json).toEqual({ channel: 'preprod', published: false, reason: expect.any(String), validUntil: expect.any(String), refreshAt: expect.any(String) });
+    expect(json).toEqual({
+      channel: 'preprod',
+      published: false,
+      reason: expect.any(String),
+      validUntil: expect.any(String),
+      refreshAt: expect.any(String),
+    });
     expect(Date.parse(json.refreshAt as string) - Date.parse(json.validUntil as string)).toBe(-DAY);
   });
 
@@ -174,7 +215,11 @@ describe('apt-repo publish --if-expiring (the refresh timer\'s command)', () => 
     fs.writeFileSync(path.join(root, 'etc/epiconcept/apt_repo/preprod/liste_dist'), 'bookworm\ntrixie\nforky\n');
     const ch = await loadChannel({ root, channel: 'preprod' });
     const r = await refreshChannel(ch);
-    expect([r.action, r.freshness.kind, r.freshness.reason]).toEqual(['published', 'incomplete', expect.stringContaining('forky has no Release')]);
+    expect([r.action, r.freshness.kind, r.freshness.reason]).toEqual([
+      'published',
+      'incomplete',
+      expect.stringContaining('forky has no Release'),
+    ]);
     expect(field('forky', 'Codename')).toBe('forky');
   });
 });

@@ -90,14 +90,20 @@ export function releaseFreshness(ch: Pick<ChannelConfig, 'webRoot' | 'codenames'
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      return { due: true, kind: 'incomplete', reason: fs.existsSync(dists) ? `${codename} has no Release in ${dists} yet` : `nothing is published in ${ch.webRoot} yet` };
+      return {
+        due: true,
+        kind: 'incomplete',
+        reason: fs.existsSync(dists) ? `${codename} has no Release in ${dists} yet` : `nothing is published in ${ch.webRoot} yet`,
+      };
     }
     const fields = releaseHeader(text);
     const validUntilText = fields.get('Valid-Until');
-    if (validUntilText === undefined) return { due: true, kind: 'incomplete', reason: `${file} has no Valid-Until (validUntilDays is ${ch.validUntilDays})` };
+    if (validUntilText === undefined)
+      return { due: true, kind: 'incomplete', reason: `${file} has no Valid-Until (validUntilDays is ${ch.validUntilDays})` };
     const validUntil = parseReleaseDate(validUntilText);
     const date = parseReleaseDate(fields.get('Date') ?? '');
-    if (!validUntil || !date) return { due: true, kind: 'incomplete', reason: `${file} has an unreadable ${validUntil ? 'Date' : 'Valid-Until'}` };
+    if (!validUntil || !date)
+      return { due: true, kind: 'incomplete', reason: `${file} has an unreadable ${validUntil ? 'Date' : 'Valid-Until'}` };
     const expiry = new Date(Math.min(validUntil.getTime(), date.getTime() + validityMs));
     if (!earliest || expiry < earliest.expiry) earliest = { codename, expiry, validUntil };
   }

@@ -3,11 +3,19 @@ import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import {
-  currentGeneration, generationDir, listGenerations, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
+  currentGeneration,
+  generationDir,
+  listGenerations,
+  newGenerationId,
+  pruneGenerations,
+  switchGeneration,
+  writeGenerationInfo,
 } from './generations';
 
 let webRoot: string;
-beforeEach(() => { webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'generations-test-')); });
+beforeEach(() => {
+  webRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'generations-test-'));
+});
 afterEach(() => fs.rmSync(webRoot, { recursive: true, force: true }));
 const ch = () => ({ webRoot });
 
@@ -16,7 +24,8 @@ function makeGeneration(date: Date, complete = true): string {
   const id = newGenerationId(ch(), date);
   fs.mkdirSync(path.join(generationDir(ch(), id), 'dists/bookworm'), { recursive: true });
   fs.writeFileSync(path.join(generationDir(ch(), id), 'dists/bookworm/Release'), `Codename: bookworm\n`);
-  if (complete) writeGenerationInfo(ch(), { id, date: date.toISOString(), packages: { bookworm: 1 }, poolPaths: ['pool/main/d/demo/demo_1_all.deb'] });
+  if (complete)
+    writeGenerationInfo(ch(), { id, date: date.toISOString(), packages: { bookworm: 1 }, poolPaths: ['pool/main/d/demo/demo_1_all.deb'] });
   return id;
 }
 
@@ -39,7 +48,10 @@ test('switchGeneration flips a relative dists symlink; listGenerations marks cur
   await switchGeneration(ch(), b);
   expect(await currentGeneration(ch())).toBe(b);
   const list = await listGenerations(ch());
-  expect(list.map((g) => [g.id, g.current])).toEqual([[b, true], [a, false]]);
+  expect(list.map((g) => [g.id, g.current])).toEqual([
+    [b, true],
+    [a, false],
+  ]);
   expect(list[0].packages).toEqual({ bookworm: 1 });
   await expect(switchGeneration(ch(), broken)).rejects.toBeInstanceOf(UsageError);
   await expect(switchGeneration(ch(), '20990101T000000Z-000099')).rejects.toBeInstanceOf(UsageError);

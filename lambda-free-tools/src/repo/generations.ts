@@ -58,10 +58,14 @@ export function newGenerationId(ch: Pick<ChannelConfig, 'webRoot'>, now: Date): 
 /** Reads `<generation>/generation.json`; undefined when absent or unreadable (an incomplete generation). */
 export function readGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, id: string): Omit<GenerationInfo, 'current'> | undefined {
   try {
-    const info = JSON.parse(fs.readFileSync(path.join(generationDir(ch, id), 'generation.json'), 'utf8')) as Omit<GenerationInfo, 'current'>;
+    const info = JSON.parse(fs.readFileSync(path.join(generationDir(ch, id), 'generation.json'), 'utf8')) as Omit<
+      GenerationInfo,
+      'current'
+    >;
     if (!info || info.id !== id) return undefined;
     // rollback orders generations by their origin's id: a malformed one is dropped, not trusted.
-    if (info.rolledBackFrom !== undefined && !(typeof info.rolledBackFrom === 'string' && ID_RE.test(info.rolledBackFrom))) delete info.rolledBackFrom;
+    if (info.rolledBackFrom !== undefined && !(typeof info.rolledBackFrom === 'string' && ID_RE.test(info.rolledBackFrom)))
+      delete info.rolledBackFrom;
     return info;
   } catch {
     return undefined;
@@ -90,7 +94,8 @@ export async function currentGeneration(ch: Pick<ChannelConfig, 'webRoot'>): Pro
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'EINVAL') throw new AptRepoError(`${link}: is not a symlink (publish manages dists as a symlink to .generations/<id>/dists; move it away)`);
+    if (code === 'EINVAL')
+      throw new AptRepoError(`${link}: is not a symlink (publish manages dists as a symlink to .generations/<id>/dists; move it away)`);
     throw e;
   }
   const m = /^(?:\.\/)?\.generations\/([^/]+)\/dists\/?$/.exec(target);

@@ -35,7 +35,9 @@ afterEach(() => rmTemp(root));
 test('imports every deb once (copies collapsed), routing by version suffix, one publish; a second run imports nothing', async () => {
   const r = await importRepository(ch, old);
   expect(r.entries.map((e) => [e.status, e.package, e.version, e.files.length])).toEqual([
-    ['imported', 'app', '1.0', 3], ['imported', 'app', '1.1-1+deb11u1', 1], ['imported', 'tool', '3', 1],
+    ['imported', 'app', '1.0', 3],
+    ['imported', 'app', '1.1-1+deb11u1', 1],
+    ['imported', 'tool', '3', 1],
   ]);
   expect(importExitCode(r)).toBe(0);
   expect(r.publish?.packages).toEqual({ bookworm: 2, bullseye: 3 });
@@ -78,7 +80,10 @@ test('a failed publish says the files are in the pool and that publish, not a ne
   const keyText = fs.readFileSync(ch.signingKeyFile);
   fs.rmSync(ch.signingKeyFile);
   await expect(importRepository(ch, path.join(old, 'debs'))).rejects.toThrow(
-    new RegExp(`^3 file\\(s\\) were copied into ${ch.webRoot}/pool but publishing failed: .*signing key.*; fix the cause, then run \`apt-repo --channel preprod publish\``, 's'),
+    new RegExp(
+      `^3 file\\(s\\) were copied into ${ch.webRoot}/pool but publishing failed: .*signing key.*; fix the cause, then run \`apt-repo --channel preprod publish\``,
+      's',
+    ),
   );
   fs.writeFileSync(ch.signingKeyFile, keyText, { mode: 0o600 });
   const again = await importRepository(ch, path.join(old, 'debs'));

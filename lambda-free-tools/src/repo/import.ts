@@ -60,12 +60,17 @@ interface Found {
  * Throws UsageError when `dir` is not a folder or lies inside the channel's web root, AptRepoError
  * when the publish fails (the copied files stay in the pool; the message says to run publish).
  */
-export async function importRepository(ch: ChannelConfig, dir: string, opts: { progress?: Progress; now?: Date } = {}): Promise<ImportResult> {
+export async function importRepository(
+  ch: ChannelConfig,
+  dir: string,
+  opts: { progress?: Progress; now?: Date } = {},
+): Promise<ImportResult> {
   const from = path.resolve(dir);
   const st = await fsp.stat(from).catch(() => undefined);
   if (!st?.isDirectory()) throw new UsageError(`import ${dir}: not a folder`);
   const rel = path.relative(path.resolve(ch.webRoot), from);
-  if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new UsageError(`import ${dir}: inside the channel's own web root ${ch.webRoot}`);
+  if (!rel.startsWith('..') && !path.isAbsolute(rel))
+    throw new UsageError(`import ${dir}: inside the channel's own web root ${ch.webRoot}`);
 
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
@@ -108,7 +113,11 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       const base = { files: group.map((g) => g.rel).sort(), package: first.name, version: first.version, architecture: first.architecture };
       const shas = [...new Set(group.map((g) => g.sha256))];
       if (shas.length > 1) {
-        entries.push({ ...base, status: 'conflict', reason: `${shas.length} different files (SHA256 ${shas.map((s) => s.slice(0, 12)).join(', ')}) claim ${first.name} ${first.version} ${first.architecture}; none imported` });
+        entries.push({
+          ...base,
+          status: 'conflict',
+          reason: `${shas.length} different files (SHA256 ${shas.map((s) => s.slice(0, 12)).join(', ')}) claim ${first.name} ${first.version} ${first.architecture}; none imported`,
+        });
         continue;
       }
       let poolPath: string;
@@ -121,7 +130,12 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       const existing = inPool.get(k) ?? [];
       const other = existing.find((e) => e.sha256 !== first.sha256);
       if (other) {
-        entries.push({ ...base, status: 'conflict', poolPath: other.poolPath, reason: `pool file ${other.poolPath} has the same package, version and architecture with different content; not imported` });
+        entries.push({
+          ...base,
+          status: 'conflict',
+          poolPath: other.poolPath,
+          reason: `pool file ${other.poolPath} has the same package, version and architecture with different content; not imported`,
+        });
         continue;
       }
       const same = existing.find((e) => e.sha256 === first.sha256);
@@ -133,11 +147,22 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       const there = await sha256File(dest).catch(() => undefined);
       if (there !== undefined) {
         // An unreadable file sits at the path (scanPool could not list it): never overwrite it.
-        entries.push({ ...base, status: there === first.sha256 ? 'present' : 'conflict', poolPath, reason: there === first.sha256 ? undefined : `pool file ${poolPath} exists with other content` });
+        entries.push({
+          ...base,
+          status: there === first.sha256 ? 'present' : 'conflict',
+          poolPath,
+          reason: there === first.sha256 ? undefined : `pool file ${poolPath} exists with other content`,
+        });
         continue;
       }
       // Announced first: a copy cut short (other bytes, or none) is removed by the next writer, a complete one published.
-      intent.record({ op: 'add', poolPath, sha256: first.sha256, at: Math.round(first.stat.mtimeMs), from: { kind: 'copy', file: first.abs } });
+      intent.record({
+        op: 'add',
+        poolPath,
+        sha256: first.sha256,
+        at: Math.round(first.stat.mtimeMs),
+        from: { kind: 'copy', file: first.abs },
+      });
       await placeFile({ base: from, rel: first.rel }, dest, 'copy', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
       if ((await sha256File(dest)) !== first.sha256) {
         await fsp.rm(confine(dest.base, dest.rel), { force: true });
@@ -156,7 +181,9 @@ export async function importRepository(ch: ChannelConfig, dir: string, opts: { p
       } catch (err) {
         // The files are in the pool now, and the intent record stays: the next writing command of
         // the channel (a second import included) publishes them.
-        throw new AptRepoError(`${copied} file(s) were copied into ${ch.webRoot}/pool but publishing failed: ${errText(err)}; fix the cause, then run \`apt-repo --channel ${ch.name} publish\` (or any writing command of ${ch.name}: each publishes them first)`);
+        throw new AptRepoError(
+          `${copied} file(s) were copied into ${ch.webRoot}/pool but publishing failed: ${errText(err)}; fix the cause, then run \`apt-repo --channel ${ch.name} publish\` (or any writing command of ${ch.name}: each publishes them first)`,
+        );
       }
     }
     intent.clear();

@@ -68,7 +68,10 @@ describe('ingest', () => {
 
   test('moves valid debs into the pool (codename folder kept), records upload times, publishes once, verify clean', async () => {
     drop('ci/hello_1.0-1_all.deb', buildDeb(debs, { name: 'hello', version: '1.0-1' }));
-    drop('php/bookworm/php-app_2.0_amd64.deb', buildDeb(debs, { name: 'php-app', version: '2.0', architecture: 'amd64', extraFields: { Source: 'php-src (2.0)' } }));
+    drop(
+      'php/bookworm/php-app_2.0_amd64.deb',
+      buildDeb(debs, { name: 'php-app', version: '2.0', architecture: 'amd64', extraFields: { Source: 'php-src (2.0)' } }),
+    );
     const r = await ingest(ch, { settleMs: 0 });
     expect(r.entries.map((e) => [e.status, e.file, e.poolPath])).toEqual([
       ['accepted', 'ci/hello_1.0-1_all.deb', 'pool/main/h/hello/hello_1.0-1_all.deb'],
@@ -79,7 +82,10 @@ describe('ingest', () => {
     expect(ingestExitCode(r)).toBe(0);
     expect(fs.existsSync(path.join(ch.incomingDir, 'ci/hello_1.0-1_all.deb'))).toBe(false);
     expect(fs.statSync(path.join(ch.webRoot, 'pool/main/h/hello/hello_1.0-1_all.deb')).mode & 0o777).toBe(0o664);
-    expect(Object.keys(readAdded(ch)).sort()).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb', 'pool/main/p/php-src/bookworm/php-app_2.0_amd64.deb']);
+    expect(Object.keys(readAdded(ch)).sort()).toEqual([
+      'pool/main/h/hello/hello_1.0-1_all.deb',
+      'pool/main/p/php-src/bookworm/php-app_2.0_amd64.deb',
+    ]);
     expect(r.generation).toBeDefined();
     expect(await currentGeneration(ch)).toBe(r.generation);
     expect(r.publish?.packages).toEqual({ bookworm: 2, bullseye: 1 });
@@ -100,7 +106,14 @@ describe('ingest', () => {
     const r = await ingest(ch, { settleMs: 0 });
     const byFile = Object.fromEntries(r.entries.map((e) => [e.file, e]));
     expect(r.entries.every((e) => e.status === 'rejected')).toBe(true);
-    expect(Object.keys(byFile).sort()).toEqual(['ci/bb_1_arm64.deb', 'ci/folder.deb', 'ci/garbage.deb', 'ci/link.deb', 'ci/pipe.deb', 'ci/sid/aa_1_all.deb']);
+    expect(Object.keys(byFile).sort()).toEqual([
+      'ci/bb_1_arm64.deb',
+      'ci/folder.deb',
+      'ci/garbage.deb',
+      'ci/link.deb',
+      'ci/pipe.deb',
+      'ci/sid/aa_1_all.deb',
+    ]);
     expect(byFile['ci/link.deb'].reason).toMatch(/symbolic link/);
     expect(byFile['ci/folder.deb'].reason).toMatch(/not a regular file \(directory\)/);
     expect(byFile['ci/pipe.deb'].reason).toMatch(/not a regular file \(FIFO\)/);
@@ -131,7 +144,10 @@ describe('ingest', () => {
     drop('ci/fresh_1_all.deb', buildDeb(debs, { name: 'fresh', version: '1' }));
     const r = await ingest(ch, { settleMs: 60_000, recheckMs: 0 });
     expect(r.entries.map((e) => [e.status, e.file])).toEqual([
-      ['skipped', 'ci/.hidden.deb'], ['skipped', 'ci/fresh_1_all.deb'], ['skipped', 'ci/notes.txt'], ['skipped', 'ci/up.deb.part'],
+      ['skipped', 'ci/.hidden.deb'],
+      ['skipped', 'ci/fresh_1_all.deb'],
+      ['skipped', 'ci/notes.txt'],
+      ['skipped', 'ci/up.deb.part'],
     ]);
     expect(r.entries[1].reason).toMatch(/changed less than 60000 ms ago/);
     for (const e of r.entries) expect(fs.existsSync(path.join(ch.incomingDir, e.file))).toBe(true);
@@ -146,7 +162,9 @@ describe('ingest', () => {
     const timer = setTimeout(() => fs.appendFileSync(f, 'x'), 50);
     const r = await ingest(ch, { settleMs: 0, recheckMs: 1500 });
     clearTimeout(timer);
-    expect(r.entries).toEqual([{ status: 'skipped', file: 'ci/grow_1_all.deb', reason: expect.stringMatching(/still being written/), reasonCode: 'settling' }]);
+    expect(r.entries).toEqual([
+      { status: 'skipped', file: 'ci/grow_1_all.deb', reason: expect.stringMatching(/still being written/), reasonCode: 'settling' },
+    ]);
     expect(fs.existsSync(f)).toBe(true);
   });
 
@@ -218,14 +236,18 @@ describe('ingest', () => {
     }
     const gen = await currentGeneration(ch);
     expect(gen).toBeDefined();
-    expect(err?.message).toContain(`1 file(s) were moved into ${ch.webRoot}/pool but publishing failed (generation ${gen} serves them, but publish did not finish): EACCES: cannot prune`);
+    expect(err?.message).toContain(
+      `1 file(s) were moved into ${ch.webRoot}/pool but publishing failed (generation ${gen} serves them, but publish did not finish): EACCES: cannot prune`,
+    );
   });
 
   test('a publish that fails before switching keeps the intent record: the next run, with nothing new, publishes the files (issue 9)', async () => {
     drop('ci/hello_1_all.deb', buildDeb(debs, { name: 'hello', version: '1' }));
     const keyText = fs.readFileSync(ch.signingKeyFile);
     fs.rmSync(ch.signingKeyFile);
-    await expect(ingest(ch, { settleMs: 0 })).rejects.toThrow(/the previous index still serves; the next writing command of this channel publishes them/);
+    await expect(ingest(ch, { settleMs: 0 })).rejects.toThrow(
+      /the previous index still serves; the next writing command of this channel publishes them/,
+    );
     expect(fs.existsSync(path.join(ch.stateDir, 'intent.jsonl'))).toBe(true);
     fs.writeFileSync(ch.signingKeyFile, keyText, { mode: 0o600 });
     const lines: string[] = [];
@@ -257,11 +279,20 @@ describe('ingest', () => {
     });
     await ingest(ch, { settleMs: 0 });
     expect(seen).toHaveLength(1);
-    const lines = seen[0].trim().split('\n').map((l) => JSON.parse(l));
+    const lines = seen[0]
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines[0]).toMatchObject({ intent: 1, command: 'ingest', pid: process.pid, served: null });
     expect(lines.slice(1)).toEqual([
       { op: 'reject', rel: 'ci/bad.deb', name: expect.stringMatching(/-bad\.deb$/) },
-      { op: 'add', poolPath: 'pool/main/h/hello/hello_1_all.deb', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), at: expect.any(Number), from: { kind: 'incoming', rel: 'ci/hello_1_all.deb', ino: expect.any(Number) } },
+      {
+        op: 'add',
+        poolPath: 'pool/main/h/hello/hello_1_all.deb',
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        at: expect.any(Number),
+        from: { kind: 'incoming', rel: 'ci/hello_1_all.deb', ino: expect.any(Number) },
+      },
     ]);
     expect(fs.existsSync(path.join(ch.stateDir, 'intent.jsonl'))).toBe(false);
   });
@@ -304,7 +335,6 @@ describe('file helpers', () => {
   test('utcStamp is a sortable UTC stamp', () => {
     expect(utcStamp(new Date('2026-11-21T05:15:00.123Z'))).toBe('20261121T051500Z');
   });
-
 });
 
 /** A .deb whose control text is exactly `control` (no validation, on purpose: hostile fields). */
@@ -314,7 +344,11 @@ async function rawDeb(control: string): Promise<Buffer> {
   p.finalize();
   const chunks: Buffer[] = [];
   for await (const c of p) chunks.push(c as Buffer);
-  return arArchive([['debian-binary', '2.0\n'], ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))], ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))]]);
+  return arArchive([
+    ['debian-binary', '2.0\n'],
+    ['control.tar.gz', zlib.gzipSync(Buffer.concat(chunks))],
+    ['data.tar.gz', zlib.gzipSync(Buffer.alloc(1024))],
+  ]);
 }
 
 /** Every file (content) and symlink (target) below `dir`, by relative path. */
@@ -344,7 +378,11 @@ describe('ingest against a hostile uploader (issue 8)', () => {
   const prodUnchanged = () => expect(snapshot(prod.webRoot)).toEqual(prodBefore);
 
   test.each([
-    ['Source with ../ into prod', 'Package: evil\nSource: ../../../prod/pool/main/e/evil\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
+    [
+      'Source with ../ into prod',
+      'Package: evil\nSource: ../../../prod/pool/main/e/evil\nVersion: 1.0\nArchitecture: all\n',
+      /invalid Source field/,
+    ],
     ['Source with a slash', 'Package: evil\nSource: a/b\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
     ['Source version with ../', 'Package: evil\nSource: evil (1/../../x)\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],
     ['Source with a newline', 'Package: evil\nSource: evil\n ../../../prod\nVersion: 1.0\nArchitecture: all\n', /invalid Source field/],

@@ -128,7 +128,12 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     c.first = st;
     // settleMs 0 means "no age rule": the kernel's coarse ctime may even be a little ahead of Date.now().
     if (st.isFile() && settleMs > 0 && nowMs - st.ctimeMs < settleMs) {
-      entries.push({ status: 'skipped', file: c.rel, reason: `changed less than ${settleMs} ms ago (upload in progress?)`, reasonCode: 'settling' });
+      entries.push({
+        status: 'skipped',
+        file: c.rel,
+        reason: `changed less than ${settleMs} ms ago (upload in progress?)`,
+        reasonCode: 'settling',
+      });
       continue;
     }
     regular.add(c);
@@ -141,7 +146,8 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
   return withChannelLock(ch, async () => {
     // An interrupted writer is finished or undone first; its intent record is cleared by then.
     const recovered = await recoverChannel(ch, { progress: opts.progress });
-    if (ready.length === 0) return { entries: sortEntries(entries), ...(recovered?.generation ? { generation: recovered.generation } : {}) };
+    if (ready.length === 0)
+      return { entries: sortEntries(entries), ...(recovered?.generation ? { generation: recovered.generation } : {}) };
     const intent = await beginIntent(ch, 'ingest');
     // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
     const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
@@ -161,7 +167,12 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
         if (entry) entries.push(entry);
       } catch (err) {
         // An environment failure (permissions, disk full), not a bad upload: leave the file for the next run.
-        entries.push({ status: 'rejected', file: c.rel, reason: `could not be ingested (${errText(err)}); left in place`, reasonCode: 'environment' });
+        entries.push({
+          status: 'rejected',
+          file: c.rel,
+          reason: `could not be ingested (${errText(err)}); left in place`,
+          reasonCode: 'environment',
+        });
       }
     }
     opts.progress?.stop();
@@ -183,8 +194,12 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       // writing command of the channel (any of them) publishes these files. A failure after the
       // switch (pruning old generations) leaves the new index serving.
       const { previousServes, now } = await settleFailedPublish(ch, intent, served, { unreadable: 'previous' });
-      const state = previousServes ? 'the previous index still serves; the next writing command of this channel publishes them' : `generation ${now} serves them, but publish did not finish`;
-      throw new AptRepoError(`${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`);
+      const state = previousServes
+        ? 'the previous index still serves; the next writing command of this channel publishes them'
+        : `generation ${now} serves them, but publish did not finish`;
+      throw new AptRepoError(
+        `${accepted.length} file(s) were moved into ${ch.webRoot}/pool but publishing failed (${state}): ${(err as Error).message}`,
+      );
     }
     intent.clear();
     result.generation = result.publish.generation;
@@ -216,7 +231,8 @@ async function ingestOne(ch: ChannelConfig, c: Candidate, batch: Batch): Promise
 }
 
 async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, batch: Batch): Promise<IngestEntry | undefined> {
-  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) => rejectUpload(chan, cand, code, reason, batch.intent);
+  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) =>
+    rejectUpload(chan, cand, code, reason, batch.intent);
   const st = dir.lstat(name);
   if (!st) return undefined; // taken by a concurrent ingest between our looks
   if (c.rejectReason) return reject(ch, c, 'unknown-codename', c.rejectReason);
@@ -224,12 +240,18 @@ async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: s
   if (st.isDirectory() && process.geteuid !== undefined && st.uid !== process.geteuid()) {
     // Moved into rejected/, a folder the uploader owns (and may have made writable) would give it
     // a place to write there: left where it was dropped.
-    return { status: 'rejected', file: c.rel, reason: `not a regular file (a folder of another user: never moved into ${ch.rejectedDir}); left in place`, reasonCode: 'foreign-folder' };
+    return {
+      status: 'rejected',
+      file: c.rel,
+      reason: `not a regular file (a folder of another user: never moved into ${ch.rejectedDir}); left in place`,
+      reasonCode: 'foreign-folder',
+    };
   }
   if (!st.isFile()) return reject(ch, c, 'not-regular-file', `not a regular file (${fileKind(st)})`);
   // A second name elsewhere would let its owner change the bytes after they were checked.
   if (st.nlink > 1) return reject(ch, c, 'hard-link', `hard link (${st.nlink} names): drop a fresh file`);
-  if (c.first && changed(c.first, st)) return { status: 'skipped', file: c.rel, reason: 'still being written (size or time changed)', reasonCode: 'settling' };
+  if (c.first && changed(c.first, st))
+    return { status: 'skipped', file: c.rel, reason: 'still being written (size or time changed)', reasonCode: 'settling' };
 
   let opened: { fd: number; stat: Stats };
   try {
@@ -247,15 +269,26 @@ async function ingestFrom(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: s
   }
 }
 
-async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name: string, fd: number, st: Stats, batch: Batch): Promise<IngestEntry | undefined> {
+async function ingestOpened(
+  ch: ChannelConfig,
+  c: Candidate,
+  dir: SafeDir,
+  name: string,
+  fd: number,
+  st: Stats,
+  batch: Batch,
+): Promise<IngestEntry | undefined> {
   const { byKey, added, cache, dirsToSync, intent } = batch;
-  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) => rejectUpload(chan, cand, code, reason, intent);
+  const reject = (chan: ChannelConfig, cand: Candidate, code: IngestReasonCode, reason: string) =>
+    rejectUpload(chan, cand, code, reason, intent);
   const format = formatOf(ch);
   let info;
   try {
     info = await format.read(c.abs, { fd });
   } catch (err) {
-    return err instanceof DebError ? reject(ch, c, 'invalid-package', err.reason) : reject(ch, c, 'unreadable', `cannot be read: ${errText(err)}`);
+    return err instanceof DebError
+      ? reject(ch, c, 'invalid-package', err.reason)
+      : reject(ch, c, 'unreadable', `cannot be read: ${errText(err)}`);
   }
   const after = dir.lstat(name);
   if (!after) return undefined;
@@ -273,24 +306,53 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
     return { ...base, ...(await reject(ch, c, 'invalid-package', err instanceof DebError ? err.reason : errText(err))) };
   }
   if (architecture !== 'all' && !ch.architectures.includes(architecture)) {
-    return { ...base, ...(await reject(ch, c, 'unknown-architecture', `architecture ${architecture} is not in liste_arch (${ch.architectures.join(', ')})`)) };
+    return {
+      ...base,
+      ...(await reject(
+        ch,
+        c,
+        'unknown-architecture',
+        `architecture ${architecture} is not in liste_arch (${ch.architectures.join(', ')})`,
+      )),
+    };
   }
   const codenames = routeCodenames(version, poolPath, ch);
   if (codenames.length === 0) {
-    return { ...base, ...(await reject(ch, c, 'no-codename', `version ${version} routes to no codename of liste_dist (${ch.codenames.join(', ')})`)) };
+    return {
+      ...base,
+      ...(await reject(ch, c, 'no-codename', `version ${version} routes to no codename of liste_dist (${ch.codenames.join(', ')})`)),
+    };
   }
   const dest: Confined = { base: ch.webRoot, rel: poolPath };
   const existing = await sha256File(dest).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (existing !== undefined) {
     if (existing === info.digests.SHA256) return present(c, dir, name, st, base, poolPath);
-    return { ...base, ...(await reject(ch, c, 'conflict', `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`)) };
+    return {
+      ...base,
+      ...(await reject(
+        ch,
+        c,
+        'conflict',
+        `conflicts with pool file ${poolPath}: same package, version and architecture, different content (SHA256 ${info.digests.SHA256} vs ${existing})`,
+      )),
+    };
   }
   // A version withdrawn by `remove` stays in the trash while a kept generation may list it: new
   // bytes under the same identity would make a rollback serve an index whose hashes no longer
   // match the pool, and clients that cached the old file would get different content.
-  const trashed = await sha256File({ base: trashDir(ch), rel: poolPath }).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+  const trashed = await sha256File({ base: trashDir(ch), rel: poolPath }).catch((e: NodeJS.ErrnoException) =>
+    e.code === 'ENOENT' ? undefined : Promise.reject(e),
+  );
   if (trashed !== undefined && trashed !== info.digests.SHA256) {
-    return { ...base, ...(await reject(ch, c, 'version-reused', `${pkg} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`)) };
+    return {
+      ...base,
+      ...(await reject(
+        ch,
+        c,
+        'version-reused',
+        `${pkg} ${version} (${architecture}) was removed with different content (SHA256 ${trashed}); a version is never reused for other bytes: build a new version`,
+      )),
+    };
   }
   // The same identity elsewhere in the pool (another codename folder): apt must never see two
   // different files under one identity in a codename, but identical bytes already covering every
@@ -299,7 +361,15 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
   const same = byKey.get(key) ?? [];
   const clash = same.find((k) => k.sha256 !== info.digests.SHA256 && k.codenames.some((cn) => codenames.includes(cn)));
   if (clash) {
-    return { ...base, ...(await reject(ch, c, 'conflict', `conflicts with pool file ${clash.poolPath}: same package, version and architecture in ${clash.codenames.filter((cn) => codenames.includes(cn)).join(', ')}, different content (SHA256 ${info.digests.SHA256} vs ${clash.sha256})`)) };
+    return {
+      ...base,
+      ...(await reject(
+        ch,
+        c,
+        'conflict',
+        `conflicts with pool file ${clash.poolPath}: same package, version and architecture in ${clash.codenames.filter((cn) => codenames.includes(cn)).join(', ')}, different content (SHA256 ${info.digests.SHA256} vs ${clash.sha256})`,
+      )),
+    };
   }
   const covering = same.find((k) => k.sha256 === info.digests.SHA256 && codenames.every((cn) => k.codenames.includes(cn)));
   if (covering) return present(c, dir, name, st, base, covering.poolPath);
@@ -322,16 +392,22 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
     // The uploader still owns the source inode and could write it while it was copied.
     if ((await sha256File(dest)) !== info.digests.SHA256) {
       unlinkConfined(dest);
-      return { ...base, status: 'skipped', reason: 'changed while being copied into the pool; left for the next run', reasonCode: 'changed-while-copied' };
+      return {
+        ...base,
+        status: 'skipped',
+        reason: 'changed while being copied into the pool; left for the next run',
+        reasonCode: 'changed-while-copied',
+      };
     }
     dir.unlink(name, st.ino);
   }
   const placed = fs.lstatSync(confine(ch.webRoot, poolPath));
   // A moved file must be the inode that was read (same size and mtime; the move changes ctime); a
   // copy made across filesystems, the bytes that were read.
-  const intact = how === 'copied'
-    ? placed.isFile() && (!ours || (await sha256File(dest)) === info.digests.SHA256)
-    : placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs;
+  const intact =
+    how === 'copied'
+      ? placed.isFile() && (!ours || (await sha256File(dest)) === info.digests.SHA256)
+      : placed.isFile() && placed.ino === st.ino && placed.size === st.size && placed.mtimeMs === st.mtimeMs;
   if (!intact) throw new AptRepoError(`${path.join(ch.webRoot, poolPath)}: not the file that was read after placing it into the pool`);
   // What was just read is what the publish needs: keyed by the placed file's size, mtime and inode.
   cache.set(poolPath, placed, { control: info.control, digests: info.digests });
@@ -340,7 +416,14 @@ async function ingestOpened(ch: ChannelConfig, c: Candidate, dir: SafeDir, name:
   return { ...base, status: 'accepted', poolPath, codenames };
 }
 
-async function present(c: Candidate, dir: SafeDir, name: string, st: Stats, base: Omit<IngestEntry, 'status'>, poolPath: string): Promise<IngestEntry> {
+async function present(
+  c: Candidate,
+  dir: SafeDir,
+  name: string,
+  st: Stats,
+  base: Omit<IngestEntry, 'status'>,
+  poolPath: string,
+): Promise<IngestEntry> {
   dir.unlink(name, st.ino);
   return { ...base, status: 'present', poolPath, reason: `already present (${poolPath}, same SHA256)`, reasonCode: 'already-present' };
 }
@@ -352,7 +435,12 @@ function oneLine(s: string): string {
 
 /** An upload's name as part of a rejected name: characters other than letters, digits and `._+-~` become `_`. */
 function safeFileName(n: string): string {
-  return n.replace(/[^A-Za-z0-9._+~-]/g, '_').replace(/^\./, '_').slice(0, 200) || '_';
+  return (
+    n
+      .replace(/[^A-Za-z0-9._+~-]/g, '_')
+      .replace(/^\./, '_')
+      .slice(0, 200) || '_'
+  );
 }
 
 /**
@@ -364,7 +452,13 @@ function safeFileName(n: string): string {
  * that name or the target name is taken (a planted file or symlink), another name with a random
  * part is chosen: nothing is ever written through an existing entry.
  */
-async function rejectUpload(ch: ChannelConfig, c: Candidate, reasonCode: IngestReasonCode, reason: string, intent: Intent): Promise<IngestEntry> {
+async function rejectUpload(
+  ch: ChannelConfig,
+  c: Candidate,
+  reasonCode: IngestReasonCode,
+  reason: string,
+  intent: Intent,
+): Promise<IngestEntry> {
   const line = oneLine(reason);
   const now = new Date();
   const dirs: SafeDir[] = [];
@@ -398,7 +492,12 @@ async function rejectUpload(ch: ChannelConfig, c: Candidate, reasonCode: IngestR
     }
     return { status: 'rejected', file: c.rel, reason: line, reasonCode, movedTo: path.join(ch.rejectedDir, dest) };
   } catch (err) {
-    return { status: 'rejected', file: c.rel, reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place`, reasonCode };
+    return {
+      status: 'rejected',
+      file: c.rel,
+      reason: `${line}; could not be moved to ${ch.rejectedDir} (${errText(err)}), left in place`,
+      reasonCode,
+    };
   } finally {
     for (const d of dirs) d.close();
   }
@@ -437,15 +536,26 @@ async function findCandidates(ch: ChannelConfig, onlySource: string | undefined,
       if (onlySource !== undefined && d.name !== onlySource) continue;
       const shown = oneLine(d.name);
       if (d.isSymbolicLink()) {
-        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link instead of a drop folder (never followed)', reasonCode: 'symlink' });
+        entries.push({
+          status: 'skipped',
+          file: shown,
+          reason: 'symbolic link instead of a drop folder (never followed)',
+          reasonCode: 'symlink',
+        });
         continue;
       }
       if (!d.isDirectory()) {
-        if (onlySource === undefined) entries.push({ status: 'skipped', file: shown, reason: 'not inside a <source>/ drop folder', reasonCode: 'outside-drop-folder' });
+        if (onlySource === undefined)
+          entries.push({ status: 'skipped', file: shown, reason: 'not inside a <source>/ drop folder', reasonCode: 'outside-drop-folder' });
         continue;
       }
       if (!FOLDER_NAME.test(d.name)) {
-        entries.push({ status: 'skipped', file: shown, reason: 'drop folder name not allowed (letters, digits, . _ + -); not looked into', reasonCode: 'bad-folder-name' });
+        entries.push({
+          status: 'skipped',
+          file: shown,
+          reason: 'drop folder name not allowed (letters, digits, . _ + -); not looked into',
+          reasonCode: 'bad-folder-name',
+        });
         continue;
       }
       await listDropFolder(ch, top, d.name, entries, out);
@@ -473,10 +583,20 @@ async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, e
       } else if (e.name.endsWith(formatOf(ch).extension)) {
         out.push({ abs: path.join(ch.incomingDir, rel), rel, source });
       } else if (e.isSymbolicLink()) {
-        entries.push({ status: 'skipped', file: shown, reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)', reasonCode: 'symlink' });
+        entries.push({
+          status: 'skipped',
+          file: shown,
+          reason: 'symbolic link that is not a .deb (never followed, not even as a codename folder)',
+          reasonCode: 'symlink',
+        });
       } else if (e.isDirectory()) {
         if (!FOLDER_NAME.test(e.name)) {
-          entries.push({ status: 'skipped', file: shown, reason: 'codename folder name not allowed (letters, digits, . _ + -); not looked into', reasonCode: 'bad-folder-name' });
+          entries.push({
+            status: 'skipped',
+            file: shown,
+            reason: 'codename folder name not allowed (letters, digits, . _ + -); not looked into',
+            reasonCode: 'bad-folder-name',
+          });
           continue;
         }
         listCodenameFolder(ch, dir, source, e.name, entries, out);
@@ -489,7 +609,14 @@ async function listDropFolder(ch: ChannelConfig, top: SafeDir, source: string, e
   }
 }
 
-function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, codename: string, entries: IngestEntry[], out: Candidate[]): void {
+function listCodenameFolder(
+  ch: ChannelConfig,
+  parent: SafeDir,
+  source: string,
+  codename: string,
+  entries: IngestEntry[],
+  out: Candidate[],
+): void {
   const rel = `${source}/${codename}`;
   let dir: SafeDir;
   try {
@@ -503,16 +630,33 @@ function listCodenameFolder(ch: ChannelConfig, parent: SafeDir, source: string, 
     for (const f of dir.list()) {
       const fRel = `${rel}/${f.name}`;
       if (isTemporaryName(f.name)) {
-        entries.push({ status: 'skipped', file: oneLine(fRel), reason: 'temporary upload name (.part or dot file)', reasonCode: 'temporary-name' });
+        entries.push({
+          status: 'skipped',
+          file: oneLine(fRel),
+          reason: 'temporary upload name (.part or dot file)',
+          reasonCode: 'temporary-name',
+        });
       } else if (f.name.endsWith(formatOf(ch).extension)) {
         out.push({
-          abs: path.join(ch.incomingDir, fRel), rel: fRel, source, codename,
+          abs: path.join(ch.incomingDir, fRel),
+          rel: fRel,
+          source,
+          codename,
           rejectReason: known ? undefined : `codename folder '${codename}' is not in liste_dist (${ch.codenames.join(', ')})`,
         });
       } else {
-        entries.push(f.isDirectory() ? { status: 'skipped', file: oneLine(fRel), reason: 'folder below a codename folder (not looked into)', reasonCode: 'nested-folder' }
-          : f.isSymbolicLink() ? { status: 'skipped', file: oneLine(fRel), reason: 'symbolic link (never followed)', reasonCode: 'symlink' }
-          : { status: 'skipped', file: oneLine(fRel), reason: 'not a .deb', reasonCode: 'not-a-package' });
+        entries.push(
+          f.isDirectory()
+            ? {
+                status: 'skipped',
+                file: oneLine(fRel),
+                reason: 'folder below a codename folder (not looked into)',
+                reasonCode: 'nested-folder',
+              }
+            : f.isSymbolicLink()
+              ? { status: 'skipped', file: oneLine(fRel), reason: 'symbolic link (never followed)', reasonCode: 'symlink' }
+              : { status: 'skipped', file: oneLine(fRel), reason: 'not a .deb', reasonCode: 'not-a-package' },
+        );
       }
     }
   } finally {

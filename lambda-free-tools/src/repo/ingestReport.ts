@@ -16,11 +16,28 @@ export type IngestStatus = 'accepted' | 'present' | 'rejected' | 'skipped';
  */
 export const INGEST_REASON_CODES = [
   // skipped
-  'settling', 'replaced', 'changed-while-copied', 'temporary-name', 'symlink', 'not-a-package',
-  'outside-drop-folder', 'bad-folder-name', 'nested-folder', 'unreadable-folder',
+  'settling',
+  'replaced',
+  'changed-while-copied',
+  'temporary-name',
+  'symlink',
+  'not-a-package',
+  'outside-drop-folder',
+  'bad-folder-name',
+  'nested-folder',
+  'unreadable-folder',
   // rejected
-  'unknown-codename', 'not-regular-file', 'foreign-folder', 'hard-link', 'unreadable', 'invalid-package',
-  'unknown-architecture', 'no-codename', 'conflict', 'version-reused', 'environment',
+  'unknown-codename',
+  'not-regular-file',
+  'foreign-folder',
+  'hard-link',
+  'unreadable',
+  'invalid-package',
+  'unknown-architecture',
+  'no-codename',
+  'conflict',
+  'version-reused',
+  'environment',
   // present
   'already-present',
 ] as const;

@@ -7,7 +7,9 @@ import { lockFileOf, withChannelLock } from './lock';
 
 let stateDir: string;
 const children: ChildProcess[] = [];
-beforeEach(() => { stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-test-')); });
+beforeEach(() => {
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lock-test-'));
+});
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   fs.rmSync(stateDir, { recursive: true, force: true });
@@ -18,11 +20,15 @@ function holdInChild(): Promise<ChildProcess> {
   const code = `require(${JSON.stringify(path.join(__dirname, 'lock.ts'))}).withChannelLock({ stateDir: ${JSON.stringify(stateDir)}, lockTimeoutMs: 60000 },
     () => { process.stdout.write('held\\n'); return new Promise(() => setInterval(() => {}, 1000)); });`;
   const child = spawn(process.execPath, ['-r', 'ts-node/register', '-e', code], {
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' }, cwd: path.resolve(__dirname, '../../..'), stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+    cwd: path.resolve(__dirname, '../../..'),
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => { if (String(d).includes('held')) resolve(child); });
+    child.stdout!.on('data', (d) => {
+      if (String(d).includes('held')) resolve(child);
+    });
     child.on('exit', (c) => reject(new Error(`lock holder exited with ${c}`)));
   });
 }
@@ -31,9 +37,15 @@ test('writers in one process take turns', async () => {
   const ch = { stateDir, lockTimeoutMs: 10_000 };
   const events: string[] = [];
   let releaseA!: () => void;
-  const a = withChannelLock(ch, async () => { events.push('a-start'); await new Promise<void>((r) => (releaseA = r)); events.push('a-end'); });
+  const a = withChannelLock(ch, async () => {
+    events.push('a-start');
+    await new Promise<void>((r) => (releaseA = r));
+    events.push('a-end');
+  });
   await new Promise((r) => setTimeout(r, 50));
-  const b = withChannelLock(ch, async () => { events.push('b-start'); });
+  const b = withChannelLock(ch, async () => {
+    events.push('b-start');
+  });
   await new Promise((r) => setTimeout(r, 150));
   expect(events).toEqual(['a-start']);
   releaseA();
@@ -44,7 +56,11 @@ test('writers in one process take turns', async () => {
 
 test('the lock is released when the work throws', async () => {
   const ch = { stateDir, lockTimeoutMs: 0 };
-  await expect(withChannelLock(ch, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+  await expect(
+    withChannelLock(ch, async () => {
+      throw new Error('boom');
+    }),
+  ).rejects.toThrow('boom');
   await expect(withChannelLock(ch, async () => 42)).resolves.toBe(42);
 });
 
@@ -58,7 +74,7 @@ test('a live holder in another process makes a waiter fail with LockError naming
   expect((err as LockError).exitCode).toBe(3);
 });
 
-test('a SIGKILLed holder\'s lock is reclaimed', async () => {
+test("a SIGKILLed holder's lock is reclaimed", async () => {
   const child = await holdInChild();
   const exited = new Promise((r) => child.on('exit', r));
   child.kill('SIGKILL');

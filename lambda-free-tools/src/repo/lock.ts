@@ -87,7 +87,10 @@ export const LOCK_WAIT_REPORT_MS = 5000;
 export function holderCommand(pid: number): string | undefined {
   let words: string[];
   try {
-    words = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter((w) => w !== '');
+    words = fs
+      .readFileSync(`/proc/${pid}/cmdline`, 'latin1')
+      .split('\0')
+      .filter((w) => w !== '');
   } catch {
     return undefined;
   }
@@ -121,7 +124,9 @@ export function lockFileOf(ch: Pick<ChannelConfig, 'stateDir'>): string {
  * Not reentrant: calling it again inside `fn` for the same channel waits for itself and times out.
  */
 export async function withChannelLock<T>(
-  ch: Pick<ChannelConfig, 'stateDir' | 'lockTimeoutMs'>, fn: () => Promise<T>, opts: { onWait?: (message: string) => void } = {},
+  ch: Pick<ChannelConfig, 'stateDir' | 'lockTimeoutMs'>,
+  fn: () => Promise<T>,
+  opts: { onWait?: (message: string) => void } = {},
 ): Promise<T> {
   const file = lockFileOf(ch);
   fs.mkdirSync(ch.stateDir, { recursive: true });
@@ -148,8 +153,11 @@ export async function withChannelLock<T>(
       if (holder === undefined) continue; // released between link and read: try again at once
       if (isStale(holder) && reclaim(file, holder.raw)) continue;
       if (Date.now() >= deadline) {
-        throw new LockError(file, `held by pid ${holder.pid} on ${holder.host} since ${holder.since}` +
-          (ch.lockTimeoutMs > 0 ? ` (waited ${Math.round(ch.lockTimeoutMs / 1000)} s)` : ''));
+        throw new LockError(
+          file,
+          `held by pid ${holder.pid} on ${holder.host} since ${holder.since}` +
+            (ch.lockTimeoutMs > 0 ? ` (waited ${Math.round(ch.lockTimeoutMs / 1000)} s)` : ''),
+        );
       }
       if (Date.now() - reported >= LOCK_WAIT_REPORT_MS) {
         onWait(waitMessage(file, holder, deadline));
@@ -183,7 +191,11 @@ export async function withChannelLock<T>(
 function reclaim(file: string, staleRaw: string): boolean {
   const mutex = `${file}.reclaim`;
   const tmp = tempName(mutex);
-  fs.writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() }), { mode: 0o644 });
+  fs.writeFileSync(
+    tmp,
+    JSON.stringify({ pid: process.pid, host: os.hostname(), start: processStart(process.pid) ?? null, since: new Date().toISOString() }),
+    { mode: 0o644 },
+  );
   try {
     fs.linkSync(tmp, mutex);
   } catch (e) {

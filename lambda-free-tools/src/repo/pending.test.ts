@@ -11,10 +11,24 @@ import { UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
 import type { ChannelConfig, PoolPackage } from '../core/types';
 
-function pkg(name: string, version: string, sha: string, poolPath = `pool/main/${name[0]}/${name}/${name}_${version}_all.deb`, codenames = ['bookworm', 'bullseye']): PoolPackage {
+function pkg(
+  name: string,
+  version: string,
+  sha: string,
+  poolPath = `pool/main/${name[0]}/${name}/${name}_${version}_all.deb`,
+  codenames = ['bookworm', 'bullseye'],
+): PoolPackage {
   return {
-    poolPath, name, version, architecture: 'all', source: name, control: [], size: 1,
-    digests: { MD5sum: '', SHA1: '', SHA256: sha }, codenames, addedMs: 1000,
+    poolPath,
+    name,
+    version,
+    architecture: 'all',
+    source: name,
+    control: [],
+    size: 1,
+    digests: { MD5sum: '', SHA1: '', SHA256: sha },
+    codenames,
+    addedMs: 1000,
   };
 }
 
@@ -26,18 +40,24 @@ describe('diffPools', () => {
     const down = [pkg('aa', '1.0', 's1'), pkg('cc', '1', 'other')];
     const rows = diffPools(up, down, prodCfg);
     expect(rows.map((r) => [r.name, r.version, r.conflict])).toEqual([
-      ['aa', '1.10', undefined], ['aa', '1.9', undefined], ['bb', '1', undefined], ['cc', '1', 'pool/main/c/cc/cc_1_all.deb'],
+      ['aa', '1.10', undefined],
+      ['aa', '1.9', undefined],
+      ['bb', '1', undefined],
+      ['cc', '1', 'pool/main/c/cc/cc_1_all.deb'],
     ]);
     expect(rows[0]).toMatchObject({ codenames: ['bookworm', 'bullseye'], addedMs: 1000, sha256: 's2' });
   });
 
   test('an epoch-0 spelling matches; the same bytes at another path count only if they cover every codename', () => {
-    const up = [pkg('aa', '0:1.0', 's1', 'pool/main/a/aa/aa_1.0_all.deb'), pkg('dd', '1', 's9', 'pool/main/d/dd/bullseye/dd_1_all.deb', ['bullseye'])];
+    const up = [
+      pkg('aa', '0:1.0', 's1', 'pool/main/a/aa/aa_1.0_all.deb'),
+      pkg('dd', '1', 's9', 'pool/main/d/dd/bullseye/dd_1_all.deb', ['bullseye']),
+    ];
     const down = [pkg('aa', '1.0', 's1'), pkg('dd', '1', 's9', 'pool/main/d/dd/bookworm/dd_1_all.deb', ['bookworm'])];
     expect(diffPools(up, down, prodCfg).map((r) => [r.name, r.codenames, r.conflict])).toEqual([['dd', ['bullseye'], undefined]]);
   });
 
-  test('codenames are the downstream channel\'s routing', () => {
+  test("codenames are the downstream channel's routing", () => {
     const rows = diffPools([pkg('ee', '1.0-1+deb12u1', 's1')], [], { codenames: ['bookworm'], routing: DEFAULT_ROUTING });
     expect(rows[0].codenames).toEqual(['bookworm']);
   });
@@ -84,7 +104,9 @@ describe('channel pairs and pending', () => {
   test('pendingPackages reads both pools', async () => {
     const { rows, problems } = await pendingPackages(await resolveChannelPair(root, 'prod'));
     expect(problems).toEqual([]);
-    expect(rows.map((r) => [r.name, r.version, r.architecture, r.codenames, r.poolPath])).toEqual([['hello', '2.0', 'all', ['bookworm'], 'pool/main/h/hello/hello_2.0_all.deb']]);
+    expect(rows.map((r) => [r.name, r.version, r.architecture, r.codenames, r.poolPath])).toEqual([
+      ['hello', '2.0', 'all', ['bookworm'], 'pool/main/h/hello/hello_2.0_all.deb'],
+    ]);
     expect(rows[0].addedMs).toBeGreaterThan(Date.now() - 600_000);
   });
 });

@@ -57,8 +57,15 @@ export function diffPools(
     const codenames = routeCodenames(p.version, p.poolPath, downstreamChannel);
     const same = down.get(keyOf(p.name, p.version, p.architecture, format)) ?? [];
     // Live already: the same bytes at the same pool path, or covering every codename it would get.
-    if (same.some((d) => d.digests.SHA256 === p.digests.SHA256 && (d.poolPath === p.poolPath || codenames.every((c) => d.codenames.includes(c))))) continue;
-    const clash = same.find((d) => d.digests.SHA256 !== p.digests.SHA256 && (d.poolPath === p.poolPath || d.codenames.some((c) => codenames.includes(c))));
+    if (
+      same.some(
+        (d) => d.digests.SHA256 === p.digests.SHA256 && (d.poolPath === p.poolPath || codenames.every((c) => d.codenames.includes(c))),
+      )
+    )
+      continue;
+    const clash = same.find(
+      (d) => d.digests.SHA256 !== p.digests.SHA256 && (d.poolPath === p.poolPath || d.codenames.some((c) => codenames.includes(c))),
+    );
     rows.push({
       name: p.name,
       version: p.version,
@@ -70,7 +77,13 @@ export function diffPools(
       ...(clash ? { conflict: clash.poolPath } : {}),
     });
   }
-  return rows.sort((a, b) => (a.name !== b.name ? (a.name < b.name ? -1 : 1) : format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture)));
+  return rows.sort((a, b) =>
+    a.name !== b.name
+      ? a.name < b.name
+        ? -1
+        : 1
+      : format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture),
+  );
 }
 
 /**
@@ -83,7 +96,11 @@ export async function servedPoolPaths(ch: Pick<ChannelConfig, 'webRoot'>): Promi
   const id = await currentGeneration(ch);
   if (id === undefined) return new Set();
   const info = readGenerationInfo(ch, id);
-  if (!info) throw new ConfigError(path.join(ch.webRoot, '.generations', id, 'generation.json'), 'missing or unreadable: cannot tell what the channel serves');
+  if (!info)
+    throw new ConfigError(
+      path.join(ch.webRoot, '.generations', id, 'generation.json'),
+      'missing or unreadable: cannot tell what the channel serves',
+    );
   return new Set(info.poolPaths);
 }
 
@@ -114,7 +131,10 @@ export function interruptedWriter(ch: ChannelConfig): string | undefined {
  */
 export async function pendingPackages(pair: ChannelPair): Promise<{ rows: PendingRow[]; problems: string[] }> {
   const [up, down] = await Promise.all([scanPool(pair.upstream), scanPool(pair.downstream)]);
-  const [upServed, downServed] = await Promise.all([servedPackages(pair.upstream, up.packages), servedPackages(pair.downstream, down.packages)]);
+  const [upServed, downServed] = await Promise.all([
+    servedPackages(pair.upstream, up.packages),
+    servedPackages(pair.downstream, down.packages),
+  ]);
   const interrupted = [interruptedWriter(pair.upstream), interruptedWriter(pair.downstream)].filter((w): w is string => w !== undefined);
   return {
     rows: diffPools(upServed, downServed, pair.downstream),

@@ -56,13 +56,15 @@ function rewriteInPlace(file: string): void {
   expect(fs.statSync(file).ino).toBe(ino);
 }
 
-test('a promoted file rewritten in place through preprod is refused by prod\'s publish; prod keeps serving what was promoted', async () => {
+test("a promoted file rewritten in place through preprod is refused by prod's publish; prod keeps serving what was promoted", async () => {
   const promoted = servedSha256(prod);
   const dists = fs.readlinkSync(path.join(prod.webRoot, 'dists'));
   rewriteInPlace(path.join(preprod.webRoot, POOL_PATH));
   for (let i = 0; i < 2; i++) {
     // Refused again on a retry: the record of what was indexed is kept.
-    await expect(publish(prod)).rejects.toThrow(new RegExp(`${POOL_PATH}: changed in place since it was indexed \\(SHA256 [0-9a-f]{64}, indexed ${promoted}\\)`));
+    await expect(publish(prod)).rejects.toThrow(
+      new RegExp(`${POOL_PATH}: changed in place since it was indexed \\(SHA256 [0-9a-f]{64}, indexed ${promoted}\\)`),
+    );
   }
   expect(fs.readlinkSync(path.join(prod.webRoot, 'dists'))).toBe(dists);
   expect(servedSha256(prod)).toBe(promoted);

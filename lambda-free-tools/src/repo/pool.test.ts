@@ -24,9 +24,15 @@ function place(spec: Parameters<typeof buildDeb>[1], poolPath: string): string {
 }
 
 test('poolPathFor follows the Debian pool layout', () => {
-  expect(poolPathFor({ name: 'hello', version: '2.10-3', architecture: 'amd64', source: 'hello' }, 'main')).toBe('pool/main/h/hello/hello_2.10-3_amd64.deb');
-  expect(poolPathFor({ name: 'libfoo1', version: '1:1.2', architecture: 'arm64', source: 'libfoo' }, 'main')).toBe('pool/main/libf/libfoo/libfoo1_1.2_arm64.deb');
-  expect(poolPathFor({ name: 'demo', version: '1.0+deb12u1', architecture: 'all', source: 'demo' }, 'main', 'bookworm')).toBe('pool/main/d/demo/bookworm/demo_1.0+deb12u1_all.deb');
+  expect(poolPathFor({ name: 'hello', version: '2.10-3', architecture: 'amd64', source: 'hello' }, 'main')).toBe(
+    'pool/main/h/hello/hello_2.10-3_amd64.deb',
+  );
+  expect(poolPathFor({ name: 'libfoo1', version: '1:1.2', architecture: 'arm64', source: 'libfoo' }, 'main')).toBe(
+    'pool/main/libf/libfoo/libfoo1_1.2_arm64.deb',
+  );
+  expect(poolPathFor({ name: 'demo', version: '1.0+deb12u1', architecture: 'all', source: 'demo' }, 'main', 'bookworm')).toBe(
+    'pool/main/d/demo/bookworm/demo_1.0+deb12u1_all.deb',
+  );
   expect(poolPrefix('lib')).toBe('l');
   expect(() => poolPathFor({ name: 'xx', version: 'not a version', architecture: 'all', source: 'xx' }, 'main')).toThrow(VersionError);
 });
@@ -103,7 +109,17 @@ describe('hostile data never becomes a path (issue 8)', () => {
 
   test('isPoolPath accepts only pool/…/*.deb without .., control characters or whitespace', () => {
     expect(isPoolPath('pool/main/h/hello/hello_1.0_all.deb')).toBe(true);
-    for (const bad of ['../x.deb', 'pool/../../x.deb', '/pool/x.deb', 'pool/x .deb', 'pool/x\u0000.deb', 'pool//x.deb', 'dists/x.deb', 'pool/x.txt', 42]) {
+    for (const bad of [
+      '../x.deb',
+      'pool/../../x.deb',
+      '/pool/x.deb',
+      'pool/x .deb',
+      'pool/x\u0000.deb',
+      'pool//x.deb',
+      'dists/x.deb',
+      'pool/x.txt',
+      42,
+    ]) {
       expect([bad, isPoolPath(bad)]).toEqual([bad, false]);
     }
   });
@@ -139,7 +155,7 @@ describe('hostile data never becomes a path (issue 8)', () => {
   });
 });
 
-test('a cache this user may not write (another channel\'s state) does not fail the scan', async () => {
+test("a cache this user may not write (another channel's state) does not fail the scan", async () => {
   place({ name: 'demo', version: '1.0' }, 'pool/main/d/demo/demo_1.0_all.deb');
   const files = require('../core/files') as typeof import('../core/files');
   const save = jest.spyOn(files, 'writeFileAtomic').mockImplementation(() => {
@@ -156,7 +172,11 @@ test('a cache this user may not write (another channel\'s state) does not fail t
 
 describe('poolNameProblem: pool file names that cannot be a Filename', () => {
   test('names poolPathFor writes pass', () => {
-    for (const p of ['pool/main/h/hello/hello_2.10-3_amd64.deb', 'pool/main/libf/libfoo/bookworm/libfoo1_1:2.0~rc1+deb12u1_arm64.deb', 'pool/main/p/php8.2/php8.2-cli_8.2.7-1~deb12u1_all.deb']) {
+    for (const p of [
+      'pool/main/h/hello/hello_2.10-3_amd64.deb',
+      'pool/main/libf/libfoo/bookworm/libfoo1_1:2.0~rc1+deb12u1_arm64.deb',
+      'pool/main/p/php8.2/php8.2-cli_8.2.7-1~deb12u1_all.deb',
+    ]) {
       expect([p, poolNameProblem(p)]).toEqual([p, undefined]);
     }
   });
@@ -168,7 +188,9 @@ describe('poolNameProblem: pool file names that cannot be a Filename', () => {
     ['pool/main/h/hello/x\u0001y.deb', '"\\u0001"'],
     ['pool/main/h/hello/_x.deb', '"_"'],
   ])('%j: the reason names %s', (p, chars) => {
-    expect(poolNameProblem(p)).toBe(`file name holds ${chars}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
-      '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)');
+    expect(poolNameProblem(p)).toBe(
+      `file name holds ${chars}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
+        '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)',
+    );
   });
 });

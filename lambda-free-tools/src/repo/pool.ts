@@ -76,8 +76,10 @@ export function poolNameProblem(poolPath: string): string | undefined {
   }
   if (bad.size === 0) return undefined;
   const shown = [...bad].map((c) => JSON.stringify(c)).join(' ');
-  return `file name holds ${shown}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
-    '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)';
+  return (
+    `file name holds ${shown}: a pool path has only letters, digits and . _ + ~ : - (ingest names a file ` +
+    '<package>_<version>_<architecture>.deb), so it cannot be a Filename in Packages; rename or remove it (publish --skip-invalid publishes the rest)'
+  );
 }
 
 /** What listPoolFiles finds: the package files (`.deb`), and the symbolic links (never published, never followed). */
@@ -129,7 +131,8 @@ export function readAdded(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): Recor
 export async function recordAdded(ch: ChannelConfig, added: Record<string, number>): Promise<void> {
   const all = { ...readAdded(ch), ...added };
   const kept: Record<string, number> = {};
-  for (const k of Object.keys(all).sort()) if (fs.lstatSync(path.join(ch.webRoot, k), { throwIfNoEntry: false })?.isFile()) kept[k] = all[k];
+  for (const k of Object.keys(all).sort())
+    if (fs.lstatSync(path.join(ch.webRoot, k), { throwIfNoEntry: false })?.isFile()) kept[k] = all[k];
   fs.mkdirSync(ch.stateDir, { recursive: true });
   writeFileAtomic(addedFile(ch), JSON.stringify(kept));
 }
@@ -168,7 +171,14 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     if (typeof id === 'string') return new DebError(path.join(ch.webRoot, poolPath), id);
     const { name, version, architecture, source } = id;
     return {
-      poolPath, name, version, architecture, source, control, size, digests,
+      poolPath,
+      name,
+      version,
+      architecture,
+      source,
+      control,
+      size,
+      digests,
       codenames: routeCodenames(version, poolPath, ch),
       addedMs: added[poolPath] ?? Math.round(stat.mtimeMs),
     };
@@ -213,7 +223,10 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
         // files are preprod's inodes (0664, pool group): indexing the new bytes would sign what
         // nobody promoted. Refused, and the record kept so that a retry refuses it too.
         cache.keep(files[i]);
-        results[i] = new DebError(readFiles[k], `changed in place since it was indexed (SHA256 ${r.digests.SHA256}, indexed ${before.digests.SHA256}): pool files never change; a user with write access to it (the pool group) rewrote it. Put the indexed bytes back, or remove the file`);
+        results[i] = new DebError(
+          readFiles[k],
+          `changed in place since it was indexed (SHA256 ${r.digests.SHA256}, indexed ${before.digests.SHA256}): pool files never change; a user with write access to it (the pool group) rewrote it. Put the indexed bytes back, or remove the file`,
+        );
       } else {
         const control = r.control;
         cache.set(files[i], stat, { control, digests: r.digests });
@@ -235,7 +248,9 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
   }
 
   const packages: PoolPackage[] = [];
-  const problems: DebError[] = links.map((l) => new DebError(path.join(ch.webRoot, l), 'symbolic link in the pool (never followed nor published; remove it)'));
+  const problems: DebError[] = links.map(
+    (l) => new DebError(path.join(ch.webRoot, l), 'symbolic link in the pool (never followed nor published; remove it)'),
+  );
   for (const r of results) {
     if (r instanceof DebError) problems.push(r);
     else if (r) packages.push(r);

@@ -111,7 +111,9 @@ describe('promote', () => {
   test('packages routed to no codename of prod: refused when named, skipped with a warning by --all-pending', async () => {
     fs.writeFileSync(path.join(prod.configDir, 'liste_dist'), 'bullseye\n');
     const p2 = await resolveChannelPair(root, 'prod');
-    await expect(promote(p2, [parsePackageSpec('php-x=1.0-1+deb12u1')])).rejects.toThrow(/php-x=1.0-1\+deb12u1 is not routed to any codename of prod \(liste_dist: bullseye\) \(routed to: none\)/);
+    await expect(promote(p2, [parsePackageSpec('php-x=1.0-1+deb12u1')])).rejects.toThrow(
+      /php-x=1.0-1\+deb12u1 is not routed to any codename of prod \(liste_dist: bullseye\) \(routed to: none\)/,
+    );
     await expect(promote(p2, [parsePackageSpec('php-x')])).rejects.toThrow(/php-x has no version routed/);
     const warn = jest.fn();
     const r = await promote(p2, [], { allPending: true, dryRun: true, warn });
@@ -122,7 +124,9 @@ describe('promote', () => {
 
   test('absent package or version, bad spec, nothing asked: usage errors, nothing changed', async () => {
     await expect(promote(pair, [parsePackageSpec('nope')])).rejects.toThrow(/not in preprod's pool/);
-    await expect(promote(pair, [parsePackageSpec('app'), parsePackageSpec('app=9.9')])).rejects.toThrow(/app=9.9 is not in preprod's pool \(versions there: 1.10, 1.9, 1.0\)/);
+    await expect(promote(pair, [parsePackageSpec('app'), parsePackageSpec('app=9.9')])).rejects.toThrow(
+      /app=9.9 is not in preprod's pool \(versions there: 1.10, 1.9, 1.0\)/,
+    );
     await expect(promote(pair, [])).rejects.toThrow(UsageError);
     expect(() => parsePackageSpec('Bad_Name')).toThrow(UsageError);
     expect(() => parsePackageSpec('app=not a version')).toThrow(UsageError);
@@ -167,18 +171,20 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
     fs.copyFileSync(buildDeb(path.join(root, 'build'), { name: 'ghost', version: '1' }), ghost());
   }
 
-  test('a file in preprod\'s pool that preprod does not serve is neither pending nor promotable', async () => {
+  test("a file in preprod's pool that preprod does not serve is neither pending nor promotable", async () => {
     await strandInPreprod();
     const { rows, problems } = await pendingPackages(pair);
     expect(rows.map((r) => r.name)).not.toContain('ghost');
     expect(problems).toEqual([]);
-    await expect(promote(pair, [parsePackageSpec('ghost')])).rejects.toThrow(/package ghost is in preprod's pool but preprod does not serve it/);
+    await expect(promote(pair, [parsePackageSpec('ghost')])).rejects.toThrow(
+      /package ghost is in preprod's pool but preprod does not serve it/,
+    );
     const all = await promote(pair, [], { allPending: true });
     expect(all.promoted.map((p) => p.name)).not.toContain('ghost');
     expect(fs.existsSync(path.join(prod.webRoot, 'pool/main/g/ghost/ghost_1_all.deb'))).toBe(false);
   });
 
-  test('a file in prod\'s pool that prod does not serve is pending, and promote serves it', async () => {
+  test("a file in prod's pool that prod does not serve is pending, and promote serves it", async () => {
     const p = 'pool/main/t/tool/tool_2_amd64.deb';
     fs.mkdirSync(path.dirname(path.join(prod.webRoot, p)), { recursive: true });
     fs.linkSync(path.join(preprod.webRoot, p), path.join(prod.webRoot, p));
@@ -193,7 +199,13 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
   test('a promote killed after linking (its intent record left) is finished by the next promote, which then does its own work', async () => {
     const p = 'pool/main/t/tool/tool_2_amd64.deb';
     const intent = await beginIntent(prod, 'promote');
-    intent.record({ op: 'add', poolPath: p, sha256: (await sha256File(path.join(preprod.webRoot, p))), at: 1, from: { kind: 'upstream', webRoot: preprod.webRoot } });
+    intent.record({
+      op: 'add',
+      poolPath: p,
+      sha256: await sha256File(path.join(preprod.webRoot, p)),
+      at: 1,
+      from: { kind: 'upstream', webRoot: preprod.webRoot },
+    });
     fs.mkdirSync(path.dirname(path.join(prod.webRoot, p)), { recursive: true });
     fs.linkSync(path.join(preprod.webRoot, p), path.join(prod.webRoot, p));
     const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
@@ -211,7 +223,9 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
   test('pending and promote warn about an interrupted writer of preprod (promote cannot finish it)', async () => {
     (await beginIntent(preprod, 'ingest')).record({ op: 'reject', rel: 'ci/x.deb', name: 'x' });
     const { problems } = await pendingPackages(pair);
-    const warning = expect.stringMatching(/^preprod: an interrupted ingest \(pid \d+, since .*\) left changes that preprod does not serve yet; the next writing command of preprod finishes it/);
+    const warning = expect.stringMatching(
+      /^preprod: an interrupted ingest \(pid \d+, since .*\) left changes that preprod does not serve yet; the next writing command of preprod finishes it/,
+    );
     expect(problems).toEqual([warning]);
     const warn = jest.fn();
     const r = await promote(pair, [parsePackageSpec('app')], { warn });
@@ -221,7 +235,7 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
 });
 
 describe('promote confines both pools (issue 8)', () => {
-  test('a folder of prod\'s pool swapped for a symlink is refused: the link target gets nothing', async () => {
+  test("a folder of prod's pool swapped for a symlink is refused: the link target gets nothing", async () => {
     const victimDir = path.join(root, 'victim');
     fs.mkdirSync(victimDir);
     fs.mkdirSync(path.join(prod.webRoot, 'pool/main'), { recursive: true });
@@ -231,7 +245,7 @@ describe('promote confines both pools (issue 8)', () => {
     expect(fs.existsSync(path.join(prod.webRoot, 'dists'))).toBe(false);
   });
 
-  test('promoted files keep the pool file mode 0664 (prod\'s indexer may hard-link them)', async () => {
+  test("promoted files keep the pool file mode 0664 (prod's indexer may hard-link them)", async () => {
     await promote(pair, [{ name: 'tool' }]);
     expect(fs.statSync(path.join(prod.webRoot, 'pool/main/t/tool/tool_2_amd64.deb')).mode & 0o777).toBe(0o664);
   });

@@ -46,7 +46,8 @@ export function parsePackageSpec(spec: string, requireVersion = false, format: P
   const name = eq < 0 ? spec : spec.slice(0, eq);
   const version = eq < 0 ? undefined : spec.slice(eq + 1);
   if (!format.isValidName(name)) throw new UsageError(`'${spec}': '${name}' is not a valid package name (${format.nameRule})`);
-  if (version !== undefined && !format.isValidVersion(version)) throw new UsageError(`'${spec}': '${version}' is not a valid ${format.versionKind} version (${format.versionRule})`);
+  if (version !== undefined && !format.isValidVersion(version))
+    throw new UsageError(`'${spec}': '${version}' is not a valid ${format.versionKind} version (${format.versionRule})`);
   if (requireVersion && version === undefined) throw new UsageError(`'${spec}': give the version as ${name}=<version>`);
   return version === undefined ? { name } : { name, version };
 }
@@ -98,7 +99,9 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
   const { upstream, downstream } = pair;
   if (specs.length === 0 && !opts.allPending) throw new UsageError('promote: name packages (pkg or pkg=version) or give --all-pending');
   if (opts.codename !== undefined && !downstream.codenames.includes(opts.codename)) {
-    throw new UsageError(`--codename ${opts.codename}: channel ${downstream.name} does not publish it (liste_dist: ${downstream.codenames.join(', ')})`);
+    throw new UsageError(
+      `--codename ${opts.codename}: channel ${downstream.name} does not publish it (liste_dist: ${downstream.codenames.join(', ')})`,
+    );
   }
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: warning: ${m}\n`));
   return withChannelLock(downstream, async () => {
@@ -116,7 +119,10 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const chosen = select(pair, upServed, up.packages, pending, specs, opts, notes);
     const conflicts = chosen.filter((r) => r.conflict);
     if (conflicts.length) {
-      throw new ConflictError(path.join(downstream.webRoot, conflicts[0].conflict!), `${downstream.name} already has ${conflicts.map((c) => `${c.name} ${c.version} ${c.architecture}`).join(', ')} with different content than ${upstream.name}; nothing promoted`);
+      throw new ConflictError(
+        path.join(downstream.webRoot, conflicts[0].conflict!),
+        `${downstream.name} already has ${conflicts.map((c) => `${c.name} ${c.version} ${c.architecture}`).join(', ')} with different content than ${upstream.name}; nothing promoted`,
+      );
     }
     const result: PromoteResult = { promoted: [], dryRun: Boolean(opts.dryRun), warnings: [] };
     for (const n of notes) {
@@ -137,7 +143,17 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     // is finished (linked or verified copies published) or undone by the next writer of prod.
     const intent = await beginIntent(downstream, 'promote');
     const at = Date.now();
-    intent.record(...chosen.filter((r) => !r.live).map((r) => ({ op: 'add' as const, poolPath: r.poolPath, sha256: r.sha256, at, from: { kind: 'upstream' as const, webRoot: upstream.webRoot } })));
+    intent.record(
+      ...chosen
+        .filter((r) => !r.live)
+        .map((r) => ({
+          op: 'add' as const,
+          poolPath: r.poolPath,
+          sha256: r.sha256,
+          at,
+          from: { kind: 'upstream' as const, webRoot: upstream.webRoot },
+        })),
+    );
     try {
       opts.progress?.start(chosen.length, 'promote');
       for (const r of chosen) {
@@ -196,28 +212,49 @@ type Chosen = PendingRow & { live?: boolean };
  * Turns specs into pool rows to promote; UsageError for anything absent. `up`: what the upstream
  * channel serves; `upPool`: its whole pool (to say why a file there is not promotable).
  */
-function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pending: PendingRow[], specs: PackageSpec[], opts: PromoteOptions, notes: string[]): Chosen[] {
+function select(
+  pair: ChannelPair,
+  up: PoolPackage[],
+  upPool: PoolPackage[],
+  pending: PendingRow[],
+  specs: PackageSpec[],
+  opts: PromoteOptions,
+  notes: string[],
+): Chosen[] {
   const { upstream, downstream } = pair;
   const { compareVersions } = formatOf(upstream);
   const routed = (r: { version: string; poolPath: string }) => routeCodenames(r.version, r.poolPath, downstream);
   // A package routed to no codename the downstream channel publishes would sit in its pool unseen.
-  const inCodename = (r: { version: string; poolPath: string }) => (opts.codename === undefined ? routed(r).length > 0 : routed(r).includes(opts.codename));
+  const inCodename = (r: { version: string; poolPath: string }) =>
+    opts.codename === undefined ? routed(r).length > 0 : routed(r).includes(opts.codename);
   const where = opts.codename ?? `any codename of ${downstream.name} (liste_dist: ${downstream.codenames.join(', ')})`;
   // Not pending = already live downstream with the same bytes (maybe at another pool path).
-  const rowOf = (p: PoolPackage): Chosen => ({ live: true, name: p.name, version: p.version, architecture: p.architecture, codenames: routed(p), addedMs: p.addedMs, poolPath: p.poolPath, sha256: p.digests.SHA256 });
+  const rowOf = (p: PoolPackage): Chosen => ({
+    live: true,
+    name: p.name,
+    version: p.version,
+    architecture: p.architecture,
+    codenames: routed(p),
+    addedMs: p.addedMs,
+    poolPath: p.poolPath,
+    sha256: p.digests.SHA256,
+  });
   const out = new Map<string, Chosen>();
   const add = (r: Chosen) => out.set(r.poolPath, r);
   if (opts.allPending) {
     for (const r of pending) {
       if (inCodename(r)) add(r);
-      else if (opts.codename === undefined) notes.push(`${r.name} ${r.version} ${r.architecture}: routed to no codename of ${downstream.name}; left in ${upstream.name}`);
+      else if (opts.codename === undefined)
+        notes.push(`${r.name} ${r.version} ${r.architecture}: routed to no codename of ${downstream.name}; left in ${upstream.name}`);
     }
   }
   for (const s of specs) {
     const all = up.filter((p) => p.name === s.name);
     if (all.length === 0) {
       if (upPool.some((p) => p.name === s.name)) {
-        throw new UsageError(`package ${s.name} is in ${upstream.name}'s pool but ${upstream.name} does not serve it (an interrupted writer there: the next writing command of ${upstream.name} publishes it)`);
+        throw new UsageError(
+          `package ${s.name} is in ${upstream.name}'s pool but ${upstream.name} does not serve it (an interrupted writer there: the next writing command of ${upstream.name} publishes it)`,
+        );
       }
       throw new UsageError(`package ${s.name} is not in ${upstream.name}'s pool`);
     }
@@ -226,10 +263,13 @@ function select(pair: ChannelPair, up: PoolPackage[], upPool: PoolPackage[], pen
       const wanted = all.filter((p) => p.version === s.version);
       if (wanted.length === 0) {
         const unserved = upPool.some((p) => p.name === s.name && p.version === s.version);
-        throw new UsageError(`${s.name}=${s.version} is not ${unserved ? `served by ${upstream.name} (it is in its pool only: the next writing command of ${upstream.name} publishes it)` : `in ${upstream.name}'s pool`} (versions there: ${known.join(', ')})`);
+        throw new UsageError(
+          `${s.name}=${s.version} is not ${unserved ? `served by ${upstream.name} (it is in its pool only: the next writing command of ${upstream.name} publishes it)` : `in ${upstream.name}'s pool`} (versions there: ${known.join(', ')})`,
+        );
       }
       const inC = wanted.filter(inCodename);
-      if (inC.length === 0) throw new UsageError(`${s.name}=${s.version} is not routed to ${where} (routed to: ${routed(wanted[0]).join(', ') || 'none'})`);
+      if (inC.length === 0)
+        throw new UsageError(`${s.name}=${s.version} is not routed to ${where} (routed to: ${routed(wanted[0]).join(', ') || 'none'})`);
       for (const p of inC) {
         const pend = pending.find((r) => r.poolPath === p.poolPath);
         // Already live with the same bytes: reported as present, so promote is idempotent.
@@ -264,7 +304,8 @@ async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['
   const src = confine(srcC.base, srcC.rel);
   const dest = confine(destC.base, destC.rel);
   const [sst, dst] = await Promise.all([fsp.lstat(src).catch(() => undefined), fsp.lstat(dest).catch(() => undefined)]);
-  if (!sst) throw new AptRepoError(`${src}: vanished from ${pair.upstream.name}'s pool while promoting (removed?); nothing promoted, try again`);
+  if (!sst)
+    throw new AptRepoError(`${src}: vanished from ${pair.upstream.name}'s pool while promoting (removed?); nothing promoted, try again`);
   if (dst) {
     if (dst.ino === sst.ino && dst.dev === sst.dev) return 'present';
     const sha = await sha256File(destC);

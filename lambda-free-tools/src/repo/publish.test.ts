@@ -46,7 +46,13 @@ function addDeb(spec: Parameters<typeof buildDeb>[1], opts: { codename?: string;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'publish-deb-'));
   try {
     const built = buildDeb(tmp, { compression: 'gzip', ...spec });
-    const poolPath = opts.as ?? poolPathFor({ name: spec.name, version: spec.version, architecture: spec.architecture ?? 'all', source: spec.name }, 'main', opts.codename);
+    const poolPath =
+      opts.as ??
+      poolPathFor(
+        { name: spec.name, version: spec.version, architecture: spec.architecture ?? 'all', source: spec.name },
+        'main',
+        opts.codename,
+      );
     fs.mkdirSync(path.dirname(path.join(ch.webRoot, poolPath)), { recursive: true });
     fs.copyFileSync(built, path.join(ch.webRoot, poolPath));
     return poolPath;
@@ -57,7 +63,11 @@ function addDeb(spec: Parameters<typeof buildDeb>[1], opts: { codename?: string;
 
 function packagesOf(codename: string, arch: string): { name: string; version: string; filename: string }[] {
   const text = fs.readFileSync(path.join(ch.webRoot, 'dists', codename, 'main', `binary-${arch}`, 'Packages'), 'utf8');
-  return parseStanzas(text, 'Packages').map((s) => ({ name: getField(s, 'Package')!, version: getField(s, 'Version')!, filename: getField(s, 'Filename')! }));
+  return parseStanzas(text, 'Packages').map((s) => ({
+    name: getField(s, 'Package')!,
+    version: getField(s, 'Version')!,
+    filename: getField(s, 'Filename')!,
+  }));
 }
 
 test('publish routes, keeps every version, puts arch all in every binary-<arch>, and verifies clean (openpgp and gpgv)', async () => {
@@ -83,12 +93,17 @@ test('publish routes, keeps every version, puts arch all in every binary-<arch>,
   expect(names('bullseye', 'amd64')).toEqual(['demo=1.0-1', 'demo=1.1-1', 'php-app=3.0-1+deb11u1', 'tool=2.0-1']);
   expect(packagesOf('bookworm', 'arm64').find((p) => p.name === 'tool')!.filename).toBe('pool/main/t/tool/tool_2.0-1_arm64.deb');
   // Routed to no codename of liste_dist: served by nothing, which verify reports (issue 9).
-  const unserved = [`${path.join(ch.webRoot, 'pool/main/o/old/old_1.0-1+deb9u1_all.deb')}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`];
+  const unserved = [
+    `${path.join(ch.webRoot, 'pool/main/o/old/old_1.0-1+deb9u1_all.deb')}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
+  ];
   expect(fs.existsSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-all'))).toBe(false);
 
   // The same entries as the Debian tool finds (it reads every .deb itself).
   const scanned = execFileSync('apt-ftparchive', ['packages', 'pool/main/d'], { cwd: ch.webRoot, encoding: 'utf8' });
-  const sha = (text: string) => parseStanzas(text, 'x').map((s) => `${getField(s, 'Filename')} ${getField(s, 'Size')} ${getField(s, 'SHA256')}`).sort();
+  const sha = (text: string) =>
+    parseStanzas(text, 'x')
+      .map((s) => `${getField(s, 'Filename')} ${getField(s, 'Size')} ${getField(s, 'SHA256')}`)
+      .sort();
   const ours = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
   expect(sha(ours).filter((l) => l.startsWith('pool/main/d/'))).toEqual(sha(scanned));
 
@@ -98,7 +113,10 @@ test('publish routes, keeps every version, puts arch all in every binary-<arch>,
   expect(release).toMatch(/^Codename: bookworm$/m);
   expect(release).toMatch(/^Architectures: amd64 arm64$/m);
   for (const f of ['InRelease', 'Release.gpg']) {
-    const args = f === 'InRelease' ? [path.join(ch.webRoot, 'dists/bookworm/InRelease')] : [path.join(ch.webRoot, 'dists/bookworm/Release.gpg'), path.join(ch.webRoot, 'dists/bookworm/Release')];
+    const args =
+      f === 'InRelease'
+        ? [path.join(ch.webRoot, 'dists/bookworm/InRelease')]
+        : [path.join(ch.webRoot, 'dists/bookworm/Release.gpg'), path.join(ch.webRoot, 'dists/bookworm/Release')];
     execFileSync('gpgv', ['--keyring', keyring, ...args], { stdio: 'pipe' });
   }
   expect(await verifyChannel(ch)).toEqual(unserved);
@@ -127,7 +145,10 @@ test('a republish after adding one package reads only that package', async () =>
   expect(packagesOf('bookworm', 'amd64').map((p) => p.name)).toContain('newcomer');
   // A file replaced (new inode renamed over the name) is read again, not served from the cache.
   // (Rewriting the same inode is refused: pool-immutable.test.ts.)
-  const rebuilt = addDeb({ name: 'pkg0', version: '1.0', description: 'rebuilt with another description' }, { as: 'pool/main/p/pkg0/.rebuilt.deb' });
+  const rebuilt = addDeb(
+    { name: 'pkg0', version: '1.0', description: 'rebuilt with another description' },
+    { as: 'pool/main/p/pkg0/.rebuilt.deb' },
+  );
   fs.renameSync(path.join(ch.webRoot, rebuilt), path.join(ch.webRoot, 'pool/main/p/pkg0/pkg0_1.0_all.deb'));
   const third = await publish(ch);
   expect(third.debsRead).toBe(1);
@@ -147,7 +168,12 @@ test('the same name, version and architecture with different content is refused,
   expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ok.generation]);
   expect(fs.readdirSync(path.join(ch.webRoot, '.generations'))).toEqual([ok.generation]);
   // The refused files are in the pool, served by nothing: verify says so (issue 9).
-  expect(await verifyChannel(ch)).toEqual([b, a].map((f) => `${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`));
+  expect(await verifyChannel(ch)).toEqual(
+    [b, a].map(
+      (f) =>
+        `${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
+    ),
+  );
 });
 
 test('different content under one identity in disjoint codenames is fine; identical copies are listed once', async () => {
@@ -185,7 +211,12 @@ test('invalid pool files stop the publish, each named; --skip-invalid publishes 
   expect(r.problems.filter((p) => p.includes('skipped invalid'))).toHaveLength(2);
   expect(r.packages.bookworm).toBe(2);
   // Skipped, so served by nothing: verify says so (issue 9).
-  expect(await verifyChannel(ch)).toEqual([notDeb, truncated].map((f) => `${f}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`));
+  expect(await verifyChannel(ch)).toEqual(
+    [notDeb, truncated].map(
+      (f) =>
+        `${f}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
+    ),
+  );
 });
 
 test('old generations are pruned to generationsKeep, by-hash keeps older indexes reachable', async () => {
@@ -223,7 +254,7 @@ test('a missing signing key is a ConfigError telling to run keygen, and nothing 
   expect(fs.existsSync(path.join(ch.webRoot, '.generations')) ? fs.readdirSync(path.join(ch.webRoot, '.generations')) : []).toEqual([]);
 });
 
-test('the new generation\'s directory entries are fsynced before dists is flipped to it', async () => {
+test("the new generation's directory entries are fsynced before dists is flipped to it", async () => {
   addDeb({ name: 'demo', version: '1.0-1' });
   // The module object itself: `import * as fs` gives a read-only view of it that cannot be spied on.
   const nodeFs = require('fs') as typeof fs;

@@ -12,7 +12,13 @@ import { renderPackagesIndexes, renderPackagesStanza } from '../index/packages';
 import { writeDistribution } from '../index/dist';
 import type { ReleaseSigner } from '../sign/sign';
 import {
-  currentGeneration, generationDir, generationsDir, newGenerationId, pruneGenerations, switchGeneration, writeGenerationInfo,
+  currentGeneration,
+  generationDir,
+  generationsDir,
+  newGenerationId,
+  pruneGenerations,
+  switchGeneration,
+  writeGenerationInfo,
 } from './generations';
 import { PoolCache } from './cache';
 import { fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
@@ -49,7 +55,6 @@ function identity(p: PoolPackage, format: PackageFormat): string {
   return id;
 }
 
-
 /**
  * Identifies the stanza renderer, so that stanzas cached by another version of apt-repo are never
  * reused: a digest of renderPackagesStanza's source and of its output for a sample exercising
@@ -57,14 +62,31 @@ function identity(p: PoolPackage, format: PackageFormat): string {
  */
 export const STANZA_KEY: string = createHash('sha256')
   .update(renderPackagesStanza.toString())
-  .update(renderPackagesStanza({
-    control: [['package', 'sample'], ['Version', '1:2.0-1'], ['Architecture', 'all'], ['Description', 'one\n line\n .\n more  '],
-      ['X-Custom-field', 'v'], ['depends', 'a, b'], ['Installed-Size', '3'], ['Section', 'misc'], ['Priority', 'optional'],
-      ['Size', '9'], ['Multi-Arch', 'foreign'], ['Homepage', 'https://example.org'], ['Maintainer', 'M <m@example.org>'], ['Empty', ' ']],
-    filename: 'pool/main/s/sample/sample_2.0-1_all.deb', size: 1,
-    digests: { MD5sum: '0'.repeat(32), SHA1: '1'.repeat(40), SHA256: '2'.repeat(64) },
-  }))
-  .digest('hex').slice(0, 16);
+  .update(
+    renderPackagesStanza({
+      control: [
+        ['package', 'sample'],
+        ['Version', '1:2.0-1'],
+        ['Architecture', 'all'],
+        ['Description', 'one\n line\n .\n more  '],
+        ['X-Custom-field', 'v'],
+        ['depends', 'a, b'],
+        ['Installed-Size', '3'],
+        ['Section', 'misc'],
+        ['Priority', 'optional'],
+        ['Size', '9'],
+        ['Multi-Arch', 'foreign'],
+        ['Homepage', 'https://example.org'],
+        ['Maintainer', 'M <m@example.org>'],
+        ['Empty', ' '],
+      ],
+      filename: 'pool/main/s/sample/sample_2.0-1_all.deb',
+      size: 1,
+      digests: { MD5sum: '0'.repeat(32), SHA1: '1'.repeat(40), SHA256: '2'.repeat(64) },
+    }),
+  )
+  .digest('hex')
+  .slice(0, 16);
 
 /**
  * Finds files that claim the same name, version and architecture in a common codename with
@@ -88,7 +110,9 @@ export function findConflicts(packages: PoolPackage[], webRoot: string, format: 
         if (a.digests.SHA256 === b.digests.SHA256) continue;
         const common = a.codenames.filter((c) => b.codenames.includes(c));
         if (common.length === 0) continue;
-        out.push(`${path.join(webRoot, a.poolPath)} and ${path.join(webRoot, b.poolPath)}: both ${a.name} ${a.version} ${a.architecture} in ${common.join(', ')} with different content (SHA256 ${a.digests.SHA256.slice(0, 12)}… vs ${b.digests.SHA256.slice(0, 12)}…)`);
+        out.push(
+          `${path.join(webRoot, a.poolPath)} and ${path.join(webRoot, b.poolPath)}: both ${a.name} ${a.version} ${a.architecture} in ${common.join(', ')} with different content (SHA256 ${a.digests.SHA256.slice(0, 12)}… vs ${b.digests.SHA256.slice(0, 12)}…)`,
+        );
       }
     }
   }
@@ -155,15 +179,17 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
     },
   });
   targets.push(...files.map((f) => path.join(dir, f)));
-  await Promise.all(targets.map(async (p) => {
-    const fh = await fs.promises.open(p, 'r');
-    try {
-      // `durable` holds file inodes only, so every directory is synced.
-      if (!durable.has((await fh.stat()).ino)) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  }));
+  await Promise.all(
+    targets.map(async (p) => {
+      const fh = await fs.promises.open(p, 'r');
+      try {
+        // `durable` holds file inodes only, so every directory is synced.
+        if (!durable.has((await fh.stat()).ino)) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }),
+  );
 }
 
 /**
@@ -175,15 +201,17 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
  */
 async function laterReleaseTimes(distsDir: string, previousDistsDir: string | undefined, codenames: string[]): Promise<void> {
   if (!previousDistsDir) return;
-  await Promise.all(codenames.map(async (codename) => {
-    const prev = await fs.promises.stat(path.join(previousDistsDir, codename, 'InRelease')).catch(() => undefined);
-    if (!prev) return;
-    const earliest = Math.floor(prev.mtimeMs / 1000) + 1;
-    for (const name of ['Release', 'InRelease', 'Release.gpg']) {
-      const file = path.join(distsDir, codename, name);
-      if (Math.floor((await fs.promises.stat(file)).mtimeMs / 1000) < earliest) await fs.promises.utimes(file, earliest, earliest);
-    }
-  }));
+  await Promise.all(
+    codenames.map(async (codename) => {
+      const prev = await fs.promises.stat(path.join(previousDistsDir, codename, 'InRelease')).catch(() => undefined);
+      if (!prev) return;
+      const earliest = Math.floor(prev.mtimeMs / 1000) + 1;
+      for (const name of ['Release', 'InRelease', 'Release.gpg']) {
+        const file = path.join(distsDir, codename, name);
+        if (Math.floor((await fs.promises.stat(file)).mtimeMs / 1000) < earliest) await fs.promises.utimes(file, earliest, earliest);
+      }
+    }),
+  );
 }
 
 /**
@@ -208,7 +236,12 @@ export interface GenerationContent {
  * Throws (signer, file system, writeDistribution's ConfigError) leaving the current generation
  * serving and no partial generation behind.
  */
-export async function writeGenerationLocked(ch: ChannelConfig, content: GenerationContent, signer: ReleaseSigner, now: Date): Promise<string> {
+export async function writeGenerationLocked(
+  ch: ChannelConfig,
+  content: GenerationContent,
+  signer: ReleaseSigner,
+  now: Date,
+): Promise<string> {
   const previous = await currentGeneration(ch);
   const id = newGenerationId(ch, now);
   const genDir = generationDir(ch, id);
@@ -217,13 +250,32 @@ export async function writeGenerationLocked(ch: ChannelConfig, content: Generati
   try {
     const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
     const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
-    await Promise.all(ch.codenames.map((codename) => writeDistribution(distsDir, {
-      codename, suite: codename, component: ch.component, architectures: ch.architectures, packages: content.indexes.get(codename) ?? new Map(),
-      meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
-    }, signer, { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined })));
+    await Promise.all(
+      ch.codenames.map((codename) =>
+        writeDistribution(
+          distsDir,
+          {
+            codename,
+            suite: codename,
+            component: ch.component,
+            architectures: ch.architectures,
+            packages: content.indexes.get(codename) ?? new Map(),
+            meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
+          },
+          signer,
+          { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined },
+        ),
+      ),
+    );
     await laterReleaseTimes(distsDir, previousDistsDir, ch.codenames);
     await fsyncTree(genDir, inodesUnder(previousDistsDir));
-    writeGenerationInfo(ch, { id, date: now.toISOString(), packages: content.packages, poolPaths: content.poolPaths, rolledBackFrom: content.rolledBackFrom });
+    writeGenerationInfo(ch, {
+      id,
+      date: now.toISOString(),
+      packages: content.packages,
+      poolPaths: content.poolPaths,
+      rolledBackFrom: content.rolledBackFrom,
+    });
     // The generation's own entry in .generations (and, on a first publish, .generations' entry in
     // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
     // directory that never reached the disk.
@@ -255,7 +307,10 @@ export async function writeGenerationLocked(ch: ChannelConfig, content: Generati
  * `opts.cache`: a PoolCache the caller loaded with STANZA_KEY and filled (ingest: the files it has
  * just read), so they are not read again; saved by publishLocked.
  */
-export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {}): Promise<PublishResult> {
+export async function publishLocked(
+  ch: ChannelConfig,
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {},
+): Promise<PublishResult> {
   const now = opts.now ?? new Date();
   const cache = opts.cache ?? PoolCache.load(ch.stateDir, STANZA_KEY);
   const scan = await scanPool(ch, { progress: opts.progress, cache });
@@ -263,8 +318,10 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
   if (scan.problems.length > 0) {
     if (!opts.skipInvalid) {
       cache.save(); // what was read stays read for the retry
-      throw new AptRepoError(`${scan.problems.length} invalid pool file(s); nothing published (remove or replace them, or publish --skip-invalid):\n  ` +
-        scan.problems.map((e) => e.message).join('\n  '));
+      throw new AptRepoError(
+        `${scan.problems.length} invalid pool file(s); nothing published (remove or replace them, or publish --skip-invalid):\n  ` +
+          scan.problems.map((e) => e.message).join('\n  '),
+      );
     }
     for (const e of scan.problems) problems.push(`skipped invalid pool file ${e.message}`);
   }
@@ -272,14 +329,19 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
   if (conflicts.length > 0) {
     cache.save();
     const first = conflicts[0];
-    throw new ConflictError(first.slice(0, first.indexOf(' and ')), `${conflicts.length} conflict(s); nothing published:\n  ${conflicts.join('\n  ')}`);
+    throw new ConflictError(
+      first.slice(0, first.indexOf(' and ')),
+      `${conflicts.length} conflict(s); nothing published:\n  ${conflicts.join('\n  ')}`,
+    );
   }
   const published = new Set(ch.architectures);
   for (const p of scan.packages) {
     const file = path.join(ch.webRoot, p.poolPath);
     if (p.codenames.length === 0) {
       const wanted = suffixCodenames(p.version, ch.routing) ?? [];
-      problems.push(`${file}: version ${p.version} routes to ${wanted.join(', ') || 'no known codename'}, not in liste_dist; not published`);
+      problems.push(
+        `${file}: version ${p.version} routes to ${wanted.join(', ') || 'no known codename'}, not in liste_dist; not published`,
+      );
     } else if (p.architecture !== 'all' && !published.has(p.architecture)) {
       problems.push(`${file}: architecture ${p.architecture} is not in liste_arch; not published`);
     }
@@ -305,7 +367,11 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
     }
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
-  const indexes = renderPackagesIndexes(perCodename, ch.architectures, { renderEntry: format.renderIndexEntry, compareVersions: format.compareVersions, cache });
+  const indexes = renderPackagesIndexes(perCodename, ch.architectures, {
+    renderEntry: format.renderIndexEntry,
+    compareVersions: format.compareVersions,
+    cache,
+  });
   cache.save();
 
   const packages: Record<string, number> = {};
@@ -323,7 +389,10 @@ export async function publishLocked(ch: ChannelConfig, opts: { skipInvalid?: boo
  * Takes the channel lock (see withChannelLock), finishes or undoes an interrupted writer
  * (recoverChannel, which may publish by itself) and publishes (see publishLocked).
  */
-export async function publish(ch: ChannelConfig, opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {}): Promise<PublishResult> {
+export async function publish(
+  ch: ChannelConfig,
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {},
+): Promise<PublishResult> {
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
     return publishLocked(ch, opts);

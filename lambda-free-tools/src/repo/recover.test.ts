@@ -64,7 +64,7 @@ test('nothing to do: undefined, nothing printed', async () => {
   expect(stderr).toEqual([]);
 });
 
-test('stale temp files of dead writers are removed (a 0-byte .cache.json.tmp-* included); a live writer\'s are kept', async () => {
+test("stale temp files of dead writers are removed (a 0-byte .cache.json.tmp-* included); a live writer's are kept", async () => {
   const stale = [
     path.join(ch.stateDir, `.cache.json.tmp-${DEAD_PID}-0a1b2c3d`),
     path.join(ch.stateDir, `.added.json.tmp-${DEAD_PID}-deadbeef`),
@@ -117,7 +117,13 @@ describe('add from incoming (ingest)', () => {
     fs.writeFileSync(upload, await debBytes('moved'), { mode: 0o600 });
     const before = await currentGeneration(ch);
     const intent = await beginIntent(ch, 'ingest');
-    intent.record({ op: 'add', poolPath: poolPath('moved'), sha256: sha(upload), at: 1234, from: { kind: 'incoming', rel: 'ci/moved_1.0_all.deb', ino: fs.statSync(upload).ino } });
+    intent.record({
+      op: 'add',
+      poolPath: poolPath('moved'),
+      sha256: sha(upload),
+      at: 1234,
+      from: { kind: 'incoming', rel: 'ci/moved_1.0_all.deb', ino: fs.statSync(upload).ino },
+    });
     fs.mkdirSync(path.dirname(inPool(ch, 'moved')), { recursive: true });
     fs.linkSync(upload, inPool(ch, 'moved'));
     const r = await recoverChannel(ch);
@@ -127,7 +133,9 @@ describe('add from incoming (ingest)', () => {
     expect(await currentGeneration(ch)).not.toBe(before);
     expect(await served(ch)).toEqual([poolPath('base'), poolPath('moved')]);
     expect(fs.existsSync(intentFile(ch))).toBe(false);
-    expect(recovering()[0]).toMatch(/^apt-repo: recovering: preprod: interrupted ingest \(pid \d+, since .*\): 1 recorded change\(s\), generation .* still serves; finishing$/);
+    expect(recovering()[0]).toMatch(
+      /^apt-repo: recovering: preprod: interrupted ingest \(pid \d+, since .*\): 1 recorded change\(s\), generation .* still serves; finishing$/,
+    );
     expect(recovering()).toContain(`apt-repo: recovering: preprod: removed ${upload} (already in the pool as ${poolPath('moved')})`);
     expect(await verifyChannel(ch)).toEqual([]);
   });
@@ -138,7 +146,13 @@ describe('add from incoming (ingest)', () => {
     fs.writeFileSync(upload, await debBytes('copied'));
     const before = await currentGeneration(ch);
     const intent = await beginIntent(ch, 'ingest');
-    intent.record({ op: 'add', poolPath: poolPath('copied'), sha256: sha(upload), at: 1, from: { kind: 'incoming', rel: 'ci/copied_1.0_all.deb', ino: fs.statSync(upload).ino } });
+    intent.record({
+      op: 'add',
+      poolPath: poolPath('copied'),
+      sha256: sha(upload),
+      at: 1,
+      from: { kind: 'incoming', rel: 'ci/copied_1.0_all.deb', ino: fs.statSync(upload).ino },
+    });
     const partial = await putInPool(ch, 'copied');
     fs.truncateSync(partial, 100);
     const tmp = path.join(path.dirname(partial), `.copied_1.0_all.deb.tmp-${DEAD_PID}-0badc0de`);
@@ -149,7 +163,9 @@ describe('add from incoming (ingest)', () => {
     expect(fs.existsSync(upload)).toBe(true);
     expect(await currentGeneration(ch)).toBe(before);
     expect(fs.existsSync(intentFile(ch))).toBe(false);
-    expect(recovering()).toContain(`apt-repo: recovering: preprod: removed ${partial}: incomplete or unverified copy (${upload} is still where it was)`);
+    expect(recovering()).toContain(
+      `apt-repo: recovering: preprod: removed ${partial}: incomplete or unverified copy (${upload} is still where it was)`,
+    );
     expect(recovering()).toContain(`apt-repo: recovering: preprod: removed partial copy ${tmp}`);
   });
 
@@ -159,7 +175,13 @@ describe('add from incoming (ingest)', () => {
     fs.writeFileSync(upload, await debBytes('foreign'));
     const announced = sha(upload);
     const intent = await beginIntent(ch, 'ingest');
-    intent.record({ op: 'add', poolPath: poolPath('foreign'), sha256: announced, at: 1, from: { kind: 'incoming', rel: 'ci/foreign_1.0_all.deb', ino: fs.statSync(upload).ino } });
+    intent.record({
+      op: 'add',
+      poolPath: poolPath('foreign'),
+      sha256: announced,
+      at: 1,
+      from: { kind: 'incoming', rel: 'ci/foreign_1.0_all.deb', ino: fs.statSync(upload).ino },
+    });
     fs.mkdirSync(path.dirname(inPool(ch, 'foreign')), { recursive: true });
     fs.copyFileSync(upload, inPool(ch, 'foreign'));
     // The uploader rewrote its file in place after the copy: a new upload, left for the next ingest.
@@ -172,7 +194,13 @@ describe('add from incoming (ingest)', () => {
   test('the record never names a file that was not placed: nothing changes, the record is cleared', async () => {
     const before = await currentGeneration(ch);
     const intent = await beginIntent(ch, 'ingest');
-    intent.record({ op: 'add', poolPath: poolPath('never'), sha256: '0'.repeat(64), at: 1, from: { kind: 'incoming', rel: 'ci/never_1.0_all.deb', ino: 1 } });
+    intent.record({
+      op: 'add',
+      poolPath: poolPath('never'),
+      sha256: '0'.repeat(64),
+      at: 1,
+      from: { kind: 'incoming', rel: 'ci/never_1.0_all.deb', ino: 1 },
+    });
     await recoverChannel(ch);
     expect(await currentGeneration(ch)).toBe(before);
     expect(readIntent(ch)).toBeUndefined();
@@ -226,7 +254,7 @@ describe('trash (remove)', () => {
   });
 });
 
-test('untrash (a rollback\'s restore) never served is put back into the trash', async () => {
+test("untrash (a rollback's restore) never served is put back into the trash", async () => {
   const t = path.join(ch.stateDir, 'trash', poolPath('old'));
   fs.mkdirSync(path.dirname(t), { recursive: true });
   fs.writeFileSync(t, await debBytes('old'));
@@ -255,7 +283,13 @@ test('reject: a .reason left without its upload is removed; a complete rejection
 test('a writer killed after its flip: the record is cleared, nothing republished', async () => {
   const intent = await beginIntent(ch, 'ingest');
   await putInPool(ch, 'late');
-  intent.record({ op: 'add', poolPath: poolPath('late'), sha256: sha(inPool(ch, 'late')), at: 1, from: { kind: 'incoming', rel: 'ci/late_1.0_all.deb', ino: 1 } });
+  intent.record({
+    op: 'add',
+    poolPath: poolPath('late'),
+    sha256: sha(inPool(ch, 'late')),
+    at: 1,
+    from: { kind: 'incoming', rel: 'ci/late_1.0_all.deb', ino: 1 },
+  });
   const flipped = (await publishLocked(ch)).generation; // the writer's own publish, then the kill
   stderr.length = 0;
   await recoverChannel(ch);
@@ -267,7 +301,13 @@ test('a writer killed after its flip: the record is cleared, nothing republished
 test('a complete generation the writer wrote but never served is removed, after the recovery publish', async () => {
   const intent = await beginIntent(ch, 'ingest');
   const f = await putInPool(ch, 'gen');
-  intent.record({ op: 'add', poolPath: poolPath('gen'), sha256: sha(f), at: 1, from: { kind: 'incoming', rel: 'ci/gen_1.0_all.deb', ino: fs.statSync(f).ino } });
+  intent.record({
+    op: 'add',
+    poolPath: poolPath('gen'),
+    sha256: sha(f),
+    at: 1,
+    from: { kind: 'incoming', rel: 'ci/gen_1.0_all.deb', ino: fs.statSync(f).ino },
+  });
   // Killed between generation.json and the flip: copy the current generation under a new id.
   const cur = (await currentGeneration(ch))!;
   const ghost = cur.replace(/\d{6}$/, '000099');

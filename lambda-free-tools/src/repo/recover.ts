@@ -34,7 +34,18 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
-import { appendDurable, confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined, writeFileAtomic } from '../core/files';
+import {
+  appendDurable,
+  confine,
+  Confined,
+  errText,
+  fsyncDir,
+  SafeDir,
+  sha256Fd,
+  sha256File,
+  unlinkConfined,
+  writeFileAtomic,
+} from '../core/files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
 import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
 import { formatOf } from './format';
@@ -102,7 +113,10 @@ function processStart(pid: number): string | null {
 
 function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
   try {
-    return fs.readdirSync(generationsDir(ch)).filter((n) => /^\d{8}T\d{6}Z-\d{6}$/.test(n)).sort();
+    return fs
+      .readdirSync(generationsDir(ch))
+      .filter((n) => /^\d{8}T\d{6}Z-\d{6}$/.test(n))
+      .sort();
   } catch {
     return [];
   }
@@ -116,7 +130,10 @@ function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
  */
 export class Intent {
   private written = false;
-  private constructor(readonly file: string, private readonly header: IntentHeader) {}
+  private constructor(
+    readonly file: string,
+    private readonly header: IntentHeader,
+  ) {}
 
   /**
    * Starts the intent of `command` on `ch` (the caller holds the lock and has run recoverChannel).
@@ -124,11 +141,20 @@ export class Intent {
    */
   static async begin(ch: ChannelConfig, command: string): Promise<Intent> {
     const file = intentFile(ch);
-    if (fs.existsSync(file)) throw new AptRepoError(`${file}: an interrupted writer's intent record is still there; run recoverChannel first (any writing command does)`);
+    if (fs.existsSync(file))
+      throw new AptRepoError(
+        `${file}: an interrupted writer's intent record is still there; run recoverChannel first (any writing command does)`,
+      );
     const served = (await currentGeneration(ch)) ?? null;
     return new Intent(file, {
-      intent: 1, command, pid: process.pid, start: processStart(process.pid), host: os.hostname(), since: new Date().toISOString(),
-      served, generations: generationIds(ch),
+      intent: 1,
+      command,
+      pid: process.pid,
+      start: processStart(process.pid),
+      host: os.hostname(),
+      since: new Date().toISOString(),
+      served,
+      generations: generationIds(ch),
     });
   }
 
@@ -366,8 +392,10 @@ export function removeDeadTempsBelow(base: string): string[] {
 /** Removes stale temp files and interrupted generation folders; one action line each. */
 function sweepStale(ch: ChannelConfig, actions: string[]): void {
   const now = Date.now();
-  for (const n of removeStale(ch.stateDir, /^lock(?:\.reclaim)?\.(\d+)\.[a-z0-9]+$/, now)) actions.push(`removed stale lock temp file ${path.join(ch.stateDir, n)}`);
-  for (const n of removeStale(ch.webRoot, /^\.dists\.tmp-(\d+)-[a-z0-9]+$/, now)) actions.push(`removed stale temporary link ${path.join(ch.webRoot, n)}`);
+  for (const n of removeStale(ch.stateDir, /^lock(?:\.reclaim)?\.(\d+)\.[a-z0-9]+$/, now))
+    actions.push(`removed stale lock temp file ${path.join(ch.stateDir, n)}`);
+  for (const n of removeStale(ch.webRoot, /^\.dists\.tmp-(\d+)-[a-z0-9]+$/, now))
+    actions.push(`removed stale temporary link ${path.join(ch.webRoot, n)}`);
   // writeFileAtomic writes in these three folders (caches and records; keygen's key files), restore
   // everywhere below them (swept whole by restore itself, see removeDeadTempsBelow).
   for (const dir of [ch.stateDir, ch.configDir, ch.webRoot]) {
@@ -469,7 +497,12 @@ async function completeTrash(ch: ChannelConfig, poolPath: string): Promise<void>
 /** What happened to one add operation. */
 type AddOutcome = 'kept' | 'undone' | 'absent';
 
-async function recoverAdd(ch: ChannelConfig, op: Extract<IntentOp, { op: 'add' }>, listed: Set<string>, actions: string[]): Promise<AddOutcome> {
+async function recoverAdd(
+  ch: ChannelConfig,
+  op: Extract<IntentOp, { op: 'add' }>,
+  listed: Set<string>,
+  actions: string[],
+): Promise<AddOutcome> {
   const dest: Confined = { base: ch.webRoot, rel: op.poolPath };
   sweepBeside(dest, actions);
   const st = statConfined(dest);
@@ -543,7 +576,6 @@ function finishIncoming(ch: ChannelConfig, op: Extract<IntentOp, { op: 'add' }>,
   }
 }
 
-
 async function recoverTrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'trash' }>, actions: string[]): Promise<boolean> {
   sweepBeside({ base: trashDir(ch), rel: op.poolPath }, actions);
   const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
@@ -553,7 +585,12 @@ async function recoverTrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'tras
   return true;
 }
 
-async function recoverUntrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'untrash' }>, servedPaths: Set<string>, actions: string[]): Promise<void> {
+async function recoverUntrash(
+  ch: ChannelConfig,
+  op: Extract<IntentOp, { op: 'untrash' }>,
+  servedPaths: Set<string>,
+  actions: string[],
+): Promise<void> {
   sweepBeside({ base: ch.webRoot, rel: op.poolPath }, actions);
   const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
   if (!inPool) return;
@@ -573,7 +610,9 @@ function recoverReject(ch: ChannelConfig, op: Extract<IntentOp, { op: 'reject' }
     if (!rej.lstat(op.name) && rej.lstat(`${op.name}.reason`)?.isFile()) {
       rej.unlink(`${op.name}.reason`);
       rej.sync();
-      actions.push(`removed ${path.join(ch.rejectedDir, `${op.name}.reason`)}: its upload was never moved (still ${path.join(ch.incomingDir, op.rel)})`);
+      actions.push(
+        `removed ${path.join(ch.rejectedDir, `${op.name}.reason`)}: its upload was never moved (still ${path.join(ch.incomingDir, op.rel)})`,
+      );
     }
   } finally {
     rej.close();
@@ -604,7 +643,12 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   // first: the backup it restores replaces what the channel held. Loaded only when one is recorded.
   if (fs.existsSync(path.join(ch.stateDir, 'restore.json'))) {
     const { finishInterruptedRestore } = await import('./backup');
-    await finishInterruptedRestore(ch, { say: (line) => { actions.push(line); say(); } });
+    await finishInterruptedRestore(ch, {
+      say: (line) => {
+        actions.push(line);
+        say();
+      },
+    });
   }
   const record = readIntent(ch);
   if (!record) return report.actions.length ? report : undefined;
@@ -632,7 +676,7 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   const unserved = generationIds(ch).filter((id) => id !== served && !before.has(id));
   const listed = new Set<string>();
   for (const g of await listGenerations(ch)) if (!unserved.includes(g.id)) for (const p of g.poolPaths) listed.add(p);
-  const servedPaths = new Set(served ? readGenerationInfo(ch, served)?.poolPaths ?? [] : []);
+  const servedPaths = new Set(served ? (readGenerationInfo(ch, served)?.poolPaths ?? []) : []);
   let publish = false;
   const added: Record<string, number> = {};
   for (const op of ops) {
@@ -661,7 +705,9 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
     try {
       r = await publishLocked(ch, { skipInvalid: true, progress: opts.progress });
     } catch (e) {
-      throw new AptRepoError(`${PREFIX}${ch.name}: the changes of the interrupted ${who} are in place but publishing them failed (the record ${intentFile(ch)} is kept; the next writing command tries again): ${errText(e)}`);
+      throw new AptRepoError(
+        `${PREFIX}${ch.name}: the changes of the interrupted ${who} are in place but publishing them failed (the record ${intentFile(ch)} is kept; the next writing command tries again): ${errText(e)}`,
+      );
     }
     for (const p of r.problems) actions.push(p);
     actions.push(`published generation ${r.generation}: the interrupted ${header.command}'s changes are served`);

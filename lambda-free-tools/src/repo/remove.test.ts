@@ -38,7 +38,8 @@ test('remove moves every architecture of the version to the trash and republishe
   const before = await currentGeneration(ch);
   const r = await removePackage(ch, { name: 'app', version: '1.0' });
   expect(r.removed.map((f) => [f.architecture, f.poolPath])).toEqual([
-    ['amd64', 'pool/main/a/app/app_1.0_amd64.deb'], ['arm64', 'pool/main/a/app/app_1.0_arm64.deb'],
+    ['amd64', 'pool/main/a/app/app_1.0_amd64.deb'],
+    ['arm64', 'pool/main/a/app/app_1.0_arm64.deb'],
   ]);
   for (const f of r.removed) {
     expect(fs.existsSync(path.join(ch.webRoot, f.poolPath))).toBe(false);

@@ -38,10 +38,16 @@ export interface RemoveResult {
  * back; the error is rethrown. The moves are announced in the intent record first (repo/recover.ts):
  * a kill at any instant is completed by the next writing command of the channel.
  */
-export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: { force?: boolean; now?: Date } = {}): Promise<RemoveResult> {
+export async function removePackage(
+  ch: ChannelConfig,
+  spec: PackageSpec,
+  opts: { force?: boolean; now?: Date } = {},
+): Promise<RemoveResult> {
   if (spec.version === undefined) throw new UsageError(`remove: give the version as ${spec.name}=<version>`);
   if (ch.upstream && !opts.force) {
-    throw new UsageError(`channel ${ch.name} takes packages from ${ch.upstream}: removing ${spec.name}=${spec.version} unpublishes it for every client; add --force to do it anyway`);
+    throw new UsageError(
+      `channel ${ch.name} takes packages from ${ch.upstream}: removing ${spec.name}=${spec.version} unpublishes it for every client; add --force to do it anyway`,
+    );
   }
   return withChannelLock(ch, async () => {
     await recoverChannel(ch);
@@ -49,7 +55,9 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
     const matching = packages.filter((p) => p.name === spec.name && p.version === spec.version);
     if (matching.length === 0) {
       const others = packages.filter((p) => p.name === spec.name).map((p) => p.version);
-      throw new UsageError(`${spec.name}=${spec.version} is not in ${ch.name}'s pool${others.length ? ` (versions there: ${[...new Set(others)].join(', ')})` : ''}`);
+      throw new UsageError(
+        `${spec.name}=${spec.version} is not in ${ch.name}'s pool${others.length ? ` (versions there: ${[...new Set(others)].join(', ')})` : ''}`,
+      );
     }
     const removed: RemovedFile[] = [];
     const served = await currentGeneration(ch);
@@ -71,7 +79,14 @@ export async function removePackage(ch: ChannelConfig, spec: PackageSpec, opts: 
       // (restore failed): the record makes the next writer complete the removal.
       await settleFailedPublish(ch, intent, served, {
         unreadable: 'none',
-        undo: () => restoreFromTrash(ch, removed.map((r) => r.poolPath)).then(() => true, () => false),
+        undo: () =>
+          restoreFromTrash(
+            ch,
+            removed.map((r) => r.poolPath),
+          ).then(
+            () => true,
+            () => false,
+          ),
       });
       throw err;
     }
@@ -92,4 +107,3 @@ export async function gc(ch: ChannelConfig): Promise<GcResult> {
     return sweepTrash(ch, referenced);
   });
 }
-

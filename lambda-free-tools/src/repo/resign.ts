@@ -65,9 +65,17 @@ export async function refreshChannel(ch: ChannelConfig, opts: { now?: Date; prog
         if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
           now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
         }
-        const generation = await writeGenerationLocked(ch, {
-          indexes, packages: current.packages, poolPaths: current.poolPaths, ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
-        }, signer, now);
+        const generation = await writeGenerationLocked(
+          ch,
+          {
+            indexes,
+            packages: current.packages,
+            poolPaths: current.poolPaths,
+            ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
+          },
+          signer,
+          now,
+        );
         return { freshness, action: 'resigned', generation, problems: [] };
       }
     }

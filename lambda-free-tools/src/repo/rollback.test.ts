@@ -26,7 +26,8 @@ const packagesOf = (id: string) => distFile(id, 'main/binary-amd64/Packages');
 const versionsOf = (id: string) => [...packagesOf(id).matchAll(/^Version: (.+)$/gm)].map((m) => m[1]);
 const releaseDate = (id: string) => Date.parse(/^Date: (.+)$/m.exec(distFile(id, 'Release'))![1].replace(/ UTC$/, ' GMT'));
 const byHash = (id: string) => fs.readdirSync(path.join(generationDir(ch, id), 'dists/bookworm/main/binary-amd64/by-hash/SHA256'));
-const sha256Of = (id: string, rel: string) => new RegExp(`^SHA256:$[\\s\\S]*?^ ([0-9a-f]{64}) +\\d+ ${rel.replace(/\./g, '\\.')}$`, 'm').exec(distFile(id, 'Release'))![1];
+const sha256Of = (id: string, rel: string) =>
+  new RegExp(`^SHA256:$[\\s\\S]*?^ ([0-9a-f]{64}) +\\d+ ${rel.replace(/\./g, '\\.')}$`, 'm').exec(distFile(id, 'Release'))![1];
 
 beforeEach(async () => {
   root = mkTemp('rollback-test');
@@ -53,14 +54,18 @@ test('a rollback is a new generation: the earlier Packages re-signed with a newe
   expect(releaseDate(r.generation)).toBeGreaterThan(releaseDate(gens[2]));
   expect(distFile(r.generation, 'InRelease')).toMatch(/-----BEGIN PGP SIGNATURE-----/);
   // A client holding gens[2]'s Release still finds the files it names by hash.
-  for (const f of ['Packages', 'Packages.gz', 'Packages.xz']) expect(byHash(r.generation)).toContain(sha256Of(gens[2], `main/binary-amd64/${f}`));
+  for (const f of ['Packages', 'Packages.gz', 'Packages.xz'])
+    expect(byHash(r.generation)).toContain(sha256Of(gens[2], `main/binary-amd64/${f}`));
   expect(byHash(r.generation)).toContain(sha256Of(gens[1], 'main/binary-amd64/Packages'));
   const info = readGenerationInfo(ch, r.generation)!;
   expect(info.rolledBackFrom).toBe(gens[1]);
   expect(info.packages).toEqual({ bookworm: 2 });
   expect(info.poolPaths).toEqual(['pool/main/a/app/app_1.0_all.deb', 'pool/main/a/app/app_2.0_all.deb']);
   expect((await listGenerations(ch)).map((g) => [g.id, g.current, g.rolledBackFrom])).toEqual([
-    [r.generation, true, gens[1]], [gens[2], false, undefined], [gens[1], false, undefined], [gens[0], false, undefined],
+    [r.generation, true, gens[1]],
+    [gens[2], false, undefined],
+    [gens[1], false, undefined],
+    [gens[0], false, undefined],
   ]);
   expect(await verifyChannel(ch)).toEqual([]);
   // The pool is not rolled back: the next publish lists 3.0 again.
@@ -97,7 +102,14 @@ test('rolling back twice goes one step further back each time; --to picks any ke
 });
 
 test('defaultRollbackTarget: the newest generation published before the set now served', () => {
-  const g = (id: string, rolledBackFrom?: string): GenerationInfo => ({ id: `20261121T050000Z-00000${id}`, date: '', packages: {}, poolPaths: [], current: false, rolledBackFrom });
+  const g = (id: string, rolledBackFrom?: string): GenerationInfo => ({
+    id: `20261121T050000Z-00000${id}`,
+    date: '',
+    packages: {},
+    poolPaths: [],
+    current: false,
+    rolledBackFrom,
+  });
   // 1, 2, 3 published; 4 rolled back to 2; 5 published after: back from 5 is 4 (the set of 2).
   const list = [g('5'), g('4', g('2').id), g('3'), g('2'), g('1')];
   expect(defaultRollbackTarget(list, list[0])?.id).toBe(g('4').id);

@@ -77,7 +77,9 @@ export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<
     try {
       release = await fs.promises.readFile(releaseFile, 'utf8');
     } catch (e) {
-      throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${releaseFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${codename} in that generation (liste_dist changed since); roll back to a later one, or publish` : (e as Error).message}`);
+      throw new AptRepoError(
+        `cannot roll ${ch.name} back to ${id}: ${releaseFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${codename} in that generation (liste_dist changed since); roll back to a later one, or publish` : (e as Error).message}`,
+      );
     }
     const listed = new Map(parseReleaseFiles(release).map((e) => [e.path, e]));
     const byArch = new Map<string, string>();
@@ -85,10 +87,15 @@ export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<
       const rel = `${ch.component}/binary-${arch}/Packages`;
       const entry = listed.get(rel);
       const file = path.join(dists, codename, rel);
-      if (!entry) throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${releaseFile} lists no ${rel} (liste_arch or the component changed since); roll back to a later one, or publish`);
+      if (!entry)
+        throw new AptRepoError(
+          `cannot roll ${ch.name} back to ${id}: ${releaseFile} lists no ${rel} (liste_arch or the component changed since); roll back to a later one, or publish`,
+        );
       const bytes = await fs.promises.readFile(file);
       if (bytes.length !== entry.size || digestsOf(bytes).SHA256 !== entry.digests.SHA256) {
-        throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${file} differs from what its Release lists (size or SHA256); the generation is damaged`);
+        throw new AptRepoError(
+          `cannot roll ${ch.name} back to ${id}: ${file} differs from what its Release lists (size or SHA256); the generation is damaged`,
+        );
       }
       byArch.set(arch, bytes.toString('utf8'));
     }
@@ -141,7 +148,10 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
       if (target.id === currentId) throw new UsageError(`generation ${opts.to} is already the current one of ${ch.name}`);
     } else {
       target = current ? defaultRollbackTarget(gens, current) : undefined;
-      if (!target) throw new UsageError(`${ch.name} has no generation older than ${current ? servedSetOf(current) : currentId ?? '(none)'} to roll back to (kept: ${kept})`);
+      if (!target)
+        throw new UsageError(
+          `${ch.name} has no generation older than ${current ? servedSetOf(current) : (currentId ?? '(none)')} to roll back to (kept: ${kept})`,
+        );
     }
     const indexes = await readServedIndexes(ch, target.id);
     const packages: Record<string, number> = {};
@@ -156,7 +166,9 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
     // Checked first, with the signer, so a rollback that cannot finish leaves the pool as it was.
     const { restored: toRestore, missing } = await restoreFromTrash(ch, listed, { dryRun: true });
     if (missing.length) {
-      throw new AptRepoError(`cannot roll ${ch.name} back to ${target.id}: ${missing.length} pool file(s) it lists are in neither ${ch.webRoot} nor the trash: ${missing.join(', ')}`);
+      throw new AptRepoError(
+        `cannot roll ${ch.name} back to ${target.id}: ${missing.length} pool file(s) it lists are in neither ${ch.webRoot} nor the trash: ${missing.join(', ')}`,
+      );
     }
     const signer = await channelSigner(ch);
     // Each restore is announced before it happens: a rollback killed before its generation serves

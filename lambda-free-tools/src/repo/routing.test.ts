@@ -1,6 +1,20 @@
 import { DEFAULT_ROUTING, folderCodename, routeCodenames, suffixCodenames } from './routing';
 
-const every = ['wheezy', 'jessie', 'stretch', 'buster', 'bullseye', 'bookworm', 'trixie', 'trusty', 'xenial', 'bionic', 'focal', 'jammy', 'noble'];
+const every = [
+  'wheezy',
+  'jessie',
+  'stretch',
+  'buster',
+  'bullseye',
+  'bookworm',
+  'trixie',
+  'trusty',
+  'xenial',
+  'bionic',
+  'focal',
+  'jammy',
+  'noble',
+];
 const ch = { codenames: every, routing: DEFAULT_ROUTING };
 const flat = 'pool/main/d/demo/demo_1.0_all.deb';
 

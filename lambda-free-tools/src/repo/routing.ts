@@ -10,14 +10,28 @@ import type { ChannelConfig, RoutingRule } from '../core/types';
 
 /** Debian release numbers → codenames (https://wiki.debian.org/DebianReleases). */
 export const DEBIAN_CODENAMES: Readonly<Record<string, string>> = {
-  '6': 'squeeze', '7': 'wheezy', '8': 'jessie', '9': 'stretch', '10': 'buster', '11': 'bullseye',
-  '12': 'bookworm', '13': 'trixie', '14': 'forky',
+  '6': 'squeeze',
+  '7': 'wheezy',
+  '8': 'jessie',
+  '9': 'stretch',
+  '10': 'buster',
+  '11': 'bullseye',
+  '12': 'bookworm',
+  '13': 'trixie',
+  '14': 'forky',
 };
 
 /** Ubuntu release versions → codenames (https://wiki.ubuntu.com/Releases). */
 export const UBUNTU_CODENAMES: Readonly<Record<string, string>> = {
-  '14.04': 'trusty', '16.04': 'xenial', '18.04': 'bionic', '20.04': 'focal', '22.04': 'jammy',
-  '24.04': 'noble', '24.10': 'oracular', '25.04': 'plucky', '25.10': 'questing',
+  '14.04': 'trusty',
+  '16.04': 'xenial',
+  '18.04': 'bionic',
+  '20.04': 'focal',
+  '22.04': 'jammy',
+  '24.04': 'noble',
+  '24.10': 'oracular',
+  '25.04': 'plucky',
+  '25.10': 'questing',
 };
 
 const KNOWN_CODENAMES = [...Object.values(DEBIAN_CODENAMES), ...Object.values(UBUNTU_CODENAMES)];
@@ -51,7 +65,10 @@ export const DEFAULT_ROUTING: RoutingRule[] = [
  * (lower-cased). Returns undefined when the group did not participate or maps to nothing known.
  */
 export function expandCodename(template: string, match: RegExpExecArray): string | undefined {
-  const value = template.replace(/\$(\d+)/g, (_, n: string) => match[Number(n)] ?? '').trim().toLowerCase();
+  const value = template
+    .replace(/\$(\d+)/g, (_, n: string) => match[Number(n)] ?? '')
+    .trim()
+    .toLowerCase();
   if (!value) return undefined;
   if (/^\d+$/.test(value)) return DEBIAN_CODENAMES[String(Number(value))];
   if (/^\d\d\.\d\d$/.test(value)) return UBUNTU_CODENAMES[value];

@@ -7,13 +7,19 @@ import { EXPECTED_STATE_FILE } from './expectedState';
 import { channelStatus, diskUse, listRejected, lockHolder, parseReason } from './status';
 
 let root: string;
-beforeEach(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'status-test-')); });
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'status-test-'));
+});
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('parseReason', () => {
   test('reads the three-line format', () => {
-    expect(parseReason('reason: not an ar archive (no !<arch> header)\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n')).toEqual({
-      reason: 'not an ar archive (no !<arch> header)', file: 'ci/bookworm/broken_1.0_all.deb', time: '2026-11-21T05:38:45.000Z',
+    expect(
+      parseReason('reason: not an ar archive (no !<arch> header)\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n'),
+    ).toEqual({
+      reason: 'not an ar archive (no !<arch> header)',
+      file: 'ci/bookworm/broken_1.0_all.deb',
+      time: '2026-11-21T05:38:45.000Z',
     });
   });
   test('reads the older one-line format', () => {
@@ -30,7 +36,10 @@ describe('listRejected', () => {
     const dir = path.join(root, 'rejected');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, '20261121T053845Z-broken_1.0_all.deb'), 'not ar\n');
-    fs.writeFileSync(path.join(dir, '20261121T053845Z-broken_1.0_all.deb.reason'), 'reason: not an ar archive\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n');
+    fs.writeFileSync(
+      path.join(dir, '20261121T053845Z-broken_1.0_all.deb.reason'),
+      'reason: not an ar archive\nfile: ci/bookworm/broken_1.0_all.deb\ntime: 2026-11-21T05:38:45Z\n',
+    );
     fs.writeFileSync(path.join(dir, '20261120T000000Z-old.deb'), 'x');
     fs.writeFileSync(path.join(dir, '20261120T000000Z-old.deb.reason'), 'too old\n');
     fs.utimesSync(path.join(dir, '20261120T000000Z-old.deb.reason'), new Date('2026-11-20T00:00:00Z'), new Date('2026-11-20T00:00:00Z'));
@@ -41,11 +50,27 @@ describe('listRejected', () => {
     fs.symlinkSync(secret, path.join(dir, '20261122T000000Z-planted.deb.reason'));
     fs.writeFileSync(path.join(dir, '.20261122T000000Z-tmp.deb.part'), '');
     const list = listRejected(dir);
-    expect(list.map((r) => r.name)).toEqual(['20261122T000000Z-planted.deb', '20261121T053845Z-broken_1.0_all.deb', '20261120T000000Z-old.deb']);
+    expect(list.map((r) => r.name)).toEqual([
+      '20261122T000000Z-planted.deb',
+      '20261121T053845Z-broken_1.0_all.deb',
+      '20261120T000000Z-old.deb',
+    ]);
     expect(list[0].reason).toBeUndefined();
     expect(JSON.stringify(list)).not.toContain('secret');
-    expect(list[1]).toEqual({ name: '20261121T053845Z-broken_1.0_all.deb', file: 'ci/bookworm/broken_1.0_all.deb', size: 7, date: '2026-11-21T05:38:45.000Z', reason: 'not an ar archive' });
-    expect(list[2]).toEqual({ name: '20261120T000000Z-old.deb', file: undefined, size: 1, date: '2026-11-20T00:00:00.000Z', reason: 'too old' });
+    expect(list[1]).toEqual({
+      name: '20261121T053845Z-broken_1.0_all.deb',
+      file: 'ci/bookworm/broken_1.0_all.deb',
+      size: 7,
+      date: '2026-11-21T05:38:45.000Z',
+      reason: 'not an ar archive',
+    });
+    expect(list[2]).toEqual({
+      name: '20261120T000000Z-old.deb',
+      file: undefined,
+      size: 1,
+      date: '2026-11-20T00:00:00.000Z',
+      reason: 'too old',
+    });
     expect(listRejected(path.join(root, 'none'))).toEqual([]);
   });
 });
@@ -64,12 +89,23 @@ test('channelStatus of a fresh pair: nothing published, pending 0, lock free the
   const prod = await initChannel({ root, channel: 'prod', upstream: 'preprod' });
   const s = await channelStatus(root, prod);
   expect(s).toMatchObject({
-    channel: 'prod', webRoot: prod.webRoot, generationsKept: 0, pair: { upstream: 'preprod', downstream: 'prod' }, pending: 0,
-    channels: { prod: {}, preprod: {} }, rejectedDir: prod.rejectedDir, rejectedCount: 0, rejected: [], problems: [],
+    channel: 'prod',
+    webRoot: prod.webRoot,
+    generationsKept: 0,
+    pair: { upstream: 'preprod', downstream: 'prod' },
+    pending: 0,
+    channels: { prod: {}, preprod: {} },
+    rejectedDir: prod.rejectedDir,
+    rejectedCount: 0,
+    rejected: [],
+    problems: [],
   });
   expect(s.current).toBeUndefined();
   expect(s.lock).toBeUndefined();
-  fs.writeFileSync(path.join(prod.stateDir, 'lock'), JSON.stringify({ pid: 77, host: 'repo', start: '1', since: '2026-11-21T05:00:00.000Z' }));
+  fs.writeFileSync(
+    path.join(prod.stateDir, 'lock'),
+    JSON.stringify({ pid: 77, host: 'repo', start: '1', since: '2026-11-21T05:00:00.000Z' }),
+  );
   expect(lockHolder(prod)).toEqual({ pid: 77, host: 'repo', since: '2026-11-21T05:00:00.000Z' });
 });
 
@@ -78,13 +114,28 @@ test('channelStatus counts drift when the channel has an expected-state manifest
   expect(Object.keys(await channelStatus(root, ch))).not.toContain('drift');
   const repoYaml = path.join(ch.configDir, 'repo.yaml');
   const manifest = path.join(ch.configDir, EXPECTED_STATE_FILE);
-  const write = (channel: string) => fs.writeFileSync(manifest, JSON.stringify({
-    format: 1, channel, root, secretDigests: path.join(ch.configDir, 'secret-digests'),
-    entries: [
-      { type: 'file', path: repoYaml, mode: '0644', owner: 'root', group: 'root', sha256: createHash('sha256').update(fs.readFileSync(repoYaml)).digest('hex'), step: 'repo-config' },
-      { type: 'file', path: path.join(ch.configDir, 'gone'), mode: '0644', owner: 'root', group: 'root', step: 'repo-config' },
-    ],
-  }));
+  const write = (channel: string) =>
+    fs.writeFileSync(
+      manifest,
+      JSON.stringify({
+        format: 1,
+        channel,
+        root,
+        secretDigests: path.join(ch.configDir, 'secret-digests'),
+        entries: [
+          {
+            type: 'file',
+            path: repoYaml,
+            mode: '0644',
+            owner: 'root',
+            group: 'root',
+            sha256: createHash('sha256').update(fs.readFileSync(repoYaml)).digest('hex'),
+            step: 'repo-config',
+          },
+          { type: 'file', path: path.join(ch.configDir, 'gone'), mode: '0644', owner: 'root', group: 'root', step: 'repo-config' },
+        ],
+      }),
+    );
   write('preprod');
   fs.chmodSync(repoYaml, 0o644);
   let s = await channelStatus(root, ch);
@@ -95,8 +146,14 @@ test('channelStatus counts drift when the channel has an expected-state manifest
   // Another channel's manifest, or one that does not parse: a problem line, no drift count.
   write('prod');
   s = await channelStatus(root, ch);
-  expect([s.drift, s.problems]).toEqual([undefined, [expect.stringMatching(/^drift: .*expected-state\.json is the expected state of channel 'prod'/)]]);
+  expect([s.drift, s.problems]).toEqual([
+    undefined,
+    [expect.stringMatching(/^drift: .*expected-state\.json is the expected state of channel 'prod'/)],
+  ]);
   fs.writeFileSync(manifest, '{');
   s = await channelStatus(root, ch);
-  expect([s.drift, s.problems]).toEqual([undefined, [expect.stringMatching(/^drift: .*expected-state\.json: not an expected-state manifest: not JSON/)]]);
+  expect([s.drift, s.problems]).toEqual([
+    undefined,
+    [expect.stringMatching(/^drift: .*expected-state\.json: not an expected-state manifest: not JSON/)],
+  ]);
 });

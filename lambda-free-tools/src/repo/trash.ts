@@ -49,7 +49,11 @@ export async function moveToTrash(ch: ChannelConfig, poolPath: string): Promise<
  * pool nor the trash. Pool paths come from generation.json files: each is checked (isPoolPath) and
  * confined; UnsafePathError for one that is not. Caller holds the lock.
  */
-export async function restoreFromTrash(ch: ChannelConfig, poolPaths: string[], opts: { dryRun?: boolean } = {}): Promise<{ restored: string[]; missing: string[] }> {
+export async function restoreFromTrash(
+  ch: ChannelConfig,
+  poolPaths: string[],
+  opts: { dryRun?: boolean } = {},
+): Promise<{ restored: string[]; missing: string[] }> {
   const restored: string[] = [];
   const missing: string[] = [];
   for (const poolPath of poolPaths) {
@@ -59,14 +63,19 @@ export async function restoreFromTrash(ch: ChannelConfig, poolPaths: string[], o
       missing.push(poolPath);
       continue;
     }
-    if (!opts.dryRun) await placeFile({ base: trashDir(ch), rel: poolPath }, { base: ch.webRoot, rel: poolPath }, 'move', { mode: POOL_FILE_MODE, dirMode: POOL_DIR_MODE });
+    if (!opts.dryRun)
+      await placeFile({ base: trashDir(ch), rel: poolPath }, { base: ch.webRoot, rel: poolPath }, 'move', {
+        mode: POOL_FILE_MODE,
+        dirMode: POOL_DIR_MODE,
+      });
     restored.push(poolPath);
   }
   return { restored, missing };
 }
 
 function checkPoolPath(ch: ChannelConfig, poolPath: string): void {
-  if (!isPoolPath(poolPath, formatOf(ch))) throw new UnsafePathError(JSON.stringify(poolPath), 'not a pool path (pool/…/<file>.deb, no .. or control character)');
+  if (!isPoolPath(poolPath, formatOf(ch)))
+    throw new UnsafePathError(JSON.stringify(poolPath), 'not a pool path (pool/…/<file>.deb, no .. or control character)');
 }
 
 /** Result of gc(): trash files deleted, and those kept because a kept generation lists them. */
@@ -124,5 +133,8 @@ async function pruneEmptyDirs(dir: string, removeSelf: boolean): Promise<void> {
 }
 
 async function exists(p: string): Promise<boolean> {
-  return fsp.lstat(p).then(() => true, () => false);
+  return fsp.lstat(p).then(
+    () => true,
+    () => false,
+  );
 }

@@ -33,7 +33,10 @@ beforeEach(async () => {
   fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
   fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.asc`), key.publicArmored);
   fs.writeFileSync(path.join(ch.webRoot, `${ch.keyName}-archive-keyring.gpg`), key.publicBinary);
-  for (const [file, name, version, architecture] of [[built[0], 'demo', '1.0-1', 'all'], [built[1], 'tool', '2.0', 'amd64']]) {
+  for (const [file, name, version, architecture] of [
+    [built[0], 'demo', '1.0-1', 'all'],
+    [built[1], 'tool', '2.0', 'amd64'],
+  ]) {
     const dest = path.join(ch.webRoot, poolPathFor({ name, version, architecture, source: name }, 'main'));
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.copyFileSync(file, dest);
@@ -70,7 +73,9 @@ test('a missing pool file is reported with the index entry that names it', async
 test('an index that no longer matches Release is reported', async () => {
   fs.appendFileSync(dist('main/binary-amd64/Packages'), '\n');
   const problems = await verifyChannel(ch);
-  expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^${dist('main/binary-amd64/Packages').replace(/[.+]/g, '\\$&')}: size`)));
+  expect(problems).toContainEqual(
+    expect.stringMatching(new RegExp(`^${dist('main/binary-amd64/Packages').replace(/[.+]/g, '\\$&')}: size`)),
+  );
   expect(problems.some((p) => p.includes('Packages.gz: does not decompress to'))).toBe(true);
 });
 
@@ -117,7 +122,12 @@ test('an expired Valid-Until and text after the InRelease signature are reported
 
 test('a missing by-hash/SHA512 copy is reported: apt fetches by the strongest hash Release lists', async () => {
   const release = fs.readFileSync(dist('Release'), 'utf8');
-  const sha512 = release.split('SHA512:\n')[1].split('\n').find((l) => l.endsWith(' main/binary-amd64/Packages.xz'))!.trim().split(/\s+/)[0];
+  const sha512 = release
+    .split('SHA512:\n')[1]
+    .split('\n')
+    .find((l) => l.endsWith(' main/binary-amd64/Packages.xz'))!
+    .trim()
+    .split(/\s+/)[0];
   const byHash = path.join(path.dirname(dist('main/binary-amd64/Packages.xz')), 'by-hash', 'SHA512', sha512);
   fs.rmSync(byHash);
   expect(await verifyChannel(ch)).toEqual([`${byHash}: missing (by-hash copy of main/binary-amd64/Packages.xz)`]);
@@ -133,8 +143,12 @@ test('a symlink in the pool is a problem, and a Filename is never followed throu
   fs.renameSync(path.join(outside, 'tool_2.0_amd64.deb'), path.join(outside, 'tool/tool_2.0_amd64.deb'));
   fs.symlinkSync(outside, path.join(ch.webRoot, 'pool/main/t'));
   const problems = await verifyChannel(ch);
-  expect(problems).toContain(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link in the pool (never followed nor published; remove it)`);
-  expect(problems.some((p) => p.startsWith(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link (never followed) (named by `))).toBe(true);
+  expect(problems).toContain(
+    `${path.join(ch.webRoot, 'pool/main/t')}: symbolic link in the pool (never followed nor published; remove it)`,
+  );
+  expect(problems.some((p) => p.startsWith(`${path.join(ch.webRoot, 'pool/main/t')}: symbolic link (never followed) (named by `))).toBe(
+    true,
+  );
 });
 
 describe('the pool against the kept generations (issue 9)', () => {
@@ -151,7 +165,9 @@ describe('the pool against the kept generations (issue 9)', () => {
 
   test('a pool file no kept generation serves (stranded by an interrupted writer) is reported, and clean once published', async () => {
     await putExtra();
-    expect(await verifyChannel(ch)).toEqual([`${extra()}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`]);
+    expect(await verifyChannel(ch)).toEqual([
+      `${extra()}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
+    ]);
     await publish(ch);
     expect(await verifyChannel(ch)).toEqual([]);
   });
@@ -165,15 +181,29 @@ describe('the pool against the kept generations (issue 9)', () => {
     const trashed = path.join(ch.stateDir, 'trash/pool/main/e/extra/extra_1.0_all.deb');
     expect(fs.existsSync(trashed)).toBe(true);
     fs.rmSync(trashed);
-    expect(await verifyChannel(ch)).toEqual([`${extra()}: listed by kept generation ${older} but in neither the pool nor ${path.join(ch.stateDir, 'trash')} (a rollback to ${older} would fail)`]);
+    expect(await verifyChannel(ch)).toEqual([
+      `${extra()}: listed by kept generation ${older} but in neither the pool nor ${path.join(ch.stateDir, 'trash')} (a rollback to ${older} would fail)`,
+    ]);
   });
 
   test("an interrupted writer's intent record is reported", async () => {
     const { beginIntent } = await import('./recover');
     const intent = await beginIntent(ch, 'ingest');
-    intent.record({ op: 'add', poolPath: 'pool/main/e/extra/extra_1.0_all.deb', sha256: '0'.repeat(64), at: 1, from: { kind: 'incoming', rel: 'ci/extra_1.0_all.deb', ino: 1 } });
+    intent.record({
+      op: 'add',
+      poolPath: 'pool/main/e/extra/extra_1.0_all.deb',
+      sha256: '0'.repeat(64),
+      at: 1,
+      from: { kind: 'incoming', rel: 'ci/extra_1.0_all.deb', ino: 1 },
+    });
     const problems = await verifyChannel(ch);
-    expect(problems).toEqual([expect.stringMatching(new RegExp(`^${path.join(ch.stateDir, 'intent.jsonl')}: an interrupted ingest \\(pid ${process.pid}, since .*\\) left 1 change\\(s\\) not served yet`))]);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${path.join(ch.stateDir, 'intent.jsonl')}: an interrupted ingest \\(pid ${process.pid}, since .*\\) left 1 change\\(s\\) not served yet`,
+        ),
+      ),
+    ]);
     intent.clear();
     expect(await verifyChannel(ch)).toEqual([]);
   });

@@ -55,9 +55,11 @@ async function readPublicKey(ch: ChannelConfig, problems: string[]): Promise<ope
 /** Runs `fn` over `items`, `limit` at a time. */
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 async function verifyInRelease(file: string, release: string, key: openpgp.PublicKey): Promise<string | undefined> {
@@ -142,18 +144,26 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
     }
     const release = releaseBuf.toString('utf8');
     const fields = releaseFields(release);
-    if (fields.get('codename') !== codename) problems.push(`${releaseFile}: Codename is '${fields.get('codename') ?? ''}', expected '${codename}'`);
+    if (fields.get('codename') !== codename)
+      problems.push(`${releaseFile}: Codename is '${fields.get('codename') ?? ''}', expected '${codename}'`);
     const archs = (fields.get('architectures') ?? '').split(/\s+/);
     for (const a of ch.architectures) if (!archs.includes(a)) problems.push(`${releaseFile}: Architectures does not list ${a}`);
     const validUntil = fields.get('valid-until');
-    if (validUntil && !(Date.parse(validUntil.replace(/ UTC$/, ' GMT')) > Date.now())) problems.push(`${releaseFile}: Valid-Until ${validUntil} has passed`);
+    if (validUntil && !(Date.parse(validUntil.replace(/ UTC$/, ' GMT')) > Date.now()))
+      problems.push(`${releaseFile}: Valid-Until ${validUntil} has passed`);
     if (key) {
       const inRelease = path.join(dir, 'InRelease');
       const releaseGpg = path.join(dir, 'Release.gpg');
       if (!fs.existsSync(inRelease)) problems.push(`${inRelease}: missing`);
-      else { const p = await verifyInRelease(inRelease, release, key); if (p) problems.push(p); }
+      else {
+        const p = await verifyInRelease(inRelease, release, key);
+        if (p) problems.push(p);
+      }
       if (!fs.existsSync(releaseGpg)) problems.push(`${releaseGpg}: missing`);
-      else { const p = await verifyReleaseGpg(releaseGpg, releaseBuf, key); if (p) problems.push(p); }
+      else {
+        const p = await verifyReleaseGpg(releaseGpg, releaseBuf, key);
+        if (p) problems.push(p);
+      }
     }
 
     const listed = parseReleaseFiles(release);
@@ -220,7 +230,10 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
           return;
         }
         const digests: Partial<Digests> = {};
-        for (const n of DIGEST_NAMES) { const v = getField(s, n); if (v) digests[n] = v; }
+        for (const n of DIGEST_NAMES) {
+          const v = getField(s, n);
+          if (v) digests[n] = v;
+        }
         if (!digests.SHA256) problems.push(`${where}: no SHA256`);
         const list = wanted.get(filename) ?? [];
         list.push({ index: where, size, digests });
@@ -234,7 +247,8 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
   try {
     const listing = listPoolEntries(ch.webRoot);
     poolFiles = listing.files;
-    for (const l of listing.links) problems.push(`${path.join(ch.webRoot, l)}: symbolic link in the pool (never followed nor published; remove it)`);
+    for (const l of listing.links)
+      problems.push(`${path.join(ch.webRoot, l)}: symbolic link in the pool (never followed nor published; remove it)`);
   } catch (e) {
     problems.push((e as Error).message);
   }
@@ -261,7 +275,8 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
     for (const w of wanted.get(filename)!) problems.push(...compareDigests(`${file} (named by ${w.index})`, w.digests, w.size, actual));
     // nginx runs as another user: a file others cannot read is a 403 for every client.
     const mode = fs.lstatSync(file).mode & 0o777;
-    if ((mode & 0o004) === 0) problems.push(`${file}: mode ${mode.toString(8).padStart(4, '0')} is not world-readable; the web server cannot serve it`);
+    if ((mode & 0o004) === 0)
+      problems.push(`${file}: mode ${mode.toString(8).padStart(4, '0')} is not world-readable; the web server cannot serve it`);
   });
   return problems;
 }
@@ -284,7 +299,9 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
   }
   // A record whose generation no longer serves belongs to a writer whose publish flipped: its changes are served.
   if (intent && intent.header.served === ((await currentGeneration(ch).catch(() => undefined)) ?? null)) {
-    problems.push(`${intentFile(ch)}: an interrupted ${intent.header.command} (pid ${intent.header.pid}, since ${intent.header.since}) left ${intent.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`);
+    problems.push(
+      `${intentFile(ch)}: an interrupted ${intent.header.command} (pid ${intent.header.pid}, since ${intent.header.since}) left ${intent.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`,
+    );
   }
   const gens = await listGenerations(ch).catch(() => []);
   const listed = new Set<string>();
@@ -297,7 +314,10 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
     } catch {
       sha = undefined; // unreadable: reported as unserved
     }
-    if (sha === undefined || !servedSha.has(sha)) problems.push(`${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`);
+    if (sha === undefined || !servedSha.has(sha))
+      problems.push(
+        `${path.join(ch.webRoot, f)}: in the pool but served by no kept generation (\`apt-repo --channel ${ch.name} publish\` serves it, \`remove\` withdraws it)`,
+      );
   }
   const inPool = new Set(poolFiles);
   const trash = trashDir(ch);
@@ -306,7 +326,9 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
     for (const p of g.poolPaths) {
       if (inPool.has(p) || !isPoolPath(p)) continue;
       if (fs.lstatSync(path.join(trash, p), { throwIfNoEntry: false })?.isFile()) continue;
-      problems.push(`${path.join(ch.webRoot, p)}: listed by kept generation ${g.id} but in neither the pool nor ${trash} (a rollback to ${g.id} would fail)`);
+      problems.push(
+        `${path.join(ch.webRoot, p)}: listed by kept generation ${g.id} but in neither the pool nor ${trash} (a rollback to ${g.id} would fail)`,
+      );
     }
   }
   return problems;
@@ -324,7 +346,9 @@ async function checkKeyMatchesSigningKey(ch: ChannelConfig, key: openpgp.PublicK
   try {
     const priv = await openpgp.readPrivateKey({ armoredKey: armored });
     if (priv.getFingerprint() !== key.getFingerprint()) {
-      problems.push(`${path.join(ch.webRoot, publicKeyFileNames(ch.keyName).asc)}: fingerprint ${key.getFingerprint().toUpperCase()} is not the signing key's (${priv.getFingerprint().toUpperCase()})`);
+      problems.push(
+        `${path.join(ch.webRoot, publicKeyFileNames(ch.keyName).asc)}: fingerprint ${key.getFingerprint().toUpperCase()} is not the signing key's (${priv.getFingerprint().toUpperCase()})`,
+      );
     }
   } catch (e) {
     problems.push(`${ch.signingKeyFile}: not a valid private key: ${(e as Error).message}`);

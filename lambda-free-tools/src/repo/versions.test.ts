@@ -15,7 +15,13 @@ beforeAll(async () => {
   root = mkTemp('versions-test');
   const key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
   const preprod = await initChannel({ root, channel: 'preprod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64', 'arm64'] });
-  const prod = await initChannel({ root, channel: 'prod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64', 'arm64'], upstream: 'preprod' });
+  const prod = await initChannel({
+    root,
+    channel: 'prod',
+    codenames: ['bookworm', 'bullseye'],
+    architectures: ['amd64', 'arm64'],
+    upstream: 'preprod',
+  });
   for (const ch of [preprod, prod]) fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
   const ci = path.join(preprod.incomingDir, 'ci');
   for (const v of ['1.0', '1:0.5', '1.10~rc1', '1.10']) buildDeb(ci, { name: 'app', version: v, architecture: 'amd64' });

@@ -43,7 +43,8 @@ export async function packageVersions(root: string, name: string): Promise<Versi
   const loaded: ChannelConfig[] = [];
   for (const channel of channels) loaded.push(await loadChannel({ root, channel }));
   const rows = await versionsIn(loaded, name);
-  if (rows.length === 0) throw new UsageError(`package ${name} is in no channel under ${channelsConfigRoot(root)} (looked in: ${channels.join(', ')})`);
+  if (rows.length === 0)
+    throw new UsageError(`package ${name} is in no channel under ${channelsConfigRoot(root)} (looked in: ${channels.join(', ')})`);
   return rows;
 }
 

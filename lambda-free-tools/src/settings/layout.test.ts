@@ -18,7 +18,11 @@ describe('serverDefaults', () => {
   test.each(['/', '/tmp/sandbox'])('agrees with the indexer defaults under %s, and the stack config takes it', (root) => {
     const d = serverDefaults(root, 'preprod');
     const repo = channelPaths(root, 'preprod');
-    expect(d).toEqual({ webRoot: repo.webRoot, incomingDir: repo.incomingDir, indexerPath: `${root === '/' ? '' : root}/opt/apt-repo/preprod/apt-repo.cjs` });
+    expect(d).toEqual({
+      webRoot: repo.webRoot,
+      incomingDir: repo.incomingDir,
+      indexerPath: `${root === '/' ? '' : root}/opt/apt-repo/preprod/apt-repo.cjs`,
+    });
     const { config } = parseStackConfig({ ...RAW, root }, 'preprod');
     expect({ webRoot: config.webRoot, incomingDir: config.incomingDir, indexerPath: config.indexerPath }).toEqual(d);
     const layout = channelLayout(config);

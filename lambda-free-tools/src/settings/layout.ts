@@ -27,7 +27,11 @@ export interface ServerDefaults {
  */
 export function serverDefaults(root: string, channel: string): ServerDefaults {
   const repo = channelPaths(root, channel);
-  return { webRoot: repo.webRoot, incomingDir: repo.incomingDir, indexerPath: path.posix.join(root, 'opt/apt-repo', channel, 'apt-repo.cjs') };
+  return {
+    webRoot: repo.webRoot,
+    incomingDir: repo.incomingDir,
+    indexerPath: path.posix.join(root, 'opt/apt-repo', channel, 'apt-repo.cjs'),
+  };
 }
 
 /** What channelLayout reads of the stack config (StackConfig fits). */
@@ -136,8 +140,14 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
     vhostFile: path.posix.join(nginxDir, 'sites-available', `apt-${cfg.channel}.conf`),
     vhostLink: path.posix.join(nginxDir, 'sites-enabled', `apt-${cfg.channel}.conf`),
     htpasswdFile: path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.htpasswd`),
-    tlsCertFile: cfg.tls.mode === 'certbot' ? path.posix.join(certbotLive, 'fullchain.pem') : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.crt`),
-    tlsKeyFile: cfg.tls.mode === 'certbot' ? path.posix.join(certbotLive, 'privkey.pem') : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.key`),
+    tlsCertFile:
+      cfg.tls.mode === 'certbot'
+        ? path.posix.join(certbotLive, 'fullchain.pem')
+        : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.crt`),
+    tlsKeyFile:
+      cfg.tls.mode === 'certbot'
+        ? path.posix.join(certbotLive, 'privkey.pem')
+        : path.posix.join(nginxDir, 'apt-repo', `${cfg.channel}.key`),
     acmeRoot: r('var/www/acme'),
     logDir: r('var/log/nginx'),
     systemdDir: r('etc/systemd/system'),

@@ -85,10 +85,23 @@ describe('parseStackConfig', () => {
     ['apt-repo:indexerPath', { indexerPath: '/opt/%h/apt-repo.cjs' }, /unquoted into the nginx vhost and systemd units/],
     ['apt-repo:nodePath', { nodePath: '$NODE' }, /unquoted into systemd units/],
     ['apt-repo:tls.mode', { tls: JSON.stringify({ mode: 'letsencrypt' }) }, /mode: 'files'/],
-    ['apt-repo:tls.certFile', { tls: JSON.stringify({ mode: 'files', keyFile: 'k' }) }, /is required: expected the path of the PEM certificate chain/],
+    [
+      'apt-repo:tls.certFile',
+      { tls: JSON.stringify({ mode: 'files', keyFile: 'k' }) },
+      /is required: expected the path of the PEM certificate chain/,
+    ],
     ['apt-repo:tls.email', { tls: JSON.stringify({ mode: 'certbot', email: 'nope' }) }, /e-mail/],
     ['apt-repo:clientCredentials.0.password', { clientCredentials: JSON.stringify([{ username: 'a', password: 'short' }]) }, /at least 12/],
-    ['apt-repo:clientCredentials', { clientCredentials: JSON.stringify([{ username: 'a', password: 'a-long-password-1' }, { username: 'a', password: 'a-long-password-2' }]) }, /appears twice/],
+    [
+      'apt-repo:clientCredentials',
+      {
+        clientCredentials: JSON.stringify([
+          { username: 'a', password: 'a-long-password-1' },
+          { username: 'a', password: 'a-long-password-2' },
+        ]),
+      },
+      /appears twice/,
+    ],
     ['apt-repo:upstream', { upstream: 'preprod' }, /cannot be the channel itself/],
     ['apt-repo:generationsKeep', { generationsKeep: '1' }, /at least 2/],
     ['apt-repo:backupKeep', { backupKeep: '0' }, /at least 1/],
@@ -110,7 +123,10 @@ describe('parseStackConfig', () => {
   });
 
   it('lets the dev stack go without sshHost and sshHostKey', () => {
-    const { config } = parseStackConfig(base({ sshHost: undefined, sshHostKey: undefined, devContainer: JSON.stringify({ authorizedKey: 'ssh-ed25519 AAAAC3Nza dev' }) }), 'dev');
+    const { config } = parseStackConfig(
+      base({ sshHost: undefined, sshHostKey: undefined, devContainer: JSON.stringify({ authorizedKey: 'ssh-ed25519 AAAAC3Nza dev' }) }),
+      'dev',
+    );
     expect(config.ssh).toEqual({ host: '127.0.0.1', port: 2222, user: 'root' });
     expect(config.devContainer?.httpsPort).toBe(8443);
   });
@@ -230,7 +246,10 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
   });
 
   it('takes a routing table for repo.yaml, and names the rule whose pattern is not a regular expression', () => {
-    const routing = [{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }, { pattern: '~php(\\d+)', codenames: ['$1'] }];
+    const routing = [
+      { pattern: '\\+el(\\d+)$', codenames: ['bookworm'] },
+      { pattern: '~php(\\d+)', codenames: ['$1'] },
+    ];
     expect(parseStackConfig(base({ routing: JSON.stringify(routing) }), 'preprod').config.routing).toEqual(routing);
     expect(parseStackConfig(base(), 'preprod').config.routing).toBeUndefined();
     const bad = errorOf(base({ routing: JSON.stringify([...routing, { pattern: '(unclosed', codenames: ['bookworm'] }]) }));

@@ -35,10 +35,49 @@ export { KNOWN_ARCHITECTURES };
 export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] as const;
 
 /** Keys holding JSON (lists and objects) rather than a scalar string. */
-const OBJECT_KEYS = new Set(['codenames', 'architectures', 'allowedCidrs', 'clientCredentials', 'tls', 'ingestSources', 'devContainer', 'uploaders', 'operators', 'routing']);
+const OBJECT_KEYS = new Set([
+  'codenames',
+  'architectures',
+  'allowedCidrs',
+  'clientCredentials',
+  'tls',
+  'ingestSources',
+  'devContainer',
+  'uploaders',
+  'operators',
+  'routing',
+]);
 
 /** Accounts the stack must never create, join to a group or restrict (Debian's base system accounts). */
-const RESERVED_ACCOUNTS = ['root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy', 'www-data', 'backup', 'list', 'irc', 'gnats', 'nobody', 'nogroup', 'sshd', 'sudo', 'adm', 'staff', 'users', 'systemd-network', 'messagebus', '_apt'];
+const RESERVED_ACCOUNTS = [
+  'root',
+  'daemon',
+  'bin',
+  'sys',
+  'sync',
+  'games',
+  'man',
+  'lp',
+  'mail',
+  'news',
+  'uucp',
+  'proxy',
+  'www-data',
+  'backup',
+  'list',
+  'irc',
+  'gnats',
+  'nobody',
+  'nogroup',
+  'sshd',
+  'sudo',
+  'adm',
+  'staff',
+  'users',
+  'systemd-network',
+  'messagebus',
+  '_apt',
+];
 
 const HOSTNAME_RE = /^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -48,36 +87,71 @@ const SAFE_PATH_RE = /^[A-Za-z0-9._@+/-]+$/;
 // systemd reads a leading @ - : + ! (and white space) of an ExecStart= command as flags, not as part
 // of the path (systemd.service(5), "Command lines"): "+" would run it with full privileges.
 const UNIT_PREFIX_RE = /^[-+@!:\s]/;
-const UNIT_PREFIX_REASON = 'cannot start with + - @ ! : or white space (systemd reads them as ExecStart= prefixes, e.g. + runs the command with full privileges)';
+const UNIT_PREFIX_REASON =
+  'cannot start with + - @ ! : or white space (systemd reads them as ExecStart= prefixes, e.g. + runs the command with full privileges)';
 const absolutePath = z
   .string()
   .refine((p) => !UNIT_PREFIX_RE.test(p), UNIT_PREFIX_REASON)
   .refine((p) => path.posix.isAbsolute(p) && !p.split('/').includes('..'), 'expected an absolute path without ..')
-  .refine((p) => SAFE_PATH_RE.test(p), 'expected a path of letters, digits and . _ - + @ / only (it is written unquoted into the nginx vhost and systemd units)');
-const port = z.coerce.number({ error: 'expected a port number' }).int('expected an integer').min(1, 'expected a port 1-65535').max(65535, 'expected a port 1-65535');
+  .refine(
+    (p) => SAFE_PATH_RE.test(p),
+    'expected a path of letters, digits and . _ - + @ / only (it is written unquoted into the nginx vhost and systemd units)',
+  );
+const port = z.coerce
+  .number({ error: 'expected a port number' })
+  .int('expected an integer')
+  .min(1, 'expected a port 1-65535')
+  .max(65535, 'expected a port 1-65535');
 const bool = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')], { error: 'expected true or false' });
-const hostLine = z.string().trim().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( .*)?$/, "expected the server's public host key line, e.g. 'ssh-ed25519 AAAA…' (from /etc/ssh/ssh_host_ed25519_key.pub)");
+const hostLine = z
+  .string()
+  .trim()
+  .regex(
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( .*)?$/,
+    "expected the server's public host key line, e.g. 'ssh-ed25519 AAAA…' (from /etc/ssh/ssh_host_ed25519_key.pub)",
+  );
 
 const credential = z.strictObject({
   username: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'expected a user name of letters, digits, . _ @ - (no colon, no space)'),
-  password: z.string().min(12, 'expected a password of at least 12 characters').refine((p) => !/[\n\r\0]/.test(p) && !/\s/.test(p), 'a password cannot hold white space (apt auth.conf splits on it)'),
+  password: z
+    .string()
+    .min(12, 'expected a password of at least 12 characters')
+    .refine((p) => !/[\n\r\0]/.test(p) && !/\s/.test(p), 'a password cannot hold white space (apt auth.conf splits on it)'),
 });
 
-const tls = z.discriminatedUnion('mode', [
-  z.strictObject({ mode: z.literal('files'), certFile: z.string({ error: 'expected the path of the PEM certificate chain' }).min(1, 'expected the path of the PEM certificate chain'), keyFile: z.string({ error: 'expected the path of the PEM private key' }).min(1, 'expected the path of the PEM private key') }),
-  z.strictObject({ mode: z.literal('certbot'), email: z.email('expected the e-mail address certbot registers with') }),
-  z.strictObject({ mode: z.literal('none') }),
-], { error: "expected { mode: 'files', certFile, keyFile } | { mode: 'certbot', email } | { mode: 'none' }" });
+const tls = z.discriminatedUnion(
+  'mode',
+  [
+    z.strictObject({
+      mode: z.literal('files'),
+      certFile: z
+        .string({ error: 'expected the path of the PEM certificate chain' })
+        .min(1, 'expected the path of the PEM certificate chain'),
+      keyFile: z.string({ error: 'expected the path of the PEM private key' }).min(1, 'expected the path of the PEM private key'),
+    }),
+    z.strictObject({ mode: z.literal('certbot'), email: z.email('expected the e-mail address certbot registers with') }),
+    z.strictObject({ mode: z.literal('none') }),
+  ],
+  { error: "expected { mode: 'files', certFile, keyFile } | { mode: 'certbot', email } | { mode: 'none' }" },
+);
 
 const devContainer = z.strictObject({
   sshPort: port.default(2222),
   httpPort: port.default(8080),
   httpsPort: port.default(8443),
-  imageName: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name').default('apt-repo-dev:bookworm'),
+  imageName: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name')
+    .default('apt-repo-dev:bookworm'),
   /** The image the server image is built FROM: debian:bookworm, or scripts/debian-base-image.sh's apt-repo-base:bookworm without Docker's registry. */
-  baseImage: z.string().regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name').default('debian:bookworm'),
+  baseImage: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected a Docker image name')
+    .default('debian:bookworm'),
   /** The SSH public key authorised for root in the container (the pair of sshPrivateKey). */
-  authorizedKey: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/]+={0,2}( .*)?$/, 'expected an OpenSSH public key line'),
+  authorizedKey: z
+    .string()
+    .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/]+={0,2}( .*)?$/, 'expected an OpenSSH public key line'),
 });
 
 // useradd(8)'s portable names (lower case, at most 32 characters): also sshd's Match and sudoers words.
@@ -88,57 +162,140 @@ const accountName = (what: string) => z.string().regex(ACCOUNT_RE, `expected ${w
  * the options itself (restrict, …), so a line must start with the key type. An optional comment of
  * printable characters may follow.
  */
-export const AUTHORIZED_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [\x20-\x7e]*)?$/;
+export const AUTHORIZED_KEY_RE =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [\x20-\x7e]*)?$/;
 const sshAccount = (what: string) =>
-  z.strictObject({
-    name: accountName(`${what} user name`),
-    authorizedKeys: z
-      .array(z.string().regex(AUTHORIZED_KEY_RE, "expected one OpenSSH public key per line, without options: 'ssh-ed25519 AAAA… comment'"), { error: 'expected a list of public key lines' })
-      .min(1, 'expected at least one public key'),
-  }, { error: `expected { name, authorizedKeys: [ 'ssh-ed25519 AAAA…' ] }` });
+  z.strictObject(
+    {
+      name: accountName(`${what} user name`),
+      authorizedKeys: z
+        .array(
+          z.string().regex(AUTHORIZED_KEY_RE, "expected one OpenSSH public key per line, without options: 'ssh-ed25519 AAAA… comment'"),
+          { error: 'expected a list of public key lines' },
+        )
+        .min(1, 'expected at least one public key'),
+    },
+    { error: `expected { name, authorizedKeys: [ 'ssh-ed25519 AAAA…' ] }` },
+  );
 
 /** The raw schema: one entry per key, defaults that do not depend on other keys. */
 const RawSchema = z.strictObject({
   channel: z.string().regex(NAME_RE, 'expected a channel name [a-z0-9][a-z0-9-]*').optional(),
-  domain: z.string({ error: 'expected a DNS domain (e.g. epiconcept.fr)' }).regex(HOSTNAME_RE, 'expected a DNS domain (e.g. epiconcept.fr)'),
+  domain: z
+    .string({ error: 'expected a DNS domain (e.g. epiconcept.fr)' })
+    .regex(HOSTNAME_RE, 'expected a DNS domain (e.g. epiconcept.fr)'),
   serverName: z.string().regex(HOSTNAME_RE, 'expected a host name').optional(),
-  sshHost: z.string().regex(/^[A-Za-z0-9_.:%[\]-]+$/, 'expected a host name or IP address').refine((s) => !s.startsWith('-'), 'a host cannot start with -').optional(),
+  sshHost: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:%[\]-]+$/, 'expected a host name or IP address')
+    .refine((s) => !s.startsWith('-'), 'a host cannot start with -')
+    .optional(),
   sshPort: port.default(22),
-  sshUser: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a user name').default('root'),
+  sshUser: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'expected a user name')
+    .default('root'),
   sshHostKey: hostLine.optional(),
-  sshPrivateKey: z.string({ error: 'expected the SSH private key (set it with --secret)' }).refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), 'expected an OpenSSH or PEM private key'),
+  sshPrivateKey: z
+    .string({ error: 'expected the SSH private key (set it with --secret)' })
+    .refine((k) => /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k), 'expected an OpenSSH or PEM private key'),
   root: absolutePath.default('/'),
   webRoot: absolutePath.optional(),
   indexerPath: absolutePath.optional(),
-  nodePath: z.string().refine((p) => !UNIT_PREFIX_RE.test(p), UNIT_PREFIX_REASON).regex(SAFE_PATH_RE, 'expected a command name or path of letters, digits and . _ - + @ / (it is written unquoted into systemd units)').default('node'),
-  remotePrefix: z.string().regex(/^[^\0\n]*$/, 'expected one line').default(''),
+  nodePath: z
+    .string()
+    .refine((p) => !UNIT_PREFIX_RE.test(p), UNIT_PREFIX_REASON)
+    .regex(SAFE_PATH_RE, 'expected a command name or path of letters, digits and . _ - + @ / (it is written unquoted into systemd units)')
+    .default('node'),
+  remotePrefix: z
+    .string()
+    .regex(/^[^\0\n]*$/, 'expected one line')
+    .default(''),
   incomingDir: absolutePath.optional(),
-  codenames: z.array(z.string().regex(CODENAME_RE, 'expected a codename such as bookworm'), { error: 'expected a list of codenames' }).min(1, 'expected at least one codename'),
-  architectures: z.array(z.string().refine((a) => KNOWN_ARCHITECTURES.includes(a), { error: (i) => `unknown architecture '${String(i.input)}' (known: ${KNOWN_ARCHITECTURES.join(' ')})` }), { error: 'expected a list of architectures' }).min(1, 'expected at least one architecture'),
-  allowedCidrs: z.array(z.string(), { error: 'expected a list of CIDR blocks' }).min(1, "expected at least one CIDR block (use '0.0.0.0/0' and '::/0' to allow every address)"),
+  codenames: z
+    .array(z.string().regex(CODENAME_RE, 'expected a codename such as bookworm'), { error: 'expected a list of codenames' })
+    .min(1, 'expected at least one codename'),
+  architectures: z
+    .array(
+      z.string().refine((a) => KNOWN_ARCHITECTURES.includes(a), {
+        error: (i) => `unknown architecture '${String(i.input)}' (known: ${KNOWN_ARCHITECTURES.join(' ')})`,
+      }),
+      { error: 'expected a list of architectures' },
+    )
+    .min(1, 'expected at least one architecture'),
+  allowedCidrs: z
+    .array(z.string(), { error: 'expected a list of CIDR blocks' })
+    .min(1, "expected at least one CIDR block (use '0.0.0.0/0' and '::/0' to allow every address)"),
   clientCredentials: z.array(credential, { error: 'expected a list of { username, password }' }).default([]),
   tls: tls.default({ mode: 'none' }),
   allowPlainHttp: bool.default(false),
   httpPort: port.default(80),
   httpsPort: port.default(443),
-  listenAddress: z.string().refine((a) => isIP(a) !== 0, 'expected an IP address').optional(),
-  signingKey: z.string().refine((k) => k.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----'), 'expected an armored OpenPGP private key').optional(),
+  listenAddress: z
+    .string()
+    .refine((a) => isIP(a) !== 0, 'expected an IP address')
+    .optional(),
+  signingKey: z
+    .string()
+    .refine((k) => k.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----'), 'expected an armored OpenPGP private key')
+    .optional(),
   // Recorded after the first `pulumi up` (pulumi stack output keyFingerprint): the key may not change silently.
-  signingKeyFingerprint: z.string().refine((f) => /^[0-9A-F]{40}$/.test(f.replace(/ +/g, '').toUpperCase()), 'expected the 40 hex digits of the signing key fingerprint (pulumi stack output keyFingerprint)').optional(),
+  signingKeyFingerprint: z
+    .string()
+    .refine(
+      (f) => /^[0-9A-F]{40}$/.test(f.replace(/ +/g, '').toUpperCase()),
+      'expected the 40 hex digits of the signing key fingerprint (pulumi stack output keyFingerprint)',
+    )
+    .optional(),
   upstream: z.string().regex(NAME_RE, 'expected a channel name').optional(),
-  origin: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').default('Epiconcept'),
-  label: z.string().regex(/^[^\n:]+$/, 'expected one line without colon').optional(),
-  description: z.string().regex(/^[^\n]*$/, 'expected one line').optional(),
-  keyName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a file-name word').optional(),
+  origin: z
+    .string()
+    .regex(/^[^\n:]+$/, 'expected one line without colon')
+    .default('Epiconcept'),
+  label: z
+    .string()
+    .regex(/^[^\n:]+$/, 'expected one line without colon')
+    .optional(),
+  description: z
+    .string()
+    .regex(/^[^\n]*$/, 'expected one line')
+    .optional(),
+  keyName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a file-name word')
+    .optional(),
   keyEmail: z.email('expected an e-mail address').optional(),
-  generationsKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(2, 'expected at least 2 (the current generation and one to roll back to)').default(5),
-  backupKeep: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 (the backup just made)').default(7),
+  generationsKeep: z.coerce
+    .number({ error: 'expected a number' })
+    .int('expected an integer')
+    .min(2, 'expected at least 2 (the current generation and one to roll back to)')
+    .default(5),
+  backupKeep: z.coerce
+    .number({ error: 'expected a number' })
+    .int('expected an integer')
+    .min(1, 'expected at least 1 (the backup just made)')
+    .default(7),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
   // The indexer's version-suffix table (repo.yaml routing, lambda-free-tools/src/repo/routing.ts); unset: its default.
-  routing: z.array(z.strictObject({
-    pattern: z.string().min(1, 'expected a regular expression').refine((p) => { try { new RegExp(p); return true; } catch { return false; } }, 'is not a valid regular expression'),
-    codenames: z.array(z.string().min(1, 'expected a codename or $N')).min(1, 'expected at least one codename'),
-  }), { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" }).optional(),
+  routing: z
+    .array(
+      z.strictObject({
+        pattern: z
+          .string()
+          .min(1, 'expected a regular expression')
+          .refine((p) => {
+            try {
+              new RegExp(p);
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'is not a valid regular expression'),
+        codenames: z.array(z.string().min(1, 'expected a codename or $N')).min(1, 'expected at least one codename'),
+      }),
+      { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" },
+    )
+    .optional(),
   serviceUser: accountName('a system user name').optional(),
   poolGroup: accountName('a group name').default('aptrepo'),
   signerUser: accountName('a system user name').optional(),
@@ -150,11 +307,17 @@ const RawSchema = z.strictObject({
   uploadUser: accountName('a user name').optional(),
   services: z.enum(['systemd', 'none'], { error: "expected 'systemd' or 'none'" }).optional(),
   installPackages: bool.default(true),
-  backupSchedule: z.string().regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression').default('*-*-* 02:30:00'),
+  backupSchedule: z
+    .string()
+    .regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression')
+    .default('*-*-* 02:30:00'),
   ingestSources: z.array(z.string().regex(NAME_RE, 'expected a drop-zone name [a-z0-9][a-z0-9-]*')).default(['build', 'ci', 'php']),
   devContainer: devContainer.optional(),
   // Any new value re-runs every step once (a forced re-apply, e.g. after drift `apt-ops doctor` reported).
-  reapply: z.string().regex(/^[^\n]*$/, 'expected a one-line string').default(''),
+  reapply: z
+    .string()
+    .regex(/^[^\n]*$/, 'expected a one-line string')
+    .default(''),
 });
 
 /** TLS settings after validation; files are paths on the machine running `pulumi up`. */
@@ -258,7 +421,10 @@ function describeIssue(issue: z.core.$ZodIssue): { key: string; reason: string }
   const [first, ...rest] = issue.path.map(String);
   const key = `${CONFIG_NAMESPACE}:${first ?? '(top level)'}${rest.length ? '.' + rest.join('.') : ''}`;
   if (issue.code === 'unrecognized_keys') {
-    return { key: `${CONFIG_NAMESPACE}:${issue.keys.join(',')}`, reason: `unknown key (known: ${Object.keys(RawSchema.shape).join(', ')})` };
+    return {
+      key: `${CONFIG_NAMESPACE}:${issue.keys.join(',')}`,
+      reason: `unknown key (known: ${Object.keys(RawSchema.shape).join(', ')})`,
+    };
   }
   // A missing key reports zod's "expected string, received undefined": say it plainly.
   if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
@@ -301,7 +467,10 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
       try {
         input[k] = JSON.parse(v);
       } catch {
-        throw new ConfigError(`${CONFIG_NAMESPACE}:${k}`, SECRET_KEYS.includes(k as (typeof SECRET_KEYS)[number]) ? 'is not valid JSON' : `is not valid JSON: ${v.slice(0, 80)}`);
+        throw new ConfigError(
+          `${CONFIG_NAMESPACE}:${k}`,
+          SECRET_KEYS.includes(k as (typeof SECRET_KEYS)[number]) ? 'is not valid JSON' : `is not valid JSON: ${v.slice(0, 80)}`,
+        );
       }
     } else {
       input[k] = v;
@@ -312,7 +481,10 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   for (const [k, v] of Object.entries(input)) {
     const bad = findControlCharacter(v, MULTILINE_KEYS.has(k) ? CONTROL_BUT_LINE_BREAK_RE : CONTROL_RE, [k]);
     if (bad) {
-      throw new ConfigError(`${CONFIG_NAMESPACE}:${bad.at.join('.')}`, `holds a control character (U+${bad.code.toString(16).toUpperCase().padStart(4, '0')}): only printable text is allowed`);
+      throw new ConfigError(
+        `${CONFIG_NAMESPACE}:${bad.at.join('.')}`,
+        `holds a control character (U+${bad.code.toString(16).toUpperCase().padStart(4, '0')}): only printable text is allowed`,
+      );
     }
   }
   const parsed = RawSchema.safeParse(input);
@@ -333,7 +505,11 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   });
   const sshHost = r.sshHost ?? (r.devContainer ? '127.0.0.1' : undefined);
   if (!sshHost) fail('sshHost', 'is required: expected the host name or IP address of the repository server');
-  if (!r.sshHostKey && !r.devContainer) fail('sshHostKey', "is required: expected the server's public host key line (ssh-keyscan -t ed25519 <host>), so the SSH connection is checked");
+  if (!r.sshHostKey && !r.devContainer)
+    fail(
+      'sshHostKey',
+      "is required: expected the server's public host key line (ssh-keyscan -t ed25519 <host>), so the SSH connection is checked",
+    );
   const users = r.clientCredentials.map((c) => c.username);
   const dup = users.find((u, i) => users.indexOf(u) !== i);
   if (dup) fail('clientCredentials', `user name '${dup}' appears twice`);
@@ -352,24 +528,36 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   // The dev container runs systemd as PID 1 (infra/devDockerfile.ts), like a real server.
   const services = r.services ?? (root === '/' ? 'systemd' : 'none');
   if (r.devContainer && services !== 'systemd') fail('services', "the dev container runs systemd: use 'systemd' (or leave it unset)");
-  if (r.tls.mode === 'certbot' && services !== 'systemd') fail('tls.mode', "certbot needs services: systemd (nginx running on the host) and root '/'");
+  if (r.tls.mode === 'certbot' && services !== 'systemd')
+    fail('tls.mode', "certbot needs services: systemd (nginx running on the host) and root '/'");
   const serviceUser = r.serviceUser ?? `aptrepo-${channel}`;
   const signerUser = r.signerUser ?? `aptsign-${channel}`;
-  if (!ACCOUNT_RE.test(serviceUser)) fail('serviceUser', `not set, and aptrepo-${channel} is longer than 32 characters: set a shorter name`);
+  if (!ACCOUNT_RE.test(serviceUser))
+    fail('serviceUser', `not set, and aptrepo-${channel} is longer than 32 characters: set a shorter name`);
   if (!ACCOUNT_RE.test(signerUser)) fail('signerUser', `not set, and aptsign-${channel} is longer than 32 characters: set a shorter name`);
-  if (r.upstream && r.uploaders.length) fail('uploaders', `a channel with an upstream ('${r.upstream}') takes packages by promotion only: list the upload accounts in the ${r.upstream} stack`);
-  if (r.operators.length && !path.posix.isAbsolute(r.nodePath)) fail('nodePath', `expected an absolute path (e.g. /usr/bin/node) when operators are set: sudoers(5) names commands by absolute path`);
+  if (r.upstream && r.uploaders.length)
+    fail(
+      'uploaders',
+      `a channel with an upstream ('${r.upstream}') takes packages by promotion only: list the upload accounts in the ${r.upstream} stack`,
+    );
+  if (r.operators.length && !path.posix.isAbsolute(r.nodePath))
+    fail('nodePath', `expected an absolute path (e.g. /usr/bin/node) when operators are set: sudoers(5) names commands by absolute path`);
   {
     // Users and groups share one name space here: every user also gets a group of its own name.
     const names: [string, string][] = [
-      ['serviceUser', serviceUser], ['signerUser', signerUser], ['poolGroup', r.poolGroup], ['uploadGroup', r.uploadGroup], ['operatorGroup', r.operatorGroup],
+      ['serviceUser', serviceUser],
+      ['signerUser', signerUser],
+      ['poolGroup', r.poolGroup],
+      ['uploadGroup', r.uploadGroup],
+      ['operatorGroup', r.operatorGroup],
       ...r.uploaders.map((u, i): [string, string] => [`uploaders.${i}.name`, u.name]),
       ...r.operators.map((o, i): [string, string] => [`operators.${i}.name`, o.name]),
     ];
     for (const [i, [key, name]] of names.entries()) {
       const first = names.findIndex(([, n]) => n === name);
       if (first !== i) fail(key, `'${name}' is already the name of ${names[first][0]}: accounts and groups need distinct names`);
-      if (RESERVED_ACCOUNTS.includes(name) || name === r.sshUser) fail(key, `'${name}' is a system or SSH account: choose a name of the stack's own`);
+      if (RESERVED_ACCOUNTS.includes(name) || name === r.sshUser)
+        fail(key, `'${name}' is a system or SSH account: choose a name of the stack's own`);
     }
   }
 
@@ -378,7 +566,12 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     channel,
     domain: r.domain,
     serverName: r.serverName ?? `apt-${channel}.${r.domain}`,
-    ssh: { host: sshHost as string, port: r.devContainer && !raw.sshPort ? r.devContainer.sshPort : r.sshPort, user: r.sshUser, ...(r.sshHostKey ? { hostKey: r.sshHostKey } : {}) },
+    ssh: {
+      host: sshHost as string,
+      port: r.devContainer && !raw.sshPort ? r.devContainer.sshPort : r.sshPort,
+      user: r.sshUser,
+      ...(r.sshHostKey ? { hostKey: r.sshHostKey } : {}),
+    },
     root,
     webRoot: r.webRoot ?? defaults.webRoot,
     indexerPath: r.indexerPath ?? defaults.indexerPath,

@@ -13,7 +13,10 @@ export const SIGN_TIMEOUT_MS = 60_000;
 
 /** The signing service is unreachable, too slow, or refused to sign; `socket` names it. */
 export class SignerError extends AptRepoError {
-  constructor(readonly socket: string, readonly reason: string) {
+  constructor(
+    readonly socket: string,
+    readonly reason: string,
+  ) {
     super(`signer at ${socket}: ${reason}`);
   }
 }

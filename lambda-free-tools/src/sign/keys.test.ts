@@ -6,7 +6,9 @@ import { ConfigError } from '../errors';
 import { generateSigningKey, publicKeyFiles, SigningKey } from './keys';
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'keys-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'keys-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs gpg with a throw-away home directory. */
@@ -29,7 +31,10 @@ describe.each([
     writeFileSync(file, key.publicBinary);
     const colons = gpg(['--with-colons', '--show-keys', file]);
     // pub:<validity>:<bits>:<algo>:<keyid>:<created>:<expires>:…:<capabilities>
-    const pub = colons.split('\n').find((l) => l.startsWith('pub:'))!.split(':');
+    const pub = colons
+      .split('\n')
+      .find((l) => l.startsWith('pub:'))!
+      .split(':');
     expect(Number(pub[2])).toBe(bits);
     expect(Number(pub[3])).toBe(algo);
     expect(pub[6]).toBe(''); // no expiry

@@ -13,11 +13,21 @@ const ch = { name: 'preprod', origin: 'Epiconcept', label: 'Epiconcept preprod',
 
 function release(over: Record<string, string | undefined> = {}): string {
   const fields: Record<string, string | undefined> = {
-    Origin: 'Epiconcept', Label: 'Epiconcept preprod', Suite: 'bookworm', Codename: 'bookworm', Date: 'Sat, 21 Nov 2026 05:15:00 UTC',
-    Architectures: 'amd64', Components: 'main', ...over,
+    Origin: 'Epiconcept',
+    Label: 'Epiconcept preprod',
+    Suite: 'bookworm',
+    Codename: 'bookworm',
+    Date: 'Sat, 21 Nov 2026 05:15:00 UTC',
+    Architectures: 'amd64',
+    Components: 'main',
+    ...over,
   };
-  return Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}\n`).join('') +
-    'SHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855                0 main/binary-amd64/Packages\n';
+  return (
+    Object.entries(fields)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}: ${v}\n`)
+      .join('') + 'SHA256:\n e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855                0 main/binary-amd64/Packages\n'
+  );
 }
 
 let dir: string;
@@ -43,7 +53,7 @@ describe('checkRelease', () => {
   it.each([
     ['a foreign Codename', release({ Codename: 'trixie', Suite: 'trixie' }), /Codename "trixie" is not in channel preprod's liste_dist/],
     ['a foreign Suite', release({ Suite: 'trixie' }), /Suite "trixie"/],
-    ['another channel\'s Label', release({ Label: 'Epiconcept prod' }), /Label "Epiconcept prod" is not channel preprod's/],
+    ["another channel's Label", release({ Label: 'Epiconcept prod' }), /Label "Epiconcept prod" is not channel preprod's/],
     ['another Origin', release({ Origin: 'Evil' }), /Origin "Evil"/],
     ['no Date', release({ Date: undefined }), /no Date field/],
     ['a NUL byte', release() + '\0', /NUL byte/],
@@ -62,7 +72,11 @@ describe('checkRelease', () => {
 });
 
 describe('serveOne (the --stdio path)', () => {
-  async function serve(input: string | Buffer, limits?: { maxBytes?: number; timeoutMs?: number }, endInput = true): Promise<{ answer: SignAnswer; line: string; log: string[] }> {
+  async function serve(
+    input: string | Buffer,
+    limits?: { maxBytes?: number; timeoutMs?: number },
+    endInput = true,
+  ): Promise<{ answer: SignAnswer; line: string; log: string[] }> {
     const inp = new PassThrough();
     const out = new PassThrough();
     let line = '';
@@ -123,9 +137,12 @@ describe('sign-server and the socket client', () => {
       fs.writeFileSync(path.join(dir, 'InRelease'), signed.inRelease);
       expect(gpgv([path.join(dir, 'InRelease')])).toBe(0);
       await expect(requestSignature(sock(), release({ Codename: 'trixie', Suite: 'trixie' }))).rejects.toThrow(
-        `signer at ${sock()}: refused to sign: Codename "trixie" is not in channel preprod's liste_dist (bookworm, bullseye)`);
+        `signer at ${sock()}: refused to sign: Codename "trixie" is not in channel preprod's liste_dist (bookworm, bullseye)`,
+      );
       // Over the limit: the answer still reaches a client that keeps sending.
-      await expect(requestSignature(sock(), Buffer.alloc(MAX_REQUEST_BYTES + 4096, 0x41))).rejects.toThrow(/refused to sign: request is over the 4194304-byte limit/);
+      await expect(requestSignature(sock(), Buffer.alloc(MAX_REQUEST_BYTES + 4096, 0x41))).rejects.toThrow(
+        /refused to sign: request is over the 4194304-byte limit/,
+      );
       // A slow client does not block the others.
       const idle = net.connect(sock());
       await new Promise((r) => idle.once('connect', r));
@@ -150,7 +167,9 @@ describe('sign-server and the socket client', () => {
     expect(fs.lstatSync(sock()).isSocket()).toBe(true);
     const server = await startSignServer({ socketPath: sock(), ch, signer, log: (l) => logs.push(l) });
     try {
-      await expect(startSignServer({ socketPath: sock(), ch, signer, log: () => undefined })).rejects.toThrow(/another signer is already listening there/);
+      await expect(startSignServer({ socketPath: sock(), ch, signer, log: () => undefined })).rejects.toThrow(
+        /another signer is already listening there/,
+      );
       await expect(socketSigner(sock()).sign(release())).resolves.toHaveProperty('releaseGpg');
     } finally {
       await server.close();
@@ -162,8 +181,12 @@ describe('sign-server and the socket client', () => {
   });
 
   it('a signer that is down is a SignerError naming the socket and the reason', async () => {
-    const err = await socketSigner(path.join(dir, 'nobody.sock')).sign(release()).catch((e) => e);
+    const err = await socketSigner(path.join(dir, 'nobody.sock'))
+      .sign(release())
+      .catch((e) => e);
     expect(err).toBeInstanceOf(SignerError);
-    expect(err.message).toBe(`signer at ${path.join(dir, 'nobody.sock')}: no such socket (ENOENT): the signing service is not running, or repo.yaml signerSocket is wrong`);
+    expect(err.message).toBe(
+      `signer at ${path.join(dir, 'nobody.sock')}: no such socket (ENOENT): the signing service is not running, or repo.yaml signerSocket is wrong`,
+    );
   });
 });

@@ -50,7 +50,8 @@ export class SignRequestError extends AptRepoError {
  */
 export function checkRelease(bytes: Buffer, ch: ReleaseIdentity): { text: string; codename: string } {
   if (bytes.length === 0) throw new SignRequestError('empty request: expected a Release file');
-  if (bytes.length > MAX_REQUEST_BYTES) throw new SignRequestError(`request of ${bytes.length} bytes is over the ${MAX_REQUEST_BYTES}-byte limit`);
+  if (bytes.length > MAX_REQUEST_BYTES)
+    throw new SignRequestError(`request of ${bytes.length} bytes is over the ${MAX_REQUEST_BYTES}-byte limit`);
   if (bytes.includes(0)) throw new SignRequestError('request holds a NUL byte: not a Release file');
   let text: string;
   try {
@@ -71,12 +72,17 @@ export function checkRelease(bytes: Buffer, ch: ReleaseIdentity): { text: string
   const label = field('Label');
   const codename = field('Codename');
   const suite = field('Suite');
-  if (origin !== ch.origin) throw new SignRequestError(`Origin ${JSON.stringify(origin ?? null)} is not channel ${ch.name}'s (${JSON.stringify(ch.origin)})`);
-  if (label !== ch.label) throw new SignRequestError(`Label ${JSON.stringify(label ?? null)} is not channel ${ch.name}'s (${JSON.stringify(ch.label)})`);
+  if (origin !== ch.origin)
+    throw new SignRequestError(`Origin ${JSON.stringify(origin ?? null)} is not channel ${ch.name}'s (${JSON.stringify(ch.origin)})`);
+  if (label !== ch.label)
+    throw new SignRequestError(`Label ${JSON.stringify(label ?? null)} is not channel ${ch.name}'s (${JSON.stringify(ch.label)})`);
   if (codename === undefined || !ch.codenames.includes(codename)) {
-    throw new SignRequestError(`Codename ${JSON.stringify(codename ?? null)} is not in channel ${ch.name}'s liste_dist (${ch.codenames.join(', ')})`);
+    throw new SignRequestError(
+      `Codename ${JSON.stringify(codename ?? null)} is not in channel ${ch.name}'s liste_dist (${ch.codenames.join(', ')})`,
+    );
   }
-  if (suite !== undefined && !ch.codenames.includes(suite)) throw new SignRequestError(`Suite ${JSON.stringify(suite)} is not in channel ${ch.name}'s liste_dist`);
+  if (suite !== undefined && !ch.codenames.includes(suite))
+    throw new SignRequestError(`Suite ${JSON.stringify(suite)} is not in channel ${ch.name}'s liste_dist`);
   if (field('Date') === undefined) throw new SignRequestError('not a Release file: no Date field');
   if (field('SHA256') === undefined) throw new SignRequestError('not a Release file: no SHA256 field');
   return { text, codename };
@@ -86,7 +92,12 @@ export function checkRelease(bytes: Buffer, ch: ReleaseIdentity): { text: string
  * Answers one request: checks it (checkRelease), signs it with `signer`, logs one line through
  * `log` either way. Never throws: a signing failure becomes `{ ok: false }`.
  */
-export async function answerRequest(bytes: Buffer, ch: ReleaseIdentity, signer: ReleaseSigner, log: (line: string) => void): Promise<SignAnswer> {
+export async function answerRequest(
+  bytes: Buffer,
+  ch: ReleaseIdentity,
+  signer: ReleaseSigner,
+  log: (line: string) => void,
+): Promise<SignAnswer> {
   const digest = createHash('sha256').update(bytes).digest('hex');
   let checked: { text: string; codename: string };
   try {
@@ -112,7 +123,10 @@ export async function answerRequest(bytes: Buffer, ch: ReleaseIdentity, signer: 
  * is then read and dropped until the end or the time limit, so the client can read the answer)
  * or not complete in time (`input` is then destroyed by the caller's handling of `timedOut`).
  */
-export function readRequest(input: Readable, opts: { maxBytes?: number; timeoutMs?: number } = {}): Promise<{ bytes: Buffer } | { refused: string; timedOut: boolean }> {
+export function readRequest(
+  input: Readable,
+  opts: { maxBytes?: number; timeoutMs?: number } = {},
+): Promise<{ bytes: Buffer } | { refused: string; timedOut: boolean }> {
   const maxBytes = opts.maxBytes ?? MAX_REQUEST_BYTES;
   const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
   return new Promise((resolve) => {
@@ -129,7 +143,14 @@ export function readRequest(input: Readable, opts: { maxBytes?: number; timeoutM
       input.removeListener('error', onError);
       resolve(r);
     };
-    const timer = setTimeout(() => done({ refused: over ? `request is over the ${maxBytes}-byte limit` : `request not complete within ${timeoutMs / 1000} s`, timedOut: true }), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        done({
+          refused: over ? `request is over the ${maxBytes}-byte limit` : `request not complete within ${timeoutMs / 1000} s`,
+          timedOut: true,
+        }),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       if (over) return;
       size += chunk.length;
@@ -187,7 +208,10 @@ export async function serveOne(
       input.resume();
       const t = setTimeout(() => input.destroy(), limits.timeoutMs ?? REQUEST_TIMEOUT_MS);
       input.once('close', () => clearTimeout(t));
-      input.once('end', () => { clearTimeout(t); input.destroy(); });
+      input.once('end', () => {
+        clearTimeout(t);
+        input.destroy();
+      });
     }
   }
   return answer;
@@ -248,7 +272,8 @@ export async function startSignServer(opts: {
   try {
     existing = fs.lstatSync(socketPath);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(socketPath, `cannot check the socket path: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConfigError(socketPath, `cannot check the socket path: ${(e as Error).message}`);
   }
   if (existing) {
     if (!existing.isSocket()) throw new ConfigError(socketPath, 'exists and is not a socket; not replacing it');
@@ -288,7 +313,9 @@ export async function startSignServer(opts: {
     fs.chownSync(socketPath, -1, dirStat.gid);
   } catch {
     mode = 0o666;
-    log(`cannot give ${socketPath} the group ${dirStat.gid} of its folder: mode 0666, access is limited by ${dir} (mode ${(dirStat.mode & 0o7777).toString(8)})`);
+    log(
+      `cannot give ${socketPath} the group ${dirStat.gid} of its folder: mode 0666, access is limited by ${dir} (mode ${(dirStat.mode & 0o7777).toString(8)})`,
+    );
   }
   fs.chmodSync(socketPath, mode);
   if (opts.pidfile) fs.writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });

@@ -19,7 +19,9 @@ const RELEASE = [
 ].join('\n');
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'sign-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sign-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs gpgv with the binary public key as its only keyring; returns the exit status and stderr. */
@@ -33,7 +35,10 @@ function gpgv(key: SigningKey, args: string[]): { status: number | null; stderr:
 /** `gpg --list-packets` of a file, with a throw-away home directory. */
 function listPackets(file: string): string {
   const home = mkdtempSync(join(dir, 'gnupg-'));
-  return execFileSync('gpg', ['--homedir', home, '--batch', '--list-packets', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('gpg', ['--homedir', home, '--batch', '--list-packets', file], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 describe.each(['rsa4096', 'ed25519'] as const)('signing with a %s key', (type) => {
@@ -119,12 +124,20 @@ describe('loadSigner refuses unusable keys with ConfigError', () => {
   });
 
   it('an RFC 9580 v6 key (Debian 12 gpgv refuses it)', async () => {
-    const { privateKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'v6@epiconcept.fr' }], config: { v6Keys: true } });
+    const { privateKey } = await openpgp.generateKey({
+      type: 'curve25519',
+      userIDs: [{ email: 'v6@epiconcept.fr' }],
+      config: { v6Keys: true },
+    });
     await expect(loadSigner(privateKey)).rejects.toThrow(/v6 key/);
   });
 
   it('a v4 key with the new Ed25519 algorithm (27)', async () => {
-    const { privateKey } = await openpgp.generateKey({ type: 'curve25519', userIDs: [{ email: 'x@epiconcept.fr' }], config: { v6Keys: false } });
+    const { privateKey } = await openpgp.generateKey({
+      type: 'curve25519',
+      userIDs: [{ email: 'x@epiconcept.fr' }],
+      config: { v6Keys: false },
+    });
     await expect(loadSigner(privateKey)).rejects.toThrow(/ed25519 is not checked by Debian's gpgv/);
   });
 });

@@ -23,8 +23,10 @@ const MANIFEST_MAX_BYTES = 16 << 20;
 
 /** What `doctor` says when the channel has no manifest. */
 export function noManifestMessage(file: string): string {
-  return `${file} does not exist: this channel was not deployed by the Pulumi program, or by a version without expected-state; ` +
-    'pass --expected <file> from `pulumi stack output expectedState`';
+  return (
+    `${file} does not exist: this channel was not deployed by the Pulumi program, or by a version without expected-state; ` +
+    'pass --expected <file> from `pulumi stack output expectedState`'
+  );
 }
 
 /** Reads all of stdin (at most MANIFEST_MAX_BYTES). */
@@ -46,7 +48,11 @@ async function readStdin(): Promise<string> {
  * @throws UsageError (exit 2): no default manifest (noManifestMessage), a file that cannot be read;
  *         ExpectedStateError (exit 2) for one that does not parse.
  */
-export async function readManifest(root: string, channel: string, expected: string | undefined): Promise<{ state: ExpectedState; source: string }> {
+export async function readManifest(
+  root: string,
+  channel: string,
+  expected: string | undefined,
+): Promise<{ state: ExpectedState; source: string }> {
   if (expected === '-') return { state: parseExpectedState(await readStdin(), 'stdin'), source: 'stdin' };
   const file = expected ?? path.join(channelPaths(root, channel).configDir, EXPECTED_STATE_FILE);
   let text: string;
@@ -66,7 +72,10 @@ export async function readManifest(root: string, channel: string, expected: stri
 /** The differences as the table doctor prints on stdout; '' when there is none. */
 export function renderDifferences(r: Pick<DoctorReport, 'differences'>): string {
   if (!r.differences.length) return '';
-  return table(['PATH', 'WHAT', 'EXPECTED', 'FOUND', 'STEP'], r.differences.map((d) => [d.path, d.field, d.expected, d.found, d.step]));
+  return table(
+    ['PATH', 'WHAT', 'EXPECTED', 'FOUND', 'STEP'],
+    r.differences.map((d) => [d.path, d.field, d.expected, d.found, d.step]),
+  );
 }
 
 /**
@@ -78,8 +87,10 @@ export function renderDifferences(r: Pick<DoctorReport, 'differences'>): string 
 export function renderDoctorSummary(r: DoctorReport, where = '', stack?: string): string {
   const lines: string[] = [];
   const n = r.differences.length;
-  lines.push(`${r.channel}${where}: ${n === 0 ? 'no difference' : `${n} difference${n === 1 ? '' : 's'}`} from the expected state (${r.checked} path${r.checked === 1 ? '' : 's'} checked` +
-    `${r.notChecked.length ? `, ${r.notChecked.length} not checked` : ''})`);
+  lines.push(
+    `${r.channel}${where}: ${n === 0 ? 'no difference' : `${n} difference${n === 1 ? '' : 's'}`} from the expected state (${r.checked} path${r.checked === 1 ? '' : 's'} checked` +
+      `${r.notChecked.length ? `, ${r.notChecked.length} not checked` : ''})`,
+  );
   for (const x of r.notChecked) lines.push(`  not checked: ${x.path}: ${x.reason}`);
   if (n) {
     const steps = [...new Set(r.differences.map((d) => d.step))].sort();
@@ -95,19 +106,24 @@ export function renderDoctorSummary(r: DoctorReport, where = '', stack?: string)
 export function register(program: Command): void {
   program
     .command('doctor')
-    .description('compare the server files (modes, owners, contents, keys, links) with what the Pulumi stack installed, and name every difference')
+    .description(
+      'compare the server files (modes, owners, contents, keys, links) with what the Pulumi stack installed, and name every difference',
+    )
     .option('--expected <file>', `the manifest to compare with ('-': stdin; default: <configDir>/${EXPECTED_STATE_FILE})`)
-    .action(action<{ expected?: string }>(async (_args, o) => {
-      const { checkExpectedState } = await import('../../repo/doctor');
-      const { state, source } = await readManifest(o.root, o.channel, o.expected);
-      if (state.channel !== o.channel) throw new UsageError(`${source} is the expected state of channel '${state.channel}', not of --channel ${o.channel}`);
-      const report = await checkExpectedState(state);
-      if (!o.json) {
-        // The table first, then the summary under it (action() prints nothing for an empty human text).
-        const rows = renderDifferences(report);
-        if (rows) process.stdout.write(rows + '\n');
-        process.stderr.write(renderDoctorSummary(report) + '\n');
-      }
-      return { data: report, human: '', exitCode: report.differences.length ? 1 : 0 };
-    }));
+    .action(
+      action<{ expected?: string }>(async (_args, o) => {
+        const { checkExpectedState } = await import('../../repo/doctor');
+        const { state, source } = await readManifest(o.root, o.channel, o.expected);
+        if (state.channel !== o.channel)
+          throw new UsageError(`${source} is the expected state of channel '${state.channel}', not of --channel ${o.channel}`);
+        const report = await checkExpectedState(state);
+        if (!o.json) {
+          // The table first, then the summary under it (action() prints nothing for an empty human text).
+          const rows = renderDifferences(report);
+          if (rows) process.stdout.write(rows + '\n');
+          process.stderr.write(renderDoctorSummary(report) + '\n');
+        }
+        return { data: report, human: '', exitCode: report.differences.length ? 1 : 0 };
+      }),
+    );
 }

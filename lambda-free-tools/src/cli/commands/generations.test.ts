@@ -40,11 +40,21 @@ test('after rollback, generations shows the new generation served and the one it
   expect(r).toMatchObject({ from: before[0].id, to: before[1].id, rolledBackFrom: before[1].id });
 
   const list = JSON.parse((await runCli(['--root', root, '--json', 'generations'])).stdout);
-  expect(list[0]).toEqual({ id: r.generation, date: expect.any(String), current: true, rolledBackFrom: before[1].id, packages: { bullseye: 1, bookworm: 1 } });
-  expect(list.slice(1).map((g: { id: string; current: boolean; rolledBackFrom?: string }) => [g.id, g.current, g.rolledBackFrom])).toEqual(before.map((g) => [g.id, false, undefined]));
+  expect(list[0]).toEqual({
+    id: r.generation,
+    date: expect.any(String),
+    current: true,
+    rolledBackFrom: before[1].id,
+    packages: { bullseye: 1, bookworm: 1 },
+  });
+  expect(list.slice(1).map((g: { id: string; current: boolean; rolledBackFrom?: string }) => [g.id, g.current, g.rolledBackFrom])).toEqual(
+    before.map((g) => [g.id, false, undefined]),
+  );
   const human = (await runCli(['--root', root, 'generations'])).stdout.split('\n');
   expect(human[1]).toMatch(new RegExp(`^\\*\\s+${r.generation}\\s+\\S+\\s+bullseye:1 bookworm:1\\s+rollback to ${before[1].id}$`));
   expect(human[2]).toMatch(new RegExp(`^\\s+${before[0].id}\\s+\\S+\\s+bullseye:1 bookworm:2$`));
   const text = await runCli(['--root', root, 'rollback', '--to', before[0].id]);
-  expect(text.stdout).toMatch(new RegExp(`^preprod now serves generation \\S+-000004: the package set of ${before[0].id} \\(was ${r.generation}\\)$`, 'm'));
+  expect(text.stdout).toMatch(
+    new RegExp(`^preprod now serves generation \\S+-000004: the package set of ${before[0].id} \\(was ${r.generation}\\)$`, 'm'),
+  );
 });

@@ -21,15 +21,25 @@ export function register(program: Command): void {
     .description('take the .deb files dropped into <incoming>/<source>/[<codename>/] into the pool and publish once')
     .option('--source <name>', 'only this drop folder')
     .option('--settle-ms <ms>', 'a file is taken once unchanged for this long (ctime age, and a second look min(1000, ms/2) later)', '2000')
-    .action(action<{ source?: string; settleMs: string }>(async (_args, o) => {
-      const { ingest, ingestExitCode } = await import('../../repo/ingest');
-      const ch = await loadChannel({ root: o.root, channel: o.channel });
-      const settleMs = parseMs('--settle-ms', o.settleMs);
-      const r = await ingest(ch, { source: o.source, settleMs, progress: progressFor(o) });
-      for (const p of r.publish?.problems ?? []) process.stderr.write(`apt-repo: warning: ${p}\n`);
-      const rows = r.entries.map((e) => [e.status, e.file, e.package, e.version, e.architecture, e.status === 'accepted' ? `${e.poolPath} (${e.codenames?.join(' ')})` : e.reason]);
-      const human = (rows.length ? table(['status', 'file', 'package', 'version', 'arch', 'detail'], rows) : 'nothing to ingest') +
-        (r.generation ? `\npublished generation ${r.generation}` : '');
-      return { data: { channel: ch.name, ...r }, human, exitCode: ingestExitCode(r) };
-    }));
+    .action(
+      action<{ source?: string; settleMs: string }>(async (_args, o) => {
+        const { ingest, ingestExitCode } = await import('../../repo/ingest');
+        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const settleMs = parseMs('--settle-ms', o.settleMs);
+        const r = await ingest(ch, { source: o.source, settleMs, progress: progressFor(o) });
+        for (const p of r.publish?.problems ?? []) process.stderr.write(`apt-repo: warning: ${p}\n`);
+        const rows = r.entries.map((e) => [
+          e.status,
+          e.file,
+          e.package,
+          e.version,
+          e.architecture,
+          e.status === 'accepted' ? `${e.poolPath} (${e.codenames?.join(' ')})` : e.reason,
+        ]);
+        const human =
+          (rows.length ? table(['status', 'file', 'package', 'version', 'arch', 'detail'], rows) : 'nothing to ingest') +
+          (r.generation ? `\npublished generation ${r.generation}` : '');
+        return { data: { channel: ch.name, ...r }, human, exitCode: ingestExitCode(r) };
+      }),
+    );
 }

@@ -3,11 +3,24 @@ import * as path from 'path';
 import { mkTemp, rmTemp, runCli } from '../../../../test/harness/cli';
 
 let root: string;
-beforeEach(() => { root = mkTemp('init-cli'); });
+beforeEach(() => {
+  root = mkTemp('init-cli');
+});
 afterEach(() => rmTemp(root));
 
 test('init creates the channel layout with defaults, and a second run changes nothing', async () => {
-  const r = await runCli(['--root', root, '--channel', 'prod', '--json', 'init', '--upstream', 'preprod', '--codenames', 'bullseye,bookworm']);
+  const r = await runCli([
+    '--root',
+    root,
+    '--channel',
+    'prod',
+    '--json',
+    'init',
+    '--upstream',
+    'preprod',
+    '--codenames',
+    'bullseye,bookworm',
+  ]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const data = JSON.parse(r.stdout);
@@ -16,7 +29,13 @@ test('init creates the channel layout with defaults, and a second run changes no
   expect(fs.statSync(configDir).mode & 0o777).toBe(0o750);
   expect(fs.readFileSync(path.join(configDir, 'liste_dist'), 'utf8')).toBe('bullseye\nbookworm\n');
   expect(fs.readFileSync(path.join(configDir, 'liste_arch'), 'utf8')).toBe('amd64\n');
-  for (const d of ['srv/apt/prod/pool', 'var/lib/apt-repo/prod', 'var/backups/apt-repo/prod', 'srv/apt/incoming', 'srv/apt/incoming/rejected']) {
+  for (const d of [
+    'srv/apt/prod/pool',
+    'var/lib/apt-repo/prod',
+    'var/backups/apt-repo/prod',
+    'srv/apt/incoming',
+    'srv/apt/incoming/rejected',
+  ]) {
     expect(fs.statSync(path.join(root, d)).isDirectory()).toBe(true);
   }
   fs.writeFileSync(path.join(configDir, 'liste_arch'), 'amd64\narm64\n');

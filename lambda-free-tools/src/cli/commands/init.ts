@@ -8,7 +8,12 @@ import { action, table } from '../context';
 import { initChannel } from '../../repo/channel';
 
 function list(v: string | undefined): string[] | undefined {
-  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 }
 
 /** Registers `init` on the apt-repo program. */
@@ -21,17 +26,31 @@ export function register(program: Command): void {
     .option('--upstream <channel>', 'channel that promote takes packages from (for prod: preprod)')
     .option('--origin <origin>', 'Release Origin for a new repo.yaml')
     .option('--label <label>', 'Release Label for a new repo.yaml')
-    .action(action<{ codenames?: string; architectures?: string; upstream?: string; origin?: string; label?: string }>(async (_args, o) => {
-      const ch = await initChannel({
-        root: o.root, channel: o.channel, codenames: list(o.codenames), architectures: list(o.architectures),
-        upstream: o.upstream, origin: o.origin, label: o.label,
-      });
-      const data = {
-        channel: ch.name, configDir: ch.configDir, webRoot: ch.webRoot, stateDir: ch.stateDir, backupDir: ch.backupDir,
-        incomingDir: ch.incomingDir, rejectedDir: ch.rejectedDir, codenames: ch.codenames, architectures: ch.architectures,
-        upstream: ch.upstream ?? null,
-      };
-      const rows = Object.entries(data).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') : v ?? '']);
-      return { data, human: table(['setting', 'value'], rows) };
-    }));
+    .action(
+      action<{ codenames?: string; architectures?: string; upstream?: string; origin?: string; label?: string }>(async (_args, o) => {
+        const ch = await initChannel({
+          root: o.root,
+          channel: o.channel,
+          codenames: list(o.codenames),
+          architectures: list(o.architectures),
+          upstream: o.upstream,
+          origin: o.origin,
+          label: o.label,
+        });
+        const data = {
+          channel: ch.name,
+          configDir: ch.configDir,
+          webRoot: ch.webRoot,
+          stateDir: ch.stateDir,
+          backupDir: ch.backupDir,
+          incomingDir: ch.incomingDir,
+          rejectedDir: ch.rejectedDir,
+          codenames: ch.codenames,
+          architectures: ch.architectures,
+          upstream: ch.upstream ?? null,
+        };
+        const rows = Object.entries(data).map(([k, v]) => [k, Array.isArray(v) ? v.join(' ') : (v ?? '')]);
+        return { data, human: table(['setting', 'value'], rows) };
+      }),
+    );
 }

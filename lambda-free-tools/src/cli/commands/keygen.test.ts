@@ -18,12 +18,19 @@ const webRoot = () => path.join(root, 'srv/apt/preprod');
 function gpgShowKeys(file: string): string {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'gnupg-'));
   try {
-    return execFileSync('gpg', ['--homedir', home, '--batch', '--with-colons', '--show-keys', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync('gpg', ['--homedir', home, '--batch', '--with-colons', '--show-keys', file], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } finally {
     fs.rmSync(home, { recursive: true, force: true });
   }
 }
-const gpgFingerprint = (file: string) => gpgShowKeys(file).split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9];
+const gpgFingerprint = (file: string) =>
+  gpgShowKeys(file)
+    .split('\n')
+    .find((l) => l.startsWith('fpr:'))!
+    .split(':')[9];
 
 test('keygen writes a 0600 private key and 0644 public keys, prints only the fingerprint, and defaults the user id', async () => {
   const r = await runCli(['--root', root, '--json', 'keygen']);
@@ -55,7 +62,18 @@ test('keygen refuses to replace a key without --force (exit 2), and replaces it 
   expect(refused.stderr).toContain('--force');
   expect(fs.readFileSync(key, 'utf8')).toBe(before);
 
-  const forced = await runCli(['--root', root, 'keygen', '--type', 'ed25519', '--force', '--name', 'Other Name', '--email', 'ops@example.org']);
+  const forced = await runCli([
+    '--root',
+    root,
+    'keygen',
+    '--type',
+    'ed25519',
+    '--force',
+    '--name',
+    'Other Name',
+    '--email',
+    'ops@example.org',
+  ]);
   expect(forced.code).toBe(0);
   const fpr = /fingerprint\s+([0-9A-F]{40})/.exec(forced.stdout)![1];
   expect(fs.readFileSync(key, 'utf8')).not.toBe(before);

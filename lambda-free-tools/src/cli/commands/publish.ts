@@ -25,26 +25,33 @@ export function register(program: Command): void {
     .description('regenerate, sign and publish the indexes of every codename (atomic switch to a new generation)')
     .option('--skip-invalid', 'publish the valid pool files and report the invalid ones instead of failing', false)
     .option('--if-expiring', 'publish only when a served Release has less than a third of validUntilDays left (or none is served)', false)
-    .action(action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o) => {
-      const ch = await loadChannel({ root: o.root, channel: o.channel });
-      if (o.ifExpiring) {
-        const { refreshChannel } = await import('../../repo/resign');
-        const r = await refreshChannel(ch, { progress: progressFor(o) });
-        const f = r.freshness;
-        const times = f.validUntil ? { validUntil: f.validUntil.toISOString(), refreshAt: f.refreshAt!.toISOString() } : {};
-        if (r.action === 'none') return { data: { channel: ch.name, published: false, reason: f.reason, ...times }, human: `fresh: ${f.reason}` };
+    .action(
+      action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o) => {
+        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        if (o.ifExpiring) {
+          const { refreshChannel } = await import('../../repo/resign');
+          const r = await refreshChannel(ch, { progress: progressFor(o) });
+          const f = r.freshness;
+          const times = f.validUntil ? { validUntil: f.validUntil.toISOString(), refreshAt: f.refreshAt!.toISOString() } : {};
+          if (r.action === 'none')
+            return { data: { channel: ch.name, published: false, reason: f.reason, ...times }, human: `fresh: ${f.reason}` };
+          for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
+          process.stderr.write(`apt-repo: ${r.action === 'resigned' ? 're-signed the served package set' : 'published'}: ${f.reason}\n`);
+          return {
+            data: { channel: ch.name, published: true, action: r.action, reason: f.reason, generation: r.generation, problems: r.problems },
+            human: `${r.action === 'resigned' ? 're-signed' : 'published'} generation ${r.generation}`,
+          };
+        }
+        const { publish } = await import('../../repo/publish');
+        const r = await publish(ch, { skipInvalid: o.skipInvalid, progress: progressFor(o) });
         for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
-        process.stderr.write(`apt-repo: ${r.action === 'resigned' ? 're-signed the served package set' : 'published'}: ${f.reason}\n`);
-        return {
-          data: { channel: ch.name, published: true, action: r.action, reason: f.reason, generation: r.generation, problems: r.problems },
-          human: `${r.action === 'resigned' ? 're-signed' : 'published'} generation ${r.generation}`,
-        };
-      }
-      const { publish } = await import('../../repo/publish');
-      const r = await publish(ch, { skipInvalid: o.skipInvalid, progress: progressFor(o) });
-      for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
-      const human = `published generation ${r.generation}\n` +
-        table(['codename', 'packages'], Object.entries(r.packages).map(([c, n]) => [c, n]));
-      return { data: { channel: ch.name, ...r }, human };
-    }));
+        const human =
+          `published generation ${r.generation}\n` +
+          table(
+            ['codename', 'packages'],
+            Object.entries(r.packages).map(([c, n]) => [c, n]),
+          );
+        return { data: { channel: ch.name, ...r }, human };
+      }),
+    );
 }

@@ -39,16 +39,26 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
     const counts = Object.entries(s.channels[ch]);
     lines.push(`packages      ${ch}: ${counts.length ? counts.map(([c, n]) => `${c} ${n}`).join(', ') : 'none published'}`);
   }
-  if (s.pending !== undefined && s.pair) lines.push(`pending       ${s.pending} (in ${s.pair.upstream}, not in ${s.pair.downstream}: promote can take them)`);
+  if (s.pending !== undefined && s.pair)
+    lines.push(`pending       ${s.pending} (in ${s.pair.upstream}, not in ${s.pair.downstream}: promote can take them)`);
   if (s.drift) {
     const d = s.drift;
     const unchecked = d.notChecked ? ` (${d.notChecked} not checked)` : '';
-    lines.push(`drift         ${d.differences === 0 ? `none${unchecked}` : `${d.differences} difference${d.differences === 1 ? '' : 's'}${unchecked} — ${doctor}`}`);
+    lines.push(
+      `drift         ${d.differences === 0 ? `none${unchecked}` : `${d.differences} difference${d.differences === 1 ? '' : 's'}${unchecked} — ${doctor}`}`,
+    );
   }
   lines.push(`lock          ${s.lock ? `held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.since}` : 'free'}`);
-  lines.push(`rejected      ${s.rejectedCount} in ${s.rejectedDir}${s.rejectedCount > s.rejected.length ? ` (newest ${s.rejected.length} shown)` : ''}`);
+  lines.push(
+    `rejected      ${s.rejectedCount} in ${s.rejectedDir}${s.rejectedCount > s.rejected.length ? ` (newest ${s.rejected.length} shown)` : ''}`,
+  );
   if (s.rejected.length) {
-    lines.push(table(['  FILE', 'SIZE', 'DATE', 'REASON'], s.rejected.map((x) => [`  ${x.file ?? x.name}`, x.size, x.date, x.reason ?? '(no .reason file)'])));
+    lines.push(
+      table(
+        ['  FILE', 'SIZE', 'DATE', 'REASON'],
+        s.rejected.map((x) => [`  ${x.file ?? x.name}`, x.size, x.date, x.reason ?? '(no .reason file)']),
+      ),
+    );
   }
   for (const p of s.problems) lines.push(`problem       ${p}`);
   return lines.join('\n');
@@ -59,10 +69,12 @@ export function register(program: Command): void {
   program
     .command('status')
     .description('served generation, disk use, last package added, pending count, rejected uploads with their reason, lock holder')
-    .action(action<object>(async (_args, o) => {
-      const { channelStatus } = await import('../../repo/status');
-      const ch = await loadChannel({ root: o.root, channel: o.channel });
-      const s = await channelStatus(o.root, ch);
-      return { data: s, human: renderChannelStatus(s) };
-    }));
+    .action(
+      action<object>(async (_args, o) => {
+        const { channelStatus } = await import('../../repo/status');
+        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const s = await channelStatus(o.root, ch);
+        return { data: s, human: renderChannelStatus(s) };
+      }),
+    );
 }

@@ -11,19 +11,24 @@ export function register(program: Command): void {
   program
     .command('verify')
     .description('check that every index matches Release, signatures verify and every pool file has the listed hashes')
-    .action(action<object>(async (_args, o) => {
-      const { verifyChannel } = await import('../../repo/verify');
-      const { currentGeneration } = await import('../../repo/generations');
-      const ch = await loadChannel({ root: o.root, channel: o.channel });
-      const problems = await verifyChannel(ch);
-      const generation = await currentGeneration(ch).catch(() => undefined);
-      if (problems.length === 0) {
-        return { data: { channel: ch.name, generation, ok: true, problems }, human: `${ch.name}: generation ${generation} verified, no problem found` };
-      }
-      return {
-        data: { channel: ch.name, generation: generation ?? null, ok: false, problems },
-        human: `${ch.name}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`,
-        exitCode: 1,
-      };
-    }));
+    .action(
+      action<object>(async (_args, o) => {
+        const { verifyChannel } = await import('../../repo/verify');
+        const { currentGeneration } = await import('../../repo/generations');
+        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const problems = await verifyChannel(ch);
+        const generation = await currentGeneration(ch).catch(() => undefined);
+        if (problems.length === 0) {
+          return {
+            data: { channel: ch.name, generation, ok: true, problems },
+            human: `${ch.name}: generation ${generation} verified, no problem found`,
+          };
+        }
+        return {
+          data: { channel: ch.name, generation: generation ?? null, ok: false, problems },
+          human: `${ch.name}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`,
+          exitCode: 1,
+        };
+      }),
+    );
 }
