@@ -61,7 +61,7 @@ import { ExpectedStateBuilder, openpgpV4Fingerprint } from './expectedState';
 import { backupPaths, channelLayout } from './layout';
 import { renderRepoYaml } from './repoFiles';
 import { configStep } from './steps/config';
-import type { PlanContext, PlanMaterial, PlanStep, StepName } from './steps/context';
+import { STEP_NAMES, type PlanContext, type PlanMaterial, type PlanStep, type StepName } from './steps/context';
 import { dirsStep } from './steps/dirs';
 import { expectedStateStep } from './steps/expectedState';
 import { hostBaseStep } from './steps/hostBase';
@@ -80,26 +80,15 @@ import { vhostStep } from './steps/vhost';
 /** The plan's data types and step names: infra/steps/context.ts, re-exported. */
 export { STEP_NAMES, type PlanContext, type PlanFile, type PlanMaterial, type PlanStep, type StepName } from './steps/context';
 
-/** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts). */
+/** The steps HostBase and Backups attach; the Channel component attaches every other one. */
+const HOST_BASE_STEPS: StepName[] = ['host-base'];
+const BACKUPS_STEPS: StepName[] = ['backup-units', 'expected-state'];
+
+/** Which component attaches which step (infra/hostBase.ts, infra/channel.ts, infra/backups.ts), in the plan's order. */
 export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]> = {
-  hostBase: ['host-base'],
-  channel: [
-    'dirs',
-    'pre-update-backup',
-    'config',
-    'signing-key',
-    'htpasswd',
-    'tls',
-    'indexer',
-    'signer',
-    'publish',
-    'vhost',
-    'ssh-access',
-    'sudoers',
-    'ingest-units',
-    'refresh-units',
-  ],
-  backups: ['backup-units', 'expected-state'],
+  hostBase: HOST_BASE_STEPS,
+  channel: STEP_NAMES.filter((n) => !HOST_BASE_STEPS.includes(n) && !BACKUPS_STEPS.includes(n)),
+  backups: BACKUPS_STEPS,
 };
 
 /**
