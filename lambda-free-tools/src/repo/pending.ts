@@ -11,7 +11,7 @@ import { ConfigError } from '../errors';
 import type { ChannelPair } from './channel';
 import { scanPool } from './pool';
 import { currentGeneration, readGenerationInfo } from './generations';
-import { intentFile, readIntent } from './recover';
+import { intentFile, readIntent } from './intent';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
 import { formatOf } from './format';

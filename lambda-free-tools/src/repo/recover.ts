@@ -33,24 +33,16 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { AptRepoError, UnsafePathError } from '../errors';
-import {
-  appendDurable,
-  confine,
-  Confined,
-  errText,
-  fsyncDir,
-  SafeDir,
-  sha256Fd,
-  sha256File,
-  unlinkConfined,
-  writeFileAtomic,
-} from '../core/files';
+import { AptRepoError } from '../errors';
+import { confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined } from '../core/files';
 import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
-import { isPoolPath, POOL_FILE_MODE, recordAdded } from './pool';
-import { formatOf } from './format';
+import { POOL_FILE_MODE, recordAdded } from './pool';
 import { moveToTrash, trashDir } from './trash';
 import type { ChannelConfig, Progress } from '../core/types';
+import { publishLocked } from './generationWriter';
+import { alive, lstatQuiet, removeStale, TMP_RE, staleTemp } from './staleTemps';
+export { removeDeadTempsBelow } from './staleTemps';
+import { generationIds, intentFile, processStart, readIntent, type AddSource, type IntentOp } from './intent';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
 export interface RecoveryReport {
@@ -60,334 +52,19 @@ export interface RecoveryReport {
   generation?: string;
 }
 
-/** Where a pool file added by an operation came from. */
-export type AddSource =
-  /** ingest: `<incomingDir>/<rel>`, the inode that was read (moved: the pool file is that inode; copied: a copy of it). */
-  | { kind: 'incoming'; rel: string; ino: number }
-  /** promote: the same pool path in the upstream channel's web root (hard link, or a copy checked by SHA256). */
-  | { kind: 'upstream'; webRoot: string }
-  /** import: a copy of this file. */
-  | { kind: 'copy'; file: string };
-
-/**
- * One announced change. `add`: a new pool file at `poolPath` whose bytes have SHA256 `sha256`
- * (`at`: the upload time to record, ms since epoch). `trash`: the pool file moves to
- * `<stateDir>/trash/<poolPath>` (remove). `untrash`: a trash file moves back to the pool (rollback's
- * restore; undone when its generation was not served). `reject`: an upload moves to
- * `<rejectedDir>/<name>` with `<name>.reason` created first (a `.reason` left without its file is removed).
- */
-export type IntentOp =
-  | { op: 'add'; poolPath: string; sha256: string; at: number; from: AddSource }
-  | { op: 'trash'; poolPath: string; sha256: string }
-  | { op: 'untrash'; poolPath: string }
-  | { op: 'reject'; rel: string; name: string };
-
-/** The first line of the record. */
-export interface IntentHeader {
-  intent: 1;
-  command: string;
-  pid: number;
-  /** Process start time in clock ticks since boot (/proc/<pid>/stat field 22), null when unknown. */
-  start: string | null;
-  host: string;
-  since: string;
-  /** The generation `dists` pointed at when the writer began (null: nothing published yet). */
-  served: string | null;
-  /** Generation folders that existed then: any other one that does not serve was made by the writer and never served. */
-  generations: string[];
-}
-
-/** `<stateDir>/intent.jsonl`: the intent record of the channel's current (or interrupted) writer. */
-export function intentFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
-  return path.join(ch.stateDir, 'intent.jsonl');
-}
-
-function processStart(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
-  try {
-    return fs
-      .readdirSync(generationsDir(ch))
-      .filter((n) => /^\d{8}T\d{6}Z-\d{6}$/.test(n))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-/**
- * The intent of one writer, under the channel lock. Created by beginIntent (nothing is written
- * until the first `record`); `record` makes each operation durable before the caller performs it;
- * `clear` removes the record once the new generation serves (or when the writer undid everything
- * itself). Throws the fs error when the state folder cannot be written: the caller then changes nothing.
- */
-export class Intent {
-  private written = false;
-  private constructor(
-    readonly file: string,
-    private readonly header: IntentHeader,
-  ) {}
-
-  /**
-   * Starts the intent of `command` on `ch` (the caller holds the lock and has run recoverChannel).
-   * Throws AptRepoError when a record is still there (recovery did not run or could not finish).
-   */
-  static async begin(ch: ChannelConfig, command: string): Promise<Intent> {
-    const file = intentFile(ch);
-    if (fs.existsSync(file))
-      throw new AptRepoError(
-        `${file}: an interrupted writer's intent record is still there; run recoverChannel first (any writing command does)`,
-      );
-    const served = (await currentGeneration(ch)) ?? null;
-    return new Intent(file, {
-      intent: 1,
-      command,
-      pid: process.pid,
-      start: processStart(process.pid),
-      host: os.hostname(),
-      since: new Date().toISOString(),
-      served,
-      generations: generationIds(ch),
-    });
-  }
-
-  /** Makes `ops` durable in the record (created with the header on the first call), before the caller performs them. */
-  record(...ops: IntentOp[]): void {
-    if (ops.length === 0) return;
-    const lines = ops.map((o) => JSON.stringify(o) + '\n').join('');
-    if (!this.written) {
-      fs.mkdirSync(path.dirname(this.file), { recursive: true });
-      writeFileAtomic(this.file, JSON.stringify(this.header) + '\n' + lines, 0o644);
-      this.written = true;
-    } else {
-      appendDurable(this.file, lines);
-    }
-  }
-
-  /** True once an operation was recorded. */
-  get active(): boolean {
-    return this.written;
-  }
-
-  /** Removes the record (durably): the writer's changes are served, or were undone. */
-  clear(): void {
-    if (!this.written) return;
-    fs.rmSync(this.file, { force: true });
-    fsyncDir(path.dirname(this.file));
-    this.written = false;
-  }
-}
-
-/**
- * Starts recording the intent of `command` (see Intent). The caller holds the channel lock and has
- * run recoverChannel.
- */
-export async function beginIntent(ch: ChannelConfig, command: string): Promise<Intent> {
-  return Intent.begin(ch, command);
-}
-
-/**
- * After a writer's publish failed: "undo if the new generation is not served yet", written once
- * for ingest, promote and remove. `served` is the generation that served before the publish. When
- * another generation serves now (the failure came after the switch, e.g. while pruning), the
- * change stands and the intent record is cleared. When the previous one still serves, `undo` (if
- * any) puts things back and the record is cleared once it resolves true; without an undo, or when
- * it resolves false, the record stays and the next writing command finishes the change (recovery).
- * `unreadable` says what a `dists` that cannot be read now counts as: 'previous' (ingest: its
- * record stays, the safe side when nothing is undone) or 'none' (no generation: promote and
- * remove, as they always did). Resolves to whether the previous generation still serves and what
- * serves now; what undo throws propagates.
- */
-export async function settleFailedPublish(
-  ch: ChannelConfig,
-  intent: Intent,
-  served: string | undefined,
-  opts: { undo?: () => Promise<boolean>; unreadable: 'previous' | 'none' },
-): Promise<{ previousServes: boolean; now: string | undefined }> {
-  const now = await currentGeneration(ch).catch(() => (opts.unreadable === 'previous' ? served : undefined));
-  const previousServes = now === served;
-  if (!previousServes) intent.clear();
-  else if (opts.undo && (await opts.undo())) intent.clear();
-  return { previousServes, now };
-}
-
-/** A parsed record: the header and the operations whose line is complete. */
-export interface IntentRecord {
-  header: IntentHeader;
-  ops: IntentOp[];
-}
-
-/**
- * Reads `<stateDir>/intent.jsonl`: undefined when absent. A last line cut short (a crash in the
- * middle of an append) is ignored: the change it announced was never started. Throws AptRepoError
- * for a record whose header cannot be read (never guessed at).
- */
-export function readIntent(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): IntentRecord | undefined {
-  const file = intentFile(ch);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AptRepoError(`${file}: cannot read the intent record: ${errText(e)}`);
-  }
-  // Every complete line ends with '\n': the piece after the last one is empty, or an append cut short.
-  const complete = text.split('\n').slice(0, -1);
-  let header: IntentHeader;
-  try {
-    header = JSON.parse(complete[0] ?? '') as IntentHeader;
-  } catch {
-    throw new AptRepoError(`${file}: the intent record's header is unreadable; look at the pool and the trash, then remove the file`);
-  }
-  if (header?.intent !== 1) throw new AptRepoError(`${file}: not an intent record this apt-repo knows (intent: ${String(header?.intent)})`);
-  const ops: IntentOp[] = [];
-  for (const l of complete.slice(1)) {
-    let op: IntentOp;
-    try {
-      op = JSON.parse(l) as IntentOp;
-    } catch {
-      continue;
-    }
-    // Read back from a file: paths are checked before use.
-    if ((op.op === 'add' || op.op === 'trash' || op.op === 'untrash') && !isPoolPath(op.poolPath, formatOf(ch))) {
-      throw new UnsafePathError(`${file}: ${JSON.stringify(op.poolPath)}`, 'not a pool path');
-    }
-    ops.push(op);
-  }
-  return { header, ops };
-}
+export {
+  type AddSource,
+  type IntentOp,
+  type IntentHeader,
+  type IntentRecord,
+  Intent,
+  intentFile,
+  beginIntent,
+  settleFailedPublish,
+  readIntent,
+} from './intent';
 
 const PREFIX = 'apt-repo: recovering: ';
-
-/** True when `pid` is a live process of this host (signal 0; EPERM means alive, another user's). */
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** An hour: a temp name older than this is stale even if its pid was reused by another process. */
-const STALE_MS = 3_600_000;
-
-function lstatQuiet(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Removes the temp names of dead writers in folder `dir` (a trusted configuration path): names
- * `pattern` matches, whose first group is the writer's pid. Only regular files and symlinks are
- * removed (never followed). Returns the removed names.
- */
-function removeStale(dir: string, pattern: RegExp, now: number): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const n of names) {
-    const m = pattern.exec(n);
-    if (!m) continue;
-    const st = lstatQuiet(path.join(dir, n));
-    if (!st || !(st.isFile() || st.isSymbolicLink())) continue;
-    if (!staleTemp(Number(m[1]), st.mtimeMs, now)) continue;
-    try {
-      fs.unlinkSync(path.join(dir, n));
-      removed.push(n);
-    } catch {
-      // gone meanwhile, or not ours: left for a later run
-    }
-  }
-  return removed;
-}
-
-/**
- * The temp names our writers make (files.ts and repo/backup.ts), the writer's pid in group 1:
- * writeFileAtomic and copyInto `.<name>.tmp-<pid>-<8 hex>`; restore `.<name>.tmp-<pid>-restore`
- * (a file or the `dists` link); restore's copy through copyInto
- * `..<name>.tmp-<pid>-restore.tmp-<pid>-<8 hex>` (the first form, its name being restore's temp).
- */
-const TMP_RE = /^\..+\.tmp-(\d+)-(?:[0-9a-f]{8}|restore)$/;
-
-/** Whether a temp entry of writer `pid`, last changed at `mtimeMs`, is stale (see STALE_MS). */
-function staleTemp(pid: number, mtimeMs: number, now: number): boolean {
-  return !alive(pid) || now - mtimeMs >= STALE_MS;
-}
-
-/**
- * Removes, in every folder below `base` (a trusted configuration path: the web root, config or
- * state folder of a channel, `base` included), the temp entries of dead writers: names TMP_RE
- * matches, regular files or symlinks (removed, never followed). Folders are opened one by one
- * without following a link (SafeDir); a link to a folder is not entered. The caller holds the
- * channel lock. Returns the removed paths (absolute); a missing `base` gives []. Errors on the way
- * (an entry replaced meanwhile, a folder we may not read) skip that entry.
- */
-export function removeDeadTempsBelow(base: string): string[] {
-  const removed: string[] = [];
-  const now = Date.now();
-  const walk = (dir: SafeDir) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = dir.list();
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.isDirectory()) {
-        let sub: SafeDir;
-        try {
-          sub = dir.sub(e.name);
-        } catch {
-          continue;
-        }
-        try {
-          walk(sub);
-        } finally {
-          sub.close();
-        }
-        continue;
-      }
-      const m = TMP_RE.exec(e.name);
-      if (!m) continue;
-      const st = dir.lstat(e.name);
-      if (!st || !(st.isFile() || st.isSymbolicLink()) || !staleTemp(Number(m[1]), st.mtimeMs, now)) continue;
-      try {
-        if (dir.unlink(e.name, st.ino)) removed.push(path.join(dir.path, e.name));
-      } catch {
-        // gone meanwhile, or not ours to remove: left for a later run
-      }
-    }
-  };
-  let top: SafeDir;
-  try {
-    top = SafeDir.open(base, '');
-  } catch {
-    return removed;
-  }
-  try {
-    walk(top);
-  } finally {
-    top.close();
-  }
-  return removed;
-}
 
 /** Removes stale temp files and interrupted generation folders; one action line each. */
 function sweepStale(ch: ChannelConfig, actions: string[]): void {
@@ -642,7 +319,7 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   // An interrupted restore (recorded in <stateDir>/restore.json by repo/backup.ts) is finished
   // first: the backup it restores replaces what the channel held. Loaded only when one is recorded.
   if (fs.existsSync(path.join(ch.stateDir, 'restore.json'))) {
-    const { finishInterruptedRestore } = await import('./backup');
+    const { finishInterruptedRestore } = await import('./restoreApply');
     await finishInterruptedRestore(ch, {
       say: (line) => {
         actions.push(line);
@@ -700,7 +377,6 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   }
   if (publish) {
     if (Object.keys(added).length) await recordAdded(ch, added);
-    const { publishLocked } = await import('./publish');
     let r;
     try {
       r = await publishLocked(ch, { skipInvalid: true, progress: opts.progress });

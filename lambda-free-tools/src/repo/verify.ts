@@ -19,7 +19,7 @@ import { publicKeyFileNames } from '../sign/keys';
 import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
 import { digestFile } from '../index/digests';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
-import { intentFile, readIntent } from './recover';
+import { intentFile, readIntent } from './intent';
 import { confine } from '../core/files';
 import { isPoolPath, listPoolEntries } from './pool';
 import type { ChannelConfig, Digests } from '../core/types';

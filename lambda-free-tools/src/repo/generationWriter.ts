@@ -1,0 +1,386 @@
+/**
+ * The generation writer: read the pool, route each package to its codenames, write a new signed
+ * generation of `dists` (Packages, Packages.gz, Packages.xz, by-hash, Release, InRelease,
+ * Release.gpg per codename), make it durable, flip `dists` to it, prune old generations. The caller
+ * holds the channel lock (repo/publish.ts `publish`, every writing command, crash recovery).
+ * Layout and Release contents: https://wiki.debian.org/DebianRepository/Format.
+ * Below repo/recover.ts in the import graph (recovery republishes with it).
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { AptRepoError, ConfigError, ConflictError } from '../errors';
+import { renderPackagesIndexes, renderPackagesStanza } from '../index/packages';
+import { writeDistribution } from '../index/dist';
+import type { ReleaseSigner } from '../sign/sign';
+import {
+  currentGeneration,
+  generationDir,
+  generationsDir,
+  newGenerationId,
+  pruneGenerations,
+  switchGeneration,
+  writeGenerationInfo,
+} from './generations';
+import { PoolCache } from './cache';
+import { fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
+import { keyOf, scanPool } from './pool';
+import { formatOf, type PackageFormat } from './format';
+import { suffixCodenames } from './routing';
+import type { ChannelConfig, PoolPackage, Progress } from '../core/types';
+
+/**
+ * What a publish did. `packages`: entries per codename (one per name, version and architecture);
+ * `problems`: warnings (packages routed nowhere, architectures not published, invalid files skipped
+ * with --skip-invalid); `debsRead`: pool files actually read (the others came from the cache).
+ */
+export interface PublishResult {
+  generation: string;
+  packages: Record<string, number>;
+  problems: string[];
+  debsRead: number;
+}
+
+const identities = new WeakMap<PoolPackage, string>();
+/**
+ * The identity apt gives a binary package (pool.ts keyOf), memoised per scanned package (a scanned
+ * package belongs to one channel, hence one format).
+ */
+function identity(p: PoolPackage, format: PackageFormat): string {
+  let id = identities.get(p);
+  if (id === undefined) {
+    id = keyOf(p.name, p.version, p.architecture, format);
+    identities.set(p, id);
+  }
+  return id;
+}
+
+/**
+ * Identifies the stanza renderer, so that stanzas cached by another version of apt-repo are never
+ * reused: a digest of renderPackagesStanza's source and of its output for a sample exercising
+ * field order, name canonicalisation, continuation lines and unknown fields.
+ */
+export const STANZA_KEY: string = createHash('sha256')
+  .update(renderPackagesStanza.toString())
+  .update(
+    renderPackagesStanza({
+      control: [
+        ['package', 'sample'],
+        ['Version', '1:2.0-1'],
+        ['Architecture', 'all'],
+        ['Description', 'one\n line\n .\n more  '],
+        ['X-Custom-field', 'v'],
+        ['depends', 'a, b'],
+        ['Installed-Size', '3'],
+        ['Section', 'misc'],
+        ['Priority', 'optional'],
+        ['Size', '9'],
+        ['Multi-Arch', 'foreign'],
+        ['Homepage', 'https://example.org'],
+        ['Maintainer', 'M <m@example.org>'],
+        ['Empty', ' '],
+      ],
+      filename: 'pool/main/s/sample/sample_2.0-1_all.deb',
+      size: 1,
+      digests: { MD5sum: '0'.repeat(32), SHA1: '1'.repeat(40), SHA256: '2'.repeat(64) },
+    }),
+  )
+  .digest('hex')
+  .slice(0, 16);
+
+/**
+ * Finds files that claim the same name, version and architecture in a common codename with
+ * different content (SHA256): apt would see two different packages under one identity and
+ * fail with a hash mismatch, so publishing refuses instead of picking one.
+ */
+export function findConflicts(packages: PoolPackage[], webRoot: string, format: PackageFormat = formatOf()): string[] {
+  const groups = new Map<string, PoolPackage[]>();
+  for (const p of packages) {
+    const k = identity(p, format);
+    const g = groups.get(k);
+    if (g) g.push(p);
+    else groups.set(k, [p]);
+  }
+  const out: string[] = [];
+  for (const g of groups.values()) {
+    for (let i = 0; i < g.length; i++) {
+      for (let j = i + 1; j < g.length; j++) {
+        const a = g[i];
+        const b = g[j];
+        if (a.digests.SHA256 === b.digests.SHA256) continue;
+        const common = a.codenames.filter((c) => b.codenames.includes(c));
+        if (common.length === 0) continue;
+        out.push(
+          `${path.join(webRoot, a.poolPath)} and ${path.join(webRoot, b.poolPath)}: both ${a.name} ${a.version} ${a.architecture} in ${common.join(', ')} with different content (SHA256 ${a.digests.SHA256.slice(0, 12)}… vs ${b.digests.SHA256.slice(0, 12)}…)`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The channel's Release signer. With repo.yaml `signerSocket`: the signing service at that socket
+ * (sign/client.ts), one connection per Release; the key file is never opened, and a service that
+ * is down or refuses fails the publish with a SignerError naming the socket, before `dists` flips.
+ * Without it: the key in `signingKeyFile`, loaded in this process.
+ * @throws ConfigError when the key file is missing (run `apt-repo keygen`), unreadable or invalid.
+ */
+export async function channelSigner(ch: ChannelConfig): Promise<ReleaseSigner> {
+  if (ch.signerSocket !== undefined) {
+    const { socketSigner } = await import('../sign/client');
+    return socketSigner(ch.signerSocket);
+  }
+  let armored: string;
+  try {
+    armored = fs.readFileSync(ch.signingKeyFile, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ConfigError(ch.signingKeyFile, `no signing key: run \`apt-repo --channel ${ch.name} keygen\` first`);
+    }
+    throw new ConfigError(ch.signingKeyFile, `cannot read the signing key: ${(e as Error).message}`);
+  }
+  // Loaded here, not at the top: openpgp is the largest module, and only commands that sign need it.
+  const { loadSigner } = await import('../sign/sign');
+  return loadSigner(armored, undefined, ch.signingKeyFile);
+}
+
+/** The inodes of every file under `dir` (none when it does not exist; walkNoFollow). */
+function inodesUnder(dir: string | undefined, out = new Set<number>()): Set<number> {
+  if (!dir) return out;
+  let files: string[];
+  try {
+    files = walkNoFollow(dir);
+  } catch {
+    return out;
+  }
+  for (const rel of files) {
+    const st = fs.lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
+    if (st?.isFile()) out.add(st.ino);
+  }
+  return out;
+}
+
+/**
+ * fsyncs every file and directory under `dir` (and makes each directory 0755), so the generation is
+ * on disk before generation.json marks it complete. Files in `durable` (inodes hard-linked from
+ * the previous generation, fsynced when that one was written) are skipped: their new names are
+ * made durable by their directory's fsync. The fsyncs run concurrently (libuv's thread pool):
+ * their order does not matter, only that all are done before the caller goes on.
+ */
+async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
+  const targets: string[] = [];
+  const files = walkNoFollow(dir, {
+    onDir: (rel) => {
+      const d = rel ? path.join(dir, rel) : dir;
+      targets.push(d);
+      // Served by nginx: whatever the umask of the publishing shell, the tree must be readable.
+      if ((fs.statSync(d).mode & 0o755) !== 0o755) fs.chmodSync(d, 0o755);
+    },
+  });
+  targets.push(...files.map((f) => path.join(dir, f)));
+  await Promise.all(
+    targets.map(async (p) => {
+      const fh = await fs.promises.open(p, 'r');
+      try {
+        // `durable` holds file inodes only, so every directory is synced.
+        if (!durable.has((await fh.stat()).ino)) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }),
+  );
+}
+
+/**
+ * Gives each codename's Release, InRelease and Release.gpg a modification time in a later second
+ * than the current generation's InRelease. nginx answers apt's If-Modified-Since from the mtime, in
+ * whole seconds (`if_modified_since exact`): a Release written in the same second as the one a
+ * client holds would get 304 Not Modified and the client would keep the old index (seen with a
+ * rollback right after a publish). Only the new generation's own files (fresh inodes) are touched.
+ */
+async function laterReleaseTimes(distsDir: string, previousDistsDir: string | undefined, codenames: string[]): Promise<void> {
+  if (!previousDistsDir) return;
+  await Promise.all(
+    codenames.map(async (codename) => {
+      const prev = await fs.promises.stat(path.join(previousDistsDir, codename, 'InRelease')).catch(() => undefined);
+      if (!prev) return;
+      const earliest = Math.floor(prev.mtimeMs / 1000) + 1;
+      for (const name of ['Release', 'InRelease', 'Release.gpg']) {
+        const file = path.join(distsDir, codename, name);
+        if (Math.floor((await fs.promises.stat(file)).mtimeMs / 1000) < earliest) await fs.promises.utimes(file, earliest, earliest);
+      }
+    }),
+  );
+}
+
+/**
+ * What a new generation serves: `indexes` maps codename → architecture → Packages text (every
+ * codename of liste_dist, every architecture of liste_arch); `packages` and `poolPaths` are recorded
+ * in generation.json (entries per codename; pool paths the indexes list, sorted); `rolledBackFrom`
+ * marks a rollback (see GenerationInfo).
+ */
+export interface GenerationContent {
+  indexes: Map<string, Map<string, string>>;
+  packages: Record<string, number>;
+  poolPaths: string[];
+  rolledBackFrom?: string;
+}
+
+/**
+ * Writes `content` as a new generation and serves it; the caller holds the channel lock. The one
+ * writer of generations, shared by publish and rollback: every codename's dists written with
+ * writeDistribution (Date `now`, Valid-Until `now` + validUntilDays when set, by-hash files of the
+ * current generation carried over, signed by `signer`), fsynced, marked complete by
+ * generation.json, then `dists` flipped and old generations pruned. Resolves to the new id.
+ * Throws (signer, file system, writeDistribution's ConfigError) leaving the current generation
+ * serving and no partial generation behind.
+ */
+export async function writeGenerationLocked(
+  ch: ChannelConfig,
+  content: GenerationContent,
+  signer: ReleaseSigner,
+  now: Date,
+): Promise<string> {
+  const previous = await currentGeneration(ch);
+  const id = newGenerationId(ch, now);
+  const genDir = generationDir(ch, id);
+  const distsDir = path.join(genDir, 'dists');
+  mkdirWithMode(distsDir, 0o755);
+  try {
+    const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
+    const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
+    await Promise.all(
+      ch.codenames.map((codename) =>
+        writeDistribution(
+          distsDir,
+          {
+            codename,
+            suite: codename,
+            component: ch.component,
+            architectures: ch.architectures,
+            packages: content.indexes.get(codename) ?? new Map(),
+            meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
+          },
+          signer,
+          { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined },
+        ),
+      ),
+    );
+    await laterReleaseTimes(distsDir, previousDistsDir, ch.codenames);
+    await fsyncTree(genDir, inodesUnder(previousDistsDir));
+    writeGenerationInfo(ch, {
+      id,
+      date: now.toISOString(),
+      packages: content.packages,
+      poolPaths: content.poolPaths,
+      rolledBackFrom: content.rolledBackFrom,
+    });
+    // The generation's own entry in .generations (and, on a first publish, .generations' entry in
+    // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
+    // directory that never reached the disk.
+    fsyncDir(generationsDir(ch));
+    if (!previous) fsyncDir(ch.webRoot);
+  } catch (e) {
+    // An incomplete generation is harmless (never pointed at), but do not leave it behind.
+    fs.rmSync(genDir, { recursive: true, force: true });
+    throw e;
+  }
+  await switchGeneration(ch, id);
+  await pruneGenerations(ch, ch.generationsKeep);
+  return id;
+}
+
+/**
+ * Publishes channel `ch`; the caller holds the channel lock (see publish).
+ * For every codename of liste_dist and every architecture of liste_arch, the Packages index lists
+ * every version of every package routed to that codename whose Architecture is that architecture
+ * or `all` (no binary-all index: apt < 1.1 ignores it). Suite = codename. Identical files (same
+ * SHA256) under the same identity are listed once.
+ * Steps, each crash-safe: the new generation is written under `.generations/<id>/`, fsynced,
+ * marked complete by generation.json, then `dists` is flipped and old generations are pruned.
+ * Throws, leaving the current generation serving:
+ * - AptRepoError listing every invalid pool file (unless opts.skipInvalid: then they are skipped
+ *   and reported in `problems`);
+ * - ConflictError naming both files of every conflict (see findConflicts);
+ * - ConfigError when the signing key is missing or bad.
+ * `opts.cache`: a PoolCache the caller loaded with STANZA_KEY and filled (ingest: the files it has
+ * just read), so they are not read again; saved by publishLocked.
+ */
+export async function publishLocked(
+  ch: ChannelConfig,
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {},
+): Promise<PublishResult> {
+  const now = opts.now ?? new Date();
+  const cache = opts.cache ?? PoolCache.load(ch.stateDir, STANZA_KEY);
+  const scan = await scanPool(ch, { progress: opts.progress, cache });
+  const problems: string[] = [];
+  if (scan.problems.length > 0) {
+    if (!opts.skipInvalid) {
+      cache.save(); // what was read stays read for the retry
+      throw new AptRepoError(
+        `${scan.problems.length} invalid pool file(s); nothing published (remove or replace them, or publish --skip-invalid):\n  ` +
+          scan.problems.map((e) => e.message).join('\n  '),
+      );
+    }
+    for (const e of scan.problems) problems.push(`skipped invalid pool file ${e.message}`);
+  }
+  const conflicts = findConflicts(scan.packages, ch.webRoot, formatOf(ch));
+  if (conflicts.length > 0) {
+    cache.save();
+    const first = conflicts[0];
+    throw new ConflictError(
+      first.slice(0, first.indexOf(' and ')),
+      `${conflicts.length} conflict(s); nothing published:\n  ${conflicts.join('\n  ')}`,
+    );
+  }
+  const published = new Set(ch.architectures);
+  for (const p of scan.packages) {
+    const file = path.join(ch.webRoot, p.poolPath);
+    if (p.codenames.length === 0) {
+      const wanted = suffixCodenames(p.version, ch.routing) ?? [];
+      problems.push(
+        `${file}: version ${p.version} routes to ${wanted.join(', ') || 'no known codename'}, not in liste_dist; not published`,
+      );
+    } else if (p.architecture !== 'all' && !published.has(p.architecture)) {
+      problems.push(`${file}: architecture ${p.architecture} is not in liste_arch; not published`);
+    }
+  }
+
+  let signer: ReleaseSigner;
+  try {
+    signer = await channelSigner(ch);
+  } catch (e) {
+    cache.save();
+    throw e;
+  }
+  const format = formatOf(ch);
+  const byIdentity = new Map<string, Map<string, PoolPackage>>();
+  for (const c of ch.codenames) byIdentity.set(c, new Map());
+  for (const p of scan.packages) {
+    if (p.architecture !== 'all' && !published.has(p.architecture)) continue;
+    const k = identity(p, format);
+    for (const c of p.codenames) {
+      const m = byIdentity.get(c)!;
+      // Same identity and same content (copies, hard links): keep the first pool path in sort order.
+      if (!m.has(k)) m.set(k, p);
+    }
+  }
+  const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
+  const indexes = renderPackagesIndexes(perCodename, ch.architectures, {
+    renderEntry: format.renderIndexEntry,
+    compareVersions: format.compareVersions,
+    cache,
+  });
+  cache.save();
+
+  const packages: Record<string, number> = {};
+  const poolPaths = new Set<string>();
+  for (const codename of ch.codenames) {
+    const pkgs = perCodename.get(codename)!;
+    packages[codename] = pkgs.length;
+    for (const p of pkgs) poolPaths.add(p.poolPath);
+  }
+  const id = await writeGenerationLocked(ch, { indexes, packages, poolPaths: [...poolPaths].sort() }, signer, now);
+  return { generation: id, packages, problems, debsRead: scan.debsRead };
+}
