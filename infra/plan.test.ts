@@ -9,7 +9,6 @@ import { stepsToRun } from '../test/harness/pulumiRule';
 import { channelLayout } from './layout';
 import { renderRepoYaml } from './repoFiles';
 import {
-  backupPaths,
   buildPlan,
   fileSha256,
   indexInputs,
@@ -20,6 +19,7 @@ import {
   type PlanMaterial,
   type PlanStep,
 } from './plan';
+import { backupPaths } from './layout';
 
 const SSH_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 const SIGNING_KEY = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLYBGVfake-private-key-material\n-----END PGP PRIVATE KEY BLOCK-----\n';

@@ -58,7 +58,7 @@ import * as fs from 'fs';
 import { parse as parseYaml } from 'yaml';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import { ExpectedStateBuilder, openpgpV4Fingerprint } from './expectedState';
-import { backupPaths, channelLayout } from './layout';
+import { channelLayout } from './layout';
 import { renderRepoYaml } from './repoFiles';
 import { configStep } from './steps/config';
 import { STEP_NAMES, type PlanContext, type PlanMaterial, type PlanStep, type StepName } from './steps/context';
@@ -223,4 +223,3 @@ export function inlineLocalFiles(steps: PlanStep[]): PlanStep[] {
 }
 
 /** The paths that hold everything needed to restore the channel identically: settings/layout.ts, re-exported. */
-export { backupPaths };

@@ -26,7 +26,7 @@ export interface SigningKeyArgs {
 }
 
 /** The stack config key holding the recorded fingerprint. */
-export const FINGERPRINT_KEY = 'apt-repo:signingKeyFingerprint';
+const FINGERPRINT_KEY = 'apt-repo:signingKeyFingerprint';
 
 /** An OpenPGP fingerprint as the stack compares it: upper-case hex, white space removed. */
 export function normaliseFingerprint(fingerprint: string): string {

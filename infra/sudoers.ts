@@ -21,7 +21,7 @@ import { channelLayout } from './layout';
  * `doctor` reads the server's own manifest, or one on stdin (`--expected -`, what
  * `apt-ops doctor --expected <file>` sends); never a file an operator names on the server.
  */
-export const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonly string[] }[] = [
+const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonly string[] }[] = [
   { name: 'status', args: false },
   { name: 'doctor', args: false, forms: ['--expected -'] },
   { name: 'verify', args: false },

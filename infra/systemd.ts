@@ -17,7 +17,7 @@
  * unit fails on the server; the allow list already excludes @mount, @module, @reboot, @swap …).
  */
 import * as path from 'path';
-import { unitNames, type UnitNames } from '../lambda-free-tools/src/settings/layout';
+import { unitNames } from '../lambda-free-tools/src/settings/layout';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
 
@@ -80,7 +80,7 @@ function execLine(cfg: StackConfig, args: string[]): string {
  * too fresh, skips it, and the events of the upload's end arrive while it runs and are merged
  * into it (a start job on an active unit), so the file waited for the timer (measured: 110 s).
  */
-export const INGEST_SETTLE_WAIT_S = 3;
+const INGEST_SETTLE_WAIT_S = 3;
 
 /** An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer). `preStart`: ExecStartPre= lines. */
 function indexerService(cfg: StackConfig, description: string, args: string[], writes: string[], preStart: string[] = []): string {
@@ -98,9 +98,6 @@ ${HARDENING}RestrictAddressFamilies=AF_UNIX
 ReadWritePaths=${writes.join(' ')}
 `;
 }
-
-/** Names of the units of a channel: lambda-free-tools/src/settings/layout.ts, re-exported. */
-export { unitNames, type UnitNames };
 
 /**
  * Renders the ingest units (unless the channel has an upstream): a path unit watching the drop

@@ -14,19 +14,14 @@ import {
 } from '../lambda-free-tools/src/settings/stackConfig';
 
 export {
-  AUTHORIZED_KEY_RE,
   CONFIG_KEYS,
-  CONFIG_NAMESPACE,
   CONFIG_SCHEMA,
-  KNOWN_ARCHITECTURES,
   parseStackConfig,
   SECRET_KEYS,
   type ClientCredential,
   type RawConfig,
-  type SshAccount,
   type StackConfig,
   type StackSecrets,
-  type TlsConfig,
 } from '../lambda-free-tools/src/settings/stackConfig';
 
 /**

@@ -5,7 +5,8 @@
 import type { StackConfig } from '../../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from '../layout';
 import { shq } from '../shell';
-import { renderSignerUnits, unitNames } from '../systemd';
+import { renderSignerUnits } from '../systemd';
+import { unitNames } from '../layout';
 import { makeStep, StepFiles, type PlanContext, type PlanStep } from './context';
 import { unitsBody } from './units';
 

@@ -8,7 +8,8 @@ import * as path from 'path';
 import type { StackConfig } from '../../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from '../layout';
 import { shq } from '../shell';
-import { renderSystemdUnits, unitNames } from '../systemd';
+import { renderSystemdUnits } from '../systemd';
+import { unitNames } from '../layout';
 import { makeStep, StepFiles, type PlanContext, type PlanStep, type StepName } from './context';
 
 /**

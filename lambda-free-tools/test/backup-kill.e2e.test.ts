@@ -26,7 +26,8 @@ import * as path from 'path';
 import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { killLoop, runKilled, timeRun } from '../../test/harness/kill';
-import { checkBackup, listBackups, readManifest } from '../src/repo/backup';
+import { listBackups } from '../src/repo/backup';
+import { checkBackup, readManifest } from '../src/repo/restoreApply';
 
 const KILLS = 32;
 /** Kills that must leave a half backup (backup) or a restore under way (restore). */

@@ -19,7 +19,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseStackConfig, type RawConfig } from '../../stacks/config';
 import { buildPlan } from '../../infra/plan';
 import { renderAuthConf, renderClientFiles, channelUrl } from '../../infra/clientFiles';
-import { unitNames } from '../../infra/systemd';
+import { unitNames } from '../../lambda-free-tools/src/settings/layout';
 import { channelLayout } from '../../infra/layout';
 import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 import { bundle, mkTemp, rmTemp } from '../harness/cli';

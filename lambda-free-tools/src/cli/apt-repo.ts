@@ -47,7 +47,7 @@ const CREATORS = new Set(['init', 'restore']);
  * doctor, sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
  * account).
  */
-export const WRITING_COMMANDS = new Set([
+const WRITING_COMMANDS = new Set([
   'init',
   'keygen',
   'publish',
@@ -152,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
  * finishes under its lock and releases it) and exits with its own code. Other write errors are
  * rethrown as before.
  */
-export function dropOutputOnClosedPipe(stream: NodeJS.WritableStream): void {
+function dropOutputOnClosedPipe(stream: NodeJS.WritableStream): void {
   stream.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') return;
     process.nextTick(() => {

@@ -32,7 +32,7 @@ export function userName(uid: number, passwdFile = '/etc/passwd'): string {
  * caller is root, else `sudo -u <owner> …` (runuser needs root). The program is the running node
  * and the script's absolute path, so the line works from any folder; each word is shell-quoted.
  */
-export function runAsCommand(owner: string, argv: string[], callerUid: number): string {
+function runAsCommand(owner: string, argv: string[], callerUid: number): string {
   const words = [process.execPath, path.resolve(argv[1] ?? 'apt-repo'), ...argv.slice(2)];
   return callerUid === 0 ? shellJoin(['runuser', '-u', owner, '--', ...words]) : shellJoin(['sudo', '-u', owner, ...words]);
 }

@@ -665,11 +665,11 @@ export function mkdirWithMode(dir: string, mode: number): void {
  * following links (each opened O_NOFOLLOW, see SafeDir), and a symbolic link is never listed nor
  * followed: `onLink` receives it. What differs between callers is explicit: `skip` filters names
  * (the pool and imports skip hidden temp names), `onDir` receives every folder entered, `root`
- * itself as ''. [] when `root` is missing.
+ * itself as ''; `includeLinks` lists the links too (still never followed). [] when `root` is missing.
  */
 export function walkNoFollow(
   root: string,
-  opts: { skip?: (name: string) => boolean; onLink?: (rel: string) => void; onDir?: (rel: string) => void } = {},
+  opts: { skip?: (name: string) => boolean; onLink?: (rel: string) => void; onDir?: (rel: string) => void; includeLinks?: boolean } = {},
 ): string[] {
   const out: string[] = [];
   let top: SafeDir;
@@ -684,8 +684,10 @@ export function walkNoFollow(
     for (const d of dir.list()) {
       if (opts.skip?.(d.name)) continue;
       const r = rel ? `${rel}/${d.name}` : d.name;
-      if (d.isSymbolicLink()) opts.onLink?.(r);
-      else if (d.isDirectory()) {
+      if (d.isSymbolicLink()) {
+        opts.onLink?.(r);
+        if (opts.includeLinks) out.push(r);
+      } else if (d.isDirectory()) {
         const sub = dir.sub(d.name);
         try {
           walk(sub, r);

@@ -27,7 +27,7 @@ export interface DoctorOpsReport extends DoctorReport {
 }
 
 /** The shape of `apt-repo doctor --json` (repo/doctor.ts DoctorReport); unknown keys are dropped. */
-export const DoctorReportSchema = z.object({
+const DoctorReportSchema = z.object({
   channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
   checked: z.number().int().min(0),
   differences: z.array(

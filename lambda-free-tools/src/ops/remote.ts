@@ -7,7 +7,8 @@ import { Writable } from 'stream';
 import { AptRepoError, LockError } from '../errors';
 import { Connection } from './connect';
 import { ConnectionError } from './errors';
-import { shellJoin, splitPrefix } from './shellQuote';
+import { splitPrefix } from './shellQuote';
+import { shellJoin } from '../shellQuote';
 import { OpsConfig } from './stackConfig';
 
 /** Exit code apt-repo uses when another writer holds the channel lock (see errors.ts). */

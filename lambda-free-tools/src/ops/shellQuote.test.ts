@@ -1,7 +1,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import { UsageError } from '../errors';
-import { shellJoin, shellQuote, splitPrefix } from './shellQuote';
+import { splitPrefix } from './shellQuote';
+import { shellJoin, shellQuote } from '../shellQuote';
 
 // Strings a package spec, path or prefix could carry if someone tried to break out of the quoting.
 const HOSTILE = [

@@ -3,7 +3,6 @@
  * definition for apt-ops, the Pulumi program and the tests) and are re-exported here; this file
  * keeps what only apt-ops needs, the split of its configured command prefix.
  */
-export { shellJoin, shellQuote } from '../shellQuote';
 
 /**
  * Splits a configured command prefix such as `sudo -n -u aptrepo` into words on white space.

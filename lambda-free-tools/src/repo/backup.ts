@@ -81,7 +81,6 @@ import {
   resolveTargetPaths,
   countFiles,
 } from './restoreApply';
-export { type BackupManifest, readManifest, checkBackup, type RestoreResult, finishInterruptedRestore } from './restoreApply';
 
 /** Result of backup(). */
 export interface BackupResult {

@@ -24,21 +24,24 @@ export function generationDir(ch: Pick<ChannelConfig, 'webRoot'>, id: string): s
   return path.join(generationsDir(ch), id);
 }
 
-function seqOf(id: string): number {
-  return Number(id.slice(id.lastIndexOf('-') + 1));
-}
-
 /**
  * The sequence number of a generation id (`…-NNNNNN`): ids of one channel are ordered by it, even
  * when the clock went back between two publishes (see newGenerationId).
  */
 export function generationSequence(id: string): number {
-  return seqOf(id);
+  return Number(id.slice(id.lastIndexOf('-') + 1));
 }
 
-function idDirs(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
+/**
+ * The generation folder names under `<webRoot>/.generations` (complete or not), sorted; [] when
+ * the folder does not exist. Throws the fs error for any other failure to read it.
+ */
+export function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
   try {
-    return fs.readdirSync(generationsDir(ch)).filter((n) => ID_RE.test(n));
+    return fs
+      .readdirSync(generationsDir(ch))
+      .filter((n) => ID_RE.test(n))
+      .sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
@@ -50,7 +53,7 @@ function idDirs(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
  * above every existing directory's, so ids stay ordered even if the clock goes back).
  */
 export function newGenerationId(ch: Pick<ChannelConfig, 'webRoot'>, now: Date): string {
-  const seq = Math.max(0, ...idDirs(ch).map(seqOf)) + 1;
+  const seq = Math.max(0, ...generationIds(ch).map(generationSequence)) + 1;
   const stamp = utcStamp(now);
   return `${stamp}-${String(seq).padStart(6, '0')}`;
 }
@@ -107,11 +110,11 @@ export async function currentGeneration(ch: Pick<ChannelConfig, 'webRoot'>): Pro
 export async function listGenerations(ch: Pick<ChannelConfig, 'webRoot'>): Promise<GenerationInfo[]> {
   const current = await currentGeneration(ch);
   const out: GenerationInfo[] = [];
-  for (const id of idDirs(ch)) {
+  for (const id of generationIds(ch)) {
     const info = readGenerationInfo(ch, id);
     if (info) out.push({ ...info, current: id === current });
   }
-  return out.sort((a, b) => seqOf(b.id) - seqOf(a.id) || (a.id < b.id ? 1 : -1));
+  return out.sort((a, b) => generationSequence(b.id) - generationSequence(a.id) || (a.id < b.id ? 1 : -1));
 }
 
 /**
@@ -150,7 +153,7 @@ export async function pruneGenerations(ch: Pick<ChannelConfig, 'webRoot'>, keep:
   const kept = new Set(complete.slice(0, Math.max(1, keep)).map((g) => g.id));
   if (current) kept.add(current);
   const removed: string[] = [];
-  for (const id of idDirs(ch)) {
+  for (const id of generationIds(ch)) {
     if (kept.has(id)) continue;
     // Renamed out of the id namespace first: a removal cut short must never leave a directory that
     // still has its generation.json but has lost part of its dists (it would look complete).

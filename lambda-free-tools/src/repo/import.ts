@@ -11,11 +11,12 @@ import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
-import { publishLocked, PublishResult } from './publish';
+import { publishLocked, PublishResult } from './generationWriter';
 import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from '../core/files';
 import { keyOf } from './pool';
 import { formatOf } from './format';
-import { beginIntent, recoverChannel } from './recover';
+import { recoverChannel } from './recover';
+import { beginIntent } from './intent';
 import type { ChannelConfig, Progress } from '../core/types';
 import { byteOrder } from '../core/order';
 

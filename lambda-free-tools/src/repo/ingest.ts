@@ -25,17 +25,18 @@ import { formatOf } from './format';
 import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from '../core/files';
 import { trashDir } from './trash';
-import { publishLocked, PublishResult, STANZA_KEY } from './publish';
+import { publishLocked, PublishResult, STANZA_KEY } from './generationWriter';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
-import { beginIntent, Intent, intentFile, recoverChannel, settleFailedPublish } from './recover';
+import { recoverChannel } from './recover';
+import { beginIntent, Intent, intentFile, settleFailedPublish } from './intent';
 import { routeCodenames } from './routing';
 import type { ChannelConfig, Progress } from '../core/types';
 import type { IngestEntry, IngestReasonCode } from './ingestReport';
 import { byteOrder } from '../core/order';
 import { utcStamp } from '../core/stamp';
 
-export type { IngestEntry, IngestStatus, IngestReasonCode } from './ingestReport';
+export type { IngestEntry } from './ingestReport';
 
 /** Result of one ingest run; `generation` is set when a publish happened. */
 export interface IngestResult {

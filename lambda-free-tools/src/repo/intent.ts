@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError } from '../errors';
 import { appendDurable, errText, fsyncDir, writeFileAtomic } from '../core/files';
-import { currentGeneration, generationsDir } from './generations';
+import { currentGeneration, generationIds } from './generations';
+import { processStart } from '../core/proc';
 import { isPoolPath } from './poolPath';
 import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
@@ -56,28 +57,6 @@ export function intentFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
   return path.join(ch.stateDir, 'intent.jsonl');
 }
 
-/** Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat field 22); null when unknown. */
-export function processStart(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
-
-/** The generation folder names under `.generations`, sorted; [] when there is none. */
-export function generationIds(ch: Pick<ChannelConfig, 'webRoot'>): string[] {
-  try {
-    return fs
-      .readdirSync(generationsDir(ch))
-      .filter((n) => /^\d{8}T\d{6}Z-\d{6}$/.test(n))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
 /**
  * The intent of one writer, under the channel lock. Created by beginIntent (nothing is written
  * until the first `record`); `record` makes each operation durable before the caller performs it;
@@ -106,7 +85,7 @@ export class Intent {
       intent: 1,
       command,
       pid: process.pid,
-      start: processStart(process.pid),
+      start: processStart(process.pid) ?? null,
       host: os.hostname(),
       since: new Date().toISOString(),
       served,

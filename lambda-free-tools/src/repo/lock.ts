@@ -15,6 +15,7 @@ import * as path from 'path';
 import { LockError } from '../errors';
 import type { ChannelConfig } from '../core/types';
 import { tempName } from '../core/files';
+import { processStart } from '../core/proc';
 
 interface Holder {
   pid: number;
@@ -22,25 +23,6 @@ interface Holder {
   /** Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat); null when unknown. */
   start: string | null;
   since: string;
-}
-
-/** The start time of process `pid` (field 22 of /proc/<pid>/stat), undefined if it does not exist, null if unknown. */
-function processStart(pid: number): string | null | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
-  } catch {
-    // No /proc entry: the process is gone, or /proc hides other users' processes (mount option
-    // hidepid=1|2), or there is no /proc (not Linux). Signal 0 tells them apart: EPERM means alive.
-    try {
-      process.kill(pid, 0);
-      return null;
-    } catch (k) {
-      return (k as NodeJS.ErrnoException).code === 'EPERM' ? null : undefined;
-    }
-  }
 }
 
 /** The holder recorded in `file` and the file's exact text (undefined when the file does not exist). */

@@ -6,7 +6,7 @@ import { initChannel } from './channel';
 import { ingest } from './ingest';
 import { pendingPackages } from './pending';
 import { resolveChannelPair, ChannelPair } from './channel';
-import { beginIntent } from './recover';
+import { beginIntent } from './intent';
 import { sha256File } from '../core/files';
 import { parsePackageSpec, promote } from './promote';
 import * as generations from './generations';

@@ -19,13 +19,14 @@ import { AptRepoError, ConflictError, UnsafePathError, UsageError } from '../err
 import { formatOf, type PackageFormat } from './format';
 import { withChannelLock } from './lock';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, recordAdded, scanPool } from './pool';
-import { publishLocked, PublishResult, STANZA_KEY } from './publish';
+import { publishLocked, PublishResult, STANZA_KEY } from './generationWriter';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
 import { diffPools, interruptedWriter, PendingRow, servedPackages } from './pending';
 import type { ChannelPair } from './channel';
-import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
+import { recoverChannel } from './recover';
+import { beginIntent, settleFailedPublish } from './intent';
 import { confine, Confined, errText, placeFile, sha256File } from '../core/files';
 import type { PoolPackage, Progress } from '../core/types';
 import { byteOrder } from '../core/order';

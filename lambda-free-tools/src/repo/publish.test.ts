@@ -9,7 +9,8 @@ import { generateSigningKey } from '../sign/keys';
 import { initChannel, loadChannel } from './channel';
 import { currentGeneration, listGenerations } from './generations';
 import { poolPathFor } from './pool';
-import { publish, STANZA_KEY } from './publish';
+import { publish } from './publish';
+import { STANZA_KEY } from './generationWriter';
 import type { ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 

@@ -9,16 +9,6 @@ import { recoverChannel } from './recover';
 import { publishLocked, type PublishResult } from './generationWriter';
 import type { ChannelConfig, Progress } from '../core/types';
 
-export {
-  type PublishResult,
-  STANZA_KEY,
-  findConflicts,
-  channelSigner,
-  type GenerationContent,
-  writeGenerationLocked,
-  publishLocked,
-} from './generationWriter';
-
 /**
  * Takes the channel lock (see withChannelLock), finishes or undoes an interrupted writer
  * (recoverChannel, which may publish by itself) and publishes (see publishLocked).

@@ -6,8 +6,10 @@ import { rawControlDeb } from '../../../test/harness/debs';
 import { generateSigningKey } from '../sign/keys';
 import { initChannel } from './channel';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
-import { publish, publishLocked } from './publish';
-import { beginIntent, intentFile, readIntent, recoverChannel } from './recover';
+import { publish } from './publish';
+import { publishLocked } from './generationWriter';
+import { recoverChannel } from './recover';
+import { beginIntent, intentFile, readIntent } from './intent';
 import { verifyChannel } from './verify';
 import type { ChannelConfig } from '../core/types';
 

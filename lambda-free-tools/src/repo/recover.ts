@@ -35,14 +35,22 @@ import * as os from 'os';
 import * as path from 'path';
 import { AptRepoError } from '../errors';
 import { confine, Confined, errText, fsyncDir, SafeDir, sha256Fd, sha256File, unlinkConfined } from '../core/files';
-import { currentGeneration, generationDir, generationsDir, listGenerations, pruneGenerations, readGenerationInfo } from './generations';
+import {
+  currentGeneration,
+  generationDir,
+  generationIds,
+  generationsDir,
+  listGenerations,
+  pruneGenerations,
+  readGenerationInfo,
+} from './generations';
 import { POOL_FILE_MODE, recordAdded } from './pool';
 import { moveToTrash, trashDir } from './trash';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publishLocked } from './generationWriter';
-import { alive, lstatQuiet, removeStale, TMP_RE, staleTemp } from './staleTemps';
-export { removeDeadTempsBelow } from './staleTemps';
-import { generationIds, intentFile, processStart, readIntent, type AddSource, type IntentOp } from './intent';
+import { lstatQuiet, removeStale, TMP_RE, staleTemp } from './staleTemps';
+import { alive, processStart } from '../core/proc';
+import { intentFile, readIntent, type AddSource, type IntentOp } from './intent';
 
 /** What recovery did; undefined from recoverChannel when there was nothing to do. */
 export interface RecoveryReport {
@@ -51,18 +59,6 @@ export interface RecoveryReport {
   /** The generation recovery published (when it finished an interrupted writer by publishing). */
   generation?: string;
 }
-
-export {
-  type AddSource,
-  type IntentOp,
-  type IntentHeader,
-  type IntentRecord,
-  Intent,
-  intentFile,
-  beginIntent,
-  settleFailedPublish,
-  readIntent,
-} from './intent';
 
 const PREFIX = 'apt-repo: recovering: ';
 
@@ -163,14 +159,6 @@ async function sha256Quiet(c: Confined): Promise<string | undefined> {
   }
 }
 
-/**
- * Moves the pool file `poolPath` into the trash, as remove does (trash.ts moveToTrash) (same bytes already
- * there: the pool name is dropped; other bytes there: those are kept aside as `<path>.<ms>`).
- */
-async function completeTrash(ch: ChannelConfig, poolPath: string): Promise<void> {
-  await moveToTrash(ch, poolPath);
-}
-
 /** What happened to one add operation. */
 type AddOutcome = 'kept' | 'undone' | 'absent';
 
@@ -257,7 +245,7 @@ async function recoverTrash(ch: ChannelConfig, op: Extract<IntentOp, { op: 'tras
   sweepBeside({ base: trashDir(ch), rel: op.poolPath }, actions);
   const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
   if (!inPool) return false;
-  await completeTrash(ch, op.poolPath);
+  await moveToTrash(ch, op.poolPath);
   actions.push(`moved ${path.join(ch.webRoot, op.poolPath)} to the trash (completing an interrupted removal)`);
   return true;
 }
@@ -272,7 +260,7 @@ async function recoverUntrash(
   const inPool = statConfined({ base: ch.webRoot, rel: op.poolPath });
   if (!inPool) return;
   if (servedPaths.has(op.poolPath)) return; // the serving generation lists it: it belongs in the pool
-  await completeTrash(ch, op.poolPath);
+  await moveToTrash(ch, op.poolPath);
   actions.push(`moved ${path.join(ch.webRoot, op.poolPath)} back to the trash (its restore was never served)`);
 }
 

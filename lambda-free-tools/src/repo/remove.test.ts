@@ -80,7 +80,7 @@ test('gc deletes trash files no kept generation lists, and keeps the others', as
   expect((await listGenerations(ch)).some((g) => g.poolPaths.includes('pool/main/a/app/app_1.0_amd64.deb'))).toBe(false);
   r = await gc(ch);
   expect(r.deleted).toEqual(['pool/main/a/app/app_1.0_amd64.deb', 'pool/main/a/app/app_1.0_arm64.deb']);
-  expect(await walkFiles(trashDir(ch))).toEqual([]);
+  expect(walkFiles(trashDir(ch))).toEqual([]);
   expect(fs.readdirSync(trashDir(ch))).toEqual([]);
 });
 
@@ -91,7 +91,7 @@ test('trash keeps the newest removal of a path; restoreFromTrash puts files back
   fs.writeFileSync(path.join(ch.webRoot, p), 'replacement');
   await moveToTrash(ch, p);
   expect(fs.readFileSync(path.join(trashDir(ch), p), 'utf8')).toBe('replacement');
-  const older = (await walkFiles(trashDir(ch))).filter((f) => f !== p);
+  const older = walkFiles(trashDir(ch)).filter((f) => f !== p);
   expect(older).toHaveLength(1);
   expect(await sha256File(path.join(trashDir(ch), older[0]))).toBe(sha);
   const dry = await restoreFromTrash(ch, [p, 'pool/main/x/x/gone.deb'], { dryRun: true });
@@ -122,11 +122,11 @@ test('gc keeps an older trash copy of a pool path that a kept generation lists',
   fs.writeFileSync(path.join(ch.webRoot, p), 'replacement');
   await moveToTrash(ch, p);
   expect((await listGenerations(ch)).some((g) => g.poolPaths.includes(p))).toBe(true);
-  const before = await walkFiles(trashDir(ch));
+  const before = walkFiles(trashDir(ch));
   expect(before).toHaveLength(2);
   const r = await gc(ch);
   expect(r.deleted).toEqual([]);
-  expect(await walkFiles(trashDir(ch))).toEqual(before);
+  expect(walkFiles(trashDir(ch))).toEqual(before);
 });
 
 test('pool paths read back from generations are checked and confined: a hostile one is refused (issue 8)', async () => {

@@ -7,10 +7,11 @@
 import { UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
-import { publishLocked, PublishResult } from './publish';
+import { publishLocked, PublishResult } from './generationWriter';
 import { currentGeneration, listGenerations } from './generations';
 import type { PackageSpec } from './promote';
-import { beginIntent, recoverChannel, settleFailedPublish } from './recover';
+import { recoverChannel } from './recover';
+import { beginIntent, settleFailedPublish } from './intent';
 import { moveToTrash, restoreFromTrash, sweepTrash, type GcResult } from './trash';
 import type { ChannelConfig } from '../core/types';
 

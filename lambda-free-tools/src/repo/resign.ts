@@ -12,7 +12,7 @@ import { AptRepoError } from '../errors';
 import { releaseFreshness, type ReleaseFreshness } from './freshness';
 import { currentGeneration, listGenerations } from './generations';
 import { withChannelLock } from './lock';
-import { channelSigner, publishLocked, writeGenerationLocked } from './publish';
+import { channelSigner, publishLocked, writeGenerationLocked } from './generationWriter';
 import { recoverChannel } from './recover';
 import { readServedIndexes } from './rollback';
 import type { ChannelConfig, Progress } from '../core/types';

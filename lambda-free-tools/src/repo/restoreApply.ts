@@ -23,10 +23,10 @@ import {
   SafeDir,
   sha256File,
   tempName,
-  walkNoFollow,
   writeFileAtomic,
 } from '../core/files';
 import { removeDeadTempsBelow } from './staleTemps';
+import { walkFiles } from './trash';
 import type { ChannelConfig } from '../core/types';
 
 /**
@@ -371,9 +371,8 @@ export async function resolveTargetPaths(
 
 /** How many entries that are not folders lie under `dir` (links included; walkNoFollow); 0 when it cannot be read. */
 export async function countFiles(dir: string): Promise<number> {
-  let links = 0;
   try {
-    return walkNoFollow(dir, { onLink: () => links++ }).length + links;
+    return walkFiles(dir).length;
   } catch {
     return 0;
   }

@@ -4,9 +4,9 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel, loadChannel } from './channel';
 import { ingest } from './ingest';
-import * as publishModule from './publish';
+import * as writerModule from './generationWriter';
 import { publish } from './publish';
-import { beginIntent, intentFile } from './recover';
+import { beginIntent, intentFile } from './intent';
 import { removePackage } from './remove';
 import { restoreFromTrash, trashDir } from './trash';
 import { defaultRollbackTarget, rollback } from './rollback';
@@ -180,7 +180,7 @@ test('no signing key: refused before any pool file is restored', async () => {
 test('a failure after the restore puts the restored files back into the trash and leaves no intent record', async () => {
   await removePackage(ch, { name: 'app', version: '1.0' });
   const current = await currentGeneration(ch);
-  const spy = jest.spyOn(publishModule, 'writeGenerationLocked').mockRejectedValueOnce(new Error('disk full'));
+  const spy = jest.spyOn(writerModule, 'writeGenerationLocked').mockRejectedValueOnce(new Error('disk full'));
   try {
     await expect(rollback(ch, { to: gens[2] })).rejects.toThrow(/disk full/);
   } finally {

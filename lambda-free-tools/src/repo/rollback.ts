@@ -22,8 +22,9 @@ import { digestsOf } from '../index/digests';
 import { parseReleaseFiles } from '../index/release';
 import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
-import { channelSigner, writeGenerationLocked } from './publish';
-import { beginIntent, recoverChannel } from './recover';
+import { channelSigner, writeGenerationLocked } from './generationWriter';
+import { recoverChannel } from './recover';
+import { beginIntent } from './intent';
 import { moveToTrash, restoreFromTrash } from './trash';
 import type { ChannelConfig, GenerationInfo, Progress } from '../core/types';
 

@@ -6,18 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SafeDir } from '../core/files';
-
-/** True when `pid` is a live process of this host (signal 0; EPERM means alive, another user's). */
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { alive } from '../core/proc';
 
 /** An hour: a temp name older than this is stale even if its pid was reused by another process. */
 export const STALE_MS = 3_600_000;

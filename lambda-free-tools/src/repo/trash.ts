@@ -95,7 +95,7 @@ export async function sweepTrash(ch: ChannelConfig, referenced: Set<string>): Pr
   const asideRe = new RegExp(`^(.+${extension})\\.\\d+$`);
   const result: GcResult = { deleted: [], kept: [] };
   const root = trashDir(ch);
-  for (const rel of await walkFiles(root)) {
+  for (const rel of walkFiles(root)) {
     // `<poolPath>.<ms>` holds earlier bytes of poolPath (see moveToTrash): the kept generation that
     // lists poolPath may mean those bytes.
     const aside = asideRe.exec(rel);
@@ -115,10 +115,8 @@ export async function sweepTrash(ch: ChannelConfig, referenced: Set<string>): Pr
 }
 
 /** Every non-directory below `root`, as '/'-separated paths relative to it, sorted; folders are entered without following links; [] if root is missing. */
-export async function walkFiles(root: string): Promise<string[]> {
-  const links: string[] = [];
-  const files = walkNoFollow(root, { onLink: (r) => links.push(r) });
-  return [...files, ...links].sort();
+export function walkFiles(root: string): string[] {
+  return walkNoFollow(root, { includeLinks: true });
 }
 
 async function pruneEmptyDirs(dir: string, removeSelf: boolean): Promise<void> {

@@ -187,7 +187,7 @@ describe('the pool against the kept generations (issue 9)', () => {
   });
 
   test("an interrupted writer's intent record is reported", async () => {
-    const { beginIntent } = await import('./recover');
+    const { beginIntent } = await import('./intent');
     const intent = await beginIntent(ch, 'ingest');
     intent.record({
       op: 'add',

@@ -22,7 +22,7 @@ import { action, table } from '../context';
 const MANIFEST_MAX_BYTES = 16 << 20;
 
 /** What `doctor` says when the channel has no manifest. */
-export function noManifestMessage(file: string): string {
+function noManifestMessage(file: string): string {
   return (
     `${file} does not exist: this channel was not deployed by the Pulumi program, or by a version without expected-state; ` +
     'pass --expected <file> from `pulumi stack output expectedState`'
