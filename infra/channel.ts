@@ -5,18 +5,17 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { ClientCredential } from '../lambda-free-tools/src/settings/stackConfig';
-import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
+import { publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
 import { STEP_OWNERS } from './plan';
 import { attachSteps, type Connection, type PlanSource, type StepCommands } from './remoteSteps';
 
 /** Arguments of Channel: where clients reach it, and the plan steps it attaches. */
 export interface ChannelArgs {
-  /** The vhost's host name (apt-<channel>.<domain>). */
-  serverName: string;
-  /** True when the vhost serves HTTPS (tls.mode files or certbot). */
-  https: boolean;
-  httpPort: number;
-  httpsPort: number;
+  /**
+   * Where clients reach the channel, e.g. `https://apt-<channel>.<domain>/` (infra/clientFiles.ts
+   * stackChannelUrl: the vhost's name and port, or the dev container's published port).
+   */
+  url: string;
   /** Public key files are `<keyName>-archive-keyring.asc|.gpg`. */
   keyName: string;
   /** Codenames the client files list. */
@@ -61,7 +60,7 @@ export class Channel extends pulumi.ComponentResource {
       steps: STEP_OWNERS.channel,
       after: args.after,
     });
-    const url = channelUrl(args.serverName, args.https, args.httpPort, args.httpsPort);
+    const url = args.url;
     this.url = pulumi.output(url);
     this.publicKeyArmored = pulumi.output(args.publicKeyArmored);
     this.publicKeyBinaryBase64 = pulumi.output(args.publicKeyBinaryBase64);

@@ -9,7 +9,7 @@ import { HtpasswdSalts } from '../infra/htpasswdSalts';
 import { Backups } from '../infra/backups';
 import { Channel } from '../infra/channel';
 import { DevServer } from '../infra/devServer';
-import { publicKeyFiles as channelKeyFiles, renderAuthConf, renderClientFiles, stackChannelUrl } from '../infra/clientFiles';
+import { stackChannelUrl } from '../infra/clientFiles';
 import { HostBase } from '../infra/hostBase';
 import { planSource, sshConnection } from '../infra/remoteSteps';
 import { SigningKey } from '../infra/signingKey';
@@ -63,10 +63,8 @@ const plan = planSource(
 // Each component gets the commands of the steps it depends on from the ones before it.
 const hostBase = new HostBase(`${cfg.channel}-host-base`, { connection, plan, ...(dev ? { dependsOn: [dev.container] } : {}) });
 const channel = new Channel(cfg.channel, {
-  serverName: cfg.serverName,
-  https: cfg.tls.mode !== 'none',
-  httpPort: cfg.httpPort,
-  httpsPort: cfg.httpsPort,
+  // The dev stack's clients reach the ports Docker publishes, not the container's own.
+  url: stackChannelUrl(cfg),
   keyName: cfg.keyName,
   codenames: cfg.codenames,
   connection,
@@ -83,23 +81,18 @@ const backups = new Backups(`${cfg.channel}-backups`, {
   after: { ...hostBase.commands, ...channel.commands },
 });
 
-// The dev stack's clients reach the ports Docker publishes, not the container's own.
-const devUrl = dev ? stackChannelUrl(cfg) : undefined;
-
 export const channelName = cfg.channel;
-export const url = devUrl ? pulumi.output(devUrl) : channel.url;
+export const url = channel.url;
 /** The armored key (kept for compatibility; the same as publicKeyArmored). */
 export const publicKey = channel.publicKeyArmored;
 export const publicKeyArmored = channel.publicKeyArmored;
 /** The binary key, base64: `base64 -d > /usr/share/keyrings/<publicKeyFiles.binary>` (Signed-By). */
 export const publicKeyBinary = channel.publicKeyBinaryBase64;
 /** `<keyName>-archive-keyring.asc|.gpg` and their URLs (served without credentials to allowed addresses). */
-export const publicKeyFiles = devUrl ? pulumi.output(channelKeyFiles(devUrl, cfg.keyName)) : channel.publicKeyFiles;
+export const publicKeyFiles = channel.publicKeyFiles;
 export const keyFingerprint = key.fingerprint;
-export const clientFiles = devUrl
-  ? pulumi.output(renderClientFiles({ url: devUrl, codenames: cfg.codenames, component: 'main', keyName: cfg.keyName }))
-  : channel.clientFiles;
-export const authConf = devUrl ? pulumi.secret(clientCredentials.apply((c) => renderAuthConf(devUrl, c))) : channel.authConf;
+export const clientFiles = channel.clientFiles;
+export const authConf = channel.authConf;
 export const backupPaths = backups.paths;
 export const backupDir = backups.backupDir;
 /** What the steps installed (infra/expectedState.ts): `pulumi stack output --json expectedState > f; apt-ops doctor --expected f`. */
