@@ -447,6 +447,17 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
       // Nothing of it reached the pool, prod, the keys, /etc/shadow.
       expect(unexplained(before, await protectedState())).toEqual([]);
       expect(await remote(`find ${shellQuote(pre.webRoot)}/pool -name 'good-c*' | wc -l`)).toBe('0\n');
+      // doctor, as root, with the uploader's links still planted (ci/sid, link-*.deb in every drop
+      // folder): it looks at the stack's own paths only, follows none, and finds both channels as
+      // the stack left them, the secret files' contents included.
+      for (const ch of ['preprod', 'prod']) {
+        const c = stack(ch).config;
+        const asRoot = [c.nodePath, layout(ch).indexerPath, '--root', c.root, '--channel', ch, '--json', 'doctor']
+          .map(shellQuote)
+          .join(' ');
+        const report = JSON.parse(await remote(asRoot)) as { differences: unknown[]; notChecked: unknown[] };
+        expect([ch, report.differences, report.notChecked]).toEqual([ch, [], []]);
+      }
       await s.unlink('/ci/sid');
     });
   });
