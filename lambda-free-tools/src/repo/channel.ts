@@ -13,6 +13,7 @@ import type { z as zod } from 'zod';
 import { ConfigError, UnknownChannelError, UsageError } from '../errors';
 import { mkdirWithMode } from '../core/files';
 import { DEFAULT_ROUTING } from './routing';
+import { routingRuleSchema } from '../core/routingRule';
 import type { ChannelConfig } from '../core/types';
 
 /** Binary architecture names dpkg knows for Debian/Ubuntu (dpkg-architecture -L, Linux ports). */
@@ -134,20 +135,6 @@ export function defaultSignerSocket(root: string, name: string): string {
  */
 function buildSchema(z: typeof zod) {
   const absPath = z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path');
-  const RoutingRuleSchema = z.strictObject({
-    pattern: z
-      .string()
-      .min(1)
-      .refine((p) => {
-        try {
-          new RegExp(p);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'is not a valid regular expression'),
-    codenames: z.array(z.string().min(1)).min(1),
-  });
   return z.strictObject({
     origin: z.string().min(1).optional(),
     label: z.string().min(1).optional(),
@@ -168,7 +155,7 @@ function buildSchema(z: typeof zod) {
     generationsKeep: z.number().int().min(2).optional(),
     backupKeep: z.number().int().min(1).optional(),
     validUntilDays: z.number().int().min(1).optional(),
-    routing: z.array(RoutingRuleSchema).optional(),
+    routing: z.array(routingRuleSchema(z)).optional(),
     upstream: z.string().regex(NAME_RE, 'must be a channel name').optional(),
     lockTimeoutSeconds: z.number().min(0).optional(),
   });

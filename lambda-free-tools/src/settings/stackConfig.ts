@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_RE } from '../repo/channel';
 import type { RoutingRule } from '../core/types';
+import { routingRuleSchema } from '../core/routingRule';
 import { parseCidr } from './cidr';
 import { serverDefaults } from './layout';
 
@@ -277,25 +278,7 @@ const RawSchema = z.strictObject({
     .default(7),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
   // The indexer's version-suffix table (repo.yaml routing, lambda-free-tools/src/repo/routing.ts); unset: its default.
-  routing: z
-    .array(
-      z.strictObject({
-        pattern: z
-          .string()
-          .min(1, 'expected a regular expression')
-          .refine((p) => {
-            try {
-              new RegExp(p);
-              return true;
-            } catch {
-              return false;
-            }
-          }, 'is not a valid regular expression'),
-        codenames: z.array(z.string().min(1, 'expected a codename or $N')).min(1, 'expected at least one codename'),
-      }),
-      { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" },
-    )
-    .optional(),
+  routing: z.array(routingRuleSchema(z), { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" }).optional(),
   serviceUser: accountName('a system user name').optional(),
   poolGroup: accountName('a group name').default('aptrepo'),
   signerUser: accountName('a system user name').optional(),
