@@ -12,7 +12,8 @@ import * as path from 'path';
 import * as pulumi from '@pulumi/pulumi';
 import { ConfigError } from '../lambda-free-tools/src/errors';
 import { generateSigningKey } from '../lambda-free-tools/src/sign/keys';
-import { SigningKey, checkFingerprint, normaliseFingerprint } from './signingKey';
+import { normaliseFingerprint } from '../lambda-free-tools/src/settings/stackConfig';
+import { SigningKey, checkFingerprint } from './signingKey';
 
 const STATE_FINGERPRINT = 'A'.repeat(40);
 const OTHER = 'B'.repeat(40);

@@ -9,6 +9,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import { ConfigError } from '../lambda-free-tools/src/errors';
+import { normaliseFingerprint } from '../lambda-free-tools/src/settings/stackConfig';
 import { publicKeyFiles } from '../lambda-free-tools/src/sign/keys';
 import { GeneratedSigningKey } from './signingKeyProvider';
 
@@ -27,11 +28,6 @@ export interface SigningKeyArgs {
 
 /** The stack config key holding the recorded fingerprint. */
 const FINGERPRINT_KEY = 'apt-repo:signingKeyFingerprint';
-
-/** An OpenPGP fingerprint as the stack compares it: upper-case hex, white space removed. */
-export function normaliseFingerprint(fingerprint: string): string {
-  return fingerprint.replace(/\s+/g, '').toUpperCase();
-}
 
 /**
  * Returns `actual` when `expected` is unset or names the same fingerprint (normalised); throws

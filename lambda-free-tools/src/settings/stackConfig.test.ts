@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors';
-import { parseStackConfig, type RawConfig } from './stackConfig';
+import { normaliseFingerprint, parseStackConfig, type RawConfig } from './stackConfig';
 
 const KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n';
 
@@ -255,5 +255,13 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
     const bad = errorOf(base({ routing: JSON.stringify([...routing, { pattern: '(unclosed', codenames: ['bookworm'] }]) }));
     expect([bad.key, bad.message]).toEqual(['apt-repo:routing.2.pattern', expect.stringContaining('is not a valid regular expression')]);
     expect(errorOf(base({ routing: JSON.stringify([{ pattern: 'x', codenames: [] }]) })).key).toBe('apt-repo:routing.0.codenames');
+  });
+
+  it('normalises a fingerprint as the SigningKey component compares it: every white space removed, upper case', () => {
+    expect(normaliseFingerprint(' ab cd\tef\u00a0 01 ')).toBe('ABCDEF01');
+    const spaced = 'abcd 0123 abcd 0123 abcd  0123 abcd 0123 abcd 0123';
+    expect(parseStackConfig(base({ signingKeyFingerprint: spaced }), 'preprod').config.signingKeyFingerprint).toBe(
+      normaliseFingerprint(spaced),
+    );
   });
 });

@@ -32,6 +32,16 @@ export const CONFIG_NAMESPACE = 'apt-repo';
 /** Binary architectures dpkg knows (shared with the indexer's liste_arch check); `all` is implied, never listed. */
 export { KNOWN_ARCHITECTURES };
 
+/**
+ * An OpenPGP fingerprint as the stack records and compares it (apt-repo:signingKeyFingerprint, the
+ * SigningKey component): every white space character removed, upper case, so `ab12 CD34…` as gpg
+ * prints it and `AB12CD34…` as `pulumi stack output keyFingerprint` gives it are the same. Pure; does
+ * not check that the result is 40 hex digits.
+ */
+export function normaliseFingerprint(fingerprint: string): string {
+  return fingerprint.replace(/\s+/g, '').toUpperCase();
+}
+
 /** Keys whose value is a secret: set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ['sshPrivateKey', 'clientCredentials', 'signingKey'] as const;
 
@@ -244,7 +254,7 @@ const RawSchema = z.strictObject({
   signingKeyFingerprint: z
     .string()
     .refine(
-      (f) => /^[0-9A-F]{40}$/.test(f.replace(/ +/g, '').toUpperCase()),
+      (f) => /^[0-9A-F]{40}$/.test(normaliseFingerprint(f)),
       'expected the 40 hex digits of the signing key fingerprint (pulumi stack output keyFingerprint)',
     )
     .optional(),
@@ -576,7 +586,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     description: r.description ?? `${r.origin} packages, ${channel} channel`,
     keyName: r.keyName ?? `${r.origin.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-${channel}`,
     keyEmail: r.keyEmail ?? `apt-${channel}@${r.domain}`,
-    ...(r.signingKeyFingerprint ? { signingKeyFingerprint: r.signingKeyFingerprint.replace(/ +/g, '').toUpperCase() } : {}),
+    ...(r.signingKeyFingerprint ? { signingKeyFingerprint: normaliseFingerprint(r.signingKeyFingerprint) } : {}),
     generationsKeep: r.generationsKeep,
     backupKeep: r.backupKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
