@@ -10,22 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { WrongUserError } from '../errors';
 import { shellJoin } from '../shellQuote';
-
-/**
- * The login name of `uid` from the host's passwd(5) file (`/etc/passwd`, not under --root: the
- * accounts are the host's), or `uid <n>` when it has none. `passwdFile` is for tests.
- */
-export function userName(uid: number, passwdFile = '/etc/passwd'): string {
-  try {
-    for (const line of fs.readFileSync(passwdFile, 'utf8').split('\n')) {
-      const f = line.split(':');
-      if (f.length >= 3 && f[2] === String(uid) && f[0] !== '') return f[0];
-    }
-  } catch {
-    // No passwd file to read (a container without one): the number still names the account.
-  }
-  return `uid ${uid}`;
-}
+import { idName, idNames, PASSWD_FILE } from '../core/accounts';
 
 /**
  * The command line `argv` (process.argv form) run as `owner`: `runuser -u <owner> -- …` when the
@@ -41,7 +26,8 @@ function runAsCommand(owner: string, argv: string[], callerUid: number): string 
  * Refuses to go on when the process's effective user is not the owner of `webRoot`: throws
  * WrongUserError (exit 2) naming the owner and the same command line run as it. Passes when
  * `webRoot` does not exist (a channel being created or restored: nobody owns it yet) or when the
- * platform has no user ids. `euid` and `passwdFile` are for tests.
+ * platform has no user ids. Names come from the host's passwd(5) (core/accounts.ts; `uid <n>` for an
+ * id without a name). `euid` and `passwdFile` are for tests.
  */
 export function assertChannelOwner(webRoot: string, argv: string[], opts: { euid?: number; passwdFile?: string } = {}): void {
   const euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
@@ -54,8 +40,9 @@ export function assertChannelOwner(webRoot: string, argv: string[], opts: { euid
     throw e;
   }
   if (st.uid === euid) return;
-  const owner = userName(st.uid, opts.passwdFile);
-  const me = userName(euid, opts.passwdFile);
+  const users = idNames(opts.passwdFile ?? PASSWD_FILE);
+  const owner = idName(users, st.uid, 'uid');
+  const me = idName(users, euid, 'uid');
   throw new WrongUserError(
     webRoot,
     owner,

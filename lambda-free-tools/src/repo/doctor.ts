@@ -16,6 +16,7 @@ import * as openpgp from 'openpgp';
 import { OPENPGP_CONFIG } from '../sign/keys';
 import type { ExpectedEntry, ExpectedState } from './expectedState';
 import { byteOrder } from '../core/order';
+import { GROUP_FILE, idName, idNames, PASSWD_FILE } from '../core/accounts';
 
 /** What a difference is about, in the order they are reported for one path. */
 export const DIFFERENCE_FIELDS = [
@@ -80,24 +81,6 @@ export const SECRET_NOT_CHECKED = 'content of a secret file: run as root to chec
 const KEY_MAX_BYTES = 1 << 20;
 /** The most read of the secret digests record. */
 const DIGESTS_MAX_BYTES = 1 << 20;
-
-/** id → name from a passwd(5) or group(5) file (field 3 is the id); the first name of an id wins. */
-function idNames(file: string): Map<number, string> {
-  const names = new Map<number, string>();
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return names; // no file: ids are shown as numbers
-  }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 3 || f[0] === '' || !/^\d+$/.test(f[2])) continue;
-    const id = Number(f[2]);
-    if (!names.has(id)) names.set(id, f[0]);
-  }
-  return names;
-}
 
 /** The type of an lstat result, in the manifest's words (`file`, `dir`, `symlink`) or another kind. */
 export function entryType(st: fs.Stats): string {
@@ -205,10 +188,10 @@ async function readDigestRecord(file: string): Promise<DigestRecord> {
  * Never throws for a file it cannot read; throws only for a programming error.
  */
 export async function checkExpectedState(state: ExpectedState, opts: CheckOptions = {}): Promise<DoctorReport> {
-  const users = idNames(opts.passwdFile ?? '/etc/passwd');
-  const groups = idNames(opts.groupFile ?? '/etc/group');
+  const users = idNames(opts.passwdFile ?? PASSWD_FILE);
+  const groups = idNames(opts.groupFile ?? GROUP_FILE);
   const euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
-  const me = euid === undefined ? 'this user' : (users.get(euid) ?? `uid ${euid}`);
+  const me = euid === undefined ? 'this user' : idName(users, euid, 'uid');
   const differences: Difference[] = [];
   const notChecked: NotChecked[] = [];
   let record: Promise<DigestRecord> | undefined;
@@ -247,9 +230,9 @@ export async function checkExpectedState(state: ExpectedState, opts: CheckOption
     }
     const mode = modeString(st.mode);
     if (mode !== e.mode) diff('mode', e.mode, mode);
-    const owner = users.get(st.uid) ?? `uid ${st.uid}`;
+    const owner = idName(users, st.uid, 'uid');
     if (owner !== e.owner) diff('owner', e.owner, owner);
-    const group = groups.get(st.gid) ?? `gid ${st.gid}`;
+    const group = idName(groups, st.gid, 'gid');
     if (group !== e.group) diff('group', e.group, group);
     if (e.type === 'file') await checkContent(e, st, { diff, skip, me, digestRecord, digestsFile: state.secretDigests });
   }
