@@ -6,13 +6,12 @@
  * the remote command's stdin (`doctor --expected -`): a manifest edited on the server is then
  * caught too. apt-ops reads no server file itself.
  */
-import * as fs from 'fs';
 import { z } from 'zod';
 import { parseReport } from '../core/validate';
-import { AptRepoError, UsageError } from '../errors';
+import { AptRepoError } from '../errors';
 import type { DoctorReport } from '../repo/doctor';
 import { DIFFERENCE_FIELDS } from '../repo/doctor';
-import { parseExpectedState } from '../repo/expectedState';
+import { assertManifestChannel, parseExpectedState, readManifestFile } from '../repo/expectedState';
 import { renderDifferences, renderDoctorSummary } from '../cli/commands/doctor';
 import { Connection } from './connect';
 import { runIndexerJson } from './remote';
@@ -48,19 +47,14 @@ export function parseDoctorReport(data: unknown, host: string): DoctorReport {
 /**
  * Reads and checks the local manifest given to --expected, before connecting.
  * @returns its bytes, sent unchanged.
- * @throws UsageError (exit 2) when the file cannot be read; ExpectedStateError (exit 2) when it is
- *         not a format 1 manifest, or one of another channel than `channel`.
+ * @throws UsageError (exit 2) when the file cannot be read, is not a regular file or is larger than
+ *         the indexer reads (repo/expectedState.ts readManifestFile), or is the manifest of another
+ *         channel than `channel` (assertManifestChannel); ExpectedStateError (exit 2, a UsageError)
+ *         when it is not a format 1 manifest.
  */
 export function readLocalManifest(file: string, channel: string): { file: string; data: Buffer } {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (e) {
-    throw new UsageError(`--expected ${file}: ${(e as Error).message}`);
-  }
-  const state = parseExpectedState(data.toString('utf8'), file);
-  if (state.channel !== channel)
-    throw new UsageError(`${file} is the expected state of channel '${state.channel}', not of channel ${channel}`);
+  const data = readManifestFile(file);
+  assertManifestChannel(parseExpectedState(data.toString('utf8'), file), channel, file);
   return { file, data };
 }
 

@@ -7,6 +7,7 @@
  *
  * The two programs talk through this typed JSON only, validated on read.
  */
+import * as fs from 'fs';
 import { z } from 'zod';
 import { UsageError } from '../errors';
 
@@ -61,6 +62,8 @@ export type ExpectedState = z.infer<typeof ExpectedStateSchema>;
 export const EXPECTED_STATE_FILE = 'expected-state.json';
 /** Name of the secret steps' digest record in a channel's configDir. */
 export const SECRET_DIGESTS_FILE = 'secret-digests';
+/** The most read of a manifest, wherever it comes from (a channel's manifest is a few KiB). */
+export const MANIFEST_MAX_BYTES = 16 << 20;
 
 /**
  * A manifest that cannot be used: not JSON, or not format 1 of ExpectedStateSchema. A usage error
@@ -95,4 +98,54 @@ export function parseExpectedState(text: string, source: string): ExpectedState 
     throw new ExpectedStateError(source, `${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   }
   return r.data;
+}
+
+/**
+ * Reads a manifest file (following a symbolic link: an operator names it) as bytes: a regular file
+ * of at most MANIFEST_MAX_BYTES, read without blocking on a FIFO. Used by `apt-repo doctor` (the
+ * channel's manifest or `--expected <file>`) and by `apt-ops doctor --expected <file>` (the local
+ * one it sends), so both refuse the same files.
+ * @param ifMissing the message for a file that does not exist (default: the file system's error).
+ * @throws UsageError `<file>: not a file`, `<file>: a manifest larger than <N> bytes`, `ifMissing`,
+ *         or `cannot read <file>: <the file system's message>`.
+ */
+export function readManifestFile(file: string, ifMissing?: string): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && ifMissing !== undefined) throw new UsageError(ifMissing);
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new UsageError(`${file}: not a file`);
+    // Read until the end, not to the size fstat gave: the file may grow meanwhile.
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(1 << 16);
+      const got = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (got === 0) break;
+      n += got;
+      if (n > MANIFEST_MAX_BYTES) throw new UsageError(`${file}: a manifest larger than ${MANIFEST_MAX_BYTES} bytes`);
+      chunks.push(chunk.subarray(0, got));
+    }
+    return Buffer.concat(chunks, n);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Refuses a manifest of another channel: doctor must compare a channel with its own manifest.
+ * @param source names the manifest in the message (a path, or 'stdin').
+ * @param named how the expected channel is named to the user (default `channel <channel>`;
+ *        apt-repo says `--channel <channel>`, the option it was given).
+ * @throws UsageError (exit 2) `<source> is the expected state of channel '<state.channel>', not of <named>`.
+ */
+export function assertManifestChannel(state: ExpectedState, channel: string, source: string, named = `channel ${channel}`): void {
+  if (state.channel !== channel) throw new UsageError(`${source} is the expected state of channel '${state.channel}', not of ${named}`);
 }

@@ -267,9 +267,9 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
  * does not exist; a manifest that cannot be read or parsed adds a line to `problems` instead.
  */
 export async function driftOf(ch: Pick<ChannelConfig, 'configDir' | 'name'>, problems: string[]): Promise<ChannelStatus['drift']> {
-  const { EXPECTED_STATE_FILE, parseExpectedState } = await import('./expectedState');
+  const { assertManifestChannel, EXPECTED_STATE_FILE, MANIFEST_MAX_BYTES, parseExpectedState } = await import('./expectedState');
   const file = path.join(ch.configDir, EXPECTED_STATE_FILE);
-  const r = readSmallFile(file, 16 << 20);
+  const r = readSmallFile(file, MANIFEST_MAX_BYTES);
   if (!r) {
     try {
       fs.lstatSync(file);
@@ -281,10 +281,7 @@ export async function driftOf(ch: Pick<ChannelConfig, 'configDir' | 'name'>, pro
   }
   try {
     const state = parseExpectedState(r.text, file);
-    if (state.channel !== ch.name) {
-      problems.push(`drift: ${file} is the expected state of channel '${state.channel}'`);
-      return undefined;
-    }
+    assertManifestChannel(state, ch.name, file);
     const { checkExpectedState } = await import('./doctor');
     const report = await checkExpectedState(state);
     return { differences: report.differences.length, notChecked: report.notChecked.length };

@@ -9,17 +9,20 @@
  * Exit codes: 0 no difference, 1 differences, 2 usage (no manifest, a manifest that does not
  * parse, a manifest of another channel).
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors';
 import { channelPaths } from '../../repo/channel';
 import type { DoctorReport } from '../../repo/doctor';
-import { EXPECTED_STATE_FILE, ExpectedState, parseExpectedState } from '../../repo/expectedState';
+import {
+  assertManifestChannel,
+  EXPECTED_STATE_FILE,
+  ExpectedState,
+  MANIFEST_MAX_BYTES,
+  parseExpectedState,
+  readManifestFile,
+} from '../../repo/expectedState';
 import { action, table } from '../context';
-
-/** The most read of a manifest (a channel's manifest is a few KiB). */
-const MANIFEST_MAX_BYTES = 16 << 20;
 
 /** What `doctor` says when the channel has no manifest. */
 function noManifestMessage(file: string): string {
@@ -45,8 +48,9 @@ async function readStdin(): Promise<string> {
 /**
  * Reads and validates the manifest: `expected` undefined → `<configDir>/expected-state.json` of
  * the channel; '-' → stdin; else that file. Returns the manifest and the name it was read under.
- * @throws UsageError (exit 2): no default manifest (noManifestMessage), a file that cannot be read;
- *         ExpectedStateError (exit 2) for one that does not parse.
+ * @throws UsageError (exit 2): no default manifest (noManifestMessage), a file that cannot be read,
+ *         is not a regular file or is larger than MANIFEST_MAX_BYTES (repo/expectedState.ts
+ *         readManifestFile); ExpectedStateError (exit 2) for one that does not parse.
  */
 export async function readManifest(
   root: string,
@@ -55,17 +59,7 @@ export async function readManifest(
 ): Promise<{ state: ExpectedState; source: string }> {
   if (expected === '-') return { state: parseExpectedState(await readStdin(), 'stdin'), source: 'stdin' };
   const file = expected ?? path.join(channelPaths(root, channel).configDir, EXPECTED_STATE_FILE);
-  let text: string;
-  try {
-    const st = fs.statSync(file);
-    if (!st.isFile()) throw new UsageError(`${file}: not a file`);
-    if (st.size > MANIFEST_MAX_BYTES) throw new UsageError(`${file}: a manifest larger than ${MANIFEST_MAX_BYTES} bytes`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && expected === undefined) throw new UsageError(noManifestMessage(file));
-    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = readManifestFile(file, expected === undefined ? noManifestMessage(file) : undefined).toString('utf8');
   return { state: parseExpectedState(text, file), source: file };
 }
 
@@ -114,8 +108,7 @@ export function register(program: Command): void {
       action<{ expected?: string }>(async (_args, o) => {
         const { checkExpectedState } = await import('../../repo/doctor');
         const { state, source } = await readManifest(o.root, o.channel, o.expected);
-        if (state.channel !== o.channel)
-          throw new UsageError(`${source} is the expected state of channel '${state.channel}', not of --channel ${o.channel}`);
+        assertManifestChannel(state, o.channel, source, `--channel ${o.channel}`);
         const report = await checkExpectedState(state);
         if (!o.json) {
           // The table first, then the summary under it (action() prints nothing for an empty human text).
