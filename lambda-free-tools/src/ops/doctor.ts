@@ -11,6 +11,7 @@ import { parseReport } from '../core/validate';
 import { AptRepoError } from '../errors';
 import type { DoctorReport } from '../repo/doctor';
 import { DIFFERENCE_FIELDS } from '../repo/doctor';
+import { NAME_RE } from '../repo/channel';
 import { assertManifestChannel, parseExpectedState, readManifestFile } from '../repo/expectedState';
 import { renderDifferences, renderDoctorSummary } from '../cli/commands/doctor';
 import { Connection } from './connect';
@@ -27,7 +28,7 @@ export interface DoctorOpsReport extends DoctorReport {
 
 /** The shape of `apt-repo doctor --json` (repo/doctor.ts DoctorReport); unknown keys are dropped. */
 const DoctorReportSchema = z.object({
-  channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  channel: z.string().regex(NAME_RE),
   checked: z.number().int().min(0),
   differences: z.array(
     z.object({ path: z.string(), field: z.enum(DIFFERENCE_FIELDS), expected: z.string(), found: z.string(), step: z.string() }),

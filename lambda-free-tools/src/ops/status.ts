@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { AptRepoError } from '../errors';
+import { NAME_RE } from '../repo/channel';
 import type { ChannelStatus } from '../repo/status';
 import { renderChannelStatus } from '../cli/commands/status';
 import { Connection } from './connect';
@@ -25,7 +26,7 @@ const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'expected
 
 /** The shape of `apt-repo status --json` (repo/status.ts ChannelStatus); unknown keys are dropped. */
 export const ChannelStatusSchema = z.object({
-  channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  channel: z.string().regex(NAME_RE),
   webRoot: z.string(),
   diskBytes: z.number().int().min(0),
   current: z.object({ id: z.string(), date: isoDate, packages: counts }).optional(),

@@ -43,8 +43,13 @@ export const KNOWN_ARCHITECTURES = [
   'hurd-amd64',
 ];
 
-/** A channel name (also a drop-folder name): lower-case letters, digits and '-'. */
-export const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/**
+ * The channel-name rule (also a drop-folder name's), as regular-expression source without anchors
+ * (to embed it, and to name it in messages): lower-case letters, digits and '-', not '-' first.
+ */
+export const NAME_PATTERN = '[a-z0-9][a-z0-9-]*';
+/** A whole channel name: NAME_PATTERN anchored. The one test of a channel name (stack config, repo.yaml, apt-ops, manifests). */
+export const NAME_RE = new RegExp(`^${NAME_PATTERN}$`);
 /** Codenames are dist directory names and Release fields: keep them to lower-case words. */
 export const CODENAME_RE = /^[a-z][a-z0-9-]*$/;
 
@@ -73,7 +78,7 @@ export function listChannels(root: string): string[] {
  */
 export function assertKnownChannel(root: string, channel: string): void {
   const r = path.resolve(root);
-  if (!NAME_RE.test(channel)) throw new UnknownChannelError(channel, r, listChannels(r), 'not a channel name ([a-z0-9][a-z0-9-]*)');
+  if (!NAME_RE.test(channel)) throw new UnknownChannelError(channel, r, listChannels(r), `not a channel name (${NAME_PATTERN})`);
   const configDir = channelPaths(r, channel).configDir;
   let isDir = false;
   try {
@@ -301,7 +306,7 @@ export async function initChannel(opts: {
   origin?: string;
   label?: string;
 }): Promise<ChannelConfig> {
-  if (!NAME_RE.test(opts.channel)) throw new UsageError(`--channel '${opts.channel}' is not a channel name ([a-z0-9][a-z0-9-]*)`);
+  if (!NAME_RE.test(opts.channel)) throw new UsageError(`--channel '${opts.channel}' is not a channel name (${NAME_PATTERN})`);
   if (opts.upstream !== undefined && !NAME_RE.test(opts.upstream))
     throw new ConfigError('--upstream', `'${opts.upstream}' is not a channel name`);
   const paths = channelPaths(opts.root, opts.channel);

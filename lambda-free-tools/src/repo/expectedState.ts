@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import { z } from 'zod';
 import { UsageError } from '../errors';
+import { NAME_RE } from './channel';
 
 /** Hex SHA-256, lower case. */
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256');
@@ -51,7 +52,7 @@ export type ExpectedEntry = z.infer<typeof ExpectedEntrySchema>;
 /** The whole manifest (format 1). `secretDigests`: where the secret steps record what they installed. */
 export const ExpectedStateSchema = z.object({
   format: z.literal(1),
-  channel: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  channel: z.string().regex(NAME_RE),
   root: z.string().startsWith('/'),
   secretDigests: z.string().startsWith('/'),
   entries: z.array(ExpectedEntrySchema),

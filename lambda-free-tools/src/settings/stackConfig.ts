@@ -20,7 +20,7 @@ import { isIP } from 'net';
 import * as path from 'path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_RE } from '../repo/channel';
+import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_PATTERN, NAME_RE } from '../repo/channel';
 import type { RoutingRule } from '../core/types';
 import { routingRuleSchema } from '../core/routingRule';
 import { parseCidr } from './cidr';
@@ -191,7 +191,7 @@ const sshAccount = (what: string) =>
 
 /** The raw schema: one entry per key, defaults that do not depend on other keys. */
 const RawSchema = z.strictObject({
-  channel: z.string().regex(NAME_RE, 'expected a channel name [a-z0-9][a-z0-9-]*').optional(),
+  channel: z.string().regex(NAME_RE, `expected a channel name ${NAME_PATTERN}`).optional(),
   domain: z
     .string({ error: 'expected a DNS domain (e.g. epiconcept.fr)' })
     .regex(HOSTNAME_RE, 'expected a DNS domain (e.g. epiconcept.fr)'),
@@ -304,7 +304,7 @@ const RawSchema = z.strictObject({
     .string()
     .regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression')
     .default('*-*-* 02:30:00'),
-  ingestSources: z.array(z.string().regex(NAME_RE, 'expected a drop-zone name [a-z0-9][a-z0-9-]*')).default(['build', 'ci', 'php']),
+  ingestSources: z.array(z.string().regex(NAME_RE, `expected a drop-zone name ${NAME_PATTERN}`)).default(['build', 'ci', 'php']),
   devContainer: devContainer.optional(),
   // Any new value re-runs every step once (a forced re-apply, e.g. after drift `apt-ops doctor` reported).
   reapply: z
@@ -491,7 +491,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
   };
 
   const channel = r.channel ?? stack;
-  if (!NAME_RE.test(channel)) fail('channel', `not set, and the stack name '${stack}' is not a channel name [a-z0-9][a-z0-9-]*`);
+  if (!NAME_RE.test(channel)) fail('channel', `not set, and the stack name '${stack}' is not a channel name ${NAME_PATTERN}`);
   const allowedCidrs = r.allowedCidrs.map((c, i) => {
     const p = parseCidr(c);
     return typeof p === 'string' ? fail(`allowedCidrs.${i}`, p) : p.text;
