@@ -1,16 +1,16 @@
 /**
  * The Debian package format behind the seam of core/format.ts: `.deb` files read with readDeb (on
  * every core, deb/parallel.ts), identities checked by Debian Policy, versions ordered as dpkg
- * does, the Debian archive's pool layout and Packages stanzas (index/packages.ts). Imports only
+ * does, the Debian archive's pool layout and its `dists` index layout (index/dists.ts). Imports only
  * deb/, index/ and core/: the channel modules reach it through repo/format.ts `formatOf`.
  */
 import { DebError } from '../errors';
-import type { IndexEntrySource, PackageFormat, PackageIdentity, PackageRead } from '../core/format';
+import type { PackageFormat, PackageIdentity, PackageRead } from '../core/format';
 import { getField, isValidArchitecture, isValidPackageName, parseSourceField } from './control';
 import { readDeb, type DebInfo } from './debfile';
 import { readDebs } from './parallel';
 import { compareVersions, isValidVersion, parseVersion } from './version';
-import { renderPackagesStanza } from '../index/packages';
+import { debianDists } from '../index/dists';
 
 /**
  * The pool directory prefix of a source package: its first letter, or `lib` + the fourth letter
@@ -106,5 +106,5 @@ export const debianFormat: PackageFormat = {
     }
   },
   poolPath,
-  renderIndexEntry: (e: IndexEntrySource) => renderPackagesStanza(e),
+  indexes: debianDists,
 };

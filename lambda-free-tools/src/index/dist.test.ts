@@ -7,7 +7,7 @@ import { startNginx, staticServerBlock } from '../../../test/harness/nginx';
 import { ConfigError } from '../errors';
 import { generateSigningKey, SigningKey } from '../sign/keys';
 import { loadSigner, Signer } from '../sign/sign';
-import { digestFile } from './digests';
+import { digestFile } from '../core/digests';
 import { DistributionInput, writeDistribution } from './dist';
 import { parseReleaseFiles } from './release';
 

@@ -5,7 +5,7 @@ import { encodeControlText } from '../deb/control';
 import type { Digests } from '../core/types';
 import type { ReleaseSigner } from '../sign/sign';
 import { gzipBuffer, xzBuffer } from './compress';
-import { digestsOf } from './digests';
+import { digestsOf } from '../core/digests';
 import { replaceFile, replaceWithLink } from '../core/files';
 import { IndexFileEntry, parseReleaseFiles, ReleaseMeta, renderRelease } from './release';
 import { byteOrder } from '../core/order';
@@ -249,7 +249,8 @@ async function writeIndexFolder(
  * carried over into by-hash, so a client holding an older Release still finds its files.
  *
  * @returns the index files listed in Release, sorted by path.
- * @throws ConfigError for a codename, component or architecture that is not a plain path segment,
+ * @throws ConfigError naming liste_dist, liste_arch or repo.yaml's component for a codename, component or
+ *   architecture that is not a plain path segment,
  *   an empty or repeated architecture list, a bad byHashKeep; AptRepoError for Packages text given
  *   for an architecture not in the list; the signer's and the file system's errors unchanged.
  */
@@ -260,14 +261,14 @@ export async function writeDistribution(
   opts: { previousDistsDir?: string; byHashKeep?: number } = {},
 ): Promise<IndexFileEntry[]> {
   const { codename, component, architectures } = input;
-  if (!SEGMENT.test(codename)) throw new ConfigError('codename', `'${codename}' is not a valid codename`);
-  if (!SEGMENT.test(component)) throw new ConfigError('component', `'${component}' is not a valid component`);
-  if (architectures.length === 0) throw new ConfigError('architectures', `no architecture to publish for ${codename}`);
+  if (!SEGMENT.test(codename)) throw new ConfigError('liste_dist', `'${codename}' is not a valid codename`);
+  if (!SEGMENT.test(component)) throw new ConfigError('repo.yaml component', `'${component}' is not a valid component`);
+  if (architectures.length === 0) throw new ConfigError('liste_arch', `no architecture to publish for ${codename}`);
   for (const arch of architectures) {
-    if (!SEGMENT.test(arch)) throw new ConfigError('architectures', `'${arch}' is not a valid architecture`);
+    if (!SEGMENT.test(arch)) throw new ConfigError('liste_arch', `'${arch}' is not a valid architecture`);
   }
   if (new Set(architectures).size !== architectures.length)
-    throw new ConfigError('architectures', `repeated architecture in ${architectures.join(' ')}`);
+    throw new ConfigError('liste_arch', `repeated architecture in ${architectures.join(' ')}`);
   for (const arch of input.packages.keys()) {
     if (!architectures.includes(arch))
       throw new AptRepoError(`${codename}: Packages given for architecture '${arch}', which is not published`);

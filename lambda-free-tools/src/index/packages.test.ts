@@ -5,7 +5,7 @@ import { join, relative } from 'path';
 import { fetchRealDebs } from '../../../test/harness/debs';
 import { parseStanza, parseStanzas } from '../deb/control';
 import { readDeb } from '../deb/debfile';
-import { digestFile } from './digests';
+import { digestFile } from '../core/digests';
 import { canonicalFieldName, PackagesEntry, renderPackagesIndex, renderPackagesIndexes, renderPackagesStanza } from './packages';
 import type { PoolPackage } from '../core/types';
 

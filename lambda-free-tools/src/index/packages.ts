@@ -1,7 +1,7 @@
 import { getField, type Stanza } from '../deb/control';
 import { compareVersions } from '../deb/version';
 import type { Digests } from '../core/types';
-import type { IndexEntrySource } from '../core/format';
+import type { IndexedPackage, StanzaCache } from '../core/format';
 import { byteOrder } from '../core/order';
 
 /**
@@ -174,33 +174,6 @@ function field(e: PackagesEntry, name: string): string {
   return (getField(e.control, name) ?? '').replace(LEADING_BLANKS, '').replace(TRAILING_BLANKS, '');
 }
 
-/** What an index lists of a package: its identity and what its entry is rendered from. */
-export interface IndexedPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  /** Pool path: the entry's Filename, and the key of its cached stanza. */
-  poolPath: string;
-  control: [string, string][];
-  size: number;
-  digests: Digests;
-}
-
-/** Where stanzas rendered by an earlier publish are kept (repo/cache.ts PoolCache, loaded with the renderer's key). */
-export interface StanzaCache {
-  stanza(poolPath: string): string | undefined;
-  setStanza(poolPath: string, stanza: string): void;
-}
-
-/** How entries are rendered and ordered; defaults: Debian's (renderPackagesStanza, deb/version.ts compareVersions). */
-export interface IndexRendering {
-  /** The entry of one package, without the blank line after it. */
-  renderEntry?: (e: IndexEntrySource) => string;
-  /** Version order (negative when a is older). */
-  compareVersions?: (a: string, b: string) => number;
-  cache?: StanzaCache;
-}
-
 /**
  * The order of a Packages index: package name (byte order), then version (the given order;
  * Debian's by default), then architecture. dpkg-scanpackages sorts versions as plain strings;
@@ -226,31 +199,33 @@ export function sortForIndex<T extends { name: string; version: string; architec
 export function renderPackagesIndexes(
   perCodename: Map<string, IndexedPackage[]>,
   architectures: string[],
-  opts: IndexRendering = {},
+  opts: { cache?: StanzaCache } = {},
 ): Map<string, Map<string, string>> {
-  const render = opts.renderEntry ?? renderPackagesStanza;
   const unique = new Set<IndexedPackage>();
   for (const list of perCodename.values()) for (const p of list) unique.add(p);
-  const sorted = sortForIndex(unique, opts.compareVersions);
+  const sorted = sortForIndex(unique);
   const stanzas = new Map<IndexedPackage, string>();
   for (const p of sorted) {
     let stanza = opts.cache?.stanza(p.poolPath);
     if (stanza === undefined) {
-      stanza = render({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }) + '\n';
+      stanza = renderPackagesStanza({ control: p.control, filename: p.poolPath, size: p.size, digests: p.digests }) + '\n';
       opts.cache?.setStanza(p.poolPath, stanza);
     }
     stanzas.set(p, stanza);
   }
   const out = new Map<string, Map<string, string>>();
   for (const [codename, list] of perCodename) {
+    // One pass over the codename's packages (in index order) fills every architecture's index.
     const members = new Set(list);
-    const byArch = new Map<string, string>();
-    for (const arch of architectures) {
-      const parts: string[] = [];
-      for (const p of sorted) if (members.has(p) && (p.architecture === arch || p.architecture === 'all')) parts.push(stanzas.get(p)!);
-      byArch.set(arch, parts.join(''));
+    const parts = new Map(architectures.map((arch) => [arch, [] as string[]]));
+    const everyArch = [...parts.values()];
+    for (const p of sorted) {
+      if (!members.has(p)) continue;
+      const stanza = stanzas.get(p)!;
+      if (p.architecture === 'all') for (const a of everyArch) a.push(stanza);
+      else parts.get(p.architecture)?.push(stanza);
     }
-    out.set(codename, byArch);
+    out.set(codename, new Map([...parts].map(([arch, a]) => [arch, a.join('')])));
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'crypto';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { parseStanza } from '../deb/control';
-import { digestFile } from './digests';
+import { digestFile } from '../core/digests';
 import { formatReleaseDate, IndexFileEntry, parseReleaseFiles, renderRelease } from './release';
 
 const META = {

@@ -121,3 +121,33 @@ export function parseReleaseFiles(text: string): IndexFileEntry[] {
   }
   return [...byPath.values()];
 }
+
+const DATE_RE = /^(?:[A-Z][a-z]{2}, )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (UTC|GMT|Z|\+0000)$/;
+
+/**
+ * Parses a Release date field as formatReleaseDate writes it ('Sat, 21 Nov 2026 05:15:00 UTC'),
+ * also with '+0000', 'GMT' or 'Z' for the zone (apt-ftparchive, RFC 1123). Returns undefined for
+ * anything else (another zone, a malformed value): the caller treats it as expired.
+ */
+export function parseReleaseDate(text: string): Date | undefined {
+  const m = DATE_RE.exec(text.trim());
+  if (!m) return undefined;
+  const month = MONTHS.indexOf(m[2]);
+  if (month < 0) return undefined;
+  const d = new Date(Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])));
+  return Number.isNaN(d.getTime()) || d.getUTCDate() !== Number(m[1]) ? undefined : d;
+}
+
+/** The single-line fields of a Release's header (up to its first checksum block), by name. */
+export function releaseHeader(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(' ') || line === '') continue;
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i);
+    if (name === 'MD5Sum' || name === 'SHA1' || name === 'SHA256' || name === 'SHA512') break;
+    out.set(name, line.slice(i + 1).trim());
+  }
+  return out;
+}

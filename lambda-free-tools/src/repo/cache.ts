@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../core/files';
 import { isPoolPath } from './poolPath';
-import type { Digests } from '../core/types';
+import { formatOf, type PackageFormat } from './format';
+import type { ChannelConfig, Digests } from '../core/types';
 
 /** What the cache keeps for one pool file. */
 export interface CacheEntry {
@@ -53,12 +54,12 @@ export class PoolCache {
 
   /**
    * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
-   * Entries whose key is not a pool path (isPoolPath) are dropped; scanPool checks the control
-   * fields of an entry again before using them.
+   * Entries whose key is not a pool path of `format` (isPoolPath) are dropped; scanPool checks the
+   * control fields of an entry again before using them.
    * `stanzaKey` identifies the caller's stanza renderer: stanzas stored under another key are
    * dropped (a new renderer must not serve old text); without a key, stored stanzas are kept as they are.
    */
-  static load(stateDir: string, stanzaKey?: string): PoolCache {
+  static load(stateDir: string, stanzaKey?: string, format: Pick<PackageFormat, 'extension'> = formatOf()): PoolCache {
     const file = path.join(stateDir, 'cache.json');
     let entries: Record<string, CacheEntry> = {};
     let key = stanzaKey;
@@ -67,7 +68,9 @@ export class PoolCache {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
       if (parsed && (parsed.version === 1 || parsed.version === CACHE_VERSION) && parsed.entries && typeof parsed.entries === 'object') {
         // Keys are read back from a file: only pool paths are kept (see isPoolPath).
-        entries = Object.fromEntries(Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k) && e && typeof e === 'object'));
+        entries = Object.fromEntries(
+          Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k, format) && e && typeof e === 'object'),
+        );
         // Format 1 may have replaced bytes of the control file by U+FFFD: read those files again.
         upgrade = parsed.version !== CACHE_VERSION;
         if (parsed.version === 1)
@@ -79,6 +82,15 @@ export class PoolCache {
       // A damaged cache only costs a full re-read.
     }
     return new PoolCache(file, entries, key, upgrade);
+  }
+
+  /**
+   * The cache of channel `ch`, loaded with its format's index entry key (IndexLayout.entryKey), so
+   * entries rendered by another renderer are dropped: what publish, ingest and promote use.
+   */
+  static forChannel(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): PoolCache {
+    const format = formatOf(ch);
+    return PoolCache.load(ch.stateDir, format.indexes.entryKey, format);
   }
 
   /** The stored Packages stanza of `poolPath`, if its entry was validated by get/set in this run and has one. */

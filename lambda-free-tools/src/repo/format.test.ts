@@ -9,7 +9,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
-import type { PackageFormat, PackageIdentity, PackageRead } from '../core/format';
+import type { IndexedPackage, IndexLayout, ListedEntry, PackageFormat, PackageIdentity, PackageRead } from '../core/format';
+import { AptRepoError } from '../errors';
 import type { ChannelConfig } from '../core/types';
 import { initChannel } from './channel';
 import { formatOf } from './format';
@@ -17,7 +18,14 @@ import { ingest } from './ingest';
 import { pendingPackages } from './pending';
 import { parsePackageSpec, promote } from './promote';
 import { versionsIn } from './versions';
-import { generateSigningKey } from '../sign/keys';
+import { verifyChannel } from './verify';
+import { releaseFreshness } from './freshness';
+import { publish } from './publish';
+import { rollback } from './rollback';
+import { refreshChannel } from './resign';
+import { currentGeneration, readGenerationInfo } from './generations';
+import { generateSigningKey, publicKeyFileNames } from '../sign/keys';
+import * as openpgp from 'openpgp';
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 const VERSION = /^[1-9][0-9]*$/;
@@ -40,6 +48,128 @@ function readToy(file: string, opts: { fd?: number } = {}): PackageRead {
     ],
     size: bytes.length,
     digests: { MD5sum: h('md5'), SHA1: h('sha1'), SHA256: h('sha256') },
+  };
+}
+
+/** A toy index line of one package: JSON, one per line. */
+interface ToyLine {
+  name: string;
+  version: string;
+  arch: string;
+  poolPath: string;
+  size: number;
+  sha256: string;
+}
+
+interface ToyManifest {
+  date: string;
+  validUntil?: string;
+  files: Record<string, { size: number; sha256: string }>;
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * The toy index layout: `<codename>/<arch>.idx` (JSON lines sorted by name then numeric version),
+ * `<codename>/manifest.json` (dates, each index's size and SHA256) and `<codename>/manifest.asc`
+ * (the manifest clear-signed). No Release, no Packages, no by-hash.
+ */
+function toyLayout(): IndexLayout {
+  const manifestOf = (dir: string): ToyManifest => JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as ToyManifest;
+  const linesOf = (text: string): ToyLine[] =>
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as ToyLine);
+  return {
+    entryKey: 'toy-1',
+    render(perCodename, architectures, cache) {
+      const out = new Map<string, Map<string, string>>();
+      for (const [codename, list] of perCodename) {
+        const sorted = [...list].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : Number(a.version) - Number(b.version)));
+        const line = (p: IndexedPackage) => {
+          const cached = cache?.stanza(p.poolPath);
+          if (cached !== undefined) return cached;
+          const l =
+            JSON.stringify({
+              name: p.name,
+              version: p.version,
+              arch: p.architecture,
+              poolPath: p.poolPath,
+              size: p.size,
+              sha256: p.digests.SHA256,
+            }) + '\n';
+          cache?.setStanza(p.poolPath, l);
+          return l;
+        };
+        out.set(
+          codename,
+          new Map(
+            architectures.map((a) => [
+              a,
+              sorted
+                .filter((p) => p.architecture === a || p.architecture === 'all')
+                .map(line)
+                .join(''),
+            ]),
+          ),
+        );
+      }
+      return out;
+    },
+    async write(distsDir, input, signer) {
+      const dir = path.join(distsDir, input.codename);
+      fs.mkdirSync(dir, { recursive: true });
+      const manifest: ToyManifest = { date: input.meta.date.toISOString(), validUntil: input.meta.validUntil?.toISOString(), files: {} };
+      for (const a of input.architectures) {
+        const text = input.indexes.get(a) ?? '';
+        fs.writeFileSync(path.join(dir, `${a}.idx`), text);
+        manifest.files[a] = { size: Buffer.byteLength(text), sha256: sha256(text) };
+      }
+      const text = JSON.stringify(manifest);
+      fs.writeFileSync(path.join(dir, 'manifest.asc'), (await signer.sign(text)).inRelease);
+      fs.writeFileSync(path.join(dir, 'manifest.json'), text);
+    },
+    async read(distsDir, codename, shape) {
+      const dir = path.join(distsDir, codename);
+      const m = manifestOf(dir);
+      return new Map(
+        shape.architectures.map((a) => {
+          const bytes = fs.readFileSync(path.join(dir, `${a}.idx`));
+          if (sha256(bytes) !== m.files[a]?.sha256) throw new AptRepoError(`${dir}/${a}.idx differs from its manifest`);
+          return [a, bytes.toString('utf8')];
+        }),
+      );
+    },
+    poolPathsOf: (text) => linesOf(text).map((l) => l.poolPath),
+    manifestDates(distsDir, codename) {
+      const file = path.join(distsDir, codename, 'manifest.json');
+      if (!fs.existsSync(file)) return { file, found: false };
+      const m = manifestOf(path.dirname(file));
+      return { file, found: true, date: new Date(m.date), validUntil: m.validUntil ? new Date(m.validUntil) : undefined };
+    },
+    async verify(distsDir, codename, shape, opts) {
+      const dir = path.join(distsDir, codename);
+      const problems: string[] = [];
+      const entries: ListedEntry[] = [];
+      const m = manifestOf(dir);
+      if (opts.key) {
+        const message = await openpgp.readCleartextMessage({ cleartextMessage: fs.readFileSync(path.join(dir, 'manifest.asc'), 'utf8') });
+        const r = await openpgp.verify({ message, verificationKeys: opts.key });
+        const ok = await r.signatures[0].verified.catch(() => false);
+        if (!ok || r.data !== fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) problems.push(`${dir}/manifest.asc: bad signature`);
+      }
+      for (const a of shape.architectures) {
+        const file = path.join(dir, `${a}.idx`);
+        const bytes = fs.readFileSync(file);
+        if (sha256(bytes) !== m.files[a]?.sha256) problems.push(`${file}: differs from its manifest`);
+        linesOf(bytes.toString('utf8')).forEach((l, i) => {
+          if (!opts.isPoolPath(l.poolPath)) problems.push(`${file} line ${i + 1}: not a pool path`);
+          else entries.push({ where: `${file} line ${i + 1}`, poolPath: l.poolPath, size: l.size, digests: { SHA256: l.sha256 } });
+        });
+      }
+      return { problems, entries };
+    },
   };
 }
 
@@ -75,8 +205,7 @@ const toyFormat: PackageFormat = {
   versionKey: (v) => String(Number(v)),
   poolPath: (p, component, codename) =>
     ['pool', component, p.name, ...(codename ? [codename] : []), `${p.name}-${p.version}.${p.architecture}.toy.json`].join('/'),
-  renderIndexEntry: (e) =>
-    `Package: ${field(e.control, 'Name')}\nVersion: ${field(e.control, 'Version')}\nArchitecture: ${field(e.control, 'Arch')}\nFilename: ${e.filename}\nSize: ${e.size}\nSHA256: ${e.digests.SHA256}\n`,
+  indexes: toyLayout(),
 };
 
 let root: string;
@@ -88,7 +217,10 @@ beforeAll(async () => {
   const key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
   const preprod = await initChannel({ root, channel: 'preprod', codenames: ['bookworm'], architectures: ['amd64'] });
   const prod = await initChannel({ root, channel: 'prod', codenames: ['bookworm'], architectures: ['amd64'], upstream: 'preprod' });
-  for (const ch of [preprod, prod]) fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+  for (const ch of [preprod, prod]) {
+    fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+    fs.writeFileSync(path.join(ch.webRoot, publicKeyFileNames(ch.keyName).asc), key.publicArmored);
+  }
   up = { ...preprod, format: toyFormat };
   down = { ...prod, format: toyFormat };
   const drop = path.join(up.incomingDir, 'ci');
@@ -112,10 +244,16 @@ test('ingest, publish, pending, promote and versions run on a test double format
     ['accepted', 'ci/app_9.toy.json', 'pool/main/app/app-9.all.toy.json'],
     ['skipped', 'ci/ignored.deb', undefined],
   ]);
-  // The published index holds the format's entries, in the format's version order.
-  const packages = fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
-  expect([...packages.matchAll(/^Version: (\d+)$/gm)].map((m) => m[1])).toEqual(['1', '9', '10']);
-  expect(packages).toContain('Filename: pool/main/app/app-10.all.toy.json\n');
+  // The published index is the format's own layout, its entries in the format's version order; nothing Debian is written.
+  const index = fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8');
+  expect(
+    index
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { version: string }).version),
+  ).toEqual(['1', '9', '10']);
+  expect(index).toContain('"poolPath":"pool/main/app/app-10.all.toy.json"');
+  expect(fs.readdirSync(path.join(up.webRoot, 'dists/bookworm')).sort()).toEqual(['amd64.idx', 'manifest.asc', 'manifest.json']);
 
   const pending = await pendingPackages({ upstream: up, downstream: down });
   expect(pending.problems).toEqual([]);
@@ -135,4 +273,53 @@ test('ingest, publish, pending, promote and versions run on a test double format
     ['9', ['preprod']],
     ['1', ['preprod']],
   ]);
+});
+
+test('verify, freshness, rollback and re-signing read the indexes through the format layout', async () => {
+  // A channel published in the toy layout verifies clean: its index entries name pool files whose
+  // size and SHA256 match, and every pool file is served.
+  expect(await verifyChannel(up)).toEqual([]);
+  // Freshness reads the layout's manifest dates (no Valid-Until here: never due).
+  expect(releaseFreshness({ ...up, validUntilDays: 30 }, new Date())).toMatchObject({ due: true, kind: 'incomplete' });
+  expect(releaseFreshness({ ...up, validUntilDays: 30 }, new Date()).reason).toMatch(/manifest\.json has no Valid-Until/);
+
+  // A damaged index is found by the layout's check, and verify reports it.
+  const idx = path.join(up.webRoot, 'dists/bookworm/amd64.idx');
+  const saved = fs.readFileSync(idx);
+  fs.writeFileSync(idx, saved.toString('utf8').replace(/\n[^\n]*\n$/, '\n'));
+  expect((await verifyChannel(up)).join('\n')).toMatch(/amd64\.idx: differs from its manifest/);
+  fs.writeFileSync(idx, saved);
+  // The layout is given the channel's public key: a manifest changed after signing is reported.
+  const manifest = path.join(up.webRoot, 'dists/bookworm/manifest.json');
+  const signed = fs.readFileSync(manifest, 'utf8');
+  fs.writeFileSync(manifest, signed.replace('"files"', '"x":1,"files"'));
+  expect((await verifyChannel(up)).join('\n')).toMatch(/manifest\.asc: bad signature/);
+  fs.writeFileSync(manifest, signed);
+
+  // Withdraw version 10 by publishing without it, then roll back: the layout reads back what the
+  // older generation served, and the new generation lists 10 again.
+  const before = await currentGeneration(up);
+  const pool10 = path.join(up.webRoot, 'pool/main/app/app-10.all.toy.json');
+  const aside = path.join(root, 'app-10.aside');
+  fs.renameSync(pool10, aside);
+  await publish(up, { now: new Date(Date.now() + 2000) });
+  expect(fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8')).not.toContain('app-10');
+  fs.renameSync(aside, pool10);
+  const r = await rollback(up, { to: before, now: new Date(Date.now() + 4000) });
+  expect(r.generation).not.toBe(before);
+  const served = fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8');
+  expect(served).toContain('"poolPath":"pool/main/app/app-10.all.toy.json"');
+  expect(readGenerationInfo(up, r.generation)!.poolPaths).toContain('pool/main/app/app-10.all.toy.json');
+  expect(await verifyChannel(up)).toEqual([]);
+
+  // Re-signing: without Valid-Until a refresh publishes; near expiry it re-signs the served indexes as they are.
+  const expiring = { ...up, validUntilDays: 3 };
+  expect((await refreshChannel(expiring, { now: new Date(Date.now() + 6000) })).action).toBe('published');
+  const text = fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8');
+  const later = new Date(Date.now() + 2.5 * 86_400_000);
+  const re = await refreshChannel(expiring, { now: later });
+  expect(re.action).toBe('resigned');
+  expect(fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8')).toBe(text);
+  const m = JSON.parse(fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/manifest.json'), 'utf8')) as { validUntil: string };
+  expect(Date.parse(m.validUntil)).toBe(later.getTime() + 3 * 86_400_000);
 });

@@ -11,7 +11,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
+
+// Moved to index/release.ts (the Release format); test/replay imports them from here until its next edit.
+export { parseReleaseDate, releaseHeader } from '../index/release';
 
 /** What releaseFreshness found. */
 export interface ReleaseFreshness {
@@ -32,37 +36,6 @@ export interface ReleaseFreshness {
   refreshAt?: Date;
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const DATE_RE = /^(?:[A-Z][a-z]{2}, )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) (UTC|GMT|Z|\+0000)$/;
-
-/**
- * Parses a Release date field as formatReleaseDate writes it ('Sat, 21 Nov 2026 05:15:00 UTC'),
- * also with '+0000', 'GMT' or 'Z' for the zone (apt-ftparchive, RFC 1123). Returns undefined for
- * anything else (another zone, a malformed value): the caller treats it as expired.
- */
-export function parseReleaseDate(text: string): Date | undefined {
-  const m = DATE_RE.exec(text.trim());
-  if (!m) return undefined;
-  const month = MONTHS.indexOf(m[2]);
-  if (month < 0) return undefined;
-  const d = new Date(Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])));
-  return Number.isNaN(d.getTime()) || d.getUTCDate() !== Number(m[1]) ? undefined : d;
-}
-
-/** The single-line fields of a Release's header (up to its first checksum block), by name. */
-export function releaseHeader(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith(' ') || line === '') continue;
-    const i = line.indexOf(':');
-    if (i <= 0) continue;
-    const name = line.slice(0, i);
-    if (name === 'MD5Sum' || name === 'SHA1' || name === 'SHA256' || name === 'SHA512') break;
-    out.set(name, line.slice(i + 1).trim());
-  }
-  return out;
-}
-
 const DAY_MS = 86_400_000;
 const fmt = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -77,33 +50,29 @@ const fmt = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
  * Reads only the Release files (through the `dists` symlink). Throws the fs error for anything but
  * a missing file (EACCES on the web root, say).
  */
-export function releaseFreshness(ch: Pick<ChannelConfig, 'webRoot' | 'codenames' | 'validUntilDays'>, now: Date): ReleaseFreshness {
+export function releaseFreshness(
+  ch: Pick<ChannelConfig, 'webRoot' | 'codenames' | 'validUntilDays' | 'format'>,
+  now: Date,
+): ReleaseFreshness {
   if (!ch.validUntilDays) return { due: false, reason: 'validUntilDays is not set: the Releases never expire' };
   const validityMs = ch.validUntilDays * DAY_MS;
   const margin = validityMs / 3;
   const dists = path.join(ch.webRoot, 'dists');
+  const layout = formatOf(ch).indexes;
   let earliest: { codename: string; expiry: Date; validUntil: Date } | undefined;
   for (const codename of ch.codenames) {
-    const file = path.join(dists, codename, 'Release');
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const m = layout.manifestDates(dists, codename);
+    if (!m.found)
       return {
         due: true,
         kind: 'incomplete',
         reason: fs.existsSync(dists) ? `${codename} has no Release in ${dists} yet` : `nothing is published in ${ch.webRoot} yet`,
       };
-    }
-    const fields = releaseHeader(text);
-    const validUntilText = fields.get('Valid-Until');
-    if (validUntilText === undefined)
+    const { file, date, validUntil } = m;
+    if (validUntil === undefined)
       return { due: true, kind: 'incomplete', reason: `${file} has no Valid-Until (validUntilDays is ${ch.validUntilDays})` };
-    const validUntil = parseReleaseDate(validUntilText);
-    const date = parseReleaseDate(fields.get('Date') ?? '');
-    if (!validUntil || !date)
-      return { due: true, kind: 'incomplete', reason: `${file} has an unreadable ${validUntil ? 'Date' : 'Valid-Until'}` };
+    if (validUntil === 'unreadable' || date === 'unreadable')
+      return { due: true, kind: 'incomplete', reason: `${file} has an unreadable ${validUntil === 'unreadable' ? 'Valid-Until' : 'Date'}` };
     const expiry = new Date(Math.min(validUntil.getTime(), date.getTime() + validityMs));
     if (!earliest || expiry < earliest.expiry) earliest = { codename, expiry, validUntil };
   }

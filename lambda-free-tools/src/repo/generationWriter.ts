@@ -1,17 +1,14 @@
 /**
  * The generation writer: read the pool, route each package to its codenames, write a new signed
- * generation of `dists` (Packages, Packages.gz, Packages.xz, by-hash, Release, InRelease,
- * Release.gpg per codename), make it durable, flip `dists` to it, prune old generations. The caller
- * holds the channel lock (repo/publish.ts `publish`, every writing command, crash recovery).
- * Layout and Release contents: https://wiki.debian.org/DebianRepository/Format.
+ * generation of `dists` through the channel format's index layout (core/format.ts IndexLayout; for
+ * Debian: Packages, Packages.gz, Packages.xz, by-hash, Release, InRelease, Release.gpg per
+ * codename), make it durable, flip `dists` to it, prune old generations. The caller holds the
+ * channel lock (repo/publish.ts `publish`, every writing command, crash recovery).
  * Below repo/recover.ts in the import graph (recovery republishes with it).
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, ConfigError, ConflictError } from '../errors';
-import { renderPackagesIndexes, renderPackagesStanza } from '../index/packages';
-import { writeDistribution } from '../index/dist';
 import type { ReleaseSigner } from '../sign/sign';
 import {
   currentGeneration,
@@ -54,39 +51,6 @@ function identity(p: PoolPackage, format: PackageFormat): string {
   }
   return id;
 }
-
-/**
- * Identifies the stanza renderer, so that stanzas cached by another version of apt-repo are never
- * reused: a digest of renderPackagesStanza's source and of its output for a sample exercising
- * field order, name canonicalisation, continuation lines and unknown fields.
- */
-export const STANZA_KEY: string = createHash('sha256')
-  .update(renderPackagesStanza.toString())
-  .update(
-    renderPackagesStanza({
-      control: [
-        ['package', 'sample'],
-        ['Version', '1:2.0-1'],
-        ['Architecture', 'all'],
-        ['Description', 'one\n line\n .\n more  '],
-        ['X-Custom-field', 'v'],
-        ['depends', 'a, b'],
-        ['Installed-Size', '3'],
-        ['Section', 'misc'],
-        ['Priority', 'optional'],
-        ['Size', '9'],
-        ['Multi-Arch', 'foreign'],
-        ['Homepage', 'https://example.org'],
-        ['Maintainer', 'M <m@example.org>'],
-        ['Empty', ' '],
-      ],
-      filename: 'pool/main/s/sample/sample_2.0-1_all.deb',
-      size: 1,
-      digests: { MD5sum: '0'.repeat(32), SHA1: '1'.repeat(40), SHA256: '2'.repeat(64) },
-    }),
-  )
-  .digest('hex')
-  .slice(0, 16);
 
 /**
  * Finds files that claim the same name, version and architecture in a common codename with
@@ -193,28 +157,6 @@ async function fsyncTree(dir: string, durable: Set<number>): Promise<void> {
 }
 
 /**
- * Gives each codename's Release, InRelease and Release.gpg a modification time in a later second
- * than the current generation's InRelease. nginx answers apt's If-Modified-Since from the mtime, in
- * whole seconds (`if_modified_since exact`): a Release written in the same second as the one a
- * client holds would get 304 Not Modified and the client would keep the old index (seen with a
- * rollback right after a publish). Only the new generation's own files (fresh inodes) are touched.
- */
-async function laterReleaseTimes(distsDir: string, previousDistsDir: string | undefined, codenames: string[]): Promise<void> {
-  if (!previousDistsDir) return;
-  await Promise.all(
-    codenames.map(async (codename) => {
-      const prev = await fs.promises.stat(path.join(previousDistsDir, codename, 'InRelease')).catch(() => undefined);
-      if (!prev) return;
-      const earliest = Math.floor(prev.mtimeMs / 1000) + 1;
-      for (const name of ['Release', 'InRelease', 'Release.gpg']) {
-        const file = path.join(distsDir, codename, name);
-        if (Math.floor((await fs.promises.stat(file)).mtimeMs / 1000) < earliest) await fs.promises.utimes(file, earliest, earliest);
-      }
-    }),
-  );
-}
-
-/**
  * What a new generation serves: `indexes` maps codename → architecture → Packages text (every
  * codename of liste_dist, every architecture of liste_arch); `packages` and `poolPaths` are recorded
  * in generation.json (entries per codename; pool paths the indexes list, sorted); `rolledBackFrom`
@@ -229,11 +171,11 @@ export interface GenerationContent {
 
 /**
  * Writes `content` as a new generation and serves it; the caller holds the channel lock. The one
- * writer of generations, shared by publish and rollback: every codename's dists written with
- * writeDistribution (Date `now`, Valid-Until `now` + validUntilDays when set, by-hash files of the
+ * writer of generations, shared by publish and rollback: every codename's indexes written by the
+ * format's layout (IndexLayout.write: Date `now`, Valid-Until `now` + validUntilDays when set, by-hash files of the
  * current generation carried over, signed by `signer`), fsynced, marked complete by
  * generation.json, then `dists` flipped and old generations pruned. Resolves to the new id.
- * Throws (signer, file system, writeDistribution's ConfigError) leaving the current generation
+ * Throws (signer, file system, the layout's ConfigError) leaving the current generation
  * serving and no partial generation behind.
  */
 export async function writeGenerationLocked(
@@ -250,24 +192,23 @@ export async function writeGenerationLocked(
   try {
     const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
     const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
+    const layout = formatOf(ch).indexes;
     await Promise.all(
       ch.codenames.map((codename) =>
-        writeDistribution(
+        layout.write(
           distsDir,
           {
             codename,
-            suite: codename,
             component: ch.component,
             architectures: ch.architectures,
-            packages: content.indexes.get(codename) ?? new Map(),
+            indexes: content.indexes.get(codename) ?? new Map(),
             meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
           },
           signer,
-          { previousDistsDir: previousDistsDir && fs.existsSync(previousDistsDir) ? previousDistsDir : undefined },
+          { previousDistsDir },
         ),
       ),
     );
-    await laterReleaseTimes(distsDir, previousDistsDir, ch.codenames);
     await fsyncTree(genDir, inodesUnder(previousDistsDir));
     writeGenerationInfo(ch, {
       id,
@@ -304,7 +245,7 @@ export async function writeGenerationLocked(
  *   and reported in `problems`);
  * - ConflictError naming both files of every conflict (see findConflicts);
  * - ConfigError when the signing key is missing or bad.
- * `opts.cache`: a PoolCache the caller loaded with STANZA_KEY and filled (ingest: the files it has
+ * `opts.cache`: a PoolCache the caller loaded with PoolCache.forChannel and filled (ingest: the files it has
  * just read), so they are not read again; saved by publishLocked.
  */
 export async function publishLocked(
@@ -312,7 +253,7 @@ export async function publishLocked(
   opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {},
 ): Promise<PublishResult> {
   const now = opts.now ?? new Date();
-  const cache = opts.cache ?? PoolCache.load(ch.stateDir, STANZA_KEY);
+  const cache = opts.cache ?? PoolCache.forChannel(ch);
   const scan = await scanPool(ch, { progress: opts.progress, cache });
   const problems: string[] = [];
   if (scan.problems.length > 0) {
@@ -367,11 +308,7 @@ export async function publishLocked(
     }
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
-  const indexes = renderPackagesIndexes(perCodename, ch.architectures, {
-    renderEntry: format.renderIndexEntry,
-    compareVersions: format.compareVersions,
-    cache,
-  });
+  const indexes = format.indexes.render(perCodename, ch.architectures, cache);
   cache.save();
 
   const packages: Record<string, number> = {};

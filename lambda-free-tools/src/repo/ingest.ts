@@ -25,7 +25,7 @@ import { formatOf } from './format';
 import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from '../core/files';
 import { trashDir } from './trash';
-import { publishLocked, PublishResult, STANZA_KEY } from './generationWriter';
+import { publishLocked, PublishResult } from './generationWriter';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { recoverChannel } from './recover';
@@ -151,7 +151,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       return { entries: sortEntries(entries), ...(recovered?.generation ? { generation: recovered.generation } : {}) };
     const intent = await beginIntent(ch, 'ingest');
     // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
-    const cache = PoolCache.load(ch.stateDir, STANZA_KEY);
+    const cache = PoolCache.forChannel(ch);
     const pool = await scanPool(ch, { cache });
     const byKey: PoolIndex = new Map();
     for (const p of pool.packages) {

@@ -157,7 +157,7 @@ export interface PoolScan {
 export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; cache?: PoolCache } = {}): Promise<PoolScan> {
   const format = formatOf(ch);
   const { files, links } = listPoolEntries(ch.webRoot, format);
-  const cache = opts.cache ?? PoolCache.load(ch.stateDir);
+  const cache = opts.cache ?? PoolCache.load(ch.stateDir, undefined, formatOf(ch));
   const added = readAdded(ch);
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
   const toRead: { i: number; stat: fs.Stats }[] = [];

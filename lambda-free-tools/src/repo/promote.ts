@@ -19,7 +19,7 @@ import { AptRepoError, ConflictError, UnsafePathError, UsageError } from '../err
 import { formatOf, type PackageFormat } from './format';
 import { withChannelLock } from './lock';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, recordAdded, scanPool } from './pool';
-import { publishLocked, PublishResult, STANZA_KEY } from './generationWriter';
+import { publishLocked, PublishResult } from './generationWriter';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
@@ -109,7 +109,7 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     await recoverChannel(downstream, { progress: opts.progress });
     // The downstream cache is filled with what the upstream scan knows of each promoted file (the
     // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
-    const downCache = PoolCache.load(downstream.stateDir, STANZA_KEY);
+    const downCache = PoolCache.forChannel(downstream);
     const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache })]);
     const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
     const pending = diffPools(upServed, downServed, downstream);

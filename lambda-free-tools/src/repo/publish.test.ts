@@ -10,7 +10,7 @@ import { initChannel, loadChannel } from './channel';
 import { currentGeneration, listGenerations } from './generations';
 import { poolPathFor } from './pool';
 import { publish } from './publish';
-import { STANZA_KEY } from './generationWriter';
+import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
 
@@ -134,7 +134,7 @@ test('a republish after adding one package reads only that package', async () =>
   expect(first.debsRead).toBe(6);
   addDeb({ name: 'newcomer', version: '0.1' });
   const cached = JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'cache.json'), 'utf8'));
-  expect(cached.stanzaKey).toBe(STANZA_KEY);
+  expect(cached.stanzaKey).toBe(formatOf().indexes.entryKey);
   expect(Object.values(cached.entries).every((e) => typeof (e as { stanza?: string }).stanza === 'string')).toBe(true);
   const before = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
   const second = await publish(ch);

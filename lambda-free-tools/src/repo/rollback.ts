@@ -18,14 +18,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
-import { digestsOf } from '../index/digests';
-import { parseReleaseFiles } from '../index/release';
 import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
 import { channelSigner, writeGenerationLocked } from './generationWriter';
 import { recoverChannel } from './recover';
 import { beginIntent } from './intent';
 import { moveToTrash, restoreFromTrash } from './trash';
+import { formatOf } from './format';
 import type { ChannelConfig, GenerationInfo, Progress } from '../core/types';
 
 /** Result of rollback(). */
@@ -58,49 +57,25 @@ export function defaultRollbackTarget(gens: GenerationInfo[], current: Generatio
   return gens.find((g) => g.id !== current.id && generationSequence(g.id) < bound);
 }
 
-/** Filename fields of a Packages text, in order (Debian Policy §5.3: one per stanza). */
-function filenamesOf(packages: string): string[] {
-  return [...packages.matchAll(/^Filename: (.+)$/gm)].map((m) => m[1]);
-}
-
 /**
- * Reads generation `id`'s Packages text of every codename and architecture of `ch` and checks each
- * against its Release (size and SHA256), so what is re-signed is exactly what that generation served.
+ * Reads generation `id`'s index text of every codename and architecture of `ch`, each checked
+ * against its signed manifest by the format's layout (IndexLayout.read: for Debian, Packages
+ * against Release, size and SHA256), so what is re-signed is exactly what that generation served.
+ * Resolves to codename → architecture → text.
  * Throws AptRepoError naming the index when the generation has none (liste_dist, liste_arch or the
- * component changed since it was published) or when it differs from its Release.
+ * component changed since it was published) or when it differs from its manifest.
  */
 export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<Map<string, Map<string, string>>> {
   const dists = path.join(generationDir(ch, id), 'dists');
+  const layout = formatOf(ch).indexes;
   const out = new Map<string, Map<string, string>>();
   for (const codename of ch.codenames) {
-    const releaseFile = path.join(dists, codename, 'Release');
-    let release: string;
     try {
-      release = await fs.promises.readFile(releaseFile, 'utf8');
+      out.set(codename, await layout.read(dists, codename, ch));
     } catch (e) {
-      throw new AptRepoError(
-        `cannot roll ${ch.name} back to ${id}: ${releaseFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? `no ${codename} in that generation (liste_dist changed since); roll back to a later one, or publish` : (e as Error).message}`,
-      );
+      if (e instanceof AptRepoError) throw new AptRepoError(`cannot roll ${ch.name} back to ${id}: ${e.message}`);
+      throw e;
     }
-    const listed = new Map(parseReleaseFiles(release).map((e) => [e.path, e]));
-    const byArch = new Map<string, string>();
-    for (const arch of ch.architectures) {
-      const rel = `${ch.component}/binary-${arch}/Packages`;
-      const entry = listed.get(rel);
-      const file = path.join(dists, codename, rel);
-      if (!entry)
-        throw new AptRepoError(
-          `cannot roll ${ch.name} back to ${id}: ${releaseFile} lists no ${rel} (liste_arch or the component changed since); roll back to a later one, or publish`,
-        );
-      const bytes = await fs.promises.readFile(file);
-      if (bytes.length !== entry.size || digestsOf(bytes).SHA256 !== entry.digests.SHA256) {
-        throw new AptRepoError(
-          `cannot roll ${ch.name} back to ${id}: ${file} differs from what its Release lists (size or SHA256); the generation is damaged`,
-        );
-      }
-      byArch.set(arch, bytes.toString('utf8'));
-    }
-    out.set(codename, byArch);
   }
   return out;
 }
@@ -155,11 +130,12 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
         );
     }
     const indexes = await readServedIndexes(ch, target.id);
+    const layout = formatOf(ch).indexes;
     const packages: Record<string, number> = {};
     const poolPaths = new Set<string>();
     for (const [codename, byArch] of indexes) {
       const files = new Set<string>();
-      for (const text of byArch.values()) for (const f of filenamesOf(text)) files.add(f);
+      for (const text of byArch.values()) for (const f of layout.poolPathsOf(text)) files.add(f);
       packages[codename] = files.size;
       for (const f of files) poolPaths.add(f);
     }

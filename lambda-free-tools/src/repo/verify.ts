@@ -1,8 +1,9 @@
 /**
  * Verifying a published channel the way a client would depend on it: `dists` resolves to a
- * complete generation; every Release is signed (InRelease, Release.gpg) by the channel's public
- * key; every index file matches Release (size and every listed digest), with its by-hash copy;
- * compressed indexes hold the same text as Packages; every Packages entry's pool file exists with
+ * complete generation; the format's index layout checks its indexes (IndexLayout.verify; for
+ * Debian: every Release signed (InRelease, Release.gpg) by the channel's public key, every index
+ * file matching Release with its by-hash copy, compressed indexes holding the same text as
+ * Packages); every index entry's pool file exists with
  * the listed size and digests (really re-hashed: this is the check, the cache is not trusted);
  * every pool file is served by a kept generation, every file a kept generation lists is in the pool
  * or the trash, and no interrupted writer's intent record is pending (repo/recover.ts).
@@ -10,14 +11,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
-import { spawnSync } from 'child_process';
 import * as openpgp from 'openpgp';
-import { parseStanzas, getField } from '../deb/control';
 import { trashDir } from './trash';
 import { publicKeyFileNames } from '../sign/keys';
-import { parseReleaseFiles, type IndexFileEntry } from '../index/release';
-import { digestFile } from '../index/digests';
+import { compareDigests, digestFile } from '../core/digests';
+import { formatOf } from './format';
 import { currentGeneration, generationDir, listGenerations, readGenerationInfo } from './generations';
 import { intentFile, readIntent } from './intent';
 import { confine } from '../core/files';
@@ -25,17 +23,6 @@ import { isPoolPath, listPoolEntries } from './pool';
 import type { ChannelConfig, Digests } from '../core/types';
 
 const HASH_CONCURRENCY = 8;
-const DIGEST_NAMES: (keyof Digests)[] = ['MD5sum', 'SHA1', 'SHA256', 'SHA512'];
-
-/** The Release header fields (before the checksum blocks), as name → value. */
-function releaseFields(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
-    if (m && m[2] !== '') out.set(m[1].toLowerCase(), m[2]);
-  }
-  return out;
-}
 
 /** Reads the channel's public key from the web root (`.asc`, else `.gpg`); undefined with a problem when missing or unreadable. */
 async function readPublicKey(ch: ChannelConfig, problems: string[]): Promise<openpgp.PublicKey | undefined> {
@@ -60,51 +47,6 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
       while (next < items.length) await fn(items[next++]);
     }),
   );
-}
-
-async function verifyInRelease(file: string, release: string, key: openpgp.PublicKey): Promise<string | undefined> {
-  try {
-    const text = fs.readFileSync(file, 'utf8');
-    // apt refuses any data after the signature block (apt's OpenMaybeClearSignedFile).
-    if (!/-----END PGP SIGNATURE-----\r?\n?$/.test(text)) return `${file}: text after -----END PGP SIGNATURE----- (apt refuses it)`;
-    const message = await openpgp.readCleartextMessage({ cleartextMessage: text });
-    const r = await openpgp.verify({ message, verificationKeys: key, expectSigned: true });
-    const signed = String(r.data);
-    if (signed !== release && signed + '\n' !== release) return `${file}: signed text differs from Release`;
-  } catch (e) {
-    return `${file}: signature does not verify with the channel's public key: ${(e as Error).message}`;
-  }
-  return undefined;
-}
-
-async function verifyReleaseGpg(file: string, release: Buffer, key: openpgp.PublicKey): Promise<string | undefined> {
-  try {
-    const signature = await openpgp.readSignature({ armoredSignature: fs.readFileSync(file, 'utf8') });
-    const message = await openpgp.createMessage({ binary: release });
-    await openpgp.verify({ message, signature, verificationKeys: key, expectSigned: true });
-  } catch (e) {
-    return `${file}: detached signature does not verify with the channel's public key: ${(e as Error).message}`;
-  }
-  return undefined;
-}
-
-/** Decompresses an index file (`.gz` with zlib, `.xz` with the system xz) for comparison with Packages. */
-function decompress(file: string): Buffer {
-  if (file.endsWith('.gz')) return zlib.gunzipSync(fs.readFileSync(file));
-  const r = spawnSync('xz', ['-dc', file], { maxBuffer: 1 << 30 });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`xz -dc failed: ${r.stderr.toString().trim()}`);
-  return r.stdout;
-}
-
-function compareDigests(what: string, expected: Partial<Digests>, size: number, actual: { size: number; digests: Digests }): string[] {
-  const out: string[] = [];
-  if (size !== actual.size) out.push(`${what}: size ${actual.size}, expected ${size}`);
-  for (const n of DIGEST_NAMES) {
-    const want = expected[n];
-    if (want && want !== actual.digests[n]) out.push(`${what}: ${n} ${actual.digests[n]}, expected ${want}`);
-  }
-  return out;
 }
 
 /**
@@ -132,113 +74,14 @@ export async function verifyChannel(ch: ChannelConfig): Promise<string[]> {
   /** Pool file → the index entries that name it (each with the file they came from). */
   const wanted = new Map<string, { index: string; size: number; digests: Partial<Digests> }[]>();
 
+  const layout = formatOf(ch).indexes;
   for (const codename of ch.codenames) {
-    const dir = path.join(distsDir, codename);
-    const releaseFile = path.join(dir, 'Release');
-    let releaseBuf: Buffer;
-    try {
-      releaseBuf = fs.readFileSync(releaseFile);
-    } catch {
-      problems.push(`${releaseFile}: missing (codename ${codename} of liste_dist not published)`);
-      continue;
-    }
-    const release = releaseBuf.toString('utf8');
-    const fields = releaseFields(release);
-    if (fields.get('codename') !== codename)
-      problems.push(`${releaseFile}: Codename is '${fields.get('codename') ?? ''}', expected '${codename}'`);
-    const archs = (fields.get('architectures') ?? '').split(/\s+/);
-    for (const a of ch.architectures) if (!archs.includes(a)) problems.push(`${releaseFile}: Architectures does not list ${a}`);
-    const validUntil = fields.get('valid-until');
-    if (validUntil && !(Date.parse(validUntil.replace(/ UTC$/, ' GMT')) > Date.now()))
-      problems.push(`${releaseFile}: Valid-Until ${validUntil} has passed`);
-    if (key) {
-      const inRelease = path.join(dir, 'InRelease');
-      const releaseGpg = path.join(dir, 'Release.gpg');
-      if (!fs.existsSync(inRelease)) problems.push(`${inRelease}: missing`);
-      else {
-        const p = await verifyInRelease(inRelease, release, key);
-        if (p) problems.push(p);
-      }
-      if (!fs.existsSync(releaseGpg)) problems.push(`${releaseGpg}: missing`);
-      else {
-        const p = await verifyReleaseGpg(releaseGpg, releaseBuf, key);
-        if (p) problems.push(p);
-      }
-    }
-
-    const listed = parseReleaseFiles(release);
-    if (!listed.some((f) => f.digests.SHA256)) problems.push(`${releaseFile}: lists no SHA256 checksums`);
-    const byPath = new Map<string, IndexFileEntry>(listed.map((f) => [f.path, f]));
-    for (const f of listed) {
-      const file = path.join(dir, f.path);
-      let actual: { size: number; digests: Digests };
-      try {
-        actual = await digestFile(file);
-      } catch {
-        problems.push(`${file}: listed in ${releaseFile} but missing`);
-        continue;
-      }
-      problems.push(...compareDigests(file, f.digests, f.size, actual));
-      // apt fetches by-hash/<strongest hash Release lists>/<digest>: SHA512 when listed, else SHA256.
-      for (const h of ['SHA256', 'SHA512'] as const) {
-        const digest = f.digests[h];
-        if (!digest) continue;
-        const byHash = path.join(path.dirname(file), 'by-hash', h, digest);
-        const st = fs.statSync(byHash, { throwIfNoEntry: false });
-        if (!st) problems.push(`${byHash}: missing (by-hash copy of ${f.path})`);
-        else if (st.ino !== fs.statSync(file).ino && (await digestFile(byHash)).digests[h] !== digest) {
-          problems.push(`${byHash}: content differs from its name`);
-        }
-      }
-    }
-
-    for (const arch of ch.architectures) {
-      const rel = `${ch.component}/binary-${arch}/Packages`;
-      const packagesFile = path.join(dir, rel);
-      if (!byPath.has(rel)) problems.push(`${releaseFile}: does not list ${rel}`);
-      let text: string;
-      try {
-        text = fs.readFileSync(packagesFile, 'utf8');
-      } catch {
-        problems.push(`${packagesFile}: missing`);
-        continue;
-      }
-      for (const ext of ['.gz', '.xz']) {
-        const c = packagesFile + ext;
-        if (!fs.existsSync(c)) continue;
-        try {
-          if (decompress(c).toString('utf8') !== text) problems.push(`${c}: does not decompress to ${packagesFile}`);
-        } catch (e) {
-          problems.push(`${c}: cannot decompress: ${(e as Error).message}`);
-        }
-      }
-      let stanzas;
-      try {
-        stanzas = parseStanzas(text, packagesFile);
-      } catch (e) {
-        problems.push((e as Error).message);
-        continue;
-      }
-      stanzas.forEach((s, i) => {
-        const where = `${packagesFile} entry ${i + 1} (${getField(s, 'Package') ?? '?'} ${getField(s, 'Version') ?? '?'})`;
-        const filename = getField(s, 'Filename');
-        const size = Number(getField(s, 'Size'));
-        const a = getField(s, 'Architecture');
-        if (a !== arch && a !== 'all') problems.push(`${where}: Architecture ${a ?? '(none)'} in binary-${arch}`);
-        if (!isPoolPath(filename) || !Number.isInteger(size)) {
-          problems.push(`${where}: bad Filename or Size`);
-          return;
-        }
-        const digests: Partial<Digests> = {};
-        for (const n of DIGEST_NAMES) {
-          const v = getField(s, n);
-          if (v) digests[n] = v;
-        }
-        if (!digests.SHA256) problems.push(`${where}: no SHA256`);
-        const list = wanted.get(filename) ?? [];
-        list.push({ index: where, size, digests });
-        wanted.set(filename, list);
-      });
+    const r = await layout.verify(distsDir, codename, ch, { isPoolPath: (p) => isPoolPath(p, formatOf(ch)), key });
+    problems.push(...r.problems);
+    for (const e of r.entries) {
+      const list = wanted.get(e.poolPath) ?? [];
+      list.push({ index: e.where, size: e.size, digests: e.digests });
+      wanted.set(e.poolPath, list);
     }
   }
 
