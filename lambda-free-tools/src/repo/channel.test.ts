@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, UnknownChannelError, UsageError } from '../errors';
-import { channelPaths, defaultSignerSocket, initChannel, loadChannel, parseList } from './channel';
+import { channelPaths, defaultSignerSocket, initChannel, loadChannel, parseList, resolveChannelPair } from './channel';
 import { DEFAULT_ROUTING } from './routing';
 
 let root: string;
@@ -184,5 +184,47 @@ describe('configuration errors name the file and key', () => {
       `unknown channel 'prd' under --root ${root}: ${path.join(root, 'etc/epiconcept/apt_repo/prd')} does not exist; known channels: preprod, prod`,
     );
     expect(fs.readdirSync(root, { recursive: true }).map(String).sort()).toEqual(before);
+  });
+});
+
+describe('channel pairs', () => {
+  test('prod without an upstream key takes preprod (loadChannel); another channel has no upstream by default', async () => {
+    await initChannel({ root, channel: 'preprod' });
+    expect((await initChannel({ root, channel: 'prod' })).upstream).toBe('preprod');
+    expect((await loadChannel({ root, channel: 'preprod' })).upstream).toBeUndefined();
+    expect((await initChannel({ root, channel: 'staging' })).upstream).toBeUndefined();
+    write(path.join(cfg('prod'), 'repo.yaml'), 'upstream: staging\n');
+    expect((await loadChannel({ root, channel: 'prod' })).upstream).toBe('staging');
+  });
+
+  test('a broken repo.yaml in a third channel stops neither side of prod→preprod', async () => {
+    await initChannel({ root, channel: 'preprod' });
+    const prod = await initChannel({ root, channel: 'prod' });
+    // Sorted before both, so a search over every channel would meet it first.
+    await initChannel({ root, channel: 'aaa' });
+    write(path.join(cfg('aaa'), 'repo.yaml'), 'upstream: [not, a, name\n');
+    await configError(loadChannel({ root, channel: 'aaa' }));
+    for (const side of ['prod', 'preprod', prod]) {
+      const pair = await resolveChannelPair(root, side);
+      expect([pair.upstream.name, pair.downstream.name]).toEqual(['preprod', 'prod']);
+    }
+  });
+
+  test("a channel no one takes from: the unreadable channel's error when there is one, a usage error otherwise", async () => {
+    await initChannel({ root, channel: 'lonely' });
+    await initChannel({ root, channel: 'aaa' });
+    write(path.join(cfg('aaa'), 'repo.yaml'), 'upstream: [not, a, name\n');
+    await configError(resolveChannelPair(root, 'lonely'));
+    fs.rmSync(cfg('aaa'), { recursive: true });
+    await expect(resolveChannelPair(root, 'lonely')).rejects.toThrow(
+      new UsageError(
+        `no channel takes packages from lonely: none has upstream: lonely under ${path.join(root, 'etc/epiconcept/apt_repo')}`,
+      ),
+    );
+  });
+
+  test("prod's upstream not configured is a usage error", async () => {
+    await initChannel({ root, channel: 'prod' });
+    await expect(resolveChannelPair(root, 'prod')).rejects.toThrow(UsageError);
   });
 });

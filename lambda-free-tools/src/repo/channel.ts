@@ -230,10 +230,19 @@ function readRepoYaml(file: string): RepoYaml {
 }
 
 /**
+ * The upstream of a channel whose repo.yaml names none: 'preprod' for 'prod' (the pair every stack
+ * has), none for any other channel.
+ */
+export function defaultUpstream(channel: string): string | undefined {
+  return channel === 'prod' ? 'preprod' : undefined;
+}
+
+/**
  * Loads channel `channel` under prefix `root`: validates the channel name, reads repo.yaml
  * (optional), liste_dist and liste_arch, and returns a fully resolved ChannelConfig (defaults:
  * origin 'Epiconcept', label 'Epiconcept <channel>', component 'main', keyName
- * 'epiconcept-<channel>', generationsKeep 5, backupKeep 7, lock timeout 120 s, routing DEFAULT_ROUTING).
+ * 'epiconcept-<channel>', generationsKeep 5, backupKeep 7, lock timeout 120 s, routing DEFAULT_ROUTING,
+ * upstream defaultUpstream(channel)).
  * Throws UnknownChannelError (exit 2) when the channel's configDir does not exist or its name is
  * not a channel name (see assertKnownChannel), and ConfigError naming the file (and key or item)
  * for a missing or empty list, an unknown architecture, a malformed codename, `all` in liste_arch,
@@ -275,7 +284,7 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
     backupKeep: y.backupKeep ?? 7,
     validUntilDays: y.validUntilDays,
     routing: y.routing ?? DEFAULT_ROUTING,
-    upstream: y.upstream,
+    upstream: y.upstream ?? defaultUpstream(channel),
     lockTimeoutMs: Math.round((y.lockTimeoutSeconds ?? 120) * 1000),
   };
 }
@@ -367,31 +376,35 @@ export interface ChannelPair {
 }
 
 /**
- * Finds the channel pair for `channel` under `root`: a channel with an upstream is the downstream
- * side; 'prod' without an upstream key takes 'preprod'; any other channel is the upstream side of
- * the channel whose `upstream` names it (or of 'prod' when none does).
- * Throws UsageError when the other side is not configured, ConfigError from loadChannel.
+ * Finds the channel pair of `channel` under `root` (a name, or the channel already loaded): a
+ * channel with an upstream (repo.yaml `upstream`, prod's default preprod: see loadChannel) is the
+ * downstream side, and only it and its upstream are loaded. Any other channel is the upstream side
+ * of the first channel, in name order, whose upstream names it: for that search only the other
+ * channels' repo.yaml is read, and one that cannot be read is passed over (its error is thrown only
+ * when no channel is found, as that one may have been the partner).
+ * Throws UsageError when the upstream is not configured or no channel takes packages from
+ * `channel`; UnknownChannelError and ConfigError from loadChannel.
  */
-export async function resolveChannelPair(root: string, channel: string): Promise<ChannelPair> {
-  const ch = await loadChannel({ root, channel });
+export async function resolveChannelPair(root: string, channel: string | ChannelConfig): Promise<ChannelPair> {
+  const ch = typeof channel === 'string' ? await loadChannel({ root, channel }) : channel;
   const names = listChannels(root);
-  if (ch.upstream || ch.name === 'prod') {
-    const up = ch.upstream ?? 'preprod';
-    if (!names.includes(up))
-      throw new UsageError(`channel ${ch.name}'s upstream ${up} is not configured under ${channelsConfigRoot(root)}`);
-    return { upstream: await loadChannel({ root, channel: up }), downstream: ch };
+  if (ch.upstream) {
+    if (!names.includes(ch.upstream))
+      throw new UsageError(`channel ${ch.name}'s upstream ${ch.upstream} is not configured under ${channelsConfigRoot(root)}`);
+    return { upstream: await loadChannel({ root, channel: ch.upstream }), downstream: ch };
   }
+  let unreadable: unknown;
   for (const n of names) {
     if (n === ch.name) continue;
-    const other = await loadChannel({ root, channel: n });
-    if (other.upstream === ch.name) return { upstream: ch, downstream: other };
+    let upstream: string | undefined;
+    try {
+      upstream = readRepoYaml(path.join(channelPaths(root, n).configDir, 'repo.yaml')).upstream ?? defaultUpstream(n);
+    } catch (e) {
+      unreadable ??= e;
+      continue;
+    }
+    if (upstream === ch.name) return { upstream: ch, downstream: await loadChannel({ root, channel: n }) };
   }
-  if (!names.includes('prod'))
-    throw new UsageError(
-      `no channel takes packages from ${ch.name} (none has upstream: ${ch.name}, and no 'prod' under ${channelsConfigRoot(root)})`,
-    );
-  const prod = await loadChannel({ root, channel: 'prod' });
-  if (prod.upstream && prod.upstream !== ch.name)
-    throw new ConfigError(path.join(prod.configDir, 'repo.yaml'), `upstream is ${prod.upstream}, not ${ch.name}`);
-  return { upstream: ch, downstream: prod };
+  if (unreadable !== undefined) throw unreadable;
+  throw new UsageError(`no channel takes packages from ${ch.name}: none has upstream: ${ch.name} under ${channelsConfigRoot(root)}`);
 }
