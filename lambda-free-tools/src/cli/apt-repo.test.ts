@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as channelModule from '../repo/channel';
 import { main } from './apt-repo';
 
 let dir: string;
@@ -144,6 +145,28 @@ describe('a writing command run by another user than the owner of the web root r
       expect(stderr).not.toContain('belongs to');
       // versions: no such package (exit 2 with its own message), the others succeed.
       expect([cmd, code]).toEqual([cmd, cmd[0] === 'versions' ? 2 : 0]);
+    }
+  });
+});
+
+describe('the channel is loaded once per command run', () => {
+  it('a writing command checks its owner and acts on the same loaded channel; a reader loads it once too', async () => {
+    expect(await run('--root', dir, '--channel', 'preprod', 'init', '--codenames', 'bookworm')).toBe(0);
+    expect(await run('--root', dir, '--channel', 'prod', 'init', '--codenames', 'bookworm')).toBe(0);
+    const loads = jest.spyOn(channelModule, 'loadChannel');
+    try {
+      for (const [cmd, channel] of [
+        [['gc'], 'preprod'],
+        [['status'], 'preprod'],
+        [['promote', '--all-pending', '--dry-run'], 'prod'],
+      ] as const) {
+        loads.mockClear();
+        expect([cmd, await run('--root', dir, '--channel', channel, ...cmd)]).toEqual([cmd, 0]);
+        // Counted: the loads through the module (the CLI's); the pair's other side is loaded inside repo/channel.ts.
+        expect([cmd, loads.mock.calls.map(([o]) => o.channel)]).toEqual([cmd, [channel]]);
+      }
+    } finally {
+      loads.mockRestore();
     }
   });
 });

@@ -6,8 +6,8 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { AptRepoError } from '../errors';
-import { assertKnownChannel, channelPaths, loadChannel } from '../repo/channel';
-import { globals } from './context';
+import { assertKnownChannel, channelPaths } from '../repo/channel';
+import { commandChannel, globals } from './context';
 import { assertChannelOwner } from './owner';
 import { serveReadWorker, setReadWorkerEntry } from '../deb/parallel';
 import * as init from './commands/init';
@@ -64,8 +64,9 @@ const WRITING_COMMANDS = new Set([
 /**
  * Checks run before any command's action: the channel is configured (UnknownChannelError, exit 2,
  * except for init and restore, which create it), and a writing command runs as the owner of the
- * channel's web root (WrongUserError, exit 2). `argv` is the command line, quoted back in the
- * message that tells whom to run as.
+ * channel's web root (WrongUserError, exit 2). The channel loaded for that check is the one the
+ * action gets (context.ts commandChannel). `argv` is the command line, quoted back in the message
+ * that tells whom to run as.
  */
 async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
   const name = cmd.name();
@@ -74,7 +75,7 @@ async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
   if (!WRITING_COMMANDS.has(name)) return;
   let webRoot: string;
   try {
-    webRoot = (await loadChannel({ root: g.root, channel: g.channel })).webRoot;
+    webRoot = (await commandChannel(cmd)).webRoot;
   } catch (e) {
     // The command itself reports a channel it cannot load; init repairs one and restore makes it.
     if (!CREATORS.has(name)) throw e;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import type { Progress } from '../core/types';
+import type { ChannelConfig, Progress } from '../core/types';
+import { loadChannel } from '../repo/channel';
 
 /**
  * Options every apt-repo command accepts (declared once on the root program).
@@ -31,6 +32,25 @@ export function globals(cmd: Command): GlobalOptions {
     json: Boolean(o.json),
     debug: Boolean(o.debug),
   };
+}
+
+/** The channel loaded for each command run (see commandChannel). */
+const loadedChannels = new WeakMap<Command, Promise<ChannelConfig>>();
+
+/**
+ * The channel `--channel` names under `--root`, loaded once per command run: the start-up checks
+ * (apt-repo.ts, the owner of a writing command's web root) and the command's action get the same
+ * ChannelConfig. Rejects as loadChannel does (UnknownChannelError, ConfigError), and again with the
+ * same error when asked again.
+ */
+export function commandChannel(cmd: Command): Promise<ChannelConfig> {
+  let loaded = loadedChannels.get(cmd);
+  if (loaded === undefined) {
+    const g = globals(cmd);
+    loaded = loadChannel({ root: g.root, channel: g.channel });
+    loadedChannels.set(cmd, loaded);
+  }
+  return loaded;
 }
 
 /**

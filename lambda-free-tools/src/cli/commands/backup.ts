@@ -8,8 +8,7 @@
  * when verify finds problems afterwards.
  */
 import type { Command } from 'commander';
-import { action, progressFor, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, progressFor, table } from '../context';
 import { UsageError } from '../../errors';
 
 /** Registers `backup` and `restore` on the apt-repo program. */
@@ -22,7 +21,7 @@ export function register(program: Command): void {
     .option('--to <dir>', 'folder of dated backups (created if missing)')
     .option('--list <dir>', 'list the complete backups in <dir>, oldest first')
     .action(
-      action<{ to?: string; list?: string }>(async (_args, o) => {
+      action<{ to?: string; list?: string }>(async (_args, o, cmd) => {
         const { backup, listBackups } = await import('../../repo/backup');
         if ((o.to === undefined) === (o.list === undefined)) throw new UsageError('backup: give either --to <dir> or --list <dir>');
         if (o.list !== undefined) {
@@ -35,7 +34,7 @@ export function register(program: Command): void {
             : `no complete backup in ${o.list}`;
           return { data: all, human };
         }
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const r = await backup(ch, o.to!, { progress: progressFor(o) });
         const human =
           `backed up ${ch.name} (generation ${r.generation ?? 'none'}) into ${r.dir}: ${r.files} file(s), ${r.bytes} bytes, ` +

@@ -4,8 +4,7 @@
  * generation whose package set it serves again (repo/generations.ts).
  */
 import type { Command } from 'commander';
-import { action, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, table } from '../context';
 
 /** Registers `generations` on the apt-repo program. */
 export function register(program: Command): void {
@@ -13,9 +12,9 @@ export function register(program: Command): void {
     .command('generations')
     .description('list the published generations (newest first; * marks the one served; rollbacks name the generation they serve again)')
     .action(
-      action<object>(async (_args, o) => {
+      action<object>(async (_args, o, cmd) => {
         const { listGenerations } = await import('../../repo/generations');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const gens = await listGenerations(ch);
         // poolPaths can be thousands of lines: --json gives counts, not the list.
         const data = gens.map(({ id, date, packages, current, rolledBackFrom }) =>

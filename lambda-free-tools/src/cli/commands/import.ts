@@ -4,8 +4,7 @@
  * publishes once (repo/import.ts).
  */
 import type { Command } from 'commander';
-import { action, progressFor, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, progressFor, table } from '../context';
 
 /** Registers `import` on the apt-repo program. */
 export function register(program: Command): void {
@@ -14,9 +13,9 @@ export function register(program: Command): void {
     .description('import every .deb below a folder (an existing flat repository) into the channel and publish once')
     .argument('<dir>', 'folder to read (recursively)')
     .action(
-      action<object>(async (args, o) => {
+      action<object>(async (args, o, cmd) => {
         const { importExitCode, importRepository } = await import('../../repo/import');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const r = await importRepository(ch, args[0], { progress: progressFor(o) });
         for (const p of r.publish?.problems ?? []) process.stderr.write(`apt-repo: warning: ${p}\n`);
         const count = (s: string) => r.entries.filter((e) => e.status === s).length;

@@ -5,8 +5,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors';
-import { action, progressFor, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, progressFor, table } from '../context';
 
 /** Parses a non-negative integer option (milliseconds); UsageError otherwise. */
 export function parseMs(name: string, v: string): number {
@@ -22,9 +21,9 @@ export function register(program: Command): void {
     .option('--source <name>', 'only this drop folder')
     .option('--settle-ms <ms>', 'a file is taken once unchanged for this long (ctime age, and a second look min(1000, ms/2) later)', '2000')
     .action(
-      action<{ source?: string; settleMs: string }>(async (_args, o) => {
+      action<{ source?: string; settleMs: string }>(async (_args, o, cmd) => {
         const { ingest, ingestExitCode } = await import('../../repo/ingest');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const settleMs = parseMs('--settle-ms', o.settleMs);
         const r = await ingest(ch, { source: o.source, settleMs, progress: progressFor(o) });
         for (const p of r.publish?.problems ?? []) process.stderr.write(`apt-repo: warning: ${p}\n`);

@@ -9,9 +9,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Command } from 'commander';
-import { action, table } from '../context';
+import { action, commandChannel, table } from '../context';
 import { UsageError } from '../../errors';
-import { loadChannel } from '../../repo/channel';
 
 /** Registers `keygen` on the apt-repo program. */
 export function register(program: Command): void {
@@ -23,12 +22,12 @@ export function register(program: Command): void {
     .option('--type <type>', 'rsa4096 (default; every apt/gpgv back to jessie) or ed25519 (v4 EdDSA; not jessie)', 'rsa4096')
     .option('--force', 'replace an existing key (clients must then get the new public key)', false)
     .action(
-      action<{ name?: string; email?: string; type: string; force: boolean }>(async (_args, o) => {
+      action<{ name?: string; email?: string; type: string; force: boolean }>(async (_args, o, cmd) => {
         const { mkdirWithMode, writeFileAtomic } = await import('../../core/files');
         const { withChannelLock } = await import('../../repo/lock');
         const { generateSigningKey, publicKeyFileNames } = await import('../../sign/keys');
         if (o.type !== 'rsa4096' && o.type !== 'ed25519') throw new UsageError(`--type must be rsa4096 or ed25519, not '${o.type}'`);
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         return withChannelLock(ch, async () => {
           if (fs.existsSync(ch.signingKeyFile) && !o.force) {
             throw new UsageError(

@@ -4,7 +4,7 @@
  * once (repo/promote.ts). Prints what went live.
  */
 import type { Command } from 'commander';
-import { action, progressFor, table } from '../context';
+import { action, commandChannel, progressFor, table } from '../context';
 import { UsageError } from '../../errors';
 
 /** Registers `promote` on the apt-repo program. */
@@ -17,10 +17,10 @@ export function register(program: Command): void {
     .option('--codename <codename>', 'only packages published under this codename')
     .option('--dry-run', 'show what would go live, change nothing', false)
     .action(
-      action<{ allPending: boolean; codename?: string; dryRun: boolean }>(async (args, o) => {
+      action<{ allPending: boolean; codename?: string; dryRun: boolean }>(async (args, o, cmd) => {
         const { resolveChannelPair } = await import('../../repo/channel');
         const { parsePackageSpec, promote } = await import('../../repo/promote');
-        const pair = await resolveChannelPair(o.root, o.channel);
+        const pair = await resolveChannelPair(o.root, await commandChannel(cmd));
         if (pair.downstream.name !== o.channel) {
           throw new UsageError(
             `promote runs on the channel that receives packages: --channel ${pair.downstream.name} (it takes them from ${pair.upstream.name})`,

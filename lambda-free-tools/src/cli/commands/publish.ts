@@ -15,8 +15,7 @@
  * `generation`, or `validUntil` and `refreshAt` when fresh. --skip-invalid does not apply.
  */
 import type { Command } from 'commander';
-import { action, progressFor, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, progressFor, table } from '../context';
 
 /** Registers `publish` on the apt-repo program. */
 export function register(program: Command): void {
@@ -26,8 +25,8 @@ export function register(program: Command): void {
     .option('--skip-invalid', 'publish the valid pool files and report the invalid ones instead of failing', false)
     .option('--if-expiring', 'publish only when a served Release has less than a third of validUntilDays left (or none is served)', false)
     .action(
-      action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o) => {
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+      action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o, cmd) => {
+        const ch = await commandChannel(cmd);
         if (o.ifExpiring) {
           const { refreshChannel } = await import('../../repo/resign');
           const r = await refreshChannel(ch, { progress: progressFor(o) });

@@ -4,8 +4,7 @@
  * see repo/remove.ts.
  */
 import type { Command } from 'commander';
-import { action, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, table } from '../context';
 
 /** Registers `remove` and `gc` on the apt-repo program. */
 export function register(program: Command): void {
@@ -15,11 +14,11 @@ export function register(program: Command): void {
     .argument('<spec>', 'pkg=version')
     .option('--force', 'allowed in a channel with an upstream (prod)', false)
     .action(
-      action<{ force: boolean }>(async (args, o) => {
+      action<{ force: boolean }>(async (args, o, cmd) => {
         const { parsePackageSpec } = await import('../../repo/promote');
         const { removePackage } = await import('../../repo/remove');
         const spec = parsePackageSpec(args[0], true);
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const r = await removePackage(ch, spec, { force: o.force });
         for (const p of r.publish.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
         const human =
@@ -35,9 +34,9 @@ export function register(program: Command): void {
     .command('gc')
     .description('delete removed pool files that no kept generation lists any more')
     .action(
-      action<object>(async (_args, o) => {
+      action<object>(async (_args, o, cmd) => {
         const { gc } = await import('../../repo/remove');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const r = await gc(ch);
         const human =
           `deleted ${r.deleted.length} trash file(s); kept ${r.kept.length} still listed by a kept generation` +

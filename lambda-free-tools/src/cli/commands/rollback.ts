@@ -4,8 +4,7 @@
  * newer Release take it (repo/rollback.ts); its removed pool files are restored from the trash first.
  */
 import type { Command } from 'commander';
-import { action, progressFor } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, progressFor } from '../context';
 
 /** Registers `rollback` on the apt-repo program. */
 export function register(program: Command): void {
@@ -14,9 +13,9 @@ export function register(program: Command): void {
     .description('serve the package set of the previous generation (or --to <id>, see `generations`) again, as a new generation')
     .option('--to <id>', 'generation id whose package set to serve')
     .action(
-      action<{ to?: string }>(async (_args, o) => {
+      action<{ to?: string }>(async (_args, o, cmd) => {
         const { rollback } = await import('../../repo/rollback');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const r = await rollback(ch, { to: o.to, progress: progressFor(o) });
         const set = r.rolledBackFrom === r.to ? r.to : `${r.to}, first published as ${r.rolledBackFrom}`;
         const human =

@@ -6,8 +6,7 @@
  * listed under `problems`).
  */
 import type { Command } from 'commander';
-import { action, table } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel, table } from '../context';
 import type { ChannelStatus } from '../../repo/status';
 import { byteOrder } from '../../core/order';
 
@@ -70,9 +69,9 @@ export function register(program: Command): void {
     .command('status')
     .description('served generation, disk use, last package added, pending count, rejected uploads with their reason, lock holder')
     .action(
-      action<object>(async (_args, o) => {
+      action<object>(async (_args, o, cmd) => {
         const { channelStatus } = await import('../../repo/status');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const s = await channelStatus(o.root, ch);
         return { data: s, human: renderChannelStatus(s) };
       }),

@@ -3,8 +3,7 @@
  * clean; exit 1 with one line per problem otherwise (with --json: `{ ok, problems }` on stdout).
  */
 import type { Command } from 'commander';
-import { action } from '../context';
-import { loadChannel } from '../../repo/channel';
+import { action, commandChannel } from '../context';
 
 /** Registers `verify` on the apt-repo program. */
 export function register(program: Command): void {
@@ -12,10 +11,10 @@ export function register(program: Command): void {
     .command('verify')
     .description('check that every index matches Release, signatures verify and every pool file has the listed hashes')
     .action(
-      action<object>(async (_args, o) => {
+      action<object>(async (_args, o, cmd) => {
         const { verifyChannel } = await import('../../repo/verify');
         const { currentGeneration } = await import('../../repo/generations');
-        const ch = await loadChannel({ root: o.root, channel: o.channel });
+        const ch = await commandChannel(cmd);
         const problems = await verifyChannel(ch);
         const generation = await currentGeneration(ch).catch(() => undefined);
         if (problems.length === 0) {
