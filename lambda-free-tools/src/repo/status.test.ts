@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as channelModule from './channel';
 import { initChannel } from './channel';
+import { ConfigError, UnknownChannelError } from '../errors';
 import { createHash } from 'crypto';
 import { EXPECTED_STATE_FILE } from './expectedState';
 import { channelStatus, diskUse, listRejected, lockHolder, parseReason } from './status';
@@ -107,6 +109,21 @@ test('channelStatus of a fresh pair: nothing published, pending 0, lock free the
     JSON.stringify({ pid: 77, host: 'repo', start: '1', since: '2026-11-21T05:00:00.000Z' }),
   );
   expect(lockHolder(prod)).toEqual({ pid: 77, host: 'repo', since: '2026-11-21T05:00:00.000Z' });
+});
+
+test('channelStatus: no pair (a usage error, its subclasses included) is no problem; any other pairing error is one', async () => {
+  const ch = await initChannel({ root, channel: 'lonely' });
+  expect((await channelStatus(root, ch)).problems).toEqual([]);
+  const pairing = jest.spyOn(channelModule, 'resolveChannelPair');
+  try {
+    pairing.mockRejectedValueOnce(new UnknownChannelError('gone', root, ['lonely'], 'no folder'));
+    const s = await channelStatus(root, ch);
+    expect([s.problems, s.pair, s.pending]).toEqual([[], undefined, undefined]);
+    pairing.mockRejectedValueOnce(new ConfigError('/x/repo.yaml', 'not valid YAML'));
+    expect((await channelStatus(root, ch)).problems).toEqual(['pending: /x/repo.yaml: not valid YAML']);
+  } finally {
+    pairing.mockRestore();
+  }
 });
 
 test('channelStatus counts drift when the channel has an expected-state manifest, and omits it otherwise', async () => {

@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { errText } from '../core/files';
+import { UsageError } from '../errors';
 import { listGenerations } from './generations';
 import { lockFileOf } from './lock';
 import { readAdded } from './pool';
@@ -221,7 +222,7 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
   try {
     const { pendingPackages } = await import('./pending');
     const { resolveChannelPair } = await import('./channel');
-    const p = await resolveChannelPair(root, ch.name);
+    const p = await resolveChannelPair(root, ch);
     pair = { upstream: p.upstream.name, downstream: p.downstream.name };
     const other = p.upstream.name === ch.name ? p.downstream : p.upstream;
     channels[other.name] = (await listGenerations(other)).find((g) => g.current)?.packages ?? {};
@@ -230,7 +231,7 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
     for (const x of r.problems) problems.push(`pending: ${x}`);
   } catch (e) {
     // No pair configured (a lone channel) is not a problem; anything else is reported.
-    if ((e as Error).name !== 'UsageError') problems.push(`pending: ${errText(e)}`);
+    if (!(e instanceof UsageError)) problems.push(`pending: ${errText(e)}`);
   }
 
   let rejected: RejectedUpload[] = [];
