@@ -19,15 +19,11 @@ beforeEach(() => {
 });
 afterEach(() => rmTemp(dir));
 
-const usageError = (f: () => unknown): UsageError => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    return e as UsageError;
-  }
-  throw new Error('did not throw');
-};
+/** `f` throws a UsageError (exit 2) whose message is `message` (a string: exactly; a RegExp: matching). */
+function refuses(f: () => unknown, message: string | RegExp): void {
+  expect(f).toThrow(UsageError);
+  expect(f).toThrow(typeof message === 'string' ? new UsageError(message) : message);
+}
 
 describe('readManifestFile: the one read of a manifest file (apt-repo doctor, apt-ops doctor --expected)', () => {
   test('reads a manifest, through a link an operator made', () => {
@@ -40,31 +36,33 @@ describe('readManifestFile: the one read of a manifest file (apt-repo doctor, ap
   test('refuses a file larger than MANIFEST_MAX_BYTES and takes one of exactly that size', () => {
     const file = path.join(dir, 'big.json');
     fs.writeFileSync(file, Buffer.alloc(MANIFEST_MAX_BYTES + 1, 0x20));
-    expect(usageError(() => readManifestFile(file)).message).toBe(`${file}: a manifest larger than ${MANIFEST_MAX_BYTES} bytes`);
+    refuses(() => readManifestFile(file), `${file}: a manifest larger than ${MANIFEST_MAX_BYTES} bytes`);
     fs.truncateSync(file, MANIFEST_MAX_BYTES);
     expect(readManifestFile(file).length).toBe(MANIFEST_MAX_BYTES);
   });
 
   test('refuses a folder and a FIFO without blocking on it', () => {
-    expect(usageError(() => readManifestFile(dir)).message).toBe(`${dir}: not a file`);
+    refuses(() => readManifestFile(dir), `${dir}: not a file`);
     const fifo = path.join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
-    expect(usageError(() => readManifestFile(fifo)).message).toBe(`${fifo}: not a file`);
+    refuses(() => readManifestFile(fifo), `${fifo}: not a file`);
   });
 
   test("a missing file: the caller's message when given, the file system's otherwise", () => {
     const none = path.join(dir, 'none.json');
-    expect(usageError(() => readManifestFile(none, 'no manifest here')).message).toBe('no manifest here');
-    expect(usageError(() => readManifestFile(none)).message).toMatch(/^cannot read .*none\.json: ENOENT/);
+    refuses(() => readManifestFile(none, 'no manifest here'), 'no manifest here');
+    refuses(() => readManifestFile(none), /^cannot read .*none\.json: ENOENT/);
   });
 });
 
 test('assertManifestChannel refuses the manifest of another channel with a UsageError naming both', () => {
   expect(() => assertManifestChannel(state, 'prod', 'state.json')).not.toThrow();
-  expect(usageError(() => assertManifestChannel(state, 'preprod', 'state.json')).message).toBe(
+  refuses(
+    () => assertManifestChannel(state, 'preprod', 'state.json'),
     "state.json is the expected state of channel 'prod', not of channel preprod",
   );
-  expect(usageError(() => assertManifestChannel(state, 'preprod', 'stdin', '--channel preprod')).message).toBe(
+  refuses(
+    () => assertManifestChannel(state, 'preprod', 'stdin', '--channel preprod'),
     "stdin is the expected state of channel 'prod', not of --channel preprod",
   );
 });
