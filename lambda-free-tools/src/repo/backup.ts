@@ -43,7 +43,7 @@ import * as fs from 'fs';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { AptRepoError, UnsafePathError, UsageError } from '../errors';
-import { loadChannel } from './channel';
+import { loadChannel, NAME_PATTERN } from './channel';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { currentGeneration, generationDir, generationsDir } from './generations';
@@ -108,6 +108,8 @@ export const BACKUP_STAMP_RE = /^\d{8}T\d{6}Z(-\d{2,})?$/;
 
 const partialName = (stamp: string, channel: string) => `.${stamp}.${channel}.partial`;
 const deletingName = (stamp: string, channel: string) => `.${stamp}.${channel}.deleting`;
+/** partialName or deletingName of any channel: [1] the stamp, [2] the channel, [3] which. */
+const LEFTOVER_RE = new RegExp(`^\\.(.+)\\.(${NAME_PATTERN})\\.(partial|deleting)$`);
 
 /** One complete backup found by listBackups. */
 export interface BackupListing {
@@ -188,7 +190,7 @@ export async function backup(
     try {
       // Leftovers of this channel's interrupted runs: ours alone, as we hold the channel lock.
       for (const d of top.list()) {
-        const m = /^\.(.+)\.([a-z0-9][a-z0-9-]*)\.(partial|deleting)$/.exec(d.name);
+        const m = LEFTOVER_RE.exec(d.name);
         if (!m || m[2] !== ch.name || !d.isDirectory()) continue;
         warn(`recovering: removing ${path.join(root, d.name)}, left by an interrupted backup`);
         await fsp.rm(path.join(root, d.name), { recursive: true, force: true });
