@@ -1,207 +1,31 @@
 /**
  * The program under pulumi.runtime.setMocks, per stack (preprod, prod, dev): which resources exist,
- * what they depend on, what is secret, and that two evaluations give the same inputs.
+ * what they depend on, what is secret, and config errors. What takes many evaluations (the same
+ * inputs twice, salts kept in the state, each config key reaching the publish command) is
+ * index.e2e.test.ts; the harness is test/harness/stackProgram.ts.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ExpectedStateSchema, type ExpectedState } from '../lambda-free-tools/src/repo/expectedState';
+import {
+  byName,
+  commands,
+  evaluate,
+  isSecret,
+  MOCK_PGP_PRIVATE,
+  MOCKS,
+  nameOf,
+  PASSWORDS,
+  redact,
+  SSH_PRIVATE_KEY,
+  stackConfig,
+  unwrap,
+  useStackFiles,
+  type Registered,
+} from '../test/harness/stackProgram';
 
-const SIG = '4dabf18193072939515e22adb298388d';
-const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
-
-const SSH_PRIVATE_KEY =
-  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-ssh-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
-const MOCK_PGP_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nmock-generated-private-material\n-----END PGP PRIVATE KEY BLOCK-----\n';
-const PASSWORDS = ['preprod-client-password-1', 'preprod-client-password-2'];
-
-/** One registered resource, as the engine would receive it. */
-interface Registered {
-  type: string;
-  name: string;
-  parent: string;
-  deps: string[];
-  /** Inputs as serialized on the wire (secrets wrapped in the secret signature). */
-  raw: Record<string, unknown>;
-  additionalSecretOutputs: string[];
-  protect: boolean;
-}
-
-const nameOf = (urn: string) => urn.split('::').pop() ?? urn;
-
-/** Replaces every secret value of serialized inputs with '[secret]'. */
-function redact(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(redact);
-  if (v && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    if (o[SIG] === SECRET_SIG) return '[secret]';
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, redact(x)]));
-  }
-  return v;
-}
-const isSecret = (v: unknown) => !!v && typeof v === 'object' && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
-const unwrap = (v: unknown): unknown => (isSecret(v) ? (v as { value: unknown }).value : v);
-
-let tmp: string;
-let bundle: string;
-let certFile: string;
-let keyFile: string;
-let tlsKeyText: string;
-
-beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-test-'));
-  bundle = path.join(tmp, 'apt-repo.cjs');
-  fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle");\n');
-  certFile = path.join(tmp, 'cert.pem');
-  keyFile = path.join(tmp, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=apt-preprod.epiconcept.fr',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
-  tlsKeyText = fs.readFileSync(keyFile, 'utf8');
-  process.env.APT_REPO_BUNDLE = bundle;
-});
-afterAll(() => {
-  delete process.env.APT_REPO_BUNDLE;
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function stackConfig(stack: string, over: Record<string, string | undefined> = {}): Record<string, string> {
-  const base: Record<string, string | undefined> = {
-    domain: 'epiconcept.fr',
-    sshHost: 'apt.epiconcept.fr',
-    sshHostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0QwK2gq6yqk1fO+N2pI5z9kz0zzQe0a1uF0yC4d3Q',
-    sshPrivateKey: SSH_PRIVATE_KEY,
-    codenames: JSON.stringify(['bookworm', 'bullseye', 'buster']),
-    architectures: JSON.stringify(['amd64']),
-    allowedCidrs: JSON.stringify(['10.0.0.0/8', '192.0.2.0/24']),
-    clientCredentials: JSON.stringify(PASSWORDS.map((p, i) => ({ username: `web${i + 1}`, password: p }))),
-    tls: JSON.stringify({ mode: 'files', certFile, keyFile }),
-    ...(stack === 'prod' ? { upstream: 'preprod' } : {}),
-    ...over,
-  };
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(base)) if (v !== undefined) out[`apt-repo:${k}`] = v;
-  return out;
-}
-
-const SALTS_TYPE = 'pulumi-nodejs:dynamic/apt-repo:HtpasswdSalts';
-/**
- * The engine's state of the HtpasswdSalts resources by name, kept between evaluations as between two
- * `pulumi up`: the real provider decides (create, or diff then update) as the engine would have it.
- * A new Map is a new stack state.
- */
-let saltState = new Map<string, import('../infra/htpasswdSalts').HtpasswdSaltsOutputs>();
-async function saltsResource(name: string, inputs: Record<string, unknown>) {
-  const { htpasswdSaltsProvider } = await import('../infra/htpasswdSalts');
-  const news = { credentials: unwrap(inputs.credentials) as import('../stacks/config').ClientCredential[] };
-  const olds = saltState.get(name);
-  let outs = olds;
-  if (!olds) outs = (await htpasswdSaltsProvider.create(news)).outs;
-  else if ((await htpasswdSaltsProvider.diff('htpasswd-salts', olds, news)).changes)
-    outs = (await htpasswdSaltsProvider.update('htpasswd-salts', olds, news)).outs as typeof olds;
-  saltState.set(name, outs!);
-  return { id: 'htpasswd-salts', state: { ...outs } };
-}
-
-/** Mocks: the generated key resource returns a fixed key, the salts come from saltState, the image a digest, everything else its inputs. */
-const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
-  newResource(args) {
-    if (args.type === SALTS_TYPE) return saltsResource(args.name, args.inputs);
-    if (args.type.startsWith('pulumi-nodejs:dynamic')) {
-      return {
-        id: 'MOCKFINGERPRINT',
-        state: {
-          ...args.inputs,
-          privateArmored: MOCK_PGP_PRIVATE,
-          publicArmored: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmock-public\n-----END PGP PUBLIC KEY BLOCK-----\n',
-          publicBinaryBase64: Buffer.from('mock-binary-public').toString('base64'),
-          fingerprint: 'MOCKFINGERPRINT',
-        },
-      };
-    }
-    return {
-      id: `${args.name}-id`,
-      state: { ...args.inputs, ...(args.type === 'docker:index/image:Image' ? { repoDigest: 'sha256:0123' } : {}) },
-    };
-  },
-  call(args) {
-    return args.inputs;
-  },
-};
-
-/** Evaluates stacks/index.ts under mocks for `stack` with `config`; resolves to the registered resources and the exports. */
-async function evaluate(
-  stack: string,
-  config: Record<string, string>,
-): Promise<{ resources: Registered[]; exports: Record<string, unknown> }> {
-  const resources: Registered[] = [];
-  let pulumi: typeof import('@pulumi/pulumi') | undefined;
-  let program: Record<string, unknown> | undefined;
-  let settings: { waitForRPCs(): Promise<void> } | undefined;
-  let failure: unknown;
-  jest.isolateModules(() => {
-    // Pulumi's closure serializer needs Node's own require cache, which jest replaces: a dynamic
-    // provider would never finish serializing here. signingKeyProvider.test.ts checks the real one.
-    jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
-      serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
-    }));
-    pulumi = require('@pulumi/pulumi');
-    settings = require('@pulumi/pulumi/runtime/settings');
-    void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', stack, false);
-    const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, cb: any) => {
-      resources.push({
-        type: req.getType(),
-        name: req.getName(),
-        parent: req.getParent(),
-        deps: req.getDependenciesList(),
-        raw: req.getObject()?.toJavaScript() ?? {},
-        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-        protect: req.getProtect(),
-      });
-      return original(req, cb);
-    };
-    pulumi!.runtime.setAllConfig(
-      config,
-      Object.keys(config).filter((k) => ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials', 'apt-repo:signingKey'].includes(k)),
-    );
-    try {
-      program = require('./index');
-    } catch (e) {
-      failure = e;
-    }
-  });
-  if (failure) throw failure;
-  const exports: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(program!)) {
-    exports[k] = pulumi!.Output.isInstance(v)
-      ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x)))
-      : v;
-  }
-  await settings!.waitForRPCs();
-  return { resources, exports };
-}
-
-const commands = (rs: Registered[]) => rs.filter((r) => r.type === 'command:remote:Command');
-const byName = (rs: Registered[]) => new Map(rs.map((r) => [r.name, r]));
+const files = useStackFiles();
 
 describe('preprod stack', () => {
   let resources: Registered[];
@@ -306,7 +130,7 @@ describe('preprod stack', () => {
     expect(deps('preprod-backups-backup-units')).toEqual(expect.arrayContaining(['preprod-indexer']));
     // The bundle is copied from its file, and a new bundle replaces the indexer command.
     const copy = m.get('preprod-indexer-copy-apt-repo.cjs')!.raw.source as Record<string, unknown>;
-    expect(copy.path).toBe(bundle);
+    expect(copy.path).toBe(files.bundle);
     expect(unwrap(m.get('preprod-indexer')!.raw.triggers)).toHaveLength(1);
   });
 
@@ -337,7 +161,7 @@ describe('preprod stack', () => {
       'mock-generated-private-material',
       ...PASSWORDS,
       ...hashes,
-      tlsKeyText.split('\n')[1],
+      files.tlsKeyText.split('\n')[1],
     ];
     for (const r of resources) {
       const visible = JSON.stringify(redact(r.raw));
@@ -439,93 +263,11 @@ describe('preprod stack', () => {
     expect(await pulumi!.isSecret(program!.authConf)).toBe(true);
     expect(await pulumi!.isSecret(program!.url)).toBe(false);
   });
-
-  it('gives identical inputs on a second evaluation', async () => {
-    const again = await evaluate('preprod', stackConfig('preprod'));
-    const view = (rs: Registered[]) => rs.map((r) => [r.type, r.name, r.deps, r.raw]);
-    expect(view(again.resources)).toEqual(view(resources));
-  });
-
-  it('salts the htpasswd at random, once, in a secret kept in the state', async () => {
-    const htpasswdOf = (rs: Registered[]) =>
-      Buffer.from(String(unwrap(byName(rs).get('preprod-htpasswd')!.raw.stdin)).trim(), 'base64').toString();
-    const saltsOf = (text: string) =>
-      text
-        .trimEnd()
-        .split('\n')
-        .map((l) => l.split('$')[2]);
-    const salts = resources.find((r) => r.type === SALTS_TYPE)!;
-    expect(salts.name).toBe('preprod-htpasswd-salts');
-    expect(isSecret(salts.raw.credentials)).toBe(true);
-    expect(salts.additionalSecretOutputs.sort()).toEqual(['credentials', 'salts']);
-    expect(byName(resources).get('preprod-htpasswd')!.deps.map(nameOf)).toContain('preprod-htpasswd-salts');
-    const first = htpasswdOf(resources);
-    // The same state: the same text (a second `pulumi up` changes nothing).
-    expect(htpasswdOf((await evaluate('preprod', stackConfig('preprod'))).resources)).toBe(first);
-    // A changed password: a new salt for that user only.
-    const changed = htpasswdOf(
-      (
-        await evaluate(
-          'preprod',
-          stackConfig('preprod', {
-            clientCredentials: JSON.stringify([
-              { username: 'web1', password: PASSWORDS[0] },
-              { username: 'web2', password: 'a-new-password-for-web2' },
-            ]),
-          }),
-        )
-      ).resources,
-    );
-    expect(saltsOf(changed)[0]).toBe(saltsOf(first)[0]);
-    expect(saltsOf(changed)[1]).not.toBe(saltsOf(first)[1]);
-    // Another stack (a fresh state) with the same passwords: unrelated salts.
-    const kept = saltState;
-    saltState = new Map();
-    try {
-      const other = htpasswdOf((await evaluate('preprod', stackConfig('preprod'))).resources);
-      expect(saltsOf(other)[0]).not.toBe(saltsOf(first)[0]);
-      expect(saltsOf(other)[1]).not.toBe(saltsOf(first)[1]);
-    } finally {
-      saltState = kept;
-    }
-  });
-});
-
-describe("a config change reaches the index: the publish command's own inputs", () => {
-  const publishInputs = async (over: Record<string, string | undefined>) => {
-    const { resources } = await evaluate('preprod', stackConfig('preprod', over));
-    const r = byName(resources).get('preprod-publish')!.raw;
-    return JSON.stringify({
-      create: unwrap(r.create),
-      stdin: r.stdin === undefined ? null : unwrap(r.stdin),
-      triggers: unwrap(r.triggers),
-    });
-  };
-
-  it('change with codenames, architectures, origin, label, description, routing and validUntilDays; not with allowedCidrs or credentials; never hold a secret', async () => {
-    const base = await publishInputs({});
-    expect(await publishInputs({})).toBe(base);
-    for (const over of [
-      { codenames: JSON.stringify(['bookworm', 'bullseye', 'buster', 'trixie']) },
-      { codenames: JSON.stringify(['bookworm', 'bullseye']) },
-      { architectures: JSON.stringify(['amd64', 'arm64']) },
-      { origin: 'Example' },
-      { label: 'Epiconcept preprod 2' },
-      { description: 'Other words' },
-      { routing: JSON.stringify([{ pattern: '\\+el(\\d+)$', codenames: ['bookworm'] }]) },
-      { validUntilDays: '7' },
-    ])
-      expect([over, (await publishInputs(over)) !== base]).toEqual([over, true]);
-    expect(await publishInputs({ allowedCidrs: JSON.stringify(['10.0.0.0/8']) })).toBe(base);
-    expect(await publishInputs({ clientCredentials: JSON.stringify([{ username: 'web1', password: 'another-password-42' }]) })).toBe(base);
-    for (const secret of [SSH_PRIVATE_KEY, 'mock-generated-private-material', ...PASSWORDS, tlsKeyText.split('\n')[1]])
-      expect(base).not.toContain(secret);
-  });
 });
 
 describe('prod stack', () => {
   it('has no ingest units, uses the signing key from config, and pins the upstream', async () => {
-    const keyDir = fs.mkdtempSync(path.join(tmp, 'key-'));
+    const keyDir = fs.mkdtempSync(path.join(files.tmp, 'key-'));
     // A real key so that the public parts can be derived from it.
     const { generateSigningKey } = await import('../lambda-free-tools/src/sign/keys');
     const key = await generateSigningKey({ name: 'test prod', email: 'apt-prod@example.org', type: 'ed25519' });
