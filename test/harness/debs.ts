@@ -30,6 +30,27 @@ export interface DebSpec {
 }
 
 /**
+ * Builds 40 packages par0..par39 (versions 1.<i>-1, compressions gzip, xz, zstd and none in turn,
+ * payloads of 1,000 + 50·i bytes) in `dir`, plus `bad_1.0_all.deb` (not a deb) at index 17 of the
+ * returned list of paths: a reader must give each result at its index, the bad one as an error.
+ */
+export function buildDebSet(dir: string): string[] {
+  const compressions = ['gzip', 'xz', 'zstd', 'none'] as const;
+  const files = Array.from({ length: 40 }, (_, i) =>
+    buildDeb(dir, {
+      name: `par${i}`,
+      version: `1.${i}-1`,
+      compression: compressions[i % 4],
+      payloadBytes: 1000 + i * 50,
+    }),
+  );
+  const bad = path.join(dir, 'bad_1.0_all.deb');
+  fs.writeFileSync(bad, 'not a deb');
+  files.splice(17, 0, bad);
+  return files;
+}
+
+/**
  * Builds `<outDir>/<name>_<version without epoch>_<arch>.deb` with
  * `dpkg-deb --root-owner-group -Z<compression> --build`, SOURCE_DATE_EPOCH fixed so the same spec
  * gives the same bytes. The package holds /usr/share/doc/<name>/README and, with payloadBytes,
