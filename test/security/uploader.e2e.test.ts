@@ -464,7 +464,7 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
 
   /**
    * Before issue 8: ensure_dir checked `[ -L ]`, then ran chown and chmod by name, which follow a
-   * link swapped in between: infra/shell.test.ts's "before" fixture hands a root-owned folder to the
+   * link swapped in between: infra/shell.e2e.test.ts's "before" fixture hands a root-owned folder to the
    * attacker within seconds, and the same happens here (a victim's owner/mode changes: the victims
    * assertion fails), with the old drop folders group-writable and not sticky. Checked: with the
    * dirs script's ensure_dir replaced by fa85402's, three runs out of three handed prod's config

@@ -12,6 +12,7 @@
  *   path a step's script (or one of its staged files) names is one of that step's own files (a
  *   script reading another step's staged file would not re-run when that file changes), and every
  *   staged file's SHA-256 is named in the script (the bundle's in triggers).
+ * In the e2e project for the time it takes: four evaluations, each loading Pulumi afresh (about 5 s).
  */
 import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
@@ -121,7 +122,7 @@ async function evaluate(stack: string, raw: Record<string, string>): Promise<Reg
   let settings: { waitForRPCs(): Promise<void> } | undefined;
   let failure: unknown;
   jest.isolateModules(() => {
-    // As in stacks/index.test.ts: the closure serializer of dynamic providers cannot run under jest.
+    // As in test/harness/stackProgram.ts: the closure serializer of dynamic providers cannot run under jest.
     jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
       serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
     }));
