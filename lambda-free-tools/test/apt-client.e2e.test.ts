@@ -9,22 +9,14 @@ import { execFileSync, spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb, fetchRealDebs } from '../../test/harness/debs';
-import { AptClient, createAptClient, oneLineSource } from '../../test/harness/apt';
+import { AptClient, createAptClient, oneLineSource, aptProblems } from '../../test/harness/apt';
 import { httpGet, NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 /** Fails with the CLI's output when a command did not exit 0. */
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
-
-/** apt's own warnings and errors (lines starting with W: or E:), e.g. signature or hash problems. */
-const aptProblems = (r: RunResult) => (r.stdout + '\n' + r.stderr).split('\n').filter((l) => /^(W|E|Err):/.test(l));
-
 /** Reads one control field of a .deb with dpkg-deb (independent of the project's reader). */
 const debField = (deb: string, field: string) => execFileSync('dpkg-deb', ['-f', deb, field]).toString().trim();
 

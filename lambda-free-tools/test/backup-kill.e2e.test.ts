@@ -23,7 +23,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { killLoop, runKilled, timeRun } from '../../test/harness/kill';
 import { listBackups } from '../src/repo/backup';
@@ -36,11 +36,6 @@ const WINDOW_KILLS = 5;
 const BY_WRITER = 2;
 /** No new run after this long in one test's loop (ms). */
 const LOOP_MS = 240_000;
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 

@@ -9,17 +9,13 @@ import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { AptClient, createAptClient, oneLineSource } from '../../test/harness/apt';
 import { NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
 const json = <T = any>(r: RunResult): T => JSON.parse(r.stdout) as T;
 
 /** Every file (sha256) and symlink (target) below `dir`, by relative path; `skip` filters relative paths. */

@@ -16,7 +16,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { rawControlDeb } from '../../test/harness/debs';
 import {
   inWindow,
@@ -44,11 +44,6 @@ const LOOP_MS = 100_000;
 const TEST_MS = 170_000;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
 
 let root: string;
 const web = (ch: string) => path.join(root, 'srv/apt', ch);

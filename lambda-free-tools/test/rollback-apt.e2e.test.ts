@@ -8,20 +8,13 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
-import { AptClient, createAptClient, oneLineSource } from '../../test/harness/apt';
+import { AptClient, createAptClient, oneLineSource, aptProblems } from '../../test/harness/apt';
 import { NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
+import { channelPaths } from '../src/repo/channel';
 
 /** Fails with the CLI's output when a command did not exit 0. */
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
-
-/** apt's own warnings and errors (W:, E:, Err: lines): signature, hash or date problems. */
-const aptProblems = (r: RunResult) => (r.stdout + '\n' + r.stderr).split('\n').filter((l) => /^(W|E|Err):/.test(l));
-
 describe('rollback reaches apt clients that already updated', () => {
   let root: string;
   let webRoot: string;
@@ -30,7 +23,7 @@ describe('rollback reaches apt clients that already updated', () => {
   /** Generation ids published by ingest, for app 1.0, 1.1 and 1.2 in turn. */
   const published: string[] = [];
 
-  const cli = (...args: string[]) => runCli(['--root', root, '--channel', 'prod', ...args]);
+  const cli = (...args: string[]) => runCli(['--root', root, '--channel', 'preprod', ...args]);
   const json = async (...args: string[]) => JSON.parse(ok(await cli('--json', ...args), args.join(' ')).stdout);
   /** `apt-get update` without any apt warning or error, then the candidate version of app. */
   async function candidateAfterUpdate(): Promise<string> {
@@ -44,14 +37,14 @@ describe('rollback reaches apt clients that already updated', () => {
 
   beforeAll(async () => {
     root = mkTemp('rollback-apt-e2e');
-    webRoot = path.join(root, 'srv/apt/prod');
+    webRoot = channelPaths(root, 'preprod').webRoot;
     ok(await cli('init', '--codenames', 'bookworm', '--architectures', 'amd64'), 'init');
     ok(await cli('keygen'), 'keygen');
     for (const version of ['1.0-1', '1.1-1', '1.2-1']) {
       // Release's Date has whole seconds: one publish per second, as in real life, so each
       // generation's Date is newer than the one before (the situation apt's rule is about).
       if (published.length) await new Promise((r) => setTimeout(r, 1100));
-      buildDeb(path.join(root, 'srv/apt/incoming/ci'), { name: 'app', version });
+      buildDeb(path.join(channelPaths(root, 'preprod').incomingDir, 'ci'), { name: 'app', version });
       published.push((await json('ingest', '--settle-ms', '0')).generation);
     }
     nginx = await startNginx({ serverBlocks: (port) => staticServerBlock(port, webRoot) });

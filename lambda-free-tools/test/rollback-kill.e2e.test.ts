@@ -15,7 +15,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { bundle, mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { bundle, mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { inWindow, killLoop, poolVsServed, runKilled, timeRun } from '../../test/harness/kill';
 
@@ -31,11 +31,6 @@ const appVersions = (packages: string) =>
     .split('\n\n')
     .filter((st) => /^Package: app$/m.test(st))
     .map((st) => /^Version: (.+)$/m.exec(st)![1]);
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-  return r;
-}
 
 describe('rollback killed at any moment', () => {
   let base: string;

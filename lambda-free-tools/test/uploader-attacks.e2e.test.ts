@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { bundle, mkTemp, rmTemp, RunResult } from '../../test/harness/cli';
+import { bundle, mkTemp, ok, rmTemp, RunResult } from '../../test/harness/cli';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../../test/harness/debs';
 import { ensureSystemUser } from '../../test/harness/users';
 
@@ -70,10 +70,6 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
       child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     });
   }
-  const ok = (r: RunResult, what: string) => {
-    if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-    return r;
-  };
 
   /** What must never change: prod's whole web root, both config folders (keys), preprod's web root. */
   const protectedState = () => ({

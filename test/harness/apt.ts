@@ -22,6 +22,9 @@ export { renderAptConf };
 export type { RunResult } from './cli';
 
 /** Options of createAptClient. */
+/** apt's own warnings and errors in a run's output (lines starting W:, E: or Err:): signature, hash or date problems. */
+export const aptProblems = (r: RunResult): string[] => (r.stdout + '\n' + r.stderr).split('\n').filter((l) => /^(W|E|Err):/.test(l));
+
 export interface AptClientOptions {
   /** sources content: deb822 (has a `Types:` field, written to sources.list.d/test.sources) or one-line format (sources.list). */
   sources: string;

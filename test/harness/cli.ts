@@ -85,6 +85,15 @@ export function runProcess(
   });
 }
 
+/**
+ * Returns `r` when the command exited 0; otherwise throws an Error naming `what`, the exit code
+ * and both outputs (a test's set-up step that must succeed, reported readably when it does not).
+ */
+export function ok(r: RunResult, what: string): RunResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r;
+}
+
 /** Creates a temp directory whose name starts with `prefix`; remove it with `rmTemp`. */
 export function mkTemp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
