@@ -24,6 +24,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
+import { fileTree } from '../../test/harness/fileTree';
 import { buildDeb } from '../../test/harness/debs';
 import { killLoop, runKilled, timeRun } from '../../test/harness/kill';
 import { listBackups } from '../src/repo/backup';
@@ -38,31 +39,6 @@ const BY_WRITER = 2;
 const LOOP_MS = 240_000;
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-
-/** Every entry below `dir` (relative path → SHA256, `-> target` of a link, `dir` for folders); `skip` filters names. */
-function tree(dir: string, skip: (name: string) => boolean = () => false): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (skip(e.name)) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      const abs = path.join(dir, r);
-      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(abs)}`;
-      else if (e.isDirectory()) {
-        out[r] = `dir ${(fs.statSync(abs).mode & 0o7777).toString(8)}`;
-        walk(r);
-      } else out[r] = `${(fs.statSync(abs).mode & 0o7777).toString(8)} ${sha(abs)}`;
-    }
-  };
-  walk('');
-  return out;
-}
 
 const paths = (root: string) => ({
   configDir: path.join(root, 'etc/epiconcept/apt_repo/preprod'),
@@ -92,10 +68,12 @@ function published(root: string): Record<string, string> {
 function channelState(root: string): Record<string, string> {
   const p = paths(root);
   return {
-    ...Object.fromEntries(Object.entries(tree(p.configDir)).map(([k, v]) => [`config/${k}`, v])),
-    ...Object.fromEntries(Object.entries(tree(p.webRoot)).map(([k, v]) => [`web/${k}`, v])),
+    ...Object.fromEntries(Object.entries(fileTree(p.configDir, { dirs: true, missingOk: true })).map(([k, v]) => [`config/${k}`, v])),
+    ...Object.fromEntries(Object.entries(fileTree(p.webRoot, { dirs: true, missingOk: true })).map(([k, v]) => [`web/${k}`, v])),
     ...Object.fromEntries(
-      Object.entries(tree(p.stateDir, (n) => n === 'lock' || n.startsWith('lock.'))).map(([k, v]) => [`state/${k}`, v]),
+      Object.entries(fileTree(p.stateDir, { skip: (_rel, n) => n === 'lock' || n.startsWith('lock.'), dirs: true, missingOk: true })).map(
+        ([k, v]) => [`state/${k}`, v],
+      ),
     ),
   };
 }

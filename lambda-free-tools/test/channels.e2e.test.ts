@@ -10,6 +10,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
+import { fileTree } from '../../test/harness/fileTree';
 import { buildDeb } from '../../test/harness/debs';
 import { AptClient, createAptClient, oneLineSource } from '../../test/harness/apt';
 import { NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
@@ -17,22 +18,6 @@ import { NginxServer, startNginx, staticServerBlock } from '../../test/harness/n
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
 const json = <T = any>(r: RunResult): T => JSON.parse(r.stdout) as T;
-
-/** Every file (sha256) and symlink (target) below `dir`, by relative path; `skip` filters relative paths. */
-function tree(dir: string, skip: (rel: string) => boolean = () => false): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (skip(r)) continue;
-      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(path.join(dir, r))}`;
-      else if (e.isDirectory()) walk(r);
-      else out[r] = sha256(path.join(dir, r));
-    }
-  };
-  walk('');
-  return out;
-}
 
 /** Package names listed in one Packages file of a channel's served dists. */
 function packagesIn(webRoot: string, codename: string, arch = 'amd64'): string[] {
@@ -203,7 +188,7 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     fs.mkdirSync(path.join(ci, 'folder.deb'));
     buildDeb(path.join(ci, 'sid'), { name: 'unstable-only', version: '1' });
     fs.writeFileSync(path.join(ci, 'upload.deb.part'), 'half');
-    const pre = tree(preprodWeb());
+    const pre = fileTree(preprodWeb(), { modes: false });
     const r = await cli('preprod', '--json', 'ingest', '--settle-ms', '0');
     expect(r.code).toBe(1);
     const byFile = Object.fromEntries(json(r).entries.map((e: any) => [e.file, e]));
@@ -231,7 +216,7 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     }
     expect(sha256(outside)).toBe(outsideSha);
     expect(fs.existsSync(path.join(ci, 'upload.deb.part'))).toBe(true);
-    expect(tree(preprodWeb())).toEqual(pre); // nothing published, pool untouched
+    expect(fileTree(preprodWeb(), { modes: false })).toEqual(pre); // nothing published, pool untouched
     expect((await cli('preprod', 'ingest', '--settle-ms', '0')).stdout).toMatch(/skipped\s+ci\/upload\.deb\.part/);
     fs.rmSync(path.join(ci, 'upload.deb.part'));
   });
@@ -280,7 +265,9 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
         const current = fs.readlinkSync(path.join(web, 'dists')).split('/')[1];
         // Clients reach the pool, dists (the served generation) and the keys: all must be identical.
         const served = (rel: string) => rel.startsWith('.generations/') && !rel.startsWith(`.generations/${current}`);
-        expect(tree(path.join(root2, 'srv/apt', ch), served)).toEqual(tree(web, served));
+        expect(fileTree(path.join(root2, 'srv/apt', ch), { skip: served, modes: false })).toEqual(
+          fileTree(web, { skip: served, modes: false }),
+        );
         expect(fs.readFileSync(path.join(root2, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc'))).toEqual(
           fs.readFileSync(path.join(root, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc')),
         );

@@ -8,10 +8,10 @@
  * channels' key files and preprod's web root stay byte for byte what they were.
  */
 import { execFileSync, spawn } from 'child_process';
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundle, mkTemp, ok, rmTemp, RunResult } from '../../test/harness/cli';
+import { fileTree } from '../../test/harness/fileTree';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../../test/harness/debs';
 import { ensureSystemUser } from '../../test/harness/users';
 
@@ -23,23 +23,6 @@ function serviceIds(): { uid: number; gid: number } {
   const uid = Number(execFileSync('id', ['-u', SERVICE_USER], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', SERVICE_USER], { encoding: 'utf8' }).trim());
   return { uid, gid };
-}
-
-/** Every file (SHA-256, mode) and symlink (target) below `dir`, by relative path; `skip` filters relative paths. */
-function tree(dir: string, skip: (rel: string) => boolean = () => false): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (skip(r)) continue;
-      const p = path.join(dir, r);
-      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(p)}`;
-      else if (e.isDirectory()) walk(r);
-      else out[r] = `${(fs.lstatSync(p).mode & 0o7777).toString(8)} ${createHash('sha256').update(fs.readFileSync(p)).digest('hex')}`;
-    }
-  };
-  walk('');
-  return out;
 }
 
 describe('an uploader with only upload rights cannot reach prod, the keys or the web root', () => {
@@ -73,10 +56,10 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
 
   /** What must never change: prod's whole web root, both config folders (keys), preprod's web root. */
   const protectedState = () => ({
-    prod: tree(web('prod')),
-    prodConfig: tree(configDir('prod')),
-    preprodConfig: tree(configDir('preprod')),
-    preprod: tree(web('preprod')),
+    prod: fileTree(web('prod')),
+    prodConfig: fileTree(configDir('prod')),
+    preprodConfig: fileTree(configDir('preprod')),
+    preprod: fileTree(web('preprod')),
   });
   let before: ReturnType<typeof protectedState>;
 

@@ -8,8 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { publishBackupChannel } from '../../../test/harness/backupChannel';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
+import { fileTree } from '../../../test/harness/fileTree';
 import { channelPaths, loadChannel } from './channel';
-import { sha256File } from '../core/files';
 import { backup, listBackups, restore } from './backup';
 import { checkBackup, readManifest } from './restoreApply';
 import { verifyChannel } from './verify';
@@ -22,21 +22,6 @@ import type { ChannelConfig } from '../core/types';
 let tmp: string;
 let root: string;
 let ch: ChannelConfig;
-
-/** sha256 of every file and target of every symlink below `dir`, by relative path. */
-async function tree(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (rel: string) => {
-    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isSymbolicLink()) out[r] = `-> ${fs.readlinkSync(path.join(dir, r))}`;
-      else if (e.isDirectory()) await walk(r);
-      else out[r] = `${(fs.statSync(path.join(dir, r)).mode & 0o777).toString(8)} ${await sha256File(path.join(dir, r))}`;
-    }
-  };
-  await walk('');
-  return out;
-}
 
 beforeEach(async () => {
   tmp = mkTemp('backup-test');
@@ -92,8 +77,8 @@ test('restore into an empty root gives byte-identical published files and a clea
   expect(r.problems).toEqual([]);
   const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
   expect(ch2.webRoot).toBe(path.join(root2, 'srv/apt/preprod'));
-  const before = await tree(ch.webRoot);
-  const after = await tree(ch2.webRoot);
+  const before = fileTree(ch.webRoot);
+  const after = fileTree(ch2.webRoot);
   // Only the served generation is backed up: compare what clients can reach.
   const gen = (await currentGeneration(ch))!;
   const served = (t: Record<string, string>) =>
@@ -238,7 +223,7 @@ describe('dated backups (issue 9)', () => {
     const root2 = path.join(tmp, 'root2');
     await restore(root2, 'preprod', b.dir);
     const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
-    const whole = { web: await tree(ch2.webRoot), config: await tree(ch2.configDir), state: await tree(ch2.stateDir) };
+    const whole = { web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: fileTree(ch2.stateDir) };
     // A pid no process can have (above Linux's largest pid_max, 2^22).
     const dead = 4_194_999;
     const asc = `${ch2.keyName}-archive-keyring.asc`;
@@ -294,7 +279,7 @@ describe('dated backups (issue 9)', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
     for (const f of kept) expect(fs.readFileSync(f, 'utf8')).toBe('kept');
     for (const f of kept) fs.rmSync(f);
-    expect({ web: await tree(ch2.webRoot), config: await tree(ch2.configDir), state: await tree(ch2.stateDir) }).toEqual(whole);
+    expect({ web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: fileTree(ch2.stateDir) }).toEqual(whole);
     expect(said.join('')).toContain(`removed stale temporary file ${leftovers[0]}`);
     expect(await verifyChannel(ch2)).toEqual([]);
   });
