@@ -16,11 +16,6 @@ import * as path from 'path';
 import { runProcess, type RunResult } from './cli';
 import { aptConfString, renderAptConf } from '../../scripts/local/aptConf';
 
-// Moved to scripts/local/aptConf.ts (`npm run local` writes client configurations with it); still importable from here.
-export { renderAptConf };
-
-export type { RunResult } from './cli';
-
 /** Options of createAptClient. */
 /** apt's own warnings and errors in a run's output (lines starting W:, E: or Err:): signature, hash or date problems. */
 export const aptProblems = (r: RunResult): string[] => (r.stdout + '\n' + r.stderr).split('\n').filter((l) => /^(W|E|Err):/.test(l));

@@ -15,8 +15,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { findFreePort, stopChild, trackChild, waitForListening } from '../../scripts/local/processes';
 
-// Moved to scripts/local/processes.ts (the sandbox of `npm run local` uses them too); still importable from here.
-export { findFreePort, stopChild, trackChild, waitForListening };
+// Lives in scripts/local/processes.ts (the sandbox of `npm run local` uses it too); tests import it from here.
+export { findFreePort };
 
 /** The nginx binary Debian's `nginx` package installs. */
 const NGINX = '/usr/sbin/nginx';

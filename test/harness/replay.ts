@@ -2,38 +2,24 @@
  * Test side of the replay: what only tests use (diffSnapshots, planDigest, a one-argument
  * shellQuote for `.map`), and the sandbox code the replay tests share with `npm run local`,
  * re-exported from its home in scripts/local/ (replayer.ts: the Replayer and its step types;
- * stack.ts: sandbox stacks, client config; nginx.ts: the sandbox nginx; processes.ts: pids, ports).
+ * stack.ts: sandbox stacks, client config; nginx.ts: the sandbox nginx). Only what tests import is re-exported.
  */
 import * as crypto from 'crypto';
 import { shellQuote as quoteWord } from '../../lambda-free-tools/src/shellQuote';
 import type { ReplayStep, TreeSnapshot } from '../../scripts/local/replayer';
 
-export {
-  orderSteps,
-  Replayer,
-  reportsChange,
-  type ReplayStep,
-  type SshTarget,
-  type StepRun,
-  type TreeSnapshot,
-} from '../../scripts/local/replayer';
+export { orderSteps, Replayer, reportsChange, type ReplayStep, type StepRun, type TreeSnapshot } from '../../scripts/local/replayer';
 export {
   applyStacks,
   clientConfig,
-  makeSandboxRoot,
   planMaterial,
-  removeSandboxSudoers,
-  SANDBOX_PARENT,
   sandboxStack,
   sandboxStackConfig,
-  stopSandboxSigners,
-  type ChannelClientConfig,
   type KeyMaterial,
   type SandboxStack,
   type SandboxStackOptions,
 } from '../../scripts/local/stack';
-export { renderSandboxNginxConf, sandboxNginxPaths, startSandboxNginx, type SandboxNginx } from '../../scripts/local/nginx';
-export { runningPid, stopPid, waitForPort } from '../../scripts/local/processes';
+export { startSandboxNginx, type SandboxNginx } from '../../scripts/local/nginx';
 
 /**
  * Single-quotes `s` for a POSIX shell, safe words too (lambda-free-tools/src/shellQuote.ts with
