@@ -16,11 +16,12 @@ import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseStackConfig, type StackConfig } from '../../stacks/config';
+import type { StackConfig } from '../../stacks/config';
 import { channelLayout, type ChannelLayout } from '../../infra/layout';
 import { renderListes, renderRepoYaml } from '../../infra/repoFiles';
 import { renderSystemdUnits } from '../../infra/systemd';
-import { bundle, mkTemp, rmTemp, runProcess, RunResult } from '../../test/harness/cli';
+import { bundle, mkTemp, ok, rmTemp, runProcess, RunResult } from '../../test/harness/cli';
+import { asUnitUser, localStackConfig, unitKey, unitKeys } from '../../test/harness/units';
 import { buildDeb } from '../../test/harness/debs';
 import { ensureSystemUser } from '../../test/harness/users';
 
@@ -32,48 +33,11 @@ let root: string;
 let cfg: StackConfig;
 let layout: ChannelLayout;
 let service: Map<string, string>;
-
-function unitKeys(text: string): Map<string, string> {
-  const keys = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
-    if (m) keys.set(m[1], m[2]);
-  }
-  return keys;
-}
-
-function key(name: string): string {
-  const v = service.get(name);
-  if (v === undefined) throw new Error(`the rendered unit has no ${name}=`);
-  return v;
-}
-
-function expectOk(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
+const key = (name: string) => unitKey(service, name);
 
 /** The backup unit's ExecStart words, run as its User and Group under its UMask. */
 function runUnit(): Promise<RunResult> {
-  return runProcess(
-    '/bin/sh',
-    [
-      '-c',
-      'umask "$1"; shift; exec "$@"',
-      'sh',
-      key('UMask'),
-      'setpriv',
-      `--reuid=${key('User')}`,
-      `--regid=${key('Group')}`,
-      '--clear-groups',
-      '--inh-caps=-all',
-      '--bounding-set=-all',
-      '--no-new-privs',
-      '--',
-      ...key('ExecStart').split(/\s+/),
-    ],
-    { env: { PATH: process.env.PATH } },
-  );
+  return runProcess('/bin/sh', asUnitUser(service, key('ExecStart').split(/\s+/)), { env: { PATH: process.env.PATH } });
 }
 
 /** Another apt-repo command as the service user (what an operator runs through sudo -u). */
@@ -139,23 +103,7 @@ beforeAll(async () => {
   ensureSystemUser(INDEXER);
   root = mkTemp('backup-nights-root');
   fs.chmodSync(root, 0o755);
-  cfg = parseStackConfig(
-    {
-      domain: 'example.org',
-      sshHost: '127.0.0.1',
-      sshHostKey: 'ssh-ed25519 AAAA',
-      sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
-      codenames: '["bookworm","bullseye"]',
-      architectures: '["amd64"]',
-      allowedCidrs: '["127.0.0.0/8"]',
-      allowPlainHttp: 'true',
-      root,
-      nodePath: process.execPath,
-      serviceUser: INDEXER,
-      backupKeep: '5',
-    },
-    CHANNEL,
-  ).config;
+  cfg = localStackConfig(root, CHANNEL, { serviceUser: INDEXER, backupKeep: '5' });
   layout = channelLayout(cfg);
   const unit = renderSystemdUnits(cfg, layout).find((u) => u.name === `apt-repo-backup-${CHANNEL}.service`)!;
   service = unitKeys(unit.content);
@@ -179,11 +127,11 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(layout.configDir, 'repo.yaml'), renderRepoYaml(cfg, layout).replace(/^signerSocket: .*\n/m, ''));
   chownIndexer(layout.configDir, layout.webRoot, layout.stateDir, layout.backupDir, layout.incomingDir);
   fs.chmodSync(layout.backupDir, 0o750);
-  expectOk(await repoAs(['--root', root, 'keygen']), 'keygen');
+  ok(await repoAs(['--root', root, 'keygen']), 'keygen');
   buildDeb(path.join(layout.incomingDir, 'ci'), { name: 'app', version: '1.0', payloadBytes: 300_000 });
   buildDeb(path.join(layout.incomingDir, 'ci', 'bookworm'), { name: 'php-app', version: '2.0', architecture: 'amd64' });
   chownIndexer(layout.incomingDir);
-  expectOk(await repoAs(['--root', root, 'ingest', '--settle-ms', '0']), 'ingest');
+  ok(await repoAs(['--root', root, 'ingest', '--settle-ms', '0']), 'ingest');
 }, 120_000);
 
 afterAll(() => {
@@ -197,12 +145,12 @@ test('three nights of the unit: dated folders, unchanged files linked, the first
       keyOwner(INDEXER);
       buildDeb(path.join(layout.incomingDir, 'ci'), { name: 'app', version: '1.1', payloadBytes: 200_000 });
       chownIndexer(layout.incomingDir);
-      expectOk(await repoAs(['--root', root, 'ingest', '--settle-ms', '0']), 'ingest night 2');
+      ok(await repoAs(['--root', root, 'ingest', '--settle-ms', '0']), 'ingest night 2');
     }
     keyOwner('root');
     const before = new Set(fs.readdirSync(layout.backupDir));
     const started = Date.now();
-    const r = expectOk(await runUnit(), `backup night ${n}`);
+    const r = ok(await runUnit(), `backup night ${n}`);
     const made = fs.readdirSync(layout.backupDir).filter((d) => !before.has(d));
     expect(made).toHaveLength(1);
     expect(made[0]).toMatch(/^\d{8}T\d{6}Z$/);
@@ -214,7 +162,7 @@ test('three nights of the unit: dated folders, unchanged files linked, the first
   expect(fs.readdirSync(layout.backupDir).sort()).toEqual(nights.map((n) => path.basename(n.dir)));
   // The signer's key is not the indexer's to read: left out, one line.
   for (const n of nights) expect(n.stderr).toMatch(/signing-key\.asc: not readable by this user \(the signer's key\): not backed up/);
-  const list = expectOk(await repoAs(['--root', root, '--json', 'backup', '--list', layout.backupDir]), 'backup --list');
+  const list = ok(await repoAs(['--root', root, '--json', 'backup', '--list', layout.backupDir]), 'backup --list');
   expect((JSON.parse(list.stdout) as { stamp: string }[]).map((b) => b.stamp)).toEqual(nights.map((n) => path.basename(n.dir)));
 
   for (let n = 1; n < 3; n++) {
@@ -244,11 +192,11 @@ test('three nights of the unit: dated folders, unchanged files linked, the first
 
   for (const n of [nights[0], nights[2]]) {
     emptyChannel();
-    const r = expectOk(await repoAs(['--root', root, 'restore', '--from', n === nights[2] ? layout.backupDir : n.dir]), `restore ${n.dir}`);
+    const r = ok(await repoAs(['--root', root, 'restore', '--from', n === nights[2] ? layout.backupDir : n.dir]), `restore ${n.dir}`);
     expect(r.stdout).toContain(`from ${n.dir} `);
     expect(r.stdout).toContain('verify: clean');
     expect(published()).toEqual(n.published);
-    expectOk(await repoAs(['--root', root, 'verify']), 'verify');
+    ok(await repoAs(['--root', root, 'verify']), 'verify');
   }
   expect(Object.keys(nights[0].published)).not.toContain('pool/main/a/app/app_1.1_all.deb');
   expect(Object.keys(nights[2].published)).toContain('pool/main/a/app/app_1.1_all.deb');

@@ -17,11 +17,12 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { parseStackConfig, type StackConfig } from '../../stacks/config';
+import type { StackConfig } from '../../stacks/config';
 import { channelLayout, type ChannelLayout } from '../../infra/layout';
 import { renderRepoYaml } from '../../infra/repoFiles';
 import { renderSignerUnits } from '../../infra/systemd';
-import { bundle, mkTemp, rmTemp, runProcess, RunResult } from '../../test/harness/cli';
+import { bundle, mkTemp, ok, rmTemp, runProcess, RunResult } from '../../test/harness/cli';
+import { asUnitUser, localStackConfig, unitKey as key, unitKeys } from '../../test/harness/units';
 import { buildDeb } from '../../test/harness/debs';
 import { requestSignature } from '../src/sign/client';
 import { MAX_REQUEST_BYTES } from '../src/sign/service';
@@ -39,31 +40,11 @@ let socketUnit: Map<string, string>;
 let serviceUnit: Map<string, string>;
 let activator: { child: ChildProcess; log: () => string } | undefined;
 
-/** The `Key=value` lines of a rendered unit (one value per key in these units). */
-function unitKeys(text: string): Map<string, string> {
-  const keys = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
-    if (m) keys.set(m[1], m[2]);
-  }
-  return keys;
-}
-
-function key(unit: Map<string, string>, name: string): string {
-  const v = unit.get(name);
-  if (v === undefined) throw new Error(`the rendered unit has no ${name}=`);
-  return v;
-}
-
 /** Runs the bundled apt-repo (the unit's ExecStart program) on the test root as `user`. */
 function repoAs(user: string, args: string[]): Promise<RunResult> {
   return runProcess('runuser', ['-u', user, '--', cfg.nodePath, cfg.indexerPath, '--root', root, '--channel', CHANNEL, ...args], {
     env: { PATH: process.env.PATH },
   });
-}
-
-function expectOk(r: RunResult): void {
-  if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
 
 function gpgv(files: string[]): number | null {
@@ -80,33 +61,10 @@ async function startActivator(): Promise<void> {
   expect(key(socketUnit, 'Accept')).toBe('yes');
   expect(key(serviceUnit, 'StandardInput')).toBe('socket');
   expect(key(serviceUnit, 'StandardOutput')).toBe('socket');
-  const user = key(serviceUnit, 'User');
-  const group = key(serviceUnit, 'Group');
-  const umask = key(serviceUnit, 'UMask');
   const execStart = key(serviceUnit, 'ExecStart').split(/\s+/);
   const child = spawn(
     '/bin/sh',
-    [
-      '-c',
-      'umask "$1"; shift; exec "$@"',
-      'sh',
-      umask,
-      'systemd-socket-activate',
-      '--accept',
-      '--inetd',
-      '-l',
-      listen,
-      '--',
-      'setpriv',
-      `--reuid=${user}`,
-      `--regid=${group}`,
-      '--clear-groups',
-      '--inh-caps=-all',
-      '--bounding-set=-all',
-      '--no-new-privs',
-      '--',
-      ...execStart,
-    ],
+    asUnitUser(serviceUnit, execStart, ['systemd-socket-activate', '--accept', '--inetd', '-l', listen, '--']),
     { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } },
   );
   let out = '';
@@ -128,23 +86,7 @@ beforeAll(async () => {
   ensureSystemUser(INDEXER);
   root = mkTemp('signer-sockact-root');
   fs.chmodSync(root, 0o755);
-  cfg = parseStackConfig(
-    {
-      domain: 'example.org',
-      sshHost: '127.0.0.1',
-      sshHostKey: 'ssh-ed25519 AAAA',
-      sshPrivateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\n',
-      codenames: '["bookworm","bullseye"]',
-      architectures: '["amd64"]',
-      allowedCidrs: '["127.0.0.0/8"]',
-      allowPlainHttp: 'true',
-      root,
-      nodePath: process.execPath,
-      serviceUser: INDEXER,
-      signerUser: SIGNER,
-    },
-    CHANNEL,
-  ).config;
+  cfg = localStackConfig(root, CHANNEL, { serviceUser: INDEXER, signerUser: SIGNER });
   layout = channelLayout(cfg);
   const signer = renderSignerUnits(cfg, layout);
   socketUnit = unitKeys(signer.units.find((u) => u.name.endsWith('.socket'))!.content);
@@ -158,10 +100,11 @@ beforeAll(async () => {
 
   // The channel as the plan leaves it: config root:root 0755 with the rendered repo.yaml, key 0600
   // owned by the signer, data owned by the indexer, the socket folder from the tmpfiles.d lines.
-  expectOk(
+  ok(
     await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'init', '--codenames', cfg.codenames.join(',')]),
+    'init',
   );
-  expectOk(await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'keygen', '--type', 'ed25519']));
+  ok(await runProcess(cfg.nodePath, [cfg.indexerPath, '--root', root, '--channel', CHANNEL, 'keygen', '--type', 'ed25519']), 'keygen');
   fs.chmodSync(layout.configDir, 0o755);
   fs.writeFileSync(path.join(layout.configDir, 'repo.yaml'), renderRepoYaml(cfg, layout), { mode: 0o644 });
   execFileSync('chown', [`${SIGNER}:${SIGNER}`, layout.signingKeyFile]);
@@ -214,10 +157,10 @@ describe('the signer under systemd socket activation (Accept=yes, one instance p
 
   test('ingest and publish as the indexer through repo.yaml signerSocket; gpgv accepts InRelease and Release.gpg of every codename', async () => {
     const ing = await repoAs(INDEXER, ['--json', 'ingest', '--settle-ms', '0']);
-    expectOk(ing);
+    ok(ing, 'ingest');
     expect(JSON.parse(ing.stdout).entries.map((e: { status: string }) => e.status)).toEqual(['accepted']);
     const logBefore = activator!.log().length;
-    expectOk(await repoAs(INDEXER, ['publish']));
+    ok(await repoAs(INDEXER, ['publish']), 'publish');
     const publishLog = () => activator!.log().slice(logBefore);
     for (const codename of cfg.codenames) {
       const d = path.join(layout.webRoot, 'dists', codename);
@@ -235,7 +178,7 @@ describe('the signer under systemd socket activation (Accept=yes, one instance p
       await new Promise((r) => setTimeout(r, 50));
     expect((publishLog().match(/^Child \d+ died with code 0$/gm) ?? []).length).toBe(cfg.codenames.length);
     expect(publishLog()).not.toMatch(/died with code [1-9]/);
-    expectOk(await repoAs(INDEXER, ['verify']));
+    ok(await repoAs(INDEXER, ['verify']), 'verify');
   });
 
   test('the instances refuse what is not a Release of this channel, answering the reason over the connection', async () => {
