@@ -1,3 +1,7 @@
+/**
+ * The apt client harness against a repository made with the Debian tools, served by a real nginx:
+ * in the e2e project (apt-get, gpg, dpkg-scanpackages, apt-ftparchive and nginx run for real).
+ */
 import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
