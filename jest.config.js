@@ -1,8 +1,15 @@
 /**
- * Jest: TypeScript through ts-jest in transpile-only mode (`npm run typecheck` does the type checking once).
- * Two projects: `unit` (every *.test.ts that is not *.e2e.test.ts; `npm run test:unit`, no build: about two minutes, most of it
- * dpkg comparisons and plan scripts run in a sandbox)
- * and `e2e` (*.e2e.test.ts: real processes, sshd, nginx, apt-get, containers; they need `npm run build`).
+ * Jest: TypeScript through ts-jest, which transpiles each file alone (tsconfig.json's isolatedModules
+ * makes ts-jest 29.4 use transpileModule: no type program, no diagnostics; `npm run typecheck` does the
+ * type checking once). Measured on the 2-CPU machine: a cold transform cache costs the unit run ~4 s.
+ * Two projects:
+ * - `unit`: every *.test.ts that is not *.e2e.test.ts, in-process (`npm run test:unit`, no build):
+ *   861 tests in 81 files, 57 s wall with a cold cache and 53 s warm (was ~110 s before the split).
+ *   Most of what is left is the indexer's own work (ingest, publish, sign) on temp channels.
+ * - `e2e`: *.e2e.test.ts beside the module or in test/ and lambda-free-tools/test/: real processes
+ *   (dpkg, bash scripts in a sandbox, sshd, nginx, apt-get, containers, killed children), the wall
+ *   clock (rollbacks wait for the next second), and the Pulumi program evaluated many times. Some
+ *   run dist/*.cjs: `npm run test:e2e` builds first.
  * `testTimeout` is a global option in jest 29, so each project sets its own default timeout in a setup
  * file (test/jest/timeout-*.js); a test that passes its own timeout keeps it.
  */
