@@ -6,7 +6,7 @@
  * allowed and a denied source address — and finally a package goes through the channels flow:
  * dropped into incoming/ci, ingested into preprod, promoted to prod, installed by apt from prod.
  */
-import { execFileSync, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
@@ -17,6 +17,7 @@ import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
 import { bundle } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
+import { makeAccountKeys, pairSigningKeys, pairStackOptions } from '../harness/channelPair';
 import {
   applyStacks,
   clientConfig,
@@ -34,7 +35,6 @@ import {
 } from '../harness/replay';
 import { buildPlan } from '../../infra/plan';
 import { channelLayout } from '../../infra/layout';
-import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 
 jest.setTimeout(600_000);
 
@@ -70,28 +70,6 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   /** Private key files of the uploader and the operator. */
   let accountKeys: Record<string, string>;
 
-  const stackOptions = (channel: string, httpPort: number, over: Partial<SandboxStackOptions> = {}): SandboxStackOptions => ({
-    root,
-    channel,
-    ...(channel === 'prod' ? { upstream: 'preprod' } : {}),
-    ssh: server.ssh,
-    httpPort,
-    credentials: CREDENTIALS,
-    allowedCidrs: ['127.0.0.1/32'],
-    codenames: CODENAMES,
-    architectures: ['amd64'],
-    extra: {
-      operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${accountKeys[OPERATOR]}.pub`, 'utf8').trim()] }]),
-      ...(channel === 'prod'
-        ? {}
-        : {
-            uploaders: JSON.stringify([
-              { name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] },
-            ]),
-          }),
-    },
-    ...over,
-  });
   const makeStacks = () => ['preprod', 'prod'].map((ch) => sandboxStack(options[ch], keys[ch], bundlePath));
   const stack = (channel: string) => stacks.find((s) => s.config.channel === channel)!;
   /** Runs a command on the server as root over the same SSH connection; throws on a non-zero exit. */
@@ -143,17 +121,20 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     server = await startSandboxServer('replay-root', 'replay-work');
     ({ root, work, sshd, replayer } = server);
     fs.writeFileSync(path.join(work, 'known_hosts'), sshd.knownHostsLine + '\n');
-    accountKeys = {};
-    for (const user of [UPLOADER, OPERATOR]) {
-      accountKeys[user] = path.join(work, `${user}_ed25519`);
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${user}@replay`, '-f', accountKeys[user]]);
-    }
+    accountKeys = makeAccountKeys(work, [UPLOADER, OPERATOR], 'replay');
     bundlePath = await bundle('apt-repo');
-    keys = {};
-    for (const ch of ['preprod', 'prod'])
-      keys[ch] = await generateSigningKey({ name: `Replay ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
+    keys = await pairSigningKeys('Replay');
+    const pair = {
+      root,
+      ssh: server.ssh,
+      credentials: CREDENTIALS,
+      codenames: CODENAMES,
+      uploader: UPLOADER,
+      operator: OPERATOR,
+      accountKeys,
+    };
     const [p1, p2] = [await findFreePort(), await findFreePort()];
-    options = { preprod: stackOptions('preprod', p1), prod: stackOptions('prod', p2) };
+    options = { preprod: pairStackOptions(pair, 'preprod', p1), prod: pairStackOptions(pair, 'prod', p2) };
     stacks = makeStacks();
   });
 

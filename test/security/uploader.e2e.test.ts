@@ -17,7 +17,7 @@
  * changes when the attack includes one.
  */
 import { createHmac } from 'crypto';
-import { execFileSync, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { type SshdServer } from '../harness/sshd';
@@ -27,6 +27,7 @@ import { createAptClient, type AptClient } from '../harness/apt';
 import { bundle } from '../harness/cli';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../harness/debs';
 import { AccountSession } from '../harness/sftpAccount';
+import { makeAccountKeys, pairSigningKeys, pairStackOptions } from '../harness/channelPair';
 import {
   applyStacks,
   clientConfig,
@@ -46,7 +47,6 @@ import { buildPlan } from '../../infra/plan';
 import { channelLayout, type ChannelLayout } from '../../infra/layout';
 import { renderHtpasswd } from '../../infra/htpasswd';
 import { htpasswdSaltsProvider, type HtpasswdSaltsOutputs } from '../../infra/htpasswdSalts';
-import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 import type { IngestEntry } from '../../lambda-free-tools/src/repo/ingest';
 
 jest.setTimeout(180_000);
@@ -115,27 +115,6 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     };
     return { config, secrets, material, steps: buildPlan(config, material) };
   };
-  const stackOptions = (channel: string, httpPort: number): SandboxStackOptions => ({
-    root,
-    channel,
-    ...(channel === 'prod' ? { upstream: 'preprod' } : {}),
-    ssh: server.ssh,
-    httpPort,
-    credentials: CREDENTIALS,
-    allowedCidrs: ['127.0.0.1/32'],
-    codenames: CODENAMES,
-    architectures: ['amd64'],
-    extra: {
-      operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${accountKeys[OPERATOR]}.pub`, 'utf8').trim()] }]),
-      ...(channel === 'prod'
-        ? {}
-        : {
-            uploaders: JSON.stringify([
-              { name: UPLOADER, authorizedKeys: [fs.readFileSync(`${accountKeys[UPLOADER]}.pub`, 'utf8').trim()] },
-            ]),
-          }),
-    },
-  });
 
   /** Runs `command` on the server as root (the replayer's connection); throws on a non-zero exit. */
   const remote = (command: string) => server.remote(command);
@@ -250,16 +229,23 @@ describe('an uploader with only upload rights, against the real flow (sshd, ngin
     server = await startSandboxServer('uploader-sec', 'uploader-sec-work');
     ({ root, work, sshd, replayer } = server);
     fs.writeFileSync(path.join(work, 'known_hosts'), sshd.knownHostsLine + '\n');
-    for (const user of [UPLOADER, OPERATOR]) {
-      accountKeys[user] = path.join(work, `${user}_ed25519`);
-      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${user}@uploader-sec`, '-f', accountKeys[user]]);
-    }
+    Object.assign(accountKeys, makeAccountKeys(work, [UPLOADER, OPERATOR], 'uploader-sec'));
     bundlePath = await bundle('apt-repo');
-    keys = {};
+    keys = await pairSigningKeys('Security');
     salts = {};
-    for (const ch of ['preprod', 'prod'])
-      keys[ch] = await generateSigningKey({ name: `Security ${ch}`, email: `apt-${ch}@epiconcept.fr`, type: 'ed25519' });
-    options = { preprod: stackOptions('preprod', await findFreePort()), prod: stackOptions('prod', await findFreePort()) };
+    const pair = {
+      root,
+      ssh: server.ssh,
+      credentials: CREDENTIALS,
+      codenames: CODENAMES,
+      uploader: UPLOADER,
+      operator: OPERATOR,
+      accountKeys,
+    };
+    options = {
+      preprod: pairStackOptions(pair, 'preprod', await findFreePort()),
+      prod: pairStackOptions(pair, 'prod', await findFreePort()),
+    };
     stacks = [await makeStack(options.preprod), await makeStack(options.prod)];
     await applyStacks(replayer, stacks);
     nginx = await startSandboxNginx(
