@@ -13,6 +13,7 @@ import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb, fetchRealDebs } from '../../test/harness/debs';
 import { AptClient, createAptClient, oneLineSource, aptProblems } from '../../test/harness/apt';
 import { httpGet, NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
+import { channelPaths } from '../src/repo/channel';
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
@@ -58,7 +59,7 @@ describe('apt-repo publish, served by nginx, read by apt', () => {
 
   beforeAll(async () => {
     root = mkTemp('apt-client-e2e');
-    webRoot = path.join(root, 'srv/apt/preprod');
+    webRoot = channelPaths(root, 'preprod').webRoot;
     ok(await cli('init', '--codenames', 'bookworm,bullseye', '--architectures', 'amd64,i386'), 'init');
     ok(await cli('keygen'), 'keygen');
     const keys = fs.readdirSync(webRoot).filter((f) => f.endsWith('-archive-keyring.gpg'));

@@ -16,7 +16,7 @@ import * as path from 'path';
 import { bundle, mkTemp, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { startSshd, SshdServer } from '../../test/harness/sshd';
-import { loadChannel } from '../src/repo/channel';
+import { loadChannel, channelPaths } from '../src/repo/channel';
 import { withChannelLock } from '../src/repo/lock';
 
 const UPLOADER = 'aptops-e2e-up';
@@ -188,7 +188,7 @@ describe('apt-ops against a real sshd', () => {
     expect(r.stdout).toMatch(/accepted\s+ci\/hello-ops_1\.1-1_all\.deb/);
     expect(r.stdout).toMatch(/published generation \S+/);
     expect(incomingFiles()).toEqual([]);
-    expect(fs.existsSync(path.join(root, 'srv/apt/preprod/pool/main/h/hello-ops/hello-ops_1.1-1_all.deb'))).toBe(true);
+    expect(fs.existsSync(path.join(channelPaths(root, 'preprod').webRoot, 'pool/main/h/hello-ops/hello-ops_1.1-1_all.deb'))).toBe(true);
     // One ingest took the whole batch: one publish.
     expect(JSON.parse((await ops('preprod', ['--json', 'generations'])).stdout)).toHaveLength(1);
   });
@@ -345,7 +345,7 @@ describe('apt-ops against a real sshd', () => {
     const ingest = await repo('preprod', ['--json', 'ingest', '--settle-ms', '0']);
     expect(ingest.code).toBe(0);
     expect(JSON.parse(ingest.stdout).entries.filter((e: { status: string }) => e.status === 'accepted')).toEqual([]);
-    expect(fs.existsSync(path.join(root, 'srv/apt/preprod/pool/main/b/big-ops'))).toBe(false);
+    expect(fs.existsSync(path.join(channelPaths(root, 'preprod').webRoot, 'pool/main/b/big-ops'))).toBe(false);
     // The next upload of the same file replaces the stale .part and succeeds.
     const again = await ops('preprod', ['upload', big, '--source', 'ci']);
     expectOk(again);
@@ -460,7 +460,7 @@ describe('apt-ops against a real sshd', () => {
       }
       expectOk(r);
       expect(r.stdout.trim()).toBe('accepted  ci-upload/hello-up_1.0-1_all.deb');
-      expect(fs.existsSync(path.join(root, 'srv/apt/preprod/pool/main/h/hello-up/hello-up_1.0-1_all.deb'))).toBe(true);
+      expect(fs.existsSync(path.join(channelPaths(root, 'preprod').webRoot, 'pool/main/h/hello-up/hello-up_1.0-1_all.deb'))).toBe(true);
       expect(incomingFiles().filter((f) => f.startsWith('ci-upload/'))).toEqual([]);
       // Written by the upload account itself (not root), through the chroot.
       expect(sshd.log()).toMatch(new RegExp(`Accepted publickey for ${UPLOADER} `));

@@ -29,6 +29,7 @@ import { buildDeb } from '../../test/harness/debs';
 import { killLoop, runKilled, timeRun } from '../../test/harness/kill';
 import { listBackups } from '../src/repo/backup';
 import { checkBackup, readManifest } from '../src/repo/restoreApply';
+import { channelPaths } from '../src/repo/channel';
 
 const KILLS = 32;
 /** Kills that must leave a half backup (backup) or a restore under way (restore). */
@@ -40,11 +41,7 @@ const LOOP_MS = 240_000;
 
 const sha = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-const paths = (root: string) => ({
-  configDir: path.join(root, 'etc/epiconcept/apt_repo/preprod'),
-  webRoot: path.join(root, 'srv/apt/preprod'),
-  stateDir: path.join(root, 'var/lib/apt-repo/preprod'),
-});
+const paths = (root: string) => channelPaths(root, 'preprod');
 
 /** What clients fetch: dists (through the link), pool, public keys. */
 function published(root: string): Record<string, string> {

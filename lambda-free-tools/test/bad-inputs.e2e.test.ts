@@ -9,6 +9,7 @@ import * as zlib from 'zlib';
 import { pack } from 'tar-stream';
 import { arArchive, buildDeb } from '../../test/harness/debs';
 import { mkTemp, rmTemp, runCli } from '../../test/harness/cli';
+import { channelPaths } from '../src/repo/channel';
 
 /** A gzip-compressed tar holding `./control` with the given text (no validation, on purpose). */
 async function controlTarGz(control: string): Promise<Buffer> {
@@ -33,7 +34,7 @@ let root: string;
 let pool: string;
 let debs: string;
 const cli = (...args: string[]) => runCli(['--root', root, ...args]);
-const currentTarget = () => fs.readlinkSync(path.join(root, 'srv/apt/preprod/dists'));
+const currentTarget = () => fs.readlinkSync(path.join(channelPaths(root, 'preprod').webRoot, 'dists'));
 /** verify's problems: the served index is valid when the only ones are the refused files, which no generation serves (issue 9). */
 const verifyProblems = async () => JSON.parse((await cli('--json', 'verify')).stdout).problems as string[];
 const unservedLine = (f: string) =>
@@ -44,7 +45,7 @@ beforeAll(async () => {
   debs = mkTemp('bad-inputs-debs');
   expect((await cli('init', '--codenames', 'bookworm,bullseye', '--architectures', 'amd64')).code).toBe(0);
   expect((await cli('keygen', '--type', 'ed25519')).code).toBe(0);
-  pool = path.join(root, 'srv/apt/preprod/pool/main');
+  pool = path.join(channelPaths(root, 'preprod').webRoot, 'pool/main');
   const good = buildDeb(debs, { name: 'good', version: '1.0-1', architecture: 'amd64' });
   fs.mkdirSync(path.join(pool, 'g/good'), { recursive: true });
   fs.copyFileSync(good, path.join(pool, 'g/good', path.basename(good)));

@@ -14,6 +14,7 @@ import { fileTree } from '../../test/harness/fileTree';
 import { buildDeb } from '../../test/harness/debs';
 import { AptClient, createAptClient, oneLineSource } from '../../test/harness/apt';
 import { NginxServer, startNginx, staticServerBlock } from '../../test/harness/nginx';
+import { channelPaths } from '../src/repo/channel';
 
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 
@@ -28,8 +29,8 @@ function packagesIn(webRoot: string, codename: string, arch = 'amd64'): string[]
 describe('channels: ingest, pending, promote, rollback, versions, backup/restore', () => {
   let root: string;
   let build: string;
-  const preprodWeb = () => path.join(root, 'srv/apt/preprod');
-  const prodWeb = () => path.join(root, 'srv/apt/prod');
+  const preprodWeb = () => channelPaths(root, 'preprod').webRoot;
+  const prodWeb = () => channelPaths(root, 'prod').webRoot;
   const incoming = () => path.join(root, 'srv/apt/incoming');
   const cli = (channel: string, ...args: string[]) => runCli(['--root', root, '--channel', channel, ...args]);
 
@@ -174,7 +175,7 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
     await expectFail(2, /not a folder/, 'preprod', 'import', path.join(root, 'missing'));
     await expectFail(1, /manifest/, 'preprod', 'restore', '--from', path.join(root, 'missing'));
     // backup --to makes a dated folder per run (a folder holding older backups is fine), never inside what it copies.
-    await expectFail(2, /itself backed up/, 'preprod', 'backup', '--to', path.join(root, 'srv/apt/preprod/bk'));
+    await expectFail(2, /itself backed up/, 'preprod', 'backup', '--to', path.join(channelPaths(root, 'preprod').webRoot, 'bk'));
 
     // Garbage in incoming: each rejected with its reason, nothing followed, nothing deleted.
     const ci = path.join(incoming(), 'ci');
@@ -261,11 +262,11 @@ describe('channels: ingest, pending, promote, rollback, versions, backup/restore
         ok(await runCli(['--root', root2, '--channel', ch, 'verify']), `verify restored ${ch}`);
       }
       for (const ch of ['preprod', 'prod']) {
-        const web = path.join(root, 'srv/apt', ch);
+        const web = channelPaths(root, ch).webRoot;
         const current = fs.readlinkSync(path.join(web, 'dists')).split('/')[1];
         // Clients reach the pool, dists (the served generation) and the keys: all must be identical.
         const served = (rel: string) => rel.startsWith('.generations/') && !rel.startsWith(`.generations/${current}`);
-        expect(fileTree(path.join(root2, 'srv/apt', ch), { skip: served, modes: false })).toEqual(
+        expect(fileTree(channelPaths(root2, ch).webRoot, { skip: served, modes: false })).toEqual(
           fileTree(web, { skip: served, modes: false }),
         );
         expect(fs.readFileSync(path.join(root2, 'etc/epiconcept/apt_repo', ch, 'signing-key.asc'))).toEqual(

@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { mkTemp, rmTemp, runCli, type RunResult } from '../../test/harness/cli';
 import { rawControlDeb } from '../../test/harness/debs';
+import { channelPaths } from '../src/repo/channel';
 
 let root: string;
 beforeEach(async () => {
@@ -34,7 +35,7 @@ const CONTROL = Buffer.concat([
   latin1('\n overlong \xc0\xaf and surrogate \xed\xa0\x80\n'),
 ]);
 
-const web = () => path.join(root, 'srv/apt/preprod');
+const web = () => channelPaths(root, 'preprod').webRoot;
 const packagesFile = () => path.join(web(), 'dists/bookworm/main/binary-amd64/Packages');
 
 /** dpkg-scanpackages -m over the web root's pool, as bytes. */

@@ -17,6 +17,7 @@ import { ensureSystemUser } from '../../test/harness/users';
 import { modeString } from '../src/repo/doctor';
 import { publicKeyFiles } from '../src/sign/keys';
 import type { ExpectedEntry, ExpectedState } from '../src/repo/expectedState';
+import { channelPaths } from '../src/repo/channel';
 
 const SERVICE_USER = 'aptrepo-doctor-e2e';
 
@@ -78,7 +79,7 @@ beforeAll(async () => {
   expectCode(await repo(['init', '--codenames', 'bookworm', '--architectures', 'amd64']), 0);
   expectCode(await repo(['keygen', '--type', 'ed25519']), 0);
   configDir = path.join(root, 'etc/epiconcept/apt_repo/preprod');
-  webRoot = path.join(root, 'srv/apt/preprod');
+  webRoot = channelPaths(root, 'preprod').webRoot;
   // As the Pulumi program's dirs step leaves it (init alone makes it 0750).
   fs.chmodSync(configDir, 0o755);
   indexer = path.join(root, 'opt/apt-repo/preprod/apt-repo.cjs');

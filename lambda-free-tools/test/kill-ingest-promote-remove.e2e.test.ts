@@ -29,7 +29,7 @@ import {
   ServedEntry,
   timeRun,
 } from '../../test/harness/kill';
-import { loadChannel } from '../src/repo/channel';
+import { loadChannel, channelPaths } from '../src/repo/channel';
 import { verifyChannel } from '../src/repo/verify';
 
 const CODENAMES = ['bookworm', 'trixie'];
@@ -46,7 +46,7 @@ const TEST_MS = 170_000;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let root: string;
-const web = (ch: string) => path.join(root, 'srv/apt', ch);
+const web = (ch: string) => channelPaths(root, ch).webRoot;
 const state = (ch: string) => path.join(root, 'var/lib/apt-repo', ch);
 const incoming = () => path.join(root, 'srv/apt/incoming');
 const rejected = () => path.join(incoming(), 'rejected');

@@ -15,7 +15,7 @@ import * as path from 'path';
 import { nextCommands, type NextCommandsChannel } from '../../scripts/local-stack';
 import { bundle, mkTemp, rmTemp, runCli, runProcess, type RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
-import { loadChannel } from '../src/repo/channel';
+import { loadChannel, channelPaths } from '../src/repo/channel';
 import { currentGeneration, readGenerationInfo } from '../src/repo/generations';
 import { lockFileOf, withChannelLock } from '../src/repo/lock';
 
@@ -108,7 +108,7 @@ test('a writer run as root on a channel owned by its account refuses (exit 2, no
   expect(after).not.toBe(before);
   expect(readGenerationInfo(prod, after!)?.poolPaths).toEqual(['pool/main/h/hello/hello_1.0-1_all.deb']);
   // Everything the promote created belongs to the channel's account: its next run can link and prune.
-  expect(notOwnedBy(path.join(root, 'srv/apt/prod'), OWNER_UID)).toEqual([]);
+  expect(notOwnedBy(channelPaths(root, 'prod').webRoot, OWNER_UID)).toEqual([]);
   expect(notOwnedBy(path.join(root, 'var/lib/apt-repo/prod'), OWNER_UID)).toEqual([]);
 
   // Commands that only read still run as root.

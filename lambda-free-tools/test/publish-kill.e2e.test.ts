@@ -18,6 +18,7 @@ import { buildDeb } from '../../test/harness/debs';
 import { expectServingValid as expectServing } from '../../test/harness/published';
 import { killLoop, poolVsServed, runKilled, servedGeneration, timeRun } from '../../test/harness/kill';
 import { generationSequence } from '../src/repo/generations';
+import { channelPaths } from '../src/repo/channel';
 
 const SEED = 9010;
 /** Packages in the pool before the first kill. */
@@ -34,7 +35,7 @@ const TEST_MS = 170_000;
 
 let root: string;
 let debs: string;
-const webRoot = () => path.join(root, 'srv/apt/preprod');
+const webRoot = () => channelPaths(root, 'preprod').webRoot;
 const name = (i: number) => `pkg${String(i).padStart(3, '0')}`;
 
 beforeAll(async () => {

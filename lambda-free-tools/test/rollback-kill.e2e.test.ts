@@ -18,6 +18,7 @@ import * as path from 'path';
 import { bundle, mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { inWindow, killLoop, poolVsServed, runKilled, timeRun } from '../../test/harness/kill';
+import { channelPaths } from '../src/repo/channel';
 
 const SEED = 9008;
 /** Runs really killed (about 40 runs in all, a third of them finishing before their moment). */
@@ -44,7 +45,7 @@ describe('rollback killed at any moment', () => {
   const files = ['app_1.0_all.deb', 'app_1.1_all.deb', 'app_1.2_all.deb'];
 
   const cliAt = (root: string, ...args: string[]) => runCli(['--root', root, '--channel', 'preprod', ...args]);
-  const webRoot = (root: string) => path.join(root, 'srv/apt/preprod');
+  const webRoot = (root: string) => channelPaths(root, 'preprod').webRoot;
   const served = (root: string) => fs.readFileSync(path.join(webRoot(root), pkgRel), 'utf8');
   const inPool = (root: string, f: string) => fs.existsSync(path.join(webRoot(root), 'pool/main/a/app', f));
   const inTrash = (root: string, f: string) => fs.existsSync(path.join(root, 'var/lib/apt-repo/preprod/trash/pool/main/a/app', f));

@@ -14,6 +14,7 @@ import { buildDeb } from '../../test/harness/debs';
 import { requestSignature } from '../src/sign/client';
 import { MAX_REQUEST_BYTES } from '../src/sign/service';
 import { ensureSystemUser } from '../../test/harness/users';
+import { channelPaths } from '../src/repo/channel';
 
 const SIGNER = 'aptsign-e2e';
 const INDEXER = 'aptrepo-e2e';
@@ -85,11 +86,11 @@ async function stopServer(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | 
 }
 
 function distsTarget(): string {
-  return fs.readlinkSync(path.join(root, 'srv/apt', CHANNEL, 'dists'));
+  return fs.readlinkSync(path.join(channelPaths(root, CHANNEL).webRoot, 'dists'));
 }
 
 function gpgv(files: string[]): { status: number | null; stderr: string } {
-  const keyring = path.join(root, 'srv/apt', CHANNEL, `epiconcept-${CHANNEL}-archive-keyring.gpg`);
+  const keyring = path.join(channelPaths(root, CHANNEL).webRoot, `epiconcept-${CHANNEL}-archive-keyring.gpg`);
   const r = spawnSync('gpgv', ['--keyring', keyring, ...files], { encoding: 'utf8' });
   return { status: r.status, stderr: r.stderr };
 }
@@ -169,7 +170,7 @@ describe('publishing through the signing service', () => {
     const pub = await repoAs(INDEXER, ['publish']);
     expectOk(pub);
     for (const codename of ['bookworm', 'bullseye']) {
-      const d = path.join(root, 'srv/apt', CHANNEL, 'dists', codename);
+      const d = path.join(channelPaths(root, CHANNEL).webRoot, 'dists', codename);
       expect(gpgv([path.join(d, 'InRelease')]).status).toBe(0);
       expect(gpgv([path.join(d, 'Release.gpg'), path.join(d, 'Release')]).status).toBe(0);
       // apt refuses any text after the signature.
@@ -187,7 +188,7 @@ describe('publishing through the signing service', () => {
     await expect(requestSignature(socketPath, Buffer.alloc(MAX_REQUEST_BYTES + 1, 0x41))).rejects.toThrow(
       /refused to sign: request is over the 4194304-byte limit/,
     );
-    const release = fs.readFileSync(path.join(root, 'srv/apt', CHANNEL, 'dists/bookworm/Release'), 'utf8');
+    const release = fs.readFileSync(path.join(channelPaths(root, CHANNEL).webRoot, 'dists/bookworm/Release'), 'utf8');
     await expect(requestSignature(socketPath, release.replace(/^Codename: bookworm$/m, 'Codename: trixie'))).rejects.toThrow(
       /refused to sign: Codename "trixie" is not in channel preprod's liste_dist/,
     );
@@ -199,7 +200,7 @@ describe('publishing through the signing service', () => {
   });
 
   test('sign --stdio (systemd Accept=yes): one request on stdin, one JSON line on stdout; exit 1 on refusal', async () => {
-    const release = fs.readFileSync(path.join(root, 'srv/apt', CHANNEL, 'dists/bullseye/Release'), 'utf8');
+    const release = fs.readFileSync(path.join(channelPaths(root, CHANNEL).webRoot, 'dists/bullseye/Release'), 'utf8');
     const argv = ['-u', SIGNER, '--', process.execPath, indexerBundle, '--root', root, '--channel', CHANNEL, 'sign', '--stdio'];
     const ok = await runProcess('runuser', argv, { input: release });
     expectOk(ok);
@@ -253,6 +254,6 @@ describe('publishing through the signing service', () => {
     const before = distsTarget();
     expectOk(await repoAs(INDEXER, ['publish']));
     expect(distsTarget()).not.toBe(before);
-    expect(gpgv([path.join(root, 'srv/apt', CHANNEL, 'dists/bookworm/InRelease')]).status).toBe(0);
+    expect(gpgv([path.join(channelPaths(root, CHANNEL).webRoot, 'dists/bookworm/InRelease')]).status).toBe(0);
   });
 });

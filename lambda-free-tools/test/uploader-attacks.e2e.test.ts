@@ -14,6 +14,7 @@ import { bundle, mkTemp, ok, rmTemp, RunResult } from '../../test/harness/cli';
 import { fileTree } from '../../test/harness/fileTree';
 import { buildDeb, rawControlDeb as rawDeb, rejectedStamp as stamp } from '../../test/harness/debs';
 import { ensureSystemUser } from '../../test/harness/users';
+import { channelPaths } from '../src/repo/channel';
 
 /** The system user the indexer runs as in this test (created when missing). */
 const SERVICE_USER = 'aptrepo-e2e';
@@ -29,7 +30,7 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
   let root: string;
   let cliFile: string;
   let ids: { uid: number; gid: number };
-  const web = (c: string) => path.join(root, 'srv/apt', c);
+  const web = (c: string) => channelPaths(root, c).webRoot;
   const incoming = () => path.join(root, 'srv/apt/incoming');
   const rejected = () => path.join(incoming(), 'rejected');
   const configDir = (c: string) => path.join(root, 'etc/epiconcept/apt_repo', c);

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, rmTemp, runCli } from '../../../test/harness/cli';
 import { buildDebSet } from '../../../test/harness/debs';
+import { channelPaths } from '../repo/channel';
 
 let dir: string;
 let files: string[];
@@ -23,7 +24,7 @@ test('publish through the bundle reads with worker threads and writes the same P
     try {
       expect((await runCli(['--root', root, 'init', '--codenames', 'bookworm', '--architectures', 'amd64'])).code).toBe(0);
       expect((await runCli(['--root', root, 'keygen', '--type', 'ed25519'])).code).toBe(0);
-      const pool = path.join(root, 'srv/apt/preprod/pool/main/p');
+      const pool = path.join(channelPaths(root, 'preprod').webRoot, 'pool/main/p');
       fs.mkdirSync(pool, { recursive: true });
       for (const f of files) fs.copyFileSync(f, path.join(pool, path.basename(f)));
       const r = await runCli(['--root', root, 'publish', '--skip-invalid'], { env: { APT_REPO_READ_WORKERS: workers } });
@@ -31,7 +32,7 @@ test('publish through the bundle reads with worker threads and writes the same P
       // The bad file is reported once, with its path, whichever thread read it.
       expect(r.stderr.match(/bad_1\.0_all\.deb/g)).toHaveLength(1);
       expect(r.stdout).toMatch(/^bookworm\s+40$/m);
-      return fs.readFileSync(path.join(root, 'srv/apt/preprod/dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+      return fs.readFileSync(path.join(channelPaths(root, 'preprod').webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
     } finally {
       rmTemp(root);
     }
