@@ -5,7 +5,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadChannel } from '../../lambda-free-tools/src/repo/channel';
+import { channelPaths, loadChannel } from '../../lambda-free-tools/src/repo/channel';
 import { currentGeneration, generationDir, readGenerationInfo } from '../../lambda-free-tools/src/repo/generations';
 import { verifyChannel } from '../../lambda-free-tools/src/repo/verify';
 
@@ -24,7 +24,7 @@ export async function expectServingValid(
   unpublished: string[] = [],
   channel = 'preprod',
 ): Promise<string> {
-  const webRoot = path.join(root, 'srv/apt', channel);
+  const webRoot = channelPaths(root, channel).webRoot;
   const keyring = path.join(webRoot, `epiconcept-${channel}-archive-keyring.gpg`);
   const ch = await loadChannel({ root, channel });
   const id = await currentGeneration(ch);
