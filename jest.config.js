@@ -1,10 +1,10 @@
 /**
  * Jest: TypeScript through ts-jest, which transpiles each file alone (tsconfig.json's isolatedModules
  * makes ts-jest 29.4 use transpileModule: no type program, no diagnostics; `npm run typecheck` does the
- * type checking once). Measured on the 2-CPU machine: a cold transform cache costs the unit run ~4 s.
+ * type checking once). Measured on the 2-CPU machine: a cold transform cache adds ~5-10 s to the unit run.
  * Two projects:
  * - `unit`: every *.test.ts that is not *.e2e.test.ts, in-process (`npm run test:unit`, no build):
- *   861 tests in 81 files, 57 s wall with a cold cache and 53 s warm (was ~110 s before the split).
+ *   855 tests in 80 files, 60 s wall with a cold cache and 49 s warm (was ~110-128 s before the split).
  *   Most of what is left is the indexer's own work (ingest, publish, sign) on temp channels.
  * - `e2e`: *.e2e.test.ts beside the module or in test/ and lambda-free-tools/test/: real processes
  *   (dpkg, bash scripts in a sandbox, sshd, nginx, apt-get, containers, killed children), the wall
