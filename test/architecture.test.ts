@@ -25,6 +25,17 @@ const RULES: Record<string, LayerRule> = {
     from: [`${src}deb/`, `${src}index/`, `${src}sign/`],
     notTo: [`${src}repo/`, `${src}cli/`, `${src}ops/`],
   },
+  core: {
+    name: 'lambda-free-tools/src/core (shared value types, the file-system and format seams) imports nothing else of src/',
+    from: [`${src}core/`],
+    notTo: [`${src}deb/`, `${src}index/`, `${src}sign/`, `${src}repo/`, `${src}settings/`, `${src}cli/`, `${src}ops/`],
+  },
+  formatSeam: {
+    name: 'lambda-free-tools/src/repo reaches the Debian format (deb/, index/) only through repo/format.ts',
+    from: [`${src}repo/`],
+    except: [`${src}repo/format.ts`],
+    notTo: [`${src}deb/`, `${src}index/`],
+  },
   repo: {
     name: 'lambda-free-tools/src/repo imports nothing from cli/ or ops/',
     from: [`${src}repo/`],
@@ -81,6 +92,9 @@ describe('the checks fail on planted violations', () => {
     [`${src}repo/types.ts`, [`${src}cli/context.ts`]],
     [`${src}cli/context.ts`, [`${src}repo/types.ts`]],
     [`${src}deb/control.test.ts`, [`${src}repo/types.ts`, 'test/harness/debs.ts']],
+    [`${src}repo/verify.ts`, [`${src}deb/control.ts`]],
+    [`${src}repo/format.ts`, [`${src}deb/format.ts`]],
+    [`${src}core/files.ts`, [`${src}repo/types.ts`]],
     ['infra/plan.ts', ['stacks/config.ts', 'infra/shell.ts']],
     ['infra/shell.ts', ['infra/shell.ts']],
     ['stacks/index.ts', ['test/harness/replay.ts']],
@@ -92,6 +106,8 @@ describe('the checks fail on planted violations', () => {
     expect(ruleViolations(fake, Object.values(RULES))).toEqual([
       { rule: RULES.domain.name, file: `${src}deb/control.ts`, target: `${src}repo/types.ts` },
       { rule: RULES.repo.name, file: `${src}repo/types.ts`, target: `${src}cli/context.ts` },
+      { rule: RULES.formatSeam.name, file: `${src}repo/verify.ts`, target: `${src}deb/control.ts` },
+      { rule: RULES.core.name, file: `${src}core/files.ts`, target: `${src}repo/types.ts` },
       { rule: RULES.infra.name, file: 'infra/plan.ts', target: 'stacks/config.ts' },
       { rule: RULES.testOnly.name, file: 'stacks/index.ts', target: 'test/harness/replay.ts' },
       { rule: RULES.scripts.name, file: 'scripts/local-stack.ts', target: 'test/harness/replay.ts' },

@@ -32,7 +32,7 @@ import {
 } from '../harness/replay';
 import { channelLayout } from '../../infra/layout';
 import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
-import { parseReleaseDate, releaseHeader } from '../../lambda-free-tools/src/repo/freshness';
+import { parseReleaseDate, releaseHeader } from '../../lambda-free-tools/src/index/release';
 
 jest.setTimeout(600_000);
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { parseStanza } from '../deb/control';
 import { digestFile } from '../core/digests';
-import { formatReleaseDate, IndexFileEntry, parseReleaseFiles, renderRelease } from './release';
+import { formatReleaseDate, IndexFileEntry, parseReleaseDate, parseReleaseFiles, releaseHeader, renderRelease } from './release';
 
 const META = {
   origin: 'Epiconcept',
@@ -95,5 +95,33 @@ describe('renderRelease against apt-ftparchive release', () => {
   it('refuses values that would corrupt the file', () => {
     expect(() => renderRelease({ ...META, description: 'a\nb' }, entries)).toThrow(/Description/);
     expect(() => renderRelease(META, [{ ...entries[0], path: 'a b' }])).toThrow(/path/);
+  });
+});
+
+describe('parseReleaseDate and releaseHeader', () => {
+  it('reads what formatReleaseDate writes, and the +0000 form of apt-ftparchive', () => {
+    const d = new Date(Date.UTC(2026, 1, 3, 4, 5, 6));
+    expect(parseReleaseDate(formatReleaseDate(d))?.getTime()).toBe(d.getTime());
+    expect(parseReleaseDate('Tue, 03 Feb 2026 04:05:06 +0000')?.getTime()).toBe(d.getTime());
+  });
+
+  it('refuses another zone, a malformed value and an impossible day', () => {
+    for (const bad of [
+      'Tue, 03 Feb 2026 04:05:06 +0200',
+      'yesterday',
+      '',
+      'Tue, 31 Feb 2026 04:05:06 UTC',
+      'Tue, 03 Foo 2026 04:05:06 UTC',
+    ]) {
+      expect([bad, parseReleaseDate(bad)]).toEqual([bad, undefined]);
+    }
+  });
+
+  it('takes the header fields only, not the checksum lines', () => {
+    const h = releaseHeader('Origin: O\nValid-Until: X\nSHA256:\n abc 1 main/binary-amd64/Packages\nDate: late\n');
+    expect([...h]).toEqual([
+      ['Origin', 'O'],
+      ['Valid-Until', 'X'],
+    ]);
   });
 });

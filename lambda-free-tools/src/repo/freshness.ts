@@ -14,9 +14,6 @@ import * as path from 'path';
 import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
 
-// Moved to index/release.ts (the Release format); test/replay imports them from here until its next edit.
-export { parseReleaseDate, releaseHeader } from '../index/release';
-
 /** What releaseFreshness found. */
 export interface ReleaseFreshness {
   /** True when the channel should publish now. */
