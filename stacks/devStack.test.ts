@@ -7,26 +7,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { HOST_KEY_PATH } from '../infra/devDockerfile';
+import { evaluate, isSecret, nameOf, unwrap, type Registered } from '../test/harness/stackProgram';
 
-const SIG = '4dabf18193072939515e22adb298388d';
-const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
 const SSH_PRIVATE_KEY =
   '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA-dev-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
 const HOST_PRIVATE = '-----BEGIN OPENSSH PRIVATE KEY-----\nmock-host-private-material\n-----END OPENSSH PRIVATE KEY-----\n';
 const HOST_PUBLIC = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyOfTheDevContainer0000000000000';
 const PASSWORD = 'dev-password-123456';
-
-interface Registered {
-  type: string;
-  name: string;
-  deps: string[];
-  raw: Record<string, unknown>;
-  additionalSecretOutputs: string[];
-}
-
-const isSecret = (v: unknown) => !!v && typeof v === 'object' && (v as Record<string, unknown>)[SIG] === SECRET_SIG;
-const unwrap = (v: unknown): unknown => (isSecret(v) ? (v as { value: unknown }).value : v);
-const nameOf = (urn: string) => urn.split('::').pop() ?? urn;
 
 let tmp: string;
 beforeAll(() => {
@@ -92,47 +79,7 @@ async function evaluateDev(over: Record<string, string> = {}): Promise<{ resourc
     'apt-repo:clientCredentials': JSON.stringify([{ username: 'dev', password: PASSWORD }]),
     ...Object.fromEntries(Object.entries(over).map(([k, v]) => [`apt-repo:${k}`, v])),
   };
-  const resources: Registered[] = [];
-  let pulumi: typeof import('@pulumi/pulumi') | undefined;
-  let program: Record<string, unknown> | undefined;
-  let settings: { waitForRPCs(): Promise<void> } | undefined;
-  let failure: unknown;
-  jest.isolateModules(() => {
-    // Pulumi's closure serializer needs Node's own require cache (see stacks/index.test.ts).
-    jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
-      serializeFunction: async () => ({ text: 'exports.handler = () => ({});', exportName: 'handler', containsSecrets: false }),
-    }));
-    pulumi = require('@pulumi/pulumi');
-    settings = require('@pulumi/pulumi/runtime/settings');
-    void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', 'dev', false);
-    const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: any, cb: any): void };
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, cb: any) => {
-      resources.push({
-        type: req.getType(),
-        name: req.getName(),
-        deps: req.getDependenciesList(),
-        raw: req.getObject()?.toJavaScript() ?? {},
-        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-      });
-      return original(req, cb);
-    };
-    pulumi!.runtime.setAllConfig(config, ['apt-repo:sshPrivateKey', 'apt-repo:clientCredentials']);
-    try {
-      program = require('./index');
-    } catch (e) {
-      failure = e;
-    }
-  });
-  if (failure) throw failure;
-  const exports: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(program!)) {
-    exports[k] = pulumi!.Output.isInstance(v)
-      ? await new Promise((resolve) => (v as import('@pulumi/pulumi').Output<unknown>).apply((x) => resolve(x)))
-      : v;
-  }
-  await settings!.waitForRPCs();
-  return { resources, exports };
+  return evaluate('dev', config, MOCKS);
 }
 
 describe('dev stack: the systemd image, a pinned host key, published ports', () => {

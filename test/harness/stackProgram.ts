@@ -198,10 +198,14 @@ export const MOCKS: import('@pulumi/pulumi').runtime.Mocks = {
   },
 };
 
-/** Evaluates stacks/index.ts under mocks for `stack` with `config`; resolves to the registered resources and the exports. */
+/**
+ * Evaluates stacks/index.ts under `mocks` (default MOCKS) for `stack` with `config`; resolves to the
+ * registered resources and the exports.
+ */
 export async function evaluate(
   stack: string,
   config: Record<string, string>,
+  mocks: import('@pulumi/pulumi').runtime.Mocks = MOCKS,
 ): Promise<{ resources: Registered[]; exports: Record<string, unknown> }> {
   const resources: Registered[] = [];
   let pulumi: typeof import('@pulumi/pulumi') | undefined;
@@ -216,7 +220,7 @@ export async function evaluate(
     }));
     pulumi = require('@pulumi/pulumi');
     settings = require('@pulumi/pulumi/runtime/settings');
-    void pulumi!.runtime.setMocks(MOCKS, 'apt-repo', stack, false);
+    void pulumi!.runtime.setMocks(mocks, 'apt-repo', stack, false);
     const monitor = pulumi!.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): void };
     const original = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: RegisterRequest, cb: unknown) => {
