@@ -13,6 +13,7 @@ import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig'
 import { stepsToRun } from '../test/harness/pulumiRule';
 import { config, material, SIGNING_KEY, stepsByName as byName } from '../test/harness/planFixtures';
 import { buildPlan, fileSha256, inlineLocalFiles, type PlanMaterial, type PlanStep } from './plan';
+import { selfSignedCert } from '../test/harness/tls';
 
 /**
  * Applies a plan on this machine the way the resources do (files copied to their staging path,
@@ -66,13 +67,7 @@ if(a.includes('publish')){const d=r+'/srv/apt/'+c+'/dists';fs.mkdirSync(d,{recur
 if(a.includes('backup')){fs.appendFileSync(o('--to')+'/backups-made','b'+(fs.existsSync(r+'/srv/apt/'+c+'/dists/publishes')?fs.readFileSync(r+'/srv/apt/'+c+'/dists/publishes','utf8'):'')+'\\n');}
 if(a.includes('sign-server')){require('net').createServer((s)=>s.end('{}\\n')).listen(o('--socket'),()=>fs.writeFileSync(o('--pidfile'),process.pid+'\\n'));}\n`,
     );
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert],
-      { stdio: 'ignore' },
-    );
+    const { certFile: cert, keyFile: key } = selfSignedCert(dir, 'apt-preprod.example.org');
     m = material({
       bundlePath: bundle,
       bundleSha256: fileSha256(bundle),

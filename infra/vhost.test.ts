@@ -5,6 +5,7 @@ import * as path from 'path';
 import { findFreePort, httpGet, startNginx, type HttpResponse, type NginxServer } from '../test/harness/nginx';
 import { renderHtpasswd } from './htpasswd';
 import { HSTS_MAX_AGE, renderAcmeBootstrapVhost, renderNginxTestConf, renderVhost, TLS12_CIPHERS, type VhostSpec } from './vhost';
+import { selfSignedCert } from '../test/harness/tls';
 
 const NOBODY = 65534;
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -165,13 +166,7 @@ describe('renderVhost with the real nginx', () => {
 
   it('passes `nginx -t` with TLS, through renderNginxTestConf', () => {
     expect(spawnSync('openssl', ['version']).status).toBe(0);
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt-preprod.example.org', '-keyout', key, '-out', cert],
-      { stdio: 'ignore' },
-    );
+    const { certFile: cert, keyFile: key } = selfSignedCert(dir, 'apt-preprod.example.org');
     const vhostFile = path.join(dir, 'apt-preprod.conf');
     fs.writeFileSync(
       vhostFile,
@@ -375,27 +370,10 @@ describe('renderVhost with the real nginx', () => {
     let httpPort: number;
     const auth = { username: 'client1', password: 'correct-horse-battery' };
     beforeAll(async () => {
-      const cert = path.join(dir, 'tls-cert.pem');
-      const key = path.join(dir, 'tls-key.pem');
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '2',
-          '-subj',
-          '/CN=apt-preprod.example.org',
-          '-keyout',
-          key,
-          '-out',
-          cert,
-        ],
-        { stdio: 'ignore' },
-      );
+      const { certFile: cert, keyFile: key } = selfSignedCert(dir, 'apt-preprod.example.org', {
+        certName: 'tls-cert.pem',
+        keyName: 'tls-key.pem',
+      });
       httpPort = await findFreePort();
       nginx = await startNginx({
         serverBlocks: (port, addr) =>

@@ -14,7 +14,6 @@
  *   staged file's SHA-256 is named in the script (the bundle's in triggers).
  * In the e2e project for the time it takes: four evaluations, each loading Pulumi afresh (about 5 s).
  */
-import { execFileSync } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -23,6 +22,7 @@ import { buildPlan, withoutSecrets, type PlanMaterial, type PlanStep } from '../
 import { channelLayout } from '../infra/layout';
 import { resourceNames } from '../test/harness/pulumiState';
 import { parseStackConfig } from './config';
+import { selfSignedCert } from '../test/harness/tls';
 
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
@@ -53,13 +53,7 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'plan-attachment-'));
   bundle = path.join(tmp, 'apt-repo.cjs');
   fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle for the attachment test");\n');
-  certFile = path.join(tmp, 'cert.pem');
-  keyFile = path.join(tmp, 'key.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=apt.epiconcept.fr', '-keyout', keyFile, '-out', certFile],
-    { stdio: 'ignore' },
-  );
+  ({ certFile, keyFile } = selfSignedCert(tmp, 'apt.epiconcept.fr'));
   process.env.APT_REPO_BUNDLE = bundle;
   const { generateSigningKey } = await import('../lambda-free-tools/src/sign/keys');
   prodKey = await generateSigningKey({ name: 'attachment prod', email: 'apt-prod@example.org', type: 'ed25519' });

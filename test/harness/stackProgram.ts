@@ -4,10 +4,10 @@
  * salts kept between evaluations like Pulumi's state), and what the engine received (resources,
  * dependencies, inputs with their secrets wrapped, exports).
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { selfSignedCert } from './tls';
 
 const SIG = '4dabf18193072939515e22adb298388d';
 const SECRET_SIG = '1b47061264138c4ac30d75fd1eb44270';
@@ -73,27 +73,7 @@ export function useStackFiles(): Readonly<StackFiles> {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-test-'));
     const bundle = path.join(tmp, 'apt-repo.cjs');
     fs.writeFileSync(bundle, '#!/usr/bin/env node\nconsole.log("stand-in bundle");\n');
-    const certFile = path.join(tmp, 'cert.pem');
-    const keyFile = path.join(tmp, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '2',
-        '-subj',
-        '/CN=apt-preprod.epiconcept.fr',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-      ],
-      { stdio: 'ignore' },
-    );
+    const { certFile, keyFile } = selfSignedCert(tmp, 'apt-preprod.epiconcept.fr');
     Object.assign(files, { tmp, bundle, certFile, keyFile, tlsKeyText: fs.readFileSync(keyFile, 'utf8') });
     process.env.APT_REPO_BUNDLE = bundle;
   });
