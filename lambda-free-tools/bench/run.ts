@@ -274,8 +274,9 @@ function benchChannels(n: number): void {
   run('--channel', 'prod', 'keygen');
   const incoming = path.join(root, 'srv/apt/incoming/bench');
   fs.mkdirSync(incoming, { recursive: true });
+  // Copied, not linked: ingest refuses a file with other names (an uploader could link anything in).
   const drop = (files: string[]) => {
-    for (const d of files) fs.linkSync(d, path.join(incoming, path.basename(d)));
+    for (const d of files) fs.copyFileSync(d, path.join(incoming, path.basename(d)));
   };
   const ingest = () => aptRepoCmd(root, '--channel', 'preprod', 'ingest', '--settle-ms', '0');
   drop(debs.slice(0, n));
@@ -283,12 +284,14 @@ function benchChannels(n: number): void {
   bench(label, `promote --all-pending (${n})`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', '--all-pending'), { runs: 1 });
 
   // Snapshot (pool files as hard links, state and generations copied) to put back before each run.
+  // The drop folder is copied too: ingest refuses a file that has other names.
+  const COPIED = ['var', 'srv/apt/preprod/.generations', 'srv/apt/prod/.generations', 'srv/apt/incoming'];
   const snap = `${root}.snapshot`;
   const save = () => {
     fs.rmSync(snap, { recursive: true, force: true });
     execFileSync('cp', ['-al', root, snap]);
     // State and generations are rewritten by rename, never in place, but copy them anyway to be safe.
-    for (const d of ['var', 'srv/apt/preprod/.generations', 'srv/apt/prod/.generations']) {
+    for (const d of COPIED) {
       fs.rmSync(path.join(snap, d), { recursive: true, force: true });
       execFileSync('cp', ['-a', path.join(root, d), path.join(snap, d)]);
     }
@@ -296,7 +299,7 @@ function benchChannels(n: number): void {
   const restore = () => {
     fs.rmSync(root, { recursive: true, force: true });
     execFileSync('cp', ['-al', snap, root]);
-    for (const d of ['var', 'srv/apt/preprod/.generations', 'srv/apt/prod/.generations']) {
+    for (const d of COPIED) {
       fs.rmSync(path.join(root, d), { recursive: true, force: true });
       execFileSync('cp', ['-a', path.join(snap, d), path.join(root, d)]);
     }

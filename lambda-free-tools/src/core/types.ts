@@ -98,6 +98,22 @@ export interface PoolPackage {
   addedMs: number;
 }
 
+/**
+ * One package a generation serves, as `pending` compares channels: recorded in
+ * `.generations/<id>/served.json` by the writer of the generation, so pending reads two small
+ * files instead of scanning two pools.
+ */
+export interface ServedRecord {
+  poolPath: string;
+  name: string;
+  version: string;
+  architecture: string;
+  /** SHA256 of the pool file, hex. */
+  sha256: string;
+  /** When the file entered the channel, ms since epoch (PoolPackage.addedMs). */
+  addedMs: number;
+}
+
 /** A published generation, as listed by `generations` and recorded in .generations/<id>/generation.json. */
 export interface GenerationInfo {
   /** Sortable id, e.g. '20261121T051500Z-000001'. */

@@ -18,13 +18,14 @@ import {
   pruneGenerations,
   switchGeneration,
   writeGenerationInfo,
+  writeServed,
 } from './generations';
 import { PoolCache } from './cache';
 import { fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
 import { keyOf, scanPool } from './pool';
 import { formatOf, type PackageFormat } from './format';
 import { suffixCodenames } from './routing';
-import type { ChannelConfig, PoolPackage, Progress } from '../core/types';
+import type { ChannelConfig, PoolPackage, Progress, ServedRecord } from '../core/types';
 
 /**
  * What a publish did. `packages`: entries per codename (one per name, version and architecture);
@@ -167,6 +168,8 @@ export interface GenerationContent {
   packages: Record<string, number>;
   poolPaths: string[];
   rolledBackFrom?: string;
+  /** What the generation serves, for pending (served.json); none: pending scans the pool instead. */
+  served?: ServedRecord[];
 }
 
 /**
@@ -209,6 +212,7 @@ export async function writeGenerationLocked(
         ),
       ),
     );
+    if (content.served) writeServed(ch, id, content.served);
     await fsyncTree(genDir, inodesUnder(previousDistsDir));
     writeGenerationInfo(ch, {
       id,
@@ -312,12 +316,24 @@ export async function publishLocked(
   cache.save();
 
   const packages: Record<string, number> = {};
-  const poolPaths = new Set<string>();
+  const served = new Map<string, ServedRecord>();
   for (const codename of ch.codenames) {
     const pkgs = perCodename.get(codename)!;
     packages[codename] = pkgs.length;
-    for (const p of pkgs) poolPaths.add(p.poolPath);
+    for (const p of pkgs) {
+      if (!served.has(p.poolPath))
+        served.set(p.poolPath, {
+          poolPath: p.poolPath,
+          name: p.name,
+          version: p.version,
+          architecture: p.architecture,
+          sha256: p.digests.SHA256,
+          addedMs: p.addedMs,
+        });
+    }
   }
-  const id = await writeGenerationLocked(ch, { indexes, packages, poolPaths: [...poolPaths].sort() }, signer, now);
+  const poolPaths = [...served.keys()].sort();
+  const content = { indexes, packages, poolPaths, served: poolPaths.map((p) => served.get(p)!) };
+  const id = await writeGenerationLocked(ch, content, signer, now);
   return { generation: id, packages, problems, debsRead: scan.debsRead };
 }

@@ -9,7 +9,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { fsyncDir, tempName, writeFileAtomic } from '../core/files';
-import type { ChannelConfig, GenerationInfo } from '../core/types';
+import type { ChannelConfig, GenerationInfo, ServedRecord } from '../core/types';
+import { isPoolPath } from './poolPath';
+import { formatOf } from './format';
 import { utcStamp } from '../core/stamp';
 
 const ID_RE = /^\d{8}T\d{6}Z-\d{6}$/;
@@ -83,6 +85,51 @@ export function writeGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, info: Om
   const { id, date, packages, poolPaths, rolledBackFrom } = info;
   const record = rolledBackFrom === undefined ? { id, date, packages, poolPaths } : { id, date, rolledBackFrom, packages, poolPaths };
   writeFileAtomic(path.join(generationDir(ch, id), 'generation.json'), JSON.stringify(record, null, 1) + '\n');
+}
+
+const SERVED_FILE = 'served.json';
+
+/**
+ * Writes `<generation>/served.json`: what generation `id` serves (ServedRecord, one per pool path
+ * its indexes list). Written into the new generation's folder before generation.json marks it
+ * complete (the generation writer fsyncs the whole folder first).
+ */
+export function writeServed(ch: Pick<ChannelConfig, 'webRoot'>, id: string, served: ServedRecord[]): void {
+  const rows = served.map((r) => [r.poolPath, r.name, r.version, r.architecture, r.sha256, r.addedMs]);
+  fs.writeFileSync(path.join(generationDir(ch, id), SERVED_FILE), JSON.stringify({ version: 1, served: rows }) + '\n', { mode: 0o644 });
+}
+
+/**
+ * What generation `id` serves, from its served.json; undefined when it has none (written before
+ * apt-repo recorded it) or when the file does not hold well-formed records (every field checked,
+ * pool paths by isPoolPath): the caller then scans the pool instead.
+ */
+export function readServed(ch: Pick<ChannelConfig, 'webRoot' | 'format'>, id: string): ServedRecord[] | undefined {
+  let parsed: { version?: unknown; served?: unknown };
+  try {
+    parsed = JSON.parse(fs.readFileSync(path.join(generationDir(ch, id), SERVED_FILE), 'utf8')) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  if (!parsed || parsed.version !== 1 || !Array.isArray(parsed.served)) return undefined;
+  const out: ServedRecord[] = [];
+  for (const row of parsed.served as unknown[]) {
+    if (!Array.isArray(row) || row.length !== 6) return undefined;
+    const [poolPath, name, version, architecture, sha256, addedMs] = row as unknown[];
+    if (
+      !isPoolPath(poolPath, formatOf(ch)) ||
+      typeof name !== 'string' ||
+      typeof version !== 'string' ||
+      typeof architecture !== 'string' ||
+      typeof sha256 !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(sha256) ||
+      typeof addedMs !== 'number' ||
+      !Number.isFinite(addedMs)
+    )
+      return undefined;
+    out.push({ poolPath, name, version, architecture, sha256, addedMs });
+  }
+  return out;
 }
 
 /**

@@ -4,7 +4,9 @@ import { buildDeb } from '../../../test/harness/debs';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
 import { initChannel, listChannels } from './channel';
 import { DEFAULT_ROUTING } from './routing';
-import { diffPools, pendingPackages } from './pending';
+import { diffPools, pendingPackages, servedRecordsOf } from './pending';
+import { parsePackageSpec, promote } from './promote';
+import { currentGeneration, generationDir, readGenerationInfo } from './generations';
 import { resolveChannelPair } from './channel';
 import { ingest } from './ingest';
 import { UsageError } from '../errors';
@@ -108,5 +110,56 @@ describe('channel pairs and pending', () => {
       ['hello', '2.0', 'all', ['bookworm'], 'pool/main/h/hello/hello_2.0_all.deb'],
     ]);
     expect(rows[0].addedMs).toBeGreaterThan(Date.now() - 600_000);
+  });
+
+  test('pending reads the served sets the generations recorded, and gives what scanning both pools gives', async () => {
+    const pair = await resolveChannelPair(root, 'prod');
+    const key = await generateSigningKey({ name: 'P', email: 'p@example.org', type: 'ed25519' });
+    fs.writeFileSync(pair.downstream.signingKeyFile, key.privateArmored, { mode: 0o600 });
+    const drop = path.join(preprod.incomingDir, 'ci');
+    buildDeb(drop, { name: 'hello', version: '2.1' });
+    buildDeb(drop, { name: 'world', version: '1.0+deb12u1', architecture: 'amd64' });
+    buildDeb(drop, { name: 'world', version: '0.9', architecture: 'amd64' });
+    await ingest(preprod, { settleMs: 0 });
+    await promote(pair, [parsePackageSpec('world=0.9')]);
+
+    const servedFile = async (ch: ChannelConfig) => path.join(generationDir(ch, (await currentGeneration(ch))!), 'served.json');
+    // The record lists exactly what the generation serves.
+    for (const ch of [pair.upstream, pair.downstream]) {
+      const id = (await currentGeneration(ch))!;
+      expect((await servedRecordsOf(ch))!.map((r) => r.poolPath).sort()).toEqual(readGenerationInfo(ch, id)!.poolPaths);
+    }
+    const recorded = await pendingPackages(pair);
+    expect(recorded.rows.map((r) => `${r.name} ${r.version}`)).toEqual(['hello 2.1', 'hello 2.0', 'world 1.0+deb12u1']);
+
+    // Without the records (a generation written by an older apt-repo), or with a damaged one, both
+    // pools are scanned: the same rows.
+    const file = await servedFile(pair.upstream);
+    const saved = fs.readFileSync(file);
+    try {
+      fs.rmSync(file);
+      expect(await servedRecordsOf(pair.upstream)).toBeUndefined();
+      expect(await pendingPackages(pair)).toEqual(recorded);
+      fs.writeFileSync(file, saved.toString('utf8').replace(/"[0-9a-f]{64}"/, '"not-a-digest"'));
+      expect(await servedRecordsOf(pair.upstream)).toBeUndefined();
+      expect(await pendingPackages(pair)).toEqual(recorded);
+    } finally {
+      fs.writeFileSync(file, saved);
+    }
+    expect(await servedRecordsOf(pair.upstream)).toBeDefined();
+
+    // With the records no pool is read: a broken file in the pool (never served) is verify's and
+    // publish's to report, while the scan reports it.
+    const junk = path.join(pair.upstream.webRoot, 'pool/main/j/junk/junk_1_all.deb');
+    fs.mkdirSync(path.dirname(junk), { recursive: true });
+    fs.writeFileSync(junk, 'not a deb');
+    try {
+      expect((await pendingPackages(pair)).problems).toEqual([]);
+      fs.rmSync(file);
+      expect((await pendingPackages(pair)).problems.join('\n')).toContain('junk_1_all.deb');
+    } finally {
+      fs.rmSync(junk);
+      fs.writeFileSync(file, saved);
+    }
   });
 });

@@ -3,6 +3,8 @@
  * serve, i.e. what `promote` can take. "Serves": listed by the channel's current generation
  * (generation.json poolPaths), not merely present in its pool: a file an interrupted writer left in
  * the pool is not offered, and a file in prod's pool that prod does not serve is still pending.
+ * The served sets come from what each generation recorded (served.json: two small reads, whatever
+ * the size of the pools); a generation without that record has its pool scanned instead.
  * Read-only: needs no lock, since pool files only ever appear by an atomic rename/link and are
  * never rewritten in place.
  */
@@ -10,7 +12,7 @@ import * as path from 'path';
 import { ConfigError } from '../errors';
 import type { ChannelPair } from './channel';
 import { scanPool } from './pool';
-import { currentGeneration, readGenerationInfo } from './generations';
+import { currentGeneration, readGenerationInfo, readServed } from './generations';
 import { intentFile, readIntent } from './intent';
 import { routeCodenames } from './routing';
 import { keyOf } from './pool';
@@ -34,6 +36,11 @@ export interface PendingRow {
   conflict?: string;
 }
 
+/** What diffPools reads of a package: a scanned pool package, or one built from a served record (servedRecordsOf). */
+export type DiffedPackage = Pick<PoolPackage, 'name' | 'version' | 'architecture' | 'poolPath' | 'codenames' | 'addedMs'> & {
+  digests: { SHA256: string };
+};
+
 /**
  * Compares two already scanned pools: every upstream package whose (name, version, architecture)
  * with the same SHA256 is absent downstream (at its pool path, or at another path covering every
@@ -42,12 +49,12 @@ export interface PendingRow {
  * the format's version order (Debian: dpkg's; newest first), then architecture.
  */
 export function diffPools(
-  upstream: PoolPackage[],
-  downstream: PoolPackage[],
+  upstream: DiffedPackage[],
+  downstream: DiffedPackage[],
   downstreamChannel: Pick<ChannelConfig, 'codenames' | 'routing' | 'format'>,
 ): PendingRow[] {
   const format = formatOf(downstreamChannel);
-  const down = new Map<string, PoolPackage[]>();
+  const down = new Map<string, DiffedPackage[]>();
   for (const p of downstream) {
     const k = keyOf(p.name, p.version, p.architecture, format);
     down.set(k, [...(down.get(k) ?? []), p]);
@@ -125,19 +132,46 @@ export function interruptedWriter(ch: ChannelConfig): string | undefined {
 }
 
 /**
+ * What channel `ch` serves, as its current generation recorded it (served.json), each package
+ * routed by `ch`'s own liste_dist and routing as scanPool routes it; [] when nothing is published;
+ * undefined when the generation has no valid record (written by an older apt-repo): the caller
+ * scans the pool. Throws as currentGeneration does.
+ */
+export async function servedRecordsOf(ch: ChannelConfig): Promise<DiffedPackage[] | undefined> {
+  const id = await currentGeneration(ch);
+  if (id === undefined) return [];
+  const records = readServed(ch, id);
+  return records?.map((r) => ({
+    name: r.name,
+    version: r.version,
+    architecture: r.architecture,
+    poolPath: r.poolPath,
+    codenames: routeCodenames(r.version, r.poolPath, ch),
+    addedMs: r.addedMs,
+    digests: { SHA256: r.sha256 },
+  }));
+}
+
+/**
  * Lists the packages `pair.upstream` serves that `pair.downstream` does not serve (matched by
- * name, version, architecture and SHA256, see diffPools). Pool problems (unreadable debs) and
- * interrupted writers of either channel are returned as problems, not thrown.
+ * name, version, architecture and SHA256, see diffPools), from the served sets the two current
+ * generations recorded (served.json), else from scans of both pools filtered by what each serves.
+ * Pool problems (unreadable debs; only with the scans) and interrupted writers of either channel
+ * are returned as problems, not thrown.
  */
 export async function pendingPackages(pair: ChannelPair): Promise<{ rows: PendingRow[]; problems: string[] }> {
+  const interrupted = () =>
+    [interruptedWriter(pair.upstream), interruptedWriter(pair.downstream)].filter((w): w is string => w !== undefined);
+  // The served sets as their generations recorded them: two small files, no pool scan.
+  const [upRecorded, downRecorded] = await Promise.all([servedRecordsOf(pair.upstream), servedRecordsOf(pair.downstream)]);
+  if (upRecorded && downRecorded) return { rows: diffPools(upRecorded, downRecorded, pair.downstream), problems: interrupted() };
   const [up, down] = await Promise.all([scanPool(pair.upstream), scanPool(pair.downstream)]);
   const [upServed, downServed] = await Promise.all([
     servedPackages(pair.upstream, up.packages),
     servedPackages(pair.downstream, down.packages),
   ]);
-  const interrupted = [interruptedWriter(pair.upstream), interruptedWriter(pair.downstream)].filter((w): w is string => w !== undefined);
   return {
     rows: diffPools(upServed, downServed, pair.downstream),
-    problems: [...up.problems.map((e) => e.message), ...down.problems.map((e) => e.message), ...interrupted],
+    problems: [...up.problems.map((e) => e.message), ...down.problems.map((e) => e.message), ...interrupted()],
   };
 }

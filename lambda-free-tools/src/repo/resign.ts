@@ -14,7 +14,7 @@ import { currentGeneration, listGenerations } from './generations';
 import { withChannelLock } from './lock';
 import { channelSigner, publishLocked, writeGenerationLocked } from './generationWriter';
 import { recoverChannel } from './recover';
-import { readServedIndexes } from './rollback';
+import { readServedIndexes, servedOf } from './rollback';
 import type { ChannelConfig, Progress } from '../core/types';
 
 /** What refreshChannel did. */
@@ -72,6 +72,7 @@ export async function refreshChannel(ch: ChannelConfig, opts: { now?: Date; prog
             packages: current.packages,
             poolPaths: current.poolPaths,
             ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
+            served: servedOf(ch, current.id, current.poolPaths),
           },
           signer,
           now,

@@ -19,13 +19,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
-import { currentGeneration, generationDir, generationSequence, listGenerations } from './generations';
+import { currentGeneration, generationDir, generationSequence, listGenerations, readServed } from './generations';
 import { channelSigner, writeGenerationLocked } from './generationWriter';
 import { recoverChannel } from './recover';
 import { beginIntent } from './intent';
 import { moveToTrash, restoreFromTrash } from './trash';
 import { formatOf } from './format';
-import type { ChannelConfig, GenerationInfo, Progress } from '../core/types';
+import type { ChannelConfig, GenerationInfo, Progress, ServedRecord } from '../core/types';
 
 /** Result of rollback(). */
 export interface RollbackResult {
@@ -78,6 +78,18 @@ export async function readServedIndexes(ch: ChannelConfig, id: string): Promise<
     }
   }
   return out;
+}
+
+/**
+ * What generation `id` recorded as served (served.json), when it records exactly `poolPaths` (the
+ * pool paths its indexes list); undefined otherwise (an older generation: pending then scans).
+ */
+export function servedOf(ch: ChannelConfig, id: string, poolPaths: string[]): ServedRecord[] | undefined {
+  const served = readServed(ch, id);
+  if (!served || served.length !== poolPaths.length) return undefined;
+  const wanted = new Set(poolPaths);
+  const seen = new Set(served.map((r) => r.poolPath));
+  return seen.size === wanted.size && [...seen].every((p) => wanted.has(p)) ? served : undefined;
 }
 
 /**
@@ -159,7 +171,12 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
     try {
       ({ restored } = await restoreFromTrash(ch, listed));
       const now = await laterDate(current ? Date.parse(current.date) : NaN, opts.now);
-      generation = await writeGenerationLocked(ch, { indexes, packages, poolPaths: listed, rolledBackFrom }, signer, now);
+      generation = await writeGenerationLocked(
+        ch,
+        { indexes, packages, poolPaths: listed, rolledBackFrom, served: servedOf(ch, target.id, listed) },
+        signer,
+        now,
+      );
     } catch (e) {
       // Not served (dists unchanged): put the restored files back, then drop the record. Served
       // (only pruning failed): the record stays for the next writer, which finishes the pruning.
