@@ -32,6 +32,11 @@ interface CacheFile {
   version: 1 | 2;
   /** Identifies the stanza renderer the `stanza` fields came from (see PoolCache.load). */
   stanzaKey?: string;
+  /**
+   * The generation whose publish saved this cache from a complete, problem-free view of the pool
+   * (see PoolCache.markListed): while that generation serves, the entries are the pool.
+   */
+  listedFor?: string;
   entries: Record<string, CacheEntry>;
 }
 
@@ -50,7 +55,12 @@ export class PoolCache {
     private readonly stanzaKey: string | undefined,
     /** Loaded from an older format: saved in the current one even when nothing else changed. */
     private readonly upgrade = false,
+    /** The loaded file's listedFor. */
+    private readonly loadedListedFor?: string,
   ) {}
+
+  /** Set by markListed: the listedFor this instance saves (no other instance's claim is carried over). */
+  private listedFor?: string;
 
   /**
    * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
@@ -64,6 +74,7 @@ export class PoolCache {
     let entries: Record<string, CacheEntry> = {};
     let key = stanzaKey;
     let upgrade = false;
+    let listedFor: string | undefined;
     try {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
       if (parsed && (parsed.version === 1 || parsed.version === CACHE_VERSION) && parsed.entries && typeof parsed.entries === 'object') {
@@ -75,13 +86,14 @@ export class PoolCache {
         upgrade = parsed.version !== CACHE_VERSION;
         if (parsed.version === 1)
           entries = Object.fromEntries(Object.entries(entries).filter(([, e]) => !JSON.stringify(e.control ?? []).includes('\ufffd')));
+        if (typeof parsed.listedFor === 'string' && parsed.version === CACHE_VERSION) listedFor = parsed.listedFor;
         if (stanzaKey === undefined) key = parsed.stanzaKey;
         else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
       }
     } catch {
       // A damaged cache only costs a full re-read.
     }
-    return new PoolCache(file, entries, key, upgrade);
+    return new PoolCache(file, entries, key, upgrade, listedFor);
   }
 
   /**
@@ -136,12 +148,43 @@ export class PoolCache {
     this.dirty = true;
   }
 
+  /**
+   * True when the loaded file was saved by the publish of generation `id` from a complete,
+   * problem-free view of the pool (markListed): while `id` is served, its entries are exactly the
+   * pool's files, so a writer holding the lock may take them instead of listing and stat-ing the pool.
+   */
+  isListingOf(id: string | undefined): boolean {
+    return id !== undefined && this.loadedListedFor === id;
+  }
+
+  /**
+   * Claims, for the next save, that the entries used in this run are the whole pool as generation
+   * `id` publishes it. Only the publish that wrote `id`, under the channel lock, after a scan
+   * without problems, calls this. A save without the claim (any other run, such as pending reading
+   * another channel's pool without its lock) drops the loaded claim whenever it changes the entries.
+   */
+  markListed(id: string): void {
+    this.listedFor = id;
+    this.dirty = true;
+  }
+
+  /** Every entry (loaded or set in this run), each marked used, sorted by pool path: what a trusted scan takes as the pool. */
+  allEntries(): [string, CacheEntry][] {
+    for (const [k, e] of Object.entries(this.old)) if (!this.used.has(k)) this.used.set(k, e);
+    return [...this.used].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   /** Writes the cache atomically if it changed (new reads, or pool files gone since the last save). */
   save(): void {
     if (!this.dirty && this.used.size === Object.keys(this.old).length && !this.upgrade) return;
     const entries: Record<string, CacheEntry> = {};
     for (const k of [...this.used.keys()].sort()) entries[k] = this.used.get(k)!;
-    const body: CacheFile = { version: CACHE_VERSION, stanzaKey: this.stanzaKey, entries };
+    const body: CacheFile = {
+      version: CACHE_VERSION,
+      stanzaKey: this.stanzaKey,
+      ...(this.listedFor ? { listedFor: this.listedFor } : {}),
+      entries,
+    };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     writeFileAtomic(this.file, JSON.stringify(body));
   }

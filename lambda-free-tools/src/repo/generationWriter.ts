@@ -250,15 +250,19 @@ export async function writeGenerationLocked(
  * - ConflictError naming both files of every conflict (see findConflicts);
  * - ConfigError when the signing key is missing or bad.
  * `opts.cache`: a PoolCache the caller loaded with PoolCache.forChannel and filled (ingest: the files it has
- * just read), so they are not read again; saved by publishLocked.
+ * just read), so they are not read again; saved by publishLocked, after the flip, marked as the
+ * pool of the new generation when the scan found no problem (PoolCache.markListed).
+ * `opts.trustCache` (ingest and promote, holding the lock): when the cache is marked as the pool of
+ * the generation served now, the pool is taken from it (plus what the caller set in it) instead of
+ * listed and stat-ed; any other run lists the pool.
  */
 export async function publishLocked(
   ch: ChannelConfig,
-  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache } = {},
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache; trustCache?: boolean } = {},
 ): Promise<PublishResult> {
   const now = opts.now ?? new Date();
   const cache = opts.cache ?? PoolCache.forChannel(ch);
-  const scan = await scanPool(ch, { progress: opts.progress, cache });
+  const scan = await scanPool(ch, { progress: opts.progress, cache, trustCache: opts.trustCache });
   const problems: string[] = [];
   if (scan.problems.length > 0) {
     if (!opts.skipInvalid) {
@@ -313,7 +317,6 @@ export async function publishLocked(
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
   const indexes = format.indexes.render(perCodename, ch.architectures, cache);
-  cache.save();
 
   const packages: Record<string, number> = {};
   const served = new Map<string, ServedRecord>();
@@ -334,6 +337,16 @@ export async function publishLocked(
   }
   const poolPaths = [...served.keys()].sort();
   const content = { indexes, packages, poolPaths, served: poolPaths.map((p) => served.get(p)!) };
-  const id = await writeGenerationLocked(ch, content, signer, now);
+  let id: string;
+  try {
+    id = await writeGenerationLocked(ch, content, signer, now);
+  } catch (e) {
+    cache.save(); // what was read stays read for the retry
+    throw e;
+  }
+  // Saved once, after the flip: with a scan without problems the cache is the pool this
+  // generation publishes, which the channel's next writer may take instead of listing it.
+  if (scan.problems.length === 0) cache.markListed(id);
+  cache.save();
   return { generation: id, packages, problems, debsRead: scan.debsRead };
 }

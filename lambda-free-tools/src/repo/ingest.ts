@@ -152,7 +152,8 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     const intent = await beginIntent(ch, 'ingest');
     // One cache for the scan, the files accepted and the publish: publish then reads no accepted file again.
     const cache = PoolCache.forChannel(ch);
-    const pool = await scanPool(ch, { cache });
+    // Under the lock: the pool is taken from the cache when it is marked as the pool served now.
+    const pool = await scanPool(ch, { cache, trustCache: true });
     const byKey: PoolIndex = new Map();
     for (const p of pool.packages) {
       const k = keyOf(p.name, p.version, p.architecture, formatOf(ch));
@@ -189,7 +190,7 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     await recordAdded(ch, added);
     const served = await currentGeneration(ch);
     try {
-      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache });
+      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache, trustCache: true });
     } catch (err) {
       // Nothing is undone: while the previous index serves, the intent record stays and the next
       // writing command of the channel (any of them) publishes these files. A failure after the

@@ -11,6 +11,7 @@ import { isPoolPath } from './poolPath';
 import { PoolCache } from './cache';
 import { checkRelPath, walkNoFollow, writeFileAtomic } from '../core/files';
 import { routeCodenames } from './routing';
+import { currentGeneration } from './generations';
 import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
 
 /**
@@ -154,10 +155,14 @@ export interface PoolScan {
  * Fills addedMs from recordAdded's file, else the file's mtime. With `opts.cache` (publish, which
  * adds rendered stanzas to it), that cache is used and the caller saves it.
  */
-export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; cache?: PoolCache } = {}): Promise<PoolScan> {
+export async function scanPool(
+  ch: ChannelConfig,
+  opts: { progress?: Progress; cache?: PoolCache; trustCache?: boolean } = {},
+): Promise<PoolScan> {
   const format = formatOf(ch);
-  const { files, links } = listPoolEntries(ch.webRoot, format);
   const cache = opts.cache ?? PoolCache.load(ch.stateDir, undefined, formatOf(ch));
+  if (opts.trustCache && opts.cache && cache.isListingOf(await currentGeneration(ch))) return scanFromCache(ch, cache);
+  const { files, links } = listPoolEntries(ch.webRoot, format);
   const added = readAdded(ch);
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
   const toRead: { i: number; stat: fs.Stats }[] = [];
@@ -256,6 +261,39 @@ export async function scanPool(ch: ChannelConfig, opts: { progress?: Progress; c
     else if (r) packages.push(r);
   }
   return { packages, problems, debsRead: toRead.length };
+}
+
+/**
+ * The pool as the cache holds it (see PoolCache.isListingOf): every entry, loaded or set in this
+ * run, built as scanPool builds a file's package (identity checked again by the format, routed,
+ * addedMs from recordAdded's file else the recorded mtime), without listing or stat-ing a file.
+ */
+function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
+  const format = formatOf(ch);
+  const added = readAdded(ch);
+  const packages: PoolPackage[] = [];
+  const problems: DebError[] = [];
+  for (const [poolPath, e] of cache.allEntries()) {
+    const id = format.identify(e.control);
+    const nameProblem = poolNameProblem(poolPath);
+    if (typeof id === 'string' || nameProblem) {
+      problems.push(new DebError(path.join(ch.webRoot, poolPath), typeof id === 'string' ? id : nameProblem!));
+      continue;
+    }
+    packages.push({
+      poolPath,
+      name: id.name,
+      version: id.version,
+      architecture: id.architecture,
+      source: id.source,
+      control: e.control,
+      size: e.size,
+      digests: e.digests,
+      codenames: routeCodenames(id.version, poolPath, ch),
+      addedMs: added[poolPath] ?? Math.round(e.mtimeMs),
+    });
+  }
+  return { packages, problems, debsRead: 0 };
 }
 
 /**

@@ -110,7 +110,8 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     // The downstream cache is filled with what the upstream scan knows of each promoted file (the
     // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
     const downCache = PoolCache.forChannel(downstream);
-    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache })]);
+    // The downstream channel's pool may come from its cache (we hold its lock); the upstream one is listed.
+    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache, trustCache: true })]);
     const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
     const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
@@ -184,7 +185,7 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
         return result;
       }
       if (made.length) await recordAdded(downstream, added);
-      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache });
+      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache, trustCache: true });
       intent.clear();
       return result;
     } catch (err) {
