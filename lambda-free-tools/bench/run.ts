@@ -8,7 +8,7 @@
  *   real      150 real Debian bookworm packages (~490 MB; REAL_NAMES below) fetched with apt-get download
  *             into .cache/debs (test/harness/debs.ts fetchRealDebs), or the .deb files of --real DIR
  *   channels  10,000 packages (--channels; --large N) for the channel figures: ingest 1,000 more,
- *             pending, promote one, publish with one package added
+ *             pending, promote one, ingest one, publish with one package added
  *   startup   `apt-repo --help` against `node -e 0` (the cost of loading the bundle)
  *
  * Method: every command runs as a separate process, page cache warm (each dataset is read once before
@@ -317,6 +317,17 @@ function benchChannels(n: number): void {
   bench(label, `promote one into prod holding ${n}`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', newest), {
     before: (i) => {
       if (i > 0) restore();
+    },
+  });
+  // Add one package the way CI does (ingest → served, signing included), a different one each run.
+  const extras = dataset('extras', REPEAT, (dir, i) =>
+    buildDeb(dir, { name: `bench-extra-${i}`, version: '1.0-1', architecture: 'amd64', payloadBytes: 2048 }),
+  );
+  const extraDebs = debsIn(extras);
+  bench(label, `ingest one into preprod holding ${debs.length}`, ingest, {
+    before: (i) => {
+      restore();
+      drop([extraDebs[i]]);
     },
   });
   restore();

@@ -153,7 +153,10 @@ export interface PoolScan {
  * becomes a DebError in `problems` (never thrown), and so does one whose inode is the one the cache
  * recorded but whose bytes differ (rewritten in place: pool files never change). Packages come sorted by pool path.
  * Fills addedMs from recordAdded's file, else the file's mtime. With `opts.cache` (publish, which
- * adds rendered stanzas to it), that cache is used and the caller saves it.
+ * adds rendered stanzas to it), that cache is used and the caller saves it. With
+ * `opts.trustCache` too (a writer holding the channel lock), a cache marked as the pool of the
+ * generation served now (PoolCache.isListingOf) is taken as the pool: nothing is listed, stat-ed or
+ * read (scanFromCache).
  */
 export async function scanPool(
   ch: ChannelConfig,
