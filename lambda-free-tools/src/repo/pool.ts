@@ -8,7 +8,7 @@ import * as path from 'path';
 import { DebError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
 import { isPoolPath } from './poolPath';
-import { PoolCache } from './cache';
+import { PoolCache, type CacheEntry } from './cache';
 import { checkRelPath, walkNoFollow, writeFileAtomic } from '../core/files';
 import { routeCodenames } from './routing';
 import { currentGeneration } from './generations';
@@ -276,14 +276,24 @@ function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
   const added = readAdded(ch);
   const packages: PoolPackage[] = [];
   const problems: DebError[] = [];
+  // A writer scans twice (before its changes, then in its publish): an entry built by the first
+  // scan of this cache is taken again (same entry object, channel and upload time).
+  let memo = builtFromCache.get(cache);
+  if (!memo) builtFromCache.set(cache, (memo = new WeakMap()));
   for (const [poolPath, e] of cache.allEntries()) {
+    const addedMs = added[poolPath] ?? Math.round(e.mtimeMs);
+    const known = memo.get(e);
+    if (known && known.ch === ch && known.p.poolPath === poolPath && known.p.addedMs === addedMs) {
+      packages.push(known.p);
+      continue;
+    }
     const id = format.identify(e.control);
     const nameProblem = poolNameProblem(poolPath);
     if (typeof id === 'string' || nameProblem) {
       problems.push(new DebError(path.join(ch.webRoot, poolPath), typeof id === 'string' ? id : nameProblem!));
       continue;
     }
-    packages.push({
+    const p: PoolPackage = {
       poolPath,
       name: id.name,
       version: id.version,
@@ -293,11 +303,16 @@ function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
       size: e.size,
       digests: e.digests,
       codenames: routeCodenames(id.version, poolPath, ch),
-      addedMs: added[poolPath] ?? Math.round(e.mtimeMs),
-    });
+      addedMs,
+    };
+    memo.set(e, { ch, p });
+    packages.push(p);
   }
   return { packages, problems, debsRead: 0 };
 }
+
+/** scanFromCache's packages, per cache and entry (see there). */
+const builtFromCache = new WeakMap<PoolCache, WeakMap<CacheEntry, { ch: ChannelConfig; p: PoolPackage }>>();
 
 /**
  * Key of a (package, version, architecture) triple: the identity apt gives a .deb. The version is
