@@ -62,15 +62,23 @@ function published(root: string): Record<string, string> {
 }
 
 /** The channel as a backup must leave it: config, web root, state without the writers' lock. */
+/**
+ * The lock and its temp name (`.lock.tmp-<pid>-<hex>`, written and linked into place while a run
+ * takes the lock): a kill can leave either; the next command reclaims the lock and recovery removes
+ * the dead run's temp (checked after each backup that follows a kill).
+ */
+const isLockFile = (n: string) => n === 'lock' || n.startsWith('lock.') || /^\.lock\.tmp-\d+-[0-9a-f]{8}$/.test(n);
+
 function channelState(root: string): Record<string, string> {
   const p = paths(root);
   return {
     ...Object.fromEntries(Object.entries(fileTree(p.configDir, { dirs: true, missingOk: true })).map(([k, v]) => [`config/${k}`, v])),
     ...Object.fromEntries(Object.entries(fileTree(p.webRoot, { dirs: true, missingOk: true })).map(([k, v]) => [`web/${k}`, v])),
     ...Object.fromEntries(
-      Object.entries(fileTree(p.stateDir, { skip: (_rel, n) => n === 'lock' || n.startsWith('lock.'), dirs: true, missingOk: true })).map(
-        ([k, v]) => [`state/${k}`, v],
-      ),
+      Object.entries(fileTree(p.stateDir, { skip: (_rel, n) => isLockFile(n), dirs: true, missingOk: true })).map(([k, v]) => [
+        `state/${k}`,
+        v,
+      ]),
     ),
   };
 }
@@ -122,6 +130,7 @@ test(`backup killed ${KILLS} times: no half backup listed or restored from, the 
       if (i % 2 === 1) {
         ok(await runCli(args), `backup after kill ${i}`);
         expect(fs.readdirSync(bk).filter((n) => n.startsWith('.'))).toEqual([]);
+        expect(fs.readdirSync(paths(base).stateDir).filter((n) => n.startsWith('.lock.tmp-'))).toEqual([]);
         expect((await listBackups(bk)).length).toBeLessThanOrEqual(3);
       }
       return k;
