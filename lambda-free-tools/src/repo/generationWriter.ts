@@ -250,8 +250,9 @@ export async function writeGenerationLocked(
  * - ConflictError naming both files of every conflict (see findConflicts);
  * - ConfigError when the signing key is missing or bad.
  * `opts.cache`: a PoolCache the caller loaded with PoolCache.forChannel and filled (ingest: the files it has
- * just read), so they are not read again; saved by publishLocked, after the flip, marked as the
- * pool of the new generation when the scan found no problem (PoolCache.markListed).
+ * just read), so they are not read again; saved by publishLocked once rendered, and again after
+ * the flip, marked as the pool of the new generation, when the scan found no problem
+ * (PoolCache.markListed).
  * `opts.trustCache` (ingest and promote, holding the lock): when the cache is marked as the pool of
  * the generation served now, the pool is taken from it (plus what the caller set in it) instead of
  * listed and stat-ed; any other run lists the pool.
@@ -317,6 +318,7 @@ export async function publishLocked(
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
   const indexes = format.indexes.render(perCodename, ch.architectures, cache);
+  cache.save(); // what was read and rendered stays, whatever happens next (a killed run included)
 
   const packages: Record<string, number> = {};
   const served = new Map<string, ServedRecord>();
@@ -337,16 +339,12 @@ export async function publishLocked(
   }
   const poolPaths = [...served.keys()].sort();
   const content = { indexes, packages, poolPaths, served: poolPaths.map((p) => served.get(p)!) };
-  let id: string;
-  try {
-    id = await writeGenerationLocked(ch, content, signer, now);
-  } catch (e) {
-    cache.save(); // what was read stays read for the retry
-    throw e;
+  const id = await writeGenerationLocked(ch, content, signer, now);
+  // After the flip: with a scan without problems the cache is the pool this generation publishes,
+  // which the channel's next writer may take instead of listing it (saved again with that mark).
+  if (scan.problems.length === 0) {
+    cache.markListed(id);
+    cache.save();
   }
-  // Saved once, after the flip: with a scan without problems the cache is the pool this
-  // generation publishes, which the channel's next writer may take instead of listing it.
-  if (scan.problems.length === 0) cache.markListed(id);
-  cache.save();
   return { generation: id, packages, problems, debsRead: scan.debsRead };
 }

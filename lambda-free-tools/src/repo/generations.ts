@@ -101,8 +101,9 @@ export function writeServed(ch: Pick<ChannelConfig, 'webRoot'>, id: string, serv
 
 /**
  * What generation `id` serves, from its served.json; undefined when it has none (written before
- * apt-repo recorded it) or when the file does not hold well-formed records (every field checked,
- * pool paths by isPoolPath): the caller then scans the pool instead.
+ * apt-repo recorded it) or when the file does not hold well-formed records (every field checked:
+ * pool paths by isPoolPath, names and versions by the channel's format, SHA256 as 64 hex digits):
+ * the caller then scans the pool instead.
  */
 export function readServed(ch: Pick<ChannelConfig, 'webRoot' | 'format'>, id: string): ServedRecord[] | undefined {
   let parsed: { version?: unknown; served?: unknown };
@@ -112,15 +113,19 @@ export function readServed(ch: Pick<ChannelConfig, 'webRoot' | 'format'>, id: st
     return undefined;
   }
   if (!parsed || parsed.version !== 1 || !Array.isArray(parsed.served)) return undefined;
+  const format = formatOf(ch);
   const out: ServedRecord[] = [];
   for (const row of parsed.served as unknown[]) {
     if (!Array.isArray(row) || row.length !== 6) return undefined;
     const [poolPath, name, version, architecture, sha256, addedMs] = row as unknown[];
     if (
-      !isPoolPath(poolPath, formatOf(ch)) ||
+      !isPoolPath(poolPath, format) ||
       typeof name !== 'string' ||
+      !format.isValidName(name) ||
       typeof version !== 'string' ||
+      !format.isValidVersion(version) ||
       typeof architecture !== 'string' ||
+      !/^[a-z0-9][a-z0-9-]*$/.test(architecture) ||
       typeof sha256 !== 'string' ||
       !/^[0-9a-f]{64}$/.test(sha256) ||
       typeof addedMs !== 'number' ||

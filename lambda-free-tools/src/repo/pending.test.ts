@@ -143,6 +143,9 @@ describe('channel pairs and pending', () => {
       fs.writeFileSync(file, saved.toString('utf8').replace(/"[0-9a-f]{64}"/, '"not-a-digest"'));
       expect(await servedRecordsOf(pair.upstream)).toBeUndefined();
       expect(await pendingPackages(pair)).toEqual(recorded);
+      expect(saved.toString('utf8')).toContain(',"hello",');
+      fs.writeFileSync(file, saved.toString('utf8').replace(',"hello",', ',"../Hello",'));
+      expect(await servedRecordsOf(pair.upstream)).toBeUndefined();
     } finally {
       fs.writeFileSync(file, saved);
     }
