@@ -20,6 +20,7 @@
  * - servedEntries(webRoot, …): every stanza of every served Packages file, parsed.
  */
 import { spawn } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundle } from './cli';
@@ -234,6 +235,50 @@ export function poolVsServed(webRoot: string): PoolVsServed {
     unserved: pool.filter((p) => !inServed.has(p)),
     missing: served.filter((p) => !inPool.has(p)),
   };
+}
+
+/**
+ * What the writers' stores say against the disk, at any instant (right after a kill included):
+ * - the served generation's served.json (what pending reads) lists exactly its generation.json pool
+ *   paths, each with the SHA256 of the pool file when that file is in the pool;
+ * - a pool cache (`<stateDir>/cache.json`) marked as the pool of the served generation (listedFor,
+ *   what ingest and promote then take instead of listing the pool) holds exactly the pool's files,
+ *   unless an interrupted writer's intent record is there (its recovery runs before any writer
+ *   loads the cache, and republishes from a listing or undoes the writer's pool changes).
+ * Returns one line per disagreement (empty: consistent). Generations without served.json (written
+ * by an older apt-repo) are accepted. `opts.cacheMark: false` skips the cache check, for a test
+ * that itself puts files into the pool behind apt-repo's back (which only the next publish sees).
+ */
+export function storeProblems(webRoot: string, stateDir: string, opts: { cacheMark?: boolean } = {}): string[] {
+  const out: string[] = [];
+  const id = servedGeneration(webRoot);
+  if (!id) return out;
+  const pool = poolFiles(webRoot);
+  const servedFile = path.join(webRoot, '.generations', id, 'served.json');
+  if (fs.existsSync(servedFile)) {
+    const rows = (JSON.parse(fs.readFileSync(servedFile, 'utf8')) as { served: [string, string, string, string, string, number][] }).served;
+    const paths = rows.map((r) => r[0]).sort();
+    if (JSON.stringify(paths) !== JSON.stringify([...servedPoolPaths(webRoot)].sort()))
+      out.push(`${servedFile}: lists other pool paths than generation.json`);
+    const inPool = new Set(pool);
+    for (const [p, , , , sha] of rows) {
+      if (!inPool.has(p)) continue;
+      const actual = createHash('sha256')
+        .update(fs.readFileSync(path.join(webRoot, p)))
+        .digest('hex');
+      if (actual !== sha) out.push(`${servedFile}: ${p} recorded with SHA256 ${sha}, the pool file has ${actual}`);
+    }
+  }
+  const cacheFile = path.join(stateDir, 'cache.json');
+  if (opts.cacheMark !== false && fs.existsSync(cacheFile) && !fs.existsSync(path.join(stateDir, 'intent.jsonl'))) {
+    const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as { listedFor?: string; entries: Record<string, unknown> };
+    if (cache.listedFor === id) {
+      const keys = Object.keys(cache.entries).sort();
+      if (JSON.stringify(keys) !== JSON.stringify([...pool].sort()))
+        out.push(`${cacheFile}: marked as the pool of served generation ${id} but holds other files than the pool`);
+    }
+  }
+  return out;
 }
 
 /** True when the pool and the served generation disagree: a kill landed in the "pool changed, not served" window. */

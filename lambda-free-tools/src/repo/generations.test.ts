@@ -8,8 +8,10 @@ import {
   listGenerations,
   newGenerationId,
   pruneGenerations,
+  readServed,
   switchGeneration,
   writeGenerationInfo,
+  writeServed,
 } from './generations';
 
 let webRoot: string;
@@ -79,4 +81,25 @@ test('a dists directory that is not a symlink is refused, not replaced', async (
   await expect(currentGeneration(ch())).rejects.toBeInstanceOf(AptRepoError);
   await expect(switchGeneration(ch(), a)).rejects.toThrow(/not a symlink/);
   expect(fs.lstatSync(path.join(webRoot, 'dists')).isDirectory()).toBe(true);
+});
+
+test('served.json: written and read back; a name already there (a planted link) is never followed', () => {
+  const id = makeGeneration(new Date('2026-11-21T05:15:00Z'));
+  const rec = {
+    poolPath: 'pool/main/d/demo/demo_1_all.deb',
+    name: 'demo',
+    version: '1',
+    architecture: 'all',
+    sha256: 'a'.repeat(64),
+    addedMs: 5,
+  };
+  writeServed(ch(), id, [rec]);
+  expect(readServed(ch(), id)).toEqual([rec]);
+
+  const other = makeGeneration(new Date('2026-11-21T05:16:00Z'));
+  const target = path.join(webRoot, 'elsewhere.txt');
+  fs.writeFileSync(target, 'untouched\n');
+  fs.symlinkSync(target, path.join(generationDir(ch(), other), 'served.json'));
+  expect(() => writeServed(ch(), other, [rec])).toThrow(/EEXIST/);
+  expect(fs.readFileSync(target, 'utf8')).toBe('untouched\n');
 });

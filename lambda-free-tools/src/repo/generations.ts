@@ -92,11 +92,16 @@ const SERVED_FILE = 'served.json';
 /**
  * Writes `<generation>/served.json`: what generation `id` serves (ServedRecord, one per pool path
  * its indexes list). Written into the new generation's folder before generation.json marks it
- * complete (the generation writer fsyncs the whole folder first).
+ * complete (the generation writer fsyncs the whole folder first). Throws EEXIST when the name is
+ * already taken (by anything, a symbolic link included: it is never followed).
  */
 export function writeServed(ch: Pick<ChannelConfig, 'webRoot'>, id: string, served: ServedRecord[]): void {
   const rows = served.map((r) => [r.poolPath, r.name, r.version, r.architecture, r.sha256, r.addedMs]);
-  fs.writeFileSync(path.join(generationDir(ch, id), SERVED_FILE), JSON.stringify({ version: 1, served: rows }) + '\n', { mode: 0o644 });
+  // 'wx' (O_CREAT|O_EXCL): a name already there, a planted link included, fails the write instead of being followed.
+  fs.writeFileSync(path.join(generationDir(ch, id), SERVED_FILE), JSON.stringify({ version: 1, served: rows }) + '\n', {
+    mode: 0o644,
+    flag: 'wx',
+  });
 }
 
 /**
