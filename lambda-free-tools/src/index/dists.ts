@@ -25,7 +25,7 @@ import { parseReleaseDate, parseReleaseFiles, releaseHeader, type IndexFileEntry
  * reused: a digest of renderPackagesStanza's source and of its output for a sample exercising
  * field order, name canonicalisation, continuation lines and unknown fields.
  */
-export const STANZA_KEY: string = createHash('sha256')
+const STANZA_KEY: string = createHash('sha256')
   .update(renderPackagesStanza.toString())
   .update(
     renderPackagesStanza({

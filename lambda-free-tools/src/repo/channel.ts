@@ -233,7 +233,7 @@ function readRepoYaml(file: string): RepoYaml {
  * The upstream of a channel whose repo.yaml names none: 'preprod' for 'prod' (the pair every stack
  * has), none for any other channel.
  */
-export function defaultUpstream(channel: string): string | undefined {
+function defaultUpstream(channel: string): string | undefined {
   return channel === 'prod' ? 'preprod' : undefined;
 }
 
