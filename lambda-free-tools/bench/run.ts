@@ -1,77 +1,52 @@
 /**
- * `npm run bench`: times apt-repo against its peers (apt-ftparchive plain and with its cache db,
- * dpkg-scanpackages -m) on the same files, in the same run, and prints each ratio.
+ * `npm run bench`: times apt-repo against its peers on the same files, in the same run, and prints
+ * the issue's table (ratio = apt-repo median / fastest peer median: below 1, apt-repo is faster).
  *
- * Datasets (generated or fetched once into .cache/, reused):
- *   small     N synthetic packages (default 3,000: N/3 names x 3 versions, control.tar in gzip/xz/zstd in turn)
- *   big       20 packages of ~50 MiB of incompressible payload
- *   real      150 real Debian bookworm packages (~490 MB; REAL_NAMES below) fetched with apt-get download
- *             into .cache/debs (test/harness/debs.ts fetchRealDebs), or the .deb files of --real DIR
- *   channels  10,000 packages (--channels; --large N) for the channel figures: ingest 1,000 more,
- *             pending, promote one, ingest one, publish with one package added
- *   startup   `apt-repo --help` against `node -e 0` (the cost of loading the bundle)
+ * Peers: apt-ftparchive packages (plain, and --db with its cache), dpkg-scanpackages -m (datasets of
+ * at most 5,000 files: it runs dpkg-deb per file), aptly and reprepro when installed (a line says so
+ * when one is not). aptly and reprepro sign with apt-repo's own key: the armored private key that
+ * `apt-repo keygen` wrote (etc/epiconcept/apt_repo/<channel>/signing-key.asc under the root) is
+ * imported into a private GNUPGHOME under .cache/bench/gnupg. aptly runs with its own -config file
+ * (gpgProvider gpg2, rootDir under .cache/bench/peers), Contents skipped; reprepro with SignWith.
  *
- * Method: every command runs as a separate process, page cache warm (each dataset is read once before
- * timing). Each timed command runs --repeat times (default 3) and the table shows the MEDIAN wall time
- * and the largest peak RSS of those runs (GNU time %M). Between runs the state is put back so every
- * run does the same work:
- *   - publish (full): the channel's state (cache, generations, dists) is removed first, so every
- *     file is read, hashed and parsed and every index compressed and signed;
- *   - publish (add one): a different held-back package is linked into the pool before each run
- *     (the pool is N-3 packages for the full runs, N-3+k for the k-th add-one run);
- *   - apt-ftparchive --db (add one) and dpkg-scanpackages -m (add one) run on the same pool right after;
- *   - channel commands: the channel roots are restored from a snapshot (cp -a, pool files hard-linked)
- *     taken before the first run; ingest runs with --settle-ms 0 (no upload-in-progress wait). The
- *     two set-up steps (ingest N into an empty channel, promote --all-pending) run once.
- * A command whose first run takes over 10 s (dpkg-scanpackages on thousands of files) runs once.
- * The load average is printed with the figures: the machine may be shared.
+ * Datasets (generated or fetched once into .cache/bench, reused; `.complete` marks a whole one):
+ *   small     --small N synthetic packages built with dpkg-deb (default 3,000: N/3 names x 3 versions)
+ *   big       --big N packages of --big-mib MiB of incompressible payload (default 20 x 50)
+ *   real      150 real Debian bookworm packages fetched with apt-get download, or the .deb files of --real DIR
+ *   gen       --sizes N,M (default 10000,30000) tiny packages written directly as bytes (datasets.ts writeTinyDeb)
+ *   huge      --huge: 100,000 packages the same way (not run by default; generated once in about a minute)
+ *   channels  --channels (--large N, default 10,000): ingest N into an empty channel, promote all, ingest
+ *             1,000 more, pending (vs aptly snapshot create x2 + snapshot diff), promote one (vs aptly repo
+ *             copy + publish update), ingest one, publish with one package added
+ *   startup   `apt-repo --help` against `node -e 0`
  *
- * Every dataset keeps its last 3 packages (--repeat) for the add-one runs: "big" is 17 + 3 files,
- * "real-150" 147 + 3. The environment goes through to apt-repo (APT_REPO_READ_WORKERS=0 reads on
- * one thread; see lambda-free-tools/src/deb/parallel.ts).
+ * Per dataset, two pieces of work: full publish (from nothing: apt-repo's state removed; aptly repo
+ * create + add + publish repo; reprepro includedeb of every file) and add one (the last --repeat files
+ * are held back; in round k the k-th is added: linked into apt-repo's pool then publish, aptly repo
+ * add + publish update, reprepro includedeb, apt-ftparchive --db on the same pool).
  *
- * Options: --small N, --big N, --big-mib M, --real DIR, --channels, --large N, --repeat R, --bundle FILE
- * (another build of apt-repo.cjs, to compare builds; default dist/apt-repo.cjs),
- * --only small,big,real,startup (default: all four; --channels adds the channel figures).
+ * Method: every command is a separate process, page cache warm (each dataset is read once first).
+ * Runs are interleaved: round i runs every tool of one piece of work once, in turn, --repeat rounds
+ * (default 3). Each row reports min and median wall time, the largest peak RSS (GNU time %M; the
+ * largest of a tool's steps) and the 1-minute load average sampled before its first run: the machine
+ * may be shared. A tool whose first run takes over 10 s runs once.
+ *
+ * Options: --only startup,small,big,real,gen (default: all; `none` for none), --channels, --large N,
+ * --huge, --small N, --big N, --big-mib M, --real DIR, --sizes N,M, --repeat R,
+ * --bundle FILE (the apt-repo build to time; default dist/apt-repo.cjs),
+ * --compare FILE (another build, e.g. the one before a change: its apt-repo rows run interleaved with
+ * the bundle's, each on its own channel root, and a before/after table is printed).
  */
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { buildDeb, fetchRealDebs } from '../../test/harness/debs';
-import { walkNoFollow } from '../src/core/files';
+import { bigDataset, debsIn, generatedDataset, realDataset, smallDataset, warm } from './datasets';
+import { Contender, interleave, rows, setScratch, Step, timed, timedSteps } from './measure';
+import { Aptly, Gnupg, importKey, installed, linkFolder, Reprepro, stopAgent } from './peers';
+import { report } from './report';
 
 const project = path.resolve(__dirname, '..', '..');
 const cacheRoot = path.join(project, '.cache', 'bench');
-
-/**
- * 150 common Debian 12 (bookworm) amd64/all binary packages, small to large (~490 MB together):
- * libraries, tools, compilers, fonts, data packages, a JRE and an office core.
- */
-const REAL_NAMES = `
-apache2-bin apache2-data bash binutils-common binutils-x86-64-linux-gnu ca-certificates cmake cmake-data coreutils
-cpp-12 cryptsetup-bin curl diffutils dpkg dpkg-dev e2fsprogs emacs-common emacs-nox ffmpeg figlet findutils fish
-fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-noto-mono g++-12 gawk gcc-12 gdb git git-man
-golang-1.19-go golang-1.19-src grep groff-base gzip htop imagemagick-6-common iproute2 iptables less libaom3
-libapache2-mod-php8.2 libasound2 libavcodec59 libavformat59 libavutil57 libbinutils libclang-cpp15 libclang1-15
-libcryptsetup12 libdav1d6 libext2fs2 libflac12 libgcc-12-dev libgl1-mesa-dri libglib2.0-0 libglib2.0-data libgs10
-libgs10-common libgtk-3-0 libgtk-3-common libicu72 liblept5 libllvm15 libmagic-mgc libmagickcore-6.q16-6
-libmagickwand-6.q16-6 libmount1 libnftables1 libnode108 libopus0 libpcap0.8 libperl5.36 libpoppler126 libpq5
-libpulse0 libpython3.11 libpython3.11-minimal libpython3.11-stdlib libruby3.1 libsndfile1 libsqlite3-0 libssl3
-libstdc++-12-dev libswscale6 libsystemd0 libtesseract5 libvpx7 libx11-6 libx11-data libx264-164 libx265-199 libxcb1
-libxml2 locales lsof lvm2 make man-db manpages mariadb-client-core mariadb-server-core mesa-vulkan-drivers mount
-nano openjdk-17-jre-headless openssh-client openssh-server openssl p7zip-full perl perl-base perl-modules-5.36
-php8.2-cli php8.2-common poppler-utils postgresql-15 postgresql-client-15 procps psmisc python3.11
-python3.11-minimal redis-tools rsync ruby3.1 screen sed sqlite3 strace sudo systemd tar tcpdump tesseract-ocr
-texlive-base tmux tzdata udev unzip util-linux valgrind vim vim-runtime wget xz-utils zip zsh zstd
-`
-  .split(/\s+/)
-  .filter(Boolean);
-
-interface Timing {
-  ms: number;
-  rssKiB: number;
-}
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -79,134 +54,58 @@ function arg(name: string, fallback?: string): string | undefined {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 const REPEAT = Number(arg('repeat', '3'));
-/** A command slower than this (dpkg-scanpackages runs dpkg-deb per file) is run once: its figure is far from any other. */
-const SLOW_MS = 10_000;
-const aptRepo = path.resolve(arg('bundle', path.join(project, 'dist', 'apt-repo.cjs'))!);
+/** dpkg-scanpackages runs dpkg-deb per file: above this many files it would dwarf the run. */
+const SCANPACKAGES_MAX = 5000;
 
-/** Runs a command under GNU time; throws with its stderr when it fails. */
-function timed(cmd: string[], opts: { cwd?: string; stdoutFile?: string; okCodes?: number[] } = {}): Timing {
-  const rssFile = path.join(cacheRoot, '.rss');
-  const out = opts.stdoutFile ? fs.openSync(opts.stdoutFile, 'w') : 'ignore';
-  const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, ...cmd], { cwd: opts.cwd, stdio: ['ignore', out, 'pipe'] });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (typeof out === 'number') fs.closeSync(out);
-  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1))
-    throw new Error(`${cmd.join(' ')} exited ${r.status}: ${r.stderr?.toString().slice(-2000)}`);
-  return { ms, rssKiB: Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
+/** One build of apt-repo under test; with --compare there are two, interleaved. */
+interface Build {
+  tool: string;
+  bundle: string;
+  /** Appended to row names and channel roots: '' or ' (before)'. */
+  suffix: string;
+}
+const builds: Build[] = [
+  { tool: 'apt-repo', bundle: path.resolve(arg('bundle', path.join(project, 'dist', 'apt-repo.cjs'))!), suffix: '' },
+];
+if (arg('compare')) builds.push({ tool: 'apt-repo (before)', bundle: path.resolve(arg('compare')!), suffix: ' (before)' });
+
+const dirName = (s: string) => s.replace(/[^\w.-]+/g, '');
+
+/** An apt-repo command line of a build. */
+function aptRepo(b: Build, root: string, ...args: string[]): Step {
+  return { cmd: [process.execPath, b.bundle, '--root', root, ...args] };
 }
 
-interface Row {
-  dataset: string;
-  what: string;
-  runs: Timing[];
-}
-const rows: Row[] = [];
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const msOf = (r: Row) => median(r.runs.map((t) => t.ms));
-const rssOf = (r: Row) => Math.max(...r.runs.map((t) => t.rssKiB));
-
-/** Times `cmd(i)` `runs` times, calling `before(i)` (untimed) before each run; adds one row. */
-function bench(
-  dataset: string,
-  what: string,
-  cmd: (i: number) => string[],
-  o: { before?: (i: number) => void; cwd?: string; stdoutFile?: string; runs?: number; okCodes?: number[] } = {},
-): void {
-  const row: Row = { dataset, what, runs: [] };
-  for (let i = 0; i < (o.runs ?? REPEAT); i++) {
-    o.before?.(i);
-    row.runs.push(timed(cmd(i), { cwd: o.cwd, stdoutFile: o.stdoutFile, okCodes: o.okCodes }));
-    if (row.runs[0].ms > SLOW_MS) break;
-  }
-  rows.push(row);
-  process.stderr.write(`  ${dataset} ${what}: ${row.runs.map((t) => t.ms.toFixed(0)).join(', ')} ms\n`);
+function run(step: Step): void {
+  execFileSync(step.cmd[0], step.cmd.slice(1), { stdio: 'ignore', cwd: step.cwd, env: { ...process.env, ...step.env } });
 }
 
-function aptRepoCmd(root: string, ...args: string[]): string[] {
-  return [process.execPath, aptRepo, '--root', root, ...args];
-}
+const keyFile = (root: string, channel: string) => path.join(root, 'etc/epiconcept/apt_repo', channel, 'signing-key.asc');
 
-/** Generates (once) a folder of debs; `make(i)` builds the i-th into dir. */
-function dataset(name: string, count: number, make: (dir: string, i: number) => void): string {
-  const dir = path.join(cacheRoot, name);
-  const done = path.join(dir, '.complete');
-  if (fs.existsSync(done)) return dir;
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  process.stderr.write(`generating dataset ${name} (${count} packages)…\n`);
-  for (let i = 0; i < count; i++) make(dir, i);
-  fs.writeFileSync(done, '');
-  return dir;
-}
-
-const compressions = ['gzip', 'xz', 'zstd'] as const;
-
-function smallDataset(n: number): string {
-  return dataset(`small-${n}`, n, (dir, i) => {
-    const nameIdx = Math.floor(i / 3);
-    buildDeb(dir, {
-      name: `bench-pkg-${nameIdx}`,
-      version: `1.${i % 3}-1`,
-      architecture: nameIdx % 2 ? 'amd64' : 'all',
-      compression: compressions[i % 3],
-      depends: 'libc6 (>= 2.36)',
-      payloadBytes: 2048,
-      description: `synthetic package ${nameIdx}\n multi-line description for realism.`,
-    });
-  });
-}
-
-function bigDataset(n: number, mib: number): string {
-  return dataset(`big-${n}x${mib}`, n, (dir, i) => {
-    buildDeb(dir, { name: `bench-big-${i}`, version: '1.0-1', architecture: 'amd64', compression: 'xz', payloadBytes: mib * 1024 * 1024 });
-  });
-}
-
-/** The real packages: fetched once into .cache/debs, hard-linked into .cache/bench/real-<n>. */
-function realDataset(): string {
-  const dir = path.join(cacheRoot, `real-${REAL_NAMES.length}`);
-  if (fs.existsSync(path.join(dir, '.complete'))) return dir;
-  process.stderr.write(`fetching ${REAL_NAMES.length} real packages with apt-get download…\n`);
-  const files = fetchRealDebs(REAL_NAMES);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  for (const f of files) fs.linkSync(f, path.join(dir, path.basename(f)));
-  fs.writeFileSync(path.join(dir, '.complete'), '');
-  return dir;
-}
-
-function debsIn(dir: string): string[] {
-  return walkNoFollow(dir)
-    .filter((r) => r.endsWith('.deb'))
-    .map((r) => path.join(dir, r))
-    .sort();
-}
-
-/** A fresh channel root whose pool holds hard links to `debs`. */
-function channelRoot(name: string, debs: string[]): { root: string; pool: string } {
-  const root = path.join(cacheRoot, 'roots', name);
+/** A fresh channel root (preprod) for a build whose pool holds hard links to `debs`. */
+function channelRoot(b: Build, name: string, debs: string[]): { root: string; pool: string } {
+  const root = path.join(cacheRoot, 'roots', dirName(name + b.suffix));
   fs.rmSync(root, { recursive: true, force: true });
-  execFileSync(process.execPath, [aptRepo, '--root', root, 'init', '--codenames', 'bookworm', '--architectures', 'amd64'], {
-    stdio: 'ignore',
-  });
-  execFileSync(process.execPath, [aptRepo, '--root', root, 'keygen'], { stdio: 'ignore' });
+  run(aptRepo(b, root, 'init', '--codenames', 'bookworm', '--architectures', 'amd64'));
+  run(aptRepo(b, root, 'keygen'));
   const pool = path.join(root, 'srv/apt/preprod/pool/main/b');
   fs.mkdirSync(pool, { recursive: true });
   for (const d of debs) fs.linkSync(d, path.join(pool, path.basename(d)));
   return { root, pool };
 }
 
-function warm(files: string[]): void {
-  const buf = Buffer.alloc(1 << 20);
-  for (const f of files) {
-    const fd = fs.openSync(f, 'r');
-    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
-    fs.closeSync(fd);
-  }
+/** aptly and reprepro for one dataset, signing with the key in `key`; undefined when not installed. */
+function peers(label: string, key: string): { gpg?: Gnupg; aptly?: Aptly; reprepro?: Reprepro } {
+  const has = { aptly: installed('aptly'), reprepro: installed('reprepro') };
+  for (const [name, ok] of Object.entries(has)) if (!ok) process.stderr.write(`${label}: ${name} skipped: not installed\n`);
+  if (!has.aptly && !has.reprepro) return {};
+  const gpg = importKey(cacheRoot, key);
+  const dir = path.join(cacheRoot, 'peers', dirName(label));
+  return {
+    gpg,
+    aptly: has.aptly ? new Aptly(path.join(dir, 'aptly'), gpg) : undefined,
+    reprepro: has.reprepro ? new Reprepro(path.join(dir, 'reprepro'), gpg) : undefined,
+  };
 }
 
 function benchPublish(label: string, debs: string[]): void {
@@ -215,209 +114,311 @@ function benchPublish(label: string, debs: string[]): void {
   warm(debs);
   const bytes = debs.reduce((s, f) => s + fs.statSync(f).size, 0);
   process.stderr.write(`${label}: ${base.length} packages (+${extras.length} for add-one), ${(bytes / 1e6).toFixed(0)} MB\n`);
-  const { root, pool } = channelRoot(label, base);
-  const webRoot = path.join(root, 'srv/apt/preprod');
-  const stateDir = path.join(root, 'var/lib/apt-repo/preprod');
-  const forget = () => {
-    fs.rmSync(stateDir, { recursive: true, force: true });
-    fs.mkdirSync(stateDir, { recursive: true });
-    fs.rmSync(path.join(webRoot, '.generations'), { recursive: true, force: true });
-    fs.rmSync(path.join(webRoot, 'dists'), { force: true });
-  };
-  bench(label, 'apt-repo publish (full)', () => aptRepoCmd(root, 'publish'), { before: forget });
-
+  const ours = builds.map((b) => {
+    const { root, pool } = channelRoot(b, label, base);
+    const webRoot = path.join(root, 'srv/apt/preprod');
+    const stateDir = path.join(root, 'var/lib/apt-repo/preprod');
+    const forget = () => {
+      fs.rmSync(stateDir, { recursive: true, force: true });
+      fs.mkdirSync(stateDir, { recursive: true });
+      fs.rmSync(path.join(webRoot, '.generations'), { recursive: true, force: true });
+      fs.rmSync(path.join(webRoot, 'dists'), { force: true });
+    };
+    return { b, root, pool, webRoot, forget };
+  });
+  const webRoot = ours[0].webRoot;
   const scratch = path.join(cacheRoot, 'scratch');
   fs.mkdirSync(scratch, { recursive: true });
-  const db = path.join(scratch, `${label}.db`);
-  bench(label, 'dpkg-scanpackages -m', () => ['dpkg-scanpackages', '-m', 'pool'], {
-    cwd: webRoot,
-    stdoutFile: path.join(scratch, 'Packages.dsp'),
-  });
-  bench(label, 'apt-ftparchive packages', () => ['apt-ftparchive', 'packages', 'pool'], {
-    cwd: webRoot,
-    stdoutFile: path.join(scratch, 'Packages.af'),
-  });
-  bench(label, 'apt-ftparchive --db (cold)', () => ['apt-ftparchive', '--db', db, 'packages', 'pool'], {
+  const db = path.join(scratch, `${dirName(label)}.db`);
+  const p = peers(label, keyFile(ours[0].root, 'preprod'));
+  const baseDir = linkFolder(path.join(cacheRoot, 'peers', dirName(label), 'base'), base);
+  const scan = base.length <= SCANPACKAGES_MAX;
+  if (!scan) process.stderr.write(`${label}: dpkg-scanpackages skipped: over ${SCANPACKAGES_MAX} files\n`);
+  const scanStep = (): Step => ({ cmd: ['dpkg-scanpackages', '-m', 'pool'], cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.dsp') });
+  const dbStep = (): Step => ({
+    cmd: ['apt-ftparchive', '--db', db, 'packages', 'pool'],
     cwd: webRoot,
     stdoutFile: path.join(scratch, 'Packages.afdb'),
-    before: () => fs.rmSync(db, { force: true }),
   });
-  // Interleaved so that each tool sees the same pool: add one package, run the three.
-  const add: Record<string, Row> = {};
-  for (const what of ['apt-repo publish (add one)', 'apt-ftparchive --db (add one)', 'dpkg-scanpackages -m (add one)']) {
-    add[what] = { dataset: label, what, runs: [] };
-    rows.push(add[what]);
-  }
-  for (const extra of extras) {
-    fs.linkSync(extra, path.join(pool, path.basename(extra)));
-    add['apt-repo publish (add one)'].runs.push(timed(aptRepoCmd(root, 'publish')));
-    add['apt-ftparchive --db (add one)'].runs.push(
-      timed(['apt-ftparchive', '--db', db, 'packages', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.afdb') }),
-    );
-    const dsp = add['dpkg-scanpackages -m (add one)'].runs;
-    if (dsp.length === 0 || dsp[0].ms <= SLOW_MS)
-      dsp.push(timed(['dpkg-scanpackages', '-m', 'pool'], { cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.dsp') }));
-  }
-  for (const r of Object.values(add)) process.stderr.write(`  ${label} ${r.what}: ${r.runs.map((t) => t.ms.toFixed(0)).join(', ')} ms\n`);
+  const reppNote =
+    'keeps one version per package name (reprepro 5.3 has no Limit:), so it indexes a third of a 3-versions-per-name dataset';
+
+  const full: Contender[] = ours.map((o) => ({
+    tool: o.b.tool,
+    what: `apt-repo publish (full)${o.b.suffix}`,
+    before: o.forget,
+    run: () => timed(aptRepo(o.b, o.root, 'publish')),
+  }));
+  if (scan) full.push({ tool: 'dpkg-scanpackages -m', what: 'dpkg-scanpackages -m', run: () => timed(scanStep()) });
+  full.push({
+    tool: 'apt-ftparchive',
+    what: 'apt-ftparchive packages',
+    run: () => timed({ cmd: ['apt-ftparchive', 'packages', 'pool'], cwd: webRoot, stdoutFile: path.join(scratch, 'Packages.af') }),
+  });
+  full.push({
+    tool: 'apt-ftparchive --db',
+    what: 'apt-ftparchive --db (cold)',
+    before: () => fs.rmSync(db, { force: true }),
+    run: () => timed(dbStep()),
+  });
+  const { aptly, reprepro } = p;
+  if (aptly)
+    full.push({
+      tool: 'aptly',
+      what: 'aptly repo create + add + publish repo',
+      before: () => aptly.reset(),
+      run: () => timedSteps([aptly.create('bench'), aptly.add('bench', baseDir), aptly.publishRepo('bench')]),
+    });
+  if (reprepro)
+    full.push({
+      tool: 'reprepro',
+      what: 'reprepro includedeb (all)',
+      note: reppNote,
+      before: () => reprepro.reset(),
+      run: () => timedSteps(reprepro.include(base)),
+    });
+  interleave(label, `${label}, full publish`, REPEAT, full);
+
+  // Round k adds extras[k] everywhere: each tool's repository holds base + k packages before it.
+  const add: Contender[] = ours.map((o) => ({
+    tool: o.b.tool,
+    what: `apt-repo publish (add one)${o.b.suffix}`,
+    before: (i) => fs.linkSync(extras[i], path.join(o.pool, path.basename(extras[i]))),
+    run: () => timed(aptRepo(o.b, o.root, 'publish')),
+  }));
+  add.push({ tool: 'apt-ftparchive --db', what: 'apt-ftparchive --db (add one)', run: () => timed(dbStep()) });
+  if (scan) add.push({ tool: 'dpkg-scanpackages -m', what: 'dpkg-scanpackages -m (add one)', run: () => timed(scanStep()) });
+  if (aptly)
+    add.push({
+      tool: 'aptly',
+      what: 'aptly repo add one + publish update',
+      run: (i) => timedSteps([aptly.add('bench', extras[i]), aptly.publishUpdate()]),
+    });
+  if (reprepro)
+    add.push({
+      tool: 'reprepro',
+      what: 'reprepro includedeb (one)',
+      note: reppNote,
+      run: (i) => timedSteps(reprepro.include([extras[i]])),
+    });
+  interleave(label, `${label}, add one`, REPEAT, add);
+  if (p.gpg) stopAgent(p.gpg);
 }
+
+/** One build's two channels (preprod, prod upstream preprod) with a snapshot to put back before each run. */
+class Channels {
+  readonly incoming: string;
+  private readonly snap: string;
+  /** Copied rather than hard-linked in the snapshot: state and generations (rewritten by rename, but be safe) and the drop folder (ingest refuses a file with other names). */
+  private static readonly COPIED = ['var', 'srv/apt/preprod/.generations', 'srv/apt/prod/.generations', 'srv/apt/incoming'];
+
+  constructor(
+    readonly b: Build,
+    readonly root: string,
+  ) {
+    this.incoming = path.join(root, 'srv/apt/incoming/bench');
+    this.snap = `${root}.snapshot`;
+    fs.rmSync(root, { recursive: true, force: true });
+    run(aptRepo(b, root, '--channel', 'preprod', 'init', '--codenames', 'bookworm', '--architectures', 'amd64'));
+    run(aptRepo(b, root, '--channel', 'preprod', 'keygen'));
+    run(aptRepo(b, root, '--channel', 'prod', 'init', '--codenames', 'bookworm', '--architectures', 'amd64', '--upstream', 'preprod'));
+    run(aptRepo(b, root, '--channel', 'prod', 'keygen'));
+    fs.mkdirSync(this.incoming, { recursive: true });
+  }
+
+  /** Copies (not links: ingest refuses a file with other names) debs into the drop folder. */
+  drop(files: string[]): void {
+    for (const d of files) fs.copyFileSync(d, path.join(this.incoming, path.basename(d)));
+  }
+
+  cmd(channel: string, ...args: string[]): Step {
+    return aptRepo(this.b, this.root, '--channel', channel, ...args);
+  }
+
+  save(): void {
+    fs.rmSync(this.snap, { recursive: true, force: true });
+    execFileSync('cp', ['-al', this.root, this.snap]);
+    for (const d of Channels.COPIED) {
+      fs.rmSync(path.join(this.snap, d), { recursive: true, force: true });
+      execFileSync('cp', ['-a', path.join(this.root, d), path.join(this.snap, d)]);
+    }
+  }
+
+  restore(): void {
+    fs.rmSync(this.root, { recursive: true, force: true });
+    execFileSync('cp', ['-al', this.snap, this.root]);
+    for (const d of Channels.COPIED) {
+      fs.rmSync(path.join(this.root, d), { recursive: true, force: true });
+      execFileSync('cp', ['-a', path.join(this.snap, d), path.join(this.root, d)]);
+    }
+  }
+
+  dispose(): void {
+    fs.rmSync(this.snap, { recursive: true, force: true });
+  }
+}
+
+/** name and version of a pool file name `<name>_<version>_<arch>.deb`. */
+const nameVersion = (deb: string) => path.basename(deb).split('_').slice(0, 2) as [string, string];
 
 function benchChannels(n: number): void {
   const label = `channels-${n}`;
-  const debs = debsIn(smallDataset(n + 1000));
+  const debs = debsIn(smallDataset(cacheRoot, n + 1000));
   warm(debs);
-  const root = path.join(cacheRoot, 'roots', label);
-  fs.rmSync(root, { recursive: true, force: true });
-  const run = (...a: string[]) => execFileSync(process.execPath, [aptRepo, '--root', root, ...a], { stdio: 'ignore' });
-  run('--channel', 'preprod', 'init', '--codenames', 'bookworm', '--architectures', 'amd64');
-  run('--channel', 'preprod', 'keygen');
-  run('--channel', 'prod', 'init', '--codenames', 'bookworm', '--architectures', 'amd64', '--upstream', 'preprod');
-  run('--channel', 'prod', 'keygen');
-  const incoming = path.join(root, 'srv/apt/incoming/bench');
-  fs.mkdirSync(incoming, { recursive: true });
-  // Copied, not linked: ingest refuses a file with other names (an uploader could link anything in).
-  const drop = (files: string[]) => {
-    for (const d of files) fs.copyFileSync(d, path.join(incoming, path.basename(d)));
-  };
-  const ingest = () => aptRepoCmd(root, '--channel', 'preprod', 'ingest', '--settle-ms', '0');
-  drop(debs.slice(0, n));
-  bench(label, `ingest ${n} into empty preprod`, ingest, { runs: 1 });
-  bench(label, `promote --all-pending (${n})`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', '--all-pending'), { runs: 1 });
+  const chans = builds.map((b) => new Channels(b, path.join(cacheRoot, 'roots', dirName(label + b.suffix))));
+  const each = (what: string, step: (c: Channels) => Step, before?: (c: Channels, i: number) => void): Contender[] =>
+    chans.map((c) => ({
+      tool: c.b.tool,
+      what: `${what}${c.b.suffix}`,
+      before: before && ((i) => before(c, i)),
+      run: () => timed(step(c)),
+    }));
+  const ingest = (c: Channels) => c.cmd('preprod', 'ingest', '--settle-ms', '0');
 
-  // Snapshot (pool files as hard links, state and generations copied) to put back before each run.
-  // The drop folder is copied too: ingest refuses a file that has other names.
-  const COPIED = ['var', 'srv/apt/preprod/.generations', 'srv/apt/prod/.generations', 'srv/apt/incoming'];
-  const snap = `${root}.snapshot`;
-  const save = () => {
-    fs.rmSync(snap, { recursive: true, force: true });
-    execFileSync('cp', ['-al', root, snap]);
-    // State and generations are rewritten by rename, never in place, but copy them anyway to be safe.
-    for (const d of COPIED) {
-      fs.rmSync(path.join(snap, d), { recursive: true, force: true });
-      execFileSync('cp', ['-a', path.join(root, d), path.join(snap, d)]);
-    }
-  };
-  const restore = () => {
-    fs.rmSync(root, { recursive: true, force: true });
-    execFileSync('cp', ['-al', snap, root]);
-    for (const d of COPIED) {
-      fs.rmSync(path.join(root, d), { recursive: true, force: true });
-      execFileSync('cp', ['-a', path.join(snap, d), path.join(root, d)]);
-    }
-  };
-  drop(debs.slice(n));
-  save();
-  bench(label, `ingest ${debs.length - n} into preprod holding ${n}`, ingest, {
-    before: (i) => {
-      if (i > 0) restore();
-    },
-  });
-  bench(label, `pending (${debs.length} in preprod vs ${n} in prod)`, () => aptRepoCmd(root, '--channel', 'prod', '--json', 'pending'));
-  save();
-  const newest = path.basename(debs[debs.length - 1]).split('_')[0];
-  bench(label, `promote one into prod holding ${n}`, () => aptRepoCmd(root, '--channel', 'prod', 'promote', newest), {
-    before: (i) => {
-      if (i > 0) restore();
-    },
-  });
-  // Add one package the way CI does (ingest → served, signing included), a different one each run.
-  const extras = dataset('extras', REPEAT, (dir, i) =>
-    buildDeb(dir, { name: `bench-extra-${i}`, version: '1.0-1', architecture: 'amd64', payloadBytes: 2048 }),
+  for (const c of chans) c.drop(debs.slice(0, n));
+  interleave(label, '', 1, each(`ingest ${n} into empty preprod`, ingest));
+  interleave(
+    label,
+    '',
+    1,
+    each(`promote --all-pending (${n})`, (c) => c.cmd('prod', 'promote', '--all-pending')),
   );
-  const extraDebs = debsIn(extras);
-  bench(label, `ingest one into preprod holding ${debs.length}`, ingest, {
-    before: (i) => {
-      restore();
-      drop([extraDebs[i]]);
-    },
-  });
-  restore();
+  for (const c of chans) {
+    c.drop(debs.slice(n));
+    c.save();
+  }
+  interleave(
+    label,
+    '',
+    REPEAT,
+    each(`ingest ${debs.length - n} into preprod holding ${n}`, ingest, (c, i) => i > 0 && c.restore()),
+  );
+
+  // aptly: repo preprod holding all, repo prod holding n and published (set up once, untimed).
+  const p = peers(label, keyFile(chans[0].root, 'prod'));
+  const aptly = p.aptly;
+  if (aptly) {
+    process.stderr.write(`${label}: setting up aptly (preprod ${debs.length}, prod ${n} published)…\n`);
+    const dir = path.join(cacheRoot, 'peers', label);
+    const first = linkFolder(path.join(dir, 'first'), debs.slice(0, n));
+    const rest = linkFolder(path.join(dir, 'rest'), debs.slice(n));
+    aptly.reset();
+    for (const s of [
+      aptly.create('preprod'),
+      aptly.create('prod'),
+      aptly.add('preprod', first, rest),
+      aptly.add('prod', first),
+      aptly.publishRepo('prod'),
+    ])
+      run(s);
+  }
+  const pending = each(`pending (${debs.length} in preprod vs ${n} in prod)`, (c) => c.cmd('prod', '--json', 'pending'));
+  if (aptly)
+    pending.push({
+      tool: 'aptly',
+      what: 'aptly snapshot create x2 + snapshot diff',
+      before: (i) => {
+        if (i === 0) return;
+        run(aptly.step('snapshot', 'drop', `pre-${i - 1}`));
+        run(aptly.step('snapshot', 'drop', `prod-${i - 1}`));
+      },
+      run: (i) =>
+        timedSteps([
+          aptly.step('snapshot', 'create', `pre-${i}`, 'from', 'repo', 'preprod'),
+          aptly.step('snapshot', 'create', `prod-${i}`, 'from', 'repo', 'prod'),
+          aptly.step('snapshot', 'diff', `pre-${i}`, `prod-${i}`),
+        ]),
+    });
+  interleave(label, `${label}: pending`, REPEAT, pending);
+  for (const c of chans) c.save();
+
+  const newest = nameVersion(debs[debs.length - 1])[0];
+  const promote = each(
+    `promote one into prod holding ${n}`,
+    (c) => c.cmd('prod', 'promote', newest),
+    (c, i) => i > 0 && c.restore(),
+  );
+  if (aptly)
+    promote.push({
+      tool: 'aptly',
+      what: 'aptly repo copy one + publish update',
+      run: (i) => {
+        const [name, version] = nameVersion(debs[n + i]);
+        return timedSteps([aptly.step('repo', 'copy', 'preprod', 'prod', `${name} (= ${version})`), aptly.publishUpdate()]);
+      },
+    });
+  interleave(label, `${label}: promote one (republish + sign)`, REPEAT, promote);
+  if (p.gpg) stopAgent(p.gpg);
+
+  // Add one package the way CI does (ingest → served, signing included), a different one each run.
+  const extraDebs = debsIn(generatedDataset(cacheRoot, REPEAT));
+  interleave(
+    label,
+    `${label}: ingest one (→ served, signed)`,
+    REPEAT,
+    each(`ingest one into preprod holding ${debs.length}`, ingest, (c, i) => {
+      c.restore();
+      c.drop([extraDebs[i]]);
+    }),
+  );
+  for (const c of chans) c.restore();
   // A different package each run, linked straight into prod's pool (as in the publish figures).
-  const extraDir = path.join(root, 'srv/apt/prod/pool/main/x');
-  bench(label, `publish (add one) of prod holding ${n}`, () => aptRepoCmd(root, '--channel', 'prod', 'publish'), {
-    before: (i) => {
-      fs.mkdirSync(extraDir, { recursive: true });
-      fs.linkSync(debs[n + i], path.join(extraDir, path.basename(debs[n + i])));
-    },
-  });
-  fs.rmSync(snap, { recursive: true, force: true });
+  interleave(
+    label,
+    '',
+    REPEAT,
+    each(
+      `publish (add one) of prod holding ${n}`,
+      (c) => c.cmd('prod', 'publish'),
+      (c, i) => {
+        const extraDir = path.join(c.root, 'srv/apt/prod/pool/main/x');
+        fs.mkdirSync(extraDir, { recursive: true });
+        fs.linkSync(debs[n + i], path.join(extraDir, path.basename(debs[n + i])));
+      },
+    ),
+  );
+  for (const c of chans) c.dispose();
 }
 
 function benchStartup(): void {
-  bench('startup', 'node -e 0', () => [process.execPath, '-e', '0']);
-  bench('startup', 'apt-repo --help', () => [process.execPath, aptRepo, '--help']);
-}
-
-function report(): void {
-  const peers = ['dpkg-scanpackages -m', 'apt-ftparchive packages', 'apt-ftparchive --db (cold)'];
-  const addPeers = ['apt-ftparchive --db (add one)', 'dpkg-scanpackages -m (add one)'];
-  const [l1, l5, l15] = os.loadavg();
-  process.stdout.write(
-    `\napt-repo benchmark, ${new Date().toISOString()}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), node ${process.version}\n`,
-  );
-  process.stdout.write(
-    `load average at the end: ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}; each figure: median wall time of ${REPEAT} runs, largest peak RSS\n`,
-  );
-  process.stdout.write(
-    `\n${'dataset'.padEnd(16)} ${'command'.padEnd(44)} ${'ms'.padStart(8)} ${'runs (ms)'.padEnd(20)} ${'peak RSS MB'.padStart(11)}  ratio\n`,
-  );
-  for (const r of rows) {
-    let ratio = '';
-    if (r.what === 'apt-repo publish (full)' || r.what === 'apt-repo publish (add one)') {
-      const pool = r.what.endsWith('(full)') ? peers : addPeers;
-      const best = rows.filter((p) => p.dataset === r.dataset && pool.includes(p.what)).sort((a, b) => msOf(a) - msOf(b))[0];
-      if (best) ratio = `${(msOf(best) / msOf(r)).toFixed(2)}x vs ${best.what}`;
-    }
-    const runs = r.runs.map((t) => t.ms.toFixed(0)).join(' ');
-    process.stdout.write(
-      `${r.dataset.padEnd(16)} ${r.what.padEnd(44)} ${msOf(r).toFixed(0).padStart(8)} ${runs.padEnd(20)} ${(rssOf(r) / 1024).toFixed(1).padStart(11)}  ${ratio}\n`,
-    );
-  }
-  // The issue's reference: the fastest peer as its author measured it on a 2-core machine, page cache warm.
-  const issue: [string, string, number][] = [
-    ['small-3000', 'apt-repo publish (full)', 890],
-    ['small-3000', 'apt-repo publish (add one)', 690],
-    ['real-150', 'apt-repo publish (full)', 1920],
-    ['real-150', 'apt-repo publish (add one)', 80],
-    ['big', 'apt-repo publish (full)', 3990],
-  ];
-  const against = issue.flatMap(([d, w, ms]) => {
-    const r = rows.find((x) => x.dataset === d && x.what === w);
-    return r
-      ? [
-          `  ${d.padEnd(12)} ${w.padEnd(28)} fastest peer in the issue ${String(ms).padStart(5)} ms, apt-repo here ${msOf(r).toFixed(0).padStart(5)} ms: ${(ms / msOf(r)).toFixed(2)}x`,
-        ]
-      : [];
-  });
-  if (against.length)
-    process.stdout.write(`\nagainst the issue's figures (fastest peer on the issue author's 2-core machine):\n${against.join('\n')}\n`);
-  process.stdout.write(
-    '\nratio > 1: apt-repo is that many times faster than the fastest peer measured here (peers write an\n' +
-      'uncompressed, unsigned Packages on stdout; apt-repo writes Packages, .gz, .xz, by-hash, Release, InRelease and\n' +
-      'Release.gpg, fsyncs them, and flips the dists symlink).\n',
-  );
+  const contenders: Contender[] = [{ tool: 'node', what: 'node -e 0', run: () => timed({ cmd: [process.execPath, '-e', '0'] }) }];
+  for (const b of builds)
+    contenders.push({
+      tool: b.tool,
+      what: `apt-repo --help${b.suffix}`,
+      run: () => timed({ cmd: [process.execPath, b.bundle, '--help'] }),
+    });
+  interleave('startup', '', REPEAT, contenders);
 }
 
 function main(): void {
-  if (!fs.existsSync(aptRepo)) throw new Error(`${aptRepo} is missing: run npm run build`);
+  for (const b of builds) if (!fs.existsSync(b.bundle)) throw new Error(`${b.bundle} is missing: run npm run build`);
   fs.mkdirSync(cacheRoot, { recursive: true });
-  const only = (arg('only', 'startup,small,big,real') ?? '').split(',');
+  setScratch(cacheRoot);
+  const only = (arg('only', 'startup,small,big,real,gen') ?? '').split(',');
   if (only.includes('startup')) benchStartup();
-  if (only.includes('small')) benchPublish(`small-${arg('small', '3000')}`, debsIn(smallDataset(Number(arg('small', '3000')))));
-  if (only.includes('big')) benchPublish('big', debsIn(bigDataset(Number(arg('big', '20')), Number(arg('big-mib', '50')))));
+  if (only.includes('small')) {
+    const n = Number(arg('small', '3000'));
+    benchPublish(`small-${n}`, debsIn(smallDataset(cacheRoot, n)));
+  }
   if (only.includes('real')) {
-    const real = arg('real');
-    let dir: string | undefined = real;
+    let dir = arg('real');
     if (!dir) {
       try {
-        dir = realDataset();
+        dir = realDataset(cacheRoot);
       } catch (e) {
         process.stderr.write(`real packages skipped: cannot fetch them (${(e as Error).message.split('\n')[0]})\n`);
       }
     }
     if (dir) benchPublish(`real-${debsIn(dir).length}`, debsIn(dir));
   }
+  if (only.includes('big')) benchPublish('big', debsIn(bigDataset(cacheRoot, Number(arg('big', '20')), Number(arg('big-mib', '50')))));
+  if (only.includes('gen'))
+    for (const n of (arg('sizes', '10000,30000') ?? '').split(',').filter(Boolean).map(Number))
+      benchPublish(`gen-${n}`, debsIn(generatedDataset(cacheRoot, n)));
+  if (flag('huge')) benchPublish('gen-100000', debsIn(generatedDataset(cacheRoot, 100_000)));
   if (flag('channels')) benchChannels(Number(arg('large', '10000')));
-  report();
+  report(rows, { repeat: REPEAT, bundle: builds[0].bundle, compare: builds[1]?.bundle });
 }
 
 main();
