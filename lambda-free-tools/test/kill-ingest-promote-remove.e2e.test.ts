@@ -33,6 +33,7 @@ import {
 } from '../../test/harness/kill';
 import { loadChannel, channelPaths } from '../src/repo/channel';
 import { verifyChannel } from '../src/repo/verify';
+import { readPoolStore } from '../src/repo/cache';
 
 const CODENAMES = ['bookworm', 'trixie'];
 const ARCHS = ['amd64'];
@@ -185,7 +186,7 @@ function flippedNotMarked(ch: string, servedBefore: string | undefined): boolean
   const now = servedGeneration(web(ch));
   if (now === undefined || now === servedBefore) return false;
   try {
-    return (JSON.parse(fs.readFileSync(path.join(state(ch), 'cache.json'), 'utf8')) as { listedFor?: string }).listedFor !== now;
+    return readPoolStore(state(ch)).listedFor !== now;
   } catch {
     return true;
   }

@@ -25,6 +25,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { bundle } from './cli';
 import { prng } from './prng';
+import { readPoolStore } from '../../lambda-free-tools/src/repo/cache';
 
 /** How a killed (or not) run ended. */
 export interface KillOutcome {
@@ -241,7 +242,7 @@ export function poolVsServed(webRoot: string): PoolVsServed {
  * What the writers' stores say against the disk, at any instant (right after a kill included):
  * - the served generation's served.json (what pending reads) lists exactly its generation.json pool
  *   paths, each with the SHA256 of the pool file when that file is in the pool;
- * - a pool cache (`<stateDir>/cache.json`) marked as the pool of the served generation (listedFor,
+ * - a pool store (`<stateDir>/cache.json` + `cache.log`, readPoolStore) marked as the pool of the served generation (listedFor,
  *   what ingest and promote then take instead of listing the pool) holds exactly the pool's files,
  *   unless an interrupted writer's intent record is there (its recovery runs before any writer
  *   loads the cache, and republishes from a listing or undoes the writer's pool changes).
@@ -269,13 +270,12 @@ export function storeProblems(webRoot: string, stateDir: string, opts: { cacheMa
       if (actual !== sha) out.push(`${servedFile}: ${p} recorded with SHA256 ${sha}, the pool file has ${actual}`);
     }
   }
-  const cacheFile = path.join(stateDir, 'cache.json');
-  if (opts.cacheMark !== false && fs.existsSync(cacheFile) && !fs.existsSync(path.join(stateDir, 'intent.jsonl'))) {
-    const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as { listedFor?: string; entries: Record<string, unknown> };
-    if (cache.listedFor === id) {
-      const keys = Object.keys(cache.entries).sort();
+  if (opts.cacheMark !== false && !fs.existsSync(path.join(stateDir, 'intent.jsonl'))) {
+    const store = readPoolStore(stateDir);
+    if (store.listedFor === id) {
+      const keys = Object.keys(store.entries).sort();
       if (JSON.stringify(keys) !== JSON.stringify([...pool].sort()))
-        out.push(`${cacheFile}: marked as the pool of served generation ${id} but holds other files than the pool`);
+        out.push(`${stateDir}/cache.json + cache.log: marked as the pool of served generation ${id} but holds other files than the pool`);
     }
   }
   return out;

@@ -613,15 +613,18 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
  * line is durable once this returns). The file is opened with O_APPEND|O_NOFOLLOW (a symlink at
  * that name is refused, ELOOP) and must be a regular file with one name; its folder (last
  * component) must not be a symlink: UnsafePathError. A crash in the middle leaves the old content
- * followed by a prefix of `data`.
+ * followed by a prefix of `data`. `opts.truncateTo` (bytes): a longer file is first cut to that
+ * length (the end of its last complete record, as its reader found it).
  */
-export function appendDurable(file: string, data: string | Uint8Array): void {
+export function appendDurable(file: string, data: string | Uint8Array, opts: { truncateTo?: number } = {}): void {
   const dir = SafeDir.openAbs(path.dirname(file));
   try {
     const fd = fs.openSync(dir.entry(path.basename(file)), C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile() || st.nlink !== 1) throw new UnsafePathError(file, 'not a regular file with one name');
+      // A torn tail (a writer killed in the middle of its append) is cut before the new data.
+      if (opts.truncateTo !== undefined && st.size > opts.truncateTo) fs.ftruncateSync(fd, opts.truncateTo);
       fs.writeFileSync(fd, data);
       fs.fsyncSync(fd);
     } finally {

@@ -42,7 +42,12 @@ test('backup writes <dir>/<UTC stamp>/ holding config (key 0600), state without 
   expect(r.linked).toBe(0);
   expect(fs.statSync(path.join(to, 'config/signing-key.asc')).mode & 0o777).toBe(0o600);
   expect(fs.readdirSync(path.join(to, 'state')).some((n) => n.startsWith('lock'))).toBe(false);
-  expect(fs.existsSync(path.join(to, 'state/added.json'))).toBe(true);
+  expect(
+    fs
+      .readdirSync(path.join(to, 'state'))
+      .filter((n) => n.startsWith('cache.'))
+      .sort(),
+  ).toEqual(['cache.json', 'cache.log']);
   expect(fs.statSync(path.join(to, 'web/pool/main/a/app/app_1.0_all.deb')).ino).not.toBe(
     fs.statSync(path.join(ch.webRoot, 'pool/main/a/app/app_1.0_all.deb')).ino,
   );

@@ -1,103 +1,221 @@
 /**
- * The pool index cache (`<stateDir>/cache.json`): what readDeb found in each pool file, keyed by
- * pool path + size + mtime + inode, so that a republish reads only new or changed files and merely
- * stats the others.
+ * The pool store of a channel: what readDeb found in each pool file (keyed by pool path, valid
+ * while size + mtime + inode match), the file's rendered index entry, when it entered the channel,
+ * and whether these entries are exactly the pool a generation publishes.
+ *
+ * On disk, in `<stateDir>`:
+ *   - `cache.json`: a snapshot (`{version: 3, logId, stanzaKey, listedFor, entries, added}`);
+ *   - `cache.log`: the changes since that snapshot, one JSON array per line, appended and fsynced
+ *     by each writer (so a run's cost grows with what it changes, not with the pool):
+ *     `["log", logId]` first, then `["s", path, entry]` (set), `["d", path]` (delete),
+ *     `["a", path, ms]` (upload time), `["l", generation]` (the entries are that generation's pool).
+ * A line that does not parse ends the log (a writer killed in the middle of its append: the next
+ * writer cuts it off before appending). A log whose first line names another logId belongs to an
+ * older snapshot and is ignored. When the log grows past a quarter of the snapshot (at least
+ * 256 KiB), the next save writes a new snapshot, then a new log (each through a rename).
+ * Earlier formats (a `cache.json` of version 1 or 2, upload times in `added.json`) are read and
+ * rewritten as a snapshot by the next save.
+ *
+ * Only the channel's writers (holding its lock) save; any run may load.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../core/files';
+import { randomBytes } from 'crypto';
+import { appendDurable, writeFileAtomic } from '../core/files';
 import { isPoolPath } from './poolPath';
 import { formatOf, type PackageFormat } from './format';
 import type { ChannelConfig, Digests } from '../core/types';
 
-/** What the cache keeps for one pool file. */
+/** What the store keeps for one pool file. */
 export interface CacheEntry {
   size: number;
   mtimeMs: number;
   ino: number;
   control: [string, string][];
   digests: Digests;
-  /** The file's Packages stanza as publish last rendered it (valid while the file's stanzaKey matches). */
+  /** The file's index entry (Debian: Packages stanza) as publish last rendered it (valid while the file's stanzaKey matches). */
   stanza?: string;
 }
 
 /**
- * Format 2: control values keep every byte of the .deb (deb/control.ts decodeControlBytes: an
- * invalid UTF-8 byte is a lone surrogate, which JSON keeps as `\udcXX`). Format 1 decoded control
- * files as UTF-8, turning such bytes into U+FFFD: its entries holding U+FFFD are read again.
+ * Format 3: a snapshot and its log, upload times inside. Format 2: control values keep every byte
+ * of the .deb (deb/control.ts decodeControlBytes: an invalid UTF-8 byte is a lone surrogate, which
+ * JSON keeps as `\udcXX`). Format 1 decoded control files as UTF-8, turning such bytes into
+ * U+FFFD: its entries holding U+FFFD are read again.
  */
-const CACHE_VERSION = 2;
+const STORE_VERSION = 3;
 
-interface CacheFile {
-  version: 1 | 2;
-  /** Identifies the stanza renderer the `stanza` fields came from (see PoolCache.load). */
+interface SnapshotFile {
+  version: 1 | 2 | 3;
+  /** Names the log that continues this snapshot (format 3). */
+  logId?: string;
+  /** Identifies the renderer the `stanza` fields came from (see PoolCache.load). */
   stanzaKey?: string;
   /**
-   * The generation whose publish saved this cache from a complete, problem-free view of the pool
+   * The generation whose publish saved this store from a complete, problem-free view of the pool
    * (see PoolCache.markListed): while that generation serves, the entries are the pool.
    */
   listedFor?: string;
   entries: Record<string, CacheEntry>;
+  /** Upload times (pool path → ms since epoch), format 3. */
+  added?: Record<string, number>;
+}
+
+/** A log of at most this many bytes is never folded into a new snapshot. */
+const LOG_MIN_COMPACT = 256 * 1024;
+
+type LogLine = ['log', string] | ['s', string, CacheEntry] | ['d', string] | ['a', string, number] | ['l', string];
+
+/** What load read from the disk. */
+interface Loaded {
+  entries: Map<string, CacheEntry>;
+  added: Map<string, number>;
+  stanzaKey?: string;
+  listedFor?: string;
+  /** The snapshot's logId; undefined when there is no snapshot of the current format. */
+  logId?: string;
+  snapshotBytes: number;
+  /** End of the log's last complete line that belongs to the snapshot; undefined: no usable log. */
+  logBytes?: number;
+}
+
+function isEntry(e: unknown): e is CacheEntry {
+  return Boolean(e) && typeof e === 'object' && !Array.isArray(e);
+}
+
+/** Reads the snapshot, then replays its log (see the module comment); never throws. */
+function readStore(stateDir: string, format: Pick<PackageFormat, 'extension'>): Loaded {
+  const out: Loaded = { entries: new Map(), added: new Map(), snapshotBytes: 0 };
+  let snap: SnapshotFile | undefined;
+  try {
+    const text = fs.readFileSync(path.join(stateDir, 'cache.json'), 'utf8');
+    out.snapshotBytes = text.length;
+    const parsed = JSON.parse(text) as SnapshotFile;
+    if (parsed && [1, 2, 3].includes(parsed.version) && isEntry(parsed.entries)) snap = parsed;
+  } catch {
+    // A damaged store only costs a full re-read of the pool.
+  }
+  if (!snap) {
+    // Upload times of an earlier format with no cache.json beside them.
+    for (const [k, t] of Object.entries(readLegacyAdded(stateDir))) if (isPoolPath(k, format) && typeof t === 'number') out.added.set(k, t);
+    return out;
+  }
+  // Keys are read back from a file: only pool paths are kept (see isPoolPath).
+  for (const [k, e] of Object.entries(snap.entries)) {
+    if (!isPoolPath(k, format) || !isEntry(e)) continue;
+    // Format 1 may have replaced bytes of the control file by U+FFFD: those files are read again.
+    if (snap.version === 1 && JSON.stringify(e.control ?? []).includes('\ufffd')) continue;
+    out.entries.set(k, e);
+  }
+  out.stanzaKey = snap.stanzaKey;
+  const added = snap.version === 3 ? snap.added : readLegacyAdded(stateDir);
+  for (const [k, t] of Object.entries(added ?? {})) if (isPoolPath(k, format) && typeof t === 'number') out.added.set(k, t);
+  if (snap.version !== STORE_VERSION) return out;
+  if (typeof snap.listedFor === 'string') out.listedFor = snap.listedFor;
+  if (typeof snap.logId !== 'string') return out;
+  out.logId = snap.logId;
+  let log: Buffer;
+  try {
+    log = fs.readFileSync(path.join(stateDir, 'cache.log'));
+  } catch {
+    return out;
+  }
+  let at = 0;
+  let first = true;
+  for (;;) {
+    const nl = log.indexOf(10, at);
+    if (nl < 0) break;
+    let line: LogLine;
+    try {
+      line = JSON.parse(log.toString('utf8', at, nl)) as LogLine;
+    } catch {
+      break;
+    }
+    if (!Array.isArray(line)) break;
+    if (first) {
+      // Another snapshot's log (a writer killed between writing the snapshot and the new log).
+      if (line[0] !== 'log' || line[1] !== snap.logId) return out;
+      first = false;
+    } else if (line[0] === 'l' && typeof line[1] === 'string') {
+      out.listedFor = line[1];
+    } else if ((line[0] === 's' || line[0] === 'd' || line[0] === 'a') && typeof line[1] === 'string') {
+      if (isPoolPath(line[1], format)) {
+        if (line[0] === 's' && isEntry(line[2])) out.entries.set(line[1], line[2]);
+        else if (line[0] === 'a' && typeof line[2] === 'number') out.added.set(line[1], line[2]);
+        else if (line[0] === 'd') {
+          out.entries.delete(line[1]);
+          out.added.delete(line[1]);
+        }
+      }
+      // Entries changed after the claim: no longer known to be the pool.
+      if (line[0] !== 'a') out.listedFor = undefined;
+    } else {
+      break;
+    }
+    at = nl + 1;
+  }
+  if (!first) out.logBytes = at;
+  return out;
+}
+
+/** Upload times of format 2 and before (`<stateDir>/added.json`). */
+function readLegacyAdded(stateDir: string): Record<string, number> {
+  try {
+    const v = JSON.parse(fs.readFileSync(path.join(stateDir, 'added.json'), 'utf8')) as unknown;
+    return v && typeof v === 'object' ? (v as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /**
- * The cache of one channel. `get` answers only when size, mtime and inode all match the file's
- * current stat; `set` records a fresh read; `save` writes only the entries used since loading
- * (so removed pool files drop out) and only when something changed.
+ * The store of one channel, as one run sees it. `get` answers only when size, mtime and inode all
+ * match the file's current stat; `set` records a fresh read; `save` writes what changed since the
+ * load or the last save (new reads and stanzas, upload times, pool files gone: entries loaded but
+ * not used in this run are deleted), appended to the log.
  */
 export class PoolCache {
   private readonly used = new Map<string, CacheEntry>();
-  private dirty = false;
+  /** Paths whose entry was set or changed since the last save. */
+  private readonly changed = new Set<string>();
+  /** Paths whose upload time was set since the last save. */
+  private readonly addedChanged = new Set<string>();
+  /** Set by markListed: the claim this instance saves (no other instance's claim is carried over). */
+  private listedFor?: string;
+  /** Set by markComplete: entries not used in this run are deleted by save. */
+  private complete = false;
 
   private constructor(
     readonly file: string,
-    private readonly old: Record<string, CacheEntry>,
+    private readonly format: Pick<PackageFormat, 'extension'>,
     private readonly stanzaKey: string | undefined,
-    /** Loaded from an older format: saved in the current one even when nothing else changed. */
-    private readonly upgrade = false,
-    /** The loaded file's listedFor. */
-    private readonly loadedListedFor?: string,
+    private state: Loaded,
+    /** The snapshot must be rewritten (older format, another renderer's stanzas, no usable log). */
+    private rewrite: boolean,
   ) {}
 
-  /** Set by markListed: the listedFor this instance saves (no other instance's claim is carried over). */
-  private listedFor?: string;
-
   /**
-   * Loads `<stateDir>/cache.json`; a missing, unreadable or foreign-format file gives an empty cache.
-   * Entries whose key is not a pool path of `format` (isPoolPath) are dropped; scanPool checks the
-   * control fields of an entry again before using them.
-   * `stanzaKey` identifies the caller's stanza renderer: stanzas stored under another key are
+   * Loads the store of `<stateDir>` (cache.json and cache.log); missing, unreadable or foreign
+   * files give an empty store. Entries whose key is not a pool path of `format` (isPoolPath) are
+   * dropped; scanPool checks the control fields of an entry again before using them.
+   * `stanzaKey` identifies the caller's index entry renderer: stanzas stored under another key are
    * dropped (a new renderer must not serve old text); without a key, stored stanzas are kept as they are.
    */
   static load(stateDir: string, stanzaKey?: string, format: Pick<PackageFormat, 'extension'> = formatOf()): PoolCache {
-    const file = path.join(stateDir, 'cache.json');
-    let entries: Record<string, CacheEntry> = {};
+    const state = readStore(stateDir, format);
+    let rewrite = state.logBytes === undefined;
     let key = stanzaKey;
-    let upgrade = false;
-    let listedFor: string | undefined;
-    try {
-      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheFile;
-      if (parsed && (parsed.version === 1 || parsed.version === CACHE_VERSION) && parsed.entries && typeof parsed.entries === 'object') {
-        // Keys are read back from a file: only pool paths are kept (see isPoolPath).
-        entries = Object.fromEntries(
-          Object.entries(parsed.entries).filter(([k, e]) => isPoolPath(k, format) && e && typeof e === 'object'),
-        );
-        // Format 1 may have replaced bytes of the control file by U+FFFD: read those files again.
-        upgrade = parsed.version !== CACHE_VERSION;
-        if (parsed.version === 1)
-          entries = Object.fromEntries(Object.entries(entries).filter(([, e]) => !JSON.stringify(e.control ?? []).includes('\ufffd')));
-        if (typeof parsed.listedFor === 'string' && parsed.version === CACHE_VERSION) listedFor = parsed.listedFor;
-        if (stanzaKey === undefined) key = parsed.stanzaKey;
-        else if (parsed.stanzaKey !== stanzaKey) for (const e of Object.values(entries)) delete e.stanza;
-      }
-    } catch {
-      // A damaged cache only costs a full re-read.
+    if (stanzaKey === undefined) key = state.stanzaKey;
+    else if (state.stanzaKey !== stanzaKey) {
+      // Entries are shared with nothing yet: the stanzas of another renderer are dropped in place.
+      for (const [k, e] of state.entries) if (e.stanza !== undefined) state.entries.set(k, { ...e, stanza: undefined });
+      rewrite = true;
     }
-    return new PoolCache(file, entries, key, upgrade, listedFor);
+    return new PoolCache(path.join(stateDir, 'cache.json'), format, key, state, rewrite);
   }
 
   /**
-   * The cache of channel `ch`, loaded with its format's index entry key (IndexLayout.entryKey), so
+   * The store of channel `ch`, loaded with its format's index entry key (IndexLayout.entryKey), so
    * entries rendered by another renderer are dropped: what publish, ingest and promote use.
    */
   static forChannel(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): PoolCache {
@@ -105,24 +223,25 @@ export class PoolCache {
     return PoolCache.load(ch.stateDir, format.indexes.entryKey, format);
   }
 
-  /** The stored Packages stanza of `poolPath`, if its entry was validated by get/set in this run and has one. */
+  /** The stored index entry of `poolPath`, if its entry was validated by get/set in this run and has one. */
   stanza(poolPath: string): string | undefined {
     return this.used.get(poolPath)?.stanza;
   }
 
-  /** Stores the rendered Packages stanza of a pool file validated by get/set in this run. */
+  /** Stores the rendered index entry of a pool file validated by get/set in this run. */
   setStanza(poolPath: string, stanza: string): void {
     const e = this.used.get(poolPath);
     if (e && e.stanza !== stanza) {
-      e.stanza = stanza;
-      this.dirty = true;
+      // A new object: the loaded one may be shared with a scan's packages.
+      this.used.set(poolPath, { ...e, stanza });
+      this.changed.add(poolPath);
     }
   }
 
   /** The cached entry for `poolPath` (set in this run, or loaded) if `stat` matches it (size, mtimeMs, ino), else undefined. */
-  get(poolPath: string, stat: fs.Stats): CacheEntry | undefined {
+  get(poolPath: string, stat: Pick<fs.Stats, 'size' | 'mtimeMs' | 'ino'>): CacheEntry | undefined {
     // An entry set in this run (a file read by ingest) counts as well as a loaded one.
-    const e = this.used.get(poolPath) ?? this.old[poolPath];
+    const e = this.used.get(poolPath) ?? this.state.entries.get(poolPath);
     if (!e || e.size !== stat.size || e.mtimeMs !== stat.mtimeMs || e.ino !== stat.ino) return undefined;
     this.used.set(poolPath, e);
     return e;
@@ -133,59 +252,171 @@ export class PoolCache {
    * now: scanPool compares a re-read file of the same inode with it (pool files never change).
    */
   recorded(poolPath: string): CacheEntry | undefined {
-    return this.used.get(poolPath) ?? this.old[poolPath];
+    return this.used.get(poolPath) ?? this.state.entries.get(poolPath);
   }
 
-  /** Keeps the recorded entry of `poolPath` in the saved cache (a file refused as changed stays refused on the next run). */
+  /** Keeps the recorded entry of `poolPath` in the saved store (a file refused as changed stays refused on the next run). */
   keep(poolPath: string): void {
     const e = this.recorded(poolPath);
     if (e) this.used.set(poolPath, e);
   }
 
   /** Records what was read from `poolPath` with the stat taken before reading it. */
-  set(poolPath: string, stat: fs.Stats, entry: Omit<CacheEntry, 'size' | 'mtimeMs' | 'ino'>): void {
+  set(poolPath: string, stat: Pick<fs.Stats, 'size' | 'mtimeMs' | 'ino'>, entry: Omit<CacheEntry, 'size' | 'mtimeMs' | 'ino'>): void {
     this.used.set(poolPath, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, control: entry.control, digests: entry.digests });
-    this.dirty = true;
+    this.changed.add(poolPath);
+  }
+
+  /** When `poolPath` entered the channel (ms since epoch), if recorded. */
+  addedMs(poolPath: string): number | undefined {
+    return this.state.added.get(poolPath);
+  }
+
+  /** Every recorded upload time (pool path → ms since epoch). */
+  addedTimes(): Record<string, number> {
+    return Object.fromEntries(this.state.added);
+  }
+
+  /** Records when pool files entered the channel (pool path → ms since epoch), saved by the next save. */
+  setAdded(added: Record<string, number>): void {
+    for (const [k, t] of Object.entries(added)) {
+      if (this.state.added.get(k) === t) continue;
+      this.state.added.set(k, t);
+      this.addedChanged.add(k);
+    }
   }
 
   /**
-   * True when the loaded file was saved by the publish of generation `id` from a complete,
-   * problem-free view of the pool (markListed): while `id` is served, its entries are exactly the
-   * pool's files, so a writer holding the lock may take them instead of listing and stat-ing the pool.
+   * True when the store was saved by the publish of generation `id` from a complete, problem-free
+   * view of the pool (markListed), and no change was saved after it: while `id` is served, its
+   * entries are exactly the pool's files, so a writer holding the lock may take them instead of
+   * listing and stat-ing the pool.
    */
   isListingOf(id: string | undefined): boolean {
-    return id !== undefined && this.loadedListedFor === id;
+    return id !== undefined && this.state.listedFor === id;
   }
 
   /**
    * Claims, for the next save, that the entries used in this run are the whole pool as generation
    * `id` publishes it. Only the publish that wrote `id`, under the channel lock, after a scan
-   * without problems, calls this. A save without the claim (any other run, such as pending reading
-   * another channel's pool without its lock) drops the loaded claim whenever it changes the entries.
+   * without problems, calls this. Any saved change of the entries without the claim drops it.
    */
   markListed(id: string): void {
     this.listedFor = id;
-    this.dirty = true;
+    this.complete = true;
+  }
+
+  /**
+   * Says that the entries used in this run (get, set, keep) are every file of the pool: save then
+   * deletes the others (removed pool files drop out). scanPool calls it after listing the pool.
+   */
+  markComplete(): void {
+    this.complete = true;
   }
 
   /** Every entry (loaded or set in this run), each marked used, sorted by pool path: what a trusted scan takes as the pool. */
   allEntries(): [string, CacheEntry][] {
-    for (const [k, e] of Object.entries(this.old)) if (!this.used.has(k)) this.used.set(k, e);
+    this.complete = true;
+    for (const [k, e] of this.state.entries) if (!this.used.has(k)) this.used.set(k, e);
     return [...this.used].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  /** Writes the cache atomically if it changed (new reads, or pool files gone since the last save). */
+  /**
+   * Writes what changed since the load (or the last save): appended to the log, fsynced, the claim
+   * of markListed in a last append of its own (never durable before the entries it covers); or, when
+   * the log has grown (see the module comment) or the snapshot must be rewritten, a new snapshot and
+   * an empty log. Does nothing when nothing changed. The caller holds the channel lock.
+   */
   save(): void {
-    if (!this.dirty && this.used.size === Object.keys(this.old).length && !this.upgrade) return;
-    const entries: Record<string, CacheEntry> = {};
-    for (const k of [...this.used.keys()].sort()) entries[k] = this.used.get(k)!;
-    const body: CacheFile = {
-      version: CACHE_VERSION,
-      stanzaKey: this.stanzaKey,
-      ...(this.listedFor ? { listedFor: this.listedFor } : {}),
-      entries,
-    };
+    const lines: LogLine[] = [];
+    for (const k of [...this.changed].sort()) if (this.used.has(k)) lines.push(['s', k, this.used.get(k)!]);
+    // After a complete listing: files gone from the pool, and upload times of files it does not hold.
+    const deleted = this.complete
+      ? [...new Set([...this.state.entries.keys(), ...this.state.added.keys()])].filter(
+          (k) => !this.used.has(k) && !this.addedChanged.has(k),
+        )
+      : [];
+    for (const k of deleted) lines.push(['d', k]);
+    for (const k of [...this.addedChanged].sort()) lines.push(['a', k, this.state.added.get(k)!]);
+    const claim = this.listedFor !== undefined && this.listedFor !== this.state.listedFor;
+    if (lines.length === 0 && !claim && !this.rewrite) return;
+
+    // The state after this save (as a load would replay it).
+    const entries = new Map(this.state.entries);
+    for (const k of deleted) entries.delete(k);
+    for (const [k, e] of this.used) entries.set(k, e);
+    const added = new Map(this.state.added);
+    for (const k of deleted) added.delete(k);
+    const changesEntries = lines.some((l) => l[0] !== 'a');
+    const listedFor = this.listedFor ?? (changesEntries ? undefined : this.state.listedFor);
+    const text = (ls: LogLine[]) => ls.map((l) => `${JSON.stringify(l)}\n`).join('');
+    const body = text(lines);
+    const logFile = path.join(path.dirname(this.file), 'cache.log');
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    writeFileAtomic(this.file, JSON.stringify(body));
+
+    if (this.rewrite || (this.state.logBytes ?? 0) + body.length > Math.max(LOG_MIN_COMPACT, this.state.snapshotBytes / 4)) {
+      const logId = randomBytes(8).toString('hex');
+      const snapshot: SnapshotFile = {
+        version: STORE_VERSION,
+        logId,
+        stanzaKey: this.stanzaKey,
+        ...(listedFor ? { listedFor } : {}),
+        entries: Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        // Upload times of files the store holds, or just recorded (a file not read yet).
+        added: Object.fromEntries(
+          [...added].filter(([k]) => entries.has(k) || this.addedChanged.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        ),
+      };
+      const snapText = JSON.stringify(snapshot);
+      // Snapshot first: until the new log is in place, the old one names another logId and is ignored.
+      writeFileAtomic(this.file, snapText);
+      const header = text([['log', logId]]);
+      writeFileAtomic(logFile, header);
+      // Upload times now live in the snapshot.
+      fs.rmSync(path.join(path.dirname(this.file), 'added.json'), { force: true });
+      this.state = { entries, added, stanzaKey: this.stanzaKey, listedFor, logId, snapshotBytes: snapText.length, logBytes: header.length };
+      this.rewrite = false;
+    } else {
+      let logBytes = this.state.logBytes!;
+      if (body) {
+        appendDurable(logFile, body, { truncateTo: logBytes });
+        logBytes += Buffer.byteLength(body);
+      }
+      if (claim) {
+        // Its own append: a claim is never on disk before the entries it covers.
+        const mark = text([['l', this.listedFor!]]);
+        appendDurable(logFile, mark, { truncateTo: logBytes });
+        logBytes += Buffer.byteLength(mark);
+      }
+      this.state = { ...this.state, entries, added, listedFor, logBytes };
+    }
+    this.changed.clear();
+    this.addedChanged.clear();
   }
+}
+
+/** What a channel's pool store holds (see readPoolStore). */
+export interface PoolStoreState {
+  /** Pool path → entry. */
+  entries: Record<string, CacheEntry>;
+  /** Pool path → upload time (ms since epoch). */
+  added: Record<string, number>;
+  /** The generation whose pool the entries are (PoolCache.isListingOf), if claimed. */
+  listedFor?: string;
+  /** The renderer key of the stored index entries. */
+  stanzaKey?: string;
+}
+
+/**
+ * The pool store of `<stateDir>` as a load sees it (snapshot + log replayed), for checks and tests
+ * (doctor, the kill tests' consistency checks). Never throws: a missing or damaged store is empty.
+ */
+export function readPoolStore(stateDir: string, format: Pick<PackageFormat, 'extension'> = formatOf()): PoolStoreState {
+  const s = readStore(stateDir, format);
+  return {
+    entries: Object.fromEntries(s.entries),
+    added: Object.fromEntries(s.added),
+    ...(s.listedFor !== undefined ? { listedFor: s.listedFor } : {}),
+    ...(s.stanzaKey !== undefined ? { stanzaKey: s.stanzaKey } : {}),
+  };
 }

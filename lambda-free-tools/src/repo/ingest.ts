@@ -187,7 +187,8 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
       intent.clear();
       return result;
     }
-    await recordAdded(ch, added);
+    // Saved with the publish's first save of the store.
+    await recordAdded(ch, added, cache);
     const served = await currentGeneration(ch);
     try {
       result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache, trustCache: true });

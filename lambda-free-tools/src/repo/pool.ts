@@ -7,9 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DebError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
-import { isPoolPath } from './poolPath';
 import { PoolCache, type CacheEntry } from './cache';
-import { checkRelPath, walkNoFollow, writeFileAtomic } from '../core/files';
+import { checkRelPath, walkNoFollow } from '../core/files';
 import { routeCodenames } from './routing';
 import { currentGeneration } from './generations';
 import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
@@ -108,34 +107,24 @@ export function listPoolFiles(webRoot: string, format: Pick<PackageFormat, 'exte
   return listPoolEntries(webRoot, format).files;
 }
 
-function addedFile(ch: Pick<ChannelConfig, 'stateDir'>): string {
-  return path.join(ch.stateDir, 'added.json');
-}
-
-/** The recorded upload times (pool path → ms since epoch); empty when none were recorded. Entries that are not pool paths are dropped. */
+/**
+ * The recorded upload times of channel `ch` (pool path → ms since epoch, from its pool store, see
+ * cache.ts); empty when none were recorded. Entries that are not pool paths are dropped.
+ */
 export function readAdded(ch: Pick<ChannelConfig, 'stateDir' | 'format'>): Record<string, number> {
-  try {
-    const v = JSON.parse(fs.readFileSync(addedFile(ch), 'utf8')) as unknown;
-    if (!v || typeof v !== 'object') return {};
-    // Read back from a file: only pool paths and numbers are kept.
-    return Object.fromEntries(Object.entries(v).filter(([k, t]) => isPoolPath(k, formatOf(ch)) && typeof t === 'number'));
-  } catch {
-    return {};
-  }
+  return PoolCache.load(ch.stateDir, undefined, formatOf(ch)).addedTimes();
 }
 
 /**
- * Records when pool files entered the channel (`added`: pool path → ms since epoch), merged into
- * `<stateDir>/added.json` (atomic write); entries whose pool file no longer exists are dropped.
- * The caller holds the channel lock.
+ * Records when pool files entered the channel (`added`: pool path → ms since epoch) in its pool
+ * store: into `cache` when the caller holds one it saves later (ingest, promote: their publish saves
+ * it), else loaded and saved here (one append). The caller holds the channel lock.
  */
-export async function recordAdded(ch: ChannelConfig, added: Record<string, number>): Promise<void> {
-  const all = { ...readAdded(ch), ...added };
-  const kept: Record<string, number> = {};
-  for (const k of Object.keys(all).sort())
-    if (fs.lstatSync(path.join(ch.webRoot, k), { throwIfNoEntry: false })?.isFile()) kept[k] = all[k];
-  fs.mkdirSync(ch.stateDir, { recursive: true });
-  writeFileAtomic(addedFile(ch), JSON.stringify(kept));
+export async function recordAdded(ch: ChannelConfig, added: Record<string, number>, cache?: PoolCache): Promise<void> {
+  if (cache) return cache.setAdded(added);
+  const store = PoolCache.forChannel(ch);
+  store.setAdded(added);
+  store.save();
 }
 
 /** Result of scanPool; `debsRead` counts the files actually read (cache misses), for tests and benchmarks. */
@@ -152,8 +141,10 @@ export interface PoolScan {
  * format (identify), routes each package (routeCodenames) and saves the cache. A file that cannot be read
  * becomes a DebError in `problems` (never thrown), and so does one whose inode is the one the cache
  * recorded but whose bytes differ (rewritten in place: pool files never change). Packages come sorted by pool path.
- * Fills addedMs from recordAdded's file, else the file's mtime. With `opts.cache` (publish, which
- * adds rendered stanzas to it), that cache is used and the caller saves it. With
+ * Fills addedMs from the store's upload times (recordAdded), else the file's mtime. With
+ * `opts.cache` (a writer's, see PoolCache.forChannel: publish adds rendered stanzas to it), that
+ * cache is used, told the listing is complete (PoolCache.markComplete) and saved by the caller;
+ * without it, the store is only read (runs without the channel lock never write it). With
  * `opts.trustCache` too (a writer holding the channel lock), a cache marked as the pool of the
  * generation served now (PoolCache.isListingOf) is taken as the pool: nothing is listed, stat-ed or
  * read (scanFromCache).
@@ -166,7 +157,7 @@ export async function scanPool(
   const cache = opts.cache ?? PoolCache.load(ch.stateDir, undefined, formatOf(ch));
   if (opts.trustCache && opts.cache && cache.isListingOf(await currentGeneration(ch))) return scanFromCache(ch, cache);
   const { files, links } = listPoolEntries(ch.webRoot, format);
-  const added = readAdded(ch);
+  cache.markComplete();
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
   const toRead: { i: number; stat: fs.Stats }[] = [];
   const progress = opts.progress;
@@ -188,7 +179,7 @@ export async function scanPool(
       size,
       digests,
       codenames: routeCodenames(version, poolPath, ch),
-      addedMs: added[poolPath] ?? Math.round(stat.mtimeMs),
+      addedMs: cache.addedMs(poolPath) ?? Math.round(stat.mtimeMs),
     };
   };
 
@@ -244,16 +235,6 @@ export async function scanPool(
     },
   });
   progress?.stop();
-  if (!opts.cache) {
-    try {
-      cache.save();
-    } catch (e) {
-      // Another channel's state (prod's promote and pending scan preprod's pool) may be readable
-      // but not writable by this user: the cache only saves time, the scan stands.
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw e;
-    }
-  }
 
   const packages: PoolPackage[] = [];
   const problems: DebError[] = links.map(
@@ -269,11 +250,10 @@ export async function scanPool(
 /**
  * The pool as the cache holds it (see PoolCache.isListingOf): every entry, loaded or set in this
  * run, built as scanPool builds a file's package (identity checked again by the format, routed,
- * addedMs from recordAdded's file else the recorded mtime), without listing or stat-ing a file.
+ * addedMs from the store's upload times else the recorded mtime), without listing or stat-ing a file.
  */
 function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
   const format = formatOf(ch);
-  const added = readAdded(ch);
   const packages: PoolPackage[] = [];
   const problems: DebError[] = [];
   // A writer scans twice (before its changes, then in its publish): an entry built by the first
@@ -281,7 +261,7 @@ function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
   let memo = builtFromCache.get(cache);
   if (!memo) builtFromCache.set(cache, (memo = new WeakMap()));
   for (const [poolPath, e] of cache.allEntries()) {
-    const addedMs = added[poolPath] ?? Math.round(e.mtimeMs);
+    const addedMs = cache.addedMs(poolPath) ?? Math.round(e.mtimeMs);
     const known = memo.get(e);
     if (known && known.ch === ch && known.p.poolPath === poolPath && known.p.addedMs === addedMs) {
       packages.push(known.p);

@@ -15,6 +15,7 @@ import { publish } from './publish';
 import { rollback } from './rollback';
 import { scanPool } from './pool';
 import { currentGeneration } from './generations';
+import { readPoolStore } from './cache';
 import type { ChannelConfig } from '../core/types';
 
 let root: string;
@@ -23,7 +24,7 @@ let t = Date.now();
 /** Each publish one second later than the last (rollback needs distinct Release dates). */
 const later = () => new Date((t += 2000));
 
-const cacheFile = () => JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'cache.json'), 'utf8')) as { listedFor?: string };
+const cacheFile = () => readPoolStore(ch.stateDir);
 const served = () => fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
 const names = () => [...served().matchAll(/^Package: (.+)\nVersion: (.+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
 const drop = (name: string, version: string) => buildDeb(path.join(ch.incomingDir, 'ci'), { name, version });
@@ -74,14 +75,19 @@ test('a generation written without the cache (rollback) makes the next ingest li
   expect(names()).toEqual(['hello 1.0', 'hello 2.0', 'hello 3.0', 'world 1.0']);
 });
 
-test('a run without the lock that rewrites the cache drops the mark; one that changes nothing keeps it', async () => {
-  await scanPool(ch); // pending reading this channel without its lock: nothing changed
-  expect(cacheFile().listedFor).toBe(await currentGeneration(ch));
+test('a run without the lock (pending, versions) reads the store and never writes it', async () => {
+  const stateFiles = () => fs.readdirSync(ch.stateDir).map((f) => [f, fs.readFileSync(path.join(ch.stateDir, f), 'latin1')]);
+  const before = stateFiles();
   plant('world', '1.0');
-  await scanPool(ch); // it reads the planted file: the entries change, the mark goes
-  expect(cacheFile().listedFor).toBeUndefined();
+  const scan = await scanPool(ch); // lists the pool: it sees the planted file
+  expect(scan.packages.map((p) => p.name)).toEqual(['hello', 'world']);
+  expect(stateFiles()).toEqual(before);
+  expect(cacheFile().listedFor).toBe(await currentGeneration(ch));
+  // The store is the writers' view: the planted file waits for an explicit publish.
   drop('hello', '2.0');
   await ingest(ch, { settleMs: 0, now: later() });
+  expect(names()).toEqual(['hello 1.0', 'hello 2.0']);
+  await publish(ch, { now: later() });
   expect(names()).toEqual(['hello 1.0', 'hello 2.0', 'world 1.0']);
 });
 

@@ -184,7 +184,7 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
         intent.clear();
         return result;
       }
-      if (made.length) await recordAdded(downstream, added);
+      if (made.length) await recordAdded(downstream, added, downCache);
       result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache, trustCache: true });
       intent.clear();
       return result;

@@ -13,6 +13,7 @@ import { publish } from './publish';
 import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
 import { verifyChannel } from './verify';
+import { readPoolStore } from './cache';
 
 let root: string;
 let ch: ChannelConfig;
@@ -133,7 +134,7 @@ test('a republish after adding one package reads only that package', async () =>
   const first = await publish(ch);
   expect(first.debsRead).toBe(6);
   addDeb({ name: 'newcomer', version: '0.1' });
-  const cached = JSON.parse(fs.readFileSync(path.join(ch.stateDir, 'cache.json'), 'utf8'));
+  const cached = readPoolStore(ch.stateDir);
   expect(cached.stanzaKey).toBe(formatOf().indexes.entryKey);
   expect(Object.values(cached.entries).every((e) => typeof (e as { stanza?: string }).stanza === 'string')).toBe(true);
   const before = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
