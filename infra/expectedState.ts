@@ -6,7 +6,7 @@
  * with its mode and owners only; its digest is recorded on the server by the step that installs it).
  */
 import * as crypto from 'crypto';
-import { ExpectedStateSchema, type ExpectedEntry, type ExpectedState } from '../lambda-free-tools/src/repo/expectedState';
+import { expectedStateSchema, type ExpectedEntry, type ExpectedState } from '../lambda-free-tools/src/repo/expectedState';
 
 /** What a step promises about one file: its content (text or Buffer), a known digest, or that it is secret. */
 export type ExpectedContent = { content: string | Buffer } | { sha256: string } | { secret: true };
@@ -56,7 +56,7 @@ export class ExpectedStateBuilder {
   /** The manifest, entries sorted by path; validated against the schema apt-repo reads (throws ZodError on a bad entry). */
   build(): ExpectedState {
     const entries = [...this.entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return ExpectedStateSchema.parse({ format: 1, channel: this.channel, root: this.root, secretDigests: this.secretDigests, entries });
+    return expectedStateSchema().parse({ format: 1, channel: this.channel, root: this.root, secretDigests: this.secretDigests, entries });
   }
 }
 

@@ -8,56 +8,71 @@
  * The two programs talk through this typed JSON only, validated on read.
  */
 import * as fs from 'fs';
-import { z } from 'zod';
+import type { z as zod } from 'zod';
 import { UsageError } from '../errors';
 import { NAME_RE } from './channel';
 
-/** Hex SHA-256, lower case. */
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256');
-/** An octal mode as `stat -c %a` would print it, padded to 4 digits ("0644", "2755", "3775"). */
-const mode = z.string().regex(/^[0-7]{4}$/, 'expected a 4-digit octal mode such as 0644');
-const account = z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'expected a user or group name');
-
 /**
- * One expected path (absolute, the stack's root included).
- * - `file`: a regular file; `sha256` of its content when the stack knows it (every non-secret file);
- *   for a secret file (`secret: true`: the private signing key, the htpasswd, the TLS key) the
- *   content digest is not in the manifest: the step that installed it recorded it in
- *   `<configDir>/secret-digests` (0600 root, lines `<sha256>  <path>`), which only root can read.
- *   `openpgpFingerprint` (40 upper-case hex) on the public key files: the key they hold.
- * - `dir`: a folder with its mode and owners.
- * - `symlink`: a link and where it points (the nginx sites-enabled link).
+ * The manifest's schema (zod), built on first use: zod is loaded only by the commands that read a
+ * manifest (doctor, status), not by every start of the indexer.
  */
-export const ExpectedEntrySchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('file'),
-    path: z.string().startsWith('/'),
-    mode,
-    owner: account,
-    group: account,
-    sha256: sha256.optional(),
-    secret: z.boolean().optional(),
-    openpgpFingerprint: z
-      .string()
-      .regex(/^[0-9A-F]{40}$/)
-      .optional(),
-    /** Which plan step installs it (what to re-apply). */
-    step: z.string(),
-  }),
-  z.object({ type: z.literal('dir'), path: z.string().startsWith('/'), mode, owner: account, group: account, step: z.string() }),
-  z.object({ type: z.literal('symlink'), path: z.string().startsWith('/'), target: z.string().startsWith('/'), step: z.string() }),
-]);
-export type ExpectedEntry = z.infer<typeof ExpectedEntrySchema>;
+function buildSchemas(z: typeof zod) {
+  /** Hex SHA-256, lower case. */
+  const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256');
+  /** An octal mode as `stat -c %a` would print it, padded to 4 digits ("0644", "2755", "3775"). */
+  const mode = z.string().regex(/^[0-7]{4}$/, 'expected a 4-digit octal mode such as 0644');
+  const account = z.string().regex(/^[a-z_][a-z0-9_-]*[$]?$/, 'expected a user or group name');
 
-/** The whole manifest (format 1). `secretDigests`: where the secret steps record what they installed. */
-export const ExpectedStateSchema = z.object({
-  format: z.literal(1),
-  channel: z.string().regex(NAME_RE),
-  root: z.string().startsWith('/'),
-  secretDigests: z.string().startsWith('/'),
-  entries: z.array(ExpectedEntrySchema),
-});
-export type ExpectedState = z.infer<typeof ExpectedStateSchema>;
+  /**
+   * One expected path (absolute, the stack's root included).
+   * - `file`: a regular file; `sha256` of its content when the stack knows it (every non-secret file);
+   *   for a secret file (`secret: true`: the private signing key, the htpasswd, the TLS key) the
+   *   content digest is not in the manifest: the step that installed it recorded it in
+   *   `<configDir>/secret-digests` (0600 root, lines `<sha256>  <path>`), which only root can read.
+   *   `openpgpFingerprint` (40 upper-case hex) on the public key files: the key they hold.
+   * - `dir`: a folder with its mode and owners.
+   * - `symlink`: a link and where it points (the nginx sites-enabled link).
+   */
+  const entry = z.discriminatedUnion('type', [
+    z.object({
+      type: z.literal('file'),
+      path: z.string().startsWith('/'),
+      mode,
+      owner: account,
+      group: account,
+      sha256: sha256.optional(),
+      secret: z.boolean().optional(),
+      openpgpFingerprint: z
+        .string()
+        .regex(/^[0-9A-F]{40}$/)
+        .optional(),
+      /** Which plan step installs it (what to re-apply). */
+      step: z.string(),
+    }),
+    z.object({ type: z.literal('dir'), path: z.string().startsWith('/'), mode, owner: account, group: account, step: z.string() }),
+    z.object({ type: z.literal('symlink'), path: z.string().startsWith('/'), target: z.string().startsWith('/'), step: z.string() }),
+  ]);
+  /** The whole manifest (format 1). `secretDigests`: where the secret steps record what they installed. */
+  const state = z.object({
+    format: z.literal(1),
+    channel: z.string().regex(NAME_RE),
+    root: z.string().startsWith('/'),
+    secretDigests: z.string().startsWith('/'),
+    entries: z.array(entry),
+  });
+  return { entry, state };
+}
+
+let schemas: ReturnType<typeof buildSchemas> | undefined;
+/** The manifest's zod schema (format 1, see buildSchemas), built on first use. */
+export function expectedStateSchema(): ReturnType<typeof buildSchemas>['state'] {
+  schemas ??= buildSchemas((require('zod') as { z: typeof zod }).z);
+  return schemas.state;
+}
+/** One expected path of a manifest (see buildSchemas). */
+export type ExpectedEntry = zod.infer<ReturnType<typeof buildSchemas>['entry']>;
+/** A whole manifest (format 1). */
+export type ExpectedState = zod.infer<ReturnType<typeof buildSchemas>['state']>;
 
 /** Name of the manifest file in a channel's configDir. */
 export const EXPECTED_STATE_FILE = 'expected-state.json';
@@ -67,7 +82,7 @@ export const SECRET_DIGESTS_FILE = 'secret-digests';
 export const MANIFEST_MAX_BYTES = 16 << 20;
 
 /**
- * A manifest that cannot be used: not JSON, or not format 1 of ExpectedStateSchema. A usage error
+ * A manifest that cannot be used: not JSON, or not format 1 of expectedStateSchema(). A usage error
  * (exit 2): doctor cannot tell drift without a manifest, and exit 1 stays "differences found".
  * `source` names the file (or `-` for stdin), `reason` the JSON error or the first zod issue
  * (its path in the document and message).
@@ -84,7 +99,7 @@ export class ExpectedStateError extends UsageError {
 /**
  * Parses and validates a manifest's text (JSON, format 1).
  * @param source names the file in errors (a path, or 'stdin').
- * @throws ExpectedStateError for text that is not JSON or does not match ExpectedStateSchema.
+ * @throws ExpectedStateError for text that is not JSON or does not match expectedStateSchema().
  */
 export function parseExpectedState(text: string, source: string): ExpectedState {
   let raw: unknown;
@@ -93,7 +108,7 @@ export function parseExpectedState(text: string, source: string): ExpectedState 
   } catch (e) {
     throw new ExpectedStateError(source, `not JSON (${(e as Error).message})`);
   }
-  const r = ExpectedStateSchema.safeParse(raw);
+  const r = expectedStateSchema().safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];
     throw new ExpectedStateError(source, `${issue.path.join('.') || '(top level)'}: ${issue.message}`);

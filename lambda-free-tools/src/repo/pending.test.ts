@@ -152,13 +152,16 @@ describe('channel pairs and pending', () => {
     expect(await servedRecordsOf(pair.upstream)).toBeDefined();
 
     // With the records no pool is read: a broken file in the pool (never served) is verify's and
-    // publish's to report, while the scan reports it.
+    // publish's to report, while a listing of the pool reports it.
     const junk = path.join(pair.upstream.webRoot, 'pool/main/j/junk/junk_1_all.deb');
     fs.mkdirSync(path.dirname(junk), { recursive: true });
     fs.writeFileSync(junk, 'not a deb');
     try {
       expect((await pendingPackages(pair)).problems).toEqual([]);
       fs.rmSync(file);
+      // Nor without them while the store is the pool preprod's last publish listed (readPool).
+      expect((await pendingPackages(pair)).problems).toEqual([]);
+      fs.rmSync(path.join(pair.upstream.stateDir, 'cache.json'));
       expect((await pendingPackages(pair)).problems.join('\n')).toContain('junk_1_all.deb');
     } finally {
       fs.rmSync(junk);

@@ -11,7 +11,7 @@
 import * as path from 'path';
 import { ConfigError } from '../errors';
 import type { ChannelPair } from './channel';
-import { scanPool } from './pool';
+import { readPool } from './pool';
 import { currentGeneration, readGenerationInfo, readServed } from './generations';
 import { intentFile, readIntent } from './intent';
 import { routeCodenames } from './routing';
@@ -165,7 +165,7 @@ export async function pendingPackages(pair: ChannelPair): Promise<{ rows: Pendin
   // The served sets as their generations recorded them: two small files, no pool scan.
   const [upRecorded, downRecorded] = await Promise.all([servedRecordsOf(pair.upstream), servedRecordsOf(pair.downstream)]);
   if (upRecorded && downRecorded) return { rows: diffPools(upRecorded, downRecorded, pair.downstream), problems: interrupted() };
-  const [up, down] = await Promise.all([scanPool(pair.upstream), scanPool(pair.downstream)]);
+  const [up, down] = await Promise.all([readPool(pair.upstream), readPool(pair.downstream)]);
   const [upServed, downServed] = await Promise.all([
     servedPackages(pair.upstream, up.packages),
     servedPackages(pair.downstream, down.packages),

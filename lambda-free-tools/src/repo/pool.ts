@@ -248,6 +248,16 @@ export async function scanPool(
 }
 
 /**
+ * The pool of `ch` for a run that only reads (pending, versions, promote's upstream channel; no lock
+ * needed): the channel's store when it is marked as the pool of the generation served now (a
+ * consistent state: entries saved after the mark drop it, see cache.ts), else a listing (scanPool).
+ * Writes nothing.
+ */
+export async function readPool(ch: ChannelConfig, opts: { progress?: Progress } = {}): Promise<PoolScan> {
+  return scanPool(ch, { progress: opts.progress, cache: PoolCache.load(ch.stateDir, undefined, formatOf(ch)), trustCache: true });
+}
+
+/**
  * The pool as the cache holds it (see PoolCache.isListingOf): every entry, loaded or set in this
  * run, built as scanPool builds a file's package (identity checked again by the format, routed,
  * addedMs from the store's upload times else the recorded mtime), without listing or stat-ing a file.

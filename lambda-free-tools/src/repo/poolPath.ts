@@ -6,6 +6,9 @@
 import { checkRelPath } from '../core/files';
 import { formatOf, type PackageFormat } from './format';
 
+/** `pool/` then segments of letters, digits and `. _ + ~ : -`, each starting with a letter or digit. */
+const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
+
 /**
  * True for a pool path as the pool can hold it: `pool/…/<file><extension of the format>` (`.deb`
  * by default), passing checkRelPath (no absolute path, `..`, `.` or empty segment, no control
@@ -13,7 +16,11 @@ import { formatOf, type PackageFormat } from './format';
  * generation.json, backup manifests).
  */
 export function isPoolPath(p: unknown, format: Pick<PackageFormat, 'extension'> = formatOf()): p is string {
-  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith(format.extension) || /\s/.test(p)) return false;
+  if (typeof p !== 'string' || !p.startsWith('pool/') || !p.endsWith(format.extension)) return false;
+  // What poolPathFor writes passes at once (segments that start with a letter or digit are never
+  // empty, `.` or `..`); anything else gets the full check.
+  if (PLAIN_POOL_PATH.test(p)) return true;
+  if (/\s/.test(p)) return false;
   try {
     checkRelPath(p);
     return true;

@@ -61,6 +61,22 @@ beforeEach(async () => {
 afterEach(() => rmTemp(root));
 
 describe('promote', () => {
+  test("takes the upstream pool from its store; a file replaced behind the indexer's back is caught by its stat and not promoted", async () => {
+    const upTree = () => JSON.stringify([pool(preprod), fs.readdirSync(preprod.stateDir).sort()]);
+    const before = upTree();
+    const ok = await promote(pair, [parsePackageSpec('tool=2')], {});
+    expect(ok.promoted.map((p) => p.how)).toEqual(['linked']);
+    expect(upTree()).toBe(before); // the upstream store is read, never written
+    // Replace preprod's app 1.10 by other bytes (a new inode), without a publish.
+    const rel = 'pool/main/a/app/app_1.10_all.deb';
+    const other = buildDeb(path.join(root, 'other'), { name: 'app', version: '1.10', payloadBytes: 999 });
+    fs.renameSync(other, path.join(preprod.webRoot, rel));
+    const prodBefore = pool(prod);
+    await expect(promote(pair, [parsePackageSpec('app=1.10')], {})).rejects.toThrow(/the upstream file changed since it was indexed/);
+    expect(pool(prod)).toEqual(prodBefore);
+    expect(await verifyChannel(prod)).toEqual([]);
+  });
+
   test('without a version takes the newest pending one; with one, exactly it; prod shares the inode and is published', async () => {
     const warn = jest.fn();
     const r = await promote(pair, [parsePackageSpec('app'), parsePackageSpec('tool=2')], { warn });
@@ -176,6 +192,10 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
     const { rows, problems } = await pendingPackages(pair);
     expect(rows.map((r) => r.name)).not.toContain('ghost');
     expect(problems).toEqual([]);
+    // Preprod's store is the pool its last publish listed: the file put there since is not in it.
+    await expect(promote(pair, [parsePackageSpec('ghost')])).rejects.toThrow(/package ghost is not in preprod's pool/);
+    // Without the store (lost), preprod's pool is listed: the file is found, and still not promotable.
+    fs.rmSync(path.join(preprod.stateDir, 'cache.json'));
     await expect(promote(pair, [parsePackageSpec('ghost')])).rejects.toThrow(
       /package ghost is in preprod's pool but preprod does not serve it/,
     );

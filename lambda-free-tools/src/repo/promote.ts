@@ -110,8 +110,13 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     // The downstream cache is filled with what the upstream scan knows of each promoted file (the
     // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
     const downCache = PoolCache.forChannel(downstream);
-    // The downstream channel's pool may come from its cache (we hold its lock); the upstream one is listed.
-    const [up, down] = await Promise.all([scanPool(upstream), scanPool(downstream, { cache: downCache, trustCache: true })]);
+    // Both pools may come from their stores: the downstream one's (we hold its lock) when it is the
+    // pool it serves; the upstream one's (read without its lock) likewise, see readPool.
+    const upStore = PoolCache.load(upstream.stateDir, undefined, formatOf(upstream));
+    const [up, down] = await Promise.all([
+      scanPool(upstream, { cache: upStore, trustCache: true }),
+      scanPool(downstream, { cache: downCache, trustCache: true }),
+    ]);
     const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
     const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
@@ -173,7 +178,9 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
           made.push(dest);
           added[r.poolPath] = at;
           const known = upByPath.get(r.poolPath);
-          if (known) downCache.set(r.poolPath, await fsp.lstat(dest), { control: known.control, digests: known.digests });
+          const st = await fsp.lstat(dest);
+          if (how === 'linked') await checkLinked(upStore.recorded(r.poolPath), st, r, { base: downstream.webRoot, rel: r.poolPath });
+          if (known) downCache.set(r.poolPath, st, { control: known.control, digests: known.digests });
         }
         result.promoted.push(item(r, how));
       }
@@ -299,6 +306,27 @@ function select(
  * under their web roots (the pool path is checked, no component followed); a copy is hash-checked.
  * Resolves to what was done.
  */
+/**
+ * A linked file is the upstream inode: when its stat is not the one the upstream store recorded
+ * (the upstream pool was taken from the store, not stat-ed: a file replaced behind the indexer's
+ * back), its SHA256 is checked against the row's; a mismatch removes the link and throws
+ * AptRepoError (nothing is published with digests that are not the file's).
+ */
+async function checkLinked(
+  recorded: { size: number; mtimeMs: number; ino: number } | undefined,
+  st: { size: number; mtimeMs: number; ino: number },
+  r: PendingRow,
+  dest: Confined,
+): Promise<void> {
+  if (recorded && recorded.size === st.size && recorded.mtimeMs === st.mtimeMs && recorded.ino === st.ino) return;
+  const sha = await sha256File(dest);
+  if (sha === r.sha256) return;
+  await fsp.rm(confine(dest.base, dest.rel), { force: true });
+  throw new AptRepoError(
+    `${confine(dest.base, dest.rel)}: the upstream file changed since it was indexed (SHA256 ${sha}, indexed ${r.sha256}); not promoted: publish the upstream channel first`,
+  );
+}
+
 async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['how']> {
   if (!isPoolPath(r.poolPath, formatOf(pair.upstream))) throw new UnsafePathError(JSON.stringify(r.poolPath), 'not a pool path');
   const srcC: Confined = { base: pair.upstream.webRoot, rel: r.poolPath };

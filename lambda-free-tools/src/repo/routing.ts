@@ -111,6 +111,10 @@ export function suffixCodenames(version: string, routing: RoutingRule[]): string
  * considered, so a source package named like a codename does not route by accident.
  */
 export function folderCodename(poolPath: string, codenames: string[]): string | undefined {
+  // `pool/<component>/<prefix>/<source>/<file>` (the usual case) has no folder to look at.
+  let slashes = 0;
+  for (let i = poolPath.indexOf('/'); i >= 0; i = poolPath.indexOf('/', i + 1)) slashes++;
+  if (slashes <= 4) return undefined;
   const dirs = poolPath.split('/').slice(0, -1);
   for (let i = 4; i < dirs.length; i++) if (codenames.includes(dirs[i])) return dirs[i];
   return undefined;

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors';
 import { listChannels, loadChannel } from './channel';
-import { scanPool } from './pool';
+import { readPool } from './pool';
 import { channelsConfigRoot } from './channel';
 import { formatOf } from './format';
 import type { ChannelConfig } from '../core/types';
@@ -50,13 +50,14 @@ export async function packageVersions(root: string, name: string): Promise<Versi
 
 /**
  * The versions of package `name` in the pools of `channels` (loaded configs, in the order given),
- * newest first by the first channel's format; empty when none holds it. Read-only.
+ * newest first by the first channel's format; empty when none holds it. Read-only: each pool is
+ * taken from its channel's store when that is the pool served now (readPool).
  */
 export async function versionsIn(channels: ChannelConfig[], name: string): Promise<VersionRow[]> {
   const rows = new Map<string, VersionRow>();
   for (const ch of channels) {
     const channel = ch.name;
-    const { packages } = await scanPool(ch);
+    const { packages } = await readPool(ch);
     for (const p of packages) {
       if (p.name !== name) continue;
       let row = rows.get(p.version);
