@@ -6,7 +6,7 @@
  */
 import { DebError } from '../errors';
 import type { PackageFormat, PackageIdentity, PackageRead } from '../core/format';
-import { getField, isValidArchitecture, isValidPackageName, parseSourceField } from './control';
+import { isValidArchitecture, isValidPackageName, parseSourceField } from './control';
 import { readDeb, type DebInfo } from './debfile';
 import { readDebs } from './parallel';
 import { compareVersions, isValidVersion, parseVersion } from './version';
@@ -40,10 +40,29 @@ function asRead(info: DebInfo): PackageRead {
  * Debian's identity check of control data (which may come from a cache file: checked again as
  * readDeb checks it); the reason names the field and the Policy section.
  */
+const IDENTITY_FIELDS = ['Package', 'Version', 'Architecture', 'Source'] as const;
+type IdentityField = (typeof IDENTITY_FIELDS)[number];
+
+/**
+ * The four fields identify reads, as getField finds each (the exact name first, else the first
+ * whose name matches ignoring case: Debian Policy §5.1), in one pass over the control fields
+ * (publish identifies every package of the pool on each run).
+ */
+function identityFields(control: readonly [string, string][]): Partial<Record<IdentityField, string>> {
+  const exact: Partial<Record<IdentityField, string>> = {};
+  const folded: Partial<Record<IdentityField, string>> = {};
+  for (const [k, v] of control) {
+    if (k.length !== 6 && k.length !== 7 && k.length !== 12) continue;
+    for (const f of IDENTITY_FIELDS) {
+      if (k === f) exact[f] ??= v;
+      else if (k.length === f.length && k.toLowerCase() === f.toLowerCase()) folded[f] ??= v;
+    }
+  }
+  return { ...folded, ...exact };
+}
+
 function identify(control: [string, string][]): PackageIdentity | string {
-  const name = getField(control, 'Package');
-  const version = getField(control, 'Version');
-  const architecture = getField(control, 'Architecture');
+  const { Package: name, Version: version, Architecture: architecture, Source: sourceField } = identityFields(control);
   const missing = (
     [
       ['Package', name],
@@ -58,7 +77,6 @@ function identify(control: [string, string][]): PackageIdentity | string {
   if (!isValidPackageName(name!)) return `invalid Package field ${shown(name!)} (Debian Policy §5.6.1)`;
   if (!isValidVersion(version!)) return `invalid Version field ${shown(version!)} (Debian Policy §5.6.12)`;
   if (!isValidArchitecture(architecture!)) return `invalid Architecture field ${shown(architecture!)} (Debian Policy §5.6.8)`;
-  const sourceField = getField(control, 'Source');
   if (sourceField !== undefined && !parseSourceField(sourceField)) return `invalid Source field ${JSON.stringify(sourceField)}`;
   return { name: name!, version: version!, architecture: architecture!, source: sourceName(sourceField, name!) };
 }

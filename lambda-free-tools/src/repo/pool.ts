@@ -59,6 +59,8 @@ export { isPoolPath } from './poolPath';
  * Packages as a Filename that apt may not fetch, or that breaks the index.
  */
 const POOL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+~:-]*$/;
+/** A pool path whose every segment after `pool/` is a POOL_SEGMENT (the common case, one test). */
+const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
 
 /**
  * Why the file at pool path `poolPath` (as listPoolEntries gives it) cannot be published under
@@ -67,6 +69,7 @@ const POOL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+~:-]*$/;
  * what to do.
  */
 export function poolNameProblem(poolPath: string): string | undefined {
+  if (PLAIN_POOL_PATH.test(poolPath)) return undefined;
   const bad = new Set<string>();
   const segments = poolPath.split('/').slice(1);
   for (const seg of segments) {
