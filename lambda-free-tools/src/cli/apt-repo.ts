@@ -26,6 +26,7 @@ import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
 import * as status from './commands/status';
 import * as doctor from './commands/doctor';
+import { phaseTimes } from '../core/timings';
 
 /**
  * Parser of a global option that may be given once. The operators' sudo rule
@@ -171,6 +172,8 @@ if (require.main === module) {
     if (/\.c?js$/.test(__filename)) setReadWorkerEntry(__filename);
     void main(process.argv).then((code) => {
       process.exitCode = code;
+      // Where the run's time went (core/timings.ts), for benchmarks and operators.
+      if (process.env.APT_REPO_TIMINGS === '1') process.stderr.write(`apt-repo: timings (ms): ${JSON.stringify(phaseTimes())}\n`);
     });
   }
 }

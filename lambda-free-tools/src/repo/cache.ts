@@ -22,6 +22,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { appendDurable, writeFileAtomic } from '../core/files';
+import { timed } from '../core/timings';
 import { isPoolPath } from './poolPath';
 import { formatOf, type PackageFormat } from './format';
 import type { ChannelConfig, Digests } from '../core/types';
@@ -202,7 +203,7 @@ export class PoolCache {
    * dropped (a new renderer must not serve old text); without a key, stored stanzas are kept as they are.
    */
   static load(stateDir: string, stanzaKey?: string, format: Pick<PackageFormat, 'extension'> = formatOf()): PoolCache {
-    const state = readStore(stateDir, format);
+    const state = timed('store load', () => readStore(stateDir, format));
     let rewrite = state.logBytes === undefined;
     let key = stanzaKey;
     if (stanzaKey === undefined) key = state.stanzaKey;
@@ -328,6 +329,10 @@ export class PoolCache {
    * an empty log. Does nothing when nothing changed. The caller holds the channel lock.
    */
   save(): void {
+    timed('store save', () => this.saveNow());
+  }
+
+  private saveNow(): void {
     const lines: LogLine[] = [];
     for (const k of [...this.changed].sort()) if (this.used.has(k)) lines.push(['s', k, this.used.get(k)!]);
     // After a complete listing: files gone from the pool, and upload times of files it does not hold.

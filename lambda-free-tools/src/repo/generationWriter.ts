@@ -26,6 +26,7 @@ import { keyOf, scanPool } from './pool';
 import { formatOf, type PackageFormat } from './format';
 import { suffixCodenames } from './routing';
 import type { ChannelConfig, PoolPackage, Progress, ServedRecord } from '../core/types';
+import { timed, timedAsync } from '../core/timings';
 
 /**
  * What a publish did. `packages`: entries per codename (one per name, version and architecture);
@@ -196,24 +197,26 @@ export async function writeGenerationLocked(
     const previousDistsDir = previous ? path.join(generationDir(ch, previous), 'dists') : undefined;
     const validUntil = ch.validUntilDays ? new Date(now.getTime() + ch.validUntilDays * 86_400_000) : undefined;
     const layout = formatOf(ch).indexes;
-    await Promise.all(
-      ch.codenames.map((codename) =>
-        layout.write(
-          distsDir,
-          {
-            codename,
-            component: ch.component,
-            architectures: ch.architectures,
-            indexes: content.indexes.get(codename) ?? new Map(),
-            meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
-          },
-          signer,
-          { previousDistsDir },
+    await timedAsync('write indexes (compress, sign)', () =>
+      Promise.all(
+        ch.codenames.map((codename) =>
+          layout.write(
+            distsDir,
+            {
+              codename,
+              component: ch.component,
+              architectures: ch.architectures,
+              indexes: content.indexes.get(codename) ?? new Map(),
+              meta: { origin: ch.origin, label: ch.label, description: ch.description, date: now, validUntil },
+            },
+            signer,
+            { previousDistsDir },
+          ),
         ),
       ),
     );
     if (content.served) writeServed(ch, id, content.served);
-    await fsyncTree(genDir, inodesUnder(previousDistsDir));
+    await timedAsync('fsync generation', () => fsyncTree(genDir, inodesUnder(previousDistsDir)));
     writeGenerationInfo(ch, {
       id,
       date: now.toISOString(),
@@ -231,8 +234,10 @@ export async function writeGenerationLocked(
     fs.rmSync(genDir, { recursive: true, force: true });
     throw e;
   }
-  await switchGeneration(ch, id);
-  await pruneGenerations(ch, ch.generationsKeep);
+  await timedAsync('flip and prune', async () => {
+    await switchGeneration(ch, id);
+    await pruneGenerations(ch, ch.generationsKeep);
+  });
   return id;
 }
 
@@ -263,7 +268,7 @@ export async function publishLocked(
 ): Promise<PublishResult> {
   const now = opts.now ?? new Date();
   const cache = opts.cache ?? PoolCache.forChannel(ch);
-  const scan = await scanPool(ch, { progress: opts.progress, cache, trustCache: opts.trustCache });
+  const scan = await timedAsync('pool scan', () => scanPool(ch, { progress: opts.progress, cache, trustCache: opts.trustCache }));
   const problems: string[] = [];
   if (scan.problems.length > 0) {
     if (!opts.skipInvalid) {
@@ -317,7 +322,7 @@ export async function publishLocked(
     }
   }
   const perCodename = new Map<string, PoolPackage[]>([...byIdentity].map(([c, m]) => [c, [...m.values()]]));
-  const indexes = format.indexes.render(perCodename, ch.architectures, cache);
+  const indexes = timed('render', () => format.indexes.render(perCodename, ch.architectures, cache));
   cache.save(); // what was read and rendered stays, whatever happens next (a killed run included)
 
   const packages: Record<string, number> = {};
