@@ -12,6 +12,7 @@ import { parsePackageSpec, promote } from './promote';
 import * as generations from './generations';
 import { currentGeneration, readGenerationInfo } from './generations';
 import { verifyChannel } from './verify';
+import { publish } from './publish';
 import { readAdded } from './pool';
 import { ConflictError, UsageError } from '../errors';
 import { generateSigningKey } from '../sign/keys';
@@ -61,7 +62,24 @@ beforeEach(async () => {
 afterEach(() => rmTemp(root));
 
 describe('promote', () => {
-  test("takes the upstream pool from its store; a file replaced behind the indexer's back is caught by its stat and not promoted", async () => {
+  test('many files at once: what each holds comes from the upstream store (stat-checked), the same as reading them', async () => {
+    const ci = path.join(preprod.incomingDir, 'ci');
+    for (let i = 0; i < 70; i++) buildDeb(ci, { name: `many${i}`, version: '1.0' });
+    await ingest(preprod, { settleMs: 0 });
+    const r = await promote(pair, [], { allPending: true });
+    expect(r.promoted.filter((p) => p.name.startsWith('many')).every((p) => p.how === 'linked')).toBe(true);
+    expect(r.publish!.debsRead).toBe(0); // nothing read again: the upstream store described them
+    const packages = () => fs.readFileSync(path.join(prod.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    const fast = packages();
+    expect(fast.match(/^Package: many/gm)).toHaveLength(70);
+    // The same index as a publish that lists and reads prod's pool afresh.
+    fs.rmSync(path.join(prod.stateDir, 'cache.json'));
+    const again = await publish(prod);
+    expect(again.debsRead).toBeGreaterThan(70);
+    expect(packages()).toBe(fast);
+  });
+
+  test("reads no upstream pool; a file replaced behind the indexer's back is caught by its SHA256 and not promoted", async () => {
     const upTree = () => JSON.stringify([pool(preprod), fs.readdirSync(preprod.stateDir).sort()]);
     const before = upTree();
     const ok = await promote(pair, [parsePackageSpec('tool=2')], {});

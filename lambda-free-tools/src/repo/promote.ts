@@ -13,7 +13,7 @@
  * a file in preprod's pool that preprod does not serve (an interrupted ingest there) is not
  * promotable, and a file in prod's pool that prod does not serve is still pending.
  */
-import { promises as fsp } from 'fs';
+import { promises as fsp, type Stats } from 'fs';
 import * as path from 'path';
 import { AptRepoError, ConflictError, UnsafePathError, UsageError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
@@ -23,7 +23,7 @@ import { publishLocked, PublishResult } from './generationWriter';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
-import { diffPools, interruptedWriter, PendingRow, servedPackages } from './pending';
+import { diffPools, interruptedWriter, PendingRow, servedPackages, servedRecordsOf, type DiffedPackage } from './pending';
 import type { ChannelPair } from './channel';
 import { recoverChannel } from './recover';
 import { beginIntent, settleFailedPublish } from './intent';
@@ -107,23 +107,30 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`apt-repo: warning: ${m}\n`));
   return withChannelLock(downstream, async () => {
     await recoverChannel(downstream, { progress: opts.progress });
-    // The downstream cache is filled with what the upstream scan knows of each promoted file (the
-    // same inode, or a copy checked by SHA256), so the publish below reads none of them again.
+    // The downstream channel's pool may come from its store (we hold its lock), see scanPool.
     const downCache = PoolCache.forChannel(downstream);
-    // Both pools may come from their stores: the downstream one's (we hold its lock) when it is the
-    // pool it serves; the upstream one's (read without its lock) likewise, see readPool.
-    const upStore = PoolCache.load(upstream.stateDir, undefined, formatOf(upstream));
-    const [up, down] = await Promise.all([
-      scanPool(upstream, { cache: upStore, trustCache: true }),
-      scanPool(downstream, { cache: downCache, trustCache: true }),
+    const down = await scanPool(downstream, { cache: downCache, trustCache: true });
+    // What the upstream channel serves, as its generation recorded it: nothing of its pool is read
+    // unless that record is missing, an error message needs the pool, or many files are promoted.
+    let upScan: { store: PoolCache; packages: PoolPackage[] } | undefined;
+    const upPool = async () => {
+      if (!upScan) {
+        const store = PoolCache.load(upstream.stateDir, undefined, formatOf(upstream));
+        upScan = { store, packages: (await scanPool(upstream, { cache: store, trustCache: true })).packages };
+      }
+      return upScan.packages;
+    };
+    const recorded = await servedRecordsOf(upstream);
+    const [upServed, downServed] = await Promise.all([
+      recorded ?? upPool().then((pkgs) => servedPackages(upstream, pkgs)),
+      servedPackages(downstream, down.packages),
     ]);
-    const [upServed, downServed] = await Promise.all([servedPackages(upstream, up.packages), servedPackages(downstream, down.packages)]);
     const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
     // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
     const upstreamInterrupted = interruptedWriter(upstream);
     if (upstreamInterrupted) notes.push(upstreamInterrupted);
-    const chosen = select(pair, upServed, up.packages, pending, specs, opts, notes);
+    const chosen = await select(pair, upServed, upPool, pending, specs, opts, notes);
     const conflicts = chosen.filter((r) => r.conflict);
     if (conflicts.length) {
       throw new ConflictError(
@@ -141,8 +148,10 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
       result.promoted = chosen.map((r) => item(r, 'planned'));
       return result;
     }
-    const upByPath = new Map(up.packages.map((p) => [p.poolPath, p]));
+    // Many files: the upstream store gives what each holds (checked by stat) rather than reading them all.
+    if (chosen.filter((r) => !r.live).length > READ_AT_MOST) await upPool();
     const made: string[] = [];
+    const placed: Chosen[] = [];
     const added: Record<string, number> = {};
     const served = await currentGeneration(downstream);
     let copyWarned = false;
@@ -177,14 +186,13 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
           const dest = confine(downstream.webRoot, r.poolPath);
           made.push(dest);
           added[r.poolPath] = at;
-          const known = upByPath.get(r.poolPath);
-          const st = await fsp.lstat(dest);
-          if (how === 'linked') await checkLinked(upStore.recorded(r.poolPath), st, r, { base: downstream.webRoot, rel: r.poolPath });
-          if (known) downCache.set(r.poolPath, st, { control: known.control, digests: known.digests });
+          placed.push(r);
         }
         result.promoted.push(item(r, how));
       }
       opts.progress?.stop();
+      // The publish takes the downstream pool from its store: each placed file goes in, with what it holds.
+      await describePlaced(pair, placed, downCache, upScan?.store);
       // Pending rows are not served downstream, even when their file is already in its pool.
       if (!chosen.some((r) => !r.live)) {
         downCache.save();
@@ -219,17 +227,17 @@ type Chosen = PendingRow & { live?: boolean };
 
 /**
  * Turns specs into pool rows to promote; UsageError for anything absent. `up`: what the upstream
- * channel serves; `upPool`: its whole pool (to say why a file there is not promotable).
+ * channel serves; `upPool`: its whole pool, read on demand (to say why a file there is not promotable).
  */
-function select(
+async function select(
   pair: ChannelPair,
-  up: PoolPackage[],
-  upPool: PoolPackage[],
+  up: DiffedPackage[],
+  upPool: () => Promise<PoolPackage[]>,
   pending: PendingRow[],
   specs: PackageSpec[],
   opts: PromoteOptions,
   notes: string[],
-): Chosen[] {
+): Promise<Chosen[]> {
   const { upstream, downstream } = pair;
   const { compareVersions } = formatOf(upstream);
   const routed = (r: { version: string; poolPath: string }) => routeCodenames(r.version, r.poolPath, downstream);
@@ -238,7 +246,7 @@ function select(
     opts.codename === undefined ? routed(r).length > 0 : routed(r).includes(opts.codename);
   const where = opts.codename ?? `any codename of ${downstream.name} (liste_dist: ${downstream.codenames.join(', ')})`;
   // Not pending = already live downstream with the same bytes (maybe at another pool path).
-  const rowOf = (p: PoolPackage): Chosen => ({
+  const rowOf = (p: DiffedPackage): Chosen => ({
     live: true,
     name: p.name,
     version: p.version,
@@ -260,7 +268,7 @@ function select(
   for (const s of specs) {
     const all = up.filter((p) => p.name === s.name);
     if (all.length === 0) {
-      if (upPool.some((p) => p.name === s.name)) {
+      if ((await upPool()).some((p) => p.name === s.name)) {
         throw new UsageError(
           `package ${s.name} is in ${upstream.name}'s pool but ${upstream.name} does not serve it (an interrupted writer there: the next writing command of ${upstream.name} publishes it)`,
         );
@@ -271,7 +279,7 @@ function select(
     if (s.version !== undefined) {
       const wanted = all.filter((p) => p.version === s.version);
       if (wanted.length === 0) {
-        const unserved = upPool.some((p) => p.name === s.name && p.version === s.version);
+        const unserved = (await upPool()).some((p) => p.name === s.name && p.version === s.version);
         throw new UsageError(
           `${s.name}=${s.version} is not ${unserved ? `served by ${upstream.name} (it is in its pool only: the next writing command of ${upstream.name} publishes it)` : `in ${upstream.name}'s pool`} (versions there: ${known.join(', ')})`,
         );
@@ -306,25 +314,44 @@ function select(
  * under their web roots (the pool path is checked, no component followed); a copy is hash-checked.
  * Resolves to what was done.
  */
+/** Above this many files to place, promote loads the upstream store instead of reading each file. */
+const READ_AT_MOST = 64;
+
 /**
- * A linked file is the upstream inode: when its stat is not the one the upstream store recorded
- * (the upstream pool was taken from the store, not stat-ed: a file replaced behind the indexer's
- * back), its SHA256 is checked against the row's; a mismatch removes the link and throws
- * AptRepoError (nothing is published with digests that are not the file's).
+ * Puts what each placed file holds into the downstream store `downCache` (set with the file's stat):
+ * from `upStore` (the upstream store, when promote loaded it) if the file's stat is the one recorded
+ * there (a hard link is the upstream inode; a copy never matches), else read from the file itself
+ * (the format's readMany). Either way the SHA256 must be the one the upstream channel serves: a file
+ * replaced behind the indexer's back since it was indexed, or unreadable, throws AptRepoError (the
+ * caller undoes what it placed).
  */
-async function checkLinked(
-  recorded: { size: number; mtimeMs: number; ino: number } | undefined,
-  st: { size: number; mtimeMs: number; ino: number },
-  r: PendingRow,
-  dest: Confined,
-): Promise<void> {
-  if (recorded && recorded.size === st.size && recorded.mtimeMs === st.mtimeMs && recorded.ino === st.ino) return;
-  const sha = await sha256File(dest);
-  if (sha === r.sha256) return;
-  await fsp.rm(confine(dest.base, dest.rel), { force: true });
-  throw new AptRepoError(
-    `${confine(dest.base, dest.rel)}: the upstream file changed since it was indexed (SHA256 ${sha}, indexed ${r.sha256}); not promoted: publish the upstream channel first`,
+async function describePlaced(pair: ChannelPair, placed: Chosen[], downCache: PoolCache, upStore?: PoolCache): Promise<void> {
+  const format = formatOf(pair.downstream);
+  const toRead: { r: Chosen; file: string; st: Stats }[] = [];
+  for (const r of placed) {
+    const file = confine(pair.downstream.webRoot, r.poolPath);
+    const st = await fsp.lstat(file);
+    const e = upStore?.recorded(r.poolPath);
+    if (e && e.size === st.size && e.mtimeMs === st.mtimeMs && e.ino === st.ino && e.digests.SHA256 === r.sha256)
+      downCache.set(r.poolPath, st, { control: e.control, digests: e.digests });
+    else toRead.push({ r, file, st });
+  }
+  const failures: string[] = [];
+  await format.readMany(
+    toRead.map((t) => t.file),
+    {
+      onResult: (i, got) => {
+        const { r, file, st } = toRead[i];
+        if (got instanceof Error) failures.push(`${file}: cannot be read (${got.message})`);
+        else if (got.digests.SHA256 !== r.sha256)
+          failures.push(
+            `${file}: the upstream file changed since it was indexed (SHA256 ${got.digests.SHA256}, indexed ${r.sha256}); not promoted: publish the upstream channel first`,
+          );
+        else downCache.set(r.poolPath, st, { control: got.control, digests: got.digests });
+      },
+    },
   );
+  if (failures.length) throw new AptRepoError(failures.join('\n'));
 }
 
 async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['how']> {
