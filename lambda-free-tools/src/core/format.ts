@@ -186,6 +186,11 @@ export interface PackageFormat {
    * checked again as `read` checks it), or the reason it has none (a missing or invalid field).
    */
   identify(control: [string, string][]): PackageIdentity | string;
+  /**
+   * The package name in `control`, unchecked (identify checks it): a cheap first filter for a
+   * reader after one package (versions), undefined when there is none.
+   */
+  nameOf(control: readonly [string, string][]): string | undefined;
   /** True for a valid package name. */
   isValidName(name: string): boolean;
   /** True for a valid version. */

@@ -111,6 +111,7 @@ export const debianFormat: PackageFormat = {
   readMany: (files, opts) =>
     readDebs(files, { bytes: opts.bytes, onResult: (i, r) => opts.onResult(i, r instanceof Error ? r : asRead(r)) }),
   identify,
+  nameOf: (control) => identityFields(control).Package,
   isValidName: isValidPackageName,
   isValidVersion,
   compareVersions,

@@ -30,7 +30,7 @@ import * as openpgp from 'openpgp';
 const NAME = /^[a-z][a-z0-9-]*$/;
 const VERSION = /^[1-9][0-9]*$/;
 
-function field(control: [string, string][], name: string): string | undefined {
+function field(control: readonly [string, string][], name: string): string | undefined {
   return control.find(([k]) => k === name)?.[1];
 }
 
@@ -192,6 +192,7 @@ const toyFormat: PackageFormat = {
       opts.onResult(i, r);
     });
   },
+  nameOf: (control) => field(control, 'Name'),
   identify(control): PackageIdentity | string {
     const name = field(control, 'Name');
     const version = field(control, 'Version');

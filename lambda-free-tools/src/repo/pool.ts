@@ -150,15 +150,17 @@ export interface PoolScan {
  * without it, the store is only read (runs without the channel lock never write it). With
  * `opts.trustCache` too (a writer holding the channel lock), a cache marked as the pool of the
  * generation served now (PoolCache.isListingOf) is taken as the pool: nothing is listed, stat-ed or
- * read (scanFromCache).
+ * read (scanFromCache); with `opts.onlyName` too, only the entries whose package name
+ * (PackageFormat.nameOf) is that one are built (a reader after one package: versions), the rest
+ * skipped; a listing of the pool ignores it (the caller filters).
  */
 export async function scanPool(
   ch: ChannelConfig,
-  opts: { progress?: Progress; cache?: PoolCache; trustCache?: boolean } = {},
+  opts: { progress?: Progress; cache?: PoolCache; trustCache?: boolean; onlyName?: string } = {},
 ): Promise<PoolScan> {
   const format = formatOf(ch);
   const cache = opts.cache ?? PoolCache.load(ch.stateDir, undefined, formatOf(ch));
-  if (opts.trustCache && opts.cache && cache.isListingOf(await currentGeneration(ch))) return scanFromCache(ch, cache);
+  if (opts.trustCache && opts.cache && cache.isListingOf(await currentGeneration(ch))) return scanFromCache(ch, cache, opts.onlyName);
   const { files, links } = listPoolEntries(ch.webRoot, format);
   cache.markComplete();
   const results: (PoolPackage | DebError | undefined)[] = new Array(files.length);
@@ -254,10 +256,11 @@ export async function scanPool(
  * The pool of `ch` for a run that only reads (pending, versions, promote's upstream channel; no lock
  * needed): the channel's store when it is marked as the pool of the generation served now (a
  * consistent state: entries saved after the mark drop it, see cache.ts), else a listing (scanPool).
- * Writes nothing.
+ * Writes nothing. `opts.onlyName`: as scanPool's (the caller still filters what it gets).
  */
-export async function readPool(ch: ChannelConfig, opts: { progress?: Progress } = {}): Promise<PoolScan> {
-  return scanPool(ch, { progress: opts.progress, cache: PoolCache.load(ch.stateDir, undefined, formatOf(ch)), trustCache: true });
+export async function readPool(ch: ChannelConfig, opts: { progress?: Progress; onlyName?: string } = {}): Promise<PoolScan> {
+  const cache = PoolCache.load(ch.stateDir, undefined, formatOf(ch));
+  return scanPool(ch, { progress: opts.progress, cache, trustCache: true, onlyName: opts.onlyName });
 }
 
 /**
@@ -265,7 +268,7 @@ export async function readPool(ch: ChannelConfig, opts: { progress?: Progress } 
  * run, built as scanPool builds a file's package (identity checked again by the format, routed,
  * addedMs from the store's upload times else the recorded mtime), without listing or stat-ing a file.
  */
-function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
+function scanFromCache(ch: ChannelConfig, cache: PoolCache, onlyName?: string): PoolScan {
   const format = formatOf(ch);
   const packages: PoolPackage[] = [];
   const problems: DebError[] = [];
@@ -274,6 +277,7 @@ function scanFromCache(ch: ChannelConfig, cache: PoolCache): PoolScan {
   let memo = builtFromCache.get(cache);
   if (!memo) builtFromCache.set(cache, (memo = new WeakMap()));
   for (const [poolPath, e] of cache.allEntries()) {
+    if (onlyName !== undefined && format.nameOf(e.control) !== onlyName) continue;
     const addedMs = cache.addedMs(poolPath) ?? Math.round(e.mtimeMs);
     const known = memo.get(e);
     if (known && known.ch === ch && known.p.poolPath === poolPath && known.p.addedMs === addedMs) {

@@ -49,3 +49,26 @@ test('an unknown or invalid package name is a usage error', async () => {
   await expect(packageVersions(root, 'Bad Name')).rejects.toThrow(UsageError);
   await expect(packageVersions(path.join(root, 'empty'), 'app')).rejects.toThrow(/no channel configured/);
 });
+
+test('the pools come from the stores while they are the pools served, and give what a listing gives', async () => {
+  const fromStores = await packageVersions(root, 'app');
+  const states = ['preprod', 'prod'].map((c) => path.join(root, 'var/lib/apt-repo', c));
+  const saved = states.map((d) => fs.readFileSync(path.join(d, 'cache.json')));
+  try {
+    // A file in preprod's pool behind the writers' back: not in the store, so not listed …
+    const stray = path.join(root, 'srv/apt/preprod/pool/main/a/app/app_2.0_amd64.deb');
+    fs.renameSync(buildDeb(path.join(root, 'stray'), { name: 'app', version: '2.0', architecture: 'amd64' }), stray);
+    expect((await packageVersions(root, 'app')).map((r) => r.version)).not.toContain('2.0');
+    // … until the stores are gone and the pools are listed: the same rows, and that file.
+    for (const d of states) fs.rmSync(path.join(d, 'cache.json'));
+    const listed = await packageVersions(root, 'app');
+    // Upload times live in the stores: without them, each file's mtime stands in.
+    const timeless = (rows: typeof listed) =>
+      rows.map((r) => ({ ...r, byChannel: Object.fromEntries(Object.entries(r.byChannel).map(([c, v]) => [c, { ...v, addedMs: 0 }])) }));
+    expect(timeless(listed.filter((r) => r.version !== '2.0'))).toEqual(timeless(fromStores));
+    expect(listed.map((r) => r.version)).toContain('2.0');
+    fs.rmSync(stray);
+  } finally {
+    states.forEach((d, i) => fs.writeFileSync(path.join(d, 'cache.json'), saved[i]));
+  }
+});

@@ -57,7 +57,8 @@ export async function versionsIn(channels: ChannelConfig[], name: string): Promi
   const rows = new Map<string, VersionRow>();
   for (const ch of channels) {
     const channel = ch.name;
-    const { packages } = await readPool(ch);
+    // From the store, only the entries of this package are built (a listing gives them all).
+    const { packages } = await readPool(ch, { onlyName: name });
     for (const p of packages) {
       if (p.name !== name) continue;
       let row = rows.get(p.version);
