@@ -22,8 +22,9 @@
  *
  * Per dataset, two pieces of work: full publish (from nothing: apt-repo's state removed; aptly repo
  * create + add + publish repo; reprepro includedeb of every file) and add one (the last --repeat files
- * are held back; in round k the k-th is added: linked into apt-repo's pool then publish, aptly repo
- * add + publish update, reprepro includedeb, apt-ftparchive --db on the same pool).
+ * are held back; in round k the k-th is added: dropped into apt-repo's incoming folder then ingest
+ * (placed in the pool, published, signed), aptly repo add + publish update, reprepro includedeb,
+ * apt-ftparchive --db on apt-repo's pool).
  *
  * Method: every command is a separate process, page cache warm (each dataset is read once first).
  * Runs are interleaved: round i runs every tool of one piece of work once, in turn, --repeat rounds
@@ -180,11 +181,17 @@ function benchPublish(label: string, debs: string[]): void {
   interleave(label, `${label}, full publish`, REPEAT, full);
 
   // Round k adds extras[k] everywhere: each tool's repository holds base + k packages before it.
+  // Ours adds one the way CI does: the file dropped into an incoming folder, then `ingest` (read,
+  // checked, placed in the pool, published and signed), as reprepro includedeb and aptly repo add do.
   const add: Contender[] = ours.map((o) => ({
     tool: o.b.tool,
-    what: `apt-repo publish (add one)${o.b.suffix}`,
-    before: (i) => fs.linkSync(extras[i], path.join(o.pool, path.basename(extras[i]))),
-    run: () => timed(aptRepo(o.b, o.root, 'publish')),
+    what: `apt-repo ingest one (→ served)${o.b.suffix}`,
+    before: (i) => {
+      const incoming = path.join(o.root, 'srv/apt/incoming/bench');
+      fs.mkdirSync(incoming, { recursive: true });
+      fs.copyFileSync(extras[i], path.join(incoming, path.basename(extras[i])));
+    },
+    run: () => timed(aptRepo(o.b, o.root, 'ingest', '--settle-ms', '0')),
   }));
   add.push({ tool: 'apt-ftparchive --db', what: 'apt-ftparchive --db (add one)', run: () => timed(dbStep()) });
   if (scan) add.push({ tool: 'dpkg-scanpackages -m', what: 'dpkg-scanpackages -m (add one)', run: () => timed(scanStep()) });
