@@ -26,7 +26,7 @@ import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
 import * as status from './commands/status';
 import * as doctor from './commands/doctor';
-import { phaseTimes } from '../core/timings';
+import { phaseRss, phaseTimes } from '../core/timings';
 
 /**
  * Parser of a global option that may be given once. The operators' sudo rule
@@ -173,7 +173,8 @@ if (require.main === module) {
     void main(process.argv).then((code) => {
       process.exitCode = code;
       // Where the run's time went (core/timings.ts), for benchmarks and operators.
-      if (process.env.APT_REPO_TIMINGS === '1') process.stderr.write(`apt-repo: timings (ms): ${JSON.stringify(phaseTimes())}\n`);
+      if (process.env.APT_REPO_TIMINGS === '1')
+        process.stderr.write(`apt-repo: timings (ms): ${JSON.stringify(phaseTimes())}; RSS after (MiB): ${JSON.stringify(phaseRss())}\n`);
     });
   }
 }

@@ -1,9 +1,10 @@
-import { phaseTimes, timed, timedAsync } from './timings';
+import { performance } from 'perf_hooks';
+import { phaseRss, phaseTimes, timed, timedAsync } from './timings';
 
 test('phases add up over a run, thrown errors included; start is the time before the first import', async () => {
   const busy = (ms: number) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end);
+    const end = performance.now() + ms;
+    while (performance.now() < end);
   };
   expect(timed('a', () => (busy(5), 1))).toBe(1);
   expect(() =>
@@ -23,4 +24,7 @@ test('phases add up over a run, thrown errors included; start is the time before
   expect(t.a).toBeGreaterThanOrEqual(9);
   expect(t.b).toBeGreaterThanOrEqual(15);
   expect(t.start).toBeGreaterThan(0);
+  const rss = phaseRss();
+  expect(Object.keys(rss)).toEqual(['start', 'a', 'b']);
+  expect(rss.a).toBeGreaterThan(10);
 });
