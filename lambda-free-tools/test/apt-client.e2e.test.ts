@@ -82,7 +82,7 @@ describe('apt-repo publish, served by nginx, read by apt', () => {
       pool[`${debField(deb, 'Package')}=${debField(deb, 'Version')}`] = intoPool(webRoot, deb, true);
     }
 
-    ok(await cli('publish'), 'publish');
+    ok(await cli('publish', '--rescan'), 'publish');
     nginx = await startNginx({ serverBlocks: (port) => staticServerBlock(port, webRoot) });
   });
 
@@ -188,7 +188,7 @@ describe('apt-repo publish, served by nginx, read by apt', () => {
     } finally {
       rmTemp(build);
     }
-    ok(await cli('publish'), 'second publish');
+    ok(await cli('publish', '--rescan'), 'second publish');
 
     expect(fs.readFileSync(path.join(webRoot, 'dists/bookworm/InRelease'), 'utf8')).not.toContain(oldDigest);
     const old = await httpGet(`${nginx.url}/dists/bookworm/main/binary-amd64/by-hash/${hashName}/${oldDigest}`);

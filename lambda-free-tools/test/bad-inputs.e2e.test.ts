@@ -49,7 +49,7 @@ beforeAll(async () => {
   const good = buildDeb(debs, { name: 'good', version: '1.0-1', architecture: 'amd64' });
   fs.mkdirSync(path.join(pool, 'g/good'), { recursive: true });
   fs.copyFileSync(good, path.join(pool, 'g/good', path.basename(good)));
-  expect((await cli('publish')).code).toBe(0);
+  expect((await cli('publish', '--rescan')).code).toBe(0);
 });
 
 afterAll(() => {
@@ -86,7 +86,7 @@ test.each(cases)(
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, await make());
     try {
-      const r = await cli('publish');
+      const r = await cli('publish', '--rescan');
       expect(r.code).toBe(1);
       const line = r.stderr.split('\n').find((l) => l.includes(file));
       expect(line).toBeDefined();
@@ -111,7 +111,7 @@ test('same name, version and architecture with different content: publish refuse
   fs.mkdirSync(path.dirname(dup), { recursive: true });
   fs.copyFileSync(other, dup);
   try {
-    const r = await cli('publish');
+    const r = await cli('publish', '--rescan');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(dup);
     expect(r.stderr).toContain('good_1.0-1_amd64.deb');
@@ -122,5 +122,5 @@ test('same name, version and architecture with different content: publish refuse
     rmTemp(path.dirname(other));
   }
   // With the bad files gone, the next publish succeeds.
-  expect((await cli('publish')).code).toBe(0);
+  expect((await cli('publish', '--rescan')).code).toBe(0);
 });

@@ -55,7 +55,7 @@ async function makeChannels(names: string[], owner: boolean): Promise<Record<'pr
   fs.mkdirSync(drop, { recursive: true });
   for (const n of names) fs.copyFileSync(path.join(debs, `${n}_1.0-1_all.deb`), path.join(drop, `${n}_1.0-1_all.deb`));
   ok(await runCli(['--root', root, 'ingest', '--settle-ms', '0']));
-  ok(await runCli(['--root', root, '--channel', 'prod', 'publish']));
+  ok(await runCli(['--root', root, '--channel', 'prod', 'publish', '--rescan']));
   const out = {} as Record<'preprod' | 'prod', NextCommandsChannel>;
   for (const channel of ['preprod', 'prod'] as const) {
     const indexerPath = path.join(root, 'opt/apt-repo', channel, 'apt-repo.cjs');
@@ -200,7 +200,7 @@ test('a writer waiting for the lock says whom it waits for on stderr, then publi
   await heldP;
   const since = (JSON.parse(fs.readFileSync(lockFileOf(preprod), 'utf8')) as { since: string }).since;
   setTimeout(() => release(), 2500);
-  const r = await runCli(['--root', root, 'publish']);
+  const r = await runCli(['--root', root, 'publish', '--rescan']);
   await holder;
   expect(r.code).toBe(0);
   expect(r.stderr).toContain(`apt-repo: ${lockFileOf(preprod)}: waiting for `);
@@ -222,7 +222,7 @@ test('every invalid pool file is named with its reason; publish --skip-invalid p
   fs.writeFileSync(broken, 'not a deb');
   const before = await currentGeneration(preprod);
 
-  const refused = await runCli(['--root', root, 'publish']);
+  const refused = await runCli(['--root', root, 'publish', '--rescan']);
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain('3 invalid pool file(s); nothing published');
   expect(refused.stderr).toContain(
@@ -232,7 +232,7 @@ test('every invalid pool file is named with its reason; publish --skip-invalid p
   expect(refused.stderr).toContain(`${broken}: not an ar archive`);
   expect(await currentGeneration(preprod)).toBe(before);
 
-  const skipped = await runCli(['--root', root, 'publish', '--skip-invalid']);
+  const skipped = await runCli(['--root', root, 'publish', '--rescan', '--skip-invalid']);
   expect(skipped.code).toBe(0);
   for (const f of [JSON.stringify(spaced), JSON.stringify(dollar), broken])
     expect(skipped.stderr).toContain(`apt-repo: warning: skipped invalid pool file ${f}: `);

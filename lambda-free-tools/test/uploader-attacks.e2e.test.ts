@@ -237,7 +237,7 @@ describe('an uploader with only upload rights cannot reach prod, the keys or the
     const target = buildDeb(path.join(root, 'outside'), { name: 'evil', version: '1.0' });
     fs.symlinkSync(target, link);
     try {
-      const p = await asService('preprod', 'publish');
+      const p = await asService('preprod', 'publish', '--rescan');
       expect(p.code).toBe(1);
       expect(p.stderr).toContain(`${link}: symbolic link in the pool`);
       const v = await asService('preprod', 'verify');

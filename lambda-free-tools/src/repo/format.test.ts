@@ -303,7 +303,7 @@ test('verify, freshness, rollback and re-signing read the indexes through the fo
   const pool10 = path.join(up.webRoot, 'pool/main/app/app-10.all.toy.json');
   const aside = path.join(root, 'app-10.aside');
   fs.renameSync(pool10, aside);
-  await publish(up, { now: new Date(Date.now() + 2000) });
+  await publish(up, { rescan: true, now: new Date(Date.now() + 2000) });
   expect(fs.readFileSync(path.join(up.webRoot, 'dists/bookworm/amd64.idx'), 'utf8')).not.toContain('app-10');
   fs.renameSync(aside, pool10);
   const r = await rollback(up, { to: before, now: new Date(Date.now() + 4000) });

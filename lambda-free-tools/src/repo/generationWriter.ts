@@ -258,9 +258,10 @@ export async function writeGenerationLocked(
  * just read), so they are not read again; saved by publishLocked once rendered, and again after
  * the flip, marked as the pool of the new generation, when the scan found no problem
  * (PoolCache.markListed).
- * `opts.trustCache` (ingest and promote, holding the lock): when the cache is marked as the pool of
- * the generation served now, the pool is taken from it (plus what the caller set in it) instead of
- * listed and stat-ed; any other run lists the pool.
+ * `opts.trustCache` (ingest, promote and publish without --rescan, holding the lock): when the
+ * cache is marked as the pool of the generation served now, the pool is taken from it (plus what
+ * the caller set in it) instead of listed and stat-ed; otherwise (recovery, remove, import,
+ * publish --rescan) the pool is listed.
  */
 export async function publishLocked(
   ch: ChannelConfig,

@@ -46,7 +46,7 @@ beforeEach(async () => {
 });
 afterEach(() => rmTemp(root));
 
-test('a publish marks the cache as the pool it serves; the next ingest takes the pool from it', async () => {
+test('a publish marks the cache as the pool it serves; the next ingest or publish takes the pool from it, publish --rescan lists it', async () => {
   expect(cacheFile().listedFor).toBe(await currentGeneration(ch));
   // Behind apt-repo's back: the next ingest does not list the pool, so it does not see this file.
   plant('world', '1.0');
@@ -57,8 +57,22 @@ test('a publish marks the cache as the pool it serves; the next ingest takes the
   const fastText = served();
   expect(cacheFile().listedFor).toBe(await currentGeneration(ch));
 
-  // An explicit publish lists the pool: the planted file is published, the rest is the same text.
+  // A publish takes the pool from the store too: it reads nothing and does not see the file …
+  const plain = await publish(ch, { now: later() });
+  expect(plain.debsRead).toBe(0);
+  expect(names()).toEqual(['hello 1.0', 'hello 2.0']);
+  expect(served()).toBe(fastText);
+  // Nor a link planted in the pool (the store holds only what writers placed).
+  const outside = buildDeb(path.join(root, 'outside'), { name: 'evil', version: '1.0' });
+  const link = path.join(ch.webRoot, 'pool/main/e/evil/evil_1.0_all.deb');
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.symlinkSync(outside, link);
   await publish(ch, { now: later() });
+  expect(served()).toBe(fastText);
+  fs.rmSync(link);
+  // … publish --rescan lists the pool: the planted file is published, the rest is the same text.
+  const rescan = await publish(ch, { rescan: true, now: later() });
+  expect(rescan.debsRead).toBe(1);
   expect(names()).toEqual(['hello 1.0', 'hello 2.0', 'world 1.0']);
   expect(served().replace(/Package: world\n(?:.+\n)+\n/, '')).toBe(fastText);
 });
@@ -83,11 +97,11 @@ test('a run without the lock (pending, versions) reads the store and never write
   expect(scan.packages.map((p) => p.name)).toEqual(['hello', 'world']);
   expect(stateFiles()).toEqual(before);
   expect(cacheFile().listedFor).toBe(await currentGeneration(ch));
-  // The store is the writers' view: the planted file waits for an explicit publish.
+  // The store is the writers' view: the planted file waits for publish --rescan.
   drop('hello', '2.0');
   await ingest(ch, { settleMs: 0, now: later() });
   expect(names()).toEqual(['hello 1.0', 'hello 2.0']);
-  await publish(ch, { now: later() });
+  await publish(ch, { rescan: true, now: later() });
   expect(names()).toEqual(['hello 1.0', 'hello 2.0', 'world 1.0']);
 });
 
@@ -95,7 +109,7 @@ test('a publish whose scan found a problem does not mark the cache', async () =>
   const junk = path.join(ch.webRoot, 'pool/main/j/junk/junk_1_all.deb');
   fs.mkdirSync(path.dirname(junk), { recursive: true });
   fs.writeFileSync(junk, 'not a deb');
-  await publish(ch, { skipInvalid: true, now: later() });
+  await publish(ch, { rescan: true, skipInvalid: true, now: later() });
   expect(cacheFile().listedFor).not.toBe(await currentGeneration(ch));
   // So the next ingest lists the pool, finds the bad file again and refuses to publish over it.
   drop('hello', '2.0');

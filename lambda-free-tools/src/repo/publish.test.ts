@@ -82,7 +82,7 @@ test('publish routes, keeps every version, puts arch all in every binary-<arch>,
   addDeb({ name: 'folder', version: '1.0' }, { codename: 'bookworm' });
   addDeb({ name: 'old', version: '1.0-1+deb9u1' });
 
-  const r = await publish(ch, { now: new Date('2026-11-21T05:30:00Z') });
+  const r = await publish(ch, { rescan: true, now: new Date('2026-11-21T05:30:00Z') });
   expect(r.generation).toMatch(/^20261121T053000Z-000001$/);
   expect(r.debsRead).toBe(8);
   expect(r.packages).toEqual({ bullseye: 5, bookworm: 6 });
@@ -131,14 +131,14 @@ test('publish routes, keeps every version, puts arch all in every binary-<arch>,
 
 test('a republish after adding one package reads only that package', async () => {
   for (let i = 0; i < 6; i++) addDeb({ name: `pkg${i}`, version: '1.0' });
-  const first = await publish(ch);
+  const first = await publish(ch, { rescan: true });
   expect(first.debsRead).toBe(6);
   addDeb({ name: 'newcomer', version: '0.1' });
   const cached = readPoolStore(ch.stateDir);
   expect(cached.stanzaKey).toBe(formatOf().indexes.entryKey);
   expect(Object.values(cached.entries).every((e) => typeof (e as { stanza?: string }).stanza === 'string')).toBe(true);
   const before = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
-  const second = await publish(ch);
+  const second = await publish(ch, { rescan: true });
   expect(second.debsRead).toBe(1);
   // Cached stanzas give the same text as rendering afresh: the old index plus the new stanza.
   const after = fs.readFileSync(path.join(ch.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
@@ -152,17 +152,17 @@ test('a republish after adding one package reads only that package', async () =>
     { as: 'pool/main/p/pkg0/.rebuilt.deb' },
   );
   fs.renameSync(path.join(ch.webRoot, rebuilt), path.join(ch.webRoot, 'pool/main/p/pkg0/pkg0_1.0_all.deb'));
-  const third = await publish(ch);
+  const third = await publish(ch, { rescan: true });
   expect(third.debsRead).toBe(1);
   expect(await verifyChannel(ch)).toEqual([]);
 });
 
 test('the same name, version and architecture with different content is refused, naming both files, and nothing changes', async () => {
   addDeb({ name: 'demo', version: '1.0' });
-  const ok = await publish(ch);
+  const ok = await publish(ch, { rescan: true });
   const a = addDeb({ name: 'clash', version: '1.0', description: 'first build' });
   const b = addDeb({ name: 'clash', version: '1.0', description: 'second build' }, { codename: 'bookworm' });
-  const err = await publish(ch).catch((e) => e);
+  const err = await publish(ch, { rescan: true }).catch((e) => e);
   expect(err).toBeInstanceOf(ConflictError);
   expect(err.message).toContain(path.join(ch.webRoot, a));
   expect(err.message).toContain(path.join(ch.webRoot, b));
@@ -185,7 +185,7 @@ test('different content under one identity in disjoint codenames is fine; identi
   const copy = 'pool/main/t/twin/copy/twin_1.0_all.deb';
   fs.mkdirSync(path.dirname(path.join(ch.webRoot, copy)), { recursive: true });
   fs.linkSync(path.join(ch.webRoot, first), path.join(ch.webRoot, copy));
-  const r = await publish(ch);
+  const r = await publish(ch, { rescan: true });
   expect(r.packages).toEqual({ bullseye: 2, bookworm: 2 });
   expect(packagesOf('bookworm', 'amd64').filter((p) => p.name === 'twin')).toHaveLength(1);
   expect(packagesOf('bullseye', 'amd64').find((p) => p.name === 'split')!.filename).toBe('pool/main/s/split/bullseye/split_1.0_all.deb');
@@ -194,7 +194,7 @@ test('different content under one identity in disjoint codenames is fine; identi
 
 test('invalid pool files stop the publish, each named; --skip-invalid publishes the rest and reports them', async () => {
   addDeb({ name: 'good', version: '1.0' });
-  const ok = await publish(ch);
+  const ok = await publish(ch, { rescan: true });
   const notDeb = path.join(ch.webRoot, 'pool/main/b/bad/bad_1.0_all.deb');
   const truncated = path.join(ch.webRoot, 'pool/main/t/trunc/trunc_1.0_all.deb');
   fs.mkdirSync(path.dirname(notDeb), { recursive: true });
@@ -202,14 +202,14 @@ test('invalid pool files stop the publish, each named; --skip-invalid publishes 
   fs.writeFileSync(notDeb, 'this is not an ar archive\n');
   const full = fs.readFileSync(path.join(ch.webRoot, addDeb({ name: 'whole', version: '1.0' })));
   fs.writeFileSync(truncated, full.subarray(0, 300));
-  const err = await publish(ch).catch((e) => e);
+  const err = await publish(ch, { rescan: true }).catch((e) => e);
   expect(err).toBeInstanceOf(AptRepoError);
   expect(err.message).toContain(notDeb);
   expect(err.message).toContain(truncated);
   expect(err.message).toMatch(/2 invalid pool file/);
   expect(await currentGeneration(ch)).toBe(ok.generation);
 
-  const r = await publish(ch, { skipInvalid: true });
+  const r = await publish(ch, { rescan: true, skipInvalid: true });
   expect(r.problems.filter((p) => p.includes('skipped invalid'))).toHaveLength(2);
   expect(r.packages.bookworm).toBe(2);
   // Skipped, so served by nothing: verify says so (issue 9).
@@ -226,7 +226,7 @@ test('old generations are pruned to generationsKeep, by-hash keeps older indexes
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) {
     addDeb({ name: `p${i}`, version: '1.0' });
-    ids.push((await publish(ch)).generation);
+    ids.push((await publish(ch, { rescan: true })).generation);
   }
   expect(fs.readdirSync(path.join(ch.webRoot, '.generations')).sort()).toEqual(ids.slice(2));
   expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ids[3], ids[2]]);
@@ -236,11 +236,11 @@ test('old generations are pruned to generationsKeep, by-hash keeps older indexes
 
 test('an incomplete generation left by a crash is ignored and cleaned by the next publish', async () => {
   addDeb({ name: 'demo', version: '1.0' });
-  const ok = await publish(ch);
+  const ok = await publish(ch, { rescan: true });
   const junk = path.join(ch.webRoot, '.generations/20261121T000000Z-000042');
   fs.mkdirSync(path.join(junk, 'dists/bookworm'), { recursive: true });
   expect((await listGenerations(ch)).map((g) => g.id)).toEqual([ok.generation]);
-  const next = await publish(ch);
+  const next = await publish(ch, { rescan: true });
   expect(next.generation).toMatch(/-000043$/);
   expect(fs.existsSync(junk)).toBe(false);
 });
@@ -248,7 +248,7 @@ test('an incomplete generation left by a crash is ignored and cleaned by the nex
 test('a missing signing key is a ConfigError telling to run keygen, and nothing is published', async () => {
   fs.rmSync(ch.signingKeyFile);
   addDeb({ name: 'demo', version: '1.0' });
-  const err = await publish(ch).catch((e) => e);
+  const err = await publish(ch, { rescan: true }).catch((e) => e);
   expect(err).toBeInstanceOf(ConfigError);
   expect(err.message).toContain(ch.signingKeyFile);
   expect(err.message).toContain('keygen');
@@ -279,7 +279,7 @@ test("the new generation's directory entries are fsynced before dists is flipped
     realRename(a, b);
   });
   try {
-    await publish(ch);
+    await publish(ch, { rescan: true });
   } finally {
     jest.restoreAllMocks();
   }

@@ -11,14 +11,18 @@ import type { ChannelConfig, Progress } from '../core/types';
 
 /**
  * Takes the channel lock (see withChannelLock), finishes or undoes an interrupted writer
- * (recoverChannel, which may publish by itself) and publishes (see publishLocked).
+ * (recoverChannel, which may publish by itself) and publishes (see publishLocked). The pool comes
+ * from the channel's store when that is the pool served now (what every writer keeps up to date),
+ * else from a listing; `opts.rescan` always lists, stats and checks every pool file (what to run
+ * after putting a file into the pool by hand, or when the store is in doubt).
  */
 export async function publish(
   ch: ChannelConfig,
-  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress } = {},
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; rescan?: boolean } = {},
 ): Promise<PublishResult> {
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
-    return publishLocked(ch, opts);
+    const { rescan, ...rest } = opts;
+    return publishLocked(ch, { ...rest, trustCache: !rescan });
   });
 }

@@ -41,7 +41,7 @@ beforeEach(async () => {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.copyFileSync(file, dest);
   }
-  await publish(ch);
+  await publish(ch, { rescan: true });
   expect(await verifyChannel(ch)).toEqual([]);
 });
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -113,7 +113,7 @@ test('dists pointing at an incomplete generation, a missing codename, and no dis
 test('an expired Valid-Until and text after the InRelease signature are reported', async () => {
   fs.writeFileSync(path.join(ch.configDir, 'repo.yaml'), 'validUntilDays: 1\n');
   ch = await loadChannel({ root, channel: 'preprod' });
-  await publish(ch, { now: new Date(Date.now() - 3 * 86_400_000) });
+  await publish(ch, { rescan: true, now: new Date(Date.now() - 3 * 86_400_000) });
   fs.appendFileSync(dist('InRelease'), 'trailing\n');
   const problems = await verifyChannel(ch);
   expect(problems).toContainEqual(expect.stringMatching(/bookworm\/Release: Valid-Until .* has passed$/));
@@ -168,13 +168,13 @@ describe('the pool against the kept generations (issue 9)', () => {
     expect(await verifyChannel(ch)).toEqual([
       `${extra()}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
     ]);
-    await publish(ch);
+    await publish(ch, { rescan: true });
     expect(await verifyChannel(ch)).toEqual([]);
   });
 
   test('a file a kept generation lists, in neither the pool nor the trash, is reported (rollback to it would fail); in the trash it is fine', async () => {
     await putExtra();
-    const older = (await publish(ch)).generation;
+    const older = (await publish(ch, { rescan: true })).generation;
     const { removePackage } = await import('./remove');
     await removePackage(ch, { name: 'extra', version: '1.0' });
     expect(await verifyChannel(ch)).toEqual([]);

@@ -16,9 +16,9 @@ test('generations lists every kept generation, newest first, with the current on
   expect(empty.stdout).toMatch(/no generation published yet/);
   const pool = path.join(root, 'srv/apt/preprod/pool/main');
   buildDeb(path.join(pool, 'a/app'), { name: 'app', version: '1.0', compression: 'gzip' });
-  expect((await runCli(['--root', root, 'publish'])).code).toBe(0);
+  expect((await runCli(['--root', root, 'publish', '--rescan'])).code).toBe(0);
   buildDeb(path.join(pool, 'a/app'), { name: 'app', version: '1.1+deb12u1', compression: 'gzip' });
-  expect((await runCli(['--root', root, 'publish'])).code).toBe(0);
+  expect((await runCli(['--root', root, 'publish', '--rescan'])).code).toBe(0);
 
   const json = await runCli(['--root', root, '--json', 'generations']);
   expect(json.code).toBe(0);

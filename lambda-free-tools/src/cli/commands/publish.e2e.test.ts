@@ -36,7 +36,7 @@ const expectServingValid = (unpublished: string[] = []): Promise<string> => expe
 
 test('publish end to end: table or JSON, invalid files (exit 1, or 0 with --skip-invalid), lock held (exit 3)', async () => {
   for (let i = 0; i < 3; i++) addToPool(i);
-  const first = await runCli(['--root', root, 'publish']);
+  const first = await runCli(['--root', root, 'publish', '--rescan']);
   expect(first.stderr).toBe('');
   expect(first.code).toBe(0);
   expect(first.stdout).toMatch(/^published generation \d{8}T\d{6}Z-000001$/m);
@@ -46,12 +46,12 @@ test('publish end to end: table or JSON, invalid files (exit 1, or 0 with --skip
   const bad = path.join(webRoot(), 'pool/main/b/bad/bad_1.0_all.deb');
   fs.mkdirSync(path.dirname(bad), { recursive: true });
   fs.writeFileSync(bad, '!<arch>\ntruncated');
-  const refused = await runCli(['--root', root, 'publish']);
+  const refused = await runCli(['--root', root, 'publish', '--rescan']);
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain(bad);
   expect(await expectServingValid([bad])).toMatch(/-000001$/);
 
-  const skipped = await runCli(['--root', root, '--json', 'publish', '--skip-invalid']);
+  const skipped = await runCli(['--root', root, '--json', 'publish', '--rescan', '--skip-invalid']);
   expect(skipped.code).toBe(0);
   expect(skipped.stderr).toContain(`warning: skipped invalid pool file ${bad}`);
   const data = JSON.parse(skipped.stdout);
@@ -63,7 +63,7 @@ test('publish end to end: table or JSON, invalid files (exit 1, or 0 with --skip
   const lock = path.join(root, 'var/lib/apt-repo/preprod/lock');
   // This test process is alive: its lock is not stale.
   fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), start: null, since: 'now' }));
-  const held = await runCli(['--root', root, 'publish']);
+  const held = await runCli(['--root', root, 'publish', '--rescan']);
   expect(held.code).toBe(3);
   expect(held.stderr).toContain(lock);
   expect(held.stderr).toContain(`pid ${process.pid}`);

@@ -1,6 +1,7 @@
 /**
- * `apt-repo publish [--skip-invalid]`: regenerates, signs and flips the channel's indexes
- * (repo/publish.ts). Invalid pool files make it fail (exit 1, every file listed) unless
+ * `apt-repo publish [--skip-invalid] [--rescan]`: regenerates, signs and flips the channel's indexes
+ * (repo/publish.ts), the pool taken from the channel's store while that is the pool served now;
+ * --rescan lists, stats and checks every pool file (after a file was put into the pool by hand). Invalid pool files make it fail (exit 1, every file listed) unless
  * --skip-invalid, which publishes the rest, prints each skipped file on stderr and exits 0: the
  * operator asked for exactly that. Other warnings (packages routed to no published codename) go to
  * stderr too; with --json everything is in the JSON object as well.
@@ -23,9 +24,10 @@ export function register(program: Command): void {
     .command('publish')
     .description('regenerate, sign and publish the indexes of every codename (atomic switch to a new generation)')
     .option('--skip-invalid', 'publish the valid pool files and report the invalid ones instead of failing', false)
+    .option('--rescan', "list, stat and check every pool file instead of taking the pool from the channel's store", false)
     .option('--if-expiring', 'publish only when a served Release has less than a third of validUntilDays left (or none is served)', false)
     .action(
-      action<{ skipInvalid: boolean; ifExpiring: boolean }>(async (_args, o, cmd) => {
+      action<{ skipInvalid: boolean; ifExpiring: boolean; rescan: boolean }>(async (_args, o, cmd) => {
         const ch = await commandChannel(cmd);
         if (o.ifExpiring) {
           const { refreshChannel } = await import('../../repo/resign');
@@ -42,7 +44,7 @@ export function register(program: Command): void {
           };
         }
         const { publish } = await import('../../repo/publish');
-        const r = await publish(ch, { skipInvalid: o.skipInvalid, progress: progressFor(o) });
+        const r = await publish(ch, { skipInvalid: o.skipInvalid, rescan: o.rescan, progress: progressFor(o) });
         for (const p of r.problems) process.stderr.write(`apt-repo: warning: ${p}\n`);
         const human =
           `published generation ${r.generation}\n` +
