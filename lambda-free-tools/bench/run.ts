@@ -243,20 +243,20 @@ class Channels {
   }
 
   save(): void {
-    fs.rmSync(this.snap, { recursive: true, force: true });
-    execFileSync('cp', ['-al', this.root, this.snap]);
-    for (const d of Channels.COPIED) {
-      fs.rmSync(path.join(this.snap, d), { recursive: true, force: true });
-      execFileSync('cp', ['-a', path.join(this.root, d), path.join(this.snap, d)]);
-    }
+    Channels.copyTree(this.root, this.snap);
   }
 
   restore(): void {
-    fs.rmSync(this.root, { recursive: true, force: true });
-    execFileSync('cp', ['-al', this.snap, this.root]);
+    Channels.copyTree(this.snap, this.root);
+  }
+
+  /** `to` becomes `from`: pool files hard-linked (same inodes), state and generations copied. */
+  private static copyTree(from: string, to: string): void {
+    fs.rmSync(to, { recursive: true, force: true });
+    execFileSync('cp', ['-al', from, to]);
     for (const d of Channels.COPIED) {
-      fs.rmSync(path.join(this.root, d), { recursive: true, force: true });
-      execFileSync('cp', ['-a', path.join(this.snap, d), path.join(this.root, d)]);
+      fs.rmSync(path.join(to, d), { recursive: true, force: true });
+      execFileSync('cp', ['-a', path.join(from, d), path.join(to, d)]);
     }
   }
 
