@@ -188,7 +188,6 @@ export class PoolCache {
 
   private constructor(
     readonly file: string,
-    private readonly format: Pick<PackageFormat, 'extension'>,
     private readonly stanzaKey: string | undefined,
     private state: Loaded,
     /** The snapshot must be rewritten (older format, another renderer's stanzas, no usable log). */
@@ -212,7 +211,7 @@ export class PoolCache {
       for (const [k, e] of state.entries) if (e.stanza !== undefined) state.entries.set(k, { ...e, stanza: undefined });
       rewrite = true;
     }
-    return new PoolCache(path.join(stateDir, 'cache.json'), format, key, state, rewrite);
+    return new PoolCache(path.join(stateDir, 'cache.json'), key, state, rewrite);
   }
 
   /**
