@@ -162,9 +162,13 @@ export async function servedRecordsOf(ch: ChannelConfig): Promise<DiffedPackage[
 export async function pendingPackages(pair: ChannelPair): Promise<{ rows: PendingRow[]; problems: string[] }> {
   const interrupted = () =>
     [interruptedWriter(pair.upstream), interruptedWriter(pair.downstream)].filter((w): w is string => w !== undefined);
-  // The served sets as their generations recorded them: two small files, no pool scan.
-  const [upRecorded, downRecorded] = await Promise.all([servedRecordsOf(pair.upstream), servedRecordsOf(pair.downstream)]);
-  if (upRecorded && downRecorded) return { rows: diffPools(upRecorded, downRecorded, pair.downstream), problems: interrupted() };
+  // The served sets as their generations recorded them: two small files, no pool scan. Not while
+  // a writer of either channel was interrupted: its pool may lack files its generation serves.
+  const problems = interrupted();
+  if (problems.length === 0) {
+    const [upRecorded, downRecorded] = await Promise.all([servedRecordsOf(pair.upstream), servedRecordsOf(pair.downstream)]);
+    if (upRecorded && downRecorded) return { rows: diffPools(upRecorded, downRecorded, pair.downstream), problems };
+  }
   const [up, down] = await Promise.all([readPool(pair.upstream), readPool(pair.downstream)]);
   const [upServed, downServed] = await Promise.all([
     servedPackages(pair.upstream, up.packages),

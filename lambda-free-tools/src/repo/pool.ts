@@ -11,6 +11,7 @@ import { PoolCache, type CacheEntry } from './cache';
 import { checkRelPath, walkNoFollow } from '../core/files';
 import { routeCodenames } from './routing';
 import { currentGeneration } from './generations';
+import { intentFile } from './intent';
 import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
 
 /**
@@ -255,12 +256,16 @@ export async function scanPool(
 /**
  * The pool of `ch` for a run that only reads (pending, versions, promote's upstream channel; no lock
  * needed): the channel's store when it is marked as the pool of the generation served now (a
- * consistent state: entries saved after the mark drop it, see cache.ts), else a listing (scanPool).
+ * consistent state: entries saved after the mark drop it, see cache.ts) and no interrupted writer
+ * left its intent record, else a listing (scanPool).
  * Writes nothing. `opts.onlyName`: as scanPool's (the caller still filters what it gets).
  */
 export async function readPool(ch: ChannelConfig, opts: { progress?: Progress; onlyName?: string } = {}): Promise<PoolScan> {
   const cache = PoolCache.load(ch.stateDir, undefined, formatOf(ch));
-  return scanPool(ch, { progress: opts.progress, cache, trustCache: true, onlyName: opts.onlyName });
+  // An interrupted writer (its intent record there) may have changed the pool after the store's
+  // mark; its recovery needs the lock: until then the pool is listed.
+  const trustCache = !fs.existsSync(intentFile(ch));
+  return scanPool(ch, { progress: opts.progress, cache, trustCache, onlyName: opts.onlyName });
 }
 
 /**

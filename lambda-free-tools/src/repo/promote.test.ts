@@ -270,6 +270,23 @@ describe('promote and pending compare what each channel serves (issue 9)', () =>
     expect(warn).toHaveBeenCalledWith(warning);
     expect(r.warnings).toEqual([warning]);
   });
+
+  test("a remove of preprod cut short (a served file already out of the pool): pending and promote leave that package out, from a listing of preprod's pool", async () => {
+    const gone = 'pool/main/t/tool/tool_2_amd64.deb';
+    // What remove does before its publish: the intent record, then the file out of the pool.
+    (await beginIntent(preprod, 'remove')).record({ op: 'reject', rel: 'ci/x.deb', name: 'x' });
+    fs.renameSync(path.join(preprod.webRoot, gone), path.join(root, 'removed.deb'));
+    expect(readGenerationInfo(preprod, (await currentGeneration(preprod))!)!.poolPaths).toContain(gone);
+    const { rows } = await pendingPackages(pair);
+    expect(rows.map((r) => r.poolPath)).not.toContain(gone);
+    expect(rows.map((r) => r.name)).toContain('app');
+    const r = await promote(pair, [], { allPending: true, warn: () => undefined });
+    expect(r.promoted.map((p) => p.poolPath)).not.toContain(gone);
+    expect(r.promoted.map((p) => p.name)).toContain('app');
+    await expect(promote(pair, [parsePackageSpec('tool')], { warn: () => undefined })).rejects.toThrow(
+      /package tool is not in preprod's pool/,
+    );
+  });
 });
 
 describe('promote confines both pools (issue 8)', () => {

@@ -116,19 +116,22 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     const upPool = async () => {
       if (!upScan) {
         const store = PoolCache.load(upstream.stateDir, undefined, formatOf(upstream));
-        upScan = { store, packages: (await scanPool(upstream, { cache: store, trustCache: true })).packages };
+        // As readPool: listed while an interrupted writer of the upstream channel is unfinished.
+        upScan = { store, packages: (await scanPool(upstream, { cache: store, trustCache: !upstreamInterrupted })).packages };
       }
       return upScan.packages;
     };
-    const recorded = await servedRecordsOf(upstream);
+    // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
+    // Its pool may then lack files its generation still serves (a remove cut short): only what is
+    // both served and in the pool is promotable, so the pool is listed.
+    const upstreamInterrupted = interruptedWriter(upstream);
+    const recorded = upstreamInterrupted ? undefined : await servedRecordsOf(upstream);
     const [upServed, downServed] = await Promise.all([
       recorded ?? upPool().then((pkgs) => servedPackages(upstream, pkgs)),
       servedPackages(downstream, down.packages),
     ]);
     const pending = diffPools(upServed, downServed, downstream);
     const notes: string[] = [];
-    // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
-    const upstreamInterrupted = interruptedWriter(upstream);
     if (upstreamInterrupted) notes.push(upstreamInterrupted);
     const chosen = await select(pair, upServed, upPool, pending, specs, opts, notes);
     const conflicts = chosen.filter((r) => r.conflict);
