@@ -80,7 +80,8 @@ export function realDataset(cacheRoot: string): string {
   const files = fetchRealDebs(REAL_NAMES);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  for (const f of files) fs.linkSync(f, path.join(dir, path.basename(f)));
+  // apt-get download writes an epoch as `<n>%3a`; a pool file is named as dpkg-name names it, without the epoch.
+  for (const f of files) fs.linkSync(f, path.join(dir, path.basename(f).replace(/_\d+%3a/, '_')));
   fs.writeFileSync(path.join(dir, '.complete'), '');
   return dir;
 }
