@@ -142,7 +142,7 @@ export interface PoolScan {
  * Reads every package file of the channel's pool: stats each file, takes control fields, size and
  * digests from the cache when size, mtime and inode match, reads the others with the channel's
  * format (formatOf; Debian: readDeb on every core, deb/parallel.ts), checks each identity with the
- * format (identify), routes each package (routeCodenames) and saves the cache. A file that cannot be read
+ * format (identify) and routes each package (routeCodenames). A file that cannot be read
  * becomes a DebError in `problems` (never thrown), and so does one whose inode is the one the cache
  * recorded but whose bytes differ (rewritten in place: pool files never change). Packages come sorted by pool path.
  * Fills addedMs from the store's upload times (recordAdded), else the file's mtime. With
