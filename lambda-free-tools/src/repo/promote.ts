@@ -110,6 +110,10 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
     // The downstream channel's pool may come from its store (we hold its lock), see scanPool.
     const downCache = PoolCache.forChannel(downstream);
     const down = await scanPool(downstream, { cache: downCache, trustCache: true });
+    // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
+    // Its pool may then lack files its generation still serves (a remove cut short): only what is
+    // both served and in the pool is promotable, so the pool is listed.
+    const upstreamInterrupted = interruptedWriter(upstream);
     // What the upstream channel serves, as its generation recorded it: nothing of its pool is read
     // unless that record is missing, an error message needs the pool, or many files are promoted.
     let upScan: { store: PoolCache; packages: PoolPackage[] } | undefined;
@@ -121,10 +125,6 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
       }
       return upScan.packages;
     };
-    // Promote cannot finish the upstream channel's interrupted writer (that needs its lock): say so.
-    // Its pool may then lack files its generation still serves (a remove cut short): only what is
-    // both served and in the pool is promotable, so the pool is listed.
-    const upstreamInterrupted = interruptedWriter(upstream);
     const recorded = upstreamInterrupted ? undefined : await servedRecordsOf(upstream);
     const [upServed, downServed] = await Promise.all([
       recorded ?? upPool().then((pkgs) => servedPackages(upstream, pkgs)),
@@ -189,6 +189,10 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
           const dest = confine(downstream.webRoot, r.poolPath);
           made.push(dest);
           added[r.poolPath] = at;
+          placed.push(r);
+        } else if (!r.live && !downCache.recorded(r.poolPath)) {
+          // Already in the downstream pool but not in its store (put there by hand): described too,
+          // or the publish, which takes the pool from the store, would leave it out.
           placed.push(r);
         }
         result.promoted.push(item(r, how));
@@ -312,11 +316,6 @@ async function select(
   return [...out.values()].sort((a, b) => byteOrder(a.poolPath, b.poolPath));
 }
 
-/**
- * Hard-links (or copies) one upstream pool file into the downstream pool. Both paths are confined
- * under their web roots (the pool path is checked, no component followed); a copy is hash-checked.
- * Resolves to what was done.
- */
 /** Above this many files to place, promote loads the upstream store instead of reading each file. */
 const READ_AT_MOST = 64;
 
@@ -357,6 +356,11 @@ async function describePlaced(pair: ChannelPair, placed: Chosen[], downCache: Po
   if (failures.length) throw new AptRepoError(failures.join('\n'));
 }
 
+/**
+ * Hard-links (or copies) one upstream pool file into the downstream pool. Both paths are confined
+ * under their web roots (the pool path is checked, no component followed); a copy is hash-checked.
+ * Resolves to what was done.
+ */
 async function linkOne(pair: ChannelPair, r: PendingRow): Promise<PromotedItem['how']> {
   if (!isPoolPath(r.poolPath, formatOf(pair.upstream))) throw new UnsafePathError(JSON.stringify(r.poolPath), 'not a pool path');
   const srcC: Confined = { base: pair.upstream.webRoot, rel: r.poolPath };
