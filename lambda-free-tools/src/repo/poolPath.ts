@@ -1,5 +1,5 @@
 /**
- * What a pool path read back from a file may be (caches, added.json, generation.json, intent
+ * What a pool path read back from a file may be (the pool store, generation.json, intent
  * records, backup manifests). Apart from pool.ts so that the cache (which pool.ts uses) can check
  * its keys without an import cycle.
  */
@@ -12,7 +12,7 @@ const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
 /**
  * True for a pool path as the pool can hold it: `pool/…/<file><extension of the format>` (`.deb`
  * by default), passing checkRelPath (no absolute path, `..`, `.` or empty segment, no control
- * character) and without whitespace. Used on pool paths read back from files (caches, added.json,
+ * character) and without whitespace. Used on pool paths read back from files (the pool store,
  * generation.json, backup manifests).
  */
 export function isPoolPath(p: unknown, format: Pick<PackageFormat, 'extension'> = formatOf()): p is string {
