@@ -308,6 +308,29 @@ describe('promote confines both pools (issue 8)', () => {
     expect(fs.existsSync(path.join(prod.webRoot, 'dists'))).toBe(false);
   });
 
+  test('a served preprod file swapped for a symlink (to its own bytes) is refused: prod gets neither link nor file', async () => {
+    const rel = 'pool/main/t/tool/tool_2_amd64.deb';
+    const moved = path.join(root, 'elsewhere.deb');
+    fs.renameSync(path.join(preprod.webRoot, rel), moved);
+    fs.symlinkSync(moved, path.join(preprod.webRoot, rel));
+    await expect(promote(pair, [{ name: 'tool' }])).rejects.toThrow(/tool_2_amd64.deb: symbolic link \(never followed\)/);
+    expect(fs.existsSync(path.join(prod.webRoot, rel))).toBe(false);
+    expect(fs.lstatSync(path.join(prod.webRoot, 'pool/main/t/tool'), { throwIfNoEntry: false })?.isSymbolicLink() ?? false).toBe(false);
+  });
+
+  test("a symlink planted at the promoted file's place in prod's pool (to the same bytes) is refused, never served", async () => {
+    // Prod's store claims its pool (a promote before): the planted link is in neither the store nor the index.
+    await promote(pair, [{ name: 'legacy' }]);
+    const rel = 'pool/main/t/tool/tool_2_amd64.deb';
+    fs.mkdirSync(path.dirname(path.join(prod.webRoot, rel)), { recursive: true });
+    fs.symlinkSync(path.join(preprod.webRoot, rel), path.join(prod.webRoot, rel));
+    await expect(promote(pair, [{ name: 'tool' }])).rejects.toThrow(
+      /prod\/pool\/main\/t\/tool\/tool_2_amd64.deb: symbolic link \(never followed\)/,
+    );
+    expect(readGenerationInfo(prod, (await currentGeneration(prod))!)!.poolPaths).not.toContain(rel);
+    expect(fs.readFileSync(path.join(prod.webRoot, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8')).not.toContain('Package: tool');
+  });
+
   test("promoted files keep the pool file mode 0664 (prod's indexer may hard-link them)", async () => {
     await promote(pair, [{ name: 'tool' }]);
     expect(fs.statSync(path.join(prod.webRoot, 'pool/main/t/tool/tool_2_amd64.deb')).mode & 0o777).toBe(0o664);
