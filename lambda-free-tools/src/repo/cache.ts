@@ -96,11 +96,10 @@ function readStore(stateDir: string, format: Pick<PackageFormat, 'extension'>): 
   } catch {
     // A damaged store only costs a full re-read of the pool.
   }
-  if (!snap) {
-    // Upload times of an earlier format with no cache.json beside them.
-    for (const [k, t] of Object.entries(readLegacyAdded(stateDir))) if (isPoolPath(k, format) && typeof t === 'number') out.added.set(k, t);
-    return out;
-  }
+  // Upload times: in the snapshot from format 3, in added.json before (or with no snapshot at all).
+  const added = snap?.version === 3 ? snap.added : readLegacyAdded(stateDir);
+  for (const [k, t] of Object.entries(added ?? {})) if (isPoolPath(k, format) && typeof t === 'number') out.added.set(k, t);
+  if (!snap) return out;
   // Keys are read back from a file: only pool paths are kept (see isPoolPath).
   for (const [k, e] of Object.entries(snap.entries)) {
     if (!isPoolPath(k, format) || !isEntry(e)) continue;
@@ -109,8 +108,6 @@ function readStore(stateDir: string, format: Pick<PackageFormat, 'extension'>): 
     out.entries.set(k, e);
   }
   out.stanzaKey = snap.stanzaKey;
-  const added = snap.version === 3 ? snap.added : readLegacyAdded(stateDir);
-  for (const [k, t] of Object.entries(added ?? {})) if (isPoolPath(k, format) && typeof t === 'number') out.added.set(k, t);
   if (snap.version !== STORE_VERSION) return out;
   if (typeof snap.listedFor === 'string') out.listedFor = snap.listedFor;
   if (typeof snap.logId !== 'string') return out;
@@ -332,44 +329,59 @@ export class PoolCache {
   }
 
   private saveNow(): void {
+    const { entries, added } = this.state;
     const lines: LogLine[] = [];
     for (const k of [...this.changed].sort()) if (this.used.has(k)) lines.push(['s', k, this.used.get(k)!]);
     // After a complete listing: files gone from the pool, and upload times of files it does not hold.
-    const deleted = this.complete
-      ? [...new Set([...this.state.entries.keys(), ...this.state.added.keys()])].filter(
-          (k) => !this.used.has(k) && !this.addedChanged.has(k),
-        )
-      : [];
+    const deleted: string[] = [];
+    if (this.complete) {
+      for (const k of entries.keys()) if (!this.used.has(k) && !this.addedChanged.has(k)) deleted.push(k);
+      for (const k of added.keys()) if (!entries.has(k) && !this.used.has(k) && !this.addedChanged.has(k)) deleted.push(k);
+    }
     for (const k of deleted) lines.push(['d', k]);
-    for (const k of [...this.addedChanged].sort()) lines.push(['a', k, this.state.added.get(k)!]);
+    for (const k of [...this.addedChanged].sort()) lines.push(['a', k, added.get(k)!]);
     const claim = this.listedFor !== undefined && this.listedFor !== this.state.listedFor;
     if (lines.length === 0 && !claim && !this.rewrite) return;
 
-    // The state after this save (as a load would replay it).
-    const entries = new Map(this.state.entries);
-    for (const k of deleted) entries.delete(k);
-    for (const [k, e] of this.used) entries.set(k, e);
-    const added = new Map(this.state.added);
-    for (const k of deleted) added.delete(k);
+    // The state after this save (as a load would replay it), updated in place: only what changed is
+    // touched (upload times are already in `added`, see setAdded). Should the write below fail, the
+    // next save rewrites the whole snapshot from this state.
+    for (const k of deleted) {
+      entries.delete(k);
+      added.delete(k);
+    }
+    for (const k of this.changed) if (this.used.has(k)) entries.set(k, this.used.get(k)!);
     const changesEntries = lines.some((l) => l[0] !== 'a');
-    const listedFor = this.listedFor ?? (changesEntries ? undefined : this.state.listedFor);
+    this.state.listedFor = this.listedFor ?? (changesEntries ? undefined : this.state.listedFor);
+    const recordedNow = new Set(this.addedChanged);
+    this.changed.clear();
+    this.addedChanged.clear();
+    try {
+      this.write(lines, claim, recordedNow);
+    } catch (e) {
+      this.rewrite = true;
+      throw e;
+    }
+  }
+
+  /** Appends `lines` (then the claim, on its own) to the log, or writes a new snapshot and log; see save. */
+  private write(lines: LogLine[], claim: boolean, recordedNow: Set<string>): void {
+    const { entries, added, listedFor } = this.state;
     const text = (ls: LogLine[]) => ls.map((l) => `${JSON.stringify(l)}\n`).join('');
     const body = text(lines);
     const logFile = path.join(path.dirname(this.file), 'cache.log');
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-
     if (this.rewrite || (this.state.logBytes ?? 0) + body.length > Math.max(LOG_MIN_COMPACT, this.state.snapshotBytes / 4)) {
       const logId = randomBytes(8).toString('hex');
+      const byPath = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
       const snapshot: SnapshotFile = {
         version: STORE_VERSION,
         logId,
         stanzaKey: this.stanzaKey,
         ...(listedFor ? { listedFor } : {}),
-        entries: Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        entries: Object.fromEntries([...entries].sort(byPath)),
         // Upload times of files the store holds, or just recorded (a file not read yet).
-        added: Object.fromEntries(
-          [...added].filter(([k]) => entries.has(k) || this.addedChanged.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        ),
+        added: Object.fromEntries([...added].filter(([k]) => entries.has(k) || recordedNow.has(k)).sort(byPath)),
       };
       const snapText = JSON.stringify(snapshot);
       // Snapshot first: until the new log is in place, the old one names another logId and is ignored.
@@ -378,24 +390,22 @@ export class PoolCache {
       writeFileAtomic(logFile, header);
       // Upload times now live in the snapshot.
       fs.rmSync(path.join(path.dirname(this.file), 'added.json'), { force: true });
-      this.state = { entries, added, stanzaKey: this.stanzaKey, listedFor, logId, snapshotBytes: snapText.length, logBytes: header.length };
+      Object.assign(this.state, { stanzaKey: this.stanzaKey, logId, snapshotBytes: snapText.length, logBytes: header.length });
       this.rewrite = false;
-    } else {
-      let logBytes = this.state.logBytes!;
-      if (body) {
-        appendDurable(logFile, body, { truncateTo: logBytes });
-        logBytes += Buffer.byteLength(body);
-      }
-      if (claim) {
-        // Its own append: a claim is never on disk before the entries it covers.
-        const mark = text([['l', this.listedFor!]]);
-        appendDurable(logFile, mark, { truncateTo: logBytes });
-        logBytes += Buffer.byteLength(mark);
-      }
-      this.state = { ...this.state, entries, added, listedFor, logBytes };
+      return;
     }
-    this.changed.clear();
-    this.addedChanged.clear();
+    let logBytes = this.state.logBytes!;
+    if (body) {
+      appendDurable(logFile, body, { truncateTo: logBytes });
+      logBytes += Buffer.byteLength(body);
+    }
+    if (claim) {
+      // Its own append: a claim is never on disk before the entries it covers.
+      const mark = text([['l', listedFor!]]);
+      appendDurable(logFile, mark, { truncateTo: logBytes });
+      logBytes += Buffer.byteLength(mark);
+    }
+    this.state.logBytes = logBytes;
   }
 }
 

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { DebError } from '../errors';
 import { formatOf, type PackageFormat } from './format';
 import { PoolCache, type CacheEntry } from './cache';
+import { PLAIN_POOL_PATH } from './poolPath';
 import { checkRelPath, walkNoFollow } from '../core/files';
 import { routeCodenames } from './routing';
 import { currentGeneration } from './generations';
@@ -60,8 +61,6 @@ export { isPoolPath } from './poolPath';
  * Packages as a Filename that apt may not fetch, or that breaks the index.
  */
 const POOL_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._+~:-]*$/;
-/** A pool path whose every segment after `pool/` is a POOL_SEGMENT (the common case, one test). */
-const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
 
 /**
  * Why the file at pool path `poolPath` (as listPoolEntries gives it) cannot be published under

@@ -6,8 +6,11 @@
 import { checkRelPath } from '../core/files';
 import { formatOf, type PackageFormat } from './format';
 
-/** `pool/` then segments of letters, digits and `. _ + ~ : -`, each starting with a letter or digit. */
-const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
+/**
+ * `pool/` then segments of letters, digits and `. _ + ~ : -`, each starting with a letter or digit:
+ * what poolPathFor writes, and the one test that passes both isPoolPath and poolNameProblem at once.
+ */
+export const PLAIN_POOL_PATH = /^pool(?:\/[A-Za-z0-9][A-Za-z0-9._+~:-]*)+$/;
 
 /**
  * True for a pool path as the pool can hold it: `pool/…/<file><extension of the format>` (`.deb`
