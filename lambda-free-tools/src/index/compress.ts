@@ -50,15 +50,26 @@ export const XZ_BLOCK_SIZE = '512KiB';
  * `--check=crc64` is xz's default, written out because every apt/liblzma reads it.
  * @param opts.preset xz preset 0..9 (default XZ_PRESET).
  * @param opts.command the xz program (default 'xz', looked up in PATH).
- * @throws AptRepoError when `xz` is missing (install xz-utils) or exits non-zero.
+ * @param opts.blockList uncompressed sizes (bytes) of the blocks instead of XZ_BLOCK_SIZE: one block
+ *   per size, in order (xz --block-list, with --block-size set to the largest so none is split);
+ *   their sum must be data's length.
+ * @throws AptRepoError when `xz` is missing (install xz-utils) or exits non-zero, or for a block
+ *   list that does not add up to the data.
  */
-export function xzBuffer(data: Buffer, opts: { preset?: number; command?: string } = {}): Promise<Buffer> {
+export function xzBuffer(data: Buffer, opts: { preset?: number; command?: string; blockList?: number[] } = {}): Promise<Buffer> {
   const preset = opts.preset ?? XZ_PRESET;
   if (!Number.isInteger(preset) || preset < 0 || preset > 9) {
     return Promise.reject(new AptRepoError(`xz: invalid preset ${preset} (expected 0..9)`));
   }
+  let blocks = [`--block-size=${XZ_BLOCK_SIZE}`];
+  if (opts.blockList) {
+    const sizes = opts.blockList;
+    if (sizes.length === 0 || sizes.some((n) => !Number.isSafeInteger(n) || n <= 0) || sizes.reduce((a, b) => a + b, 0) !== data.length)
+      return Promise.reject(new AptRepoError(`xz: block list does not add up to the ${data.length} bytes to compress`));
+    blocks = [`--block-size=${Math.max(...sizes)}`, `--block-list=${sizes.join(',')}`];
+  }
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.command ?? 'xz', ['-c', `-${preset}`, '-T2', `--block-size=${XZ_BLOCK_SIZE}`, '--check=crc64'], {
+    const child = spawn(opts.command ?? 'xz', ['-c', `-${preset}`, '-T2', ...blocks, '--check=crc64'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
