@@ -10,6 +10,7 @@ import { loadSigner, Signer } from '../sign/sign';
 import { digestFile } from '../core/digests';
 import { DistributionInput, writeDistribution } from './dist';
 import { parseReleaseFiles } from './release';
+import * as compress from './compress';
 
 const INDEXES = ['Packages', 'Packages.gz', 'Packages.xz'];
 
@@ -187,6 +188,62 @@ describe('writeDistribution', () => {
     await expect(writeDistribution(d, { ...input(''), packages: new Map([['i386', '']]) }, signer)).rejects.toThrow(/i386/);
     await expect(writeDistribution(d, input(''), signer, { byHashKeep: -1 })).rejects.toThrow(/byHashKeep/);
     expect(existsSync(join(d, 'bookworm', 'Release'))).toBe(false);
+  });
+
+  it('compresses by chunks, copying the chunks the previous generation had; apt-get reads the result as xz and as gz', async () => {
+    // About 1 MB of stanzas: several chunks (chunks.ts MIN_CHUNK is 64 KiB).
+    const many = (extra: string) => packagesText('chunk', 2500).replace('Package: demo-chunk-1200\n', `${extra}Package: demo-chunk-1200\n`);
+    const first = newDists();
+    await writeDistribution(first, input(many('')), signer);
+    const state = () => JSON.parse(readFileSync(join(second, 'bookworm/.by-hash.json'), 'utf8'));
+    const second = newDists();
+    const added = packagesText('added', 1);
+    const xz = jest.spyOn(compress, 'xzBuffer');
+    try {
+      await writeDistribution(second, input(many(added)), signer, { previousDistsDir: first });
+      // One xz run, for the chunk that holds the new stanza (and at most a neighbour); the rest copied.
+      expect(xz).toHaveBeenCalledTimes(1);
+      const chunks = state().indexes['main/binary-amd64'];
+      const current = chunks[chunks.length - 1].chunks;
+      expect(current.length).toBeGreaterThan(5);
+      expect(xz.mock.calls[0][1]!.blockList!.length).toBeLessThanOrEqual(2);
+      // Older versions carry no chunk list (only the current one is copied from).
+      expect(chunks.slice(0, -1).every((v: { chunks?: unknown }) => v.chunks === undefined)).toBe(true);
+    } finally {
+      xz.mockRestore();
+    }
+    const folder = join(second, 'bookworm/main/binary-amd64');
+    const text = readFileSync(join(folder, 'Packages'));
+    expect(execFileSync('xz', ['-dc', join(folder, 'Packages.xz')], { maxBuffer: 64 << 20 }).equals(text)).toBe(true);
+    expect(execFileSync('gzip', ['-dc', join(folder, 'Packages.gz')], { maxBuffer: 64 << 20 }).equals(text)).toBe(true);
+
+    const web = join(root, 'web-chunks');
+    execFileSync('mkdir', ['-p', web]);
+    execFileSync('cp', ['-a', second, join(web, 'dists')]);
+    const nginx = await startNginx({ serverBlocks: (port) => staticServerBlock(port, web) });
+    try {
+      for (const type of ['xz', 'gz']) {
+        const apt = createAptClient({
+          sources: oneLineSource(nginx.url, 'bookworm', { signedBy: keyring }),
+          arch: 'amd64',
+          extraConf: `Acquire::CompressionTypes::Order { "${type}"; };\nAcquire::GzipIndexes "false";\n`,
+        });
+        try {
+          const update = await apt.update();
+          expect(update.stderr).not.toMatch(/^(W|E):/m);
+          expect(update.code).toBe(0);
+          expect(nginx.accessLog()).toMatch(
+            new RegExp(`binary-amd64/by-hash/SHA(256|512)/[0-9a-f]+ HTTP[^\n]*" 200 ${statSync(join(folder, `Packages.${type}`)).size} `),
+          );
+          expect((await apt.madison('demo-added-0')).stdout).toMatch(/demo-added-0 \| +1\.0-1 \|/);
+          expect((await apt.madison('demo-chunk-2499')).stdout).toMatch(/demo-chunk-2499 \| +1\.2499-1 \|/);
+        } finally {
+          apt.dispose();
+        }
+      }
+    } finally {
+      await nginx.stop();
+    }
   });
 
   it('is accepted by apt-get update over HTTP, fetching the indexes by hash', async () => {

@@ -4,7 +4,7 @@ import { AptRepoError, ConfigError } from '../errors';
 import { encodeControlText } from '../deb/control';
 import type { Digests } from '../core/types';
 import type { ReleaseSigner } from '../sign/sign';
-import { gzipBuffer, xzBuffer } from './compress';
+import { compressChunked, isIndexChunkList, type ChunkedIndex, type IndexChunk, type PreviousChunks } from './chunks';
 import { digestsOf } from '../core/digests';
 import { replaceFile, replaceWithLink } from '../core/files';
 import { IndexFileEntry, parseReleaseFiles, ReleaseMeta, renderRelease } from './release';
@@ -29,8 +29,12 @@ interface FileInfo {
   size: number;
   digests: Digests;
 }
-/** One version of a binary-<arch> folder's indexes: the three files' sizes and digests. */
-type IndexVersion = Record<IndexName, FileInfo>;
+/**
+ * One version of a binary-<arch> folder's indexes: the three files' sizes and digests, and (the
+ * current version only) where each chunk of Packages lies in Packages.gz and Packages.xz, so that
+ * the next publish copies the chunks that did not change (chunks.ts).
+ */
+type IndexVersion = Record<IndexName, FileInfo> & { chunks?: IndexChunk[] };
 
 /**
  * By-hash bookkeeping, kept in `<distsDir>/<codename>/.by-hash.json` (not an index; not in Release):
@@ -92,7 +96,10 @@ async function loadPrevious(prevDistDir: string | undefined): Promise<Map<string
         if (Array.isArray(list))
           versions.set(
             dir,
-            list.filter((v) => INDEX_NAMES.every((n) => hasAllDigests(v?.[n]))),
+            list
+              .filter((v) => INDEX_NAMES.every((n) => hasAllDigests(v?.[n])))
+              // A chunk list that does not check is dropped: its index is compressed afresh.
+              .map((v) => (v.chunks === undefined || isIndexChunkList(v.chunks) ? v : { ...v, chunks: undefined })),
           );
       }
     }
@@ -115,20 +122,42 @@ async function loadPrevious(prevDistDir: string | undefined): Promise<Map<string
       if (hasAllDigests(e)) current[name] = { size: e.size, digests: e.digests };
     }
     if (!INDEX_NAMES.every((n) => current[n])) continue;
-    const list = (versions.get(dir) ?? []).filter((v) => v.Packages.digests.SHA256 !== entry.digests.SHA256);
-    versions.set(dir, [...list, current as IndexVersion]);
+    const known = versions.get(dir) ?? [];
+    const list = known.filter((v) => v.Packages.digests.SHA256 !== entry.digests.SHA256);
+    // The chunk list of these very files (the same three digests), if the bookkeeping has one.
+    const same = known.find((v) => INDEX_NAMES.every((n) => v[n].digests.SHA256 === current[n]!.digests.SHA256));
+    versions.set(dir, [...list, { ...(current as IndexVersion), chunks: same?.chunks }]);
   }
   return versions;
 }
 
 /** Per-call cache: identical Packages texts (common when most packages are Architecture: all) are compressed once. */
-type CompressCache = Map<string, Promise<{ gz: Buffer; xz: Buffer }>>;
+type CompressCache = Map<string, Promise<ChunkedIndex>>;
+
+/**
+ * The chunks of `v` (the previous generation's current version of a folder) and its .gz and .xz
+ * files from `byHashDir`, when it has a chunk list and both files are there with their recorded
+ * sizes; else undefined (everything is compressed).
+ */
+async function previousChunks(byHashDir: string | undefined, v: IndexVersion | undefined): Promise<PreviousChunks | undefined> {
+  if (!byHashDir || !v?.chunks) return undefined;
+  try {
+    const [gz, xz] = await Promise.all(
+      ['Packages.gz', 'Packages.xz'].map((n) => fs.readFile(join(byHashDir, v[n as IndexName].digests.SHA256))),
+    );
+    if (gz.length !== v['Packages.gz'].size || xz.length !== v['Packages.xz'].size) return undefined;
+    return { chunks: v.chunks, gz, xz };
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Writes one `<component>/binary-<arch>/` folder: Packages, Packages.gz, Packages.xz and
  * by-hash/{SHA256,SHA512}/<digest> links for them and for up to `keep` older versions carried over from the
  * previous generation. Reuses the previous generation's files (hard links, same inode) when the
- * Packages content is one it already has, instead of hashing and compressing again.
+ * Packages content is one it already has, instead of hashing and compressing again; otherwise
+ * compresses by chunks (compressChunked), copying the chunks the previous current version had.
  * Returns the version now current and the list recorded in .by-hash.json.
  */
 async function writeIndexFolder(
@@ -180,14 +209,15 @@ async function writeIndexFolder(
     } else {
       let compressed = cache.get(packages.digests.SHA256);
       if (!compressed) {
-        compressed = Promise.all([gzipBuffer(raw), xzBuffer(raw)]).then(([gz, xz]) => ({ gz, xz }));
+        compressed = previousChunks(prevByHash, latest).then((prev) => compressChunked(raw, prev));
         cache.set(packages.digests.SHA256, compressed);
       }
-      const { gz, xz } = await compressed;
+      const { gz, xz, chunks } = await compressed;
       current = {
         Packages: packages,
         'Packages.gz': { size: gz.length, digests: digestsOf(gz) },
         'Packages.xz': { size: xz.length, digests: digestsOf(xz) },
+        chunks,
       };
       const data: Record<IndexName, Buffer> = { Packages: raw, 'Packages.gz': gz, 'Packages.xz': xz };
       await Promise.all(INDEX_NAMES.map((name) => replaceFile(join(folder, name), data[name])));
@@ -209,7 +239,8 @@ async function writeIndexFolder(
     if (older.length >= keep) break;
     if (v.Packages.digests.SHA256 === cur.Packages.digests.SHA256) continue;
     if (!(await usable(v))) continue;
-    older.unshift(v);
+    // Only the current version's chunks are ever copied from.
+    older.unshift({ ...v, chunks: undefined });
   }
   await Promise.all(
     older.flatMap((v) =>
