@@ -231,3 +231,29 @@ describe('the store: a snapshot and a log of changes', () => {
     expect(fs.existsSync(path.join(dir, 'added.json'))).toBe(false);
   });
 });
+
+test('the store is written in ASCII and gives back every character, a byte kept as a lone surrogate included', () => {
+  const f = path.join(dir, 'x.deb');
+  fs.writeFileSync(f, 'one');
+  const st = fs.statSync(f);
+  // A Latin-1 byte of a .deb is kept as a lone surrogate (deb/control.ts decodeControlBytes).
+  const control = (who: string): [string, string][] => [
+    ['Package', 'x'],
+    ['Maintainer', `${who} <j@example.org> \udce9`],
+    ['Description', 'snow ☃ and 🐧'],
+  ];
+  const saveAndCheck = (who: string, file: string) => {
+    const c = PoolCache.load(dir);
+    c.set('pool/x.deb', st, { control: control(who), digests });
+    c.save();
+    expect(fs.readFileSync(path.join(dir, file), 'utf8')).toContain(who.includes('é') ? '\\u00e9' : '\\u00fc');
+    for (const name of ['cache.json', 'cache.log']) {
+      const bytes = fs.readFileSync(path.join(dir, name));
+      expect([name, bytes.every((b) => b < 0x80)]).toEqual([name, true]);
+    }
+    expect(PoolCache.load(dir).get('pool/x.deb', st)?.control).toEqual(control(who));
+    expect(readPoolStore(dir).entries['pool/x.deb'].control).toEqual(control(who));
+  };
+  saveAndCheck('José', 'cache.json'); // the first save writes a snapshot
+  saveAndCheck('Müller', 'cache.log'); // the next one appends to the log
+});
