@@ -187,6 +187,11 @@ export interface PackageFormat {
    */
   identify(control: [string, string][]): PackageIdentity | string;
   /**
+   * An identity identify gave earlier, read back from a file (the pool store): checked again as
+   * identify checks the fields it comes from; the identity, or the reason it is not one.
+   */
+  checkIdentity(id: PackageIdentity): PackageIdentity | string;
+  /**
    * The package name in `control`, unchecked (identify checks it): a cheap first filter for a
    * reader after one package (versions), undefined when there is none.
    */

@@ -61,6 +61,9 @@ function identityFields(control: readonly [string, string][]): Partial<Record<Id
   return { ...folded, ...exact };
 }
 
+/** A field value as a reason quotes it: JSON, cut at 80 characters. */
+const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+
 function identify(control: [string, string][]): PackageIdentity | string {
   const { Package: name, Version: version, Architecture: architecture, Source: sourceField } = identityFields(control);
   const missing = (
@@ -73,12 +76,20 @@ function identify(control: [string, string][]): PackageIdentity | string {
     .filter(([, v]) => !v)
     .map(([f]) => f);
   if (missing.length) return `control has no ${missing.join(', ')} field`;
-  const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
   if (!isValidPackageName(name!)) return `invalid Package field ${shown(name!)} (Debian Policy §5.6.1)`;
   if (!isValidVersion(version!)) return `invalid Version field ${shown(version!)} (Debian Policy §5.6.12)`;
   if (!isValidArchitecture(architecture!)) return `invalid Architecture field ${shown(architecture!)} (Debian Policy §5.6.8)`;
   if (sourceField !== undefined && !parseSourceField(sourceField)) return `invalid Source field ${JSON.stringify(sourceField)}`;
   return { name: name!, version: version!, architecture: architecture!, source: sourceName(sourceField, name!) };
+}
+
+/** A stored identity checked as identify checks the fields (the source as a plain package name). */
+function checkIdentity(id: PackageIdentity): PackageIdentity | string {
+  if (!isValidPackageName(id.name)) return `invalid Package field ${shown(id.name)} (Debian Policy §5.6.1)`;
+  if (!isValidVersion(id.version)) return `invalid Version field ${shown(id.version)} (Debian Policy §5.6.12)`;
+  if (!isValidArchitecture(id.architecture)) return `invalid Architecture field ${shown(id.architecture)} (Debian Policy §5.6.8)`;
+  if (!isValidPackageName(id.source)) return `invalid Source field ${shown(id.source)} (Debian Policy §5.6.1)`;
+  return id;
 }
 
 /**
@@ -111,6 +122,7 @@ export const debianFormat: PackageFormat = {
   readMany: (files, opts) =>
     readDebs(files, { bytes: opts.bytes, onResult: (i, r) => opts.onResult(i, r instanceof Error ? r : asRead(r)) }),
   identify,
+  checkIdentity,
   nameOf: (control) => identityFields(control).Package,
   isValidName: isValidPackageName,
   isValidVersion,

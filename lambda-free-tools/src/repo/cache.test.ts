@@ -227,8 +227,54 @@ describe('the store: a snapshot and a log of changes', () => {
     expect(c.addedMs(poolPath(1))).toBe(123);
     expect(c.isListingOf('G0')).toBe(false); // a claim of the earlier format is not taken
     c.save();
-    expect(JSON.parse(snapshot())).toMatchObject({ version: 3, added: { [poolPath(1)]: 123 } });
+    expect(JSON.parse(snapshot())).toMatchObject({ version: 4, added: { [poolPath(1)]: 123 } });
     expect(fs.existsSync(path.join(dir, 'added.json'))).toBe(false);
+  });
+
+  test('a store of format 3 (control fields as pairs) is read with its log and claim, then rewritten in format 4', () => {
+    const full = (i: number): [string, string][] => [
+      ['Package', `p${i}`],
+      ['Version', '1.0'],
+      ['Architecture', 'all'],
+      ['Description', 'd'],
+    ];
+    const e = (i: number) => ({ size: 10, mtimeMs: 1000, ino: i, control: full(i), digests: { ...digests, SHA256: `sha${i}` } });
+    fs.writeFileSync(
+      path.join(dir, 'cache.json'),
+      JSON.stringify({ version: 3, logId: 'L3', stanzaKey: 'k', entries: { [poolPath(1)]: e(1) }, added: { [poolPath(1)]: 5 } }),
+    );
+    const lines = [
+      ['log', 'L3'],
+      ['s', poolPath(2), e(2)],
+      ['l', 'G3'],
+    ];
+    fs.writeFileSync(path.join(dir, 'cache.log'), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    const c = PoolCache.load(dir, 'k');
+    expect(c.isListingOf('G3')).toBe(true);
+    expect(c.get(poolPath(2), st(2))?.control).toEqual(full(2));
+    c.allEntries();
+    c.save();
+    const snap = JSON.parse(snapshot());
+    expect(snap.version).toBe(4);
+    expect(Object.keys(snap.entries)).toEqual([poolPath(1), poolPath(2)]);
+    // Control as JSON text, the identity beside it.
+    expect(JSON.parse(snap.entries[poolPath(1)].controlJson)).toEqual(full(1));
+    expect(snap.entries[poolPath(2)].id).toEqual(['p2', '1.0', 'all', 'p2']);
+    expect(snap.listedFor).toBe('G3');
+    const again = PoolCache.load(dir, 'k');
+    expect(again.get(poolPath(1), st(1))?.control).toEqual(full(1));
+    again.set(poolPath(3), st(3), { control: full(3), digests });
+    again.save();
+    const line = JSON.parse(log().trim().split('\n').pop()!);
+    expect(line).toEqual([
+      's',
+      poolPath(3),
+      { size: 10, mtimeMs: 1000, ino: 3, id: ['p3', '1.0', 'all', 'p3'], controlJson: JSON.stringify(full(3)), digests },
+    ]);
+    expect(readPoolStore(dir).entries[poolPath(3)]).toMatchObject({
+      control: full(3),
+      identity: { name: 'p3', version: '1.0', architecture: 'all', source: 'p3' },
+    });
   });
 });
 

@@ -200,6 +200,7 @@ const toyFormat: PackageFormat = {
     if (!name || !version || !architecture) return 'incomplete toy control';
     return { name, version, architecture, source: name };
   },
+  checkIdentity: (id) => (NAME.test(id.name) && VERSION.test(id.version) ? id : 'invalid toy identity'),
   isValidName: (n) => NAME.test(n),
   isValidVersion: (v) => VERSION.test(v),
   compareVersions: (a, b) => Number(a) - Number(b),

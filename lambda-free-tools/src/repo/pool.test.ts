@@ -163,12 +163,23 @@ describe('hostile data never becomes a path (issue 8)', () => {
     expect(readAdded(ch)).toEqual({ [p]: 5 });
     await writerScan();
     const cacheFile = path.join(ch.stateDir, 'cache.json');
-    const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8'));
-    cache.entries[p].control = cache.entries[p].control.map(([k, v]: [string, string]) => [k, k === 'Package' ? '../../evil' : v]);
-    fs.writeFileSync(cacheFile, JSON.stringify(cache));
-    const scan = await scanPool(ch);
-    expect(scan.packages).toEqual([]);
-    expect(scan.problems[0].message).toMatch(/invalid Package field "..\/..\/evil" \(Debian Policy §5.6.1\)/);
+    const saved = fs.readFileSync(cacheFile, 'utf8');
+    const evil = (v: string, k: string) => (k === 'Package' ? '../../evil' : v);
+    // The stored identity, then the control fields of an entry without one: each checked again.
+    for (const tamper of [
+      (e: { id: string[] }) => (e.id[0] = '../../evil'),
+      (e: { id?: string[]; controlJson: string }) => {
+        delete e.id;
+        e.controlJson = JSON.stringify((JSON.parse(e.controlJson) as [string, string][]).map(([k, v]) => [k, evil(v, k)]));
+      },
+    ]) {
+      const cache = JSON.parse(saved);
+      tamper(cache.entries[p]);
+      fs.writeFileSync(cacheFile, JSON.stringify(cache));
+      const scan = await scanPool(ch);
+      expect(scan.packages).toEqual([]);
+      expect(scan.problems[0].message).toMatch(/invalid Package field "..\/..\/evil" \(Debian Policy §5.6.1\)/);
+    }
   });
 });
 

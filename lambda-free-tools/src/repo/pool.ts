@@ -13,7 +13,8 @@ import { checkRelPath, walkNoFollow } from '../core/files';
 import { routeCodenames } from './routing';
 import { currentGeneration } from './generations';
 import { intentFile } from './intent';
-import type { ChannelConfig, Digests, PoolPackage, Progress } from '../core/types';
+import type { PackageIdentity } from '../core/format';
+import type { ChannelConfig, PoolPackage, Progress } from '../core/types';
 
 /**
  * Mode of a pool file: group read+write so that the other channel's indexer (same pool group, see
@@ -168,24 +169,12 @@ export async function scanPool(
   const progress = opts.progress;
   progress?.start(files.length, 'Reading pool');
 
-  const build = (i: number, stat: fs.Stats, control: [string, string][], size: number, digests: Digests): PoolPackage | DebError => {
+  const build = (i: number, stat: fs.Stats, e: CacheEntry, size: number): PoolPackage | DebError => {
     const poolPath = files[i];
-    // Control fields may come from the cache file: checked again as the format's read checks them.
-    const id = format.identify(control);
+    // The entry may come from the cache file: its identity is checked again.
+    const id = identityOf(e, format);
     if (typeof id === 'string') return new DebError(path.join(ch.webRoot, poolPath), id);
-    const { name, version, architecture, source } = id;
-    return {
-      poolPath,
-      name,
-      version,
-      architecture,
-      source,
-      control,
-      size,
-      digests,
-      codenames: routeCodenames(version, poolPath, ch),
-      addedMs: cache.addedMs(poolPath) ?? Math.round(stat.mtimeMs),
-    };
+    return packageOf(ch, poolPath, e, id, size, cache.addedMs(poolPath) ?? Math.round(stat.mtimeMs));
   };
 
   for (let i = 0; i < files.length; i++) {
@@ -207,7 +196,7 @@ export async function scanPool(
     }
     const hit = cache.get(files[i], stat);
     if (hit) {
-      results[i] = build(i, stat, hit.control, hit.size, hit.digests);
+      results[i] = build(i, stat, hit, hit.size);
       progress?.tick();
     } else {
       toRead.push({ i, stat });
@@ -232,9 +221,7 @@ export async function scanPool(
           `changed in place since it was indexed (SHA256 ${r.digests.SHA256}, indexed ${before.digests.SHA256}): pool files never change; a user with write access to it (the pool group) rewrote it. Put the indexed bytes back, or remove the file`,
         );
       } else {
-        const control = r.control;
-        cache.set(files[i], stat, { control, digests: r.digests });
-        results[i] = build(i, stat, control, r.size, r.digests);
+        results[i] = build(i, stat, cache.set(files[i], stat, { control: r.control, digests: r.digests }), r.size);
       }
       progress?.tick();
     },
@@ -281,35 +268,50 @@ function scanFromCache(ch: ChannelConfig, cache: PoolCache, onlyName?: string): 
   let memo = builtFromCache.get(cache);
   if (!memo) builtFromCache.set(cache, (memo = new WeakMap()));
   for (const [poolPath, e] of cache.allEntries()) {
-    if (onlyName !== undefined && format.nameOf(e.control) !== onlyName) continue;
+    if (onlyName !== undefined && (e.identity?.name ?? format.nameOf(e.control)) !== onlyName) continue;
     const addedMs = cache.addedMs(poolPath) ?? Math.round(e.mtimeMs);
     const known = memo.get(e);
     if (known && known.ch === ch && known.p.poolPath === poolPath && known.p.addedMs === addedMs) {
       packages.push(known.p);
       continue;
     }
-    const id = format.identify(e.control);
+    const id = identityOf(e, format);
     const nameProblem = poolNameProblem(poolPath);
     if (typeof id === 'string' || nameProblem) {
       problems.push(new DebError(path.join(ch.webRoot, poolPath), typeof id === 'string' ? id : nameProblem!));
       continue;
     }
-    const p: PoolPackage = {
-      poolPath,
-      name: id.name,
-      version: id.version,
-      architecture: id.architecture,
-      source: id.source,
-      control: e.control,
-      size: e.size,
-      digests: e.digests,
-      codenames: routeCodenames(id.version, poolPath, ch),
-      addedMs,
-    };
+    const p = packageOf(ch, poolPath, e, id, e.size, addedMs);
     memo.set(e, { ch, p });
     packages.push(p);
   }
   return { packages, problems, debsRead: 0 };
+}
+
+/**
+ * The identity of a store entry, checked again since it may come from the store's files: the stored
+ * identity through the format's checkIdentity, else the format's identify of its control fields.
+ */
+function identityOf(e: CacheEntry, format: PackageFormat): PackageIdentity | string {
+  return e.identity ? format.checkIdentity(e.identity) : format.identify(e.control);
+}
+
+/** The package of pool file `poolPath` whose entry is `e` (control fields read from it only when used), routed for `ch`. */
+function packageOf(ch: ChannelConfig, poolPath: string, e: CacheEntry, id: PackageIdentity, size: number, addedMs: number): PoolPackage {
+  return {
+    poolPath,
+    name: id.name,
+    version: id.version,
+    architecture: id.architecture,
+    source: id.source,
+    get control() {
+      return e.control;
+    },
+    size,
+    digests: e.digests,
+    codenames: routeCodenames(id.version, poolPath, ch),
+    addedMs,
+  };
 }
 
 /** scanFromCache's packages, per cache and entry (see there). */
