@@ -1,6 +1,6 @@
 import { randomBytes } from 'crypto';
 import { gzipSync } from 'zlib';
-import { crc32, crc32Combine } from './crc32';
+import { crc32, crc32Combine, crc32Js } from './crc32';
 
 /** zlib's CRC-32 of `data`: the first four bytes of a gzip member's trailer (RFC 1952). */
 function zlibCrc(data: Buffer): number {
@@ -16,6 +16,12 @@ describe('crc32', () => {
       const data = randomBytes(n);
       expect(crc32(data)).toBe(zlibCrc(data));
     }
+  });
+
+  it('gives the same values in JavaScript (node 18) as through zlib, for every length around the 8-byte step', () => {
+    const data = randomBytes(70);
+    for (let n = 0; n <= data.length; n++) expect([n, crc32Js(data.subarray(0, n))]).toEqual([n, zlibCrc(data.subarray(0, n))]);
+    expect(crc32Js(data.subarray(30), crc32Js(data.subarray(0, 30)))).toBe(zlibCrc(data));
   });
 
   it('continues over more bytes', () => {

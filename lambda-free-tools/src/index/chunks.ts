@@ -239,8 +239,9 @@ export async function compressChunked(raw: Buffer, previous?: PreviousChunks): P
   const fresh = texts.map((_, i) => i).filter((i) => !known.has(sums[i]) || known.get(sums[i])!.size !== texts[i].length);
 
   // Fresh chunks: one xz run (a block each), deflate pieces on zlib's threads, CRCs here meanwhile.
-  const xzRun =
-    fresh.length > 0 ? xzBuffer(Buffer.concat(fresh.map((i) => texts[i])), { blockList: fresh.map((i) => texts[i].length) }) : undefined;
+  // Every chunk fresh (a first publish): the text itself, not a copy of it.
+  const xzInput = fresh.length === texts.length ? raw : Buffer.concat(fresh.map((i) => texts[i]));
+  const xzRun = fresh.length > 0 ? xzBuffer(xzInput, { blockList: fresh.map((i) => texts[i].length) }) : undefined;
   const pieces = Promise.all(
     fresh.map((i) => deflateRawAsync(texts[i], { level: GZIP_LEVEL, finishFlush: zconst.Z_FULL_FLUSH }) as Promise<Buffer>),
   );

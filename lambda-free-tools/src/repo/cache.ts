@@ -514,7 +514,8 @@ export class PoolCache {
   private write(lines: LogLine[], claim: boolean, recordedNow: Set<string>): void {
     const { entries, added, listedFor } = this.state;
     const text = (ls: LogLine[]) => ls.map((l) => `${asciiJson(l)}\n`).join('');
-    const body = text(lines);
+    // Not rendered when a snapshot is written anyway (a first publish sets every entry).
+    const body = this.rewrite ? '' : text(lines);
     const logFile = path.join(path.dirname(this.file), 'cache.log');
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     if (this.rewrite || (this.state.logBytes ?? 0) + body.length > Math.max(LOG_MIN_COMPACT, this.state.snapshotBytes / 4)) {
