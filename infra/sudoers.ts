@@ -26,6 +26,7 @@ const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonl
   { name: 'doctor', args: false, forms: ['--expected -'] },
   { name: 'verify', args: false },
   { name: 'generations', args: false },
+  { name: 'history', args: true },
   { name: 'pending', args: false },
   { name: 'versions', args: true },
   { name: 'promote', args: true },

@@ -19,6 +19,8 @@ import * as path from 'path';
 import { mkTemp, ok, rmTemp, runCli, RunResult } from '../../test/harness/cli';
 import { rawControlDeb } from '../../test/harness/debs';
 import {
+  changeNotRecorded,
+  historyProblems,
   inWindow,
   killLoop,
   KillLoopSummary,
@@ -182,6 +184,12 @@ afterAll(() => rmTemp(root));
  * generation, so the next writer lists the pool. Counted for the log (a window of a few ms).
  */
 const markWindowKills = { ingest: 0, promote: 0 };
+/** Kills after the flip, before the history line (counted, like markWindowKills: one append wide). */
+const historyWindowKills = { ingest: 0, promote: 0, remove: 0 };
+function flippedNotRecorded(ch: string): boolean {
+  const id = servedGeneration(web(ch));
+  return id !== undefined && changeNotRecorded(web(ch), state(ch), id);
+}
 function flippedNotMarked(ch: string, servedBefore: string | undefined): boolean {
   const now = servedGeneration(web(ch));
   if (now === undefined || now === servedBefore) return false;
@@ -195,7 +203,7 @@ function flippedNotMarked(ch: string, servedBefore: string | undefined): boolean
 /** Summary line per suite, for the log. */
 function note(what: string, sum: KillLoopSummary, window: number, spanMs: number, startedMs: number): void {
   process.stdout.write(
-    `kill test ${what}: one run ${spanMs} ms (fresh timings ${sum.timings.join(', ') || 'none'}); ${sum.killed}/${sum.runs} killed, ${window} in the pool-changed-not-served window${what in markWindowKills ? `, ${markWindowKills[what as keyof typeof markWindowKills]} after the flip before the cache mark` : ''}; stopped: ${sum.stoppedBy}; suite ${Date.now() - startedMs} ms\n`,
+    `kill test ${what}: one run ${spanMs} ms (fresh timings ${sum.timings.join(', ') || 'none'}); ${sum.killed}/${sum.runs} killed, ${window} in the pool-changed-not-served window${what in markWindowKills ? `, ${markWindowKills[what as keyof typeof markWindowKills]} after the flip before the cache mark` : ''}${what in historyWindowKills ? `, ${historyWindowKills[what as keyof typeof historyWindowKills]} after the flip before the history line` : ''}; stopped: ${sum.stoppedBy}; suite ${Date.now() - startedMs} ms\n`,
   );
 }
 
@@ -229,6 +237,7 @@ test(
         // At the kill's instant: served.json and a marked cache agree with the disk.
         expect(storeProblems(web('preprod'), state('preprod'))).toEqual([]);
         if (k.killed && flippedNotMarked('preprod', servedBefore)) markWindowKills.ingest++;
+        if (k.killed && flippedNotRecorded('preprod')) historyWindowKills.ingest++;
         let next: RunResult;
         switch (i % 4) {
           case 0:
@@ -258,6 +267,7 @@ test(
           }
         }
         if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted ingest/m);
+        expect(historyProblems(web('preprod'), state('preprod'))).toEqual([]);
         expectNothingLost(await expectConsistent('preprod'));
         return k;
       },
@@ -308,6 +318,7 @@ test(
         expect(storeProblems(web('prod'), state('prod'))).toEqual([]);
         expect(storeProblems(web('preprod'), state('preprod'))).toEqual([]);
         if (k.killed && flippedNotMarked('prod', servedBefore)) markWindowKills.promote++;
+        if (k.killed && flippedNotRecorded('prod')) historyWindowKills.promote++;
         let next: RunResult;
         switch (i % 4) {
           case 0:
@@ -335,6 +346,7 @@ test(
           }
         }
         if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: prod: interrupted promote/m);
+        expect(historyProblems(web('prod'), state('prod'))).toEqual([]);
         const prodServed = await expectConsistent('prod');
         for (const e of prodServed) {
           // Only what preprod serves, and preprod's very inode.
@@ -380,6 +392,7 @@ test(
         const k = await runKilled(args('preprod', 'remove', `rm${i}=1.0`), delayMs);
         const window = k.killed && inWindow(poolVsServed(web('preprod')));
         if (window) windowKills++;
+        if (k.killed && flippedNotRecorded('preprod')) historyWindowKills.remove++;
         let next: RunResult;
         switch (i % 4) {
           case 0:
@@ -400,6 +413,7 @@ test(
           }
         }
         if (window) expect(next.stderr).toMatch(/^apt-repo: recovering: preprod: interrupted remove/m);
+        expect(historyProblems(web('preprod'), state('preprod'))).toEqual([]);
         const served = new Set((await expectConsistent('preprod')).map(key));
         // All or nothing: the version is served with its file in the pool, or gone with its file in the trash.
         const poolHas = poolFiles(web('preprod')).includes(`pool/main/r/rm${i}/rm${i}_1.0_all.deb`);

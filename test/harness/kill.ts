@@ -281,6 +281,58 @@ export function storeProblems(webRoot: string, stateDir: string, opts: { cacheMa
   return out;
 }
 
+/**
+ * What the channel's history (`<stateDir>/history.jsonl`, repo/history.ts) says against the served
+ * generation: once any writer ran after a kill, the change the served generation carries
+ * (generation.json `change`) is in the history, and no generation is named twice. Right after a
+ * kill the first may not hold yet (killed between the flip and the append: see
+ * changeNotRecorded). One line per disagreement.
+ */
+export function historyProblems(webRoot: string, stateDir: string): string[] {
+  const out: string[] = [];
+  const named = historyGenerations(stateDir);
+  const id = servedGeneration(webRoot);
+  if (id && changeNotRecorded(webRoot, stateDir, id)) out.push(`${stateDir}/history.jsonl: lacks the change of served generation ${id}`);
+  const seen = new Set<string>();
+  for (const g of named) {
+    if (seen.has(g)) out.push(`${stateDir}/history.jsonl: names generation ${g} twice`);
+    seen.add(g);
+  }
+  return out;
+}
+
+/** The generations the history file names, in order (lines that do not parse skipped). */
+function historyGenerations(stateDir: string): string[] {
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(stateDir, 'history.jsonl'), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const g = (JSON.parse(line) as { generation?: string }).generation;
+      if (g) out.push(g);
+    } catch {
+      // empty or cut line
+    }
+  }
+  return out;
+}
+
+/** True when generation `id` carries a change (generation.json) that the history file does not name: the flipped-not-recorded window. */
+export function changeNotRecorded(webRoot: string, stateDir: string, id: string): boolean {
+  let change: unknown;
+  try {
+    change = (JSON.parse(fs.readFileSync(path.join(webRoot, '.generations', id, 'generation.json'), 'utf8')) as { change?: unknown })
+      .change;
+  } catch {
+    return false;
+  }
+  return change !== undefined && !historyGenerations(stateDir).includes(id);
+}
+
 /** True when the pool and the served generation disagree: a kill landed in the "pool changed, not served" window. */
 export function inWindow(s: PoolVsServed): boolean {
   return s.unserved.length > 0 || s.missing.length > 0;

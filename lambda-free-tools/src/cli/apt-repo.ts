@@ -26,6 +26,7 @@ import * as importCmd from './commands/import';
 import * as sign from './commands/sign';
 import * as status from './commands/status';
 import * as doctor from './commands/doctor';
+import * as history from './commands/history';
 import { phaseRss, phaseTimes } from '../core/timings';
 
 /**
@@ -118,6 +119,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     sign,
     status,
     doctor,
+    history,
   ])
     m.register(program);
   return program;

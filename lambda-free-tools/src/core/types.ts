@@ -122,6 +122,12 @@ export interface GenerationInfo {
   date: string;
   /** Number of (package, version, architecture) entries per codename. */
   packages: Record<string, number>;
+  /**
+   * Per codename, per architecture of liste_arch: the index entries (`versions`, `all` packages
+   * counted in every architecture, as the indexes list them) and the distinct package names
+   * (`packages`). Absent on generations written before it was recorded.
+   */
+  counts?: Record<string, Record<string, { packages: number; versions: number }>>;
   /** Pool paths the generation's indexes reference (so gc never removes them while the generation is kept). */
   poolPaths: string[];
   /**
@@ -130,6 +136,12 @@ export interface GenerationInfo {
    * indexes are that generation's Packages texts, re-signed with this generation's Date.
    */
   rolledBackFrom?: string;
+  /**
+   * The change that published this generation, as the channel's history records it
+   * (repo/history.ts HistoryRecord, checked there when read back); absent on generations written
+   * before the history existed.
+   */
+  change?: unknown;
   /** True for the generation `dists` points at. */
   current: boolean;
 }

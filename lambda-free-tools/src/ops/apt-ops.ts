@@ -290,6 +290,16 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .description('published generations, newest first')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['generations'])));
   program
+    .command('history')
+    .description('what changed in the channel, oldest first: when, who, which operation, which packages')
+    .option('--package <name>', 'only the changes that added or removed this package')
+    .option('--limit <n>', 'only the newest n changes')
+    .action(
+      wrap(async (o: { package?: string; limit?: string }, cmd: Command) =>
+        passThrough(cmd, ['history', ...(o.package ? ['--package', o.package] : []), ...(o.limit ? ['--limit', o.limit] : [])]),
+      ),
+    );
+  program
     .command('verify')
     .description('check that pool, indexes and signatures agree')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['verify'])));

@@ -47,6 +47,27 @@ export const ChannelStatusSchema = z.object({
     }),
   ),
   lock: z.object({ pid: z.number(), host: z.string(), since: z.string() }).optional(),
+  /** The facts below are absent from an indexer older than them. */
+  disk: z
+    .object({ pool: z.number().min(0), generations: z.number().min(0), trash: z.number().min(0), backups: z.number().min(0) })
+    .optional(),
+  counts: z
+    .record(z.string(), z.record(z.string(), z.object({ packages: z.number().int().min(0), versions: z.number().int().min(0) })))
+    .optional(),
+  lastIngest: z
+    .object({
+      time: isoDate,
+      who: z.string(),
+      accepted: z.number().int().min(0),
+      rejected: z.number().int().min(0),
+      generation: z.string().optional(),
+    })
+    .optional(),
+  lastBackup: z
+    .object({ stamp: z.string(), createdAt: isoDate, ageSeconds: z.number().min(0), generation: z.string().optional() })
+    .optional(),
+  signingKey: z.object({ fingerprint: z.string(), algorithm: z.string(), expires: isoDate.optional() }).optional(),
+  validUntil: z.object({ date: isoDate, refreshAt: isoDate.optional() }).optional(),
   /** Absent from an indexer older than doctor, or on a channel without an expected-state manifest. */
   drift: z.object({ differences: z.number().int().min(0), notChecked: z.number().int().min(0) }).optional(),
   problems: z.array(z.string()),

@@ -12,7 +12,7 @@
  *                                             after a restore and rollback still works, and
  *                                             `/srv/apt/<channel>/dists` (symlink)
  *   - `/srv/apt/<channel>/<keyName>-archive-keyring.asc|.gpg`  the public key files
- *   - `/var/lib/apt-repo/<channel>/`           the pool store (cache.json, cache.log: upload times, index entries);
+ *   - `/var/lib/apt-repo/<channel>/`           the pool store (cache.json, cache.log: upload times, index entries), the history (history.jsonl);
  *                                             minus `lock*` (the writers' lock) and restore.json
  * Not needed: `<stateDir>/trash` is included but optional,
  * `/srv/apt/incoming` (uploads not yet ingested), nginx config and htpasswd (from the stack).

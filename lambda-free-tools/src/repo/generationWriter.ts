@@ -21,11 +21,12 @@ import {
   writeServed,
 } from './generations';
 import { PoolCache } from './cache';
-import { fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
+import { errText, fsyncDir, mkdirWithMode, walkNoFollow } from '../core/files';
+import { appendHistory, type HistoryRecord } from './history';
 import { keyOf, scanPool } from './pool';
 import { formatOf, type PackageFormat } from './format';
 import { suffixCodenames } from './routing';
-import type { ChannelConfig, PoolPackage, Progress, ServedRecord } from '../core/types';
+import type { ChannelConfig, GenerationInfo, PoolPackage, Progress, ServedRecord } from '../core/types';
 import { timed, timedAsync } from '../core/timings';
 
 /**
@@ -171,6 +172,10 @@ export interface GenerationContent {
   rolledBackFrom?: string;
   /** What the generation serves, for pending (served.json); none: pending scans the pool instead. */
   served?: ServedRecord[];
+  /** The change that publishes it, recorded in generation.json and, after the flip, in the history (repo/history.ts). */
+  change?: HistoryRecord;
+  /** Entries and package names per codename and architecture (GenerationInfo.counts). */
+  counts?: GenerationInfo['counts'];
 }
 
 /**
@@ -221,8 +226,10 @@ export async function writeGenerationLocked(
       id,
       date: now.toISOString(),
       packages: content.packages,
+      counts: content.counts,
       poolPaths: content.poolPaths,
       rolledBackFrom: content.rolledBackFrom,
+      change: content.change,
     });
     // The generation's own entry in .generations (and, on a first publish, .generations' entry in
     // the web root): without them on disk, a crash after the flip could leave `dists` pointing at a
@@ -238,7 +245,38 @@ export async function writeGenerationLocked(
     await switchGeneration(ch, id);
     await pruneGenerations(ch, ch.generationsKeep);
   });
+  if (content.change) {
+    try {
+      appendHistory(ch, { ...content.change, generation: id });
+    } catch (e) {
+      // The generation serves and carries the record: the next writer appends it (healHistory).
+      process.stderr.write(`apt-repo: warning: ${ch.name}: history not written (${errText(e)}); the next writing command adds it\n`);
+    }
+  }
   return id;
+}
+
+/**
+ * GenerationInfo.counts of what the indexes list: per codename and architecture, the entries whose
+ * architecture is that one or `all` (`versions`) and their distinct names (`packages`).
+ */
+export function indexCounts(perCodename: Map<string, PoolPackage[]>, architectures: string[]): NonNullable<GenerationInfo['counts']> {
+  const out: NonNullable<GenerationInfo['counts']> = {};
+  for (const [codename, list] of perCodename) {
+    const per: Record<string, { packages: number; versions: number }> = {};
+    for (const arch of architectures) {
+      const names = new Set<string>();
+      let versions = 0;
+      for (const p of list) {
+        if (p.architecture !== arch && p.architecture !== 'all') continue;
+        versions++;
+        names.add(p.name);
+      }
+      per[arch] = { packages: names.size, versions };
+    }
+    out[codename] = per;
+  }
+  return out;
 }
 
 /**
@@ -265,7 +303,7 @@ export async function writeGenerationLocked(
  */
 export async function publishLocked(
   ch: ChannelConfig,
-  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache; trustCache?: boolean } = {},
+  opts: { skipInvalid?: boolean; now?: Date; progress?: Progress; cache?: PoolCache; trustCache?: boolean; change?: HistoryRecord } = {},
 ): Promise<PublishResult> {
   const now = opts.now ?? new Date();
   const cache = opts.cache ?? PoolCache.forChannel(ch);
@@ -345,7 +383,14 @@ export async function publishLocked(
     }
   }
   const poolPaths = [...served.keys()].sort();
-  const content = { indexes, packages, poolPaths, served: poolPaths.map((p) => served.get(p)!) };
+  const content = {
+    indexes,
+    packages,
+    counts: indexCounts(perCodename, ch.architectures),
+    poolPaths,
+    served: poolPaths.map((p) => served.get(p)!),
+    change: opts.change,
+  };
   const id = await writeGenerationLocked(ch, content, signer, now);
   // After the flip: with a scan without problems the cache is the pool this generation publishes,
   // which the channel's next writer may take instead of listing it (saved again with that mark).

@@ -82,8 +82,16 @@ export function readGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, id: strin
  * complete, so the caller writes it after every other file of the generation is on disk.
  */
 export function writeGenerationInfo(ch: Pick<ChannelConfig, 'webRoot'>, info: Omit<GenerationInfo, 'current'>): void {
-  const { id, date, packages, poolPaths, rolledBackFrom } = info;
-  const record = rolledBackFrom === undefined ? { id, date, packages, poolPaths } : { id, date, rolledBackFrom, packages, poolPaths };
+  const { id, date, packages, counts, poolPaths, rolledBackFrom, change } = info;
+  const record = {
+    id,
+    date,
+    ...(rolledBackFrom === undefined ? {} : { rolledBackFrom }),
+    ...(change === undefined ? {} : { change }),
+    packages,
+    ...(counts === undefined ? {} : { counts }),
+    poolPaths,
+  };
   writeFileAtomic(path.join(generationDir(ch, id), 'generation.json'), JSON.stringify(record, null, 1) + '\n');
 }
 

@@ -12,6 +12,7 @@ import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './generationWriter';
+import { changeRecord } from './history';
 import { confine, Confined, errText, placeFile, sha256File, walkNoFollow } from '../core/files';
 import { keyOf } from './pool';
 import { formatOf } from './format';
@@ -178,7 +179,15 @@ export async function importRepository(
     if (copied) {
       await recordAdded(ch, added);
       try {
-        result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress });
+        result.publish = await publishLocked(ch, {
+          now: opts.now,
+          progress: opts.progress,
+          change: changeRecord('import', {
+            added: entries
+              .filter((e) => e.status === 'imported' && e.package && e.version && e.architecture)
+              .map((e) => ({ name: e.package!, version: e.version!, architecture: e.architecture! })),
+          }),
+        });
       } catch (err) {
         // The files are in the pool now, and the intent record stays: the next writing command of
         // the channel (a second import included) publishes them.

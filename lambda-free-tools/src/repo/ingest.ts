@@ -26,6 +26,7 @@ import { keyOf, POOL_DIR_MODE, POOL_FILE_MODE, poolPathFor, recordAdded, scanPoo
 import { confine, Confined, unlinkConfined, copyFdTo, errText, fsyncDir, moveEntry, placeFile, SafeDir, sha256File } from '../core/files';
 import { trashDir } from './trash';
 import { publishLocked, PublishResult } from './generationWriter';
+import { appendHistory, changeRecord, type HistoryRecord } from './history';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { recoverChannel } from './recover';
@@ -106,6 +107,15 @@ interface Candidate {
  * is held too long, and AptRepoError when the publish fails (the accepted files then stay in the pool, and
  * the next writing command of the channel publishes them).
  */
+/** The history record of an ingest: the packages accepted (with their drop folder) and the uploads rejected. */
+function ingestChange(entries: IngestEntry[]): HistoryRecord {
+  const added = entries
+    .filter((e) => e.status === 'accepted' && e.package && e.version && e.architecture)
+    .map((e) => ({ name: e.package!, version: e.version!, architecture: e.architecture!, source: e.file.split('/')[0] }));
+  const rejected = entries.filter((e) => e.status === 'rejected').map((e) => ({ file: e.file, reason: e.reason ?? '' }));
+  return changeRecord('ingest', { ...(added.length ? { added } : {}), ...(rejected.length ? { rejected } : {}) });
+}
+
 export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promise<IngestResult> {
   if (ch.upstream) {
     throw new UsageError(`channel ${ch.name} takes packages from ${ch.upstream} with promote; ingest is for the channel uploads land in`);
@@ -181,17 +191,19 @@ export async function ingest(ch: ChannelConfig, opts: IngestOptions = {}): Promi
     const result: IngestResult = { entries: sortEntries(entries) };
     const accepted = Object.keys(added);
     for (const d of dirsToSync) fsyncDir(d);
+    const change = ingestChange(result.entries);
     if (accepted.length === 0) {
       cache.save();
       // Only rejections (each complete, or cut short and handled by recovery): nothing to serve.
       intent.clear();
+      if (change.rejected?.length) appendHistory(ch, change);
       return result;
     }
     // Saved with the publish's first save of the store.
     await recordAdded(ch, added, cache);
     const served = await currentGeneration(ch);
     try {
-      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache, trustCache: true });
+      result.publish = await publishLocked(ch, { now: opts.now, progress: opts.progress, cache, trustCache: true, change });
     } catch (err) {
       // Nothing is undone: while the previous index serves, the intent record stays and the next
       // writing command of the channel (any of them) publishes these files. A failure after the

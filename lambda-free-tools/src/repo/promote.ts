@@ -20,6 +20,7 @@ import { formatOf, type PackageFormat } from './format';
 import { withChannelLock } from './lock';
 import { isPoolPath, POOL_DIR_MODE, POOL_FILE_MODE, recordAdded, scanPool } from './pool';
 import { publishLocked, PublishResult } from './generationWriter';
+import { changeRecord } from './history';
 import { PoolCache } from './cache';
 import { currentGeneration } from './generations';
 import { routeCodenames } from './routing';
@@ -207,7 +208,19 @@ export async function promote(pair: ChannelPair, specs: PackageSpec[], opts: Pro
         return result;
       }
       if (made.length) await recordAdded(downstream, added, downCache);
-      result.publish = await publishLocked(downstream, { now: opts.now, progress: opts.progress, cache: downCache, trustCache: true });
+      const change = changeRecord('promote', {
+        added: result.promoted
+          .filter((p) => p.how !== 'present')
+          .map((p) => ({ name: p.name, version: p.version, architecture: p.architecture })),
+        detail: `from ${upstream.name}`,
+      });
+      result.publish = await publishLocked(downstream, {
+        now: opts.now,
+        progress: opts.progress,
+        cache: downCache,
+        trustCache: true,
+        change,
+      });
       intent.clear();
       return result;
     } catch (err) {

@@ -7,6 +7,7 @@
 import { withChannelLock } from './lock';
 import { recoverChannel } from './recover';
 import { publishLocked, type PublishResult } from './generationWriter';
+import { changeRecord } from './history';
 import type { ChannelConfig, Progress } from '../core/types';
 
 /**
@@ -23,6 +24,6 @@ export async function publish(
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
     const { rescan, ...rest } = opts;
-    return publishLocked(ch, { ...rest, trustCache: !rescan });
+    return publishLocked(ch, { ...rest, trustCache: !rescan, change: changeRecord('publish', rescan ? { detail: 'with --rescan' } : {}) });
   });
 }

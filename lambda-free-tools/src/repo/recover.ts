@@ -48,6 +48,7 @@ import { POOL_FILE_MODE, recordAdded } from './pool';
 import { moveToTrash, trashDir } from './trash';
 import type { ChannelConfig, Progress } from '../core/types';
 import { publishLocked } from './generationWriter';
+import { changeRecord, healHistory, historyFile } from './history';
 import { lstatQuiet, removeStale, TMP_RE, staleTemp } from './staleTemps';
 import { alive, processStart } from '../core/proc';
 import { intentFile, readIntent, type AddSource, type IntentOp } from './intent';
@@ -303,6 +304,12 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   };
   const report: RecoveryReport = { actions: [] };
   sweepStale(ch, actions);
+  // The served generation's change, if its writer was killed before writing it to the history.
+  try {
+    if (await healHistory(ch)) actions.push(`added the served generation's change to ${historyFile(ch)} (its writer stopped before)`);
+  } catch (e) {
+    actions.push(`could not complete ${historyFile(ch)}: ${errText(e)}`);
+  }
   say();
   // An interrupted restore (recorded in <stateDir>/restore.json by repo/backup.ts) is finished
   // first: the backup it restores replaces what the channel held. Loaded only when one is recorded.
@@ -367,7 +374,11 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
     if (Object.keys(added).length) await recordAdded(ch, added);
     let r;
     try {
-      r = await publishLocked(ch, { skipInvalid: true, progress: opts.progress });
+      r = await publishLocked(ch, {
+        skipInvalid: true,
+        progress: opts.progress,
+        change: changeRecord('publish', { detail: `finished the interrupted ${header.command} (pid ${header.pid})` }),
+      });
     } catch (e) {
       throw new AptRepoError(
         `${PREFIX}${ch.name}: the changes of the interrupted ${who} are in place but publishing them failed (the record ${intentFile(ch)} is kept; the next writing command tries again): ${errText(e)}`,

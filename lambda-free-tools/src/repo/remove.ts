@@ -8,6 +8,7 @@ import { UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { publishLocked, PublishResult } from './generationWriter';
+import { appendHistory, changeRecord } from './history';
 import { currentGeneration, listGenerations } from './generations';
 import type { PackageSpec } from './promote';
 import { recoverChannel } from './recover';
@@ -71,7 +72,10 @@ export async function removePackage(
         const trashPath = await moveToTrash(ch, p.poolPath);
         removed.push({ name: p.name, version: p.version, architecture: p.architecture, poolPath: p.poolPath, trashPath });
       }
-      const publish = await publishLocked(ch, { now: opts.now });
+      const change = changeRecord('remove', {
+        removed: removed.map((r) => ({ name: r.name, version: r.version, architecture: r.architecture })),
+      });
+      const publish = await publishLocked(ch, { now: opts.now, change });
       intent.clear();
       return { removed, publish };
     } catch (err) {
@@ -105,6 +109,12 @@ export async function gc(ch: ChannelConfig): Promise<GcResult> {
     await recoverChannel(ch);
     const referenced = new Set<string>();
     for (const g of await listGenerations(ch)) for (const p of g.poolPaths) referenced.add(p);
-    return sweepTrash(ch, referenced);
+    const r = await sweepTrash(ch, referenced);
+    if (r.deleted.length)
+      appendHistory(
+        ch,
+        changeRecord('gc', { detail: `deleted ${r.deleted.length} trash file(s) no kept generation lists: ${r.deleted.join(', ')}` }),
+      );
+    return r;
   });
 }

@@ -13,6 +13,7 @@ import { releaseFreshness, type ReleaseFreshness } from './freshness';
 import { currentGeneration, listGenerations } from './generations';
 import { withChannelLock } from './lock';
 import { channelSigner, publishLocked, writeGenerationLocked } from './generationWriter';
+import { changeRecord } from './history';
 import { recoverChannel } from './recover';
 import { readServedIndexes, servedOf } from './rollback';
 import type { ChannelConfig, Progress } from '../core/types';
@@ -73,6 +74,8 @@ export async function refreshChannel(ch: ChannelConfig, opts: { now?: Date; prog
             poolPaths: current.poolPaths,
             ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
             served: servedOf(ch, current.id, current.poolPaths),
+            ...(current.counts ? { counts: current.counts } : {}),
+            change: changeRecord('resign', { detail: `re-signed generation ${current.id} (Valid-Until)` }),
           },
           signer,
           now,
@@ -80,7 +83,11 @@ export async function refreshChannel(ch: ChannelConfig, opts: { now?: Date; prog
         return { freshness, action: 'resigned', generation, problems: [] };
       }
     }
-    const r = await publishLocked(ch, { now, progress: opts.progress });
+    const r = await publishLocked(ch, {
+      now,
+      progress: opts.progress,
+      change: changeRecord('resign', { detail: `published again (${freshness.kind})` }),
+    });
     return { freshness, action: 'published', generation: r.generation, problems: r.problems };
   });
 }

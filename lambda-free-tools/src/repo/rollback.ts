@@ -21,6 +21,7 @@ import { AptRepoError, UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { currentGeneration, generationDir, generationSequence, listGenerations, readServed } from './generations';
 import { channelSigner, writeGenerationLocked } from './generationWriter';
+import { changeRecord } from './history';
 import { recoverChannel } from './recover';
 import { beginIntent } from './intent';
 import { moveToTrash, restoreFromTrash } from './trash';
@@ -173,7 +174,17 @@ export async function rollback(ch: ChannelConfig, opts: { to?: string; now?: Dat
       const now = await laterDate(current ? Date.parse(current.date) : NaN, opts.now);
       generation = await writeGenerationLocked(
         ch,
-        { indexes, packages, poolPaths: listed, rolledBackFrom, served: servedOf(ch, target.id, listed) },
+        {
+          indexes,
+          packages,
+          poolPaths: listed,
+          rolledBackFrom,
+          ...(target.counts ? { counts: target.counts } : {}),
+          served: servedOf(ch, target.id, listed),
+          change: changeRecord('rollback', {
+            detail: `to generation ${target.id} (the package set of ${rolledBackFrom}), from ${currentId ?? 'none'}`,
+          }),
+        },
         signer,
         now,
       );

@@ -174,3 +174,78 @@ test('channelStatus counts drift when the channel has an expected-state manifest
     [expect.stringMatching(/^drift: .*expected-state\.json: not an expected-state manifest: not JSON/)],
   ]);
 });
+
+describe('channelStatus after real work: figures equal what the tree holds', () => {
+  const { execFileSync } = require('child_process') as typeof import('child_process');
+  const { buildDeb } = require('../../../test/harness/debs') as typeof import('../../../test/harness/debs');
+
+  test('index counts per codename and architecture, last ingest and who ran it, disk by part, last backup, signing key, Valid-Until', async () => {
+    const { generateSigningKey } = await import('../sign/keys');
+    const { ingest } = await import('./ingest');
+    const { backup } = await import('./backup');
+    const ch = await initChannel({ root, channel: 'preprod', codenames: ['bookworm', 'bullseye'], architectures: ['amd64', 'arm64'] });
+    fs.appendFileSync(path.join(ch.configDir, 'repo.yaml'), 'validUntilDays: 30\n');
+    const loaded = await channelModule.loadChannel({ root, channel: 'preprod' });
+    const key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
+    fs.writeFileSync(loaded.signingKeyFile, key.privateArmored, { mode: 0o600 });
+    const ascFile = path.join(loaded.webRoot, `${loaded.keyName}-archive-keyring.asc`);
+    fs.writeFileSync(ascFile, key.publicArmored);
+    const ci = path.join(loaded.incomingDir, 'ci');
+    buildDeb(ci, { name: 'app', version: '1.0' });
+    buildDeb(ci, { name: 'app', version: '1.1' });
+    buildDeb(ci, { name: 'tool', version: '2', architecture: 'amd64' });
+    buildDeb(ci, { name: 'armonly', version: '1', architecture: 'arm64' });
+    buildDeb(path.join(ci, 'bullseye'), { name: 'legacy', version: '3' });
+    fs.writeFileSync(path.join(ci, 'junk_1_all.deb'), 'not a deb');
+    const saved = process.env.SUDO_USER;
+    process.env.SUDO_USER = 'alice';
+    try {
+      await ingest(loaded, { settleMs: 0 });
+    } finally {
+      if (saved === undefined) delete process.env.SUDO_USER;
+      else process.env.SUDO_USER = saved;
+    }
+    const made = await backup(loaded, loaded.backupDir, { warn: () => undefined });
+
+    const s = await channelStatus(root, loaded);
+    expect(s.problems).toEqual([]);
+    // Counts: what the served Packages files hold, counted here independently.
+    for (const codename of loaded.codenames) {
+      for (const arch of loaded.architectures) {
+        const text = fs.readFileSync(path.join(loaded.webRoot, 'dists', codename, 'main', `binary-${arch}`, 'Packages'), 'utf8');
+        const names = [...text.matchAll(/^Package: (.+)$/gm)].map((m) => m[1]);
+        expect([codename, arch, s.counts?.[codename]?.[arch]]).toEqual([
+          codename,
+          arch,
+          { packages: new Set(names).size, versions: names.length },
+        ]);
+      }
+    }
+    expect(s.counts?.bookworm.amd64).toEqual({ packages: 2, versions: 3 });
+    expect(s.counts?.bullseye.arm64).toEqual({ packages: 3, versions: 4 });
+    expect(s.lastIngest).toMatchObject({ who: 'alice', accepted: 5, rejected: 1, generation: s.current?.id });
+    // Disk by part, against du's apparent sizes (each inode once).
+    const du = (p: string) => Number(execFileSync('du', ['-sb', p]).toString().split('\t')[0]);
+    expect(s.disk).toEqual({
+      pool: du(path.join(loaded.webRoot, 'pool')),
+      generations: du(path.join(loaded.webRoot, '.generations')),
+      trash: 0,
+      backups: du(loaded.backupDir),
+    });
+    expect(s.lastBackup).toMatchObject({ stamp: made.stamp, generation: s.current?.id });
+    expect(s.lastBackup!.ageSeconds).toBeLessThan(120);
+    // The key as gpg shows it.
+    const gpg = execFileSync('gpg', ['--batch', '--with-colons', '--show-keys', ascFile], {
+      env: { ...process.env, GNUPGHOME: root },
+    }).toString();
+    const fpr = /^fpr:+([0-9A-F]+):/m.exec(gpg)![1];
+    expect(s.signingKey).toEqual({ fingerprint: fpr, algorithm: expect.stringMatching(/^(eddsa|ed25519)/) });
+    // Valid-Until: the earliest of the served Releases.
+    const validUntil = loaded.codenames
+      .map((c) => /^Valid-Until: (.+)$/m.exec(fs.readFileSync(path.join(loaded.webRoot, 'dists', c, 'Release'), 'utf8'))![1])
+      .map((d) => Date.parse(d))
+      .sort()[0];
+    expect(Date.parse(s.validUntil!.date)).toBe(validUntil);
+    expect(Date.parse(s.validUntil!.refreshAt!)).toBe(validUntil - 10 * 86_400_000);
+  });
+});

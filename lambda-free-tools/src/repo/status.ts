@@ -12,7 +12,9 @@ import { UsageError } from '../errors';
 import { listGenerations } from './generations';
 import { lockFileOf } from './lock';
 import { readAdded } from './pool';
-import type { ChannelConfig } from '../core/types';
+import type { ChannelConfig, GenerationInfo } from '../core/types';
+import { publicKeyFileNames } from '../sign/keys';
+import { releaseFreshness } from './freshness';
 import { byteOrder } from '../core/order';
 
 /** One refused upload in `<incomingDir>/rejected`. */
@@ -43,6 +45,12 @@ export interface ChannelStatus {
   webRoot: string;
   /** Apparent size of every file and folder under the web root, bytes, each inode once (like `du -sb`). */
   diskBytes: number;
+  /**
+   * Disk use by part, bytes, each inode once within a part (generations share inodes with each
+   * other, not with the pool): the pool, the kept generations (`.generations`), the trash
+   * (`<stateDir>/trash`), the backups (`backupDir`).
+   */
+  disk?: { pool: number; generations: number; trash: number; backups: number };
   /** The generation `dists` points at (last publish); undefined before the first publish. */
   current?: { id: string; date: string; packages: Record<string, number> };
   generationsKept: number;
@@ -54,6 +62,19 @@ export interface ChannelStatus {
   pending?: number;
   /** Package counts per codename of the current generation, for this channel and its pair. */
   channels: Record<string, Record<string, number>>;
+  /**
+   * Per codename and architecture of the served generation: index entries (`versions`) and
+   * distinct package names (`packages`); absent when that generation predates the record.
+   */
+  counts?: Record<string, Record<string, { packages: number; versions: number }>>;
+  /** The newest ingest the history records (repo/history.ts): when, who, how many accepted and rejected. */
+  lastIngest?: { time: string; who: string; accepted: number; rejected: number; generation?: string };
+  /** The newest complete backup of the channel in backupDir, and its age in seconds at the time of the report. */
+  lastBackup?: { stamp: string; createdAt: string; ageSeconds: number; generation?: string };
+  /** The channel's public signing key (`<webRoot>/<keyName>-archive-keyring.asc`): fingerprint, algorithm, expiry (none: never). */
+  signingKey?: { fingerprint: string; algorithm: string; expires?: string };
+  /** With validUntilDays: the served Releases' earliest Valid-Until, and when a publish is due to renew it. */
+  validUntil?: { date: string; refreshAt?: string };
   rejectedDir: string;
   /** How many refused uploads the rejected folder holds. */
   rejectedCount: number;
@@ -242,11 +263,18 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
   }
 
   const drift = await driftOf(ch, problems);
+  const facts = await channelFacts(ch, cur, problems);
 
   return {
     channel: ch.name,
     webRoot: ch.webRoot,
     diskBytes: diskUse(ch.webRoot),
+    disk: {
+      pool: diskUse(path.join(ch.webRoot, 'pool')),
+      generations: diskUse(path.join(ch.webRoot, '.generations')),
+      trash: diskUse(path.join(ch.stateDir, 'trash')),
+      backups: diskUse(ch.backupDir),
+    },
     current: cur ? { id: cur.id, date: cur.date, packages: cur.packages } : undefined,
     generationsKept: gens.length,
     lastAdded: added.length ? new Date(Math.max(...added)).toISOString() : undefined,
@@ -258,7 +286,95 @@ export async function channelStatus(root: string, ch: ChannelConfig): Promise<Ch
     rejected: rejected.slice(0, REJECTED_SHOWN),
     lock: lockHolder(ch),
     ...(drift ? { drift } : {}),
+    ...facts,
     problems,
+  };
+}
+
+const isCount = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+
+/**
+ * The facts status adds from other records: the served generation's counts, the last ingest
+ * (history), the last backup, the public key, the Valid-Until. One that cannot be read adds a line
+ * to `problems` and is left out.
+ */
+async function channelFacts(
+  ch: ChannelConfig,
+  cur: GenerationInfo | undefined,
+  problems: string[],
+): Promise<Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil'>> {
+  const out: Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil'> = {};
+  const counts = cur?.counts;
+  // Read back from generation.json: only well-formed counts are shown.
+  if (
+    counts &&
+    Object.values(counts).every((per) => per && Object.values(per).every((c) => c && isCount(c.packages) && isCount(c.versions)))
+  )
+    out.counts = counts;
+  try {
+    const { readHistory } = await import('./history');
+    const last = (await readHistory(ch)).filter((r) => r.op === 'ingest').pop();
+    if (last)
+      out.lastIngest = {
+        time: last.time,
+        who: last.who.user,
+        accepted: last.added?.length ?? 0,
+        rejected: last.rejected?.length ?? 0,
+        ...(last.generation ? { generation: last.generation } : {}),
+      };
+  } catch (e) {
+    problems.push(`history: ${errText(e)}`);
+  }
+  try {
+    const { listBackups } = await import('./backup');
+    const b = (await listBackups(ch.backupDir, ch.name)).pop();
+    if (b)
+      out.lastBackup = {
+        stamp: b.stamp,
+        createdAt: b.createdAt,
+        ageSeconds: Math.max(0, Math.round((Date.now() - Date.parse(b.createdAt)) / 1000)),
+        ...(b.generation ? { generation: b.generation } : {}),
+      };
+  } catch (e) {
+    problems.push(`backups: ${errText(e)}`);
+  }
+  const keyFile = path.join(ch.webRoot, publicKeyFileNames(ch.keyName).asc);
+  const armored = readSmallFile(keyFile, 256 * 1024);
+  if (armored) {
+    try {
+      out.signingKey = await publicKeyFacts(armored.text);
+    } catch (e) {
+      problems.push(`signing key ${keyFile}: ${errText(e)}`);
+    }
+  }
+  if (ch.validUntilDays) {
+    try {
+      const f = releaseFreshness(ch, new Date());
+      if (f.validUntil)
+        out.validUntil = { date: f.validUntil.toISOString(), ...(f.refreshAt ? { refreshAt: f.refreshAt.toISOString() } : {}) };
+    } catch (e) {
+      problems.push(`Valid-Until: ${errText(e)}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Fingerprint (hex, upper case), algorithm and expiry (ISO 8601; absent when the key never expires)
+ * of an armored OpenPGP public key (RFC 4880 §12.2 fingerprint; expiry from the primary key's
+ * self-signature, as openpgp.js getExpirationTime reads it).
+ * @throws openpgp's error for text that is not an armored public key.
+ */
+export async function publicKeyFacts(armored: string): Promise<{ fingerprint: string; algorithm: string; expires?: string }> {
+  const openpgp = await import('openpgp');
+  const key = await openpgp.readKey({ armoredKey: armored });
+  const info = key.getAlgorithmInfo();
+  const algorithm = `${info.algorithm}${'bits' in info && info.bits ? ` ${info.bits}` : ''}${'curve' in info && info.curve ? ` ${info.curve}` : ''}`;
+  const exp = await key.getExpirationTime();
+  return {
+    fingerprint: key.getFingerprint().toUpperCase(),
+    algorithm,
+    ...(exp instanceof Date && Number.isFinite(exp.getTime()) ? { expires: exp.toISOString() } : {}),
   };
 }
 

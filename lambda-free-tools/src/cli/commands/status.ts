@@ -22,6 +22,14 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** An age in seconds for people: '45 s', '12 min', '5 h', '3 days'. */
+export function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86_400)} days`;
+}
+
 /**
  * Renders a ChannelStatus as text, one fact per line, the rejected uploads as a table.
  * `where` ends the first line (apt-ops: ' (stack prod) on host'); `doctor` is the command the
@@ -31,12 +39,30 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
   const lines: string[] = [];
   lines.push(`channel       ${s.channel}${where}`);
   lines.push(`web root      ${s.webRoot}: ${formatBytes(s.diskBytes)} (${s.diskBytes} bytes)`);
+  if (s.disk) {
+    const d = s.disk;
+    lines.push(
+      `disk          pool ${formatBytes(d.pool)}, generations ${formatBytes(d.generations)}, trash ${formatBytes(d.trash)}, backups ${formatBytes(d.backups)}`,
+    );
+  }
   lines.push(`last publish  ${s.current ? `${s.current.date} (generation ${s.current.id}, ${s.generationsKept} kept)` : 'never'}`);
   lines.push(`last added    ${s.lastAdded ?? 'unknown'} (newest package ingested or promoted)`);
   const names = Object.keys(s.channels).sort((a, b) => (a === s.channel ? -1 : b === s.channel ? 1 : byteOrder(a, b)));
   for (const ch of names) {
     const counts = Object.entries(s.channels[ch]);
     lines.push(`packages      ${ch}: ${counts.length ? counts.map(([c, n]) => `${c} ${n}`).join(', ') : 'none published'}`);
+  }
+  if (s.counts) {
+    for (const [codename, per] of Object.entries(s.counts)) {
+      const parts = Object.entries(per).map(([arch, c]) => `${arch} ${c.packages} packages, ${c.versions} versions`);
+      lines.push(`index         ${codename}: ${parts.join('; ') || 'no architecture'}`);
+    }
+  }
+  if (s.lastIngest) {
+    const i = s.lastIngest;
+    lines.push(
+      `last ingest   ${i.time} by ${i.who}: ${i.accepted} accepted, ${i.rejected} rejected${i.generation ? ` (generation ${i.generation})` : ''}`,
+    );
   }
   if (s.pending !== undefined && s.pair)
     lines.push(`pending       ${s.pending} (in ${s.pair.upstream}, not in ${s.pair.downstream}: promote can take them)`);
@@ -47,6 +73,15 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
       `drift         ${d.differences === 0 ? `none${unchecked}` : `${d.differences} difference${d.differences === 1 ? '' : 's'}${unchecked} — ${doctor}`}`,
     );
   }
+  lines.push(
+    `last backup   ${s.lastBackup ? `${s.lastBackup.createdAt} (${s.lastBackup.stamp}, ${formatAge(s.lastBackup.ageSeconds)} ago)` : 'none in the backup folder'}`,
+  );
+  if (s.signingKey)
+    lines.push(
+      `signing key   ${s.signingKey.fingerprint} (${s.signingKey.algorithm}), ${s.signingKey.expires ? `expires ${s.signingKey.expires}` : 'never expires'}`,
+    );
+  if (s.validUntil)
+    lines.push(`valid until   ${s.validUntil.date}${s.validUntil.refreshAt ? ` (republished from ${s.validUntil.refreshAt})` : ''}`);
   lines.push(`lock          ${s.lock ? `held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.since}` : 'free'}`);
   lines.push(
     `rejected      ${s.rejectedCount} in ${s.rejectedDir}${s.rejectedCount > s.rejected.length ? ` (newest ${s.rejected.length} shown)` : ''}`,
@@ -67,7 +102,9 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
 export function register(program: Command): void {
   program
     .command('status')
-    .description('served generation, disk use, last package added, pending count, rejected uploads with their reason, lock holder')
+    .description(
+      'served generation, index counts per codename and architecture, disk use, last ingest, pending count, rejected uploads, last backup, signing key, Valid-Until, lock holder',
+    )
     .action(
       action<object>(async (_args, o, cmd) => {
         const { channelStatus } = await import('../../repo/status');
