@@ -27,6 +27,7 @@ import * as sign from './commands/sign';
 import * as status from './commands/status';
 import * as doctor from './commands/doctor';
 import * as history from './commands/history';
+import * as metrics from './commands/metrics';
 import { phaseRss, phaseTimes } from '../core/timings';
 
 /**
@@ -87,6 +88,29 @@ async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
 }
 
 /**
+ * After a writing command that ran to its end (commander calls it only when the action did not
+ * throw; an ingest that rejected uploads exits 1 and is reported too), on a channel with repo.yaml
+ * `metricsDir`: writes its metrics file there (cli/commands/metrics.ts). A failure to write them
+ * is a warning on stderr; the command's own result and exit code stand.
+ */
+async function afterAction(cmd: Command): Promise<void> {
+  if (!WRITING_COMMANDS.has(cmd.name())) return;
+  let ch;
+  try {
+    ch = await commandChannel(cmd);
+  } catch {
+    return; // a channel that cannot be loaded any more (restore of another layout): nothing to report on
+  }
+  if (!ch.metricsDir) return;
+  try {
+    const { writeChannelMetrics } = await import('./commands/metrics');
+    await writeChannelMetrics(ch, ch.metricsDir);
+  } catch (e) {
+    process.stderr.write(`apt-repo: warning: metrics not written to ${ch.metricsDir}: ${(e as Error).message}\n`);
+  }
+}
+
+/**
  * Builds the commander program (exported for tests that parse arguments without a process).
  * `argv` is the command line the program will parse (quoted back in WrongUserError).
  */
@@ -101,7 +125,8 @@ export function buildProgram(argv: string[] = process.argv): Command {
     .option('--debug', 'print stack traces on errors', false)
     .exitOverride()
     .showHelpAfterError()
-    .hook('preAction', (_program, actionCommand) => beforeAction(actionCommand, argv));
+    .hook('preAction', (_program, actionCommand) => beforeAction(actionCommand, argv))
+    .hook('postAction', (_program, actionCommand) => afterAction(actionCommand));
   for (const m of [
     init,
     keygen,
@@ -120,6 +145,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     status,
     doctor,
     history,
+    metrics,
   ])
     m.register(program);
   return program;

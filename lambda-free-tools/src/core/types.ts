@@ -36,6 +36,11 @@ export interface ChannelConfig {
   stateDir: string;
   /** <root>/var/backups/apt-repo/<name>: where the nightly backup goes. */
   backupDir: string;
+  /**
+   * repo.yaml `metricsDir`: node_exporter's textfile collector folder, where every writing command
+   * (and `apt-repo metrics --to`) leaves `apt_repo_<name>.prom` (repo/metrics.ts); unset: none.
+   */
+  metricsDir?: string;
   /** <root>/srv/apt/incoming: drop zones, `<source>/[<codename>/]<file>.deb`. */
   incomingDir: string;
   /** <incomingDir>/rejected: refused uploads, each with `<file>.reason`. */
