@@ -81,10 +81,14 @@ test('Packages holds the control bytes dpkg-scanpackages -m writes, after ingest
   const cacheFile = path.join(root, 'var/lib/apt-repo/preprod/cache.json');
   const cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as {
     version: number;
-    entries: Record<string, { control: [string, string][]; stanza?: string }>;
+    entries: Record<string, { control?: [string, string][]; controlJson?: string; id?: string[]; stanza?: string }>;
   };
+  // Format 1 kept control as pairs (no JSON text, no identity beside it).
   const entry = cache.entries['pool/main/l/latin/latin_1.0-1_all.deb'];
-  entry.control = entry.control.map(([k, v]) => [k, v.replace(/[\udc80-\udcff]/gu, '\ufffd')]);
+  const pairs = JSON.parse(entry.controlJson!) as [string, string][];
+  entry.control = pairs.map(([k, v]) => [k, v.replace(/[\udc80-\udcff]/gu, '\ufffd')]);
+  delete entry.controlJson;
+  delete entry.id;
   delete entry.stanza;
   fs.writeFileSync(cacheFile, JSON.stringify({ ...cache, version: 1 }));
   const upgraded = await runCli(['--root', root, '--json', 'publish']);

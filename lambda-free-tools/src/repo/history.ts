@@ -137,11 +137,24 @@ const isRecord = (v: unknown): v is HistoryRecord =>
   !!(v as HistoryRecord).who &&
   typeof (v as HistoryRecord).who.user === 'string';
 
-/** The records of the history file (lines that do not parse are skipped), oldest first. */
-function readHistoryFile(ch: Pick<ChannelConfig, 'stateDir'>): HistoryRecord[] {
+/**
+ * The records of the history file (lines that do not parse are skipped), oldest first; with
+ * `tailBytes`, only those of its last that many bytes (the first, maybe partial, line dropped).
+ */
+function readHistoryFile(ch: Pick<ChannelConfig, 'stateDir'>, tailBytes?: number): HistoryRecord[] {
   let text: string;
   try {
-    text = fs.readFileSync(historyFile(ch), 'utf8');
+    const fd = fs.openSync(historyFile(ch), 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const from = tailBytes === undefined ? 0 : Math.max(0, size - tailBytes);
+      const buf = Buffer.alloc(size - from);
+      fs.readSync(fd, buf, 0, buf.length, from);
+      text = buf.toString('utf8');
+      if (from > 0) text = text.slice(text.indexOf('\n') + 1);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch {
     return [];
   }
@@ -158,15 +171,23 @@ function readHistoryFile(ch: Pick<ChannelConfig, 'stateDir'>): HistoryRecord[] {
   return out;
 }
 
+/** How much of the history's end a writer reads to find the served generation's record (it is among the last lines). */
+const TAIL_BYTES = 256 * 1024;
+
 /**
  * The record of the served generation (generation.json `change`) when the history lacks it (its
- * writer was killed between the flip and the append); [] otherwise.
+ * writer was killed between the flip and the append); [] otherwise. `recorded`: the history read
+ * whole; without it, its end is read (TAIL_BYTES), and the whole file only when the record is not
+ * there (so a writer's start does not grow with the history).
  */
-async function unrecorded(ch: Pick<ChannelConfig, 'webRoot'>, recorded: HistoryRecord[]): Promise<HistoryRecord[]> {
+async function unrecorded(ch: Pick<ChannelConfig, 'webRoot' | 'stateDir'>, recorded?: HistoryRecord[]): Promise<HistoryRecord[]> {
   const id = await currentGeneration(ch);
-  if (!id || recorded.some((r) => r.generation === id)) return [];
+  if (!id) return [];
   const change = readGenerationInfo(ch, id)?.change;
-  return isRecord(change) ? [{ ...change, generation: id }] : [];
+  if (!isRecord(change)) return [];
+  const names = (rs: HistoryRecord[]) => rs.some((r) => r.generation === id);
+  if (recorded ? names(recorded) : names(readHistoryFile(ch, TAIL_BYTES)) || names(readHistoryFile(ch))) return [];
+  return [{ ...change, generation: id }];
 }
 
 /**
@@ -174,7 +195,7 @@ async function unrecorded(ch: Pick<ChannelConfig, 'webRoot'>, recorded: HistoryR
  * resolves to true when it did. The caller holds the channel lock (recoverChannel calls it).
  */
 export async function healHistory(ch: Pick<ChannelConfig, 'webRoot' | 'stateDir'>): Promise<boolean> {
-  const missing = await unrecorded(ch, readHistoryFile(ch));
+  const missing = await unrecorded(ch);
   for (const r of missing) appendHistory(ch, r);
   return missing.length > 0;
 }

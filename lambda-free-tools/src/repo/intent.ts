@@ -106,6 +106,18 @@ export class Intent {
     }
   }
 
+  /**
+   * Writes the record with no operation (if nothing was recorded yet): for a writer whose only
+   * change is the generation it writes (publish, re-sign), so that the next writer removes a
+   * generation it completed but never served (killed between generation.json and the flip).
+   */
+  mark(): void {
+    if (this.written) return;
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    writeFileAtomic(this.file, JSON.stringify(this.header) + '\n', 0o644);
+    this.written = true;
+  }
+
   /** True once an operation was recorded. */
   get active(): boolean {
     return this.written;

@@ -8,6 +8,8 @@ import { withChannelLock } from './lock';
 import { recoverChannel } from './recover';
 import { publishLocked, type PublishResult } from './generationWriter';
 import { changeRecord } from './history';
+import { beginIntent, settleFailedPublish } from './intent';
+import { currentGeneration } from './generations';
 import type { ChannelConfig, Progress } from '../core/types';
 
 /**
@@ -24,6 +26,22 @@ export async function publish(
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
     const { rescan, ...rest } = opts;
-    return publishLocked(ch, { ...rest, trustCache: !rescan, change: changeRecord('publish', rescan ? { detail: 'with --rescan' } : {}) });
+    // Recorded so that a generation completed but never served (killed before the flip) is removed by the next writer.
+    const intent = await beginIntent(ch, 'publish');
+    intent.mark();
+    const served = await currentGeneration(ch);
+    try {
+      const r = await publishLocked(ch, {
+        ...rest,
+        trustCache: !rescan,
+        change: changeRecord('publish', rescan ? { detail: 'with --rescan' } : {}),
+      });
+      intent.clear();
+      return r;
+    } catch (e) {
+      // Nothing to undo: the generation writer removed its folder; a failure after the flip leaves the record for the pruning.
+      await settleFailedPublish(ch, intent, served, { unreadable: 'previous', undo: async () => true });
+      throw e;
+    }
   });
 }

@@ -341,3 +341,34 @@ test('beginIntent refuses while a record is pending', async () => {
   (await beginIntent(ch, 'ingest')).record({ op: 'reject', rel: 'ci/x.deb', name: 'x' });
   await expect(beginIntent(ch, 'promote')).rejects.toThrow(/intent record is still there/);
 });
+
+test('a publish killed between generation.json and the flip: verify does not count its generation as kept, the next writer removes it', async () => {
+  // What the killed publish left: its intent record (no operation) and a complete generation, never
+  // served, that lists a file put into the pool by hand (publish --rescan would serve it).
+  const intent = await beginIntent(ch, 'publish');
+  intent.mark();
+  const servedBefore = (await currentGeneration(ch))!;
+  await putInPool(ch, 'extra');
+  // A real generation, complete (generation.json), written by the generation writer, then `dists` put back as it was.
+  await publishLocked(ch, { trustCache: false });
+  const leftover = (await currentGeneration(ch))!;
+  fs.rmSync(path.join(ch.webRoot, 'dists'));
+  fs.symlinkSync(`.generations/${servedBefore}/dists`, path.join(ch.webRoot, 'dists'));
+  expect(readGenerationInfo(ch, leftover)!.poolPaths).toContain(poolPath('extra'));
+
+  // verify reports the unserved file (the leftover generation does not hide it) and not the record without operations.
+  expect(await verifyChannel(ch)).toEqual([
+    `${inPool(ch, 'extra')}: in the pool but served by no kept generation (\`apt-repo --channel preprod publish\` serves it, \`remove\` withdraws it)`,
+  ]);
+  // The next writer removes the leftover, never served, and clears the record.
+  await recoverChannel(ch);
+  expect(fs.existsSync(generationDir(ch, leftover))).toBe(false);
+  expect((await listGenerations(ch)).map((g) => g.id)).not.toContain(leftover);
+  expect(readIntent(ch)).toBeUndefined();
+  expect(recovering()).toEqual(
+    expect.arrayContaining([
+      expect.stringMatching(/interrupted publish \(pid \d+, since [^)]+\): 0 recorded change\(s\), generation \S+ still serves; finishing$/),
+      `apt-repo: recovering: preprod: removed generation ${leftover}: written by the interrupted writer, never served`,
+    ]),
+  );
+});

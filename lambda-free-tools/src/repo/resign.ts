@@ -15,6 +15,7 @@ import { withChannelLock } from './lock';
 import { channelSigner, publishLocked, writeGenerationLocked } from './generationWriter';
 import { changeRecord } from './history';
 import { recoverChannel } from './recover';
+import { beginIntent, settleFailedPublish } from './intent';
 import { readServedIndexes, servedOf } from './rollback';
 import type { ChannelConfig, Progress } from '../core/types';
 
@@ -47,47 +48,68 @@ export interface RefreshResult {
 export async function refreshChannel(ch: ChannelConfig, opts: { now?: Date; progress?: Progress } = {}): Promise<RefreshResult> {
   return withChannelLock(ch, async () => {
     await recoverChannel(ch, { progress: opts.progress });
-    let now = opts.now ?? new Date();
+    const now = opts.now ?? new Date();
     const freshness = releaseFreshness(ch, now);
     if (!freshness.due) return { freshness, action: 'none', problems: [] };
-    const currentId = await currentGeneration(ch);
-    const current = currentId ? (await listGenerations(ch)).find((g) => g.id === currentId) : undefined;
-    if (freshness.kind === 'expiring' && current) {
-      let indexes: Map<string, Map<string, string>> | undefined;
-      try {
-        indexes = await readServedIndexes(ch, current.id);
-      } catch (e) {
-        if (!(e instanceof AptRepoError)) throw e;
-      }
-      if (indexes) {
-        const signer = await channelSigner(ch);
-        const currentDate = Date.parse(current.date);
-        // Release's Date has whole seconds.
-        if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
-          now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
-        }
-        const generation = await writeGenerationLocked(
-          ch,
-          {
-            indexes,
-            packages: current.packages,
-            poolPaths: current.poolPaths,
-            ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
-            served: servedOf(ch, current.id, current.poolPaths),
-            ...(current.counts ? { counts: current.counts } : {}),
-            change: changeRecord('resign', { detail: `re-signed generation ${current.id} (Valid-Until)` }),
-          },
-          signer,
-          now,
-        );
-        return { freshness, action: 'resigned', generation, problems: [] };
-      }
+    // As publish: a generation completed but never served (killed before the flip) is removed by the next writer.
+    const intent = await beginIntent(ch, 'resign');
+    intent.mark();
+    const served = await currentGeneration(ch);
+    try {
+      const r = await refreshDue(ch, freshness, now, opts);
+      intent.clear();
+      return r;
+    } catch (e) {
+      await settleFailedPublish(ch, intent, served, { unreadable: 'previous', undo: async () => true });
+      throw e;
     }
-    const r = await publishLocked(ch, {
-      now,
-      progress: opts.progress,
-      change: changeRecord('resign', { detail: `published again (${freshness.kind})` }),
-    });
-    return { freshness, action: 'published', generation: r.generation, problems: r.problems };
   });
+}
+
+/** refreshChannel's work once a publish is due; the caller holds the lock and the intent record. */
+async function refreshDue(
+  ch: ChannelConfig,
+  freshness: ReleaseFreshness,
+  now: Date,
+  opts: { progress?: Progress },
+): Promise<RefreshResult> {
+  const currentId = await currentGeneration(ch);
+  const current = currentId ? (await listGenerations(ch)).find((g) => g.id === currentId) : undefined;
+  if (freshness.kind === 'expiring' && current) {
+    let indexes: Map<string, Map<string, string>> | undefined;
+    try {
+      indexes = await readServedIndexes(ch, current.id);
+    } catch (e) {
+      if (!(e instanceof AptRepoError)) throw e;
+    }
+    if (indexes) {
+      const signer = await channelSigner(ch);
+      const currentDate = Date.parse(current.date);
+      // Release's Date has whole seconds.
+      if (!Number.isNaN(currentDate) && Math.floor(now.getTime() / 1000) <= Math.floor(currentDate / 1000)) {
+        now = new Date((Math.floor(currentDate / 1000) + 1) * 1000);
+      }
+      const generation = await writeGenerationLocked(
+        ch,
+        {
+          indexes,
+          packages: current.packages,
+          poolPaths: current.poolPaths,
+          ...(current.rolledBackFrom ? { rolledBackFrom: current.rolledBackFrom } : {}),
+          served: servedOf(ch, current.id, current.poolPaths),
+          ...(current.counts ? { counts: current.counts } : {}),
+          change: changeRecord('resign', { detail: `re-signed generation ${current.id} (Valid-Until)` }),
+        },
+        signer,
+        now,
+      );
+      return { freshness, action: 'resigned', generation, problems: [] };
+    }
+  }
+  const r = await publishLocked(ch, {
+    now,
+    progress: opts.progress,
+    change: changeRecord('resign', { detail: `published again (${freshness.kind})` }),
+  });
+  return { freshness, action: 'published', generation: r.generation, problems: r.problems };
 }

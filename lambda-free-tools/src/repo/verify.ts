@@ -141,12 +141,17 @@ async function checkPoolAgainstGenerations(ch: ChannelConfig, poolFiles: string[
     problems.push((e as Error).message);
   }
   // A record whose generation no longer serves belongs to a writer whose publish flipped: its changes are served.
-  if (intent && intent.header.served === ((await currentGeneration(ch).catch(() => undefined)) ?? null)) {
+  const current = (await currentGeneration(ch).catch(() => undefined)) ?? null;
+  const interrupted = intent && intent.header.served === current ? intent : undefined;
+  // A record without operations (publish, re-sign) changed nothing clients could miss.
+  if (interrupted && interrupted.ops.length > 0) {
     problems.push(
-      `${intentFile(ch)}: an interrupted ${intent.header.command} (pid ${intent.header.pid}, since ${intent.header.since}) left ${intent.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`,
+      `${intentFile(ch)}: an interrupted ${interrupted.header.command} (pid ${interrupted.header.pid}, since ${interrupted.header.since}) left ${interrupted.ops.length} change(s) not served yet; any writing command of ${ch.name} (\`apt-repo --channel ${ch.name} publish\`) finishes it`,
     );
   }
-  const gens = await listGenerations(ch).catch(() => []);
+  // Generations the interrupted writer completed but never served are not kept: the next writer removes them.
+  const before = new Set(interrupted?.header.generations ?? []);
+  const gens = (await listGenerations(ch).catch(() => [])).filter((g) => !interrupted || g.current || before.has(g.id));
   const listed = new Set<string>();
   for (const g of gens) for (const p of g.poolPaths) listed.add(p);
   for (const f of poolFiles) {
