@@ -367,7 +367,9 @@ test('a publish killed between generation.json and the flip: verify does not cou
   expect(readIntent(ch)).toBeUndefined();
   expect(recovering()).toEqual(
     expect.arrayContaining([
-      expect.stringMatching(/interrupted publish \(pid \d+, since [^)]+\): 0 recorded change\(s\), generation \S+ still serves; finishing$/),
+      expect.stringMatching(
+        /interrupted publish \(pid \d+, since [^)]+\): 0 recorded change\(s\), generation \S+ still serves; finishing$/,
+      ),
       `apt-repo: recovering: preprod: removed generation ${leftover}: written by the interrupted writer, never served`,
     ]),
   );
