@@ -167,3 +167,26 @@ describe('the history of a channel', () => {
     expect(text.slice(whole.length)).toMatch(/^\{"time":"[^"]+","op":"ingest","who":\{"user":"erin"[^\n]*\}\n$/);
   });
 });
+
+describe('history file safety', () => {
+  it('never writes through a link planted at history.jsonl: the append is refused, the link target unchanged', async () => {
+    const dir = mkTemp('history-link');
+    try {
+      const stateDir = path.join(dir, 'state');
+      fs.mkdirSync(stateDir);
+      const target = path.join(dir, 'elsewhere');
+      fs.writeFileSync(target, 'untouched\n');
+      fs.symlinkSync(target, path.join(stateDir, 'history.jsonl'));
+      const { appendHistory, changeRecord } = await import('./history');
+      expect(() => appendHistory({ stateDir }, changeRecord('gc', { detail: 'x' }))).toThrow(/history\.jsonl/);
+      expect(fs.readFileSync(target, 'utf8')).toBe('untouched\n');
+      // A second name for the file (a hard link) is refused too.
+      fs.rmSync(path.join(stateDir, 'history.jsonl'));
+      fs.linkSync(target, path.join(stateDir, 'history.jsonl'));
+      expect(() => appendHistory({ stateDir }, changeRecord('gc', { detail: 'x' }))).toThrow(/not a regular file with one name/);
+      expect(fs.readFileSync(target, 'utf8')).toBe('untouched\n');
+    } finally {
+      rmTemp(dir);
+    }
+  });
+});

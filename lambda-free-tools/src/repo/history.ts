@@ -114,12 +114,15 @@ export function appendHistory(ch: Pick<ChannelConfig, 'stateDir'>, rec: HistoryR
   appendDurable(file, `${JSON.stringify(rec)}\n`, { truncateTo: completeLength(file) });
 }
 
-/** The length of `file` up to its last newline: a line cut by a kill is dropped by the next append. */
+/**
+ * The length of `file` up to its last newline: a line cut by a kill is dropped by the next append.
+ * Opened without following a link (ELOOP: appendDurable would refuse it anyway).
+ */
 function completeLength(file: string): number {
-  const size = fs.statSync(file).size;
-  if (size === 0) return 0;
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return 0;
     const tail = Buffer.alloc(Math.min(size, 64 * 1024));
     fs.readSync(fd, tail, 0, tail.length, size - tail.length);
     const nl = tail.lastIndexOf(10);
@@ -144,7 +147,7 @@ const isRecord = (v: unknown): v is HistoryRecord =>
 function readHistoryFile(ch: Pick<ChannelConfig, 'stateDir'>, tailBytes?: number): HistoryRecord[] {
   let text: string;
   try {
-    const fd = fs.openSync(historyFile(ch), 'r');
+    const fd = fs.openSync(historyFile(ch), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try {
       const size = fs.fstatSync(fd).size;
       const from = tailBytes === undefined ? 0 : Math.max(0, size - tailBytes);
