@@ -120,11 +120,14 @@ describe('sudo rule', () => {
       expect(commands.length).toBeGreaterThan(10);
       for (const c of commands)
         expect(c).toMatch(
-          /^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -)$/,
+          /^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -|gc --policy( --dry-run)?)$/,
         );
       // doctor: bare, or the manifest on stdin; never a file named by the operator.
       const doctor = commands.filter((c) => / doctor/.test(c)).map((c) => c.split(' --channel preprod ')[1]);
       expect(doctor).toEqual(['doctor', 'doctor --expected -', '--json doctor', '--json doctor --expected -']);
+      // gc: bare, or the retention policy (with its dry run); nothing else.
+      const gc = commands.filter((c) => / gc/.test(c)).map((c) => c.split(' --channel preprod ')[1]);
+      expect(gc).toEqual(['gc', 'gc --policy', 'gc --policy --dry-run', '--json gc', '--json gc --policy', '--json gc --policy --dry-run']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

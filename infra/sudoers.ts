@@ -31,7 +31,7 @@ const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonl
   { name: 'versions', args: true },
   { name: 'promote', args: true },
   { name: 'remove', args: true },
-  { name: 'gc', args: false },
+  { name: 'gc', args: false, forms: ['--policy', '--policy --dry-run'] },
   { name: 'rollback', args: true },
   { name: 'publish', args: true },
   { name: 'ingest', args: true },

@@ -72,6 +72,8 @@ export interface ChannelConfig {
   validUntilDays?: number;
   /** Version-suffix routing table, tried in order (defaults in repo/routing.ts). */
   routing: RoutingRule[];
+  /** repo.yaml `retention`: what `gc --policy` keeps, per package-name pattern (repo/retention.ts); unset: off. */
+  retention?: RetentionRule[];
   /** For a downstream channel (prod): the channel promote takes packages from (preprod). */
   upstream?: string;
   /** How long a writer waits for the channel lock before failing with LockError, in ms. */
@@ -81,6 +83,17 @@ export interface ChannelConfig {
    * repo/format.ts `formatOf` decides, and unit tests set a test double here.
    */
   format?: PackageFormat;
+}
+
+/**
+ * One retention rule (repo.yaml `retention`): for package names matching `pattern` (a JavaScript
+ * regular expression), keep the newest `keep` versions and/or those uploaded less than
+ * `maxAgeDays` days ago; at least one of the two is given.
+ */
+export interface RetentionRule {
+  pattern: string;
+  keep?: number;
+  maxAgeDays?: number;
 }
 
 /** One `.deb` of a channel's pool, with what the index needs. JSON-serialisable (cache, --json). */

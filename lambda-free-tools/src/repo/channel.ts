@@ -162,6 +162,24 @@ function buildSchema(z: typeof zod) {
     backupKeep: z.number().int().min(1).optional(),
     validUntilDays: z.number().int().min(1).optional(),
     routing: z.array(routingRuleSchema(z)).optional(),
+    retention: z
+      .array(
+        z
+          .strictObject({
+            pattern: z.string().refine((p) => {
+              try {
+                new RegExp(p);
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'must be a JavaScript regular expression'),
+            keep: z.number().int().min(1).optional(),
+            maxAgeDays: z.number().min(0).optional(),
+          })
+          .refine((r) => r.keep !== undefined || r.maxAgeDays !== undefined, 'give keep, maxAgeDays or both'),
+      )
+      .optional(),
     upstream: z.string().regex(NAME_RE, 'must be a channel name').optional(),
     lockTimeoutSeconds: z.number().min(0).optional(),
   });
@@ -286,6 +304,7 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
     backupKeep: y.backupKeep ?? 7,
     validUntilDays: y.validUntilDays,
     routing: y.routing ?? DEFAULT_ROUTING,
+    ...(y.retention ? { retention: y.retention } : {}),
     upstream: y.upstream ?? defaultUpstream(channel),
     lockTimeoutMs: Math.round((y.lockTimeoutSeconds ?? 120) * 1000),
   };
@@ -358,6 +377,10 @@ export async function initChannel(opts: {
     '# routing:                            # replaces the default version-suffix table (+debNuM, +<codename>N, ~bpoN …)',
     "#   - pattern: '\\+php(\\d+)$'           # JavaScript regular expression over the full version",
     '#     codenames: [bookworm, trixie]   # $1 … expand to groups; a number maps to the Debian codename',
+    '# retention:                          # gc --policy: per package-name pattern, the first that matches (off when absent)',
+    "#   - pattern: '^voozanoo-'            # JavaScript regular expression over the package name",
+    '#     keep: 10                        # the newest 10 versions, and/or',
+    '#     maxAgeDays: 180                 # those uploaded less than 180 days ago (the newest, and what prod serves, always stay)',
   ];
   if (opts.upstream) yamlLines.push(`upstream: ${opts.upstream}`);
   else yamlLines.push('# upstream: preprod                   # the channel promote takes packages from');
