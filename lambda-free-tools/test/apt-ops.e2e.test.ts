@@ -267,6 +267,20 @@ describe('apt-ops against a real sshd', () => {
     expect(JSON.parse((await ops('prod', ['--json', 'pending'])).stdout).pending.map((p: { version: string }) => p.version)).toEqual([
       '1.1-1',
     ]);
+    // The history names each change, in order, with who made it.
+    const history = JSON.parse((await ops('prod', ['--json', 'history'])).stdout) as { op: string; who: { user: string } }[];
+    // Two promotes (the first by the test before), the rollback, the remove.
+    expect(history.map((r) => r.op).filter((op) => op !== 'publish')).toEqual(['promote', 'promote', 'rollback', 'remove']);
+    expect(history.every((r) => r.who.user.length > 0)).toBe(true);
+    const removed = JSON.parse((await ops('prod', ['--json', 'history', '--package', 'hello-ops', '--limit', '1'])).stdout);
+    expect(removed).toEqual([
+      expect.objectContaining({ op: 'remove', removed: [{ name: 'hello-ops', version: '1.1-1', architecture: 'all' }] }),
+    ]);
+    // gc through apt-ops; --policy without rules is the indexer's usage error (exit 2), said on stderr.
+    expectOk(await ops('prod', ['gc']));
+    const policy = await ops('prod', ['gc', '--policy', '--dry-run']);
+    expect(policy.code).toBe(2);
+    expect(policy.stderr).toMatch(/repo\.yaml has no retention rules/);
   });
 
   test('status reports disk use, counts, last publish and ingest', async () => {

@@ -286,6 +286,16 @@ export function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
   program
+    .command('gc')
+    .description("delete removed files no kept generation lists; --policy: first withdraw the versions past repo.yaml's retention rules")
+    .option('--policy', "apply the channel's retention rules")
+    .option('--dry-run', 'with --policy: list what would go and why, change nothing')
+    .action(
+      wrap(async (o: { policy?: boolean; dryRun?: boolean }, cmd: Command) =>
+        passThrough(cmd, ['gc', ...(o.policy ? ['--policy'] : []), ...(o.dryRun ? ['--dry-run'] : [])]),
+      ),
+    );
+  program
     .command('generations')
     .description('published generations, newest first')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['generations'])));
