@@ -228,7 +228,11 @@ describe('dated backups (issue 9)', () => {
     const root2 = path.join(tmp, 'root2');
     await restore(root2, 'preprod', b.dir);
     const ch2 = await loadChannel({ root: root2, channel: 'preprod' });
-    const whole = { web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: fileTree(ch2.stateDir) };
+    // The history is left out: it is the audit trail, and the finished restore adds its own line (checked below).
+    const stateNoHistory = () => Object.fromEntries(Object.entries(fileTree(ch2.stateDir)).filter(([k]) => k !== 'history.jsonl'));
+    const historyLines = () => fs.readFileSync(path.join(ch2.stateDir, 'history.jsonl'), 'utf8').split('\n').filter(Boolean);
+    const linesBefore = historyLines();
+    const whole = { web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: stateNoHistory() };
     // A pid no process can have (above Linux's largest pid_max, 2^22).
     const dead = 4_194_999;
     const asc = `${ch2.keyName}-archive-keyring.asc`;
@@ -284,8 +288,33 @@ describe('dated backups (issue 9)', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
     for (const f of kept) expect(fs.readFileSync(f, 'utf8')).toBe('kept');
     for (const f of kept) fs.rmSync(f);
-    expect({ web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: fileTree(ch2.stateDir) }).toEqual(whole);
+    expect({ web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: stateNoHistory() }).toEqual(whole);
+    // The history before, kept, and one line more: the restore that recovery finished.
+    expect(historyLines().slice(0, -1)).toEqual(linesBefore);
+    expect(JSON.parse(historyLines().pop()!)).toMatchObject({ op: 'restore', detail: expect.stringContaining(`from ${b.dir}`) });
     expect(said.join('')).toContain(`removed stale temporary file ${leftovers[0]}`);
     expect(await verifyChannel(ch2)).toEqual([]);
   });
+});
+
+test('restore keeps the live history (the audit trail) and adds itself to it; a channel restored from nothing takes the backup history', async () => {
+  const { appendHistory, changeRecord, readHistory } = await import('./history');
+  appendHistory(ch, changeRecord('publish', { detail: 'before the backup' }));
+  const to = (await backup(ch, path.join(tmp, 'bk'))).dir;
+  appendHistory(ch, changeRecord('remove', { detail: 'after the backup' }));
+  const root2 = path.join(tmp, 'fresh');
+  await restore(root2, 'preprod', to);
+  const fresh = await readHistory(await loadChannel({ root: root2, channel: 'preprod' }));
+  expect(fresh.map((r) => r.detail)).toEqual(
+    expect.arrayContaining(['before the backup', expect.stringMatching(new RegExp(`^from ${to.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))]),
+  );
+  expect(fresh.some((r) => r.detail === 'after the backup')).toBe(false);
+  expect(fresh[fresh.length - 1].op).toBe('restore');
+
+  await restore(root, 'preprod', to, { force: true });
+  const live = await readHistory(ch);
+  const details = live.map((r) => r.detail ?? '');
+  // Nothing of the live history lost: the change made after the backup is still there, then the restore.
+  expect(details.indexOf('after the backup')).toBeGreaterThan(details.indexOf('before the backup'));
+  expect(live[live.length - 1]).toMatchObject({ op: 'restore', detail: expect.stringMatching(/^from .* \(generation \S+\)$/) });
 });

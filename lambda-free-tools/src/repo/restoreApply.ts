@@ -12,6 +12,7 @@ import type { z as zod } from 'zod';
 import { AptRepoError, UnsafePathError } from '../errors';
 import { channelPaths, loadChannel } from './channel';
 import { verifyChannel } from './verify';
+import { appendHistory, changeRecord, historyFile } from './history';
 import {
   checkRelPath,
   confine,
@@ -314,8 +315,19 @@ export async function applyRestore(
       `${ch.configDir}: web root and state folder resolved to ${ch.webRoot} and ${ch.stateDir} after restoring the config, expected ${target.webRoot} and ${target.stateDir}`,
     );
   }
+  // The live history is the channel's audit trail: kept across a restore (a channel restored from
+  // nothing takes the backup's), and the restore itself is added to it at the end.
+  const keepHistory = fs.existsSync(historyFile(ch));
   await put(
-    byPrefix('state').filter((e) => e.path === 'state' || !(isLockName(path.basename(e.path)) || path.basename(e.path) === RESTORE_RECORD)),
+    byPrefix('state').filter(
+      (e) =>
+        e.path === 'state' ||
+        !(
+          isLockName(path.basename(e.path)) ||
+          path.basename(e.path) === RESTORE_RECORD ||
+          (keepHistory && e.path === 'state/history.jsonl')
+        ),
+    ),
     'state',
     ch.stateDir,
   );
@@ -334,6 +346,14 @@ export async function applyRestore(
   );
   const problems = await verifyChannel(ch);
   clearRestoreRecord(ch.stateDir);
+  try {
+    appendHistory(
+      ch,
+      changeRecord('restore', { detail: `from ${from}${manifest.generation ? ` (generation ${manifest.generation})` : ''}` }),
+    );
+  } catch (e) {
+    say(`the restore is not in ${historyFile(ch)}: ${(e as Error).message}`);
+  }
   return { channel, from, generation: manifest.generation, files, problems };
 }
 
