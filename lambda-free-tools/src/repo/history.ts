@@ -186,10 +186,11 @@ const TAIL_BYTES = 256 * 1024;
 async function unrecorded(ch: Pick<ChannelConfig, 'webRoot' | 'stateDir'>, recorded?: HistoryRecord[]): Promise<HistoryRecord[]> {
   const id = await currentGeneration(ch);
   if (!id) return [];
-  const change = readGenerationInfo(ch, id)?.change;
-  if (!isRecord(change)) return [];
   const names = (rs: HistoryRecord[]) => rs.some((r) => r.generation === id);
-  if (recorded ? names(recorded) : names(readHistoryFile(ch, TAIL_BYTES)) || names(readHistoryFile(ch))) return [];
+  // The usual case first, without reading generation.json (it lists every pool path): the history's end names it.
+  if (names(recorded ?? readHistoryFile(ch, TAIL_BYTES))) return [];
+  const change = readGenerationInfo(ch, id)?.change;
+  if (!isRecord(change) || (!recorded && names(readHistoryFile(ch)))) return [];
   return [{ ...change, generation: id }];
 }
 
