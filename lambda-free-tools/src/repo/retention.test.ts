@@ -182,3 +182,35 @@ describe('gc --policy on a pair', () => {
     await expect(applyRetention(prod)).rejects.toThrow(/repo.yaml has no retention rules/);
   });
 });
+
+describe('gc --policy against planted links', () => {
+  it('a symlink planted in the pool (named like an old version) is never followed nor moved: the retention refuses, naming it, and withdraws nothing', async () => {
+    const root = mkTemp('retention-link');
+    try {
+      const key = await generateSigningKey({ name: 'T', email: 't@example.org', type: 'ed25519' });
+      const init = await initChannel({ root, channel: 'preprod', codenames: ['bookworm'], architectures: ['amd64'] });
+      fs.appendFileSync(path.join(init.configDir, 'repo.yaml'), "retention:\n  - pattern: '^app$'\n    keep: 1\n");
+      const ch = await loadChannel({ root, channel: 'preprod' });
+      fs.writeFileSync(ch.signingKeyFile, key.privateArmored, { mode: 0o600 });
+      for (const v of ['1.0', '1.1', '1.2']) buildDeb(path.join(ch.incomingDir, 'ci'), { name: 'app', version: v });
+      await ingest(ch, { settleMs: 0 });
+      const servedBefore = await currentGeneration(ch);
+      const secret = path.join(root, 'secret.deb');
+      fs.writeFileSync(secret, 'not ours');
+      const planted = path.join(ch.webRoot, 'pool/main/a/app/app_0.1_all.deb');
+      fs.symlinkSync(secret, planted);
+      await expect(applyRetention(ch)).rejects.toThrow(/app_0\.1_all\.deb: symbolic link in the pool/);
+      // Nothing withdrawn: the old versions are back in the pool, the same generation serves, the trash is empty.
+      for (const v of ['1.0', '1.1', '1.2']) expect(fs.existsSync(path.join(ch.webRoot, `pool/main/a/app/app_${v}_all.deb`))).toBe(true);
+      expect(await currentGeneration(ch)).toBe(servedBefore);
+      const trashed = (fs.readdirSync(trashDir(ch), { recursive: true }) as string[]).filter((f) =>
+        fs.lstatSync(path.join(trashDir(ch), f)).isFile(),
+      );
+      expect(trashed).toEqual([]);
+      expect(fs.lstatSync(planted).isSymbolicLink()).toBe(true);
+      expect(fs.readFileSync(secret, 'utf8')).toBe('not ours');
+    } finally {
+      rmTemp(root);
+    }
+  });
+});
