@@ -8,13 +8,13 @@ import { UsageError } from '../errors';
 import { withChannelLock } from './lock';
 import { scanPool } from './pool';
 import { publishLocked, PublishResult } from './generationWriter';
-import { appendHistory, changeRecord } from './history';
+import { appendHistory, changeRecord, type HistoryOp } from './history';
 import { currentGeneration, listGenerations } from './generations';
 import type { PackageSpec } from './promote';
 import { recoverChannel } from './recover';
 import { beginIntent, settleFailedPublish } from './intent';
 import { moveToTrash, restoreFromTrash, sweepTrash, type GcResult } from './trash';
-import type { ChannelConfig } from '../core/types';
+import type { ChannelConfig, PoolPackage } from '../core/types';
 
 /** One pool file moved to the trash. */
 export interface RemovedFile {
@@ -61,41 +61,58 @@ export async function removePackage(
         `${spec.name}=${spec.version} is not in ${ch.name}'s pool${others.length ? ` (versions there: ${[...new Set(others)].join(', ')})` : ''}`,
       );
     }
-    const removed: RemovedFile[] = [];
-    const served = await currentGeneration(ch);
-    // Announced before the first move: a kill from here on is completed (every file into the
-    // trash, then published) by the next writer, never left half removed and still listed.
-    const intent = await beginIntent(ch, 'remove');
-    intent.record(...matching.map((p) => ({ op: 'trash' as const, poolPath: p.poolPath, sha256: p.digests.SHA256 })));
-    try {
-      for (const p of matching) {
-        const trashPath = await moveToTrash(ch, p.poolPath);
-        removed.push({ name: p.name, version: p.version, architecture: p.architecture, poolPath: p.poolPath, trashPath });
-      }
-      const change = changeRecord('remove', {
-        removed: removed.map((r) => ({ name: r.name, version: r.version, architecture: r.architecture })),
-      });
-      const publish = await publishLocked(ch, { now: opts.now, change });
-      intent.clear();
-      return { removed, publish };
-    } catch (err) {
-      // Once the new generation is served (a failure while pruning old ones), the removal stands:
-      // putting the files back would make the next publish list the version again. Not undone
-      // (restore failed): the record makes the next writer complete the removal.
-      await settleFailedPublish(ch, intent, served, {
-        unreadable: 'none',
-        undo: () =>
-          restoreFromTrash(
-            ch,
-            removed.map((r) => r.poolPath),
-          ).then(
-            () => true,
-            () => false,
-          ),
-      });
-      throw err;
-    }
+    return withdrawLocked(ch, matching, { command: 'remove', op: 'remove', now: opts.now });
   });
+}
+
+/**
+ * Withdraws `files` (pool packages of `ch`) from what it serves; the caller holds the lock and ran
+ * recoverChannel. The moves are announced in the intent record (as `command`) before the first
+ * one, so a kill at any instant is completed by the next writer (every file into the trash, then
+ * published); then each file goes to the trash and one generation is published, recorded in the
+ * history as `opts.op` (the files withdrawn, `opts.detail`). If that publish fails before its
+ * generation serves, the files are put back and the record cleared; the error is rethrown.
+ * Shared by remove and gc --policy.
+ */
+export async function withdrawLocked(
+  ch: ChannelConfig,
+  files: PoolPackage[],
+  opts: { command: string; op: HistoryOp; detail?: string; now?: Date },
+): Promise<RemoveResult> {
+  const { command, now } = opts;
+  const removed: RemovedFile[] = [];
+  const served = await currentGeneration(ch);
+  const intent = await beginIntent(ch, command);
+  intent.record(...files.map((p) => ({ op: 'trash' as const, poolPath: p.poolPath, sha256: p.digests.SHA256 })));
+  try {
+    for (const p of files) {
+      const trashPath = await moveToTrash(ch, p.poolPath);
+      removed.push({ name: p.name, version: p.version, architecture: p.architecture, poolPath: p.poolPath, trashPath });
+    }
+    const change = changeRecord(opts.op, {
+      removed: removed.map((r) => ({ name: r.name, version: r.version, architecture: r.architecture })),
+      ...(opts.detail ? { detail: opts.detail } : {}),
+    });
+    const publish = await publishLocked(ch, { now, change });
+    intent.clear();
+    return { removed, publish };
+  } catch (err) {
+    // Once the new generation is served (a failure while pruning old ones), the removal stands:
+    // putting the files back would make the next publish list the version again. Not undone
+    // (restore failed): the record makes the next writer complete the removal.
+    await settleFailedPublish(ch, intent, served, {
+      unreadable: 'none',
+      undo: () =>
+        restoreFromTrash(
+          ch,
+          removed.map((r) => r.poolPath),
+        ).then(
+          () => true,
+          () => false,
+        ),
+    });
+    throw err;
+  }
 }
 
 /**

@@ -11,11 +11,8 @@ import { withChannelLock } from './lock';
 import { recoverChannel } from './recover';
 import { readPool, scanPool } from './pool';
 import { formatOf } from './format';
-import { currentGeneration } from './generations';
-import { beginIntent, settleFailedPublish } from './intent';
-import { moveToTrash, restoreFromTrash } from './trash';
-import { publishLocked, type PublishResult } from './generationWriter';
-import { changeRecord } from './history';
+import type { PublishResult } from './generationWriter';
+import { withdrawLocked } from './remove';
 import type { ChannelConfig, PoolPackage, RetentionRule } from '../core/types';
 
 const DAY_MS = 86_400_000;
@@ -118,32 +115,12 @@ export async function applyRetention(
     if (opts.dryRun || going.length === 0) return { decisions, dryRun: Boolean(opts.dryRun) };
     const byPath = new Map(packages.map((p) => [p.poolPath, p]));
     const files = going.flatMap((d) => d.poolPaths.map((pp) => byPath.get(pp)!));
-    const served = await currentGeneration(ch);
-    const intent = await beginIntent(ch, 'gc --policy');
-    intent.record(...files.map((p) => ({ op: 'trash' as const, poolPath: p.poolPath, sha256: p.digests.SHA256 })));
-    const moved: string[] = [];
-    try {
-      for (const p of files) {
-        await moveToTrash(ch, p.poolPath);
-        moved.push(p.poolPath);
-      }
-      const change = changeRecord('gc', {
-        removed: files.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture })),
-        detail: `retention: ${going.length} version(s) past their rule`,
-      });
-      const publish = await publishLocked(ch, { now: opts.now, change });
-      intent.clear();
-      return { decisions, dryRun: false, publish };
-    } catch (err) {
-      await settleFailedPublish(ch, intent, served, {
-        unreadable: 'none',
-        undo: () =>
-          restoreFromTrash(ch, moved).then(
-            () => true,
-            () => false,
-          ),
-      });
-      throw err;
-    }
+    const { publish } = await withdrawLocked(ch, files, {
+      command: 'gc --policy',
+      op: 'gc',
+      detail: `retention: ${going.length} version(s) past their rule`,
+      now: opts.now,
+    });
+    return { decisions, dryRun: false, publish };
   });
 }
