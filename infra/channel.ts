@@ -5,6 +5,7 @@
  */
 import * as pulumi from '@pulumi/pulumi';
 import type { ClientCredential } from '../lambda-free-tools/src/settings/stackConfig';
+import { renderClientSetupScript } from '../lambda-free-tools/src/client/setupScript';
 import { publicKeyFiles, renderAuthConf, renderClientFiles, type ClientFiles, type PublicKeyFiles } from './clientFiles';
 import { STEP_OWNERS } from './plan';
 import { attachSteps, type Connection, type PlanSource, type StepCommands } from './remoteSteps';
@@ -47,6 +48,11 @@ export class Channel extends pulumi.ComponentResource {
   readonly clientFiles: pulumi.Output<ClientFiles>;
   /** auth.conf.d entries per user name: secret. */
   readonly authConf: pulumi.Output<Record<string, string>>;
+  /**
+   * The client setup script (lambda-free-tools/src/client/setupScript.ts): installs the public key,
+   * the deb822 .sources and, from the environment of its run, the auth.conf.d entry. Not secret.
+   */
+  readonly clientSetupScript: pulumi.Output<string>;
 
   /** Throws Error when `after` lacks the host base command. */
   constructor(name: string, args: ChannelArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -67,6 +73,18 @@ export class Channel extends pulumi.ComponentResource {
     this.publicKeyFiles = pulumi.output(publicKeyFiles(url, args.keyName));
     this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: args.codenames, component: 'main', keyName: args.keyName }));
     this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
+    this.clientSetupScript = pulumi
+      .output(args.publicKeyArmored)
+      .apply((publicKeyArmored) =>
+        renderClientSetupScript({
+          channel: name,
+          url,
+          keyName: args.keyName,
+          codenames: args.codenames,
+          component: 'main',
+          publicKeyArmored,
+        }),
+      );
     this.registerOutputs({
       url: this.url,
       publicKeyArmored: this.publicKeyArmored,
@@ -74,6 +92,7 @@ export class Channel extends pulumi.ComponentResource {
       publicKeyFiles: this.publicKeyFiles,
       clientFiles: this.clientFiles,
       authConf: this.authConf,
+      clientSetupScript: this.clientSetupScript,
     });
   }
 }

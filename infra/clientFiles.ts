@@ -2,6 +2,7 @@
  * What a client server needs to use a channel (sources.list(5), deb822 `.sources` with Signed-By,
  * apt_auth.conf(5)). Credentials go in auth.conf.d (apt >= 1.8), never in the URL.
  */
+import { authMachine } from '../lambda-free-tools/src/client/setupScript';
 import { publicKeyFileNames } from '../lambda-free-tools/src/sign/keys';
 import type { ClientCredential, StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 
@@ -81,8 +82,7 @@ export function renderClientFiles(c: ClientSpec): ClientFiles {
  * only; older apt to any); for plain HTTP it needs `http://`. Secret: handle as a secret output.
  */
 export function renderAuthConf(url: string, credentials: ClientCredential[]): Record<string, string> {
-  const u = new URL(url);
-  const machine = `${u.protocol === 'http:' ? 'http://' : ''}${u.host}`;
+  const machine = authMachine(url);
   const out: Record<string, string> = {};
   for (const cr of credentials) out[cr.username] = `machine ${machine} login ${cr.username} password ${cr.password}\n`;
   return out;

@@ -93,13 +93,15 @@ export const STEP_OWNERS: Record<'hostBase' | 'channel' | 'backups', StepName[]>
 
 /**
  * repo.yaml keys that never change what `publish` writes under dists/: where the public key files
- * are named (keyName: the signing-key step writes them), state, backup and drop folders, the
- * signer's socket, how many generations are kept, the upstream promote reads, lock and backup
- * settings. Every other key (those added later too) counts as index-affecting: a key nobody
- * classified costs at most one needless publish, never a stale index.
+ * are named (keyName: the signing-key step writes them), the URL clients use (url: client-setup
+ * prints it), state, backup and drop folders, the signer's socket, how many generations are kept,
+ * the upstream promote reads, lock and backup settings. Every other key (those added later too)
+ * counts as index-affecting: a key nobody classified costs at most one needless publish, never a
+ * stale index.
  */
 export const NON_INDEX_REPO_KEYS: readonly string[] = [
   'keyName',
+  'url',
   'stateDir',
   'backupDir',
   'incomingDir',

@@ -37,6 +37,8 @@ describe('renderListes / renderRepoYaml', () => {
       description: 'Epiconcept packages, prod channel',
       component: 'main',
       keyName: 'epiconcept-prod',
+      // The channel URL clients use (stackChannelUrl): apt-repo client-setup's default --url.
+      url: 'http://apt-prod.example.org/',
       webRoot: '/sb/srv/apt/prod',
       stateDir: '/sb/var/lib/apt-repo/prod',
       backupDir: '/sb/var/backups/apt-repo/prod',

@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import type { StackConfig } from '../lambda-free-tools/src/settings/stackConfig';
 import type { ChannelLayout } from './layout';
+import { stackChannelUrl } from './clientFiles';
 
 const HEADER = '# Managed by the apt-repo Pulumi stack: edit the stack config, not this file.\n';
 
@@ -27,6 +28,8 @@ export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string 
     description: cfg.description,
     component: 'main',
     keyName: cfg.keyName,
+    // Where clients reach the channel: `apt-repo client-setup` puts it into the script it prints.
+    url: stackChannelUrl(cfg),
     webRoot: layout.webRoot,
     stateDir: layout.stateDir,
     backupDir: layout.backupDir,

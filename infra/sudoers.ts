@@ -27,6 +27,7 @@ const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonl
   { name: 'verify', args: false },
   { name: 'generations', args: false },
   { name: 'history', args: true },
+  { name: 'client-setup', args: true },
   { name: 'pending', args: false },
   { name: 'versions', args: true },
   { name: 'promote', args: true },

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { expectedStateSchema, type ExpectedState } from '../lambda-free-tools/src/repo/expectedState';
+import { renderClientSetupScript } from '../lambda-free-tools/src/client/setupScript';
 import {
   byName,
   commands,
@@ -223,6 +224,23 @@ describe('preprod stack', () => {
     ]);
   });
 
+  it('exports the client setup script, rendered by the same function as apt-repo client-setup', () => {
+    expect(exports.clientSetupScript).toBe(
+      renderClientSetupScript({
+        channel: 'preprod',
+        url: 'https://apt-preprod.epiconcept.fr/',
+        keyName: 'epiconcept-preprod',
+        codenames: JSON.parse(stackConfig('preprod')['apt-repo:codenames']) as string[],
+        component: 'main',
+        publicKeyArmored: String(exports.publicKeyArmored),
+      }),
+    );
+    const script = String(exports.clientSetupScript);
+    expect(script).toContain("URL='https://apt-preprod.epiconcept.fr/'\n");
+    // No credential inside: the script takes them from the environment of its run.
+    for (const secret of PASSWORDS) expect(script).not.toContain(secret);
+  });
+
   it('exports the expected state apt-ops doctor takes: what the expected-state step installs, no secret', () => {
     const state = exports.expectedState as ExpectedState;
     expect(expectedStateSchema().parse(state)).toEqual(state);
@@ -245,9 +263,15 @@ describe('preprod stack', () => {
     for (const secret of [...PASSWORDS, MOCK_PGP_PRIVATE, 'mock-generated-private-material']) expect(text).not.toContain(secret);
   });
 
-  it('marks the auth.conf output secret', async () => {
+  it('marks the auth.conf output secret, and the client setup script not', async () => {
     let pulumi: typeof import('@pulumi/pulumi') | undefined;
-    let program: { authConf: import('@pulumi/pulumi').Output<unknown>; url: import('@pulumi/pulumi').Output<unknown> } | undefined;
+    let program:
+      | {
+          authConf: import('@pulumi/pulumi').Output<unknown>;
+          url: import('@pulumi/pulumi').Output<unknown>;
+          clientSetupScript: import('@pulumi/pulumi').Output<unknown>;
+        }
+      | undefined;
     jest.isolateModules(() => {
       pulumi = require('@pulumi/pulumi');
       jest.doMock('@pulumi/pulumi/runtime/closure/serializeClosure', () => ({
@@ -262,6 +286,8 @@ describe('preprod stack', () => {
     });
     expect(await pulumi!.isSecret(program!.authConf)).toBe(true);
     expect(await pulumi!.isSecret(program!.url)).toBe(false);
+    // The setup script holds no secret and is a plain output.
+    expect(await pulumi!.isSecret(program!.clientSetupScript)).toBe(false);
   });
 });
 

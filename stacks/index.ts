@@ -93,6 +93,8 @@ export const publicKeyFiles = channel.publicKeyFiles;
 export const keyFingerprint = key.fingerprint;
 export const clientFiles = channel.clientFiles;
 export const authConf = channel.authConf;
+/** The client setup script (not secret): `pulumi stack output clientSetupScript > setup.sh`; credentials from the run's environment. */
+export const clientSetupScript = channel.clientSetupScript;
 export const backupPaths = backups.paths;
 export const backupDir = backups.backupDir;
 /** What the steps installed (infra/expectedState.ts): `pulumi stack output --json expectedState > f; apt-ops doctor --expected f`. */

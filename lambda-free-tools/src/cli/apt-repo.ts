@@ -28,6 +28,7 @@ import * as status from './commands/status';
 import * as doctor from './commands/doctor';
 import * as history from './commands/history';
 import * as metrics from './commands/metrics';
+import * as clientSetup from './commands/clientSetup';
 import { phaseRss, phaseTimes } from '../core/timings';
 
 /**
@@ -47,8 +48,8 @@ const CREATORS = new Set(['init', 'restore']);
 /**
  * Commands that write a channel's files (pool, generations, state, keys, backups): run only by the
  * owner of its web root (cli/owner.ts). The others (status, verify, generations, pending, versions,
- * doctor, sign, sign-server) only read it, and run as anyone who can read it (the signer runs as its own
- * account).
+ * doctor, sign, sign-server, client-setup) only read it, and run as anyone who can read it (the
+ * signer runs as its own account).
  */
 const WRITING_COMMANDS = new Set([
   'init',
@@ -146,6 +147,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     doctor,
     history,
     metrics,
+    clientSetup,
   ])
     m.register(program);
   return program;

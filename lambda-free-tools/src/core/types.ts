@@ -57,6 +57,11 @@ export interface ChannelConfig {
   component: string;
   /** Public key files in the web root: <keyName>-archive-keyring.asc and .gpg. */
   keyName: string;
+  /**
+   * repo.yaml `url`: where clients reach the channel (the Pulumi program writes its channel URL),
+   * the default of `apt-repo client-setup --url`; unset: none.
+   */
+  url?: string;
   /** <configDir>/signing-key.asc, armored private key, mode 0600 (owned by the signer's account). */
   signingKeyFile: string;
   /**

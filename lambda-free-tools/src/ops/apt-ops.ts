@@ -310,6 +310,16 @@ export function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
   program
+    .command('client-setup')
+    .description("print the channel's client setup script (public key, deb822 .sources, auth.conf.d entry; apt >= 1.8)")
+    .option('--codename <codename>', "the codename the script uses when run without one (default: the client's /etc/os-release)")
+    .option('--url <url>', 'where clients reach the channel (default: the url the stack wrote into repo.yaml)')
+    .action(
+      wrap(async (o: { codename?: string; url?: string }, cmd: Command) =>
+        passThrough(cmd, ['client-setup', ...(o.codename ? ['--codename', o.codename] : []), ...(o.url ? ['--url', o.url] : [])]),
+      ),
+    );
+  program
     .command('verify')
     .description('check that pool, indexes and signatures agree')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['verify'])));

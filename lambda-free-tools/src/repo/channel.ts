@@ -133,6 +133,18 @@ export function defaultSignerSocket(root: string, name: string): string {
   return path.join(path.resolve(root), 'run/apt-repo', `sign-${name}`, 'sign.sock');
 }
 
+/** A URL clients can use for a channel: http or https, no credentials, query or fragment, ending with '/'. */
+function isClientUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (
+      (u.protocol === 'https:' || u.protocol === 'http:') && u.pathname.endsWith('/') && !u.username && !u.password && !u.search && !u.hash
+    );
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The repo.yaml schema: every key optional; unknown keys are refused (a typo must not be ignored
  * silently). Built on first use: zod and yaml are loaded only for a repo.yaml that has settings,
@@ -144,6 +156,10 @@ function buildSchema(z: typeof zod) {
     origin: z.string().min(1).optional(),
     label: z.string().min(1).optional(),
     description: z.string().optional(),
+    url: z
+      .string()
+      .refine(isClientUrl, 'must be the http or https URL clients use, ending with / (no credentials, query or fragment)')
+      .optional(),
     component: z
       .string()
       .regex(/^[a-z0-9][a-z0-9.+-]*$/, 'must be a component name such as main')
@@ -306,6 +322,7 @@ export async function loadChannel(opts: { root: string; channel: string }): Prom
     routing: y.routing ?? DEFAULT_ROUTING,
     ...(y.retention ? { retention: y.retention } : {}),
     upstream: y.upstream ?? defaultUpstream(channel),
+    ...(y.url ? { url: y.url } : {}),
     lockTimeoutMs: Math.round((y.lockTimeoutSeconds ?? 120) * 1000),
   };
 }
@@ -364,6 +381,7 @@ export async function initChannel(opts: {
     `# description: Epiconcept packages (${opts.channel})`,
     '# component: main',
     `# keyName: epiconcept-${opts.channel}          # <webRoot>/<keyName>-archive-keyring.asc|.gpg`,
+    `# url: https://apt-${opts.channel}.example.org/   # where clients reach the channel (client-setup's default --url)`,
     '# generationsKeep: 5                  # published generations kept for rollback (>= 2)',
     '# backupKeep: 7                       # dated backups kept by backup --to <dir> (>= 1)',
     '# validUntilDays: 30                  # Release Valid-Until (default: none)',
