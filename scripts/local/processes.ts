@@ -96,8 +96,17 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals, graceMs =
   });
 }
 
-/** Resolves once 127.0.0.1:port accepts a TCP connection; rejects after `timeoutMs` or as soon as `alive()` is false. */
-export async function waitForPort(port: number, alive: () => boolean, describe: () => string, timeoutMs = 15000): Promise<void> {
+/**
+ * Resolves once 127.0.0.1:port accepts a TCP connection; rejects after `timeoutMs` or as soon as
+ * `alive()` is false, naming the server (`what`, default nginx) and adding `describe()`.
+ */
+export async function waitForPort(
+  port: number,
+  alive: () => boolean,
+  describe: () => string,
+  timeoutMs = 15000,
+  what = 'nginx',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -111,8 +120,8 @@ export async function waitForPort(port: number, alive: () => boolean, describe: 
       s.setTimeout(1000, () => done(false));
     });
     if (ok) return;
-    if (!alive()) throw new Error(`nginx is not running (port ${port})\n${describe()}`);
-    if (Date.now() > deadline) throw new Error(`nginx not listening on 127.0.0.1:${port} after ${timeoutMs} ms\n${describe()}`);
+    if (!alive()) throw new Error(`${what} is not running (port ${port})\n${describe()}`);
+    if (Date.now() > deadline) throw new Error(`${what} not listening on 127.0.0.1:${port} after ${timeoutMs} ms\n${describe()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
