@@ -28,6 +28,7 @@ import * as status from './commands/status';
 import * as doctor from './commands/doctor';
 import * as history from './commands/history';
 import * as metrics from './commands/metrics';
+import * as catalogue from './commands/catalogue';
 import * as clientSetup from './commands/clientSetup';
 import { phaseRss, phaseTimes } from '../core/timings';
 
@@ -63,6 +64,7 @@ const WRITING_COMMANDS = new Set([
   'backup',
   'restore',
   'import',
+  'catalogue',
 ]);
 
 /**
@@ -147,6 +149,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     doctor,
     history,
     metrics,
+    catalogue,
     clientSetup,
   ])
     m.register(program);

@@ -208,6 +208,14 @@ export interface PackageFormat {
    */
   versionKey(version: string): string;
   /**
+   * What a package says of itself, for people (the web catalogue): a one-line `summary` and the
+   * longer `text` (paragraphs separated by an empty line), both as plain text, never markup; empty
+   * strings when the control data has none. Package data: the caller escapes it.
+   */
+  describe(control: readonly [string, string][]): { summary: string; text: string };
+  /** The command a client runs to install exactly this version (Debian: `apt-get install name=version`). */
+  installCommand(name: string, version: string): string;
+  /**
    * The pool path of a package: `pool/<component>/…/[<codename>/]<file><extension>`, every part
    * checked (package data is hostile). Throws the format's error naming the invalid part. The
    * component and codename were checked as folder names by the caller.

@@ -41,6 +41,11 @@ export interface ChannelConfig {
    * (and `apt-repo metrics --to`) leaves `apt_repo_<name>.prom` (repo/metrics.ts); unset: none.
    */
   metricsDir?: string;
+  /**
+   * repo.yaml `catalogue` (default true, as loadChannel reads it): every publish writes the web
+   * catalogue (catalogue/write.ts) served at `<webRoot>/catalogue`; false or unset here: none.
+   */
+  catalogue?: boolean;
   /** <root>/srv/apt/incoming: drop zones, `<source>/[<codename>/]<file>.deb`. */
   incomingDir: string;
   /** <incomingDir>/rejected: refused uploads, each with `<file>.reason`. */

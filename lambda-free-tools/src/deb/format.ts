@@ -111,6 +111,21 @@ function poolPath(p: PackageIdentity, component: string, codename?: string): str
   return `${dir}/${p.name}_${noEpoch}_${p.architecture}.deb`;
 }
 
+/**
+ * The Description field of Debian Policy §5.6.13: the synopsis (first line) and the extended
+ * description (the continuation lines, each without its leading space; a line of ` .` is an empty
+ * line). Case of the field name is ignored, as for every control field (§5.1).
+ */
+export function describeDeb(control: readonly [string, string][]): { summary: string; text: string } {
+  const value = control.find(([k]) => k.toLowerCase() === 'description')?.[1] ?? '';
+  const [first = '', ...rest] = value.split('\n');
+  const lines = rest.map((l) => {
+    const t = l.startsWith(' ') ? l.slice(1) : l;
+    return t.trim() === '.' ? '' : t;
+  });
+  return { summary: first.trim(), text: lines.join('\n').trim() };
+}
+
 /** The Debian format (see core/format.ts PackageFormat). */
 export const debianFormat: PackageFormat = {
   id: 'deb',
@@ -136,6 +151,8 @@ export const debianFormat: PackageFormat = {
       return version;
     }
   },
+  describe: describeDeb,
+  installCommand: (name, version) => `apt-get install ${name}=${version}`,
   poolPath,
   indexes: debianDists,
 };

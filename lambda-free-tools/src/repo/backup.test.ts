@@ -5,6 +5,7 @@
  * after a rollback) are backup.e2e.test.ts.
  */
 import * as fs from 'fs';
+import { servedCatalogue } from '../catalogue/write';
 import * as path from 'path';
 import { publishBackupChannel } from '../../../test/harness/backupChannel';
 import { mkTemp, rmTemp } from '../../../test/harness/cli';
@@ -84,11 +85,18 @@ test('restore into an empty root gives byte-identical published files and a clea
   expect(ch2.webRoot).toBe(path.join(root2, 'srv/apt/preprod'));
   const before = fileTree(ch.webRoot);
   const after = fileTree(ch2.webRoot);
-  // Only the served generation is backed up: compare what clients can reach.
+  // Only the served generation is backed up: compare what clients can reach. The catalogue is not
+  // backed up (derived data): the restore rebuilt it, for the same generation.
   const gen = (await currentGeneration(ch))!;
   const served = (t: Record<string, string>) =>
-    Object.fromEntries(Object.entries(t).filter(([k]) => !k.startsWith('.generations/') || k.startsWith(`.generations/${gen}/`)));
+    Object.fromEntries(
+      Object.entries(t).filter(
+        ([k]) =>
+          (!k.startsWith('.generations/') || k.startsWith(`.generations/${gen}/`)) && k !== 'catalogue' && !k.startsWith('.catalogue/'),
+      ),
+    );
   expect(served(after)).toEqual(served(before));
+  expect(servedCatalogue(ch2)?.generation).toBe(gen);
   expect(fs.statSync(ch2.signingKeyFile).mode & 0o777).toBe(0o600);
   expect(fs.readFileSync(ch2.signingKeyFile, 'utf8')).toBe(fs.readFileSync(ch.signingKeyFile, 'utf8'));
 
@@ -232,7 +240,10 @@ describe('dated backups (issue 9)', () => {
     const stateNoHistory = () => Object.fromEntries(Object.entries(fileTree(ch2.stateDir)).filter(([k]) => k !== 'history.jsonl'));
     const historyLines = () => fs.readFileSync(path.join(ch2.stateDir, 'history.jsonl'), 'utf8').split('\n').filter(Boolean);
     const linesBefore = historyLines();
-    const whole = { web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: stateNoHistory() };
+    // The catalogue too: derived data, rebuilt by the restore that recovery finishes (its history page gains that line).
+    const webNoCatalogue = () =>
+      Object.fromEntries(Object.entries(fileTree(ch2.webRoot)).filter(([k]) => k !== 'catalogue' && !k.startsWith('.catalogue/')));
+    const whole = { web: webNoCatalogue(), config: fileTree(ch2.configDir), state: stateNoHistory() };
     // A pid no process can have (above Linux's largest pid_max, 2^22).
     const dead = 4_194_999;
     const asc = `${ch2.keyName}-archive-keyring.asc`;
@@ -288,7 +299,8 @@ describe('dated backups (issue 9)', () => {
     expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
     for (const f of kept) expect(fs.readFileSync(f, 'utf8')).toBe('kept');
     for (const f of kept) fs.rmSync(f);
-    expect({ web: fileTree(ch2.webRoot), config: fileTree(ch2.configDir), state: stateNoHistory() }).toEqual(whole);
+    expect({ web: webNoCatalogue(), config: fileTree(ch2.configDir), state: stateNoHistory() }).toEqual(whole);
+    expect(fs.readFileSync(path.join(ch2.webRoot, 'catalogue', 'history.html'), 'utf8')).toMatch(/<tr data-op="restore">/);
     // The history before, kept, and one line more: the restore that recovery finished.
     expect(historyLines().slice(0, -1)).toEqual(linesBefore);
     expect(JSON.parse(historyLines().pop()!)).toMatchObject({ op: 'restore', detail: expect.stringContaining(`from ${b.dir}`) });

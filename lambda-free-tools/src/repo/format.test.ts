@@ -205,6 +205,8 @@ const toyFormat: PackageFormat = {
   isValidVersion: (v) => VERSION.test(v),
   compareVersions: (a, b) => Number(a) - Number(b),
   versionKey: (v) => String(Number(v)),
+  describe: (control) => ({ summary: field(control, 'Summary') ?? '', text: '' }),
+  installCommand: (name, version) => `toy-install ${name}@${version}`,
   poolPath: (p, component, codename) =>
     ['pool', component, p.name, ...(codename ? [codename] : []), `${p.name}-${p.version}.${p.architecture}.toy.json`].join('/'),
   indexes: toyLayout(),

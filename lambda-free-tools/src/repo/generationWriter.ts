@@ -183,7 +183,9 @@ export interface GenerationContent {
  * writer of generations, shared by publish and rollback: every codename's indexes written by the
  * format's layout (IndexLayout.write: Date `now`, Valid-Until `now` + validUntilDays when set, by-hash files of the
  * current generation carried over, signed by `signer`), fsynced, marked complete by
- * generation.json, then `dists` flipped and old generations pruned. Resolves to the new id.
+ * generation.json, then `dists` flipped and old generations pruned; then the change appended to the
+ * history and, with `ch.catalogue`, the web catalogue rebuilt (catalogue/write.ts; from
+ * `opts.cache`, the pool store the caller loaded, if any). Resolves to the new id.
  * Throws (signer, file system, the layout's ConfigError) leaving the current generation
  * serving and no partial generation behind.
  */
@@ -192,6 +194,7 @@ export async function writeGenerationLocked(
   content: GenerationContent,
   signer: ReleaseSigner,
   now: Date,
+  opts: { cache?: PoolCache } = {},
 ): Promise<string> {
   const previous = await currentGeneration(ch);
   const id = newGenerationId(ch, now);
@@ -251,6 +254,15 @@ export async function writeGenerationLocked(
     } catch (e) {
       // The generation serves and carries the record: the next writer appends it (healHistory).
       process.stderr.write(`apt-repo: warning: ${ch.name}: history not written (${errText(e)}); the next writing command adds it\n`);
+    }
+  }
+  if (ch.catalogue) {
+    try {
+      const { writeCatalogueLocked } = await import('../catalogue/write');
+      await writeCatalogueLocked(ch, { cache: opts.cache, now });
+    } catch (e) {
+      // The generation serves: the catalogue is derived from it, and the next writer rebuilds it (healCatalogue).
+      process.stderr.write(`apt-repo: warning: ${ch.name}: catalogue not written (${errText(e)}); the next writing command rebuilds it\n`);
     }
   }
   return id;
@@ -391,7 +403,7 @@ export async function publishLocked(
     served: poolPaths.map((p) => served.get(p)!),
     change: opts.change,
   };
-  const id = await writeGenerationLocked(ch, content, signer, now);
+  const id = await writeGenerationLocked(ch, content, signer, now, { cache });
   // After the flip: with a scan without problems the cache is the pool this generation publishes,
   // which the channel's next writer may take instead of listing it (saved again with that mark).
   if (scan.problems.length === 0) {

@@ -295,6 +295,23 @@ function recoverReject(ch: ChannelConfig, op: Extract<IntentOp, { op: 'reject' }
  * own work must not start.
  */
 export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progress } = {}): Promise<RecoveryReport | undefined> {
+  const report = await recoverWriter(ch, opts);
+  // Last: the catalogue describes what serves once the interrupted writer is finished or undone.
+  let line: string | undefined;
+  try {
+    const { healCatalogue } = await import('../catalogue/write');
+    if (await healCatalogue(ch))
+      line = `rebuilt ${path.join(ch.webRoot, 'catalogue')} (it described another generation than the one served)`;
+  } catch (e) {
+    line = `could not rebuild ${path.join(ch.webRoot, 'catalogue')}: ${errText(e)}`;
+  }
+  if (!line) return report;
+  process.stderr.write(`${PREFIX}${ch.name}: ${line}\n`);
+  return { ...report, actions: [...(report?.actions ?? []), line] };
+}
+
+/** recoverChannel without the catalogue's heal. */
+async function recoverWriter(ch: ChannelConfig, opts: { progress?: Progress }): Promise<RecoveryReport | undefined> {
   const actions: string[] = [];
   const say = () => {
     for (const a of actions.splice(0)) {

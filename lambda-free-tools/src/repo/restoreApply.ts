@@ -354,6 +354,16 @@ export async function applyRestore(
   } catch (e) {
     say(`the restore is not in ${historyFile(ch)}: ${(e as Error).message}`);
   }
+  // The catalogue is not in backups (derived data): rebuilt for the restored generation.
+  try {
+    const restored = await loadChannel({ root, channel });
+    if (restored.catalogue) {
+      const { writeCatalogueLocked } = await import('../catalogue/write');
+      await writeCatalogueLocked(restored);
+    }
+  } catch (e) {
+    say(`the catalogue was not rebuilt (the next writing command rebuilds it): ${errText(e)}`);
+  }
   return { channel, from, generation: manifest.generation, files, problems };
 }
 

@@ -1,0 +1,230 @@
+/**
+ * What a channel's web catalogue shows, gathered from the channel's own records (never from the
+ * pool files): the served generation's served.json (what apt clients get), the pool store's control
+ * fields (descriptions), the kept generations' records (what changed between them), the history,
+ * and, on a channel with an upstream, what `pending` lists. Read-only; the caller holds the channel
+ * lock when it writes the result (catalogue/write.ts).
+ */
+import { formatOf } from '../repo/format';
+import { currentGeneration, generationSequence, listGenerations, readServed } from '../repo/generations';
+import { routeCodenames } from '../repo/routing';
+import { readHistory, type HistoryRecord } from '../repo/history';
+import { resolveChannelPair, type ChannelPair } from '../repo/channel';
+import { pendingPackages, type PendingRow } from '../repo/pending';
+import type { CacheEntry } from '../repo/cache';
+import { byteOrder } from '../core/order';
+import { errText } from '../core/files';
+import { AptRepoError } from '../errors';
+import type { ChannelConfig, ServedRecord } from '../core/types';
+
+/** One served file of a package. */
+export interface CatalogueVersion {
+  version: string;
+  architecture: string;
+  /** Codenames whose indexes list it, in liste_dist order. */
+  codenames: string[];
+  /** Bytes of the pool file. */
+  size?: number;
+  sha256: string;
+  poolPath: string;
+  /** When the file entered the upstream channel (the upload), ms since epoch; on a channel without upstream, its own addedMs. */
+  uploadedMs?: number;
+  /** When the file entered the downstream channel (the promotion), ms since epoch, when known. */
+  promotedMs?: number;
+  /** The command that installs this version (the format's installCommand). */
+  install: string;
+}
+
+/** One package name and every version the channel serves, newest first by the format's order. */
+export interface CataloguePackage {
+  name: string;
+  summary: string;
+  description: string;
+  versions: CatalogueVersion[];
+}
+
+/** A package a generation added or dropped compared with the generation before it. */
+export interface GenerationChangeEntry {
+  name: string;
+  version: string;
+  architecture: string;
+}
+
+/** One kept generation and what changed from the kept generation before it. */
+export interface CatalogueGeneration {
+  id: string;
+  date: string;
+  current: boolean;
+  rolledBackFrom?: string;
+  /** The change that published it (history record), when recorded. */
+  change?: HistoryRecord;
+  /**
+   * Compared with the next older kept generation (the channel's first generation: everything it
+   * serves); undefined for the oldest kept one otherwise, or when a served record is missing.
+   */
+  added?: GenerationChangeEntry[];
+  removed?: GenerationChangeEntry[];
+}
+
+/** The whole catalogue of one channel. */
+export interface CatalogueData {
+  channel: string;
+  description: string;
+  /** The served generation it describes. */
+  generation: { id: string; date: string };
+  /** ISO time the catalogue was built. */
+  builtAt: string;
+  /** Codenames and architectures, as liste_dist and liste_arch give them. */
+  codenames: string[];
+  architectures: string[];
+  packages: CataloguePackage[];
+  /** The channel pair, when the other side is configured. */
+  pair?: { upstream: string; downstream: string };
+  /** On the downstream channel (prod): what its upstream serves that it does not (`apt-repo pending`). */
+  pending?: { upstream: string; rows: PendingRow[]; problems: string[] };
+  generations: CatalogueGeneration[];
+  /** The newest history records first, at most HISTORY_SHOWN. */
+  history: HistoryRecord[];
+  /** Facts the catalogue could not gather (shown on its pages, never thrown). */
+  problems: string[];
+}
+
+/** History records a catalogue shows (the newest). */
+export const HISTORY_SHOWN = 500;
+
+const key = (r: Pick<ServedRecord, 'poolPath' | 'sha256'>) => `${r.poolPath}\0${r.sha256}`;
+
+/** The served records of the current generation of `ch` keyed by pool path and SHA256; undefined when unreadable. */
+async function servedOf(ch: ChannelConfig): Promise<Map<string, ServedRecord> | undefined> {
+  const id = await currentGeneration(ch);
+  if (!id) return new Map();
+  const rows = readServed(ch, id);
+  return rows && new Map(rows.map((r) => [key(r), r]));
+}
+
+/**
+ * Gathers the catalogue of `ch` for its served generation `generationId`. Throws AptRepoError naming
+ * the file when the generation's served.json cannot be read. `entry(poolPath)` gives
+ * the pool store's record of a file (control fields, size); `now` dates the build. The pair's other
+ * side, the pending list and the history are read when they can be; what cannot is listed in
+ * `problems`.
+ */
+export async function gatherCatalogue(
+  ch: ChannelConfig,
+  generationId: string,
+  entry: (poolPath: string) => CacheEntry | undefined,
+  now: Date,
+): Promise<CatalogueData> {
+  const format = formatOf(ch);
+  const problems: string[] = [];
+  const served = readServed(ch, generationId);
+  if (!served) throw new AptRepoError(`${ch.webRoot}/.generations/${generationId}/served.json: missing or not readable`);
+  const gens = await listGenerations(ch);
+  const self = gens.find((g) => g.id === generationId);
+
+  let pair: ChannelPair | undefined;
+  try {
+    pair = await resolveChannelPair(ch.root, ch);
+  } catch {
+    pair = undefined; // a channel without a pair: no pending view, no dates from the other side
+  }
+  const isDownstream = pair?.downstream.name === ch.name;
+  let other: Map<string, ServedRecord> | undefined;
+  if (pair) {
+    try {
+      other = await servedOf(isDownstream ? pair.upstream : pair.downstream);
+      if (!other)
+        problems.push(`${isDownstream ? pair.upstream.name : pair.downstream.name}: no served record to date uploads and promotions`);
+    } catch (e) {
+      problems.push(`${isDownstream ? pair.upstream.name : pair.downstream.name}: ${errText(e)}`);
+    }
+  }
+
+  const byName = new Map<string, CataloguePackage>();
+  for (const r of served) {
+    const e = entry(r.poolPath);
+    let pkg = byName.get(r.name);
+    if (!pkg) {
+      const d = e ? format.describe(e.control) : { summary: '', text: '' };
+      pkg = { name: r.name, summary: d.summary, description: d.text, versions: [] };
+      byName.set(r.name, pkg);
+    }
+    const twin = other?.get(key(r));
+    pkg.versions.push({
+      version: r.version,
+      architecture: r.architecture,
+      codenames: routeCodenames(r.version, r.poolPath, ch),
+      ...(e ? { size: e.size } : {}),
+      sha256: r.sha256,
+      poolPath: r.poolPath,
+      ...(pair
+        ? isDownstream
+          ? { promotedMs: r.addedMs, ...(twin ? { uploadedMs: twin.addedMs } : {}) }
+          : { uploadedMs: r.addedMs, ...(twin ? { promotedMs: twin.addedMs } : {}) }
+        : { uploadedMs: r.addedMs }),
+      install: format.installCommand(r.name, r.version),
+    });
+  }
+  const packages = [...byName.values()].sort((a, b) => byteOrder(a.name, b.name));
+  for (const p of packages)
+    p.versions.sort((a, b) => format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture));
+
+  let pending: CatalogueData['pending'];
+  if (pair && isDownstream) {
+    try {
+      pending = { upstream: pair.upstream.name, ...(await pendingPackages(pair)) };
+    } catch (e) {
+      problems.push(`pending: ${errText(e)}`);
+    }
+  }
+
+  const generations: CatalogueGeneration[] = [];
+  for (let i = 0; i < gens.length; i++) {
+    const g = gens[i];
+    const item: CatalogueGeneration = { id: g.id, date: g.date, current: g.id === generationId };
+    if (g.rolledBackFrom) item.rolledBackFrom = g.rolledBackFrom;
+    if (g.change && typeof g.change === 'object') item.change = g.change as HistoryRecord;
+    const older = gens[i + 1];
+    if (!older && generationSequence(g.id) === 1) {
+      // The channel's first publish: everything it serves was added.
+      const first = g.id === generationId ? served : readServed(ch, g.id);
+      if (first) {
+        item.added = first.map((r) => ({ name: r.name, version: r.version, architecture: r.architecture }));
+        item.removed = [];
+      }
+    } else if (older) {
+      const now = g.id === generationId ? served : readServed(ch, g.id);
+      const before = readServed(ch, older.id);
+      if (now && before) {
+        const had = new Set(before.map(key));
+        const has = new Set(now.map(key));
+        const entryOf = (r: ServedRecord): GenerationChangeEntry => ({ name: r.name, version: r.version, architecture: r.architecture });
+        item.added = now.filter((r) => !had.has(key(r))).map(entryOf);
+        item.removed = before.filter((r) => !has.has(key(r))).map(entryOf);
+      }
+    }
+    generations.push(item);
+  }
+
+  let history: HistoryRecord[] = [];
+  try {
+    history = (await readHistory(ch, { limit: HISTORY_SHOWN })).reverse();
+  } catch (e) {
+    problems.push(`history: ${errText(e)}`);
+  }
+
+  return {
+    channel: ch.name,
+    description: ch.description,
+    generation: { id: generationId, date: self?.date ?? '' },
+    builtAt: now.toISOString(),
+    codenames: ch.codenames,
+    architectures: ch.architectures,
+    packages,
+    ...(pair ? { pair: { upstream: pair.upstream.name, downstream: pair.downstream.name } } : {}),
+    ...(pending ? { pending } : {}),
+    generations,
+    history,
+    problems,
+  };
+}
