@@ -10,9 +10,10 @@ set -euo pipefail
 # (apt-ftparchive), gpgv/gnupg, xz/zstd are the real peers the tests compare against or serve
 # through; openssl makes test TLS certificates; sudo is the operators' and tests' narrow path to the
 # indexer user (visudo checks the rule); systemd-analyze rates the hardening of every rendered unit
-# offline; perl drives the rename race of the shell helpers' test.
+# offline; perl drives the rename race of the shell helpers' test; chromium (headless, driven by
+# playwright-core) reads the web catalogue as people do.
 declare -A need=(
-  [nginx]=nginx [sshd]=openssh-server [ssh-keygen]=openssh-client [dpkg-scanpackages]=dpkg-dev
+  [chromium]=chromium [nginx]=nginx [sshd]=openssh-server [ssh-keygen]=openssh-client [dpkg-scanpackages]=dpkg-dev
   [apt-ftparchive]=apt-utils [gpgv]=gpgv [gpg]=gnupg [xz]=xz-utils [zstd]=zstd [openssl]=openssl
   [sudo]=sudo [visudo]=sudo [systemd-analyze]=systemd [perl]=perl-base
 )

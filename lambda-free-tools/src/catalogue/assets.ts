@@ -30,7 +30,7 @@ h2 a { text-decoration: none; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: .95rem; }
 th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-td code { white-space: nowrap; }
+td code, td.nowrap { white-space: nowrap; }
 code, pre { font-family: ui-monospace, monospace; font-size: .9em; }
 pre.description { white-space: pre-wrap; margin: .25rem 0 .5rem; }
 .entries { columns: 20rem; }

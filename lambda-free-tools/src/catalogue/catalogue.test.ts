@@ -75,8 +75,8 @@ describe('the catalogue a publish writes', () => {
     expect(versions).toEqual(['1.10-1 all', '1.2-1 all', '1.0-1 all', '1.0-1+deb12u1 amd64']);
     expect(html).toContain('<code>apt-get install app=1.10-1</code>');
     // Routed by its suffix to bookworm only; the others to both codenames.
-    expect(html).toMatch(/<td>1\.0-1\+deb12u1<\/td><td>amd64<\/td><td>bookworm<\/td>/);
-    expect(html).toMatch(/<td>1\.10-1<\/td><td>all<\/td><td>bookworm bullseye<\/td>/);
+    expect(html).toMatch(/<td class="nowrap">1\.0-1\+deb12u1<\/td><td>amd64<\/td><td>bookworm<\/td>/);
+    expect(html).toMatch(/<td class="nowrap">1\.10-1<\/td><td>all<\/td><td>bookworm bullseye<\/td>/);
     expect(html).not.toContain('<script>alert');
     expect(html).toContain('&#60;script&#62;alert(1)&#60;/script&#62; &#38; &#34;quotes&#34;');
     expect(html).toContain('Long text line one.\n\nSecond paragraph.');
@@ -94,7 +94,7 @@ describe('the catalogue a publish writes', () => {
     const html = page(prod, 'index.html');
     expect([...html.matchAll(/<tr data-version="([^"]+)"/g)].map((m) => m[1])).toEqual(['1.2-1']);
     // Uploaded (preprod's date) and promoted (prod's) are both shown.
-    expect(html).toMatch(/<td>1\.2-1<\/td>.*<time datetime="[^"]+">.*<time datetime="[^"]+">/);
+    expect(html).toMatch(/<td class="nowrap">1\.2-1<\/td>.*<time datetime="[^"]+">.*<time datetime="[^"]+">/);
     const pending = page(prod, 'pending.html');
     const rows = [...pending.matchAll(/<tr data-name="([^"]+)" data-version="([^"]+)" data-architecture="([^"]+)">/g)].map((m) =>
       m.slice(1).join(' '),

@@ -131,8 +131,8 @@ function packagesPage(d: CatalogueData): string {
         const dateCells = d.pair ? `<td>${when(v.uploadedMs)}</td><td>${when(v.promotedMs)}</td>` : `<td>${when(v.uploadedMs)}</td>`;
         return (
           `<tr data-version="${escapeHtml(v.version)}" data-architecture="${escapeHtml(v.architecture)}">` +
-          `<td>${escapeHtml(v.version)}</td><td>${escapeHtml(v.architecture)}</td><td>${escapeHtml(v.codenames.join(' '))}</td>` +
-          `<td title="${v.size ?? ''} bytes">${humanSize(v.size)}</td>${dateCells}<td><code>${escapeHtml(v.install)}</code></td></tr>`
+          `<td class="nowrap">${escapeHtml(v.version)}</td><td>${escapeHtml(v.architecture)}</td><td>${escapeHtml(v.codenames.join(' '))}</td>` +
+          `<td class="nowrap" title="${v.size ?? ''} bytes">${humanSize(v.size)}</td>${dateCells}<td><code>${escapeHtml(v.install)}</code></td></tr>`
         );
       }),
       '</tbody></table></div>',
@@ -158,7 +158,7 @@ function pendingPage(d: CatalogueData): string | undefined {
       ...p.rows.map(
         (r) =>
           `<tr data-name="${escapeHtml(r.name)}" data-version="${escapeHtml(r.version)}" data-architecture="${escapeHtml(r.architecture)}">` +
-          `<td>${escapeHtml(r.name)}</td><td>${escapeHtml(r.version)}</td><td>${escapeHtml(r.architecture)}</td><td>${escapeHtml(r.codenames.join(' '))}</td>` +
+          `<td>${escapeHtml(r.name)}</td><td class="nowrap">${escapeHtml(r.version)}</td><td>${escapeHtml(r.architecture)}</td><td>${escapeHtml(r.codenames.join(' '))}</td>` +
           `<td>${when(r.addedMs)}</td><td>${r.conflict ? `conflict: ${escapeHtml(r.conflict)}` : ''}</td></tr>`,
       ),
       '</tbody></table></div>',
