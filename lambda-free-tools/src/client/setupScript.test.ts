@@ -1,6 +1,7 @@
 /**
  * The client setup script as text, and run for real with dash into a temp root (APT_REPO_ROOT):
- * files, modes, refusals, idempotence. test/client-setup.e2e.test.ts runs it before a real apt-get.
+ * files, modes, refusals, idempotence. lambda-free-tools/test/client-setup.e2e.test.ts runs it before
+ * a real apt-get.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

@@ -22,9 +22,9 @@
  *   authMachine). Mode 0600 owned by root is enough for apt's `_apt` sandbox: the http and https
  *   methods open Dir::Etc::netrc and every Dir::Etc::netrcparts file while still root, before
  *   DropPrivsOrDie (apt's methods/aptmethod.h, aptAuthConfMethod::Configuration), so the file never
- *   needs to be readable by `_apt` (checked by a real apt-get run as root in
- *   test/client-setup.e2e.test.ts). The secret is written by shell builtins only (printf), so it
- *   never appears in another process's argv.
+ *   needs to be readable by `_apt` (checked by a real apt-get run as root with the sandbox on, in
+ *   lambda-free-tools/test/client-setup.e2e.test.ts). The secret is written by shell builtins only
+ *   (printf), so it never appears in another process's argv.
  *
  * The codename is the script's one argument, else the one the renderer was given (`--codename`),
  * else VERSION_CODENAME of `$APT_REPO_ROOT/etc/os-release`; one the channel does not serve is

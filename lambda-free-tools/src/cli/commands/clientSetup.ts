@@ -12,8 +12,6 @@ import * as path from 'path';
 import type { Command } from 'commander';
 import { action, commandChannel } from '../context';
 import { ConfigError, UsageError } from '../../errors';
-import { checkChannelUrl, renderClientSetupScript } from '../../client/setupScript';
-import { publicKeyFileNames } from '../../sign/keys';
 import type { ChannelConfig } from '../../core/types';
 
 /** What `client-setup --json` prints. */
@@ -33,7 +31,10 @@ export interface ClientSetupResult {
  * @throws UsageError without a URL, for a bad one, or for a codename `ch` does not serve;
  * ConfigError when the public key file cannot be read.
  */
-export function clientSetup(ch: ChannelConfig, opts: { url?: string; codename?: string }): ClientSetupResult {
+export async function clientSetup(ch: ChannelConfig, opts: { url?: string; codename?: string }): Promise<ClientSetupResult> {
+  // Loaded when the command runs, not at every start of apt-repo (sign/keys brings openpgp).
+  const { checkChannelUrl, renderClientSetupScript } = await import('../../client/setupScript');
+  const { publicKeyFileNames } = await import('../../sign/keys');
   const given = opts.url ?? ch.url;
   if (given === undefined)
     throw new UsageError(
@@ -77,7 +78,7 @@ export function register(program: Command): void {
     .option('--url <url>', 'where clients reach the channel (default: repo.yaml url)')
     .action(
       action<{ codename?: string; url?: string }>(async (_args, o, cmd) => {
-        const r = clientSetup(await commandChannel(cmd), { url: o.url, codename: o.codename });
+        const r = await clientSetup(await commandChannel(cmd), { url: o.url, codename: o.codename });
         return { data: r, human: r.script };
       }),
     );
