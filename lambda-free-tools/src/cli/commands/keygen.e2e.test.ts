@@ -79,6 +79,15 @@ test('keygen refuses to replace a key without --force (exit 2), and replaces it 
   expect(fs.readFileSync(key, 'utf8')).not.toBe(before);
   expect(fs.statSync(key).mode & 0o777).toBe(0o600);
   expect(gpgFingerprint(path.join(webRoot(), 'epiconcept-preprod-archive-keyring.gpg'))).toBe(fpr);
+  // Both key changes are in the history, the refused one is not: which key, and who.
+  const history = await runCli(['--root', root, '--json', 'history']);
+  expect(history.code).toBe(0);
+  const records = (JSON.parse(history.stdout) as { op: string; detail: string; who: { user: string } }[]).filter((r) => r.op === 'keygen');
+  for (const r of records) expect(r.who.user).toMatch(/./);
+  expect(records.map((r) => r.detail)).toEqual([
+    expect.stringMatching(/^created rsa4096 key [0-9A-F]{40}$/),
+    `replaced the signing key by ed25519 key ${fpr}`,
+  ]);
 });
 
 test('keygen rejects an unknown --type as a usage error', async () => {

@@ -3,7 +3,8 @@
  * channel's OpenPGP signing key (a v4 key, which Debian's gpgv and apt accept) and publishes its
  * public half in the web root. Private key: `<configDir>/signing-key.asc`, created 0600 (never
  * world-readable, not even briefly). Public key: `<webRoot>/<keyName>-archive-keyring.asc` (armored)
- * and `.gpg` (binary, for `gpgv --keyring` and old apt), 0644. Prints the fingerprint only.
+ * and `.gpg` (binary, for `gpgv --keyring` and old apt), 0644. The channel's history records the
+ * change (type and fingerprint, who). Prints the fingerprint only.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -29,7 +30,8 @@ export function register(program: Command): void {
         if (o.type !== 'rsa4096' && o.type !== 'ed25519') throw new UsageError(`--type must be rsa4096 or ed25519, not '${o.type}'`);
         const ch = await commandChannel(cmd);
         return withChannelLock(ch, async () => {
-          if (fs.existsSync(ch.signingKeyFile) && !o.force) {
+          const replacing = fs.existsSync(ch.signingKeyFile);
+          if (replacing && !o.force) {
             throw new UsageError(
               `${ch.signingKeyFile}: a signing key exists already; use --force to replace it (clients will need the new public key)`,
             );
@@ -52,6 +54,11 @@ export function register(program: Command): void {
           fs.chmodSync(asc, 0o644);
           fs.chmodSync(gpg, 0o644);
           const fingerprint = key.fingerprint.toUpperCase();
+          const { appendHistory, changeRecord } = await import('../../repo/history');
+          appendHistory(
+            ch,
+            changeRecord('keygen', { detail: `${replacing ? 'replaced the signing key by' : 'created'} ${o.type} key ${fingerprint}` }),
+          );
           const data = { channel: ch.name, fingerprint, privateKeyFile: ch.signingKeyFile, publicKeyFiles: [asc, gpg] };
           return {
             data,
