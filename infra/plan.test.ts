@@ -31,6 +31,7 @@ describe('buildPlan: structure', () => {
       ['sudoers', ['dirs']],
       ['ingest-units', ['indexer']],
       ['refresh-units', ['indexer', 'signer']],
+      ['metrics-units', ['indexer', 'publish']],
       ['backup-units', ['indexer']],
       [
         'expected-state',
@@ -50,6 +51,7 @@ describe('buildPlan: structure', () => {
           'sudoers',
           'ingest-units',
           'refresh-units',
+          'metrics-units',
           'backup-units',
         ],
       ],
@@ -292,6 +294,16 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
     ).toEqual(['htpasswd']);
     expect(rerun({}, { signingKeyArmored: SIGNING_KEY.replace('fake', 'other') })).toEqual(['signing-key']);
     expect(rerun({ generationsKeep: '9' })).toEqual(['config', 'expected-state']);
+    // metricsDir never changes an index: no backup, no publish; the folder, repo.yaml, the timer, and
+    // every writing unit (which may now write the folder).
+    expect(rerun({ metricsDir: '/var/lib/prometheus/node-exporter' })).toEqual([
+      'dirs',
+      'config',
+      'ingest-units',
+      'metrics-units',
+      'backup-units',
+      'expected-state',
+    ]);
     // keyName names the public key files (the signing-key step) and the vhost's rules, never an index.
     expect(rerun({ keyName: 'other-name' })).toEqual(['config', 'signing-key', 'vhost', 'expected-state']);
     // reapply: every step once.
@@ -320,6 +332,66 @@ describe('buildPlan: a config change reaches the index (Pulumi runs a command ag
     const kept = Object.keys(indexInputs(cfg, material()).repoYaml as object);
     expect(kept.sort()).toEqual(['component', 'description', 'label', 'origin', 'routing', 'validUntilDays', 'webRoot']);
     expect([...kept, ...rendered.filter((k) => NON_INDEX_REPO_KEYS.includes(k))].sort()).toEqual([...rendered].sort());
+  });
+
+  it("with metricsDir: the shared folder and the channel's file (dirs), repo.yaml, and the metrics timer; without: none, and their removal", () => {
+    const dir = '/var/lib/prometheus/node-exporter';
+    const q = (s: string) => `'\\''${s}'\\''`;
+    for (const [stack, over] of [
+      ['preprod', {}],
+      ['prod', { upstream: 'preprod' }],
+    ] as const) {
+      const cfg = config({ ...over, metricsDir: dir }, stack);
+      const steps = byName(buildPlan(cfg, material()));
+      const user = `aptrepo-${stack}`;
+      // The same folder settings from every stack (poolGroup is shared): two stacks never undo each other.
+      expect(steps.dirs.script).toContain(`ensure_dir ${q(dir)} 1775 root ${q('aptrepo')}`);
+      // The channel's own file, made for its service user when missing or another user's.
+      expect(steps.dirs.script).toContain(`[ "$(stat -c %U -- ${q(`apt_repo_${stack}.prom`)})" != ${q(user)} ]`);
+      expect(steps.dirs.script).toContain(
+        `install_file "$APT_REPO_TMP/empty.prom" ${q(`${dir}/apt_repo_${stack}.prom`)} 0644 ${q(user)} ${q(user)}`,
+      );
+      expect(
+        (parseYaml(steps.config.files.find((f) => f.remotePath.endsWith('repo.yaml'))!.content) as Record<string, unknown>).metricsDir,
+      ).toBe(dir);
+      const m = steps['metrics-units'];
+      expect(m.dependsOn).toEqual(['indexer', 'publish']);
+      expect(m.files.map((f) => f.remotePath.split('/').pop())).toEqual([
+        `metrics-units.apt-repo-metrics-${stack}.service`,
+        `metrics-units.apt-repo-metrics-${stack}.timer`,
+      ]);
+      expect(m.files[0].content).toContain(
+        `ExecStart=node /opt/apt-repo/${stack}/apt-repo.cjs --root / --channel ${stack} metrics --to ${dir}\n`,
+      );
+      expect(m.script).toContain(`systemctl enable ${q(`apt-repo-metrics-${stack}.timer`)}`);
+      // A channel that had no metrics gets its file now (no publish runs for metricsDir).
+      expect(m.script).toContain(
+        `if [ ! -s ${q(`${dir}/apt_repo_${stack}.prom`)} ]; then\n  systemctl start ${q(`apt-repo-metrics-${stack}.service`)}\nfi`,
+      );
+      // A new folder: the file in the old one goes.
+      expect(m.script).toContain(`[ "$old" != ${q(dir)} ]`);
+      // The expected state: the folder (the file's content changes every few minutes: not listed).
+      const manifest = JSON.parse(steps['expected-state'].files[0].content) as { entries: { path: string }[] };
+      expect(manifest.entries.filter((e) => e.path.startsWith(dir))).toEqual([
+        { type: 'dir', path: dir, mode: '1775', owner: 'root', group: 'aptrepo', step: 'dirs' },
+      ]);
+      // services none (a sandbox): the file is written as the service user.
+      const sandbox = byName(buildPlan(config({ ...over, metricsDir: dir, services: 'none' }, stack), material()))['metrics-units'];
+      expect(sandbox.script).toContain(`runuser -u ${q(user)} -- ${q('node')} ${q(`/opt/apt-repo/${stack}/apt-repo.cjs`)}`);
+      expect(sandbox.script).not.toContain('systemctl');
+    }
+    const none = byName(buildPlan(config(), material()));
+    expect(none.dirs.script).not.toContain('prom');
+    expect(none['metrics-units'].files).toEqual([]);
+    expect(parseYaml(none.config.files.find((f) => f.remotePath.endsWith('repo.yaml'))!.content) as object).not.toHaveProperty(
+      'metricsDir',
+    );
+    expect(none['metrics-units'].script).toContain("systemctl disable --now '\\''apt-repo-metrics-preprod.timer'\\''");
+    expect(none['metrics-units'].script).toContain(
+      "rm -f '\\''/etc/systemd/system/apt-repo-metrics-preprod.timer'\\'' '\\''/etc/systemd/system/apt-repo-metrics-preprod.service'\\''",
+    );
+    // and the channel's file in the folder the removed service wrote to.
+    expect(none['metrics-units'].script).toContain("rm -f -- '\\''apt_repo_preprod.prom'\\''");
   });
 
   it('installs an hourly re-signing timer with validUntilDays, and removes it without', () => {

@@ -74,6 +74,7 @@ import { signingKeyStep } from './steps/signingKey';
 import { sshAccessStep } from './steps/sshAccess';
 import { sudoersStep } from './steps/sudoers';
 import { tlsStep } from './steps/tls';
+import { metricsUnitsStep } from './steps/metrics';
 import { backupUnitsStep, ingestUnitsStep, refreshUnitsStep } from './steps/units';
 import { vhostStep } from './steps/vhost';
 
@@ -110,6 +111,8 @@ export const NON_INDEX_REPO_KEYS: readonly string[] = [
   'upstream',
   'lockTimeoutSeconds',
   'backupKeep',
+  // Where the metrics file goes.
+  'metricsDir',
 ];
 
 /**
@@ -172,6 +175,7 @@ const BUILDERS: readonly ((ctx: PlanContext) => PlanStep | undefined)[] = [
   sudoersStep,
   ingestUnitsStep,
   refreshUnitsStep,
+  metricsUnitsStep,
   backupUnitsStep,
 ];
 
@@ -182,7 +186,8 @@ const BUILDERS: readonly ((ctx: PlanContext) => PlanStep | undefined)[] = [
  * [dirs]; signer [config, signing-key, indexer]; publish [config, signing-key, indexer, signer];
  * vhost [signing-key, publish, htpasswd?, tls?]; ssh-access [dirs]; sudoers [dirs];
  * ingest-units [indexer] (channels without upstream); refresh-units [indexer, signer] (the
- * re-signing timer with validUntilDays, its removal without); backup-units [indexer];
+ * re-signing timer with validUntilDays, its removal without); metrics-units [indexer, publish]
+ * (the metrics timer with metricsDir, its removal without); backup-units [indexer];
  * expected-state [every other step]. `publish` and `signer` name indexInputsDigest in their command text.
  * Pure: same inputs, same plan (no time, no randomness). Throws Error when tls.mode is 'files'
  * and material lacks tlsCert/tlsKey.

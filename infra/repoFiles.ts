@@ -42,5 +42,7 @@ export function renderRepoYaml(cfg: StackConfig, layout: ChannelLayout): string 
   if (cfg.validUntilDays) doc.validUntilDays = cfg.validUntilDays;
   if (cfg.routing) doc.routing = cfg.routing;
   if (cfg.upstream) doc.upstream = cfg.upstream;
+  // Every writing command ends by writing the channel's metrics file there (node_exporter's textfile folder).
+  if (cfg.metricsDir) doc.metricsDir = cfg.metricsDir;
   return HEADER + stringify(doc);
 }

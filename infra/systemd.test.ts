@@ -48,6 +48,7 @@ function exposure(file: string): { score: number; report: string } {
 
 describe('systemd units: hardening rated by systemd-analyze security', () => {
   let dir: string;
+  const dirOf = () => dir;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'units-'));
   });
@@ -88,6 +89,49 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     const timer = units[`apt-repo-refresh-${stack}.timer`];
     expect(timer).toContain('OnCalendar=hourly\nRandomizedDelaySec=10min\nPersistent=yes\n');
     expect(timer).toContain(`Unit=apt-repo-refresh-${stack}.service\n`);
+  });
+
+  it.each(['preprod', 'prod'] as const)(
+    'with metricsDir, rates the %s metrics service at most 3.0, runs it every 5 minutes, and lets every writer write the folder',
+    (stack) => {
+      const dir = '/var/lib/prometheus/node-exporter';
+      const cfg = config({ metricsDir: dir, validUntilDays: '7', ...(stack === 'prod' ? { upstream: 'preprod' } : {}) }, stack);
+      const units = Object.fromEntries(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => [u.name, u.content]));
+      const service = units[`apt-repo-metrics-${stack}.service`];
+      const file = path.join(dirOf(), `metrics-${stack}.service`);
+      fs.writeFileSync(file, service);
+      const { score, report } = exposure(file);
+      expect(score <= 3.0 ? 'OK' : report).toBe('OK');
+      expect(service).toContain(
+        `ExecStart=/usr/bin/node /opt/apt-repo/${stack}/apt-repo.cjs --root / --channel ${stack} metrics --to ${dir}\n`,
+      );
+      expect(service).toContain(`User=aptrepo-${stack}\nGroup=aptrepo-${stack}\n`);
+      // It reads the channel and writes its one file: the folder only, which must exist.
+      expect(service).toContain(`\nReadWritePaths=${dir}\n`);
+      expect(service).toContain('\nRestrictSUIDSGID=yes\n');
+      const timer = units[`apt-repo-metrics-${stack}.timer`];
+      expect(timer).toContain('[Timer]\nOnCalendar=*:0/5\nPersistent=yes\n');
+      expect(timer).toContain(`Unit=apt-repo-metrics-${stack}.service\n`);
+      expect(timer).toContain('WantedBy=timers.target\n');
+      // Every writing command ends by writing the metrics file: each other indexer service may write
+      // the folder ('-': a folder removed by hand costs the command a warning, not its run).
+      const writers = Object.keys(units).filter((n) => n.endsWith('.service') && !n.includes('-metrics-'));
+      expect(writers.sort()).toEqual(
+        [
+          `apt-repo-backup-${stack}.service`,
+          `apt-repo-refresh-${stack}.service`,
+          ...(stack === 'preprod' ? ['apt-repo-ingest-preprod.service'] : []),
+        ].sort(),
+      );
+      for (const w of writers)
+        expect([w, /^ReadWritePaths=.*$/m.exec(units[w])![0]]).toEqual([w, expect.stringMatching(new RegExp(` -${dir}$`))]);
+    },
+  );
+
+  it('renders no metrics units, and no metrics folder in any unit, without metricsDir', () => {
+    const units = allUnits('preprod');
+    expect(units.map((u) => u.name).filter((n) => n.includes('metrics'))).toEqual([]);
+    for (const u of units) expect(u.content).not.toMatch(/prometheus| -\//);
   });
 
   it('renders no re-signing units without validUntilDays', () => {

@@ -2,8 +2,8 @@
  * systemd units of a channel (systemd.unit(5), systemd.service(5), systemd.exec(5),
  * systemd.socket(5), systemd.path(5), systemd.timer(5), tmpfiles.d(5)):
  * - ingest when files land in the drop zones (upstream-less channels only, as packages enter prod
- *   by promotion), a nightly backup, and with validUntilDays an hourly re-signing check, all as the
- *   channel's serviceUser;
+ *   by promotion), a nightly backup, with validUntilDays an hourly re-signing check, and with
+ *   metricsDir a Prometheus textfile every few minutes, all as the channel's serviceUser;
  * - the signer: a socket unit on `<root>/run/apt-repo/sign-<channel>/sign.sock` (Accept=yes) whose
  *   template service runs `apt-repo sign --stdio` as signerUser, one instance per request, and a
  *   tmpfiles.d entry that recreates the socket folder at boot (/run is a tmpfs).
@@ -82,8 +82,22 @@ function execLine(cfg: StackConfig, args: string[]): string {
  */
 const INGEST_SETTLE_WAIT_S = 3;
 
-/** An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer). `preStart`: ExecStartPre= lines. */
-function indexerService(cfg: StackConfig, description: string, args: string[], writes: string[], preStart: string[] = []): string {
+/**
+ * An indexer service: oneshot, as serviceUser, writing only `writes`; Unix sockets only (the signer).
+ * `preStart`: ExecStartPre= lines; `extra`: more [Service] lines. A writing command also writes its
+ * metrics file after its work when metricsDir is set (lambda-free-tools/src/cli/apt-repo.ts): the
+ * metrics folder is writable then, prefixed with '-' (ignored when missing: a folder removed by
+ * hand costs a warning of the command, never the command itself).
+ */
+function indexerService(
+  cfg: StackConfig,
+  description: string,
+  args: string[],
+  writes: string[],
+  preStart: string[] = [],
+  extra: string[] = [],
+): string {
+  const all = [...writes, ...(cfg.metricsDir && !writes.includes(cfg.metricsDir) ? [`-${cfg.metricsDir}`] : [])];
   return `${HEADER}[Unit]
 Description=${description}
 After=local-fs.target
@@ -93,11 +107,17 @@ Type=oneshot
 User=${cfg.serviceUser}
 Group=${cfg.serviceUser}
 UMask=0022
-${preStart.map((l) => `ExecStartPre=${l}\n`).join('')}ExecStart=${execLine(cfg, args)}
+${extra.map((l) => `${l}\n`).join('')}${preStart.map((l) => `ExecStartPre=${l}\n`).join('')}ExecStart=${execLine(cfg, args)}
 ${HARDENING}RestrictAddressFamilies=AF_UNIX
-ReadWritePaths=${writes.join(' ')}
+ReadWritePaths=${all.join(' ')}
 `;
 }
+
+/**
+ * Minutes between two runs of the metrics timer: ages (generation, last backup) and counts of what
+ * no writing command sees (refused uploads waiting, the lock) stay this fresh between commands.
+ */
+export const METRICS_INTERVAL_MIN = 5;
 
 /**
  * Renders the ingest units (unless the channel has an upstream): a path unit watching the drop
@@ -110,6 +130,10 @@ ReadWritePaths=${writes.join(' ')}
  * runs `publish --if-expiring`, which publishes a new generation (fresh Date and Valid-Until) once
  * a served Release has less than a third of validUntilDays left. Hourly: even at validUntilDays 1
  * a third (8 h) is many runs away, so a missed run or two never lets a Release expire.
+ * With `cfg.metricsDir`: the metrics units, a timer every METRICS_INTERVAL_MIN minutes
+ * (Persistent=yes) whose service runs `metrics --to <metricsDir>`, writing that folder only; and
+ * every other service may write the folder too (indexerService), as its command ends by writing
+ * the channel's metrics file there.
  */
 export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): UnitFile[] {
   const names = unitNames(cfg);
@@ -183,6 +207,38 @@ OnCalendar=hourly
 RandomizedDelaySec=10min
 Persistent=yes
 Unit=${names.refresh.service}
+
+[Install]
+WantedBy=timers.target
+`,
+      },
+    );
+  }
+  if (cfg.metricsDir) {
+    // Reads the channel only (status takes no lock) and writes its one file: the metrics folder alone.
+    units.push(
+      {
+        name: names.metrics.service,
+        content: indexerService(
+          cfg,
+          `Write the Prometheus metrics of APT channel ${cfg.channel} for node_exporter`,
+          ['metrics', '--to', cfg.metricsDir],
+          [cfg.metricsDir],
+          [],
+          // Walks the pool and the backups for their size: never in the way of the channel's work.
+          // It creates one plain 0644 file, never a set-group-ID folder (see HARDENING).
+          ['Nice=10', 'IOSchedulingClass=idle', 'RestrictSUIDSGID=yes'],
+        ),
+      },
+      {
+        name: names.metrics.timer,
+        content: `${HEADER}[Unit]
+Description=Prometheus metrics of APT channel ${cfg.channel} every ${METRICS_INTERVAL_MIN} minutes
+
+[Timer]
+OnCalendar=*:0/${METRICS_INTERVAL_MIN}
+Persistent=yes
+Unit=${names.metrics.service}
 
 [Install]
 WantedBy=timers.target

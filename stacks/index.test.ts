@@ -60,6 +60,7 @@ describe('preprod stack', () => {
       'preprod-htpasswd',
       'preprod-indexer',
       'preprod-ingest-units',
+      'preprod-metrics-units',
       'preprod-pre-update-backup',
       'preprod-publish',
       'preprod-refresh-units',
@@ -288,6 +289,69 @@ describe('preprod stack', () => {
     expect(await pulumi!.isSecret(program!.url)).toBe(false);
     // The setup script holds no secret and is a plain output.
     expect(await pulumi!.isSecret(program!.clientSetupScript)).toBe(false);
+  });
+});
+
+describe('apt-repo:metricsDir', () => {
+  const DIR = '/var/lib/prometheus/node-exporter';
+  /** The text of a copied file (a StringAsset's). */
+  const copied = (rs: Registered[], name: string) => String(unwrap((byName(rs).get(name)!.raw.source as { text?: unknown }).text));
+  const create = (rs: Registered[], name: string) => String(unwrap(byName(rs).get(name)!.raw.create));
+  let absent: Registered[];
+  let present: Registered[];
+  beforeAll(async () => {
+    absent = (await evaluate('preprod', stackConfig('preprod'))).resources;
+    present = (await evaluate('preprod', stackConfig('preprod', { metricsDir: DIR }))).resources;
+  });
+
+  it('absent: no metrics units, no metricsDir in repo.yaml, no metrics folder; the step only removes what a former setting left', () => {
+    const names = absent.map((r) => r.name);
+    expect(names.filter((n) => n.includes('metrics'))).toEqual(['preprod-metrics-units']);
+    expect(copied(absent, 'preprod-config-copy-repo.yaml')).not.toContain('metricsDir');
+    expect(create(absent, 'preprod-dirs')).not.toContain('prom');
+    expect(create(absent, 'preprod-metrics-units')).toContain('metricsDir is not set');
+    for (const r of absent.filter((x) => x.type === 'command:remote:CopyToRemote'))
+      expect(copied(absent, r.name)).not.toContain('metrics --to');
+  });
+
+  it('present: repo.yaml names it, the dirs step makes the shared folder, the timer is copied and enabled after the publish', () => {
+    expect(copied(present, 'preprod-config-copy-repo.yaml')).toContain(`\nmetricsDir: ${DIR}\n`);
+    expect(create(present, 'preprod-dirs')).toContain(`ensure_dir '\\''${DIR}'\\'' 1775 root '\\''aptrepo'\\''`);
+    const timer = copied(present, 'preprod-metrics-units-copy-apt-repo-metrics-preprod.timer');
+    expect(timer).toContain('OnCalendar=*:0/5\nPersistent=yes\n');
+    expect(copied(present, 'preprod-metrics-units-copy-apt-repo-metrics-preprod.service')).toContain(
+      `--channel preprod metrics --to ${DIR}\n`,
+    );
+    expect(create(present, 'preprod-metrics-units')).toContain("systemctl enable '\\''apt-repo-metrics-preprod.timer'\\''");
+    // The writing units may write the folder now: their copies changed.
+    expect(copied(present, 'preprod-ingest-units-copy-apt-repo-ingest-preprod.service')).toContain(` -${DIR}\n`);
+    expect(copied(present, 'preprod-backups-backup-units-copy-apt-repo-backup-preprod.service')).toContain(` -${DIR}\n`);
+    const deps = byName(present).get('preprod-metrics-units')!.deps.map(nameOf).sort();
+    expect(deps).toEqual([
+      'preprod-indexer',
+      'preprod-metrics-units-copy-apt-repo-metrics-preprod.service',
+      'preprod-metrics-units-copy-apt-repo-metrics-preprod.timer',
+      'preprod-publish',
+    ]);
+    // Not an index input: the publish command is the same with or without it.
+    expect(create(present, 'preprod-publish')).toBe(create(absent, 'preprod-publish'));
+    // The expected state lists the folder.
+    expect(copied(present, 'preprod-backups-expected-state-copy-expected-state.json')).toContain(`"path": "${DIR}"`);
+  });
+
+  it('gives identical inputs on a second evaluation', async () => {
+    const again = (await evaluate('preprod', stackConfig('preprod', { metricsDir: DIR }))).resources;
+    const view = (rs: Registered[]) => rs.map((r) => [r.type, r.name, r.deps, redact(r.raw)]);
+    expect(view(again)).toEqual(view(present));
+  });
+
+  it('a relative path stops the program, naming the key', async () => {
+    const err = await evaluate('preprod', stackConfig('preprod', { metricsDir: 'var/lib/prometheus/node-exporter' })).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect([err?.name, (err as Error & { key?: string }).key]).toEqual(['ConfigError', 'apt-repo:metricsDir']);
+    expect(err?.message).toMatch(/expected an absolute path/);
   });
 });
 

@@ -69,6 +69,7 @@ export const STEP_NAMES = [
   'sudoers',
   'ingest-units',
   'refresh-units',
+  'metrics-units',
   'backup-units',
   'expected-state',
 ] as const;

@@ -1,6 +1,7 @@
 /**
  * The 'dirs' step [host-base]: the channel's folders with their modes and owners (the drop zones
- * only for a channel without upstream), each recorded in the expected state.
+ * only for a channel without upstream; the metrics folder with metricsDir), each recorded in the
+ * expected state.
  */
 import type { StackConfig } from '../../lambda-free-tools/src/settings/stackConfig';
 import type { ExpectedStateBuilder } from '../expectedState';
@@ -8,6 +9,7 @@ import type { ChannelLayout } from '../layout';
 import { shq } from '../shell';
 import { watchedDirs } from '../systemd';
 import { makeStep, type PlanContext, type PlanStep } from './context';
+import { metricsDirLines } from './metrics';
 
 function dirsBody(cfg: StackConfig, l: ChannelLayout, x: ExpectedStateBuilder): string {
   const u = cfg.serviceUser;
@@ -26,6 +28,8 @@ function dirsBody(cfg: StackConfig, l: ChannelLayout, x: ExpectedStateBuilder): 
     // The pool group reads it too: prod's pending and promote read preprod's pool cache.
     d(l.stateDir, '0750', u, cfg.poolGroup),
     d(l.backupDir, '0750', u, u),
+    // node_exporter's textfile folder, shared by the channels (infra/steps/metrics.ts says why so).
+    ...metricsDirLines(cfg, x),
   ];
   if (!cfg.upstream) {
     const up = cfg.uploadGroup;

@@ -119,6 +119,7 @@ describe('replay: a config change reaches the served index (only the steps whose
       'sudoers',
       'ingest-units',
       'refresh-units',
+      'metrics-units',
       'backup-units',
       'expected-state',
     ]);

@@ -245,6 +245,7 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
       'sudoers',
       'ingest-units',
       'refresh-units',
+      'metrics-units',
       'backup-units',
       'expected-state',
     ]);
@@ -422,6 +423,7 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
       'sudoers',
       'ingest-units',
       'refresh-units',
+      'metrics-units',
       'backup-units',
       'expected-state',
     ]);

@@ -33,6 +33,7 @@ import {
   type SandboxStack,
   type SandboxStackOptions,
 } from '../harness/replay';
+import { metricValue, parsePrometheus } from '../harness/prometheus';
 import { buildPlan } from '../../infra/plan';
 import { channelLayout } from '../../infra/layout';
 
@@ -69,6 +70,8 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
   const clients: AptClient[] = [];
   /** Private key files of the uploader and the operator. */
   let accountKeys: Record<string, string>;
+  /** The node_exporter textfile folder both stacks configure (apt-repo:metricsDir). */
+  let metricsDir: string;
 
   const makeStacks = () => ['preprod', 'prod'].map((ch) => sandboxStack(options[ch], keys[ch], bundlePath));
   const stack = (channel: string) => stacks.find((s) => s.config.channel === channel)!;
@@ -134,7 +137,10 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
       accountKeys,
     };
     const [p1, p2] = [await findFreePort(), await findFreePort()];
-    options = { preprod: pairStackOptions(pair, 'preprod', p1), prod: pairStackOptions(pair, 'prod', p2) };
+    // Both channels write their metrics into one shared node_exporter textfile folder, as on a server.
+    metricsDir = path.join(root, 'var/lib/prometheus/node-exporter');
+    const withMetrics = (o: SandboxStackOptions): SandboxStackOptions => ({ ...o, extra: { ...o.extra, metricsDir } });
+    options = { preprod: withMetrics(pairStackOptions(pair, 'preprod', p1)), prod: withMetrics(pairStackOptions(pair, 'prod', p2)) };
     stacks = makeStacks();
   });
 
@@ -307,6 +313,49 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     const sim = await prodClient.installSimulate('replay-demo=1.2-1');
     expect(sim.code).toBe(0);
     expect(sim.stdout).toMatch(/Inst replay-demo \(1\.2-1 /);
+  });
+
+  test('metrics: each channel keeps its .prom file in the shared folder, readable by another user, replaceable by its own indexer only', async () => {
+    const file = (ch: string) => path.join(metricsDir, `apt_repo_${ch}.prom`);
+    expect(await remote(`stat -c '%a %U %G' ${shellQuote(metricsDir)}`)).toBe('1775 root aptrepo\n');
+    for (const ch of ['preprod', 'prod']) {
+      expect(await remote(`stat -c '%a %U' ${shellQuote(file(ch))}`)).toBe(`644 aptrepo-${ch}\n`);
+    }
+    // What node_exporter (another user) reads, after the ingest into preprod and the promote into prod.
+    const scrape = async (ch: string) => parsePrometheus(await remote(`runuser -u nobody -- cat ${shellQuote(file(ch))}`));
+    const pre = await scrape('preprod');
+    const prod = await scrape('prod');
+    for (const [ch, f] of [
+      ['preprod', pre],
+      ['prod', prod],
+    ] as const) {
+      expect([ch, metricValue(f, 'apt_repo_versions', { channel: ch, codename: 'bookworm', architecture: 'amd64' })]).toEqual([ch, 1]);
+      expect([ch, metricValue(f, 'apt_repo_generation_age_seconds', { channel: ch })]).toEqual([ch, expect.any(Number)]);
+    }
+    expect(metricValue(pre, 'apt_repo_last_ingest_accepted', { channel: 'preprod' })).toBe(1);
+    expect(metricValue(prod, 'apt_repo_pending_packages', { channel: 'prod' })).toBe(0);
+    // Sticky folder: preprod's indexer (which parses uploads) cannot replace or remove prod's file.
+    const asPreprod = (cmd: string) =>
+      replayer.exec(`cd ${shellQuote(metricsDir)} && runuser -u aptrepo-preprod -- sh -c ${shellQuote(cmd)}`);
+    const prodBefore = await remote(`sha256sum < ${shellQuote(file('prod'))}`);
+    for (const cmd of ['printf x > .planted && mv -f .planted apt_repo_prod.prom', 'rm -f apt_repo_prod.prom']) {
+      const r = await asPreprod(cmd);
+      expect([cmd, r.code, r.stderr]).toEqual([cmd, 1, expect.stringMatching(/Operation not permitted/)]);
+    }
+    await remote(`rm -f ${shellQuote(path.join(metricsDir, '.planted'))}`);
+    expect(await remote(`sha256sum < ${shellQuote(file('prod'))}`)).toBe(prodBefore);
+    // A name nobody owns yet could be taken first: the dirs step gives it back to its channel, and the
+    // metrics step fills the (then empty) file, as the service user.
+    await remote(`rm -f ${shellQuote(file('prod'))}`);
+    expect((await asPreprod('printf "apt_repo_fake 1\\n" > apt_repo_prod.prom')).code).toBe(0);
+    const step = (name: string) => stack('prod').steps.find((x) => x.name === name)!;
+    expect((await replayer.applyStep(step('dirs'))).changed).toBe(true);
+    expect(await remote(`stat -c '%a %U %s' ${shellQuote(file('prod'))}`)).toBe('644 aptrepo-prod 0\n');
+    await replayer.applyStep(step('metrics-units'));
+    const refilled = await scrape('prod');
+    expect(metricValue(refilled, 'apt_repo_versions', { channel: 'prod', codename: 'bookworm', architecture: 'amd64' })).toBe(1);
+    expect(metricValue(refilled, 'apt_repo_fake')).toBeUndefined();
+    expect(await remote(`stat -c '%a %U' ${shellQuote(file('prod'))}`)).toBe('644 aptrepo-prod\n');
   });
 
   test("promote hard-links prod's pool file to preprod's (one inode, no duplicate bytes)", async () => {

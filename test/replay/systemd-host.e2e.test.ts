@@ -9,7 +9,8 @@
  * 127.0.0.2 (prod) — two vhosts on the same ports, told apart by Host as in production — and TLS
  * `files` with a certificate from a CA made here with openssl. So `root: /`, `services: systemd`,
  * `installPackages: true` (nginx, nodejs … come from Debian's archive inside the container), sudo
- * for operators, the signer socket, the ingest path unit and the backup timers all run for real.
+ * for operators, the signer socket, the ingest path unit, the backup and metrics timers all run for real
+ * (metricsDir, commented in the stack files, is set to Debian's node_exporter textfile folder).
  *
  * Skipped with a printed reason when Docker is unreachable, except in CI (`CI` set), where that fails.
  */
@@ -30,6 +31,7 @@ import { AccountSession } from '../harness/sftpAccount';
 import { createAptClient, oneLineSource } from '../harness/apt';
 import { applyStacks, planMaterial, Replayer, type KeyMaterial, type SandboxStack, type StepRun } from '../harness/replay';
 import { mustRun, requireDocker, startSystemdHost, type SystemdHost } from '../harness/container';
+import { metricValue, parsePrometheus } from '../harness/prometheus';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 const docker = requireDocker();
@@ -41,6 +43,7 @@ jest.setTimeout(600_000);
 const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' };
 const UPLOADER = 'ci-upload';
 const SERVER_NAMES = { preprod: '127.0.0.1', prod: '127.0.0.2' } as const;
+const METRICS_DIR = '/var/lib/prometheus/node-exporter';
 
 /** Reads Pulumi.<stack>.yaml's `apt-repo:` keys as Pulumi hands them to the program (structured values as JSON). */
 function stackFileConfig(stack: string): RawConfig {
@@ -173,6 +176,8 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
         httpPort: String(httpPort),
         httpsPort: String(httpsPort),
         operators: JSON.stringify([{ name: 'apt-ops', authorizedKeys: [ops.publicLine] }]),
+        // The stack files leave it commented: both channels share Debian's node_exporter textfile folder.
+        metricsDir: METRICS_DIR,
         ...(channel === 'preprod'
           ? { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [up.publicLine] }]), uploadUser: UPLOADER }
           : {}),
@@ -240,7 +245,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const units = ['nginx.service', 'ssh.service'];
     for (const s of stacks) {
       const n = unitNames(s.config);
-      units.push(n.signer.socket, n.backup.timer);
+      units.push(n.signer.socket, n.backup.timer, n.metrics.timer);
       if (n.ingest) units.push(n.ingest.path, n.ingest.timer);
     }
     expect(units).toContain('apt-repo-ingest-preprod.path');
@@ -336,6 +341,38 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const added = list().filter((b) => !before.includes(b));
     expect(added).toHaveLength(2);
     expect(host!.exec(['systemctl', 'is-failed', n.backup.service]).stdout.trim()).not.toBe('failed');
+  });
+
+  test("metrics: the hardened ingest and backup units wrote them, another user reads them; starting the timer's service rewrites the file", () => {
+    const file = (ch: string) => `${METRICS_DIR}/apt_repo_${ch}.prom`;
+    expect(sh(`stat -c '%a %U %G' ${METRICS_DIR} ${file('preprod')} ${file('prod')}`)).toBe(
+      '1775 root aptrepo\n644 aptrepo-preprod aptrepo-preprod\n644 aptrepo-prod aptrepo-prod\n',
+    );
+    const scrape = (ch: string) => parsePrometheus(sh(`runuser -u nobody -- cat ${file(ch)}`));
+    // Written by the path unit's ingest and the backups started above (ProtectSystem=strict: the
+    // folder is in their ReadWritePaths), as their last act.
+    const pre = scrape('preprod');
+    expect(metricValue(pre, 'apt_repo_versions', { channel: 'preprod', codename: 'bookworm', architecture: 'amd64' })).toBe(1);
+    expect(metricValue(pre, 'apt_repo_last_ingest_accepted', { channel: 'preprod' })).toBe(1);
+    expect(metricValue(pre, 'apt_repo_last_backup_timestamp_seconds', { channel: 'preprod' })).toBeGreaterThan(Date.now() / 1000 - 600);
+    const n = unitNames(preprod().config).metrics;
+    expect(sh(`systemctl show -p Persistent --value ${n.timer}; systemctl is-active ${n.timer}`)).toBe('yes\nactive\n');
+    // A new file each time (written beside, renamed over): another inode, a later mtime.
+    const before = sh(`stat -c '%i %.9Y' ${file('preprod')}`);
+    const r = host!.exec(['systemctl', 'start', n.service]);
+    if (r.code !== 0)
+      throw new Error(
+        `systemctl start ${n.service} failed (${r.code}):\n${host!.exec(['journalctl', '-u', n.service, '--no-pager', '-n', '12']).stdout}`,
+      );
+    expect(sh(`stat -c '%i %.9Y' ${file('preprod')}`)).not.toBe(before);
+    expect(metricValue(scrape('preprod'), 'apt_repo_versions', { channel: 'preprod', codename: 'bookworm', architecture: 'amd64' })).toBe(
+      1,
+    );
+    expect(host!.exec(['systemctl', 'is-failed', n.service]).stdout.trim()).not.toBe('failed');
+    // prod ran no writing command since the upload into preprod: its timer's run is what shows the package pending.
+    const p = unitNames(stacks[1].config).metrics;
+    expect(host!.exec(['systemctl', 'start', p.service]).code).toBe(0);
+    expect(metricValue(scrape('prod'), 'apt_repo_pending_packages', { channel: 'prod' })).toBe(1);
   });
 
   test('nginx serves over TLS to an apt client that trusts the test CA; without credentials 401', async () => {

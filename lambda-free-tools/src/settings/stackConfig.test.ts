@@ -161,6 +161,7 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
     keyEmail: 'apt-preprod@epiconcept.fr',
     generationsKeep: '5',
     validUntilDays: '7',
+    metricsDir: '/var/lib/prometheus/node-exporter',
     serviceUser: 'aptrepo-preprod',
     poolGroup: 'aptrepo',
     signerUser: 'aptsign-preprod',
@@ -234,6 +235,8 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
     ['webRoot', '@/srv/apt/preprod'],
     ['root', '!/'],
     ['incomingDir', ':/srv/apt/incoming'],
+    // ReadWritePaths= reads a leading '-' as "ignore when missing".
+    ['metricsDir', '-/var/lib/prometheus/node-exporter'],
   ])('%s %j: a systemd ExecStart= prefix is refused', (key, value) => {
     const e = errorOf(base({ [key]: value }));
     expect(e.key).toBe(`apt-repo:${key}`);
@@ -255,6 +258,44 @@ describe('parseStackConfig refuses control characters and unit prefixes (injecti
     const bad = errorOf(base({ routing: JSON.stringify([...routing, { pattern: '(unclosed', codenames: ['bookworm'] }]) }));
     expect([bad.key, bad.message]).toEqual(['apt-repo:routing.2.pattern', expect.stringContaining('is not a valid regular expression')]);
     expect(errorOf(base({ routing: JSON.stringify([{ pattern: 'x', codenames: [] }]) })).key).toBe('apt-repo:routing.0.codenames');
+  });
+
+  it('takes metricsDir, an absolute folder of its own, normalised; unset: none', () => {
+    expect(parseStackConfig(base(), 'preprod').config.metricsDir).toBeUndefined();
+    expect(parseStackConfig(base({ metricsDir: '/var/lib/prometheus/node-exporter/' }), 'preprod').config.metricsDir).toBe(
+      '/var/lib/prometheus/node-exporter',
+    );
+    // A sandbox root: the folder is a real path, like webRoot.
+    expect(parseStackConfig(base({ root: '/srv/sandbox', metricsDir: '/srv/sandbox/metrics/prom' }), 'prod').config.metricsDir).toBe(
+      '/srv/sandbox/metrics/prom',
+    );
+  });
+
+  it.each<[string, RegExp]>([
+    ['var/lib/prometheus/node-exporter', /expected an absolute path/],
+    ['./metrics', /expected an absolute path/],
+    ['/var/lib/../tmp/metrics', /expected an absolute path without \.\./],
+    ['/var/lib/prometheus/node exporter', /letters, digits/],
+    // The hardened units would write into their private /tmp, or not see the folder at all.
+    ['/tmp/metrics', /cannot be under \/tmp /],
+    ['/var/tmp/metrics', /cannot be under \/var\/tmp/],
+    ['/home/prometheus/textfile', /cannot be under \/home/],
+    ['/root/metrics', /cannot be under \/root/],
+    ['/run/prometheus', /cannot be under \/run/],
+    // Its owner and mode become root:aptrepo 1775: never a system folder.
+    ['/', /system folder/],
+    ['/var', /system folder/],
+    ['/var/lib', /system folder/],
+    ['/etc/prometheus', /cannot be under \/etc/],
+    // Served by nginx, an uploader's chroot, or the channel's own folders.
+    ['/srv/apt/preprod/metrics', /inside webRoot/],
+    ['/srv/apt/prod/metrics', /inside the web roots/],
+    ['/srv/apt/incoming/metrics', /inside incomingDir/],
+    ['/var/lib/apt-repo/metrics', /inside the service home/],
+    ['/var/backups/apt-repo/preprod/metrics', /inside backupDir/],
+  ])('refuses metricsDir %j, naming the key', (value, reason) => {
+    const e = errorOf(base({ metricsDir: value }));
+    expect([e.key, e.reason]).toEqual(['apt-repo:metricsDir', expect.stringMatching(reason)]);
   });
 
   it('normalises a fingerprint as the SigningKey component compares it: every white space removed, upper case', () => {

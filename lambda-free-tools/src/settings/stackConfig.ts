@@ -20,7 +20,7 @@ import { isIP } from 'net';
 import * as path from 'path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-import { CODENAME_RE, KNOWN_ARCHITECTURES, NAME_PATTERN, NAME_RE } from '../repo/channel';
+import { channelPaths, CODENAME_RE, KNOWN_ARCHITECTURES, NAME_PATTERN, NAME_RE } from '../repo/channel';
 import type { RoutingRule } from '../core/types';
 import { routingRuleSchema } from '../core/routingRule';
 import { parseCidr } from './cidr';
@@ -108,6 +108,49 @@ const absolutePath = z
     (p) => SAFE_PATH_RE.test(p),
     'expected a path of letters, digits and . _ - + @ / only (it is written unquoted into the nginx vhost and systemd units)',
   );
+/**
+ * Where a metricsDir cannot be (metricsDirProblem). The stack makes that folder root:poolGroup 1775,
+ * so it must be a folder of its own: never a system folder (its owner and mode would change), nor
+ * one the hardened units (infra/systemd.ts) keep from the host: PrivateTmp= gives each unit its own
+ * /tmp and /var/tmp, ProtectHome= hides /home, /root and /run/user; /run is emptied at boot.
+ */
+const METRICS_DIR_REFUSED_UNDER = ['/tmp', '/var/tmp', '/home', '/root', '/run', '/etc', '/usr', '/boot', '/proc', '/sys', '/dev'];
+/** System folders a metricsDir cannot be (it may be inside one: /var/lib/prometheus/node-exporter). */
+const SYSTEM_DIRS = [
+  '/var/lib',
+  '/var/cache',
+  '/var/log',
+  '/var/spool',
+  '/var/backups',
+  '/var/mail',
+  '/var/opt',
+  '/var/local',
+  '/var/www',
+  '/srv',
+  '/opt',
+  '/mnt',
+  '/media',
+];
+
+/** `a` is `b` or inside it. */
+const within = (a: string, b: string) => a === b || a.startsWith(b === '/' ? '/' : `${b}/`);
+
+/**
+ * Why `dir` (normalised, absolute) cannot be the metrics folder of a channel whose own folders are
+ * `own` (key → path), or undefined when it can.
+ */
+function metricsDirProblem(dir: string, own: Record<string, string>): string | undefined {
+  const under = METRICS_DIR_REFUSED_UNDER.find((d) => within(dir, d));
+  if (under)
+    return `cannot be under ${under} (the hardened units do not share /tmp, /var/tmp, /home, /root, /run/user with the host; /run is emptied at boot; /etc, /usr … are system folders): expected a folder of its own, e.g. /var/lib/prometheus/node-exporter`;
+  if (dir.split('/').filter(Boolean).length < 2 || SYSTEM_DIRS.includes(dir))
+    return `'${dir}' is a system folder, and the stack sets the metrics folder's owner and mode (root:poolGroup 1775): expected a folder of its own, e.g. /var/lib/prometheus/node-exporter`;
+  for (const [key, p] of Object.entries(own)) {
+    if (within(dir, p) || within(p, dir))
+      return `cannot be inside ${key} (${p}) nor hold it: expected a folder of its own, e.g. /var/lib/prometheus/node-exporter`;
+  }
+  return undefined;
+}
 const port = z.coerce
   .number({ error: 'expected a port number' })
   .int('expected an integer')
@@ -287,6 +330,8 @@ const RawSchema = z.strictObject({
     .min(1, 'expected at least 1 (the backup just made)')
     .default(7),
   validUntilDays: z.coerce.number({ error: 'expected a number' }).int('expected an integer').min(1, 'expected at least 1 day').optional(),
+  // node_exporter's textfile collector folder (repo.yaml metricsDir): unset, no metrics file and no metrics timer.
+  metricsDir: absolutePath.optional(),
   // The indexer's version-suffix table (repo.yaml routing, lambda-free-tools/src/repo/routing.ts); unset: its default.
   routing: z.array(routingRuleSchema(z), { error: "expected a list of { pattern, codenames: ['bookworm' | '$1'] }" }).optional(),
   serviceUser: accountName('a system user name').optional(),
@@ -360,6 +405,12 @@ export interface StackConfig {
   /** Dated backups kept in backupDir by the nightly `backup --to` (repo.yaml backupKeep). */
   backupKeep: number;
   validUntilDays?: number;
+  /**
+   * node_exporter's textfile collector folder (repo.yaml `metricsDir`): every writing command and
+   * the metrics timer write `apt_repo_<channel>.prom` there; shared by the channels of a host
+   * (root:poolGroup 1775: infra/steps/metrics.ts says why). Unset: no metrics.
+   */
+  metricsDir?: string;
   /** Version-suffix routing table written to repo.yaml; unset: the indexer's default (repo/routing.ts). */
   routing?: RoutingRule[];
   /** System user owning the channel's repository files and running its indexer (aptrepo-<channel>). */
@@ -554,6 +605,25 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     }
   }
 
+  const webRoot = r.webRoot ?? defaults.webRoot;
+  const incomingDir = r.incomingDir ?? defaults.incomingDir;
+  const metricsDir = r.metricsDir === undefined ? undefined : path.posix.normalize(r.metricsDir).replace(/(.)\/$/, '$1');
+  if (metricsDir) {
+    // nginx serves the web root, uploaders are chrooted into incomingDir, the rest is the channel's own.
+    const repo = channelPaths(root, channel);
+    const problem = metricsDirProblem(metricsDir, {
+      webRoot,
+      incomingDir,
+      // Where every channel's web root is by default (another stack's too).
+      'the web roots': path.posix.dirname(repo.webRoot),
+      configDir: repo.configDir,
+      'the service home': path.posix.dirname(repo.stateDir),
+      backupDir: repo.backupDir,
+      indexerPath: path.posix.dirname(r.indexerPath ?? defaults.indexerPath),
+    });
+    if (problem) fail('metricsDir', problem);
+  }
+
   const config: StackConfig = {
     stack,
     channel,
@@ -566,11 +636,11 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
       ...(r.sshHostKey ? { hostKey: r.sshHostKey } : {}),
     },
     root,
-    webRoot: r.webRoot ?? defaults.webRoot,
+    webRoot,
     indexerPath: r.indexerPath ?? defaults.indexerPath,
     nodePath: r.nodePath,
     remotePrefix: r.remotePrefix,
-    incomingDir: r.incomingDir ?? defaults.incomingDir,
+    incomingDir,
     codenames: r.codenames,
     architectures: r.architectures,
     allowedCidrs,
@@ -590,6 +660,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     generationsKeep: r.generationsKeep,
     backupKeep: r.backupKeep,
     ...(r.validUntilDays ? { validUntilDays: r.validUntilDays } : {}),
+    ...(metricsDir ? { metricsDir } : {}),
     ...(r.routing ? { routing: r.routing } : {}),
     serviceUser,
     poolGroup: r.poolGroup,
