@@ -227,6 +227,19 @@ describe('apt-ops against a real sshd', () => {
     ).toEqual(['1.0-1', '1.1-1']);
   });
 
+  test("client-setup passes through: the indexer's script, byte for byte; its usage errors keep exit 2", async () => {
+    const args = ['client-setup', '--url', 'https://apt-prod.example.org/', '--codename', 'bookworm'];
+    const r = await ops('prod', args, { record: true });
+    expectOk(r);
+    expect(r.stdout).toBe((await repo('prod', args)).stdout);
+    expect(r.stdout).toContain("DEFAULT_CODENAME='bookworm'\n");
+    const j = JSON.parse((await ops('prod', ['--json', ...args])).stdout) as { url: string; script: string };
+    expect(j).toMatchObject({ url: 'https://apt-prod.example.org/', script: r.stdout });
+    const bad = await ops('prod', ['client-setup', '--url', 'https://apt-prod.example.org/', '--codename', 'sid']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/'sid' is not served by channel prod/);
+  });
+
   test('promote one version, then versions shows where each one is', async () => {
     const dry = await ops('prod', ['promote', 'hello-ops=1.0-1', '--dry-run']);
     expectOk(dry);
@@ -281,6 +294,13 @@ describe('apt-ops against a real sshd', () => {
     const policy = await ops('prod', ['gc', '--policy', '--dry-run']);
     expect(policy.code).toBe(2);
     expect(policy.stderr).toMatch(/repo\.yaml has no retention rules/);
+    // catalogue through apt-ops: rebuilt for the served generation, the remove in its history page.
+    const cat = JSON.parse((await ops('prod', ['--json', 'catalogue'])).stdout) as { built: boolean; dir: string; generation: string };
+    expect(cat.built).toBe(true);
+    expect(cat.generation).toBe(
+      (JSON.parse((await ops('prod', ['--json', 'generations'])).stdout) as { id: string; current: boolean }[]).find((g) => g.current)?.id,
+    );
+    expect(fs.readFileSync(path.join(cat.dir, 'history.html'), 'utf8')).toMatch(/<tr data-op="remove">/);
   });
 
   test('status reports disk use, counts, last publish and ingest', async () => {
