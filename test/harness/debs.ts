@@ -1,6 +1,6 @@
 /**
  * Test helpers that make real .deb files: built with `dpkg-deb` from a spec, or downloaded from the
- * Debian archive with `apt-get download` (cached across runs: scripts/local/realDebs.ts).
+ * Debian archive with `apt-get download` (cached across runs: realDebs.ts).
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -9,8 +9,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { pack } from 'tar-stream';
 
-// Moved to scripts/local/realDebs.ts (`npm run local` downloads its sample packages with it); still importable from here.
-export { fetchRealDebs } from '../../scripts/local/realDebs';
+export { fetchRealDebs } from './realDebs';
 
 /** What buildDeb puts in DEBIAN/control and in the package's files. */
 export interface DebSpec {

@@ -1,6 +1,7 @@
 /**
- * Real Debian packages for the sandbox and the tests: downloaded from the configured archive with
- * `apt-get download` into a cache kept across runs (`<project>/.cache/debs`).
+ * Real Debian packages for the tests: downloaded from the configured archive with `apt-get download`
+ * into a cache kept across runs (`<project>/.cache/debs`). (`npm run local` no longer uses them: it
+ * builds its own samples, scripts/local/sampleDebs.ts.)
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
