@@ -1,7 +1,11 @@
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { parse } from 'yaml';
+import { clientSetup } from '../lambda-free-tools/src/cli/commands/clientSetup';
+import { loadChannel } from '../lambda-free-tools/src/repo/channel';
 import { parseStackConfig, type RawConfig } from '../lambda-free-tools/src/settings/stackConfig';
-import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles } from './clientFiles';
+import { channelUrl, publicKeyFiles, renderAuthConf, renderClientFiles, stackChannelUrl } from './clientFiles';
 import { renderHostBaseScript } from './hostBaseScript';
 import { channelLayout } from './layout';
 import { renderListes, renderRepoYaml } from './repoFiles';
@@ -51,6 +55,35 @@ describe('renderListes / renderRepoYaml', () => {
     });
     // The stack key backupKeep reaches the indexer through repo.yaml (repo/channel.ts reads it).
     expect(parse(renderRepoYaml(config({ backupKeep: '3' }), channelLayout(config({}))))).toMatchObject({ backupKeep: 3 });
+  });
+});
+
+describe('repo.yaml url and apt-repo client-setup', () => {
+  it('the indexer loads the rendered repo.yaml, and client-setup takes the stack channel URL from it', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'repo-yaml-url-'));
+    try {
+      const cfg = config({ root: tmp, tls: '{"mode":"none"}', allowPlainHttp: 'true', httpPort: '8080' }, 'prod');
+      const l = channelLayout(cfg);
+      const { listeDist, listeArch } = renderListes(cfg.codenames, cfg.architectures);
+      fs.mkdirSync(l.configDir, { recursive: true });
+      fs.mkdirSync(l.webRoot, { recursive: true });
+      fs.writeFileSync(path.join(l.configDir, 'liste_dist'), listeDist);
+      fs.writeFileSync(path.join(l.configDir, 'liste_arch'), listeArch);
+      fs.writeFileSync(path.join(l.configDir, 'repo.yaml'), renderRepoYaml(cfg, l));
+      fs.writeFileSync(
+        path.join(l.webRoot, `${cfg.keyName}-archive-keyring.asc`),
+        '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nx\n-----END PGP PUBLIC KEY BLOCK-----\n',
+      );
+      const ch = await loadChannel({ root: tmp, channel: 'prod' });
+      expect(ch.url).toBe('http://apt-prod.example.org:8080/');
+      expect(ch.url).toBe(stackChannelUrl(cfg));
+      const r = await clientSetup(ch, {});
+      expect(r.url).toBe(ch.url);
+      expect(r.script).toContain("URL='http://apt-prod.example.org:8080/'\n");
+      expect(r.script).toContain("AUTH_MACHINE='http://apt-prod.example.org:8080'\n");
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 
