@@ -12,7 +12,8 @@ import { currentGeneration } from '../repo/generations';
 import { generateSigningKey } from '../sign/keys';
 import { describeDeb } from '../deb/format';
 import { escapeHtml, humanSize } from './pages';
-import { refreshCatalogue, servedCatalogue } from './write';
+import { servedCatalogue } from './write';
+import { refreshCatalogue } from './refresh';
 import type { ChannelConfig } from '../core/types';
 
 let root: string;

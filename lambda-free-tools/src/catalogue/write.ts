@@ -14,7 +14,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fsyncDir, SafeDir, tempName } from '../core/files';
-import { AptRepoError, UsageError } from '../errors';
+import { AptRepoError } from '../errors';
 import { currentGeneration } from '../repo/generations';
 import { PoolCache } from '../repo/cache';
 import { timedAsync } from '../core/timings';
@@ -130,23 +130,4 @@ export async function healCatalogue(ch: ChannelConfig): Promise<boolean> {
   if (!id || servedCatalogue(ch)?.generation === id) return false;
   await writeCatalogueLocked(ch);
   return true;
-}
-
-/**
- * `apt-repo catalogue`: takes the channel lock, finishes or undoes an interrupted writer
- * (recoverChannel) and rebuilds the catalogue of the served generation, so that what it shows
- * from other sources (the upstream's pending packages, the history) is current: the channel's
- * timer runs it. Resolves to the generation described and the build's marker, undefined when
- * nothing is published. Throws UsageError when the channel has the catalogue off
- * (repo.yaml `catalogue: false`), LockError, and writeCatalogueLocked's errors.
- */
-export async function refreshCatalogue(ch: ChannelConfig, opts: { now?: Date } = {}): Promise<CatalogueMarker | undefined> {
-  if (!ch.catalogue) throw new UsageError(`channel ${ch.name} has the catalogue off (repo.yaml catalogue: false)`);
-  const { withChannelLock } = await import('../repo/lock');
-  const { recoverChannel } = await import('../repo/recover');
-  return withChannelLock(ch, async () => {
-    await recoverChannel(ch);
-    const id = await writeCatalogueLocked(ch, opts);
-    return id ? servedCatalogue(ch) : undefined;
-  });
 }

@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .action(
       action(async (_args, _o, cmd) => {
         const ch = await commandChannel(cmd);
-        const { refreshCatalogue } = await import('../../catalogue/write');
+        const { refreshCatalogue } = await import('../../catalogue/refresh');
         const m = await refreshCatalogue(ch);
         const dir = path.join(ch.webRoot, 'catalogue');
         if (!m) return { data: { channel: ch.name, built: false }, human: 'nothing published yet: no catalogue' };
