@@ -18,8 +18,8 @@
  * - owned by root, so no service user may chmod it, and the same owner, group and mode in every
  *   stack (poolGroup is shared by design: promote's hard links need it), so two stacks never undo
  *   each other; no step is undone by `pulumi destroy` (remote steps have no delete), so destroying
- *   one stack leaves the folder to the other. A folder that existed before (the package's own,
- *   prometheus:prometheus 0755) is given that owner and mode; root's collectors write on.
+ *   one stack leaves the folder to the other. A folder that existed before (made by a
+ *   node_exporter package, say) is given that owner and mode; collectors run as root write on.
  * The sticky bit cannot stop a service user from creating a file under a name nobody owns yet: the
  * 'dirs' step therefore creates the channel's own file (empty, 0644, owned by its service user)
  * when it is missing, and replaces it when another user owns it (one that got there first), so

@@ -358,6 +358,27 @@ describe('replay of the Pulumi plan over SSH, served by nginx, used by apt', () 
     expect(await remote(`stat -c '%a %U' ${shellQuote(file('prod'))}`)).toBe('644 aptrepo-prod\n');
   });
 
+  test("metrics turned off: the step removes the timer units and the channel's file (the folder stays); on again, they are back", async () => {
+    const c = stack('prod').config;
+    const l = channelLayout(c);
+    const units = ['service', 'timer'].map((t) => path.join(l.systemdDir, `apt-repo-metrics-prod.${t}`));
+    const file = path.join(metricsDir, 'apt_repo_prod.prom');
+    const exists = async (p: string) => (await replayer.exec(`test -e ${shellQuote(p)}`)).code === 0;
+    for (const p of [...units, file]) expect([p, await exists(p)]).toEqual([p, true]);
+    const { metricsDir: _unset, ...extra } = options.prod.extra ?? {};
+    const off = sandboxStack({ ...options.prod, extra }, keys.prod, bundlePath).steps.find((x) => x.name === 'metrics-units')!;
+    expect((await replayer.applyStep(off)).changed).toBe(true);
+    for (const p of [...units, file]) expect([p, await exists(p)]).toEqual([p, false]);
+    expect(await exists(path.join(metricsDir, 'apt_repo_preprod.prom'))).toBe(true);
+    expect((await replayer.applyStep(off)).changed).toBe(false);
+    // On again (the plan the stacks apply): units installed, the file written as the service user.
+    expect((await replayer.applyStep(stack('prod').steps.find((x) => x.name === 'metrics-units')!)).changed).toBe(true);
+    expect(await remote(`stat -c '%a %U' ${shellQuote(file)}`)).toBe('644 aptrepo-prod\n');
+    expect(
+      metricValue(parsePrometheus(await remote(`cat ${shellQuote(file)}`)), 'apt_repo_generations_kept', { channel: 'prod' }),
+    ).toBeGreaterThan(0);
+  });
+
   test("promote hard-links prod's pool file to preprod's (one inode, no duplicate bytes)", async () => {
     // The .deb was uploaded by another user than the service user (root here, a CI account on the
     // server): with fs.protected_hardlinks=1 (Debian's default) the service user can only link files it owns.
