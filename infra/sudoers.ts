@@ -28,6 +28,7 @@ const OPERATOR_COMMANDS: readonly { name: string; args: boolean; forms?: readonl
   { name: 'generations', args: false },
   { name: 'history', args: true },
   { name: 'client-setup', args: true },
+  { name: 'catalogue', args: false },
   { name: 'pending', args: false },
   { name: 'versions', args: true },
   { name: 'promote', args: true },

@@ -282,8 +282,8 @@ describe('apt-ops against a real sshd', () => {
     ]);
     // The history names each change, in order, with who made it.
     const history = JSON.parse((await ops('prod', ['--json', 'history'])).stdout) as { op: string; who: { user: string } }[];
-    // Two promotes (the first by the test before), the rollback, the remove.
-    expect(history.map((r) => r.op).filter((op) => op !== 'publish')).toEqual(['promote', 'promote', 'rollback', 'remove']);
+    // The set-up's keygen, two promotes (the first by the test before), the rollback, the remove.
+    expect(history.map((r) => r.op).filter((op) => op !== 'publish')).toEqual(['keygen', 'promote', 'promote', 'rollback', 'remove']);
     expect(history.every((r) => r.who.user.length > 0)).toBe(true);
     const removed = JSON.parse((await ops('prod', ['--json', 'history', '--package', 'hello-ops', '--limit', '1'])).stdout);
     expect(removed).toEqual([

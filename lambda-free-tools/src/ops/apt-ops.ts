@@ -320,6 +320,10 @@ export function buildProgram(setCode: (code: number) => void): Command {
       ),
     );
   program
+    .command('catalogue')
+    .description("rebuild the channel's web catalogue (<url>/catalogue/) with the pending list and history as they are now")
+    .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['catalogue'])));
+  program
     .command('verify')
     .description('check that pool, indexes and signatures agree')
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['verify'])));

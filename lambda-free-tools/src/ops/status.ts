@@ -68,6 +68,7 @@ export const ChannelStatusSchema = z.object({
     .optional(),
   signingKey: z.object({ fingerprint: z.string(), algorithm: z.string(), expires: isoDate.optional() }).optional(),
   validUntil: z.object({ date: isoDate, refreshAt: isoDate.optional() }).optional(),
+  catalogue: z.object({ generation: z.string(), builtAt: isoDate, current: z.boolean() }).optional(),
   /** Absent from an indexer older than doctor, or on a channel without an expected-state manifest. */
   drift: z.object({ differences: z.number().int().min(0), notChecked: z.number().int().min(0) }).optional(),
   problems: z.array(z.string()),

@@ -247,5 +247,7 @@ describe('channelStatus after real work: figures equal what the tree holds', () 
       .sort()[0];
     expect(Date.parse(s.validUntil!.date)).toBe(validUntil);
     expect(Date.parse(s.validUntil!.refreshAt!)).toBe(validUntil - 10 * 86_400_000);
+    // The catalogue describes the served generation.
+    expect(s.catalogue).toEqual({ generation: s.current?.id, builtAt: expect.any(String), current: true });
   });
 });

@@ -73,6 +73,12 @@ export interface ChannelStatus {
   lastBackup?: { stamp: string; createdAt: string; ageSeconds: number; generation?: string };
   /** The channel's public signing key (`<webRoot>/<keyName>-archive-keyring.asc`): fingerprint, algorithm, expiry (none: never). */
   signingKey?: { fingerprint: string; algorithm: string; expires?: string };
+  /**
+   * The web catalogue served at `<webRoot>/catalogue` (catalogue/write.ts): the generation it
+   * describes, when it was built, and whether that is the served generation; absent when the
+   * channel has none (catalogue off, nothing published, or not built yet).
+   */
+  catalogue?: { generation: string; builtAt: string; current: boolean };
   /** With validUntilDays: the served Releases' earliest Valid-Until, and when a publish is due to renew it. */
   validUntil?: { date: string; refreshAt?: string };
   rejectedDir: string;
@@ -295,15 +301,15 @@ const isCount = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && 
 
 /**
  * The facts status adds from other records: the served generation's counts, the last ingest
- * (history), the last backup, the public key, the Valid-Until. One that cannot be read adds a line
+ * (history), the last backup, the public key, the web catalogue, the Valid-Until. One that cannot be read adds a line
  * to `problems` and is left out.
  */
 async function channelFacts(
   ch: ChannelConfig,
   cur: GenerationInfo | undefined,
   problems: string[],
-): Promise<Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil'>> {
-  const out: Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil'> = {};
+): Promise<Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil' | 'catalogue'>> {
+  const out: Pick<ChannelStatus, 'counts' | 'lastIngest' | 'lastBackup' | 'signingKey' | 'validUntil' | 'catalogue'> = {};
   const counts = cur?.counts;
   // Read back from generation.json: only well-formed counts are shown.
   if (
@@ -346,6 +352,11 @@ async function channelFacts(
     } catch (e) {
       problems.push(`signing key ${keyFile}: ${errText(e)}`);
     }
+  }
+  if (ch.catalogue) {
+    const { servedCatalogue } = await import('../catalogue/write');
+    const m = servedCatalogue(ch);
+    if (m) out.catalogue = { generation: m.generation, builtAt: m.builtAt, current: m.generation === cur?.id };
   }
   if (ch.validUntilDays) {
     try {

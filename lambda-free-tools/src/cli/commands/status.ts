@@ -80,6 +80,10 @@ export function renderChannelStatus(s: ChannelStatus, where = '', doctor = 'apt-
     lines.push(
       `signing key   ${s.signingKey.fingerprint} (${s.signingKey.algorithm}), ${s.signingKey.expires ? `expires ${s.signingKey.expires}` : 'never expires'}`,
     );
+  if (s.catalogue)
+    lines.push(
+      `catalogue     built ${s.catalogue.builtAt} for ${s.catalogue.current ? 'the served generation' : `generation ${s.catalogue.generation} (not the served one: the next writing command rebuilds it)`}`,
+    );
   if (s.validUntil)
     lines.push(`valid until   ${s.validUntil.date}${s.validUntil.refreshAt ? ` (republished from ${s.validUntil.refreshAt})` : ''}`);
   lines.push(`lock          ${s.lock ? `held by pid ${s.lock.pid} on ${s.lock.host} since ${s.lock.since}` : 'free'}`);
