@@ -120,7 +120,7 @@ describe('sudo rule', () => {
       expect(commands.length).toBeGreaterThan(10);
       for (const c of commands)
         expect(c).toMatch(
-          /^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z]+( \*)?|doctor --expected -|gc --policy( --dry-run)?)$/,
+          /^\/usr\/bin\/node \/opt\/apt-repo\/preprod\/apt-repo\.cjs --root \/ --channel preprod (--json )?([a-z][a-z-]*( \*)?|doctor --expected -|gc --policy( --dry-run)?)$/,
         );
       // doctor: bare, or the manifest on stdin; never a file named by the operator.
       const doctor = commands.filter((c) => / doctor/.test(c)).map((c) => c.split(' --channel preprod ')[1]);
