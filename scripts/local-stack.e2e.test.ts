@@ -256,3 +256,13 @@ test('the printed stop line stops sshd, nginx and the signers', async () => {
   expect(r.stderr).toMatch(/sshd \(pid \d+\) stopped/);
   expect(sandboxProcesses()).toEqual([]);
 });
+
+test('after the stop line, a run starts sshd and nginx again and prints the same commands', async () => {
+  const again = await local();
+  expectOk(again, 'npm run local (after --stop)');
+  expect(again.stderr).toMatch(new RegExp(`sshd started \\(pid \\d+, 127\\.0\\.0\\.1:${env.LOCAL_STACK_SSH_PORT}\\)`));
+  expect(again.stderr).toMatch(/nginx started in the background/);
+  expect(again.stdout).toBe(first.stdout);
+  const [exp, status] = block('apt-ops on preprod').lines;
+  expect(expectOk(await sh(status, exp), status)).toMatch(/^channel +preprod /m);
+});

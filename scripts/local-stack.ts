@@ -11,7 +11,8 @@
  *    operator's key made once and kept, pid in <sandbox>/run/sshd.pid, the plan's sshd drop-ins
  *    included; a live one is reused) and applies, over SSH, the plan of infra/plan.ts for a preprod
  *    and a prod stack whose `root` is the sandbox (`./sandbox` by default), exactly as the replay
- *    tests do (scripts/local/replayer.ts and stack.ts, which they share);
+ *    tests do (scripts/local/replayer.ts and stack.ts, which they share), deploying a copy of
+ *    dist/apt-repo.cjs taken at the start (a rebuild meanwhile cannot split its hash from its upload);
  * 3. leaves nginx running in the background on 127.0.0.1 (preprod 8081, prod 8082; plain HTTP,
  *    allowed explicitly), with its pid in <sandbox>/run/nginx.pid; sshd stays running too;
  * 4. builds its sample packages with dpkg-deb (scripts/local/sampleDebs.ts: epi-hello 1.0-1, 1.1-1
@@ -84,8 +85,6 @@ function readSettings() {
     root = FALLBACK_ROOT;
     log(`${projectRoot} is not reachable by other users: the sandbox goes to ${root} (set LOCAL_STACK_ROOT to choose)`);
   }
-  // The stop line names everything that differs from the defaults, so it works from any folder.
-  const stopEnv = [`LOCAL_STACK_ROOT=${shellJoin([root])}`];
   return {
     projectRoot,
     root,
@@ -95,7 +94,8 @@ function readSettings() {
     bundlePath: path.join(projectRoot, 'dist', 'apt-repo.cjs'),
     opsBundlePath: path.join(projectRoot, 'dist', 'apt-ops.cjs'),
     skipBuild: env.LOCAL_STACK_SKIP_BUILD === '1',
-    stopCommand: `${stopEnv.join(' ')} ${shellJoin(['npm', '--prefix', projectRoot, 'run', 'local', '--', '--stop'])}`,
+    // The sandbox is all --stop needs: named, the line works from any folder and in any environment.
+    stopCommand: `LOCAL_STACK_ROOT=${shellJoin([root])} ${shellJoin(['npm', '--prefix', projectRoot, 'run', 'local', '--', '--stop'])}`,
   };
 }
 

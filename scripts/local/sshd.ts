@@ -183,7 +183,7 @@ export interface KeptSshdOptions {
   pidFile: string;
   /** sshd_config(5) `Include` pattern read last (the plan's drop-ins). */
   include?: string;
-  /** The port to listen on; default: the one of the previous run when free, else a free one. */
+  /** The port to listen on (taken: failure); default: the one of the previous run when free, else a free one. */
   port?: number;
 }
 
@@ -201,6 +201,16 @@ function previousPort(conf: string): number | undefined {
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** True when process `pid` is an sshd started with the configuration file `conf`. */
+function startedWith(pid: number, conf: string): boolean {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return argv.includes('sshd') && argv.includes(conf);
+  } catch {
+    return false;
   }
 }
 
@@ -240,7 +250,9 @@ export async function startKeptSshd(opts: KeptSshdOptions): Promise<KeptSshd> {
   const conf = path.join(opts.serverDir, 'sshd_config');
   const logFile = path.join(opts.serverDir, 'sshd.log');
 
-  const live = runningPid(opts.pidFile);
+  // A pid file outlives a reboot: only a live sshd started with this configuration is ours.
+  const pidInFile = runningPid(opts.pidFile);
+  const live = pidInFile !== undefined && startedWith(pidInFile, conf) ? pidInFile : undefined;
   const before = previousPort(conf);
   const port = opts.port ?? (live !== undefined || (before !== undefined && (await portFree(host, before))) ? before : undefined);
   const text = (p: number) => renderSshdConfig(opts.serverDir, p, host, { include: opts.include, pidFile: opts.pidFile });
@@ -265,7 +277,8 @@ export async function startKeptSshd(opts: KeptSshdOptions): Promise<KeptSshd> {
   }
   if (live !== undefined) await stopPid(live, 5000, 'SIGTERM');
   let lastError: unknown;
-  for (let attempt = 0; attempt < 5; attempt++) {
+  // A port asked for is that port or a failure; otherwise another free one is tried if it was taken meanwhile.
+  for (let attempt = 0; attempt < (opts.port !== undefined ? 1 : 5); attempt++) {
     const p = attempt === 0 && port !== undefined ? port : await findFreePort(host);
     fs.writeFileSync(conf, text(p));
     fs.rmSync(opts.pidFile, { force: true });

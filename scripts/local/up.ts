@@ -221,6 +221,16 @@ export async function stop(root: string): Promise<void> {
   }
 }
 
+/** Copies the indexer bundle to `<stateDir>/bundle/apt-repo.cjs` (written aside, then renamed) and returns the copy's path. */
+function snapshotBundle(bundlePath: string, stateDir: string): string {
+  const dir = path.join(stateDir, 'bundle');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const copy = path.join(dir, path.basename(bundlePath));
+  fs.copyFileSync(bundlePath, `${copy}.tmp`);
+  fs.renameSync(`${copy}.tmp`, copy);
+  return copy;
+}
+
 /** Runs scripts/build.mjs (dist/apt-repo.cjs, dist/apt-ops.cjs); throws LocalStackError when it fails. */
 function build(st: LocalStackSettings): void {
   log('building dist/ (node scripts/build.mjs)');
@@ -245,6 +255,8 @@ export async function up(st: LocalStackSettings): Promise<void> {
   fs.mkdirSync(st.stateDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(st.stateDir, 0o700);
 
+  // The plan hashes the bundle, then uploads it: both from one copy, which a rebuild of dist/ meanwhile cannot change.
+  const bundle = snapshotBundle(st.bundlePath, st.stateDir);
   const creds = credentials(st.stateDir);
   const salts = htpasswdSalts(st.stateDir, creds);
   const keys = { preprod: await signingKey(st.stateDir, 'preprod'), prod: await signingKey(st.stateDir, 'prod') };
@@ -270,8 +282,8 @@ export async function up(st: LocalStackSettings): Promise<void> {
     architectures: sandboxArchitectures(),
   };
   const stacks = [
-    sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, st.bundlePath, salts),
-    sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, st.bundlePath, salts),
+    sandboxStack({ ...common, channel: 'preprod', httpPort: st.ports.preprod }, keys.preprod, bundle, salts),
+    sandboxStack({ ...common, channel: 'prod', upstream: 'preprod', httpPort: st.ports.prod }, keys.prod, bundle, salts),
   ];
   const replayer = await Replayer.connect(ssh);
   try {
