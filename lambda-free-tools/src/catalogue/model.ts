@@ -15,6 +15,7 @@ import type { CacheEntry } from '../repo/cache';
 import { byteOrder } from '../core/order';
 import { errText } from '../core/files';
 import { AptRepoError } from '../errors';
+import { timed, timedAsync } from '../core/timings';
 import type { ChannelConfig, ServedRecord } from '../core/types';
 
 /** One served file of a package. */
@@ -43,12 +44,11 @@ export interface CataloguePackage {
   versions: CatalogueVersion[];
 }
 
-/** A package a generation added or dropped compared with the generation before it. */
-export interface GenerationChangeEntry {
-  name: string;
-  version: string;
-  architecture: string;
-}
+/**
+ * A pool file a generation added or dropped compared with the generation before it: its package
+ * when the served generation serves it, else only its file name.
+ */
+export type GenerationChangeEntry = { name: string; version: string; architecture: string } | { file: string };
 
 /** One kept generation and what changed from the kept generation before it. */
 export interface CatalogueGeneration {
@@ -59,8 +59,8 @@ export interface CatalogueGeneration {
   /** The change that published it (history record), when recorded. */
   change?: HistoryRecord;
   /**
-   * Compared with the next older kept generation (the channel's first generation: everything it
-   * serves); undefined for the oldest kept one otherwise, or when a served record is missing.
+   * Compared with the next older kept generation by the pool paths each lists (the channel's first
+   * generation: everything it serves); undefined for the oldest kept one otherwise.
    */
   added?: GenerationChangeEntry[];
   removed?: GenerationChangeEntry[];
@@ -107,19 +107,21 @@ async function servedOf(ch: ChannelConfig): Promise<Map<string, ServedRecord> | 
  * the file when the generation's served.json cannot be read. `entry(poolPath)` gives
  * the pool store's record of a file (control fields, size); `now` dates the build. The pair's other
  * side, the pending list and the history are read when they can be; what cannot is listed in
- * `problems`.
+ * `problems`. `knownServed`: what the generation serves when the caller has it in memory (the
+ * generation writer), instead of reading its served.json again.
  */
 export async function gatherCatalogue(
   ch: ChannelConfig,
   generationId: string,
   entry: (poolPath: string) => CacheEntry | undefined,
   now: Date,
+  knownServed?: ServedRecord[],
 ): Promise<CatalogueData> {
   const format = formatOf(ch);
   const problems: string[] = [];
-  const served = readServed(ch, generationId);
+  const served = knownServed ?? timed('catalogue: read served', () => readServed(ch, generationId));
   if (!served) throw new AptRepoError(`${ch.webRoot}/.generations/${generationId}/served.json: missing or not readable`);
-  const gens = await listGenerations(ch);
+  const gens = await timedAsync('catalogue: list generations', () => listGenerations(ch));
   const self = gens.find((g) => g.id === generationId);
 
   let pair: ChannelPair | undefined;
@@ -141,43 +143,54 @@ export async function gatherCatalogue(
   }
 
   const byName = new Map<string, CataloguePackage>();
+  const datesFrom = pair ? (isDownstream ? 'downstream' : 'upstream') : 'alone';
   for (const r of served) {
     const e = entry(r.poolPath);
     let pkg = byName.get(r.name);
     if (!pkg) {
+      // The description of the first file of each name (the pool keeps one package's text per name in practice).
       const d = e ? format.describe(e.control) : { summary: '', text: '' };
       pkg = { name: r.name, summary: d.summary, description: d.text, versions: [] };
       byName.set(r.name, pkg);
     }
-    const twin = other?.get(key(r));
+    const twin = other?.get(key(r))?.addedMs;
     pkg.versions.push({
       version: r.version,
       architecture: r.architecture,
       codenames: routeCodenames(r.version, r.poolPath, ch),
-      ...(e ? { size: e.size } : {}),
+      size: e?.size,
       sha256: r.sha256,
       poolPath: r.poolPath,
-      ...(pair
-        ? isDownstream
-          ? { promotedMs: r.addedMs, ...(twin ? { uploadedMs: twin.addedMs } : {}) }
-          : { uploadedMs: r.addedMs, ...(twin ? { promotedMs: twin.addedMs } : {}) }
-        : { uploadedMs: r.addedMs }),
+      uploadedMs: datesFrom === 'downstream' ? twin : r.addedMs,
+      promotedMs: datesFrom === 'downstream' ? r.addedMs : twin,
       install: format.installCommand(r.name, r.version),
     });
   }
-  const packages = [...byName.values()].sort((a, b) => byteOrder(a.name, b.name));
-  for (const p of packages)
-    p.versions.sort((a, b) => format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture));
+  const packages = timed('catalogue: sort', () => {
+    const list = [...byName.values()].sort((a, b) => byteOrder(a.name, b.name));
+    for (const p of list)
+      if (p.versions.length > 1)
+        p.versions.sort((a, b) => format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture));
+    return list;
+  });
 
   let pending: CatalogueData['pending'];
   if (pair && isDownstream) {
     try {
-      pending = { upstream: pair.upstream.name, ...(await pendingPackages(pair)) };
+      pending = { upstream: pair.upstream.name, ...(await timedAsync('catalogue: pending', () => pendingPackages(pair!))) };
     } catch (e) {
       problems.push(`pending: ${errText(e)}`);
     }
   }
 
+  // What each kept generation changed, from the pool paths every generation.json lists (already
+  // read by listGenerations): no other file is read. Named from what the served generation serves;
+  // a file it no longer serves by its pool file name.
+  const servedByPath = new Map(served.map((r) => [r.poolPath, r]));
+  const entryOf = (p: string): GenerationChangeEntry => {
+    const r = servedByPath.get(p);
+    return r ? { name: r.name, version: r.version, architecture: r.architecture } : { file: p.slice(p.lastIndexOf('/') + 1) };
+  };
   const generations: CatalogueGeneration[] = [];
   for (let i = 0; i < gens.length; i++) {
     const g = gens[i];
@@ -185,30 +198,19 @@ export async function gatherCatalogue(
     if (g.rolledBackFrom) item.rolledBackFrom = g.rolledBackFrom;
     if (g.change && typeof g.change === 'object') item.change = g.change as HistoryRecord;
     const older = gens[i + 1];
-    if (!older && generationSequence(g.id) === 1) {
-      // The channel's first publish: everything it serves was added.
-      const first = g.id === generationId ? served : readServed(ch, g.id);
-      if (first) {
-        item.added = first.map((r) => ({ name: r.name, version: r.version, architecture: r.architecture }));
-        item.removed = [];
-      }
-    } else if (older) {
-      const now = g.id === generationId ? served : readServed(ch, g.id);
-      const before = readServed(ch, older.id);
-      if (now && before) {
-        const had = new Set(before.map(key));
-        const has = new Set(now.map(key));
-        const entryOf = (r: ServedRecord): GenerationChangeEntry => ({ name: r.name, version: r.version, architecture: r.architecture });
-        item.added = now.filter((r) => !had.has(key(r))).map(entryOf);
-        item.removed = before.filter((r) => !has.has(key(r))).map(entryOf);
-      }
+    if (older || generationSequence(g.id) === 1) {
+      // Without an older one, the channel's first publish: everything it serves was added.
+      const had = new Set(older?.poolPaths ?? []);
+      const has = new Set(g.poolPaths);
+      item.added = g.poolPaths.filter((p) => !had.has(p)).map(entryOf);
+      item.removed = (older?.poolPaths ?? []).filter((p) => !has.has(p)).map(entryOf);
     }
     generations.push(item);
   }
 
   let history: HistoryRecord[] = [];
   try {
-    history = (await readHistory(ch, { limit: HISTORY_SHOWN })).reverse();
+    history = (await timedAsync('catalogue: history', () => readHistory(ch, { limit: HISTORY_SHOWN }))).reverse();
   } catch (e) {
     problems.push(`history: ${errText(e)}`);
   }

@@ -29,8 +29,11 @@ export interface CatalogueMarker {
 
 /** `text` with &, <, >, " and ' replaced by character references (HTML Living Standard §13.1.4), safe in text and quoted attributes. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Most texts (names, versions, dates) have nothing to escape: no new string for them.
+  return SPECIAL.test(text) ? text.replace(SPECIALS, (c) => `&#${c.charCodeAt(0)};`) : text;
 }
+const SPECIAL = /[&<>"']/;
+const SPECIALS = /[&<>"']/g;
 
 const CSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'";
 
@@ -171,7 +174,9 @@ const LIST_SHOWN = 200;
 
 function entryList(label: string, entries: GenerationChangeEntry[] | undefined): string[] {
   if (!entries || entries.length === 0) return [];
-  const shown = entries.slice(0, LIST_SHOWN).map((e) => `<li>${escapeHtml(`${e.name} ${e.version} ${e.architecture}`)}</li>`);
+  const shown = entries
+    .slice(0, LIST_SHOWN)
+    .map((e) => `<li>${escapeHtml('file' in e ? e.file : `${e.name} ${e.version} ${e.architecture}`)}</li>`);
   const more = entries.length > LIST_SHOWN ? [`<li>and ${entries.length - LIST_SHOWN} more</li>`] : [];
   return [`<p>${label} (${entries.length}):</p>`, '<ul class="entries">', ...shown, ...more, '</ul>'];
 }

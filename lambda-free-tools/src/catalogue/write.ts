@@ -17,8 +17,8 @@ import { fsyncDir, SafeDir, tempName } from '../core/files';
 import { AptRepoError } from '../errors';
 import { currentGeneration } from '../repo/generations';
 import { PoolCache } from '../repo/cache';
-import { timedAsync } from '../core/timings';
-import type { ChannelConfig } from '../core/types';
+import { timed, timedAsync } from '../core/timings';
+import type { ChannelConfig, ServedRecord } from '../core/types';
 import { gatherCatalogue } from './model';
 import { MARKER_FILE, renderCatalogue, type CatalogueMarker } from './pages';
 
@@ -67,12 +67,16 @@ export function servedCatalogue(ch: Pick<ChannelConfig, 'webRoot' | 'name'>): Ca
 /**
  * Builds the catalogue of the generation `ch` serves and flips `<webRoot>/catalogue` to it; the
  * caller holds the channel lock. `opts.cache`: the pool store the caller already loaded (else it is
- * loaded). Resolves to the generation it describes, undefined when nothing is published yet (no
+ * loaded); `opts.served`: what a generation serves, used when it is the served one (else its
+ * served.json is read). Resolves to the generation it describes, undefined when nothing is published yet (no
  * catalogue then). Throws AptRepoError when `<webRoot>/catalogue` exists and is not a symlink (an
  * operator's folder is never replaced), and the file system's errors; a build cut short leaves only
  * a folder that is not served, removed by the next build.
  */
-export async function writeCatalogueLocked(ch: ChannelConfig, opts: { cache?: PoolCache; now?: Date } = {}): Promise<string | undefined> {
+export async function writeCatalogueLocked(
+  ch: ChannelConfig,
+  opts: { cache?: PoolCache; now?: Date; served?: { generation: string; records: ServedRecord[] } } = {},
+): Promise<string | undefined> {
   const id = await currentGeneration(ch);
   if (!id) return undefined;
   const now = opts.now ?? new Date();
@@ -83,9 +87,10 @@ export async function writeCatalogueLocked(ch: ChannelConfig, opts: { cache?: Po
       throw new AptRepoError(
         `${link}: is not a symlink (publish serves the catalogue through a symlink to ${CATALOGUE_DIR}/<build>; move it away)`,
       );
-    const cache = opts.cache ?? PoolCache.forChannel(ch);
-    const data = await gatherCatalogue(ch, id, (p) => cache.recorded(p), now);
-    const files = renderCatalogue(data);
+    const cache = opts.cache ?? timed('catalogue: store load', () => PoolCache.forChannel(ch));
+    const known = opts.served?.generation === id ? opts.served.records : undefined;
+    const data = await timedAsync('catalogue: gather', () => gatherCatalogue(ch, id, (p) => cache.recorded(p), now, known));
+    const files = timed('catalogue: render', () => renderCatalogue(data));
 
     const build = `${id}-${now.getTime().toString(36)}${process.pid.toString(36)}`;
     const root = SafeDir.open(ch.webRoot, CATALOGUE_DIR, { create: 0o755 });

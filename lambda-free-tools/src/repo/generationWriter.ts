@@ -259,7 +259,11 @@ export async function writeGenerationLocked(
   if (ch.catalogue) {
     try {
       const { writeCatalogueLocked } = await import('../catalogue/write');
-      await writeCatalogueLocked(ch, { cache: opts.cache, now });
+      await writeCatalogueLocked(ch, {
+        cache: opts.cache,
+        now,
+        ...(content.served ? { served: { generation: id, records: content.served } } : {}),
+      });
     } catch (e) {
       // The generation serves: the catalogue is derived from it, and the next writer rebuilds it (healCatalogue).
       process.stderr.write(`apt-repo: warning: ${ch.name}: catalogue not written (${errText(e)}); the next writing command rebuilds it\n`);
