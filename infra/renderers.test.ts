@@ -95,6 +95,8 @@ describe('renderSystemdUnits', () => {
       'apt-repo-ingest-preprod.service',
       'apt-repo-ingest-preprod.path',
       'apt-repo-ingest-preprod.timer',
+      'apt-repo-catalogue-preprod.service',
+      'apt-repo-catalogue-preprod.timer',
       'apt-repo-backup-preprod.service',
       'apt-repo-backup-preprod.timer',
     ]);
@@ -110,11 +112,21 @@ describe('renderSystemdUnits', () => {
     expect(units['apt-repo-ingest-preprod.service']).toContain('User=aptrepo-preprod\n');
     expect(units['apt-repo-backup-preprod.service']).toContain('backup --to /var/backups/apt-repo/preprod\n');
     expect(units['apt-repo-backup-preprod.timer']).toContain('OnCalendar=*-*-* 02:30:00\n');
+    // The catalogue's refresh: every 10 minutes, writing what a writer writes (recovery may finish an ingest).
+    expect(units['apt-repo-catalogue-preprod.service']).toContain(
+      'ExecStart=node /opt/apt-repo/preprod/apt-repo.cjs --root / --channel preprod catalogue\n',
+    );
+    expect(units['apt-repo-catalogue-preprod.service']).toContain(
+      'ReadWritePaths=/srv/apt/preprod /var/lib/apt-repo/preprod /srv/apt/incoming\n',
+    );
+    expect(units['apt-repo-catalogue-preprod.timer']).toContain('OnCalendar=*:0/10\n');
   });
 
   it('has no ingest units for a downstream channel', () => {
     const cfg = config({ upstream: 'preprod' }, 'prod');
     expect(renderSystemdUnits(cfg, channelLayout(cfg)).map((u) => u.name)).toEqual([
+      'apt-repo-catalogue-prod.service',
+      'apt-repo-catalogue-prod.timer',
       'apt-repo-backup-prod.service',
       'apt-repo-backup-prod.timer',
     ]);

@@ -58,8 +58,13 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
     const services = allUnits(stack).filter((u) => u.name.endsWith('.service'));
     expect(services.map((u) => u.name).sort()).toEqual(
       stack === 'preprod'
-        ? ['apt-repo-backup-preprod.service', 'apt-repo-ingest-preprod.service', 'apt-repo-sign-preprod@.service']
-        : ['apt-repo-backup-prod.service', 'apt-repo-sign-prod@.service'],
+        ? [
+            'apt-repo-backup-preprod.service',
+            'apt-repo-catalogue-preprod.service',
+            'apt-repo-ingest-preprod.service',
+            'apt-repo-sign-preprod@.service',
+          ]
+        : ['apt-repo-backup-prod.service', 'apt-repo-catalogue-prod.service', 'apt-repo-sign-prod@.service'],
     );
     for (const u of services) {
       const file = path.join(dir, stack, u.name);
@@ -119,6 +124,7 @@ describe('systemd units: hardening rated by systemd-analyze security', () => {
       expect(writers.sort()).toEqual(
         [
           `apt-repo-backup-${stack}.service`,
+          `apt-repo-catalogue-${stack}.service`,
           `apt-repo-refresh-${stack}.service`,
           ...(stack === 'preprod' ? ['apt-repo-ingest-preprod.service'] : []),
         ].sort(),

@@ -119,6 +119,9 @@ ReadWritePaths=${all.join(' ')}
  */
 export const METRICS_INTERVAL_MIN = 5;
 
+/** Minutes between two rebuilds of the web catalogue by its timer (every publish rebuilds it too). */
+export const CATALOGUE_INTERVAL_MIN = 10;
+
 /**
  * Renders the ingest units (unless the channel has an upstream): a path unit watching the drop
  * zones (inotify sees one directory level, so each `<incoming>/<source>` and its codename folders
@@ -134,6 +137,8 @@ export const METRICS_INTERVAL_MIN = 5;
  * (Persistent=yes) whose service runs `metrics --to <metricsDir>`, writing that folder only; and
  * every other service may write the folder too (indexerService), as its command ends by writing
  * the channel's metrics file there.
+ * Always: the web catalogue's units, a timer every CATALOGUE_INTERVAL_MIN minutes whose service
+ * runs `catalogue` (installed by the backup-units step).
  */
 export function renderSystemdUnits(cfg: StackConfig, layout: ChannelLayout): UnitFile[] {
   const names = unitNames(cfg);
@@ -246,6 +251,36 @@ WantedBy=timers.target
       },
     );
   }
+  // The catalogue shows what changes outside the channel's own publishes (on prod what preprod
+  // holds; the upload or promotion dates of the other side): rebuilt every CATALOGUE_INTERVAL_MIN
+  // minutes. It runs crash recovery first (the lock), like every writer: the same folders as ingest.
+  units.push(
+    {
+      name: names.catalogue.service,
+      content: indexerService(
+        cfg,
+        `Rebuild the web catalogue of APT channel ${cfg.channel}`,
+        ['catalogue'],
+        [layout.webRoot, layout.stateDir, ...(cfg.upstream ? [] : [layout.incomingDir])],
+        [],
+        ['Nice=10', 'IOSchedulingClass=idle'],
+      ),
+    },
+    {
+      name: names.catalogue.timer,
+      content: `${HEADER}[Unit]
+Description=Web catalogue of APT channel ${cfg.channel} every ${CATALOGUE_INTERVAL_MIN} minutes
+
+[Timer]
+OnCalendar=*:0/${CATALOGUE_INTERVAL_MIN}
+RandomizedDelaySec=1min
+Unit=${names.catalogue.service}
+
+[Install]
+WantedBy=timers.target
+`,
+    },
+  );
   units.push(
     // backup runs crash recovery first, which may finish an interrupted writer (publish into the
     // web root, an ingest's drop zones) or restore: the same folders as ingest, plus the backups.

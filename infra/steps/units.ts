@@ -1,7 +1,7 @@
 /**
  * The systemd unit steps: 'ingest-units' [indexer] (channels without upstream), 'refresh-units'
  * [indexer, signer] (the re-signing timer with validUntilDays, its removal without) and
- * 'backup-units' [indexer]; and unitsBody, which installs units (the signer's too) and, with
+ * 'backup-units' [indexer] (the nightly backup and the catalogue's refresh timer); and unitsBody, which installs units (the signer's too) and, with
  * systemd, enables and starts them.
  */
 import * as path from 'path';
@@ -96,10 +96,11 @@ export function refreshUnitsStep(ctx: PlanContext): PlanStep {
   return makeStep(cfg, 'refresh-units', ['indexer', 'signer'], refreshUnitsBody(cfg, l, b, mine), b.files);
 }
 
-/** Builds the 'backup-units' step of `ctx` (pure). */
+/** Builds the 'backup-units' step of `ctx`: the nightly backup and the web catalogue's refresh (pure). */
 export function backupUnitsStep(ctx: PlanContext): PlanStep {
   const { cfg, layout: l } = ctx;
-  const names = unitNames(cfg).backup;
+  const { backup, catalogue } = unitNames(cfg);
+  const names = { bs: backup.service, bt: backup.timer, cs: catalogue.service, ct: catalogue.timer };
   const { mine, b } = unitsOf(ctx, 'backup-units', names);
-  return makeStep(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [names.timer]), b.files);
+  return makeStep(cfg, 'backup-units', ['indexer'], unitsBody(cfg, l, b, mine, [backup.timer, catalogue.timer]), b.files);
 }

@@ -245,7 +245,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const units = ['nginx.service', 'ssh.service'];
     for (const s of stacks) {
       const n = unitNames(s.config);
-      units.push(n.signer.socket, n.backup.timer, n.metrics.timer);
+      units.push(n.signer.socket, n.backup.timer, n.metrics.timer, n.catalogue.timer);
       if (n.ingest) units.push(n.ingest.path, n.ingest.timer);
     }
     expect(units).toContain('apt-repo-ingest-preprod.path');
@@ -373,6 +373,27 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const p = unitNames(stacks[1].config).metrics;
     expect(host!.exec(['systemctl', 'start', p.service]).code).toBe(0);
     expect(metricValue(scrape('prod'), 'apt_repo_pending_packages', { channel: 'prod' })).toBe(1);
+  });
+
+  test("catalogue: prod's hardened catalogue unit shows what preprod ingested as pending; nginx serves it with credentials only", async () => {
+    const prod = stacks[1];
+    const webRoot = channelLayout(prod.config).webRoot;
+    const pendingPage = () => sh(`cat ${webRoot}/catalogue/pending.html`);
+    // prod published nothing since the upload into preprod: its catalogue does not list it yet.
+    expect(pendingPage()).not.toContain('data-name="systemd-host-demo"');
+    const n = unitNames(prod.config).catalogue;
+    const r = host!.exec(['systemctl', 'start', n.service]);
+    if (r.code !== 0)
+      throw new Error(
+        `systemctl start ${n.service} failed (${r.code}):\n${host!.exec(['journalctl', '-u', n.service, '--no-pager', '-n', '12']).stdout}`,
+      );
+    expect(pendingPage()).toContain('data-name="systemd-host-demo" data-version="1.0-1"');
+    expect(sh(`stat -c '%U' ${webRoot}/catalogue/index.html`).trim()).toBe(prod.config.serviceUser);
+    const u = url(prod);
+    expect((await httpGet(`${u}catalogue/pending.html`)).status).toBe(401);
+    const page = await httpGet(`${u}catalogue/pending.html`, { auth: CREDENTIAL });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('data-name="systemd-host-demo"');
   });
 
   test('nginx serves over TLS to an apt client that trusts the test CA; without credentials 401', async () => {

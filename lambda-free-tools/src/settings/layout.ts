@@ -198,6 +198,8 @@ export interface UnitNames {
   /** The re-signing units (rendered only with validUntilDays; named always, so a plan can remove them). */
   refresh: { service: string; timer: string };
   backup: { service: string; timer: string };
+  /** The web catalogue's refresh timer (installed with the backup units). */
+  catalogue: { service: string; timer: string };
   /** The metrics timer (rendered only with metricsDir; named always, so a plan can remove them). */
   metrics: { service: string; timer: string };
   signer: { socket: string; service: string };
@@ -209,11 +211,13 @@ export function unitNames(cfg: { channel: string; upstream?: string }): UnitName
   const i = `apt-repo-ingest-${cfg.channel}`;
   const r = `apt-repo-refresh-${cfg.channel}`;
   const m = `apt-repo-metrics-${cfg.channel}`;
+  const c = `apt-repo-catalogue-${cfg.channel}`;
   const s = `apt-repo-sign-${cfg.channel}`;
   return {
     ...(cfg.upstream ? {} : { ingest: { service: `${i}.service`, path: `${i}.path`, timer: `${i}.timer` } }),
     refresh: { service: `${r}.service`, timer: `${r}.timer` },
     backup: { service: `${b}.service`, timer: `${b}.timer` },
+    catalogue: { service: `${c}.service`, timer: `${c}.timer` },
     metrics: { service: `${m}.service`, timer: `${m}.timer` },
     signer: { socket: `${s}.socket`, service: `${s}@.service` },
   };
