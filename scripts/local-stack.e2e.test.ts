@@ -24,6 +24,7 @@ import { makeSandboxRoot, removeSandboxSudoers } from './local/stack';
 import { sandboxConfigs } from './local/up';
 import { parseBlocks, type CommandBlock } from './local/commands';
 import { runProcess, type RunResult } from '../test/harness/cli';
+import { httpGet } from '../test/harness/nginx';
 
 const projectRoot = path.resolve(__dirname, '..');
 const dist = path.join(projectRoot, 'dist');
@@ -219,6 +220,17 @@ test('the isolated apt client as printed: installs epi-hello=1.0-1, upgrades, pu
   expect(all).toMatch(/Setting up epi-docs \(1\.0-1\)/);
   expect(purge).toMatch(/Removing epi-hello \(2\.0-1\)/);
   expect(['epi-hello', 'epi-php-tools', 'epi-docs'].filter(installed)).toEqual([]);
+});
+
+test("the printed web catalogue address serves prod's catalogue with the printed credentials, and not without", async () => {
+  const url = /^web catalogue \(in a browser, user (\S+), .*\): (http:\/\/\S+\/catalogue\/)$/m.exec(
+    first.stdout.slice(first.stdout.indexOf('== prod:')),
+  )!;
+  const auth = new RegExp(`^  machine \\S+ login ${url[1]} password (\\S+)$`, 'm').exec(first.stdout)!;
+  expect((await httpGet(url[2])).status).toBe(401);
+  const page = await httpGet(url[2], { auth: `${url[1]}:${auth[1]}` });
+  expect(page.status).toBe(200);
+  expect(page.body).toContain('<h1>Packages</h1>');
 });
 
 test('the server-side indexer lines work as printed, the writer through runuser', async () => {

@@ -373,6 +373,7 @@ function printConfiguration(
       `/etc/apt/auth.conf.d/${c.keyName}.conf (mode 0600):`,
       `  ${cc.authConf[creds[0].username].trimEnd()}`,
       `isolated apt client for this machine (sources, key and credentials above): APT_CONFIG=${aptConfs[c.channel]}`,
+      `web catalogue (in a browser, user ${creds[0].username}, its password in the line above): ${cc.url}catalogue/`,
       '',
     );
   }
