@@ -73,18 +73,16 @@ export class Channel extends pulumi.ComponentResource {
     this.publicKeyFiles = pulumi.output(publicKeyFiles(url, args.keyName));
     this.clientFiles = pulumi.output(renderClientFiles({ url, codenames: args.codenames, component: 'main', keyName: args.keyName }));
     this.authConf = pulumi.secret(pulumi.output(args.clientCredentials).apply((c) => renderAuthConf(url, c)));
-    this.clientSetupScript = pulumi
-      .output(args.publicKeyArmored)
-      .apply((publicKeyArmored) =>
-        renderClientSetupScript({
-          channel: name,
-          url,
-          keyName: args.keyName,
-          codenames: args.codenames,
-          component: 'main',
-          publicKeyArmored,
-        }),
-      );
+    this.clientSetupScript = pulumi.output(args.publicKeyArmored).apply((publicKeyArmored) =>
+      renderClientSetupScript({
+        channel: name,
+        url,
+        keyName: args.keyName,
+        codenames: args.codenames,
+        component: 'main',
+        publicKeyArmored,
+      }),
+    );
     this.registerOutputs({
       url: this.url,
       publicKeyArmored: this.publicKeyArmored,
