@@ -23,8 +23,23 @@ import { appendDurable } from '../core/files';
 import { currentGeneration, readGenerationInfo } from './generations';
 import type { ChannelConfig } from '../core/types';
 
-/** The kinds of change history records. */
-export const HISTORY_OPS = ['ingest', 'promote', 'remove', 'rollback', 'gc', 'import', 'restore', 'publish', 'resign', 'keygen'] as const;
+/**
+ * The kinds of change history records. `keygen`: a key made by `apt-repo keygen`; `key`: a key
+ * installed another way (the Pulumi program, by hand), noticed by the next writer (repo/keyWatch.ts).
+ */
+export const HISTORY_OPS = [
+  'ingest',
+  'promote',
+  'remove',
+  'rollback',
+  'gc',
+  'import',
+  'restore',
+  'publish',
+  'resign',
+  'keygen',
+  'key',
+] as const;
 export type HistoryOp = (typeof HISTORY_OPS)[number];
 
 /** Who made a change. */

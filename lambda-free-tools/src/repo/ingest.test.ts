@@ -19,6 +19,7 @@ import { verifyChannel } from './verify';
 import { publish } from './publish';
 import { UsageError } from '../errors';
 import type { ChannelConfig } from '../core/types';
+import { noticeKeyChange } from './keyWatch';
 
 let root: string;
 let ch: ChannelConfig;
@@ -300,9 +301,11 @@ describe('ingest', () => {
   test('a rejected file whose .reason cannot be written is left in place, with no partial .reason', async () => {
     fs.mkdirSync(path.join(ch.incomingDir, 'ci'), { recursive: true });
     fs.writeFileSync(path.join(ch.incomingDir, 'ci/bad.deb'), 'garbage');
+    // The key watch records the channel's key at a writer's start (its first write): done now.
+    await noticeKeyChange(ch);
     const realFs = require('fs') as typeof fs;
     const real = realFs.writeFileSync;
-    // The .reason is the first file ingest writes through a descriptor (SafeDir.createFile).
+    // The .reason is then the first file ingest writes through a descriptor (SafeDir.createFile).
     let failed = false;
     const write = jest.spyOn(realFs, 'writeFileSync').mockImplementation((file, ...rest) => {
       if (typeof file === 'number' && !failed) {

@@ -296,6 +296,15 @@ function recoverReject(ch: ChannelConfig, op: Extract<IntentOp, { op: 'reject' }
  */
 export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progress } = {}): Promise<RecoveryReport | undefined> {
   const report = await recoverWriter(ch, opts);
+  // A signing key installed by other means than keygen (pulumi up, by hand) goes into the history:
+  // a record, not a repair, so nothing is said unless it fails.
+  const lines: string[] = [];
+  try {
+    const { noticeKeyChange } = await import('./keyWatch');
+    await noticeKeyChange(ch);
+  } catch (e) {
+    lines.push(`could not record the signing key in ${historyFile(ch)}: ${errText(e)}`);
+  }
   // Last: the catalogue describes what serves once the interrupted writer is finished or undone.
   let line: string | undefined;
   try {
@@ -305,9 +314,10 @@ export async function recoverChannel(ch: ChannelConfig, opts: { progress?: Progr
   } catch (e) {
     line = `could not rebuild ${path.join(ch.webRoot, 'catalogue')}: ${errText(e)}`;
   }
-  if (!line) return report;
-  process.stderr.write(`${PREFIX}${ch.name}: ${line}\n`);
-  return { ...report, actions: [...(report?.actions ?? []), line] };
+  if (line) lines.push(line);
+  if (!lines.length) return report;
+  for (const l of lines) process.stderr.write(`${PREFIX}${ch.name}: ${l}\n`);
+  return { ...report, actions: [...(report?.actions ?? []), ...lines] };
 }
 
 /** recoverChannel without the catalogue's heal. */

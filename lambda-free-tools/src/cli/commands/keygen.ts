@@ -59,6 +59,9 @@ export function register(program: Command): void {
             ch,
             changeRecord('keygen', { detail: `${replacing ? 'replaced the signing key by' : 'created'} ${o.type} key ${fingerprint}` }),
           );
+          // Seen: the next writer does not record it a second time (repo/keyWatch.ts).
+          const { markKeySeen } = await import('../../repo/keyWatch');
+          markKeySeen(ch, key.publicArmored);
           const data = { channel: ch.name, fingerprint, privateKeyFile: ch.signingKeyFile, publicKeyFiles: [asc, gpg] };
           return {
             data,
