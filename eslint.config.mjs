@@ -10,7 +10,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'build/', 'sandbox/', 'coverage/'] },
+  { ignores: ['node_modules/', 'dist/', 'build/', 'sandbox/', 'coverage/', '.cache/', 'test-artifacts/'] },
   eslint.configs.recommended,
   tseslint.configs.recommended,
   {
