@@ -70,8 +70,9 @@ function legitimate(area: string, names: string[]): (key: string, line: string) 
   const pkg = new RegExp(`^\\+ \\./pool/main/[^/]+/(${names.join('|')})(/| )`);
   return (key, line) => {
     if (key !== area) return false;
-    // A new generation, the dists link flipped to it, the oldest generation dropped.
-    if (/^[+~-] \.\/(dists|\.generations)(\/| )/.test(line)) return true;
+    // A new generation, the dists link flipped to it, the oldest generation dropped; the web
+    // catalogue rebuilt for it (a new build folder, the catalogue link flipped, the old build dropped).
+    if (/^[+~-] \.\/(dists|\.generations|catalogue|\.catalogue)(\/| )/.test(line)) return true;
     if (pkg.test(line)) return true;
     // A pool folder that got an entry: only its size may differ (type, mode, owner, group equal).
     const m = /^~ (\.\/pool\S*) (d \S+ \S+ \S+) \S+ => (d \S+ \S+ \S+) \S+$/.exec(line);

@@ -13,7 +13,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { errText, writeFileAtomic } from '../core/files';
-import { publicKeyFileNames } from '../sign/keys';
+import { publicKeyFacts, publicKeyFileNames } from '../sign/keys';
 import { appendHistory, changeRecord } from './history';
 import type { ChannelConfig } from '../core/types';
 
@@ -66,7 +66,6 @@ export async function noticeKeyChange(ch: Pick<ChannelConfig, 'webRoot' | 'keyNa
   if (seen === sha256(armored)) return undefined;
   let what: string;
   try {
-    const { publicKeyFacts } = await import('./status');
     const f = await publicKeyFacts(armored);
     what = `${f.algorithm} key ${f.fingerprint}${f.expires ? ` (expires ${f.expires})` : ''}`;
   } catch (e) {

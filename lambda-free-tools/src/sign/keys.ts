@@ -96,3 +96,21 @@ export async function readPrivate(privateArmored: string, source: string): Promi
     throw new ConfigError(source, `cannot read the OpenPGP private key: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Fingerprint (hex, upper case), algorithm and expiry (ISO 8601; absent when the key never expires)
+ * of an armored OpenPGP public key (RFC 4880 §12.2 fingerprint; expiry from the primary key's
+ * self-signature, as openpgp.js getExpirationTime reads it).
+ * @throws openpgp's error for text that is not an armored public key.
+ */
+export async function publicKeyFacts(armored: string): Promise<{ fingerprint: string; algorithm: string; expires?: string }> {
+  const key = await openpgp.readKey({ armoredKey: armored });
+  const info = key.getAlgorithmInfo();
+  const algorithm = `${info.algorithm}${'bits' in info && info.bits ? ` ${info.bits}` : ''}${'curve' in info && info.curve ? ` ${info.curve}` : ''}`;
+  const exp = await key.getExpirationTime();
+  return {
+    fingerprint: key.getFingerprint().toUpperCase(),
+    algorithm,
+    ...(exp instanceof Date && Number.isFinite(exp.getTime()) ? { expires: exp.toISOString() } : {}),
+  };
+}
