@@ -17,6 +17,7 @@ import { mkTemp, rmTemp, runCli } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { expectServingValid as expectServing } from '../../test/harness/published';
 import { killLoop, poolVsServed, runKilled, servedGeneration, storeProblems, timeRun } from '../../test/harness/kill';
+import { prng } from '../../test/harness/prng';
 import { generationSequence } from '../src/repo/generations';
 import { channelPaths } from '../src/repo/channel';
 import { servedCatalogue } from '../src/catalogue/write';
@@ -32,6 +33,9 @@ const WINDOW_KILLS = 2;
 const MAX_RUNS = 5 * KILLS;
 /** No new run after this long (ms); the test's own timeout is above it. */
 const LOOP_MS = 100_000;
+/** The catalogue test: runs at most, and kills it must see between the flip of dists and that of catalogue. */
+const CATALOGUE_RUNS = 40;
+const CATALOGUE_KILLS = 2;
 const TEST_MS = 170_000;
 /**
  * What the run after a killed publish may say: temp files of the killed run removed; its intent
@@ -49,7 +53,7 @@ const name = (i: number) => `pkg${String(i).padStart(3, '0')}`;
 
 beforeAll(async () => {
   debs = mkTemp('publish-kill-debs');
-  for (let i = 0; i < BASE + MAX_RUNS; i++) buildDeb(debs, { name: name(i), version: `1.${i}-1`, compression: 'none' });
+  for (let i = 0; i < BASE + MAX_RUNS + CATALOGUE_RUNS; i++) buildDeb(debs, { name: name(i), version: `1.${i}-1`, compression: 'none' });
   root = mkTemp('publish-kill');
   expect((await runCli(['--root', root, 'init', '--codenames', 'bookworm,trixie', '--architectures', 'amd64,arm64'])).code).toBe(0);
   expect((await runCli(['--root', root, 'keygen', '--type', 'ed25519'])).code).toBe(0);
@@ -137,6 +141,59 @@ test(
 
     expect(sum.killed).toBeGreaterThanOrEqual(KILLS);
     expect(windowKills).toBeGreaterThanOrEqual(WINDOW_KILLS);
+  },
+  TEST_MS,
+);
+
+test(
+  "SIGKILL between the flip of dists and the catalogue's leaves a complete catalogue of the generation before, which the next publish rebuilds",
+  async () => {
+    // The window is at the end of a run (history, then the catalogue gathered, rendered, written and
+    // flipped). Kills at seeded moments between two bounds of a run's time, narrowed after each
+    // kill that landed before the flip of dists (too early) or after the catalogue's (too late),
+    // until CATALOGUE_KILLS landed in it.
+    const first = BASE + MAX_RUNS;
+    addToPool(first);
+    let spanMs = await timeRun(['--root', root, 'publish']);
+    const r = prng(SEED + 1);
+    let [lo, hi] = [0.5, 1.05];
+    let stale = 0;
+    let runs = 0;
+    const outcomes: string[] = [];
+    for (let i = 1; i < CATALOGUE_RUNS && stale < CATALOGUE_KILLS; i++) {
+      runs++;
+      addToPool(first + i);
+      const before = servedGeneration(webRoot());
+      const f = lo + (hi - lo) * r();
+      const k = await runKilled(['--root', root, 'publish'], Math.round(spanMs * f));
+      if (!k.killed) {
+        expect(k.code).toBe(0);
+        spanMs = k.elapsedMs;
+      }
+      const served = servedGeneration(webRoot());
+      // Whatever the moment, `catalogue` points at a complete build (its marker names a generation).
+      const cat = servedCatalogue({ webRoot: webRoot(), name: 'preprod' });
+      expect(cat).toBeDefined();
+      const inWindow = k.killed && served !== before && cat!.generation !== served;
+      outcomes.push(`${f.toFixed(3)} of ${spanMs} ms: ${inWindow ? 'killed in the window' : k.killed ? 'killed' : 'finished'}`);
+      if (!inWindow) {
+        if (k.killed && served === before)
+          lo = f; // before the flip of dists
+        else hi = f; // after the catalogue's flip, or finished
+        if (hi - lo < 0.02) [lo, hi] = [Math.max(0, lo - 0.1), hi + 0.1];
+        continue;
+      }
+      stale++;
+      // The next writer rebuilds it first, and says so.
+      const next = await runCli(['--root', root, 'publish']);
+      expect(next.code).toBe(0);
+      expect(next.stderr).toMatch(
+        /^apt-repo: recovering: preprod: rebuilt \S+\/catalogue \(it described another generation than the one served\)$/m,
+      );
+      expect(servedCatalogue({ webRoot: webRoot(), name: 'preprod' })?.generation).toBe(servedGeneration(webRoot()));
+    }
+    process.stdout.write(`catalogue kill test: ${runs} runs, ${stale} killed in the window\n  ${outcomes.join('\n  ')}\n`);
+    expect(stale).toBeGreaterThanOrEqual(CATALOGUE_KILLS);
   },
   TEST_MS,
 );
