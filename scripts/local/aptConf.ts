@@ -11,6 +11,18 @@ export function aptConfString(value: string): string {
   return `"${value}"`;
 }
 
+/** The folders renderAptConf's paths need under the client's folder (apt creates none of them). */
+export const APT_CLIENT_DIRS = [
+  'etc/apt/apt.conf.d',
+  'etc/apt/sources.list.d',
+  'etc/apt/trusted.gpg.d',
+  'etc/apt/auth.conf.d',
+  'etc/apt/preferences.d',
+  'var/lib/apt/lists/partial',
+  'var/cache/apt/archives/partial',
+  'var/log/apt',
+] as const;
+
 /** Renders the private apt.conf for a client rooted at `dir`. */
 export function renderAptConf(dir: string, arch: string, foreign: string[], extra = ''): string {
   const p = (...s: string[]) => aptConfString(path.join(dir, ...s));

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startKeptSshd } from './sshd';
 import { buildSampleDebs, type SampleDeb } from './sampleDebs';
-import { renderAptConf } from './aptConf';
+import { APT_CLIENT_DIRS, renderAptConf } from './aptConf';
 import { Replayer } from './replayer';
 import {
   applyStacks,
@@ -140,18 +140,7 @@ function htpasswdSalts(stateDir: string, creds: ClientCredential[]): HtpasswdSal
  */
 function writeClient(stateDir: string, s: SandboxStack, keyFile: string, cred: ClientCredential): string {
   const dir = path.join(stateDir, `client-${s.config.channel}`);
-  for (const d of [
-    'etc/apt/apt.conf.d',
-    'etc/apt/sources.list.d',
-    'etc/apt/trusted.gpg.d',
-    'etc/apt/auth.conf.d',
-    'etc/apt/preferences.d',
-    'var/lib/apt/lists/partial',
-    'var/cache/apt/archives/partial',
-    'var/log/apt',
-  ]) {
-    fs.mkdirSync(path.join(dir, d), { recursive: true });
-  }
+  for (const d of APT_CLIENT_DIRS) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const cc = clientConfig(s);
   fs.writeFileSync(path.join(dir, 'etc/apt/apt.conf'), '');
   fs.writeFileSync(

@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runProcess, type RunResult } from './cli';
-import { aptConfString, renderAptConf } from '../../scripts/local/aptConf';
+import { APT_CLIENT_DIRS, aptConfString, renderAptConf } from '../../scripts/local/aptConf';
 
 /** Options of createAptClient. */
 /** apt's own warnings and errors in a run's output (lines starting W:, E: or Err:): signature, hash or date problems. */
@@ -123,19 +123,7 @@ const PROGRAMS = new Set(['apt-get', 'apt-cache', 'apt-config', 'apt', 'apt-mark
  */
 export function createAptClient(opts: AptClientOptions): AptClient {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apt-client-'));
-  for (const d of [
-    'etc/apt/apt.conf.d',
-    'etc/apt/sources.list.d',
-    'etc/apt/trusted.gpg.d',
-    'etc/apt/auth.conf.d',
-    'etc/apt/preferences.d',
-    'var/lib/apt/lists/partial',
-    'var/cache/apt/archives/partial',
-    'var/log/apt',
-    'downloads',
-  ]) {
-    fs.mkdirSync(path.join(dir, d), { recursive: true });
-  }
+  for (const d of [...APT_CLIENT_DIRS, 'downloads']) fs.mkdirSync(path.join(dir, d), { recursive: true });
   const aptConfig = path.join(dir, 'apt-config.conf');
   const caConf = opts.caFile ? `Acquire::https::CaInfo ${aptConfString(opts.caFile)};\n` : '';
   fs.writeFileSync(

@@ -13,7 +13,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { fsyncDir, SafeDir, tempName } from '../core/files';
+import { replaceSymlink, SafeDir } from '../core/files';
 import { AptRepoError } from '../errors';
 import { currentGeneration } from '../repo/generations';
 import { PoolCache } from '../repo/cache';
@@ -105,15 +105,7 @@ export async function writeCatalogueLocked(
         dir.close();
       }
       root.sync();
-      const tmp = tempName(link);
-      fs.symlinkSync(`${CATALOGUE_DIR}/${build}`, tmp);
-      try {
-        fs.renameSync(tmp, link);
-      } catch (e) {
-        fs.rmSync(tmp, { force: true });
-        throw e;
-      }
-      fsyncDir(ch.webRoot);
+      replaceSymlink(`${CATALOGUE_DIR}/${build}`, link);
       for (const e of root.list()) if (e.name !== build) fs.rmSync(root.entry(e.name), { recursive: true, force: true });
     } finally {
       root.close();

@@ -567,6 +567,25 @@ export async function replaceFile(dest: string, data: string | Uint8Array, mode 
 }
 
 /**
+ * Points the symbolic link `link` at `target` (a path relative to the link's folder) atomically: a
+ * new link under a temp name beside it (tempName), renamed over `link` (a reader sees the old
+ * target or the new one, never none), then the folder fsynced. rename(2) replaces the entry
+ * without following it; it fails (EISDIR, ENOTEMPTY …) rather than replace a real folder, and the
+ * temp link is then removed. The flips of `dists` and of the web catalogue.
+ */
+export function replaceSymlink(target: string, link: string): void {
+  const tmp = tempName(link);
+  fs.symlinkSync(target, tmp);
+  try {
+    fs.renameSync(tmp, link);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  fsyncDir(path.dirname(link));
+}
+
+/**
  * Makes `dest` a hard link to `src`, replacing `dest` atomically (link to a temp name, rename);
  * a copy across file systems (EXDEV). Not durable on its own, as replaceFile (same use).
  */

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AptRepoError, UsageError } from '../errors';
-import { fsyncDir, tempName, writeFileAtomic } from '../core/files';
+import { replaceSymlink, writeFileAtomic } from '../core/files';
 import type { ChannelConfig, GenerationInfo, ServedRecord } from '../core/types';
 import { isPoolPath } from './poolPath';
 import { formatOf } from './format';
@@ -195,16 +195,7 @@ export async function switchGeneration(ch: Pick<ChannelConfig, 'webRoot'>, id: s
     throw new UsageError(`generation ${id} is incomplete (no generation.json or no dists)`);
   }
   await currentGeneration(ch); // refuses a dists that is a real directory before replacing it
-  const link = path.join(ch.webRoot, 'dists');
-  const tmp = tempName(link);
-  fs.symlinkSync(`.generations/${id}/dists`, tmp);
-  try {
-    fs.renameSync(tmp, link);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fsyncDir(ch.webRoot);
+  replaceSymlink(`.generations/${id}/dists`, path.join(ch.webRoot, 'dists'));
 }
 
 /**
