@@ -11,6 +11,7 @@
  * mismatch and rebuilds it (healCatalogue, called by recoverChannel). A failure to write it never
  * fails the publish that served the generation: it is reported as a warning.
  */
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { replaceSymlink, SafeDir } from '../core/files';
@@ -92,7 +93,8 @@ export async function writeCatalogueLocked(
     const data = await timedAsync('catalogue: gather', () => gatherCatalogue(ch, id, (p) => cache.recorded(p), now, known));
     const files = timed('catalogue: render', () => renderCatalogue(data));
 
-    const build = `${id}-${now.getTime().toString(36)}${process.pid.toString(36)}`;
+    // Never an existing folder's name: two builds in the same millisecond differ by their random part.
+    const build = `${id}-${now.getTime().toString(36)}${randomBytes(3).toString('hex')}`;
     const root = SafeDir.open(ch.webRoot, CATALOGUE_DIR, { create: 0o755 });
     try {
       const dir = root.sub(build, { create: 0o755 });
