@@ -168,6 +168,19 @@ describe('the catalogue a publish writes', () => {
     fs.rmSync(link, { recursive: true });
   });
 
+  it("describes a package by its newest version's Description, whatever the pool order", async () => {
+    const drop = path.join(preprod.incomingDir, 'ci');
+    // The older one comes first in the pool's (byte) order.
+    buildDeb(drop, { name: 'described', version: '2.0', description: 'new words' });
+    buildDeb(drop, { name: 'described', version: '1.0', description: 'old words' });
+    await ingest(preprod, { settleMs: 0 });
+    const html = page(preprod, 'index.html');
+    const section = html.slice(html.indexOf('<section class="pkg" id="pkg-described"'));
+    expect(section.slice(0, section.indexOf('</section>'))).toMatch(
+      /<p class="summary">new words<\/p>[\s\S]*data-version="2\.0"[\s\S]*data-version="1\.0"/,
+    );
+  });
+
   it('is not written with repo.yaml catalogue: false, and refresh says so', async () => {
     const off = { ...preprod, catalogue: false };
     await expect(refreshCatalogue(off)).rejects.toThrow(/catalogue off/);

@@ -36,7 +36,7 @@ export interface CatalogueVersion {
   install: string;
 }
 
-/** One package name and every version the channel serves, newest first by the format's order. */
+/** One package name and every version the channel serves, newest first by the format's order; the summary and description are the newest version's. */
 export interface CataloguePackage {
   name: string;
   summary: string;
@@ -148,9 +148,7 @@ export async function gatherCatalogue(
     const e = entry(r.poolPath);
     let pkg = byName.get(r.name);
     if (!pkg) {
-      // The description of the first file of each name (the pool keeps one package's text per name in practice).
-      const d = e ? format.describe(e.control) : { summary: '', text: '' };
-      pkg = { name: r.name, summary: d.summary, description: d.text, versions: [] };
+      pkg = { name: r.name, summary: '', description: '', versions: [] };
       byName.set(r.name, pkg);
     }
     const twin = other?.get(key(r))?.addedMs;
@@ -173,6 +171,14 @@ export async function gatherCatalogue(
         p.versions.sort((a, b) => format.compareVersions(b.version, a.version) || byteOrder(a.architecture, b.architecture));
     return list;
   });
+  // What the newest version says of the package (one control text parsed per name).
+  for (const p of packages) {
+    const e = entry(p.versions[0].poolPath);
+    if (!e) continue;
+    const d = format.describe(e.control);
+    p.summary = d.summary;
+    p.description = d.text;
+  }
 
   let pending: CatalogueData['pending'];
   if (pair && isDownstream) {
