@@ -135,3 +135,21 @@ export class WrongUserError extends UsageError {
     );
   }
 }
+
+/**
+ * A mirror's file or download that cannot be taken: a URL that answers an error, a file whose
+ * checksum or signature is not what the upstream publishes, an index that does not parse. `file`
+ * names it (an upstream path or URL, or a local path); `retry` tells the downloader whether another
+ * attempt may succeed (a 5xx answer, a broken connection) or not (a 404, a checksum mismatch).
+ */
+export class MirrorError extends AptRepoError {
+  readonly retry: boolean;
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    opts: { retry?: boolean } = {},
+  ) {
+    super(`${file}: ${reason}`);
+    this.retry = opts.retry ?? false;
+  }
+}
