@@ -1,0 +1,283 @@
+/**
+ * An Alpine-shaped upstream for tests: signed .apk files, signed APKINDEX.tar.gz, and a releases/
+ * folder with images, .sha256 files and latest-releases.yaml, built as abuild and aports build them
+ * (abuild `abuild-sign.in`, `abuild-tar.c --cut`, `create_apks`; aports `scripts/mkimage-yaml.sh`).
+ * Deterministic: fixed tar mtimes and owners, gzip level 9 with mtime 0 (Node's gzip), and RSA
+ * PKCS#1 v1.5 signatures (deterministic), so the same inputs and key give the same bytes.
+ * Not checked against a real `apk` (Debian has no apk-tools): validity rests on those sources.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import { pack } from 'tar-stream';
+import type { ApkIndexEntry } from '../../lambda-free-tools/src/mirror/alpine';
+
+/** A signing key as abuild-keygen makes one: `name` is the public key's file name in /etc/apk/keys. */
+export interface AlpineKey {
+  /** File name, e.g. 'test@fixture-5f000000.rsa.pub'. */
+  name: string;
+  /** PEM SubjectPublicKeyInfo ('-----BEGIN PUBLIC KEY-----'), as `openssl rsa -pubout` writes it. */
+  publicPem: string;
+  /** PEM PKCS#8 private key. */
+  privatePem: string;
+}
+
+/** One package of a fixture repository. */
+export interface FixturePackage {
+  name: string;
+  version: string;
+  /** Content of /usr/share/<name>/payload (default: '<name> <version>\n'). */
+  payload?: string;
+}
+
+/** Fixed time of every tar entry and of .PKGINFO's builddate (2021-01-01T00:00:00Z). */
+const EPOCH = new Date('2021-01-01T00:00:00Z');
+
+/**
+ * A fresh RSA 2048 key pair (crypto.generateKeyPairSync, as abuild-keygen's `openssl genrsa`) named
+ * `<seedName>-<8 hex>.rsa.pub`: the hex is 5f000000 for the default seed 'test@fixture', otherwise
+ * derived from the seed name, so two seeds give two key file names. The key itself is random: pass the
+ * same AlpineKey around for deterministic bytes.
+ */
+export function alpineKey(seedName = 'test@fixture'): AlpineKey {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const hex = seedName === 'test@fixture' ? '5f000000' : crypto.createHash('sha256').update(seedName).digest('hex').slice(0, 8);
+  return {
+    name: `${seedName}-${hex}.rsa.pub`,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+}
+
+/**
+ * A ustar archive of `entries` (regular files, mode 0644, root:root, fixed mtime) as tar-stream
+ * writes it; `cut` drops the two 512-byte end-of-archive blocks (abuild-tar --cut), which tar-stream
+ * always writes as the last 1024 bytes.
+ */
+export async function tarBytes(entries: { name: string; data: Buffer }[], cut: boolean): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c) => chunks.push(c as Buffer));
+  const ended = new Promise<void>((resolve, reject) => {
+    p.on('end', resolve);
+    p.on('error', reject);
+  });
+  for (const e of entries) {
+    p.entry({ name: e.name, size: e.data.length, mode: 0o644, uid: 0, gid: 0, uname: 'root', gname: 'root', mtime: EPOCH }, e.data);
+  }
+  p.finalize();
+  await ended;
+  const b = Buffer.concat(chunks);
+  return cut ? b.subarray(0, b.length - 1024) : b;
+}
+
+/** gzip -n -9: level 9, Node writes mtime 0 and no file name. */
+export function gzip9(data: Buffer): Buffer {
+  return zlib.gzipSync(data, { level: 9 });
+}
+
+/**
+ * The signature member abuild-sign prepends: a cut tar holding `.SIGN.RSA.<key.name>` = PKCS#1 v1.5
+ * SHA-1 signature of `signed` (`openssl dgst -sha1 -sign`), gzipped. `type` RSA256/RSA512 sign with
+ * SHA-256/SHA-512 (abuild-sign -t).
+ */
+export async function signatureMember(signed: Buffer, key: AlpineKey, type: 'RSA' | 'RSA256' | 'RSA512' = 'RSA'): Promise<Buffer> {
+  const digest = { RSA: 'sha1', RSA256: 'sha256', RSA512: 'sha512' }[type];
+  const sig = crypto.sign(digest, signed, key.privatePem);
+  return gzip9(await tarBytes([{ name: `.SIGN.${type}.${key.name}`, data: sig }], true));
+}
+
+/** `'Q1' + base64(sha1(bytes))`: apk-tools' `C:` of a control member (computed here independently). */
+function q1(bytes: Buffer): string {
+  return `Q1${crypto.createHash('sha1').update(bytes).digest('base64')}`;
+}
+
+/**
+ * The three gzip members of an .apk (abuild `create_apks`): data (a tar of usr/share/<name>/payload,
+ * with end-of-archive), control (a cut tar of .PKGINFO, whose `datahash` is the SHA-256 of the data
+ * member), and the signature member over the control member. Returns them and the `C:` value.
+ */
+export async function apkMembers(
+  p: FixturePackage,
+  key: AlpineKey,
+  arch: string,
+): Promise<{ signature: Buffer; control: Buffer; data: Buffer; checksum: string }> {
+  const payload = Buffer.from(p.payload ?? `${p.name} ${p.version}\n`);
+  const data = gzip9(await tarBytes([{ name: `usr/share/${p.name}/payload`, data: payload }], false));
+  const pkginfo = [
+    '# Generated by the apt-epiconcept test harness (abuild layout)',
+    `pkgname = ${p.name}`,
+    `pkgver = ${p.version}`,
+    `pkgdesc = ${p.name} fixture package`,
+    'url = https://example.invalid/',
+    `builddate = ${Math.floor(EPOCH.getTime() / 1000)}`,
+    'packager = Test Fixture <test@fixture>',
+    `size = ${payload.length}`,
+    `arch = ${arch}`,
+    `origin = ${p.name}`,
+    'license = MIT',
+    `datahash = ${crypto.createHash('sha256').update(data).digest('hex')}`,
+    '',
+  ].join('\n');
+  const control = gzip9(await tarBytes([{ name: '.PKGINFO', data: Buffer.from(pkginfo) }], true));
+  const signature = await signatureMember(control, key);
+  return { signature, control, data, checksum: q1(control) };
+}
+
+/**
+ * Writes `dir/<name>-<version>.apk`: three gzip members (signature over the control member, control
+ * tar with .PKGINFO, data tar). Returns its path and its index entry (size in bytes, `C:` computed
+ * from the control member's bytes as built, not read back).
+ */
+export async function writeApk(
+  dir: string,
+  p: FixturePackage,
+  key: AlpineKey,
+  arch: string,
+): Promise<{ file: string; entry: ApkIndexEntry }> {
+  const m = await apkMembers(p, key, arch);
+  const bytes = Buffer.concat([m.signature, m.control, m.data]);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${p.name}-${p.version}.apk`);
+  fs.writeFileSync(file, bytes);
+  return { file, entry: { name: p.name, version: p.version, arch, size: bytes.length, checksum: m.checksum } };
+}
+
+/** The APKINDEX text of `entries` in apk-tools 2's field order (C P V A S I T U L o), one blank line after each. */
+export function apkIndexText(entries: ApkIndexEntry[]): string {
+  return entries
+    .map((e) =>
+      [
+        `C:${e.checksum}`,
+        `P:${e.name}`,
+        `V:${e.version}`,
+        ...(e.arch !== undefined ? [`A:${e.arch}`] : []),
+        `S:${e.size}`,
+        'I:4096',
+        `T:${e.name} fixture package`,
+        'U:https://example.invalid/',
+        'L:MIT',
+        `o:${e.name}`,
+        '',
+        '',
+      ].join('\n'),
+    )
+    .join('');
+}
+
+/** The unsigned APKINDEX.tar.gz as `apk index` writes it: gzip of a tar of DESCRIPTION (when given) and APKINDEX. */
+export async function unsignedApkIndex(text: string, description?: string): Promise<Buffer> {
+  const entries = [
+    ...(description !== undefined ? [{ name: 'DESCRIPTION', data: Buffer.from(description) }] : []),
+    { name: 'APKINDEX', data: Buffer.from(text, 'latin1') },
+  ];
+  return gzip9(await tarBytes(entries, false));
+}
+
+/**
+ * Writes `dir/APKINDEX.tar.gz` listing `entries`, signed with `key` (`.SIGN.RSA.<key.name>`, SHA-1,
+ * as abuild-sign's default). Deterministic bytes. Returns the path.
+ */
+export async function writeApkIndex(dir: string, entries: ApkIndexEntry[], key: AlpineKey, description?: string): Promise<string> {
+  const unsigned = await unsignedApkIndex(apkIndexText(entries), description);
+  const signed = Buffer.concat([await signatureMember(unsigned, key), unsigned]);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'APKINDEX.tar.gz');
+  fs.writeFileSync(file, signed);
+  return file;
+}
+
+/** Packages per repository folder when the caller gives none. */
+const DEFAULT_PACKAGES: Record<string, FixturePackage[]> = {
+  main: [
+    { name: 'musl', version: '1.2.2-r7' },
+    { name: 'busybox', version: '1.34.1-r5' },
+    { name: 'alpine-baselayout', version: '3.2.0-r18' },
+  ],
+  community: [
+    { name: 'htop', version: '3.1.2-r0' },
+    { name: 'tmux', version: '3.2a-r0' },
+  ],
+};
+
+/** `sha256sum`'s line for a file. */
+function sumLine(algorithm: 'sha256' | 'sha512', bytes: Buffer, name: string): string {
+  return `${crypto.createHash(algorithm).update(bytes).digest('hex')}  ${name}\n`;
+}
+
+/**
+ * Writes an Alpine-shaped tree under `root`:
+ * - `v<branch>/<repo>/<arch>/` for each repository of `opts.packages` (default: main and community
+ *   with a few packages each): the .apk files and a signed APKINDEX.tar.gz (DESCRIPTION `v<version>`);
+ * - `v<branch>/releases/<arch>/`: two small fake images (alpine-standard-<version>-<arch>.iso and
+ *   alpine-minirootfs-<version>-<arch>.tar.gz, deterministic bytes), a `.sha256` beside each, and
+ *   latest-releases.yaml naming `version` (fields of aports mkimage-yaml.sh, with title and desc).
+ * Returns the relative paths written (sorted, '/'-separated) and the index entries per repository
+ * folder, keyed by relative folder (e.g. 'v3.15/main/x86_64').
+ */
+export async function writeAlpineTree(
+  root: string,
+  opts: { branch: string; version: string; arch: string; key: AlpineKey; packages?: Record<string, FixturePackage[]> },
+): Promise<{ files: string[]; indexes: Record<string, ApkIndexEntry[]> }> {
+  const { branch, version, arch, key } = opts;
+  const files: string[] = [];
+  const indexes: Record<string, ApkIndexEntry[]> = {};
+  const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
+  for (const [repo, pkgs] of Object.entries(opts.packages ?? DEFAULT_PACKAGES)) {
+    const folder = `v${branch}/${repo}/${arch}`;
+    const dir = path.join(root, folder);
+    const entries: ApkIndexEntry[] = [];
+    for (const p of pkgs) {
+      const { file, entry } = await writeApk(dir, p, key, arch);
+      files.push(rel(file));
+      entries.push(entry);
+    }
+    files.push(rel(await writeApkIndex(dir, entries, key, `v${version}`)));
+    indexes[folder] = entries;
+  }
+
+  const releases = path.join(root, `v${branch}/releases/${arch}`);
+  fs.mkdirSync(releases, { recursive: true });
+  const images = [
+    { flavor: 'alpine-standard', ext: 'iso', title: 'Standard', desc: 'Alpine as it was intended.\nJust enough to get you started.\n' },
+    {
+      flavor: 'alpine-minirootfs',
+      ext: 'tar.gz',
+      title: 'Mini root filesystem',
+      desc: 'Minimal root filesystem.\nFor use in containers\n',
+    },
+  ];
+  const yaml: string[] = ['---'];
+  for (const im of images) {
+    const name = `${im.flavor}-${version}-${arch}.${im.ext}`;
+    const bytes = Buffer.from(`fake ${name} image\n`.repeat(64));
+    fs.writeFileSync(path.join(releases, name), bytes);
+    fs.writeFileSync(path.join(releases, `${name}.sha256`), sumLine('sha256', bytes, name));
+    files.push(rel(path.join(releases, name)), rel(path.join(releases, `${name}.sha256`)));
+    yaml.push(
+      '-',
+      `  title: "${im.title}"`,
+      '  desc: |',
+      ...im.desc
+        .trimEnd()
+        .split('\n')
+        .map((l) => `    ${l}`),
+      `  branch: v${branch}`,
+      `  arch: ${arch}`,
+      `  version: ${version}`,
+      `  flavor: ${im.flavor}`,
+      `  file: ${name}`,
+      `  iso: ${name}`,
+      '  date: 2021-01-01',
+      '  time: 00:00:00',
+      `  size: ${bytes.length}`,
+      `  sha256: ${crypto.createHash('sha256').update(bytes).digest('hex')}`,
+      `  sha512: ${crypto.createHash('sha512').update(bytes).digest('hex')}`,
+    );
+  }
+  const yamlFile = path.join(releases, 'latest-releases.yaml');
+  fs.writeFileSync(yamlFile, `${yaml.join('\n')}\n`);
+  files.push(rel(yamlFile));
+  return { files: files.sort(), indexes };
+}
