@@ -29,6 +29,7 @@ import * as doctor from './commands/doctor';
 import * as history from './commands/history';
 import * as metrics from './commands/metrics';
 import * as catalogue from './commands/catalogue';
+import * as mirror from './commands/mirror';
 import * as clientSetup from './commands/clientSetup';
 import { phaseRss, phaseTimes } from '../core/timings';
 
@@ -75,6 +76,8 @@ const WRITING_COMMANDS = new Set([
  * that tells whom to run as.
  */
 async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
+  // The mirrors are not channels: their configuration is mirrors.yaml (cli/commands/mirror.ts).
+  if (cmd.parent?.name() === 'mirror') return;
   const name = cmd.name();
   const g = globals(cmd);
   if (!CREATORS.has(name)) assertKnownChannel(g.root, g.channel);
@@ -151,6 +154,7 @@ export function buildProgram(argv: string[] = process.argv): Command {
     metrics,
     catalogue,
     clientSetup,
+    mirror,
   ])
     m.register(program);
   return program;

@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { MirrorError } from '../errors';
-import { apkChecksum, apkFileName, readApkIndex, readChecksumFile, readLatestReleases, type ApkIndexEntry } from './alpine';
+import { apkChecksum, apkFileName, readApkIndex, readChecksumFile, readLatestReleases, verifyApk, type ApkIndexEntry } from './alpine';
 import {
   alpineKey,
   apkIndexText,
@@ -492,3 +492,21 @@ function crc32Slow(b: Buffer): number {
   }
   return (c ^ 0xffffffff) >>> 0;
 }
+
+describe('verifyApk: the whole file against its index entry', () => {
+  test('a package as written passes; one changed byte of its data, or another checksum, is refused with both values', async () => {
+    const apk = await writeApk(path.join(tmp, 'verify'), { name: 'busybox', version: '1.34.1-r1', payload: 'busybox data' }, key, 'x86_64');
+    await expect(verifyApk(apk.file, apk.entry.checksum)).resolves.toBe(apk.entry.checksum);
+    const bytes = fs.readFileSync(apk.file);
+    // The last byte is the data member's ISIZE: change one inside its deflate data instead.
+    const damaged = path.join(tmp, 'verify', 'damaged.apk');
+    const copy = Buffer.from(bytes);
+    copy[copy.length - 12] ^= 0x01;
+    fs.writeFileSync(damaged, copy);
+    const e = await refusal(verifyApk(damaged, apk.entry.checksum));
+    expect(e.message).toMatch(/^\S+damaged\.apk: data SHA-256 [0-9a-f]{64}, but its \.PKGINFO says [0-9a-f]{64}; not kept$/);
+    const other = `Q1${Buffer.alloc(20, 9).toString('base64')}`;
+    const wrong = await refusal(verifyApk(apk.file, other));
+    expect(wrong.message).toContain(`checksum ${apk.entry.checksum}, but the index lists ${other}`);
+  });
+});

@@ -1,0 +1,240 @@
+/**
+ * `apt-repo mirror` against a local upstream (issue 14): a generated Alpine-shaped tree (signed
+ * APKINDEX.tar.gz listing generated .apk files, releases/ with images, .sha256 files and
+ * latest-releases.yaml) served by a real nginx on 127.0.0.1, mirrored by the bundled apt-repo.
+ * - first sync: every file, checked, latest-stable flipped, the post-sync hook run;
+ * - second sync after the upstream changed: exactly the changed files are downloaded (the
+ *   upstream's access log), every other one is a hard link of the previous snapshot (same inode);
+ * - rollback holds (a sync of the same version does not move the pointer back), gc keeps the
+ *   pointer's target;
+ * - a corrupted upstream file fails the sync naming the file and both checksums, is not kept, the
+ *   pointer stays; the next sync, once the upstream is right again, resumes the partial snapshot;
+ * - SIGKILL at seeded moments of a sync leaves the pointer on a complete snapshot; the next sync completes.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
+import { startNginx, staticServerBlock, type NginxServer } from '../../test/harness/nginx';
+import { alpineKey, writeAlpineTree, type AlpineKey, type FixturePackage } from '../../test/harness/alpine';
+import { runKilled, timeRun } from '../../test/harness/kill';
+import { prng } from '../../test/harness/prng';
+
+let root: string;
+let upstream: string;
+let nginx: NginxServer;
+let key: AlpineKey;
+const mirrorDir = () => path.join(root, 'srv/mirrors/alpine');
+const pointer = () => fs.readlinkSync(path.join(mirrorDir(), 'latest-stable'));
+const mirror = (...args: string[]) => runCli(['--root', root, '--json', 'mirror', ...args]);
+
+/** The upstream's packages per folder: `version` bumps the release; `changed` swaps one package's version. */
+function packages(bump: number): Record<string, FixturePackage[]> {
+  return {
+    main: [
+      { name: 'musl', version: '1.2.2-r7', payload: 'musl' },
+      { name: 'busybox', version: `1.34.1-r${bump}`, payload: `busybox ${bump}` },
+      { name: 'kiosk-browser', version: '2.0-r0', payload: 'kiosk' },
+    ],
+    community: [
+      { name: 'chromium', version: '99.0-r0', payload: 'chromium' },
+      { name: 'unclutter', version: '0.9-r1', payload: 'unclutter' },
+    ],
+  };
+}
+
+/** Writes the upstream for release `version`; every file it rewrote with other bytes gets a later mtime (nginx's Last-Modified). */
+async function writeUpstream(version: string, bump: number, stamp: number): Promise<string[]> {
+  const before = digests(upstream);
+  await writeAlpineTree(path.join(upstream, 'alpine'), { branch: '3.15', version, arch: 'x86_64', key, packages: packages(bump) });
+  const after = digests(upstream);
+  const changed = Object.keys(after).filter((f) => before[f] !== after[f]);
+  for (const f of changed) fs.utimesSync(path.join(upstream, f), stamp, stamp);
+  return changed.map((f) => f.replace(/^alpine\//, '')).sort();
+}
+
+function digests(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!fs.existsSync(path.join(dir, rel))) return out;
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, digests(dir, r));
+    else
+      out[r] = createHash('sha256')
+        .update(fs.readFileSync(path.join(dir, r)))
+        .digest('hex');
+  }
+  return out;
+}
+
+/** The paths (relative to the mirror's base URL) the upstream answered 200 since `from` (a length of the access log). */
+function downloadsSince(from: number): string[] {
+  return nginx
+    .accessLog()
+    .slice(from)
+    .split('\n')
+    .map((l) => /"GET \/alpine\/(\S+) HTTP\/[\d.]+" 200 /.exec(l)?.[1])
+    .filter((x): x is string => !!x)
+    .sort();
+}
+
+beforeAll(async () => {
+  root = mkTemp('mirror-e2e');
+  upstream = path.join(root, 'upstream');
+  key = alpineKey('mirror-test');
+  const keyDir = path.join(root, 'etc/epiconcept/apt_repo/mirror-keys');
+  fs.mkdirSync(keyDir, { recursive: true });
+  fs.writeFileSync(path.join(keyDir, key.name), key.publicPem);
+  await writeUpstream('3.15.4', 1, 1_700_000_000);
+  nginx = await startNginx({ serverBlocks: (port, addr) => staticServerBlock(port, upstream, { listenAddress: addr }) });
+  fs.writeFileSync(
+    path.join(root, 'etc/epiconcept/apt_repo/mirrors.yaml'),
+    [
+      'mirrors:',
+      '  alpine:',
+      `    url: ${nginx.url}/alpine/`,
+      '    paths: [v3.15/main/x86_64, v3.15/community/x86_64, v3.15/releases/x86_64]',
+      '    versionFrom: v3.15/releases/x86_64/latest-releases.yaml',
+      `    keys: [${path.join(keyDir, key.name)}]`,
+      `    postSync: 'echo "$MIRROR_NAME $MIRROR_VERSION" >> ${path.join(root, 'hook.log')}'`,
+      '',
+    ].join('\n'),
+  );
+}, 60_000);
+
+afterAll(async () => {
+  await nginx?.stop();
+  if (root) rmTemp(root);
+});
+
+test('the first sync takes every file the upstream lists, checked, and points latest-stable at it; the hook runs after', async () => {
+  const r = JSON.parse(ok(await mirror('sync', 'alpine'), 'sync').stdout) as { outcome: string; label: string; downloaded: string[] };
+  expect(r).toMatchObject({ outcome: 'synced', label: '3.15.4' });
+  expect(pointer()).toBe('3.15.4');
+  const mirrored = digests(path.join(mirrorDir(), '3.15.4'));
+  const upstreamFiles = digests(path.join(upstream, 'alpine'));
+  // Every upstream file, byte for byte (the manifest besides).
+  for (const [f, d] of Object.entries(upstreamFiles)) expect([f, mirrored[f]]).toEqual([f, d]);
+  expect(Object.keys(mirrored).filter((f) => !(f in upstreamFiles))).toEqual(['.manifest.json']);
+  expect(r.downloaded.sort()).toEqual(Object.keys(upstreamFiles).sort());
+  expect(fs.readFileSync(path.join(root, 'hook.log'), 'utf8')).toBe('alpine 3.15.4\n');
+  // Nothing new upstream: nothing done, nothing downloaded.
+  const mark = nginx.accessLog().length;
+  expect(JSON.parse(ok(await mirror('sync', 'alpine'), 'sync again').stdout)).toMatchObject({ outcome: 'current', label: '3.15.4' });
+  expect(downloadsSince(mark)).toEqual([]);
+});
+
+test('after the upstream changed, the next sync downloads exactly the changed files and hard-links the rest', async () => {
+  const changed = await writeUpstream('3.15.5', 2, 1_700_000_100);
+  expect(changed.length).toBeGreaterThanOrEqual(3);
+  const mark = nginx.accessLog().length;
+  const r = JSON.parse(ok(await mirror('sync', 'alpine'), 'sync 3.15.5').stdout) as { label: string; linked: number; downloaded: string[] };
+  expect(r.label).toBe('3.15.5');
+  // Only the files that changed or are new, each once (the old package is no longer listed).
+  const listed = Object.keys(digests(path.join(upstream, 'alpine')));
+  expect(downloadsSince(mark)).toEqual(changed.filter((f) => listed.includes(`alpine/${f}`) || listed.includes(f)));
+  expect(r.downloaded.sort()).toEqual(downloadsSince(mark));
+  // Every file that did not change is the same inode in both snapshots.
+  const old = path.join(mirrorDir(), '3.15.4');
+  const now = path.join(mirrorDir(), '3.15.5');
+  for (const f of Object.keys(digests(now)).filter((x) => x !== '.manifest.json' && !changed.includes(x)))
+    expect([f, fs.statSync(path.join(now, f)).ino]).toEqual([f, fs.statSync(path.join(old, f)).ino]);
+  expect(r.linked).toBeGreaterThan(0);
+  expect(pointer()).toBe('3.15.5');
+});
+
+test('list, rollback (which a sync of the same version does not undo) and gc (never the pointer)', async () => {
+  const list = JSON.parse(ok(await mirror('list', 'alpine'), 'list').stdout) as {
+    snapshots: { label: string; latestStable: boolean; ownBytes: number; bytes: number }[];
+  };
+  expect(list.snapshots.map((s) => [s.label, s.latestStable])).toEqual([
+    ['3.15.4', false],
+    ['3.15.5', true],
+  ]);
+  expect(list.snapshots[1].ownBytes).toBeLessThan(list.snapshots[1].bytes);
+  expect(JSON.parse(ok(await mirror('rollback', 'alpine'), 'rollback').stdout)).toEqual({ from: '3.15.5', to: '3.15.4' });
+  expect(pointer()).toBe('3.15.4');
+  expect(JSON.parse(ok(await mirror('sync', 'alpine'), 'sync after rollback').stdout)).toMatchObject({ outcome: 'current' });
+  expect(pointer()).toBe('3.15.4');
+  const bad = await mirror('rollback', 'alpine', '--to', '9.9.9');
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/no snapshot '9\.9\.9'/);
+  // gc --keep 1 keeps the newest (3.15.5) and the pointer's target (3.15.4).
+  expect(JSON.parse(ok(await mirror('gc', 'alpine', '--keep', '1'), 'gc').stdout).removed).toEqual([]);
+  ok(await mirror('rollback', 'alpine', '--to', '3.15.5'), 'rollback --to');
+  expect(JSON.parse(ok(await mirror('gc', 'alpine', '--keep', '1'), 'gc').stdout).removed).toEqual(['3.15.4']);
+  expect(fs.existsSync(path.join(mirrorDir(), '3.15.4'))).toBe(false);
+  // The hard links of the kept snapshot are whole files still: each as the upstream has it.
+  const up = digests(path.join(upstream, 'alpine'));
+  for (const [f, d] of Object.entries(digests(path.join(mirrorDir(), '3.15.5'))))
+    if (f !== '.manifest.json') expect([f, d]).toEqual([f, up[f]]);
+});
+
+test('a corrupted upstream file fails the sync naming it and both sums, is not kept, the pointer stays; the next sync resumes', async () => {
+  await writeUpstream('3.15.6', 3, 1_700_000_200);
+  // A package new in this release (so downloaded, not hard-linked), its data damaged on the upstream.
+  const victim = path.join(upstream, 'alpine/v3.15/main/x86_64/busybox-1.34.1-r3.apk');
+  const good = fs.readFileSync(victim);
+  const bad = Buffer.from(good);
+  bad[bad.length - 20] ^= 0xff;
+  fs.writeFileSync(victim, bad);
+  fs.utimesSync(victim, 1_700_000_300, 1_700_000_300);
+  const hooks = fs.readFileSync(path.join(root, 'hook.log'), 'utf8');
+  const r = await mirror('sync', 'alpine');
+  expect(r.code).toBe(1);
+  const rel = path.relative(path.join(upstream, 'alpine'), victim);
+  // Named with both values: what came and what the upstream publishes.
+  expect(r.stderr).toMatch(
+    new RegExp(`${rel.replace(/[.+]/g, '\\$&')}: data SHA-256 [0-9a-f]{64}, but its \\.PKGINFO says [0-9a-f]{64}; not kept`),
+  );
+  expect(pointer()).toBe('3.15.5');
+  expect(fs.existsSync(path.join(mirrorDir(), '.partial-3.15.6', rel))).toBe(false);
+  expect(fs.readFileSync(path.join(root, 'hook.log'), 'utf8')).toBe(hooks);
+  // The upstream fixed: the next sync keeps what the failed one had checked, and completes.
+  fs.writeFileSync(victim, good);
+  const done = JSON.parse(ok(await mirror('sync', 'alpine'), 'sync after the fix').stdout) as { label: string; resumed: number };
+  expect(done.label).toBe('3.15.6');
+  expect(done.resumed).toBeGreaterThan(0);
+  expect(pointer()).toBe('3.15.6');
+});
+
+test('SIGKILL at seeded moments of a sync leaves latest-stable on a complete snapshot; the next sync completes', async () => {
+  // Moments between two bounds of a run's time, narrowed after each kill that landed before the
+  // partial snapshot began (too early) or after the flip (too late), until 3 kills left a partial
+  // snapshot behind (at most 30 runs): each time the pointer is on a complete snapshot, and the next
+  // sync completes the interrupted one.
+  let release = 7;
+  await writeUpstream(`3.15.${release}`, release + 1, 1_700_001_000);
+  let span = await timeRun(['--root', root, 'mirror', 'sync', 'alpine']);
+  const r = prng(9141);
+  let [lo, hi] = [0.3, 1.05];
+  let inWindow = 0;
+  const outcomes: string[] = [];
+  for (let run = 0; run < 30 && inWindow < 3; run++) {
+    release++;
+    await writeUpstream(`3.15.${release}`, release + 1, 1_700_001_000 + release * 100);
+    const before = pointer();
+    const f = lo + (hi - lo) * r();
+    const k = await runKilled(['--root', root, 'mirror', 'sync', 'alpine'], Math.round(f * span));
+    if (!k.killed) {
+      expect(k.code).toBe(0);
+      span = k.elapsedMs;
+    }
+    const target = pointer();
+    // The pointer is the one before or the new complete snapshot, never anything else.
+    expect([before, `3.15.${release}`]).toContain(target);
+    expect(fs.existsSync(path.join(mirrorDir(), target, '.manifest.json'))).toBe(true);
+    const partial = fs.existsSync(path.join(mirrorDir(), `.partial-3.15.${release}`));
+    outcomes.push(`${f.toFixed(3)} of ${span} ms: ${!k.killed ? 'finished' : partial ? 'killed, partial snapshot left' : 'killed'}`);
+    if (k.killed && partial) inWindow++;
+    else if (k.killed && target === before && !fs.existsSync(path.join(mirrorDir(), `3.15.${release}`))) lo = f;
+    else hi = f;
+    if (hi - lo < 0.02) [lo, hi] = [Math.max(0, lo - 0.1), hi + 0.1];
+    const next = JSON.parse(ok(await mirror('sync', 'alpine'), `sync after the kill (run ${run})`).stdout) as { label: string };
+    expect(next.label).toBe(`3.15.${release}`);
+    expect(pointer()).toBe(`3.15.${release}`);
+    expect(fs.existsSync(path.join(mirrorDir(), `.partial-3.15.${release}`))).toBe(false);
+  }
+  process.stdout.write(`mirror kill test: ${inWindow} kills left a partial snapshot\n  ${outcomes.join('\n  ')}\n`);
+  expect(inWindow).toBeGreaterThanOrEqual(3);
+}, 240_000);
