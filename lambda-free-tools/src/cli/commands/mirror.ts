@@ -2,8 +2,9 @@
  * `apt-repo mirror sync|list|rollback|gc <name>`: versioned snapshots of an upstream repository
  * (mirror/sync.ts), for the mirrors of `<root>/etc/epiconcept/apt_repo/mirrors.yaml`
  * (mirror/config.ts). Not tied to a channel: `--channel` is not read. Exit codes: 0 done (a sync
- * with nothing new too), 1 a download or a check failed (the pointer did not move), 2 usage or
- * configuration error, 3 the mirror's lock is held.
+ * with nothing new too), 1 a download or a check failed (the pointer did not move), a wrong
+ * mirrors.yaml, or a post-sync hook that failed; 2 usage error (an unknown snapshot, a bad --keep);
+ * 3 the mirror's lock is held.
  */
 import type { Command } from 'commander';
 import { action, globals, progressFor, table } from '../context';
