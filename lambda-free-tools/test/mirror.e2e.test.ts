@@ -96,7 +96,8 @@ beforeAll(async () => {
       '    paths: [v3.15/main/x86_64, v3.15/community/x86_64, v3.15/releases/x86_64]',
       '    versionFrom: v3.15/releases/x86_64/latest-releases.yaml',
       `    keys: [${path.join(keyDir, key.name)}]`,
-      `    postSync: 'echo "$MIRROR_NAME $MIRROR_VERSION" >> ${path.join(root, 'hook.log')}'`,
+      // The hook also prints: its output must not reach the JSON on stdout.
+      `    postSync: 'echo hook says hi; echo "$MIRROR_NAME $MIRROR_VERSION" >> ${path.join(root, 'hook.log')}'`,
       '',
     ].join('\n'),
   );
@@ -108,8 +109,10 @@ afterAll(async () => {
 });
 
 test('the first sync takes every file the upstream lists, checked, and points latest-stable at it; the hook runs after', async () => {
-  const r = JSON.parse(ok(await mirror('sync', 'alpine'), 'sync').stdout) as { outcome: string; label: string; downloaded: string[] };
-  expect(r).toMatchObject({ outcome: 'synced', label: '3.15.4' });
+  const first = ok(await mirror('sync', 'alpine'), 'sync');
+  const r = JSON.parse(first.stdout) as { outcome: string; label: string; downloaded: string[]; hook: { code: number } };
+  expect(r).toMatchObject({ outcome: 'synced', label: '3.15.4', hook: { code: 0 } });
+  expect(first.stderr).toContain('hook says hi');
   expect(pointer()).toBe('3.15.4');
   const mirrored = digests(path.join(mirrorDir(), '3.15.4'));
   const upstreamFiles = digests(path.join(upstream, 'alpine'));

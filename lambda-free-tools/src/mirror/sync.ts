@@ -135,8 +135,9 @@ function pendingFlipFile(m: MirrorConfig): string {
 
 function runHook(m: MirrorConfig, label: string): SyncResult['hook'] {
   if (!m.postSync) return undefined;
+  // Its output goes to stderr: stdout is the command's own result (--json).
   const r = spawnSync('/bin/sh', ['-c', m.postSync], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 2, 2],
     env: { ...process.env, MIRROR_NAME: m.name, MIRROR_VERSION: label, MIRROR_DIR: path.join(m.dir, label) },
   });
   return { command: m.postSync, code: r.status };
@@ -154,6 +155,8 @@ const isReleases = (rel: string) => /(^|\/)releases\/[^/]+$/.test(rel);
 export async function syncMirror(m: MirrorConfig, opts: { now?: Date; progress?: Progress } = {}): Promise<SyncResult> {
   return withChannelLock(m, async () => {
     fs.mkdirSync(m.dir, { recursive: true, mode: 0o755 });
+    // Temp files of a sync that was killed (under the lock, no other sync is running).
+    for (const n of fs.readdirSync(m.dir)) if (/^\..+\.tmp-\d+$/.test(n)) fs.rmSync(path.join(m.dir, n), { force: true });
     const result = (label: string, outcome: SyncResult['outcome']): SyncResult => ({
       mirror: m.name,
       label,
