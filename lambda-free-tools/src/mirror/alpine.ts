@@ -632,7 +632,22 @@ export function apkFileName(e: ApkIndexEntry): string {
  *         member; an fs error (ENOENT…) as is.
  */
 export async function apkChecksum(file: string, readChunkBytes = 64 * 1024): Promise<string> {
+  return (await apkHead(file, readChunkBytes, false)).checksum;
+}
+
+/**
+ * Walks the first two gzip members of an .apk (signature, control): the `C:` checksum of the
+ * control member's compressed bytes, with `keepControl` its inflated bytes (bounded by
+ * MAX_CONTROL_INFLATED), and the offset where the data member starts. Throws MirrorError naming
+ * `file` (not gzip, fewer than 2 members, a corrupt member).
+ */
+async function apkHead(
+  file: string,
+  readChunkBytes: number,
+  keepControl: boolean,
+): Promise<{ checksum: string; control: Buffer[]; dataStart: number }> {
   const hash = crypto.createHash('sha1');
+  const control: Buffer[] = [];
   const stream = fs.createReadStream(file, { highWaterMark: readChunkBytes });
   let walk: MemberWalk;
   try {
@@ -640,9 +655,17 @@ export async function apkChecksum(file: string, readChunkBytes = 64 * 1024): Pro
       maxMembers: 2,
       maxInflated: MAX_CONTROL_INFLATED,
       sink: {
+        // 0-based: member 1 is the control member.
         raw: (i, b) => {
           if (i === 1) hash.update(b);
         },
+        ...(keepControl
+          ? {
+              inflated: (i: number, b: Buffer) => {
+                if (i === 1) control.push(b);
+              },
+            }
+          : {}),
       },
     });
   } catch (e) {
@@ -652,7 +675,7 @@ export async function apkChecksum(file: string, readChunkBytes = 64 * 1024): Pro
   }
   if (walk.ends.length < 2)
     throw new MirrorError(file, `${walk.ends.length} gzip member(s): an .apk has at least 2 (signature, control[, data])`);
-  return `Q1${hash.digest('base64')}`;
+  return { checksum: `Q1${hash.digest('base64')}`, control, dataStart: walk.ends[1] };
 }
 
 /**
@@ -666,31 +689,7 @@ export async function apkChecksum(file: string, readChunkBytes = 64 * 1024): Pro
  *         without `datahash`, or a malformed file.
  */
 export async function verifyApk(file: string, expected: string): Promise<string> {
-  const sha1 = crypto.createHash('sha1');
-  const control: Buffer[] = [];
-  const stream = fs.createReadStream(file, { highWaterMark: 64 * 1024 });
-  let walk: MemberWalk;
-  try {
-    walk = await walkGzipMembers(stream as AsyncIterable<Buffer>, {
-      maxMembers: 2,
-      maxInflated: MAX_CONTROL_INFLATED,
-      sink: {
-        raw: (i, b) => {
-          if (i === 1) sha1.update(b);
-        },
-        inflated: (i, b) => {
-          if (i === 1) control.push(b); // 0-based: the second member, control
-        },
-      },
-    });
-  } catch (e) {
-    throw asMirrorError(file, e);
-  } finally {
-    stream.destroy();
-  }
-  if (walk.ends.length < 2)
-    throw new MirrorError(file, `${walk.ends.length} gzip member(s): an .apk has at least 2 (signature, control[, data])`);
-  const checksum = `Q1${sha1.digest('base64')}`;
+  const { checksum, control, dataStart } = await apkHead(file, 64 * 1024, true);
   if (checksum !== expected) throw new MirrorError(file, `checksum ${checksum}, but the index lists ${expected}; not kept`);
   let pkginfo: Buffer | undefined;
   try {
@@ -701,7 +700,7 @@ export async function verifyApk(file: string, expected: string): Promise<string>
   const m = pkginfo && /^datahash = ([0-9a-f]{64})$/m.exec(pkginfo.toString('utf8'));
   if (!m) throw new MirrorError(file, '.PKGINFO has no datahash: the data cannot be checked; not kept');
   const sha256 = crypto.createHash('sha256');
-  const rest = fs.createReadStream(file, { start: walk.ends[1], highWaterMark: 1024 * 1024 });
+  const rest = fs.createReadStream(file, { start: dataStart, highWaterMark: 1024 * 1024 });
   for await (const chunk of rest) sha256.update(chunk as Buffer);
   const datahash = sha256.digest('hex');
   if (datahash !== m[1]) throw new MirrorError(file, `data SHA-256 ${datahash}, but its .PKGINFO says ${m[1]}; not kept`);
