@@ -201,7 +201,7 @@ interface Prefetched {
  */
 async function upstreamVersion(m: MirrorConfig): Promise<{ label: string; prefetched?: Prefetched }> {
   const rel = m.versionFrom!;
-  const prevLabel = pointerTarget(m) ?? snapshots(m).pop()?.label;
+  const prevLabel = snapshots(m).pop()?.label ?? pointerTarget(m);
   const prevFile = prevLabel ? path.join(m.dir, prevLabel, rel) : undefined;
   const known = prevLabel ? readManifest(m, prevLabel)?.files[rel] : undefined;
   const file = path.join(m.dir, `.${path.posix.basename(rel)}.tmp-${process.pid}`);
@@ -232,7 +232,8 @@ async function build(
   opts: { now?: Date; progress?: Progress; prefetched?: Prefetched },
 ): Promise<SyncResult> {
   const out: SyncResult = { mirror: m.name, label, outcome: 'synced', downloaded: [], linked: 0, resumed: 0 };
-  const prevLabel = pointerTarget(m) ?? snapshots(m).pop()?.label;
+  // The newest snapshot, not the pointer's (a rollback may hold an older one): what is most likely unchanged.
+  const prevLabel = snapshots(m).pop()?.label ?? pointerTarget(m);
   const prev = prevLabel ? readManifest(m, prevLabel) : undefined;
   const stagingName = `${PARTIAL}${label}`;
   const top = SafeDir.open(m.dir, '', {});
