@@ -201,6 +201,22 @@ test('a corrupted upstream file fails the sync naming it and both sums, is not k
   expect(pointer()).toBe('3.15.6');
 });
 
+test('a link planted in a partial snapshot is removed, never followed nor written through', async () => {
+  await writeUpstream('3.15.61', 61, 1_700_000_500);
+  const dir = path.join(mirrorDir(), '.partial-3.15.61', 'v3.15/main/x86_64');
+  fs.mkdirSync(dir, { recursive: true });
+  const outside = path.join(root, 'outside.apk');
+  fs.writeFileSync(outside, 'not ours');
+  // Named as the package the sync will download into that folder.
+  fs.symlinkSync(outside, path.join(dir, 'busybox-1.34.1-r61.apk'));
+  ok(await mirror('sync', 'alpine'), 'sync over a planted link');
+  expect(fs.readFileSync(outside, 'utf8')).toBe('not ours');
+  const file = path.join(mirrorDir(), '3.15.61', 'v3.15/main/x86_64/busybox-1.34.1-r61.apk');
+  expect(fs.lstatSync(file).isFile()).toBe(true);
+  expect(fs.readFileSync(file).equals(fs.readFileSync(path.join(upstream, 'alpine/v3.15/main/x86_64/busybox-1.34.1-r61.apk')))).toBe(true);
+  expect(pointer()).toBe('3.15.61');
+});
+
 test('SIGKILL at seeded moments of a sync leaves latest-stable on a complete snapshot; the next sync completes', async () => {
   // Moments between two bounds of a run's time, narrowed after each kill that landed before the
   // partial snapshot began (too early) or after the flip (too late), until 3 kills left a partial
