@@ -9,13 +9,13 @@
  * before its methods drop privileges, which is what this test shows.
  */
 import { createHash } from 'crypto';
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { mkTemp, ok, rmTemp, runProcess, type RunResult } from '../../test/harness/cli';
 import { buildDeb } from '../../test/harness/debs';
 import { aptProblems, createAptClient, type AptClient } from '../../test/harness/apt';
 import { startNginx, staticServerBlock, type NginxServer } from '../../test/harness/nginx';
+import { caSignedCert } from '../../test/harness/tls';
 import { channelPaths } from '../src/repo/channel';
 
 const DIST = path.resolve(__dirname, '../../dist/apt-repo.cjs');
@@ -100,50 +100,16 @@ const asRoot = process.getuid?.() === 0;
     fs.writeFileSync(htpasswd, `${USER}:{PLAIN}${PASSWORD}\n`);
     const auth = `auth_basic "apt"; auth_basic_user_file ${htpasswd};`;
     // A CA and a server certificate for 127.0.0.1 (apt's https method checks the name).
-    caFile = path.join(work, 'ca.pem');
-    const o = (...a: string[]) => execFileSync('openssl', a, { stdio: 'ignore', cwd: work });
-    o(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=client-setup test CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    );
-    o('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'server.key', '-out', 'server.csr');
-    fs.writeFileSync(path.join(work, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-    o(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      'san.ext',
-      '-out',
-      'server.pem',
-    );
+    const tls = caSignedCert(work);
+    caFile = tls.caFile;
     https = await startNginx({
       serverBlocks: (port) =>
         [
           'server {',
           `  listen 127.0.0.1:${port} ssl;`,
           '  server_name _;',
-          `  ssl_certificate ${path.join(work, 'server.pem')};`,
-          `  ssl_certificate_key ${path.join(work, 'server.key')};`,
+          `  ssl_certificate ${tls.certFile};`,
+          `  ssl_certificate_key ${tls.keyFile};`,
           `  root ${webRoot};`,
           `  ${auth}`,
           '}',

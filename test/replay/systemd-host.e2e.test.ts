@@ -32,6 +32,7 @@ import { createAptClient, oneLineSource } from '../harness/apt';
 import { applyStacks, planMaterial, Replayer, type KeyMaterial, type SandboxStack, type StepRun } from '../harness/replay';
 import { mustRun, requireDocker, startSystemdHost, type SystemdHost } from '../harness/container';
 import { metricValue, parsePrometheus } from '../harness/prometheus';
+import { caSignedCert } from '../harness/tls';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 const docker = requireDocker();
@@ -61,69 +62,6 @@ function sshKeyPair(dir: string, name: string): { privateKey: string; publicLine
   return { privateKey: fs.readFileSync(f, 'utf8'), publicLine: fs.readFileSync(`${f}.pub`, 'utf8').trim() };
 }
 
-/** A test CA and a server certificate for 127.0.0.1 and 127.0.0.2 (P-256, 2 days), made with openssl. */
-function testCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const p = (f: string) => path.join(dir, f);
-  mustRun('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.pem'),
-    '-days',
-    '2',
-    '-subj',
-    '/CN=apt-repo systemd-host test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  mustRun('openssl', [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    p('server.key'),
-    '-out',
-    p('server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  fs.writeFileSync(
-    p('server.ext'),
-    'subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
-  );
-  mustRun('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    p('server.csr'),
-    '-CA',
-    p('ca.pem'),
-    '-CAkey',
-    p('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    p('server.pem'),
-    '-days',
-    '2',
-    '-extfile',
-    p('server.ext'),
-  ]);
-  fs.writeFileSync(p('fullchain.pem'), fs.readFileSync(p('server.pem'), 'utf8') + fs.readFileSync(p('ca.pem'), 'utf8'));
-  return { caFile: p('ca.pem'), certFile: p('fullchain.pem'), keyFile: p('server.key') };
-}
-
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 describeIfDocker('systemd host: the production stacks applied to Debian 12 with systemd', () => {
@@ -134,7 +72,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
   let firstRuns: StepRun[];
   let uploaderKey: string;
   let rootKey: string;
-  let certs: ReturnType<typeof testCertificates>;
+  let certs: ReturnType<typeof caSignedCert>;
   let httpsPort: number;
   let httpPort: number;
   const timings: string[] = [];
@@ -151,7 +89,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     const up = sshKeyPair(work, UPLOADER);
     uploaderKey = up.privateKey;
     rootKey = root.privateKey;
-    certs = testCertificates(work);
+    certs = caSignedCert(work);
     host = await startSystemdHost({ authorizedKey: root.publicLine, namePrefix: 'apt-repo-systemd-host' });
     timings.push(
       `base image ${secs(host.timings.baseImageS * 1000)}, server image ${secs(host.timings.serverImageS * 1000)}, boot ${secs(host.timings.bootS * 1000)} (${host.bootState})`,
