@@ -32,6 +32,7 @@ describe('buildPlan: structure', () => {
       ['ingest-units', ['indexer']],
       ['refresh-units', ['indexer', 'signer']],
       ['metrics-units', ['indexer', 'publish']],
+      ['mirrors', ['indexer', 'vhost']],
       ['backup-units', ['indexer']],
       [
         'expected-state',
@@ -52,6 +53,7 @@ describe('buildPlan: structure', () => {
           'ingest-units',
           'refresh-units',
           'metrics-units',
+          'mirrors',
           'backup-units',
         ],
       ],

@@ -75,6 +75,7 @@ import { sshAccessStep } from './steps/sshAccess';
 import { sudoersStep } from './steps/sudoers';
 import { tlsStep } from './steps/tls';
 import { metricsUnitsStep } from './steps/metrics';
+import { mirrorsStep } from './steps/mirrors';
 import { backupUnitsStep, ingestUnitsStep, refreshUnitsStep } from './steps/units';
 import { vhostStep } from './steps/vhost';
 
@@ -176,6 +177,7 @@ const BUILDERS: readonly ((ctx: PlanContext) => PlanStep | undefined)[] = [
   ingestUnitsStep,
   refreshUnitsStep,
   metricsUnitsStep,
+  mirrorsStep,
   backupUnitsStep,
 ];
 
@@ -187,7 +189,8 @@ const BUILDERS: readonly ((ctx: PlanContext) => PlanStep | undefined)[] = [
  * vhost [signing-key, publish, htpasswd?, tls?]; ssh-access [dirs]; sudoers [dirs];
  * ingest-units [indexer] (channels without upstream); refresh-units [indexer, signer] (the
  * re-signing timer with validUntilDays, its removal without); metrics-units [indexer, publish]
- * (the metrics timer with metricsDir, its removal without); backup-units [indexer];
+ * (the metrics timer with metricsDir, its removal without); mirrors [indexer, vhost] (the stack's
+ * mirrors, infra/steps/mirrors.ts; the removal of this stack's former ones without); backup-units [indexer];
  * expected-state [every other step]. `publish` and `signer` name indexInputsDigest in their command text.
  * Pure: same inputs, same plan (no time, no randomness). Throws Error when tls.mode is 'files'
  * and material lacks tlsCert/tlsKey.

@@ -30,8 +30,8 @@ export interface PlanSource {
   secretStdin: pulumi.Output<Record<string, string>>;
 }
 
-/** The public material known at evaluation time: the bundle and the TLS certificate. */
-export type KnownMaterial = Pick<PlanMaterial, 'bundlePath' | 'bundleSha256' | 'tlsCert'>;
+/** The public material known at evaluation time: the bundle, the TLS certificate and the mirrors' keys. */
+export type KnownMaterial = Pick<PlanMaterial, 'bundlePath' | 'bundleSha256' | 'tlsCert' | 'mirrorKeys'>;
 /** The signing key's public parts (known once the key resource exists). */
 export type KeyMaterial = Pick<PlanMaterial, 'publicKeyArmored' | 'publicKeyBinaryBase64'>;
 /** The secret half of PlanMaterial. */

@@ -67,6 +67,12 @@ SystemCallArchitectures=native
 SystemCallErrorNumber=EPERM
 `;
 
+/**
+ * The sandbox of a service that must reach the network (a mirror's sync: infra/mirrors.ts): HARDENING
+ * without PrivateNetwork= and IPAddressDeny=; the unit adds RestrictAddressFamilies= AF_INET and AF_INET6.
+ */
+export const NETWORK_HARDENING = HARDENING.replace('PrivateNetwork=yes\n', '').replace('IPAddressDeny=any\n', '');
+
 function execLine(cfg: StackConfig, args: string[]): string {
   // systemd splits ExecStart on white space and honours double quotes; every word here is a path
   // or a plain word validated by the config schema.

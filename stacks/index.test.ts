@@ -61,6 +61,7 @@ describe('preprod stack', () => {
       'preprod-indexer',
       'preprod-ingest-units',
       'preprod-metrics-units',
+      'preprod-mirrors',
       'preprod-pre-update-backup',
       'preprod-publish',
       'preprod-refresh-units',

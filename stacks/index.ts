@@ -14,11 +14,13 @@ import { HostBase } from '../infra/hostBase';
 import { planSource, sshConnection } from '../infra/remoteSteps';
 import { SigningKey } from '../infra/signingKey';
 import { loadStackConfig } from './config';
-import { indexerBundle, tlsFiles } from './material';
+import { indexerBundle, mirrorKeys, tlsFiles } from './material';
+import { mirrorsUrl as mirrorsUrlOf, type MirrorsStack } from '../infra/mirrors';
 
 const { config: cfg, secrets } = loadStackConfig();
 const bundle = indexerBundle();
 const tls = tlsFiles(cfg);
+const keysOfMirrors = mirrorKeys(cfg);
 
 const dev = cfg.devContainer
   ? new DevServer(cfg.channel, { devContainer: cfg.devContainer, httpPort: cfg.httpPort, httpsPort: cfg.httpsPort })
@@ -49,7 +51,12 @@ const htpasswdSalts = new HtpasswdSalts(`${cfg.channel}-htpasswd-salts`, { crede
 
 const plan = planSource(
   cfg,
-  { bundlePath: bundle.path, bundleSha256: bundle.sha256, ...(tls.cert ? { tlsCert: tls.cert } : {}) },
+  {
+    bundlePath: bundle.path,
+    bundleSha256: bundle.sha256,
+    ...(tls.cert ? { tlsCert: tls.cert } : {}),
+    ...(cfg.mirrors ? { mirrorKeys: keysOfMirrors } : {}),
+  },
   pulumi
     .all([key.publicArmored, key.publicBinaryBase64])
     .apply(([publicKeyArmored, publicKeyBinaryBase64]) => ({ publicKeyArmored, publicKeyBinaryBase64 })),
@@ -96,6 +103,8 @@ export const authConf = channel.authConf;
 /** The client setup script (not secret): `pulumi stack output clientSetupScript > setup.sh`; credentials from the run's environment. */
 export const clientSetupScript = channel.clientSetupScript;
 export const backupPaths = backups.paths;
+/** The mirrors' base URL (plain HTTP, no credentials): `<mirrorsUrl><name>/latest-stable/…`; undefined without mirrors. */
+export const mirrorsUrl = cfg.mirrors ? mirrorsUrlOf(cfg as MirrorsStack) : undefined;
 export const backupDir = backups.backupDir;
 /** What the steps installed (infra/expectedState.ts): `pulumi stack output --json expectedState > f; apt-ops doctor --expected f`. */
 export const expectedState = plan.visible.apply((steps) => {

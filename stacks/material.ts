@@ -1,11 +1,13 @@
 /**
- * Local inputs of the program besides config: the indexer bundle and the TLS files named in the
- * config (read on the machine running `pulumi up`). The TLS key is returned as a secret.
+ * Local inputs of the program besides config: the indexer bundle, the TLS files and the mirrors'
+ * keys named in the config (read on the machine running `pulumi up`). The TLS key is returned as a
+ * secret.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ConfigError } from '../lambda-free-tools/src/errors';
+import { readMirrorKeys, type MirrorKeys } from '../infra/mirrors';
 import { fileSha256 } from '../infra/plan';
 import type { StackConfig } from './config';
 
@@ -45,4 +47,12 @@ export function tlsFiles(cfg: StackConfig): { cert?: string; key?: pulumi.Output
     cert: read('certFile', cfg.tls.certFile, /-----BEGIN CERTIFICATE-----/),
     key: pulumi.secret(read('keyFile', cfg.tls.keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/)),
   };
+}
+
+/**
+ * The trusted APKINDEX keys of the stack's mirrors (infra/mirrors.ts readMirrorKeys), relative
+ * paths taken from the project directory. Throws ConfigError naming the key's config path.
+ */
+export function mirrorKeys(cfg: StackConfig): MirrorKeys {
+  return readMirrorKeys(cfg, PROJECT_DIR);
 }

@@ -50,6 +50,8 @@ export interface PlanMaterial {
   /** PEM certificate chain and key (secret) when tls.mode is 'files'. */
   tlsCert?: string;
   tlsKey?: string;
+  /** The trusted keys of the stack's mirrors (infra/mirrors.ts readMirrorKeys; public); unset: no mirror names a key. */
+  mirrorKeys?: import('../mirrors').MirrorKeys;
 }
 
 /** Names of the steps, in the order the plan lists them. */
@@ -70,6 +72,7 @@ export const STEP_NAMES = [
   'ingest-units',
   'refresh-units',
   'metrics-units',
+  'mirrors',
   'backup-units',
   'expected-state',
 ] as const;

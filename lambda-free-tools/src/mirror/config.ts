@@ -44,12 +44,30 @@ export interface MirrorConfig {
   lockTimeoutMs: number;
 }
 
+/** The default mirrorRoot under `root`: `<root>/srv/mirrors`. */
+export function defaultMirrorRoot(root: string): string {
+  return path.posix.join(root, 'srv/mirrors');
+}
+
+/**
+ * Where mirror `name` lives: `dir` `<mirrorRoot>/<name>` (its snapshots and `latest-stable`) and
+ * `stateDir` `<root>/var/lib/apt-repo/mirror-<name>` (its lock and pending flip). `mirrorRoot`
+ * undefined: defaultMirrorRoot. Pure; the Pulumi program creates these folders (infra/mirrors.ts).
+ */
+export function mirrorPaths(root: string, mirrorRoot: string | undefined, name: string): { dir: string; stateDir: string } {
+  return {
+    dir: path.posix.join(mirrorRoot ?? defaultMirrorRoot(root), name),
+    stateDir: path.posix.join(root, 'var/lib/apt-repo', `mirror-${name}`),
+  };
+}
+
 /** Where mirrors.yaml is under `root`. */
 export function mirrorsFile(root: string): string {
   return path.join(root, 'etc/epiconcept/apt_repo/mirrors.yaml');
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/** A mirror name: a folder name, and a word of its systemd unit names (apt-repo-mirror-<name>). */
+export const MIRROR_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** A version label: a path segment of letters, digits and . _ + - (3.15.5, 3.15.5+20261129T093000Z). */
 export const VERSION_RE = /^[0-9A-Za-z][0-9A-Za-z._+-]*$/;
 
@@ -67,8 +85,13 @@ function relPath(z: typeof zod) {
     );
 }
 
-function schema(z: typeof zod) {
-  const mirror = z
+/**
+ * The schema of one mirror's settings (zod, passed in: the indexer loads it lazily). `keys` is the
+ * rule for one key entry: an absolute server path here, a file on the operator's machine in the
+ * stack config (lambda-free-tools/src/settings/stackConfig.ts `mirrors`), which renders this file.
+ */
+export function mirrorEntrySchema(z: typeof zod, key: zod.ZodType<string>) {
+  return z
     .strictObject({
       url: z.string().refine((u) => {
         try {
@@ -84,18 +107,25 @@ function schema(z: typeof zod) {
         .regex(VERSION_RE, 'must be a version label such as 3.15.5')
         .optional(),
       versionFrom: relPath(z).optional(),
-      keys: z.array(z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path')).optional(),
+      keys: z.array(key).optional(),
       postSync: z.string().min(1).optional(),
       keep: z.number().int().min(1).optional(),
     })
     .refine((m) => (m.version === undefined) !== (m.versionFrom === undefined), 'give version or versionFrom (exactly one)');
+}
+
+function schema(z: typeof zod) {
+  const mirror = mirrorEntrySchema(
+    z,
+    z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path'),
+  );
   return z.strictObject({
     mirrorRoot: z
       .string()
       .refine((p) => path.isAbsolute(p), 'must be an absolute path')
       .optional(),
     lockTimeoutSeconds: z.number().min(0).optional(),
-    mirrors: z.record(z.string().regex(NAME_RE, 'must be a mirror name [a-z0-9][a-z0-9-]*'), mirror),
+    mirrors: z.record(z.string().regex(MIRROR_NAME_RE, 'must be a mirror name [a-z0-9][a-z0-9-]* (at most 63 characters)'), mirror),
   });
 }
 
@@ -164,8 +194,7 @@ function mirrorOf(root: string, { file, y }: Parsed, name: string): MirrorConfig
     keys,
     ...(m.postSync ? { postSync: m.postSync } : {}),
     keep: m.keep ?? 5,
-    dir: path.join(y.mirrorRoot ?? path.join(root, 'srv/mirrors'), name),
-    stateDir: path.join(root, 'var/lib/apt-repo', `mirror-${name}`),
+    ...mirrorPaths(root, y.mirrorRoot, name),
     lockTimeoutMs: Math.round((y.lockTimeoutSeconds ?? 120) * 1000),
   };
 }

@@ -178,17 +178,28 @@ export function channelLayout(cfg: LayoutConfig): ChannelLayout {
   };
 }
 
-/** What backupPaths reads: the layout's inputs and whether the channel has an upstream (then no drop zones). */
-export type BackupConfig = LayoutConfig & { upstream?: string };
+/**
+ * What backupPaths reads: the layout's inputs, whether the channel has an upstream (then no drop
+ * zones), and the stack's mirrors (their folder is backed up only when `backup` says so).
+ */
+export type BackupConfig = LayoutConfig & { upstream?: string; mirrors?: { mirrorRoot: string; backup: boolean } };
 
 /**
  * The server paths that hold everything needed to restore the channel identically (a stack
- * output): its configDir (with the signing key), webRoot, stateDir, and the drop zones of a channel
- * that ingests (no upstream).
+ * output): its configDir (with the signing key), webRoot, stateDir, the drop zones of a channel
+ * that ingests (no upstream), and the mirrors' mirrorRoot when the stack's `mirrors.backup` is set
+ * (by default it is not: a mirror can be fetched again from its upstream, and the stack re-renders
+ * mirrors.yaml and the keys).
  */
 export function backupPaths(cfg: BackupConfig): string[] {
   const l = channelLayout(cfg);
-  return [l.configDir, l.webRoot, l.stateDir, ...(cfg.upstream ? [] : [l.incomingDir])];
+  return [
+    l.configDir,
+    l.webRoot,
+    l.stateDir,
+    ...(cfg.upstream ? [] : [l.incomingDir]),
+    ...(cfg.mirrors?.backup ? [cfg.mirrors.mirrorRoot] : []),
+  ];
 }
 
 /** Names of a channel's systemd units (the ones to enable are the .path, .timer and .socket units). */

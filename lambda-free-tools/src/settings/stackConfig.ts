@@ -21,6 +21,7 @@ import * as path from 'path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { channelPaths, CODENAME_RE, KNOWN_ARCHITECTURES, NAME_PATTERN, NAME_RE } from '../repo/channel';
+import { defaultMirrorRoot, mirrorEntrySchema, MIRROR_NAME_RE } from '../mirror/config';
 import type { RoutingRule } from '../core/types';
 import { routingRuleSchema } from '../core/routingRule';
 import { parseCidr } from './cidr';
@@ -57,6 +58,7 @@ const OBJECT_KEYS = new Set([
   'uploaders',
   'operators',
   'routing',
+  'mirrors',
 ]);
 
 /** Accounts the stack must never create, join to a group or restrict (Debian's base system accounts). */
@@ -232,6 +234,49 @@ const sshAccount = (what: string) =>
     { error: `expected { name, authorizedKeys: [ 'ssh-ed25519 AAAA…' ] }` },
   );
 
+/** A file name a mirror's key is installed under (the APKINDEX signature names its key by it). */
+const KEY_FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
+/**
+ * The mirrors this stack serves (infra/mirrors.ts): the settings of lambda-free-tools/src/mirror/config.ts
+ * per mirror, where `keys` are files on the machine running `pulumi up` (relative to the project
+ * folder), and how they are served and synced.
+ */
+const mirrorsSchema = z.strictObject(
+  {
+    serverName: z.string().regex(HOSTNAME_RE, 'expected a host name').optional(),
+    mirrorRoot: absolutePath.optional(),
+    allowedCidrs: z
+      .array(z.string(), { error: 'expected a list of CIDR blocks' })
+      .min(1, "expected at least one CIDR block ('0.0.0.0/0' and '::/0', the default, allow every address)")
+      .default(['0.0.0.0/0', '::/0']),
+    user: accountName('a system user name').default('aptmirror'),
+    schedule: z
+      .string()
+      .regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression')
+      .default('*-*-* 04:00:00'),
+    backup: bool.default(false),
+    mirrors: z
+      .record(
+        z.string().regex(MIRROR_NAME_RE, 'expected a mirror name [a-z0-9][a-z0-9-]* (at most 63 characters)'),
+        mirrorEntrySchema(
+          z,
+          z
+            .string()
+            .min(1)
+            .refine(
+              (p) => KEY_FILE_NAME_RE.test(path.posix.basename(p)),
+              'expected a key file whose name is letters, digits and . _ @ + -',
+            ),
+        ),
+      )
+      .refine((m) => Object.keys(m).length > 0, 'expected at least one mirror'),
+  },
+  {
+    error:
+      'expected { mirrors: { <name>: { url, paths, version | versionFrom, keys?, postSync?, keep? } }, serverName?, mirrorRoot?, allowedCidrs?, user?, schedule?, backup? }',
+  },
+);
+
 /** The raw schema: one entry per key, defaults that do not depend on other keys. */
 const RawSchema = z.strictObject({
   channel: z.string().regex(NAME_RE, `expected a channel name ${NAME_PATTERN}`).optional(),
@@ -351,6 +396,8 @@ const RawSchema = z.strictObject({
     .default('*-*-* 02:30:00'),
   ingestSources: z.array(z.string().regex(NAME_RE, `expected a drop-zone name ${NAME_PATTERN}`)).default(['build', 'ci', 'php']),
   devContainer: devContainer.optional(),
+  // Versioned mirrors of upstream repositories (Alpine) served by this stack: infra/mirrors.ts.
+  mirrors: mirrorsSchema.optional(),
   // Any new value re-runs every step once (a forced re-apply, e.g. after drift `apt-ops doctor` reported).
   reapply: z
     .string()
@@ -441,8 +488,41 @@ export interface StackConfig {
   ingestSources: string[];
   /** Set on the `dev` stack: the server is a local Docker container. */
   devContainer?: { sshPort: number; httpPort: number; httpsPort: number; imageName: string; baseImage: string; authorizedKey: string };
+  /** Versioned mirrors this stack serves and syncs (one stack of a host only); unset: none. */
+  mirrors?: MirrorsConfig;
   /** A value carried in every step's `triggers`: changing it re-runs every step once ('' by default). */
   reapply: string;
+}
+
+/** One mirror of the stack's `mirrors` (lambda-free-tools/src/mirror/config.ts MirrorConfig's settings). */
+export interface StackMirror {
+  name: string;
+  url: string;
+  paths: string[];
+  version?: string;
+  versionFrom?: string;
+  /** Trusted APKINDEX keys: files on the machine running `pulumi up` (relative to the project folder). */
+  keys: string[];
+  postSync?: string;
+  keep?: number;
+}
+
+/** The stack's mirrors and how they are served and synced (infra/mirrors.ts). */
+export interface MirrorsConfig {
+  /** mirror.<domain> unless set: the plain-HTTP vhost serving mirrorRoot. */
+  serverName: string;
+  /** Where the snapshots are (`<mirrorRoot>/<name>/<version>/`, `latest-stable`); default <root>/srv/mirrors. */
+  mirrorRoot: string;
+  /** Normalised CIDR blocks allowed to read the mirrors (default: every address). */
+  allowedCidrs: string[];
+  /** System user that runs the syncs and owns the snapshots (aptmirror). */
+  user: string;
+  /** OnCalendar expression of the sync timers (systemd.time(7)). */
+  schedule: string;
+  /** Whether mirrorRoot is in the stack's backupPaths (default no: a mirror can be fetched again). */
+  backup: boolean;
+  /** The mirrors, in name order. */
+  mirrors: StackMirror[];
 }
 
 /** An SSH account the stack provisions: its name and its public key lines (no options). */
@@ -495,6 +575,69 @@ function findControlCharacter(v: unknown, re: RegExp, at: string[]): { at: strin
     }
   }
   return undefined;
+}
+
+/**
+ * The stack's `mirrors` after the schema: defaults filled (serverName mirror.<domain>, mirrorRoot
+ * <root>/srv/mirrors), CIDR blocks normalised, and what the schema cannot see refused through
+ * `fail`: a mirrorRoot that is a system folder or inside (or holding) the channel's folders, and
+ * two keys of one mirror with the same file name.
+ */
+function mirrorsConfig(
+  m: z.infer<typeof mirrorsSchema>,
+  root: string,
+  domain: string,
+  own: { webRoot: string; incomingDir: string; metricsDir: string | undefined },
+  fail: (key: string, reason: string) => never,
+): MirrorsConfig {
+  const mirrorRoot = m.mirrorRoot === undefined ? defaultMirrorRoot(root) : path.posix.normalize(m.mirrorRoot).replace(/(.)\/$/, '$1');
+  if (mirrorRoot.split('/').filter(Boolean).length < 2 || SYSTEM_DIRS.includes(mirrorRoot))
+    fail('mirrors.mirrorRoot', `'${mirrorRoot}' is a system folder: expected a folder of its own, e.g. /srv/mirrors`);
+  const repo = channelPaths(root, 'x');
+  for (const [key, p] of Object.entries({
+    webRoot: own.webRoot,
+    incomingDir: own.incomingDir,
+    'the web roots': path.posix.dirname(repo.webRoot),
+    'the configuration folders': path.posix.dirname(repo.configDir),
+    'the state folders': path.posix.dirname(repo.stateDir),
+    ...(own.metricsDir ? { metricsDir: own.metricsDir } : {}),
+  })) {
+    if (within(mirrorRoot, p) || within(p, mirrorRoot))
+      fail('mirrors.mirrorRoot', `cannot be inside ${key} (${p}) nor hold it: expected a folder of its own, e.g. /srv/mirrors`);
+  }
+  const allowedCidrs = m.allowedCidrs.map((c, i) => {
+    const p = parseCidr(c);
+    return typeof p === 'string' ? fail(`mirrors.allowedCidrs.${i}`, p) : p.text;
+  });
+  const mirrors = Object.keys(m.mirrors)
+    .sort()
+    .map((name): StackMirror => {
+      const e = m.mirrors[name];
+      const keys = e.keys ?? [];
+      const names = keys.map((k) => path.posix.basename(k));
+      const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
+      if (dup >= 0)
+        fail(`mirrors.mirrors.${name}.keys.${dup}`, `a second key named '${names[dup]}': the signature names its key by file name`);
+      return {
+        name,
+        url: e.url,
+        paths: e.paths,
+        ...(e.version !== undefined ? { version: e.version } : {}),
+        ...(e.versionFrom !== undefined ? { versionFrom: e.versionFrom } : {}),
+        keys,
+        ...(e.postSync !== undefined ? { postSync: e.postSync } : {}),
+        ...(e.keep !== undefined ? { keep: e.keep } : {}),
+      };
+    });
+  return {
+    serverName: m.serverName ?? `mirror.${domain}`,
+    mirrorRoot,
+    allowedCidrs,
+    user: m.user,
+    schedule: m.schedule,
+    backup: m.backup,
+    mirrors,
+  };
 }
 
 /**
@@ -596,6 +739,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
       ['operatorGroup', r.operatorGroup],
       ...r.uploaders.map((u, i): [string, string] => [`uploaders.${i}.name`, u.name]),
       ...r.operators.map((o, i): [string, string] => [`operators.${i}.name`, o.name]),
+      ...(r.mirrors ? [['mirrors.user', r.mirrors.user] as [string, string]] : []),
     ];
     for (const [i, [key, name]] of names.entries()) {
       const first = names.findIndex(([, n]) => n === name);
@@ -624,11 +768,19 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     if (problem) fail('metricsDir', problem);
   }
 
+  const mirrors = r.mirrors ? mirrorsConfig(r.mirrors, root, r.domain, { webRoot, incomingDir, metricsDir }, fail) : undefined;
+  const serverName = r.serverName ?? `apt-${channel}.${r.domain}`;
+  if (mirrors && mirrors.serverName === serverName)
+    fail(
+      'mirrors.serverName',
+      `'${serverName}' is the channel's own server name: the mirrors need a name of their own (default mirror.<domain>)`,
+    );
+
   const config: StackConfig = {
     stack,
     channel,
     domain: r.domain,
-    serverName: r.serverName ?? `apt-${channel}.${r.domain}`,
+    serverName,
     ssh: {
       host: sshHost as string,
       port: r.devContainer && !raw.sshPort ? r.devContainer.sshPort : r.sshPort,
@@ -676,6 +828,7 @@ export function parseStackConfig(raw: RawConfig, stack: string): { config: Stack
     backupSchedule: r.backupSchedule,
     ingestSources: r.ingestSources,
     ...(r.devContainer ? { devContainer: r.devContainer } : {}),
+    ...(mirrors ? { mirrors } : {}),
     reapply: r.reapply,
   };
   const secrets: StackSecrets = {
