@@ -10,11 +10,14 @@
  * - a corrupted upstream file fails the sync naming the file and both checksums, is not kept, the
  *   pointer stays; the next sync, once the upstream is right again, resumes the partial snapshot;
  * - SIGKILL at seeded moments of a sync leaves the pointer on a complete snapshot; the next sync completes.
+ * - a sync draws a progress bar per folder when stderr is a terminal (util-linux `script` makes one),
+ *   none on a pipe nor with --json.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { mkTemp, ok, rmTemp, runCli } from '../../test/harness/cli';
+import { bundle, mkTemp, ok, rmTemp, runCli, runProcess } from '../../test/harness/cli';
+import { shellJoin, shellQuote } from '../src/shellQuote';
 import { startNginx, staticServerBlock, type NginxServer } from '../../test/harness/nginx';
 import { alpineKey, writeAlpineTree, type AlpineKey, type FixturePackage } from '../../test/harness/alpine';
 import { runKilled, timeRun } from '../../test/harness/kill';
@@ -257,3 +260,68 @@ test('SIGKILL at seeded moments of a sync leaves latest-stable on a complete sna
   process.stdout.write(`mirror kill test: ${inWindow} kills left a partial snapshot\n  ${outcomes.join('\n  ')}\n`);
   expect(inWindow).toBeGreaterThanOrEqual(3);
 }, 240_000);
+
+test('sync draws a progress bar per folder when stderr is a terminal; none on a pipe, none with --json', async () => {
+  // Each run syncs into a root of its own (its own mirrors.yaml, no hook) from the same upstream: a
+  // first sync each time, with every file to download, so the bar has work to count.
+  const keyFile = path.join(root, 'etc/epiconcept/apt_repo/mirror-keys', key.name);
+  const paths = ['v3.15/main/x86_64', 'v3.15/community/x86_64', 'v3.15/releases/x86_64'];
+  const freshRoot = (name: string): string => {
+    const dir = path.join(root, name);
+    fs.mkdirSync(path.join(dir, 'etc/epiconcept/apt_repo'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'etc/epiconcept/apt_repo/mirrors.yaml'),
+      [
+        'mirrors:',
+        '  alpine:',
+        `    url: ${nginx.url}/alpine/`,
+        `    paths: [${paths.join(', ')}]`,
+        `    versionFrom: ${paths[2]}/latest-releases.yaml`,
+        `    keys: [${keyFile}]`,
+        '',
+      ].join('\n'),
+    );
+    return dir;
+  };
+  // util-linux `script` runs the CLI on a pseudo-terminal and copies what reached it to its own
+  // stdout. The CLI's stdout goes to a file, so the terminal shows stderr alone (where the bar goes).
+  // The pty has 0 columns: cli-progress then assumes 80, and its bar is 40 cells wide whatever the width.
+  const cli = await bundle('apt-repo');
+  const onTerminal = async (dir: string, ...args: string[]) => {
+    const out = path.join(dir, 'stdout');
+    const line = `exec ${shellJoin([process.execPath, cli, '--root', dir, ...args, 'mirror', 'sync', 'alpine'])} >${shellQuote(out)}`;
+    // SHELL: script runs the line with $SHELL -c, and shellJoin quotes for a POSIX shell.
+    const r = await runProcess('script', ['-qefc', line, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh' } });
+    return { code: r.code, terminal: r.stdout, stdout: fs.readFileSync(out, 'utf8') };
+  };
+  // The bars drawn, as 'label value/total' (context.ts's format), read with the escape sequences taken out.
+  const ESC = '\x1b';
+  const bars = (text: string) =>
+    [...text.replace(/\x1b(\[[?\d;]*[A-Za-z]|[78])/g, '\n').matchAll(/(\S+) \[[█░]+\] (\d+)\/(\d+)/g)].map(
+      (m) => `${m[1]} ${m[2]}/${m[3]}`,
+    );
+
+  const tty = await onTerminal(freshRoot('progress-tty'));
+  const json = await onTerminal(freshRoot('progress-json'), '--json');
+  expect([tty.code, json.code]).toEqual([0, 0]);
+  const r = JSON.parse(json.stdout) as { outcome: string; downloaded: string[] };
+  expect(r.outcome).toBe('synced');
+  expect(tty.stdout).toMatch(new RegExp(`^alpine: snapshot \\S+: ${r.downloaded.length} downloaded, 0 hard-linked`));
+  // Per folder: drawn at 0 when its files start, redrawn full when they are done. The total is the
+  // folder's packages or images (not its index, yaml nor .sha256 files, which the bar does not count).
+  const counted = (folder: string) =>
+    r.downloaded.filter((f) => path.posix.dirname(f) === folder && !/(APKINDEX\.tar\.gz|latest-releases\.yaml|\.sha256)$/.test(f)).length;
+  expect(counted(paths[0])).toBe(packages(0).main.length);
+  expect(bars(tty.terminal)).toEqual(paths.flatMap((p) => [`${p} 0/${counted(p)}`, `${p} ${counted(p)}/${counted(p)}`]));
+  // A live bar: cursor hidden then shown again, each redraw from column 1 (with ESC[1G, not \r: the
+  // \r in tty.terminal are the pty's \n -> \r\n).
+  for (const seq of [`${ESC}[?25l`, `${ESC}[?25h`, `${ESC}[1G`]) expect(tty.terminal).toContain(seq);
+  // --json on the same terminal: no bar; the JSON alone on stdout (parsed above).
+  expect(bars(json.terminal)).toEqual([]);
+  expect(json.terminal).not.toContain(ESC);
+  // Stderr a pipe: the same sync draws nothing.
+  const piped = ok(await runCli(['--root', freshRoot('progress-pipe'), 'mirror', 'sync', 'alpine']), 'sync on a pipe');
+  expect(piped.stdout).toMatch(new RegExp(`^alpine: snapshot \\S+: ${r.downloaded.length} downloaded, 0 hard-linked`));
+  expect(piped.stderr).not.toMatch(/\d+\/\d+/);
+  expect(piped.stderr).not.toMatch(/[\r\x1b]/);
+});
