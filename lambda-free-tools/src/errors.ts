@@ -123,15 +123,17 @@ export class UnknownChannelError extends UsageError {
  * anything is touched; `owner` is the user to run as, `command` the same command line run as it.
  */
 export class WrongUserError extends UsageError {
+  /** `what`: what the command writes, 'the channel' or 'the mirror'. */
   constructor(
     readonly webRoot: string,
     readonly owner: string,
     readonly user: string,
     readonly command: string,
+    readonly what = 'the channel',
   ) {
     super(
-      `${webRoot} belongs to ${owner} and this command writes the channel, but it runs as ${user}: ` +
-        `files it created would belong to ${user} and break the channel's later runs. Run it as ${owner}: ${command}`,
+      `${webRoot} belongs to ${owner} and this command writes ${what}, but it runs as ${user}: ` +
+        `files it created would belong to ${user} and break ${what}'s later runs. Run it as ${owner}: ${command}`,
     );
   }
 }

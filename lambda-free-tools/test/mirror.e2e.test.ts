@@ -176,6 +176,29 @@ test('list, rollback (which a sync of the same version does not undo) and gc (ne
     if (f !== '.manifest.json') expect([f, d]).toEqual([f, up[f]]);
 });
 
+test("sync, rollback and gc run as the owner of the mirror's folder only (list by anyone); the refusal names the command to run", async () => {
+  // On a server the folder is the mirror user's (infra/steps/mirrors.ts); here, nobody's for a moment.
+  const nobody = Number(/^nobody:[^:]*:(\d+):/m.exec(fs.readFileSync('/etc/passwd', 'utf8'))![1]);
+  const before = fs.readdirSync(mirrorDir()).sort();
+  fs.chownSync(mirrorDir(), nobody, nobody);
+  try {
+    for (const args of [
+      ['sync', 'alpine'],
+      ['rollback', 'alpine'],
+      ['gc', 'alpine', '--keep', '1'],
+    ]) {
+      const r = await mirror(...args);
+      expect([args[0], r.code]).toEqual([args[0], 2]);
+      expect(r.stderr).toContain(`${mirrorDir()} belongs to nobody and this command writes the mirror, but it runs as root`);
+      expect(r.stderr).toContain(`runuser -u nobody -- ${process.execPath}`);
+    }
+    expect(ok(await mirror('list', 'alpine'), 'list as another user').code).toBe(0);
+    expect(fs.readdirSync(mirrorDir()).sort()).toEqual(before);
+  } finally {
+    fs.chownSync(mirrorDir(), 0, 0);
+  }
+});
+
 test('a corrupted upstream file fails the sync naming it and both sums, is not kept, the pointer stays; the next sync resumes', async () => {
   await writeUpstream('3.15.6', 3, 1_700_000_200);
   // A package new in this release (so downloaded, not hard-linked), its data damaged on the upstream.

@@ -76,8 +76,15 @@ const WRITING_COMMANDS = new Set([
  * that tells whom to run as.
  */
 async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
-  // The mirrors are not channels: their configuration is mirrors.yaml (cli/commands/mirror.ts).
-  if (cmd.parent?.name() === 'mirror') return;
+  // The mirrors are not channels: their configuration is mirrors.yaml (cli/commands/mirror.ts). A
+  // command that writes a mirror runs as the owner of its folder, as a channel's writer does.
+  if (cmd.parent?.name() === 'mirror') {
+    if (cmd.name() !== 'list' && cmd.args[0] !== undefined) {
+      const { loadMirror } = await import('../mirror/config');
+      assertChannelOwner(loadMirror(globals(cmd).root, cmd.args[0]).dir, argv, { what: 'the mirror' });
+    }
+    return;
+  }
   const name = cmd.name();
   const g = globals(cmd);
   if (!CREATORS.has(name)) assertKnownChannel(g.root, g.channel);

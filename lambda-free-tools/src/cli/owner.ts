@@ -27,9 +27,15 @@ function runAsCommand(owner: string, argv: string[], callerUid: number): string 
  * WrongUserError (exit 2) naming the owner and the same command line run as it. Passes when
  * `webRoot` does not exist (a channel being created or restored: nobody owns it yet) or when the
  * platform has no user ids. Names come from the host's passwd(5) (core/accounts.ts; `uid <n>` for an
- * id without a name). `euid` and `passwdFile` are for tests.
+ * id without a name). `what` names what the command writes in the message ('the channel', or
+ * 'the mirror' for a mirror's folder, where the same holds: a root-owned snapshot cannot be
+ * hard-linked nor removed by the mirror's own account). `euid` and `passwdFile` are for tests.
  */
-export function assertChannelOwner(webRoot: string, argv: string[], opts: { euid?: number; passwdFile?: string } = {}): void {
+export function assertChannelOwner(
+  webRoot: string,
+  argv: string[],
+  opts: { euid?: number; passwdFile?: string; what?: string } = {},
+): void {
   const euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : undefined);
   if (euid === undefined) return;
   let st: fs.Stats;
@@ -50,5 +56,6 @@ export function assertChannelOwner(webRoot: string, argv: string[], opts: { euid
     owner.startsWith('uid ')
       ? `the owner has no name in /etc/passwd: give the web root to the channel's account, or run as uid ${st.uid}`
       : runAsCommand(owner, argv, euid),
+    opts.what,
   );
 }
