@@ -545,11 +545,15 @@ function describeIssue(issue: z.core.$ZodIssue): { key: string; reason: string }
   const [first, ...rest] = issue.path.map(String);
   const key = `${CONFIG_NAMESPACE}:${first ?? '(top level)'}${rest.length ? '.' + rest.join('.') : ''}`;
   if (issue.code === 'unrecognized_keys') {
+    // At the top level, a stack key; inside an object value (mirrors, tls …), one of its settings.
+    const at = [...issue.path.map(String), issue.keys.join(',')].join('.');
     return {
-      key: `${CONFIG_NAMESPACE}:${issue.keys.join(',')}`,
-      reason: `unknown key (known: ${Object.keys(RawSchema.shape).join(', ')})`,
+      key: `${CONFIG_NAMESPACE}:${at}`,
+      reason: issue.path.length ? 'unknown setting' : `unknown key (known: ${Object.keys(RawSchema.shape).join(', ')})`,
     };
   }
+  // A record's key (a mirror's name) that its rule refuses: zod nests the rule's message.
+  if (issue.code === 'invalid_key' && issue.issues[0]) return { key, reason: issue.issues[0].message };
   // A missing key reports zod's "expected string, received undefined": say it plainly.
   if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) {
     return { key, reason: `is required: ${issue.message}` };
