@@ -356,6 +356,77 @@ describe('apt-repo:metricsDir', () => {
   });
 });
 
+describe('apt-repo:mirrors', () => {
+  const KEY = 'alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub';
+  const PEM = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmock\n-----END PUBLIC KEY-----\n';
+  const copied = (rs: Registered[], name: string) => String(unwrap((byName(rs).get(name)!.raw.source as { text?: unknown }).text));
+  const create = (rs: Registered[], name: string) => String(unwrap(byName(rs).get(name)!.raw.create));
+  let keyDir: string;
+  const value = (over: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      mirrors: {
+        alpine: {
+          url: 'https://dl-cdn.alpinelinux.org/alpine/',
+          paths: ['v3.15/main/x86_64', 'v3.15/releases/x86_64'],
+          versionFrom: 'v3.15/releases/x86_64/latest-releases.yaml',
+          keys: [path.join(keyDir, KEY)],
+        },
+      },
+      ...over,
+    });
+  let absent: Registered[];
+  let present: { resources: Registered[]; exports: Record<string, unknown> };
+  beforeAll(async () => {
+    keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stack-mirror-keys-'));
+    fs.writeFileSync(path.join(keyDir, KEY), PEM);
+    absent = (await evaluate('preprod', stackConfig('preprod'))).resources;
+    present = await evaluate('preprod', stackConfig('preprod', { mirrors: value({ backup: true }) }));
+  });
+  afterAll(() => fs.rmSync(keyDir, { recursive: true, force: true }));
+
+  it('present: the key, mirrors.yaml, units and vhost are copied, then installed by one command after the indexer and the vhost', () => {
+    const rs = present.resources;
+    expect(copied(rs, `preprod-mirrors-copy-key.alpine.${KEY}`)).toBe(PEM);
+    expect(copied(rs, 'preprod-mirrors-copy-mirrors.yaml')).toContain(
+      `keys:\n      - /etc/epiconcept/apt_repo/mirror-keys/alpine/${KEY}\n`,
+    );
+    expect(copied(rs, 'preprod-mirrors-copy-apt-repo-mirror-alpine.service')).toContain(' mirror sync alpine\n');
+    expect(copied(rs, 'preprod-mirrors-copy-site.conf')).toContain('server_name mirror.epiconcept.fr;');
+    const deps = byName(rs).get('preprod-mirrors')!.deps.map(nameOf);
+    expect(deps).toEqual(expect.arrayContaining(['preprod-indexer', 'preprod-vhost', `preprod-mirrors-copy-key.alpine.${KEY}`]));
+    expect(create(rs, 'preprod-mirrors')).toContain('apt-repo step');
+    // Not an index input: the publish command is the same with or without mirrors.
+    expect(create(rs, 'preprod-publish')).toBe(create(absent, 'preprod-publish'));
+  });
+
+  it('exports the mirrors URL (plain HTTP) and, with backup, mirrorRoot among the backup paths; none of it without mirrors', async () => {
+    expect(present.exports.mirrorsUrl).toBe('http://mirror.epiconcept.fr/');
+    expect(present.exports.backupPaths).toContain('/srv/mirrors');
+    const none = await evaluate('preprod', stackConfig('preprod'));
+    expect(none.exports.mirrorsUrl).toBeUndefined();
+    expect(none.exports.backupPaths).not.toContain('/srv/mirrors');
+    expect(create(absent, 'preprod-mirrors')).toContain('No mirrors in this stack');
+  });
+
+  it('gives identical inputs on a second evaluation', async () => {
+    const again = (await evaluate('preprod', stackConfig('preprod', { mirrors: value({ backup: true }) }))).resources;
+    const view = (rs: Registered[]) => rs.map((r) => [r.type, r.name, r.deps, redact(r.raw)]);
+    expect(view(again)).toEqual(view(present.resources));
+  });
+
+  it('a key file that cannot be read stops the program, naming the key', async () => {
+    const err = await evaluate(
+      'preprod',
+      stackConfig('preprod', { mirrors: value().replace(path.join(keyDir, KEY), path.join(keyDir, 'missing.rsa.pub')) }),
+    ).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect([err?.name, (err as Error & { key?: string }).key]).toEqual(['ConfigError', 'apt-repo:mirrors.mirrors.alpine.keys.0']);
+    expect(err?.message).toMatch(/cannot read .*missing\.rsa\.pub: ENOENT/);
+  });
+});
+
 describe('prod stack', () => {
   it('has no ingest units, uses the signing key from config, and pins the upstream', async () => {
     const keyDir = fs.mkdtempSync(path.join(files.tmp, 'key-'));
