@@ -134,6 +134,33 @@ describe('sudo rule', () => {
     expect(renderSudoers(config({ operators: '[]' }))).toBe('');
   });
 
+  it("with mirrors: also the mirrors' commands as the mirror user, without --channel; passes visudo -cf", () => {
+    const mirrors = JSON.stringify({
+      mirrors: { alpine: { url: 'https://x.org/alpine/', paths: ['v3.15/main/x86_64'], version: '3.15.5' } },
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sudoers-'));
+    try {
+      const file = path.join(dir, 'rule');
+      const text = renderSudoers(config({ mirrors }));
+      fs.writeFileSync(file, text, { mode: 0o440 });
+      const r = spawnSync('visudo', ['-cf', file], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      expect(text).toContain('alice, bob ALL = (aptmirror) NOPASSWD: APT_REPO_PREPROD_MIRRORS\n');
+      const commands = text
+        .split('Cmnd_Alias APT_REPO_PREPROD_MIRRORS = \\\n')[1]
+        .split('\nalice')[0]
+        .split(/, \\\n/)
+        .map((c) => c.trim());
+      expect(commands.map((c) => c.replace('/usr/bin/node /opt/apt-repo/preprod/apt-repo.cjs --root / ', ''))).toEqual(
+        ['list', 'sync', 'rollback', 'gc'].flatMap((c) => [`mirror ${c} *`, `--json mirror ${c} *`]),
+      );
+      // Without mirrors, no such rule.
+      expect(renderSudoers(config())).not.toContain('MIRRORS');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rules of the same channel under other roots (sandboxes) and of both channels parse together', () => {
     // sudo reads every file of /etc/sudoers.d into one namespace: an alias defined twice makes it
     // drop the rule (seen when two sandboxes' rules met).

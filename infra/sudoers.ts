@@ -68,12 +68,32 @@ export function renderSudoers(cfg: StackConfig): string {
       if (c.args) commands.push(`${base} ${json}${c.name} *`);
     }
   }
+  const operators = cfg.operators.map((o) => o.name).join(', ');
   return [
     `# Managed by the apt-repo Pulumi stack (channel ${cfg.channel}): local changes are overwritten.`,
     `# Operators run the ${cfg.channel} indexer as ${cfg.serviceUser}, for these subcommands only; sudo logs every command.`,
     `Cmnd_Alias ${alias} = \\`,
     commands.map((c) => `    ${c}`).join(', \\\n'),
-    `${cfg.operators.map((o) => o.name).join(', ')} ALL = (${cfg.serviceUser}) NOPASSWD: ${alias}`,
+    `${operators} ALL = (${cfg.serviceUser}) NOPASSWD: ${alias}`,
+    ...mirrorRule(cfg, alias, operators),
     '',
   ].join('\n');
+}
+
+/**
+ * With the stack's mirrors (infra/mirrors.ts): the operators may also run `mirror list|sync|rollback|gc
+ * <name>` as the mirror user (a rollback is what a bad upstream release calls for), through the same
+ * indexer without `--channel` (mirrors are not channels). `--root` cannot be given twice, so the `*`
+ * cannot re-point it; the hook a sync runs is mirrors.yaml's (root's), never an operator's.
+ */
+function mirrorRule(cfg: StackConfig, alias: string, operators: string): string[] {
+  if (!cfg.mirrors) return [];
+  const base = [cfg.nodePath, cfg.indexerPath, '--root', cfg.root].join(' ');
+  const commands = ['list', 'sync', 'rollback', 'gc'].flatMap((c) => ['', '--json '].map((json) => `${base} ${json}mirror ${c} *`));
+  return [
+    `# And the mirrors' commands as ${cfg.mirrors.user}.`,
+    `Cmnd_Alias ${alias}_MIRRORS = \\`,
+    commands.map((c) => `    ${c}`).join(', \\\n'),
+    `${operators} ALL = (${cfg.mirrors.user}) NOPASSWD: ${alias}_MIRRORS`,
+  ];
 }
