@@ -12,6 +12,7 @@ import { renderHtpasswd } from '../../infra/htpasswd';
 import type { HtpasswdSaltMap } from '../../infra/htpasswdSalts';
 import { channelUrl, renderAuthConf, renderClientFiles } from '../../infra/clientFiles';
 import { channelLayout } from '../../infra/layout';
+import { readMirrorKeys } from '../../infra/mirrors';
 import { runningPid, stopPid } from './processes';
 import type { Replayer, SshTarget, StepRun } from './replayer';
 
@@ -93,7 +94,8 @@ export interface KeyMaterial {
  * The plan material of a stack: the key, the htpasswd rendered by infra/htpasswd.ts from the
  * credentials (with `salts`, the salts a previous run kept, as the HtpasswdSalts resource keeps them
  * in the stack state; without, random salts fixed for this process), and the indexer bundle with its
- * SHA-256. Throws the fs error if the bundle is missing.
+ * SHA-256 (the mirrors' keys are sandboxStack's: they come from the config). Throws the fs error if
+ * the bundle is missing.
  */
 export function planMaterial(key: KeyMaterial, credentials: ClientCredential[], bundlePath: string, salts?: HtpasswdSaltMap): PlanMaterial {
   return {
@@ -106,10 +108,20 @@ export function planMaterial(key: KeyMaterial, credentials: ClientCredential[], 
   };
 }
 
-/** sandboxStackConfig + planMaterial + buildPlan. */
+/** The project folder (Pulumi.yaml's): relative paths of the config are taken from it, as the program does (stacks/material.ts). */
+const PROJECT_DIR = path.resolve(__dirname, '../..');
+
+/**
+ * sandboxStackConfig + planMaterial + buildPlan; with `mirrors` in the config, the material also
+ * holds their keys (infra/mirrors.ts readMirrorKeys, relative paths from the project folder, as
+ * stacks/material.ts reads them). Throws ConfigError as sandboxStackConfig and readMirrorKeys do.
+ */
 export function sandboxStack(o: SandboxStackOptions, key: KeyMaterial, bundlePath: string, salts?: HtpasswdSaltMap): SandboxStack {
   const { config, secrets } = sandboxStackConfig(o);
-  const material = planMaterial(key, secrets.clientCredentials, bundlePath, salts);
+  const material: PlanMaterial = {
+    ...planMaterial(key, secrets.clientCredentials, bundlePath, salts),
+    ...(config.mirrors ? { mirrorKeys: readMirrorKeys(config, PROJECT_DIR) } : {}),
+  };
   return { config, secrets, material, steps: buildPlan(config, material) };
 }
 
