@@ -187,8 +187,8 @@ describe('the rendered files', () => {
       fs.writeFileSync(file, service);
       const report = execFileSync('systemd-analyze', ['security', '--offline=true', '--no-pager', file], { encoding: 'utf8' });
       const score = Number(/Overall exposure level for \S+: (\d+\.\d+)/.exec(report)![1]);
-      // The channel units are at most 3.0; the network this one needs costs the rest.
-      expect([score, score <= 4.0 ? 'OK' : report]).toEqual([score, 'OK']);
+      // The channel units are at most 3.0; this one needs the network, and still rates within that bar.
+      expect([score, score <= 3.0 ? 'OK' : report]).toEqual([score, 'OK']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -171,9 +171,11 @@ function withMirrors(ctx: PlanContext, cfg: MirrorsStack, b: StepFiles, keys: Mi
     for (const mirror of m.mirrors) {
       const link = shq(path.posix.join(mirrorPaths(cfg.root, m.mirrorRoot, mirror.name).dir, 'latest-stable'));
       const service = shq(mirrorUnitNames(mirror.name).service);
+      // A oneshot service that runs is 'activating', not 'active': only an idle (or failed) one is started.
       lines.push(
         `# No snapshot yet: the first sync starts now (it may take long; the step does not wait).`,
-        `if [ ! -L ${link} ] && ! systemctl is-active --quiet ${service}; then systemctl start --no-block ${service}; mark_changed; fi`,
+        `case $(systemctl show -p ActiveState --value -- ${service}) in inactive | failed) sync_idle=1 ;; *) sync_idle=0 ;; esac`,
+        `if [ ! -L ${link} ] && [ "$sync_idle" = 1 ]; then systemctl start --no-block ${service}; mark_changed; fi`,
       );
     }
   }

@@ -13,13 +13,12 @@
  * - a sync draws a progress bar per folder when stderr is a terminal (util-linux `script` makes one),
  *   none on a pipe nor with --json.
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { bundle, mkTemp, ok, rmTemp, runCli, runProcess } from '../../test/harness/cli';
 import { shellJoin, shellQuote } from '../src/shellQuote';
 import { startNginx, staticServerBlock, type NginxServer } from '../../test/harness/nginx';
-import { alpineKey, writeAlpineTree, type AlpineKey, type FixturePackage } from '../../test/harness/alpine';
+import { alpineKey, kioskPackages, treeDigests as digests, writeKioskUpstream, type AlpineKey } from '../../test/harness/alpine';
 import { runKilled, timeRun } from '../../test/harness/kill';
 import { prng } from '../../test/harness/prng';
 
@@ -31,44 +30,8 @@ const mirrorDir = () => path.join(root, 'srv/mirrors/alpine');
 const pointer = () => fs.readlinkSync(path.join(mirrorDir(), 'latest-stable'));
 const mirror = (...args: string[]) => runCli(['--root', root, '--json', 'mirror', ...args]);
 
-/** The upstream's packages per folder: `version` bumps the release; `changed` swaps one package's version. */
-function packages(bump: number): Record<string, FixturePackage[]> {
-  return {
-    main: [
-      { name: 'musl', version: '1.2.2-r7', payload: 'musl' },
-      { name: 'busybox', version: `1.34.1-r${bump}`, payload: `busybox ${bump}` },
-      { name: 'kiosk-browser', version: '2.0-r0', payload: 'kiosk' },
-    ],
-    community: [
-      { name: 'chromium', version: '99.0-r0', payload: 'chromium' },
-      { name: 'unclutter', version: '0.9-r1', payload: 'unclutter' },
-    ],
-  };
-}
-
-/** Writes the upstream for release `version`; every file it rewrote with other bytes gets a later mtime (nginx's Last-Modified). */
-async function writeUpstream(version: string, bump: number, stamp: number): Promise<string[]> {
-  const before = digests(upstream);
-  await writeAlpineTree(path.join(upstream, 'alpine'), { branch: '3.15', version, arch: 'x86_64', key, packages: packages(bump) });
-  const after = digests(upstream);
-  const changed = Object.keys(after).filter((f) => before[f] !== after[f]);
-  for (const f of changed) fs.utimesSync(path.join(upstream, f), stamp, stamp);
-  return changed.map((f) => f.replace(/^alpine\//, '')).sort();
-}
-
-function digests(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!fs.existsSync(path.join(dir, rel))) return out;
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, digests(dir, r));
-    else
-      out[r] = createHash('sha256')
-        .update(fs.readFileSync(path.join(dir, r)))
-        .digest('hex');
-  }
-  return out;
-}
+/** Writes the upstream for release `version` (test/harness/alpine.ts writeKioskUpstream); returns the files it changed. */
+const writeUpstream = (version: string, bump: number, stamp: number) => writeKioskUpstream(upstream, key, version, bump, stamp);
 
 /** The paths (relative to the mirror's base URL) the upstream answered 200 since `from` (a length of the access log). */
 function downloadsSince(from: number): string[] {
@@ -334,7 +297,7 @@ test('sync draws a progress bar per folder when stderr is a terminal; none on a 
   // folder's packages or images (not its index, yaml nor .sha256 files, which the bar does not count).
   const counted = (folder: string) =>
     r.downloaded.filter((f) => path.posix.dirname(f) === folder && !/(APKINDEX\.tar\.gz|latest-releases\.yaml|\.sha256)$/.test(f)).length;
-  expect(counted(paths[0])).toBe(packages(0).main.length);
+  expect(counted(paths[0])).toBe(kioskPackages(0).main.length);
   expect(bars(tty.terminal)).toEqual(paths.flatMap((p) => [`${p} 0/${counted(p)}`, `${p} ${counted(p)}/${counted(p)}`]));
   // A live bar: cursor hidden then shown again, each redraw from column 1 (with ESC[1G, not \r: the
   // \r in tty.terminal are the pty's \n -> \r\n).

@@ -281,3 +281,55 @@ export async function writeAlpineTree(
   files.push(rel(yamlFile));
   return { files: files.sort(), indexes };
 }
+
+/** SHA-256 (hex) of every file under `dir`, keyed by '/'-separated relative path; `{}` when `dir` is missing. */
+export function treeDigests(dir: string, rel = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!fs.existsSync(path.join(dir, rel))) return out;
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) Object.assign(out, treeDigests(dir, r));
+    else
+      out[r] = crypto
+        .createHash('sha256')
+        .update(fs.readFileSync(path.join(dir, r)))
+        .digest('hex');
+  }
+  return out;
+}
+
+/** A kiosk-station upstream's packages per repository: `bump` changes busybox's version (one new .apk) and nothing else. */
+export function kioskPackages(bump: number): Record<string, FixturePackage[]> {
+  return {
+    main: [
+      { name: 'musl', version: '1.2.2-r7', payload: 'musl' },
+      { name: 'busybox', version: `1.34.1-r${bump}`, payload: `busybox ${bump}` },
+      { name: 'kiosk-browser', version: '2.0-r0', payload: 'kiosk' },
+    ],
+    community: [
+      { name: 'chromium', version: '99.0-r0', payload: 'chromium' },
+      { name: 'unclutter', version: '0.9-r1', payload: 'unclutter' },
+    ],
+  };
+}
+
+/**
+ * Writes (or rewrites) the kiosk upstream of release `version` (branch 3.15, x86_64, kioskPackages(bump))
+ * under `<upstream>/alpine`, and gives every file it rewrote with other bytes the mtime `stamp`
+ * (seconds): nginx's Last-Modified, which a sync's If-Modified-Since compares, so pass a later stamp
+ * for each change. Returns those files relative to `<upstream>/alpine`, sorted.
+ */
+export async function writeKioskUpstream(
+  upstream: string,
+  key: AlpineKey,
+  version: string,
+  bump: number,
+  stamp: number,
+): Promise<string[]> {
+  const before = treeDigests(upstream);
+  await writeAlpineTree(path.join(upstream, 'alpine'), { branch: '3.15', version, arch: 'x86_64', key, packages: kioskPackages(bump) });
+  const after = treeDigests(upstream);
+  const changed = Object.keys(after).filter((f) => before[f] !== after[f]);
+  for (const f of changed) fs.utimesSync(path.join(upstream, f), stamp, stamp);
+  return changed.map((f) => f.replace(/^alpine\//, '')).sort();
+}

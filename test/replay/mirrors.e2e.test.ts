@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet, startNginx, staticServerBlock, type NginxServer } from '../harness/nginx';
-import { alpineKey, writeAlpineTree, type AlpineKey, type FixturePackage } from '../harness/alpine';
+import { alpineKey, treeDigests as digests, writeAlpineTree, type AlpineKey, type FixturePackage } from '../harness/alpine';
 import { bundle } from '../harness/cli';
 import {
   diffSnapshots,
@@ -67,17 +67,6 @@ function packages(bump: number): Record<string, FixturePackage[]> {
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** SHA-256 of every file under `dir`, by '/'-separated relative path. */
-function digests(dir: string, rel = ''): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, digests(dir, r));
-    else out[r] = sha256(fs.readFileSync(path.join(dir, r)));
-  }
-  return out;
-}
-
 describe('replay: the mirrors step over SSH, synced as its unit would, served by the real vhost without credentials', () => {
   let server: SandboxServer;
   let root: string;
@@ -111,7 +100,7 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
   /** Writes upstream release `version`; a rewritten file gets mtime `stamp` (nginx's Last-Modified, which the sync asks with). */
   const writeUpstream = async (version: string, bump: number, stamp: number) => {
     const dir = path.join(upstreamDir, 'alpine');
-    const before = fs.existsSync(dir) ? digests(dir) : {};
+    const before = digests(dir);
     await writeAlpineTree(dir, { branch: BRANCH, version, arch: ARCH, key: apkKey, packages: packages(bump) });
     const after = digests(dir);
     for (const f of Object.keys(after).filter((f) => before[f] !== after[f])) fs.utimesSync(path.join(dir, f), stamp, stamp);

@@ -12,6 +12,14 @@
  * for operators, the signer socket, the ingest path unit, the backup and metrics timers all run for real
  * (metricsDir, commented in the stack files, is set to Debian's node_exporter textfile folder).
  *
+ * prod also gets `mirrors` (unset in the stack files): one Alpine mirror of an upstream the test
+ * generates (test/harness/alpine.ts) and serves with its own nginx on 127.0.0.1 of the host, which
+ * the container reaches through the host network. Started before the stacks are applied (the step
+ * starts the first sync itself), stopped in afterAll. The tests see the step's first sync succeed
+ * under systemd in its sandbox as the mirror user, a sync after an upstream change hard-link the
+ * unchanged files, the host fetch the snapshot from the stack's nginx by Host without credentials,
+ * and record `systemd-analyze security`'s exposure of the sync service.
+ *
  * Skipped with a printed reason when Docker is unreachable, except in CI (`CI` set), where that fails.
  */
 import * as fs from 'fs';
@@ -25,7 +33,9 @@ import { channelLayout } from '../../infra/layout';
 import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 import { bundle, mkTemp, rmTemp } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
-import { findFreePort, httpGet } from '../harness/nginx';
+import { findFreePort, httpGet, startNginx, staticServerBlock, type NginxServer } from '../harness/nginx';
+import { alpineKey, treeDigests as digests, writeKioskUpstream as writeUpstream, type AlpineKey } from '../harness/alpine';
+import { mirrorUnitNames, readMirrorKeys } from '../../infra/mirrors';
 import { stepsToRun } from '../harness/pulumiRule';
 import { AccountSession } from '../harness/sftpAccount';
 import { createAptClient, oneLineSource } from '../harness/apt';
@@ -45,6 +55,16 @@ const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' }
 const UPLOADER = 'ci-upload';
 const SERVER_NAMES = { preprod: '127.0.0.1', prod: '127.0.0.2' } as const;
 const METRICS_DIR = '/var/lib/prometheus/node-exporter';
+/** prod's mirror: its Host is neither channel's server name, so the mirrors' vhost is picked by Host alone. */
+const MIRROR = { name: 'alpine', serverName: 'mirror.test', user: 'aptmirror', dir: '/srv/mirrors/alpine' } as const;
+const MIRROR_PATHS = ['v3.15/main/x86_64', 'v3.15/community/x86_64', 'v3.15/releases/x86_64'];
+/**
+ * The highest `systemd-analyze security` exposure accepted for the sync service. The channel units
+ * are rated at most 3.0 (infra/systemd.test.ts); this one must reach the network (no
+ * PrivateNetwork=, no IPAddressDeny=, AF_INET/AF_INET6), which systemd weighs; measured 1.7 on the
+ * loaded unit (Debian 12, systemd 252), so the channel units' bar holds for it too.
+ */
+const MIRROR_EXPOSURE_MAX = 3.0;
 
 /** Reads Pulumi.<stack>.yaml's `apt-repo:` keys as Pulumi hands them to the program (structured values as JSON). */
 function stackFileConfig(stack: string): RawConfig {
@@ -75,11 +95,23 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
   let certs: ReturnType<typeof caSignedCert>;
   let httpsPort: number;
   let httpPort: number;
+  let upstream: string;
+  let upstreamNginx: NginxServer | undefined;
+  let mirrorKey: AlpineKey;
   const timings: string[] = [];
 
   const preprod = () => stacks[0];
   const url = (s: SandboxStack) => channelUrl(s.config.serverName, true, s.config.httpPort, s.config.httpsPort);
   const sh = (script: string) => host!.sh(script);
+  /** `systemctl show -p …` of `unit` as a map (systemctl prints properties in its own order, not the asked one). */
+  const unitProps = (unit: string, props: string[]) =>
+    Object.fromEntries(
+      sh(`systemctl show ${props.map((p) => `-p ${p}`).join(' ')} ${unit}`)
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+  const journal = (unit: string) => host!.exec(['journalctl', '-u', unit, '--no-pager', '-n', '30']).stdout;
 
   beforeAll(async () => {
     const t0 = Date.now();
@@ -90,6 +122,13 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     uploaderKey = up.privateKey;
     rootKey = root.privateKey;
     certs = caSignedCert(work);
+    // The mirror's upstream, up before the apply: the mirrors step starts the first sync itself.
+    upstream = path.join(work, 'upstream');
+    mirrorKey = alpineKey('systemd-host-mirror');
+    const mirrorKeyFile = path.join(work, mirrorKey.name);
+    fs.writeFileSync(mirrorKeyFile, mirrorKey.publicPem);
+    await writeUpstream(upstream, mirrorKey, '3.15.4', 1, 1_700_000_000);
+    upstreamNginx = await startNginx({ serverBlocks: (port, addr) => staticServerBlock(port, upstream, { listenAddress: addr }) });
     host = await startSystemdHost({ authorizedKey: root.publicLine, namePrefix: 'apt-repo-systemd-host' });
     timings.push(
       `base image ${secs(host.timings.baseImageS * 1000)}, server image ${secs(host.timings.serverImageS * 1000)}, boot ${secs(host.timings.bootS * 1000)} (${host.bootState})`,
@@ -118,13 +157,33 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
         metricsDir: METRICS_DIR,
         ...(channel === 'preprod'
           ? { uploaders: JSON.stringify([{ name: UPLOADER, authorizedKeys: [up.publicLine] }]), uploadUser: UPLOADER }
-          : {}),
+          : {
+              // One stack of a host owns the mirrors: prod here. The key is a local file, as on the machine running `pulumi up`.
+              mirrors: JSON.stringify({
+                serverName: MIRROR.serverName,
+                allowedCidrs: ['127.0.0.1/32'],
+                mirrors: {
+                  [MIRROR.name]: {
+                    url: `${upstreamNginx.url}/alpine/`,
+                    paths: MIRROR_PATHS,
+                    versionFrom: 'v3.15/releases/x86_64/latest-releases.yaml',
+                    keys: [mirrorKeyFile],
+                  },
+                },
+              }),
+            }),
       };
       const { config, secrets } = parseStackConfig(raw, channel);
       expect([config.root, config.services, config.installPackages, config.tls.mode]).toEqual(['/', 'systemd', true, 'files']);
       // ed25519 rather than the stacks' RSA-4096 only to keep key generation out of the timings.
       const key: KeyMaterial = await generateSigningKey({ name: `${config.label} archive key`, email: config.keyEmail, type: 'ed25519' });
-      const material = { ...planMaterial(key, secrets.clientCredentials, bundlePath), tlsCert, tlsKey };
+      // mirrorKeys as the program reads them (relative key paths from the project folder; this one is absolute).
+      const material = {
+        ...planMaterial(key, secrets.clientCredentials, bundlePath),
+        tlsCert,
+        tlsKey,
+        mirrorKeys: readMirrorKeys(config, projectRoot),
+      };
       stacks.push({ config, secrets, material, steps: buildPlan(config, material) });
     }
 
@@ -145,6 +204,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
     console.log(`systemd-host timings:\n  ${timings.join('\n  ')}`);
     replayer?.dispose();
     host?.remove();
+    await upstreamNginx?.stop();
     if (work) rmTemp(work);
   });
 
@@ -163,6 +223,7 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
         'prod/vhost',
         'preprod/ingest-units',
         'preprod/backup-units',
+        'prod/mirrors',
       ]),
     );
     expect(sh("dpkg-query -W -f '${Status}\\n' nginx nodejs xz-utils sudo")).toBe('install ok installed\n'.repeat(4));
@@ -202,6 +263,111 @@ describeIfDocker('systemd host: the production stacks applied to Debian 12 with 
         .every((l) => l === 'enabled'),
     ).toBe(true);
     expect(host!.exec(['systemctl', '--failed', '--no-legend', '--plain']).stdout.trim()).toBe('');
+  });
+
+  test('mirrors (prod): the timer is enabled; the first sync the step started succeeds as the mirror user in its sandbox', async () => {
+    const prod = stacks[1];
+    expect([prod.config.mirrors?.mirrorRoot, prod.config.mirrors?.user]).toEqual([path.posix.dirname(MIRROR.dir), MIRROR.user]);
+    const u = mirrorUnitNames(MIRROR.name);
+    const timer = host!.exec(['bash', '-c', `systemctl is-enabled ${u.timer}; systemctl is-active ${u.timer}`]);
+    expect(timer.stdout).toBe('enabled\nactive\n');
+
+    // The step started the first sync without waiting (it may still run, or be over): wait for its
+    // end, bounded; a failure ends the wait at once with the journal.
+    const t = Date.now();
+    let props: Record<string, string> = {};
+    let linked = false;
+    while (Date.now() - t < 120_000) {
+      props = unitProps(u.service, ['ActiveState', 'Result']);
+      linked = host!.exec(['test', '-L', `${MIRROR.dir}/latest-stable`]).code === 0;
+      if (props.ActiveState === 'failed') break;
+      if (props.ActiveState === 'inactive' && props.Result === 'success' && linked) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    timings.push(`first mirror sync seen done ${secs(Date.now() - t)} after the tests started polling`);
+    if (!(props.ActiveState === 'inactive' && props.Result === 'success' && linked))
+      throw new Error(`first sync not done within 120 s (${JSON.stringify(props)}, link ${linked}):\n${journal(u.service)}`);
+    // systemd ran it (the test never started it): a main process that exited 0.
+    const run = unitProps(u.service, ['ExecMainStartTimestampMonotonic', 'ExecMainStatus']);
+    expect([Number(run.ExecMainStartTimestampMonotonic) > 0, run.ExecMainStatus]).toEqual([true, '0']);
+    expect(sh(`readlink ${MIRROR.dir}/latest-stable`).trim()).toBe('3.15.4');
+
+    // Every upstream file, byte for byte (the snapshot's manifest besides).
+    const mirrored = Object.fromEntries(
+      sh(`cd ${MIRROR.dir}/latest-stable/ && find . -type f ! -name .manifest.json -exec sha256sum {} +`)
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+\.\//).reverse()),
+    );
+    expect(mirrored).toEqual(digests(path.join(upstream, 'alpine')));
+    // Written by the mirror user (User= of the unit), nothing else; nginx reads it.
+    expect(sh(`find ${MIRROR.dir} -mindepth 1 ! -user ${MIRROR.user}`)).toBe('');
+    expect(sh(`stat -c '%U %G %a' ${MIRROR.dir}; stat -c '%U' ${MIRROR.dir}/latest-stable`)).toBe(
+      `${MIRROR.user} ${MIRROR.user} 755\n${MIRROR.user}\n`,
+    );
+
+    // The sandbox it ran in: the channel units' one, but with the network.
+    expect(
+      unitProps(u.service, ['User', 'Group', 'PrivateNetwork', 'ProtectSystem', 'ProtectHome', 'NoNewPrivileges', 'IPAddressDeny']),
+    ).toEqual({
+      User: MIRROR.user,
+      Group: MIRROR.user,
+      PrivateNetwork: 'no',
+      ProtectSystem: 'strict',
+      ProtectHome: 'yes',
+      NoNewPrivileges: 'yes',
+      IPAddressDeny: '',
+    });
+
+    // systemd's own rating of the loaded unit, recorded in the output.
+    if (host!.exec(['bash', '-c', 'command -v systemd-analyze']).code !== 0) {
+      process.stdout.write(`systemd-analyze security ${u.service}: not checked, systemd-analyze is not in the image\n`);
+      return;
+    }
+    const report = host!.exec(['systemd-analyze', 'security', '--no-pager', u.service]);
+    const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(report.stdout);
+    if (!m)
+      throw new Error(`no exposure level in systemd-analyze security ${u.service} (${report.code}):\n${report.stdout}${report.stderr}`);
+    process.stdout.write(`systemd-analyze security ${u.service}: exposure ${m[1]} (at most ${MIRROR_EXPOSURE_MAX} accepted)\n`);
+    timings.push(`systemd-analyze security ${u.service}: ${m[1]}`);
+    expect(Number(m[1])).toBeLessThanOrEqual(MIRROR_EXPOSURE_MAX);
+  });
+
+  test('mirrors (prod): after the upstream changed, starting the service makes a new snapshot that hard-links the unchanged files; nginx serves it by Host without credentials', async () => {
+    const u = mirrorUnitNames(MIRROR.name);
+    const changed = await writeUpstream(upstream, mirrorKey, '3.15.5', 2, 1_700_000_100);
+    expect(changed).toContain('v3.15/main/x86_64/busybox-1.34.1-r2.apk');
+    const mark = upstreamNginx!.accessLog().length;
+    // A oneshot: `systemctl start` returns when the sync is over.
+    const r = host!.exec(['systemctl', 'start', u.service]);
+    if (r.code !== 0) throw new Error(`systemctl start ${u.service} failed (${r.code}):\n${journal(u.service)}`);
+    expect(unitProps(u.service, ['ActiveState', 'Result'])).toEqual({ ActiveState: 'inactive', Result: 'success' });
+    expect(sh(`readlink ${MIRROR.dir}/latest-stable`).trim()).toBe('3.15.5');
+
+    // The .apk files that did not change: one inode in both snapshots, never fetched again.
+    const unchanged = Object.keys(digests(path.join(upstream, 'alpine'))).filter(
+      (f) => f.endsWith('.apk') && !changed.includes(f) && !f.includes('busybox-'),
+    );
+    expect(unchanged).toHaveLength(4);
+    for (const f of unchanged) {
+      const [a, b] = sh(`stat -c '%i %h' ${MIRROR.dir}/3.15.4/${f} ${MIRROR.dir}/3.15.5/${f}`).trim().split('\n');
+      expect([f, a, Number(b.split(' ')[1]) >= 2]).toEqual([f, b, true]);
+    }
+    const fetched = upstreamNginx!.accessLog().slice(mark);
+    expect(unchanged.filter((f) => fetched.includes(`GET /alpine/${f} `))).toEqual([]);
+
+    // From the host, as a kiosk station would: plain HTTP, no credentials, the mirrors' Host.
+    const apk = 'v3.15/main/x86_64/busybox-1.34.1-r2.apk';
+    const want = fs.readFileSync(path.join(upstream, 'alpine', apk));
+    const url = `http://127.0.0.1:${httpPort}/${MIRROR.name}/latest-stable/${apk}`;
+    const res = await httpGet(url, { headers: { Host: MIRROR.serverName } });
+    expect(res.status).toBe(200);
+    expect(res.bytes.equals(want)).toBe(true);
+    const out = path.join(work, 'curl.apk');
+    mustRun('curl', ['-fsS', '-H', `Host: ${MIRROR.serverName}`, '-o', out, url]);
+    expect(fs.readFileSync(out).equals(want)).toBe(true);
+    // The allowlist holds (127.0.0.1/32 only): another loopback source address is refused.
+    expect((await httpGet(url, { headers: { Host: MIRROR.serverName }, localAddress: '127.0.0.2' })).status).toBe(403);
   });
 
   test('apt-repo doctor as root: the host is what both stacks expect, secret files included; a hand-edited secret is named', () => {
