@@ -11,11 +11,12 @@ set -euo pipefail
 # through; openssl makes test TLS certificates; sudo is the operators' and tests' narrow path to the
 # indexer user (visudo checks the rule); systemd-analyze rates the hardening of every rendered unit
 # offline; perl drives the rename race of the shell helpers' test; chromium (headless, driven by
-# playwright-core) reads the web catalogue as people do.
+# playwright-core) reads the web catalogue as people do; curl is the mirrors' plain client; script
+# (bsdutils) gives a command a terminal, where progress bars draw.
 declare -A need=(
   [chromium]=chromium [nginx]=nginx [sshd]=openssh-server [ssh-keygen]=openssh-client [dpkg-scanpackages]=dpkg-dev
   [apt-ftparchive]=apt-utils [gpgv]=gpgv [gpg]=gnupg [xz]=xz-utils [zstd]=zstd [openssl]=openssl
-  [sudo]=sudo [visudo]=sudo [systemd-analyze]=systemd [perl]=perl-base
+  [sudo]=sudo [visudo]=sudo [systemd-analyze]=systemd [perl]=perl-base [curl]=curl [script]=bsdutils
 )
 # CI only: docker.io and debootstrap run the systemd host test (a Debian 12 base debootstrapped from
 # Debian's archive: no registry); ca-certificates lets npm ci reach the registry over https; procps (ps,
