@@ -120,6 +120,7 @@ describe('replay: a config change reaches the served index (only the steps whose
       'ingest-units',
       'refresh-units',
       'metrics-units',
+      'mirrors',
       'backup-units',
       'expected-state',
     ]);

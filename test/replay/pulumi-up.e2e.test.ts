@@ -246,6 +246,7 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
       'ingest-units',
       'refresh-units',
       'metrics-units',
+      'mirrors',
       'backup-units',
       'expected-state',
     ]);
@@ -424,6 +425,7 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
       'ingest-units',
       'refresh-units',
       'metrics-units',
+      'mirrors',
       'backup-units',
       'expected-state',
     ]);
