@@ -300,6 +300,21 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
     expect((await httpGet(`http://127.0.0.1:${cfg().httpPort}/dists/bookworm/InRelease`)).status).toBe(401);
   });
 
+  test("a link the mirror user plants towards another owner's file is refused (403), never its content", async () => {
+    // The sync never makes links but latest-stable; if a hostile upstream ever got the mirror user
+    // to plant one, nginx (disable_symlinks if_not_owner) serves no file of root's through it.
+    const snapshot = path.join(alpine().dir, (await remote(`readlink ${shellQuote(path.join(alpine().dir, 'latest-stable'))}`)).trim());
+    const planted = path.join(snapshot, 'planted');
+    await remote(`runuser -u aptmirror -- ln -s /etc/passwd ${shellQuote(planted)}`);
+    try {
+      const r = await get('alpine/latest-stable/planted');
+      expect(r.status).toBe(403);
+      expect(r.body).not.toContain('root:x:0:0');
+    } finally {
+      await remote(`rm -f -- ${shellQuote(planted)}`);
+    }
+  });
+
   test('a new upstream version synced, then a rollback: the very next GET of latest-stable shows each', async () => {
     const served = async () => (await get(`alpine/latest-stable/${YAML_REL}`)).body;
     expect(await served()).toMatch(/version: 3\.15\.4/);
