@@ -22,8 +22,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startSandboxServer, type SandboxServer } from '../harness/sandboxServer';
 import { findFreePort, httpGet, startNginx, staticServerBlock, type NginxServer } from '../harness/nginx';
-import { alpineKey, treeDigests as digests, writeAlpineTree, type AlpineKey, type FixturePackage } from '../harness/alpine';
-import { bundle } from '../harness/cli';
+import { alpineKey, writeKioskUpstream, type AlpineKey } from '../harness/alpine';
+import { bundle, runCli } from '../harness/cli';
+import { makeAccountKeys } from '../harness/channelPair';
+import { stringify as stringifyYaml } from 'yaml';
 import {
   diffSnapshots,
   Replayer,
@@ -43,6 +45,8 @@ import { generateSigningKey } from '../../lambda-free-tools/src/sign/keys';
 jest.setTimeout(600_000);
 
 const CREDENTIAL = { username: 'web-front-1', password: 'Front1-password-0123' };
+/** The stack's operator (a real account the plan creates), who drives the mirror with apt-ops. */
+const OPERATOR = 'mirrors-ops';
 /** Differs from the channel's serverName (127.0.0.1): the config refuses one name for both. */
 const MIRROR_NAME = 'mirror.test';
 const BRANCH = '3.15';
@@ -53,17 +57,6 @@ const APK_REL = `v${BRANCH}/main/${ARCH}/musl-1.2.2-r7.apk`;
 const INDEX_REL = `v${BRANCH}/main/${ARCH}/APKINDEX.tar.gz`;
 /** Paths that change while nginx runs, or that `nginx -t` touches (as in replay.e2e.test.ts). */
 const VOLATILE = ['var/log', 'run', 'var/lib/nginx', 'etc/nginx/nginx.conf', 'var/lib/apt-repo/staging/*/nginx-test'];
-
-/** The upstream's packages; `bump` changes busybox, so a new release has one new package. */
-function packages(bump: number): Record<string, FixturePackage[]> {
-  return {
-    main: [
-      { name: 'musl', version: '1.2.2-r7', payload: 'musl' },
-      { name: 'busybox', version: `1.34.1-r${bump}`, payload: `busybox ${bump}` },
-    ],
-    community: [{ name: 'unclutter', version: '0.9-r1', payload: 'unclutter' }],
-  };
-}
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -76,6 +69,7 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
   let signingKey: KeyMaterial;
   let apkKey: AlpineKey;
   let keyFile: string;
+  let operatorKey: string;
   let upstreamDir: string;
   let upstream: NginxServer | undefined;
   let options: SandboxStackOptions;
@@ -97,14 +91,8 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
       mirrors: { [mirrorName]: { url: `${upstream!.url}/alpine/`, paths: PATHS, versionFrom: YAML_REL, keys: [key] } },
     });
 
-  /** Writes upstream release `version`; a rewritten file gets mtime `stamp` (nginx's Last-Modified, which the sync asks with). */
-  const writeUpstream = async (version: string, bump: number, stamp: number) => {
-    const dir = path.join(upstreamDir, 'alpine');
-    const before = digests(dir);
-    await writeAlpineTree(dir, { branch: BRANCH, version, arch: ARCH, key: apkKey, packages: packages(bump) });
-    const after = digests(dir);
-    for (const f of Object.keys(after).filter((f) => before[f] !== after[f])) fs.utimesSync(path.join(dir, f), stamp, stamp);
-  };
+  /** Writes upstream release `version` (test/harness/alpine.ts writeKioskUpstream: busybox changes with `bump`; rewritten files get mtime `stamp`). */
+  const writeUpstream = (version: string, bump: number, stamp: number) => writeKioskUpstream(upstreamDir, apkKey, version, bump, stamp);
   const upstreamBytes = (rel: string) => fs.readFileSync(path.join(upstreamDir, 'alpine', rel));
 
   /** The `User=` and `ExecStart=` words of the installed service: what systemd would run, and as whom. */
@@ -169,6 +157,7 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
     keyFile = path.join(work, 'keys', apkKey.name);
     fs.mkdirSync(path.dirname(keyFile));
     fs.writeFileSync(keyFile, apkKey.publicPem);
+    operatorKey = makeAccountKeys(work, [OPERATOR], 'mirrors')[OPERATOR];
     upstreamDir = path.join(work, 'upstream');
     await writeUpstream('3.15.4', 1, 1_700_000_000);
     upstream = await startNginx({ serverBlocks: (port, addr) => staticServerBlock(port, upstreamDir, { listenAddress: addr }) });
@@ -181,7 +170,12 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
       allowedCidrs: ['127.0.0.1/32'],
       codenames: ['bookworm'],
       architectures: ['amd64'],
-      extra: { mirrors: mirrorsConfig('alpine', keyFile) },
+      extra: {
+        mirrors: mirrorsConfig('alpine', keyFile),
+        operators: JSON.stringify([{ name: OPERATOR, authorizedKeys: [fs.readFileSync(`${operatorKey}.pub`, 'utf8').trim()] }]),
+        opsUser: OPERATOR,
+        remotePrefix: 'sudo -n -u aptrepo-preprod',
+      },
     };
     stack = sandboxStack(options, signingKey, bundlePath);
   });
@@ -330,6 +324,68 @@ describe('replay: the mirrors step over SSH, synced as its unit would, served by
     expect([back.code, back.stderr]).toEqual([0, '']);
     expect(await served()).toMatch(/version: 3\.15\.4/);
     expect((await get(`alpine/latest-stable/v${BRANCH}/main/${ARCH}/busybox-1.34.1-r2.apk`)).status).toBe(404);
+  });
+
+  test('an operator lists and rolls the mirror back with apt-ops, run as the mirror user through the sudo rule; nothing else as that user', async () => {
+    // The operator's machine: a Pulumi project with the stack file apt-ops reads (the same keys the stack has).
+    const project = path.join(work, 'ops-project');
+    fs.mkdirSync(project, { recursive: true });
+    fs.writeFileSync(path.join(project, 'Pulumi.yaml'), 'name: apt-repo\nruntime: nodejs\n');
+    const c = cfg();
+    const keys: Record<string, unknown> = {
+      'apt-repo:sshHost': c.ssh.host,
+      'apt-repo:sshPort': c.ssh.port,
+      'apt-repo:sshHostKey': c.ssh.hostKey,
+      'apt-repo:opsUser': OPERATOR,
+      'apt-repo:root': c.root,
+      'apt-repo:nodePath': c.nodePath,
+      'apt-repo:remotePrefix': c.remotePrefix,
+      'apt-repo:mirrors': JSON.parse(options.extra!.mirrors!),
+    };
+    fs.writeFileSync(path.join(project, 'Pulumi.preprod.yaml'), stringifyYaml({ config: keys }));
+    const ops = (...args: string[]) =>
+      runCli(['--stack', 'preprod', '--project-dir', project, '--identity', operatorKey, ...args], {
+        which: 'apt-ops',
+        env: { SSH_AUTH_SOCK: '', APT_OPS_HOST: '', APT_OPS_PORT: '', APT_OPS_MIRROR_PREFIX: '' },
+      });
+    const pointer = async () => (await remote(`readlink ${shellQuote(path.join(alpine().dir, 'latest-stable'))}`)).trim();
+    expect(await pointer()).toBe('3.15.4');
+    const list = await ops('--json', 'mirror', 'list', 'alpine');
+    expect([list.code, list.stderr]).toEqual([0, '']);
+    expect((JSON.parse(list.stdout) as { snapshots: { label: string; latestStable: boolean }[] }).snapshots).toEqual([
+      expect.objectContaining({ label: '3.15.4', latestStable: true }),
+      expect.objectContaining({ label: '3.15.5', latestStable: false }),
+    ]);
+    const forward = await ops('mirror', 'rollback', 'alpine', '--to', '3.15.5');
+    expect([forward.code, forward.stderr, forward.stdout]).toEqual([0, '', 'latest-stable: 3.15.4 -> 3.15.5\n']);
+    expect(await pointer()).toBe('3.15.5');
+    expect((await get(`alpine/latest-stable/${YAML_REL}`)).body).toMatch(/version: 3\.15\.5/);
+    // Back to where the other tests expect it, the same way.
+    expect((await ops('mirror', 'rollback', 'alpine', '--to', '3.15.4')).code).toBe(0);
+    expect(await pointer()).toBe('3.15.4');
+    // The rule allows the mirrors' commands only: any other command as the mirror user needs a password.
+    const ssh = [
+      '-i',
+      operatorKey,
+      '-p',
+      String(c.ssh.port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      `${OPERATOR}@${c.ssh.host}`,
+    ];
+    for (const words of [
+      ['sudo', '-n', '-u', 'aptmirror', 'id'],
+      ['sudo', '-n', '-u', 'aptmirror', c.nodePath, c.indexerPath, '--root', c.root, 'status'],
+    ]) {
+      const r = spawnSync('ssh', [...ssh, words.map(shellQuote).join(' ')], { encoding: 'utf8', timeout: 30_000 });
+      expect([words.join(' '), r.status, r.stderr]).toEqual([words.join(' '), 1, expect.stringContaining('sudo: a password is required')]);
+    }
   });
 
   test("another stack's mirrors step is refused while this stack owns mirrors.yaml, and changes nothing", async () => {

@@ -60,6 +60,7 @@ function configOf(cmd: Command): { cfg: OpsConfig; g: GlobalOpts } {
     indexer: g.indexer,
     node: g.node,
     remotePrefix: g.remotePrefix,
+    mirrorPrefix: g.mirrorPrefix,
     root: g.root,
     channel: g.channel,
     incomingDir: g.incomingDir,
@@ -84,6 +85,14 @@ const writeErr = (b: Buffer) => void process.stderr.write(b);
 async function passThrough(cmd: Command, remote: string[]): Promise<number> {
   const { cfg, g } = configOf(cmd);
   return withConnection(cfg, (conn) => runIndexer(conn, cfg, remote, { json: g.json, stdout: process.stdout, stderr: process.stderr }));
+}
+
+/** Runs `apt-repo mirror <args>` as the mirror user (OpsConfig.mirrorPrefix); resolves to the remote exit code. */
+async function mirrorPassThrough(cmd: Command, args: string[]): Promise<number> {
+  const { cfg, g } = configOf(cmd);
+  return withConnection(cfg, (conn) =>
+    runIndexer(conn, cfg, ['mirror', ...args], { json: g.json, mirror: true, stdout: process.stdout, stderr: process.stderr }),
+  );
 }
 
 /**
@@ -228,6 +237,7 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .option('--indexer <path>', 'apt-repo bundle on the server (apt-repo:indexerPath)')
     .option('--node <path>', 'node on the server (apt-repo:nodePath)')
     .option('--remote-prefix <words>', "words run before node, e.g. 'sudo -n' (apt-repo:remotePrefix)")
+    .option('--mirror-prefix <words>', "words run before node for `mirror` (default: remotePrefix's sudo as the mirror user)")
     .option('--root <dir>', 'apt-repo --root on the server (apt-repo:root)')
     .option('--channel <name>', 'channel (apt-repo:channel; default: the stack name)')
     .option('--incoming-dir <dir>', 'drop zone on the server (apt-repo:incomingDir)')
@@ -323,6 +333,33 @@ export function buildProgram(setCode: (code: number) => void): Command {
     .command('catalogue')
     .description("rebuild the channel's web catalogue (<url>/catalogue/) with the pending list and history as they are now")
     .action(wrap(async (_o, cmd: Command) => passThrough(cmd, ['catalogue'])));
+  const mirror = program.command('mirror').description("the stack's mirrors (Alpine), run as the mirror user: list, sync, rollback, gc");
+  mirror
+    .command('list <name>')
+    .description('the snapshots, their sizes, which one latest-stable points at')
+    .action(wrap(async (name: string, _o, cmd: Command) => mirrorPassThrough(cmd, ['list', name])));
+  mirror
+    .command('sync <name>')
+    .description("make a snapshot of the upstream's current version now (what the timer does)")
+    .action(wrap(async (name: string, _o, cmd: Command) => mirrorPassThrough(cmd, ['sync', name])));
+  mirror
+    .command('rollback <name>')
+    .description('point latest-stable at the snapshot before the current one, or at --to <version>')
+    .option('--to <version>', 'the snapshot to point at')
+    .action(
+      wrap(async (name: string, o: { to?: string }, cmd: Command) =>
+        mirrorPassThrough(cmd, ['rollback', name, ...(o.to ? ['--to', o.to] : [])]),
+      ),
+    );
+  mirror
+    .command('gc <name>')
+    .description('delete the snapshots but the --keep newest (never the one latest-stable points at)')
+    .option('--keep <n>', 'snapshots to keep (default: the mirror keep setting)')
+    .action(
+      wrap(async (name: string, o: { keep?: string }, cmd: Command) =>
+        mirrorPassThrough(cmd, ['gc', name, ...(o.keep ? ['--keep', o.keep] : [])]),
+      ),
+    );
   program
     .command('verify')
     .description('check that pool, indexes and signatures agree')

@@ -74,6 +74,39 @@ describe('indexerArgv / indexerCommandLine', () => {
   });
 });
 
+describe('indexerArgv for the mirrors', () => {
+  test('a mirror command runs through mirrorPrefix and without --channel (the shape of the sudo rule)', () => {
+    const c = cfg({ remotePrefix: 'sudo -n -u aptrepo-prod', mirrorPrefix: 'sudo -n -u aptmirror' });
+    expect(indexerArgv(c, ['mirror', 'rollback', 'alpine'], { json: true, mirror: true })).toEqual([
+      'sudo',
+      '-n',
+      '-u',
+      'aptmirror',
+      'node',
+      '/opt/apt-repo/prod/apt-repo.cjs',
+      '--root',
+      '/',
+      '--json',
+      'mirror',
+      'rollback',
+      'alpine',
+    ]);
+    // A channel command of the same config keeps the channel's prefix.
+    expect(indexerArgv(c, ['status']).slice(0, 4)).toEqual(['sudo', '-n', '-u', 'aptrepo-prod']);
+  });
+
+  test('without a mirrorPrefix, a mirror command is a usage error naming the flag', () => {
+    expect(() => indexerArgv(cfg({ remotePrefix: 'doas -u aptrepo-prod' }), ['mirror', 'list', 'alpine'], { mirror: true })).toThrow(
+      /--mirror-prefix/,
+    );
+  });
+
+  test("the mirror's held lock is named as the mirror's", () => {
+    const filter = new MissingModuleFilter(() => undefined);
+    expect(() => interpretExit({ code: 3, signal: null }, filter, cfg(), ['mirror', 'sync', 'alpine'])).toThrow(/mirror's lock/);
+  });
+});
+
 describe('MissingModuleFilter', () => {
   // Node's own report for a missing script, as the server's node prints it.
   const real = spawnSync(process.execPath, ['/nonexistent/opt/apt-repo/prod/apt-repo.cjs']).stderr.toString();

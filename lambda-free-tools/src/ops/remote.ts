@@ -4,7 +4,7 @@
  * every word shell-quoted; output streamed as it arrives; the remote exit code returned.
  */
 import { Writable } from 'stream';
-import { AptRepoError, LockError } from '../errors';
+import { AptRepoError, LockError, UsageError } from '../errors';
 import { Connection } from './connect';
 import { ConnectionError } from './errors';
 import { splitPrefix } from './shellQuote';
@@ -14,35 +14,45 @@ import { OpsConfig } from './stackConfig';
 /** Exit code apt-repo uses when another writer holds the channel lock (see errors.ts). */
 export const LOCK_HELD_EXIT = 3;
 
+/** How indexerArgv runs a command: `channel` overrides cfg.channel; `mirror` runs a `mirror …` command. */
+export interface IndexerRunOptions {
+  json?: boolean;
+  channel?: string;
+  /**
+   * A mirrors' command (`cmd` starts with 'mirror'): through cfg.mirrorPrefix (as the mirror user)
+   * and without `--channel` (mirrors are not channels), the shape the operators' sudo rule allows.
+   */
+  mirror?: boolean;
+}
+
 /**
- * The remote argv (before quoting) that runs apt-repo `cmd` for `cfg`'s channel.
+ * The remote argv (before quoting) that runs apt-repo `cmd` for `cfg`'s channel, or for its mirrors.
  * @param cmd command and its arguments, e.g. ['promote', 'hello=1.0-1', '--dry-run'].
- * @param opts.channel overrides cfg.channel (status asks about another channel).
+ * @throws UsageError for a mirror command when cfg has no mirrorPrefix.
  */
 export function indexerArgv(
-  cfg: Pick<OpsConfig, 'remotePrefix' | 'nodePath' | 'indexerPath' | 'root' | 'channel'>,
+  cfg: Pick<OpsConfig, 'remotePrefix' | 'mirrorPrefix' | 'nodePath' | 'indexerPath' | 'root' | 'channel'>,
   cmd: readonly string[],
-  opts: { json?: boolean; channel?: string } = {},
+  opts: IndexerRunOptions = {},
 ): string[] {
+  if (opts.mirror && cfg.mirrorPrefix === undefined)
+    throw new UsageError(
+      `cannot tell how to run the mirrors' commands as the mirror user from remotePrefix '${cfg.remotePrefix}': pass --mirror-prefix (e.g. 'sudo -n -u aptmirror') or set APT_OPS_MIRROR_PREFIX`,
+    );
   return [
-    ...splitPrefix(cfg.remotePrefix),
+    ...splitPrefix(opts.mirror ? (cfg.mirrorPrefix as string) : cfg.remotePrefix),
     cfg.nodePath,
     cfg.indexerPath,
     '--root',
     cfg.root,
-    '--channel',
-    opts.channel ?? cfg.channel,
+    ...(opts.mirror ? [] : ['--channel', opts.channel ?? cfg.channel]),
     ...(opts.json ? ['--json'] : []),
     ...cmd,
   ];
 }
 
 /** indexerArgv as one shell command line (each word quoted with shellQuote). */
-export function indexerCommandLine(
-  cfg: Parameters<typeof indexerArgv>[0],
-  cmd: readonly string[],
-  opts: { json?: boolean; channel?: string } = {},
-): string {
+export function indexerCommandLine(cfg: Parameters<typeof indexerArgv>[0], cmd: readonly string[], opts: IndexerRunOptions = {}): string {
   return shellJoin(indexerArgv(cfg, cmd, opts));
 }
 
@@ -154,9 +164,7 @@ export async function runIndexer(
   conn: Connection,
   cfg: OpsConfig,
   cmd: readonly string[],
-  opts: {
-    json?: boolean;
-    channel?: string;
+  opts: IndexerRunOptions & {
     stdin?: Buffer | string;
     stdout: Writable | ((b: Buffer) => void);
     stderr: Writable | ((b: Buffer) => void);
@@ -165,7 +173,7 @@ export async function runIndexer(
   const errSink = opts.stderr;
   const toErr = (b: Buffer) => (typeof errSink === 'function' ? errSink(b) : void errSink.write(b));
   const filter = new MissingModuleFilter(toErr);
-  const line = indexerCommandLine(cfg, cmd, { json: opts.json, channel: opts.channel });
+  const line = indexerCommandLine(cfg, cmd, { json: opts.json, channel: opts.channel, mirror: opts.mirror });
   const exit = await execStreaming(conn, line, { stdout: opts.stdout, stderr: (b) => filter.write(b), stdin: opts.stdin });
   return interpretExit(exit, filter, cfg, cmd);
 }
@@ -188,6 +196,11 @@ export function interpretExit(exit: RemoteExit, filter: MissingModuleFilter, cfg
     );
   }
   if (exit.code === LOCK_HELD_EXIT) {
+    if (cmd[0] === 'mirror')
+      throw new LockError(
+        `mirror ${cmd[2] ?? ''} on ${cfg.host}`,
+        `a sync or another operator holds the mirror's lock; try again when it has finished`,
+      );
     throw new LockError(`${channel} on ${cfg.host}`, `another operator holds the channel lock; try again when their command has finished`);
   }
   return exit.code;

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, UsageError } from '../errors';
-import { findProjectDir, loadStackConfig, readStackFile } from './stackConfig';
+import { findProjectDir, loadStackConfig, mirrorPrefixFor, readStackFile } from './stackConfig';
 
 const HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH/fkJsPF2CO5btgt39EpPEjapxewBMJbXrCX4ZqyoLC';
 
@@ -175,5 +175,38 @@ describe('loadStackConfig', () => {
     expect(readStackFile(f)).toEqual({ sshHost: 'h' });
     const g = stackFile('y', 'config:\n  apt-repo:sshPort:\n    nested: 1\n');
     expect(() => readStackFile(g)).toThrow(/apt-repo:sshPort: expected a plain value/);
+  });
+});
+
+describe("the mirrors' prefix", () => {
+  test("mirrorPrefixFor: the channel's sudo as the mirror user; runuser for root without a prefix; another shape: none", () => {
+    expect(mirrorPrefixFor('sudo -n -u aptrepo-prod', 'apt-ops', 'aptmirror')).toBe('sudo -n -u aptmirror');
+    expect(mirrorPrefixFor('sudo -u aptrepo-prod', 'apt-ops', 'kiosk')).toBe('sudo -u kiosk');
+    expect(mirrorPrefixFor('', 'root', 'aptmirror')).toBe('runuser -u aptmirror --');
+    expect(mirrorPrefixFor('', 'apt-ops', 'aptmirror')).toBe('sudo -n -u aptmirror');
+    expect(mirrorPrefixFor('doas -u aptrepo-prod', 'apt-ops', 'aptmirror')).toBeUndefined();
+    expect(mirrorPrefixFor('sudo -n -u aptrepo-prod env X=1', 'apt-ops', 'aptmirror')).toBeUndefined();
+  });
+
+  test("loadStackConfig derives it from remotePrefix and the stack's mirrors.user; the flag or APT_OPS_MIRROR_PREFIX wins", () => {
+    stackFile(
+      'prod',
+      [
+        'config:',
+        '  apt-repo:sshHost: repo.example',
+        '  apt-repo:opsUser: apt-ops',
+        '  apt-repo:remotePrefix: sudo -n -u aptrepo-prod',
+        '  apt-repo:mirrors:',
+        '    user: kioskmirror',
+        '    mirrors:',
+        '      alpine: { url: "https://x.org/alpine/", paths: [v3.15/main/x86_64], version: "3.15.5" }',
+        '',
+      ].join('\n'),
+    );
+    expect(load('prod').mirrorPrefix).toBe('sudo -n -u kioskmirror');
+    expect(load('prod', { env: { APT_OPS_MIRROR_PREFIX: 'sudo -n -u other' } }).mirrorPrefix).toBe('sudo -n -u other');
+    expect(load('prod', { flags: { mirrorPrefix: 'sudo -u third' } }).mirrorPrefix).toBe('sudo -u third');
+    stackFile('prod', 'config:\n  apt-repo:sshHost: repo.example\n  apt-repo:remotePrefix: doas -u aptrepo-prod\n');
+    expect(load('prod').mirrorPrefix).toBeUndefined();
   });
 });

@@ -50,6 +50,12 @@ export interface OpsConfig {
   nodePath: string;
   /** Words run before node (e.g. 'sudo -n -u aptrepo'); split on white space, each quoted. */
   remotePrefix: string;
+  /**
+   * Words run before node for `apt-ops mirror` (the mirrors' commands run as the mirror user, who owns
+   * their folders): --mirror-prefix, APT_OPS_MIRROR_PREFIX, else mirrorPrefixFor(remotePrefix, …);
+   * undefined when none can be derived (a remotePrefix of another shape).
+   */
+  mirrorPrefix?: string;
   /** apt-repo --root. */
   root: string;
   /** apt-repo --channel. */
@@ -75,6 +81,7 @@ export interface OpsFlags {
   indexer?: string;
   node?: string;
   remotePrefix?: string;
+  mirrorPrefix?: string;
   root?: string;
   channel?: string;
   incomingDir?: string;
@@ -95,6 +102,7 @@ type Field =
   | 'indexerPath'
   | 'nodePath'
   | 'remotePrefix'
+  | 'mirrorPrefix'
   | 'root'
   | 'channel'
   | 'incomingDir'
@@ -146,6 +154,8 @@ const FIELDS: Record<Field, FieldSpec> = {
     flagName: '--remote-prefix',
     schema: keySchema('remotePrefix'),
   },
+  // Not a stack key: derived from remotePrefix and the stack's mirrors.user unless given.
+  mirrorPrefix: { env: 'APT_OPS_MIRROR_PREFIX', flag: 'mirrorPrefix', flagName: '--mirror-prefix', schema: keySchema('remotePrefix') },
   root: { yamlKey: 'root', env: 'APT_OPS_ROOT', flag: 'root', flagName: '--root', schema: absolutePath },
   channel: { yamlKey: 'channel', env: 'APT_OPS_CHANNEL', flag: 'channel', flagName: '--channel', schema: keySchema('channel') },
   incomingDir: {
@@ -236,16 +246,46 @@ export function readStackFile(file: string): Record<string, string | number | bo
 }
 
 /**
+ * The prefix that runs the indexer as the mirror user `mirrorUser`, from the one that runs it as the
+ * channel's (`remotePrefix`): `sudo [-n] -u <user>` becomes the same sudo with `-u <mirrorUser>` (the
+ * operators' sudo rule allows the mirrors' commands as that user: infra/sudoers.ts); no prefix (a
+ * root connection) becomes `runuser -u <mirrorUser> --`, or `sudo -n -u <mirrorUser>` for another
+ * account. Any other shape: undefined (`apt-ops mirror` then asks for --mirror-prefix). Pure.
+ */
+export function mirrorPrefixFor(remotePrefix: string, connectUser: string, mirrorUser: string): string | undefined {
+  const words = remotePrefix.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return connectUser === 'root' ? `runuser -u ${mirrorUser} --` : `sudo -n -u ${mirrorUser}`;
+  const sudo = /^sudo((?: -n)?) -u \S+$/.exec(words.join(' '));
+  return sudo ? `sudo${sudo[1]} -u ${mirrorUser}` : undefined;
+}
+
+/**
+ * The stack's mirror user: `apt-repo:mirrors` `user` in the stack file (a structured value, which
+ * readStackFile leaves out), else aptmirror (the stack's default). Never throws: a file it cannot
+ * read gives the default (loadStackConfig reports the file's own errors).
+ */
+function stackMirrorUser(file: string | undefined): string {
+  if (!file) return 'aptmirror';
+  try {
+    const doc = parseYaml(fs.readFileSync(file, 'utf8')) as { config?: Record<string, unknown> } | null;
+    const user = (doc?.config?.[`${CONFIG_NAMESPACE}:mirrors`] as { user?: unknown } | undefined)?.user;
+    return typeof user === 'string' && /^[a-z_][a-z0-9_-]{0,31}$/.test(user) ? user : 'aptmirror';
+  } catch {
+    return 'aptmirror';
+  }
+}
+
+/**
  * Resolves the apt-ops settings for `stack`.
  * Order (last wins): built-in defaults, `config: apt-repo:<key>` in `<projectDir>/Pulumi.<stack>.yaml`,
  * environment (APT_OPS_HOST, APT_OPS_PORT, APT_OPS_USER, APT_OPS_OPS_USER, APT_OPS_UPLOAD_USER, APT_OPS_HOST_KEY, APT_OPS_INDEXER,
- * APT_OPS_NODE, APT_OPS_REMOTE_PREFIX, APT_OPS_ROOT, APT_OPS_CHANNEL, APT_OPS_INCOMING_DIR,
+ * APT_OPS_NODE, APT_OPS_REMOTE_PREFIX, APT_OPS_MIRROR_PREFIX, APT_OPS_ROOT, APT_OPS_CHANNEL, APT_OPS_INCOMING_DIR,
  * APT_OPS_WEB_ROOT, APT_OPS_KNOWN_HOSTS, APT_OPS_IDENTITY, APT_OPS_TIMEOUT, APT_OPS_PROJECT_DIR;
  * APT_OPS_PASSPHRASE; SSH_AUTH_SOCK), then flags.
  * The account commands connect as is opsUser (flag --user, APT_OPS_OPS_USER, stack opsUser), else
  * sshUser (APT_OPS_USER, stack sshUser); uploadUser (--upload-user, APT_OPS_UPLOAD_USER, stack
  * uploadUser) has no default.
- * Defaults: port 22, user root, nodePath node, remotePrefix '', root '/', channel = stack name,
+ * Defaults: port 22, user root, nodePath node, remotePrefix '', mirrorPrefix mirrorPrefixFor(…), root '/', channel = stack name,
  * indexerPath <root>/opt/apt-repo/<channel>/apt-repo.cjs, incomingDir <root>/srv/apt/incoming,
  * webRoot <root>/srv/apt/<channel>, known_hosts ~/.ssh/known_hosts, timeout 20 s.
  * The stack file may be absent only when the host comes from a flag or the environment.
@@ -329,6 +369,7 @@ export function loadStackConfig(opts: {
   const indexerPath = value<string>('indexerPath', () => defaults.indexerPath).v!;
   const nodePath = value<string>('nodePath', () => 'node').v!;
   const remotePrefix = value<string>('remotePrefix', () => '').v!;
+  const mirrorPrefix = value<string | undefined>('mirrorPrefix', () => mirrorPrefixFor(remotePrefix, user, stackMirrorUser(stackFile))).v;
   const incomingDir = value<string>('incomingDir', () => defaults.incomingDir).v!;
   const webRoot = value<string>('webRoot', () => defaults.webRoot).v!;
   const knownHosts = value<string>('knownHosts', () => path.join(home, '.ssh', 'known_hosts')).v!;
@@ -351,6 +392,7 @@ export function loadStackConfig(opts: {
     indexerPath,
     nodePath,
     remotePrefix,
+    ...(mirrorPrefix !== undefined ? { mirrorPrefix } : {}),
     root,
     channel,
     incomingDir,
