@@ -97,6 +97,9 @@ describe('apt-repo:mirrors, validated', () => {
     ['a bad CIDR block', mirrorsValue(undefined, { allowedCidrs: ['10.0.0.0/33'] }), /./],
     ['the channel server name', mirrorsValue(undefined, { serverName: 'apt-preprod.example.org' }), /channel's own server name/],
     ['the channel user as mirror user', mirrorsValue(undefined, { user: 'aptrepo-preprod' }), /already the name of serviceUser/],
+    ['a proxy with credentials', mirrorsValue(undefined, { proxy: 'http://u:p@proxy:3128' }), /without credentials/],
+    ['a proxy URL with a %', mirrorsValue(undefined, { proxy: 'http://proxy%41:3128' }), /without credentials/],
+    ['a noProxy entry with a space', mirrorsValue(undefined, { proxy: 'http://proxy:3128', noProxy: ['a b'] }), /host name/],
   ])('refuses %s, naming the key', (_what, value, message) => {
     const [key, text] = configError(() => config({ mirrors: value }));
     expect(key).toMatch(/^apt-repo:mirrors/);
@@ -192,6 +195,14 @@ describe('the rendered files', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("with a proxy, the sync service's environment names it (http_proxy, https_proxy, no_proxy); without, nothing", () => {
+    const service = (value: string) => renderMirrorUnits(withMirrors({}, value))[0].content;
+    expect(service(mirrorsValue(undefined, { proxy: 'http://proxy.example.org:3128', noProxy: ['.example.org', '10.0.0.1'] }))).toContain(
+      '\nEnvironment=http_proxy=http://proxy.example.org:3128 https_proxy=http://proxy.example.org:3128 no_proxy=.example.org,10.0.0.1\nExecStart=',
+    );
+    expect(service(mirrorsValue())).not.toContain('Environment=');
   });
 
   it('the vhost: plain HTTP, mirrorRoot, listings, allowlist, no credentials, dot names refused, no cache; passes `nginx -t`', () => {

@@ -90,11 +90,22 @@ export function renderMirrorsYaml(cfg: MirrorsStack): string {
 }
 
 /**
+ * The Environment= lines that send a sync through the stack's proxy (lambda-free-tools/src/mirror/http.ts
+ * proxyFor reads them as curl does); '' without a proxy. The values were validated (no white space,
+ * quote, %, $ or backslash: nothing systemd would interpret).
+ */
+function proxyEnvironment(m: MirrorsConfig): string {
+  if (!m.proxy) return '';
+  const vars = [`http_proxy=${m.proxy}`, `https_proxy=${m.proxy}`, ...(m.noProxy?.length ? [`no_proxy=${m.noProxy.join(',')}`] : [])];
+  return `Environment=${vars.join(' ')}\n`;
+}
+
+/**
  * The service and timer of each mirror (systemd.service(5), systemd.timer(7)). The service is a
  * oneshot `mirror sync <name>` as the mirror user, after the network is up, writing only the
  * mirror's folder and its state folder, in the sandbox of every unit but with IPv4/IPv6 allowed
  * (NETWORK_HARDENING); a first sync may be long (TimeoutStartSec 6 h). The post-sync hook runs in
- * the same sandbox, as the same user. The timer fires on `schedule` (spread by 15 minutes;
+ * the same sandbox, as the same user. With `proxy`, the service's environment names it. The timer fires on `schedule` (spread by 15 minutes;
  * Persistent=yes: a run missed while the host was off happens at boot).
  */
 export function renderMirrorUnits(cfg: MirrorsStack): UnitFile[] {
@@ -117,7 +128,7 @@ Type=oneshot
 User=${cfg.mirrors.user}
 Group=${cfg.mirrors.user}
 UMask=0022
-ExecStart=${exec}
+${proxyEnvironment(cfg.mirrors)}ExecStart=${exec}
 TimeoutStartSec=6h
 ${NETWORK_HARDENING}RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 ReadWritePaths=${p.dir} ${p.stateDir}

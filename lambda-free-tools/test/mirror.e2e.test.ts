@@ -10,10 +10,13 @@
  * - a corrupted upstream file fails the sync naming the file and both checksums, is not kept, the
  *   pointer stays; the next sync, once the upstream is right again, resumes the partial snapshot;
  * - SIGKILL at seeded moments of a sync leaves the pointer on a complete snapshot; the next sync completes.
+ * - behind a proxy named by http_proxy, every download goes through it;
  * - a sync draws a progress bar per folder when stderr is a terminal (util-linux `script` makes one),
  *   none on a pipe nor with --json.
  */
 import * as fs from 'fs';
+import * as http from 'http';
+import * as net from 'net';
 import * as path from 'path';
 import { bundle, mkTemp, ok, rmTemp, runCli, runProcess } from '../../test/harness/cli';
 import { shellJoin, shellQuote } from '../src/shellQuote';
@@ -310,4 +313,65 @@ test('sync draws a progress bar per folder when stderr is a terminal; none on a 
   expect(piped.stdout).toMatch(new RegExp(`^alpine: snapshot \\S+: ${r.downloaded.length} downloaded, 0 hard-linked`));
   expect(piped.stderr).not.toMatch(/\d+\/\d+/);
   expect(piped.stderr).not.toMatch(/[\r\x1b]/);
+});
+
+test('behind a proxy (http_proxy): every download goes through it, and the upstream name need not resolve here', async () => {
+  // A forward proxy of the test that alone knows where the upstream's name is (nginx): it answers
+  // CONNECT (RFC 9110 §9.3.6), which undici's ProxyAgent uses for every request. Without the proxy,
+  // the same sync cannot reach the name.
+  const upstreamName = 'alpine-upstream.invalid';
+  const nginxPort = Number(new URL(nginx.url).port);
+  const seen: string[] = [];
+  const proxy = http.createServer((_req, res) => res.writeHead(405).end());
+  proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    seen.push(req.url ?? '');
+    if (req.url !== `${upstreamName}:${nginxPort}`) {
+      client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
+      return;
+    }
+    const up = net.connect(nginxPort, '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      up.write(head);
+      up.pipe(client);
+      client.pipe(up);
+    });
+    up.on('error', () => client.destroy());
+    client.on('error', () => up.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  const dir = path.join(root, 'proxied');
+  try {
+    fs.mkdirSync(path.join(dir, 'etc/epiconcept/apt_repo'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'etc/epiconcept/apt_repo/mirrors.yaml'),
+      [
+        'mirrors:',
+        '  alpine:',
+        `    url: http://${upstreamName}:${nginxPort}/alpine/`,
+        '    paths: [v3.15/main/x86_64, v3.15/releases/x86_64]',
+        '    versionFrom: v3.15/releases/x86_64/latest-releases.yaml',
+        `    keys: [${path.join(root, 'etc/epiconcept/apt_repo/mirror-keys', key.name)}]`,
+        '',
+      ].join('\n'),
+    );
+    const sync = (env: NodeJS.ProcessEnv) => runCli(['--root', dir, '--json', 'mirror', 'sync', 'alpine'], { env });
+    const direct = await sync({ http_proxy: '', https_proxy: '', HTTP_PROXY: '', HTTPS_PROXY: '' });
+    expect(direct.code).toBe(1);
+    expect(direct.stderr).toContain(`http://${upstreamName}:${nginxPort}/alpine/`);
+    expect(seen).toEqual([]);
+    const mark = nginx.accessLog().length;
+    const r = JSON.parse(ok(await sync({ http_proxy: proxyUrl, no_proxy: '' }), 'sync through the proxy').stdout) as {
+      outcome: string;
+      downloaded: string[];
+    };
+    expect(r.outcome).toBe('synced');
+    // Only tunnels to the upstream's name, and through them every file the sync took (nginx's log).
+    expect(seen.length).toBeGreaterThan(0);
+    expect(new Set(seen)).toEqual(new Set([`${upstreamName}:${nginxPort}`]));
+    const fetched = downloadsSince(mark);
+    for (const f of r.downloaded) expect(fetched).toContain(f);
+  } finally {
+    await new Promise((resolve) => proxy.close(resolve));
+  }
 });

@@ -3,10 +3,11 @@
  * a new file (never held in memory) while its SHA-256 is computed, with header and body timeouts,
  * retried on connection errors and 5xx answers with a growing pause, conditional when the caller
  * has a previous copy (If-Modified-Since, RFC 9110 §13.1.3: a 304 means the copy is current).
+ * Through a proxy when the environment names one, as curl reads it (proxyFor).
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
-import { request } from 'undici';
+import { ProxyAgent, request, type Dispatcher } from 'undici';
 import { MirrorError } from '../errors';
 
 /** What a download gave. */
@@ -35,6 +36,39 @@ export interface FetchOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The proxy `target` is fetched through, from `env` as curl reads it: `https_proxy` (or
+ * `HTTPS_PROXY`) for an https URL, `http_proxy` (or `HTTP_PROXY`) for an http one; none when the
+ * host is in `no_proxy` (`NO_PROXY`: comma-separated host names, each also matching its subdomains,
+ * a leading dot allowed; `*` for every host). Undefined: a direct connection. Pure.
+ */
+export function proxyFor(target: URL, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const first = (...names: string[]) => names.map((n) => env[n]).find((v) => v !== undefined && v !== '');
+  const proxy = target.protocol === 'https:' ? first('https_proxy', 'HTTPS_PROXY') : first('http_proxy', 'HTTP_PROXY');
+  if (!proxy) return undefined;
+  const host = target.hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  const bypass = (first('no_proxy', 'NO_PROXY') ?? '')
+    .split(',')
+    .map((n) => n.trim().toLowerCase().replace(/^\./, ''))
+    .filter(Boolean)
+    .some((n) => n === '*' || host === n || host.endsWith(`.${n}`));
+  return bypass ? undefined : proxy;
+}
+
+const proxyAgents = new Map<string, ProxyAgent>();
+/**
+ * The dispatcher that fetches `url`: undici's ProxyAgent of proxyFor(url) (one per proxy, kept for
+ * the process; it tunnels every request with CONNECT, so an https upstream's TLS stays end to end
+ * and the proxy must allow CONNECT to the upstream's port), or undefined for a direct connection.
+ */
+function dispatcherFor(url: string): Dispatcher | undefined {
+  const proxy = proxyFor(new URL(url));
+  if (!proxy) return undefined;
+  let agent = proxyAgents.get(proxy);
+  if (!agent) proxyAgents.set(proxy, (agent = new ProxyAgent(proxy)));
+  return agent;
+}
+
+/**
  * GETs `url` into the new file `dest` (created with O_EXCL: an existing name, a planted link
  * included, is an error, never written through), fsynced. Throws MirrorError naming the URL for
  * an answer other than 200 or 304 (after the retries for 5xx), a body larger than maxBytes, or a
@@ -60,7 +94,9 @@ export async function fetchToFile(url: string, dest: string, opts: FetchOptions 
 async function fetchOnce(url: string, dest: string, opts: FetchOptions): Promise<Fetched> {
   const headers: Record<string, string> = {};
   if (opts.ifModifiedSince) headers['if-modified-since'] = opts.ifModifiedSince.toUTCString();
+  const dispatcher = dispatcherFor(url);
   const res = await request(url, {
+    ...(dispatcher ? { dispatcher } : {}),
     method: 'GET',
     headers,
     headersTimeout: opts.headersTimeoutMs ?? 30_000,

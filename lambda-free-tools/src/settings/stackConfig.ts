@@ -234,6 +234,8 @@ const sshAccount = (what: string) =>
     { error: `expected { name, authorizedKeys: [ 'ssh-ed25519 AAAA…' ] }` },
   );
 
+/** A proxy URL as written into a unit's Environment= line: no white space, quote, backslash, % or $. */
+const PROXY_URL_RE = /^[A-Za-z0-9:/._\[\]-]+$/;
 /** A file name a mirror's key is installed under (the APKINDEX signature names its key by it). */
 const KEY_FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
 /**
@@ -255,6 +257,18 @@ const mirrorsSchema = z.strictObject(
       .regex(/^[^\n]+$/, 'expected a systemd OnCalendar expression')
       .default('*-*-* 04:00:00'),
     backup: bool.default(false),
+    proxy: z
+      .string()
+      .refine((u) => {
+        try {
+          const x = new URL(u);
+          return (x.protocol === 'http:' || x.protocol === 'https:') && !x.username && !x.password && PROXY_URL_RE.test(u);
+        } catch {
+          return false;
+        }
+      }, "expected the proxy's URL, http(s)://host:port, without credentials (the unit files are world-readable)")
+      .optional(),
+    noProxy: z.array(z.string().regex(/^(\*|\.?[A-Za-z0-9.:-]+)$/, 'expected a host name, a .domain, an address or *')).optional(),
     mirrors: z
       .record(
         z.string().regex(MIRROR_NAME_RE, 'expected a mirror name [a-z0-9][a-z0-9-]* (at most 63 characters)'),
@@ -273,7 +287,7 @@ const mirrorsSchema = z.strictObject(
   },
   {
     error:
-      'expected { mirrors: { <name>: { url, paths, version | versionFrom, keys?, postSync?, keep? } }, serverName?, mirrorRoot?, allowedCidrs?, user?, schedule?, backup? }',
+      'expected { mirrors: { <name>: { url, paths, version | versionFrom, keys?, postSync?, keep? } }, serverName?, mirrorRoot?, allowedCidrs?, user?, schedule?, backup?, proxy?, noProxy? }',
   },
 );
 
@@ -521,6 +535,10 @@ export interface MirrorsConfig {
   schedule: string;
   /** Whether mirrorRoot is in the stack's backupPaths (default no: a mirror can be fetched again). */
   backup: boolean;
+  /** The HTTP proxy the syncs go through (http_proxy and https_proxy of their units); unset: direct. */
+  proxy?: string;
+  /** Hosts reached without the proxy (no_proxy). */
+  noProxy?: string[];
   /** The mirrors, in name order. */
   mirrors: StackMirror[];
 }
@@ -640,6 +658,8 @@ function mirrorsConfig(
     user: m.user,
     schedule: m.schedule,
     backup: m.backup,
+    ...(m.proxy ? { proxy: m.proxy } : {}),
+    ...(m.noProxy?.length ? { noProxy: m.noProxy } : {}),
     mirrors,
   };
 }
