@@ -235,7 +235,7 @@ const sshAccount = (what: string) =>
   );
 
 /** A proxy URL as written into a unit's Environment= line: no white space, quote, backslash, % or $. */
-const PROXY_URL_RE = /^[A-Za-z0-9:/._\[\]-]+$/;
+const PROXY_URL_RE = /^[A-Za-z0-9:/._[\]-]+$/;
 /** A file name a mirror's key is installed under (the APKINDEX signature names its key by it). */
 const KEY_FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
 /**
