@@ -26,10 +26,9 @@
  * Everything runs under the mirror's lock (`<stateDir>/lock`).
  */
 import { spawnSync } from 'child_process';
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { replaceSymlink, SafeDir, writeFileAtomic } from '../core/files';
+import { replaceSymlink, SafeDir, sha256File, writeFileAtomic } from '../core/files';
 import { MirrorError, UsageError } from '../errors';
 import { withChannelLock } from '../repo/lock';
 import type { Progress } from '../core/types';
@@ -77,18 +76,6 @@ export interface SyncResult {
   /** The post-sync hook's exit code, when it ran. */
   hook?: { command: string; code: number | null };
 }
-
-const sha256File = (file: string): string => {
-  const h = createHash('sha256');
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
-};
 
 /** The manifest of snapshot `label` of `m`, undefined when it has none or it does not parse. */
 export function readManifest(m: Pick<MirrorConfig, 'dir'>, label: string): Manifest | undefined {
@@ -143,6 +130,28 @@ function runHook(m: MirrorConfig, label: string): SyncResult['hook'] {
   return { command: m.postSync, code: r.status };
 }
 
+/** A SyncResult of `label` with nothing downloaded, linked or resumed yet. */
+const emptyResult = (m: MirrorConfig, label: string, outcome: SyncResult['outcome']): SyncResult => ({
+  mirror: m.name,
+  label,
+  outcome,
+  downloaded: [],
+  linked: 0,
+  resumed: 0,
+});
+
+/**
+ * The snapshot a sync starts from: the newest complete one, not the pointer's (a rollback may hold
+ * an older one), since it is the most likely to be unchanged; the pointer's when none has a
+ * manifest; undefined for a first sync.
+ */
+function previousSnapshot(m: MirrorConfig): { label: string; manifest?: Manifest } | undefined {
+  const newest = snapshots(m).pop();
+  if (newest) return { label: newest.label, manifest: newest };
+  const target = pointerTarget(m);
+  return target ? { label: target, manifest: readManifest(m, target) } : undefined;
+}
+
 /** Whether `rel` names a releases folder (`…/releases/<arch>`), else a package folder. */
 const isReleases = (rel: string) => /(^|\/)releases\/[^/]+$/.test(rel);
 
@@ -157,14 +166,6 @@ export async function syncMirror(m: MirrorConfig, opts: { now?: Date; progress?:
     fs.mkdirSync(m.dir, { recursive: true, mode: 0o755 });
     // Temp files of a sync that was killed (under the lock, no other sync is running).
     for (const n of fs.readdirSync(m.dir)) if (/^\..+\.tmp-\d+$/.test(n)) fs.rmSync(path.join(m.dir, n), { force: true });
-    const result = (label: string, outcome: SyncResult['outcome']): SyncResult => ({
-      mirror: m.name,
-      label,
-      outcome,
-      downloaded: [],
-      linked: 0,
-      resumed: 0,
-    });
     // A sync killed between its rename and its flip: finish the flip first.
     let pending: string | undefined;
     try {
@@ -175,12 +176,13 @@ export async function syncMirror(m: MirrorConfig, opts: { now?: Date; progress?:
     if (pending && VERSION_RE.test(pending) && readManifest(m, pending)) {
       flip(m, pending);
       fs.rmSync(pendingFlipFile(m), { force: true });
-      return { ...result(pending, 'finished'), hook: runHook(m, pending) };
+      return { ...emptyResult(m, pending, 'finished'), hook: runHook(m, pending) };
     }
-    const { label, prefetched } = m.version ? { label: m.version, prefetched: undefined } : await upstreamVersion(m);
+    const prev = previousSnapshot(m);
+    const { label, prefetched } = m.version ? { label: m.version, prefetched: undefined } : await upstreamVersion(m, prev);
     try {
-      if (readManifest(m, label)) return result(label, 'current');
-      return await build(m, label, { ...opts, prefetched });
+      if (readManifest(m, label)) return emptyResult(m, label, 'current');
+      return await build(m, label, prev, { ...opts, prefetched });
     } finally {
       if (prefetched) fs.rmSync(prefetched.file, { force: true });
     }
@@ -199,11 +201,13 @@ interface Prefetched {
  * Asked for with If-Modified-Since when the current snapshot has that file: unchanged (304), the
  * label is read from the snapshot's copy; otherwise the file downloaded is handed on (Prefetched).
  */
-async function upstreamVersion(m: MirrorConfig): Promise<{ label: string; prefetched?: Prefetched }> {
+async function upstreamVersion(
+  m: MirrorConfig,
+  previous: ReturnType<typeof previousSnapshot>,
+): Promise<{ label: string; prefetched?: Prefetched }> {
   const rel = m.versionFrom!;
-  const prevLabel = snapshots(m).pop()?.label ?? pointerTarget(m);
-  const prevFile = prevLabel ? path.join(m.dir, prevLabel, rel) : undefined;
-  const known = prevLabel ? readManifest(m, prevLabel)?.files[rel] : undefined;
+  const prevFile = previous ? path.join(m.dir, previous.label, rel) : undefined;
+  const known = previous?.manifest?.files[rel];
   const file = path.join(m.dir, `.${path.posix.basename(rel)}.tmp-${process.pid}`);
   fs.rmSync(file, { force: true });
   const fetched = await fetchToFile(new URL(rel, m.url).href, file, {
@@ -229,12 +233,12 @@ async function upstreamVersion(m: MirrorConfig): Promise<{ label: string; prefet
 async function build(
   m: MirrorConfig,
   label: string,
+  previous: ReturnType<typeof previousSnapshot>,
   opts: { now?: Date; progress?: Progress; prefetched?: Prefetched },
 ): Promise<SyncResult> {
-  const out: SyncResult = { mirror: m.name, label, outcome: 'synced', downloaded: [], linked: 0, resumed: 0 };
-  // The newest snapshot, not the pointer's (a rollback may hold an older one): what is most likely unchanged.
-  const prevLabel = snapshots(m).pop()?.label ?? pointerTarget(m);
-  const prev = prevLabel ? readManifest(m, prevLabel) : undefined;
+  const out = emptyResult(m, label, 'synced');
+  const prevLabel = previous?.label;
+  const prev = previous?.manifest;
   const stagingName = `${PARTIAL}${label}`;
   const top = SafeDir.open(m.dir, '', {});
   const files: Record<string, ManifestFile> = {};
@@ -255,19 +259,18 @@ async function build(
       const name = path.posix.basename(rel);
       try {
         const here = dir.lstat(name);
-        if (here?.isFile()) {
-          // Left by an interrupted sync: kept when it still checks out (the index says what it must be).
+        // Left by an interrupted sync: a listed file is kept when it still checks out (the index says
+        // what it must be); an index or yaml (conditional) is always asked for again, so it goes.
+        if (here?.isFile() && !conditional) {
           try {
-            const f = await check(dir.entry(name), here.size, sha256File(dir.entry(name)));
-            if (!conditional) {
-              out.resumed++;
-              return f;
-            }
+            const f = await check(dir.entry(name), here.size, await sha256File(dir.entry(name)));
+            out.resumed++;
+            return f;
           } catch {
             /* not what the upstream lists now: fetched again */
           }
-          dir.unlink(name);
-        } else if (here) dir.unlink(name); // a link or anything else we did not make: never followed
+        }
+        if (here) dir.unlink(name); // a link or anything else we did not make: never followed
         const pre = opts.prefetched;
         if (pre && pre.rel === rel && fs.existsSync(pre.file)) {
           // Downloaded already to learn the version label: checked and moved in, not fetched again.
