@@ -80,8 +80,7 @@ async function beforeAction(cmd: Command, argv: string[]): Promise<void> {
   // command that writes a mirror runs as the owner of its folder, as a channel's writer does.
   if (cmd.parent?.name() === 'mirror') {
     if (cmd.name() !== 'list' && cmd.args[0] !== undefined) {
-      const { loadMirror } = await import('../mirror/config');
-      assertChannelOwner(loadMirror(globals(cmd).root, cmd.args[0]).dir, argv, { what: 'the mirror' });
+      assertChannelOwner((await mirror.commandMirror(cmd, cmd.args[0])).dir, argv, { what: 'the mirror' });
     }
     return;
   }

@@ -7,7 +7,25 @@
  * 3 the mirror's lock is held.
  */
 import type { Command } from 'commander';
+import type { MirrorConfig } from '../../mirror/config';
 import { action, globals, progressFor, table } from '../context';
+
+/** The mirror loaded for each command run (see commandMirror). */
+const loadedMirrors = new WeakMap<Command, Promise<MirrorConfig>>();
+
+/**
+ * Mirror `name` of mirrors.yaml under `--root`, loaded once per command run (as context.ts
+ * commandChannel loads a channel): the start-up owner check (apt-repo.ts) and the action get the
+ * same MirrorConfig. Rejects as loadMirror does (ConfigError naming mirrors.yaml and the key).
+ */
+export function commandMirror(cmd: Command, name: string): Promise<MirrorConfig> {
+  let loaded = loadedMirrors.get(cmd);
+  if (loaded === undefined) {
+    loaded = import('../../mirror/config').then(({ loadMirror }) => loadMirror(globals(cmd).root, name));
+    loadedMirrors.set(cmd, loaded);
+  }
+  return loaded;
+}
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -21,9 +39,8 @@ export function register(program: Command): void {
     .description("make a snapshot of the upstream's current version (unchanged files hard-linked), then point latest-stable at it")
     .action(
       action(async ([name], o, cmd) => {
-        const { loadMirror } = await import('../../mirror/config');
         const { syncMirror } = await import('../../mirror/sync');
-        const m = loadMirror(globals(cmd).root, name);
+        const m = await commandMirror(cmd, name);
         const r = await syncMirror(m, { progress: progressFor(o) });
         const human =
           r.outcome === 'current'
@@ -40,9 +57,8 @@ export function register(program: Command): void {
     .description('the snapshots, their sizes (and what each costs beside the one before), which one latest-stable points at')
     .action(
       action(async ([name], _o, cmd) => {
-        const { loadMirror } = await import('../../mirror/config');
         const { listSnapshots } = await import('../../mirror/sync');
-        const r = listSnapshots(loadMirror(globals(cmd).root, name));
+        const r = listSnapshots(await commandMirror(cmd, name));
         const rows = r.snapshots.map((s) => [s.latestStable ? '*' : '', s.label, s.syncedAt, s.files, mib(s.bytes), mib(s.ownBytes)]);
         const partial = r.partial.length ? `\ninterrupted syncs (resumed by the next sync): ${r.partial.join(', ')}` : '';
         return {
@@ -57,9 +73,8 @@ export function register(program: Command): void {
     .option('--to <version>', 'the snapshot to point at')
     .action(
       action<{ to?: string }>(async ([name], o, cmd) => {
-        const { loadMirror } = await import('../../mirror/config');
         const { rollbackMirror } = await import('../../mirror/sync');
-        const r = await rollbackMirror(loadMirror(globals(cmd).root, name), o.to);
+        const r = await rollbackMirror(await commandMirror(cmd, name), o.to);
         return { data: r, human: `latest-stable: ${r.from ?? '(none)'} -> ${r.to}` };
       }),
     );
@@ -69,9 +84,8 @@ export function register(program: Command): void {
     .option('--keep <n>', 'snapshots to keep (default: the mirror keep setting)')
     .action(
       action<{ keep?: string }>(async ([name], o, cmd) => {
-        const { loadMirror } = await import('../../mirror/config');
         const { gcMirror } = await import('../../mirror/sync');
-        const m = loadMirror(globals(cmd).root, name);
+        const m = await commandMirror(cmd, name);
         const removed = await gcMirror(m, o.keep === undefined ? m.keep : Number(o.keep));
         return { data: { mirror: m.name, removed }, human: removed.length ? `removed ${removed.join(', ')}` : 'nothing to remove' };
       }),
