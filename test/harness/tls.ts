@@ -1,5 +1,6 @@
 /** TLS material for tests, made with the system openssl. */
 import { execFileSync } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -38,70 +39,76 @@ export function selfSignedCert(
 }
 
 const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** openssl's arguments for a new P-256 key. */
+const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
-/**
- * A test CA and a server certificate it signed for 127.0.0.1 and 127.0.0.2 (P-256, 2 days), made
- * with openssl in `dir`: the CA (what a client trusts), the server's chain (certificate then CA:
- * what nginx serves) and its key. Throws openssl's error when it fails.
- */
-export function caSignedCert(dir: string): { caFile: string; certFile: string; keyFile: string } {
-  const p = (f: string) => path.join(dir, f);
+/** A test CA in `dir` (P-256, 2 days): `ca.key` and its self-signed `ca.pem`. Throws openssl's error. */
+export function testCa(dir: string): { caFile: string; caKey: string } {
+  const caFile = path.join(dir, 'ca.pem');
+  const caKey = path.join(dir, 'ca.key');
   openssl([
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
+    ...P256,
     '-keyout',
-    p('ca.key'),
+    caKey,
     '-out',
-    p('ca.pem'),
+    caFile,
     '-days',
     '2',
     '-subj',
-    '/CN=apt-repo systemd-host test CA',
+    '/CN=apt-repo test CA',
     '-addext',
     'basicConstraints=critical,CA:TRUE',
     '-addext',
     'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  openssl([
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    p('server.key'),
-    '-out',
-    p('server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
+  return { caFile, caKey };
+}
+
+/**
+ * A server certificate for the IP addresses `ips` signed by testCa's CA in `dir` (P-256, 2 days):
+ * `<name>.key` and `<name>.pem` (the certificate alone). Returns their paths and the certificate's
+ * SHA-256 fingerprint as Node prints it (upper-case hex pairs joined by ':', tls getPeerCertificate
+ * fingerprint256). Throws openssl's error.
+ */
+export function issueServerCert(dir: string, name: string, ips: string[]): { certFile: string; keyFile: string; fingerprint: string } {
+  const p = (f: string) => path.join(dir, f);
+  openssl(['req', ...P256, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${ips[0]} ${name}`]);
   fs.writeFileSync(
-    p('server.ext'),
-    'subjectAltName=IP:127.0.0.1,IP:127.0.0.2\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
+    p(`${name}.ext`),
+    `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n`,
   );
   openssl([
     'x509',
     '-req',
     '-in',
-    p('server.csr'),
+    p(`${name}.csr`),
     '-CA',
     p('ca.pem'),
     '-CAkey',
     p('ca.key'),
     '-CAcreateserial',
     '-out',
-    p('server.pem'),
+    p(`${name}.pem`),
     '-days',
     '2',
     '-extfile',
-    p('server.ext'),
+    p(`${name}.ext`),
   ]);
-  fs.writeFileSync(p('fullchain.pem'), fs.readFileSync(p('server.pem'), 'utf8') + fs.readFileSync(p('ca.pem'), 'utf8'));
-  return { caFile: p('ca.pem'), certFile: p('fullchain.pem'), keyFile: p('server.key') };
+  const fingerprint = new crypto.X509Certificate(fs.readFileSync(p(`${name}.pem`))).fingerprint256;
+  return { certFile: p(`${name}.pem`), keyFile: p(`${name}.key`), fingerprint };
+}
+
+/**
+ * A test CA and a server certificate it signed for 127.0.0.1 and 127.0.0.2 (testCa, issueServerCert),
+ * in `dir`: the CA (what a client trusts), the server's chain (certificate then CA: what nginx
+ * serves) and its key. Throws openssl's error when it fails.
+ */
+export function caSignedCert(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const { caFile } = testCa(dir);
+  const server = issueServerCert(dir, 'server', ['127.0.0.1', '127.0.0.2']);
+  const chain = path.join(dir, 'fullchain.pem');
+  fs.writeFileSync(chain, fs.readFileSync(server.certFile, 'utf8') + fs.readFileSync(caFile, 'utf8'));
+  return { caFile, certFile: chain, keyFile: server.keyFile };
 }

@@ -9,7 +9,6 @@
  * server reached the new state, and ends with apt-get update, download and install (simulated) of
  * the test package through the served repository with the current credentials.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tls from 'tls';
@@ -19,6 +18,7 @@ import { findFreePort, httpGet } from '../harness/nginx';
 import { createAptClient, type AptClient } from '../harness/apt';
 import { bundle } from '../harness/cli';
 import { buildDeb } from '../harness/debs';
+import { issueServerCert, testCa } from '../harness/tls';
 import { pulumiUp, ReplayState, stepsRan, type UpReport } from '../harness/pulumiState';
 import {
   clientConfig,
@@ -42,61 +42,6 @@ jest.setTimeout(600_000);
 const USER = 'web-front-1';
 const DAY = 86_400_000;
 const PACKAGE = { name: 'pulumi-up-demo', version: '1.0-1' };
-
-/** Runs openssl with `args` in `dir`; throws with its output on failure. */
-function openssl(dir: string, args: string[]): string {
-  return execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** A test CA (key and self-signed certificate) in `dir`: ca.key, ca.pem. */
-function makeCa(dir: string): string {
-  openssl(dir, [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '3',
-    '-subj',
-    '/CN=pulumi-up test CA',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-  ]);
-  return path.join(dir, 'ca.pem');
-}
-
-/** A server certificate for IP 127.0.0.1 signed by the test CA: `<name>.key`, `<name>.pem`; resolves to their paths and SHA-256 fingerprint (hex, colons, as node prints it). */
-function issueCert(dir: string, name: string): { certFile: string; keyFile: string; fingerprint: string } {
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=127.0.0.1 ${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
-  fs.writeFileSync(
-    path.join(dir, `${name}.ext`),
-    'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
-  );
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '3',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.pem`,
-  ]);
-  const fp = openssl(dir, ['x509', '-in', `${name}.pem`, '-noout', '-fingerprint', '-sha256'])
-    .trim()
-    .split('=')[1];
-  return { certFile: path.join(dir, `${name}.pem`), keyFile: path.join(dir, `${name}.key`), fingerprint: fp };
-}
 
 /** The SHA-256 fingerprint of the certificate the server on 127.0.0.1:port presents. */
 function servedFingerprint(port: number): Promise<string> {
@@ -203,8 +148,8 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
     bundlePath = path.join(work, 'apt-repo.cjs');
     fs.copyFileSync(await bundle('apt-repo'), bundlePath);
     key = await generateSigningKey({ name: 'Pulumi-up preprod', email: 'apt-preprod@epiconcept.fr', type: 'ed25519' });
-    caFile = makeCa(work);
-    tlsFiles = issueCert(work, 'server-1');
+    caFile = testCa(work).caFile;
+    tlsFiles = issueServerCert(work, 'server-1', ['127.0.0.1']);
     const [httpPort, httpsPort] = [await findFreePort(), await findFreePort()];
     options = {
       root,
@@ -314,7 +259,7 @@ describe("pulumi up, replayed by Pulumi's rules over SSH: each config change run
 
   test('TLS certificate: a new one — the tls command installs it and nginx serves it', async () => {
     const previous = tlsFiles.fingerprint;
-    tlsFiles = issueCert(work, 'server-2');
+    tlsFiles = issueServerCert(work, 'server-2', ['127.0.0.1']);
     expect(tlsFiles.fingerprint).not.toBe(previous);
     const r = await up();
     expect(stepsRan(r)).toEqual(['tls', 'expected-state']);
