@@ -52,6 +52,7 @@ export interface LocalStackSettings {
 /** A failure with a message meant for the operator (printed as one line). */
 export class LocalStackError extends Error {}
 
+/** Prints one progress line of the local stack on stderr, prefixed `local-stack: ` (stdout stays for the export lines). */
 export function log(msg: string): void {
   process.stderr.write(`local-stack: ${msg}\n`);
 }
